@@ -1,0 +1,1 @@
+int main(void) { return 1; } /* placeholder: replaced by its owner */

@@ -1,0 +1,217 @@
+/* The tier engine: partners, their metric state, and the tier each holds on
+ * every ladder of the program in force.
+ *
+ * Pure by design: no I/O, no clock reads, no globals. Every function that
+ * depends on time takes `now`. Whatever changes a tier reports it through a
+ * td_change_fn callback; the caller (the daemon) numbers, stores and
+ * publishes changes. Metric state is updated incrementally per event and
+ * pruned to the longest window in use, so memory does not grow with history.
+ *
+ * Idempotency (source+id) is not the engine's job: the daemon checks its
+ * store before calling engine_ingest. */
+#ifndef TD_ENGINE_H
+#define TD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expr.h"
+#include "program.h"
+#include "td_time.h"
+#include "tierd/status.h"
+
+#define TD_MAX_ID 256            /* bytes in a partner id, event id, source, key */
+#define TD_MAX_PARTNER_TYPES 16
+#define TD_MAX_EVENT_VALUE 1e15  /* |value| above this is refused */
+#define TD_MAX_FUTURE_SKEW 3600  /* events dated further ahead of now are refused */
+
+typedef struct engine engine;
+typedef struct td_partner td_partner;
+
+/* Same numbers as `enum Cause` in proto/tierd.proto. */
+typedef enum td_cause {
+    TD_CAUSE_PROMOTION = 1,
+    TD_CAUSE_DEMOTION = 2,
+    TD_CAUSE_OVERRIDE = 3,
+    TD_CAUSE_APPROVAL = 4,
+    TD_CAUSE_PROGRAM_VERSION = 5,
+    TD_CAUSE_REVIEW = 6,
+    TD_CAUSE_OVERRIDE_CLEARED = 7,
+    TD_CAUSE_OVERRIDE_EXPIRED = 8,
+    TD_CAUSE_DENIAL = 9,
+    TD_CAUSE_PARTNER_DELETED = 10,
+} td_cause;
+
+/* One criterion (a comparison in a `when` or gate) evaluated at a moment. */
+typedef struct td_criterion {
+    const char *metric;
+    cmp_op op;
+    double value; /* NaN when the metric has no value */
+    double threshold;
+    bool met;
+    double missing; /* distance to met; 0 when met */
+} td_criterion;
+
+/* A tier change. Strings and arrays live only for the callback. Tier names
+ * are NULL for "unranked". */
+typedef struct td_change {
+    const char *partner;
+    const char *ladder;
+    const char *from;
+    const char *to;
+    td_time at;
+    td_cause cause;
+    const char *program_version;
+    const char *event_id; /* "source/id" of the triggering event, or NULL */
+    const td_criterion *criteria;
+    size_t n_criteria;
+    const char *actor;
+    const char *reason;
+} td_change;
+
+typedef void (*td_change_fn)(void *ud, const td_change *c);
+
+/* An event as the engine sees it: validated strings, parsed time. */
+typedef struct td_event {
+    const char *source;
+    const char *id;
+    const char *partner;
+    const char *metric;
+    double value; /* already defaulted to 1 by the caller when absent */
+    td_time at;
+    const char *key; /* may be NULL */
+} td_event;
+
+/* A partner's standing on one ladder. Tier names NULL = unranked. */
+typedef struct td_tier_view {
+    const char *ladder;
+    const char *tier;
+    td_time since;
+    const char *qualifying;
+    const char *pending;        /* awaiting approval, or NULL */
+    const char *override_tier;  /* active override, or NULL */
+    td_time override_until;
+    td_time below_since;        /* grace started, or TD_TIME_NONE */
+} td_tier_view;
+
+typedef struct td_partner_info {
+    const char *id;
+    const char *name;
+    char *const *types;
+    size_t n_types;
+    td_time created;
+    td_time updated;
+    uint64_t events;
+} td_partner_info;
+
+/* ---- lifetime ---- */
+engine *engine_new(void);
+void engine_free(engine *e);
+
+/* ---- programs ---- */
+/* The program in force, or NULL before the first one. */
+const program *engine_program(const engine *e);
+/* Puts p in force (taking ownership) and re-evaluates every partner at now,
+ * reporting changes with cause PROGRAM_VERSION. Returns 0. */
+int engine_program_apply(engine *e, program *p, td_time now, td_change_fn fn, void *ud);
+/* How many partners p would demote / promote at now, without applying it. */
+void engine_program_impact(const engine *e, const program *p, td_time now, uint64_t *demote,
+                           uint64_t *promote);
+
+/* ---- partners ---- */
+/* Creates or updates a partner (name may be NULL to keep it). Type changes
+ * move it onto or off ladders; resulting tier changes go to fn. Refuses empty
+ * or oversize ids, non-UTF-8 text and too many types with TD_INVALID_ARGUMENT. */
+int engine_partner_upsert(engine *e, const char *id, const char *name, const char *const *types,
+                          size_t n_types, td_time now, td_change_fn fn, void *ud, td_error *err);
+/* Removes a partner and its state; TD_NOT_FOUND when absent. */
+int engine_partner_delete(engine *e, const char *id, td_time now, td_change_fn fn, void *ud,
+                          td_error *err);
+td_partner *engine_partner_find(const engine *e, const char *id);
+size_t engine_partner_count(const engine *e);
+void engine_partner_info(const td_partner *p, td_partner_info *out);
+/* Fills out[] with the partner's standing on each ladder it sits on, in
+ * program order; returns how many (at most cap). */
+size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *out, size_t cap);
+
+/* Partners in id order, strictly after `after` (NULL = from the start),
+ * optionally only those on `ladder` holding `tier` ("unranked" for none;
+ * NULL = any). Fills out[] up to cap and returns the count; *more tells
+ * whether further matches exist. */
+size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
+                           td_partner **out, size_t cap, bool *more, td_error *err);
+
+/* ---- events ---- */
+/* Validates ev (known partner, known event metric, finite value within
+ * TD_MAX_EVENT_VALUE, sane time), folds it into every metric it feeds and
+ * re-evaluates the ladders reading those metrics. 0 when accepted; on
+ * rejection a negative code with the reason in err and no state touched. */
+int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, void *ud,
+                  td_error *err);
+
+/* Re-evaluates one partner (or all when p is NULL) at now. Used by timers
+ * when windows expire. */
+void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, void *ud);
+
+/* The earliest instant after now at which p's evaluation can change with no
+ * new event (a window edge), or TD_TIME_NONE. */
+td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now);
+
+/* ---- explanations ---- */
+typedef struct td_tier_expl {
+    const char *tier;
+    bool holds;
+    bool gate_holds;
+    const char *when;
+    td_criterion *criteria;
+    size_t n_criteria;
+    char *const *benefits;
+    size_t n_benefits;
+} td_tier_expl;
+
+typedef struct td_explanation {
+    const char *partner;
+    const char *ladder;
+    const char *tier; /* current; NULL unranked */
+    const char *qualifying;
+    td_time since;
+    td_time at;
+    td_criterion *gate;
+    size_t n_gate;
+    bool gate_holds;
+    td_tier_expl *tiers;
+    size_t n_tiers;
+    const char *next_tier; /* NULL at the top */
+    td_criterion *gaps;    /* unmet criteria of next_tier (closest `or` branch) */
+    size_t n_gaps;
+    td_time at_risk_date; /* TD_TIME_NONE when nothing is due */
+    const char *at_risk_tier;
+    const char *pending;
+    const char *override_tier;
+    const char *program_version;
+} td_explanation;
+
+/* Explains p's standing on ladder index l at `at` (metric values evaluated
+ * at `at`). The explanation owns its arrays; free with
+ * engine_explanation_free. TD_FAILED_PRECONDITION without a program,
+ * TD_NOT_FOUND when p is not on that ladder. */
+int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time at,
+                   td_explanation *out, td_error *err);
+void engine_explanation_free(td_explanation *x);
+
+/* ---- stats ---- */
+/* counts[l][t+1] for ladder l, tier t (index 0 = unranked). counts must hold
+ * n_ladders * (TD_MAX_TIERS + 1) entries. */
+void engine_stats(const engine *e, uint64_t *counts);
+
+/* ---- persistence ---- */
+/* Serialises a partner (identity, metric state, tier state) into a portable
+ * byte string the engine can restore; *buf is malloc'd. */
+int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, size_t *len);
+/* Restores (replacing any in-memory partner with the same id) from bytes
+ * made by engine_partner_encode. Refuses malformed input with
+ * TD_DATA_LOSS and a message; never reads out of bounds. */
+int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err);
+
+#endif

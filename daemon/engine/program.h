@@ -1,0 +1,132 @@
+/* A partner program (DESIGN.md §3): metrics, ladders, tiers, policy.
+ *
+ * program_parse turns the YAML text of one program file into a validated,
+ * immutable `program`. It never stops at the first problem: every problem
+ * found is reported as "file:line:column: message" and the whole file is
+ * refused. Parsing does no I/O; the caller hands in the text. */
+#ifndef TD_PROGRAM_H
+#define TD_PROGRAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expr.h"
+#include "td_time.h"
+#include "tierd/status.h"
+
+/* Named limits; a program exceeding one is refused with a message. */
+#define TD_MAX_METRICS 64        /* a ladder's metric set is a uint64_t mask */
+#define TD_MAX_LADDERS 16
+#define TD_MAX_TIERS 16
+#define TD_MAX_NAME 128          /* bytes in any name */
+#define TD_MAX_PROGRAM_BYTES (1u << 20)
+#define TD_MAX_SCORE_TERMS 32
+#define TD_MAX_WINDOW_DAYS 3660  /* ten years of rolling window */
+
+typedef enum metric_agg {
+    AGG_SUM,
+    AGG_COUNT,
+    AGG_AVG,
+    AGG_MIN,
+    AGG_MAX,
+    AGG_LATEST,   /* value of the event with the greatest `at` */
+    AGG_DISTINCT, /* number of distinct `key` values */
+    AGG_SCORE,    /* weighted scorecard over other metrics, 0..100 */
+} metric_agg;
+
+typedef enum window_kind {
+    WIN_LIFETIME,
+    WIN_DAYS,    /* rolling: (now - days*86400, now] */
+    WIN_QUARTER, /* calendar quarter containing now, UTC */
+    WIN_YEAR,    /* calendar year containing now, UTC */
+} window_kind;
+
+typedef struct metric_window {
+    window_kind kind;
+    int days; /* WIN_DAYS only */
+} metric_window;
+
+typedef struct score_term {
+    int metric;    /* index of a non-score metric */
+    double weight; /* weights of one score sum to 100 */
+    double target; /* value at which the term earns its full weight */
+} score_term;
+
+typedef struct metric_def {
+    char *name;
+    metric_agg agg;
+    char *event; /* event metric name feeding it; defaults to name; NULL for scores */
+    metric_window window;
+    score_term *terms; /* AGG_SCORE only */
+    size_t n_terms;
+} metric_def;
+
+typedef enum review_kind { REVIEW_IMMEDIATE, REVIEW_QUARTERLY, REVIEW_ANNUAL } review_kind;
+
+typedef struct ladder_policy {
+    review_kind review;
+    unsigned review_month, review_day; /* REVIEW_ANNUAL */
+    int64_t grace;                     /* seconds below criteria before a demotion */
+    int max_drop;                      /* tiers lost per demotion at most; default 1 */
+    int64_t grandfather;               /* seconds; 0 = none */
+    uint32_t approval_mask;            /* bit i: promotions into tier i need approval */
+} ladder_policy;
+
+typedef struct tier_def {
+    char *name;
+    char *when_src; /* the expression as written */
+    expr *when;
+    char **benefits;
+    size_t n_benefits;
+} tier_def;
+
+typedef struct ladder_def {
+    char *name;
+    char **partner_types;
+    size_t n_types;
+    char *gate_src; /* NULL when no gate */
+    expr *gate;
+    ladder_policy policy;
+    tier_def *tiers; /* lowest first */
+    size_t n_tiers;
+    uint64_t metric_mask; /* bit m: the ladder reads metric m (gate, tiers, scores' inputs) */
+} ladder_def;
+
+typedef struct program {
+    char *name;
+    char *version;
+    td_time effective; /* TD_TIME_NONE: when loaded */
+    int64_t notice;    /* seconds; 0 = none */
+    metric_def *metrics;
+    size_t n_metrics;
+    ladder_def *ladders;
+    size_t n_ladders;
+    int64_t longest_window_days; /* retention horizon for windowed state */
+} program;
+
+/* A growing list of diagnostics, each "file:line:column: message". */
+typedef struct td_diags {
+    char **items;
+    size_t n, cap;
+} td_diags;
+
+void td_diags_add(td_diags *d, const char *file, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void td_diags_free(td_diags *d);
+
+/* Parses and validates a program file. On success returns 0 and *out (free
+ * with program_free). On failure returns -TD_INVALID_ARGUMENT, fills diags
+ * with every problem found and sets err to a summary ("3 problems in FILE"). */
+int program_parse(const char *text, size_t len, const char *filename, program **out,
+                  td_diags *diags, td_error *err);
+void program_free(program *p);
+
+/* Index lookups; -1 when absent. */
+int program_metric_index(const program *p, const char *name);
+int program_ladder_index(const program *p, const char *name);
+int ladder_tier_index(const ladder_def *l, const char *name);
+/* Whether a partner with these types sits on ladder l. */
+bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types);
+
+#endif

@@ -1,0 +1,99 @@
+/* The durable store: one LMDB environment in the state directory.
+ *
+ * It owns what must survive a crash: partners (as the engine's encoded
+ * blobs, which carry metric and tier state), every accepted event keyed by
+ * source+id (idempotency, forever), the sequence-numbered change log with a
+ * per-partner index, program versions, connector cursors and the format
+ * version.
+ *
+ * Writes go into one write transaction that the daemon opens with
+ * store_begin and closes with store_commit at the end of a loop turn, so
+ * every request of that turn shares one fsync (group commit). Reads made
+ * while a write transaction is open see its uncommitted writes; otherwise
+ * they use a fresh read transaction. A failed commit leaves the store as it
+ * was before store_begin.
+ *
+ * Errors: a full map or full disk -> TD_RESOURCE_EXHAUSTED, a read-only or
+ * unwritable state dir -> TD_UNAVAILABLE, a damaged record -> TD_DATA_LOSS,
+ * each with a message naming the state dir and the cause. A store written
+ * by a newer format version is refused with TD_FAILED_PRECONDITION. A second
+ * process opening the same dir is refused with TD_UNAVAILABLE naming the
+ * PID holding it. */
+#ifndef TD_STORE_H
+#define TD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tierd/status.h"
+
+#define STORE_FORMAT_VERSION 1
+#define STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30) /* 16 GiB of address space, sparse */
+
+typedef struct store store;
+
+typedef struct store_options {
+    size_t map_size; /* 0 = STORE_DEFAULT_MAP_SIZE */
+    bool no_sync;    /* tests and benches only: skip fsync at commit */
+} store_options;
+
+/* Opens (creating if needed) the store in dir. */
+int store_open(const char *dir, const store_options *opt, store **out, td_error *err);
+void store_close(store *s);
+
+/* ---- transactions ---- */
+int store_begin(store *s, td_error *err); /* no-op when one is open */
+bool store_in_txn(const store *s);
+int store_commit(store *s, td_error *err); /* no-op when none is open */
+void store_abort(store *s);
+
+/* ---- partners: id -> engine blob ---- */
+int store_put_partner(store *s, const char *id, const uint8_t *blob, size_t len, td_error *err);
+int store_del_partner(store *s, const char *id, td_error *err);
+/* Copies the blob into a malloc'd buffer; TD_NOT_FOUND when absent. */
+int store_get_partner(store *s, const char *id, uint8_t **blob, size_t *len, td_error *err);
+/* Calls fn for every partner blob in id order; fn returning non-zero stops
+ * the walk and is returned. The blob lives only during the call. */
+int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t len), void *ud,
+                       td_error *err);
+
+/* ---- events: (source, id) -> encoded tierd.Event ---- */
+/* *seen = whether (source, id) was accepted before (committed or in the
+ * open transaction). */
+int store_event_seen(store *s, const char *source, const char *id, bool *seen, td_error *err);
+int store_put_event(store *s, const char *source, const char *id, const uint8_t *pb, size_t len,
+                    td_error *err);
+uint64_t store_event_count(store *s);
+
+/* ---- change log: sequence -> encoded tierd.TierChange ---- */
+/* Appends a change and returns its sequence number (1, 2, ...). The record
+ * is `pb` with nothing rewritten; the caller puts the sequence into it. */
+int store_next_sequence(store *s, uint64_t *seq);
+int store_put_change(store *s, uint64_t seq, const char *partner, const uint8_t *pb, size_t len,
+                     td_error *err);
+uint64_t store_last_sequence(store *s);
+/* Changes with sequence > since, in order, at most limit (0 = no limit). */
+int store_each_change_since(store *s, uint64_t since, size_t limit,
+                            int (*fn)(void *ud, uint64_t seq, const uint8_t *pb, size_t len),
+                            void *ud, td_error *err);
+/* One partner's changes, newest first, at most limit (0 = no limit). */
+int store_each_partner_change(store *s, const char *partner, size_t limit,
+                              int (*fn)(void *ud, uint64_t seq, const uint8_t *pb, size_t len),
+                              void *ud, td_error *err);
+
+/* ---- program versions: load order -> encoded tierd.ProgramVersion ---- */
+int store_put_program(store *s, uint64_t *index_out, const uint8_t *pb, size_t len, td_error *err);
+int store_each_program(store *s, int (*fn)(void *ud, uint64_t index, const uint8_t *pb, size_t len),
+                       void *ud, td_error *err);
+
+/* ---- connector cursors: connector name -> opaque string ---- */
+int store_put_cursor(store *s, const char *connector, const char *cursor, td_error *err);
+/* *cursor is malloc'd; NULL when none was committed. */
+int store_get_cursor(store *s, const char *connector, char **cursor, td_error *err);
+
+/* ---- small named values (clock, counters) ---- */
+int store_put_meta(store *s, const char *name, const uint8_t *val, size_t len, td_error *err);
+int store_get_meta(store *s, const char *name, uint8_t **val, size_t *len, td_error *err);
+
+#endif
