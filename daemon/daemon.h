@@ -1,0 +1,35 @@
+/* The daemon's context: one struct that the loop, the server, the handlers
+ * and the timers share. Nothing in tierd is global; everything hangs off the
+ * `tierd` passed around. */
+#ifndef TD_DAEMON_H
+#define TD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "engine/engine.h"
+#include "store.h"
+
+typedef struct td_config td_config;
+typedef struct server server;
+typedef struct state state;
+
+typedef struct tierd {
+    uv_loop_t *loop;
+    td_config *config;
+    const char *config_path; /* -c, or NULL */
+    engine *engine;
+    store *store;
+    state *state;   /* glue between engine and store: group commit, changes */
+    server *server; /* nanomsg sockets */
+    td_time started;
+    bool fake_clock;
+    td_time fake_now; /* the frozen clock when fake_clock */
+} tierd;
+
+/* The daemon clock: the real time, or the frozen fake one. */
+td_time tierd_now(const tierd *d);
+
+#endif

@@ -1,0 +1,48 @@
+/* State: the glue between the pure engine and the durable store.
+ *
+ * It owns the write side of a loop turn. A mutating handler calls
+ * state_begin, changes the engine, and marks the partners it touched; every
+ * tier change the engine reports goes through state_change_sink, which
+ * numbers it and appends it to the change log in the same transaction. At
+ * the end of the turn the server calls state_flush: dirty partners are
+ * encoded and written, the transaction commits (one fsync for the whole
+ * turn), and only then are the turn's changes published and its replies
+ * sent. If the commit fails, state_flush restores every dirty partner from
+ * the store so memory matches disk again, drops the turn's changes and
+ * returns the error; the server then answers that turn's mutating requests
+ * with it. Nothing is ever half-applied. */
+#ifndef TD_STATE_H
+#define TD_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "tierd/status.h"
+
+/* Opens the store in the state dir and restores the engine from it
+ * (program version in force, partners with their metric and tier state). */
+int state_open(tierd *d, const char *state_dir, td_error *err);
+void state_close(tierd *d);
+
+/* Opens the turn's write transaction if none is open. Mutating handlers call
+ * it before touching the engine. */
+int state_begin(tierd *d, td_error *err);
+/* Remembers that p's blob must be rewritten (or deleted) at flush. */
+void state_mark_dirty(tierd *d, const char *partner_id);
+/* The td_change_fn to hand to engine calls; ud must be the tierd. */
+void state_change_sink(void *ud, const td_change *c);
+/* The triggering event id to stamp on the changes that follow ("source/id"),
+ * or NULL. */
+void state_set_cause_event(tierd *d, const char *event_id);
+
+/* Commits the turn (no-op when nothing was written), then publishes the
+ * turn's changes in sequence order. On failure rolls back as described. */
+int state_flush(tierd *d, td_error *err);
+
+/* Publishing hook the server installs: topic "change/<ladder>/<partner>",
+ * payload an encoded tierd.TierChange. */
+typedef void (*state_publish_fn)(void *ud, const char *topic, const uint8_t *payload, size_t len);
+void state_set_publisher(tierd *d, state_publish_fn fn, void *ud);
+
+#endif
