@@ -1,0 +1,33 @@
+/* Checks every host of the plugin ABI applies to what a plugin hands it, and
+ * the config-block lookup, shared by tierd-connector and the in-memory test
+ * host so both enforce the same rules. */
+#ifndef TD_CONNECTOR_HOSTCHECK_H
+#define TD_CONNECTOR_HOSTCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "tierd/plugin.h"
+#include "tierd/status.h"
+
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool hostcheck_utf8(const char *s, size_t n);
+
+/* A plugin-supplied string: present (unless optional), at most max bytes,
+ * valid UTF-8, no control characters. `what` names it in the message. */
+int hostcheck_string(const char *what, const char *s, bool optional, size_t max, td_error *err);
+
+int hostcheck_partner(const tierd_partner *p, td_error *err);
+int hostcheck_event(const tierd_event *e, td_error *err);
+/* A cursor: NULL is fine (no move); otherwise a string as above. */
+int hostcheck_cursor(const char *cursor, td_error *err);
+
+/* The string at dotted path inside the config object, or NULL. */
+const char *hostcheck_config_get(const json_t *config, const char *path);
+
+/* Parses the config block (NULL or empty = "{}"); it must be an object. */
+int hostcheck_config_parse(const char *text, json_t **out, td_error *err);
+
+#endif

@@ -1,0 +1,33 @@
+/* Loading a connector plugin safely: where from, whose files, which ABI.
+ *
+ * Used by the tierd-connector host process (never by the daemon itself, which
+ * must not map plugin code) and by the tests. */
+#ifndef TD_CONNECTOR_LOADER_H
+#define TD_CONNECTOR_LOADER_H
+
+#include <stddef.h>
+
+#include "tierd/plugin.h"
+#include "tierd/status.h"
+
+#define LOADER_SUFFIX ".so"
+
+typedef struct loader_plugin {
+    void *handle; /* from dlopen */
+    const tierd_connector *desc;
+    char path[4096];
+} loader_plugin;
+
+/* Resolves `plugin` (a bare name such as "postgres" or "postgres.so", no
+ * slashes) inside dir and checks that neither dir nor the file is writable
+ * by group or others and that both belong to root or to us. Writes the
+ * file's path into path. */
+int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td_error *err);
+
+/* loader_resolve, then dlopen, find TIERD_CONNECTOR_ENTRY_SYMBOL and check
+ * the descriptor: its ABI version must be ours (the message names both) and
+ * every callback must be present. */
+int loader_open(const char *dir, const char *plugin, loader_plugin *out, td_error *err);
+void loader_close(loader_plugin *p);
+
+#endif

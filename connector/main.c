@@ -1,0 +1,563 @@
+/* tierd-connector: the isolated host process for one connector plugin.
+ *
+ * The daemon spawns one of these per configured connector. It loads the
+ * plugin (connector/loader.c decides whether it may), asks the daemon for
+ * the connector's committed cursor (GetCursor), runs the plugin, and sends
+ * what the plugin emits as ordinary UpsertPartners / Ingest requests through
+ * libtierd-client, the cursor riding in the same request as its batch so
+ * the daemon commits both in one transaction. A crash here loses nothing the
+ * daemon committed; the plugin resumes from the cursor.
+ *
+ * It reports to its supervisor on the status descriptor (--status-fd), one
+ * tab-separated line per fact:
+ *   ready <cursor>          plugin initialised, resuming from cursor
+ *   hb                      alive (at most once per HOST_HEARTBEAT_MIN_MS)
+ *   sent <events> <partners> <cursor>   a commit went through
+ *   error <message>         the reason the process is about to exit
+ * Exit status: 0 after a requested stop, HOST_EXIT_RETRY on a failure worth
+ * retrying, HOST_EXIT_FATAL when retrying cannot help (bad plugin, ABI,
+ * config). It does not decide about restarts; daemon/connectors.c does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostcheck.h"
+#include "loader.h"
+#include "tierd/client.h"
+#include "tierd/plugin.h"
+
+#define HOST_EXIT_RETRY             1
+#define HOST_EXIT_FATAL             78 /* EX_CONFIG */
+#define HOST_EXIT_USAGE             2
+#define HOST_CONFIG_ENV             "TIERD_CONNECTOR_CONFIG"
+#define HOST_BATCH_ITEMS            2000
+#define HOST_BATCH_BYTES            (1u << 20)
+#define HOST_HEARTBEAT_MIN_MS       1000
+#define HOST_RPC_TIMEOUT_MS         30000
+#define HOST_CONNECT_ATTEMPTS       10
+#define HOST_CONNECT_RETRY_MS       300
+#define HOST_REJECTS_LOGGED_PER_RPC 10
+#define HOST_LINE_MAX               (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
+
+struct tierd_host {
+    const char *name;
+    td_client *client;
+    json_t *config;
+    char *config_text;
+    char *cursor; /* last committed, NULL when none */
+    int status_fd;
+    int64_t last_hb_ms;
+    atomic_bool stopping;
+
+    Tierd__Partner *partners; /* HOST_BATCH_ITEMS each */
+    Tierd__Partner **partner_ptrs;
+    size_t n_partners;
+    Tierd__Event *events;
+    Tierd__Event **event_ptrs;
+    char **origins; /* per buffered event, may be NULL */
+    size_t n_events;
+    size_t bytes;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Status lines are best effort: the descriptor is non-blocking so a stalled
+ * supervisor can never wedge the plugin; a lost heartbeat costs nothing and
+ * a lost "sent" only delays the counters in Status. */
+static void status_line(tierd_host *h, const char *fmt, ...)
+{
+    if (h->status_fd < 0)
+        return;
+    char line[HOST_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 2)
+        n = (int)sizeof line - 2;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n')
+            line[i] = ' ';
+    line[n++] = '\n';
+    ssize_t w = write(h->status_fd, line, (size_t)n);
+    (void)w;
+    h->last_hb_ms = now_ms();
+}
+
+static void host_log(tierd_host *h, tierd_log_level level, const char *fmt, ...)
+{
+    char msg[TD_ERROR_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* "<N>" is the sd-daemon level prefix journald understands on stderr. */
+    fprintf(stderr, "<%d>tierd-connector[%s]: %s\n", (int)level, h->name, msg);
+}
+
+static const char *host_name(tierd_host *h)
+{
+    return h->name;
+}
+
+static const char *host_config_json(tierd_host *h)
+{
+    return h->config_text ? h->config_text : "{}";
+}
+
+static const char *host_config_get(tierd_host *h, const char *path)
+{
+    return hostcheck_config_get(h->config, path);
+}
+
+static const char *host_cursor(tierd_host *h)
+{
+    return h->cursor;
+}
+
+static void host_heartbeat(tierd_host *h)
+{
+    if (now_ms() - h->last_hb_ms >= HOST_HEARTBEAT_MIN_MS)
+        status_line(h, "hb");
+}
+
+static bool host_stopping(tierd_host *h)
+{
+    return atomic_load(&h->stopping);
+}
+
+static char *dup_or_empty(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d) {
+        fputs("tierd-connector: out of memory\n", stderr);
+        exit(HOST_EXIT_RETRY);
+    }
+    return d;
+}
+
+static void free_partner(Tierd__Partner *p)
+{
+    free(p->id);
+    free(p->name);
+    for (size_t i = 0; i < p->n_types; i++)
+        free(p->types[i]);
+    free(p->types);
+}
+
+static void free_event(Tierd__Event *e)
+{
+    free(e->id);
+    free(e->source);
+    free(e->partner);
+    free(e->metric);
+    free(e->at);
+    free(e->key);
+}
+
+static void clear_buffers(tierd_host *h)
+{
+    for (size_t i = 0; i < h->n_partners; i++)
+        free_partner(&h->partners[i]);
+    for (size_t i = 0; i < h->n_events; i++) {
+        free_event(&h->events[i]);
+        free(h->origins[i]);
+        h->origins[i] = NULL;
+    }
+    h->n_partners = h->n_events = 0;
+    h->bytes = 0;
+}
+
+static void log_rejects(tierd_host *h, const char *what, Tierd__ItemResult **results, size_t n,
+                        char **origins)
+{
+    size_t logged = 0;
+    size_t rejected = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (results[i]->outcome != TIERD__OUTCOME__REJECTED)
+            continue;
+        rejected++;
+        if (logged++ >= HOST_REJECTS_LOGGED_PER_RPC)
+            continue;
+        uint32_t idx = results[i]->index;
+        const char *origin = origins && idx < n && origins[idx] ? origins[idx] : NULL;
+        host_log(h, TIERD_LOG_WARNING, "%s %s%s%s rejected: %s", what, results[i]->id,
+                 origin ? " from " : "", origin ? origin : "", results[i]->reason);
+    }
+    if (rejected > HOST_REJECTS_LOGGED_PER_RPC)
+        host_log(h, TIERD_LOG_WARNING, "%zu more %ss rejected in the same batch",
+                 rejected - HOST_REJECTS_LOGGED_PER_RPC, what);
+}
+
+/* Sends the buffers; the cursor (when not NULL) rides on the last request
+ * so it commits with the last of the batch. */
+static int send_buffers(tierd_host *h, const char *cursor, td_error *err)
+{
+    bool send_events = h->n_events > 0 || cursor;
+    size_t n_events = h->n_events;
+    size_t n_partners = h->n_partners;
+    if (h->n_partners) {
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.partners = h->partner_ptrs;
+        req.n_partners = h->n_partners;
+        req.connector = (char *)h->name;
+        if (!send_events)
+            req.cursor = (char *)(cursor ? cursor : "");
+        Tierd__UpsertPartnersResponse *resp = NULL;
+        int rc = td_client_upsert_partners(h->client, &req, &resp, err);
+        if (rc) {
+            td_error_prefix(err, "UpsertPartners");
+            return rc;
+        }
+        log_rejects(h, "partner", resp->results, resp->n_results, NULL);
+        tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    }
+    if (send_events) {
+        Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+        req.events = h->event_ptrs;
+        req.n_events = h->n_events;
+        req.connector = (char *)h->name;
+        req.cursor = (char *)(cursor ? cursor : "");
+        Tierd__IngestResponse *resp = NULL;
+        int rc = td_client_ingest(h->client, &req, &resp, err);
+        if (rc) {
+            td_error_prefix(err, "Ingest");
+            return rc;
+        }
+        log_rejects(h, "event", resp->results, resp->n_results, h->origins);
+        tierd__ingest_response__free_unpacked(resp, NULL);
+    }
+    clear_buffers(h);
+    if (cursor) {
+        free(h->cursor);
+        h->cursor = dup_or_empty(cursor);
+    }
+    status_line(h, "sent\t%zu\t%zu\t%s", n_events, n_partners, h->cursor ? h->cursor : "");
+    return 0;
+}
+
+static int host_commit(tierd_host *h, const char *cursor, td_error *err)
+{
+    int rc = hostcheck_cursor(cursor, err);
+    if (rc)
+        return rc;
+    if (cursor && h->cursor && strcmp(cursor, h->cursor) == 0)
+        cursor = NULL;
+    if (!cursor && !h->n_events && !h->n_partners) {
+        host_heartbeat(h);
+        return 0;
+    }
+    return send_buffers(h, cursor, err);
+}
+
+static int flush_if_full(tierd_host *h, td_error *err)
+{
+    if (h->n_events < HOST_BATCH_ITEMS && h->n_partners < HOST_BATCH_ITEMS &&
+        h->bytes < HOST_BATCH_BYTES)
+        return 0;
+    return send_buffers(h, NULL, err);
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
+{
+    int rc = hostcheck_partner(p, err);
+    if (rc)
+        return rc;
+    rc = flush_if_full(h, err);
+    if (rc)
+        return rc;
+    Tierd__Partner *m = &h->partners[h->n_partners];
+    tierd__partner__init(m);
+    m->id = dup_or_empty(p->id);
+    m->name = dup_or_empty(p->name);
+    m->n_types = p->n_types;
+    m->types = calloc(p->n_types ? p->n_types : 1, sizeof *m->types);
+    if (!m->types)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory");
+    h->bytes += slen(p->id) + slen(p->name);
+    for (size_t i = 0; i < p->n_types; i++) {
+        m->types[i] = dup_or_empty(p->types[i]);
+        h->bytes += slen(p->types[i]);
+    }
+    h->partner_ptrs[h->n_partners++] = m;
+    return 0;
+}
+
+static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+{
+    int rc = hostcheck_event(e, err);
+    if (rc) {
+        if (e && e->origin)
+            td_error_prefix(err, "%s", e->origin);
+        return rc;
+    }
+    rc = flush_if_full(h, err);
+    if (rc)
+        return rc;
+    Tierd__Event *m = &h->events[h->n_events];
+    tierd__event__init(m);
+    m->id = dup_or_empty(e->id);
+    m->source = dup_or_empty(e->source && *e->source ? e->source : h->name);
+    m->partner = dup_or_empty(e->partner);
+    m->metric = dup_or_empty(e->metric);
+    m->value = e->has_value ? e->value : 1;
+    m->has_value = e->has_value;
+    m->at = dup_or_empty(e->at);
+    m->key = dup_or_empty(e->key);
+    h->origins[h->n_events] = e->origin ? dup_or_empty(e->origin) : NULL;
+    h->bytes += slen(e->id) + slen(m->source) + slen(e->partner) + slen(e->metric) + slen(e->at) +
+                slen(e->key) + sizeof(double);
+    h->event_ptrs[h->n_events++] = m;
+    return 0;
+}
+
+static const tierd_host_api host_api = {
+    .abi_version = TIERD_PLUGIN_ABI_VERSION,
+    .size = sizeof(tierd_host_api),
+    .log = host_log,
+    .name = host_name,
+    .config_json = host_config_json,
+    .config_get = host_config_get,
+    .cursor = host_cursor,
+    .emit_partner = host_emit_partner,
+    .emit_event = host_emit_event,
+    .commit = host_commit,
+    .heartbeat = host_heartbeat,
+    .stopping = host_stopping,
+};
+
+/* Signals are taken by one thread with sigwait, so the plugin's stop runs
+ * in ordinary thread context rather than inside a signal handler. */
+typedef struct stop_waiter {
+    sigset_t set;
+    tierd_host *host;
+    const tierd_connector *desc;
+    void *state;
+    pthread_mutex_t lock;
+    bool running; /* the plugin's state is live */
+} stop_waiter;
+
+static void *stop_thread(void *arg)
+{
+    stop_waiter *w = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&w->set, &sig) != 0)
+            continue;
+        atomic_store(&w->host->stopping, true);
+        pthread_mutex_lock(&w->lock);
+        if (w->running)
+            w->desc->stop(w->state);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+static int fetch_cursor(tierd_host *h, td_error *err)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < HOST_CONNECT_ATTEMPTS; attempt++) {
+        if (atomic_load(&h->stopping))
+            return td_error_set(err, TD_CANCELLED, "stopped before start");
+        Tierd__CursorRequest req = TIERD__CURSOR_REQUEST__INIT;
+        req.connector = (char *)h->name;
+        Tierd__CursorResponse *resp = NULL;
+        rc = td_client_call(h->client, "GetCursor", &req.base, &tierd__cursor_response__descriptor,
+                            (ProtobufCMessage **)&resp, err);
+        if (rc == 0) {
+            free(h->cursor);
+            h->cursor = resp->cursor && *resp->cursor ? dup_or_empty(resp->cursor) : NULL;
+            tierd__cursor_response__free_unpacked(resp, NULL);
+            return 0;
+        }
+        if (err->code != TD_UNAVAILABLE)
+            break;
+        struct timespec ts = {0, HOST_CONNECT_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    td_error_prefix(err, "GetCursor");
+    return rc;
+}
+
+static void usage(void)
+{
+    fputs("usage: tierd-connector --name NAME --plugin-dir DIR --plugin PLUGIN\n"
+          "                       [--url URL] [--status-fd FD] [--timeout-ms MS]\n"
+          "The config block is read as JSON from $" HOST_CONFIG_ENV
+          ", the token from $" TD_CLIENT_TOKEN_ENV ".\n",
+          stderr);
+}
+
+static int fail(tierd_host *h, int code, const td_error *err)
+{
+    host_log(h, TIERD_LOG_ERROR, "%s", err->message);
+    status_line(h, "error\t%s", err->message);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"plugin-dir", required_argument, NULL, 'd'},
+        {"plugin", required_argument, NULL, 'p'},
+        {"url", required_argument, NULL, 'u'},
+        {"status-fd", required_argument, NULL, 's'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *name = NULL, *dir = NULL, *plugin = NULL, *url = NULL;
+    int status_fd = -1;
+    int timeout_ms = HOST_RPC_TIMEOUT_MS;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            name = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'p':
+            plugin = optarg;
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 's':
+            status_fd = atoi(optarg);
+            break;
+        case 't':
+            timeout_ms = atoi(optarg);
+            break;
+        default:
+            usage();
+            return HOST_EXIT_USAGE;
+        }
+    }
+    if (!name || !dir || !plugin || optind != argc) {
+        usage();
+        return HOST_EXIT_USAGE;
+    }
+
+    /* Die with the daemon rather than keep sending to nobody. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+    static tierd_host host;
+    tierd_host *h = &host;
+    h->name = name;
+    h->status_fd = -1;
+    if (status_fd >= 0 && fcntl(status_fd, F_GETFD) != -1) {
+        h->status_fd = status_fd;
+        fcntl(status_fd, F_SETFL, fcntl(status_fd, F_GETFL) | O_NONBLOCK);
+        fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    }
+    atomic_init(&h->stopping, false);
+
+    td_error err;
+    td_error_clear(&err);
+    h->partners = calloc(HOST_BATCH_ITEMS, sizeof *h->partners);
+    h->partner_ptrs = calloc(HOST_BATCH_ITEMS, sizeof *h->partner_ptrs);
+    h->events = calloc(HOST_BATCH_ITEMS, sizeof *h->events);
+    h->event_ptrs = calloc(HOST_BATCH_ITEMS, sizeof *h->event_ptrs);
+    h->origins = calloc(HOST_BATCH_ITEMS, sizeof *h->origins);
+    if (!h->partners || !h->partner_ptrs || !h->events || !h->event_ptrs || !h->origins) {
+        td_error_set(&err, TD_RESOURCE_EXHAUSTED, "out of memory");
+        return fail(h, HOST_EXIT_RETRY, &err);
+    }
+
+    const char *cfg = getenv(HOST_CONFIG_ENV);
+    h->config_text = cfg && *cfg ? strdup(cfg) : NULL;
+    if (hostcheck_config_parse(h->config_text, &h->config, &err))
+        return fail(h, HOST_EXIT_FATAL, &err);
+
+    loader_plugin lp;
+    if (loader_open(dir, plugin, &lp, &err))
+        return fail(h, HOST_EXIT_FATAL, &err);
+
+    static stop_waiter waiter;
+    waiter.host = h;
+    waiter.desc = lp.desc;
+    pthread_mutex_init(&waiter.lock, NULL);
+    sigemptyset(&waiter.set);
+    sigaddset(&waiter.set, SIGTERM);
+    sigaddset(&waiter.set, SIGINT);
+    sigaddset(&waiter.set, SIGHUP);
+    /* Blocked before any plugin thread exists, so they all inherit it. */
+    pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, stop_thread, &waiter) != 0) {
+        td_error_set(&err, TD_INTERNAL, "cannot start the signal thread");
+        return fail(h, HOST_EXIT_RETRY, &err);
+    }
+
+    if (td_client_open(url, NULL, timeout_ms, &h->client, &err))
+        return fail(h, HOST_EXIT_FATAL, &err);
+    if (fetch_cursor(h, &err))
+        return fail(h, atomic_load(&h->stopping) ? 0 : HOST_EXIT_RETRY, &err);
+
+    void *state = NULL;
+    if (lp.desc->init(&host_api, h, &state, &err)) {
+        td_error_prefix(&err, "plugin %s init", lp.desc->name);
+        return fail(h, err.code == TD_UNAVAILABLE ? HOST_EXIT_RETRY : HOST_EXIT_FATAL, &err);
+    }
+    host_log(h, TIERD_LOG_INFO, "plugin %s %s running, resuming from cursor %s", lp.desc->name,
+             lp.desc->version, h->cursor ? h->cursor : "(none)");
+    status_line(h, "ready\t%s", h->cursor ? h->cursor : "");
+
+    pthread_mutex_lock(&waiter.lock);
+    waiter.state = state;
+    waiter.running = true;
+    bool early_stop = atomic_load(&h->stopping);
+    pthread_mutex_unlock(&waiter.lock);
+    if (early_stop)
+        lp.desc->stop(state);
+
+    int rc = lp.desc->run(state, &err);
+
+    pthread_mutex_lock(&waiter.lock);
+    waiter.running = false;
+    pthread_mutex_unlock(&waiter.lock);
+    lp.desc->fini(state);
+
+    int code = 0;
+    if (rc) {
+        td_error_prefix(&err, "plugin %s", lp.desc->name);
+        code = fail(h, HOST_EXIT_RETRY, &err);
+    } else if (!atomic_load(&h->stopping)) {
+        td_error_set(&err, TD_INTERNAL, "plugin %s returned from run without being stopped",
+                     lp.desc->name);
+        code = fail(h, HOST_EXIT_RETRY, &err);
+    }
+    clear_buffers(h);
+    td_client_close(h->client);
+    json_decref(h->config);
+    free(h->config_text);
+    free(h->cursor);
+    /* The plugin is not unloaded: its threads may still be winding down,
+     * and the process is about to end anyway. */
+    _exit(code);
+}

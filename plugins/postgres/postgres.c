@@ -1,0 +1,451 @@
+/* postgres: a connector that reads partners or events from PostgreSQL.
+ *
+ * Every `interval` it runs one incremental keyset query, page after page:
+ *
+ *   SELECT <mapped columns>, (<cursor_column>)::text
+ *   FROM <from> WHERE (<where>) AND <cursor_column> > $1
+ *   ORDER BY <cursor_column> LIMIT <batch>
+ *
+ * and commits each page with the last cursor value it saw, so the cursor
+ * and the rows before it land in the daemon in one transaction. After a
+ * restart it resumes strictly after the committed value: nothing is lost,
+ * and a page re-read after a crash repeats events the daemon already counts
+ * once. The cursor column must grow with every new or changed row and be
+ * unique (a serial id, or a change counter maintained by a trigger);
+ * `$1` takes the column's own type, so the cursor is stored as its text.
+ *
+ * Mapping (`columns:`) gives an SQL expression per field: for events id,
+ * partner, metric (or a constant `metric:`), value, at, key, source; for
+ * partners (`kind: partners`) id, name, types (comma-separated or an
+ * array). `at` is converted to RFC 3339 UTC by the query itself.
+ *
+ * The config is the operator's (the same trust as tierd.yaml): expressions
+ * are pasted into SQL as written. Only the cursor travels as a parameter. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "tierd/plugin.h"
+
+#define PG_VERSION_TEXT     "1.0"
+#define PG_DEFAULT_BATCH    5000
+#define PG_MAX_BATCH        100000
+#define PG_DEFAULT_INTERVAL 5000
+#define PG_HEARTBEAT_MS     1000
+#define PG_SQL_MAX          8192
+#define PG_MAX_TYPES        32
+#define PG_TYPES_MAX_BYTES  1024
+
+enum pg_field {
+    PF_ID,
+    PF_PARTNER,
+    PF_METRIC,
+    PF_VALUE,
+    PF_AT,
+    PF_KEY,
+    PF_SOURCE,
+    PF_NAME,
+    PF_TYPES,
+    PF_COUNT
+};
+static const char *const pg_field_names[PF_COUNT] = {
+    "id", "partner", "metric", "value", "at", "key", "source", "name", "types",
+};
+
+typedef struct pg {
+    const tierd_host_api *api;
+    tierd_host *host;
+    const char *conninfo;
+    const char *cursor_column;
+    bool partners;
+    const char *metric; /* constant when not mapped */
+    const char *source;
+    long batch;
+    long interval_ms;
+    int col[PF_COUNT]; /* result column per field, -1 = unmapped */
+    int cursor_col;
+    char sql_first[PG_SQL_MAX]; /* without a cursor yet */
+    char sql_next[PG_SQL_MAX];
+    PGconn *conn;
+    int stop_pipe[2];
+} pg;
+
+static long parse_ms(const char *s, long dflt, bool *ok)
+{
+    if (!s)
+        return dflt;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    long mult;
+    if (end == s || errno || v <= 0)
+        goto bad;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else
+        goto bad;
+    if (v > 86400000L / mult)
+        goto bad;
+    return v * mult;
+bad:
+    *ok = false;
+    return dflt;
+}
+
+static int append(char *buf, size_t n, size_t *len, td_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int append(char *buf, size_t n, size_t *len, td_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *len, n - *len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= n - *len)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: the generated query is longer than %d bytes", PG_SQL_MAX);
+    *len += (size_t)w;
+    return 0;
+}
+
+/* Builds both queries from the config: the select list in field order,
+ * then the cursor as text. */
+static int build_sql(pg *p, td_error *err)
+{
+    const tierd_host_api *api = p->api;
+    tierd_host *h = p->host;
+    const char *from = api->config_get(h, "from");
+    if (!from)
+        from = api->config_get(h, "table");
+    if (!from)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: config needs `from` (a table "
+                            "or join)");
+    const char *where = api->config_get(h, "where");
+    char select[PG_SQL_MAX];
+    size_t len = 0;
+    int ncols = 0;
+    int rc = append(select, sizeof select, &len, err, "SELECT ");
+    for (int k = 0; k < PF_COUNT && !rc; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "columns.%s", pg_field_names[k]);
+        const char *expr = api->config_get(h, path);
+        p->col[k] = -1;
+        if (!expr)
+            continue;
+        p->col[k] = ncols++;
+        if (k == PF_AT)
+            rc = append(select, sizeof select, &len, err,
+                        "to_char((%s)::timestamptz AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ",
+                        expr);
+        else
+            rc = append(select, sizeof select, &len, err, "(%s)::text, ", expr);
+    }
+    if (rc)
+        return rc;
+    p->cursor_col = ncols;
+    rc = append(select, sizeof select, &len, err, "(%s)::text FROM %s WHERE (%s)", p->cursor_column,
+                from, where ? where : "true");
+    if (rc)
+        return rc;
+    int w = snprintf(p->sql_first, sizeof p->sql_first, "%s ORDER BY %s LIMIT %ld", select,
+                     p->cursor_column, p->batch);
+    int w2 = snprintf(p->sql_next, sizeof p->sql_next, "%s AND (%s) > $1 ORDER BY %s LIMIT %ld",
+                      select, p->cursor_column, p->cursor_column, p->batch);
+    if (w < 0 || w2 < 0 || (size_t)w >= sizeof p->sql_first || (size_t)w2 >= sizeof p->sql_next)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: the generated query is longer than %d bytes", PG_SQL_MAX);
+
+    if (p->partners) {
+        if (p->col[PF_ID] < 0)
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "postgres: kind partners needs columns.id");
+    } else {
+        static const enum pg_field need[] = {PF_ID, PF_PARTNER, PF_AT};
+        for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+            if (p->col[need[i]] < 0)
+                return td_error_set(err, TD_INVALID_ARGUMENT,
+                                    "postgres: kind events needs columns.%s",
+                                    pg_field_names[need[i]]);
+        if (p->col[PF_METRIC] < 0 && !p->metric)
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "postgres: events need `metric:` or columns.metric");
+    }
+    return 0;
+}
+
+static int pg_init(const tierd_host_api *api, tierd_host *h, void **state, td_error *err)
+{
+    pg *p = calloc(1, sizeof *p);
+    if (!p)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "postgres: out of memory");
+    p->api = api;
+    p->host = h;
+    p->stop_pipe[0] = p->stop_pipe[1] = -1;
+    int rc = 0;
+    p->conninfo = api->config_get(h, "conninfo");
+    p->cursor_column = api->config_get(h, "cursor_column");
+    const char *kind = api->config_get(h, "kind");
+    p->metric = api->config_get(h, "metric");
+    p->source = api->config_get(h, "source");
+    bool ok = true;
+    p->interval_ms = parse_ms(api->config_get(h, "interval"), PG_DEFAULT_INTERVAL, &ok);
+    const char *batch = api->config_get(h, "batch");
+    p->batch = PG_DEFAULT_BATCH;
+    if (batch) {
+        char *end;
+        p->batch = strtol(batch, &end, 10);
+        if (*end || p->batch <= 0 || p->batch > PG_MAX_BATCH)
+            ok = false;
+    }
+    if (!p->conninfo)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "postgres: config needs `conninfo`");
+    else if (!p->cursor_column)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "postgres: config needs `cursor_column` (the keyset column)");
+    else if (kind && strcmp(kind, "events") != 0 && strcmp(kind, "partners") != 0)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "postgres: kind \"%s\": expected events or partners", kind);
+    else if (!ok)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "postgres: interval takes a duration (500ms, 5s, 1m); batch a count "
+                          "from 1 to %d",
+                          PG_MAX_BATCH);
+    if (!rc) {
+        p->partners = kind && strcmp(kind, "partners") == 0;
+        rc = build_sql(p, err);
+    }
+    if (!rc && pipe2(p->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        rc = td_error_set(err, TD_INTERNAL, "postgres: pipe: %s", strerror(errno));
+    if (rc) {
+        if (p->stop_pipe[0] >= 0) {
+            close(p->stop_pipe[0]);
+            close(p->stop_pipe[1]);
+        }
+        free(p);
+        return rc;
+    }
+    if (!p->source)
+        p->source = api->name(h);
+    *state = p;
+    return 0;
+}
+
+static int connect_db(pg *p, td_error *err)
+{
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
+        return 0;
+    if (p->conn)
+        PQfinish(p->conn);
+    p->conn = PQconnectdb(p->conninfo);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        /* The host restarts us with back-off; the server may come back. */
+        td_error_set(err, TD_UNAVAILABLE, "postgres: cannot connect: %s", PQerrorMessage(p->conn));
+        PQfinish(p->conn);
+        p->conn = NULL;
+        return -(int)TD_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static const char *field(PGresult *res, int row, int col)
+{
+    if (col < 0 || PQgetisnull(res, row, col))
+        return NULL;
+    return PQgetvalue(res, row, col);
+}
+
+static void row_problem(pg *p, const char *cursor, const td_error *e)
+{
+    p->api->log(p->host, TIERD_LOG_WARNING, "row %s=%s skipped: %s", p->cursor_column, cursor,
+                e->message);
+}
+
+/* Emits one row; a malformed row is logged and skipped, a failed send is
+ * returned. */
+static int emit_row(pg *p, PGresult *res, int r, td_error *err)
+{
+    const char *cursor = field(res, r, p->cursor_col);
+    td_error e;
+    td_error_clear(&e);
+    int rc;
+    if (p->partners) {
+        const char *types = field(res, r, p->col[PF_TYPES]);
+        char buf[PG_TYPES_MAX_BYTES];
+        const char *tv[PG_MAX_TYPES];
+        size_t nt = 0;
+        snprintf(buf, sizeof buf, "%s", types ? types : "");
+        /* A text[] column arrives as {a,b}; a text one as a,b. */
+        char *list = buf;
+        size_t blen = strlen(buf);
+        if (blen >= 2 && buf[0] == '{' && buf[blen - 1] == '}') {
+            buf[blen - 1] = '\0';
+            list = buf + 1;
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(list, ", \"", &save); t && nt < PG_MAX_TYPES;
+             t = strtok_r(NULL, ", \"", &save))
+            tv[nt++] = t;
+        tierd_partner pt = {
+            .id = field(res, r, p->col[PF_ID]),
+            .name = field(res, r, p->col[PF_NAME]),
+            .types = tv,
+            .n_types = nt,
+        };
+        rc = p->api->emit_partner(p->host, &pt, &e);
+    } else {
+        char origin[TIERD_PLUGIN_ID_MAX];
+        snprintf(origin, sizeof origin, "row %s=%.128s", p->cursor_column, cursor ? cursor : "");
+        tierd_event ev = {
+            .id = field(res, r, p->col[PF_ID]),
+            .source = field(res, r, p->col[PF_SOURCE]),
+            .partner = field(res, r, p->col[PF_PARTNER]),
+            .metric = field(res, r, p->col[PF_METRIC]),
+            .at = field(res, r, p->col[PF_AT]),
+            .key = field(res, r, p->col[PF_KEY]),
+            .origin = origin,
+        };
+        if (!ev.source)
+            ev.source = p->source;
+        if (!ev.metric)
+            ev.metric = p->metric;
+        const char *value = field(res, r, p->col[PF_VALUE]);
+        if (value) {
+            char *end;
+            errno = 0;
+            ev.value = strtod(value, &end);
+            if (end == value || *end || errno == ERANGE || !isfinite(ev.value)) {
+                td_error_set(&e, TD_INVALID_ARGUMENT, "value \"%.64s\" is not a finite number",
+                             value);
+                row_problem(p, cursor ? cursor : "", &e);
+                return 0;
+            }
+            ev.has_value = true;
+        }
+        rc = p->api->emit_event(p->host, &ev, &e);
+    }
+    if (rc && e.code == TD_INVALID_ARGUMENT) {
+        row_problem(p, cursor ? cursor : "", &e);
+        return 0;
+    }
+    if (rc)
+        *err = e;
+    return rc;
+}
+
+/* Reads pages until one comes back short. */
+static int poll_once(pg *p, td_error *err)
+{
+    int rc = connect_db(p, err);
+    if (rc)
+        return rc;
+    for (;;) {
+        if (p->api->stopping(p->host))
+            return 0;
+        const char *cursor = p->api->cursor(p->host);
+        PGresult *res;
+        if (cursor && *cursor) {
+            const char *params[1] = {cursor};
+            res = PQexecParams(p->conn, p->sql_next, 1, NULL, params, NULL, NULL, 0);
+        } else {
+            res = PQexec(p->conn, p->sql_first);
+        }
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            bool lost = PQstatus(p->conn) != CONNECTION_OK;
+            rc = td_error_set(err, lost ? TD_UNAVAILABLE : TD_FAILED_PRECONDITION,
+                              "postgres: query failed: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            return rc;
+        }
+        int rows = PQntuples(res);
+        if (PQnfields(res) != p->cursor_col + 1) {
+            PQclear(res);
+            return td_error_set(err, TD_INTERNAL, "postgres: unexpected column count");
+        }
+        for (int r = 0; r < rows && !rc; r++)
+            rc = emit_row(p, res, r, err);
+        if (!rc && rows > 0) {
+            const char *last = field(res, rows - 1, p->cursor_col);
+            if (!last) {
+                rc = td_error_set(err, TD_FAILED_PRECONDITION,
+                                  "postgres: cursor_column %s is NULL in a row; it must never "
+                                  "be",
+                                  p->cursor_column);
+            } else {
+                rc = p->api->commit(p->host, last, err);
+            }
+        }
+        PQclear(res);
+        if (rc)
+            return rc;
+        if (rows < p->batch)
+            return 0;
+    }
+}
+
+static int pg_run(void *state, td_error *err)
+{
+    pg *p = state;
+    while (!p->api->stopping(p->host)) {
+        int rc = poll_once(p, err);
+        if (rc)
+            return rc;
+        /* Sleep until the next poll, waking early on stop, beating on the way. */
+        long left = p->interval_ms;
+        while (left > 0 && !p->api->stopping(p->host)) {
+            long slice = left < PG_HEARTBEAT_MS ? left : PG_HEARTBEAT_MS;
+            struct pollfd pfd = {.fd = p->stop_pipe[0], .events = POLLIN};
+            if (poll(&pfd, 1, (int)slice) > 0)
+                break;
+            left -= slice;
+            p->api->heartbeat(p->host);
+        }
+    }
+    return 0;
+}
+
+static void pg_stop(void *state)
+{
+    pg *p = state;
+    char b = 1;
+    ssize_t w = write(p->stop_pipe[1], &b, 1);
+    (void)w;
+}
+
+static void pg_fini(void *state)
+{
+    pg *p = state;
+    if (p->conn)
+        PQfinish(p->conn);
+    close(p->stop_pipe[0]);
+    close(p->stop_pipe[1]);
+    free(p);
+}
+
+static const tierd_connector pg_connector = {
+    .abi_version = TIERD_PLUGIN_ABI_VERSION,
+    .name = "postgres",
+    .version = PG_VERSION_TEXT,
+    .init = pg_init,
+    .run = pg_run,
+    .stop = pg_stop,
+    .fini = pg_fini,
+};
+
+const tierd_connector *tierd_connector_entry(void)
+{
+    return &pg_connector;
+}
