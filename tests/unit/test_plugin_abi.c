@@ -1,0 +1,263 @@
+/* The connector plugin ABI: what the loader accepts and refuses, and the
+ * checks every host applies to what a plugin emits. plugin.h is included
+ * first so this file also proves the header compiles on its own. */
+#include "tierd/plugin.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostcheck.h"
+#include "loader.h"
+#include "testhost.h"
+
+#define PATH_MAX_TEST 4096
+
+static char tmp[PATH_MAX_TEST];
+static char plugdir[PATH_MAX_TEST];
+
+static void setup(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/td-abi-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    chmod(tmp, 0755);
+    const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO};
+    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 3, plugdir, sizeof plugdir), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[PATH_MAX_TEST + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_plugin_built_for_current_abi_loads)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_msg(loader_open(plugdir, "spool", &lp, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(lp.desc->abi_version, TIERD_PLUGIN_ABI_VERSION);
+    ck_assert_str_eq(lp.desc->name, "spool");
+    loader_close(&lp);
+}
+END_TEST
+
+START_TEST(test_plugin_for_another_abi_is_refused_naming_both_versions)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "wrong_abi.so", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_FAILED_PRECONDITION);
+    char want_plugin[64], want_host[64];
+    snprintf(want_plugin, sizeof want_plugin, "ABI version %u", TIERD_PLUGIN_ABI_VERSION + 41);
+    snprintf(want_host, sizeof want_host, "speaks ABI version %u", TIERD_PLUGIN_ABI_VERSION);
+    ck_assert_msg(strstr(err.message, want_plugin), "%s", err.message);
+    ck_assert_msg(strstr(err.message, want_host), "%s", err.message);
+    ck_assert_ptr_null(lp.handle);
+}
+END_TEST
+
+START_TEST(test_plugin_named_by_path_is_refused)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "../plugins/spool", &lp, &err), 0);
+    ck_assert_msg(strstr(err.message, "not a path"), "%s", err.message);
+    ck_assert_int_ne(loader_open(plugdir, TD_SPOOL_SO, &lp, &err), 0);
+}
+END_TEST
+
+START_TEST(test_plugin_dir_writable_by_others_is_refused)
+{
+    chmod(plugdir, 0757);
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "spool", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
+    ck_assert_msg(strstr(err.message, "writable by group or others"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_plugin_file_writable_by_group_is_refused)
+{
+    char so[PATH_MAX_TEST + 16];
+    snprintf(so, sizeof so, "%s/spool.so", plugdir);
+    chmod(so, 0775);
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "spool", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
+    ck_assert_msg(strstr(err.message, "spool.so"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_missing_plugin_is_not_found)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "nosuch", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_NOT_FOUND);
+}
+END_TEST
+
+static tierd_event good_event(void)
+{
+    tierd_event e = {.id = "opp-1",
+                     .partner = "p-1",
+                     .metric = "deal_closed",
+                     .at = "2026-05-01T00:00:00Z",
+                     .value = 12000,
+                     .has_value = true};
+    return e;
+}
+
+START_TEST(test_well_formed_event_passes_host_checks)
+{
+    tierd_event e = good_event();
+    td_error err;
+    ck_assert_int_eq(hostcheck_event(&e, &err), 0);
+}
+END_TEST
+
+START_TEST(test_event_with_non_finite_value_is_refused)
+{
+    tierd_event e = good_event();
+    td_error err;
+    e.value = NAN;
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    ck_assert_msg(strstr(err.message, "finite"), "%s", err.message);
+    e.value = INFINITY;
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+}
+END_TEST
+
+START_TEST(test_event_with_bad_utf8_is_refused)
+{
+    tierd_event e = good_event();
+    td_error err;
+    e.partner = "p-\xc3\x28";
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    ck_assert_msg(strstr(err.message, "event partner is not valid UTF-8"), "%s", err.message);
+    e.partner = "p-\xe0\x80\xaf"; /* overlong '/' */
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    e.partner = "p-\xed\xa0\x80"; /* surrogate */
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    e.partner = "p-\xc3\xa9"; /* é is fine */
+    ck_assert_int_eq(hostcheck_event(&e, &err), 0);
+}
+END_TEST
+
+START_TEST(test_event_with_overlong_id_is_refused)
+{
+    char id[TIERD_PLUGIN_ID_MAX + 2];
+    memset(id, 'x', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    tierd_event e = good_event();
+    e.id = id;
+    td_error err;
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    ck_assert_msg(strstr(err.message, "longer than"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_event_without_id_is_refused)
+{
+    tierd_event e = good_event();
+    e.id = NULL;
+    td_error err;
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    ck_assert_msg(strstr(err.message, "event id is missing"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_cursor_with_newline_is_refused)
+{
+    td_error err;
+    ck_assert_int_ne(hostcheck_cursor("12\n13", &err), 0);
+    ck_assert_int_eq(hostcheck_cursor("2026-05-01 00:00:00+00", &err), 0);
+    ck_assert_int_eq(hostcheck_cursor(NULL, &err), 0);
+}
+END_TEST
+
+START_TEST(test_partner_with_control_character_in_type_is_refused)
+{
+    const char *types[] = {"reseller", "ser\x01vices"};
+    tierd_partner p = {.id = "p-1", .types = types, .n_types = 2};
+    td_error err;
+    ck_assert_int_ne(hostcheck_partner(&p, &err), 0);
+    ck_assert_msg(strstr(err.message, "partner p-1"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_config_lookup_walks_dotted_paths)
+{
+    json_t *cfg;
+    td_error err;
+    ck_assert_int_eq(hostcheck_config_parse(
+                         "{\"csv\":{\"columns\":{\"id\":\"opp\"}},\"dir\":\"/x\"}", &cfg, &err),
+                     0);
+    ck_assert_str_eq(hostcheck_config_get(cfg, "csv.columns.id"), "opp");
+    ck_assert_str_eq(hostcheck_config_get(cfg, "dir"), "/x");
+    ck_assert_ptr_null(hostcheck_config_get(cfg, "csv.columns"));
+    ck_assert_ptr_null(hostcheck_config_get(cfg, "dir.x"));
+    ck_assert_ptr_null(hostcheck_config_get(cfg, "nope"));
+    json_decref(cfg);
+}
+END_TEST
+
+START_TEST(test_config_block_that_is_not_a_mapping_is_refused)
+{
+    json_t *cfg;
+    td_error err;
+    ck_assert_int_ne(hostcheck_config_parse("[1,2]", &cfg, &err), 0);
+    ck_assert_int_ne(hostcheck_config_parse("{\"a\":", &cfg, &err), 0);
+    ck_assert_msg(strstr(err.message, "line 1"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_plugin_that_fails_init_reports_why)
+{
+    /* The spool plugin without `dir` must say what is missing. */
+    testhost *t = testhost_new("files", "{}", NULL);
+    td_error err;
+    ck_assert_int_ne(testhost_start(t, plugdir, "spool", &err), 0);
+    ck_assert_msg(strstr(err.message, "`dir`"), "%s", err.message);
+    testhost_free(t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("plugin_abi");
+    TCase *tc = tcase_create("abi");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_plugin_built_for_current_abi_loads);
+    tcase_add_test(tc, test_plugin_for_another_abi_is_refused_naming_both_versions);
+    tcase_add_test(tc, test_plugin_named_by_path_is_refused);
+    tcase_add_test(tc, test_plugin_dir_writable_by_others_is_refused);
+    tcase_add_test(tc, test_plugin_file_writable_by_group_is_refused);
+    tcase_add_test(tc, test_missing_plugin_is_not_found);
+    tcase_add_test(tc, test_plugin_that_fails_init_reports_why);
+    suite_add_tcase(s, tc);
+    TCase *hc = tcase_create("host checks");
+    tcase_add_test(hc, test_well_formed_event_passes_host_checks);
+    tcase_add_test(hc, test_event_with_non_finite_value_is_refused);
+    tcase_add_test(hc, test_event_with_bad_utf8_is_refused);
+    tcase_add_test(hc, test_event_with_overlong_id_is_refused);
+    tcase_add_test(hc, test_event_without_id_is_refused);
+    tcase_add_test(hc, test_cursor_with_newline_is_refused);
+    tcase_add_test(hc, test_partner_with_control_character_in_type_is_refused);
+    tcase_add_test(hc, test_config_lookup_walks_dotted_paths);
+    tcase_add_test(hc, test_config_block_that_is_not_a_mapping_is_refused);
+    suite_add_tcase(s, hc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
