@@ -1,0 +1,413 @@
+/* The spool connector, run in the in-memory plugin host on a real
+ * directory: each format, malformed lines, half-written and ignored files,
+ * and a daemon that goes away mid-file. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testhost.h"
+
+#define PATH_MAX_TEST 4096
+#define DIR_MAX_TEST  512
+#define WAIT_MS       5000
+#define SETTLE_MS     300
+
+static char tmp[DIR_MAX_TEST / 2];
+static char plugdir[DIR_MAX_TEST];
+static char spooldir[DIR_MAX_TEST];
+static testhost *th;
+
+static void setup(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/td-spool-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    chmod(tmp, 0755);
+    const char *sos[] = {TD_SPOOL_SO};
+    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir), 0);
+    snprintf(spooldir, sizeof spooldir, "%s/in", tmp);
+    ck_assert_int_eq(mkdir(spooldir, 0755), 0);
+    th = NULL;
+}
+
+static void teardown(void)
+{
+    testhost_free(th);
+    char cmd[PATH_MAX_TEST + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void start(const char *extra_json)
+{
+    char cfg[8192];
+    snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",\"settle\":\"%dms\",\"scan\":\"100ms\"%s%s}",
+             spooldir, SETTLE_MS, extra_json ? "," : "", extra_json ? extra_json : "");
+    th = testhost_new("files", cfg, NULL);
+    td_error err;
+    ck_assert_msg(testhost_start(th, plugdir, "spool", &err) == 0, "%s", err.message);
+}
+
+static void path_in(char *out, size_t n, const char *sub, const char *name)
+{
+    if (sub)
+        snprintf(out, n, "%s/%s/%s", spooldir, sub, name);
+    else
+        snprintf(out, n, "%s/%s", spooldir, name);
+}
+
+/* Writes name via a temporary and a rename, as a well-behaved producer does. */
+static void drop(const char *name, const char *text)
+{
+    char tmpname[PATH_MAX_TEST], final[PATH_MAX_TEST];
+    snprintf(tmpname, sizeof tmpname, "%s/.%s.tmp", spooldir, name);
+    path_in(final, sizeof final, NULL, name);
+    FILE *f = fopen(tmpname, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    /* An old modification time: a renamed-in file has long settled. */
+    struct timespec times[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+    utimensat(AT_FDCWD, tmpname, times, 0);
+    ck_assert_int_eq(rename(tmpname, final), 0);
+}
+
+static bool exists(const char *sub, const char *name)
+{
+    char p[PATH_MAX_TEST];
+    path_in(p, sizeof p, sub, name);
+    return access(p, F_OK) == 0;
+}
+
+static bool wait_exists(const char *sub, const char *name)
+{
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        if (exists(sub, name))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static char *slurp(const char *sub, const char *name)
+{
+    char p[PATH_MAX_TEST];
+    path_in(p, sizeof p, sub, name);
+    FILE *f = fopen(p, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", p);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const char *ev_str(json_t *events, size_t i, const char *k)
+{
+    json_t *v = json_object_get(json_array_get(events, i), k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static double ev_num(json_t *events, size_t i, const char *k)
+{
+    return json_number_value(json_object_get(json_array_get(events, i), k));
+}
+
+START_TEST(test_ndjson_file_delivers_partners_and_events_then_moves_to_done)
+{
+    start(NULL);
+    drop("a.ndjson",
+         "{\"partner\":\"p-001\",\"name\":\"Acme Ltd\",\"types\":[\"reseller\",\"services\"]}\n"
+         "\n"
+         "{\"id\":\"opp-0042\",\"source\":\"crm\",\"partner\":\"p-001\",\"metric\":\"deal_closed\","
+         "\"value\":12000,\"at\":\"2026-05-01T00:00:00Z\",\"key\":\"opp-0042\"}\n"
+         "{\"id\":\"c-1\",\"partner\":\"p-001\",\"metric\":\"certification\","
+         "\"at\":\"2026-05-02T00:00:00Z\",\"key\":\"sales-101\"}\n");
+    ck_assert(testhost_wait_events(th, 2, WAIT_MS));
+    ck_assert(wait_exists("done", "a.ndjson"));
+    ck_assert(!exists(NULL, "a.ndjson"));
+    json_t *p = testhost_partners(th);
+    ck_assert_uint_eq(json_array_size(p), 1);
+    ck_assert_str_eq(ev_str(p, 0, "name"), "Acme Ltd");
+    ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(p, 0), "types")), 2);
+    json_decref(p);
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 2);
+    ck_assert_str_eq(ev_str(e, 0, "source"), "crm");
+    ck_assert(ev_num(e, 0, "value") == 12000);
+    ck_assert_str_eq(ev_str(e, 0, "origin"), "a.ndjson:3");
+    /* no source in the line: the connector's name stands in */
+    ck_assert_str_eq(ev_str(e, 1, "source"), "files");
+    ck_assert(ev_num(e, 1, "value") == 1);
+    json_decref(e);
+    char *cursor = testhost_cursor(th);
+    ck_assert_str_eq(cursor, "a.ndjson");
+    free(cursor);
+}
+END_TEST
+
+START_TEST(test_ndjson_malformed_lines_are_listed_by_line_in_an_err_file)
+{
+    start(NULL);
+    drop(
+        "bad.ndjson",
+        "{\"id\":\"e1\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n"
+        "{\"id\":\"e2\",\"partner\":\"p\",\n"
+        "{\"id\":\"e3\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\",\"value\":\"x\"}\n"
+        "{\"id\":\"e4\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\",\"value\":1e999}\n"
+        "{\"id\":\"e5\",\"partner\":\"p\xff\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n"
+        "[1,2]\n"
+        "{\"id\":\"e7\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-02\"}\n");
+    ck_assert(wait_exists("failed", "bad.ndjson.err"));
+    ck_assert(wait_exists("failed", "bad.ndjson"));
+    char *err = slurp("failed", "bad.ndjson.err");
+    ck_assert_msg(strstr(err, "bad.ndjson:2: "), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:3: value must be a number"), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:4: "), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:5: "), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:6: not a JSON object"), "%s", err);
+    ck_assert_msg(!strstr(err, "bad.ndjson:1:") && !strstr(err, "bad.ndjson:7:"), "%s", err);
+    /* the good lines were still taken */
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 2);
+    ck_assert_str_eq(ev_str(e, 0, "id"), "e1");
+    ck_assert_str_eq(ev_str(e, 1, "id"), "e7");
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_csv_rows_map_through_configured_columns)
+{
+    start("\"csv\":{\"columns\":{\"id\":\"Opportunity\",\"partner\":\"Account\","
+          "\"value\":\"Amount\",\"at\":\"Closed\"},\"metric\":\"deal_closed\"}");
+    drop("deals.csv", "Opportunity,Account,Stage,Amount,Closed\n"
+                      "opp-1,p-001,won,12000,2026-05-01T00:00:00Z\n"
+                      "\"opp-2\",\"p-002\",\"won, finally\",\"3500.5\",2026-05-03\n"
+                      "\"opp-\"\"3\",p-003,won,,2026-05-04\r\n");
+    ck_assert(testhost_wait_events(th, 3, WAIT_MS));
+    ck_assert(wait_exists("done", "deals.csv"));
+    json_t *e = testhost_events(th);
+    ck_assert_str_eq(ev_str(e, 0, "id"), "opp-1");
+    ck_assert_str_eq(ev_str(e, 0, "metric"), "deal_closed");
+    ck_assert(ev_num(e, 0, "value") == 12000);
+    ck_assert_str_eq(ev_str(e, 1, "partner"), "p-002");
+    ck_assert(ev_num(e, 1, "value") == 3500.5);
+    ck_assert_str_eq(ev_str(e, 2, "id"), "opp-\"3");
+    ck_assert(!json_is_true(json_object_get(json_array_get(e, 2), "has_value")));
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_csv_partners_file_upserts_partners)
+{
+    start("\"csv\":{\"kind\":\"partners\",\"columns\":{\"id\":\"id\",\"name\":\"name\","
+          "\"types\":\"types\"}}");
+    drop("partners.csv", "id,name,types\np-1,Acme,reseller;services\np-2,\"Beta, Inc\",msp\n");
+    ck_assert(testhost_wait_partners(th, 2, WAIT_MS));
+    json_t *p = testhost_partners(th);
+    ck_assert_str_eq(ev_str(p, 1, "name"), "Beta, Inc");
+    ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(p, 0), "types")), 2);
+    json_decref(p);
+}
+END_TEST
+
+START_TEST(test_csv_bad_rows_are_reported_by_line)
+{
+    start("\"csv\":{\"columns\":{\"id\":\"id\",\"partner\":\"p\",\"value\":\"v\",\"at\":\"at\"},"
+          "\"metric\":\"deal_closed\"}");
+    drop("x.csv", "id,p,v,at\n"
+                  "a,p-1,1,2026-01-01\n"
+                  "b,p-1,2\n"
+                  "c,p-1,NaN,2026-01-01\n"
+                  "d,p-1,\"unterminated,2026-01-01\n"
+                  "e,p-1,1e400,2026-01-01\n"
+                  "f,p-1,5,2026-01-01\n");
+    ck_assert(wait_exists("failed", "x.csv.err"));
+    char *err = slurp("failed", "x.csv.err");
+    ck_assert_msg(strstr(err, "x.csv:3: 3 columns, the header has 4"), "%s", err);
+    ck_assert_msg(strstr(err, "x.csv:4: value \"NaN\" is not a finite number"), "%s", err);
+    ck_assert_msg(strstr(err, "x.csv:5: unterminated quoted field"), "%s", err);
+    ck_assert_msg(strstr(err, "x.csv:6: "), "%s", err);
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 2);
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_csv_header_missing_a_mapped_column_fails_the_file)
+{
+    start("\"csv\":{\"columns\":{\"id\":\"id\",\"partner\":\"account\",\"at\":\"at\"},"
+          "\"metric\":\"m\"}");
+    drop("y.csv", "id,partner,at\na,p,2026-01-01\n");
+    ck_assert(wait_exists("failed", "y.csv.err"));
+    char *err = slurp("failed", "y.csv.err");
+    ck_assert_msg(strstr(err, "y.csv:1: header has no column \"account\""), "%s", err);
+}
+END_TEST
+
+static const char *xapi_stmt(char *buf, size_t n, const char *id, const char *verb,
+                             const char *mbox, const char *course, const char *extra)
+{
+    snprintf(buf, n,
+             "{\"id\":\"%s\",\"actor\":{\"objectType\":\"Agent\",\"mbox\":\"mailto:%s\"},"
+             "\"verb\":{\"id\":\"http://adlnet.gov/expapi/verbs/%s\"},"
+             "\"object\":{\"id\":\"%s\"},\"timestamp\":\"2026-03-01T10:00:00Z\"%s}",
+             id, mbox, verb, course, extra ? extra : "");
+    return buf;
+}
+
+START_TEST(test_xapi_completed_and_passed_become_certifications_keyed_by_course)
+{
+    start("\"xapi\":{\"actors\":{\"acme.example\":\"p-001\",\"solo@beta.example\":\"p-002\"}}");
+    char a[1024], b[1024], c[1024], d[1024], text[8192];
+    snprintf(text, sizeof text, "%s\n%s\n%s\n%s\n",
+             xapi_stmt(a, sizeof a, "s-1", "completed", "ann@acme.example",
+                       "https://lms.example/course/sales-101", NULL),
+             xapi_stmt(b, sizeof b, "s-2", "experienced", "ann@acme.example",
+                       "https://lms.example/course/sales-101", NULL),
+             xapi_stmt(c, sizeof c, "s-3", "passed", "solo@beta.example",
+                       "https://lms.example/course/tech-201", NULL),
+             xapi_stmt(d, sizeof d, "s-4", "passed", "bob@acme.example",
+                       "https://lms.example/course/tech-201", ",\"result\":{\"success\":false}"));
+    drop("lrs.xapi", text);
+    ck_assert(wait_exists("done", "lrs.xapi"));
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 2);
+    ck_assert_str_eq(ev_str(e, 0, "id"), "s-1");
+    ck_assert_str_eq(ev_str(e, 0, "partner"), "p-001");
+    ck_assert_str_eq(ev_str(e, 0, "metric"), "certification");
+    ck_assert_str_eq(ev_str(e, 0, "key"), "https://lms.example/course/sales-101");
+    ck_assert_str_eq(ev_str(e, 0, "at"), "2026-03-01T10:00:00Z");
+    ck_assert_str_eq(ev_str(e, 1, "partner"), "p-002");
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_xapi_array_with_unknown_actor_names_the_statement)
+{
+    start("\"xapi\":{\"actors\":{\"acme.example\":\"p-001\"}}");
+    char a[1024], b[1024], text[4096];
+    snprintf(text, sizeof text, "[\n%s,\n%s\n]\n",
+             xapi_stmt(a, sizeof a, "s-1", "completed", "ann@acme.example", "c-1", NULL),
+             xapi_stmt(b, sizeof b, "s-2", "completed", "eve@nowhere.example", "c-1", NULL));
+    drop("batch.json", text);
+    ck_assert(wait_exists("failed", "batch.json.err"));
+    char *err = slurp("failed", "batch.json.err");
+    ck_assert_msg(strstr(err, "batch.json:2: actor eve@nowhere.example maps to no partner"), "%s",
+                  err);
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 1);
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_half_written_file_is_not_read_until_it_settles)
+{
+    start(NULL);
+    char p[PATH_MAX_TEST];
+    path_in(p, sizeof p, NULL, "slow.ndjson");
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    /* a writer that keeps the file fresh, mid-line */
+    for (int i = 0; i < 8; i++) {
+        fprintf(f, "{\"id\":\"e%d\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n",
+                i);
+        fputs(i == 7 ? "{\"id\":\"e8\",\"partner\":\"p\"," : "", f);
+        fflush(f);
+        usleep(SETTLE_MS * 1000 / 3);
+    }
+    ck_assert(exists(NULL, "slow.ndjson"));
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 0);
+    json_decref(e);
+    fputs("\"metric\":\"m\",\"at\":\"2026-01-01\"}\n", f);
+    fclose(f);
+    ck_assert(wait_exists("done", "slow.ndjson"));
+    e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 9);
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_part_tmp_and_dot_files_are_ignored_until_renamed)
+{
+    start(NULL);
+    const char *line = "{\"id\":\"e1\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n";
+    const char *names[] = {"x.ndjson.part", "x.ndjson.tmp", ".x.ndjson"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[PATH_MAX_TEST];
+        path_in(p, sizeof p, NULL, names[i]);
+        FILE *f = fopen(p, "w");
+        fputs(line, f);
+        fclose(f);
+        struct timespec times[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+        utimensat(AT_FDCWD, p, times, 0);
+    }
+    usleep(SETTLE_MS * 3 * 1000);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert(exists(NULL, names[i]));
+    ck_assert_uint_eq(testhost_commits(th), 0);
+    char from[PATH_MAX_TEST], to[PATH_MAX_TEST];
+    path_in(from, sizeof from, NULL, "x.ndjson.part");
+    path_in(to, sizeof to, NULL, "x.ndjson");
+    ck_assert_int_eq(rename(from, to), 0);
+    ck_assert(testhost_wait_events(th, 1, WAIT_MS));
+    ck_assert(wait_exists("done", "x.ndjson"));
+}
+END_TEST
+
+START_TEST(test_file_stays_in_place_when_the_daemon_is_unavailable)
+{
+    start(NULL);
+    testhost_fail_commits(th, true);
+    drop("keep.ndjson",
+         "{\"id\":\"e1\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n");
+    ck_assert(testhost_wait_exit(th, WAIT_MS));
+    td_error err;
+    ck_assert_int_ne(testhost_stop(th, &err), 0);
+    ck_assert_int_eq(err.code, TD_UNAVAILABLE);
+    ck_assert(exists(NULL, "keep.ndjson"));
+    ck_assert(!exists("done", "keep.ndjson"));
+    ck_assert(!exists("failed", "keep.ndjson"));
+}
+END_TEST
+
+START_TEST(test_unknown_extension_goes_to_failed)
+{
+    start(NULL);
+    drop("notes.txt", "hello\n");
+    ck_assert(wait_exists("failed", "notes.txt.err"));
+    char *err = slurp("failed", "notes.txt.err");
+    ck_assert_msg(strstr(err, "unknown format"), "%s", err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("connectors_spool");
+    TCase *tc = tcase_create("spool");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_ndjson_file_delivers_partners_and_events_then_moves_to_done);
+    tcase_add_test(tc, test_ndjson_malformed_lines_are_listed_by_line_in_an_err_file);
+    tcase_add_test(tc, test_csv_rows_map_through_configured_columns);
+    tcase_add_test(tc, test_csv_partners_file_upserts_partners);
+    tcase_add_test(tc, test_csv_bad_rows_are_reported_by_line);
+    tcase_add_test(tc, test_csv_header_missing_a_mapped_column_fails_the_file);
+    tcase_add_test(tc, test_xapi_completed_and_passed_become_certifications_keyed_by_course);
+    tcase_add_test(tc, test_xapi_array_with_unknown_actor_names_the_statement);
+    tcase_add_test(tc, test_half_written_file_is_not_read_until_it_settles);
+    tcase_add_test(tc, test_part_tmp_and_dot_files_are_ignored_until_renamed);
+    tcase_add_test(tc, test_file_stays_in_place_when_the_daemon_is_unavailable);
+    tcase_add_test(tc, test_unknown_extension_goes_to_failed);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
