@@ -1,0 +1,797 @@
+/* The connector supervisor (see connectors.h for the promises).
+ *
+ * One `conn` per configured connector, each a small state machine:
+ *
+ *   running ──exit/crash/hang──> restarting ──back-off timer──> running
+ *      │
+ *      └──exit status HOST_EXIT_FATAL──> failed (until reload)
+ *   any ──connectors_stop──> stopped
+ *
+ * Children report on a pipe at fd 3 (lines "ready", "hb", "sent", "error";
+ * connector/main.c documents them). Any line counts as a sign of life; the
+ * watchdog kills a child silent for longer than its hang timeout. A flood
+ * of data needs no throttling here: children send over the RPC and wait for
+ * each reply, so they can never run ahead of the store.
+ *
+ * Restarts use the real clock, not the daemon's (possibly fake) one: they
+ * are about processes, not about tiers. This file does not load plugins and
+ * never reads their data; the child does. */
+#include "connectors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tierd/client.h"
+#include "tierd/plugin.h"
+
+#define HOST_EXIT_FATAL     78 /* tierd-connector: retrying cannot help */
+#define HOST_STATUS_FD      3
+#define HOST_CONFIG_ENV     "TIERD_CONNECTOR_CONFIG"
+#define STATUS_LINE_MAX     (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
+#define WATCHDOG_DIVISOR    4 /* check this many times per hang timeout */
+#define YAML_JSON_DEPTH_MAX 32
+#define CONNECTOR_ARGS_MAX  16
+#define CONNECTOR_PATH_MAX  4096
+#define CONNECTOR_ENV_EXTRA 3
+
+/* ---- configuration ----------------------------------------------------------- */
+
+typedef struct conf_parser {
+    const char *file;
+    yaml_document_t *doc;
+    connectors_diag_fn diag;
+    void *ud;
+    td_error *err;
+    int problems;
+} conf_parser;
+
+static void problem(conf_parser *p, const yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(conf_parser *p, const yaml_node_t *at, const char *fmt, ...)
+{
+    char msg[TD_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char line[TD_ERROR_MAX];
+    snprintf(line, sizeof line, "%s:%zu:%zu: %s", p->file ? p->file : "tierd.yaml",
+             at ? at->start_mark.line + 1 : 0, at ? at->start_mark.column + 1 : 0, msg);
+    if (p->problems++ == 0)
+        td_error_set(p->err, TD_INVALID_ARGUMENT, "%s", line);
+    if (p->diag)
+        p->diag(p->ud, line);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* Every scalar becomes a JSON string: plugins read typed values themselves,
+ * and YAML's implicit typing ("no" -> false, 010 -> 8) must not reach them. */
+static json_t *yaml_to_json(conf_parser *p, yaml_node_t *n, int depth)
+{
+    if (depth > YAML_JSON_DEPTH_MAX) {
+        problem(p, n, "config block nested deeper than %d levels", YAML_JSON_DEPTH_MAX);
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        json_t *s = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+        if (!s)
+            problem(p, n, "value is not valid UTF-8 or holds a NUL byte");
+        return s;
+    }
+    case YAML_SEQUENCE_NODE: {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            json_t *v = yaml_to_json(p, yaml_document_get_node(p->doc, *it), depth + 1);
+            if (!v) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        json_t *o = json_object();
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+             pr++) {
+            yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+            const char *key = scalar(k);
+            if (!key) {
+                problem(p, k, "mapping keys must be plain values");
+                json_decref(o);
+                return NULL;
+            }
+            if (json_object_get(o, key)) {
+                problem(p, k, "key \"%s\" appears twice", key);
+                json_decref(o);
+                return NULL;
+            }
+            json_t *v = yaml_to_json(p, yaml_document_get_node(p->doc, pr->value), depth + 1);
+            if (!v) {
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new(o, key, v);
+        }
+        return o;
+    }
+    default:
+        problem(p, n, "unexpected YAML node");
+        return NULL;
+    }
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CONNECTOR_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort(); /* the daemon cannot run without memory; see rpc_alloc */
+    return d;
+}
+
+static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *out)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        problem(p, n, "a connector is a mapping with name, plugin and config");
+        return;
+    }
+    td_connector_conf c = {.hang_timeout_ms = CONNECTOR_DEFAULT_HANG_TIMEOUT_MS};
+    const yaml_node_t *name_node = n;
+    int before = p->problems;
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
+        const char *key = scalar(k);
+        if (!key) {
+            problem(p, k, "connector keys must be plain values");
+            continue;
+        }
+        if (strcmp(key, "name") == 0 || strcmp(key, "plugin") == 0) {
+            const char *val = scalar(v);
+            char **slot = key[0] == 'n' ? &c.name : &c.plugin;
+            if (*slot)
+                problem(p, k, "%s given twice", key);
+            else if (!val || !*val)
+                problem(p, v, "%s must be a non-empty value", key);
+            else if (key[0] == 'n' && !valid_name(val))
+                problem(p, v, "connector name \"%s\": use 1 to %d letters, digits, '-', '_' or '.'",
+                        val, CONNECTOR_NAME_MAX);
+            else if (key[0] == 'p' && (strchr(val, '/') || val[0] == '.'))
+                problem(p, v, "plugin \"%s\" must be a file name inside plugin_dir, not a path",
+                        val);
+            else
+                *slot = xstrdup(val);
+            if (key[0] == 'n')
+                name_node = v;
+        } else if (strcmp(key, "config") == 0) {
+            if (v->type != YAML_MAPPING_NODE) {
+                problem(p, v, "config must be a mapping");
+                continue;
+            }
+            json_t *j = yaml_to_json(p, v, 0);
+            if (j) {
+                free(c.config_json);
+                c.config_json = json_dumps(j, JSON_COMPACT);
+                json_decref(j);
+            }
+        } else if (strcmp(key, "hang_timeout") == 0) {
+            const char *val = scalar(v);
+            int64_t secs = 0;
+            td_error derr;
+            if (!val || td_duration_parse(val, &secs, &derr) != 0)
+                problem(p, v, "hang_timeout: %s", val ? derr.message : "expected a duration");
+            else if (secs > INT64_MAX / 1000)
+                problem(p, v, "hang_timeout: too long");
+            else
+                c.hang_timeout_ms = secs * 1000;
+        } else {
+            problem(p, k,
+                    "unknown connector key \"%s\" (expected name, plugin, config, "
+                    "hang_timeout)",
+                    key);
+        }
+    }
+    if (!c.name && p->problems == before)
+        problem(p, n, "connector without a name");
+    if (!c.plugin && p->problems == before)
+        problem(p, n, "connector %s has no plugin", c.name ? c.name : "");
+    for (size_t i = 0; c.name && i < out->n; i++)
+        if (strcmp(out->items[i].name, c.name) == 0)
+            problem(p, name_node, "connector name \"%s\" is used twice", c.name);
+    if (out->n == CONNECTORS_MAX)
+        problem(p, n, "more than %d connectors", CONNECTORS_MAX);
+    if (p->problems != before) {
+        free(c.name);
+        free(c.plugin);
+        free(c.config_json);
+        return;
+    }
+    if (!c.config_json)
+        c.config_json = xstrdup("{}");
+    td_connector_conf *grown = realloc(out->items, (out->n + 1) * sizeof *grown);
+    if (!grown)
+        abort();
+    out->items = grown;
+    out->items[out->n++] = c;
+}
+
+int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *root,
+                          td_connectors_conf *out, connectors_diag_fn diag, void *ud, td_error *err)
+{
+    memset(out, 0, sizeof *out);
+    conf_parser p = {.file = file, .doc = doc, .diag = diag, .ud = ud, .err = err};
+    td_error_clear(err);
+    if (!root)
+        return 0;
+    if (root->type != YAML_MAPPING_NODE) {
+        problem(&p, root, "the daemon config must be a mapping");
+        return -(int)TD_INVALID_ARGUMENT;
+    }
+    yaml_node_t *list = NULL;
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(doc, pr->value);
+        const char *key = scalar(k);
+        if (!key)
+            continue;
+        if (strcmp(key, "plugin_dir") == 0) {
+            const char *val = scalar(v);
+            if (!val || val[0] != '/')
+                problem(&p, v, "plugin_dir must be an absolute path");
+            else if (strlen(val) >= CONNECTOR_PATH_MAX / 2)
+                problem(&p, v, "plugin_dir is too long");
+            else {
+                free(out->plugin_dir);
+                out->plugin_dir = xstrdup(val);
+            }
+        } else if (strcmp(key, "connectors") == 0) {
+            list = v;
+            if (v->type != YAML_SEQUENCE_NODE) {
+                problem(&p, v, "connectors must be a list");
+                list = NULL;
+                continue;
+            }
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++)
+                parse_connector(&p, yaml_document_get_node(doc, *it), out);
+        }
+    }
+    if (list && out->n && !out->plugin_dir)
+        problem(&p, list, "connectors need plugin_dir: the only directory plugins load from");
+    if (p.problems) {
+        connectors_conf_free(out);
+        return -(int)TD_INVALID_ARGUMENT;
+    }
+    return 0;
+}
+
+void connectors_conf_free(td_connectors_conf *conf)
+{
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->n; i++) {
+        free(conf->items[i].name);
+        free(conf->items[i].plugin);
+        free(conf->items[i].config_json);
+    }
+    free(conf->items);
+    free(conf->plugin_dir);
+    memset(conf, 0, sizeof *conf);
+}
+
+/* ---- supervision -------------------------------------------------------------- */
+
+typedef enum conn_state {
+    CONN_RUNNING,
+    CONN_RESTARTING,
+    CONN_FAILED,
+    CONN_STOPPED,
+} conn_state;
+
+static const char *const conn_state_names[] = {
+    [CONN_RUNNING] = "running",
+    [CONN_RESTARTING] = "restarting",
+    [CONN_FAILED] = "failed",
+    [CONN_STOPPED] = "stopped",
+};
+
+typedef struct conn {
+    connectors *owner;
+    td_connector_conf conf;
+    conn_state state;
+    uv_process_t proc;
+    uv_pipe_t status;
+    uv_timer_t restart_timer;
+    uv_timer_t watchdog;
+    bool proc_alive;  /* the child has not exited yet */
+    bool proc_open;   /* proc handle not yet closed */
+    bool status_open; /* status pipe not yet closed */
+    bool got_error;   /* the child said why, in this run */
+    int64_t started_ms;
+    int64_t last_seen_ms;
+    int64_t backoff_ms;
+    int64_t next_start; /* wall seconds; 0 when none */
+    uint32_t restarts;
+    uint64_t events_sent;
+    char cursor[TIERD_PLUGIN_CURSOR_MAX + 1];
+    char last_error[TD_ERROR_MAX];
+    char line[STATUS_LINE_MAX];
+    size_t line_len;
+    bool line_overflow;
+} conn;
+
+struct connectors {
+    tierd *d;
+    uv_loop_t *loop;
+    char *plugin_dir;
+    char *rpc_url;
+    char *token;
+    char exe[CONNECTOR_PATH_MAX];
+    int64_t backoff_min_ms, backoff_max_ms, stable_ms;
+    conn *conns;
+    size_t n;
+    bool stopping;
+    uv_timer_t kill_timer;
+    size_t open_handles; /* every handle, including kill_timer */
+};
+
+static int64_t mono_ms(uv_loop_t *loop)
+{
+    uv_update_time(loop);
+    return (int64_t)uv_now(loop);
+}
+
+static void maybe_free(connectors *c)
+{
+    if (!c->stopping || c->open_handles)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->conns[i].conf.name);
+        free(c->conns[i].conf.plugin);
+        free(c->conns[i].conf.config_json);
+    }
+    free(c->conns);
+    free(c->plugin_dir);
+    free(c->rpc_url);
+    free(c->token);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    connectors *c = h->data;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+/* Handles carry the connectors as data so close callbacks find it; the
+ * conn is found through container_of-style arithmetic where needed. */
+#define CONN_OF(ptr, member) ((conn *)((char *)(ptr)-offsetof(conn, member)))
+
+static void close_handle(connectors *c, uv_handle_t *h)
+{
+    h->data = c;
+    uv_close(h, on_handle_closed);
+}
+
+static bool resolve_exe(connectors *c, const char *configured, td_error *err)
+{
+    const char *env = getenv(CONNECTOR_EXE_ENV);
+    const char *pick = configured ? configured : env;
+    if (pick) {
+        snprintf(c->exe, sizeof c->exe, "%s", pick);
+        if (access(c->exe, X_OK) == 0)
+            return true;
+        td_error_set(err, TD_FAILED_PRECONDITION, "connector host %s: %s", c->exe, strerror(errno));
+        return false;
+    }
+    /* Next to the tierd binary (installed: libexec beside bin; build tree:
+     * ../connector), then the usual libexec places. */
+    char self[CONNECTOR_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    static const char *const rel[] = {"", "../libexec/", "../connector/", "../lib/tierd/"};
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(c->exe, sizeof c->exe, "%.2048s/%s" CONNECTOR_EXE_NAME, self, rel[i]);
+            if (access(c->exe, X_OK) == 0)
+                return true;
+        }
+    }
+    static const char *const fixed[] = {"/usr/libexec/" CONNECTOR_EXE_NAME,
+                                        "/usr/local/libexec/" CONNECTOR_EXE_NAME};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        snprintf(c->exe, sizeof c->exe, "%s", fixed[i]);
+        if (access(c->exe, X_OK) == 0)
+            return true;
+    }
+    td_error_set(err, TD_FAILED_PRECONDITION, "cannot find %s next to tierd or in libexec; set $%s",
+                 CONNECTOR_EXE_NAME, CONNECTOR_EXE_ENV);
+    return false;
+}
+
+static void spawn(conn *k);
+static void close_kill_timer_when_done(connectors *c);
+
+static void on_restart_timer(uv_timer_t *t)
+{
+    conn *k = CONN_OF(t, restart_timer);
+    if (k->owner->stopping)
+        return;
+    spawn(k);
+}
+
+static void schedule_restart(conn *k)
+{
+    connectors *c = k->owner;
+    int64_t ran = mono_ms(c->loop) - k->started_ms;
+    if (ran >= c->stable_ms)
+        k->backoff_ms = c->backoff_min_ms;
+    int64_t delay = k->backoff_ms;
+    k->backoff_ms = k->backoff_ms * 2 > c->backoff_max_ms ? c->backoff_max_ms : k->backoff_ms * 2;
+    k->state = CONN_RESTARTING;
+    k->restarts++;
+    k->next_start = (int64_t)time(NULL) + (delay + 999) / 1000;
+    uv_timer_start(&k->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+    fprintf(stderr, "<4>tierd: connector %s: %s; restarting in %lld ms\n", k->conf.name,
+            k->last_error, (long long)delay);
+}
+
+/* One status line from the child. */
+static void status_line(conn *k, char *line)
+{
+    k->last_seen_ms = mono_ms(k->owner->loop);
+    char *tab = strchr(line, '\t');
+    char *arg = tab ? tab + 1 : "";
+    if (tab)
+        *tab = '\0';
+    if (strcmp(line, "ready") == 0) {
+        snprintf(k->cursor, sizeof k->cursor, "%s", arg);
+        k->state = CONN_RUNNING;
+    } else if (strcmp(line, "sent") == 0) {
+        char *end;
+        unsigned long long events = strtoull(arg, &end, 10);
+        if (*end == '\t') {
+            strtoull(end + 1, &end, 10);
+            if (*end == '\t') {
+                k->events_sent += events;
+                snprintf(k->cursor, sizeof k->cursor, "%s", end + 1);
+            }
+        }
+    } else if (strcmp(line, "error") == 0) {
+        snprintf(k->last_error, sizeof k->last_error, "%s", arg);
+        k->got_error = true;
+    }
+}
+
+static void on_status_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn *k = CONN_OF(h, status);
+    static char scratch[STATUS_LINE_MAX];
+    (void)k;
+    *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void on_status_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    conn *k = CONN_OF(s, status);
+    if (n < 0) {
+        if (k->status_open) {
+            k->status_open = false;
+            close_handle(k->owner, (uv_handle_t *)&k->status);
+        }
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        char ch = buf->base[i];
+        if (ch == '\n') {
+            k->line[k->line_len] = '\0';
+            if (!k->line_overflow)
+                status_line(k, k->line);
+            k->line_len = 0;
+            k->line_overflow = false;
+        } else if (k->line_len + 1 < sizeof k->line) {
+            k->line[k->line_len++] = ch;
+        } else {
+            k->line_overflow = true;
+        }
+    }
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    conn *k = CONN_OF(p, proc);
+    connectors *c = k->owner;
+    k->proc_alive = false;
+    uv_timer_stop(&k->watchdog);
+    if (k->proc_open) {
+        k->proc_open = false;
+        close_handle(c, (uv_handle_t *)&k->proc);
+    }
+    if (c->stopping) {
+        k->state = CONN_STOPPED;
+        close_kill_timer_when_done(c);
+        return;
+    }
+    if (term_signal && !k->got_error)
+        snprintf(k->last_error, sizeof k->last_error, "killed by signal %d (%s)", term_signal,
+                 strsignal(term_signal));
+    else if (!k->got_error)
+        snprintf(k->last_error, sizeof k->last_error, "exited with status %lld", (long long)status);
+    if (!term_signal && status == HOST_EXIT_FATAL) {
+        k->state = CONN_FAILED;
+        k->next_start = 0;
+        fprintf(stderr, "<3>tierd: connector %s failed and will not be restarted: %s\n",
+                k->conf.name, k->last_error);
+        return;
+    }
+    schedule_restart(k);
+}
+
+/* The last child gone during a stop: the SIGKILL timer has no more work. */
+static void close_kill_timer_when_done(connectors *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->conns[i].proc_alive)
+            return;
+    if (!uv_is_closing((uv_handle_t *)&c->kill_timer))
+        close_handle(c, (uv_handle_t *)&c->kill_timer);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    conn *k = CONN_OF(t, watchdog);
+    if (!k->proc_alive)
+        return;
+    int64_t silent = mono_ms(k->owner->loop) - k->last_seen_ms;
+    if (silent < k->conf.hang_timeout_ms)
+        return;
+    snprintf(k->last_error, sizeof k->last_error, "no heartbeat for %lld ms; killed as hung",
+             (long long)silent);
+    k->got_error = true;
+    uv_process_kill(&k->proc, SIGKILL);
+}
+
+extern char **environ;
+
+static void spawn(conn *k)
+{
+    connectors *c = k->owner;
+    k->got_error = false;
+    k->line_len = 0;
+    k->line_overflow = false;
+
+    uv_pipe_init(c->loop, &k->status, 0);
+    k->status_open = true;
+    c->open_handles++;
+
+    char *args[CONNECTOR_ARGS_MAX];
+    size_t a = 0;
+    args[a++] = c->exe;
+    args[a++] = "--name";
+    args[a++] = k->conf.name;
+    args[a++] = "--plugin-dir";
+    args[a++] = c->plugin_dir;
+    args[a++] = "--plugin";
+    args[a++] = k->conf.plugin;
+    args[a++] = "--status-fd";
+    args[a++] = "3";
+    if (c->rpc_url) {
+        args[a++] = "--url";
+        args[a++] = c->rpc_url;
+    }
+    args[a] = NULL;
+
+    /* The environment, minus what we set, plus the config and token (kept
+     * out of argv, which every local user can read). */
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **env = calloc(n_env + CONNECTOR_ENV_EXTRA + 1, sizeof *env);
+    char *cfg_var = NULL, *token_var = NULL;
+    size_t e = 0;
+    if (!env)
+        abort();
+    for (size_t i = 0; i < n_env; i++)
+        if (strncmp(environ[i], HOST_CONFIG_ENV "=", strlen(HOST_CONFIG_ENV) + 1) != 0 &&
+            strncmp(environ[i], TD_CLIENT_TOKEN_ENV "=", strlen(TD_CLIENT_TOKEN_ENV) + 1) != 0)
+            env[e++] = environ[i];
+    if (asprintf(&cfg_var, HOST_CONFIG_ENV "=%s", k->conf.config_json) < 0)
+        abort();
+    env[e++] = cfg_var;
+    if (c->token) {
+        if (asprintf(&token_var, TD_CLIENT_TOKEN_ENV "=%s", c->token) < 0)
+            abort();
+        env[e++] = token_var;
+    }
+    env[e] = NULL;
+
+    uv_stdio_container_t stdio[HOST_STATUS_FD + 1];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = STDERR_FILENO;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = STDERR_FILENO;
+    stdio[HOST_STATUS_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[HOST_STATUS_FD].data.stream = (uv_stream_t *)&k->status;
+
+    uv_process_options_t opt = {0};
+    opt.file = c->exe;
+    opt.args = args;
+    opt.env = env;
+    opt.exit_cb = on_child_exit;
+    opt.stdio = stdio;
+    opt.stdio_count = HOST_STATUS_FD + 1;
+
+    k->started_ms = k->last_seen_ms = mono_ms(c->loop);
+    int rc = uv_spawn(c->loop, &k->proc, &opt);
+    free(cfg_var);
+    free(token_var);
+    free(env);
+    /* uv_spawn initialises the handle even when it fails; it must be closed. */
+    k->proc_open = true;
+    c->open_handles++;
+    if (rc != 0) {
+        snprintf(k->last_error, sizeof k->last_error, "cannot start %s: %s", c->exe,
+                 uv_strerror(rc));
+        k->proc_open = false;
+        close_handle(c, (uv_handle_t *)&k->proc);
+        k->status_open = false;
+        close_handle(c, (uv_handle_t *)&k->status);
+        schedule_restart(k);
+        return;
+    }
+    k->proc_alive = true;
+    k->state = CONN_RUNNING;
+    k->next_start = 0;
+    uv_read_start((uv_stream_t *)&k->status, on_status_alloc, on_status_read);
+    uint64_t every = (uint64_t)(k->conf.hang_timeout_ms / WATCHDOG_DIVISOR);
+    uv_timer_start(&k->watchdog, on_watchdog, every ? every : 1, every ? every : 1);
+}
+
+int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out, td_error *err)
+{
+    *out = NULL;
+    connectors *c = calloc(1, sizeof *c);
+    if (!c)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "connectors: out of memory");
+    c->d = d;
+    c->loop = d->loop;
+    c->backoff_min_ms = conf->backoff_min_ms > 0 ? conf->backoff_min_ms : CONNECTOR_BACKOFF_MIN_MS;
+    c->backoff_max_ms = conf->backoff_max_ms > 0 ? conf->backoff_max_ms : CONNECTOR_BACKOFF_MAX_MS;
+    c->stable_ms = conf->stable_ms > 0 ? conf->stable_ms : CONNECTOR_STABLE_MS;
+    uv_timer_init(c->loop, &c->kill_timer);
+    c->open_handles = 1;
+    if (conf->n && !resolve_exe(c, conf->connector_exe, err)) {
+        c->stopping = true;
+        close_handle(c, (uv_handle_t *)&c->kill_timer);
+        return -(int)err->code;
+    }
+    c->plugin_dir = conf->plugin_dir ? xstrdup(conf->plugin_dir) : NULL;
+    c->rpc_url = conf->rpc_url ? xstrdup(conf->rpc_url) : NULL;
+    c->token = conf->token ? xstrdup(conf->token) : NULL;
+    c->conns = calloc(conf->n ? conf->n : 1, sizeof *c->conns);
+    if (!c->conns)
+        abort();
+    c->n = conf->n;
+    for (size_t i = 0; i < conf->n; i++) {
+        conn *k = &c->conns[i];
+        k->owner = c;
+        k->conf.name = xstrdup(conf->items[i].name);
+        k->conf.plugin = xstrdup(conf->items[i].plugin);
+        k->conf.config_json =
+            xstrdup(conf->items[i].config_json ? conf->items[i].config_json : "{}");
+        k->conf.hang_timeout_ms = conf->items[i].hang_timeout_ms > 0
+                                      ? conf->items[i].hang_timeout_ms
+                                      : CONNECTOR_DEFAULT_HANG_TIMEOUT_MS;
+        k->backoff_ms = c->backoff_min_ms;
+        uv_timer_init(c->loop, &k->restart_timer);
+        uv_timer_init(c->loop, &k->watchdog);
+        c->open_handles += 2;
+        if (d->store) {
+            char *cur = NULL;
+            td_error ignored;
+            if (store_get_cursor(d->store, k->conf.name, &cur, &ignored) == 0 && cur)
+                snprintf(k->cursor, sizeof k->cursor, "%s", cur);
+            free(cur);
+        }
+        spawn(k);
+    }
+    *out = c;
+    return 0;
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    connectors *c = t->data;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->conns[i].proc_alive)
+            uv_process_kill(&c->conns[i].proc, SIGKILL);
+}
+
+void connectors_stop(connectors *c)
+{
+    if (!c)
+        return;
+    c->stopping = true;
+    bool any_alive = false;
+    for (size_t i = 0; i < c->n; i++) {
+        conn *k = &c->conns[i];
+        uv_timer_stop(&k->restart_timer);
+        uv_timer_stop(&k->watchdog);
+        close_handle(c, (uv_handle_t *)&k->restart_timer);
+        close_handle(c, (uv_handle_t *)&k->watchdog);
+        if (k->proc_alive) {
+            uv_process_kill(&k->proc, SIGTERM);
+            any_alive = true;
+        } else {
+            k->state = CONN_STOPPED;
+        }
+    }
+    if (any_alive) {
+        c->kill_timer.data = c;
+        uv_timer_start(&c->kill_timer, on_kill_timer, CONNECTOR_STOP_GRACE_MS, 0);
+    } else {
+        close_handle(c, (uv_handle_t *)&c->kill_timer);
+    }
+}
+
+void connectors_status(const connectors *c, rpc_call *call, Tierd__StatusResponse *resp)
+{
+    if (!c || !c->n)
+        return;
+    size_t base = resp->n_connectors;
+    Tierd__ConnectorStatus **list = rpc_alloc(call, (base + c->n) * sizeof *list);
+    for (size_t i = 0; i < base; i++)
+        list[i] = resp->connectors[i];
+    for (size_t i = 0; i < c->n; i++) {
+        const conn *k = &c->conns[i];
+        Tierd__ConnectorStatus *s = rpc_alloc(call, sizeof *s);
+        tierd__connector_status__init(s);
+        s->name = rpc_strdup(call, k->conf.name);
+        s->state = rpc_strdup(call, conn_state_names[k->state]);
+        s->last_error = rpc_strdup(call, k->last_error);
+        s->events_sent = k->events_sent;
+        s->cursor = rpc_strdup(call, k->cursor);
+        s->restarts = k->restarts;
+        s->next_start = k->state == CONN_RESTARTING ? k->next_start : 0;
+        list[base + i] = s;
+    }
+    resp->connectors = list;
+    resp->n_connectors = base + c->n;
+}

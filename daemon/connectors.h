@@ -1,0 +1,105 @@
+/* Connectors: the daemon side of the plugin host (DESIGN.md §1).
+ *
+ * The daemon never loads plugin code. For every connector in tierd.yaml it
+ * spawns a `tierd-connector` child (connector/main.c) that loads the plugin
+ * from plugin_dir and speaks the ordinary RPC back to us, and supervises it:
+ * a child that exits, crashes or stops sending heartbeats within its hang
+ * timeout is killed and restarted after an exponential back-off (1 s doubling
+ * to 60 s, back to 1 s once a run lasted CONNECTOR_STABLE_MS). A child that
+ * exits with the host's "fatal" status (bad plugin, wrong ABI, bad config)
+ * is not restarted: its state is "failed" with the child's message until the
+ * configuration is reloaded. What each child reports (cursor, events sent,
+ * last error) shows in Status.
+ *
+ * Cursors: a connector's requests carry `connector` and `cursor`; the
+ * mutating handlers call cursor_commit_with_batch so the cursor lands in the
+ * same store transaction as the batch, and GetCursor (handle_get_cursor)
+ * tells a starting child where to resume. */
+#ifndef TD_CONNECTORS_H
+#define TD_CONNECTORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "daemon.h"
+#include "rpc.h"
+#include "tierd.pb-c.h"
+#include "tierd/status.h"
+
+#define CONNECTORS_MAX                    64
+#define CONNECTOR_NAME_MAX                64
+#define CONNECTOR_DEFAULT_HANG_TIMEOUT_MS 60000
+#define CONNECTOR_BACKOFF_MIN_MS          1000
+#define CONNECTOR_BACKOFF_MAX_MS          60000
+#define CONNECTOR_STABLE_MS               60000 /* a run this long resets the back-off */
+#define CONNECTOR_STOP_GRACE_MS           5000  /* SIGTERM, then SIGKILL after this */
+#define CONNECTOR_EXE_ENV                 "TIERD_CONNECTOR_BIN"
+#define CONNECTOR_EXE_NAME                "tierd-connector"
+
+typedef struct td_connector_conf {
+    char *name;              /* unique, [A-Za-z0-9_.-], at most CONNECTOR_NAME_MAX */
+    char *plugin;            /* file name inside plugin_dir, ".so" optional */
+    char *config_json;       /* the `config:` block as JSON; scalars are strings */
+    int64_t hang_timeout_ms; /* no heartbeat for this long -> killed */
+} td_connector_conf;
+
+typedef struct td_connectors_conf {
+    /* From tierd.yaml (connectors_conf_parse). */
+    char *plugin_dir;
+    td_connector_conf *items;
+    size_t n;
+
+    /* Filled by the daemon before connectors_start, not from YAML. */
+    const char *rpc_url;       /* where children connect, e.g. ipc://STATE/rpc.sock */
+    const char *token;         /* write-role token for children, NULL when none */
+    const char *connector_exe; /* NULL: $TIERD_CONNECTOR_BIN, else next to tierd */
+    /* Supervision timings; 0 takes the defaults above. */
+    int64_t backoff_min_ms;
+    int64_t backoff_max_ms;
+    int64_t stable_ms;
+} td_connectors_conf;
+
+/* Reads the `plugin_dir:` and `connectors:` keys of the daemon config's root
+ * mapping into out (which it zeroes first). Every problem is reported as
+ * "file:line:column: message" through diag (when not NULL); err gets the
+ * first one. Returns 0, or a negative td_code when any problem was found
+ * (out is then freed). Unknown keys inside a connector are problems; other
+ * root keys are ignored (config.c owns them). */
+typedef void (*connectors_diag_fn)(void *ud, const char *message);
+int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *root,
+                          td_connectors_conf *out, connectors_diag_fn diag, void *ud,
+                          td_error *err);
+void connectors_conf_free(td_connectors_conf *conf);
+
+typedef struct connectors connectors;
+
+/* Spawns every configured connector on d->loop. conf is copied. */
+int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out, td_error *err);
+
+/* Sends SIGTERM to every child, SIGKILL after CONNECTOR_STOP_GRACE_MS, and
+ * frees everything once the children are gone and the handles closed (the
+ * loop must keep running for that). c is invalid after the call. NULL is
+ * fine. */
+void connectors_stop(connectors *c);
+
+/* Appends one ConnectorStatus per connector to resp, allocated from the
+ * call's arena. NULL c leaves resp untouched. */
+void connectors_status(const connectors *c, rpc_call *call, Tierd__StatusResponse *resp);
+
+/* GetCursor: the connector's committed cursor ("" when none). */
+int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                      td_error *err);
+
+/* For the UpsertPartners and Ingest handlers: when connector is non-empty,
+ * checks it and the cursor and writes the cursor in the turn's transaction
+ * (state_begin + store_put_cursor), so it commits or rolls back with the
+ * batch. Call it before applying the batch's items and refuse the whole
+ * request when it fails (the items would otherwise land without their
+ * cursor). An empty cursor leaves the stored one as it is. */
+int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *cursor,
+                             td_error *err);
+
+#endif

@@ -1,0 +1,115 @@
+/* Connector cursors over RPC.
+ *
+ * Owns GetCursor and the rule that a connector's cursor moves only in the
+ * transaction that stores its batch (cursor_commit_with_batch, called by
+ * the UpsertPartners and Ingest handlers). It checks the connector name and
+ * the cursor before they reach the store; it does not interpret cursors:
+ * they are opaque to the daemon, meaningful only to their plugin. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "state.h"
+#include "store.h"
+#include "tierd/plugin.h"
+
+static bool name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.';
+}
+
+static int check_connector(const char *name, td_error *err)
+{
+    size_t n = strnlen(name, CONNECTOR_NAME_MAX + 1);
+    if (n == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "connector: empty name");
+    if (n > CONNECTOR_NAME_MAX)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "connector: name longer than %d bytes",
+                            CONNECTOR_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(name[i]))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "connector: name may hold only letters, digits, '-', '_' and "
+                                "'.' (byte %zu is not one)",
+                                i);
+    return 0;
+}
+
+/* Well-formed UTF-8 without control characters: a cursor is shown in
+ * Status and logs, so it must print. */
+static int check_cursor(const char *connector, const char *cursor, td_error *err)
+{
+    size_t n = strnlen(cursor, TIERD_PLUGIN_CURSOR_MAX + 1);
+    if (n > TIERD_PLUGIN_CURSOR_MAX)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "connector %s: cursor longer than %d bytes",
+                            connector, TIERD_PLUGIN_CURSOR_MAX);
+    const unsigned char *p = (const unsigned char *)cursor;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (len == 0 || n - i < len)
+            goto bad;
+        if (len == 1 && (c < 0x20 || c == 0x7f))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "connector %s: cursor has a control character at byte %zu",
+                                connector, i);
+        unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                goto bad;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        static const unsigned min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            goto bad;
+        i += len;
+    }
+    return 0;
+bad:
+    return td_error_set(err, TD_INVALID_ARGUMENT, "connector %s: cursor is not valid UTF-8",
+                        connector);
+}
+
+int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                      td_error *err)
+{
+    const Tierd__CursorRequest *r = (const Tierd__CursorRequest *)req;
+    const char *name = r->connector ? r->connector : "";
+    int rc = check_connector(name, err);
+    if (rc)
+        return rc;
+    char *cursor = NULL;
+    rc = store_get_cursor(call->d->store, name, &cursor, err);
+    if (rc)
+        return rc;
+    Tierd__CursorResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__cursor_response__init(out);
+    out->cursor = rpc_strdup(call, cursor);
+    free(cursor);
+    *resp = &out->base;
+    return 0;
+}
+
+int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *cursor,
+                             td_error *err)
+{
+    if (!connector || !*connector)
+        return 0;
+    int rc = check_connector(connector, err);
+    if (rc)
+        return rc;
+    if (!cursor || !*cursor)
+        return 0;
+    rc = check_cursor(connector, cursor, err);
+    if (rc)
+        return rc;
+    rc = state_begin(call->d, err);
+    if (rc)
+        return rc;
+    return store_put_cursor(call->d->store, connector, cursor, err);
+}
