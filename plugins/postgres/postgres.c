@@ -43,6 +43,10 @@
 #define PG_SQL_MAX          8192
 #define PG_MAX_TYPES        32
 #define PG_TYPES_MAX_BYTES  1024
+/* Output columns are aliased so that ORDER BY <cursor_column> can never
+ * bind to an output column of the same name (PostgreSQL prefers those),
+ * which would order by the cursor's text instead of its value. */
+#define PG_ALIAS "tierd_c"
 
 enum pg_field {
     PF_ID,
@@ -131,8 +135,7 @@ static int build_sql(pg *p, td_error *err)
         from = api->config_get(h, "table");
     if (!from)
         return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "postgres: config needs `from` (a table "
-                            "or join)");
+                            "postgres: config needs `from` (a table or join)");
     const char *where = api->config_get(h, "where");
     char select[PG_SQL_MAX];
     size_t len = 0;
@@ -149,16 +152,17 @@ static int build_sql(pg *p, td_error *err)
         if (k == PF_AT)
             rc = append(select, sizeof select, &len, err,
                         "to_char((%s)::timestamptz AT TIME ZONE 'UTC', "
-                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ",
-                        expr);
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS " PG_ALIAS "%d, ",
+                        expr, p->col[k]);
         else
-            rc = append(select, sizeof select, &len, err, "(%s)::text, ", expr);
+            rc = append(select, sizeof select, &len, err, "(%s)::text AS " PG_ALIAS "%d, ", expr,
+                        p->col[k]);
     }
     if (rc)
         return rc;
     p->cursor_col = ncols;
-    rc = append(select, sizeof select, &len, err, "(%s)::text FROM %s WHERE (%s)", p->cursor_column,
-                from, where ? where : "true");
+    rc = append(select, sizeof select, &len, err, "(%s)::text AS " PG_ALIAS "c FROM %s WHERE (%s)",
+                p->cursor_column, from, where ? where : "true");
     if (rc)
         return rc;
     int w = snprintf(p->sql_first, sizeof p->sql_first, "%s ORDER BY %s LIMIT %ld", select,

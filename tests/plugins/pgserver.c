@@ -1,0 +1,116 @@
+/* Throwaway PostgreSQL servers for tests (see pgserver.h). Uses Debian's
+ * /usr/lib/postgresql/<version>/bin tools; never touches a system cluster
+ * and never opens a TCP port. */
+#include "pgserver.h"
+
+#include <glob.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PGSERVER_CMD_MAX  4096
+#define PGSERVER_RUN_USER "postgres"
+
+static int run(pgserver *s, const char *cmd, char *err, size_t errn)
+{
+    char full[PGSERVER_CMD_MAX];
+    snprintf(full, sizeof full, "%s%s >>'%s/setup.log' 2>&1",
+             s->as_postgres ? "runuser -u " PGSERVER_RUN_USER " -- " : "", cmd, s->dir);
+    int rc = system(full);
+    if (rc != 0) {
+        snprintf(err, errn, "command failed (%d): %s; see %s/setup.log", rc, cmd, s->dir);
+        return -1;
+    }
+    return 0;
+}
+
+int pgserver_start(pgserver *s, char *err, size_t errn)
+{
+    memset(s, 0, sizeof *s);
+    glob_t g;
+    if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        snprintf(err, errn,
+                 "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run "
+                 "scripts/install-deps.sh or apt-get install postgresql");
+        return -1;
+    }
+    /* the newest version sorts last */
+    snprintf(s->bindir, sizeof s->bindir, "%s", g.gl_pathv[g.gl_pathc - 1]);
+    globfree(&g);
+    *strrchr(s->bindir, '/') = '\0';
+
+    snprintf(s->dir, sizeof s->dir, "/tmp/td-pg-XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        snprintf(err, errn, "mkdtemp failed");
+        return -1;
+    }
+    s->as_postgres = geteuid() == 0;
+    if (s->as_postgres) {
+        struct passwd *pw = getpwnam(PGSERVER_RUN_USER);
+        if (!pw) {
+            snprintf(err, errn, "running as root but there is no %s user to run the server as",
+                     PGSERVER_RUN_USER);
+            return -1;
+        }
+        if (chown(s->dir, pw->pw_uid, pw->pw_gid) != 0) {
+            snprintf(err, errn, "cannot chown %s", s->dir);
+            return -1;
+        }
+    }
+    char cmd[PGSERVER_CMD_MAX];
+    snprintf(cmd, sizeof cmd, "'%s/initdb' -D '%s/data' -U postgres --auth=trust -N -E UTF8",
+             s->bindir, s->dir);
+    if (run(s, cmd, err, errn))
+        return -1;
+    snprintf(cmd, sizeof cmd,
+             "'%s/pg_ctl' -D '%s/data' -l '%s/server.log' -w -t 60 -o \"-c listen_addresses='' "
+             "-k '%s' -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start",
+             s->bindir, s->dir, s->dir, s->dir);
+    if (run(s, cmd, err, errn))
+        return -1;
+    s->started = true;
+    snprintf(s->conninfo, sizeof s->conninfo, "host=%s dbname=postgres user=postgres", s->dir);
+    return 0;
+}
+
+void pgserver_stop(pgserver *s)
+{
+    char err[256];
+    char cmd[PGSERVER_CMD_MAX];
+    if (s->started) {
+        snprintf(cmd, sizeof cmd, "'%s/pg_ctl' -D '%s/data' -m immediate -w stop", s->bindir,
+                 s->dir);
+        run(s, cmd, err, sizeof err);
+        s->started = false;
+    }
+    if (s->dir[0]) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "pgserver: could not remove %s\n", s->dir);
+        s->dir[0] = '\0';
+    }
+}
+
+int pgserver_exec(pgserver *s, const char *sql, char *err, size_t errn)
+{
+    PGconn *c = PQconnectdb(s->conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errn, "connect: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return -1;
+    }
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(err, errn, "%s", PQresultErrorMessage(r));
+        rc = -1;
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
