@@ -1,1 +1,520 @@
-/* placeholder: replaced by its owner */
+/* The partner codec: a compact, versioned, portable byte string holding one
+ * partner's identity, metric streams and tier state, for the store.
+ *
+ * Layout (all integers little-endian, fixed width; doubles as IEEE-754
+ * bits in a u64; a string is u32 length + bytes, length 0xFFFFFFFF = none):
+ *   "TDP" u8 version
+ *   str id, str? name, u32 n_types, str type...
+ *   i64 created, i64 updated, u64 events
+ *   u32 n_streams, per stream (sorted by event name):
+ *     str event, u64 count, f64 sum min max latest, i64 latest_at,
+ *     u32 n_buckets, per bucket: i64 at, f64 sum min max last, u32 count
+ *     u32 n_keys, per key: str key, i64 last
+ *   u32 n_tiers, per ladder the partner sits on:
+ *     str ladder, str? tier, str? qualifying, str? pending, str? override,
+ *     i64 since, i64 override_until, i64 below_since
+ * Streams and tiers are keyed by NAME, so bytes survive program changes and
+ * restarts; streams are sorted so equal state encodes to equal bytes.
+ *
+ * Restore validates every length against the buffer, every string as text,
+ * every number as finite and every ordering the engine relies on before it
+ * touches the engine; anything else is TD_DATA_LOSS. Tier state for ladders
+ * or tiers the program in force does not have is dropped. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define CODEC_MAGIC     "TDP"
+#define CODEC_MAGIC_LEN 3
+#define CODEC_VERSION   1
+#define CODEC_NONE      UINT32_MAX
+#define BUCKET_BYTES    (8 + 4 * 8 + 4)
+#define KEY_MIN_BYTES   (4 + 8)
+#define TIER_MIN_BYTES  (5 * 4 + 3 * 8)
+
+/* ---- writer ---- */
+
+typedef struct wbuf {
+    uint8_t *b;
+    size_t n, cap;
+    bool oom;
+} wbuf;
+
+static void w_bytes(wbuf *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->n + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->n + n)
+            cap *= 2;
+        uint8_t *b = realloc(w->b, cap);
+        if (!b) {
+            w->oom = true;
+            return;
+        }
+        w->b = b;
+        w->cap = cap;
+    }
+    memcpy(w->b + w->n, src, n);
+    w->n += n;
+}
+
+static void w_u64(wbuf *w, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, 8);
+}
+
+static void w_u32(wbuf *w, uint32_t v)
+{
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, 4);
+}
+
+static void w_i64(wbuf *w, int64_t v)
+{
+    w_u64(w, (uint64_t)v);
+}
+
+static void w_f64(wbuf *w, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    w_u64(w, v);
+}
+
+static void w_str(wbuf *w, const char *s)
+{
+    if (!s) {
+        w_u32(w, CODEC_NONE);
+        return;
+    }
+    size_t n = strlen(s);
+    w_u32(w, (uint32_t)n);
+    w_bytes(w, s, n);
+}
+
+static const char *tier_name(const ladder_def *ld, int t)
+{
+    return t >= 0 ? ld->tiers[t].name : NULL;
+}
+
+typedef struct stream_ref {
+    const char *name;
+    const metric_stream *s;
+} stream_ref;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const stream_ref *)a)->name, ((const stream_ref *)b)->name);
+}
+
+int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, size_t *len)
+{
+    wbuf w = {0};
+    w_bytes(&w, CODEC_MAGIC, CODEC_MAGIC_LEN);
+    uint8_t version = CODEC_VERSION;
+    w_bytes(&w, &version, 1);
+    w_str(&w, p->id);
+    w_str(&w, p->name);
+    w_u32(&w, p->n_types);
+    for (uint32_t i = 0; i < p->n_types; i++)
+        w_str(&w, p->types[i]);
+    w_i64(&w, p->created);
+    w_i64(&w, p->updated);
+    w_u64(&w, p->events);
+
+    stream_ref *refs = calloc(p->n_streams ? p->n_streams : 1, sizeof *refs);
+    if (!refs) {
+        free(w.b);
+        return -TD_RESOURCE_EXHAUSTED;
+    }
+    uint32_t ns = 0;
+    for (uint32_t i = 0; i < p->n_streams && i < e->n_events; i++) {
+        const metric_stream *s = &p->streams[i];
+        if (s->count || s->nb || s->nk)
+            refs[ns++] = (stream_ref){e->events[i], s};
+    }
+    qsort(refs, ns, sizeof *refs, by_name);
+    w_u32(&w, ns);
+    for (uint32_t i = 0; i < ns; i++) {
+        const metric_stream *s = refs[i].s;
+        w_str(&w, refs[i].name);
+        w_u64(&w, s->count);
+        w_f64(&w, s->count ? s->sum : 0);
+        w_f64(&w, s->count ? s->min : 0);
+        w_f64(&w, s->count ? s->max : 0);
+        w_f64(&w, s->count ? s->latest : 0);
+        w_i64(&w, s->count ? s->latest_at : 0);
+        w_u32(&w, s->nb);
+        for (uint32_t j = 0; j < s->nb; j++) {
+            const metric_bucket *b = &s->b[j];
+            w_i64(&w, b->at);
+            w_f64(&w, b->sum);
+            w_f64(&w, b->min);
+            w_f64(&w, b->max);
+            w_f64(&w, b->last);
+            w_u32(&w, b->count);
+        }
+        w_u32(&w, s->nk);
+        for (uint32_t j = 0; j < s->nk; j++) {
+            w_str(&w, s->k[j].key);
+            w_i64(&w, s->k[j].last);
+        }
+    }
+    free(refs);
+
+    const program *prog = e->prog;
+    uint32_t nt = 0;
+    for (size_t l = 0; prog && p->tiers && l < prog->n_ladders; l++)
+        nt += (p->ladders >> l) & 1u;
+    w_u32(&w, nt);
+    for (size_t l = 0; nt && l < prog->n_ladders; l++) {
+        if (!(p->ladders & (1u << l)))
+            continue;
+        const ladder_def *ld = &prog->ladders[l];
+        const tier_state *ts = &p->tiers[l];
+        w_str(&w, ld->name);
+        w_str(&w, tier_name(ld, ts->tier));
+        w_str(&w, tier_name(ld, ts->qualifying));
+        w_str(&w, tier_name(ld, ts->pending));
+        w_str(&w, tier_name(ld, ts->override_tier));
+        w_i64(&w, ts->since);
+        w_i64(&w, ts->override_until);
+        w_i64(&w, ts->below_since);
+    }
+    if (w.oom) {
+        free(w.b);
+        return -TD_RESOURCE_EXHAUSTED;
+    }
+    *buf = w.b;
+    *len = w.n;
+    return 0;
+}
+
+/* ---- reader ---- */
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t left;
+    const char *bad; /* first problem found, or NULL */
+} rbuf;
+
+static bool r_take(rbuf *r, void *dst, size_t n, const char *what)
+{
+    if (r->bad)
+        return false;
+    if (r->left < n) {
+        r->bad = what;
+        return false;
+    }
+    memcpy(dst, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return true;
+}
+
+static uint64_t r_u64(rbuf *r, const char *what)
+{
+    uint8_t b[8] = {0};
+    r_take(r, b, 8, what);
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+static uint32_t r_u32(rbuf *r, const char *what)
+{
+    uint8_t b[4] = {0};
+    r_take(r, b, 4, what);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static int64_t r_i64(rbuf *r, const char *what)
+{
+    return (int64_t)r_u64(r, what);
+}
+
+static double r_f64(rbuf *r, const char *what)
+{
+    uint64_t v = r_u64(r, what);
+    double d;
+    memcpy(&d, &v, sizeof d);
+    if (!r->bad && !isfinite(d))
+        r->bad = what;
+    return d;
+}
+
+static bool r_time_ok(td_time t)
+{
+    return t == TD_TIME_NONE || (t >= TD_TIME_MIN && t <= TD_TIME_MAX);
+}
+
+static int64_t r_time(rbuf *r, const char *what)
+{
+    int64_t t = r_i64(r, what);
+    if (!r->bad && !r_time_ok(t))
+        r->bad = what;
+    return t;
+}
+
+/* A malloc'd copy of a text string of at most max bytes; NULL for "none"
+ * (when optional) or on error (r->bad set). */
+static char *r_str(rbuf *r, size_t max, bool optional, const char *what)
+{
+    uint32_t n = r_u32(r, what);
+    if (r->bad)
+        return NULL;
+    if (n == CODEC_NONE && optional)
+        return NULL;
+    if (n > max || n > r->left) {
+        r->bad = what;
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (!s) {
+        r->bad = "out of memory";
+        return NULL;
+    }
+    memcpy(s, r->p, n);
+    s[n] = '\0';
+    r->p += n;
+    r->left -= n;
+    if (!engine_text_ok(s, max)) {
+        free(s);
+        r->bad = what;
+        return NULL;
+    }
+    return s;
+}
+
+typedef struct rstream {
+    char *event;
+    metric_stream s;
+} rstream;
+
+static void r_stream(rbuf *r, rstream *rs)
+{
+    metric_stream *s = &rs->s;
+    rs->event = r_str(r, TD_MAX_NAME, false, "stream event name");
+    s->count = r_u64(r, "stream count");
+    s->sum = r_f64(r, "stream sum");
+    s->min = r_f64(r, "stream min");
+    s->max = r_f64(r, "stream max");
+    s->latest = r_f64(r, "stream latest");
+    s->latest_at = r_time(r, "stream latest time");
+    uint32_t nb = r_u32(r, "bucket count");
+    if (r->bad)
+        return;
+    if ((uint64_t)nb * BUCKET_BYTES > r->left) {
+        r->bad = "bucket count exceeds the data";
+        return;
+    }
+    if (nb) {
+        s->b = malloc((size_t)nb * sizeof *s->b);
+        if (!s->b) {
+            r->bad = "out of memory";
+            return;
+        }
+        s->capb = nb;
+    }
+    for (uint32_t i = 0; i < nb && !r->bad; i++) {
+        metric_bucket *b = &s->b[i];
+        b->at = r_time(r, "bucket time");
+        b->sum = r_f64(r, "bucket sum");
+        b->min = r_f64(r, "bucket min");
+        b->max = r_f64(r, "bucket max");
+        b->last = r_f64(r, "bucket last");
+        b->count = r_u32(r, "bucket count");
+        s->nb = i + 1;
+        if (!r->bad && (b->count == 0 || b->at == TD_TIME_NONE || b->min > b->max ||
+                        (i > 0 && b->at <= s->b[i - 1].at)))
+            r->bad = "bucket out of order or empty";
+    }
+    uint32_t nk = r_u32(r, "key count");
+    if (r->bad)
+        return;
+    if ((uint64_t)nk * KEY_MIN_BYTES > r->left) {
+        r->bad = "key count exceeds the data";
+        return;
+    }
+    if (nk) {
+        s->k = calloc(nk, sizeof *s->k);
+        if (!s->k) {
+            r->bad = "out of memory";
+            return;
+        }
+        s->capk = nk;
+    }
+    for (uint32_t i = 0; i < nk && !r->bad; i++) {
+        char *key = r_str(r, TD_MAX_ID, false, "distinct key");
+        if (!key)
+            return;
+        s->k[i].key = key;
+        s->nk = i + 1;
+        s->k[i].last = r_time(r, "distinct key time");
+        if (!r->bad && i > 0 && strcmp(s->k[i - 1].key, key) >= 0)
+            r->bad = "distinct keys out of order";
+    }
+    if (!r->bad && s->count == 0 && (s->nb || s->sum != 0))
+        r->bad = "stream with data but no events";
+}
+
+typedef struct rtier {
+    char *ladder, *tier, *qualifying, *pending, *override_tier;
+    td_time since, override_until, below_since;
+} rtier;
+
+static void rtier_free(rtier *t)
+{
+    free(t->ladder);
+    free(t->tier);
+    free(t->qualifying);
+    free(t->pending);
+    free(t->override_tier);
+}
+
+static int8_t map_tier(const ladder_def *ld, const char *name)
+{
+    return (int8_t)(name ? ladder_tier_index(ld, name) : -1);
+}
+
+int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err)
+{
+    rbuf r = {buf, len, NULL};
+    uint8_t magic[CODEC_MAGIC_LEN + 1];
+    if (!buf || !r_take(&r, magic, sizeof magic, "header") ||
+        memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
+        return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
+    if (magic[CODEC_MAGIC_LEN] != CODEC_VERSION)
+        return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u",
+                            magic[CODEC_MAGIC_LEN]);
+
+    td_partner *p = calloc(1, sizeof *p);
+    rstream *rs = NULL;
+    rtier *rt = NULL;
+    uint32_t ns = 0, nt = 0;
+    if (!p)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+    p->id = r_str(&r, TD_MAX_ID, false, "partner id");
+    p->name = r_str(&r, TD_MAX_ID, true, "partner name");
+    uint32_t ntypes = r_u32(&r, "type count");
+    if (!r.bad && ntypes > TD_MAX_PARTNER_TYPES)
+        r.bad = "too many types";
+    if (!r.bad && ntypes) {
+        p->types = calloc(ntypes, sizeof *p->types);
+        if (!p->types)
+            r.bad = "out of memory";
+    }
+    for (uint32_t i = 0; !r.bad && i < ntypes; i++) {
+        p->types[i] = r_str(&r, TD_MAX_NAME, false, "partner type");
+        p->n_types = i + 1;
+    }
+    p->created = r_time(&r, "created");
+    p->updated = r_time(&r, "updated");
+    p->events = r_u64(&r, "event count");
+
+    uint32_t want = r_u32(&r, "stream count");
+    if (!r.bad && want > TD_MAX_METRICS)
+        r.bad = "too many streams";
+    if (!r.bad && want) {
+        rs = calloc(want, sizeof *rs);
+        if (!rs)
+            r.bad = "out of memory";
+    }
+    for (uint32_t i = 0; !r.bad && i < want; i++) {
+        ns = i + 1;
+        r_stream(&r, &rs[i]);
+        if (!r.bad && i > 0 && strcmp(rs[i - 1].event, rs[i].event) >= 0)
+            r.bad = "streams out of order";
+    }
+    uint32_t want_t = r_u32(&r, "tier count");
+    if (!r.bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * TIER_MIN_BYTES > r.left))
+        r.bad = "tier count exceeds the data";
+    if (!r.bad && want_t) {
+        rt = calloc(want_t, sizeof *rt);
+        if (!rt)
+            r.bad = "out of memory";
+    }
+    for (uint32_t i = 0; !r.bad && i < want_t; i++) {
+        rtier *t = &rt[i];
+        nt = i + 1;
+        t->ladder = r_str(&r, TD_MAX_NAME, false, "tier ladder");
+        t->tier = r_str(&r, TD_MAX_NAME, true, "tier");
+        t->qualifying = r_str(&r, TD_MAX_NAME, true, "qualifying tier");
+        t->pending = r_str(&r, TD_MAX_NAME, true, "pending tier");
+        t->override_tier = r_str(&r, TD_MAX_NAME, true, "override tier");
+        t->since = r_time(&r, "tier since");
+        t->override_until = r_time(&r, "override until");
+        t->below_since = r_time(&r, "below since");
+    }
+    if (!r.bad && r.left)
+        r.bad = "trailing bytes";
+
+    int rc = 0;
+    if (r.bad) {
+        rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu", r.bad, len - r.left);
+        goto out;
+    }
+    for (uint32_t i = 0; i < ns; i++) {
+        int ev = engine_event_intern(e, rs[i].event);
+        if (ev < 0 || engine_partner_grow_streams(p, (size_t)ev + 1) != 0) {
+            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+            goto out;
+        }
+        p->streams[ev] = rs[i].s;
+        memset(&rs[i].s, 0, sizeof rs[i].s);
+    }
+    const program *prog = e->prog;
+    if (prog) {
+        p->tiers = malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *p->tiers);
+        if (!p->tiers) {
+            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+            goto out;
+        }
+        for (size_t l = 0; l < prog->n_ladders; l++) {
+            p->tiers[l] = (tier_state){TD_TIME_NONE, TD_TIME_NONE, TD_TIME_NONE, -1, -1, -1, -1};
+            if (ladder_matches_types(&prog->ladders[l], p->types, p->n_types))
+                p->ladders |= 1u << l;
+        }
+        for (uint32_t i = 0; i < nt; i++) {
+            int l = program_ladder_index(prog, rt[i].ladder);
+            if (l < 0 || !(p->ladders & (1u << l)))
+                continue;
+            const ladder_def *ld = &prog->ladders[l];
+            p->tiers[l] = (tier_state){
+                .since = rt[i].since,
+                .override_until = rt[i].override_until,
+                .below_since = rt[i].below_since,
+                .tier = map_tier(ld, rt[i].tier),
+                .qualifying = map_tier(ld, rt[i].qualifying),
+                .pending = map_tier(ld, rt[i].pending),
+                .override_tier = map_tier(ld, rt[i].override_tier),
+            };
+        }
+    }
+    if (engine_partner_insert(e, p) != 0) {
+        rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+        goto out;
+    }
+    p = NULL;
+out:
+    for (uint32_t i = 0; i < ns; i++) {
+        free(rs[i].event);
+        metric_stream_free(&rs[i].s);
+    }
+    free(rs);
+    for (uint32_t i = 0; i < nt; i++)
+        rtier_free(&rt[i]);
+    free(rt);
+    engine_partner_destroy(p);
+    return rc;
+}

@@ -1,1 +1,860 @@
-/* placeholder: replaced by its owner */
+/* The engine proper: the program in force, the partner map, ingest and
+ * evaluation (engine.h).
+ *
+ * Owns partners (identity, ladder membership, tier state) and the registry
+ * of event names their metric streams are keyed by. Promises: an accepted
+ * event is folded into its stream and only the ladders reading a metric fed
+ * by that event are re-evaluated; a rejected event touches nothing; every
+ * tier change is reported through the caller's td_change_fn with the
+ * criteria behind it. The current tier follows the qualifying tier; the
+ * lifecycle policy (grace, review points, approval, overrides) is not
+ * applied here, although tier_state keeps the fields it will need.
+ *
+ * Does no I/O, reads no clock, and does not check idempotency (the daemon
+ * does, against its store). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define EVENT_ID_MAX     (2 * TD_MAX_ID + 2) /* "source/id" */
+#define REGISTRY_MIN_CAP 8
+
+/* ---- text ---- */
+
+bool engine_text_ok(const char *s, size_t max)
+{
+    if (!s || !*s || strnlen(s, max + 1) > max)
+        return false;
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        uint32_t c;
+        int n;
+        if (*u < 0x80) {
+            c = *u;
+            n = 1;
+        } else if ((*u & 0xE0) == 0xC0) {
+            c = *u & 0x1F;
+            n = 2;
+        } else if ((*u & 0xF0) == 0xE0) {
+            c = *u & 0x0F;
+            n = 3;
+        } else if ((*u & 0xF8) == 0xF0) {
+            c = *u & 0x07;
+            n = 4;
+        } else {
+            return false;
+        }
+        for (int i = 1; i < n; i++) {
+            if ((u[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (u[i] & 0x3F);
+        }
+        static const uint32_t min_for_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (c < min_for_len[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        if (c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F))
+            return false;
+        u += n;
+    }
+    return true;
+}
+
+/* ---- event registry ---- */
+
+int engine_event_index(const engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_events; i++)
+        if (strcmp(e->events[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int engine_event_intern(engine *e, const char *name)
+{
+    int i = engine_event_index(e, name);
+    if (i >= 0)
+        return i;
+    if (e->n_events == e->cap_events) {
+        size_t cap = e->cap_events ? e->cap_events * 2 : REGISTRY_MIN_CAP;
+        char **n = realloc(e->events, cap * sizeof *n);
+        if (!n)
+            return -1;
+        e->events = n;
+        e->cap_events = cap;
+    }
+    char *dup = strdup(name);
+    if (!dup)
+        return -1;
+    e->events[e->n_events] = dup;
+    return (int)e->n_events++;
+}
+
+/* ---- compiled program ---- */
+
+static void eng_prog_free(eng_prog *cp)
+{
+    free(cp->metric_ev);
+    free(cp->ev_days);
+    free(cp->ev_flags);
+    free(cp->ev_metrics);
+    free(cp->ev_ladders);
+    free(cp->ladder_mask);
+    memset(cp, 0, sizeof *cp);
+}
+
+static void mask_add(void *ud, int metric)
+{
+    if (metric >= 0 && metric < TD_MAX_METRICS)
+        *(uint64_t *)ud |= 1ull << metric;
+}
+
+static const char *metric_event_name(const metric_def *d)
+{
+    return d->event ? d->event : d->name;
+}
+
+/* Compiles p against the registry as it stands: events the registry does not
+ * know map to -1 (no partner can have data for them). */
+static int eng_prog_compile(const engine *e, const program *p, eng_prog *cp)
+{
+    memset(cp, 0, sizeof *cp);
+    cp->p = p;
+    cp->n_ev = e->n_events;
+    size_t nev = cp->n_ev ? cp->n_ev : 1;
+    size_t nm = p->n_metrics ? p->n_metrics : 1, nl = p->n_ladders ? p->n_ladders : 1;
+    cp->metric_ev = calloc(nm, sizeof *cp->metric_ev);
+    cp->ev_days = calloc(nev, sizeof *cp->ev_days);
+    cp->ev_flags = calloc(nev, sizeof *cp->ev_flags);
+    cp->ev_metrics = calloc(nev, sizeof *cp->ev_metrics);
+    cp->ev_ladders = calloc(nev, sizeof *cp->ev_ladders);
+    cp->ladder_mask = calloc(nl, sizeof *cp->ladder_mask);
+    if (!cp->metric_ev || !cp->ev_days || !cp->ev_flags || !cp->ev_metrics || !cp->ev_ladders ||
+        !cp->ladder_mask) {
+        eng_prog_free(cp);
+        return -1;
+    }
+    for (size_t m = 0; m < p->n_metrics && m < TD_MAX_METRICS; m++) {
+        const metric_def *d = &p->metrics[m];
+        cp->metric_ev[m] = d->agg == AGG_SCORE ? -1 : engine_event_index(e, metric_event_name(d));
+        int ev = cp->metric_ev[m];
+        int32_t days = 0;
+        uint8_t f = 0;
+        switch (d->window.kind) {
+        case WIN_DAYS:
+            f = EVF_BUCKETS;
+            days = d->window.days;
+            break;
+        case WIN_QUARTER:
+            f = EVF_BUCKETS | EVF_QUARTER;
+            days = 92;
+            break;
+        case WIN_YEAR:
+            f = EVF_BUCKETS | EVF_YEAR;
+            days = 366;
+            break;
+        case WIN_LIFETIME:
+            break;
+        }
+        if (d->agg == AGG_DISTINCT)
+            f |= EVF_KEYS | (d->window.kind == WIN_LIFETIME ? EVF_KEYS_LIFE : 0);
+        if (d->agg != AGG_SCORE && days > cp->max_days)
+            cp->max_days = days;
+        if (ev < 0)
+            continue;
+        cp->ev_metrics[ev] |= 1ull << m;
+        cp->ev_flags[ev] |= f;
+        if (d->window.kind == WIN_DAYS && days > cp->ev_days[ev])
+            cp->ev_days[ev] = days;
+    }
+    for (size_t l = 0; l < p->n_ladders && l < TD_MAX_LADDERS; l++) {
+        const ladder_def *ld = &p->ladders[l];
+        uint64_t mask = ld->metric_mask;
+        if (ld->gate)
+            expr_metrics(ld->gate, mask_add, &mask);
+        for (size_t t = 0; t < ld->n_tiers; t++)
+            if (ld->tiers[t].when)
+                expr_metrics(ld->tiers[t].when, mask_add, &mask);
+        for (size_t m = 0; m < p->n_metrics && m < TD_MAX_METRICS; m++) {
+            const metric_def *d = &p->metrics[m];
+            if (d->agg != AGG_SCORE || !(mask & (1ull << m)))
+                continue;
+            for (size_t i = 0; i < d->n_terms; i++)
+                mask_add(&mask, d->terms[i].metric);
+        }
+        cp->ladder_mask[l] = mask;
+        for (size_t ev = 0; ev < cp->n_ev; ev++)
+            if (cp->ev_metrics[ev] & mask)
+                cp->ev_ladders[ev] |= 1u << l;
+    }
+    return 0;
+}
+
+/* ---- partners ---- */
+
+static void tier_state_init(tier_state *ts)
+{
+    *ts = (tier_state){TD_TIME_NONE, TD_TIME_NONE, TD_TIME_NONE, -1, -1, -1, -1};
+}
+
+void engine_partner_destroy(td_partner *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->n_streams; i++)
+        metric_stream_free(&p->streams[i]);
+    free(p->streams);
+    free(p->tiers);
+    for (uint32_t i = 0; i < p->n_types; i++)
+        free(p->types[i]);
+    free(p->types);
+    free(p->name);
+    free(p->id);
+    free(p);
+}
+
+int engine_partner_grow_streams(td_partner *p, size_t n)
+{
+    if (n <= p->n_streams)
+        return 0;
+    metric_stream *s = realloc(p->streams, n * sizeof *s);
+    if (!s)
+        return -1;
+    memset(&s[p->n_streams], 0, (n - p->n_streams) * sizeof *s);
+    p->streams = s;
+    p->n_streams = (uint32_t)n;
+    return 0;
+}
+
+uint64_t engine_partner_mask(const eng_prog *cp, const td_partner *p)
+{
+    uint64_t mask = 0;
+    if (!cp->p)
+        return 0;
+    for (size_t l = 0; l < cp->p->n_ladders; l++)
+        if (p->ladders & (1u << l))
+            mask |= cp->ladder_mask[l];
+    return mask;
+}
+
+static uint32_t ladders_for(const program *prog, char *const *types, size_t n)
+{
+    uint32_t on = 0;
+    for (size_t l = 0; prog && l < prog->n_ladders; l++)
+        if (ladder_matches_types(&prog->ladders[l], types, n))
+            on |= 1u << l;
+    return on;
+}
+
+int engine_partner_insert(engine *e, td_partner *p)
+{
+    int oom;
+    td_partner *old = pmap_put(&e->map, p, &oom);
+    if (oom)
+        return -1;
+    if (old && old != p)
+        engine_partner_destroy(old);
+    e->dirty = true;
+    return 0;
+}
+
+td_partner *engine_partner_find(const engine *e, const char *id)
+{
+    return id ? pmap_get(&e->map, id) : NULL;
+}
+
+size_t engine_partner_count(const engine *e)
+{
+    return e->map.n;
+}
+
+void engine_partner_info(const td_partner *p, td_partner_info *out)
+{
+    out->id = p->id;
+    out->name = p->name;
+    out->types = p->types;
+    out->n_types = p->n_types;
+    out->created = p->created;
+    out->updated = p->updated;
+    out->events = p->events;
+}
+
+size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *out, size_t cap)
+{
+    size_t n = 0;
+    const program *prog = e->prog;
+    for (size_t l = 0; prog && p->tiers && l < prog->n_ladders && n < cap; l++) {
+        if (!(p->ladders & (1u << l)))
+            continue;
+        const ladder_def *ld = &prog->ladders[l];
+        const tier_state *ts = &p->tiers[l];
+        out[n++] = (td_tier_view){
+            .ladder = ld->name,
+            .tier = ts->tier >= 0 ? ld->tiers[ts->tier].name : NULL,
+            .since = ts->since,
+            .qualifying = ts->qualifying >= 0 ? ld->tiers[ts->qualifying].name : NULL,
+            .pending = ts->pending >= 0 ? ld->tiers[ts->pending].name : NULL,
+            .override_tier = ts->override_tier >= 0 ? ld->tiers[ts->override_tier].name : NULL,
+            .override_until = ts->override_until,
+            .below_since = ts->below_since,
+        };
+    }
+    return n;
+}
+
+/* ---- evaluation ---- */
+
+int engine_qualify(const ladder_def *l, const double *values)
+{
+    bool gate = !l->gate || expr_eval(l->gate, values);
+    for (size_t t = l->n_tiers; t-- > 0;) {
+        if (t > 0 && !gate)
+            continue;
+        if (!l->tiers[t].when || expr_eval(l->tiers[t].when, values))
+            return (int)t;
+    }
+    return -1;
+}
+
+/* Reports one change. crit_tier (a tier of ladder l in the program in force,
+ * or -1) names whose criteria go with it: the destination's, or for a drop
+ * to unranked the tier left. */
+static void report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
+                   const char *from, int crit_tier, const char *to, td_time now, td_cause cause,
+                   const char *event_id, const double *values, td_change_fn fn, void *ud)
+{
+    if (!fn)
+        return;
+    td_criterion *crit = NULL;
+    size_t n = 0, cap = 0;
+    if (values && ld && crit_tier >= 0) {
+        int rc = 0;
+        if (crit_tier > 0 && ld->gate)
+            rc = engine_criteria_add(e->prog, ld->gate, values, &crit, &n, &cap);
+        if (rc == 0 && ld->tiers[crit_tier].when)
+            rc = engine_criteria_add(e->prog, ld->tiers[crit_tier].when, values, &crit, &n, &cap);
+        if (rc != 0)
+            n = 0; /* the change still goes out, without its criteria */
+    }
+    td_change c = {
+        .partner = p->id,
+        .ladder = ladder,
+        .from = from,
+        .to = to,
+        .at = now,
+        .cause = cause,
+        .program_version = e->prog ? e->prog->version : NULL,
+        .event_id = event_id,
+        .criteria = n ? crit : NULL,
+        .n_criteria = n,
+    };
+    fn(ud, &c);
+    free(crit);
+}
+
+static void values_init(double *values)
+{
+    for (size_t i = 0; i < TD_MAX_METRICS; i++)
+        values[i] = NAN;
+}
+
+static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
+                         const char *event_id, td_change_fn fn, void *ud)
+{
+    const program *prog = e->prog;
+    sel &= p->ladders;
+    if (!prog || !sel || !p->tiers)
+        return;
+    uint64_t mask = 0;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        if (sel & (1u << l))
+            mask |= e->cp.ladder_mask[l];
+    double values[TD_MAX_METRICS];
+    values_init(values);
+    metric_values(&e->cp, p, mask, now, values);
+    for (size_t l = 0; l < prog->n_ladders; l++) {
+        if (!(sel & (1u << l)))
+            continue;
+        const ladder_def *ld = &prog->ladders[l];
+        tier_state *ts = &p->tiers[l];
+        int q = engine_qualify(ld, values);
+        ts->qualifying = (int8_t)q;
+        if (q == ts->tier)
+            continue;
+        int from = ts->tier;
+        ts->tier = (int8_t)q;
+        ts->since = now;
+        td_cause c = cause ? cause : (q > from ? TD_CAUSE_PROMOTION : TD_CAUSE_DEMOTION);
+        report(e, p, ld->name, ld, from >= 0 ? ld->tiers[from].name : NULL, q >= 0 ? q : from,
+               q >= 0 ? ld->tiers[q].name : NULL, now, c, event_id, values, fn, ud);
+    }
+}
+
+static void prune_partner(const engine *e, td_partner *p, td_time now)
+{
+    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
+        metric_stream *s = &p->streams[ev];
+        if (s->nb || s->nk)
+            metric_stream_prune(s, metric_horizon(&e->cp, (int)ev, now), e->cp.ev_flags[ev]);
+    }
+}
+
+void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, void *ud)
+{
+    if (!e->prog)
+        return;
+    if (p) {
+        prune_partner(e, p, now);
+        eval_ladders(e, p, UINT32_MAX, now, 0, NULL, fn, ud);
+        return;
+    }
+    for (size_t i = 0; i < e->map.cap; i++) {
+        if (!e->map.slots[i].hash)
+            continue;
+        prune_partner(e, e->map.slots[i].p, now);
+        eval_ladders(e, e->map.slots[i].p, UINT32_MAX, now, 0, NULL, fn, ud);
+    }
+}
+
+td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now)
+{
+    const program *prog = e->prog;
+    if (!prog)
+        return TD_TIME_NONE;
+    uint64_t mask = engine_partner_mask(&e->cp, p);
+    td_time due = TD_TIME_NONE;
+    for (size_t m = 0; m < prog->n_metrics; m++) {
+        const metric_def *d = &prog->metrics[m];
+        int ev = e->cp.metric_ev[m];
+        if (!(mask & (1ull << m)) || ev < 0 || (uint32_t)ev >= p->n_streams)
+            continue;
+        td_time t = metric_stream_next_due(&p->streams[ev], &d->window, now);
+        if (t != TD_TIME_NONE && (due == TD_TIME_NONE || t < due))
+            due = t;
+    }
+    return due;
+}
+
+/* ---- partners: upsert / delete / list ---- */
+
+static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time now, td_cause cause,
+                          td_change_fn fn, void *ud)
+{
+    const program *prog = e->prog;
+    if (!prog || !p->tiers || !leaving)
+        return;
+    double values[TD_MAX_METRICS];
+    values_init(values);
+    metric_values(&e->cp, p, engine_partner_mask(&e->cp, p), now, values);
+    for (size_t l = 0; l < prog->n_ladders; l++) {
+        if (!(leaving & (1u << l)))
+            continue;
+        const ladder_def *ld = &prog->ladders[l];
+        tier_state *ts = &p->tiers[l];
+        if (ts->tier >= 0)
+            report(e, p, ld->name, ld, ld->tiers[ts->tier].name, ts->tier, NULL, now, cause, NULL,
+                   cause == TD_CAUSE_PARTNER_DELETED ? NULL : values, fn, ud);
+        tier_state_init(ts);
+    }
+}
+
+int engine_partner_upsert(engine *e, const char *id, const char *name, const char *const *types,
+                          size_t n_types, td_time now, td_change_fn fn, void *ud, td_error *err)
+{
+    if (!engine_text_ok(id, TD_MAX_ID))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "partner id: must be 1..%d bytes of UTF-8 without control characters",
+                            TD_MAX_ID);
+    if (name && !engine_text_ok(name, TD_MAX_ID))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "partner '%s': name must be 1..%d bytes of UTF-8 without control "
+                            "characters",
+                            id, TD_MAX_ID);
+    if (n_types > TD_MAX_PARTNER_TYPES)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "partner '%s': %zu types, at most %d", id,
+                            n_types, TD_MAX_PARTNER_TYPES);
+    for (size_t i = 0; types && i < n_types; i++)
+        if (!engine_text_ok(types[i], TD_MAX_NAME))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "partner '%s': type %zu must be 1..%d bytes of UTF-8 without "
+                                "control characters",
+                                id, i + 1, TD_MAX_NAME);
+
+    /* Copy everything first so an allocation failure changes nothing. */
+    char *nname = name ? strdup(name) : NULL;
+    char **ntypes = types ? calloc(n_types ? n_types : 1, sizeof *ntypes) : NULL;
+    bool oom = (name && !nname) || (types && !ntypes);
+    for (size_t i = 0; !oom && types && i < n_types; i++)
+        oom = !(ntypes[i] = strdup(types[i]));
+    td_partner *p = engine_partner_find(e, id);
+    bool fresh = !p;
+    if (!oom && fresh) {
+        p = calloc(1, sizeof *p);
+        oom = !p || !(p->id = strdup(id));
+        if (!oom && e->prog) {
+            p->tiers = malloc((e->prog->n_ladders ? e->prog->n_ladders : 1) * sizeof *p->tiers);
+            oom = !p->tiers;
+            for (size_t l = 0; !oom && l < e->prog->n_ladders; l++)
+                tier_state_init(&p->tiers[l]);
+        }
+        if (!oom) {
+            int full;
+            pmap_put(&e->map, p, &full);
+            oom = full;
+        }
+        if (oom && p) {
+            engine_partner_destroy(p);
+            p = NULL;
+        }
+    }
+    if (oom) {
+        free(nname);
+        for (size_t i = 0; ntypes && i < n_types; i++)
+            free(ntypes[i]);
+        free(ntypes);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner '%s': out of memory", id);
+    }
+    if (fresh) {
+        p->created = now;
+        e->dirty = true;
+    }
+    p->updated = now;
+    if (nname) {
+        free(p->name);
+        p->name = nname;
+    }
+    if (ntypes) {
+        for (uint32_t i = 0; i < p->n_types; i++)
+            free(p->types[i]);
+        free(p->types);
+        p->types = ntypes;
+        p->n_types = (uint32_t)n_types;
+    }
+    uint32_t on = ladders_for(e->prog, p->types, p->n_types);
+    leave_ladders(e, p, p->ladders & ~on, now, TD_CAUSE_DEMOTION, fn, ud);
+    uint32_t joining = on & ~p->ladders;
+    p->ladders = on;
+    eval_ladders(e, p, joining, now, 0, NULL, fn, ud);
+    return 0;
+}
+
+int engine_partner_delete(engine *e, const char *id, td_time now, td_change_fn fn, void *ud,
+                          td_error *err)
+{
+    td_partner *p = engine_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
+    if (!p)
+        return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'",
+                            engine_text_ok(id, TD_MAX_ID) ? id : "(invalid id)");
+    leave_ladders(e, p, p->ladders, now, TD_CAUSE_PARTNER_DELETED, fn, ud);
+    pmap_del(&e->map, id);
+    engine_partner_destroy(p);
+    e->dirty = true;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(td_partner *const *)a)->id, (*(td_partner *const *)b)->id);
+}
+
+static int sorted_rebuild(engine *e)
+{
+    if (!e->dirty && e->n_sorted == e->map.n)
+        return 0;
+    td_partner **s = realloc(e->sorted, (e->map.n ? e->map.n : 1) * sizeof *s);
+    if (!s)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < e->map.cap; i++)
+        if (e->map.slots[i].hash)
+            s[n++] = e->map.slots[i].p;
+    qsort(s, n, sizeof *s, by_id);
+    e->sorted = s;
+    e->n_sorted = n;
+    e->dirty = false;
+    return 0;
+}
+
+size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
+                           td_partner **out, size_t cap, bool *more, td_error *err)
+{
+    *more = false;
+    int l = -1, t = -1;
+    if (tier && !ladder) {
+        td_error_set(err, TD_INVALID_ARGUMENT, "a tier filter needs a ladder");
+        return 0;
+    }
+    if (ladder) {
+        if (!e->prog) {
+            td_error_set(err, TD_FAILED_PRECONDITION, "no program loaded");
+            return 0;
+        }
+        l = program_ladder_index(e->prog, ladder);
+        if (l < 0) {
+            td_error_set(err, TD_NOT_FOUND, "unknown ladder '%s'",
+                         engine_text_ok(ladder, TD_MAX_NAME) ? ladder : "(invalid)");
+            return 0;
+        }
+        if (tier && strcmp(tier, "unranked") != 0) {
+            t = ladder_tier_index(&e->prog->ladders[l], tier);
+            if (t < 0) {
+                td_error_set(err, TD_NOT_FOUND, "ladder '%s' has no tier '%s'", ladder,
+                             engine_text_ok(tier, TD_MAX_NAME) ? tier : "(invalid)");
+                return 0;
+            }
+        }
+    }
+    if (sorted_rebuild(e) != 0) {
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "listing partners: out of memory");
+        return 0;
+    }
+    size_t lo = 0, hi = e->n_sorted;
+    while (after && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(e->sorted[mid]->id, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t n = 0;
+    for (size_t i = lo; i < e->n_sorted; i++) {
+        td_partner *p = e->sorted[i];
+        if (l >= 0 && (!(p->ladders & (1u << l)) || !p->tiers))
+            continue;
+        if (l >= 0 && tier && p->tiers[l].tier != t)
+            continue;
+        if (n == cap) {
+            *more = true;
+            break;
+        }
+        out[n++] = p;
+    }
+    return n;
+}
+
+/* ---- events ---- */
+
+int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, void *ud,
+                  td_error *err)
+{
+    if (!e->prog)
+        return td_error_set(err, TD_FAILED_PRECONDITION, "no program loaded");
+    if (!engine_text_ok(ev->source, TD_MAX_ID) || !engine_text_ok(ev->id, TD_MAX_ID))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event source and id must be 1..%d bytes of UTF-8 without control "
+                            "characters",
+                            TD_MAX_ID);
+    if (ev->key && !engine_text_ok(ev->key, TD_MAX_ID))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event %s/%s: key must be 1..%d bytes of UTF-8 without control "
+                            "characters",
+                            ev->source, ev->id, TD_MAX_ID);
+    if (!engine_text_ok(ev->partner, TD_MAX_ID))
+        return td_error_set(err, TD_INVALID_ARGUMENT, "event %s/%s: invalid partner id", ev->source,
+                            ev->id);
+    td_partner *p = engine_partner_find(e, ev->partner);
+    if (!p)
+        return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'", ev->partner);
+    int x = engine_text_ok(ev->metric, TD_MAX_NAME) ? engine_event_index(e, ev->metric) : -1;
+    if (x < 0 || (size_t)x >= e->cp.n_ev || !e->cp.ev_metrics[x])
+        return td_error_set(err, TD_INVALID_ARGUMENT, "unknown metric '%s'",
+                            engine_text_ok(ev->metric, TD_MAX_NAME) ? ev->metric : "(invalid)");
+    if (!isfinite(ev->value) || fabs(ev->value) > TD_MAX_EVENT_VALUE)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event %s/%s: value must be finite and within +-%g", ev->source, ev->id,
+                            TD_MAX_EVENT_VALUE);
+    if (ev->at < TD_TIME_MIN || ev->at > TD_TIME_MAX || ev->at > now + TD_MAX_FUTURE_SKEW)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event %s/%s: time %lld is outside the accepted range (at most %d s "
+                            "ahead of now)",
+                            ev->source, ev->id, (long long)ev->at, TD_MAX_FUTURE_SKEW);
+    if (engine_partner_grow_streams(p, (size_t)x + 1) != 0 ||
+        metric_stream_add(&p->streams[x], ev->at, ev->value, ev->key, e->cp.ev_flags[x]) != 0)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "event %s/%s: out of memory", ev->source,
+                            ev->id);
+    metric_stream *s = &p->streams[x];
+    td_time horizon = metric_horizon(&e->cp, x, now);
+    if ((s->nb && s->b[0].at <= horizon) || (!s->nb && s->nk && !(e->cp.ev_flags[x] & EVF_KEYS)))
+        metric_stream_prune(s, horizon, e->cp.ev_flags[x]);
+    p->events++;
+    p->updated = now;
+    char event_id[EVENT_ID_MAX];
+    snprintf(event_id, sizeof event_id, "%s/%s", ev->source, ev->id);
+    eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, event_id, fn, ud);
+    return 0;
+}
+
+/* ---- programs ---- */
+
+const program *engine_program(const engine *e)
+{
+    return e->prog;
+}
+
+static int tier_by_name(const ladder_def *from, int t, const ladder_def *to)
+{
+    return t >= 0 && to ? ladder_tier_index(to, from->tiers[t].name) : -1;
+}
+
+int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, void *ud)
+{
+    for (size_t m = 0; m < np->n_metrics; m++)
+        if (np->metrics[m].agg != AGG_SCORE &&
+            engine_event_intern(e, metric_event_name(&np->metrics[m])) < 0)
+            return -TD_RESOURCE_EXHAUSTED;
+    eng_prog ncp;
+    if (eng_prog_compile(e, np, &ncp) != 0)
+        return -TD_RESOURCE_EXHAUSTED;
+    program *old = e->prog;
+    eng_prog ocp = e->cp;
+    e->prog = np;
+    e->cp = ncp;
+    size_t nl = np->n_ladders ? np->n_ladders : 1;
+    for (size_t i = 0; i < e->map.cap; i++) {
+        if (!e->map.slots[i].hash)
+            continue;
+        td_partner *p = e->map.slots[i].p;
+        tier_state *nt = malloc(nl * sizeof *nt);
+        if (!nt) {
+            /* Off every ladder rather than holding tiers of the old program. */
+            free(p->tiers);
+            p->tiers = NULL;
+            p->ladders = 0;
+            continue;
+        }
+        uint32_t on = ladders_for(np, p->types, p->n_types);
+        const char *from_names[TD_MAX_LADDERS] = {0};
+        double values[TD_MAX_METRICS];
+        values_init(values);
+        metric_values(&e->cp, p, UINT64_MAX, now, values);
+        for (size_t l = 0; l < np->n_ladders; l++)
+            tier_state_init(&nt[l]);
+        for (size_t ol = 0; old && p->tiers && ol < old->n_ladders; ol++) {
+            if (!(p->ladders & (1u << ol)))
+                continue;
+            const ladder_def *old_ld = &old->ladders[ol];
+            const tier_state *ots = &p->tiers[ol];
+            int l = program_ladder_index(np, old_ld->name);
+            if (l < 0 || !(on & (1u << l))) {
+                if (ots->tier >= 0)
+                    report(e, p, old_ld->name, NULL, old_ld->tiers[ots->tier].name, -1, NULL, now,
+                           TD_CAUSE_PROGRAM_VERSION, NULL, NULL, fn, ud);
+                continue;
+            }
+            const ladder_def *ld = &np->ladders[l];
+            nt[l] = *ots;
+            nt[l].tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
+            nt[l].qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
+            nt[l].pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
+            nt[l].override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
+            if (ots->tier >= 0)
+                from_names[l] = old_ld->tiers[ots->tier].name;
+        }
+        free(p->tiers);
+        p->tiers = nt;
+        p->ladders = on;
+        for (size_t l = 0; l < np->n_ladders; l++) {
+            if (!(on & (1u << l)))
+                continue;
+            const ladder_def *ld = &np->ladders[l];
+            tier_state *ts = &nt[l];
+            int q = engine_qualify(ld, values);
+            ts->qualifying = (int8_t)q;
+            const char *from = from_names[l];
+            const char *to = q >= 0 ? ld->tiers[q].name : NULL;
+            bool same = from ? (to && strcmp(from, to) == 0) : !to;
+            if (same) {
+                ts->tier = (int8_t)q;
+                continue;
+            }
+            int left = ts->tier;
+            ts->tier = (int8_t)q;
+            ts->since = now;
+            report(e, p, ld->name, ld, from, q >= 0 ? q : left, to, now, TD_CAUSE_PROGRAM_VERSION,
+                   NULL, values, fn, ud);
+        }
+        prune_partner(e, p, now);
+    }
+    eng_prog_free(&ocp);
+    if (old)
+        program_free(old);
+    return 0;
+}
+
+void engine_program_impact(const engine *e, const program *p, td_time now, uint64_t *demote,
+                           uint64_t *promote)
+{
+    *demote = *promote = 0;
+    eng_prog cp;
+    if (eng_prog_compile(e, p, &cp) != 0)
+        return;
+    for (size_t i = 0; i < e->map.cap; i++) {
+        if (!e->map.slots[i].hash)
+            continue;
+        const td_partner *pt = e->map.slots[i].p;
+        uint32_t on = ladders_for(p, pt->types, pt->n_types);
+        if (!on)
+            continue;
+        double values[TD_MAX_METRICS];
+        values_init(values);
+        metric_values(&cp, pt, UINT64_MAX, now, values);
+        bool down = false, up = false;
+        for (size_t l = 0; l < p->n_ladders; l++) {
+            if (!(on & (1u << l)))
+                continue;
+            int cur = -1;
+            int ol = e->prog ? program_ladder_index(e->prog, p->ladders[l].name) : -1;
+            if (ol >= 0 && pt->tiers && (pt->ladders & (1u << ol)))
+                cur = tier_by_name(&e->prog->ladders[ol], pt->tiers[ol].tier, &p->ladders[l]);
+            int q = engine_qualify(&p->ladders[l], values);
+            down |= q < cur;
+            up |= q > cur;
+        }
+        *demote += down;
+        *promote += up;
+    }
+    eng_prog_free(&cp);
+}
+
+/* ---- lifetime, stats ---- */
+
+engine *engine_new(void)
+{
+    return calloc(1, sizeof(engine));
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->map.cap; i++)
+        if (e->map.slots[i].hash)
+            engine_partner_destroy(e->map.slots[i].p);
+    pmap_free(&e->map);
+    free(e->sorted);
+    eng_prog_free(&e->cp);
+    if (e->prog)
+        program_free(e->prog);
+    for (size_t i = 0; i < e->n_events; i++)
+        free(e->events[i]);
+    free(e->events);
+    free(e);
+}
+
+void engine_stats(const engine *e, uint64_t *counts)
+{
+    const program *prog = e->prog;
+    if (!prog)
+        return;
+    memset(counts, 0, prog->n_ladders * (TD_MAX_TIERS + 1) * sizeof *counts);
+    for (size_t i = 0; i < e->map.cap; i++) {
+        if (!e->map.slots[i].hash)
+            continue;
+        const td_partner *p = e->map.slots[i].p;
+        for (size_t l = 0; p->tiers && l < prog->n_ladders; l++)
+            if (p->ladders & (1u << l))
+                counts[l * (TD_MAX_TIERS + 1) + (size_t)(p->tiers[l].tier + 1)]++;
+    }
+}

@@ -1,0 +1,137 @@
+/* Private to the engine's .c files: the shapes of partners, metric streams
+ * and the compiled view of a program that engine.c, metric.c, explain.c and
+ * codec.c share. Nothing outside daemon/engine includes this.
+ *
+ * Metric state is kept per EVENT name, not per metric: one stream per event
+ * name a partner has received, holding a lifetime aggregate plus, when some
+ * windowed metric reads that event, one bucket per distinct event second
+ * inside the retention horizon. A metric's value is derived from its event's
+ * stream at evaluation time, so a new program that changes a metric's
+ * window or aggregate needs no rebuild and two metrics fed by one event
+ * share one copy. */
+#ifndef TD_ENGINE_INTERNAL_H
+#define TD_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "hashmap.h"
+
+/* Seconds-exact bucket: every event at the same second folds into one. */
+typedef struct metric_bucket {
+    td_time at;
+    double sum, min, max;
+    double last; /* value of the last arrival at this second */
+    uint32_t count;
+} metric_bucket;
+
+typedef struct metric_key {
+    char *key;
+    td_time last; /* latest `at` this key was seen */
+} metric_key;
+
+typedef struct metric_stream {
+    /* Lifetime aggregate: every event ever folded in. */
+    uint64_t count;
+    double sum, min, max;
+    double latest;
+    td_time latest_at;
+    metric_bucket *b; /* sorted by at, unique */
+    uint32_t nb, capb;
+    metric_key *k; /* sorted by key */
+    uint32_t nk, capk;
+} metric_stream;
+
+/* Per-event facts derived from the program in force. */
+enum {
+    EVF_BUCKETS = 1,   /* some windowed metric reads this event */
+    EVF_QUARTER = 2,   /* ... with a quarter window */
+    EVF_YEAR = 4,      /* ... with a year window */
+    EVF_KEYS = 8,      /* some distinct metric reads it */
+    EVF_KEYS_LIFE = 16 /* ... over its whole lifetime: keys are never pruned */
+};
+
+/* A program compiled against the engine's event registry. */
+typedef struct eng_prog {
+    const program *p;
+    int *metric_ev; /* registry index per metric, -1 for scores/unknown events */
+    size_t n_ev;    /* registry size when compiled */
+    int32_t *ev_days;
+    uint8_t *ev_flags;
+    uint64_t *ev_metrics;  /* metrics fed by the event */
+    uint32_t *ev_ladders;  /* ladders whose mask meets ev_metrics */
+    uint64_t *ladder_mask; /* ladder's metric mask with every score's inputs */
+    int32_t max_days;      /* longest rolling window; quarter/year count as theirs */
+} eng_prog;
+
+typedef struct tier_state {
+    td_time since;
+    td_time override_until;
+    td_time below_since;
+    int8_t tier; /* -1 unranked */
+    int8_t qualifying;
+    int8_t pending;
+    int8_t override_tier;
+} tier_state;
+
+struct td_partner {
+    char *id;
+    char *name;
+    char **types;
+    uint32_t n_types;
+    uint32_t ladders; /* bit l: the partner sits on ladder l */
+    td_time created, updated;
+    uint64_t events;
+    metric_stream *streams; /* indexed by registry event index */
+    uint32_t n_streams;
+    tier_state *tiers; /* one per ladder of the program in force */
+};
+
+struct engine {
+    program *prog;
+    eng_prog cp;
+    char **events; /* registry of event names; indices never change */
+    size_t n_events, cap_events;
+    pmap map;
+    td_partner **sorted;
+    size_t n_sorted;
+    bool dirty;
+};
+
+/* ---- metric.c ---- */
+int metric_stream_add(metric_stream *s, td_time at, double value, const char *key, uint8_t flags);
+void metric_stream_prune(metric_stream *s, td_time horizon, uint8_t flags);
+void metric_stream_free(metric_stream *s);
+/* Value of agg over window w at t; s may be NULL (no events). */
+double metric_stream_value(const metric_stream *s, metric_agg agg, const metric_window *w,
+                           td_time t);
+/* Earliest instant > t at which the windowed value can change, or NONE. */
+td_time metric_stream_next_due(const metric_stream *s, const metric_window *w, td_time t);
+/* Exclusive lower edge of window w at t; false for lifetime. */
+bool metric_window_lo(const metric_window *w, td_time t, td_time *lo);
+/* Oldest instant any windowed metric on event ev reads at now. */
+td_time metric_horizon(const eng_prog *cp, int ev, td_time now);
+/* values[m] for every metric in mask (scores after their inputs). */
+void metric_values(const eng_prog *cp, const td_partner *p, uint64_t mask, td_time t,
+                   double *values);
+
+/* ---- engine.c, shared with explain.c / codec.c ---- */
+int engine_event_index(const engine *e, const char *name);
+int engine_event_intern(engine *e, const char *name);
+int engine_partner_grow_streams(td_partner *p, size_t n);
+uint64_t engine_partner_mask(const eng_prog *cp, const td_partner *p);
+int engine_qualify(const ladder_def *l, const double *values);
+/* Adds p, replacing (and destroying) a partner with the same id. */
+int engine_partner_insert(engine *e, td_partner *p);
+void engine_partner_destroy(td_partner *p);
+bool engine_text_ok(const char *s, size_t max);
+
+/* ---- explain.c, shared with engine.c ---- */
+/* Distance from value to meeting `value op threshold` (0 when met). */
+double engine_missing(cmp_op op, double value, double threshold);
+/* Appends one criterion per comparison in x, in source order. -1 on OOM. */
+int engine_criteria_add(const program *prog, const expr *x, const double *values,
+                        td_criterion **arr, size_t *n, size_t *cap);
+
+#endif
