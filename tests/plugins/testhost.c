@@ -50,6 +50,9 @@ struct testhost {
     char *cursor;
     size_t commits;
     bool fail;
+    bool discard;
+    size_t pending_discarded;
+    size_t discarded;
     char *log;
     size_t log_len;
 };
@@ -124,6 +127,12 @@ static int th_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
     int rc = hostcheck_event(e, err);
     if (rc)
         return rc;
+    if (h->t->discard) {
+        pthread_mutex_lock(&h->t->lock);
+        h->t->pending_discarded++;
+        pthread_mutex_unlock(&h->t->lock);
+        return 0;
+    }
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:o, s:o}", "id", e->id, "source",
                   e->source && *e->source ? e->source : h->t->name, "partner", e->partner, "metric",
@@ -150,6 +159,8 @@ static int th_commit(tierd_host *h, const char *cursor, td_error *err)
     json_array_clear(t->pending_partners);
     json_array_extend(t->events, t->pending_events);
     json_array_clear(t->pending_events);
+    t->discarded += t->pending_discarded;
+    t->pending_discarded = 0;
     if (cursor) {
         free(t->cursor);
         t->cursor = strdup(cursor);
@@ -274,7 +285,7 @@ static bool wait_count(testhost *t, json_t **arr, size_t n, int timeout_ms)
 {
     for (int waited = 0;; waited += TESTHOST_POLL_MS) {
         pthread_mutex_lock(&t->lock);
-        size_t have = json_array_size(*arr);
+        size_t have = json_array_size(*arr) + (*arr == t->events ? t->discarded : 0);
         pthread_mutex_unlock(&t->lock);
         if (have >= n)
             return true;
@@ -344,6 +355,13 @@ char *testhost_log(testhost *t)
     char *c = strdup(t->log ? t->log : "");
     pthread_mutex_unlock(&t->lock);
     return c;
+}
+
+void testhost_discard_events(testhost *t, bool discard)
+{
+    pthread_mutex_lock(&t->lock);
+    t->discard = discard;
+    pthread_mutex_unlock(&t->lock);
 }
 
 void testhost_fail_commits(testhost *t, bool fail)

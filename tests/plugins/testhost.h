@@ -41,6 +41,10 @@ char *testhost_cursor(testhost *t);
 /* Lines logged by the plugin, newline-separated, malloc'd. */
 char *testhost_log(testhost *t);
 
+/* Counts emitted events without keeping them (benchmarks): the event
+ * array stays empty, testhost_wait_events still sees the count. */
+void testhost_discard_events(testhost *t, bool discard);
+
 /* Makes commit fail with TD_UNAVAILABLE from now on (a daemon that is gone). */
 void testhost_fail_commits(testhost *t, bool fail);
 
