@@ -21,8 +21,15 @@
 #include "tierd/status.h"
 
 /* Opens the store in the state dir and restores the engine from it
- * (program version in force, partners with their metric and tier state). */
+ * (program version in force, partners with their metric and tier state).
+ * Creates d->store and d->engine; state_close frees both (a rollback of a
+ * turn that changed the program may replace d->engine, so nobody else may
+ * keep the pointer across turns). opt may be NULL for the defaults. A stored
+ * program that no longer parses or a damaged partner record refuses the
+ * start with TD_DATA_LOSS naming the record: data is never dropped. */
 int state_open(tierd *d, const char *state_dir, td_error *err);
+/* The same with store options (no_sync for tests and benches, map size). */
+int state_open_with(tierd *d, const char *state_dir, const store_options *opt, td_error *err);
 void state_close(tierd *d);
 
 /* Opens the turn's write transaction if none is open. Mutating handlers call
@@ -35,6 +42,16 @@ void state_change_sink(void *ud, const td_change *c);
 /* The triggering event id to stamp on the changes that follow ("source/id"),
  * or NULL. */
 void state_set_cause_event(tierd *d, const char *event_id);
+
+/* Poisons the turn: a handler that hit a write error after touching the
+ * engine calls it, and state_flush then rolls the whole turn back and
+ * returns this error. The first error wins. */
+void state_fail(tierd *d, const td_error *err);
+/* Records that the turn put the stored program version `index` in force;
+ * a failed flush then rebuilds the engine from the store. */
+void state_program_loaded(tierd *d, uint64_t index);
+/* The store index of the program version in force (0 = none). */
+uint64_t state_program_index(const tierd *d);
 
 /* Commits the turn (no-op when nothing was written), then publishes the
  * turn's changes in sequence order. On failure rolls back as described. */

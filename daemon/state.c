@@ -1,0 +1,577 @@
+/* State: the glue between the pure engine and the LMDB store.
+ *
+ * Owns the write side of a loop turn: the set of partners touched, the
+ * changes produced (numbered and written to the change log as they happen,
+ * published only after the commit), and the rollback when the commit fails.
+ * It also owns start-up restore: the program version in force, then every
+ * partner blob, refusing to start when anything stored cannot be read back.
+ *
+ * Promises: after state_flush returns, memory matches disk. On success the
+ * turn's changes went out in sequence order; on failure nothing of the turn
+ * is left in memory or on disk and no change was published.
+ *
+ * It does not decide what a turn is (the server calls state_flush), nor
+ * validate requests (the handlers do), nor schedule timers.
+ *
+ * Which program version is in force: every version is applied when it is
+ * loaded (scheduling a future `effective` belongs to the lifecycle work), so
+ * the version in force is the newest one loaded whose effective time, as
+ * recorded, has been reached or which was applied at load; in this release
+ * that is the newest version stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+#include "tierd.pb-c.h"
+
+#define STATE_DIRTY_INITIAL_CAP 64 /* slots in the dirty-id hash; a power of two */
+#define STATE_EVENT_ID_MAX      (2 * TD_MAX_ID + 2)
+#define STATE_TOPIC_PREFIX      "change/"
+
+typedef struct queued_change {
+    char *topic;
+    uint8_t *buf;
+    size_t len;
+} queued_change;
+
+struct state {
+    char *dir;
+    store_options opt;
+
+    /* dirty partner ids: open addressing over `slots` (indexes into ids+1;
+     * 0 = empty), `ids` in the order they were first touched */
+    uint32_t *slots;
+    size_t slot_cap;
+    char **ids;
+    size_t n_ids, ids_cap;
+
+    queued_change *queue;
+    size_t n_queue, queue_cap;
+
+    bool failed;
+    td_error fail_err;
+    bool program_changed;
+    uint64_t program_index;
+    uint64_t program_index_before;
+
+    char cause_event[STATE_EVENT_ID_MAX];
+    bool has_cause_event;
+
+    state_publish_fn publish;
+    void *publish_ud;
+};
+
+/* ---- dirty set ---- */
+
+static uint64_t dirty_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int dirty_grow(state *st)
+{
+    size_t cap = st->slot_cap ? st->slot_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < st->n_ids; i++) {
+        size_t j = dirty_hash(st->ids[i]) & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = (uint32_t)(i + 1);
+    }
+    free(st->slots);
+    st->slots = slots;
+    st->slot_cap = cap;
+    return 0;
+}
+
+static void dirty_clear(state *st)
+{
+    for (size_t i = 0; i < st->n_ids; i++)
+        free(st->ids[i]);
+    st->n_ids = 0;
+    if (st->slots)
+        memset(st->slots, 0, st->slot_cap * sizeof *st->slots);
+}
+
+/* Out of memory here would lose a write silently, so it poisons the turn. */
+static void dirty_add(state *st, const char *id)
+{
+    if ((st->n_ids + 1) * 2 > st->slot_cap && dirty_grow(st) != 0)
+        goto oom;
+    size_t j = dirty_hash(id) & (st->slot_cap - 1);
+    while (st->slots[j]) {
+        if (strcmp(st->ids[st->slots[j] - 1], id) == 0)
+            return;
+        j = (j + 1) & (st->slot_cap - 1);
+    }
+    if (st->n_ids == st->ids_cap) {
+        size_t cap = st->ids_cap ? st->ids_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+        char **ids = realloc(st->ids, cap * sizeof *ids);
+        if (!ids)
+            goto oom;
+        st->ids = ids;
+        st->ids_cap = cap;
+    }
+    char *copy = strdup(id);
+    if (!copy)
+        goto oom;
+    st->ids[st->n_ids++] = copy;
+    st->slots[j] = (uint32_t)st->n_ids;
+    return;
+oom:
+    if (!st->failed) {
+        st->failed = true;
+        td_error_set(&st->fail_err, TD_RESOURCE_EXHAUSTED,
+                     "out of memory remembering partner '%s' for the commit", id);
+    }
+}
+
+/* ---- change queue ---- */
+
+static void queue_clear(state *st)
+{
+    for (size_t i = 0; i < st->n_queue; i++) {
+        free(st->queue[i].topic);
+        free(st->queue[i].buf);
+    }
+    st->n_queue = 0;
+}
+
+static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
+{
+    if (st->n_queue == st->queue_cap) {
+        size_t cap = st->queue_cap ? st->queue_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+        queued_change *q = realloc(st->queue, cap * sizeof *q);
+        if (!q)
+            return -1;
+        st->queue = q;
+        st->queue_cap = cap;
+    }
+    st->queue[st->n_queue++] = (queued_change){.topic = topic, .buf = buf, .len = len};
+    return 0;
+}
+
+/* ---- restore ---- */
+
+typedef struct program_pick {
+    uint64_t index;
+    uint8_t *pb;
+    size_t len;
+} program_pick;
+
+static int pick_newest_program(void *ud, uint64_t index, const uint8_t *pb, size_t len)
+{
+    program_pick *pick = ud;
+    if (index < pick->index)
+        return 0;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -TD_RESOURCE_EXHAUSTED;
+    memcpy(copy, pb, len);
+    free(pick->pb);
+    pick->pb = copy;
+    pick->len = len;
+    pick->index = index;
+    return 0;
+}
+
+static void discard_change(void *ud, const td_change *c)
+{
+    (void)ud;
+    (void)c;
+}
+
+static int restore_program(engine *e, store *s, const char *dir, td_time now, uint64_t *index,
+                           td_error *err)
+{
+    program_pick pick = {0};
+    *index = 0;
+    int rc = store_each_program(s, pick_newest_program, &pick, err);
+    if (rc) {
+        free(pick.pb);
+        if (rc == -TD_RESOURCE_EXHAUSTED && err && err->code == TD_OK)
+            td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory reading programs", dir);
+        return rc;
+    }
+    if (!pick.pb)
+        return 0;
+    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, pick.len, pick.pb);
+    free(pick.pb);
+    if (!pv)
+        return td_error_set(err, TD_DATA_LOSS,
+                            "%s: program version record %llu is damaged (does not decode)", dir,
+                            (unsigned long long)pick.index);
+    td_diags diags = {0};
+    td_error perr = {0};
+    program *p = NULL;
+    char filename[TD_MAX_NAME + 32];
+    snprintf(filename, sizeof filename, "stored program %.*s", TD_MAX_NAME,
+             pv->version ? pv->version : "");
+    rc = program_parse(pv->yaml ? pv->yaml : "", pv->yaml ? strlen(pv->yaml) : 0, filename, &p,
+                       &diags, &perr);
+    if (rc) {
+        rc = td_error_set(err, TD_DATA_LOSS,
+                          "%s: program version record %llu (%s) no longer parses: %s%s%s", dir,
+                          (unsigned long long)pick.index, pv->version ? pv->version : "",
+                          perr.message, diags.n ? "; first: " : "", diags.n ? diags.items[0] : "");
+        td_diags_free(&diags);
+        tierd__program_version__free_unpacked(pv, NULL);
+        return rc;
+    }
+    td_diags_free(&diags);
+    tierd__program_version__free_unpacked(pv, NULL);
+    rc = engine_program_apply(e, p, now, discard_change, NULL);
+    if (rc) {
+        program_free(p);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory applying program", dir);
+    }
+    *index = pick.index;
+    return 0;
+}
+
+typedef struct partner_walk {
+    engine *e;
+    const char *dir;
+    uint64_t n;
+    td_error *err;
+} partner_walk;
+
+static int restore_one_partner(void *ud, const uint8_t *blob, size_t len)
+{
+    partner_walk *w = ud;
+    w->n++;
+    td_error perr = {0};
+    if (engine_partner_restore(w->e, blob, len, &perr) != 0)
+        return td_error_set(w->err, TD_DATA_LOSS,
+                            "%s: partner record %llu (in id order) is damaged: %s", w->dir,
+                            (unsigned long long)w->n, perr.message);
+    return 0;
+}
+
+/* A fresh engine holding exactly what the store holds. */
+static int engine_from_store(store *s, const char *dir, td_time now, engine **out,
+                             uint64_t *program_index, td_error *err)
+{
+    engine *e = engine_new();
+    if (!e)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory creating the engine",
+                            dir);
+    int rc = restore_program(e, s, dir, now, program_index, err);
+    if (rc == 0) {
+        partner_walk w = {.e = e, .dir = dir, .err = err};
+        rc = store_each_partner(s, restore_one_partner, &w, err);
+    }
+    if (rc) {
+        engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+/* ---- lifetime ---- */
+
+int state_open(tierd *d, const char *state_dir, td_error *err)
+{
+    return state_open_with(d, state_dir, NULL, err);
+}
+
+int state_open_with(tierd *d, const char *state_dir, const store_options *opt, td_error *err)
+{
+    state *st = calloc(1, sizeof *st);
+    if (!st || !(st->dir = strdup(state_dir))) {
+        free(st);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", state_dir);
+    }
+    if (opt)
+        st->opt = *opt;
+    int rc = store_open(state_dir, &st->opt, &d->store, err);
+    if (rc) {
+        free(st->dir);
+        free(st);
+        return rc;
+    }
+    rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index, err);
+    if (rc) {
+        store_close(d->store);
+        d->store = NULL;
+        free(st->dir);
+        free(st);
+        return rc;
+    }
+    d->state = st;
+    return 0;
+}
+
+void state_close(tierd *d)
+{
+    state *st = d->state;
+    if (d->store) {
+        store_abort(d->store);
+        store_close(d->store);
+        d->store = NULL;
+    }
+    if (d->engine) {
+        engine_free(d->engine);
+        d->engine = NULL;
+    }
+    if (!st)
+        return;
+    dirty_clear(st);
+    queue_clear(st);
+    free(st->slots);
+    free(st->ids);
+    free(st->queue);
+    free(st->dir);
+    free(st);
+    d->state = NULL;
+}
+
+/* ---- the turn ---- */
+
+int state_begin(tierd *d, td_error *err)
+{
+    state *st = d->state;
+    if (st->failed)
+        return td_error_set(err, st->fail_err.code, "%s", st->fail_err.message);
+    if (store_in_txn(d->store))
+        return 0;
+    st->program_index_before = st->program_index;
+    int rc = store_begin(d->store, err);
+    if (rc)
+        state_fail(d, err);
+    return rc;
+}
+
+void state_mark_dirty(tierd *d, const char *partner_id)
+{
+    dirty_add(d->state, partner_id);
+}
+
+void state_fail(tierd *d, const td_error *err)
+{
+    state *st = d->state;
+    if (st->failed)
+        return;
+    st->failed = true;
+    st->fail_err = *err;
+    if (st->fail_err.code == TD_OK)
+        st->fail_err.code = TD_INTERNAL;
+}
+
+void state_program_loaded(tierd *d, uint64_t index)
+{
+    d->state->program_changed = true;
+    d->state->program_index = index;
+}
+
+uint64_t state_program_index(const tierd *d)
+{
+    return d->state->program_index;
+}
+
+void state_set_cause_event(tierd *d, const char *event_id)
+{
+    state *st = d->state;
+    st->has_cause_event = event_id != NULL;
+    if (event_id)
+        snprintf(st->cause_event, sizeof st->cause_event, "%s", event_id);
+}
+
+void state_set_publisher(tierd *d, state_publish_fn fn, void *ud)
+{
+    d->state->publish = fn;
+    d->state->publish_ud = ud;
+}
+
+static char *nz(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+void state_change_sink(void *ud, const td_change *c)
+{
+    tierd *d = ud;
+    state *st = d->state;
+    dirty_add(st, c->partner);
+    td_error err = {0};
+    if (st->failed || state_begin(d, &err) != 0)
+        return;
+    uint64_t seq = 0;
+    if (store_next_sequence(d->store, &seq) != 0) {
+        td_error_set(&err, TD_INTERNAL, "numbering a change of partner '%s' failed", c->partner);
+        state_fail(d, &err);
+        return;
+    }
+    Tierd__Criterion *crit = calloc(c->n_criteria ? c->n_criteria : 1, sizeof *crit);
+    Tierd__Criterion **critp = calloc(c->n_criteria ? c->n_criteria : 1, sizeof *critp);
+    uint8_t *buf = NULL;
+    char *topic = NULL;
+    if (!crit || !critp)
+        goto oom;
+    for (size_t i = 0; i < c->n_criteria; i++) {
+        const td_criterion *k = &c->criteria[i];
+        tierd__criterion__init(&crit[i]);
+        crit[i].metric = nz(k->metric);
+        crit[i].op = (char *)cmp_op_str(k->op);
+        crit[i].value = k->value;
+        crit[i].threshold = k->threshold;
+        crit[i].met = k->met;
+        crit[i].missing = k->missing;
+        critp[i] = &crit[i];
+    }
+    Tierd__TierChange tc = TIERD__TIER_CHANGE__INIT;
+    tc.sequence = seq;
+    tc.partner = nz(c->partner);
+    tc.ladder = nz(c->ladder);
+    tc.from_tier = nz(c->from);
+    tc.to_tier = nz(c->to);
+    tc.at = c->at;
+    tc.cause = (Tierd__Cause)c->cause;
+    tc.program_version = nz(c->program_version);
+    tc.event_id = c->event_id ? (char *)c->event_id : st->has_cause_event ? st->cause_event : "";
+    tc.n_criteria = c->n_criteria;
+    tc.criteria = critp;
+    tc.actor = nz(c->actor);
+    tc.reason = nz(c->reason);
+    size_t len = tierd__tier_change__get_packed_size(&tc);
+    buf = malloc(len ? len : 1);
+    if (!buf)
+        goto oom;
+    tierd__tier_change__pack(&tc, buf);
+    free(crit);
+    free(critp);
+    crit = NULL;
+    critp = NULL;
+    if (store_put_change(d->store, seq, c->partner, buf, len, &err) != 0) {
+        free(buf);
+        state_fail(d, &err);
+        return;
+    }
+    size_t tlen = strlen(STATE_TOPIC_PREFIX) + strlen(tc.ladder) + 1 + strlen(tc.partner) + 1;
+    topic = malloc(tlen);
+    if (!topic)
+        goto oom;
+    snprintf(topic, tlen, STATE_TOPIC_PREFIX "%s/%s", tc.ladder, tc.partner);
+    if (queue_push(st, topic, buf, len) != 0)
+        goto oom;
+    return;
+oom:
+    free(crit);
+    free(critp);
+    free(buf);
+    free(topic);
+    td_error_set(&err, TD_RESOURCE_EXHAUSTED, "out of memory recording a change of partner '%s'",
+                 c->partner);
+    state_fail(d, &err);
+}
+
+static int write_dirty(tierd *d, td_error *err)
+{
+    state *st = d->state;
+    for (size_t i = 0; i < st->n_ids; i++) {
+        const char *id = st->ids[i];
+        td_partner *p = engine_partner_find(d->engine, id);
+        int rc;
+        if (p) {
+            uint8_t *blob = NULL;
+            size_t len = 0;
+            if (engine_partner_encode(d->engine, p, &blob, &len) != 0)
+                return td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                                    "out of memory encoding partner '%s'", id);
+            rc = store_put_partner(d->store, id, blob, len, err);
+            free(blob);
+        } else {
+            rc = store_del_partner(d->store, id, err);
+            if (rc == -TD_NOT_FOUND)
+                rc = 0;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Makes memory match the store again after the turn's transaction was
+ * dropped. A turn that changed the program rebuilds the engine whole: the
+ * program re-evaluated every partner, dirty or not. */
+static int rollback(tierd *d, td_error *err)
+{
+    state *st = d->state;
+    store_abort(d->store);
+    td_time now = tierd_now(d);
+    if (st->program_changed) {
+        engine *e = NULL;
+        uint64_t index = 0;
+        td_error rerr = {0};
+        if (engine_from_store(d->store, st->dir, now, &e, &index, &rerr) == 0) {
+            engine_free(d->engine);
+            d->engine = e;
+            st->program_index = index;
+            return 0;
+        }
+        fprintf(stderr, "tierd: rolling back a program load: %s\n", rerr.message);
+        st->program_index = st->program_index_before;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < st->n_ids; i++) {
+        const char *id = st->ids[i];
+        uint8_t *blob = NULL;
+        size_t len = 0;
+        td_error gerr = {0};
+        int g = store_get_partner(d->store, id, &blob, &len, &gerr);
+        if (g == 0) {
+            g = engine_partner_restore(d->engine, blob, len, &gerr);
+            free(blob);
+        } else if (g == -TD_NOT_FOUND) {
+            g = engine_partner_delete(d->engine, id, now, NULL, NULL, &gerr);
+            if (g == -TD_NOT_FOUND)
+                g = 0;
+        }
+        if (g && rc == 0) {
+            rc = g;
+            td_error_set(err, gerr.code, "rolling back partner '%s': %s", id, gerr.message);
+        }
+    }
+    return rc;
+}
+
+static void turn_reset(state *st)
+{
+    dirty_clear(st);
+    queue_clear(st);
+    st->failed = false;
+    st->program_changed = false;
+    st->has_cause_event = false;
+    td_error_clear(&st->fail_err);
+}
+
+int state_flush(tierd *d, td_error *err)
+{
+    state *st = d->state;
+    if (!st->failed && st->n_ids && !store_in_txn(d->store))
+        state_begin(d, err);
+    if (!st->failed) {
+        td_error werr = {0};
+        if (write_dirty(d, &werr) != 0 || store_commit(d->store, &werr) != 0)
+            state_fail(d, &werr);
+    }
+    if (st->failed) {
+        td_error why = st->fail_err;
+        td_error rerr = {0};
+        if (rollback(d, &rerr) != 0)
+            fprintf(stderr, "tierd: %s\n", rerr.message);
+        turn_reset(st);
+        return td_error_set(err, why.code, "%s", why.message);
+    }
+    for (size_t i = 0; i < st->n_queue && st->publish; i++)
+        st->publish(st->publish_ud, st->queue[i].topic, st->queue[i].buf, st->queue[i].len);
+    turn_reset(st);
+    return 0;
+}
