@@ -1,0 +1,482 @@
+/* Connectors end to end: the real tierd (TIERD_BIN) supervising real
+ * tierd-connector processes that read a real PostgreSQL server.
+ *
+ * One daemon run carries the whole story, to keep the suite short: CRM
+ * accounts, deals, Moodle completions and MDF requests flow in and tiers
+ * follow; new rows move tiers; a connector killed with SIGKILL is restarted
+ * and resumes from its committed cursor without losing or doubling events
+ * while the daemon keeps answering; a plugin built for another ABI is
+ * refused for good; one that segfaults at start and one that hangs are
+ * restarted with back-off. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pgserver.h"
+#include "testhost.h"
+#include "tierd/client.h"
+#include "tierd/plugin.h"
+
+#define WAIT_MS       20000
+#define POLL_MS       100
+#define DIR_MAX_TEST  512
+#define PATH_MAX_TEST 4096
+#define TEXT_MAX      8192
+
+static pgserver pg;
+static char tmp[DIR_MAX_TEST / 2];
+static char plugdir[DIR_MAX_TEST];
+static char url[DIR_MAX_TEST * 2];
+static pid_t tierd_pid;
+static td_client *cli;
+
+static const char *program_yaml =
+    "program: e2e\n"
+    "version: \"1\"\n"
+    "metrics:\n"
+    "  arr:   { agg: sum, event: deal_closed, window: lifetime }\n"
+    "  certs: { agg: distinct, event: certification, window: lifetime }\n"
+    "  mdf:   { agg: sum, event: mdf_requested, window: lifetime }\n"
+    "ladders:\n"
+    "  reseller:\n"
+    "    partner_types: [reseller]\n"
+    "    tiers:\n"
+    "      - name: Registered\n"
+    "        when: certs >= 1\n"
+    "      - name: Selling\n"
+    "        when: arr >= 20k and certs >= 1\n"
+    "      - name: Specialist\n"
+    "        when: arr >= 50k and certs >= 2\n";
+
+static const char *schema =
+    "CREATE TABLE accounts (id bigserial PRIMARY KEY, code text, name text, kind text);"
+    "CREATE TABLE opportunities (id bigserial PRIMARY KEY, account text, stage text, "
+    "  amount numeric, closed_at timestamptz);"
+    "CREATE TABLE mdl_user (id bigserial PRIMARY KEY, email text, institution text);"
+    "CREATE TABLE mdl_course (id bigserial PRIMARY KEY, shortname text);"
+    "CREATE TABLE mdl_course_completions (id bigserial PRIMARY KEY, userid bigint, "
+    "  course bigint, timecompleted bigint);"
+    "CREATE TABLE fund_requests (id bigserial PRIMARY KEY, partner text, amount numeric, "
+    "  requested_at timestamptz);"
+    "INSERT INTO accounts (code, name, kind) VALUES ('p-001', 'Acme Ltd', 'reseller'),"
+    "  ('p-002', 'Beta GmbH', 'reseller');"
+    "INSERT INTO mdl_user (email, institution) VALUES ('ann@acme.example', 'p-001'),"
+    "  ('bob@beta.example', 'p-002');"
+    "INSERT INTO mdl_course (shortname) VALUES ('sales-101'), ('tech-201');";
+
+static const char *connectors_yaml_fmt =
+    "plugin_dir: %s\n"
+    "connectors:\n"
+    "  - name: crm-accounts\n"
+    "    plugin: postgres\n"
+    "    config:\n"
+    "      conninfo: \"%s\"\n"
+    "      kind: partners\n"
+    "      from: accounts\n"
+    "      cursor_column: id\n"
+    "      interval: 200ms\n"
+    "      columns: { id: code, name: name, types: kind }\n"
+    "  - name: crm-deals\n"
+    "    plugin: postgres\n"
+    "    config:\n"
+    "      conninfo: \"%s\"\n"
+    "      from: opportunities\n"
+    "      where: \"stage = 'closed_won'\"\n"
+    "      cursor_column: id\n"
+    "      interval: 200ms\n"
+    "      source: crm\n"
+    "      metric: deal_closed\n"
+    "      columns: { id: \"'opp-' || id\", partner: account, value: amount, at: closed_at }\n"
+    "  - name: lms\n"
+    "    plugin: postgres\n"
+    "    config:\n"
+    "      conninfo: \"%s\"\n"
+    "      from: \"mdl_course_completions cc JOIN mdl_user u ON u.id = cc.userid JOIN "
+    "mdl_course c ON c.id = cc.course\"\n"
+    "      cursor_column: cc.id\n"
+    "      interval: 200ms\n"
+    "      source: lms\n"
+    "      metric: certification\n"
+    "      columns: { id: \"'cc-' || cc.id\", partner: u.institution, key: c.shortname,\n"
+    "                 at: to_timestamp(cc.timecompleted) }\n"
+    "  - name: mdf-requests\n"
+    "    plugin: postgres\n"
+    "    config:\n"
+    "      conninfo: \"%s\"\n"
+    "      from: fund_requests\n"
+    "      cursor_column: id\n"
+    "      interval: 200ms\n"
+    "      source: mdf\n"
+    "      metric: mdf_requested\n"
+    "      columns: { id: \"'req-' || id\", partner: partner, value: amount, at: requested_at }\n"
+    "  - name: bad-abi\n"
+    "    plugin: wrong_abi\n"
+    "  - name: crasher\n"
+    "    plugin: crash_at_start\n"
+    "  - name: sleeper\n"
+    "    plugin: hang\n"
+    "    hang_timeout: 2s\n";
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(EXIT_FAILURE);
+    }
+}
+
+static void sql(const char *text)
+{
+    char err[512];
+    ck_assert_msg(pgserver_exec(&pg, text, err, sizeof err) == 0, "%s", err);
+}
+
+static void start_daemon(void)
+{
+    const char *bin = getenv("TIERD_BIN");
+    if (!bin) {
+        fprintf(stderr, "TIERD_BIN is not set\n");
+        exit(EXIT_FAILURE);
+    }
+    char state[DIR_MAX_TEST], cfg[DIR_MAX_TEST], prog[DIR_MAX_TEST];
+    snprintf(state, sizeof state, "%s/state", tmp);
+    snprintf(cfg, sizeof cfg, "%s/tierd.yaml", tmp);
+    snprintf(prog, sizeof prog, "%s/program.yaml", tmp);
+    snprintf(url, sizeof url, "ipc://%s/rpc.sock", state);
+    mkdir(state, 0700);
+    write_file(prog, program_yaml);
+    static char text[TEXT_MAX];
+    snprintf(text, sizeof text, connectors_yaml_fmt, plugdir, pg.conninfo, pg.conninfo, pg.conninfo,
+             pg.conninfo);
+    write_file(cfg, text);
+
+    tierd_pid = fork();
+    if (tierd_pid == 0) {
+        setenv("TIERD_CONNECTOR_BIN", TD_CONNECTOR_BIN, 1);
+        execl(bin, bin, "-c", cfg, "--state-dir", state, "--listen", url, "--program", prog,
+              "--foreground", (char *)NULL);
+        _exit(127);
+    }
+    td_error err;
+    if (td_client_open(url, NULL, 5000, &cli, &err) != 0) {
+        fprintf(stderr, "client: %s\n", err.message);
+        exit(EXIT_FAILURE);
+    }
+}
+
+static void suite_setup(void)
+{
+    char err[512];
+    if (pgserver_start(&pg, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot start PostgreSQL: %s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    if (pgserver_exec(&pg, schema, err, sizeof err) != 0) {
+        fprintf(stderr, "schema: %s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    snprintf(tmp, sizeof tmp, "/tmp/td-e2e-XXXXXX");
+    if (!mkdtemp(tmp))
+        exit(EXIT_FAILURE);
+    chmod(tmp, 0755);
+    const char *sos[] = {TD_POSTGRES_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_HANG_SO};
+    if (testhost_plugin_dir(tmp, sos, 4, plugdir, sizeof plugdir) != 0)
+        exit(EXIT_FAILURE);
+    start_daemon();
+}
+
+static void suite_teardown(void)
+{
+    td_client_close(cli);
+    if (tierd_pid > 0) {
+        kill(tierd_pid, SIGTERM);
+        waitpid(tierd_pid, NULL, 0);
+    }
+    pgserver_stop(&pg);
+    char cmd[DIR_MAX_TEST + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The tier partner holds on the reseller ladder, "" for unranked, NULL when
+ * the partner is unknown or the daemon did not answer. Caller frees. */
+static char *tier_of(const char *partner)
+{
+    Tierd__GetTiersResponse *r = NULL;
+    td_error err;
+    const char *ids[] = {partner};
+    if (td_client_get_tiers(cli, ids, 1, &r, &err) != 0)
+        return NULL;
+    char *out = NULL;
+    if (r->n_partners == 1 && r->partners[0]->found) {
+        out = strdup("");
+        for (size_t i = 0; i < r->partners[0]->n_tiers; i++)
+            if (strcmp(r->partners[0]->tiers[i]->ladder, "reseller") == 0) {
+                free(out);
+                out = strdup(r->partners[0]->tiers[i]->tier);
+            }
+    }
+    tierd__get_tiers_response__free_unpacked(r, NULL);
+    return out;
+}
+
+static bool wait_tier(const char *partner, const char *tier)
+{
+    char *last = NULL;
+    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+        free(last);
+        last = tier_of(partner);
+        if (last && strcmp(last, tier) == 0) {
+            free(last);
+            return true;
+        }
+        sleep_ms(POLL_MS);
+    }
+    fprintf(stderr, "%s: wanted tier %s, have %s\n", partner, tier, last ? last : "(none)");
+    free(last);
+    return false;
+}
+
+/* A copy of the named connector's status (caller frees), or NULL. */
+static Tierd__ConnectorStatus *connector_status(const char *name, Tierd__StatusResponse **keep)
+{
+    td_error err;
+    *keep = NULL;
+    if (td_client_status(cli, keep, &err) != 0)
+        return NULL;
+    for (size_t i = 0; i < (*keep)->n_connectors; i++)
+        if (strcmp((*keep)->connectors[i]->name, name) == 0)
+            return (*keep)->connectors[i];
+    return NULL;
+}
+
+static uint64_t daemon_events(void)
+{
+    Tierd__StatusResponse *st = NULL;
+    td_error err;
+    ck_assert_msg(td_client_status(cli, &st, &err) == 0, "daemon stopped answering: %s",
+                  err.message);
+    uint64_t n = st->events;
+    tierd__status_response__free_unpacked(st, NULL);
+    return n;
+}
+
+static bool wait_events(uint64_t n)
+{
+    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+        if (daemon_events() == n)
+            return true;
+        sleep_ms(POLL_MS);
+    }
+    fprintf(stderr, "wanted %llu events, have %llu\n", (unsigned long long)n,
+            (unsigned long long)daemon_events());
+    return false;
+}
+
+/* The pid of the tierd-connector child running connector name. */
+static pid_t connector_pid(const char *name)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char path[PATH_MAX_TEST];
+        snprintf(path, sizeof path, "/proc/%.32s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char buf[PATH_MAX_TEST];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        bool is_connector = strstr(buf, "tierd-connector") != NULL;
+        bool named = false;
+        for (size_t i = 0; i + 1 < n; i += strlen(buf + i) + 1)
+            if (strcmp(buf + i, "--name") == 0 && strcmp(buf + i + strlen(buf + i) + 1, name) == 0)
+                named = true;
+        snprintf(path, sizeof path, "/proc/%.32s/stat", e->d_name);
+        f = fopen(path, "r");
+        int ppid = 0;
+        if (f) {
+            if (fscanf(f, "%*d %*s %*c %d", &ppid) != 1)
+                ppid = 0;
+            fclose(f);
+        }
+        if (is_connector && named && ppid == tierd_pid)
+            found = (pid_t)atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+START_TEST(test_rows_from_crm_lms_and_mdf_set_and_move_tiers)
+{
+    /* Partners first: events for a partner the daemon does not know yet are
+     * rejected, so the accounts connector must have delivered them. */
+    ck_assert(wait_tier("p-001", ""));
+    ck_assert(wait_tier("p-002", ""));
+    sql("INSERT INTO mdl_course_completions (userid, course, timecompleted) VALUES "
+        "(1, 1, 1767225600), (2, 2, 1767312000);"
+        "INSERT INTO opportunities (account, stage, amount, closed_at) VALUES "
+        "('p-001', 'closed_won', 12000, '2026-05-01'), ('p-001', 'lost', 90000, '2026-05-02'),"
+        "('p-002', 'closed_won', 8000.5, '2026-05-03');"
+        "INSERT INTO fund_requests (partner, amount, requested_at) VALUES "
+        "('p-001', 5000, '2026-02-01');");
+    ck_assert(wait_tier("p-001", "Registered"));
+    ck_assert(wait_tier("p-002", "Registered"));
+    ck_assert(wait_events(5));
+
+    sql("INSERT INTO opportunities (account, stage, amount, closed_at) VALUES "
+        "('p-001', 'closed_won', 10000, '2026-06-01');");
+    ck_assert(wait_tier("p-001", "Selling"));
+    sql("INSERT INTO opportunities (account, stage, amount, closed_at) VALUES "
+        "('p-001', 'closed_won', 30000, '2026-06-02');"
+        "INSERT INTO mdl_course_completions (userid, course, timecompleted) VALUES "
+        "(1, 2, 1767400000);");
+    ck_assert(wait_tier("p-001", "Specialist"));
+    ck_assert(wait_tier("p-002", "Registered"));
+    ck_assert(wait_events(8));
+}
+END_TEST
+
+START_TEST(test_killed_connector_resumes_without_loss_or_duplicates)
+{
+    ck_assert(wait_tier("p-001", "Specialist"));
+    uint64_t before = daemon_events();
+    pid_t pid = connector_pid("crm-deals");
+    ck_assert_msg(pid > 0, "no tierd-connector child for crm-deals");
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    /* rows written while the connector is down */
+    sql("INSERT INTO opportunities (account, stage, amount, closed_at) "
+        "SELECT 'p-002', 'closed_won', 1000, '2026-07-01' FROM generate_series(1, 250);");
+    ck_assert_uint_ge(daemon_events(), before); /* the daemon still answers */
+    ck_assert(wait_events(before + 250));
+    sleep_ms(1000);
+    ck_assert_uint_eq(daemon_events(), before + 250);
+    Tierd__StatusResponse *st;
+    Tierd__ConnectorStatus *cs = connector_status("crm-deals", &st);
+    ck_assert_ptr_nonnull(cs);
+    ck_assert_uint_ge(cs->restarts, 1);
+    ck_assert_str_eq(cs->state, "running");
+    ck_assert_msg(strstr(cs->last_error, "signal 9"), "%s", cs->last_error);
+    pid_t again = connector_pid("crm-deals");
+    ck_assert_msg(again > 0 && again != pid, "no new tierd-connector for crm-deals");
+    tierd__status_response__free_unpacked(st, NULL);
+    /* p-002 now has 8000.5 + 250 * 1000 of deals but one course: Selling */
+    ck_assert(wait_tier("p-002", "Selling"));
+}
+END_TEST
+
+START_TEST(test_plugin_for_another_abi_is_refused_for_good)
+{
+    Tierd__StatusResponse *st = NULL;
+    Tierd__ConnectorStatus *cs = NULL;
+    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+        cs = connector_status("bad-abi", &st);
+        if (cs && strcmp(cs->state, "failed") == 0)
+            break;
+        if (st)
+            tierd__status_response__free_unpacked(st, NULL);
+        st = NULL;
+        cs = NULL;
+        sleep_ms(POLL_MS);
+    }
+    ck_assert_ptr_nonnull(cs);
+    char want[64];
+    snprintf(want, sizeof want, "ABI version %u", TIERD_PLUGIN_ABI_VERSION + 41);
+    ck_assert_msg(strstr(cs->last_error, want), "%s", cs->last_error);
+    snprintf(want, sizeof want, "speaks ABI version %u", TIERD_PLUGIN_ABI_VERSION);
+    ck_assert_msg(strstr(cs->last_error, want), "%s", cs->last_error);
+    ck_assert_uint_eq(cs->restarts, 0);
+    ck_assert_int_eq(cs->next_start, 0);
+    tierd__status_response__free_unpacked(st, NULL);
+}
+END_TEST
+
+START_TEST(test_plugin_that_segfaults_at_start_is_restarted_with_back_off)
+{
+    /* Back-off 1 s, 2 s, 4 s: after the first tests ran, at least two
+     * restarts happened, and the next start lies in the future. */
+    Tierd__StatusResponse *st = NULL;
+    Tierd__ConnectorStatus *cs = NULL;
+    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+        cs = connector_status("crasher", &st);
+        if (cs && cs->restarts >= 2 && strcmp(cs->state, "restarting") == 0)
+            break;
+        if (st)
+            tierd__status_response__free_unpacked(st, NULL);
+        st = NULL;
+        cs = NULL;
+        sleep_ms(POLL_MS);
+    }
+    ck_assert_ptr_nonnull(cs);
+    ck_assert_msg(strstr(cs->last_error, "signal 11"), "%s", cs->last_error);
+    ck_assert_int_ge(cs->next_start, st->now);
+    uint32_t restarts = cs->restarts;
+    tierd__status_response__free_unpacked(st, NULL);
+    /* Back-off, not a tight loop: within a second at most one more try. */
+    sleep_ms(1000);
+    cs = connector_status("crasher", &st);
+    ck_assert_ptr_nonnull(cs);
+    ck_assert_uint_le(cs->restarts, restarts + 1);
+    tierd__status_response__free_unpacked(st, NULL);
+}
+END_TEST
+
+START_TEST(test_plugin_that_hangs_is_killed_and_restarted)
+{
+    Tierd__StatusResponse *st = NULL;
+    Tierd__ConnectorStatus *cs = NULL;
+    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+        cs = connector_status("sleeper", &st);
+        if (cs && cs->restarts >= 1)
+            break;
+        if (st)
+            tierd__status_response__free_unpacked(st, NULL);
+        st = NULL;
+        cs = NULL;
+        sleep_ms(POLL_MS);
+    }
+    ck_assert_ptr_nonnull(cs);
+    ck_assert_msg(strstr(cs->last_error, "no heartbeat"), "%s", cs->last_error);
+    tierd__status_response__free_unpacked(st, NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("connectors_daemon");
+    TCase *tc = tcase_create("daemon");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+    tcase_add_test(tc, test_rows_from_crm_lms_and_mdf_set_and_move_tiers);
+    tcase_add_test(tc, test_killed_connector_resumes_without_loss_or_duplicates);
+    tcase_add_test(tc, test_plugin_for_another_abi_is_refused_for_good);
+    tcase_add_test(tc, test_plugin_that_segfaults_at_start_is_restarted_with_back_off);
+    tcase_add_test(tc, test_plugin_that_hangs_is_killed_and_restarted);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    /* One daemon for the whole story: the tests run in order in this process. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
