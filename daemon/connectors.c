@@ -42,6 +42,7 @@
 #define CONNECTOR_ARGS_MAX  16
 #define CONNECTOR_PATH_MAX  4096
 #define CONNECTOR_ENV_EXTRA 3
+#define RESTART_RETRY_MS    10
 
 /* ---- configuration ----------------------------------------------------------- */
 
@@ -452,6 +453,16 @@ static void on_restart_timer(uv_timer_t *t)
     conn *k = CONN_OF(t, restart_timer);
     if (k->owner->stopping)
         return;
+    /* The last run's status pipe normally closes at its EOF long before the
+     * back-off ends; a grandchild holding it open must not block restarts.
+     * Close it and come back once its close callback has run. */
+    if (k->status_open) {
+        k->status_open = false;
+        uv_read_stop((uv_stream_t *)&k->status);
+        close_handle(k->owner, (uv_handle_t *)&k->status);
+        uv_timer_start(&k->restart_timer, on_restart_timer, RESTART_RETRY_MS, 0);
+        return;
+    }
     spawn(k);
 }
 
