@@ -32,15 +32,16 @@
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
-#define HOST_EXIT_FATAL     78 /* tierd-connector: retrying cannot help */
-#define HOST_STATUS_FD      3
-#define HOST_CONFIG_ENV     "TIERD_CONNECTOR_CONFIG"
-#define STATUS_LINE_MAX     (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
-#define WATCHDOG_DIVISOR    4 /* check this many times per hang timeout */
-#define CONNECTOR_ARGS_MAX  16
-#define CONNECTOR_PATH_MAX  4096
-#define CONNECTOR_ENV_EXTRA 3
-#define RESTART_RETRY_MS    10
+#define HOST_EXIT_FATAL          78 /* tierd-connector: retrying cannot help */
+#define HOST_STATUS_FD           3
+#define HOST_CONFIG_ENV          "TIERD_CONNECTOR_CONFIG"
+#define STATUS_LINE_MAX          (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
+#define WATCHDOG_DIVISOR         4 /* check this many times per hang timeout */
+#define CONNECTOR_ARGS_MAX       16
+#define CONNECTOR_PATH_MAX       4096
+#define CONNECTOR_ENV_EXTRA      3
+#define RESTART_RETRY_MS         10
+#define CONNECTOR_RPC_TIMEOUT_MS 30000
 
 static char *xstrdup(const char *s)
 {
@@ -365,6 +366,14 @@ static void spawn(conn *k)
         args[a++] = "--url";
         args[a++] = c->rpc_url;
     }
+    /* An RPC that outlives half the hang timeout ends in the child's own
+     * clear error rather than in a SIGKILL from the watchdog. */
+    char timeout[32];
+    int64_t rpc_ms = k->conf.hang_timeout_ms / 2;
+    snprintf(timeout, sizeof timeout, "%lld",
+             (long long)(rpc_ms < CONNECTOR_RPC_TIMEOUT_MS ? rpc_ms : CONNECTOR_RPC_TIMEOUT_MS));
+    args[a++] = "--timeout-ms";
+    args[a++] = timeout;
     args[a] = NULL;
 
     /* The environment, minus what we set, plus the config and token (kept
