@@ -458,6 +458,8 @@ int main(int argc, char **argv)
             return HOST_EXIT_USAGE;
         }
     }
+    if (timeout_ms <= 0)
+        timeout_ms = HOST_RPC_TIMEOUT_MS;
     if (!name || !dir || !plugin || optind != argc) {
         usage();
         return HOST_EXIT_USAGE;
