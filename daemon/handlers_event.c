@@ -1,0 +1,154 @@
+/* The Ingest handler: a batch of events, judged one by one.
+ *
+ * Owns the order of checks for one event: required strings, its time, its
+ * idempotency key (source + id, looked up in the store, which also sees
+ * this turn's uncommitted events, so a repeat inside one batch is a
+ * duplicate too), then the engine. An accepted event is stored under its
+ * key in the same transaction as the partner it changed. A rejected event
+ * touches nothing and carries its reason; the rest of the batch still
+ * counts. Store errors are not the event's fault: they fail the whole turn. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "handlers.h"
+#include "pbconv.h"
+#include "state.h"
+
+static void set_result(rpc_call *call, Tierd__ItemResult *res, Tierd__Outcome outcome, size_t index,
+                       const Tierd__Event *ev, const char *why)
+{
+    res->outcome = outcome;
+    if (!why)
+        return;
+    char reason[TD_REASON_MAX];
+    snprintf(reason, sizeof reason, "event %zu (%s/%s): %s", index,
+             pbconv_quote(ev->source, TD_MAX_ID), pbconv_quote(ev->id, TD_MAX_ID), why);
+    res->reason = rpc_strdup(call, reason);
+}
+
+/* The engine names the event in some messages; the reason already does. */
+static const char *engine_reason(const td_error *e, const Tierd__Event *ev)
+{
+    char prefix[2 * TD_MAX_ID + 16];
+    int n = snprintf(prefix, sizeof prefix, "event %s/%s: ", ev->source, ev->id);
+    if (n > 0 && (size_t)n < sizeof prefix && strncmp(e->message, prefix, (size_t)n) == 0)
+        return e->message + n;
+    return e->message;
+}
+
+/* Checks what the engine cannot: presence of the strings and the time.
+ * Returns the reason, or NULL when the event may go on. */
+static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *terr)
+{
+    if (!ev->source || !*ev->source)
+        return "source is required";
+    if (!ev->id || !*ev->id)
+        return "id is required";
+    if (!pbconv_text_ok(ev->source, TD_MAX_ID))
+        return "source must be at most 256 bytes of UTF-8 text without control characters";
+    if (!pbconv_text_ok(ev->id, TD_MAX_ID))
+        return "id must be at most 256 bytes of UTF-8 text without control characters";
+    if (!ev->partner || !*ev->partner)
+        return "partner is required";
+    if (!ev->metric || !*ev->metric)
+        return "metric is required";
+    if (!ev->at || !*ev->at)
+        return "at is required (RFC 3339 time)";
+    if (td_time_parse(ev->at, at, terr) != 0) {
+        td_error_prefix(terr, "at");
+        return terr->message;
+    }
+    return NULL;
+}
+
+static int store_event(rpc_call *call, const Tierd__Event *ev, td_error *err)
+{
+    size_t len = tierd__event__get_packed_size(ev);
+    uint8_t *pb = rpc_alloc(call, len ? len : 1);
+    tierd__event__pack(ev, pb);
+    return store_put_event(call->d->store, ev->source, ev->id, pb, len, err);
+}
+
+int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  td_error *err)
+{
+    const Tierd__IngestRequest *r = (const Tierd__IngestRequest *)req;
+    tierd *d = call->d;
+    if (!engine_program(d->engine))
+        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+    if (r->n_events > TD_MAX_BATCH)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu events exceeds %d", r->n_events,
+                            TD_MAX_BATCH);
+    int rc = state_begin(d, err);
+    if (rc)
+        return rc;
+    rc = cursor_commit_with_batch(call, r->connector, r->cursor, err);
+    if (rc) {
+        if (err->code != TD_INVALID_ARGUMENT)
+            state_fail(d, err);
+        return rc;
+    }
+    Tierd__IngestResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__ingest_response__init(out);
+    out->n_results = r->n_events;
+    out->results = rpc_alloc(call, (r->n_events ? r->n_events : 1) * sizeof *out->results);
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Tierd__Event *ev = r->events[i];
+        Tierd__ItemResult *res = rpc_alloc(call, sizeof *res);
+        tierd__item_result__init(res);
+        res->index = (uint32_t)i;
+        res->id = rpc_strdup(call, pbconv_text_ok(ev->id, TD_MAX_ID) ? ev->id : "");
+        out->results[i] = res;
+
+        td_time at = TD_TIME_NONE;
+        td_error eerr = {0};
+        const char *why = check_event(ev, &at, &eerr);
+        if (why) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, why);
+            out->rejected++;
+            continue;
+        }
+        bool seen = false;
+        rc = store_event_seen(d->store, ev->source, ev->id, &seen, err);
+        if (rc) {
+            state_fail(d, err);
+            return rc;
+        }
+        if (seen) {
+            set_result(call, res, TIERD__OUTCOME__DUPLICATE, i, ev, NULL);
+            out->duplicate++;
+            continue;
+        }
+        td_event te = {
+            .source = ev->source,
+            .id = ev->id,
+            .partner = ev->partner,
+            .metric = ev->metric,
+            .value = ev->has_value ? ev->value : 1.0,
+            .at = at,
+            .key = ev->key && *ev->key ? ev->key : NULL,
+        };
+        char cause[2 * TD_MAX_ID + 2];
+        snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
+        state_set_cause_event(d, cause);
+        rc = engine_ingest(d->engine, &te, call->now, state_change_sink, d, &eerr);
+        state_set_cause_event(d, NULL);
+        if (rc) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, engine_reason(&eerr, ev));
+            out->rejected++;
+            continue;
+        }
+        state_mark_dirty(d, ev->partner);
+        rc = store_event(call, ev, err);
+        if (rc) {
+            state_fail(d, err);
+            return rc;
+        }
+        res->outcome = TIERD__OUTCOME__ACCEPTED;
+        out->accepted++;
+    }
+    *resp = &out->base;
+    return 0;
+}

@@ -1,0 +1,242 @@
+/* Partner handlers: UpsertPartners, GetPartner, ListPartners, DeletePartner,
+ * GetTiers and Stats.
+ *
+ * Owns turning these requests into engine calls and engine views into
+ * replies. Writes go through the state glue (state_begin, the change sink,
+ * dirty marks), so they commit with the rest of the loop turn. A batch is
+ * judged item by item: a bad partner is rejected with its reason and the rest
+ * still apply. It does not validate partner text itself beyond what it
+ * quotes back; the engine refuses bad ids, names and types. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "handlers.h"
+#include "pbconv.h"
+#include "state.h"
+
+#define PARTNER_TYPES_MAX TD_MAX_PARTNER_TYPES
+
+/* A store error after the engine moved leaves memory ahead of the
+ * transaction, so the whole turn has to roll back. */
+static int write_failed(rpc_call *call, td_error *err)
+{
+    state_fail(call->d, err);
+    return -(int)err->code;
+}
+
+static int begin_batch(rpc_call *call, const char *connector, const char *cursor, td_error *err)
+{
+    int rc = state_begin(call->d, err);
+    if (rc)
+        return rc;
+    rc = cursor_commit_with_batch(call, connector, cursor, err);
+    if (rc && err->code != TD_INVALID_ARGUMENT)
+        return write_failed(call, err);
+    return rc;
+}
+
+int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           td_error *err)
+{
+    const Tierd__UpsertPartnersRequest *r = (const Tierd__UpsertPartnersRequest *)req;
+    tierd *d = call->d;
+    if (r->n_partners > TD_MAX_BATCH)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu partners exceeds %d",
+                            r->n_partners, TD_MAX_BATCH);
+    int rc = begin_batch(call, r->connector, r->cursor, err);
+    if (rc)
+        return rc;
+    Tierd__UpsertPartnersResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__upsert_partners_response__init(out);
+    out->n_results = r->n_partners;
+    out->results = rpc_alloc(call, (r->n_partners ? r->n_partners : 1) * sizeof *out->results);
+    for (size_t i = 0; i < r->n_partners; i++) {
+        const Tierd__Partner *p = r->partners[i];
+        Tierd__ItemResult *res = rpc_alloc(call, sizeof *res);
+        tierd__item_result__init(res);
+        res->index = (uint32_t)i;
+        res->id = rpc_strdup(call, pbconv_text_ok(p->id, TD_MAX_ID) ? p->id : "");
+        out->results[i] = res;
+        td_error perr = {0};
+        int prc;
+        if (p->n_types > PARTNER_TYPES_MAX)
+            prc = td_error_set(&perr, TD_INVALID_ARGUMENT, "%zu types exceed %d", p->n_types,
+                               PARTNER_TYPES_MAX);
+        else
+            prc = engine_partner_upsert(
+                d->engine, p->id ? p->id : "", p->name && *p->name ? p->name : NULL,
+                (const char *const *)p->types, p->n_types, call->now, state_change_sink, d, &perr);
+        if (prc) {
+            res->outcome = TIERD__OUTCOME__REJECTED;
+            char reason[TD_REASON_MAX];
+            snprintf(reason, sizeof reason, "partner %zu (%s): %s", i,
+                     pbconv_quote(p->id, TD_MAX_ID), perr.message);
+            res->reason = rpc_strdup(call, reason);
+            out->rejected++;
+            continue;
+        }
+        state_mark_dirty(d, p->id);
+        res->outcome = TIERD__OUTCOME__ACCEPTED;
+        out->accepted++;
+    }
+    *resp = &out->base;
+    return 0;
+}
+
+static int find_partner(rpc_call *call, const char *id, td_partner **out, td_error *err)
+{
+    *out = pbconv_text_ok(id, TD_MAX_ID) ? engine_partner_find(call->d->engine, id) : NULL;
+    if (!*out)
+        return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'", pbconv_quote(id, TD_MAX_ID));
+    return 0;
+}
+
+int handle_get_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                       td_error *err)
+{
+    const Tierd__PartnerRequest *r = (const Tierd__PartnerRequest *)req;
+    td_partner *p;
+    int rc = find_partner(call, r->id, &p, err);
+    if (rc)
+        return rc;
+    *resp = &pbconv_partner_info(call, p)->base;
+    return 0;
+}
+
+int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                         td_error *err)
+{
+    const Tierd__ListPartnersRequest *r = (const Tierd__ListPartnersRequest *)req;
+    engine *e = call->d->engine;
+    const char *ladder = r->ladder && *r->ladder ? r->ladder : NULL;
+    const char *tier = r->tier && *r->tier ? r->tier : NULL;
+    const char *after = r->after && *r->after ? r->after : NULL;
+    if (tier && !ladder)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "a tier filter needs a ladder filter");
+    if (ladder) {
+        const program *prog = engine_program(e);
+        if (!prog)
+            return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+        int l = pbconv_text_ok(ladder, TD_MAX_NAME) ? program_ladder_index(prog, ladder) : -1;
+        if (l < 0)
+            return td_error_set(err, TD_INVALID_ARGUMENT, "no ladder named '%s'",
+                                pbconv_quote(ladder, TD_MAX_NAME));
+        if (tier && strcmp(tier, "unranked") != 0 &&
+            (!pbconv_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0))
+            return td_error_set(err, TD_INVALID_ARGUMENT, "ladder '%s' has no tier '%s'", ladder,
+                                pbconv_quote(tier, TD_MAX_NAME));
+    }
+    if (after && strnlen(after, TD_MAX_ID + 1) > TD_MAX_ID)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "after: longer than %d bytes", TD_MAX_ID);
+    size_t limit = r->limit == 0                  ? TD_LIST_DEFAULT_LIMIT
+                   : r->limit > TD_LIST_MAX_LIMIT ? TD_LIST_MAX_LIMIT
+                                                  : r->limit;
+    td_partner **found = rpc_alloc(call, limit * sizeof *found);
+    bool more = false;
+    td_error lerr = {0};
+    size_t n = engine_partner_list(e, after, ladder, tier, found, limit, &more, &lerr);
+    if (lerr.code != TD_OK)
+        return td_error_set(err, lerr.code == TD_NOT_FOUND ? TD_INVALID_ARGUMENT : lerr.code, "%s",
+                            lerr.message);
+    Tierd__ListPartnersResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__list_partners_response__init(out);
+    out->n_partners = n;
+    out->partners = rpc_alloc(call, (n ? n : 1) * sizeof *out->partners);
+    for (size_t i = 0; i < n; i++)
+        out->partners[i] = pbconv_partner_info(call, found[i]);
+    out->next = rpc_strdup(call, more && n ? out->partners[n - 1]->partner->id : "");
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                          td_error *err)
+{
+    const Tierd__PartnerRequest *r = (const Tierd__PartnerRequest *)req;
+    tierd *d = call->d;
+    td_partner *p;
+    int rc = find_partner(call, r->id, &p, err);
+    if (rc)
+        return rc;
+    rc = state_begin(d, err);
+    if (rc)
+        return rc;
+    rc = engine_partner_delete(d->engine, r->id, call->now, state_change_sink, d, err);
+    if (rc)
+        return rc;
+    state_mark_dirty(d, r->id);
+    Tierd__DeletePartnerResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__delete_partner_response__init(out);
+    out->deleted = true;
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_get_tiers(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                     td_error *err)
+{
+    const Tierd__GetTiersRequest *r = (const Tierd__GetTiersRequest *)req;
+    engine *e = call->d->engine;
+    if (!engine_program(e))
+        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+    if (r->n_partners > TD_MAX_BATCH)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu partners exceeds %d",
+                            r->n_partners, TD_MAX_BATCH);
+    Tierd__GetTiersResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__get_tiers_response__init(out);
+    out->n_partners = r->n_partners;
+    out->partners = rpc_alloc(call, (r->n_partners ? r->n_partners : 1) * sizeof *out->partners);
+    for (size_t i = 0; i < r->n_partners; i++) {
+        const char *id = r->partners[i];
+        Tierd__PartnerTiers *pt = rpc_alloc(call, sizeof *pt);
+        tierd__partner_tiers__init(pt);
+        td_partner *p = pbconv_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
+        pt->partner = rpc_strdup(call, p ? id : pbconv_quote(id, TD_MAX_ID));
+        pt->found = p != NULL;
+        if (p)
+            pt->tiers = pbconv_tiers(call, p, &pt->n_tiers);
+        out->partners[i] = pt;
+    }
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_stats(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                 td_error *err)
+{
+    (void)req;
+    engine *e = call->d->engine;
+    const program *prog = engine_program(e);
+    if (!prog)
+        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+    size_t width = TD_MAX_TIERS + 1;
+    uint64_t *counts =
+        rpc_alloc(call, (prog->n_ladders ? prog->n_ladders : 1) * width * sizeof *counts);
+    memset(counts, 0, (prog->n_ladders ? prog->n_ladders : 1) * width * sizeof *counts);
+    engine_stats(e, counts);
+    Tierd__StatsResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__stats_response__init(out);
+    out->partners = engine_partner_count(e);
+    out->events = store_event_count(call->d->store);
+    out->n_ladders = prog->n_ladders;
+    out->ladders = rpc_alloc(call, (prog->n_ladders ? prog->n_ladders : 1) * sizeof *out->ladders);
+    for (size_t l = 0; l < prog->n_ladders; l++) {
+        const ladder_def *ld = &prog->ladders[l];
+        Tierd__LadderStats *ls = rpc_alloc(call, sizeof *ls);
+        tierd__ladder_stats__init(ls);
+        ls->ladder = rpc_strdup(call, ld->name);
+        ls->n_tiers = ld->n_tiers + 1;
+        ls->tiers = rpc_alloc(call, ls->n_tiers * sizeof *ls->tiers);
+        for (size_t t = 0; t <= ld->n_tiers; t++) {
+            Tierd__TierCount *tc = rpc_alloc(call, sizeof *tc);
+            tierd__tier_count__init(tc);
+            tc->tier = rpc_strdup(call, t == 0 ? "unranked" : ld->tiers[t - 1].name);
+            tc->count = counts[l * width + t];
+            ls->tiers[t] = tc;
+        }
+        out->ladders[l] = ls;
+    }
+    *resp = &out->base;
+    return 0;
+}

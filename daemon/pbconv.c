@@ -1,0 +1,202 @@
+/* Engine views to wire messages.
+ *
+ * Owns the mapping from the engine's structs (tier views, partner info,
+ * explanations, criteria) to the protobuf-c messages handlers return, with
+ * every allocation in the call's arena. It promises never to hand protobuf-c
+ * a NULL string (NULL becomes ""), so packing cannot crash. It does not look
+ * anything up: callers pass what the engine gave them. */
+#include <string.h>
+
+#include "pbconv.h"
+
+#define PBCONV_MAX_TIER_VIEWS TD_MAX_LADDERS
+
+bool pbconv_text_ok(const char *s, size_t max)
+{
+    if (!s)
+        return false;
+    size_t n = strnlen(s, max + 1);
+    if (n == 0 || n > max)
+        return false;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (len == 0 || n - i < len)
+            return false;
+        if (len == 1 && (c < 0x20 || c == 0x7f))
+            return false;
+        unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+        for (size_t k = 1; k < len; k++) {
+            if ((u[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (u[i + k] & 0x3f);
+        }
+        static const unsigned min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+const char *pbconv_quote(const char *s, size_t max)
+{
+    if (!s || !*s)
+        return "(empty)";
+    if (strnlen(s, max + 1) > max)
+        return "(too long)";
+    return pbconv_text_ok(s, max) ? s : "(not valid UTF-8 text)";
+}
+
+static char *s_or_empty(rpc_call *call, const char *s)
+{
+    return rpc_strdup(call, s);
+}
+
+Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t n)
+{
+    Tierd__Criterion **out = rpc_alloc(call, (n ? n : 1) * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        Tierd__Criterion *k = rpc_alloc(call, sizeof *k);
+        tierd__criterion__init(k);
+        k->metric = s_or_empty(call, c[i].metric);
+        k->op = rpc_strdup(call, cmp_op_str(c[i].op));
+        k->value = c[i].value;
+        k->threshold = c[i].threshold;
+        k->met = c[i].met;
+        k->missing = c[i].missing;
+        out[i] = k;
+    }
+    return out;
+}
+
+Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v)
+{
+    Tierd__TierState *t = rpc_alloc(call, sizeof *t);
+    tierd__tier_state__init(t);
+    t->ladder = s_or_empty(call, v->ladder);
+    t->tier = s_or_empty(call, v->tier);
+    t->since = v->since;
+    t->qualifying = s_or_empty(call, v->qualifying);
+    t->pending = s_or_empty(call, v->pending);
+    t->override_tier = s_or_empty(call, v->override_tier);
+    t->override_until = v->override_until;
+    t->below_since = v->below_since;
+    return t;
+}
+
+Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, size_t *n)
+{
+    td_tier_view views[PBCONV_MAX_TIER_VIEWS];
+    *n = engine_partner_tiers(call->d->engine, p, views, PBCONV_MAX_TIER_VIEWS);
+    Tierd__TierState **out = rpc_alloc(call, (*n ? *n : 1) * sizeof *out);
+    for (size_t i = 0; i < *n; i++)
+        out[i] = pbconv_tier_state(call, &views[i]);
+    return out;
+}
+
+Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p)
+{
+    td_partner_info info;
+    engine_partner_info(p, &info);
+    Tierd__Partner *pp = rpc_alloc(call, sizeof *pp);
+    tierd__partner__init(pp);
+    pp->id = s_or_empty(call, info.id);
+    pp->name = s_or_empty(call, info.name);
+    pp->n_types = info.n_types;
+    pp->types = rpc_alloc(call, (info.n_types ? info.n_types : 1) * sizeof *pp->types);
+    for (size_t i = 0; i < info.n_types; i++)
+        pp->types[i] = s_or_empty(call, info.types[i]);
+    Tierd__PartnerInfo *out = rpc_alloc(call, sizeof *out);
+    tierd__partner_info__init(out);
+    out->partner = pp;
+    out->tiers = pbconv_tiers(call, p, &out->n_tiers);
+    out->created = info.created;
+    out->updated = info.updated;
+    out->events = info.events;
+    return out;
+}
+
+Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x)
+{
+    Tierd__LadderExplanation *le = rpc_alloc(call, sizeof *le);
+    tierd__ladder_explanation__init(le);
+    le->ladder = s_or_empty(call, x->ladder);
+    le->tier = s_or_empty(call, x->tier);
+    le->qualifying = s_or_empty(call, x->qualifying);
+    le->since = x->since;
+    le->at = x->at;
+    le->gate_holds = x->gate_holds;
+    le->n_gate = x->n_gate;
+    le->gate = pbconv_criteria(call, x->gate, x->n_gate);
+    le->program_version = s_or_empty(call, x->program_version);
+    le->pending = s_or_empty(call, x->pending);
+    le->override_tier = s_or_empty(call, x->override_tier);
+    le->n_tiers = x->n_tiers;
+    le->tiers = rpc_alloc(call, (x->n_tiers ? x->n_tiers : 1) * sizeof *le->tiers);
+    for (size_t i = 0; i < x->n_tiers; i++) {
+        const td_tier_expl *te = &x->tiers[i];
+        Tierd__TierExplanation *t = rpc_alloc(call, sizeof *t);
+        tierd__tier_explanation__init(t);
+        t->tier = s_or_empty(call, te->tier);
+        t->holds = te->holds;
+        t->gate_holds = te->gate_holds;
+        t->when = s_or_empty(call, te->when);
+        t->n_criteria = te->n_criteria;
+        t->criteria = pbconv_criteria(call, te->criteria, te->n_criteria);
+        t->n_benefits = te->n_benefits;
+        t->benefits = rpc_alloc(call, (te->n_benefits ? te->n_benefits : 1) * sizeof *t->benefits);
+        for (size_t b = 0; b < te->n_benefits; b++)
+            t->benefits[b] = s_or_empty(call, te->benefits[b]);
+        le->tiers[i] = t;
+    }
+    if (x->next_tier) {
+        Tierd__NextTier *nt = rpc_alloc(call, sizeof *nt);
+        tierd__next_tier__init(nt);
+        nt->tier = s_or_empty(call, x->next_tier);
+        nt->n_gaps = x->n_gaps;
+        nt->gaps = rpc_alloc(call, (x->n_gaps ? x->n_gaps : 1) * sizeof *nt->gaps);
+        for (size_t i = 0; i < x->n_gaps; i++) {
+            Tierd__Gap *g = rpc_alloc(call, sizeof *g);
+            tierd__gap__init(g);
+            g->metric = s_or_empty(call, x->gaps[i].metric);
+            g->value = x->gaps[i].value;
+            g->threshold = x->gaps[i].threshold;
+            g->missing = x->gaps[i].missing;
+            g->op = rpc_strdup(call, cmp_op_str(x->gaps[i].op));
+            nt->gaps[i] = g;
+        }
+        le->next = nt;
+    }
+    if (x->at_risk_date != TD_TIME_NONE) {
+        Tierd__AtRisk *r = rpc_alloc(call, sizeof *r);
+        tierd__at_risk__init(r);
+        r->date = x->at_risk_date;
+        r->tier = s_or_empty(call, x->at_risk_tier);
+        le->at_risk = r;
+    }
+    return le;
+}
+
+static void *arena_alloc(void *ud, size_t size)
+{
+    return rpc_alloc(ud, size ? size : 1);
+}
+
+/* The arena frees everything at once after the reply is packed. */
+static void arena_free(void *ud, void *ptr)
+{
+    (void)ud;
+    (void)ptr;
+}
+
+Tierd__TierChange *pbconv_tier_change(rpc_call *call, const uint8_t *pb, size_t len)
+{
+    ProtobufCAllocator a = {.alloc = arena_alloc, .free = arena_free, .allocator_data = call};
+    return tierd__tier_change__unpack(&a, len, pb);
+}

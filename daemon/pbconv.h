@@ -1,0 +1,42 @@
+/* What the data handlers share: their limits, a text check for echoing
+ * client strings back in messages, and converters from engine views to
+ * wire messages, allocated from the call's arena (rpc_alloc), so handlers
+ * never free what they return. Strings the engine reports as NULL
+ * ("unranked", "none") become "". */
+#ifndef TD_PBCONV_H
+#define TD_PBCONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon.h"
+#include "rpc.h"
+#include "tierd.pb-c.h"
+
+#define TD_REASON_MAX            (TD_ERROR_MAX + 2 * TD_MAX_ID + 64) /* an item result's reason */
+#define TD_MAX_BATCH             10000 /* partners or events in one request */
+#define TD_LIST_DEFAULT_LIMIT    100   /* ListPartners page */
+#define TD_LIST_MAX_LIMIT        1000
+#define TD_HISTORY_DEFAULT_LIMIT 100
+#define TD_HISTORY_MAX_LIMIT     10000
+#define TD_CHANGES_DEFAULT_LIMIT 1000
+#define TD_CHANGES_MAX_LIMIT     10000
+#define TD_NO_PROGRAM_MESSAGE    "no program loaded; load one with `tierctl program load FILE`"
+
+/* Whether s is 1..max bytes of well-formed UTF-8 without control
+ * characters: safe to store and to quote in a message. */
+bool pbconv_text_ok(const char *s, size_t max);
+/* s when pbconv_text_ok(s, max), else a placeholder naming the problem. */
+const char *pbconv_quote(const char *s, size_t max);
+
+Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t n);
+Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v);
+/* The partner's tiers on every ladder it sits on; *n gets the count. */
+Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, size_t *n);
+Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p);
+Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x);
+/* An arena copy of an unpacked message's bytes decoded again: used for
+ * records read from the store (History, ListChanges). NULL on damage. */
+Tierd__TierChange *pbconv_tier_change(rpc_call *call, const uint8_t *pb, size_t len);
+
+#endif
