@@ -15,11 +15,11 @@
 #include "tierd/status.h"
 
 #define TD_CLIENT_DEFAULT_TIMEOUT_MS 2000
-#define TD_CLIENT_URL_ENV "TIERD_URL"
-#define TD_CLIENT_TOKEN_ENV "TIERD_TOKEN"
-#define TD_DEFAULT_STATE_DIR "/var/lib/tierd"
-#define TD_RPC_SOCKET_NAME "rpc.sock"
-#define TD_PUB_SOCKET_NAME "pub.sock"
+#define TD_CLIENT_URL_ENV            "TIERD_URL"
+#define TD_CLIENT_TOKEN_ENV          "TIERD_TOKEN"
+#define TD_DEFAULT_STATE_DIR         "/var/lib/tierd"
+#define TD_RPC_SOCKET_NAME           "rpc.sock"
+#define TD_PUB_SOCKET_NAME           "pub.sock"
 
 typedef struct td_client td_client;
 
@@ -54,13 +54,28 @@ int td_client_ingest(td_client *c, const Tierd__IngestRequest *req, Tierd__Inges
                      td_error *err);
 int td_client_get_tiers(td_client *c, const char *const *ids, size_t n,
                         Tierd__GetTiersResponse **out, td_error *err);
-int td_client_explain(td_client *c, const Tierd__ExplainRequest *req,
-                      Tierd__ExplainResponse **out, td_error *err);
-int td_client_history(td_client *c, const Tierd__HistoryRequest *req,
-                      Tierd__ChangesResponse **out, td_error *err);
+int td_client_explain(td_client *c, const Tierd__ExplainRequest *req, Tierd__ExplainResponse **out,
+                      td_error *err);
+int td_client_history(td_client *c, const Tierd__HistoryRequest *req, Tierd__ChangesResponse **out,
+                      td_error *err);
 int td_client_list_changes(td_client *c, uint64_t since, uint32_t limit,
                            Tierd__ChangesResponse **out, td_error *err);
 int td_client_stats(td_client *c, Tierd__StatsResponse **out, td_error *err);
 int td_client_clock(td_client *c, const char *advance, Tierd__ClockResponse **out, td_error *err);
+
+int td_client_set_override(td_client *c, const Tierd__SetOverrideRequest *req,
+                           Tierd__TierState **out, td_error *err);
+int td_client_clear_override(td_client *c, const char *partner, const char *ladder,
+                             Tierd__TierState **out, td_error *err);
+int td_client_list_pending(td_client *c, Tierd__ListPendingResponse **out, td_error *err);
+int td_client_approve(td_client *c, const Tierd__DecisionRequest *req, Tierd__TierState **out,
+                      td_error *err);
+int td_client_deny(td_client *c, const Tierd__DecisionRequest *req, Tierd__TierState **out,
+                   td_error *err);
+int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorResponse **out,
+                         td_error *err);
+
+/* The URL the client is connected to (after defaults were applied). */
+const char *td_client_url(const td_client *c);
 
 #endif
