@@ -1,0 +1,693 @@
+/* The data methods end to end: the real tierd (TIERD_BIN) on a temporary
+ * state dir with a frozen clock, driven through libtierd-client.
+ *
+ * Proves what DESIGN.md §3, §5 and §6 promise users of the data methods:
+ * programs load whole or not at all, events promote partners and the
+ * changes carry their cause, bad events are refused one by one with a
+ * reason while the rest of the batch counts, and the read methods agree. */
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tierd/client.h"
+
+#define DIR_MAX_TEST     256
+#define START_WAIT_MS    10000
+#define POLL_MS          20
+#define FAKE_NOW         "2026-06-01T00:00:00Z"
+#define PARTNERS_EXAMPLE "examples/programs/partners.yaml"
+
+/* One reseller ladder with immediate review, so promotions follow events. */
+static const char *program_yaml =
+    "program: test-partners\n"
+    "version: \"t1\"\n"
+    "metrics:\n"
+    "  arr:             { agg: sum,      event: deal_closed,  window: 365d }\n"
+    "  active_sellers:  { agg: latest }\n"
+    "  sales_certs:     { agg: distinct, event: certification, window: lifetime }\n"
+    "  contract_signed: { agg: latest }\n"
+    "ladders:\n"
+    "  reseller:\n"
+    "    partner_types: [reseller]\n"
+    "    gate: active_sellers >= 1\n"
+    "    policy:\n"
+    "      review: immediate\n"
+    "      grace: 90d\n"
+    "    tiers:\n"
+    "      - name: Registered\n"
+    "        when: contract_signed >= 1 and sales_certs >= 1\n"
+    "        benefits: [portal]\n"
+    "      - name: Selling\n"
+    "        when: arr >= 50k and active_sellers >= 3\n"
+    "      - name: Specialist\n"
+    "        when: arr >= 250k and sales_certs >= 2\n";
+
+/* Two problems on two lines: an unknown aggregate and an unknown metric. */
+static const char *broken_yaml = "program: broken\n"
+                                 "version: \"b1\"\n"
+                                 "metrics:\n"
+                                 "  arr: { agg: total, event: deal_closed }\n"
+                                 "ladders:\n"
+                                 "  reseller:\n"
+                                 "    partner_types: [reseller]\n"
+                                 "    tiers:\n"
+                                 "      - name: Registered\n"
+                                 "        when: nosuchmetric >= 1\n";
+
+static char tmp[DIR_MAX_TEST];
+static char url[DIR_MAX_TEST + 32];
+static pid_t tierd_pid = -1;
+static td_client *cli;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void daemon_start(void)
+{
+    const char *bin = getenv("TIERD_BIN");
+    ck_assert_msg(bin != NULL, "TIERD_BIN is not set");
+    snprintf(tmp, sizeof tmp, "/tmp/td-data-XXXXXX");
+    ck_assert(mkdtemp(tmp) != NULL);
+    snprintf(url, sizeof url, "ipc://%s/rpc.sock", tmp);
+    tierd_pid = fork();
+    if (tierd_pid == 0) {
+        execl(bin, bin, "--state-dir", tmp, "--listen", url, "--fake-clock", FAKE_NOW,
+              "--foreground", (char *)NULL);
+        _exit(127);
+    }
+    td_error err;
+    ck_assert_msg(td_client_open(url, NULL, 1000, &cli, &err) == 0, "%s", err.message);
+    for (int waited = 0; waited < START_WAIT_MS; waited += POLL_MS) {
+        Tierd__StatusResponse *st = NULL;
+        if (td_client_status(cli, &st, &err) == 0) {
+            tierd__status_response__free_unpacked(st, NULL);
+            return;
+        }
+        sleep_ms(POLL_MS);
+    }
+    ck_abort_msg("tierd did not answer within %d ms: %s", START_WAIT_MS, err.message);
+}
+
+static void daemon_stop(void)
+{
+    td_client_close(cli);
+    cli = NULL;
+    if (tierd_pid > 0) {
+        kill(tierd_pid, SIGTERM);
+        waitpid(tierd_pid, NULL, 0);
+        tierd_pid = -1;
+    }
+    char cmd[DIR_MAX_TEST + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+static Tierd__PutProgramResponse *put_program(const char *yaml, const char *filename, bool dry,
+                                              td_error *err)
+{
+    Tierd__PutProgramRequest req = TIERD__PUT_PROGRAM_REQUEST__INIT;
+    req.yaml = (char *)yaml;
+    req.filename = (char *)filename;
+    req.dry_run = dry;
+    Tierd__PutProgramResponse *r = NULL;
+    return td_client_put_program(cli, &req, &r, err) == 0 ? r : NULL;
+}
+
+static void load_test_program(void)
+{
+    td_error err;
+    Tierd__PutProgramResponse *r = put_program(program_yaml, "test.yaml", false, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert(r->applied);
+    tierd__put_program_response__free_unpacked(r, NULL);
+}
+
+static void upsert(const char *id, const char *type)
+{
+    Tierd__Partner p = TIERD__PARTNER__INIT;
+    p.id = (char *)id;
+    p.name = (char *)id;
+    char *types[] = {(char *)type};
+    p.types = types;
+    p.n_types = 1;
+    Tierd__Partner *ps[] = {&p};
+    Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+    req.partners = ps;
+    req.n_partners = 1;
+    Tierd__UpsertPartnersResponse *r = NULL;
+    td_error err;
+    ck_assert_msg(td_client_upsert_partners(cli, &req, &r, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(r->accepted, 1);
+    tierd__upsert_partners_response__free_unpacked(r, NULL);
+}
+
+static Tierd__Event event(const char *source, const char *id, const char *partner,
+                          const char *metric, double value, const char *at, const char *key)
+{
+    Tierd__Event e = TIERD__EVENT__INIT;
+    e.source = (char *)source;
+    e.id = (char *)id;
+    e.partner = (char *)partner;
+    e.metric = (char *)metric;
+    e.value = value;
+    e.has_value = true;
+    e.at = (char *)at;
+    e.key = (char *)(key ? key : "");
+    return e;
+}
+
+static Tierd__IngestResponse *ingest(Tierd__Event *evs, size_t n)
+{
+    Tierd__Event *ptrs[16];
+    ck_assert(n <= 16);
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &evs[i];
+    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+    req.events = ptrs;
+    req.n_events = n;
+    Tierd__IngestResponse *r = NULL;
+    td_error err;
+    ck_assert_msg(td_client_ingest(cli, &req, &r, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(r->n_results, n);
+    return r;
+}
+
+static void ingest_one_accepted(Tierd__Event e)
+{
+    Tierd__IngestResponse *r = ingest(&e, 1);
+    ck_assert_msg(r->accepted == 1, "event %s/%s: %s", e.source, e.id, r->results[0]->reason);
+    tierd__ingest_response__free_unpacked(r, NULL);
+}
+
+/* The tier p holds on the reseller ladder ("" unranked); caller frees. */
+static char *reseller_tier(const char *partner)
+{
+    Tierd__PartnerInfo *pi = NULL;
+    td_error err;
+    ck_assert_msg(td_client_get_partner(cli, partner, &pi, &err) == 0, "%s", err.message);
+    char *out = NULL;
+    for (size_t i = 0; i < pi->n_tiers; i++)
+        if (strcmp(pi->tiers[i]->ladder, "reseller") == 0)
+            out = strdup(pi->tiers[i]->tier);
+    tierd__partner_info__free_unpacked(pi, NULL);
+    ck_assert_msg(out != NULL, "%s is not on the reseller ladder", partner);
+    return out;
+}
+
+static void assert_tier(const char *partner, const char *tier)
+{
+    char *t = reseller_tier(partner);
+    ck_assert_str_eq(t, tier);
+    free(t);
+}
+
+/* p-1 climbs to Registered, then Selling, one triggering event each. */
+static void promote_p1(void)
+{
+    upsert("p-1", "reseller");
+    ingest_one_accepted(event("crm", "c-1", "p-1", "contract_signed", 1, "2026-05-01", NULL));
+    ingest_one_accepted(event("crm", "s-1", "p-1", "active_sellers", 3, "2026-05-02", NULL));
+    ingest_one_accepted(
+        event("lms", "l-1", "p-1", "certification", 1, "2026-05-03T10:00:00Z", "cert-a"));
+    assert_tier("p-1", "Registered");
+    ingest_one_accepted(event("crm", "o-1", "p-1", "deal_closed", 60000, "2026-05-04", NULL));
+    assert_tier("p-1", "Selling");
+}
+
+static void setup(void)
+{
+    daemon_start();
+}
+
+static void setup_loaded(void)
+{
+    daemon_start();
+    load_test_program();
+}
+
+START_TEST(test_methods_needing_a_program_refuse_before_one_is_loaded)
+{
+    td_error err;
+    Tierd__StatsResponse *st = NULL;
+    ck_assert_int_eq(td_client_stats(cli, &st, &err), -TD_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull(strstr(err.message, "tierctl program load"));
+    Tierd__Event e = event("crm", "x-1", "p-1", "deal_closed", 1, "2026-05-01", NULL);
+    Tierd__Event *ptrs[] = {&e};
+    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+    req.events = ptrs;
+    req.n_events = 1;
+    Tierd__IngestResponse *ir = NULL;
+    ck_assert_int_eq(td_client_ingest(cli, &req, &ir, &err), -TD_FAILED_PRECONDITION);
+    const char *ids[] = {"p-1"};
+    Tierd__GetTiersResponse *gt = NULL;
+    ck_assert_int_eq(td_client_get_tiers(cli, ids, 1, &gt, &err), -TD_FAILED_PRECONDITION);
+    /* partners exist without a program; they simply hold no tiers */
+    upsert("p-1", "reseller");
+    Tierd__PartnerInfo *pi = NULL;
+    ck_assert_msg(td_client_get_partner(cli, "p-1", &pi, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(pi->partner->id, "p-1");
+    ck_assert_uint_eq(pi->n_tiers, 0);
+    tierd__partner_info__free_unpacked(pi, NULL);
+}
+END_TEST
+
+START_TEST(test_example_partners_program_loads)
+{
+    const char *root = getenv("TIERD_SOURCE_ROOT");
+    ck_assert_msg(root != NULL, "TIERD_SOURCE_ROOT is not set");
+    char path[DIR_MAX_TEST * 2];
+    snprintf(path, sizeof path, "%s/%s", root, PARTNERS_EXAMPLE);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    td_error err;
+    Tierd__PutProgramResponse *r = put_program(text, "partners.yaml", false, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert(r->applied);
+    ck_assert_str_ne(r->version, "");
+    tierd__put_program_response__free_unpacked(r, NULL);
+    Tierd__GetProgramResponse *g = NULL;
+    ck_assert_msg(td_client_get_program(cli, &g, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(g->yaml, text);
+    ck_assert_uint_ge(g->n_ladders, 1);
+    tierd__get_program_response__free_unpacked(g, NULL);
+}
+END_TEST
+
+START_TEST(test_broken_program_is_refused_with_every_diagnostic_and_running_version_stays)
+{
+    td_error err;
+    for (int dry = 1; dry >= 0; dry--) {
+        Tierd__PutProgramResponse *r = put_program(broken_yaml, "broken.yaml", dry, &err);
+        ck_assert_ptr_null(r);
+        ck_assert_int_eq(err.code, TD_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.message, "problems in broken.yaml") != NULL, "%s", err.message);
+        ck_assert_msg(strstr(err.message, "\nbroken.yaml:4:") != NULL, "%s", err.message);
+        ck_assert_msg(strstr(err.message, "\nbroken.yaml:10:") != NULL, "%s", err.message);
+    }
+    Tierd__GetProgramResponse *g = NULL;
+    ck_assert_msg(td_client_get_program(cli, &g, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(g->version, "t1");
+    ck_assert_uint_eq(g->n_versions, 1);
+    ck_assert(g->versions[0]->in_force);
+    tierd__get_program_response__free_unpacked(g, NULL);
+}
+END_TEST
+
+START_TEST(test_dry_run_reports_impact_and_applies_nothing)
+{
+    promote_p1();
+    char *lower = strdup(program_yaml);
+    /* the same ladder with Selling out of reach: p-1 would fall */
+    char *v = strstr(lower, "\"t1\"");
+    v[2] = '2';
+    char *k = strstr(lower, "arr >= 50k");
+    memcpy(k, "arr >= 90M", 10);
+    td_error err;
+    Tierd__PutProgramResponse *r = put_program(lower, "lower.yaml", true, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert(!r->applied);
+    ck_assert_str_eq(r->version, "t2");
+    ck_assert_uint_eq(r->would_demote, 1);
+    ck_assert_uint_eq(r->would_promote, 0);
+    tierd__put_program_response__free_unpacked(r, NULL);
+    free(lower);
+    assert_tier("p-1", "Selling");
+    Tierd__GetProgramResponse *g = NULL;
+    ck_assert_msg(td_client_get_program(cli, &g, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(g->version, "t1");
+    tierd__get_program_response__free_unpacked(g, NULL);
+}
+END_TEST
+
+START_TEST(test_same_version_label_is_idempotent_or_refused_when_text_differs)
+{
+    td_error err;
+    Tierd__PutProgramResponse *r = put_program(program_yaml, "test.yaml", false, &err);
+    ck_assert_msg(r != NULL, "%s", err.message);
+    ck_assert(!r->applied);
+    tierd__put_program_response__free_unpacked(r, NULL);
+    size_t n = strlen(program_yaml);
+    char *other = malloc(n + 32);
+    snprintf(other, n + 32, "%s        benefits: [mdf]\n", program_yaml);
+    r = put_program(other, "test.yaml", false, &err);
+    free(other);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(err.code, TD_ALREADY_EXISTS);
+    ck_assert_msg(strstr(err.message, "version t1 is already loaded with different content"), "%s",
+                  err.message);
+}
+END_TEST
+
+START_TEST(test_events_promote_a_partner_and_changes_carry_cause_event_and_criteria)
+{
+    promote_p1();
+    td_error err;
+    Tierd__HistoryRequest hreq = TIERD__HISTORY_REQUEST__INIT;
+    hreq.partner = "p-1";
+    Tierd__ChangesResponse *h = NULL;
+    ck_assert_msg(td_client_history(cli, &hreq, &h, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(h->n_changes, 2);
+    /* newest first */
+    Tierd__TierChange *sel = h->changes[0], *reg = h->changes[1];
+    ck_assert_str_eq(sel->from_tier, "Registered");
+    ck_assert_str_eq(sel->to_tier, "Selling");
+    ck_assert_int_eq(sel->cause, TIERD__CAUSE__PROMOTION);
+    ck_assert_str_eq(sel->event_id, "crm/o-1");
+    ck_assert_str_eq(sel->program_version, "t1");
+    ck_assert_str_eq(sel->ladder, "reseller");
+    ck_assert_uint_gt(sel->sequence, reg->sequence);
+    bool saw_arr = false;
+    for (size_t i = 0; i < sel->n_criteria; i++)
+        if (strcmp(sel->criteria[i]->metric, "arr") == 0) {
+            saw_arr = true;
+            ck_assert_double_eq(sel->criteria[i]->value, 60000);
+            ck_assert_double_eq(sel->criteria[i]->threshold, 50000);
+            ck_assert(sel->criteria[i]->met);
+            ck_assert_str_eq(sel->criteria[i]->op, ">=");
+        }
+    ck_assert(saw_arr);
+    ck_assert_str_eq(reg->from_tier, "");
+    ck_assert_str_eq(reg->to_tier, "Registered");
+    ck_assert_str_eq(reg->event_id, "lms/l-1");
+    tierd__changes_response__free_unpacked(h, NULL);
+
+    Tierd__ChangesResponse *lc = NULL;
+    ck_assert_msg(td_client_list_changes(cli, 0, 0, &lc, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(lc->n_changes, 2);
+    ck_assert_uint_eq(lc->changes[0]->sequence, 1);
+    ck_assert_uint_eq(lc->changes[1]->sequence, 2);
+    ck_assert_uint_eq(lc->last_sequence, 2);
+    tierd__changes_response__free_unpacked(lc, NULL);
+    ck_assert_msg(td_client_list_changes(cli, 1, 0, &lc, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(lc->n_changes, 1);
+    ck_assert_str_eq(lc->changes[0]->to_tier, "Selling");
+    tierd__changes_response__free_unpacked(lc, NULL);
+}
+END_TEST
+
+START_TEST(test_explain_shows_the_gaps_to_the_next_tier)
+{
+    promote_p1();
+    td_error err;
+    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
+    req.partner = "p-1";
+    Tierd__ExplainResponse *x = NULL;
+    ck_assert_msg(td_client_explain(cli, &req, &x, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(x->n_ladders, 1);
+    Tierd__LadderExplanation *le = x->ladders[0];
+    ck_assert_str_eq(le->ladder, "reseller");
+    ck_assert_str_eq(le->tier, "Selling");
+    ck_assert_ptr_nonnull(le->next);
+    ck_assert_str_eq(le->next->tier, "Specialist");
+    bool arr = false, certs = false;
+    for (size_t i = 0; i < le->next->n_gaps; i++) {
+        Tierd__Gap *g = le->next->gaps[i];
+        if (strcmp(g->metric, "arr") == 0) {
+            arr = true;
+            ck_assert_double_eq(g->missing, 190000);
+        }
+        if (strcmp(g->metric, "sales_certs") == 0) {
+            certs = true;
+            ck_assert_double_eq(g->value, 1);
+            ck_assert_double_eq(g->threshold, 2);
+        }
+    }
+    ck_assert(arr && certs);
+    tierd__explain_response__free_unpacked(x, NULL);
+
+    req.ladder = "nosuch";
+    ck_assert_int_eq(td_client_explain(cli, &req, &x, &err), -TD_NOT_FOUND);
+    ck_assert_msg(strstr(err.message, "no ladder named"), "%s", err.message);
+    req.ladder = "";
+    req.at = "2026-02-30";
+    ck_assert_int_eq(td_client_explain(cli, &req, &x, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_msg(strncmp(err.message, "at: ", 4) == 0, "%s", err.message);
+    req.at = "";
+    req.partner = "p-nobody";
+    ck_assert_int_eq(td_client_explain(cli, &req, &x, &err), -TD_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_duplicate_events_answer_duplicate_even_within_one_batch)
+{
+    promote_p1();
+    Tierd__Event evs[] = {
+        event("crm", "o-1", "p-1", "deal_closed", 60000, "2026-05-04", NULL),
+        event("crm", "o-2", "p-1", "deal_closed", 1000, "2026-05-05", NULL),
+        event("crm", "o-2", "p-1", "deal_closed", 1000, "2026-05-05", NULL),
+    };
+    Tierd__IngestResponse *r = ingest(evs, 3);
+    ck_assert_uint_eq(r->accepted, 1);
+    ck_assert_uint_eq(r->duplicate, 2);
+    ck_assert_int_eq(r->results[0]->outcome, TIERD__OUTCOME__DUPLICATE);
+    ck_assert_int_eq(r->results[1]->outcome, TIERD__OUTCOME__ACCEPTED);
+    ck_assert_int_eq(r->results[2]->outcome, TIERD__OUTCOME__DUPLICATE);
+    tierd__ingest_response__free_unpacked(r, NULL);
+    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
+    req.partner = "p-1";
+    Tierd__ExplainResponse *x = NULL;
+    td_error err;
+    ck_assert_msg(td_client_explain(cli, &req, &x, &err) == 0, "%s", err.message);
+    for (size_t i = 0; i < x->ladders[0]->next->n_gaps; i++)
+        if (strcmp(x->ladders[0]->next->gaps[i]->metric, "arr") == 0)
+            ck_assert_double_eq(x->ladders[0]->next->gaps[i]->value, 61000);
+    tierd__explain_response__free_unpacked(x, NULL);
+}
+END_TEST
+
+static void assert_rejected(const Tierd__IngestResponse *r, size_t i, const char *part)
+{
+    ck_assert_msg(r->results[i]->outcome == TIERD__OUTCOME__REJECTED, "event %zu not rejected", i);
+    ck_assert_msg(strstr(r->results[i]->reason, part) != NULL, "event %zu: '%s' lacks '%s'", i,
+                  r->results[i]->reason, part);
+}
+
+START_TEST(test_bad_events_are_rejected_with_reasons_and_the_rest_is_accepted)
+{
+    upsert("p-1", "reseller");
+    Tierd__Event evs[] = {
+        event("crm", "g-1", "p-1", "deal_closed", 1000, "2026-05-01", NULL),
+        event("crm", "b-1", "p-9", "deal_closed", 1000, "2026-05-01", NULL),
+        event("crm", "b-2", "p-1", "nosuchmetric", 1, "2026-05-01", NULL),
+        event("crm", "b-3", "p-1", "deal_closed", NAN, "2026-05-01", NULL),
+        event("crm", "b-4", "p-1", "deal_closed", 1, "2026-13-01", NULL),
+        event("crm", "b-5", "p-1", "deal_closed", 1, "2026-06-03T00:00:00Z", NULL),
+        event("", "b-6", "p-1", "deal_closed", 1, "2026-05-01", NULL),
+        event("crm", "b-7", "p-1", "deal_closed", INFINITY, "2026-05-01", NULL),
+        event("crm", "g-2", "p-1", "deal_closed", 2000, "2026-05-02", NULL),
+    };
+    Tierd__IngestResponse *r = ingest(evs, 9);
+    ck_assert_uint_eq(r->accepted, 2);
+    ck_assert_uint_eq(r->rejected, 7);
+    ck_assert_int_eq(r->results[0]->outcome, TIERD__OUTCOME__ACCEPTED);
+    ck_assert_int_eq(r->results[8]->outcome, TIERD__OUTCOME__ACCEPTED);
+    assert_rejected(r, 1, "event 1 (crm/b-1): unknown partner 'p-9'");
+    assert_rejected(r, 2, "unknown metric 'nosuchmetric'");
+    assert_rejected(r, 3, "finite");
+    assert_rejected(r, 4, "at: ");
+    assert_rejected(r, 5, "ahead of now");
+    assert_rejected(r, 6, "source is required");
+    assert_rejected(r, 7, "finite");
+    tierd__ingest_response__free_unpacked(r, NULL);
+    /* the rejected ones were not remembered: sent again fixed, they count */
+    Tierd__Event fixed = event("crm", "b-3", "p-1", "deal_closed", 5, "2026-05-01", NULL);
+    ingest_one_accepted(fixed);
+    Tierd__PartnerInfo *pi = NULL;
+    td_error err;
+    ck_assert_msg(td_client_get_partner(cli, "p-1", &pi, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(pi->events, 3);
+    tierd__partner_info__free_unpacked(pi, NULL);
+}
+END_TEST
+
+static char **list_ids(const char *ladder, const char *tier, const char *after, uint32_t limit,
+                       size_t *n, char **next, td_code *code)
+{
+    Tierd__ListPartnersRequest req = TIERD__LIST_PARTNERS_REQUEST__INIT;
+    req.ladder = (char *)ladder;
+    req.tier = (char *)tier;
+    req.after = (char *)after;
+    req.limit = limit;
+    Tierd__ListPartnersResponse *r = NULL;
+    td_error err;
+    *code = TD_OK;
+    if (td_client_list_partners(cli, &req, &r, &err) != 0) {
+        *code = err.code;
+        return NULL;
+    }
+    char **ids = calloc(r->n_partners + 1, sizeof *ids);
+    for (size_t i = 0; i < r->n_partners; i++)
+        ids[i] = strdup(r->partners[i]->partner->id);
+    *n = r->n_partners;
+    *next = strdup(r->next);
+    tierd__list_partners_response__free_unpacked(r, NULL);
+    return ids;
+}
+
+static void free_ids(char **ids, size_t n, char *next)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(next);
+}
+
+START_TEST(test_list_partners_pages_in_id_order_and_filters_by_ladder_and_tier)
+{
+    promote_p1();
+    upsert("p-2", "reseller");
+    upsert("p-3", "reseller");
+    upsert("p-4", "distributor");
+    size_t n;
+    char *next;
+    td_code code;
+    char **ids = list_ids("", "", "", 2, &n, &next, &code);
+    ck_assert_int_eq(code, TD_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ids[0], "p-1");
+    ck_assert_str_eq(ids[1], "p-2");
+    ck_assert_str_eq(next, "p-2");
+    free_ids(ids, n, next);
+    ids = list_ids("", "", "p-2", 2, &n, &next, &code);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ids[0], "p-3");
+    ck_assert_str_eq(ids[1], "p-4");
+    ck_assert_str_eq(next, "");
+    free_ids(ids, n, next);
+    ids = list_ids("reseller", "Selling", "", 0, &n, &next, &code);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ids[0], "p-1");
+    free_ids(ids, n, next);
+    ids = list_ids("reseller", "unranked", "", 0, &n, &next, &code);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ids[0], "p-2");
+    ck_assert_str_eq(ids[1], "p-3");
+    free_ids(ids, n, next);
+    ck_assert_ptr_null(list_ids("nosuch", "", "", 0, &n, &next, &code));
+    ck_assert_int_eq(code, TD_INVALID_ARGUMENT);
+    ck_assert_ptr_null(list_ids("reseller", "Platinum", "", 0, &n, &next, &code));
+    ck_assert_int_eq(code, TD_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(test_delete_partner_removes_it_and_a_second_delete_is_not_found)
+{
+    promote_p1();
+    upsert("p-2", "reseller");
+    td_error err;
+    Tierd__DeletePartnerResponse *d = NULL;
+    ck_assert_msg(td_client_delete_partner(cli, "p-1", &d, &err) == 0, "%s", err.message);
+    ck_assert(d->deleted);
+    tierd__delete_partner_response__free_unpacked(d, NULL);
+    ck_assert_int_eq(td_client_delete_partner(cli, "p-1", &d, &err), -TD_NOT_FOUND);
+    Tierd__PartnerInfo *pi = NULL;
+    ck_assert_int_eq(td_client_get_partner(cli, "p-1", &pi, &err), -TD_NOT_FOUND);
+    const char *ids[] = {"p-1", "p-2"};
+    Tierd__GetTiersResponse *gt = NULL;
+    ck_assert_msg(td_client_get_tiers(cli, ids, 2, &gt, &err) == 0, "%s", err.message);
+    ck_assert(!gt->partners[0]->found);
+    ck_assert(gt->partners[1]->found);
+    tierd__get_tiers_response__free_unpacked(gt, NULL);
+    Tierd__StatsResponse *st = NULL;
+    ck_assert_msg(td_client_stats(cli, &st, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(st->partners, 1);
+    tierd__stats_response__free_unpacked(st, NULL);
+}
+END_TEST
+
+START_TEST(test_stats_count_partners_per_tier_and_events)
+{
+    promote_p1();
+    upsert("p-2", "reseller");
+    upsert("p-3", "distributor");
+    td_error err;
+    Tierd__StatsResponse *st = NULL;
+    ck_assert_msg(td_client_stats(cli, &st, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(st->partners, 3);
+    ck_assert_uint_eq(st->events, 4);
+    ck_assert_uint_eq(st->n_ladders, 1);
+    uint64_t selling = 99, unranked = 99;
+    for (size_t i = 0; i < st->ladders[0]->n_tiers; i++) {
+        if (strcmp(st->ladders[0]->tiers[i]->tier, "Selling") == 0)
+            selling = st->ladders[0]->tiers[i]->count;
+        if (strcmp(st->ladders[0]->tiers[i]->tier, "unranked") == 0)
+            unranked = st->ladders[0]->tiers[i]->count;
+    }
+    ck_assert_uint_eq(selling, 1);
+    ck_assert_uint_eq(unranked, 1);
+    tierd__stats_response__free_unpacked(st, NULL);
+}
+END_TEST
+
+START_TEST(test_oversize_batch_is_refused_whole)
+{
+    size_t n = 10001;
+    Tierd__Event *evs = calloc(n, sizeof *evs);
+    Tierd__Event **ptrs = calloc(n, sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        evs[i] = event("crm", "x", "p-1", "deal_closed", 1, "2026-05-01", NULL);
+        ptrs[i] = &evs[i];
+    }
+    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+    req.events = ptrs;
+    req.n_events = n;
+    Tierd__IngestResponse *r = NULL;
+    td_error err;
+    ck_assert_int_eq(td_client_ingest(cli, &req, &r, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "batch of 10001 events exceeds 10000"), "%s", err.message);
+    free(evs);
+    free(ptrs);
+}
+END_TEST
+
+static Suite *data_suite(void)
+{
+    Suite *s = suite_create("data");
+    TCase *bare = tcase_create("no program");
+    tcase_add_checked_fixture(bare, setup, daemon_stop);
+    tcase_set_timeout(bare, 60);
+    tcase_add_test(bare, test_methods_needing_a_program_refuse_before_one_is_loaded);
+    tcase_add_test(bare, test_example_partners_program_loads);
+    suite_add_tcase(s, bare);
+    TCase *tc = tcase_create("loaded");
+    tcase_add_checked_fixture(tc, setup_loaded, daemon_stop);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc,
+                   test_broken_program_is_refused_with_every_diagnostic_and_running_version_stays);
+    tcase_add_test(tc, test_dry_run_reports_impact_and_applies_nothing);
+    tcase_add_test(tc, test_same_version_label_is_idempotent_or_refused_when_text_differs);
+    tcase_add_test(tc, test_events_promote_a_partner_and_changes_carry_cause_event_and_criteria);
+    tcase_add_test(tc, test_explain_shows_the_gaps_to_the_next_tier);
+    tcase_add_test(tc, test_duplicate_events_answer_duplicate_even_within_one_batch);
+    tcase_add_test(tc, test_bad_events_are_rejected_with_reasons_and_the_rest_is_accepted);
+    tcase_add_test(tc, test_list_partners_pages_in_id_order_and_filters_by_ladder_and_tier);
+    tcase_add_test(tc, test_delete_partner_removes_it_and_a_second_delete_is_not_found);
+    tcase_add_test(tc, test_stats_count_partners_per_tier_and_events);
+    tcase_add_test(tc, test_oversize_batch_is_refused_whole);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(data_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
