@@ -1,1 +1,1046 @@
-/* placeholder: replaced by its owner */
+/* The durable store: every fact tierd acknowledged, in one LMDB environment.
+ *
+ * Layout. The state dir holds `tierd.lock` (our single-instance lock, with
+ * the owner's PID in it), `tierd.mdb` (the LMDB data file, opened with
+ * MDB_NOSUBDIR) and `tierd.mdb-lock` (LMDB's reader table). Named databases:
+ *   meta            name -> small value ("format" u32, "sequence" u64, ...)
+ *   partners        partner id -> engine blob
+ *   events          source "\0" id -> encoded tierd.Event (idempotency keys;
+ *                   they never expire)
+ *   changes         sequence (be64) -> encoded tierd.TierChange
+ *   partner_changes partner "\0" sequence (be64) -> empty (per-partner index)
+ *   programs        load index (be64, from 1) -> encoded tierd.ProgramVersion
+ *   cursors         connector name -> opaque cursor string
+ * Integers in keys are big-endian so LMDB's byte order is numeric order.
+ *
+ * Promises. A commit fsyncs (unless store_options.no_sync, for benches and
+ * tests), so an acknowledged fact survives kill -9 and power loss; a failed
+ * put or commit leaves the store exactly as it was before store_begin, so a
+ * fact is never counted twice or half-written. One process owns a state dir:
+ * we take an exclusive flock on tierd.lock before touching the environment,
+ * because LMDB's own lock file lets several processes in. The lock is per
+ * open file description, so even a second store_open in the same process is
+ * refused.
+ *
+ * Failure. After a failed write the LMDB transaction is unusable, so we abort
+ * it at once and every later write of the same turn fails with the same error
+ * until store_abort or store_commit ends the turn. Reads keep serving the
+ * last committed state. A full map is reported as TD_RESOURCE_EXHAUSTED; when
+ * store_options.map_max allows, the next store_begin grows the map (LMDB can
+ * only resize while no transaction is open), so the caller's retry can
+ * succeed without a reopen. A state dir we cannot write (or
+ * store_options.read_only) opens the environment MDB_RDONLY: reads work,
+ * every write fails TD_UNAVAILABLE. root passes access(W_OK) on any dir, so
+ * for root only a read-only filesystem or the option makes the store
+ * read-only.
+ *
+ * Not here: meaning. The store never decodes blobs or protobufs; the engine
+ * and handlers validate content, the store validates sizes. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_DATA_FILE     "tierd.mdb"
+#define STORE_LOCK_FILE     "tierd.lock"
+#define STORE_MAX_DBS       8
+#define STORE_MAX_KEY       511        /* LMDB's default maximum key size */
+#define STORE_MAX_VALUE     (1u << 30) /* far above any record; guards size_t -> LMDB */
+#define STORE_FILE_MODE     0644
+#define STORE_PID_MAX       32
+#define STORE_GROW_NUM      3 /* grow once the map is more than 3/4 used */
+#define STORE_GROW_DEN      4
+#define STORE_META_FORMAT   "format"
+#define STORE_META_SEQUENCE "sequence"
+#define STORE_SEQ_BYTES     8
+
+struct store {
+    char *dir;
+    MDB_env *env;
+    MDB_dbi meta, partners, events, changes, partner_changes, programs, cursors;
+
+    MDB_txn *wtxn; /* the open write transaction, if any */
+    MDB_txn *rtxn; /* a reset read transaction kept for renewal */
+    int rdepth;    /* nested reads sharing the renewed rtxn */
+    bool read_only;
+    int lock_fd;
+
+    uint64_t seq_committed, seq_txn;
+
+    bool failed; /* the turn's write transaction was lost */
+    td_error fail_err;
+
+    size_t map_size, map_max;
+    bool grow_wanted;
+};
+
+/* ---- helpers ---- */
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Maps an LMDB or errno result to the one error type, naming the dir. */
+static int store_error(const store *s, int rc, const char *what, td_error *err)
+{
+    const char *why = mdb_strerror(rc);
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case ENOSPC:
+    case EDQUOT:
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "state dir %s is full: %s: %s", s->dir,
+                            what, why);
+    case EROFS:
+    case EACCES:
+    case EPERM:
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s is read-only: %s: %s", s->dir, what,
+                            why);
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return td_error_set(err, TD_DATA_LOSS, "state dir %s is damaged: %s: %s", s->dir, what,
+                            why);
+    default:
+        return td_error_set(err, TD_INTERNAL, "state dir %s: %s: %s", s->dir, what, why);
+    }
+}
+
+static int check_key(const char *kind, const char *key, size_t extra, td_error *err)
+{
+    if (!key || !*key)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: %s is empty", kind);
+    size_t n = strlen(key);
+    if (n + extra > STORE_MAX_KEY)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: %s is %zu bytes; the limit is %d",
+                            kind, n, (int)(STORE_MAX_KEY - extra));
+    return 0;
+}
+
+static int check_value(const char *kind, const uint8_t *v, size_t len, td_error *err)
+{
+    if (!v && len)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: %s has no bytes", kind);
+    if (len > STORE_MAX_VALUE)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: %s is %zu bytes; the limit is %u",
+                            kind, len, STORE_MAX_VALUE);
+    return 0;
+}
+
+/* source "\0" id, or partner "\0" be64: one buffer of STORE_MAX_KEY bytes. */
+static size_t join_key(uint8_t *buf, const char *a, const void *b, size_t blen)
+{
+    size_t n = strlen(a);
+    memcpy(buf, a, n);
+    buf[n] = 0;
+    memcpy(buf + n + 1, b, blen);
+    return n + 1 + blen;
+}
+
+/* ---- read transactions ---- */
+
+/* Reads inside a write turn see its writes; otherwise one short read txn,
+ * renewed from the reset one so it costs no allocation. */
+static int read_begin(store *s, MDB_txn **txn, td_error *err)
+{
+    if (s->wtxn) {
+        *txn = s->wtxn;
+        return 0;
+    }
+    if (s->rdepth > 0) {
+        s->rdepth++;
+        *txn = s->rtxn;
+        return 0;
+    }
+    int rc;
+    if (s->rtxn)
+        rc = mdb_txn_renew(s->rtxn);
+    else
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    if (rc) {
+        if (s->rtxn) {
+            mdb_txn_abort(s->rtxn);
+            s->rtxn = NULL;
+        }
+        return store_error(s, rc, "starting a read", err);
+    }
+    s->rdepth = 1;
+    *txn = s->rtxn;
+    return 0;
+}
+
+static void read_end(store *s, MDB_txn *txn)
+{
+    if (txn == s->wtxn)
+        return;
+    if (--s->rdepth == 0)
+        mdb_txn_reset(s->rtxn);
+}
+
+static void drop_rtxn(store *s)
+{
+    if (s->rtxn) {
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+        s->rdepth = 0;
+    }
+}
+
+/* ---- write helpers ---- */
+
+static int write_ready(store *s, td_error *err)
+{
+    if (s->failed)
+        return td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
+    if (s->read_only)
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s is read-only", s->dir);
+    if (!s->wtxn)
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "store: write outside a transaction (call store_begin)");
+    return 0;
+}
+
+/* The transaction is dead after a failed write: drop it now and remember why,
+ * so the rest of the turn fails the same way instead of writing half. */
+static int write_failed(store *s, int rc, const char *what, td_error *err)
+{
+    store_error(s, rc, what, &s->fail_err);
+    if (rc == MDB_MAP_FULL && s->map_size < s->map_max)
+        s->grow_wanted = true;
+    mdb_txn_abort(s->wtxn);
+    s->wtxn = NULL;
+    s->seq_txn = s->seq_committed;
+    s->failed = true;
+    return td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
+}
+
+static int put(store *s, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen,
+               unsigned flags, const char *what, td_error *err)
+{
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    int rc = mdb_put(s->wtxn, dbi, &key, &val, flags);
+    if (rc)
+        return write_failed(s, rc, what, err);
+    return 0;
+}
+
+/* Copies the value under key into a malloc'd buffer; TD_NOT_FOUND if absent. */
+static int get_copy(store *s, MDB_dbi dbi, const void *k, size_t klen, uint8_t **out, size_t *len,
+                    const char *what, td_error *err)
+{
+    MDB_txn *txn;
+    int rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_val key = {klen, (void *)k}, val;
+    rc = mdb_get(txn, dbi, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        read_end(s, txn);
+        return td_error_set(err, TD_NOT_FOUND, "store: no %s", what);
+    }
+    if (rc) {
+        read_end(s, txn);
+        return store_error(s, rc, what, err);
+    }
+    uint8_t *copy = malloc(val.mv_size ? val.mv_size : 1);
+    if (!copy) {
+        read_end(s, txn);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "store: out of memory reading %s", what);
+    }
+    memcpy(copy, val.mv_data, val.mv_size);
+    read_end(s, txn);
+    *out = copy;
+    *len = val.mv_size;
+    return 0;
+}
+
+/* ---- single-instance lock ---- */
+
+static int lock_dir(store *s, td_error *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", s->dir, STORE_LOCK_FILE) >= (int)sizeof path)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "state dir %s: path too long", s->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+    if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+        /* A read-only dir: lock the file if it is there, else nobody can
+         * write here anyway. */
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+            s->read_only = true;
+            return 0;
+        }
+        s->read_only = true;
+    }
+    if (fd < 0)
+        return store_error(s, errno, "opening " STORE_LOCK_FILE, err);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[STORE_PID_MAX] = {0};
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return store_error(s, e, "locking " STORE_LOCK_FILE, err);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s is in use by pid %s", s->dir,
+                            *pid ? pid : "(unknown)");
+    }
+    if (!s->read_only) {
+        char pid[STORE_PID_MAX];
+        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+            int e = errno;
+            close(fd);
+            return store_error(s, e, "writing " STORE_LOCK_FILE, err);
+        }
+    }
+    s->lock_fd = fd;
+    return 0;
+}
+
+/* ---- open ---- */
+
+static int open_dbs(store *s, MDB_txn *txn, unsigned flags, td_error *err)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {
+        {"meta", &s->meta},
+        {"partners", &s->partners},
+        {"events", &s->events},
+        {"changes", &s->changes},
+        {"partner_changes", &s->partner_changes},
+        {"programs", &s->programs},
+        {"cursors", &s->cursors},
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND)
+            return td_error_set(err, TD_UNAVAILABLE,
+                                "state dir %s is read-only and holds no tierd store", s->dir);
+        if (rc) {
+            char what[64];
+            snprintf(what, sizeof what, "opening database %s", dbs[i].name);
+            return store_error(s, rc, what, err);
+        }
+    }
+    return 0;
+}
+
+/* Checks (and on a fresh store, records) the format; loads the sequence. */
+static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
+{
+    MDB_val key = {strlen(STORE_META_FORMAT), STORE_META_FORMAT}, val;
+    int rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        if (!writable)
+            return td_error_set(err, TD_UNAVAILABLE,
+                                "state dir %s is read-only and holds no tierd store", s->dir);
+        uint8_t v[4] = {0, 0, 0, STORE_FORMAT_VERSION};
+        MDB_val nv = {sizeof v, v};
+        rc = mdb_put(txn, s->meta, &key, &nv, 0);
+        if (rc)
+            return store_error(s, rc, "recording the format version", err);
+    } else if (rc) {
+        return store_error(s, rc, "reading the format version", err);
+    } else {
+        if (val.mv_size != 4)
+            return td_error_set(err, TD_DATA_LOSS,
+                                "state dir %s: format version record is %zu bytes, not 4", s->dir,
+                                val.mv_size);
+        const uint8_t *p = val.mv_data;
+        uint32_t format = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (format > STORE_FORMAT_VERSION)
+            return td_error_set(err, TD_FAILED_PRECONDITION,
+                                "state dir %s was written by store format %" PRIu32
+                                "; this tierd reads format %d and older",
+                                s->dir, format, STORE_FORMAT_VERSION);
+        if (format == 0)
+            return td_error_set(err, TD_DATA_LOSS, "state dir %s: format version 0 is invalid",
+                                s->dir);
+        /* format < STORE_FORMAT_VERSION would be migrated here; format 1 is
+         * the first, so there is nothing older to migrate. */
+    }
+    key = (MDB_val){strlen(STORE_META_SEQUENCE), STORE_META_SEQUENCE};
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        s->seq_committed = 0;
+    } else if (rc) {
+        return store_error(s, rc, "reading the last sequence", err);
+    } else if (val.mv_size != STORE_SEQ_BYTES) {
+        return td_error_set(err, TD_DATA_LOSS, "state dir %s: sequence record is %zu bytes, not %d",
+                            s->dir, val.mv_size, STORE_SEQ_BYTES);
+    } else {
+        s->seq_committed = be64_get(val.mv_data);
+    }
+    s->seq_txn = s->seq_committed;
+    return 0;
+}
+
+static int open_env(store *s, bool no_sync, td_error *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", s->dir, STORE_DATA_FILE) >= (int)sizeof path)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "state dir %s: path too long", s->dir);
+    int rc = mdb_env_create(&s->env);
+    if (rc)
+        return store_error(s, rc, "creating the environment", err);
+    mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+    mdb_env_set_mapsize(s->env, s->map_size);
+    /* NOTLS: the kept read txn and the write txn live on one thread. When
+     * read-only we hold the only flock, so LMDB's reader table (which a
+     * read-only dir could not hold anyway) is not needed. */
+    unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+    if (no_sync)
+        flags |= MDB_NOSYNC;
+    if (s->read_only)
+        flags |= MDB_RDONLY | MDB_NOLOCK;
+    rc = mdb_env_open(s->env, path, flags, STORE_FILE_MODE);
+    if (rc == ENOENT && s->read_only)
+        return td_error_set(err, TD_UNAVAILABLE,
+                            "state dir %s is read-only and holds no tierd store", s->dir);
+    if (rc)
+        return store_error(s, rc, "opening " STORE_DATA_FILE, err);
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    if (s->map_max < s->map_size)
+        s->map_max = s->map_size;
+
+    MDB_txn *txn;
+    rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return store_error(s, rc, "starting the opening transaction", err);
+    rc = open_dbs(s, txn, s->read_only ? 0 : MDB_CREATE, err);
+    if (rc == 0)
+        rc = load_meta(s, txn, !s->read_only, err);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        return store_error(s, rc, "committing the opening transaction", err);
+    return 0;
+}
+
+int store_open(const char *dir, const store_options *opt, store **out, td_error *err)
+{
+    *out = NULL;
+    if (!dir || !*dir)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: no state dir given");
+    store *s = calloc(1, sizeof *s);
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "store: out of memory");
+    }
+    s->lock_fd = -1;
+    s->map_size = opt && opt->map_size ? opt->map_size : STORE_DEFAULT_MAP_SIZE;
+    s->map_max = opt ? opt->map_max : 0;
+    s->read_only = (opt && opt->read_only) || access(dir, W_OK) != 0;
+
+    struct stat st;
+    int rc;
+    if (stat(dir, &st) != 0)
+        rc = store_error(s, errno, "reading the state dir", err);
+    else if (!S_ISDIR(st.st_mode))
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "state dir %s is not a directory", dir);
+    else
+        rc = lock_dir(s, err);
+    if (rc == 0)
+        rc = open_env(s, opt && opt->no_sync, err);
+    if (rc) {
+        store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->wtxn)
+        mdb_txn_abort(s->wtxn);
+    drop_rtxn(s);
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    free(s->dir);
+    free(s);
+}
+
+/* ---- transactions ---- */
+
+/* Resizing needs no open transaction in this process, so it happens here,
+ * between turns: when the map is mostly used or the last turn hit its end. */
+static void maybe_grow(store *s)
+{
+    if (s->map_size >= s->map_max)
+        return;
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return;
+    size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    if (!s->grow_wanted && used <= s->map_size / STORE_GROW_DEN * STORE_GROW_NUM)
+        return;
+    size_t next = s->map_size * 2;
+    if (next > s->map_max || next < s->map_size)
+        next = s->map_max;
+    drop_rtxn(s);
+    if (mdb_env_set_mapsize(s->env, next) == 0)
+        s->map_size = next;
+    s->grow_wanted = false;
+}
+
+int store_begin(store *s, td_error *err)
+{
+    if (s->failed)
+        return td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
+    if (s->wtxn)
+        return 0;
+    if (s->read_only)
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s is read-only", s->dir);
+    if (s->rdepth == 0)
+        maybe_grow(s);
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    if (rc) {
+        s->wtxn = NULL;
+        return store_error(s, rc, "starting a write", err);
+    }
+    s->seq_txn = s->seq_committed;
+    return 0;
+}
+
+bool store_in_txn(const store *s)
+{
+    return s->wtxn != NULL;
+}
+
+int store_commit(store *s, td_error *err)
+{
+    if (s->failed) {
+        /* The turn ends here; its transaction was already dropped. */
+        int rc = td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
+        s->failed = false;
+        td_error_clear(&s->fail_err);
+        return rc;
+    }
+    if (!s->wtxn)
+        return 0;
+    if (s->seq_txn != s->seq_committed) {
+        uint8_t v[STORE_SEQ_BYTES];
+        be64_put(v, s->seq_txn);
+        int rc = put(s, s->meta, STORE_META_SEQUENCE, strlen(STORE_META_SEQUENCE), v, sizeof v, 0,
+                     "recording the last sequence", err);
+        if (rc) {
+            s->failed = false;
+            return rc;
+        }
+    }
+    int rc = mdb_txn_commit(s->wtxn); /* frees the txn, success or not */
+    s->wtxn = NULL;
+    if (rc) {
+        s->seq_txn = s->seq_committed;
+        if (rc == MDB_MAP_FULL && s->map_size < s->map_max)
+            s->grow_wanted = true;
+        return store_error(s, rc, "committing", err);
+    }
+    s->seq_committed = s->seq_txn;
+    return 0;
+}
+
+void store_abort(store *s)
+{
+    if (s->wtxn)
+        mdb_txn_abort(s->wtxn);
+    s->wtxn = NULL;
+    s->seq_txn = s->seq_committed;
+    s->failed = false;
+    td_error_clear(&s->fail_err);
+}
+
+/* ---- partners ---- */
+
+int store_put_partner(store *s, const char *id, const uint8_t *blob, size_t len, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("partner id", id, 0, err);
+    if (rc == 0)
+        rc = check_value("partner record", blob, len, err);
+    if (rc)
+        return rc;
+    return put(s, s->partners, id, strlen(id), blob, len, 0, "writing a partner", err);
+}
+
+int store_del_partner(store *s, const char *id, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("partner id", id, 0, err);
+    if (rc)
+        return rc;
+    MDB_val key = {strlen(id), (void *)id};
+    rc = mdb_del(s->wtxn, s->partners, &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return write_failed(s, rc, "deleting a partner", err);
+    return 0;
+}
+
+int store_get_partner(store *s, const char *id, uint8_t **blob, size_t *len, td_error *err)
+{
+    int rc = check_key("partner id", id, 0, err);
+    if (rc)
+        return rc;
+    rc = get_copy(s, s->partners, id, strlen(id), blob, len, "partner", err);
+    if (rc == -TD_NOT_FOUND)
+        td_error_set(err, TD_NOT_FOUND, "store: no partner '%s'", id);
+    return rc;
+}
+
+/* Walks dbi from `start` (NULL = first) in direction `op` calling visit for
+ * each record; visit returns 1 to stop quietly, other non-zero to stop and
+ * return it. */
+typedef int (*store_visit)(void *ud, const MDB_val *k, const MDB_val *v);
+
+static int walk(store *s, MDB_dbi dbi, const MDB_val *start, MDB_cursor_op first,
+                MDB_cursor_op next, store_visit visit, void *ud, const char *what, td_error *err)
+{
+    MDB_txn *txn;
+    int rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc) {
+        read_end(s, txn);
+        return store_error(s, rc, what, err);
+    }
+    MDB_val k = start ? *start : (MDB_val){0, NULL}, v;
+    int out = 0;
+    rc = mdb_cursor_get(cur, &k, &v, first);
+    while (rc == 0) {
+        int r = visit(ud, &k, &v);
+        if (r) {
+            out = r == 1 ? 0 : r;
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, next);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        out = store_error(s, rc, what, err);
+    mdb_cursor_close(cur);
+    read_end(s, txn);
+    return out;
+}
+
+struct blob_walk {
+    int (*fn)(void *ud, const uint8_t *blob, size_t len);
+    void *ud;
+    int rc;
+};
+
+static int visit_partner(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    (void)k;
+    struct blob_walk *w = ud;
+    w->rc = w->fn(w->ud, v->mv_data, v->mv_size);
+    return w->rc ? 1 : 0;
+}
+
+int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t len), void *ud,
+                       td_error *err)
+{
+    struct blob_walk w = {fn, ud, 0};
+    int rc =
+        walk(s, s->partners, NULL, MDB_FIRST, MDB_NEXT, visit_partner, &w, "reading partners", err);
+    return rc ? rc : w.rc;
+}
+
+/* ---- events ---- */
+
+static int event_key(const char *source, const char *id, uint8_t *buf, size_t *klen, td_error *err)
+{
+    int rc = check_key("event source", source, 1, err);
+    if (rc == 0)
+        rc = check_key("event id", id, 0, err);
+    if (rc == 0 && strlen(source) + 1 + strlen(id) > STORE_MAX_KEY)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "store: event source and id together are %zu bytes; the limit is %d",
+                          strlen(source) + strlen(id), STORE_MAX_KEY - 1);
+    if (rc == 0)
+        *klen = join_key(buf, source, id, strlen(id));
+    return rc;
+}
+
+int store_event_seen(store *s, const char *source, const char *id, bool *seen, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t klen;
+    *seen = false;
+    int rc = event_key(source, id, key, &klen, err);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_val k = {klen, key}, v;
+    rc = mdb_get(txn, s->events, &k, &v);
+    read_end(s, txn);
+    if (rc == 0)
+        *seen = true;
+    else if (rc != MDB_NOTFOUND)
+        return store_error(s, rc, "looking up an event", err);
+    return 0;
+}
+
+int store_put_event(store *s, const char *source, const char *id, const uint8_t *pb, size_t len,
+                    td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t klen;
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = event_key(source, id, key, &klen, err);
+    if (rc == 0)
+        rc = check_value("event", pb, len, err);
+    if (rc)
+        return rc;
+    MDB_val k = {klen, key}, v = {len, (void *)pb};
+    rc = mdb_put(s->wtxn, s->events, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return td_error_set(err, TD_ALREADY_EXISTS, "store: event %s/%s was already accepted",
+                            source, id);
+    if (rc)
+        return write_failed(s, rc, "writing an event", err);
+    return 0;
+}
+
+uint64_t store_event_count(store *s)
+{
+    MDB_txn *txn;
+    if (read_begin(s, &txn, NULL) != 0)
+        return 0;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->events, &st);
+    read_end(s, txn);
+    return rc ? 0 : st.ms_entries;
+}
+
+/* ---- change log ---- */
+
+int store_next_sequence(store *s, uint64_t *seq)
+{
+    td_error err;
+    int rc = write_ready(s, &err);
+    if (rc)
+        return rc;
+    *seq = ++s->seq_txn;
+    return 0;
+}
+
+int store_put_change(store *s, uint64_t seq, const char *partner, const uint8_t *pb, size_t len,
+                     td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("partner id", partner, 1 + STORE_SEQ_BYTES, err);
+    if (rc == 0)
+        rc = check_value("change", pb, len, err);
+    if (rc == 0 && (seq == 0 || seq > s->seq_txn))
+        rc =
+            td_error_set(err, TD_INVALID_ARGUMENT,
+                         "store: change sequence %" PRIu64 " was not handed out (last %" PRIu64 ")",
+                         seq, s->seq_txn);
+    if (rc)
+        return rc;
+    uint8_t skey[STORE_SEQ_BYTES], pkey[STORE_MAX_KEY];
+    be64_put(skey, seq);
+    rc = put(s, s->changes, skey, sizeof skey, pb, len, 0, "writing a change", err);
+    if (rc)
+        return rc;
+    size_t plen = join_key(pkey, partner, skey, sizeof skey);
+    return put(s, s->partner_changes, pkey, plen, "", 0, 0, "indexing a change", err);
+}
+
+uint64_t store_last_sequence(store *s)
+{
+    return s->wtxn ? s->seq_txn : s->seq_committed;
+}
+
+struct change_walk {
+    store *s;
+    int (*fn)(void *ud, uint64_t seq, const uint8_t *pb, size_t len);
+    void *ud;
+    size_t limit, n;
+    int rc;
+    /* partner walks: the key prefix, and the txn to fetch each record */
+    const uint8_t *prefix;
+    size_t prefix_len;
+    MDB_txn *txn;
+    td_error *err;
+};
+
+static int visit_change(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct change_walk *w = ud;
+    if (k->mv_size != STORE_SEQ_BYTES) {
+        w->rc = td_error_set(w->err, TD_DATA_LOSS, "state dir %s: change key is %zu bytes",
+                             w->s->dir, k->mv_size);
+        return 1;
+    }
+    w->rc = w->fn(w->ud, be64_get(k->mv_data), v->mv_data, v->mv_size);
+    if (w->rc || (w->limit && ++w->n >= w->limit))
+        return 1;
+    return 0;
+}
+
+int store_each_change_since(store *s, uint64_t since, size_t limit,
+                            int (*fn)(void *ud, uint64_t seq, const uint8_t *pb, size_t len),
+                            void *ud, td_error *err)
+{
+    if (since == UINT64_MAX)
+        return 0;
+    uint8_t start[STORE_SEQ_BYTES];
+    be64_put(start, since + 1);
+    MDB_val k = {sizeof start, start};
+    struct change_walk w = {.s = s, .fn = fn, .ud = ud, .limit = limit, .err = err};
+    int rc =
+        walk(s, s->changes, &k, MDB_SET_RANGE, MDB_NEXT, visit_change, &w, "reading changes", err);
+    return rc ? rc : w.rc;
+}
+
+static int visit_partner_change(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    (void)v;
+    struct change_walk *w = ud;
+    if (k->mv_size != w->prefix_len + STORE_SEQ_BYTES ||
+        memcmp(k->mv_data, w->prefix, w->prefix_len) != 0)
+        return 1; /* walked past this partner's entries */
+    uint8_t *seq = (uint8_t *)k->mv_data + w->prefix_len;
+    MDB_val sk = {STORE_SEQ_BYTES, seq}, rec;
+    int rc = mdb_get(w->txn, w->s->changes, &sk, &rec);
+    if (rc) {
+        if (rc == MDB_NOTFOUND)
+            w->rc = td_error_set(w->err, TD_DATA_LOSS,
+                                 "state dir %s: change %" PRIu64 " is indexed but missing",
+                                 w->s->dir, be64_get(seq));
+        else
+            w->rc = store_error(w->s, rc, "reading a change", w->err);
+        return 1;
+    }
+    w->rc = w->fn(w->ud, be64_get(seq), rec.mv_data, rec.mv_size);
+    if (w->rc || (w->limit && ++w->n >= w->limit))
+        return 1;
+    return 0;
+}
+
+int store_each_partner_change(store *s, const char *partner, size_t limit,
+                              int (*fn)(void *ud, uint64_t seq, const uint8_t *pb, size_t len),
+                              void *ud, td_error *err)
+{
+    int rc = check_key("partner id", partner, 1 + STORE_SEQ_BYTES, err);
+    if (rc)
+        return rc;
+    uint8_t prefix[STORE_MAX_KEY];
+    size_t plen = strlen(partner) + 1;
+    memcpy(prefix, partner, plen);
+
+    MDB_txn *txn;
+    rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->partner_changes, &cur);
+    if (rc) {
+        read_end(s, txn);
+        return store_error(s, rc, "reading a partner's changes", err);
+    }
+    /* Position just past the partner's last entry (partner "\0" max), then
+     * step back: newest first without scanning the partner's history. */
+    uint8_t start[STORE_MAX_KEY];
+    memcpy(start, prefix, plen);
+    memset(start + plen, 0xff, STORE_SEQ_BYTES);
+    MDB_val k = {plen + STORE_SEQ_BYTES, start}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    struct change_walk w = {.s = s,
+                            .fn = fn,
+                            .ud = ud,
+                            .limit = limit,
+                            .prefix = prefix,
+                            .prefix_len = plen,
+                            .txn = txn,
+                            .err = err};
+    int out = 0;
+    while (rc == 0) {
+        if (visit_partner_change(&w, &k, &v))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        out = store_error(s, rc, "reading a partner's changes", err);
+    mdb_cursor_close(cur);
+    read_end(s, txn);
+    return out ? out : w.rc;
+}
+
+/* ---- programs ---- */
+
+int store_put_program(store *s, uint64_t *index_out, const uint8_t *pb, size_t len, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_value("program version", pb, len, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(s->wtxn, s->programs, &cur);
+    if (rc)
+        return write_failed(s, rc, "reading program versions", err);
+    MDB_val k, v;
+    uint64_t last = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc == 0 && k.mv_size == STORE_SEQ_BYTES)
+        last = be64_get(k.mv_data);
+    else if (rc == 0)
+        return td_error_set(err, TD_DATA_LOSS, "state dir %s: program key is %zu bytes", s->dir,
+                            k.mv_size);
+    else if (rc != MDB_NOTFOUND)
+        return write_failed(s, rc, "reading program versions", err);
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, last + 1);
+    rc = put(s, s->programs, key, sizeof key, pb, len, 0, "writing a program version", err);
+    if (rc == 0 && index_out)
+        *index_out = last + 1;
+    return rc;
+}
+
+struct program_walk {
+    store *s;
+    int (*fn)(void *ud, uint64_t index, const uint8_t *pb, size_t len);
+    void *ud;
+    int rc;
+    td_error *err;
+};
+
+static int visit_program(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct program_walk *w = ud;
+    if (k->mv_size != STORE_SEQ_BYTES) {
+        w->rc = td_error_set(w->err, TD_DATA_LOSS, "state dir %s: program key is %zu bytes",
+                             w->s->dir, k->mv_size);
+        return 1;
+    }
+    w->rc = w->fn(w->ud, be64_get(k->mv_data), v->mv_data, v->mv_size);
+    return w->rc ? 1 : 0;
+}
+
+int store_each_program(store *s, int (*fn)(void *ud, uint64_t index, const uint8_t *pb, size_t len),
+                       void *ud, td_error *err)
+{
+    struct program_walk w = {s, fn, ud, 0, err};
+    int rc = walk(s, s->programs, NULL, MDB_FIRST, MDB_NEXT, visit_program, &w,
+                  "reading program versions", err);
+    return rc ? rc : w.rc;
+}
+
+/* ---- cursors and meta ---- */
+
+int store_put_cursor(store *s, const char *connector, const char *cursor, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("connector name", connector, 0, err);
+    if (rc == 0 && !cursor)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "store: connector %s: no cursor", connector);
+    if (rc == 0)
+        rc = check_value("cursor", (const uint8_t *)cursor, strlen(cursor), err);
+    if (rc)
+        return rc;
+    return put(s, s->cursors, connector, strlen(connector), cursor, strlen(cursor), 0,
+               "writing a connector cursor", err);
+}
+
+int store_get_cursor(store *s, const char *connector, char **cursor, td_error *err)
+{
+    *cursor = NULL;
+    int rc = check_key("connector name", connector, 0, err);
+    if (rc)
+        return rc;
+    uint8_t *v = NULL;
+    size_t len = 0;
+    rc = get_copy(s, s->cursors, connector, strlen(connector), &v, &len, "cursor", err);
+    if (rc == -TD_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    char *str = realloc(v, len + 1);
+    if (!str) {
+        free(v);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "store: out of memory reading a cursor");
+    }
+    str[len] = 0;
+    *cursor = str;
+    return 0;
+}
+
+int store_put_meta(store *s, const char *name, const uint8_t *val, size_t len, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("meta name", name, 0, err);
+    if (rc == 0 && (!strcmp(name, STORE_META_FORMAT) || !strcmp(name, STORE_META_SEQUENCE)))
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "store: meta '%s' belongs to the store", name);
+    if (rc == 0)
+        rc = check_value("meta value", val, len, err);
+    if (rc)
+        return rc;
+    return put(s, s->meta, name, strlen(name), val, len, 0, "writing a meta value", err);
+}
+
+int store_get_meta(store *s, const char *name, uint8_t **val, size_t *len, td_error *err)
+{
+    int rc = check_key("meta name", name, 0, err);
+    if (rc)
+        return rc;
+    rc = get_copy(s, s->meta, name, strlen(name), val, len, "meta value", err);
+    if (rc == -TD_NOT_FOUND)
+        td_error_set(err, TD_NOT_FOUND, "store: no meta value '%s'", name);
+    return rc;
+}

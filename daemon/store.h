@@ -28,21 +28,27 @@
 
 #include "tierd/status.h"
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION   1
 #define STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30) /* 16 GiB of address space, sparse */
 
 typedef struct store store;
 
 typedef struct store_options {
     size_t map_size; /* 0 = STORE_DEFAULT_MAP_SIZE */
+    size_t map_max;  /* the map may grow (between turns) up to this; 0 = map_size */
     bool no_sync;    /* tests and benches only: skip fsync at commit */
+    bool read_only;  /* serve reads only; every write fails TD_UNAVAILABLE */
 } store_options;
 
-/* Opens (creating if needed) the store in dir. */
+/* Opens (creating if needed) the store in dir. A dir this process cannot
+ * write (or opt->read_only) opens an existing store for reading only. */
 int store_open(const char *dir, const store_options *opt, store **out, td_error *err);
 void store_close(store *s);
 
 /* ---- transactions ---- */
+/* No-op when one is open. After a failed write the turn stays failed (every
+ * write, store_begin and store_commit repeat the error) until store_abort,
+ * or store_commit which reports it and ends the turn. */
 int store_begin(store *s, td_error *err); /* no-op when one is open */
 bool store_in_txn(const store *s);
 int store_commit(store *s, td_error *err); /* no-op when none is open */
@@ -62,6 +68,7 @@ int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t
 /* *seen = whether (source, id) was accepted before (committed or in the
  * open transaction). */
 int store_event_seen(store *s, const char *source, const char *id, bool *seen, td_error *err);
+/* TD_ALREADY_EXISTS when (source, id) is already there. */
 int store_put_event(store *s, const char *source, const char *id, const uint8_t *pb, size_t len,
                     td_error *err);
 uint64_t store_event_count(store *s);
@@ -72,6 +79,7 @@ uint64_t store_event_count(store *s);
 int store_next_sequence(store *s, uint64_t *seq);
 int store_put_change(store *s, uint64_t seq, const char *partner, const uint8_t *pb, size_t len,
                      td_error *err);
+/* The open transaction's last handed-out sequence, else the committed one. */
 uint64_t store_last_sequence(store *s);
 /* Changes with sequence > since, in order, at most limit (0 = no limit). */
 int store_each_change_since(store *s, uint64_t since, size_t limit,
