@@ -163,6 +163,7 @@ typedef struct program_pick {
     uint64_t index;
     uint8_t *pb;
     size_t len;
+    bool oom;
 } program_pick;
 
 static int pick_newest_program(void *ud, uint64_t index, const uint8_t *pb, size_t len)
@@ -171,8 +172,10 @@ static int pick_newest_program(void *ud, uint64_t index, const uint8_t *pb, size
     if (index < pick->index)
         return 0;
     uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
+    if (!copy) {
+        pick->oom = true;
         return -TD_RESOURCE_EXHAUSTED;
+    }
     memcpy(copy, pb, len);
     free(pick->pb);
     pick->pb = copy;
@@ -195,7 +198,7 @@ static int restore_program(engine *e, store *s, const char *dir, td_time now, ui
     int rc = store_each_program(s, pick_newest_program, &pick, err);
     if (rc) {
         free(pick.pb);
-        if (rc == -TD_RESOURCE_EXHAUSTED && err && err->code == TD_OK)
+        if (pick.oom)
             td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory reading programs", dir);
         return rc;
     }
