@@ -390,6 +390,7 @@ static int8_t map_tier(const ladder_def *ld, const char *name)
 int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err)
 {
     rbuf r = {buf, len, NULL};
+    int rc = 0;
     uint8_t magic[CODEC_MAGIC_LEN + 1];
     if (!buf || !r_take(&r, magic, sizeof magic, "header") ||
         memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
@@ -398,25 +399,31 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
         return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u",
                             magic[CODEC_MAGIC_LEN]);
 
-    td_partner *p = calloc(1, sizeof *p);
+    td_partner *p = NULL;
     rstream *rs = NULL;
     rtier *rt = NULL;
-    uint32_t ns = 0, nt = 0;
-    if (!p)
-        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-    p->id = r_str(&r, TD_MAX_ID, false, "partner id");
-    p->name = r_str(&r, TD_MAX_ID, true, "partner name");
-    uint32_t ntypes = r_u32(&r, "type count");
-    if (!r.bad && ntypes > TD_MAX_PARTNER_TYPES)
-        r.bad = "too many types";
-    if (!r.bad && ntypes) {
-        p->types = calloc(ntypes, sizeof *p->types);
-        if (!p->types)
-            r.bad = "out of memory";
+    char *rtypes[TD_MAX_PARTNER_TYPES] = {0};
+    uint32_t ns = 0, nt = 0, ntypes = 0;
+    char *id = r_str(&r, TD_MAX_ID, false, "partner id");
+    if (id) {
+        p = engine_partner_alloc(id);
+        free(id);
+        if (!p)
+            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
     }
-    for (uint32_t i = 0; !r.bad && i < ntypes; i++) {
-        p->types[i] = r_str(&r, TD_MAX_NAME, false, "partner type");
-        p->n_types = i + 1;
+    if (p)
+        p->name = r_str(&r, TD_MAX_ID, true, "partner name");
+    uint32_t want_types = r_u32(&r, "type count");
+    if (!r.bad && want_types > TD_MAX_PARTNER_TYPES)
+        r.bad = "too many types";
+    for (uint32_t i = 0; !r.bad && i < want_types; i++) {
+        rtypes[i] = r_str(&r, TD_MAX_NAME, false, "partner type");
+        ntypes = i + 1;
+    }
+    if (!p) {
+        rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu",
+                          r.bad ? r.bad : "partner id", len - r.left);
+        goto out;
     }
     p->created = r_time(&r, "created");
     p->updated = r_time(&r, "updated");
@@ -459,10 +466,24 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     if (!r.bad && r.left)
         r.bad = "trailing bytes";
 
-    int rc = 0;
     if (r.bad) {
         rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu", r.bad, len - r.left);
         goto out;
+    }
+    if (ntypes) {
+        p->types = calloc(ntypes, sizeof *p->types);
+        if (!p->types) {
+            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < ntypes; i++) {
+        p->types[i] = engine_type_intern(e, rtypes[i]);
+        if (!p->types[i]) {
+            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+            goto out;
+        }
+        p->n_types = i + 1;
     }
     for (uint32_t i = 0; i < ns; i++) {
         int ev = engine_event_intern(e, rs[i].event);
@@ -507,6 +528,8 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     }
     p = NULL;
 out:
+    for (uint32_t i = 0; i < ntypes; i++)
+        free(rtypes[i]);
     for (uint32_t i = 0; i < ns; i++) {
         free(rs[i].event);
         metric_stream_free(&rs[i].s);

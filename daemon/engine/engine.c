@@ -19,14 +19,25 @@
 
 #include "engine_internal.h"
 
-#define EVENT_ID_MAX     (2 * TD_MAX_ID + 2) /* "source/id" */
-#define REGISTRY_MIN_CAP 8
+#define EVENT_ID_MAX        (2 * TD_MAX_ID + 2) /* "source/id" */
+#define REGISTRY_MIN_CAP    8
+#define EVAL_PREFETCH_AHEAD 8 /* slots ahead whose partner struct is fetched */
+#define EVAL_PREFETCH_NEAR  4 /* slots ahead whose streams and tiers are fetched */
 
 /* ---- text ---- */
 
 bool engine_text_ok(const char *s, size_t max)
 {
-    if (!s || !*s || strnlen(s, max + 1) > max)
+    if (!s || !*s)
+        return false;
+    /* Fast path: printable ASCII, the shape of nearly every id. */
+    size_t i = 0;
+    for (; s[i] >= 0x20 && s[i] < 0x7F; i++)
+        if (i == max)
+            return false;
+    if (!s[i])
+        return true;
+    if (strnlen(s, max + 1) > max)
         return false;
     const unsigned char *u = (const unsigned char *)s;
     while (*u) {
@@ -72,24 +83,36 @@ int engine_event_index(const engine *e, const char *name)
     return -1;
 }
 
-int engine_event_intern(engine *e, const char *name)
+/* Finds or adds name in a grow-only string table; its index or -1 on OOM. */
+static int table_intern(char ***tab, size_t *n, size_t *cap, const char *name)
 {
-    int i = engine_event_index(e, name);
-    if (i >= 0)
-        return i;
-    if (e->n_events == e->cap_events) {
-        size_t cap = e->cap_events ? e->cap_events * 2 : REGISTRY_MIN_CAP;
-        char **n = realloc(e->events, cap * sizeof *n);
-        if (!n)
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*tab)[i], name) == 0)
+            return (int)i;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : REGISTRY_MIN_CAP;
+        char **t = realloc(*tab, ncap * sizeof *t);
+        if (!t)
             return -1;
-        e->events = n;
-        e->cap_events = cap;
+        *tab = t;
+        *cap = ncap;
     }
     char *dup = strdup(name);
     if (!dup)
         return -1;
-    e->events[e->n_events] = dup;
-    return (int)e->n_events++;
+    (*tab)[*n] = dup;
+    return (int)(*n)++;
+}
+
+char *engine_type_intern(engine *e, const char *name)
+{
+    int i = table_intern(&e->type_names, &e->n_type_names, &e->cap_type_names, name);
+    return i < 0 ? NULL : e->type_names[i];
+}
+
+int engine_event_intern(engine *e, const char *name)
+{
+    return table_intern(&e->events, &e->n_events, &e->cap_events, name);
 }
 
 /* ---- compiled program ---- */
@@ -207,12 +230,20 @@ void engine_partner_destroy(td_partner *p)
         metric_stream_free(&p->streams[i]);
     free(p->streams);
     free(p->tiers);
-    for (uint32_t i = 0; i < p->n_types; i++)
-        free(p->types[i]);
     free(p->types);
     free(p->name);
-    free(p->id);
     free(p);
+}
+
+td_partner *engine_partner_alloc(const char *id)
+{
+    size_t n = strlen(id) + 1;
+    td_partner *p = calloc(1, sizeof *p + n);
+    if (!p)
+        return NULL;
+    p->id = (char *)(p + 1);
+    memcpy(p->id, id, n);
+    return p;
 }
 
 int engine_partner_grow_streams(td_partner *p, size_t n)
@@ -323,10 +354,14 @@ int engine_qualify(const ladder_def *l, const double *values)
  * to unranked the tier left. */
 static void report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
                    const char *from, int crit_tier, const char *to, td_time now, td_cause cause,
-                   const char *event_id, const double *values, td_change_fn fn, void *ud)
+                   const td_event *ev, const double *values, td_change_fn fn, void *ud)
 {
     if (!fn)
         return;
+    /* Formatted only here: most events change no tier. */
+    char event_id[EVENT_ID_MAX];
+    if (ev)
+        snprintf(event_id, sizeof event_id, "%s/%s", ev->source, ev->id);
     td_criterion *crit = NULL;
     size_t n = 0, cap = 0;
     if (values && ld && crit_tier >= 0) {
@@ -346,7 +381,7 @@ static void report(const engine *e, const td_partner *p, const char *ladder, con
         .at = now,
         .cause = cause,
         .program_version = e->prog ? e->prog->version : NULL,
-        .event_id = event_id,
+        .event_id = ev ? event_id : NULL,
         .criteria = n ? crit : NULL,
         .n_criteria = n,
     };
@@ -361,7 +396,7 @@ static void values_init(double *values)
 }
 
 static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
-                         const char *event_id, td_change_fn fn, void *ud)
+                         const td_event *ev, td_change_fn fn, void *ud)
 {
     const program *prog = e->prog;
     sel &= p->ladders;
@@ -388,7 +423,7 @@ static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
         ts->since = now;
         td_cause c = cause ? cause : (q > from ? TD_CAUSE_PROMOTION : TD_CAUSE_DEMOTION);
         report(e, p, ld->name, ld, from >= 0 ? ld->tiers[from].name : NULL, q >= 0 ? q : from,
-               q >= 0 ? ld->tiers[q].name : NULL, now, c, event_id, values, fn, ud);
+               q >= 0 ? ld->tiers[q].name : NULL, now, c, ev, values, fn, ud);
     }
 }
 
@@ -411,6 +446,15 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
         return;
     }
     for (size_t i = 0; i < e->map.cap; i++) {
+        /* Partners sit at random addresses: fetch the next ones' state
+         * while this one is evaluated. */
+        if (i + EVAL_PREFETCH_AHEAD < e->map.cap && e->map.slots[i + EVAL_PREFETCH_AHEAD].hash)
+            __builtin_prefetch(e->map.slots[i + EVAL_PREFETCH_AHEAD].p);
+        if (i + EVAL_PREFETCH_NEAR < e->map.cap && e->map.slots[i + EVAL_PREFETCH_NEAR].hash) {
+            const td_partner *q = e->map.slots[i + EVAL_PREFETCH_NEAR].p;
+            __builtin_prefetch(q->streams);
+            __builtin_prefetch(q->tiers);
+        }
         if (!e->map.slots[i].hash)
             continue;
         prune_partner(e, e->map.slots[i].p, now);
@@ -487,12 +531,12 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
     char **ntypes = types ? calloc(n_types ? n_types : 1, sizeof *ntypes) : NULL;
     bool oom = (name && !nname) || (types && !ntypes);
     for (size_t i = 0; !oom && types && i < n_types; i++)
-        oom = !(ntypes[i] = strdup(types[i]));
+        oom = !(ntypes[i] = engine_type_intern(e, types[i]));
     td_partner *p = engine_partner_find(e, id);
     bool fresh = !p;
     if (!oom && fresh) {
-        p = calloc(1, sizeof *p);
-        oom = !p || !(p->id = strdup(id));
+        p = engine_partner_alloc(id);
+        oom = !p;
         if (!oom && e->prog) {
             p->tiers = malloc((e->prog->n_ladders ? e->prog->n_ladders : 1) * sizeof *p->tiers);
             oom = !p->tiers;
@@ -511,8 +555,6 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
     }
     if (oom) {
         free(nname);
-        for (size_t i = 0; ntypes && i < n_types; i++)
-            free(ntypes[i]);
         free(ntypes);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner '%s': out of memory", id);
     }
@@ -526,8 +568,6 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
         p->name = nname;
     }
     if (ntypes) {
-        for (uint32_t i = 0; i < p->n_types; i++)
-            free(p->types[i]);
         free(p->types);
         p->types = ntypes;
         p->n_types = (uint32_t)n_types;
@@ -670,7 +710,8 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
                             "event %s/%s: time %lld is outside the accepted range (at most %d s "
                             "ahead of now)",
                             ev->source, ev->id, (long long)ev->at, TD_MAX_FUTURE_SKEW);
-    if (engine_partner_grow_streams(p, (size_t)x + 1) != 0 ||
+    /* Every stream of the program at once: one allocation, not one per event kind. */
+    if (engine_partner_grow_streams(p, e->cp.n_ev) != 0 ||
         metric_stream_add(&p->streams[x], ev->at, ev->value, ev->key, e->cp.ev_flags[x]) != 0)
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "event %s/%s: out of memory", ev->source,
                             ev->id);
@@ -680,9 +721,7 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
         metric_stream_prune(s, horizon, e->cp.ev_flags[x]);
     p->events++;
     p->updated = now;
-    char event_id[EVENT_ID_MAX];
-    snprintf(event_id, sizeof event_id, "%s/%s", ev->source, ev->id);
-    eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, event_id, fn, ud);
+    eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, ev, fn, ud);
     return 0;
 }
 
@@ -840,6 +879,9 @@ void engine_free(engine *e)
     for (size_t i = 0; i < e->n_events; i++)
         free(e->events[i]);
     free(e->events);
+    for (size_t i = 0; i < e->n_type_names; i++)
+        free(e->type_names[i]);
+    free(e->type_names);
     free(e);
 }
 

@@ -76,9 +76,9 @@ typedef struct tier_state {
 } tier_state;
 
 struct td_partner {
-    char *id;
+    char *id; /* stored in the same allocation, right after the struct */
     char *name;
-    char **types;
+    char **types; /* own array of strings interned in the engine */
     uint32_t n_types;
     uint32_t ladders; /* bit l: the partner sits on ladder l */
     td_time created, updated;
@@ -93,6 +93,8 @@ struct engine {
     eng_prog cp;
     char **events; /* registry of event names; indices never change */
     size_t n_events, cap_events;
+    char **type_names; /* partner types, interned: thousands of partners share a few */
+    size_t n_type_names, cap_type_names;
     pmap map;
     td_partner **sorted;
     size_t n_sorted;
@@ -120,6 +122,10 @@ void metric_values(const eng_prog *cp, const td_partner *p, uint64_t mask, td_ti
 int engine_event_index(const engine *e, const char *name);
 int engine_event_intern(engine *e, const char *name);
 int engine_partner_grow_streams(td_partner *p, size_t n);
+/* A zeroed partner with its id copied in; NULL on OOM. */
+td_partner *engine_partner_alloc(const char *id);
+/* The engine's copy of a partner type name; NULL on OOM. */
+char *engine_type_intern(engine *e, const char *name);
 uint64_t engine_partner_mask(const eng_prog *cp, const td_partner *p);
 int engine_qualify(const ladder_def *l, const double *values);
 /* Adds p, replacing (and destroying) a partner with the same id. */

@@ -1,0 +1,296 @@
+/* bench_engine: the engine in process at the target scale.
+ *
+ * N partners (default 1,000,000), each on 3 ladders reading 8 metrics fed
+ * by 6 event streams. Measures (a) incremental ingest with re-evaluation
+ * (10 events per partner spread over a year, timestamps mostly increasing,
+ * 5% late by up to 30 days), (b) one full evaluation of every partner, and
+ * (c) resident memory per partner, split into window buckets and the rest.
+ * Prints one figure per line with its target. Usage: bench_engine [N]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine_internal.h"
+
+#define DEFAULT_PARTNERS      1000000
+#define EVENTS_PER_PARTNER    10
+#define START                 ((td_time)1767225600) /* 2026-01-01 */
+#define YEAR_SECONDS          (365 * (td_time)TD_SECONDS_PER_DAY)
+#define LATE_PERCENT          5
+#define LATE_MAX_SECONDS      (30 * (td_time)TD_SECONDS_PER_DAY)
+#define CERT_KINDS            6
+#define TARGET_EVENTS_PER_S   1e6
+#define TARGET_EVAL_S         1.0
+#define TARGET_OVERHEAD_BYTES 1024.0
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) {
+        perror("strdup");
+        exit(1);
+    }
+    return d;
+}
+
+static void *zalloc(size_t n)
+{
+    void *p = calloc(1, n);
+    if (!p) {
+        perror("calloc");
+        exit(1);
+    }
+    return p;
+}
+
+static expr *cmp(int metric, cmp_op op, double threshold)
+{
+    expr *x = zalloc(sizeof *x);
+    x->kind = EXPR_CMP;
+    x->metric = metric;
+    x->op = op;
+    x->threshold = threshold;
+    return x;
+}
+
+static expr *and2(expr *a, expr *b)
+{
+    expr *x = zalloc(sizeof *x);
+    x->kind = EXPR_AND;
+    x->a = a;
+    x->b = b;
+    return x;
+}
+
+static void metric(program *p, const char *name, metric_agg agg, const char *event,
+                   window_kind kind, int days)
+{
+    metric_def *m = &p->metrics[p->n_metrics++];
+    m->name = xstrdup(name);
+    m->agg = agg;
+    m->event = xstrdup(event);
+    m->window = (metric_window){kind, days};
+}
+
+static void mask_add(void *ud, int m)
+{
+    *(uint64_t *)ud |= 1ull << m;
+}
+
+static ladder_def *ladder(program *p, const char *name, const char *type, expr *gate)
+{
+    ladder_def *l = &p->ladders[p->n_ladders++];
+    l->name = xstrdup(name);
+    l->partner_types = zalloc(sizeof *l->partner_types);
+    l->partner_types[0] = xstrdup(type);
+    l->n_types = 1;
+    l->gate = gate;
+    l->gate_src = gate ? xstrdup("gate") : NULL;
+    l->policy.max_drop = 1;
+    l->tiers = zalloc(TD_MAX_TIERS * sizeof *l->tiers);
+    if (gate)
+        expr_metrics(gate, mask_add, &l->metric_mask);
+    return l;
+}
+
+static void tier(ladder_def *l, const char *name, expr *when)
+{
+    tier_def *t = &l->tiers[l->n_tiers++];
+    t->name = xstrdup(name);
+    t->when_src = xstrdup("when");
+    t->when = when;
+    expr_metrics(when, mask_add, &l->metric_mask);
+}
+
+enum { M_ARR, M_DEALS, M_SELLERS, M_CERTS, M_CSAT, M_IMPL, M_MUTUAL, M_FIT };
+static const char *const event_names[] = {"deal_closed", "active_sellers", "certification",
+                                          "csat",        "implementation", "mutual_customer"};
+#define N_EVENT_NAMES (sizeof event_names / sizeof event_names[0])
+
+static program *bench_program(void)
+{
+    program *p = zalloc(sizeof *p);
+    p->name = xstrdup("bench");
+    p->version = xstrdup("1");
+    p->metrics = zalloc(TD_MAX_METRICS * sizeof *p->metrics);
+    p->ladders = zalloc(TD_MAX_LADDERS * sizeof *p->ladders);
+    metric(p, "arr", AGG_SUM, "deal_closed", WIN_DAYS, 365);
+    metric(p, "deals", AGG_COUNT, "deal_closed", WIN_DAYS, 365);
+    metric(p, "active_sellers", AGG_LATEST, "active_sellers", WIN_LIFETIME, 0);
+    metric(p, "sales_certs", AGG_DISTINCT, "certification", WIN_LIFETIME, 0);
+    metric(p, "csat", AGG_AVG, "csat", WIN_DAYS, 365);
+    metric(p, "implementations", AGG_COUNT, "implementation", WIN_YEAR, 0);
+    metric(p, "mutual_customers", AGG_COUNT, "mutual_customer", WIN_DAYS, 90);
+    metric_def *fit = &p->metrics[p->n_metrics++];
+    fit->name = xstrdup("fit");
+    fit->agg = AGG_SCORE;
+    fit->terms = zalloc(2 * sizeof *fit->terms);
+    fit->terms[0] = (score_term){M_ARR, 60, 250000};
+    fit->terms[1] = (score_term){M_CERTS, 40, 4};
+    fit->n_terms = 2;
+    p->longest_window_days = 366;
+
+    ladder_def *r = ladder(p, "reseller", "reseller", cmp(M_SELLERS, CMP_GE, 1));
+    tier(r, "Registered", cmp(M_CERTS, CMP_GE, 1));
+    tier(r, "Selling", and2(cmp(M_ARR, CMP_GE, 50000), cmp(M_SELLERS, CMP_GE, 3)));
+    tier(r, "Specialist", and2(cmp(M_ARR, CMP_GE, 250000), cmp(M_CERTS, CMP_GE, 2)));
+    tier(r, "Strategic", and2(cmp(M_ARR, CMP_GE, 1e6), cmp(M_FIT, CMP_GE, 80)));
+    r->metric_mask |= 1ull << M_ARR | 1ull << M_CERTS;
+    ladder_def *s = ladder(p, "services", "services", NULL);
+    tier(s, "Trained", cmp(M_IMPL, CMP_GE, 1));
+    tier(s, "Delivering", and2(cmp(M_IMPL, CMP_GE, 3), cmp(M_CSAT, CMP_GE, 0.8)));
+    tier(s, "Certified", and2(cmp(M_IMPL, CMP_GE, 10), cmp(M_DEALS, CMP_GE, 2)));
+    ladder_def *t = ladder(p, "technology", "technology", NULL);
+    tier(t, "Listed", cmp(M_MUTUAL, CMP_GE, 1));
+    tier(t, "Validated", cmp(M_MUTUAL, CMP_GE, 3));
+    tier(t, "CoSell", and2(cmp(M_MUTUAL, CMP_GE, 6), cmp(M_CSAT, CMP_GE, 0.7)));
+    return p;
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (!f || fscanf(f, "%ld %ld", &size, &res) != 2)
+        res = 0;
+    if (f)
+        fclose(f);
+    return (double)res * (double)sysconf(_SC_PAGESIZE);
+}
+
+static void count_change(void *ud, const td_change *c)
+{
+    (void)c;
+    ++*(uint64_t *)ud;
+}
+
+int main(int argc, char **argv)
+{
+    size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : DEFAULT_PARTNERS;
+    if (n == 0) {
+        fprintf(stderr, "usage: bench_engine [partners]\n");
+        return 2;
+    }
+    engine *e = engine_new();
+    if (!e || engine_program_apply(e, bench_program(), START, NULL, NULL) != 0) {
+        fprintf(stderr, "bench_engine: engine setup failed\n");
+        return 1;
+    }
+    char **ids = zalloc(n * sizeof *ids);
+    char buf[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "p%08zu", i);
+        ids[i] = xstrdup(buf);
+    }
+    static const char *const keys[CERT_KINDS] = {"c-sales", "c-tech", "c-vert",
+                                                 "c-ops",   "c-sec",  "c-cloud"};
+    const char *types[] = {"reseller", "services", "technology"};
+    td_error err;
+    uint64_t changes = 0;
+
+    double rss0 = resident_bytes();
+    for (size_t i = 0; i < n; i++)
+        if (engine_partner_upsert(e, ids[i], NULL, types, 3, START, NULL, NULL, &err) != 0) {
+            fprintf(stderr, "upsert: %s\n", err.message);
+            return 1;
+        }
+    double rss1 = resident_bytes();
+
+    size_t n_events = n * EVENTS_PER_PARTNER;
+    uint64_t rejected = 0;
+    td_time now = START;
+    double t0 = seconds();
+    for (size_t i = 0; i < n_events; i++) {
+        now = START + (td_time)((double)i / (double)n_events * (double)YEAR_SECONDS) + 1;
+        td_time at = now;
+        if (rng() % 100 < LATE_PERCENT)
+            at -= (td_time)(rng() % LATE_MAX_SECONDS);
+        uint64_t r = rng();
+        size_t kind = r % N_EVENT_NAMES;
+        double value = 1;
+        const char *key = NULL;
+        switch (kind) {
+        case 0:
+            value = (double)(r >> 8 & 0xFFFF) * 2;
+            break;
+        case 1:
+            value = (double)(r >> 8 & 7);
+            break;
+        case 2:
+            key = keys[(r >> 8) % CERT_KINDS];
+            break;
+        case 3:
+            value = (double)(r >> 8 & 1023) / 1023.0;
+            break;
+        default:
+            break;
+        }
+        td_event ev = {"bench", "x", ids[(r >> 24) % n], event_names[kind], value, at, key};
+        if (engine_ingest(e, &ev, now, count_change, &changes, &err) != 0)
+            rejected++;
+    }
+    double t_ingest = seconds() - t0;
+    double rss2 = resident_bytes();
+
+    uint64_t eval_changes = 0;
+    t0 = seconds();
+    engine_evaluate(e, NULL, now, count_change, &eval_changes);
+    double t_eval = seconds() - t0;
+
+    /* Bytes the window buckets and distinct keys hold (capacity, as malloc
+     * sees it) against everything else the partners cost. */
+    double bucket_bytes = 0, key_bytes = 0;
+    for (size_t i = 0; i < e->map.cap; i++) {
+        const td_partner *p = e->map.slots[i].p;
+        if (!e->map.slots[i].hash)
+            continue;
+        for (uint32_t s = 0; s < p->n_streams; s++) {
+            bucket_bytes += (double)p->streams[s].capb * sizeof(metric_bucket);
+            key_bytes += (double)p->streams[s].capk * sizeof(metric_key);
+            for (uint32_t k = 0; k < p->streams[s].nk; k++)
+                key_bytes += (double)strlen(p->streams[s].k[k].key) + 1;
+        }
+    }
+    double per_partner = (rss2 - rss0) / (double)n;
+    double buckets_pp = bucket_bytes / (double)n;
+    double overhead_pp = per_partner - buckets_pp;
+
+    printf("partners                      %zu (3 ladders, 8 metrics, %zu event streams)\n", n,
+           N_EVENT_NAMES);
+    printf("events ingested               %zu (%llu rejected, %llu tier changes)\n", n_events,
+           (unsigned long long)rejected, (unsigned long long)changes);
+    printf("ingest with re-evaluation     %.0f events/s   (target >= %.0f)\n",
+           (double)n_events / t_ingest, TARGET_EVENTS_PER_S);
+    printf("evaluate every partner        %.3f s   (target < %.1f s; %llu changes)\n", t_eval,
+           TARGET_EVAL_S, (unsigned long long)eval_changes);
+    printf("resident per partner, empty   %.0f bytes\n", (rss1 - rss0) / (double)n);
+    printf("resident per partner, loaded  %.0f bytes\n", per_partner);
+    printf("  in window buckets           %.0f bytes\n", buckets_pp);
+    printf("  in distinct keys            %.0f bytes\n", key_bytes / (double)n);
+    printf("  beyond window buckets       %.0f bytes   (target <= %.0f)\n", overhead_pp,
+           TARGET_OVERHEAD_BYTES);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    engine_free(e);
+    return 0;
+}
