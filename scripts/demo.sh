@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The tierd demo: build, start a daemon on a fresh state directory with the
+# example program, feed it the example partners and a year of events, and
+# show what it decided and why.
+#
+# The clock is frozen at 2026-11-15 (--fake-clock) so the output is the same
+# on every run. Uses build/ like scripts/test.sh; the daemon's state goes to
+# ./demo-state (removed first) and its log to a temporary file that is
+# printed if anything fails. The daemon never outlives the script.
+set -euo pipefail
+
+DEMO_CLOCK=2026-11-15T00:00:00Z
+START_TIMEOUT_S=30 # first answer from a freshly started daemon
+STOP_TIMEOUT_S=15  # SIGTERM to exit
+# Partners the example data set puts in interesting places (see
+# examples/data/generate.py): p-0214 runs two motions and sits just below
+# the next tier on both; p-0066 sold early in the year and is about to lose
+# its reseller tier as those deals leave the 365-day window.
+SHOW_PARTNER=p-0214
+AT_RISK_PARTNER=p-0066
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+section "dependencies"
+bash scripts/install-deps.sh
+
+section "build (build/)"
+if [ -f build/meson-private/coredata.dat ]; then
+    meson setup --reconfigure build >/dev/null
+else
+    meson setup build >/dev/null
+fi
+ninja -C build
+
+tierd=build/daemon/tierd
+tierctl=build/client/tierctl
+state=./demo-state
+url="ipc://$root/demo-state/rpc.sock"
+log=$(mktemp)
+pid=
+
+ctl() {
+    "$tierctl" --url "$url" "$@"
+}
+
+cleanup() {
+    local status=$?
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    if [ "$status" -ne 0 ]; then
+        echo "demo.sh: failed; the daemon's log follows" >&2
+        cat "$log" >&2
+    fi
+    rm -f "$log"
+    exit "$status"
+}
+trap cleanup EXIT
+
+section "start tierd (clock frozen at $DEMO_CLOCK)"
+rm -rf "$state"
+"$tierd" --state-dir "$state" --fake-clock "$DEMO_CLOCK" \
+    --program examples/programs/partners.yaml --foreground >"$log" 2>&1 &
+pid=$!
+echo "tierd pid $pid, state $state, rpc $url"
+
+deadline=$((SECONDS + START_TIMEOUT_S))
+until ctl status >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "demo.sh: tierd exited before answering" >&2
+        exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "demo.sh: tierd did not answer within ${START_TIMEOUT_S}s" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+
+section "tierctl status"
+ctl status
+
+section "import partners (examples/data/partners.ndjson)"
+ctl partner import examples/data/partners.ndjson
+
+section "import events (examples/data/events.ndjson)"
+ctl event import examples/data/events.ndjson
+
+section "import the same events again: source+id make them duplicates"
+ctl event import examples/data/events.ndjson
+
+section "tier distribution (tierctl stats)"
+ctl stats
+
+section "tierctl partner show $SHOW_PARTNER"
+ctl partner show "$SHOW_PARTNER"
+
+section "tierctl explain $SHOW_PARTNER (what the next tier still needs)"
+ctl explain "$SHOW_PARTNER"
+
+section "tierctl explain $AT_RISK_PARTNER --ladder reseller (activity about to expire)"
+ctl explain "$AT_RISK_PARTNER" --ladder reseller
+
+section "stop tierd (SIGTERM)"
+kill -TERM "$pid"
+for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then
+    echo "demo.sh: tierd still running ${STOP_TIMEOUT_S}s after SIGTERM" >&2
+    exit 1
+fi
+rc=0
+wait "$pid" || rc=$?
+pid=
+if [ "$rc" -ne 0 ]; then
+    echo "demo.sh: tierd exited with status $rc after SIGTERM" >&2
+    exit 1
+fi
+echo "tierd stopped cleanly; its state stays in $state"
