@@ -1,0 +1,300 @@
+/* The state glue against a real LMDB store in a temporary dir: turns that
+ * commit, turns that fail, and start-up restore.
+ *
+ * Programs are built by hand (engine_fixture.h) and put in force directly,
+ * so these tests do not depend on the program parser; restoring a stored
+ * program is proven end to end by the restart integration suite. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_fixture.h"
+#include "state.h"
+#include "store.h"
+#include "tierd.pb-c.h"
+
+#define DIR_MAX_TEST     256
+#define FX_NOW           ((td_time)1780000000) /* 2026-05-28 */
+#define MAX_PUBLISHED    32
+#define TINY_MAP_BYTES   ((size_t)256 << 10)
+#define FLOOD_PARTNERS   20000
+#define FLOOD_NAME_BYTES 100
+
+static char dir[DIR_MAX_TEST];
+static tierd d;
+
+/* tierd_now belongs to the daemon's main; the tests freeze it. */
+td_time tierd_now(const tierd *t)
+{
+    return t->fake_now;
+}
+
+typedef struct published {
+    char topic[MAX_PUBLISHED][128];
+    uint64_t seq[MAX_PUBLISHED];
+    size_t n;
+} published;
+
+static published pub;
+
+static void record_publish(void *ud, const char *topic, const uint8_t *payload, size_t len)
+{
+    published *p = ud;
+    ck_assert_uint_lt(p->n, MAX_PUBLISHED);
+    snprintf(p->topic[p->n], sizeof p->topic[p->n], "%s", topic);
+    Tierd__TierChange *c = tierd__tier_change__unpack(NULL, len, payload);
+    ck_assert_ptr_nonnull(c);
+    p->seq[p->n++] = c->sequence;
+    tierd__tier_change__free_unpacked(c, NULL);
+}
+
+static void open_state(const store_options *opt)
+{
+    td_error err;
+    d.fake_clock = true;
+    d.fake_now = FX_NOW;
+    ck_assert_msg(state_open_with(&d, dir, opt, &err) == 0, "%s", err.message);
+    state_set_publisher(&d, record_publish, &pub);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/td-state-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    memset(&d, 0, sizeof d);
+    memset(&pub, 0, sizeof pub);
+    store_options opt = {.no_sync = true};
+    open_state(&opt);
+}
+
+static void teardown(void)
+{
+    state_close(&d);
+    char cmd[DIR_MAX_TEST + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void put_program(void)
+{
+    ck_assert_int_eq(
+        engine_program_apply(d.engine, fx_partners_program("v1", 50000), FX_NOW, NULL, NULL), 0);
+}
+
+static void upsert(const char *id, const char *name)
+{
+    td_error err;
+    const char *types[] = {"reseller"};
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    ck_assert_msg(engine_partner_upsert(d.engine, id, name, types, 1, FX_NOW, state_change_sink, &d,
+                                        &err) == 0,
+                  "%s", err.message);
+    state_mark_dirty(&d, id);
+}
+
+static void ingest(const char *id, const char *partner, const char *metric, double value,
+                   const char *key)
+{
+    td_error err;
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    td_event ev = {"crm", id, partner, metric, value, FX_NOW - FX_DAY, key};
+    ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
+                  err.message);
+    state_mark_dirty(&d, partner);
+}
+
+static void flush_ok(void)
+{
+    td_error err;
+    ck_assert_msg(state_flush(&d, &err) == 0, "%s", err.message);
+}
+
+/* p-1 reaches Registered on the reseller ladder. */
+static void register_p1(void)
+{
+    upsert("p-1", "Acme");
+    ingest("c-1", "p-1", "contract_signed", 1, NULL);
+    ingest("s-1", "p-1", "active_sellers", 3, NULL);
+    ingest("l-1", "p-1", "certification", 1, "cert-a");
+}
+
+static const char *name_of(const char *id)
+{
+    td_partner *p = engine_partner_find(d.engine, id);
+    if (!p)
+        return NULL;
+    td_partner_info info;
+    engine_partner_info(p, &info);
+    return info.name;
+}
+
+START_TEST(test_partners_written_in_a_turn_survive_close_and_open)
+{
+    upsert("p-1", "Acme");
+    upsert("p-2", "Bolt");
+    flush_ok();
+    state_close(&d);
+    ck_assert_ptr_null(d.engine);
+    open_state(NULL);
+    ck_assert_uint_eq(engine_partner_count(d.engine), 2);
+    ck_assert_str_eq(name_of("p-1"), "Acme");
+    ck_assert_str_eq(name_of("p-2"), "Bolt");
+}
+END_TEST
+
+static int collect_change(void *ud, uint64_t seq, const uint8_t *pb, size_t len)
+{
+    Tierd__TierChange **out = ud;
+    Tierd__TierChange *c = tierd__tier_change__unpack(NULL, len, pb);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(c->sequence, seq);
+    out[seq - 1] = c;
+    return 0;
+}
+
+START_TEST(test_changes_are_logged_numbered_and_published_only_after_commit)
+{
+    put_program();
+    register_p1();
+    ck_assert_uint_eq(pub.n, 0);
+    flush_ok();
+    ck_assert_uint_eq(pub.n, 1);
+    ck_assert_str_eq(pub.topic[0], "change/reseller/p-1");
+    ck_assert_uint_eq(pub.seq[0], 1);
+    ck_assert_uint_eq(store_last_sequence(d.store), 1);
+    Tierd__TierChange *c[1] = {NULL};
+    td_error err;
+    ck_assert_int_eq(store_each_change_since(d.store, 0, 0, collect_change, c, &err), 0);
+    ck_assert_ptr_nonnull(c[0]);
+    ck_assert_str_eq(c[0]->partner, "p-1");
+    ck_assert_str_eq(c[0]->from_tier, "");
+    ck_assert_str_eq(c[0]->to_tier, "Registered");
+    ck_assert_str_eq(c[0]->event_id, "crm/l-1");
+    ck_assert_str_eq(c[0]->program_version, "v1");
+    ck_assert_int_eq(c[0]->cause, TIERD__CAUSE__PROMOTION);
+    ck_assert_uint_ge(c[0]->n_criteria, 2);
+    tierd__tier_change__free_unpacked(c[0], NULL);
+}
+END_TEST
+
+START_TEST(test_failed_turn_restores_memory_from_the_store_and_publishes_nothing)
+{
+    put_program();
+    register_p1();
+    upsert("p-3", "Crane");
+    flush_ok();
+    size_t published_before = pub.n;
+
+    /* a turn that promotes p-1, adds p-2, renames and deletes others */
+    ingest("o-1", "p-1", "deal_closed", 60000, NULL);
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    upsert("p-2", "Bolt");
+    td_error err;
+    ck_assert_int_eq(engine_partner_delete(d.engine, "p-3", FX_NOW, state_change_sink, &d, &err),
+                     0);
+    state_mark_dirty(&d, "p-3");
+    td_error injected;
+    td_error_set(&injected, TD_RESOURCE_EXHAUSTED, "injected: disk full");
+    state_fail(&d, &injected);
+    ck_assert_int_eq(state_flush(&d, &err), -TD_RESOURCE_EXHAUSTED);
+    ck_assert_str_eq(err.message, "injected: disk full");
+
+    ck_assert_uint_eq(pub.n, published_before);
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Registered");
+    ck_assert_ptr_null(engine_partner_find(d.engine, "p-2"));
+    ck_assert_str_eq(name_of("p-3"), "Crane");
+    ck_assert_uint_eq(store_last_sequence(d.store), 1);
+
+    /* the next turn starts clean and numbers on from the committed log */
+    ingest("o-1", "p-1", "deal_closed", 60000, NULL);
+    flush_ok();
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    ck_assert_uint_eq(pub.n, published_before + 1);
+    ck_assert_uint_eq(pub.seq[pub.n - 1], 2);
+}
+END_TEST
+
+START_TEST(test_full_store_fails_the_turn_and_memory_forgets_it)
+{
+    state_close(&d);
+    store_options tiny = {.map_size = TINY_MAP_BYTES, .map_max = TINY_MAP_BYTES, .no_sync = true};
+    open_state(&tiny);
+    upsert("p-0", "Kept");
+    flush_ok();
+    char id[32], name[FLOOD_NAME_BYTES + 1];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    td_error err;
+    for (int i = 1; i <= FLOOD_PARTNERS; i++) {
+        snprintf(id, sizeof id, "flood-%05d", i);
+        upsert(id, name);
+    }
+    int rc = state_flush(&d, &err);
+    ck_assert_int_eq(rc, -TD_RESOURCE_EXHAUSTED);
+    ck_assert_uint_eq(engine_partner_count(d.engine), 1);
+    ck_assert_str_eq(name_of("p-0"), "Kept");
+    /* the store still takes small turns */
+    upsert("p-1", "Small");
+    flush_ok();
+    state_close(&d);
+    open_state(&tiny);
+    ck_assert_uint_eq(engine_partner_count(d.engine), 2);
+}
+END_TEST
+
+START_TEST(test_damaged_partner_record_refuses_start_with_data_loss)
+{
+    upsert("p-1", "Acme");
+    flush_ok();
+    state_close(&d);
+    store *s;
+    td_error err;
+    ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
+    ck_assert_int_eq(store_begin(s, &err), 0);
+    const uint8_t junk[] = "TDP\x01 not a partner";
+    ck_assert_int_eq(store_put_partner(s, "p-2", junk, sizeof junk, &err), 0);
+    ck_assert_int_eq(store_commit(s, &err), 0);
+    store_close(s);
+    memset(&d, 0, sizeof d);
+    d.fake_clock = true;
+    d.fake_now = FX_NOW;
+    ck_assert_int_eq(state_open(&d, dir, &err), -TD_DATA_LOSS);
+    ck_assert_msg(strstr(err.message, "partner record 2") != NULL, "%s", err.message);
+    ck_assert_ptr_null(d.state);
+    /* nothing was dropped: both records are still there to repair */
+    ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(store_get_partner(s, "p-1", &blob, &len, &err), 0);
+    free(blob);
+    ck_assert_int_eq(store_get_partner(s, "p-2", &blob, &len, &err), 0);
+    ck_assert_uint_eq(len, sizeof junk);
+    free(blob);
+    store_close(s);
+}
+END_TEST
+
+static Suite *state_suite(void)
+{
+    Suite *s = suite_create("state");
+    TCase *tc = tcase_create("state");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_partners_written_in_a_turn_survive_close_and_open);
+    tcase_add_test(tc, test_changes_are_logged_numbered_and_published_only_after_commit);
+    tcase_add_test(tc, test_failed_turn_restores_memory_from_the_store_and_publishes_nothing);
+    tcase_add_test(tc, test_full_store_fails_the_turn_and_memory_forgets_it);
+    tcase_add_test(tc, test_damaged_partner_record_refuses_start_with_data_loss);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(state_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
