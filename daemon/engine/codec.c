@@ -406,7 +406,7 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     uint32_t ns = 0, nt = 0, ntypes = 0;
     char *id = r_str(&r, TD_MAX_ID, false, "partner id");
     if (id) {
-        p = engine_partner_alloc(id);
+        p = engine_partner_alloc(id, 0, 0);
         free(id);
         if (!p)
             return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
@@ -496,7 +496,8 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     }
     const program *prog = e->prog;
     if (prog) {
-        p->tiers = malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *p->tiers);
+        engine_partner_set_tiers(
+            p, malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *p->tiers));
         if (!p->tiers) {
             rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
             goto out;

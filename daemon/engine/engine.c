@@ -228,20 +228,44 @@ void engine_partner_destroy(td_partner *p)
         return;
     for (uint32_t i = 0; i < p->n_streams; i++)
         metric_stream_free(&p->streams[i]);
-    free(p->streams);
-    free(p->tiers);
+    if (!(p->inline_parts & PARTNER_INLINE_STREAMS))
+        free(p->streams);
+    engine_partner_set_tiers(p, NULL);
     free(p->types);
     free(p->name);
     free(p);
 }
 
-td_partner *engine_partner_alloc(const char *id)
+void engine_partner_set_tiers(td_partner *p, tier_state *tiers)
 {
+    if (!(p->inline_parts & PARTNER_INLINE_TIERS))
+        free(p->tiers);
+    p->inline_parts &= (uint8_t)~PARTNER_INLINE_TIERS;
+    p->tiers = tiers;
+}
+
+td_partner *engine_partner_alloc(const char *id, size_t n_ladders, size_t n_streams)
+{
+    /* One allocation for the struct, its tiers, its streams and its id:
+     * evaluating a partner then walks adjacent cache lines. */
     size_t n = strlen(id) + 1;
-    td_partner *p = calloc(1, sizeof *p + n);
+    size_t tiers = n_ladders * sizeof(tier_state), streams = n_streams * sizeof(metric_stream);
+    td_partner *p = calloc(1, sizeof *p + tiers + streams + n);
     if (!p)
         return NULL;
-    p->id = (char *)(p + 1);
+    uint8_t *at = (uint8_t *)(p + 1);
+    if (n_ladders) {
+        p->tiers = (tier_state *)at;
+        p->inline_parts |= PARTNER_INLINE_TIERS;
+        for (size_t l = 0; l < n_ladders; l++)
+            tier_state_init(&p->tiers[l]);
+    }
+    if (n_streams) {
+        p->streams = (metric_stream *)(at + tiers);
+        p->n_streams = (uint32_t)n_streams;
+        p->inline_parts |= PARTNER_INLINE_STREAMS;
+    }
+    p->id = (char *)(at + tiers + streams);
     memcpy(p->id, id, n);
     return p;
 }
@@ -250,9 +274,17 @@ int engine_partner_grow_streams(td_partner *p, size_t n)
 {
     if (n <= p->n_streams)
         return 0;
-    metric_stream *s = realloc(p->streams, n * sizeof *s);
+    metric_stream *s;
+    if (p->inline_parts & PARTNER_INLINE_STREAMS) {
+        s = malloc(n * sizeof *s);
+        if (s && p->n_streams)
+            memcpy(s, p->streams, p->n_streams * sizeof *s);
+    } else {
+        s = realloc(p->streams, n * sizeof *s);
+    }
     if (!s)
         return -1;
+    p->inline_parts &= (uint8_t)~PARTNER_INLINE_STREAMS;
     memset(&s[p->n_streams], 0, (n - p->n_streams) * sizeof *s);
     p->streams = s;
     p->n_streams = (uint32_t)n;
@@ -535,14 +567,8 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
     td_partner *p = engine_partner_find(e, id);
     bool fresh = !p;
     if (!oom && fresh) {
-        p = engine_partner_alloc(id);
+        p = engine_partner_alloc(id, e->prog ? e->prog->n_ladders : 0, e->cp.n_ev);
         oom = !p;
-        if (!oom && e->prog) {
-            p->tiers = malloc((e->prog->n_ladders ? e->prog->n_ladders : 1) * sizeof *p->tiers);
-            oom = !p->tiers;
-            for (size_t l = 0; !oom && l < e->prog->n_ladders; l++)
-                tier_state_init(&p->tiers[l]);
-        }
         if (!oom) {
             int full;
             pmap_put(&e->map, p, &full);
@@ -758,8 +784,7 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
         tier_state *nt = malloc(nl * sizeof *nt);
         if (!nt) {
             /* Off every ladder rather than holding tiers of the old program. */
-            free(p->tiers);
-            p->tiers = NULL;
+            engine_partner_set_tiers(p, NULL);
             p->ladders = 0;
             continue;
         }
@@ -791,8 +816,7 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
             if (ots->tier >= 0)
                 from_names[l] = old_ld->tiers[ots->tier].name;
         }
-        free(p->tiers);
-        p->tiers = nt;
+        engine_partner_set_tiers(p, nt);
         p->ladders = on;
         for (size_t l = 0; l < np->n_ladders; l++) {
             if (!(on & (1u << l)))

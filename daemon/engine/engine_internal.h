@@ -85,8 +85,11 @@ struct td_partner {
     uint64_t events;
     metric_stream *streams; /* indexed by registry event index */
     uint32_t n_streams;
-    tier_state *tiers; /* one per ladder of the program in force */
+    uint8_t inline_parts; /* PARTNER_INLINE_*: parts living in the partner's own allocation */
+    tier_state *tiers;    /* one per ladder of the program in force */
 };
+
+enum { PARTNER_INLINE_TIERS = 1, PARTNER_INLINE_STREAMS = 2 };
 
 struct engine {
     program *prog;
@@ -123,7 +126,9 @@ int engine_event_index(const engine *e, const char *name);
 int engine_event_intern(engine *e, const char *name);
 int engine_partner_grow_streams(td_partner *p, size_t n);
 /* A zeroed partner with its id copied in; NULL on OOM. */
-td_partner *engine_partner_alloc(const char *id);
+td_partner *engine_partner_alloc(const char *id, size_t n_ladders, size_t n_streams);
+/* Replaces p's tier array (taking ownership of tiers, which may be NULL). */
+void engine_partner_set_tiers(td_partner *p, tier_state *tiers);
 /* The engine's copy of a partner type name; NULL on OOM. */
 char *engine_type_intern(engine *e, const char *name);
 uint64_t engine_partner_mask(const eng_prog *cp, const td_partner *p);
