@@ -1,0 +1,57 @@
+/* Internal to tierctl: the pieces its source files share. */
+#ifndef TIERCTL_H
+#define TIERCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tierd/client.h"
+
+/* Exit statuses (DESIGN.md §7). */
+#define TCTL_EXIT_OK          0
+#define TCTL_EXIT_REFUSED     1
+#define TCTL_EXIT_USAGE       2
+#define TCTL_EXIT_UNREACHABLE 3
+
+#define TCTL_NUM_STRLEN 64
+
+typedef struct tctl {
+    td_client *cli;
+    bool json;
+    const char *url;   /* as given on the command line; NULL = default */
+    const char *token; /* as given on the command line; NULL = $TIERD_TOKEN */
+    int timeout_ms;
+} tctl;
+
+/* Prints "tierctl: CODE: message" on stderr; returns 3 for an unreachable
+ * daemon (TD_UNAVAILABLE), 1 for anything else. */
+int tctl_fail(const td_error *err);
+/* The same for a negative td_code from a call. */
+int tctl_fail_rc(int rc, const td_error *err);
+
+/* Prints the JSON document on stdout, one document per command, and frees it. */
+void tctl_print_json(json_t *doc);
+/* Same but on one line, for streams (watch). */
+void tctl_print_json_line(json_t *doc);
+
+/* Daemon time (seconds since the epoch; 0 = none) as RFC 3339 or JSON null. */
+json_t *tctl_time_json(int64_t t);
+/* "2026-05-01" when t is midnight UTC, the full RFC 3339 time otherwise, "-"
+ * for none. */
+void tctl_time_human(int64_t t, char *buf, size_t n);
+void tctl_time_rfc3339(int64_t t, char *buf, size_t n);
+/* Numbers for people: integers with thousands separators, others as %g. */
+void tctl_num_human(double v, char *buf, size_t n);
+/* JSON string, or null for NULL/"" (unranked tiers, absent names). */
+json_t *tctl_str_or_null(const char *s);
+/* JSON string that survives bytes that are not UTF-8 (they become '?'). */
+json_t *tctl_str(const char *s);
+
+/* NDJSON imports (tierctl_import.c); file "-" is standard input. */
+int tctl_import_events(tctl *t, const char *file);
+int tctl_import_partners(tctl *t, const char *file);
+
+#endif

@@ -1,0 +1,124 @@
+/* tierctl's output helpers: how times, numbers, errors and JSON documents
+ * look to a person or a script. Owns formatting only; it sends nothing and
+ * decides no exit status beyond mapping a td_code to one. */
+#include "tierctl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Integers print exactly only up to 2^53; past that %g is more honest. */
+#define NUM_MAX_EXACT 9007199254740992.0
+#define NUM_DIGITS    10
+
+int tctl_fail(const td_error *err)
+{
+    fprintf(stderr, "tierctl: %s: %s\n", td_code_name(err->code), err->message);
+    return err->code == TD_UNAVAILABLE ? TCTL_EXIT_UNREACHABLE : TCTL_EXIT_REFUSED;
+}
+
+int tctl_fail_rc(int rc, const td_error *err)
+{
+    td_error e = *err;
+    if (e.code == TD_OK)
+        e.code = (td_code)(-rc);
+    return tctl_fail(&e);
+}
+
+void tctl_print_json(json_t *doc)
+{
+    if (!doc) {
+        fprintf(stderr, "tierctl: INTERNAL: could not build the JSON answer\n");
+        return;
+    }
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    fputc('\n', stdout);
+    json_decref(doc);
+}
+
+void tctl_print_json_line(json_t *doc)
+{
+    if (!doc)
+        return;
+    json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(doc);
+}
+
+void tctl_time_rfc3339(int64_t t, char *buf, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, n, "-");
+}
+
+void tctl_time_human(int64_t t, char *buf, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t == 0 || !gmtime_r(&tt, &tm)) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    const char *fmt = (tm.tm_hour || tm.tm_min || tm.tm_sec) ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d";
+    if (strftime(buf, n, fmt, &tm) == 0)
+        snprintf(buf, n, "-");
+}
+
+json_t *tctl_time_json(int64_t t)
+{
+    if (t == 0)
+        return json_null();
+    char buf[64];
+    tctl_time_rfc3339(t, buf, sizeof buf);
+    return json_string(buf);
+}
+
+void tctl_num_human(double v, char *buf, size_t n)
+{
+    if (!isfinite(v) || fabs(v) >= NUM_MAX_EXACT || v != trunc(v)) {
+        snprintf(buf, n, "%.*g", NUM_DIGITS, v);
+        return;
+    }
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", fabs(v));
+    size_t len = strlen(digits), o = 0;
+    char out[48];
+    if (v < 0)
+        out[o++] = '-';
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    snprintf(buf, n, "%s", out);
+}
+
+json_t *tctl_str(const char *s)
+{
+    if (!s)
+        s = "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not UTF-8: show what can be shown rather than lose the whole answer. */
+    size_t len = strlen(s);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return json_string("");
+    for (size_t i = 0; i <= len; i++)
+        copy[i] = ((unsigned char)s[i] >= 0x80) ? '?' : s[i];
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+json_t *tctl_str_or_null(const char *s)
+{
+    return s && *s ? tctl_str(s) : json_null();
+}
