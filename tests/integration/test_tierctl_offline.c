@@ -1,0 +1,481 @@
+/* tierctl without a real daemon: usage errors, unreachable daemons, and the
+ * client side of the wire (envelopes, stale replies, refused requests,
+ * NDJSON line mapping) against a small scripted REP socket in this process.
+ * Runs the real tierctl binary (TIERCTL_BIN). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include "tierd.pb-c.h"
+
+#define OUT_MAX        (256 * 1024)
+#define FAKE_MAX_CALLS 64
+
+static char tmpdir[256];
+static char out[OUT_MAX], err_out[OUT_MAX];
+
+static const char *tierctl_bin(void)
+{
+    const char *b = getenv("TIERCTL_BIN");
+    ck_assert_msg(b && *b, "TIERCTL_BIN is not set");
+    return b;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void slurp(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[got] = '\0';
+    if (f)
+        fclose(f);
+}
+
+/* Runs tierctl with args (NULL-terminated), stdin from in_path (or
+ * /dev/null); fills `out`/`err_out`; returns the exit status. */
+static int run(const char *in_path, double *secs, const char *const *args)
+{
+    char opath[512], epath[512];
+    snprintf(opath, sizeof opath, "%s/stdout", tmpdir);
+    snprintf(epath, sizeof epath, "%s/stderr", tmpdir);
+    const char *argv[32] = {tierctl_bin()};
+    int n = 1;
+    for (; args[n - 1] && n < 31; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    double t0 = now_s();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
+        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (secs)
+        *secs = now_s() - t0;
+    slurp(opath, out, sizeof out);
+    slurp(epath, err_out, sizeof err_out);
+    ck_assert_msg(WIFEXITED(status), "tierctl did not exit normally");
+    return WEXITSTATUS(status);
+}
+
+#define RUN(...) run(NULL, NULL, (const char *const[]){__VA_ARGS__, NULL})
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test-tierctl-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_file(const char *name, const char *text, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ---- usage and reachability ------------------------------------------------- */
+
+START_TEST(test_no_arguments_is_a_usage_error)
+{
+    ck_assert_int_eq(RUN(NULL), 2);
+    ck_assert_ptr_nonnull(strstr(err_out, "usage: tierctl"));
+}
+END_TEST
+
+START_TEST(test_unknown_command_is_a_usage_error)
+{
+    ck_assert_int_eq(RUN("frobnicate"), 2);
+    ck_assert_ptr_nonnull(strstr(err_out, "unknown command 'frobnicate'"));
+}
+END_TEST
+
+START_TEST(test_group_without_subcommand_is_a_usage_error)
+{
+    ck_assert_int_eq(RUN("partner"), 2);
+    ck_assert_ptr_nonnull(strstr(err_out, "usage: tierctl partner show ID"));
+    ck_assert_int_eq(RUN("partner", "explode", "p-1"), 2);
+}
+END_TEST
+
+START_TEST(test_unknown_option_and_missing_value_are_usage_errors)
+{
+    ck_assert_int_eq(RUN("explain", "p-1", "--bogus"), 2);
+    ck_assert_ptr_nonnull(strstr(err_out, "usage: tierctl"));
+    ck_assert_int_eq(RUN("explain", "p-1", "--ladder"), 2);
+    ck_assert_int_eq(RUN("--url"), 2);
+    ck_assert_int_eq(RUN("--timeout", "soon", "ping"), 2);
+}
+END_TEST
+
+START_TEST(test_missing_and_extra_arguments_are_usage_errors)
+{
+    ck_assert_int_eq(RUN("partner", "show"), 2);
+    ck_assert_int_eq(RUN("partner", "show", "a", "b"), 2);
+    ck_assert_int_eq(RUN("approve", "p-1"), 2);
+    ck_assert_int_eq(RUN("override", "set", "p-1", "--ladder", "r", "--tier", "Gold"), 2);
+    ck_assert_int_eq(RUN("event", "add", "--metric", "m"), 2);
+}
+END_TEST
+
+START_TEST(test_event_value_must_be_a_finite_number)
+{
+    ck_assert_int_eq(RUN("--url", "ipc:///nonexistent/rpc.sock", "event", "add", "--partner", "p",
+                         "--metric", "m", "--value", "nan"),
+                     2);
+    ck_assert_int_eq(RUN("--url", "ipc:///nonexistent/rpc.sock", "event", "add", "--partner", "p",
+                         "--metric", "m", "--value", "1e999"),
+                     2);
+    ck_assert_int_eq(RUN("--url", "ipc:///nonexistent/rpc.sock", "event", "add", "--partner", "p",
+                         "--metric", "m", "--value", "12abc"),
+                     2);
+}
+END_TEST
+
+START_TEST(test_help_prints_usage_and_succeeds)
+{
+    ck_assert_int_eq(RUN("--help"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "event import FILE"));
+}
+END_TEST
+
+START_TEST(test_missing_ipc_socket_is_unreachable_at_once)
+{
+    char url[512];
+    snprintf(url, sizeof url, "ipc://%s/nonexistent/rpc.sock", tmpdir);
+    double secs;
+    int rc = run(NULL, &secs, (const char *const[]){"--url", url, "ping", NULL});
+    ck_assert_int_eq(rc, 3);
+    ck_assert_double_lt(secs, 2.0);
+    ck_assert_ptr_nonnull(strstr(err_out, "does not exist"));
+}
+END_TEST
+
+START_TEST(test_silent_tcp_port_is_unreachable_within_the_timeout)
+{
+    double secs;
+    int rc = run(NULL, &secs, (const char *const[]){"--url", "tcp://127.0.0.1:1", "ping", NULL});
+    ck_assert_int_eq(rc, 3);
+    ck_assert_double_lt(secs, 3.0);
+    ck_assert_ptr_nonnull(strstr(err_out, "did not answer"));
+}
+END_TEST
+
+START_TEST(test_import_of_a_missing_file_is_refused)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/none.ndjson", tmpdir);
+    ck_assert_int_eq(RUN("--url", "ipc:///nonexistent/rpc.sock", "event", "import", path), 1);
+}
+END_TEST
+
+/* ---- a scripted daemon -------------------------------------------------------- */
+
+typedef enum fake_mode {
+    FAKE_NORMAL,
+    FAKE_STALE_FIRST, /* answer each request first with a wrong request id */
+    FAKE_NOT_FOUND,   /* refuse everything with NOT_FOUND */
+} fake_mode;
+
+typedef struct fake {
+    int sock;
+    fake_mode mode;
+    pthread_t tid;
+    int calls;
+    char methods[FAKE_MAX_CALLS][32];
+    size_t batch_sizes[FAKE_MAX_CALLS];
+    char token[64];
+} fake;
+
+static void fake_reply(fake *f, uint64_t id, int status, const char *msg,
+                       const ProtobufCMessage *payload)
+{
+    Tierd__Reply r = TIERD__REPLY__INIT;
+    r.request_id = id;
+    r.status = (Tierd__Status)status;
+    r.message = (char *)(msg ? msg : "");
+    uint8_t *pbuf = NULL;
+    if (payload) {
+        pbuf = malloc(protobuf_c_message_get_packed_size(payload) + 1);
+        r.payload.len = protobuf_c_message_pack(payload, pbuf);
+        r.payload.data = pbuf;
+    }
+    size_t len = tierd__reply__get_packed_size(&r);
+    uint8_t *buf = malloc(len + 1);
+    tierd__reply__pack(&r, buf);
+    nn_send(f->sock, buf, len, 0);
+    free(buf);
+    free(pbuf);
+}
+
+/* Ingest: every event is accepted except partner "ghost" (unknown) and a
+ * repeated id (duplicate). */
+static void fake_ingest(fake *f, const Tierd__Envelope *env)
+{
+    Tierd__IngestRequest *req =
+        tierd__ingest_request__unpack(NULL, env->payload.len, env->payload.data);
+    ck_assert_ptr_nonnull(req);
+    if (f->calls <= FAKE_MAX_CALLS)
+        f->batch_sizes[f->calls - 1] = req->n_events;
+    Tierd__IngestResponse resp = TIERD__INGEST_RESPONSE__INIT;
+    Tierd__ItemResult *items = calloc(req->n_events + 1, sizeof *items);
+    Tierd__ItemResult **ptrs = calloc(req->n_events + 1, sizeof *ptrs);
+    for (size_t i = 0; i < req->n_events; i++) {
+        tierd__item_result__init(&items[i]);
+        items[i].index = (uint32_t)i;
+        items[i].id = req->events[i]->id;
+        if (strcmp(req->events[i]->partner, "ghost") == 0) {
+            items[i].outcome = TIERD__OUTCOME__REJECTED;
+            items[i].reason = "unknown partner 'ghost'";
+            resp.rejected++;
+        } else if (strcmp(req->events[i]->id, "dup") == 0) {
+            items[i].outcome = TIERD__OUTCOME__DUPLICATE;
+            resp.duplicate++;
+        } else {
+            resp.accepted++;
+        }
+        ptrs[i] = &items[i];
+    }
+    resp.n_results = req->n_events;
+    resp.results = ptrs;
+    fake_reply(f, env->request_id, 0, NULL, &resp.base);
+    free(items);
+    free(ptrs);
+    tierd__ingest_request__free_unpacked(req, NULL);
+}
+
+static void *fake_main(void *arg)
+{
+    fake *f = arg;
+    for (;;) {
+        void *msg = NULL;
+        int n = nn_recv(f->sock, &msg, NN_MSG, 0);
+        if (n < 0)
+            return NULL;
+        Tierd__Envelope *env = tierd__envelope__unpack(NULL, (size_t)n, msg);
+        nn_freemsg(msg);
+        if (!env)
+            continue;
+        if (f->calls < FAKE_MAX_CALLS)
+            snprintf(f->methods[f->calls], sizeof f->methods[0], "%s", env->method);
+        snprintf(f->token, sizeof f->token, "%s", env->token);
+        f->calls++;
+        if (f->mode == FAKE_NOT_FOUND) {
+            fake_reply(f, env->request_id, TIERD__STATUS__NOT_FOUND, "unknown partner 'p-9'", NULL);
+        } else if (strcmp(env->method, "Ingest") == 0) {
+            fake_ingest(f, env);
+        } else {
+            Tierd__StatusResponse s = TIERD__STATUS_RESPONSE__INIT;
+            s.version = "9.9.9";
+            s.last_sequence = 7;
+            if (f->mode == FAKE_STALE_FIRST) {
+                /* The only answer carries the wrong id: the client must
+                 * not take it, and so runs into its deadline. */
+                fake_reply(f, env->request_id + 1000, 0, NULL, &s.base);
+            } else {
+                fake_reply(f, env->request_id, 0, NULL, &s.base);
+            }
+        }
+        tierd__envelope__free_unpacked(env, NULL);
+    }
+}
+
+static fake *fake_start(fake_mode mode, char *url, size_t n)
+{
+    fake *f = calloc(1, sizeof *f);
+    f->mode = mode;
+    snprintf(url, n, "ipc://%s/rpc.sock", tmpdir);
+    f->sock = nn_socket(AF_SP, NN_REP);
+    ck_assert_int_ge(f->sock, 0);
+    ck_assert_int_ge(nn_bind(f->sock, url), 0);
+    ck_assert_int_eq(pthread_create(&f->tid, NULL, fake_main, f), 0);
+    return f;
+}
+
+static void fake_stop(fake *f)
+{
+    nn_close(f->sock);
+    pthread_join(f->tid, NULL);
+    free(f);
+}
+
+START_TEST(test_ping_sends_status_with_the_token)
+{
+    char url[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    ck_assert_int_eq(RUN("--url", url, "--token", "s3cret", "--json", "ping"), 0);
+    json_error_t je;
+    json_t *doc = json_loads(out, 0, &je);
+    ck_assert_msg(doc != NULL, "not JSON: %s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "version")), "9.9.9");
+    json_decref(doc);
+    ck_assert_str_eq(f->methods[0], "Status");
+    ck_assert_str_eq(f->token, "s3cret");
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_reply_with_a_stale_request_id_is_not_taken_as_the_answer)
+{
+    char url[512];
+    fake *f = fake_start(FAKE_STALE_FIRST, url, sizeof url);
+    double secs;
+    int rc =
+        run(NULL, &secs, (const char *const[]){"--url", url, "--timeout", "500", "ping", NULL});
+    ck_assert_int_eq(rc, 3);
+    ck_assert_double_lt(secs, 2.0);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_refused_request_exits_1_with_code_and_message)
+{
+    char url[512];
+    fake *f = fake_start(FAKE_NOT_FOUND, url, sizeof url);
+    ck_assert_int_eq(RUN("--url", url, "partner", "show", "p-9"), 1);
+    ck_assert_ptr_nonnull(strstr(err_out, "tierctl: NOT_FOUND: unknown partner 'p-9'"));
+    ck_assert_str_eq(f->methods[0], "GetPartner");
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_event_import_maps_every_rejection_to_its_line)
+{
+    char url[512], path[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    write_file("events.ndjson",
+               "{\"id\":\"e1\",\"partner\":\"p-1\",\"metric\":\"deal_closed\",\"value\":12000,"
+               "\"at\":\"2026-05-01T00:00:00Z\"}\n"
+               "{not json\n"
+               "\n"
+               "{\"partner\":\"p-2\",\"name\":\"Beta\",\"types\":[\"reseller\"]}\n"
+               "{\"id\":\"e4\",\"partner\":\"p-1\",\"metric\":\"arr\",\"value\":\"12\"}\n"
+               "{\"id\":\"e5\",\"partner\":\"ghost\",\"metric\":\"arr\"}\n"
+               "{\"id\":\"dup\",\"partner\":\"p-1\",\"metric\":\"arr\"}\n"
+               "{\"id\":\"e7\",\"partner\":\"p-1\",\"metric\":\"arr\",\"vaule\":3}\n"
+               "[1,2]\n"
+               "{\"id\":\"e9\",\"partner\":\"p-1\",\"metric\":\"arr\",\"value\":1e999}\n",
+               path, sizeof path);
+    ck_assert_int_eq(RUN("--url", url, "--json", "event", "import", path), 1);
+    json_error_t je;
+    json_t *doc = json_loads(out, 0, &je);
+    ck_assert_msg(doc != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "accepted")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "duplicate")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "rejected")), 7);
+    json_t *errors = json_object_get(doc, "errors");
+    ck_assert_int_eq(json_array_size(errors), 7);
+    int lines[7];
+    for (size_t i = 0; i < 7; i++)
+        lines[i] = (int)json_integer_value(json_object_get(json_array_get(errors, i), "line"));
+    /* local rejections first, in order, then the daemon's after its batch */
+    int want[7] = {2, 4, 5, 8, 9, 10, 6};
+    for (size_t i = 0; i < 7; i++)
+        ck_assert_int_eq(lines[i], want[i]);
+    const char *ghost = json_string_value(json_object_get(json_array_get(errors, 6), "reason"));
+    ck_assert_str_eq(ghost, "unknown partner 'ghost'");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 6), "id")), "e5");
+    json_decref(doc);
+    ck_assert_int_eq(f->calls, 1);
+    ck_assert_int_eq((int)f->batch_sizes[0], 3);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_event_import_sends_large_files_in_batches_from_stdin)
+{
+    char url[512], path[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    snprintf(path, sizeof path, "%s/big.ndjson", tmpdir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 2500; i++)
+        fprintf(fp, "{\"id\":\"e%d\",\"partner\":\"p-1\",\"metric\":\"arr\",\"value\":%d}\n", i, i);
+    fclose(fp);
+    int rc = run(path, NULL, (const char *const[]){"--url", url, "event", "import", "-", NULL});
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(strstr(out, "2,500 lines: 2,500 accepted, 0 duplicate, 0 rejected"));
+    ck_assert_int_eq(f->calls, 3);
+    ck_assert_int_eq((int)f->batch_sizes[0], 1000);
+    ck_assert_int_eq((int)f->batch_sizes[2], 500);
+    fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_import_with_an_unreachable_daemon_exits_3)
+{
+    char path[512];
+    write_file("one.ndjson", "{\"id\":\"e1\",\"partner\":\"p-1\",\"metric\":\"arr\"}\n", path,
+               sizeof path);
+    ck_assert_int_eq(RUN("--url", "ipc:///nonexistent/rpc.sock", "event", "import", path), 3);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tierctl_offline");
+    TCase *tc = tcase_create("offline");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_no_arguments_is_a_usage_error);
+    tcase_add_test(tc, test_unknown_command_is_a_usage_error);
+    tcase_add_test(tc, test_group_without_subcommand_is_a_usage_error);
+    tcase_add_test(tc, test_unknown_option_and_missing_value_are_usage_errors);
+    tcase_add_test(tc, test_missing_and_extra_arguments_are_usage_errors);
+    tcase_add_test(tc, test_event_value_must_be_a_finite_number);
+    tcase_add_test(tc, test_help_prints_usage_and_succeeds);
+    tcase_add_test(tc, test_missing_ipc_socket_is_unreachable_at_once);
+    tcase_add_test(tc, test_silent_tcp_port_is_unreachable_within_the_timeout);
+    tcase_add_test(tc, test_import_of_a_missing_file_is_refused);
+    tcase_add_test(tc, test_ping_sends_status_with_the_token);
+    tcase_add_test(tc, test_reply_with_a_stale_request_id_is_not_taken_as_the_answer);
+    tcase_add_test(tc, test_refused_request_exits_1_with_code_and_message);
+    tcase_add_test(tc, test_event_import_maps_every_rejection_to_its_line);
+    tcase_add_test(tc, test_event_import_sends_large_files_in_batches_from_stdin);
+    tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
