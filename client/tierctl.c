@@ -701,7 +701,7 @@ static void print_criteria(Tierd__Criterion **cs, size_t n, const char *indent)
 static json_t *explain_json(const char *partner, const Tierd__LadderExplanation *l)
 {
     json_t *next = json_null(), *risk = json_null();
-    if (l->next) {
+    if (l->next && l->next->tier && *l->next->tier) {
         json_t *gaps = json_array();
         for (size_t i = 0; i < l->next->n_gaps; i++) {
             const Tierd__Gap *g = l->next->gaps[i];

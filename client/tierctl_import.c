@@ -249,11 +249,6 @@ static int flush_batch(import_run *r, td_error *err)
         }
     }
     clear_batch(r);
-    if (r->progress) {
-        char num[TCTL_NUM_STRLEN];
-        tctl_num_human((double)r->lines, num, sizeof num);
-        fprintf(stderr, "\r%s lines", num);
-    }
     return rc;
 }
 
@@ -370,10 +365,16 @@ static int import_file(tctl *t, const char *what, const char *file)
             continue;
         take_line(r, line, (size_t)len);
         if (r->n == IMPORT_BATCH) {
-            shown = shown || r->progress;
             if (flush_batch(r, &err)) {
                 exit_code = -1;
                 break;
+            }
+            /* only a file of several batches is worth a progress line */
+            if (r->progress) {
+                char num[TCTL_NUM_STRLEN];
+                tctl_num_human((double)r->lines, num, sizeof num);
+                fprintf(stderr, "\r%s lines", num);
+                shown = true;
             }
         }
     }
