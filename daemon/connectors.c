@@ -426,7 +426,7 @@ static void spawn(conn *k)
     k->proc_open = true;
     c->open_handles++;
     if (rc != 0) {
-        snprintf(k->last_error, sizeof k->last_error, "cannot start %s: %s", c->exe,
+        snprintf(k->last_error, sizeof k->last_error, "cannot start %.400s: %s", c->exe,
                  uv_strerror(rc));
         k->proc_open = false;
         close_handle(c, (uv_handle_t *)&k->proc);
