@@ -19,10 +19,12 @@
 
 #include "engine_internal.h"
 
-#define EVENT_ID_MAX        (2 * TD_MAX_ID + 2) /* "source/id" */
-#define REGISTRY_MIN_CAP    8
-#define EVAL_PREFETCH_AHEAD 8 /* slots ahead whose partner struct is fetched */
-#define EVAL_PREFETCH_NEAR  4 /* slots ahead whose streams and tiers are fetched */
+#define EVENT_ID_MAX          (2 * TD_MAX_ID + 2) /* "source/id" */
+#define REGISTRY_MIN_CAP      8
+#define EVAL_PREFETCH_AHEAD   8 /* slots ahead whose partner struct is fetched */
+#define EVAL_PREFETCH_NEAR    4 /* slots ahead whose buckets are fetched */
+#define EVAL_CACHE_LINE       64
+#define REPORT_STACK_CRITERIA 32
 
 /* ---- text ---- */
 
@@ -381,6 +383,13 @@ int engine_qualify(const ladder_def *l, const double *values)
     return -1;
 }
 
+static size_t cmp_count(const expr *x)
+{
+    if (!x)
+        return 0;
+    return x->kind == EXPR_CMP ? 1 : cmp_count(x->a) + cmp_count(x->b);
+}
+
 /* Reports one change. crit_tier (a tier of ladder l in the program in force,
  * or -1) names whose criteria go with it: the destination's, or for a drop
  * to unranked the tier left. */
@@ -394,8 +403,16 @@ static void report(const engine *e, const td_partner *p, const char *ladder, con
     char event_id[EVENT_ID_MAX];
     if (ev)
         snprintf(event_id, sizeof event_id, "%s/%s", ev->source, ev->id);
-    td_criterion *crit = NULL;
-    size_t n = 0, cap = 0;
+    /* Criteria usually fit on the stack; engine_criteria_add only grows an
+     * array once it is full, so a large expression starts on the heap. */
+    td_criterion stack[REPORT_STACK_CRITERIA];
+    td_criterion *crit = stack;
+    size_t n = 0, cap = REPORT_STACK_CRITERIA;
+    if (values && ld && crit_tier >= 0 &&
+        cmp_count(crit_tier > 0 ? ld->gate : NULL) + cmp_count(ld->tiers[crit_tier].when) > cap) {
+        crit = NULL;
+        cap = 0;
+    }
     if (values && ld && crit_tier >= 0) {
         int rc = 0;
         if (crit_tier > 0 && ld->gate)
@@ -418,7 +435,8 @@ static void report(const engine *e, const td_partner *p, const char *ladder, con
         .n_criteria = n,
     };
     fn(ud, &c);
-    free(crit);
+    if (crit != stack)
+        free(crit);
 }
 
 static void values_init(double *values)
@@ -459,12 +477,42 @@ static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
     }
 }
 
+/* horizons[ev]: metric_horizon at now, worked out once per sweep. */
+static void prune_partner_at(const engine *e, td_partner *p, const td_time *horizons)
+{
+    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
+        metric_stream *s = &p->streams[ev];
+        if (s->nb || s->nk)
+            metric_stream_prune(s, horizons[ev], e->cp.ev_flags[ev]);
+    }
+}
+
 static void prune_partner(const engine *e, td_partner *p, td_time now)
 {
     for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
         metric_stream *s = &p->streams[ev];
         if (s->nb || s->nk)
             metric_stream_prune(s, metric_horizon(&e->cp, (int)ev, now), e->cp.ev_flags[ev]);
+    }
+}
+
+/* Partners sit at random addresses: while one is evaluated, fetch the
+ * block of a partner a few slots on, and the buckets of a nearer one. */
+static void prefetch_ahead(const engine *e, size_t i)
+{
+    const pmap_slot *slots = e->map.slots;
+    if (i + EVAL_PREFETCH_AHEAD < e->map.cap && slots[i + EVAL_PREFETCH_AHEAD].hash) {
+        const char *b = (const char *)slots[i + EVAL_PREFETCH_AHEAD].p;
+        size_t len = sizeof(td_partner) + e->cp.n_ev * sizeof(metric_stream) +
+                     (e->prog ? e->prog->n_ladders : 0) * sizeof(tier_state);
+        for (size_t off = 0; off < len; off += EVAL_CACHE_LINE)
+            __builtin_prefetch(b + off);
+    }
+    if (i + EVAL_PREFETCH_NEAR < e->map.cap && slots[i + EVAL_PREFETCH_NEAR].hash) {
+        const td_partner *q = slots[i + EVAL_PREFETCH_NEAR].p;
+        for (uint32_t s = 0; s < q->n_streams; s++)
+            if (q->streams[s].nb)
+                __builtin_prefetch(q->streams[s].b);
     }
 }
 
@@ -477,21 +525,21 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
         eval_ladders(e, p, UINT32_MAX, now, 0, NULL, fn, ud);
         return;
     }
+    td_time *horizons = malloc((e->cp.n_ev ? e->cp.n_ev : 1) * sizeof *horizons);
+    for (size_t ev = 0; horizons && ev < e->cp.n_ev; ev++)
+        horizons[ev] = metric_horizon(&e->cp, (int)ev, now);
     for (size_t i = 0; i < e->map.cap; i++) {
-        /* Partners sit at random addresses: fetch the next ones' state
-         * while this one is evaluated. */
-        if (i + EVAL_PREFETCH_AHEAD < e->map.cap && e->map.slots[i + EVAL_PREFETCH_AHEAD].hash)
-            __builtin_prefetch(e->map.slots[i + EVAL_PREFETCH_AHEAD].p);
-        if (i + EVAL_PREFETCH_NEAR < e->map.cap && e->map.slots[i + EVAL_PREFETCH_NEAR].hash) {
-            const td_partner *q = e->map.slots[i + EVAL_PREFETCH_NEAR].p;
-            __builtin_prefetch(q->streams);
-            __builtin_prefetch(q->tiers);
-        }
+        prefetch_ahead(e, i);
         if (!e->map.slots[i].hash)
             continue;
-        prune_partner(e, e->map.slots[i].p, now);
-        eval_ladders(e, e->map.slots[i].p, UINT32_MAX, now, 0, NULL, fn, ud);
+        td_partner *q = e->map.slots[i].p;
+        if (horizons)
+            prune_partner_at(e, q, horizons);
+        else
+            prune_partner(e, q, now);
+        eval_ladders(e, q, UINT32_MAX, now, 0, NULL, fn, ud);
     }
+    free(horizons);
 }
 
 td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now)
