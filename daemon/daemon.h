@@ -24,6 +24,8 @@ typedef struct tierd {
     store *store;
     state *state;   /* glue between engine and store: group commit, changes */
     server *server; /* nanomsg sockets */
+    struct connectors *connectors; /* supervised connector children, or NULL */
+    const char *state_dir;
     td_time started;
     bool fake_clock;
     td_time fake_now; /* the frozen clock when fake_clock */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -56,5 +57,49 @@ void *rpc_alloc(rpc_call *call, size_t size);
 char *rpc_strdup(rpc_call *call, const char *s); /* NULL -> "" */
 rpc_arena *rpc_arena_new(void);
 void rpc_arena_free(rpc_arena *a);
+
+/* A configured bearer token. Secrets are compared in constant time. */
+typedef struct rpc_token {
+    char *name; /* the actor recorded for its requests */
+    char *secret;
+    td_role role;
+} rpc_token;
+
+#define RPC_ACTOR_IPC "ipc"
+
+/* "read", "write", "admin" -> role; false for anything else. */
+bool rpc_role_parse(const char *s, td_role *out);
+const char *rpc_role_name(td_role role);
+
+/* Who is calling: with no tokens configured everyone is admin with actor
+ * "ipc" (only the ipc socket is open then); otherwise token must match one
+ * of tokens. Sets *actor (pointing into tokens) and *role. */
+int rpc_authenticate(const rpc_token *tokens, size_t n, const char *token, const char **actor,
+                     td_role *role, td_error *err);
+
+/* One request taken whole: what the server sends back and whether it waits
+ * for the turn's commit. payload is malloc'd (NULL when empty). */
+typedef struct rpc_result {
+    uint64_t request_id;
+    td_code status;
+    char message[TD_ERROR_MAX];
+    uint8_t *payload;
+    size_t payload_len;
+    bool mutates; /* a mutating method's handler ran */
+} rpc_result;
+
+/* Decodes an Envelope, finds the method, authenticates, checks the role,
+ * decodes the payload, runs the handler and packs its response. Never
+ * fails: every problem becomes out->status and out->message. */
+void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8_t *buf, size_t len,
+                 rpc_result *out);
+/* Packs out as a Reply into a malloc'd buffer; NULL on OOM. */
+uint8_t *rpc_result_pack(const rpc_result *r, size_t *len);
+void rpc_result_clear(rpc_result *r);
+
+/* Runs method in-process as `actor` with admin role (the --program load
+ * and SIGHUP reload), committing the turn when the method mutates. */
+int rpc_invoke_local(tierd *d, const char *method, const ProtobufCMessage *req, const char *actor,
+                     td_error *err);
 
 #endif

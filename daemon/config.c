@@ -1,0 +1,381 @@
+/* tierd.yaml reader. It owns the daemon's settings and their checks: every
+ * key is known, every value has the right type and range, and the first
+ * problem is reported as "file:line:column: what" so an operator can fix
+ * the file without guessing. The connectors section belongs to
+ * connectors_conf_parse; this file hands it the same document.
+ *
+ * It does not apply anything: main.c and the SIGHUP path decide what takes
+ * effect live (tokens, log level) and what needs a restart (endpoints). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef struct config_reader {
+    const char *file;
+    yaml_document_t *doc;
+    td_error *err;
+} config_reader;
+
+static int config_problem(config_reader *r, const yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int config_problem(config_reader *r, const yaml_node_t *at, const char *fmt, ...)
+{
+    char what[TD_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return td_error_set(r->err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", r->file,
+                        at ? at->start_mark.line + 1 : 0, at ? at->start_mark.column + 1 : 0, what);
+}
+
+static char *config_strdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+static int config_scalar(config_reader *r, yaml_node_t *n, const char *key, const char **out)
+{
+    if (!n || n->type != YAML_SCALAR_NODE)
+        return config_problem(r, n, "%s must be a single value", key);
+    *out = (const char *)n->data.scalar.value;
+    return 0;
+}
+
+static int config_string(config_reader *r, yaml_node_t *n, const char *key, size_t max, char **out)
+{
+    const char *s = NULL;
+    int rc = config_scalar(r, n, key, &s);
+    if (rc)
+        return rc;
+    size_t len = strlen(s);
+    if (len == 0 || len > max)
+        return config_problem(r, n, "%s must be 1 to %zu characters", key, max);
+    free(*out);
+    *out = config_strdup(s);
+    return 0;
+}
+
+static int config_bool(config_reader *r, yaml_node_t *n, const char *key, bool *out)
+{
+    const char *s = NULL;
+    int rc = config_scalar(r, n, key, &s);
+    if (rc)
+        return rc;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
+        *out = false;
+    else
+        return config_problem(r, n, "%s must be true or false, not '%.64s'", key, s);
+    return 0;
+}
+
+int config_check_endpoint(const char *url, bool allow_remote, td_error *err)
+{
+    if (strlen(url) > TD_MAX_URL)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "endpoint longer than %d bytes", TD_MAX_URL);
+    if (strncmp(url, "ipc://", 6) == 0 && url[6])
+        return 0;
+    if (strncmp(url, "tcp://", 6) != 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "endpoint '%.128s' must be ipc://PATH or tcp://HOST:PORT", url);
+    const char *host = url + 6;
+    const char *colon = strrchr(host, ':');
+    if (!colon || colon == host || !colon[1])
+        return td_error_set(err, TD_INVALID_ARGUMENT, "endpoint '%.128s' needs tcp://HOST:PORT",
+                            url);
+    if (allow_remote)
+        return 0;
+    char name[TD_MAX_URL + 1];
+    size_t n = (size_t)(colon - host);
+    memcpy(name, host, n);
+    name[n] = 0;
+    if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+        memmove(name, name + 1, n - 2);
+        name[n - 2] = 0;
+    }
+    struct in_addr a4;
+    struct in6_addr a6;
+    bool loopback = strcmp(name, "localhost") == 0 ||
+                    (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                    (inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+    if (!loopback)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "endpoint '%.128s' is not a loopback address; set allow_remote: true "
+                            "in the config to listen beyond this host",
+                            url);
+    return 0;
+}
+
+static int config_urls(config_reader *r, yaml_node_t *n, const char *key, char ***list,
+                       size_t *count)
+{
+    if (!n || n->type != YAML_SEQUENCE_NODE)
+        return config_problem(r, n, "%s must be a list of URLs", key);
+    size_t total = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (total > TD_MAX_ENDPOINTS)
+        return config_problem(r, n, "%s holds %zu URLs; at most %d", key, total, TD_MAX_ENDPOINTS);
+    char **urls = calloc(total ? total : 1, sizeof *urls);
+    if (!urls)
+        abort();
+    size_t i = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+        int rc = config_string(r, item, key, TD_MAX_URL, &urls[i]);
+        td_error e = {0};
+        /* allow_remote may come later in the file; loopback is checked by
+         * main once the whole config is known. */
+        if (rc == 0 && config_check_endpoint(urls[i], true, &e) != 0)
+            rc = config_problem(r, item, "%s", e.message);
+        if (rc) {
+            for (size_t j = 0; j <= i; j++)
+                free(urls[j]);
+            free(urls);
+            return rc;
+        }
+    }
+    for (size_t j = 0; j < *count; j++)
+        free((*list)[j]);
+    free(*list);
+    *list = urls;
+    *count = total;
+    return 0;
+}
+
+static int config_token(config_reader *r, yaml_node_t *n, rpc_token *t)
+{
+    if (!n || n->type != YAML_MAPPING_NODE)
+        return config_problem(r, n, "each token must be a mapping {name, token, role}");
+    bool have_role = false;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(r->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(r->doc, p->value);
+        const char *key = NULL;
+        int rc = config_scalar(r, k, "a token key", &key);
+        if (rc)
+            return rc;
+        if (strcmp(key, "name") == 0) {
+            rc = config_string(r, v, "name", TD_MAX_TOKEN_NAME, &t->name);
+        } else if (strcmp(key, "token") == 0) {
+            rc = config_string(r, v, "token", TD_MAX_TOKEN_BYTES, &t->secret);
+            if (rc == 0 && strlen(t->secret) < TD_MIN_TOKEN_BYTES)
+                rc = config_problem(r, v, "token must be at least %d characters",
+                                    TD_MIN_TOKEN_BYTES);
+        } else if (strcmp(key, "role") == 0) {
+            const char *s = NULL;
+            rc = config_scalar(r, v, "role", &s);
+            if (rc == 0 && !rpc_role_parse(s, &t->role))
+                rc = config_problem(r, v, "role must be read, write or admin, not '%.64s'", s);
+            have_role = true;
+        } else {
+            rc = config_problem(r, k, "unknown token key '%.64s' (name, token, role)", key);
+        }
+        if (rc)
+            return rc;
+    }
+    if (!t->name || !t->secret || !have_role)
+        return config_problem(r, n, "a token needs name, token and role");
+    return 0;
+}
+
+static int config_tokens(config_reader *r, yaml_node_t *n, td_config *c)
+{
+    if (!n || n->type != YAML_SEQUENCE_NODE)
+        return config_problem(r, n, "tokens must be a list of {name, token, role}");
+    size_t total = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (total > TD_MAX_TOKENS)
+        return config_problem(r, n, "%zu tokens; at most %d", total, TD_MAX_TOKENS);
+    c->tokens = calloc(total ? total : 1, sizeof *c->tokens);
+    if (!c->tokens)
+        abort();
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+        rpc_token *t = &c->tokens[c->n_tokens++];
+        int rc = config_token(r, item, t);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j + 1 < c->n_tokens; j++) {
+            if (strcmp(c->tokens[j].name, t->name) == 0)
+                return config_problem(r, item, "token name '%s' is used twice", t->name);
+            if (strcmp(c->tokens[j].secret, t->secret) == 0)
+                return config_problem(r, item, "tokens '%s' and '%s' share a secret",
+                                      c->tokens[j].name, t->name);
+        }
+    }
+    return 0;
+}
+
+static int config_size(config_reader *r, yaml_node_t *n, size_t *out)
+{
+    const char *s = NULL;
+    int rc = config_scalar(r, n, "max_request_bytes", &s);
+    if (rc)
+        return rc;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < TD_MIN_REQUEST_BYTES ||
+        v > TD_MAX_REQUEST_BYTES * 4ull)
+        return config_problem(r, n, "max_request_bytes must be a whole number from %u to %llu",
+                              TD_MIN_REQUEST_BYTES, TD_MAX_REQUEST_BYTES * 4ull);
+    *out = (size_t)v;
+    return 0;
+}
+
+static int config_key(config_reader *r, const char *key, yaml_node_t *k, yaml_node_t *v,
+                      td_config *c)
+{
+    if (strcmp(key, "state_dir") == 0)
+        return config_string(r, v, key, PATH_MAX_CONFIG, &c->state_dir);
+    if (strcmp(key, "program") == 0)
+        return config_string(r, v, key, PATH_MAX_CONFIG, &c->program);
+    if (strcmp(key, "listen") == 0)
+        return config_urls(r, v, key, &c->listen, &c->n_listen);
+    if (strcmp(key, "publish") == 0)
+        return config_urls(r, v, key, &c->publish, &c->n_publish);
+    if (strcmp(key, "allow_remote") == 0)
+        return config_bool(r, v, key, &c->allow_remote);
+    if (strcmp(key, "watchdog") == 0)
+        return config_bool(r, v, key, &c->watchdog);
+    if (strcmp(key, "tokens") == 0)
+        return config_tokens(r, v, c);
+    if (strcmp(key, "max_request_bytes") == 0)
+        return config_size(r, v, &c->max_request_bytes);
+    if (strcmp(key, "log_level") == 0) {
+        const char *s = NULL;
+        int rc = config_scalar(r, v, key, &s);
+        if (rc == 0 && !log_level_parse(s, &c->log_level))
+            return config_problem(r, v, "log_level must be error, warning, info or debug");
+        c->log_level_set = true;
+        return rc;
+    }
+    if (strcmp(key, "plugin_dir") == 0 || strcmp(key, "connectors") == 0)
+        return 0; /* connectors_conf_parse reads these */
+    return config_problem(r, k,
+                          "unknown key '%.64s' (state_dir, listen, publish, allow_remote, tokens, "
+                          "program, log_level, max_request_bytes, watchdog, plugin_dir, "
+                          "connectors)",
+                          key);
+}
+
+td_config *config_new_default(void)
+{
+    td_config *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->log_level = TD_LOG_DEFAULT_LEVEL;
+    c->max_request_bytes = TD_MAX_REQUEST_BYTES;
+    c->watchdog = true;
+    return c;
+}
+
+void config_free(td_config *c)
+{
+    if (!c)
+        return;
+    free(c->state_dir);
+    free(c->program);
+    for (size_t i = 0; i < c->n_listen; i++)
+        free(c->listen[i]);
+    free(c->listen);
+    for (size_t i = 0; i < c->n_publish; i++)
+        free(c->publish[i]);
+    free(c->publish);
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        free(c->tokens[i].name);
+        if (c->tokens[i].secret)
+            memset(c->tokens[i].secret, 0, strlen(c->tokens[i].secret));
+        free(c->tokens[i].secret);
+    }
+    free(c->tokens);
+    connectors_conf_free(&c->connectors);
+    free(c);
+}
+
+static char *config_read_file(const char *path, size_t *len, td_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        td_error_set(err, TD_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(TD_MAX_CONFIG_BYTES + 1);
+    if (!buf)
+        abort();
+    *len = fread(buf, 1, TD_MAX_CONFIG_BYTES + 1, f);
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad || *len > TD_MAX_CONFIG_BYTES) {
+        td_error_set(err, TD_INVALID_ARGUMENT, "%s: %s", path,
+                     bad ? "read error" : "larger than 1 MiB");
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = 0;
+    return buf;
+}
+
+int config_load(const char *path, td_config **out, td_error *err)
+{
+    *out = NULL;
+    size_t len = 0;
+    char *text = config_read_file(path, &len, err);
+    if (!text)
+        return -(int)err->code;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        int rc = td_error_set(err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", path,
+                              parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                              parser.problem ? parser.problem : "not valid YAML");
+        yaml_parser_delete(&parser);
+        free(text);
+        return rc;
+    }
+    td_config *c = config_new_default();
+    config_reader r = {.file = path, .doc = &doc, .err = err};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    int rc = 0;
+    if (root && root->type != YAML_MAPPING_NODE)
+        rc = config_problem(&r, root, "the config must be a mapping of settings");
+    for (yaml_node_pair_t *p = root && !rc ? root->data.mapping.pairs.start : NULL;
+         p && p < root->data.mapping.pairs.top && !rc; p++) {
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+        const char *key = NULL;
+        rc = config_scalar(&r, k, "a setting name", &key);
+        if (rc == 0)
+            rc = config_key(&r, key, k, v, c);
+    }
+    if (rc == 0 && root)
+        rc = connectors_conf_parse(path, &doc, root, &c->connectors, NULL, NULL, err);
+    for (size_t i = 0; rc == 0 && i < c->n_listen; i++)
+        rc = config_check_endpoint(c->listen[i], c->allow_remote, err);
+    for (size_t i = 0; rc == 0 && i < c->n_publish; i++)
+        rc = config_check_endpoint(c->publish[i], c->allow_remote, err);
+    if (rc && err->code != TD_OK && strncmp(err->message, path, strlen(path)) != 0)
+        td_error_prefix(err, "%s", path);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    free(text);
+    if (rc) {
+        config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}

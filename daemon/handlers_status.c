@@ -1,0 +1,104 @@
+/* Status and Clock: what the daemon reports about itself, and the fake
+ * clock that tests and demos move by hand.
+ *
+ * Clock advance is refused unless tierd runs with --fake-clock (moving the
+ * real clock is not ours to do) and unless the caller is admin. Advancing
+ * sets the frozen time and re-evaluates every partner inside the turn's
+ * transaction, so windows that expire with the jump take effect and their
+ * changes commit with the turn. Lifecycle timers (grace, reviews) join
+ * this path with the lifecycle release. */
+#include <stdio.h>
+#include <string.h>
+
+#include "connectors.h"
+#include "handlers.h"
+#include "server.h"
+#include "state.h"
+#include "tierd.pb-c.h"
+
+#define STATUS_DURATION_MAX 64
+
+static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
+{
+    char **out = rpc_alloc(call, (n ? n : 1) * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rpc_strdup(call, urls[i]);
+    return out;
+}
+
+int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  td_error *err)
+{
+    (void)req;
+    (void)err;
+    tierd *d = call->d;
+    Tierd__StatusResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__status_response__init(out);
+    out->version = rpc_strdup(call, TIERD_VERSION);
+    out->now = call->now;
+    out->fake_clock = d->fake_clock;
+    const program *p = d->engine ? engine_program(d->engine) : NULL;
+    out->program = rpc_strdup(call, p ? p->name : "");
+    out->program_version = rpc_strdup(call, p ? p->version : "");
+    out->partners = d->engine ? engine_partner_count(d->engine) : 0;
+    out->events = d->store ? store_event_count(d->store) : 0;
+    out->last_sequence = d->store ? store_last_sequence(d->store) : 0;
+    out->started = d->started;
+    out->state_dir = rpc_strdup(call, d->state_dir);
+    if (d->server) {
+        const char *const *urls;
+        size_t n;
+        server_listen_urls(d->server, &urls, &n);
+        out->listen = status_urls(call, urls, n);
+        out->n_listen = n;
+        server_publish_urls(d->server, &urls, &n);
+        out->publish = status_urls(call, urls, n);
+        out->n_publish = n;
+    }
+    connectors_status(d->connectors, call, out);
+    out->pending = 0;
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                 td_error *err)
+{
+    const Tierd__ClockRequest *r = (const Tierd__ClockRequest *)req;
+    tierd *d = call->d;
+    Tierd__ClockResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__clock_response__init(out);
+    if (r->advance && *r->advance) {
+        if (!d->fake_clock)
+            return td_error_set(err, TD_FAILED_PRECONDITION, "clock advance needs --fake-clock");
+        if (call->role < TD_ROLE_ADMIN)
+            return td_error_set(err, TD_PERMISSION_DENIED,
+                                "token lacks role admin for Clock advance");
+        if (strnlen(r->advance, STATUS_DURATION_MAX + 1) > STATUS_DURATION_MAX)
+            return td_error_set(err, TD_INVALID_ARGUMENT, "duration longer than %d characters",
+                                STATUS_DURATION_MAX);
+        int64_t seconds = 0;
+        int rc = td_duration_parse(r->advance, &seconds, err);
+        if (rc)
+            return rc;
+        if (seconds <= 0)
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "the clock only moves forward; '%s' is not a positive duration",
+                                r->advance);
+        if (d->fake_now > INT64_MAX - seconds)
+            return td_error_set(err, TD_OUT_OF_RANGE, "advancing by %s overflows the clock",
+                                r->advance);
+        rc = state_begin(d, err);
+        if (rc)
+            return rc;
+        d->fake_now += seconds;
+        uint64_t before = d->store ? store_last_sequence(d->store) : 0;
+        engine_evaluate(d->engine, NULL, d->fake_now, state_change_sink, d);
+        uint64_t after = d->store ? store_last_sequence(d->store) : 0;
+        out->changes = after - before;
+    }
+    out->now = tierd_now(d);
+    out->fake = d->fake_clock;
+    *resp = &out->base;
+    return 0;
+}

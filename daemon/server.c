@@ -1,0 +1,338 @@
+/* The server owns tierd's nanomsg sockets and the order in which a loop
+ * turn's requests are answered.
+ *
+ * The RPC socket is a REP in raw mode (AF_SP_RAW): nanomsg hands us each
+ * request with its backtrace header in the control data, and we may answer
+ * in any order, later, by sending that header back. That is what makes
+ * group commit possible: on each wake-up the server drains every readable
+ * request (up to SERVER_MAX_PER_TURN so a flood cannot starve timers and
+ * signals), runs them through rpc_execute, then commits the turn once with
+ * state_flush, and only then sends the replies. If the commit fails, every
+ * mutating request of the turn is answered with the commit's error; reads
+ * of the same turn are held until after the commit too, so no client sees
+ * data that was about to be rolled back.
+ *
+ * Promises: every request that reaches us with a usable header gets exactly
+ * one reply; oversized requests are refused (and logged); a message without
+ * a header (no route back) is dropped. It does not decode anything itself:
+ * rpc.c owns the Envelope and the method table. */
+#include "server.h"
+
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+#include <nanomsg/reqrep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "rpc.h"
+#include "state.h"
+
+#define SERVER_IPC_PREFIX "ipc://"
+
+typedef struct server_pending {
+    void *control; /* the backtrace header chunk, handed back on send */
+    rpc_result result;
+} server_pending;
+
+struct server {
+    tierd *d;
+    int rep;
+    int pub;
+    uv_poll_t poll;
+    bool polling;
+    size_t max_request;
+    char **listen;
+    size_t n_listen;
+    char **publish;
+    size_t n_publish;
+    size_t n_listen_bound, n_publish_bound; /* only these files are ours to remove */
+    server_pending *pending;
+    size_t n_pending, cap_pending;
+};
+
+static char **server_copy_urls(const char *const *urls, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = strdup(urls[i])))
+            abort();
+    return out;
+}
+
+static void server_free_urls(char **urls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
+}
+
+/* Binds every URL on sock; ipc files get SERVER_IPC_MODE so the tierd group
+ * (and nobody else) can talk to the daemon. */
+static int server_bind_all(int sock, char **urls, size_t n, size_t *bound, td_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (nn_bind(sock, urls[i]) < 0)
+            return td_error_set(err, TD_UNAVAILABLE, "cannot bind %s: %s", urls[i],
+                                nn_strerror(nn_errno()));
+        *bound = i + 1;
+        if (strncmp(urls[i], SERVER_IPC_PREFIX, strlen(SERVER_IPC_PREFIX)) == 0) {
+            const char *path = urls[i] + strlen(SERVER_IPC_PREFIX);
+            if (chmod(path, SERVER_IPC_MODE) != 0)
+                return td_error_set(err, TD_UNAVAILABLE, "cannot chmod %s: %s", path,
+                                    strerror(errno));
+        }
+    }
+    return 0;
+}
+
+static void server_unlink_ipc(char **urls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(urls[i], SERVER_IPC_PREFIX, strlen(SERVER_IPC_PREFIX)) == 0)
+            unlink(urls[i] + strlen(SERVER_IPC_PREFIX));
+}
+
+static void server_push(server *s, const server_pending *p)
+{
+    if (s->n_pending == s->cap_pending) {
+        size_t cap = s->cap_pending ? s->cap_pending * 2 : 64;
+        server_pending *grown = realloc(s->pending, cap * sizeof *grown);
+        if (!grown)
+            abort();
+        s->pending = grown;
+        s->cap_pending = cap;
+    }
+    s->pending[s->n_pending++] = *p;
+}
+
+/* Takes one request if one is waiting. Returns 1 when it took one, 0 when
+ * the socket is empty, -1 on a socket error. */
+static int server_take(server *s, bool *mutated)
+{
+    void *body = NULL;
+    void *control = NULL;
+    struct nn_iovec iov = {.iov_base = &body, .iov_len = NN_MSG};
+    struct nn_msghdr hdr = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = NN_MSG};
+    int n = nn_recvmsg(s->rep, &hdr, NN_DONTWAIT);
+    if (n < 0) {
+        int e = nn_errno();
+        if (e == EAGAIN || e == EINTR)
+            return 0;
+        log_error("receiving a request: %s", nn_strerror(e));
+        return -1;
+    }
+    if (!control) {
+        /* Without the backtrace there is nobody to answer. */
+        log_warning("dropped a %d-byte request that carried no reply route", n);
+        nn_freemsg(body);
+        return 1;
+    }
+    server_pending p = {.control = control};
+    if ((size_t)n > s->max_request) {
+        log_warning("refused a %d-byte request: max_request_bytes is %zu", n, s->max_request);
+        p.result.status = TD_RESOURCE_EXHAUSTED;
+        snprintf(p.result.message, sizeof p.result.message,
+                 "request of %d bytes exceeds max_request_bytes %zu", n, s->max_request);
+    } else {
+        const td_config *c = s->d->config;
+        rpc_execute(s->d, c ? c->tokens : NULL, c ? c->n_tokens : 0, body, (size_t)n, &p.result);
+        if (p.result.status != TD_OK && p.result.status != TD_NOT_FOUND)
+            log_debug("request %llu refused: %s: %s", (unsigned long long)p.result.request_id,
+                      td_code_name(p.result.status), p.result.message);
+    }
+    nn_freemsg(body);
+    if (p.result.mutates)
+        *mutated = true;
+    server_push(s, &p);
+    return 1;
+}
+
+static void server_send(server *s, server_pending *p)
+{
+    size_t len = 0;
+    uint8_t *buf = rpc_result_pack(&p->result, &len);
+    rpc_result_clear(&p->result);
+    if (!buf) {
+        log_error("out of memory packing a reply; request %llu goes unanswered",
+                  (unsigned long long)p->result.request_id);
+        nn_freemsg(p->control);
+        return;
+    }
+    struct nn_iovec iov = {.iov_base = buf, .iov_len = len};
+    struct nn_msghdr hdr = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &p->control, .msg_controllen = NN_MSG};
+    /* nanomsg owns the control chunk from here on, sent or not. */
+    if (nn_sendmsg(s->rep, &hdr, NN_DONTWAIT) < 0)
+        log_warning("reply to request %llu not sent: %s", (unsigned long long)p->result.request_id,
+                    nn_strerror(nn_errno()));
+    free(buf);
+}
+
+/* One turn: drain, commit once, answer. */
+static void server_turn(server *s)
+{
+    bool mutated = false;
+    for (size_t taken = 0; taken < SERVER_MAX_PER_TURN; taken++)
+        if (server_take(s, &mutated) <= 0)
+            break;
+    if (mutated) {
+        td_error err = {0};
+        if (state_flush(s->d, &err) != 0) {
+            log_error("commit failed; refusing this turn's writes: %s", err.message);
+            for (size_t i = 0; i < s->n_pending; i++) {
+                rpc_result *r = &s->pending[i].result;
+                if (!r->mutates)
+                    continue;
+                rpc_result_clear(r);
+                r->status = err.code;
+                snprintf(r->message, sizeof r->message, "%s", err.message);
+            }
+        }
+    }
+    for (size_t i = 0; i < s->n_pending; i++)
+        server_send(s, &s->pending[i]);
+    s->n_pending = 0;
+}
+
+static void server_on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    server *s = h->data;
+    if (status < 0) {
+        log_error("polling the RPC socket: %s", uv_strerror(status));
+        return;
+    }
+    server_turn(s);
+}
+
+void server_publish(void *server_ud, const char *topic, const uint8_t *payload, size_t len)
+{
+    server *s = server_ud;
+    if (!s || s->pub < 0)
+        return;
+    size_t tlen = strlen(topic);
+    uint8_t *msg = nn_allocmsg(tlen + 1 + len, 0);
+    if (!msg) {
+        log_warning("dropped publication %s: out of memory", topic);
+        return;
+    }
+    memcpy(msg, topic, tlen);
+    msg[tlen] = '\n';
+    if (len)
+        memcpy(msg + tlen + 1, payload, len);
+    if (nn_send(s->pub, &msg, NN_MSG, NN_DONTWAIT) < 0) {
+        log_debug("publication %s not sent: %s", topic, nn_strerror(nn_errno()));
+        nn_freemsg(msg);
+    }
+}
+
+void server_set_max_request(server *s, size_t bytes)
+{
+    s->max_request = bytes;
+    int opt = bytes > (size_t)INT32_MAX ? -1 : (int)bytes;
+    nn_setsockopt(s->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &opt, sizeof opt);
+}
+
+void server_listen_urls(const server *s, const char *const **urls, size_t *n)
+{
+    *urls = (const char *const *)s->listen;
+    *n = s->n_listen;
+}
+
+void server_publish_urls(const server *s, const char *const **urls, size_t *n)
+{
+    *urls = (const char *const *)s->publish;
+    *n = s->n_publish;
+}
+
+static void server_free(server *s)
+{
+    server_free_urls(s->listen, s->n_listen);
+    server_free_urls(s->publish, s->n_publish);
+    free(s->pending);
+    free(s);
+}
+
+static void server_on_closed(uv_handle_t *h)
+{
+    server_free(h->data);
+}
+
+void server_close(server *s)
+{
+    if (!s)
+        return;
+    if (s->n_pending)
+        server_turn(s);
+    /* The poll watches a descriptor nanomsg owns: stop it before nn_close
+     * frees that descriptor. */
+    if (s->polling)
+        uv_poll_stop(&s->poll);
+    if (s->rep >= 0)
+        nn_close(s->rep);
+    if (s->pub >= 0)
+        nn_close(s->pub);
+    server_unlink_ipc(s->listen, s->n_listen_bound);
+    server_unlink_ipc(s->publish, s->n_publish_bound);
+    if (s->polling)
+        uv_close((uv_handle_t *)&s->poll, server_on_closed);
+    else
+        server_free(s);
+}
+
+int server_open(tierd *d, const server_endpoints *ep, server **out, td_error *err)
+{
+    *out = NULL;
+    server *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->d = d;
+    s->rep = nn_socket(AF_SP_RAW, NN_REP);
+    s->pub = nn_socket(AF_SP, NN_PUB);
+    s->listen = server_copy_urls(ep->listen, ep->n_listen);
+    s->n_listen = ep->n_listen;
+    s->publish = server_copy_urls(ep->publish, ep->n_publish);
+    s->n_publish = ep->n_publish;
+    int rc = 0;
+    if (s->rep < 0 || s->pub < 0)
+        rc = td_error_set(err, TD_UNAVAILABLE, "cannot create nanomsg sockets: %s",
+                          nn_strerror(nn_errno()));
+    if (rc == 0) {
+        server_set_max_request(s, ep->max_request_bytes ? ep->max_request_bytes
+                                                        : TD_MAX_REQUEST_BYTES);
+        rc = server_bind_all(s->rep, s->listen, s->n_listen, &s->n_listen_bound, err);
+    }
+    if (rc == 0)
+        rc = server_bind_all(s->pub, s->publish, s->n_publish, &s->n_publish_bound, err);
+    int fd = -1;
+    size_t fdlen = sizeof fd;
+    if (rc == 0 && nn_getsockopt(s->rep, NN_SOL_SOCKET, NN_RCVFD, &fd, &fdlen) < 0)
+        rc = td_error_set(err, TD_INTERNAL, "cannot get the RPC socket's fd: %s",
+                          nn_strerror(nn_errno()));
+    if (rc == 0) {
+        int uerr = uv_poll_init(d->loop, &s->poll, fd);
+        if (uerr == 0) {
+            s->poll.data = s;
+            s->polling = true;
+            uerr = uv_poll_start(&s->poll, UV_READABLE, server_on_readable);
+        }
+        if (uerr)
+            rc =
+                td_error_set(err, TD_INTERNAL, "cannot poll the RPC socket: %s", uv_strerror(uerr));
+    }
+    if (rc) {
+        server_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
