@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "state.h"
 #include "tierd.pb-c.h"
 
@@ -519,7 +520,7 @@ static int rollback(tierd *d, td_error *err)
             st->program_index = index;
             return 0;
         }
-        fprintf(stderr, "tierd: rolling back a program load: %s\n", rerr.message);
+        log_error("rolling back a program load: %s", rerr.message);
         st->program_index = st->program_index_before;
     }
     int rc = 0;
@@ -569,7 +570,7 @@ int state_flush(tierd *d, td_error *err)
         td_error why = st->fail_err;
         td_error rerr = {0};
         if (rollback(d, &rerr) != 0)
-            fprintf(stderr, "tierd: %s\n", rerr.message);
+            log_error("%s", rerr.message);
         turn_reset(st);
         return td_error_set(err, why.code, "%s", why.message);
     }
