@@ -113,14 +113,18 @@ void engine_free(engine *e);
 /* The program in force, or NULL before the first one. */
 const program *engine_program(const engine *e);
 /* Puts p in force (taking ownership) and re-evaluates every partner at now,
- * reporting changes with cause PROGRAM_VERSION. Returns 0. */
+ * reporting changes with cause PROGRAM_VERSION. Tier state moves by ladder
+ * and tier NAME; metric state is kept per event name, so it carries over
+ * whatever the new metrics' windows and aggregates. Returns 0, or
+ * -TD_RESOURCE_EXHAUSTED with nothing changed and p still the caller's. */
 int engine_program_apply(engine *e, program *p, td_time now, td_change_fn fn, void *ud);
 /* How many partners p would demote / promote at now, without applying it. */
 void engine_program_impact(const engine *e, const program *p, td_time now, uint64_t *demote,
                            uint64_t *promote);
 
 /* ---- partners ---- */
-/* Creates or updates a partner (name may be NULL to keep it). Type changes
+/* Creates or updates a partner (name may be NULL to keep it; types NULL
+ * keeps the current types, none for a new partner). Type changes
  * move it onto or off ladders; resulting tier changes go to fn. Refuses empty
  * or oversize ids, non-UTF-8 text and too many types with TD_INVALID_ARGUMENT. */
 int engine_partner_upsert(engine *e, const char *id, const char *name, const char *const *types,
@@ -211,7 +215,9 @@ void engine_stats(const engine *e, uint64_t *counts);
 int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, size_t *len);
 /* Restores (replacing any in-memory partner with the same id) from bytes
  * made by engine_partner_encode. Refuses malformed input with
- * TD_DATA_LOSS and a message; never reads out of bounds. */
+ * TD_DATA_LOSS and a message; never reads out of bounds. Tier state is
+ * matched to the program in force by ladder and tier name, so restore after
+ * applying the program; without one, tiers start unranked when it comes. */
 int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err);
 
 #endif
