@@ -54,7 +54,8 @@ typedef struct daemon_main {
     uv_loop_t loop;
     flags f;
     char state_dir[URL_BUF];
-    char ipc_rpc[URL_BUF], ipc_pub[URL_BUF];
+    char ipc_rpc[URL_BUF + sizeof "ipc:///" + sizeof TD_RPC_SOCKET_NAME];
+    char ipc_pub[URL_BUF + sizeof "ipc:///" + sizeof TD_PUB_SOCKET_NAME];
     const char *listen[TD_MAX_ENDPOINTS];
     size_t n_listen;
     const char *publish[TD_MAX_ENDPOINTS];
