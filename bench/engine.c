@@ -290,6 +290,11 @@ int main(int argc, char **argv)
 
     printf("partners                      %zu (3 ladders, 8 metrics, %zu event streams)\n", n,
            N_EVENT_NAMES);
+    /* Random access over gigabytes is TLB-bound: transparent huge pages
+     * (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) change the figures markedly. */
+    const char *tun = getenv("GLIBC_TUNABLES");
+    printf("malloc huge pages             %s\n",
+           tun && strstr(tun, "glibc.malloc.hugetlb=1") ? "on" : "off (GLIBC_TUNABLES unset)");
     printf("events ingested               %zu (%llu rejected, %llu tier changes)\n", n_events,
            (unsigned long long)rejected, (unsigned long long)changes);
     printf("ingest with re-evaluation     %.0f events/s   (target >= %.0f)\n",
