@@ -389,6 +389,35 @@ START_TEST(test_program_apply_remaps_tiers_by_name_and_reports_version_changes)
 }
 END_TEST
 
+START_TEST(test_new_program_reads_old_events_through_a_different_window)
+{
+    engine *e = setup_engine();
+    fx_partner(e, "p1", "reseller", T0, NULL);
+    make_registered(e, "p1", T0, NULL);
+    fx_event(e, "p1", "active_sellers", 3, T0, T0);
+    fx_event(e, "p1", "deal_closed", 40000, T0, T0);
+    fx_event(e, "p1", "deal_closed", 40000, T0 + 200 * FX_DAY, T0 + 200 * FX_DAY);
+    ck_assert_str_eq(fx_tier_of(e, "p1", "reseller"), "Selling");
+    /* v2 reads arr over 90 days: only the second deal counts, from the
+     * buckets already kept; nothing is replayed. */
+    program *v2 = fx_partners_program("v2", 50000);
+    v2->metrics[FX_ARR].window.days = 90;
+    fx_log log = {0};
+    ck_assert_int_eq(engine_program_apply(e, v2, T0 + 210 * FX_DAY, fx_record, &log), 0);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_str_eq(log.c[0].to, "Registered");
+    ck_assert_uint_eq(log.c[0].n_criteria, 2); /* the destination's criteria */
+    td_explanation x;
+    td_error err;
+    ck_assert_int_eq(
+        engine_explain(e, engine_partner_find(e, "p1"), 0, T0 + 210 * FX_DAY, &x, &err), 0);
+    ck_assert_str_eq(x.tiers[1].criteria[0].metric, "arr");
+    ck_assert_double_eq(x.tiers[1].criteria[0].value, 40000);
+    engine_explanation_free(&x);
+    engine_free(e);
+}
+END_TEST
+
 START_TEST(test_stats_count_partners_per_ladder_and_tier)
 {
     engine *e = setup_engine();
@@ -422,6 +451,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_delete_reports_the_loss_and_forgets_the_partner);
     tcase_add_test(tc, test_many_partners_survive_inserts_and_deletes_in_the_map);
     tcase_add_test(tc, test_program_apply_remaps_tiers_by_name_and_reports_version_changes);
+    tcase_add_test(tc, test_new_program_reads_old_events_through_a_different_window);
     tcase_add_test(tc, test_stats_count_partners_per_ladder_and_tier);
     suite_add_tcase(s, tc);
     return s;
