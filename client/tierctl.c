@@ -1321,7 +1321,9 @@ static int watch_catch_up(watcher *w, uint64_t upto)
         for (size_t i = 0; i < n; i++)
             watch_emit(w, r->changes[i]);
         tierd__changes_response__free_unpacked(r, NULL);
-        if (n < WATCH_CATCHUP_LIMIT || (upto && w->last >= upto))
+        /* the daemon may clamp the page below what was asked, so a short
+         * page ends the walk only when no target sequence is known */
+        if (n == 0 || (upto && w->last >= upto) || (!upto && n < WATCH_CATCHUP_LIMIT))
             return 0;
     }
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <jansson.h>
 #include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 
 #include "tierd.pb-c.h"
@@ -220,6 +222,7 @@ typedef struct fake {
     char methods[FAKE_MAX_CALLS][32];
     size_t batch_sizes[FAKE_MAX_CALLS];
     char token[64];
+    uint64_t max_seq; /* ListChanges knows changes 1..max_seq */
 } fake;
 
 static void fake_reply(fake *f, uint64_t id, int status, const char *msg,
@@ -279,6 +282,50 @@ static void fake_ingest(fake *f, const Tierd__Envelope *env)
     tierd__ingest_request__free_unpacked(req, NULL);
 }
 
+static void fill_change(Tierd__TierChange *c, uint64_t seq)
+{
+    tierd__tier_change__init(c);
+    c->sequence = seq;
+    c->partner = seq % 2 ? "p-odd" : "p-even";
+    c->ladder = "reseller";
+    c->to_tier = "Selling";
+    c->cause = TIERD__CAUSE__PROMOTION;
+    c->at = 1777593600;
+}
+
+static void fake_list_changes(fake *f, const Tierd__Envelope *env)
+{
+    Tierd__ListChangesRequest *req =
+        tierd__list_changes_request__unpack(NULL, env->payload.len, env->payload.data);
+    ck_assert_ptr_nonnull(req);
+    Tierd__ChangesResponse resp = TIERD__CHANGES_RESPONSE__INIT;
+    Tierd__TierChange items[FAKE_MAX_CALLS];
+    Tierd__TierChange *ptrs[FAKE_MAX_CALLS];
+    for (uint64_t s = req->since + 1; s <= f->max_seq && resp.n_changes < FAKE_MAX_CALLS; s++) {
+        fill_change(&items[resp.n_changes], s);
+        ptrs[resp.n_changes] = &items[resp.n_changes];
+        resp.n_changes++;
+    }
+    resp.changes = ptrs;
+    resp.last_sequence = f->max_seq;
+    fake_reply(f, env->request_id, 0, NULL, &resp.base);
+    tierd__list_changes_request__free_unpacked(req, NULL);
+}
+
+static void publish_change(int pub, uint64_t seq)
+{
+    Tierd__TierChange c;
+    fill_change(&c, seq);
+    char topic[128];
+    int tlen = snprintf(topic, sizeof topic, "change/%s/%s\n", c.ladder, c.partner);
+    size_t len = (size_t)tlen + tierd__tier_change__get_packed_size(&c);
+    uint8_t *buf = malloc(len);
+    memcpy(buf, topic, (size_t)tlen);
+    tierd__tier_change__pack(&c, buf + tlen);
+    ck_assert_int_eq(nn_send(pub, buf, len, 0), (int)len);
+    free(buf);
+}
+
 static void *fake_main(void *arg)
 {
     fake *f = arg;
@@ -299,6 +346,8 @@ static void *fake_main(void *arg)
             fake_reply(f, env->request_id, TIERD__STATUS__NOT_FOUND, "unknown partner 'p-9'", NULL);
         } else if (strcmp(env->method, "Ingest") == 0) {
             fake_ingest(f, env);
+        } else if (strcmp(env->method, "ListChanges") == 0) {
+            fake_list_changes(f, env);
         } else {
             Tierd__StatusResponse s = TIERD__STATUS_RESPONSE__INIT;
             s.version = "9.9.9";
@@ -436,6 +485,57 @@ START_TEST(test_event_import_sends_large_files_in_batches_from_stdin)
 }
 END_TEST
 
+/* The daemon's log holds 1..12 and Status says 7 was the last before the
+ * watch began; the PUB socket delivers 10, 12 and 11 only (as if 8, 9
+ * and 11 were dropped first). Every change after 7 must print exactly
+ * once, in order, with the gaps filled from ListChanges. */
+START_TEST(test_watch_fills_gaps_from_the_log_and_prints_each_change_once)
+{
+    char url[512], pub_url[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    f->max_seq = 12;
+    snprintf(pub_url, sizeof pub_url, "ipc://%s/pub.sock", tmpdir);
+    int pub = nn_socket(AF_SP, NN_PUB);
+    ck_assert_int_ge(nn_bind(pub, pub_url), 0);
+
+    char opath[512];
+    snprintf(opath, sizeof opath, "%s/watch.out", tmpdir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(o, 1);
+        execl(tierctl_bin(), tierctl_bin(), "--url", url, "--json", "watch", (char *)NULL);
+        _exit(127);
+    }
+    usleep(500 * 1000); /* let the subscription connect */
+    publish_change(pub, 10);
+    publish_change(pub, 12);
+    publish_change(pub, 11);
+    usleep(500 * 1000);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    slurp(opath, out, sizeof out);
+    uint64_t want = 8;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        json_t *doc = json_loads(line, 0, &je);
+        ck_assert_msg(doc != NULL, "not JSON: %s", line);
+        ck_assert_int_eq(json_integer_value(json_object_get(doc, "sequence")), want);
+        ck_assert_str_eq(json_string_value(json_object_get(doc, "cause")), "promotion");
+        ck_assert(json_is_null(json_object_get(doc, "from")));
+        json_decref(doc);
+        want++;
+    }
+    ck_assert_int_eq(want, 13);
+    nn_close(pub);
+    fake_stop(f);
+}
+END_TEST
+
 START_TEST(test_import_with_an_unreachable_daemon_exits_3)
 {
     char path[512];
@@ -467,6 +567,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_event_import_maps_every_rejection_to_its_line);
     tcase_add_test(tc, test_event_import_sends_large_files_in_batches_from_stdin);
     tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
+    tcase_add_test(tc, test_watch_fills_gaps_from_the_log_and_prints_each_change_once);
     suite_add_tcase(s, tc);
     return s;
 }
