@@ -46,29 +46,22 @@ static uint32_t bucket_after(const metric_stream *s, td_time t)
 
 static int add_bucket(metric_stream *s, td_time at, double value)
 {
-    if (s->nb && s->b[s->nb - 1].at < at) {
-        /* the common case: events arrive roughly in time order */
-    } else {
-        uint32_t i = bucket_after(s, at);
-        if (i > 0 && s->b[i - 1].at == at) {
-            metric_bucket *b = &s->b[i - 1];
-            b->count++;
-            b->sum += value;
-            b->min = fmin(b->min, value);
-            b->max = fmax(b->max, value);
-            b->last = value; /* same second: the later arrival wins */
-            return 0;
-        }
-        if (s->nb == s->capb && grow((void **)&s->b, &s->capb, sizeof *s->b) != 0)
-            return -1;
-        memmove(&s->b[i + 1], &s->b[i], (s->nb - i) * sizeof *s->b);
-        s->b[i] = (metric_bucket){at, value, value, value, value, 1};
-        s->nb++;
+    /* Events arrive roughly in time order, so this is usually an append. */
+    uint32_t i = (s->nb && s->b[s->nb - 1].at < at) ? s->nb : bucket_after(s, at);
+    if (i > 0 && s->b[i - 1].at == at) {
+        metric_bucket *b = &s->b[i - 1];
+        b->count++;
+        b->sum += value;
+        b->min = fmin(b->min, value);
+        b->max = fmax(b->max, value);
+        b->last = value; /* same second: the later arrival wins */
         return 0;
     }
     if (s->nb == s->capb && grow((void **)&s->b, &s->capb, sizeof *s->b) != 0)
         return -1;
-    s->b[s->nb++] = (metric_bucket){at, value, value, value, value, 1};
+    memmove(&s->b[i + 1], &s->b[i], (s->nb - i) * sizeof *s->b);
+    s->b[i] = (metric_bucket){at, value, value, value, value, 1};
+    s->nb++;
     return 0;
 }
 
@@ -248,39 +241,39 @@ double metric_stream_value(const metric_stream *s, metric_agg agg, const metric_
     return NAN;
 }
 
+/* Keeps the earliest instant strictly after t. */
+static void due_min(td_time *due, td_time t, td_time x)
+{
+    if (x > t && (*due == TD_TIME_NONE || x < *due))
+        *due = x;
+}
+
 td_time metric_stream_next_due(const metric_stream *s, const metric_window *w, td_time t)
 {
     td_time lo;
     if (!s || !metric_window_lo(w, t, &lo))
         return TD_TIME_NONE;
     td_time due = TD_TIME_NONE;
-#define DUE_MIN(x)                                                                                 \
-    do {                                                                                           \
-        td_time x_ = (x);                                                                          \
-        if (x_ > t && (due == TD_TIME_NONE || x_ < due))                                           \
-            due = x_;                                                                              \
-    } while (0)
     uint32_t first = bucket_after(s, lo), fut = bucket_after(s, t);
     bool has_in = first < fut;
     for (uint32_t i = 0; i < s->nk; i++) {
         if (s->k[i].last > lo && s->k[i].last <= t)
             has_in = true;
         else if (s->k[i].last > t)
-            DUE_MIN(s->k[i].last);
+            due_min(&due, t, s->k[i].last);
     }
     if (fut < s->nb)
-        DUE_MIN(s->b[fut].at);
+        due_min(&due, t, s->b[fut].at);
     if (w->kind == WIN_DAYS) {
         td_time span = (td_time)w->days * TD_SECONDS_PER_DAY;
         if (first < fut)
-            DUE_MIN(s->b[first].at + span);
+            due_min(&due, t, s->b[first].at + span);
         for (uint32_t i = 0; i < s->nk; i++)
             if (s->k[i].last > lo && s->k[i].last <= t)
-                DUE_MIN(s->k[i].last + span);
+                due_min(&due, t, s->k[i].last + span);
     } else if (has_in) {
-        DUE_MIN(w->kind == WIN_QUARTER ? td_next_quarter_start(t) : td_next_year_start(t));
+        due_min(&due, t, w->kind == WIN_QUARTER ? td_next_quarter_start(t) : td_next_year_start(t));
     }
-#undef DUE_MIN
     return due;
 }
 
