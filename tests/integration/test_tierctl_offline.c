@@ -282,6 +282,38 @@ static void fake_ingest(fake *f, const Tierd__Envelope *env)
     tierd__ingest_request__free_unpacked(req, NULL);
 }
 
+/* UpsertPartners: everyone is accepted except a partner with no types. */
+static void fake_upsert(fake *f, const Tierd__Envelope *env)
+{
+    Tierd__UpsertPartnersRequest *req =
+        tierd__upsert_partners_request__unpack(NULL, env->payload.len, env->payload.data);
+    ck_assert_ptr_nonnull(req);
+    if (f->calls <= FAKE_MAX_CALLS)
+        f->batch_sizes[f->calls - 1] = req->n_partners;
+    Tierd__UpsertPartnersResponse resp = TIERD__UPSERT_PARTNERS_RESPONSE__INIT;
+    Tierd__ItemResult *items = calloc(req->n_partners + 1, sizeof *items);
+    Tierd__ItemResult **ptrs = calloc(req->n_partners + 1, sizeof *ptrs);
+    for (size_t i = 0; i < req->n_partners; i++) {
+        tierd__item_result__init(&items[i]);
+        items[i].index = (uint32_t)i;
+        items[i].id = req->partners[i]->id;
+        if (req->partners[i]->n_types == 0) {
+            items[i].outcome = TIERD__OUTCOME__REJECTED;
+            items[i].reason = "a partner needs at least one type";
+            resp.rejected++;
+        } else {
+            resp.accepted++;
+        }
+        ptrs[i] = &items[i];
+    }
+    resp.n_results = req->n_partners;
+    resp.results = ptrs;
+    fake_reply(f, env->request_id, 0, NULL, &resp.base);
+    free(items);
+    free(ptrs);
+    tierd__upsert_partners_request__free_unpacked(req, NULL);
+}
+
 static void fill_change(Tierd__TierChange *c, uint64_t seq)
 {
     tierd__tier_change__init(c);
@@ -346,6 +378,8 @@ static void *fake_main(void *arg)
             fake_reply(f, env->request_id, TIERD__STATUS__NOT_FOUND, "unknown partner 'p-9'", NULL);
         } else if (strcmp(env->method, "Ingest") == 0) {
             fake_ingest(f, env);
+        } else if (strcmp(env->method, "UpsertPartners") == 0) {
+            fake_upsert(f, env);
         } else if (strcmp(env->method, "ListChanges") == 0) {
             fake_list_changes(f, env);
         } else {
@@ -536,6 +570,29 @@ START_TEST(test_watch_fills_gaps_from_the_log_and_prints_each_change_once)
 }
 END_TEST
 
+START_TEST(test_partner_import_refuses_event_lines_and_reports_daemon_rejections)
+{
+    char url[512], path[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    write_file("partners.ndjson",
+               "{\"partner\":\"p-1\",\"name\":\"Acme Ltd\",\"types\":[\"reseller\",\"services\"]}\n"
+               "{\"id\":\"e1\",\"partner\":\"p-1\",\"metric\":\"arr\"}\n"
+               "{\"partner\":\"p-2\"}\n"
+               "{\"partner\":\"p-3\",\"types\":\"reseller\"}\n"
+               "{\"partner\":\"p-4\",\"name\":\"\xff\xfe\",\"types\":[\"reseller\"]}\n",
+               path, sizeof path);
+    ck_assert_int_eq(RUN("--url", url, "partner", "import", path), 1);
+    ck_assert_ptr_nonnull(strstr(out, "5 lines: 1 partners accepted, 4 rejected"));
+    ck_assert_ptr_nonnull(strstr(err_out, "line 2: an event line"));
+    ck_assert_ptr_nonnull(strstr(err_out, "line 3 (p-2): a partner needs at least one type"));
+    ck_assert_ptr_nonnull(strstr(err_out, "line 4: \"types\" must be an array"));
+    ck_assert_ptr_nonnull(strstr(err_out, "line 5: invalid JSON"));
+    ck_assert_int_eq(f->calls, 1);
+    ck_assert_int_eq((int)f->batch_sizes[0], 2);
+    fake_stop(f);
+}
+END_TEST
+
 START_TEST(test_import_with_an_unreachable_daemon_exits_3)
 {
     char path[512];
@@ -567,6 +624,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_event_import_maps_every_rejection_to_its_line);
     tcase_add_test(tc, test_event_import_sends_large_files_in_batches_from_stdin);
     tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
+    tcase_add_test(tc, test_partner_import_refuses_event_lines_and_reports_daemon_rejections);
     tcase_add_test(tc, test_watch_fills_gaps_from_the_log_and_prints_each_change_once);
     suite_add_tcase(s, tc);
     return s;
