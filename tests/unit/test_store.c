@@ -458,12 +458,9 @@ START_TEST(test_second_process_is_refused_while_the_first_holds_the_dir)
 }
 END_TEST
 
-START_TEST(test_store_from_a_newer_format_is_refused_naming_both_versions)
+/* Writes meta "format" with a raw LMDB transaction, bypassing the store. */
+static void write_raw_format(const uint8_t *v, size_t len)
 {
-    make_dir();
-    store_close(open_ok(&fast));
-
-    /* Rewrite meta.format behind the store's back, as a newer tierd would. */
     char path[TEST_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/tierd.mdb", dir);
     MDB_env *env;
@@ -474,11 +471,20 @@ START_TEST(test_store_from_a_newer_format_is_refused_naming_both_versions)
     ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t v[4] = {0, 0, 0, STORE_FORMAT_VERSION + 1};
-    MDB_val k = {6, "format"}, val = {4, v};
+    MDB_val k = {6, "format"}, val = {len, (void *)v};
     ck_assert_int_eq(mdb_put(txn, meta, &k, &val, 0), 0);
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+}
+
+START_TEST(test_store_from_a_newer_format_is_refused_naming_both_versions)
+{
+    make_dir();
+    store_close(open_ok(&fast));
+
+    /* Rewrite meta.format behind the store's back, as a newer tierd would. */
+    uint8_t v[4] = {0, 0, 0, STORE_FORMAT_VERSION + 1};
+    write_raw_format(v, sizeof v);
 
     store *s = NULL;
     td_error err = {0};
@@ -488,6 +494,19 @@ START_TEST(test_store_from_a_newer_format_is_refused_naming_both_versions)
     snprintf(ours, sizeof ours, "format %d", STORE_FORMAT_VERSION);
     ck_assert_msg(strstr(err.message, newer) && strstr(err.message, ours), "message: %s",
                   err.message);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_damaged_format_record_is_data_loss)
+{
+    make_dir();
+    store_close(open_ok(&fast));
+    write_raw_format((const uint8_t *)"\x01\x02\x03", 3);
+    store *s = NULL;
+    td_error err = {0};
+    ck_assert_int_eq(store_open(dir, &fast, &s, &err), -TD_DATA_LOSS);
+    ck_assert_ptr_nonnull(strstr(err.message, "format"));
     remove_dir();
 }
 END_TEST
@@ -525,6 +544,75 @@ static int fill_until_full(store *s, int *committed, td_error *err)
     }
     return 0;
 }
+
+START_TEST(test_failed_write_fails_the_rest_of_its_turn_and_drops_all_of_it)
+{
+    make_dir();
+    store_options opt = {.no_sync = true, .map_size = TEST_SMALL_MAP};
+    store *s = open_ok(&opt);
+    begin_ok(s);
+    put_partner_ok(s, "p-1", "one");
+    commit_ok(s);
+
+    begin_ok(s);
+    put_partner_ok(s, "p-2", "two"); /* written before the failure: must vanish */
+    size_t huge_len = 2 * TEST_SMALL_MAP;
+    uint8_t *huge = calloc(1, huge_len);
+    ck_assert_ptr_nonnull(huge);
+    td_error err = {0};
+    ck_assert_int_eq(store_put_partner(s, "p-huge", huge, huge_len, &err), -TD_RESOURCE_EXHAUSTED);
+    free(huge);
+    ck_assert_msg(strstr(err.message, "is full"), "message: %s", err.message);
+
+    td_error later = {0};
+    ck_assert_int_eq(store_put_partner(s, "p-3", (const uint8_t *)"x", 1, &later),
+                     -TD_RESOURCE_EXHAUSTED);
+    ck_assert_str_eq(later.message, err.message);
+    ck_assert_int_eq(store_begin(s, &later), -TD_RESOURCE_EXHAUSTED);
+    uint64_t seq = 0;
+    ck_assert_int_ne(store_next_sequence(s, &seq), 0);
+    ck_assert_int_eq(store_commit(s, &later), -TD_RESOURCE_EXHAUSTED); /* ends the turn */
+
+    ck_assert(partner_is(s, "p-1", "one")); /* reads still served */
+    ck_assert(!partner_is(s, "p-2", "two"));
+    begin_ok(s);
+    put_partner_ok(s, "p-4", "four");
+    commit_ok(s);
+    ck_assert(partner_is(s, "p-4", "four"));
+    store_close(s);
+    remove_dir();
+}
+END_TEST
+
+static int stop_at_second(void *ud, const uint8_t *blob, size_t len)
+{
+    (void)blob;
+    (void)len;
+    int *n = ud;
+    return ++*n == 2 ? 7 : 0;
+}
+
+START_TEST(test_partner_walk_stops_when_the_callback_says_so)
+{
+    make_dir();
+    store *s = open_ok(&fast);
+    begin_ok(s);
+    put_partner_ok(s, "p-1", "a");
+    put_partner_ok(s, "p-2", "b");
+    put_partner_ok(s, "p-3", "c");
+    commit_ok(s);
+    int n = 0;
+    td_error err = {0};
+    ck_assert_int_eq(store_each_partner(s, stop_at_second, &n, &err), 7);
+    ck_assert_int_eq(n, 2);
+    /* The walk's read transaction was released: a write turn still works. */
+    begin_ok(s);
+    put_partner_ok(s, "p-4", "d");
+    commit_ok(s);
+    store_close(s);
+    remove_dir();
+}
+END_TEST
 
 START_TEST(test_full_map_fails_clearly_keeps_committed_data_and_recovers)
 {
@@ -709,17 +797,20 @@ static Suite *store_suite(void)
     tcase_add_test(rec, test_partner_changes_walk_newest_first_and_stop_at_the_partner);
     tcase_add_test(rec, test_program_versions_keep_load_order_across_reopen);
     tcase_add_test(rec, test_cursors_and_meta_round_trip);
+    tcase_add_test(rec, test_partner_walk_stops_when_the_callback_says_so);
     suite_add_tcase(s, rec);
 
     TCase *own = tcase_create("ownership");
     tcase_add_test(own, test_second_open_in_the_same_process_is_refused_naming_the_pid);
     tcase_add_test(own, test_second_process_is_refused_while_the_first_holds_the_dir);
     tcase_add_test(own, test_store_from_a_newer_format_is_refused_naming_both_versions);
+    tcase_add_test(own, test_damaged_format_record_is_data_loss);
     tcase_add_test(own, test_open_refuses_a_path_that_is_not_a_directory);
     suite_add_tcase(s, own);
 
     TCase *fail = tcase_create("failures");
     tcase_set_timeout(fail, 60);
+    tcase_add_test(fail, test_failed_write_fails_the_rest_of_its_turn_and_drops_all_of_it);
     tcase_add_test(fail, test_full_map_fails_clearly_keeps_committed_data_and_recovers);
     tcase_add_test(fail, test_map_grows_between_turns_up_to_map_max);
     tcase_add_test(fail, test_read_only_store_serves_reads_and_refuses_writes);
