@@ -28,7 +28,8 @@ int td_time_parse(const char *s, td_time *out, td_error *err);
 
 /* Parses a duration: a positive integer followed by s, m, h, d or w
  * ("90d", "12h"). Refuses zero-length, negative, fractional, unit-less or
- * overflowing values. */
+ * overflowing values, and any longer than TD_TIME_MAX seconds (so adding one
+ * to a valid time cannot overflow). */
 int td_duration_parse(const char *s, int64_t *seconds, td_error *err);
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" (or "-" for TD_TIME_NONE); returns the
@@ -45,7 +46,8 @@ td_time td_next_quarter_start(td_time t);   /* first instant of the next one */
 td_time td_year_start(td_time t);
 td_time td_next_year_start(td_time t);
 /* The first instant strictly after t that falls on month/day (an annual
- * anchor). 29 February anchors fall on 1 March in common years. */
+ * anchor). 29 February anchors fall on 1 March in common years. A month/day
+ * that no year has (13-01, 04-31) gives TD_TIME_NONE. */
 td_time td_next_anniversary(td_time t, unsigned month, unsigned day);
 
 #endif
