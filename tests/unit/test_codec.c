@@ -153,6 +153,21 @@ START_TEST(test_random_and_bit_flipped_buffers_never_crash)
             buf[i] ^= (uint8_t)(1u << bit);
             int rc = engine_partner_restore(e, buf, na, &err);
             ck_assert(rc == 0 || rc == -TD_DATA_LOSS);
+            if (rc == 0) {
+                /* Whatever was accepted must be safe to use. */
+                td_partner *p = engine_partner_find(e, "p-ü1");
+                if (p) {
+                    uint8_t *again;
+                    size_t n_again;
+                    td_explanation x;
+                    ck_assert_int_eq(engine_partner_encode(e, p, &again, &n_again), 0);
+                    free(again);
+                    if (engine_explain(e, p, 0, T0 + 30 * FX_DAY, &x, &err) == 0)
+                        engine_explanation_free(&x);
+                    engine_partner_next_due(e, p, T0 + 30 * FX_DAY);
+                }
+                engine_evaluate(e, NULL, T0 + 30 * FX_DAY, NULL, NULL);
+            }
             free(buf);
         }
     }
