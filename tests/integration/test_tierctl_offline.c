@@ -282,6 +282,50 @@ static void fake_ingest(fake *f, const Tierd__Envelope *env)
     tierd__ingest_request__free_unpacked(req, NULL);
 }
 
+/* Explain: p-1 holds Selling on reseller since 2026-05-01 and is 208,000
+ * of arr short of Specialist; it falls to Registered on 2027-03-01. */
+static void fake_explain(fake *f, const Tierd__Envelope *env)
+{
+    Tierd__Criterion crit = TIERD__CRITERION__INIT, *critp = &crit;
+    crit.metric = "arr";
+    crit.op = ">=";
+    crit.value = 42000;
+    crit.threshold = 250000;
+    crit.missing = 208000;
+    Tierd__TierExplanation te = TIERD__TIER_EXPLANATION__INIT, *tep = &te;
+    te.tier = "Specialist";
+    te.when = "arr >= 250k";
+    te.n_criteria = 1;
+    te.criteria = &critp;
+    Tierd__Gap gap = TIERD__GAP__INIT, *gapp = &gap;
+    gap.metric = "arr";
+    gap.op = ">=";
+    gap.value = 42000;
+    gap.threshold = 250000;
+    gap.missing = 208000;
+    Tierd__NextTier next = TIERD__NEXT_TIER__INIT;
+    next.tier = "Specialist";
+    next.n_gaps = 1;
+    next.gaps = &gapp;
+    Tierd__AtRisk risk = TIERD__AT_RISK__INIT;
+    risk.date = 1803859200; /* 2027-03-01 */
+    risk.tier = "Registered";
+    Tierd__LadderExplanation l = TIERD__LADDER_EXPLANATION__INIT, *lp = &l;
+    l.ladder = "reseller";
+    l.tier = "Selling";
+    l.qualifying = "Selling";
+    l.since = 1777593600; /* 2026-05-01 */
+    l.n_tiers = 1;
+    l.tiers = &tep;
+    l.next = &next;
+    l.at_risk = &risk;
+    Tierd__ExplainResponse resp = TIERD__EXPLAIN_RESPONSE__INIT;
+    resp.partner = "p-1";
+    resp.n_ladders = 1;
+    resp.ladders = &lp;
+    fake_reply(f, env->request_id, 0, NULL, &resp.base);
+}
+
 /* UpsertPartners: everyone is accepted except a partner with no types. */
 static void fake_upsert(fake *f, const Tierd__Envelope *env)
 {
@@ -378,6 +422,8 @@ static void *fake_main(void *arg)
             fake_reply(f, env->request_id, TIERD__STATUS__NOT_FOUND, "unknown partner 'p-9'", NULL);
         } else if (strcmp(env->method, "Ingest") == 0) {
             fake_ingest(f, env);
+        } else if (strcmp(env->method, "Explain") == 0) {
+            fake_explain(f, env);
         } else if (strcmp(env->method, "UpsertPartners") == 0) {
             fake_upsert(f, env);
         } else if (strcmp(env->method, "ListChanges") == 0) {
@@ -593,6 +639,38 @@ START_TEST(test_partner_import_refuses_event_lines_and_reports_daemon_rejections
 }
 END_TEST
 
+START_TEST(test_explain_says_what_is_missing_and_when_the_tier_is_at_risk)
+{
+    char url[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    ck_assert_int_eq(RUN("--url", url, "explain", "p-1"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "reseller: Selling (since 2026-05-01)"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "Specialist needs arr >= 250,000: 42,000 now, 208,000 to go"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "at risk: falls to Registered on 2027-03-01 if nothing new arrives"));
+
+    ck_assert_int_eq(RUN("--url", url, "--json", "explain", "p-1", "--ladder", "reseller"), 0);
+    json_error_t je;
+    json_t *doc = json_loads(out, 0, &je);
+    ck_assert_msg(doc != NULL, "not one JSON document: %s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "partner")), "p-1");
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "ladder")), "reseller");
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "tier")), "Selling");
+    json_t *next = json_object_get(doc, "next");
+    ck_assert_str_eq(json_string_value(json_object_get(next, "tier")), "Specialist");
+    json_t *gap = json_array_get(json_object_get(next, "gaps"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(gap, "metric")), "arr");
+    ck_assert(json_number_value(json_object_get(gap, "missing")) == 208000);
+    ck_assert(json_number_value(json_object_get(gap, "threshold")) == 250000);
+    json_t *risk = json_object_get(doc, "at_risk");
+    ck_assert_str_eq(json_string_value(json_object_get(risk, "date")), "2027-03-01T00:00:00Z");
+    ck_assert_str_eq(json_string_value(json_object_get(risk, "tier")), "Registered");
+    json_decref(doc);
+    fake_stop(f);
+}
+END_TEST
+
 START_TEST(test_import_with_an_unreachable_daemon_exits_3)
 {
     char path[512];
@@ -624,6 +702,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_event_import_maps_every_rejection_to_its_line);
     tcase_add_test(tc, test_event_import_sends_large_files_in_batches_from_stdin);
     tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
+    tcase_add_test(tc, test_explain_says_what_is_missing_and_when_the_tier_is_at_risk);
     tcase_add_test(tc, test_partner_import_refuses_event_lines_and_reports_daemon_rejections);
     tcase_add_test(tc, test_watch_fills_gaps_from_the_log_and_prints_each_change_once);
     suite_add_tcase(s, tc);
