@@ -72,6 +72,7 @@ struct store {
     MDB_txn *rtxn; /* a reset read transaction kept for renewal */
     int rdepth;    /* nested reads sharing the renewed rtxn */
     bool read_only;
+    bool no_sync;
     int lock_fd;
 
     uint64_t seq_committed, seq_txn;
@@ -161,6 +162,17 @@ static size_t join_key(uint8_t *buf, const char *a, const void *b, size_t blen)
 
 /* ---- read transactions ---- */
 
+static int reopen_env(store *s, td_error *err);
+
+static void drop_rtxn(store *s)
+{
+    if (s->rtxn) {
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+        s->rdepth = 0;
+    }
+}
+
 /* Reads inside a write turn see its writes; otherwise one short read txn,
  * renewed from the reset one so it costs no allocation. */
 static int read_begin(store *s, MDB_txn **txn, td_error *err)
@@ -175,10 +187,18 @@ static int read_begin(store *s, MDB_txn **txn, td_error *err)
         return 0;
     }
     int rc;
+    if (!s->env && (rc = reopen_env(s, err)) != 0)
+        return rc;
     if (s->rtxn)
         rc = mdb_txn_renew(s->rtxn);
     else
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    if (rc == MDB_PANIC) {
+        drop_rtxn(s);
+        if ((rc = reopen_env(s, err)) != 0)
+            return rc;
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+    }
     if (rc) {
         if (s->rtxn) {
             mdb_txn_abort(s->rtxn);
@@ -197,15 +217,6 @@ static void read_end(store *s, MDB_txn *txn)
         return;
     if (--s->rdepth == 0)
         mdb_txn_reset(s->rtxn);
-}
-
-static void drop_rtxn(store *s)
-{
-    if (s->rtxn) {
-        mdb_txn_abort(s->rtxn);
-        s->rtxn = NULL;
-        s->rdepth = 0;
-    }
 }
 
 /* ---- write helpers ---- */
@@ -401,7 +412,7 @@ static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
     return 0;
 }
 
-static int open_env(store *s, bool no_sync, td_error *err)
+static int open_env_inner(store *s, td_error *err)
 {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", s->dir, STORE_DATA_FILE) >= (int)sizeof path)
@@ -415,7 +426,7 @@ static int open_env(store *s, bool no_sync, td_error *err)
      * read-only we hold the only flock, so LMDB's reader table (which a
      * read-only dir could not hold anyway) is not needed. */
     unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
-    if (no_sync)
+    if (s->no_sync)
         flags |= MDB_NOSYNC;
     if (s->read_only)
         flags |= MDB_RDONLY | MDB_NOLOCK;
@@ -448,6 +459,18 @@ static int open_env(store *s, bool no_sync, td_error *err)
     return 0;
 }
 
+/* On failure no half-open environment is left behind: s->env is NULL, and
+ * reads and writes report the store unavailable until a reopen works. */
+static int open_env(store *s, td_error *err)
+{
+    int rc = open_env_inner(s, err);
+    if (rc && s->env) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    return rc;
+}
+
 int store_open(const char *dir, const store_options *opt, store **out, td_error *err)
 {
     *out = NULL;
@@ -462,6 +485,7 @@ int store_open(const char *dir, const store_options *opt, store **out, td_error 
     s->map_size = opt && opt->map_size ? opt->map_size : STORE_DEFAULT_MAP_SIZE;
     s->map_max = opt ? opt->map_max : 0;
     s->read_only = (opt && opt->read_only) || access(dir, W_OK) != 0;
+    s->no_sync = opt && opt->no_sync;
 
     struct stat st;
     int rc;
@@ -472,7 +496,7 @@ int store_open(const char *dir, const store_options *opt, store **out, td_error 
     else
         rc = lock_dir(s, err);
     if (rc == 0)
-        rc = open_env(s, opt && opt->no_sync, err);
+        rc = open_env(s, err);
     if (rc) {
         store_close(s);
         return rc;
@@ -520,6 +544,19 @@ static void maybe_grow(store *s)
     s->grow_wanted = false;
 }
 
+/* LMDB marks the environment unusable (MDB_PANIC) when it could not write
+ * a meta page, e.g. on a full disk. The data file still holds the last
+ * committed state, so reopening the environment (keeping our flock) brings
+ * writes back once space returns, with no restart of the daemon. */
+static int reopen_env(store *s, td_error *err)
+{
+    drop_rtxn(s);
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+    return open_env(s, err);
+}
+
 int store_begin(store *s, td_error *err)
 {
     if (s->failed)
@@ -528,9 +565,21 @@ int store_begin(store *s, td_error *err)
         return 0;
     if (s->read_only)
         return td_error_set(err, TD_UNAVAILABLE, "state dir %s is read-only", s->dir);
+    if (!s->env) {
+        int rc = reopen_env(s, err);
+        if (rc)
+            return rc;
+    }
     if (s->rdepth == 0)
         maybe_grow(s);
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    if (rc == MDB_PANIC) {
+        s->wtxn = NULL;
+        rc = reopen_env(s, err);
+        if (rc)
+            return rc;
+        rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    }
     if (rc) {
         s->wtxn = NULL;
         return store_error(s, rc, "starting a write", err);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,8 @@
 #define TEST_PATH_MAX       256
 #define TEST_SMALL_MAP      ((size_t)1 << 20)
 #define TEST_BIG_BLOB       4096
+#define TEST_DISK_BYTES     "4m"
+#define TEST_BALLAST_BYTES  (2 << 20)
 #define TEST_KILL_MIN_MS    50
 #define TEST_KILL_SPREAD_MS 250
 
@@ -715,6 +719,73 @@ START_TEST(test_read_only_open_of_an_empty_dir_says_there_is_no_store)
 }
 END_TEST
 
+/* ---- full disk ---- */
+
+/* A real full disk: a 4 MiB tmpfs, which needs CAP_SYS_ADMIN. The mount is
+ * made and removed by unchecked fixtures in the runner process, so a failing
+ * test cannot leave it behind. Without the capability the test says it did
+ * not run. */
+static char disk[TEST_PATH_MAX];
+static bool disk_mounted;
+
+static void disk_setup(void)
+{
+    snprintf(disk, sizeof disk, "/tmp/tierd-store-disk-%ld", (long)getpid());
+    disk_mounted =
+        mkdir(disk, 0700) == 0 && mount("tmpfs", disk, "tmpfs", 0, "size=" TEST_DISK_BYTES) == 0;
+}
+
+static void disk_teardown(void)
+{
+    if (disk_mounted)
+        umount2(disk, MNT_DETACH);
+    rmdir(disk);
+}
+
+START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
+{
+    if (!disk_mounted) {
+        fprintf(stderr, "test_full_disk...: not run (mounting a tmpfs needs CAP_SYS_ADMIN)\n");
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s", disk);
+    char ballast[TEST_PATH_MAX + 16];
+    snprintf(ballast, sizeof ballast, "%s/ballast", disk);
+    FILE *f = fopen(ballast, "w");
+    ck_assert_ptr_nonnull(f);
+    static char zeros[TEST_BALLAST_BYTES];
+    ck_assert_uint_eq(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    ck_assert_int_eq(fclose(f), 0);
+
+    store *s = open_ok(NULL);
+    td_error err = {0};
+    int committed = 0;
+    ck_assert_int_eq(fill_until_full(s, &committed, &err), -TD_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(err.message, "is full") && strstr(err.message, disk), "message: %s",
+                  err.message);
+    ck_assert_int_gt(committed, 0);
+    store_abort(s);
+
+    char last[32];
+    snprintf(last, sizeof last, "p-%06d", committed - 1);
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(store_get_partner(s, last, &blob, &len, &err), 0);
+    free(blob);
+
+    ck_assert_int_eq(unlink(ballast), 0); /* space comes back */
+    begin_ok(s);
+    put_partner_ok(s, "p-after", "small");
+    commit_ok(s);
+    store_close(s);
+    s = open_ok(NULL);
+    ck_assert(partner_is(s, "p-after", "small"));
+    ck_assert_int_eq(store_get_partner(s, last, &blob, &len, &err), 0);
+    free(blob);
+    store_close(s);
+}
+END_TEST
+
 /* ---- kill -9 ---- */
 
 /* The child commits one event per turn and acknowledges each count on the
@@ -817,6 +888,11 @@ static Suite *store_suite(void)
     tcase_add_test(fail, test_read_only_open_of_an_empty_dir_says_there_is_no_store);
     tcase_add_test(fail, test_kill_9_loses_no_acknowledged_commit);
     suite_add_tcase(s, fail);
+
+    TCase *disk_case = tcase_create("full disk");
+    tcase_add_unchecked_fixture(disk_case, disk_setup, disk_teardown);
+    tcase_add_test(disk_case, test_full_disk_fails_clearly_and_writes_return_when_space_does);
+    suite_add_tcase(s, disk_case);
     return s;
 }
 
