@@ -786,6 +786,31 @@ START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
 }
 END_TEST
 
+START_TEST(test_read_only_filesystem_serves_reads_and_refuses_writes)
+{
+    if (!disk_mounted) {
+        fprintf(stderr, "test_read_only_filesystem...: not run (needs CAP_SYS_ADMIN)\n");
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s", disk);
+    store *s = open_ok(NULL);
+    begin_ok(s);
+    put_partner_ok(s, "p-1", "one");
+    commit_ok(s);
+    store_close(s);
+    ck_assert_int_eq(mount(NULL, disk, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+
+    s = open_ok(NULL); /* no option: the store notices by itself */
+    ck_assert(partner_is(s, "p-1", "one"));
+    td_error err = {0};
+    ck_assert_int_eq(store_begin(s, &err), -TD_UNAVAILABLE);
+    ck_assert_msg(strstr(err.message, "read-only") && strstr(err.message, disk), "message: %s",
+                  err.message);
+    ck_assert(partner_is(s, "p-1", "one"));
+    store_close(s);
+}
+END_TEST
+
 /* ---- kill -9 ---- */
 
 /* The child commits one event per turn and acknowledges each count on the
@@ -893,6 +918,11 @@ static Suite *store_suite(void)
     tcase_add_unchecked_fixture(disk_case, disk_setup, disk_teardown);
     tcase_add_test(disk_case, test_full_disk_fails_clearly_and_writes_return_when_space_does);
     suite_add_tcase(s, disk_case);
+
+    TCase *ro_case = tcase_create("read-only filesystem");
+    tcase_add_unchecked_fixture(ro_case, disk_setup, disk_teardown);
+    tcase_add_test(ro_case, test_read_only_filesystem_serves_reads_and_refuses_writes);
+    suite_add_tcase(s, ro_case);
     return s;
 }
 
