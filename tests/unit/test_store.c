@@ -24,6 +24,8 @@
 #define TEST_BIG_BLOB       4096
 #define TEST_DISK_BYTES     "4m"
 #define TEST_BALLAST_BYTES  (2 << 20)
+#define TEST_KILL_ROUNDS    3
+#define TEST_KILL_BATCH     3
 #define TEST_KILL_MIN_MS    50
 #define TEST_KILL_SPREAD_MS 250
 
@@ -813,33 +815,39 @@ END_TEST
 
 /* ---- kill -9 ---- */
 
-/* The child commits one event per turn and acknowledges each count on the
- * pipe only after store_commit returned, as the daemon answers only after
- * its commit. Whatever it acknowledged must be there after SIGKILL. */
+/* The child commits TEST_KILL_BATCH events per turn and acknowledges the
+ * count on the pipe only after store_commit returned, as the daemon answers
+ * only after its commit. It continues from whatever the store holds, so
+ * several rounds of kill and restart pile up on one store. */
 static void writer_child(int fd)
 {
     store *s = NULL;
     td_error err = {0};
     if (store_open(dir, NULL, &s, &err) != 0)
         _exit(3);
-    for (uint32_t n = 1;; n++) {
-        char id[32];
-        snprintf(id, sizeof id, "e-%u", n);
-        uint64_t seq = 0;
-        if (store_begin(s, &err) ||
-            store_put_event(s, "k", id, (const uint8_t *)id, strlen(id), &err) ||
-            store_next_sequence(s, &seq) ||
-            store_put_change(s, seq, "p-1", (const uint8_t *)id, strlen(id), &err) ||
-            store_commit(s, &err))
+    for (uint32_t n = (uint32_t)store_event_count(s);;) {
+        if (store_begin(s, &err))
+            _exit(4);
+        for (int b = 0; b < TEST_KILL_BATCH; b++) {
+            char id[32];
+            snprintf(id, sizeof id, "e-%u", ++n);
+            uint64_t seq = 0;
+            if (store_put_event(s, "k", id, (const uint8_t *)id, strlen(id), &err) ||
+                store_next_sequence(s, &seq) ||
+                store_put_change(s, seq, "p-1", (const uint8_t *)id, strlen(id), &err))
+                _exit(4);
+        }
+        if (store_commit(s, &err))
             _exit(4);
         if (write(fd, &n, sizeof n) != sizeof n)
             _exit(5);
     }
 }
 
-START_TEST(test_kill_9_loses_no_acknowledged_commit)
+/* Runs one writer, kills it at a random moment, returns the last count it
+ * acknowledged. */
+static uint32_t kill_writer_at_random(void)
 {
-    make_dir();
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
     pid_t child = fork();
@@ -849,32 +857,48 @@ START_TEST(test_kill_9_loses_no_acknowledged_commit)
         writer_child(p[1]);
     }
     close(p[1]);
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* Wait for the first acknowledgement so a slow start cannot make the
+     * round prove nothing. */
+    uint32_t acked = 0, n;
+    ck_assert_int_eq(read(p[0], &acked, sizeof acked), sizeof acked);
     struct timespec nap = {0, (long)(TEST_KILL_MIN_MS + rand() % TEST_KILL_SPREAD_MS) * 1000000L};
     nanosleep(&nap, NULL);
     ck_assert_int_eq(kill(child, SIGKILL), 0);
     int status = 0;
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     ck_assert_msg(WIFSIGNALED(status), "writer exited early with %d", WEXITSTATUS(status));
-    uint32_t acked = 0, n;
     while (read(p[0], &n, sizeof n) == sizeof n)
         acked = n;
     close(p[0]);
-    ck_assert_uint_gt(acked, 0);
+    return acked;
+}
 
-    store *s = open_ok(NULL); /* the dead child's lock went with it */
-    for (uint32_t i = 1; i <= acked; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "e-%u", i);
-        ck_assert_msg(event_seen(s, "k", id), "acknowledged event %u of %u lost", i, acked);
+START_TEST(test_kill_9_loses_no_acknowledged_commit_and_keeps_no_half_turn)
+{
+    make_dir();
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    uint32_t before = 0;
+    for (int round = 0; round < TEST_KILL_ROUNDS; round++) {
+        uint32_t acked = kill_writer_at_random();
+        ck_assert_uint_gt(acked, before);
+
+        store *s = open_ok(NULL); /* the dead child's lock went with it */
+        for (uint32_t i = 1; i <= acked; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "e-%u", i);
+            ck_assert_msg(event_seen(s, "k", id), "round %d: acknowledged event %u of %u lost",
+                          round, i, acked);
+        }
+        /* Whole turns only: the one in flight either landed or did not.
+         * Counts and sequences agree, so nothing was counted twice. */
+        uint64_t events = store_event_count(s);
+        ck_assert_uint_eq(events % TEST_KILL_BATCH, 0);
+        ck_assert_uint_ge(events, acked);
+        ck_assert_uint_le(events, acked + TEST_KILL_BATCH);
+        ck_assert_uint_eq(store_last_sequence(s), events);
+        before = (uint32_t)events;
+        store_close(s);
     }
-    /* At most the one commit in flight landed unacknowledged; counts and
-     * sequences agree, so nothing was counted twice. */
-    uint64_t events = store_event_count(s);
-    ck_assert_uint_ge(events, acked);
-    ck_assert_uint_le(events, acked + 1);
-    ck_assert_uint_eq(store_last_sequence(s), events);
-    store_close(s);
     remove_dir();
 }
 END_TEST
@@ -911,7 +935,7 @@ static Suite *store_suite(void)
     tcase_add_test(fail, test_map_grows_between_turns_up_to_map_max);
     tcase_add_test(fail, test_read_only_store_serves_reads_and_refuses_writes);
     tcase_add_test(fail, test_read_only_open_of_an_empty_dir_says_there_is_no_store);
-    tcase_add_test(fail, test_kill_9_loses_no_acknowledged_commit);
+    tcase_add_test(fail, test_kill_9_loses_no_acknowledged_commit_and_keeps_no_half_turn);
     suite_add_tcase(s, fail);
 
     TCase *disk_case = tcase_create("full disk");
