@@ -146,7 +146,7 @@ static bool tok_is_keyword(const parser *p)
 static bool tok_is_miscased_keyword(const parser *p)
 {
     static const char *const words[] = {"and", "or", "not"};
-    if (p->tok.kind != TOK_IDENT)
+    if (p->tok.kind != TOK_IDENT || tok_is_keyword(p))
         return false;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         size_t n = strlen(words[i]);
@@ -449,9 +449,7 @@ expr *expr_parse(const char *src, expr_resolve_fn resolve, void *resolve_ud, exp
     }
     expr *e = parse_or(&p);
     if (e && p.tok.kind != TOK_END) {
-        if (p.tok.kind == TOK_RPAREN)
-            unexpected(&p);
-        else if (tok_is_miscased_keyword(&p))
+        if (p.tok.kind == TOK_RPAREN || p.tok.kind == TOK_BAD || tok_is_miscased_keyword(&p))
             unexpected(&p);
         else
             stop(&p, p.tok.start, "trailing input: expected 'and', 'or' or the end");
