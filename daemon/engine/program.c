@@ -1,1 +1,1320 @@
-/* placeholder: replaced by its owner */
+/* Program files: YAML text in, validated immutable `program` out.
+ *
+ * Owns the reading of DESIGN.md §3. libyaml's document API loads the text
+ * into a node tree (marks give line and column); this file walks that tree
+ * once, checking every key, type, name, number, duration, date and
+ * expression, and collects every problem as "file:line:column: message"
+ * before deciding. A file with any problem is refused whole and nothing
+ * built from it escapes; the caller keeps whatever program it had.
+ *
+ * Promises: unknown keys are refused at every level (a typo never silently
+ * turns into a default); YAML anchors and aliases are refused, so a small
+ * file cannot expand into a huge or cyclic tree; sizes are capped before
+ * libyaml sees the text. Does no I/O and keeps no state between calls. */
+#include "program.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* Scores are percentages: weights must add up to this. */
+#define SCORE_TOTAL_WEIGHT     100.0
+#define SCORE_WEIGHT_TOLERANCE 1e-9
+/* Windows expressed as a number of days, for the retention horizon. */
+#define QUARTER_RETENTION_DAYS 92
+#define YEAR_RETENTION_DAYS    366
+#define DIAG_MESSAGE_MAX       512
+/* How much of a refused value is quoted back in a message. */
+#define ECHO_MAX        60
+#define MAX_DROP_LIMIT  1000
+#define MONTHS_PER_YEAR 12
+
+typedef struct loader {
+    const char *file;
+    yaml_document_t *doc;
+    td_diags *diags;
+    size_t problems;
+    bool oom;
+    program *p;
+} loader;
+
+/* ---- diagnostics ---------------------------------------------------- */
+
+void td_diags_add(td_diags *d, const char *file, int line, int column, const char *fmt, ...)
+{
+    if (!d)
+        return;
+    char msg[DIAG_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        char **items = realloc(d->items, cap * sizeof *items);
+        if (!items)
+            return;
+        d->items = items;
+        d->cap = cap;
+    }
+    size_t need = strlen(file ? file : "") + strlen(msg) + 32;
+    char *item = malloc(need);
+    if (!item)
+        return;
+    snprintf(item, need, "%s:%d:%d: %s", file ? file : "", line, column, msg);
+    d->items[d->n++] = item;
+}
+
+void td_diags_free(td_diags *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->items[i]);
+    free(d->items);
+    d->items = NULL;
+    d->n = d->cap = 0;
+}
+
+static void problem_at(loader *ld, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void problem_at(loader *ld, int line, int column, const char *fmt, ...)
+{
+    char msg[DIAG_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ld->problems++;
+    td_diags_add(ld->diags, ld->file, line, column, "%s", msg);
+}
+
+static void problem(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[DIAG_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem_at(ld, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, "%s", msg);
+}
+
+/* ---- node helpers --------------------------------------------------- */
+
+static yaml_node_t *node(loader *ld, int id)
+{
+    return yaml_document_get_node(ld->doc, id);
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        return "a scalar";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+/* A plain `~`, `null` or nothing at all: YAML's way of saying "no value". */
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = scalar(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static bool expect_mapping(loader *ld, const yaml_node_t *n, const char *what)
+{
+    if (n->type == YAML_MAPPING_NODE)
+        return true;
+    problem(ld, n, "%s must be a mapping, found %s", what, is_null(n) ? "no value" : kind_name(n));
+    return false;
+}
+
+static bool expect_sequence(loader *ld, const yaml_node_t *n, const char *what)
+{
+    if (n->type == YAML_SEQUENCE_NODE)
+        return true;
+    problem(ld, n, "%s must be a list, found %s", what, is_null(n) ? "no value" : kind_name(n));
+    return false;
+}
+
+/* The text of a scalar that must hold a value; NULL (reported) otherwise. */
+static const char *expect_text(loader *ld, const yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        problem(ld, n, "%s must be a single value, found %s", what, kind_name(n));
+        return NULL;
+    }
+    if (is_null(n)) {
+        problem(ld, n, "%s has no value", what);
+        return NULL;
+    }
+    return scalar(n);
+}
+
+static char *dup_text(loader *ld, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        ld->oom = true;
+    return d;
+}
+
+static int echo_len(const char *s)
+{
+    size_t n = strlen(s);
+    return (int)(n > ECHO_MAX ? ECHO_MAX : n);
+}
+
+/* Names for metrics and events: what the NDJSON and expressions can carry. */
+static bool check_metric_name(loader *ld, const yaml_node_t *n, const char *s, const char *what)
+{
+    size_t len = strlen(s);
+    if (len > TD_MAX_NAME) {
+        problem(ld, n, "%s '%.*s...' is longer than %d bytes", what, echo_len(s), s, TD_MAX_NAME);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-')) {
+            problem(ld, n, "%s '%.*s' may hold only letters, digits, '_', '.' and '-'", what,
+                    echo_len(s), s);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Other names (program, ladders, tiers, partner types, benefits, version):
+ * any printable text. libyaml has already refused invalid UTF-8. */
+static bool check_label(loader *ld, const yaml_node_t *n, const char *s, const char *what)
+{
+    size_t len = strlen(s);
+    if (len == 0) {
+        problem(ld, n, "%s must not be empty", what);
+        return false;
+    }
+    if (len > TD_MAX_NAME) {
+        problem(ld, n, "%s '%.*s...' is longer than %d bytes", what, echo_len(s), s, TD_MAX_NAME);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            problem(ld, n, "%s must not contain control characters", what);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Walks a mapping's pairs; refuses non-scalar keys, duplicates and keys
+ * outside `allowed` (NULL: any key). Returns false when the node is not a
+ * mapping. */
+typedef void (*pair_fn)(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v);
+
+static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const char *const *allowed,
+                      const char *allowed_text, pair_fn fn, void *ctx)
+{
+    if (!expect_mapping(ld, map, what))
+        return false;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
+        if (!k || !v)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            problem(ld, k, "keys in %s must be plain names, found %s", what, kind_name(k));
+            continue;
+        }
+        const char *key = scalar(k);
+        bool dup = false;
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
+            yaml_node_t *qk = node(ld, q->key);
+            if (qk && qk->type == YAML_SCALAR_NODE && !strcmp(scalar(qk), key)) {
+                dup = true;
+                break;
+            }
+        }
+        if (dup) {
+            problem(ld, k, "duplicate key '%.*s' in %s", echo_len(key), key, what);
+            continue;
+        }
+        if (allowed) {
+            bool ok = false;
+            for (size_t i = 0; allowed[i]; i++)
+                ok = ok || !strcmp(allowed[i], key);
+            if (!ok) {
+                problem(ld, k, "unknown key '%.*s' in %s (expected %s)", echo_len(key), key, what,
+                        allowed_text);
+                continue;
+            }
+        }
+        fn(ld, ctx, key, k, v);
+    }
+    return true;
+}
+
+/* ---- numbers, durations, windows ------------------------------------ */
+
+static bool parse_double(const char *s, double *out)
+{
+    if (!*s)
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A duration field, or bare 0 for "none". */
+static void read_duration(loader *ld, yaml_node_t *v, const char *what, int64_t *out)
+{
+    const char *s = expect_text(ld, v, what);
+    if (!s)
+        return;
+    if (!strcmp(s, "0")) {
+        *out = 0;
+        return;
+    }
+    td_error err = {0};
+    if (td_duration_parse(s, out, &err) != 0)
+        problem(ld, v, "%s: %s", what, err.message);
+}
+
+static void read_window(loader *ld, yaml_node_t *v, const char *metric, metric_window *w)
+{
+    char what[TD_MAX_NAME + 32];
+    snprintf(what, sizeof what, "window of metric '%s'", metric);
+    const char *s = expect_text(ld, v, what);
+    if (!s)
+        return;
+    if (!strcmp(s, "lifetime")) {
+        *w = (metric_window){WIN_LIFETIME, 0};
+        return;
+    }
+    if (!strcmp(s, "quarter")) {
+        *w = (metric_window){WIN_QUARTER, 0};
+        return;
+    }
+    if (!strcmp(s, "year")) {
+        *w = (metric_window){WIN_YEAR, 0};
+        return;
+    }
+    size_t len = strlen(s);
+    long days = 0;
+    bool shape = len >= 2 && s[len - 1] == 'd' && len <= 8;
+    for (size_t i = 0; shape && i + 1 < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            shape = false;
+        else
+            days = days * 10 + (s[i] - '0');
+    }
+    if (!shape) {
+        problem(ld, v,
+                "bad window '%.*s' for metric '%s': expected Nd (N days, 1..%d), quarter, year "
+                "or lifetime",
+                echo_len(s), s, metric, TD_MAX_WINDOW_DAYS);
+        return;
+    }
+    if (days < 1 || days > TD_MAX_WINDOW_DAYS) {
+        problem(ld, v, "bad window '%s' for metric '%s': N must be 1..%d days", s, metric,
+                TD_MAX_WINDOW_DAYS);
+        return;
+    }
+    *w = (metric_window){WIN_DAYS, (int)days};
+}
+
+/* ---- metrics -------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    metric_agg agg;
+} agg_table[] = {
+    {"sum", AGG_SUM}, {"count", AGG_COUNT},   {"avg", AGG_AVG},           {"min", AGG_MIN},
+    {"max", AGG_MAX}, {"latest", AGG_LATEST}, {"distinct", AGG_DISTINCT}, {"score", AGG_SCORE},
+};
+#define AGG_NAMES "sum, count, avg, min, max, latest, distinct"
+
+typedef struct metric_ctx {
+    yaml_node_t *agg, *event, *window, *score;
+} metric_ctx;
+
+static void metric_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)k;
+    (void)ld;
+    metric_ctx *c = ctx;
+    if (!strcmp(key, "agg"))
+        c->agg = v;
+    else if (!strcmp(key, "event"))
+        c->event = v;
+    else if (!strcmp(key, "window"))
+        c->window = v;
+    else
+        c->score = v;
+}
+
+typedef struct term_ctx {
+    yaml_node_t *metric, *weight, *target;
+} term_ctx;
+
+static void term_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)ld;
+    (void)k;
+    term_ctx *c = ctx;
+    if (!strcmp(key, "metric"))
+        c->metric = v;
+    else if (!strcmp(key, "weight"))
+        c->weight = v;
+    else
+        c->target = v;
+}
+
+static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
+{
+    char what[TD_MAX_NAME + 32];
+    snprintf(what, sizeof what, "score of metric '%s'", m->name);
+    if (!expect_sequence(ld, list, what))
+        return;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0) {
+        problem(ld, list, "score of metric '%s' has no terms", m->name);
+        return;
+    }
+    if (n > TD_MAX_SCORE_TERMS) {
+        problem(ld, list, "score of metric '%s' has %zu terms, more than %d", m->name, n,
+                TD_MAX_SCORE_TERMS);
+        return;
+    }
+    m->terms = calloc(n, sizeof *m->terms);
+    if (!m->terms) {
+        ld->oom = true;
+        return;
+    }
+    static const char *const keys[] = {"metric", "weight", "target", NULL};
+    double total = 0;
+    bool weights_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node(ld, list->data.sequence.items.start[i]);
+        term_ctx c = {0};
+        char twhat[TD_MAX_NAME + 48];
+        snprintf(twhat, sizeof twhat, "term %zu of score '%s'", i + 1, m->name);
+        score_term *t = &m->terms[m->n_terms];
+        t->metric = -1;
+        if (!each_pair(ld, item, twhat, keys, "metric, weight, target", term_pair, &c)) {
+            weights_ok = false;
+            continue;
+        }
+        bool ok = true;
+        if (!c.metric || !c.weight || !c.target) {
+            problem(ld, item, "%s is missing '%s'", twhat,
+                    !c.metric   ? "metric"
+                    : !c.weight ? "weight"
+                                : "target");
+            ok = false;
+            if (!c.weight)
+                weights_ok = false;
+        }
+        if (c.metric) {
+            const char *name = expect_text(ld, c.metric, "score term metric");
+            int idx = name ? program_metric_index(ld->p, name) : -1;
+            if (name && idx < 0) {
+                problem(ld, c.metric, "unknown metric '%.*s' in score '%s'", echo_len(name), name,
+                        m->name);
+                ok = false;
+            } else if (idx >= 0 && ld->p->metrics[idx].agg == AGG_SCORE) {
+                problem(ld, c.metric, "score '%s' cannot use score metric '%s'", m->name, name);
+                ok = false;
+            } else if (idx >= 0) {
+                for (size_t j = 0; j < m->n_terms; j++)
+                    if (m->terms[j].metric == idx) {
+                        problem(ld, c.metric, "metric '%s' appears twice in score '%s'", name,
+                                m->name);
+                        ok = false;
+                    }
+            } else {
+                ok = false;
+            }
+            t->metric = idx;
+        }
+        if (c.weight) {
+            const char *s = expect_text(ld, c.weight, "score term weight");
+            if (!s || !parse_double(s, &t->weight) || t->weight <= 0) {
+                if (s)
+                    problem(ld, c.weight, "weight '%.*s' in score '%s' must be a number above 0",
+                            echo_len(s), s, m->name);
+                ok = weights_ok = false;
+            } else {
+                total += t->weight;
+            }
+        }
+        if (c.target) {
+            const char *s = expect_text(ld, c.target, "score term target");
+            if (!s || !parse_double(s, &t->target) || t->target <= 0) {
+                if (s)
+                    problem(ld, c.target, "target '%.*s' in score '%s' must be a number above 0",
+                            echo_len(s), s, m->name);
+                ok = false;
+            }
+        }
+        if (ok)
+            m->n_terms++;
+        else
+            t->metric = -1;
+    }
+    if (weights_ok && fabs(total - SCORE_TOTAL_WEIGHT) > SCORE_WEIGHT_TOLERANCE)
+        problem(ld, list, "weights of score '%s' add up to %g, not 100", m->name, total);
+}
+
+static void read_metric(loader *ld, metric_def *m, yaml_node_t *v)
+{
+    static const char *const keys[] = {"agg", "event", "window", "score", NULL};
+    char what[TD_MAX_NAME + 16];
+    snprintf(what, sizeof what, "metric '%s'", m->name);
+    metric_ctx c = {0};
+    m->window = (metric_window){WIN_LIFETIME, 0};
+    if (!each_pair(ld, v, what, keys, "agg, event, window, score", metric_pair, &c))
+        return;
+    const char *agg = c.agg ? expect_text(ld, c.agg, "agg") : NULL;
+    bool known = false;
+    if (agg) {
+        for (size_t i = 0; i < sizeof agg_table / sizeof agg_table[0]; i++)
+            if (!strcmp(agg_table[i].name, agg)) {
+                m->agg = agg_table[i].agg;
+                known = true;
+            }
+        if (!known)
+            problem(ld, c.agg, "unknown agg '%.*s' for metric '%s' (expected " AGG_NAMES ")",
+                    echo_len(agg), agg, m->name);
+    }
+    if (c.score) {
+        if (known && m->agg != AGG_SCORE) {
+            problem(ld, c.agg, "metric '%s' has a score, so its agg must be score or absent",
+                    m->name);
+            return;
+        }
+        m->agg = AGG_SCORE;
+        if (c.event)
+            problem(ld, c.event, "score metric '%s' takes no event", m->name);
+        if (c.window)
+            problem(ld, c.window, "score metric '%s' takes no window (its inputs have their own)",
+                    m->name);
+        read_score(ld, m, c.score);
+        return;
+    }
+    if (!c.agg) {
+        problem(ld, v, "metric '%s' is missing 'agg' (" AGG_NAMES ") or 'score'", m->name);
+        return;
+    }
+    if (!known)
+        return;
+    if (m->agg == AGG_SCORE) {
+        problem(ld, c.agg, "score metric '%s' is missing 'score'", m->name);
+        return;
+    }
+    if (c.event) {
+        const char *ev = expect_text(ld, c.event, "event");
+        if (ev && check_metric_name(ld, c.event, ev, "event name"))
+            m->event = dup_text(ld, ev);
+    } else {
+        m->event = dup_text(ld, m->name);
+    }
+    if (c.window)
+        read_window(ld, c.window, m->name, &m->window);
+}
+
+static void read_metrics(loader *ld, yaml_node_t *map)
+{
+    if (!expect_mapping(ld, map, "metrics"))
+        return;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n == 0) {
+        problem(ld, map, "metrics must name at least one metric");
+        return;
+    }
+    if (n > TD_MAX_METRICS) {
+        problem(ld, map, "%zu metrics, more than the limit of %d", n, TD_MAX_METRICS);
+        return;
+    }
+    program *p = ld->p;
+    p->metrics = calloc(n, sizeof *p->metrics);
+    if (!p->metrics) {
+        ld->oom = true;
+        return;
+    }
+    /* Names first, so scores and expressions may refer to metrics defined
+     * further down the file. */
+    yaml_node_t *bodies[TD_MAX_METRICS];
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
+        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
+        if (!k || !v)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            problem(ld, k, "metric names must be plain names, found %s", kind_name(k));
+            continue;
+        }
+        const char *name = scalar(k);
+        if (!*name) {
+            problem(ld, k, "metric name must not be empty");
+            continue;
+        }
+        if (!check_metric_name(ld, k, name, "metric name"))
+            continue;
+        if (program_metric_index(p, name) >= 0) {
+            problem(ld, k, "duplicate metric '%s'", name);
+            continue;
+        }
+        metric_def *m = &p->metrics[p->n_metrics];
+        m->name = dup_text(ld, name);
+        if (!m->name)
+            return;
+        /* Score-ness must be known before any score reads its terms. */
+        m->agg = AGG_SUM;
+        if (v->type == YAML_MAPPING_NODE)
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *qk = node(ld, q->key);
+                if (qk && qk->type == YAML_SCALAR_NODE && !strcmp(scalar(qk), "score"))
+                    m->agg = AGG_SCORE;
+            }
+        bodies[p->n_metrics] = v;
+        p->n_metrics++;
+    }
+    for (size_t i = 0; i < p->n_metrics; i++)
+        read_metric(ld, &p->metrics[i], bodies[i]);
+}
+
+/* ---- expressions ---------------------------------------------------- */
+
+typedef struct expr_site {
+    loader *ld;
+    const yaml_node_t *n;
+} expr_site;
+
+static int resolve_metric(void *ud, const char *name, size_t len)
+{
+    const program *p = ud;
+    for (size_t i = 0; i < p->n_metrics; i++)
+        if (strlen(p->metrics[i].name) == len && !memcmp(p->metrics[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+/* Maps a column inside the expression onto the file. Exact for one-line
+ * plain and quoted scalars; block and multi-line scalars are folded by YAML,
+ * so there the node's own position is the honest answer. */
+static void expr_problem(void *ud, int column, const char *message)
+{
+    expr_site *site = ud;
+    const yaml_node_t *n = site->n;
+    int line = (int)n->start_mark.line + 1;
+    int col = (int)n->start_mark.column + 1;
+    yaml_scalar_style_t style = n->data.scalar.style;
+    bool one_line = n->start_mark.line == n->end_mark.line;
+    if (one_line && style == YAML_PLAIN_SCALAR_STYLE)
+        col += column - 1;
+    else if (one_line &&
+             (style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE))
+        col += column;
+    problem_at(site->ld, line, col, "%s", message);
+}
+
+static expr *read_expr(loader *ld, yaml_node_t *v, const char *what, char **src_out)
+{
+    const char *s = expect_text(ld, v, what);
+    if (!s)
+        return NULL;
+    expr_site site = {ld, v};
+    size_t before = ld->problems;
+    expr *e = expr_parse(s, resolve_metric, ld->p, expr_problem, &site);
+    if (e) {
+        *src_out = dup_text(ld, s);
+        if (!*src_out) {
+            expr_free(e);
+            return NULL;
+        }
+    } else if (ld->problems == before) {
+        /* expr_parse reports what it refuses; a silent NULL is memory. */
+        ld->oom = true;
+    }
+    return e;
+}
+
+/* ---- ladders -------------------------------------------------------- */
+
+typedef struct ladder_ctx {
+    yaml_node_t *types, *gate, *policy, *tiers;
+} ladder_ctx;
+
+static void ladder_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)ld;
+    (void)k;
+    ladder_ctx *c = ctx;
+    if (!strcmp(key, "partner_types"))
+        c->types = v;
+    else if (!strcmp(key, "gate"))
+        c->gate = v;
+    else if (!strcmp(key, "policy"))
+        c->policy = v;
+    else
+        c->tiers = v;
+}
+
+typedef struct policy_ctx {
+    yaml_node_t *review, *grace, *max_drop, *approval, *grandfather;
+} policy_ctx;
+
+static void policy_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)ld;
+    (void)k;
+    policy_ctx *c = ctx;
+    if (!strcmp(key, "review"))
+        c->review = v;
+    else if (!strcmp(key, "grace"))
+        c->grace = v;
+    else if (!strcmp(key, "max_drop"))
+        c->max_drop = v;
+    else if (!strcmp(key, "approval"))
+        c->approval = v;
+    else
+        c->grandfather = v;
+}
+
+typedef struct tier_ctx {
+    yaml_node_t *name, *when, *benefits;
+} tier_ctx;
+
+static void tier_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)ld;
+    (void)k;
+    tier_ctx *c = ctx;
+    if (!strcmp(key, "name"))
+        c->name = v;
+    else if (!strcmp(key, "when"))
+        c->when = v;
+    else
+        c->benefits = v;
+}
+
+/* Reads a list of labels into a fresh array; reports each bad item. */
+static char **read_labels(loader *ld, yaml_node_t *list, const char *what, size_t *n_out,
+                          bool refuse_repeats)
+{
+    *n_out = 0;
+    if (!expect_sequence(ld, list, what))
+        return NULL;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0)
+        return NULL;
+    char **items = calloc(n, sizeof *items);
+    if (!items) {
+        ld->oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = node(ld, list->data.sequence.items.start[i]);
+        const char *s = it ? expect_text(ld, it, what) : NULL;
+        if (!s || !check_label(ld, it, s, what))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; refuse_repeats && j < *n_out; j++)
+            seen = seen || !strcmp(items[j], s);
+        if (seen) {
+            problem(ld, it, "'%s' appears twice in %s", s, what);
+            continue;
+        }
+        items[*n_out] = dup_text(ld, s);
+        if (items[*n_out])
+            (*n_out)++;
+    }
+    return items;
+}
+
+static void read_review(loader *ld, yaml_node_t *v, ladder_policy *pol, const char *ladder)
+{
+    const char *s = expect_text(ld, v, "review");
+    if (!s)
+        return;
+    if (!strcmp(s, "immediate")) {
+        pol->review = REVIEW_IMMEDIATE;
+        return;
+    }
+    if (!strcmp(s, "quarterly")) {
+        pol->review = REVIEW_QUARTERLY;
+        return;
+    }
+    unsigned mm, dd;
+    int used = 0;
+    if (!strncmp(s, "annual@", 7) && strlen(s) == 12 &&
+        sscanf(s + 7, "%2u-%2u%n", &mm, &dd, &used) == 2 && used == 5 && s[7] >= '0' &&
+        s[7] <= '9' && s[8] >= '0' && s[8] <= '9' && s[10] >= '0' && s[10] <= '9' && s[11] >= '0' &&
+        s[11] <= '9') {
+        /* 2000 is a leap year, so 29 February is a real anchor. */
+        if (mm >= 1 && mm <= MONTHS_PER_YEAR && dd >= 1 &&
+            td_next_anniversary(0, mm, dd) != TD_TIME_NONE) {
+            pol->review = REVIEW_ANNUAL;
+            pol->review_month = mm;
+            pol->review_day = dd;
+            return;
+        }
+        problem(ld, v, "review '%s' of ladder '%s' names no real date", s, ladder);
+        return;
+    }
+    problem(ld, v,
+            "bad review '%.*s' for ladder '%s': expected immediate, quarterly or annual@MM-DD",
+            echo_len(s), s, ladder);
+}
+
+static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, yaml_node_t **approval)
+{
+    static const char *const keys[] = {"review",   "grace",       "max_drop",
+                                       "approval", "grandfather", NULL};
+    char what[TD_MAX_NAME + 32];
+    snprintf(what, sizeof what, "policy of ladder '%s'", l->name);
+    policy_ctx c = {0};
+    if (!each_pair(ld, v, what, keys, "review, grace, max_drop, approval, grandfather", policy_pair,
+                   &c))
+        return;
+    if (c.review)
+        read_review(ld, c.review, &l->policy, l->name);
+    if (c.grace)
+        read_duration(ld, c.grace, "grace", &l->policy.grace);
+    if (c.grandfather)
+        read_duration(ld, c.grandfather, "grandfather", &l->policy.grandfather);
+    if (c.max_drop) {
+        const char *s = expect_text(ld, c.max_drop, "max_drop");
+        if (s) {
+            size_t len = strlen(s);
+            bool digits = len > 0 && len <= 4 && strspn(s, "0123456789") == len;
+            int v2 = digits ? atoi(s) : 0;
+            if (!digits || v2 < 1 || v2 > MAX_DROP_LIMIT)
+                problem(ld, c.max_drop, "max_drop '%.*s' must be a whole number from 1 to %d",
+                        echo_len(s), s, MAX_DROP_LIMIT);
+            else
+                l->policy.max_drop = v2;
+        }
+    }
+    *approval = c.approval;
+}
+
+static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list)
+{
+    if (!expect_sequence(ld, list, "approval"))
+        return;
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        yaml_node_t *n = node(ld, *it);
+        const char *s = n ? expect_text(ld, n, "approval tier") : NULL;
+        if (!s)
+            continue;
+        int t = ladder_tier_index(l, s);
+        if (t < 0)
+            problem(ld, n, "approval names tier '%.*s', which ladder '%s' does not have",
+                    echo_len(s), s, l->name);
+        else
+            l->policy.approval_mask |= 1u << t;
+    }
+}
+
+static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list)
+{
+    char what[TD_MAX_NAME + 32];
+    snprintf(what, sizeof what, "tiers of ladder '%s'", l->name);
+    if (!expect_sequence(ld, list, what))
+        return;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0) {
+        problem(ld, list, "ladder '%s' has no tiers", l->name);
+        return;
+    }
+    if (n > TD_MAX_TIERS) {
+        problem(ld, list, "ladder '%s' has %zu tiers, more than the limit of %d", l->name, n,
+                TD_MAX_TIERS);
+        return;
+    }
+    l->tiers = calloc(n, sizeof *l->tiers);
+    if (!l->tiers) {
+        ld->oom = true;
+        return;
+    }
+    static const char *const keys[] = {"name", "when", "benefits", NULL};
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node(ld, list->data.sequence.items.start[i]);
+        char twhat[TD_MAX_NAME + 48];
+        snprintf(twhat, sizeof twhat, "tier %zu of ladder '%s'", i + 1, l->name);
+        tier_ctx c = {0};
+        if (!item || !each_pair(ld, item, twhat, keys, "name, when, benefits", tier_pair, &c))
+            continue;
+        tier_def *t = &l->tiers[l->n_tiers];
+        const char *name = NULL;
+        if (!c.name) {
+            problem(ld, item, "%s is missing 'name'", twhat);
+        } else {
+            name = expect_text(ld, c.name, "tier name");
+            if (name && !check_label(ld, c.name, name, "tier name"))
+                name = NULL;
+            if (name && ladder_tier_index(l, name) >= 0) {
+                problem(ld, c.name, "duplicate tier '%s' in ladder '%s'", name, l->name);
+                name = NULL;
+            }
+        }
+        if (!c.when)
+            problem(ld, item, "%s is missing 'when'", twhat);
+        else
+            t->when = read_expr(ld, c.when, "when", &t->when_src);
+        if (c.benefits)
+            t->benefits = read_labels(ld, c.benefits, "benefits", &t->n_benefits, false);
+        if (name)
+            t->name = dup_text(ld, name);
+        /* A tier keeps its slot only when complete, so indices stay dense
+         * and nothing half-built reaches a caller. */
+        if (t->name && t->when) {
+            l->n_tiers++;
+        } else {
+            free(t->name);
+            free(t->when_src);
+            expr_free(t->when);
+            for (size_t b = 0; b < t->n_benefits; b++)
+                free(t->benefits[b]);
+            free(t->benefits);
+            memset(t, 0, sizeof *t);
+        }
+    }
+}
+
+static void mask_add(void *ud, int metric)
+{
+    uint64_t *mask = ud;
+    *mask |= UINT64_C(1) << metric;
+}
+
+static void compute_mask(const program *p, ladder_def *l)
+{
+    uint64_t direct = 0;
+    expr_metrics(l->gate, mask_add, &direct);
+    for (size_t t = 0; t < l->n_tiers; t++)
+        expr_metrics(l->tiers[t].when, mask_add, &direct);
+    uint64_t mask = direct;
+    for (size_t m = 0; m < p->n_metrics; m++)
+        if ((direct >> m & 1) && p->metrics[m].agg == AGG_SCORE)
+            for (size_t i = 0; i < p->metrics[m].n_terms; i++)
+                mask |= UINT64_C(1) << p->metrics[m].terms[i].metric;
+    l->metric_mask = mask;
+}
+
+static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
+{
+    static const char *const keys[] = {"partner_types", "gate", "policy", "tiers", NULL};
+    char what[TD_MAX_NAME + 16];
+    snprintf(what, sizeof what, "ladder '%s'", l->name);
+    l->policy = (ladder_policy){.review = REVIEW_IMMEDIATE, .max_drop = 1};
+    ladder_ctx c = {0};
+    if (!each_pair(ld, v, what, keys, "partner_types, gate, policy, tiers", ladder_pair, &c))
+        return;
+    if (!c.types)
+        problem(ld, v, "ladder '%s' is missing 'partner_types'", l->name);
+    else {
+        l->partner_types = read_labels(ld, c.types, "partner_types", &l->n_types, true);
+        if (c.types->type == YAML_SEQUENCE_NODE &&
+            c.types->data.sequence.items.top == c.types->data.sequence.items.start)
+            problem(ld, c.types, "ladder '%s' has empty partner_types", l->name);
+    }
+    if (c.gate)
+        l->gate = read_expr(ld, c.gate, "gate", &l->gate_src);
+    if (!c.tiers)
+        problem(ld, v, "ladder '%s' is missing 'tiers'", l->name);
+    else
+        read_tiers(ld, l, c.tiers);
+    yaml_node_t *approval = NULL;
+    if (c.policy)
+        read_policy(ld, l, c.policy, &approval);
+    if (approval)
+        read_approval(ld, l, approval);
+}
+
+static void read_ladders(loader *ld, yaml_node_t *map)
+{
+    if (!expect_mapping(ld, map, "ladders"))
+        return;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n == 0) {
+        problem(ld, map, "ladders must name at least one ladder");
+        return;
+    }
+    if (n > TD_MAX_LADDERS) {
+        problem(ld, map, "%zu ladders, more than the limit of %d", n, TD_MAX_LADDERS);
+        return;
+    }
+    program *p = ld->p;
+    p->ladders = calloc(n, sizeof *p->ladders);
+    if (!p->ladders) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
+        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
+        if (!k || !v)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            problem(ld, k, "ladder names must be plain names, found %s", kind_name(k));
+            continue;
+        }
+        const char *name = scalar(k);
+        if (!check_label(ld, k, name, "ladder name"))
+            continue;
+        if (program_ladder_index(p, name) >= 0) {
+            problem(ld, k, "duplicate ladder '%s'", name);
+            continue;
+        }
+        ladder_def *l = &p->ladders[p->n_ladders++];
+        l->name = dup_text(ld, name);
+        if (!l->name)
+            return;
+        read_ladder(ld, l, v);
+        compute_mask(p, l);
+    }
+}
+
+/* ---- the document --------------------------------------------------- */
+
+typedef struct top_ctx {
+    yaml_node_t *program, *version, *effective, *notice, *metrics, *ladders;
+} top_ctx;
+
+static void top_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
+{
+    (void)ld;
+    (void)k;
+    top_ctx *c = ctx;
+    if (!strcmp(key, "program"))
+        c->program = v;
+    else if (!strcmp(key, "version"))
+        c->version = v;
+    else if (!strcmp(key, "effective"))
+        c->effective = v;
+    else if (!strcmp(key, "notice"))
+        c->notice = v;
+    else if (!strcmp(key, "metrics"))
+        c->metrics = v;
+    else
+        c->ladders = v;
+}
+
+static void read_program(loader *ld, yaml_node_t *root)
+{
+    static const char *const keys[] = {"program", "version", "effective", "notice",
+                                       "metrics", "ladders", NULL};
+    top_ctx c = {0};
+    if (root->type != YAML_MAPPING_NODE) {
+        problem(ld, root,
+                "a program must be a mapping (program, version, metrics, ladders), "
+                "found %s",
+                kind_name(root));
+        return;
+    }
+    each_pair(ld, root, "the program", keys,
+              "program, version, effective, notice, metrics, ladders", top_pair, &c);
+    program *p = ld->p;
+    const char *s;
+    if (!c.program)
+        problem(ld, root, "missing 'program' (the program's name)");
+    else if ((s = expect_text(ld, c.program, "program")) &&
+             check_label(ld, c.program, s, "program"))
+        p->name = dup_text(ld, s);
+    if (!c.version)
+        problem(ld, root, "missing 'version'");
+    else if ((s = expect_text(ld, c.version, "version")) &&
+             check_label(ld, c.version, s, "version"))
+        p->version = dup_text(ld, s);
+    if (c.effective && (s = expect_text(ld, c.effective, "effective"))) {
+        td_error err = {0};
+        if (td_time_parse(s, &p->effective, &err) != 0)
+            problem(ld, c.effective, "effective: %s", err.message);
+    }
+    if (c.notice)
+        read_duration(ld, c.notice, "notice", &p->notice);
+    if (!c.metrics)
+        problem(ld, root, "missing 'metrics'");
+    else
+        read_metrics(ld, c.metrics);
+    if (!c.ladders)
+        problem(ld, root, "missing 'ladders'");
+    else
+        read_ladders(ld, c.ladders);
+    for (size_t m = 0; m < p->n_metrics; m++) {
+        const metric_window *w = &p->metrics[m].window;
+        int64_t days = w->kind == WIN_DAYS      ? w->days
+                       : w->kind == WIN_QUARTER ? QUARTER_RETENTION_DAYS
+                       : w->kind == WIN_YEAR    ? YEAR_RETENTION_DAYS
+                                                : 0;
+        if (p->metrics[m].agg != AGG_SCORE && days > p->longest_window_days)
+            p->longest_window_days = days;
+    }
+}
+
+/* Anchors and aliases make one node reachable twice (or from itself);
+ * refusing them keeps every walk linear in the file's size. */
+static bool refuse_aliases(loader *ld)
+{
+    yaml_document_t *doc = ld->doc;
+    size_t n = (size_t)(doc->nodes.top - doc->nodes.start);
+    unsigned char *refs = calloc(n + 1, 1);
+    if (!refs) {
+        ld->oom = true;
+        return false;
+    }
+    refs[1] = 1; /* the root, as if its parent held it */
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *nd = &doc->nodes.start[i];
+        int *ids[2] = {NULL, NULL};
+        if (nd->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = nd->data.sequence.items.start;
+                 it < nd->data.sequence.items.top; it++)
+                if (*it >= 1 && (size_t)*it <= n && refs[*it]++)
+                    ok = false;
+        } else if (nd->type == YAML_MAPPING_NODE) {
+            for (yaml_node_pair_t *pr = nd->data.mapping.pairs.start;
+                 pr < nd->data.mapping.pairs.top; pr++) {
+                ids[0] = &pr->key;
+                ids[1] = &pr->value;
+                for (int j = 0; j < 2; j++)
+                    if (*ids[j] >= 1 && (size_t)*ids[j] <= n && refs[*ids[j]]++)
+                        ok = false;
+            }
+        }
+        if (!ok) {
+            problem(ld, nd, "YAML anchors and aliases are not allowed in a program file");
+            break;
+        }
+    }
+    free(refs);
+    return ok;
+}
+
+/* libyaml reports bad UTF-8 with a byte offset; this names line and column. */
+static bool check_utf8(loader *ld, const unsigned char *s, size_t len)
+{
+    int line = 1, col = 1;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t need = c < 0x80             ? 0
+                      : (c & 0xE0) == 0xC0 ? 1
+                      : (c & 0xF0) == 0xE0 ? 2
+                      : (c & 0xF8) == 0xF0 ? 3
+                                           : 4;
+        bool ok = need < 4 && i + need < len && !(c == 0xC0 || c == 0xC1 || c > 0xF4);
+        for (size_t j = 1; ok && j <= need; j++)
+            ok = (s[i + j] & 0xC0) == 0x80;
+        if (ok && need == 2) {
+            unsigned cp = (c & 0x0Fu) << 12 | (s[i + 1] & 0x3Fu) << 6 | (s[i + 2] & 0x3Fu);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        } else if (ok && need == 3) {
+            unsigned cp = (c & 0x07u) << 18 | (s[i + 1] & 0x3Fu) << 12 | (s[i + 2] & 0x3Fu) << 6 |
+                          (s[i + 3] & 0x3Fu);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (!ok) {
+            problem_at(ld, line, col, "not valid UTF-8 (byte 0x%02X)", c);
+            return false;
+        }
+        if (c == 0) {
+            problem_at(ld, line, col, "contains a NUL byte");
+            return false;
+        }
+        if (c == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+static void load(loader *ld, const char *text, size_t len)
+{
+    if (len > TD_MAX_PROGRAM_BYTES) {
+        problem_at(ld, 1, 1, "file is %zu bytes, more than the limit of %u", len,
+                   TD_MAX_PROGRAM_BYTES);
+        return;
+    }
+    if (!check_utf8(ld, (const unsigned char *)text, len))
+        return;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        ld->oom = true;
+        return;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
+    yaml_document_t doc;
+    if (!yaml_parser_load(&parser, &doc)) {
+        if (parser.error == YAML_MEMORY_ERROR)
+            ld->oom = true;
+        else
+            problem_at(ld, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+                       "YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
+                       parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return;
+    }
+    ld->doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        problem_at(ld, 1, 1, "empty file: a program needs program, version, metrics and ladders");
+    } else {
+        yaml_document_t second;
+        if (!yaml_parser_load(&parser, &second)) {
+            problem_at(ld, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+                       "YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
+                       parser.context ? " " : "", parser.context ? parser.context : "");
+        } else {
+            yaml_node_t *r2 = yaml_document_get_root_node(&second);
+            if (r2)
+                problem_at(ld, (int)second.start_mark.line + 1, (int)second.start_mark.column + 1,
+                           "more than one YAML document: a program file holds exactly one");
+            yaml_document_delete(&second);
+        }
+        if (refuse_aliases(ld))
+            read_program(ld, root);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    ld->doc = NULL;
+}
+
+int program_parse(const char *text, size_t len, const char *filename, program **out,
+                  td_diags *diags, td_error *err)
+{
+    td_diags local = {0};
+    loader ld = {
+        .file = filename ? filename : "program",
+        .diags = diags ? diags : &local,
+    };
+    ld.p = calloc(1, sizeof *ld.p);
+    if (!ld.p)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory reading %s", ld.file);
+    load(&ld, text ? text : "", text ? len : 0);
+    td_diags_free(&local);
+    if (ld.oom) {
+        program_free(ld.p);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory reading %s", ld.file);
+    }
+    if (ld.problems) {
+        program_free(ld.p);
+        return td_error_set(err, TD_INVALID_ARGUMENT, "%zu problem%s in %s", ld.problems,
+                            ld.problems == 1 ? "" : "s", ld.file);
+    }
+    *out = ld.p;
+    td_error_clear(err);
+    return 0;
+}
+
+void program_free(program *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_metrics; i++) {
+        free(p->metrics[i].name);
+        free(p->metrics[i].event);
+        free(p->metrics[i].terms);
+    }
+    free(p->metrics);
+    for (size_t i = 0; i < p->n_ladders; i++) {
+        ladder_def *l = &p->ladders[i];
+        free(l->name);
+        for (size_t t = 0; t < l->n_types; t++)
+            free(l->partner_types[t]);
+        free(l->partner_types);
+        free(l->gate_src);
+        expr_free(l->gate);
+        for (size_t t = 0; t < l->n_tiers; t++) {
+            tier_def *td = &l->tiers[t];
+            free(td->name);
+            free(td->when_src);
+            expr_free(td->when);
+            for (size_t b = 0; b < td->n_benefits; b++)
+                free(td->benefits[b]);
+            free(td->benefits);
+        }
+        free(l->tiers);
+    }
+    free(p->ladders);
+    free(p->name);
+    free(p->version);
+    free(p);
+}
+
+int program_metric_index(const program *p, const char *name)
+{
+    if (!p || !name)
+        return -1;
+    for (size_t i = 0; i < p->n_metrics; i++)
+        if (p->metrics[i].name && !strcmp(p->metrics[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int program_ladder_index(const program *p, const char *name)
+{
+    if (!p || !name)
+        return -1;
+    for (size_t i = 0; i < p->n_ladders; i++)
+        if (p->ladders[i].name && !strcmp(p->ladders[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int ladder_tier_index(const ladder_def *l, const char *name)
+{
+    if (!l || !name)
+        return -1;
+    for (size_t i = 0; i < l->n_tiers; i++)
+        if (l->tiers[i].name && !strcmp(l->tiers[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types)
+{
+    if (!l)
+        return false;
+    for (size_t i = 0; i < n_types; i++)
+        for (size_t j = 0; j < l->n_types; j++)
+            if (types[i] && !strcmp(types[i], l->partner_types[j]))
+                return true;
+    return false;
+}
