@@ -72,8 +72,18 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* A failed assertion ends the test process; the daemon must not outlive it. */
+static void kill_daemon_at_exit(void)
+{
+    if (tierd_pid > 0)
+        kill(tierd_pid, SIGKILL);
+}
+
 static void daemon_start(void)
 {
+    static bool hooked;
+    if (!hooked)
+        hooked = atexit(kill_daemon_at_exit) == 0;
     const char *bin = getenv("TIERD_BIN");
     ck_assert_msg(bin != NULL, "TIERD_BIN is not set");
     snprintf(tmp, sizeof tmp, "/tmp/td-data-XXXXXX");

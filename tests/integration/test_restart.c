@@ -60,6 +60,19 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Every daemon started, so a failed assertion (which ends the test
+ * process) leaves none running. */
+#define MAX_STARTED 64
+static pid_t started[MAX_STARTED];
+static size_t n_started;
+
+static void kill_daemons_at_exit(void)
+{
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] > 0)
+            kill(started[i], SIGKILL);
+}
+
 static void tdaemon_dir(tdaemon *d)
 {
     snprintf(d->dir, sizeof d->dir, "/tmp/td-restart-XXXXXX");
@@ -77,6 +90,10 @@ static void tdaemon_start(tdaemon *d)
               "--foreground", (char *)NULL);
         _exit(127);
     }
+    if (n_started == 0)
+        atexit(kill_daemons_at_exit);
+    if (n_started < MAX_STARTED)
+        started[n_started++] = d->pid;
     td_error err;
     ck_assert_msg(td_client_open(d->url, NULL, 1000, &d->cli, &err) == 0, "%s", err.message);
     for (int waited = 0; waited < START_WAIT_MS; waited += POLL_MS) {
