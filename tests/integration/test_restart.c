@@ -118,6 +118,9 @@ static int tdaemon_stop(tdaemon *d, int sig)
     if (d->pid > 0) {
         kill(d->pid, sig);
         waitpid(d->pid, &status, 0);
+        for (size_t i = 0; i < n_started; i++)
+            if (started[i] == d->pid)
+                started[i] = 0;
         d->pid = -1;
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
