@@ -1,0 +1,611 @@
+/* Timers: time-driven evaluation (DESIGN.md §4, "time alone changes tiers").
+ *
+ * Owns a priority queue of (due time, partner id) with at most one entry per
+ * partner, and one libuv timer armed for the earliest entry. The queue is a
+ * binary min-heap of node numbers; nodes (id, due, heap position) live in a
+ * stable array and an open-addressing hash maps an id to its node, so a
+ * partner's entry is found, moved or dropped in O(log n) and nothing ever
+ * sweeps all partners to find who is due.
+ *
+ * Promises: every partner whose evaluation can change with time alone has
+ * exactly one entry, at engine_partner_next_due; due partners are evaluated
+ * in time order, in slices of at most TIMERS_SLICE_MAX_PARTNERS partners or
+ * TIMERS_SLICE_MAX_MS, each slice one commit, so queries are served between
+ * slices. A slice whose commit fails is rolled back by state_flush and its
+ * partners are queued again, so no expiry is lost.
+ *
+ * Ids, not partner pointers, are queued: a rollback may rebuild the engine,
+ * and a partner deleted meanwhile simply has no match when its time comes.
+ *
+ * It does not decide what changes (the engine does), nor number, store or
+ * publish changes (state does), nor read the clock itself (tierd_now). */
+#include "timers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "state.h"
+
+#define HEAP_MIN_CAP  64
+#define SLOTS_MIN_CAP 128 /* a power of two; kept at least twice the entries */
+#define NODE_NONE     UINT32_MAX
+#define NS_PER_MS     1e6
+#define MS_PER_S      1000
+
+/* ---- the queue ---- */
+
+typedef struct timer_node {
+    char *id;
+    uint64_t hash;
+    td_time due;
+    uint32_t pos; /* index in heap[], or the next free node when unused */
+} timer_node;
+
+struct timer_heap {
+    timer_node *nodes;
+    size_t n_nodes, cap_nodes;
+    uint32_t free_node;
+    uint32_t *heap; /* node numbers, a binary min-heap by (due, id) */
+    size_t n_heap, cap_heap;
+    uint32_t *slots; /* node number + 1; 0 = empty */
+    size_t slot_cap;
+};
+
+static uint64_t heap_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Ties in due time go in id order so runs are reproducible. */
+static bool heap_less(const timer_heap *h, uint32_t a, uint32_t b)
+{
+    const timer_node *x = &h->nodes[a], *y = &h->nodes[b];
+    if (x->due != y->due)
+        return x->due < y->due;
+    return strcmp(x->id, y->id) < 0;
+}
+
+static void heap_place(timer_heap *h, size_t i, uint32_t node)
+{
+    h->heap[i] = node;
+    h->nodes[node].pos = (uint32_t)i;
+}
+
+static void heap_sift_up(timer_heap *h, size_t i)
+{
+    uint32_t node = h->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!heap_less(h, node, h->heap[parent]))
+            break;
+        heap_place(h, i, h->heap[parent]);
+        i = parent;
+    }
+    heap_place(h, i, node);
+}
+
+static void heap_sift_down(timer_heap *h, size_t i)
+{
+    uint32_t node = h->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->n_heap)
+            break;
+        if (child + 1 < h->n_heap && heap_less(h, h->heap[child + 1], h->heap[child]))
+            child++;
+        if (!heap_less(h, h->heap[child], node))
+            break;
+        heap_place(h, i, h->heap[child]);
+        i = child;
+    }
+    heap_place(h, i, node);
+}
+
+static void heap_fix(timer_heap *h, size_t i)
+{
+    if (i > 0 && heap_less(h, h->heap[i], h->heap[(i - 1) / 2]))
+        heap_sift_up(h, i);
+    else
+        heap_sift_down(h, i);
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t slot_find(const timer_heap *h, const char *id, uint64_t hash)
+{
+    size_t mask = h->slot_cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        uint32_t s = h->slots[i];
+        if (!s)
+            return i;
+        const timer_node *n = &h->nodes[s - 1];
+        if (n->hash == hash && strcmp(n->id, id) == 0)
+            return i;
+    }
+}
+
+static int slots_grow(timer_heap *h)
+{
+    size_t cap = h->slot_cap ? h->slot_cap * 2 : SLOTS_MIN_CAP;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -TD_RESOURCE_EXHAUSTED;
+    for (size_t i = 0; i < h->slot_cap; i++) {
+        uint32_t s = h->slots[i];
+        if (!s)
+            continue;
+        size_t j = h->nodes[s - 1].hash & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = s;
+    }
+    free(h->slots);
+    h->slots = slots;
+    h->slot_cap = cap;
+    return 0;
+}
+
+/* Linear probing with backward-shift deletion: later entries of the same
+ * probe run move up, so lookups never need tombstones. */
+static void slot_delete(timer_heap *h, size_t i)
+{
+    size_t mask = h->slot_cap - 1;
+    h->slots[i] = 0;
+    for (size_t j = (i + 1) & mask; h->slots[j]; j = (j + 1) & mask) {
+        size_t home = h->nodes[h->slots[j] - 1].hash & mask;
+        bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            h->slots[i] = h->slots[j];
+            h->slots[j] = 0;
+            i = j;
+        }
+    }
+}
+
+timer_heap *timer_heap_new(void)
+{
+    timer_heap *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->free_node = NODE_NONE;
+    if (slots_grow(h) != 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void timer_heap_clear(timer_heap *h)
+{
+    for (size_t i = 0; i < h->n_heap; i++)
+        free(h->nodes[h->heap[i]].id);
+    h->n_heap = 0;
+    h->n_nodes = 0;
+    h->free_node = NODE_NONE;
+    memset(h->slots, 0, h->slot_cap * sizeof *h->slots);
+}
+
+void timer_heap_free(timer_heap *h)
+{
+    if (!h)
+        return;
+    timer_heap_clear(h);
+    free(h->nodes);
+    free(h->heap);
+    free(h->slots);
+    free(h);
+}
+
+static int heap_reserve(timer_heap *h)
+{
+    if ((h->n_heap + 1) * 2 > h->slot_cap && slots_grow(h) != 0)
+        return -TD_RESOURCE_EXHAUSTED;
+    if (h->n_heap == h->cap_heap) {
+        size_t cap = h->cap_heap ? h->cap_heap * 2 : HEAP_MIN_CAP;
+        if (cap > NODE_NONE)
+            return -TD_RESOURCE_EXHAUSTED;
+        uint32_t *heap = realloc(h->heap, cap * sizeof *heap);
+        if (!heap)
+            return -TD_RESOURCE_EXHAUSTED;
+        h->heap = heap;
+        h->cap_heap = cap;
+    }
+    if (h->free_node == NODE_NONE && h->n_nodes == h->cap_nodes) {
+        size_t cap = h->cap_nodes ? h->cap_nodes * 2 : HEAP_MIN_CAP;
+        timer_node *nodes = realloc(h->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return -TD_RESOURCE_EXHAUSTED;
+        h->nodes = nodes;
+        h->cap_nodes = cap;
+    }
+    return 0;
+}
+
+bool timer_heap_remove(timer_heap *h, const char *id)
+{
+    size_t slot = slot_find(h, id, heap_hash(id));
+    uint32_t s = h->slots[slot];
+    if (!s)
+        return false;
+    uint32_t node = s - 1;
+    size_t pos = h->nodes[node].pos;
+    slot_delete(h, slot);
+    h->n_heap--;
+    if (pos < h->n_heap) {
+        heap_place(h, pos, h->heap[h->n_heap]);
+        heap_fix(h, pos);
+    }
+    free(h->nodes[node].id);
+    h->nodes[node].id = NULL;
+    h->nodes[node].pos = h->free_node;
+    h->free_node = node;
+    return true;
+}
+
+int timer_heap_set(timer_heap *h, const char *id, td_time due)
+{
+    if (due == TD_TIME_NONE) {
+        timer_heap_remove(h, id);
+        return 0;
+    }
+    uint64_t hash = heap_hash(id);
+    size_t slot = slot_find(h, id, hash);
+    if (h->slots[slot]) {
+        timer_node *n = &h->nodes[h->slots[slot] - 1];
+        n->due = due;
+        heap_fix(h, n->pos);
+        return 0;
+    }
+    if (heap_reserve(h) != 0)
+        return -TD_RESOURCE_EXHAUSTED;
+    char *copy = strdup(id);
+    if (!copy)
+        return -TD_RESOURCE_EXHAUSTED;
+    uint32_t node;
+    if (h->free_node != NODE_NONE) {
+        node = h->free_node;
+        h->free_node = h->nodes[node].pos;
+    } else {
+        node = (uint32_t)h->n_nodes++;
+    }
+    h->nodes[node] = (timer_node){.id = copy, .hash = hash, .due = due};
+    /* The slot table may have grown in heap_reserve, so probe again. */
+    h->slots[slot_find(h, id, hash)] = node + 1;
+    heap_place(h, h->n_heap++, node);
+    heap_sift_up(h, h->n_heap - 1);
+    return 0;
+}
+
+bool timer_heap_peek(const timer_heap *h, const char **id, td_time *due)
+{
+    if (!h->n_heap)
+        return false;
+    const timer_node *n = &h->nodes[h->heap[0]];
+    *id = n->id;
+    *due = n->due;
+    return true;
+}
+
+td_time timer_heap_due(const timer_heap *h, const char *id)
+{
+    uint32_t s = h->slots[slot_find(h, id, heap_hash(id))];
+    return s ? h->nodes[s - 1].due : TD_TIME_NONE;
+}
+
+size_t timer_heap_size(const timer_heap *h)
+{
+    return h->n_heap;
+}
+
+/* ---- the daemon's timers ---- */
+
+/* A partner evaluated in the open slice and the due time it had, so a
+ * failed commit can queue it again. */
+typedef struct slice_entry {
+    char id[TD_MAX_ID + 1];
+    td_time due;
+} slice_entry;
+
+struct timers {
+    tierd *d;
+    timer_heap *heap;
+    uv_timer_t timer;
+    bool has_timer;
+    slice_entry *slice;
+    size_t n_slice;
+    uint64_t slice_started; /* uv_hrtime() at the slice's first partner */
+    timers_stats stats;
+};
+
+static void timers_on_timer(uv_timer_t *h);
+
+static double elapsed_ms(uint64_t since)
+{
+    return (double)(uv_hrtime() - since) / NS_PER_MS;
+}
+
+/* Counts changes on their way to state, which numbers and stores them. */
+static void timers_sink(void *ud, const td_change *c)
+{
+    timers *t = ud;
+    t->stats.changes++;
+    state_change_sink(t->d, c);
+}
+
+static void timers_arm(timers *t)
+{
+    if (!t->has_timer)
+        return;
+    const char *id;
+    td_time due;
+    if (!timer_heap_peek(t->heap, &id, &due)) {
+        uv_timer_stop(&t->timer);
+        return;
+    }
+    td_time now = tierd_now(t->d);
+    int64_t delay = due > now ? due - now : 0;
+    /* A capped delay re-checks daily, so a wall clock set back or forward
+     * never leaves a due partner waiting for a stale deadline. */
+    if (delay > TIMERS_MAX_DELAY_S)
+        delay = TIMERS_MAX_DELAY_S;
+    uv_timer_start(&t->timer, timers_on_timer, (uint64_t)delay * MS_PER_S, 0);
+}
+
+static void queue_set(timers *t, const char *id, td_time due)
+{
+    if (timer_heap_set(t->heap, id, due) != 0)
+        log_error("timers: out of memory queueing partner '%s'; it is re-evaluated on its next "
+                  "event",
+                  id);
+}
+
+/* Evaluates the partner at `at` and queues its next due time. id must not
+ * point into the queue: queue_set may free the entry. */
+static void eval_one(timers *t, const char *id, td_time due, td_time at)
+{
+    engine *e = t->d->engine;
+    td_partner *p = engine_partner_find(e, id);
+    if (!p) {
+        timer_heap_remove(t->heap, id);
+        return;
+    }
+    if (t->n_slice == 0)
+        t->slice_started = uv_hrtime();
+    slice_entry *s = &t->slice[t->n_slice++];
+    memcpy(s->id, id, strlen(id) + 1);
+    s->due = due;
+    engine_evaluate(e, p, at, timers_sink, t);
+    t->stats.processed++;
+    td_time next = engine_partner_next_due(e, p, at);
+    /* The engine promises a time after `at`; anything else would spin. */
+    if (next != TD_TIME_NONE && next <= at)
+        next = TD_TIME_NONE;
+    queue_set(t, s->id, next);
+}
+
+static bool slice_full(const timers *t)
+{
+    return t->n_slice >= TIMERS_SLICE_MAX_PARTNERS ||
+           (t->n_slice && elapsed_ms(t->slice_started) >= TIMERS_SLICE_MAX_MS);
+}
+
+/* Commits the slice. On failure state_flush has restored its partners from
+ * the store, so they go back in the queue: at `retry`, or at their own due
+ * time when retry is TD_TIME_NONE. */
+static int slice_commit(timers *t, td_time retry, td_error *err)
+{
+    int rc = state_flush(t->d, err);
+    double ms = t->n_slice ? elapsed_ms(t->slice_started) : 0;
+    if (t->n_slice) {
+        t->stats.slices++;
+        t->stats.last_slice_ms = ms;
+        if (ms > t->stats.longest_slice_ms)
+            t->stats.longest_slice_ms = ms;
+    }
+    if (rc) {
+        t->stats.failed_slices++;
+        for (size_t i = 0; i < t->n_slice; i++)
+            queue_set(t, t->slice[i].id, retry != TD_TIME_NONE ? retry : t->slice[i].due);
+    }
+    t->n_slice = 0;
+    return rc;
+}
+
+/* Real clock: one slice of the partners due by now, then re-arm (at once
+ * when more are due, so the loop polls sockets in between). */
+static void timers_on_timer(uv_timer_t *h)
+{
+    timers *t = h->data;
+    tierd *d = t->d;
+    td_time now = tierd_now(d);
+    td_error err = {0};
+    if (state_begin(d, &err) != 0) {
+        log_warning("timers: cannot open a transaction: %s", err.message);
+        uv_timer_start(&t->timer, timers_on_timer, (uint64_t)TIMERS_RETRY_S * MS_PER_S, 0);
+        return;
+    }
+    const char *id;
+    td_time due;
+    char idbuf[TD_MAX_ID + 1];
+    while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now) {
+        memcpy(idbuf, id, strlen(id) + 1);
+        eval_one(t, idbuf, due, now);
+    }
+    if (slice_commit(t, now + TIMERS_RETRY_S, &err) != 0)
+        log_warning("timers: committing expired windows failed, retrying in %ds: %s",
+                    TIMERS_RETRY_S, err.message);
+    timers_arm(t);
+}
+
+int timers_rebuild(timers *t, td_error *err)
+{
+    tierd *d = t->d;
+    td_time now = tierd_now(d);
+    timer_heap_clear(t->heap);
+    td_partner *page[TIMERS_PAGE];
+    const char *after = NULL;
+    bool more = true;
+    while (more) {
+        td_error lerr = {0};
+        size_t n =
+            engine_partner_list(d->engine, after, NULL, NULL, page, TIMERS_PAGE, &more, &lerr);
+        if (lerr.code != TD_OK)
+            return td_error_set(err, lerr.code, "timers: %s", lerr.message);
+        for (size_t i = 0; i < n; i++) {
+            td_partner_info info;
+            engine_partner_info(page[i], &info);
+            td_time due = engine_partner_next_due(d->engine, page[i], now);
+            if (timer_heap_set(t->heap, info.id, due) != 0)
+                return td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                                    "timers: out of memory queueing %zu partners",
+                                    timer_heap_size(t->heap));
+            after = info.id;
+        }
+        if (!n)
+            break;
+    }
+    t->stats.pending = timer_heap_size(t->heap);
+    timers_arm(t);
+    return 0;
+}
+
+static void timers_free(timers *t)
+{
+    timer_heap_free(t->heap);
+    free(t->slice);
+    free(t);
+}
+
+int timers_open(tierd *d, timers **out, td_error *err)
+{
+    timers *t = calloc(1, sizeof *t);
+    if (!t)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "timers: out of memory");
+    t->d = d;
+    t->heap = timer_heap_new();
+    t->slice = malloc(TIMERS_SLICE_MAX_PARTNERS * sizeof *t->slice);
+    if (!t->heap || !t->slice) {
+        timers_free(t);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "timers: out of memory");
+    }
+    /* A fake clock moves only through timers_advance, so nothing is armed. */
+    if (d->loop && !d->fake_clock) {
+        uv_timer_init(d->loop, &t->timer);
+        t->timer.data = t;
+        t->has_timer = true;
+    }
+    int rc = timers_rebuild(t, err);
+    if (rc) {
+        timers_close(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static void timers_on_closed(uv_handle_t *h)
+{
+    timers_free(h->data);
+}
+
+void timers_close(timers *t)
+{
+    if (!t)
+        return;
+    if (t->has_timer) {
+        uv_timer_stop(&t->timer);
+        uv_close((uv_handle_t *)&t->timer, timers_on_closed);
+        return;
+    }
+    timers_free(t);
+}
+
+void timers_touch(timers *t, const char *partner_id)
+{
+    if (!t || !partner_id)
+        return;
+    engine *e = t->d->engine;
+    td_partner *p = engine_partner_find(e, partner_id);
+    if (!p)
+        timer_heap_remove(t->heap, partner_id);
+    else
+        queue_set(t, partner_id, engine_partner_next_due(e, p, tierd_now(t->d)));
+    timers_arm(t);
+}
+
+/* Commits the open slice when it is full and opens the next one. */
+static int advance_slice(timers *t, td_error *err)
+{
+    if (!slice_full(t))
+        return 0;
+    if (slice_commit(t, TD_TIME_NONE, err) != 0)
+        return -1;
+    return state_begin(t->d, err);
+}
+
+/* Why each partner is evaluated at its own due instant rather than at `to`:
+ * a window that expired on day 30 of a 400-day jump demoted the partner on
+ * day 30, and History must say so; and a partner can be due several times
+ * in the jump (each bucket leaving its window), each crossing a tier edge
+ * of its own. Taking the queue in time order replays the jump as if the
+ * daemon had been running through it. The sweep at `to` afterwards catches
+ * whatever no window edge predicts. Everything runs synchronously in the
+ * Clock request (a fake clock is for tests and demos; the reply waits), but
+ * commits every slice so one huge jump is never one huge transaction. */
+int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err)
+{
+    tierd *d = t->d;
+    uint64_t before = t->stats.changes;
+    int rc = state_begin(d, err);
+    const char *id;
+    td_time due;
+    char idbuf[TD_MAX_ID + 1];
+    while (!rc && timer_heap_peek(t->heap, &id, &due) && due <= to) {
+        memcpy(idbuf, id, strlen(id) + 1);
+        eval_one(t, idbuf, due, due < from ? from : due);
+        rc = advance_slice(t, err);
+    }
+    /* Partners are not freed by evaluation or by a successful commit, so a
+     * page's pointers (and the last id, the next page's start) stay valid. */
+    const char *after = NULL;
+    bool more = true;
+    td_partner *page[TIMERS_PAGE];
+    while (!rc && more) {
+        td_error lerr = {0};
+        size_t n =
+            engine_partner_list(d->engine, after, NULL, NULL, page, TIMERS_PAGE, &more, &lerr);
+        if (lerr.code != TD_OK) {
+            rc = td_error_set(err, lerr.code, "timers: %s", lerr.message);
+            break;
+        }
+        for (size_t i = 0; i < n && !rc; i++) {
+            td_partner_info info;
+            engine_partner_info(page[i], &info);
+            memcpy(idbuf, info.id, strlen(info.id) + 1);
+            eval_one(t, idbuf, timer_heap_due(t->heap, idbuf), to);
+            after = info.id;
+            rc = advance_slice(t, err);
+        }
+        if (!n)
+            break;
+    }
+    if (changes)
+        *changes = t->stats.changes - before;
+    t->stats.pending = timer_heap_size(t->heap);
+    if (rc) {
+        /* The server's flush of this turn then fails too, so requests that
+         * shared the rolled-back slice are not answered OK. */
+        state_fail(d, err);
+        return -(int)err->code;
+    }
+    return 0;
+}
+
+void timers_get_stats(const timers *t, timers_stats *out)
+{
+    *out = t->stats;
+    out->pending = timer_heap_size(t->heap);
+}

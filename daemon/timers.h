@@ -1,0 +1,84 @@
+/* Timers: re-evaluate each partner at the next moment time alone can change
+ * its tiers (a window edge), with no event needed (DESIGN.md §4).
+ *
+ * One priority queue holds at most one entry per partner: (due time, id).
+ * One libuv timer is armed for the earliest entry (real clock only; with
+ * --fake-clock time moves only through timers_advance). Due partners are
+ * processed in time order in slices, one commit per slice, so a year of
+ * expiries never holds the loop for long. */
+#ifndef TD_TIMERS_H
+#define TD_TIMERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "tierd/status.h"
+
+#define TIMERS_SLICE_MAX_PARTNERS 2000  /* partners evaluated per slice at most */
+#define TIMERS_SLICE_MAX_MS       10    /* a slice stops taking partners after this */
+#define TIMERS_MAX_DELAY_S        86400 /* re-check at least daily: survives clock jumps */
+#define TIMERS_RETRY_S            60    /* a slice whose commit failed runs again after this */
+#define TIMERS_PAGE               1024  /* partners fetched per engine_partner_list call */
+
+/* ---- the queue on its own (no loop, no engine), for tests ---- */
+
+typedef struct timer_heap timer_heap;
+
+timer_heap *timer_heap_new(void);
+void timer_heap_free(timer_heap *h);
+/* Inserts id with `due`, or moves its existing entry to `due`. due ==
+ * TD_TIME_NONE removes the entry. 0, or -TD_RESOURCE_EXHAUSTED with the
+ * queue unchanged. */
+int timer_heap_set(timer_heap *h, const char *id, td_time due);
+/* Removes id's entry; false when it had none. */
+bool timer_heap_remove(timer_heap *h, const char *id);
+/* The earliest entry (ties in id order). *id stays valid until the next
+ * change to the queue. false when empty. */
+bool timer_heap_peek(const timer_heap *h, const char **id, td_time *due);
+/* id's due time, or TD_TIME_NONE when it has no entry. */
+td_time timer_heap_due(const timer_heap *h, const char *id);
+size_t timer_heap_size(const timer_heap *h);
+void timer_heap_clear(timer_heap *h);
+
+/* ---- the daemon's timers ---- */
+
+typedef struct timers timers;
+
+typedef struct timers_stats {
+    uint64_t pending;        /* partners with a due time */
+    uint64_t processed;      /* partner evaluations run by timers */
+    uint64_t changes;        /* tier changes those evaluations produced */
+    uint64_t slices;         /* commits made by timers */
+    uint64_t failed_slices;  /* commits that failed and were rescheduled */
+    double longest_slice_ms; /* evaluation + commit, the longest one */
+    double last_slice_ms;
+} timers_stats;
+
+/* After the engine was restored (state_open, program loaded): computes every
+ * partner's next due time and arms the timer on d->loop (not with a fake
+ * clock, nor when d->loop is NULL). d must outlive the timers. */
+int timers_open(tierd *d, timers **out, td_error *err);
+/* Stops the timer; the struct is freed once libuv has closed the handle
+ * (run the loop afterwards), or at once when none was armed. NULL is fine. */
+void timers_close(timers *t);
+
+/* After anything changed one partner (event, upsert, delete, restore):
+ * re-computes its due time at the daemon's now and re-arms. */
+void timers_touch(timers *t, const char *partner_id);
+/* After a program change (every due time moves): rebuilds the queue. */
+int timers_rebuild(timers *t, td_error *err);
+
+/* For `clock advance` from -> to (fake clock): evaluates every partner at
+ * each of its due instants in (from, to], in time order, then every partner
+ * at `to`. Commits every slice itself and leaves the last one open in the
+ * caller's turn (a handler's turn is flushed by the server). *changes gets
+ * the number of tier changes. On a failed commit the turn is poisoned with
+ * the error (state_fail) and the error is returned; slices committed before
+ * it stay committed. */
+int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err);
+
+void timers_get_stats(const timers *t, timers_stats *out);
+
+#endif
