@@ -827,7 +827,23 @@ static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, yaml_node_t *
     *approval = c.approval;
 }
 
-static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list)
+/* Every tier name written in a ladder, complete tier or not (pointers into
+ * the YAML document): duplicates and approvals are checked against what the
+ * author wrote, so one broken tier does not cause a second, false report. */
+typedef struct tier_names {
+    const char *v[TD_MAX_TIERS];
+    size_t n;
+} tier_names;
+
+static bool tier_named(const tier_names *names, const char *s)
+{
+    for (size_t i = 0; i < names->n; i++)
+        if (!strcmp(names->v[i], s))
+            return true;
+    return false;
+}
+
+static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list, const tier_names *names)
 {
     if (!expect_sequence(ld, list, "approval"))
         return;
@@ -838,15 +854,15 @@ static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list)
         if (!s)
             continue;
         int t = ladder_tier_index(l, s);
-        if (t < 0)
+        if (t < 0 && !tier_named(names, s))
             problem(ld, n, "approval names tier '%.*s', which ladder '%s' does not have",
                     echo_len(s), s, l->name);
-        else
+        else if (t >= 0)
             l->policy.approval_mask |= 1u << t;
     }
 }
 
-static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list)
+static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list, tier_names *names)
 {
     char what[TD_MAX_NAME + 32];
     snprintf(what, sizeof what, "tiers of ladder '%s'", l->name);
@@ -883,9 +899,11 @@ static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list)
             name = expect_text(ld, c.name, "tier name");
             if (name && !check_label(ld, c.name, name, "tier name"))
                 name = NULL;
-            if (name && ladder_tier_index(l, name) >= 0) {
+            if (name && tier_named(names, name)) {
                 problem(ld, c.name, "duplicate tier '%s' in ladder '%s'", name, l->name);
                 name = NULL;
+            } else if (name) {
+                names->v[names->n++] = name;
             }
         }
         if (!c.when)
@@ -939,6 +957,7 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
     snprintf(what, sizeof what, "ladder '%s'", l->name);
     l->policy = (ladder_policy){.review = REVIEW_IMMEDIATE, .max_drop = 1};
     ladder_ctx c = {0};
+    tier_names names = {.n = 0};
     if (!each_pair(ld, v, what, keys, "partner_types, gate, policy, tiers", ladder_pair, &c))
         return;
     if (!c.types)
@@ -954,12 +973,12 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
     if (!c.tiers)
         problem(ld, v, "ladder '%s' is missing 'tiers'", l->name);
     else
-        read_tiers(ld, l, c.tiers);
+        read_tiers(ld, l, c.tiers, &names);
     yaml_node_t *approval = NULL;
     if (c.policy)
         read_policy(ld, l, c.policy, &approval);
     if (approval)
-        read_approval(ld, l, approval);
+        read_approval(ld, l, approval, &names);
 }
 
 static void read_ladders(loader *ld, yaml_node_t *map)
@@ -1096,26 +1115,34 @@ static bool refuse_aliases(loader *ld)
     }
     refs[1] = 1; /* the root, as if its parent held it */
     bool ok = true;
+    int twice = 0;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *nd = &doc->nodes.start[i];
         int *ids[2] = {NULL, NULL};
         if (nd->type == YAML_SEQUENCE_NODE) {
             for (yaml_node_item_t *it = nd->data.sequence.items.start;
                  it < nd->data.sequence.items.top; it++)
-                if (*it >= 1 && (size_t)*it <= n && refs[*it]++)
+                if (*it >= 1 && (size_t)*it <= n && refs[*it]++ && ok) {
                     ok = false;
+                    twice = *it;
+                }
         } else if (nd->type == YAML_MAPPING_NODE) {
             for (yaml_node_pair_t *pr = nd->data.mapping.pairs.start;
                  pr < nd->data.mapping.pairs.top; pr++) {
                 ids[0] = &pr->key;
                 ids[1] = &pr->value;
                 for (int j = 0; j < 2; j++)
-                    if (*ids[j] >= 1 && (size_t)*ids[j] <= n && refs[*ids[j]]++)
+                    if (*ids[j] >= 1 && (size_t)*ids[j] <= n && refs[*ids[j]]++ && ok) {
                         ok = false;
+                        twice = *ids[j];
+                    }
             }
         }
         if (!ok) {
-            problem(ld, nd, "YAML anchors and aliases are not allowed in a program file");
+            /* The node reached twice is the anchored one: point there. */
+            problem(ld, node(ld, twice),
+                    "YAML anchors and aliases are not allowed in a program "
+                    "file");
             break;
         }
     }
