@@ -39,8 +39,8 @@ ninja -C build
 
 tierd=build/daemon/tierd
 tierctl=build/client/tierctl
-state=./demo-state
-url="ipc://$root/demo-state/rpc.sock"
+state="$root/demo-state"
+url="ipc://$state/rpc.sock"
 log=$(mktemp)
 pid=
 
