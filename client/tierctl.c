@@ -32,6 +32,7 @@
 #define TCP_RPC_PORT        ":7450"
 #define TCP_PUB_PORT        ":7451"
 #define EVENT_SOURCE        "tierctl"
+#define TD_TIME_STRLEN_CLI  64
 #define CHECK_MARK          "\u2713"
 #define CROSS_MARK          "\u2717"
 
@@ -217,9 +218,10 @@ static json_t *partner_json(const Tierd__PartnerInfo *p)
 
 static json_t *criterion_json(const Tierd__Criterion *c)
 {
-    return json_pack("{s:o, s:o, s:f, s:f, s:b, s:f}", "metric", tctl_str(c->metric), "op",
-                     tctl_str(c->op), "value", c->value, "threshold", c->threshold, "met", c->met,
-                     "missing", c->missing);
+    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "metric", tctl_str(c->metric), "op",
+                     tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
+                     tctl_num_json(c->threshold), "met", c->met, "missing",
+                     tctl_num_json(c->missing));
 }
 
 static json_t *criteria_json(Tierd__Criterion **cs, size_t n)
@@ -705,10 +707,11 @@ static json_t *explain_json(const char *partner, const Tierd__LadderExplanation 
         json_t *gaps = json_array();
         for (size_t i = 0; i < l->next->n_gaps; i++) {
             const Tierd__Gap *g = l->next->gaps[i];
-            json_array_append_new(gaps, json_pack("{s:o, s:f, s:f, s:f, s:o}", "metric",
-                                                  tctl_str(g->metric), "value", g->value,
-                                                  "threshold", g->threshold, "missing", g->missing,
-                                                  "op", tctl_str(g->op && *g->op ? g->op : ">=")));
+            json_array_append_new(
+                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric), "value",
+                                tctl_num_json(g->value), "threshold", tctl_num_json(g->threshold),
+                                "missing", tctl_num_json(g->missing), "op",
+                                tctl_str(g->op && *g->op ? g->op : ">=")));
         }
         json_decref(next);
         next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
@@ -1240,14 +1243,27 @@ static int cmd_event_add(tctl *t, cmd_args *a)
     e.source = (char *)(opt(a, "source") ? opt(a, "source") : EVENT_SOURCE);
     e.partner = (char *)opt(a, "partner");
     e.metric = (char *)opt(a, "metric");
-    e.at = (char *)(opt(a, "at") ? opt(a, "at") : "");
+    char now[TD_TIME_STRLEN_CLI];
+    td_error err;
+    if (opt(a, "at")) {
+        e.at = (char *)opt(a, "at");
+    } else {
+        /* "now" is the daemon's clock, which may be a fake one in tests
+         * and demos, never this machine's. */
+        Tierd__StatusResponse *s;
+        int rc = td_client_status(t->cli, &s, &err);
+        if (rc)
+            return tctl_fail_rc(rc, &err);
+        tctl_time_rfc3339(s->now, now, sizeof now);
+        tierd__status_response__free_unpacked(s, NULL);
+        e.at = now;
+    }
     e.key = (char *)(opt(a, "key") ? opt(a, "key") : "");
     Tierd__Event *ep = &e;
     Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
     req.n_events = 1;
     req.events = &ep;
     Tierd__IngestResponse *r;
-    td_error err;
     int rc = td_client_ingest(t->cli, &req, &r, &err);
     if (rc)
         return tctl_fail_rc(rc, &err);

@@ -47,6 +47,8 @@ void tctl_time_rfc3339(int64_t t, char *buf, size_t n);
 void tctl_num_human(double v, char *buf, size_t n);
 /* JSON string, or null for NULL/"" (unranked tiers, absent names). */
 json_t *tctl_str_or_null(const char *s);
+/* Integral values as JSON integers, others as reals, non-finite as null. */
+json_t *tctl_num_json(double v);
 /* JSON string that survives bytes that are not UTF-8 (they become '?'). */
 json_t *tctl_str(const char *s);
 

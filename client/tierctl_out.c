@@ -12,6 +12,9 @@
 /* Integers print exactly only up to 2^53; past that %g is more honest. */
 #define NUM_MAX_EXACT 9007199254740992.0
 #define NUM_DIGITS    10
+/* 15 significant digits round-trip every decimal a person wrote (0.86, not
+ * 0.85999999999999999) */
+#define NUM_JSON_DIGITS 15
 
 int tctl_fail(const td_error *err)
 {
@@ -33,7 +36,7 @@ void tctl_print_json(json_t *doc)
         fprintf(stderr, "tierctl: INTERNAL: could not build the JSON answer\n");
         return;
     }
-    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(NUM_JSON_DIGITS));
     fputc('\n', stdout);
     json_decref(doc);
 }
@@ -42,7 +45,7 @@ void tctl_print_json_line(json_t *doc)
 {
     if (!doc)
         return;
-    json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(NUM_JSON_DIGITS));
     fputc('\n', stdout);
     fflush(stdout);
     json_decref(doc);
@@ -97,6 +100,14 @@ void tctl_num_human(double v, char *buf, size_t n)
     }
     out[o] = '\0';
     snprintf(buf, n, "%s", out);
+}
+
+json_t *tctl_num_json(double v)
+{
+    if (isfinite(v) && fabs(v) < NUM_MAX_EXACT && v == trunc(v))
+        return json_integer((json_int_t)v);
+    /* JSON has no NaN or infinity; null says "no number" honestly */
+    return isfinite(v) ? json_real(v) : json_null();
 }
 
 json_t *tctl_str(const char *s)
