@@ -103,6 +103,8 @@ static void daemon_start(void)
             tierd__status_response__free_unpacked(st, NULL);
             return;
         }
+        int status;
+        ck_assert_msg(waitpid(tierd_pid, &status, WNOHANG) == 0, "tierd exited during start");
         sleep_ms(POLL_MS);
     }
     ck_abort_msg("tierd did not answer within %d ms: %s", START_WAIT_MS, err.message);

@@ -403,6 +403,8 @@ START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
         }
         pthread_join(t, NULL);
         ck_assert_int_eq(tdaemon_stop(&d, SIGKILL), 128 + SIGKILL);
+        fprintf(stderr, "kill %d after %d ms: %zu events acknowledged, %zu in flight\n", round + 1,
+                k.after_ms, acked, sent - acked);
         tdaemon_start(&d);
         resend_all(&d, acked, TIERD__OUTCOME__DUPLICATE);
         /* the batch in flight may or may not have committed; now it has */
