@@ -1303,6 +1303,8 @@ typedef struct watcher {
     tctl *t;
     const char *ladder, *partner;
     uint64_t last; /* highest sequence printed or skipped */
+    bool started;  /* past the first answer: from then on an absent daemon is waited for */
+    bool down;     /* said so on stderr already */
 } watcher;
 
 static void watch_emit(watcher *w, const Tierd__TierChange *c)
@@ -1331,8 +1333,19 @@ static int watch_catch_up(watcher *w, uint64_t upto)
         Tierd__ChangesResponse *r;
         td_error err;
         int rc = td_client_list_changes(w->t->cli, w->last, WATCH_CATCHUP_LIMIT, &r, &err);
+        if (rc && (-rc) == TD_UNAVAILABLE && w->started) {
+            /* A restarting daemon is no reason to stop watching: the SUB
+             * socket reconnects by itself and the next catch-up fills in. */
+            if (!w->down)
+                fprintf(stderr, "tierctl: %s; still watching\n", err.message);
+            w->down = true;
+            return 0;
+        }
         if (rc)
             return tctl_fail_rc(rc, &err);
+        if (w->down)
+            fprintf(stderr, "tierctl: tierd answers again\n");
+        w->down = false;
         size_t n = r->n_changes;
         for (size_t i = 0; i < n; i++)
             watch_emit(w, r->changes[i]);
@@ -1411,6 +1424,7 @@ static int cmd_watch(tctl *t, cmd_args *a)
             tierd__status_response__free_unpacked(s, NULL);
         }
     }
+    w.started = true;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -1435,7 +1449,9 @@ static int cmd_watch(tctl *t, cmd_args *a)
         }
         if (ch->sequence > w.last + 1)
             code = watch_catch_up(&w, ch->sequence - 1);
-        if (code == 0)
+        /* while the gap stays open this change waits for a later catch-up,
+         * so that nothing prints out of order */
+        if (code == 0 && w.last + 1 >= ch->sequence)
             watch_emit(&w, ch);
         tierd__tier_change__free_unpacked(ch, NULL);
     }
