@@ -32,6 +32,13 @@
 #define ECHO_MAX        60
 #define MAX_DROP_LIMIT  1000
 #define MONTHS_PER_YEAR 12
+/* Keys in any one mapping and items in any one list. Far above what a real
+ * program writes; they keep duplicate checks (quadratic) cheap on hostile
+ * files of TD_MAX_PROGRAM_BYTES. */
+#define PROGRAM_MAX_KEYS       64
+#define PROGRAM_MAX_LIST_ITEMS 256
+#define REVIEW_ANNUAL_PREFIX   "annual@"
+#define REVIEW_ANNUAL_LEN      (sizeof REVIEW_ANNUAL_PREFIX - 1 + sizeof "MM-DD" - 1)
 
 typedef struct loader {
     const char *file;
@@ -239,6 +246,11 @@ static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const char
 {
     if (!expect_mapping(ld, map, what))
         return false;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n > PROGRAM_MAX_KEYS) {
+        problem(ld, map, "%s has %zu keys, more than the limit of %d", what, n, PROGRAM_MAX_KEYS);
+        return false;
+    }
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
          pr++) {
         yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
@@ -736,6 +748,11 @@ static char **read_labels(loader *ld, yaml_node_t *list, const char *what, size_
     size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     if (n == 0)
         return NULL;
+    if (n > PROGRAM_MAX_LIST_ITEMS) {
+        problem(ld, list, "%s has %zu items, more than the limit of %d", what, n,
+                PROGRAM_MAX_LIST_ITEMS);
+        return NULL;
+    }
     char **items = calloc(n, sizeof *items);
     if (!items) {
         ld->oom = true;
@@ -760,6 +777,14 @@ static char **read_labels(loader *ld, yaml_node_t *list, const char *what, size_
     return items;
 }
 
+static bool two_digits(const char *s, unsigned *v)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+        return false;
+    *v = (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
+    return true;
+}
+
 static void read_review(loader *ld, yaml_node_t *v, ladder_policy *pol, const char *ladder)
 {
     const char *s = expect_text(ld, v, "review");
@@ -774,12 +799,12 @@ static void read_review(loader *ld, yaml_node_t *v, ladder_policy *pol, const ch
         return;
     }
     unsigned mm, dd;
-    int used = 0;
-    if (!strncmp(s, "annual@", 7) && strlen(s) == 12 &&
-        sscanf(s + 7, "%2u-%2u%n", &mm, &dd, &used) == 2 && used == 5 && s[7] >= '0' &&
-        s[7] <= '9' && s[8] >= '0' && s[8] <= '9' && s[10] >= '0' && s[10] <= '9' && s[11] >= '0' &&
-        s[11] <= '9') {
-        /* 2000 is a leap year, so 29 February is a real anchor. */
+    const size_t plen = sizeof REVIEW_ANNUAL_PREFIX - 1;
+    const char *d = s + plen;
+    if (!strncmp(s, REVIEW_ANNUAL_PREFIX, plen) && strlen(s) == REVIEW_ANNUAL_LEN &&
+        two_digits(d, &mm) && d[2] == '-' && two_digits(d + 3, &dd)) {
+        /* td_next_anniversary knows which month/day pairs some year has
+         * (29 February included). */
         if (mm >= 1 && mm <= MONTHS_PER_YEAR && dd >= 1 &&
             td_next_anniversary(0, mm, dd) != TD_TIME_NONE) {
             pol->review = REVIEW_ANNUAL;
@@ -1062,8 +1087,10 @@ static void read_program(loader *ld, yaml_node_t *root)
                 kind_name(root));
         return;
     }
-    each_pair(ld, root, "the program", keys,
-              "program, version, effective, notice, metrics, ladders", top_pair, &c);
+    /* Too many keys: what they hold is not worth reporting one by one. */
+    if (!each_pair(ld, root, "the program", keys,
+                   "program, version, effective, notice, metrics, ladders", top_pair, &c))
+        return;
     program *p = ld->p;
     const char *s;
     if (!c.program)

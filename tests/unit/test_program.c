@@ -645,6 +645,24 @@ START_TEST(test_oversized_and_non_utf8_files_are_refused_before_parsing)
 }
 END_TEST
 
+START_TEST(test_oversized_mappings_and_lists_are_refused)
+{
+    char *yaml = malloc(16384);
+    size_t n = 0;
+    for (int i = 0; i < 65; i++)
+        n += (size_t)sprintf(yaml + n, "k%d: 1\n", i);
+    refused(yaml, "f.yaml:1:1: the program has 65 keys, more than the limit of 64");
+
+    n = (size_t)sprintf(yaml, HEAD METRICS LADDER_HEAD "      - name: T1\n        when: a >= 1\n"
+                                                       "        benefits: [");
+    for (int i = 0; i < 257; i++)
+        n += (size_t)sprintf(yaml + n, "%sb%d", i ? ", " : "", i);
+    sprintf(yaml + n, "]\n");
+    refused(yaml, "f.yaml:12:19: benefits has 257 items, more than the limit of 256");
+    free(yaml);
+}
+END_TEST
+
 START_TEST(test_several_problems_are_all_reported_in_one_pass)
 {
     const char *yaml = "program: p\n"
@@ -744,6 +762,7 @@ static Suite *program_suite(void)
     tcase_add_test(tc, test_documents_that_are_not_one_mapping_are_refused);
     tcase_add_test(tc, test_anchors_and_aliases_are_refused);
     tcase_add_test(tc, test_oversized_and_non_utf8_files_are_refused_before_parsing);
+    tcase_add_test(tc, test_oversized_mappings_and_lists_are_refused);
     tcase_add_test(tc, test_several_problems_are_all_reported_in_one_pass);
     tcase_add_test(tc, test_a_refused_file_leaves_out_untouched_and_diags_optional);
     tcase_add_test(tc, test_diags_grow_without_bound_and_free_cleanly);
