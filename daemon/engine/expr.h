@@ -4,7 +4,13 @@
  * A small recursive-descent parser builds a tree that the evaluator and the
  * explainer both walk. Precedence, lowest first: or, and, not, comparison.
  * A metric with no value (NaN: avg/min/max/latest with no events in window)
- * makes every comparison on it unmet, including `!=`. */
+ * makes every comparison on it unmet, including `!=`; `not` is plain negation,
+ * so `not x >= 1` holds when x has no value.
+ *
+ * Numbers may carry a leading '-' ("x > -5"); metric names in an expression
+ * start with a letter or '_' and may then hold letters, digits, '_', '.' and
+ * '-'. Hostile text is bounded: at most 4096 bytes, 32 open parentheses/nots
+ * and 256 comparisons per expression (each refused with a message). */
 #ifndef TD_EXPR_H
 #define TD_EXPR_H
 
@@ -35,7 +41,8 @@ expr *expr_parse(const char *src, expr_resolve_fn resolve, void *resolve_ud, exp
                  void *diag_ud);
 void expr_free(expr *e);
 
-/* Evaluates against values[metric]. NaN values make comparisons unmet. */
+/* Evaluates against values[metric]. NaN values make comparisons unmet. A
+ * NULL expression (no gate) holds. */
 bool expr_eval(const expr *e, const double *values);
 
 /* Whether a single comparison holds for value (NaN: false). */

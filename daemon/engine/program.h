@@ -3,7 +3,11 @@
  * program_parse turns the YAML text of one program file into a validated,
  * immutable `program`. It never stops at the first problem: every problem
  * found is reported as "file:line:column: message" and the whole file is
- * refused. Parsing does no I/O; the caller hands in the text. */
+ * refused. Parsing does no I/O; the caller hands in the text.
+ *
+ * Beyond DESIGN.md §3: YAML anchors/aliases are refused (no expansion bombs);
+ * a duration field also takes a bare 0 for "none"; any one mapping holds at
+ * most 64 keys and any one list at most 256 items. */
 #ifndef TD_PROGRAM_H
 #define TD_PROGRAM_H
 
@@ -117,7 +121,9 @@ void td_diags_free(td_diags *d);
 
 /* Parses and validates a program file. On success returns 0 and *out (free
  * with program_free). On failure returns -TD_INVALID_ARGUMENT, fills diags
- * with every problem found and sets err to a summary ("3 problems in FILE"). */
+ * with every problem found and sets err to a summary ("3 problems in FILE");
+ * *out is left as it was. Running out of memory returns -TD_RESOURCE_EXHAUSTED.
+ * diags may be NULL when only the summary is wanted. */
 int program_parse(const char *text, size_t len, const char *filename, program **out,
                   td_diags *diags, td_error *err);
 void program_free(program *p);
