@@ -186,7 +186,7 @@ static void print_tier_state(const Tierd__TierState *s, const char *indent)
     if (s->since)
         printf(" (since %s)", since);
     if (strcmp(s->tier ? s->tier : "", s->qualifying ? s->qualifying : "") != 0)
-        printf(", qualifies for %s", tier_name(s->qualifying));
+        printf(", qualifies for %s", s->qualifying && *s->qualifying ? s->qualifying : "no tier");
     printf("\n");
     if (s->pending && *s->pending)
         printf("%s  waiting for approval: %s\n", indent, s->pending);
@@ -752,7 +752,8 @@ static void print_explain(const Tierd__LadderExplanation *l)
         printf(" (since %s)", since);
     printf("\n");
     if (l->qualifying && strcmp(l->qualifying, l->tier ? l->tier : "") != 0)
-        printf("  qualifies for %s now\n", tier_name(l->qualifying));
+        printf("  qualifies for %s now\n",
+               l->qualifying && *l->qualifying ? l->qualifying : "no tier");
     if (l->pending && *l->pending)
         printf("  waiting for approval: %s\n", l->pending);
     if (l->override_tier && *l->override_tier)
