@@ -25,8 +25,8 @@ typedef struct expr {
     struct expr *a, *b; /* AND/OR: both; NOT: a */
     int metric;         /* CMP: index into the program's metrics */
     cmp_op op;
-    double threshold;   /* CMP: the number, suffixes applied */
-    int column;         /* 1-based column of this node in the source text */
+    double threshold; /* CMP: the number, suffixes applied */
+    int column;       /* 1-based column of this node in the source text */
 } expr;
 
 /* Resolves a metric name to its index, or -1 when unknown. */

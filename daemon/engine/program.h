@@ -20,13 +20,13 @@
 #include "tierd/status.h"
 
 /* Named limits; a program exceeding one is refused with a message. */
-#define TD_MAX_METRICS 64        /* a ladder's metric set is a uint64_t mask */
-#define TD_MAX_LADDERS 16
-#define TD_MAX_TIERS 16
-#define TD_MAX_NAME 128          /* bytes in any name */
+#define TD_MAX_METRICS       64 /* a ladder's metric set is a uint64_t mask */
+#define TD_MAX_LADDERS       16
+#define TD_MAX_TIERS         16
+#define TD_MAX_NAME          128 /* bytes in any name */
 #define TD_MAX_PROGRAM_BYTES (1u << 20)
-#define TD_MAX_SCORE_TERMS 32
-#define TD_MAX_WINDOW_DAYS 3660  /* ten years of rolling window */
+#define TD_MAX_SCORE_TERMS   32
+#define TD_MAX_WINDOW_DAYS   3660 /* ten years of rolling window */
 
 typedef enum metric_agg {
     AGG_SUM,

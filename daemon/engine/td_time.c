@@ -244,15 +244,15 @@ int td_time_parse(const char *s, td_time *out, td_error *err)
                  month_names[month - 1], year);
         return time_refuse(err, s, why);
     }
-    if (hour > 23) {
+    if (hour > LAST_HOUR) {
         snprintf(why, sizeof why, "hour %02d is out of range (00..23)", hour);
         return time_refuse(err, s, why);
     }
-    if (minute > 59) {
+    if (minute > LAST_MINUTE) {
         snprintf(why, sizeof why, "minute %02d is out of range (00..59)", minute);
         return time_refuse(err, s, why);
     }
-    if (second > 59) {
+    if (second > LAST_SECOND) {
         /* Leap seconds are refused: td_time has no place to put them. */
         snprintf(why, sizeof why, "second %02d is out of range (00..59)", second);
         return time_refuse(err, s, why);

@@ -13,7 +13,7 @@
 
 typedef int64_t td_time;
 
-#define TD_TIME_NONE  ((td_time)0)
+#define TD_TIME_NONE       ((td_time)0)
 #define TD_SECONDS_PER_DAY 86400
 /* Accepted range for any time from outside: 1970-01-01T00:00:01Z through
  * 9999-12-31T23:59:59Z. Anything else is refused, never wrapped. */
@@ -40,9 +40,9 @@ size_t td_time_format(td_time t, char *buf, size_t n);
 /* Calendar arithmetic, UTC. */
 int64_t td_days_from_civil(int64_t y, unsigned m, unsigned d);
 void td_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
-int64_t td_day_of(td_time t);               /* floor(t / 86400) */
-td_time td_quarter_start(td_time t);        /* first instant of t's quarter */
-td_time td_next_quarter_start(td_time t);   /* first instant of the next one */
+int64_t td_day_of(td_time t);             /* floor(t / 86400) */
+td_time td_quarter_start(td_time t);      /* first instant of t's quarter */
+td_time td_next_quarter_start(td_time t); /* first instant of the next one */
 td_time td_year_start(td_time t);
 td_time td_next_year_start(td_time t);
 /* The first instant strictly after t that falls on month/day (an annual
