@@ -667,6 +667,98 @@ START_TEST(test_oversize_batch_is_refused_whole)
 }
 END_TEST
 
+START_TEST(test_hostile_strings_and_numbers_are_refused_with_reasons)
+{
+    td_error err;
+    char long_id[300];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    const char bad_utf8[] = "p-\xff\xfe";
+    const char overlong[] = "p-\xc0\xaf"; /* '/' in two bytes */
+
+    /* partners: each bad id refused on its own, the good one taken */
+    Tierd__Partner ps[4];
+    Tierd__Partner *pp[4];
+    const char *ids[] = {long_id, bad_utf8, overlong, "p-ok"};
+    char *types[] = {"reseller"};
+    for (int i = 0; i < 4; i++) {
+        tierd__partner__init(&ps[i]);
+        ps[i].id = (char *)ids[i];
+        ps[i].types = types;
+        ps[i].n_types = 1;
+        pp[i] = &ps[i];
+    }
+    Tierd__UpsertPartnersRequest ureq = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+    ureq.partners = pp;
+    ureq.n_partners = 4;
+    Tierd__UpsertPartnersResponse *ur = NULL;
+    ck_assert_msg(td_client_upsert_partners(cli, &ureq, &ur, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(ur->accepted, 1);
+    ck_assert_uint_eq(ur->rejected, 3);
+    ck_assert_int_eq(ur->results[3]->outcome, TIERD__OUTCOME__ACCEPTED);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ur->results[i]->outcome, TIERD__OUTCOME__REJECTED);
+        ck_assert_str_ne(ur->results[i]->reason, "");
+    }
+    /* a reason never echoes bytes that are not text */
+    ck_assert_ptr_null(strstr(ur->results[1]->reason, "\xff"));
+    tierd__upsert_partners_response__free_unpacked(ur, NULL);
+
+    /* events: huge values, bad text, absurd times */
+    Tierd__Event evs[] = {
+        event("crm", "h-1", "p-ok", "deal_closed", 1e300, "2026-05-01", NULL),
+        event("crm", "h-2", "p-ok", "deal_closed", -1e16, "2026-05-01", NULL),
+        event("crm\xff", "h-3", "p-ok", "deal_closed", 1, "2026-05-01", NULL),
+        event("crm", long_id, "p-ok", "deal_closed", 1, "2026-05-01", NULL),
+        event("crm", "h-5", "p-ok", "deal_closed", 1, "99999-01-01T00:00:00Z", NULL),
+        event("crm", "h-6", "p-ok", "deal_closed", 1, "1969-12-31T23:59:59Z", NULL),
+        event("crm", "h-7", "p-ok", "deal_closed", 1, "2026-05-01T25:00:00Z", NULL),
+        event("crm", "h-8", "p-ok", "certification", 1, "2026-05-01", long_id),
+        event("crm", "h-9", "p-ok", "deal_closed", 1, "2026-05-01", NULL),
+    };
+    Tierd__IngestResponse *ir = ingest(evs, 9);
+    ck_assert_uint_eq(ir->accepted, 1);
+    ck_assert_uint_eq(ir->rejected, 8);
+    ck_assert_int_eq(ir->results[8]->outcome, TIERD__OUTCOME__ACCEPTED);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(ir->results[i]->outcome == TIERD__OUTCOME__REJECTED, "event %d taken", i);
+        ck_assert_msg(strncmp(ir->results[i]->reason, "event ", 6) == 0, "%s",
+                      ir->results[i]->reason);
+    }
+    tierd__ingest_response__free_unpacked(ir, NULL);
+
+    /* reads with hostile keys answer, never crash */
+    Tierd__PartnerInfo *pi = NULL;
+    ck_assert_int_eq(td_client_get_partner(cli, bad_utf8, &pi, &err), -TD_NOT_FOUND);
+    ck_assert_msg(strstr(err.message, "not valid UTF-8") != NULL, "%s", err.message);
+    ck_assert_int_eq(td_client_get_partner(cli, long_id, &pi, &err), -TD_NOT_FOUND);
+    Tierd__HistoryRequest hreq = TIERD__HISTORY_REQUEST__INIT;
+    hreq.partner = (char *)bad_utf8;
+    Tierd__ChangesResponse *h = NULL;
+    ck_assert_int_eq(td_client_history(cli, &hreq, &h, &err), -TD_INVALID_ARGUMENT);
+    Tierd__ListPartnersRequest lreq = TIERD__LIST_PARTNERS_REQUEST__INIT;
+    lreq.after = long_id;
+    Tierd__ListPartnersResponse *lr = NULL;
+    ck_assert_int_eq(td_client_list_partners(cli, &lreq, &lr, &err), -TD_INVALID_ARGUMENT);
+    lreq.after = "";
+    lreq.limit = 4000000000u;
+    ck_assert_msg(td_client_list_partners(cli, &lreq, &lr, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(lr->n_partners, 1);
+    tierd__list_partners_response__free_unpacked(lr, NULL);
+
+    /* a program over the size limit is refused before parsing */
+    size_t big = (1u << 20) + 1;
+    char *text = malloc(big + 1);
+    memset(text, '#', big);
+    text[big] = '\0';
+    Tierd__PutProgramResponse *pr = put_program(text, "big.yaml", true, &err);
+    free(text);
+    ck_assert_ptr_null(pr);
+    ck_assert_int_eq(err.code, TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "exceeds") != NULL, "%s", err.message);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -691,6 +783,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_delete_partner_removes_it_and_a_second_delete_is_not_found);
     tcase_add_test(tc, test_stats_count_partners_per_tier_and_events);
     tcase_add_test(tc, test_oversize_batch_is_refused_whole);
+    tcase_add_test(tc, test_hostile_strings_and_numbers_are_refused_with_reasons);
     suite_add_tcase(s, tc);
     return s;
 }
