@@ -21,6 +21,9 @@
 #define MONTHS_PER_QUARTER 3
 #define MONTHS_PER_YEAR    12
 #define MAX_OFFSET_HOURS   23
+#define LAST_HOUR          23
+#define LAST_MINUTE        59
+#define LAST_SECOND        59
 
 static const char *const month_names[MONTHS_PER_YEAR] = {
     "January", "February", "March",     "April",   "May",      "June",
