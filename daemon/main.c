@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,7 +30,6 @@
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
-#define LOCK_FILE_NAME    "tierd.lock"
 #define ACTOR_STARTUP     "startup"
 #define ACTOR_RELOAD      "sighup"
 #define URL_BUF           (TD_MAX_URL + 1)
@@ -60,7 +58,6 @@ typedef struct daemon_main {
     size_t n_listen;
     const char *publish[TD_MAX_ENDPOINTS];
     size_t n_publish;
-    int lock_fd;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     bool watchdog_on;
@@ -179,23 +176,6 @@ static int pick_state_dir(daemon_main *m, td_error *err)
         return td_error_set(err, TD_UNAVAILABLE, "cannot create state dir %s: %s", dir,
                             strerror(errno));
     m->d.state_dir = m->state_dir;
-    return 0;
-}
-
-/* LMDB lets several processes share an environment; two daemons deciding
- * tiers from one store would interleave commits, so the state dir is
- * exclusively ours for the life of the process. */
-static int lock_state_dir(daemon_main *m, td_error *err)
-{
-    char path[URL_BUF + sizeof LOCK_FILE_NAME];
-    snprintf(path, sizeof path, "%s/%s", m->state_dir, LOCK_FILE_NAME);
-    m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (m->lock_fd < 0)
-        return td_error_set(err, TD_UNAVAILABLE, "cannot open %s: %s", path, strerror(errno));
-    if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return td_error_set(err, TD_UNAVAILABLE,
-                            "state dir %s is in use by another tierd (%s is locked)", m->state_dir,
-                            path);
     return 0;
 }
 
@@ -463,8 +443,9 @@ static int run(daemon_main *m)
     }
     d->started = tierd_now(d);
 
-    if (pick_state_dir(m, &err) != 0 || lock_state_dir(m, &err) != 0)
+    if (pick_state_dir(m, &err) != 0)
         return fail(m, "state dir", &err);
+    /* The store takes the state dir's single-instance lock. */
     if (state_open(d, m->state_dir, &err) != 0)
         return fail(m, "opening the state", &err);
 
@@ -519,14 +500,11 @@ static void shut_down(daemon_main *m)
     if (uv_loop_close(&m->loop) != 0)
         log_warning("the loop still held handles at exit");
     config_free(m->d.config);
-    if (m->lock_fd >= 0)
-        close(m->lock_fd);
 }
 
 int main(int argc, char **argv)
 {
     static daemon_main m;
-    m.lock_fd = -1;
     if (parse_flags(argc, argv, &m.f) != 0) {
         usage(stderr);
         return EXIT_USAGE;
