@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+
 #include "tierd/client.h"
 
 #define DIR_MAX_TEST     256
@@ -23,6 +26,8 @@
 #define POLL_MS          20
 #define FAKE_NOW         "2026-06-01T00:00:00Z"
 #define PARTNERS_EXAMPLE "examples/programs/partners.yaml"
+#define SUB_WAIT_MS      2000
+#define SUB_SETTLE_MS    200
 
 /* One reseller ladder with immediate review, so promotions follow events. */
 static const char *program_yaml =
@@ -63,6 +68,7 @@ static const char *broken_yaml = "program: broken\n"
 
 static char tmp[DIR_MAX_TEST];
 static char url[DIR_MAX_TEST + 32];
+static char pub_url[DIR_MAX_TEST + 32];
 static pid_t tierd_pid = -1;
 static td_client *cli;
 
@@ -89,10 +95,11 @@ static void daemon_start(void)
     snprintf(tmp, sizeof tmp, "/tmp/td-data-XXXXXX");
     ck_assert(mkdtemp(tmp) != NULL);
     snprintf(url, sizeof url, "ipc://%s/rpc.sock", tmp);
+    snprintf(pub_url, sizeof pub_url, "ipc://%s/pub.sock", tmp);
     tierd_pid = fork();
     if (tierd_pid == 0) {
-        execl(bin, bin, "--state-dir", tmp, "--listen", url, "--fake-clock", FAKE_NOW,
-              "--foreground", (char *)NULL);
+        execl(bin, bin, "--state-dir", tmp, "--listen", url, "--publish", pub_url, "--fake-clock",
+              FAKE_NOW, "--foreground", (char *)NULL);
         _exit(127);
     }
     td_error err;
@@ -759,6 +766,49 @@ START_TEST(test_hostile_strings_and_numbers_are_refused_with_reasons)
 }
 END_TEST
 
+/* The next publication: its topic into topic[], its change decoded. */
+static Tierd__TierChange *next_publication(int sub, char *topic, size_t n)
+{
+    char *msg = NULL;
+    int len = nn_recv(sub, &msg, NN_MSG, 0);
+    ck_assert_msg(len >= 0, "no publication within %d ms: %s", SUB_WAIT_MS,
+                  nn_strerror(nn_errno()));
+    char *nl = memchr(msg, '\n', (size_t)len);
+    ck_assert_ptr_nonnull(nl);
+    snprintf(topic, n, "%.*s", (int)(nl - msg), msg);
+    size_t off = (size_t)(nl - msg) + 1;
+    Tierd__TierChange *c =
+        tierd__tier_change__unpack(NULL, (size_t)len - off, (const uint8_t *)msg + off);
+    nn_freemsg(msg);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+START_TEST(test_changes_are_published_after_commit_with_topic_and_sequence)
+{
+    int sub = nn_socket(AF_SP, NN_SUB);
+    ck_assert_int_ge(sub, 0);
+    ck_assert_int_eq(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "change/reseller/", 16), 0);
+    int timeout = SUB_WAIT_MS;
+    ck_assert_int_eq(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout), 0);
+    ck_assert_int_ge(nn_connect(sub, pub_url), 0);
+    sleep_ms(SUB_SETTLE_MS);
+    promote_p1();
+    char topic[128];
+    Tierd__TierChange *c = next_publication(sub, topic, sizeof topic);
+    ck_assert_str_eq(topic, "change/reseller/p-1");
+    ck_assert_uint_eq(c->sequence, 1);
+    ck_assert_str_eq(c->to_tier, "Registered");
+    tierd__tier_change__free_unpacked(c, NULL);
+    c = next_publication(sub, topic, sizeof topic);
+    ck_assert_uint_eq(c->sequence, 2);
+    ck_assert_str_eq(c->to_tier, "Selling");
+    ck_assert_str_eq(c->event_id, "crm/o-1");
+    tierd__tier_change__free_unpacked(c, NULL);
+    nn_close(sub);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -784,6 +834,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_stats_count_partners_per_tier_and_events);
     tcase_add_test(tc, test_oversize_batch_is_refused_whole);
     tcase_add_test(tc, test_hostile_strings_and_numbers_are_refused_with_reasons);
+    tcase_add_test(tc, test_changes_are_published_after_commit_with_topic_and_sequence);
     suite_add_tcase(s, tc);
     return s;
 }
