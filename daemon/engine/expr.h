@@ -26,7 +26,7 @@ typedef struct expr {
     int metric;         /* CMP: index into the program's metrics */
     cmp_op op;
     double threshold; /* CMP: the number, suffixes applied */
-    int column;       /* 1-based column of this node in the source text */
+    int column;       /* 1-based source column: the metric (CMP) or keyword */
 } expr;
 
 /* Resolves a metric name to its index, or -1 when unknown. */
