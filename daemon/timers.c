@@ -35,6 +35,13 @@
 
 /* ---- the queue ---- */
 
+/* The due time sits in the heap array itself so sifting compares without
+ * touching nodes scattered over memory; only ties read the ids. */
+typedef struct heap_slot {
+    td_time due;
+    uint32_t node;
+} heap_slot;
+
 typedef struct timer_node {
     char *id;
     uint64_t hash;
@@ -46,7 +53,7 @@ struct timer_heap {
     timer_node *nodes;
     size_t n_nodes, cap_nodes;
     uint32_t free_node;
-    uint32_t *heap; /* node numbers, a binary min-heap by (due, id) */
+    heap_slot *heap; /* a binary min-heap by (due, id) */
     size_t n_heap, cap_heap;
     uint32_t *slots; /* node number + 1; 0 = empty */
     size_t slot_cap;
@@ -61,23 +68,22 @@ static uint64_t heap_hash(const char *s)
 }
 
 /* Ties in due time go in id order so runs are reproducible. */
-static bool heap_less(const timer_heap *h, uint32_t a, uint32_t b)
+static bool heap_less(const timer_heap *h, heap_slot a, heap_slot b)
 {
-    const timer_node *x = &h->nodes[a], *y = &h->nodes[b];
-    if (x->due != y->due)
-        return x->due < y->due;
-    return strcmp(x->id, y->id) < 0;
+    if (a.due != b.due)
+        return a.due < b.due;
+    return strcmp(h->nodes[a.node].id, h->nodes[b.node].id) < 0;
 }
 
-static void heap_place(timer_heap *h, size_t i, uint32_t node)
+static void heap_place(timer_heap *h, size_t i, heap_slot e)
 {
-    h->heap[i] = node;
-    h->nodes[node].pos = (uint32_t)i;
+    h->heap[i] = e;
+    h->nodes[e.node].pos = (uint32_t)i;
 }
 
 static void heap_sift_up(timer_heap *h, size_t i)
 {
-    uint32_t node = h->heap[i];
+    heap_slot node = h->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
         if (!heap_less(h, node, h->heap[parent]))
@@ -90,7 +96,7 @@ static void heap_sift_up(timer_heap *h, size_t i)
 
 static void heap_sift_down(timer_heap *h, size_t i)
 {
-    uint32_t node = h->heap[i];
+    heap_slot node = h->heap[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= h->n_heap)
@@ -181,7 +187,7 @@ timer_heap *timer_heap_new(void)
 void timer_heap_clear(timer_heap *h)
 {
     for (size_t i = 0; i < h->n_heap; i++)
-        free(h->nodes[h->heap[i]].id);
+        free(h->nodes[h->heap[i].node].id);
     h->n_heap = 0;
     h->n_nodes = 0;
     h->free_node = NODE_NONE;
@@ -207,7 +213,7 @@ static int heap_reserve(timer_heap *h)
         size_t cap = h->cap_heap ? h->cap_heap * 2 : HEAP_MIN_CAP;
         if (cap > NODE_NONE)
             return -TD_RESOURCE_EXHAUSTED;
-        uint32_t *heap = realloc(h->heap, cap * sizeof *heap);
+        heap_slot *heap = realloc(h->heap, cap * sizeof *heap);
         if (!heap)
             return -TD_RESOURCE_EXHAUSTED;
         h->heap = heap;
@@ -256,6 +262,7 @@ int timer_heap_set(timer_heap *h, const char *id, td_time due)
     if (h->slots[slot]) {
         timer_node *n = &h->nodes[h->slots[slot] - 1];
         n->due = due;
+        h->heap[n->pos].due = due;
         heap_fix(h, n->pos);
         return 0;
     }
@@ -274,7 +281,7 @@ int timer_heap_set(timer_heap *h, const char *id, td_time due)
     h->nodes[node] = (timer_node){.id = copy, .hash = hash, .due = due};
     /* The slot table may have grown in heap_reserve, so probe again. */
     h->slots[slot_find(h, id, hash)] = node + 1;
-    heap_place(h, h->n_heap++, node);
+    heap_place(h, h->n_heap++, (heap_slot){.due = due, .node = node});
     heap_sift_up(h, h->n_heap - 1);
     return 0;
 }
@@ -283,7 +290,7 @@ bool timer_heap_peek(const timer_heap *h, const char **id, td_time *due)
 {
     if (!h->n_heap)
         return false;
-    const timer_node *n = &h->nodes[h->heap[0]];
+    const timer_node *n = &h->nodes[h->heap[0].node];
     *id = n->id;
     *due = n->due;
     return true;
@@ -362,12 +369,13 @@ static void queue_set(timers *t, const char *id, td_time due)
                   id);
 }
 
-/* Evaluates the partner at `at` and queues its next due time. id must not
- * point into the queue: queue_set may free the entry. */
-static void eval_one(timers *t, const char *id, td_time due, td_time at)
+/* Evaluates the partner (p, or looked up by id) at `at` and queues its next
+ * due time. id must not point into the queue: queue_set may free the entry. */
+static void eval_one(timers *t, td_partner *p, const char *id, td_time due, td_time at)
 {
     engine *e = t->d->engine;
-    td_partner *p = engine_partner_find(e, id);
+    if (!p)
+        p = engine_partner_find(e, id);
     if (!p) {
         timer_heap_remove(t->heap, id);
         return;
@@ -397,7 +405,11 @@ static bool slice_full(const timers *t)
  * time when retry is TD_TIME_NONE. */
 static int slice_commit(timers *t, td_time retry, td_error *err)
 {
+    uint64_t commit_started = uv_hrtime();
     int rc = state_flush(t->d, err);
+    double commit_ms = elapsed_ms(commit_started);
+    if (commit_ms > t->stats.longest_commit_ms)
+        t->stats.longest_commit_ms = commit_ms;
     double ms = t->n_slice ? elapsed_ms(t->slice_started) : 0;
     if (t->n_slice) {
         t->stats.slices++;
@@ -432,7 +444,7 @@ static void timers_on_timer(uv_timer_t *h)
     char idbuf[TD_MAX_ID + 1];
     while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now) {
         memcpy(idbuf, id, strlen(id) + 1);
-        eval_one(t, idbuf, due, now);
+        eval_one(t, NULL, idbuf, due, now);
     }
     if (slice_commit(t, now + TIMERS_RETRY_S, &err) != 0)
         log_warning("timers: committing expired windows failed, retrying in %ds: %s",
@@ -565,7 +577,7 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
     char idbuf[TD_MAX_ID + 1];
     while (!rc && timer_heap_peek(t->heap, &id, &due) && due <= to) {
         memcpy(idbuf, id, strlen(id) + 1);
-        eval_one(t, idbuf, due, due < from ? from : due);
+        eval_one(t, NULL, idbuf, due, due < from ? from : due);
         rc = advance_slice(t, err);
     }
     /* Partners are not freed by evaluation or by a successful commit, so a
@@ -585,7 +597,7 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
             td_partner_info info;
             engine_partner_info(page[i], &info);
             memcpy(idbuf, info.id, strlen(info.id) + 1);
-            eval_one(t, idbuf, timer_heap_due(t->heap, idbuf), to);
+            eval_one(t, page[i], idbuf, timer_heap_due(t->heap, idbuf), to);
             after = info.id;
             rc = advance_slice(t, err);
         }

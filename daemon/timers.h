@@ -16,7 +16,7 @@
 #include "daemon.h"
 #include "tierd/status.h"
 
-#define TIMERS_SLICE_MAX_PARTNERS 2000  /* partners evaluated per slice at most */
+#define TIMERS_SLICE_MAX_PARTNERS 1000  /* partners evaluated per slice at most */
 #define TIMERS_SLICE_MAX_MS       10    /* a slice stops taking partners after this */
 #define TIMERS_MAX_DELAY_S        86400 /* re-check at least daily: survives clock jumps */
 #define TIMERS_RETRY_S            60    /* a slice whose commit failed runs again after this */
@@ -54,6 +54,7 @@ typedef struct timers_stats {
     uint64_t failed_slices;  /* commits that failed and were rescheduled */
     double longest_slice_ms; /* evaluation + commit, the longest one */
     double last_slice_ms;
+    double longest_commit_ms; /* the commit alone, the longest one */
 } timers_stats;
 
 /* After the engine was restored (state_open, program loaded): computes every
