@@ -10,31 +10,23 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <nanomsg/nn.h>
-#include <nanomsg/pubsub.h>
-
-#define MAX_OPTS            8
-#define MAX_POS             2
-#define MAX_TYPES           64
-#define MAX_PROGRAM_BYTES   (16 * 1024 * 1024)
-#define LIST_PAGE           1000
-#define WATCH_IDLE_MS       5000
-#define WATCH_CATCHUP_LIMIT 1000
-#define ID_MAX              128
-#define TOPIC_MAX           1024
-#define TCP_RPC_PORT        ":7450"
-#define TCP_PUB_PORT        ":7451"
-#define EVENT_SOURCE        "tierctl"
-#define TD_TIME_STRLEN_CLI  64
-#define CHECK_MARK          "\u2713"
-#define CROSS_MARK          "\u2717"
+#define MAX_OPTS           8
+#define MAX_POS            2
+#define MAX_TYPES          64
+#define MAX_PROGRAM_BYTES  (16 * 1024 * 1024)
+#define LIST_PAGE          1000
+#define ID_MAX             128
+#define PUB_URL_MAX        1024
+#define TCP_RPC_PORT       ":7450"
+#define TCP_PUB_PORT       ":7451"
+#define EVENT_SOURCE       "tierctl"
+#define TD_TIME_STRLEN_CLI 64
 
 typedef struct cmd_args {
     const char *pos[MAX_POS];
@@ -132,156 +124,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     if (errno || *end || v > max)
         return -1;
     *out = v;
-    return 0;
-}
-
-/* ---- shared renderers ------------------------------------------------------ */
-
-static const char *tier_name(const char *t)
-{
-    return t && *t ? t : "unranked";
-}
-
-static const char *cause_name(Tierd__Cause c)
-{
-    static const char *const names[] = {
-        [TIERD__CAUSE__CAUSE_UNSPECIFIED] = "unspecified",
-        [TIERD__CAUSE__PROMOTION] = "promotion",
-        [TIERD__CAUSE__DEMOTION] = "demotion",
-        [TIERD__CAUSE__OVERRIDE] = "override",
-        [TIERD__CAUSE__APPROVAL] = "approval",
-        [TIERD__CAUSE__PROGRAM_VERSION] = "program_version",
-        [TIERD__CAUSE__REVIEW] = "review",
-        [TIERD__CAUSE__OVERRIDE_CLEARED] = "override_cleared",
-        [TIERD__CAUSE__OVERRIDE_EXPIRED] = "override_expired",
-        [TIERD__CAUSE__DENIAL] = "denial",
-        [TIERD__CAUSE__PARTNER_DELETED] = "partner_deleted",
-    };
-    unsigned i = (unsigned)c;
-    return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";
-}
-
-static json_t *tier_state_json(const Tierd__TierState *s)
-{
-    json_t *o = json_pack("{s:o, s:o, s:o}", "tier", tctl_str_or_null(s->tier), "since",
-                          tctl_time_json(s->since), "qualifying", tctl_str_or_null(s->qualifying));
-    if (!o)
-        return NULL;
-    if (s->pending && *s->pending)
-        json_object_set_new(o, "pending", tctl_str(s->pending));
-    if (s->override_tier && *s->override_tier)
-        json_object_set_new(o, "override",
-                            json_pack("{s:o, s:o}", "tier", tctl_str(s->override_tier), "until",
-                                      tctl_time_json(s->override_until)));
-    if (s->below_since)
-        json_object_set_new(o, "below_since", tctl_time_json(s->below_since));
-    return o;
-}
-
-static void print_tier_state(const Tierd__TierState *s, const char *indent)
-{
-    char since[64], until[64];
-    tctl_time_human(s->since, since, sizeof since);
-    printf("%s%s: %s", indent, s->ladder, tier_name(s->tier));
-    if (s->since)
-        printf(" (since %s)", since);
-    if (strcmp(s->tier ? s->tier : "", s->qualifying ? s->qualifying : "") != 0)
-        printf(", qualifies for %s", s->qualifying && *s->qualifying ? s->qualifying : "no tier");
-    printf("\n");
-    if (s->pending && *s->pending)
-        printf("%s  waiting for approval: %s\n", indent, s->pending);
-    if (s->override_tier && *s->override_tier) {
-        tctl_time_human(s->override_until, until, sizeof until);
-        printf("%s  override: %s until %s\n", indent, s->override_tier, until);
-    }
-    if (s->below_since) {
-        tctl_time_human(s->below_since, since, sizeof since);
-        printf("%s  below its criteria since %s\n", indent, since);
-    }
-}
-
-static json_t *partner_json(const Tierd__PartnerInfo *p)
-{
-    const Tierd__Partner *pp = p->partner;
-    json_t *types = json_array();
-    for (size_t i = 0; pp && i < pp->n_types; i++)
-        json_array_append_new(types, tctl_str(pp->types[i]));
-    json_t *tiers = json_object();
-    for (size_t i = 0; i < p->n_tiers; i++)
-        json_object_set_new(tiers, p->tiers[i]->ladder ? p->tiers[i]->ladder : "",
-                            tier_state_json(p->tiers[i]));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "partner", tctl_str(pp ? pp->id : ""),
-                     "name", tctl_str_or_null(pp ? pp->name : NULL), "types", types, "tiers", tiers,
-                     "created", tctl_time_json(p->created), "updated", tctl_time_json(p->updated),
-                     "events", (json_int_t)p->events);
-}
-
-static json_t *criterion_json(const Tierd__Criterion *c)
-{
-    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "metric", tctl_str(c->metric), "op",
-                     tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
-                     tctl_num_json(c->threshold), "met", c->met, "missing",
-                     tctl_num_json(c->missing));
-}
-
-static json_t *criteria_json(Tierd__Criterion **cs, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, criterion_json(cs[i]));
-    return a;
-}
-
-static json_t *change_json(const Tierd__TierChange *c)
-{
-    json_t *o = json_pack(
-        "{s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "sequence",
-        (json_int_t)c->sequence, "partner", tctl_str(c->partner), "ladder", tctl_str(c->ladder),
-        "from", tctl_str_or_null(c->from_tier), "to", tctl_str_or_null(c->to_tier), "at",
-        tctl_time_json(c->at), "cause", cause_name(c->cause), "program_version",
-        tctl_str_or_null(c->program_version), "event_id", tctl_str_or_null(c->event_id), "actor",
-        tctl_str_or_null(c->actor), "reason", tctl_str_or_null(c->reason), "criteria",
-        criteria_json(c->criteria, c->n_criteria));
-    return o;
-}
-
-static void print_change(const Tierd__TierChange *c)
-{
-    char at[64];
-    tctl_time_rfc3339(c->at, at, sizeof at);
-    printf("#%llu %s %s %s: %s -> %s (%s", (unsigned long long)c->sequence, at, c->partner,
-           c->ladder, tier_name(c->from_tier), tier_name(c->to_tier), cause_name(c->cause));
-    if (c->actor && *c->actor)
-        printf(" by %s", c->actor);
-    if (c->event_id && *c->event_id)
-        printf(", event %s", c->event_id);
-    printf(")");
-    if (c->reason && *c->reason)
-        printf(": %s", c->reason);
-    printf("\n");
-}
-
-static json_t *changes_json(const Tierd__ChangesResponse *r)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < r->n_changes; i++)
-        json_array_append_new(a, change_json(r->changes[i]));
-    return json_pack("{s:o, s:I}", "changes", a, "last_sequence", (json_int_t)r->last_sequence);
-}
-
-/* A single TierState answer (override, approve, deny). */
-static int print_state_answer(tctl *t, const char *partner, Tierd__TierState *s)
-{
-    if (t->json) {
-        json_t *o = tier_state_json(s);
-        json_object_set_new(o, "partner", tctl_str(partner));
-        json_object_set_new(o, "ladder", tctl_str(s->ladder));
-        tctl_print_json(o);
-    } else {
-        printf("%s\n", partner);
-        print_tier_state(s, "  ");
-    }
-    tierd__tier_state__free_unpacked(s, NULL);
     return 0;
 }
 
@@ -570,7 +412,7 @@ static int cmd_partner_show(tctl *t, cmd_args *a)
     if (rc)
         return tctl_fail_rc(rc, &err);
     if (t->json) {
-        tctl_print_json(partner_json(p));
+        tctl_print_json(tctl_partner_json(p));
     } else {
         const Tierd__Partner *pp = p->partner;
         printf("%s", pp ? pp->id : a->pos[0]);
@@ -583,7 +425,7 @@ static int cmd_partner_show(tctl *t, cmd_args *a)
         if (p->n_tiers == 0)
             printf("  on no ladder\n");
         for (size_t i = 0; i < p->n_tiers; i++)
-            print_tier_state(p->tiers[i], "  ");
+            tctl_print_tier_state(p->tiers[i], "  ");
         char n[TCTL_NUM_STRLEN];
         tctl_num_human((double)p->events, n, sizeof n);
         printf("  %s events\n", n);
@@ -620,7 +462,7 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
         for (size_t i = 0; i < r->n_partners && (!limit || shown < limit); i++, shown++) {
             const Tierd__PartnerInfo *p = r->partners[i];
             if (t->json) {
-                json_array_append_new(all, partner_json(p));
+                json_array_append_new(all, tctl_partner_json(p));
                 continue;
             }
             const Tierd__Partner *pp = p->partner;
@@ -628,7 +470,7 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
             if (pp && pp->name && *pp->name)
                 printf("\t%s", pp->name);
             for (size_t k = 0; k < p->n_tiers; k++)
-                printf("\t%s=%s", p->tiers[k]->ladder, tier_name(p->tiers[k]->tier));
+                printf("\t%s=%s", p->tiers[k]->ladder, tctl_tier_name(p->tiers[k]->tier));
             printf("\n");
         }
         bool more = r->next && *r->next && r->n_partners > 0 && (!limit || shown < limit);
@@ -671,112 +513,6 @@ static int cmd_event_import(tctl *t, cmd_args *a)
     return tctl_import_events(t, a->pos[0]);
 }
 
-static void print_gaps(const Tierd__NextTier *n)
-{
-    for (size_t i = 0; i < n->n_gaps; i++) {
-        const Tierd__Gap *g = n->gaps[i];
-        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
-        tctl_num_human(g->threshold, th, sizeof th);
-        tctl_num_human(g->value, v, sizeof v);
-        tctl_num_human(g->missing, m, sizeof m);
-        printf("  %s needs %s %s %s: %s now, %s to go\n", n->tier, g->metric,
-               g->op && *g->op ? g->op : ">=", th, v, m);
-    }
-}
-
-static void print_criteria(Tierd__Criterion **cs, size_t n, const char *indent)
-{
-    for (size_t i = 0; i < n; i++) {
-        const Tierd__Criterion *c = cs[i];
-        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
-        tctl_num_human(c->threshold, th, sizeof th);
-        tctl_num_human(c->value, v, sizeof v);
-        tctl_num_human(c->missing, m, sizeof m);
-        printf("%s%s %s %s %s: %s", indent, c->met ? CHECK_MARK : CROSS_MARK, c->metric, c->op, th,
-               v);
-        if (!c->met && c->missing != 0)
-            printf(" (%s to go)", m);
-        printf("\n");
-    }
-}
-
-static json_t *explain_json(const char *partner, const Tierd__LadderExplanation *l)
-{
-    json_t *next = json_null(), *risk = json_null();
-    if (l->next && l->next->tier && *l->next->tier) {
-        json_t *gaps = json_array();
-        for (size_t i = 0; i < l->next->n_gaps; i++) {
-            const Tierd__Gap *g = l->next->gaps[i];
-            json_array_append_new(
-                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric), "value",
-                                tctl_num_json(g->value), "threshold", tctl_num_json(g->threshold),
-                                "missing", tctl_num_json(g->missing), "op",
-                                tctl_str(g->op && *g->op ? g->op : ">=")));
-        }
-        json_decref(next);
-        next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
-    }
-    if (l->at_risk && l->at_risk->date) {
-        json_decref(risk);
-        risk = json_pack("{s:o, s:o}", "date", tctl_time_json(l->at_risk->date), "tier",
-                         tctl_str_or_null(l->at_risk->tier));
-    }
-    json_t *tiers = json_array();
-    for (size_t i = 0; i < l->n_tiers; i++) {
-        const Tierd__TierExplanation *te = l->tiers[i];
-        json_t *benefits = json_array();
-        for (size_t k = 0; k < te->n_benefits; k++)
-            json_array_append_new(benefits, tctl_str(te->benefits[k]));
-        json_array_append_new(
-            tiers, json_pack("{s:o, s:b, s:b, s:o, s:o, s:o}", "tier", tctl_str(te->tier), "holds",
-                             te->holds, "gate_holds", te->gate_holds, "when", tctl_str(te->when),
-                             "criteria", criteria_json(te->criteria, te->n_criteria), "benefits",
-                             benefits));
-    }
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}",
-                     "partner", tctl_str(partner), "ladder", tctl_str(l->ladder), "tier",
-                     tctl_str_or_null(l->tier), "next", next, "at_risk", risk, "qualifying",
-                     tctl_str_or_null(l->qualifying), "since", tctl_time_json(l->since), "gate",
-                     criteria_json(l->gate, l->n_gate), "gate_holds", l->gate_holds, "tiers", tiers,
-                     "pending", tctl_str_or_null(l->pending), "override",
-                     tctl_str_or_null(l->override_tier), "program_version",
-                     tctl_str_or_null(l->program_version), "at", tctl_time_json(l->at));
-}
-
-static void print_explain(const Tierd__LadderExplanation *l)
-{
-    char since[64];
-    tctl_time_human(l->since, since, sizeof since);
-    printf("%s: %s", l->ladder, tier_name(l->tier));
-    if (l->since)
-        printf(" (since %s)", since);
-    printf("\n");
-    if (l->qualifying && strcmp(l->qualifying, l->tier ? l->tier : "") != 0)
-        printf("  qualifies for %s now\n",
-               l->qualifying && *l->qualifying ? l->qualifying : "no tier");
-    if (l->pending && *l->pending)
-        printf("  waiting for approval: %s\n", l->pending);
-    if (l->override_tier && *l->override_tier)
-        printf("  pinned by an override: %s\n", l->override_tier);
-    if (l->n_gate) {
-        printf("  gate %s\n", l->gate_holds ? "holds" : "does not hold");
-        print_criteria(l->gate, l->n_gate, "    ");
-    }
-    for (size_t i = 0; i < l->n_tiers; i++) {
-        const Tierd__TierExplanation *te = l->tiers[i];
-        printf("  %s %s: %s\n", te->holds ? CHECK_MARK : CROSS_MARK, te->tier, te->when);
-        print_criteria(te->criteria, te->n_criteria, "      ");
-    }
-    if (l->next && l->next->tier && *l->next->tier)
-        print_gaps(l->next);
-    if (l->at_risk && l->at_risk->date) {
-        char d[64];
-        tctl_time_human(l->at_risk->date, d, sizeof d);
-        printf("  at risk: falls to %s on %s if nothing new arrives\n", tier_name(l->at_risk->tier),
-               d);
-    }
-}
-
 static int cmd_explain(tctl *t, cmd_args *a)
 {
     Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
@@ -791,11 +527,11 @@ static int cmd_explain(tctl *t, cmd_args *a)
     const char *partner = r->partner && *r->partner ? r->partner : a->pos[0];
     if (t->json) {
         if (r->n_ladders == 1) {
-            tctl_print_json(explain_json(partner, r->ladders[0]));
+            tctl_print_json(tctl_explain_json(partner, r->ladders[0]));
         } else {
             json_t *arr = json_array();
             for (size_t i = 0; i < r->n_ladders; i++)
-                json_array_append_new(arr, explain_json(partner, r->ladders[i]));
+                json_array_append_new(arr, tctl_explain_json(partner, r->ladders[i]));
             tctl_print_json(arr);
         }
     } else {
@@ -804,7 +540,7 @@ static int cmd_explain(tctl *t, cmd_args *a)
         for (size_t i = 0; i < r->n_ladders; i++) {
             if (i)
                 printf("\n");
-            print_explain(r->ladders[i]);
+            tctl_print_explain(r->ladders[i]);
         }
     }
     tierd__explain_response__free_unpacked(r, NULL);
@@ -814,12 +550,12 @@ static int cmd_explain(tctl *t, cmd_args *a)
 static int print_changes(tctl *t, Tierd__ChangesResponse *r)
 {
     if (t->json) {
-        tctl_print_json(changes_json(r));
+        tctl_print_json(tctl_changes_json(r));
     } else {
         if (r->n_changes == 0)
             printf("no changes\n");
         for (size_t i = 0; i < r->n_changes; i++)
-            print_change(r->changes[i]);
+            tctl_print_change(r->changes[i]);
     }
     tierd__changes_response__free_unpacked(r, NULL);
     return 0;
@@ -895,7 +631,7 @@ static int cmd_override_set(tctl *t, cmd_args *a)
     int rc = td_client_set_override(t->cli, &req, &s, &err);
     if (rc)
         return tctl_fail_rc(rc, &err);
-    return print_state_answer(t, a->pos[0], s);
+    return tctl_print_state_answer(t, a->pos[0], s);
 }
 
 static int need_ladder(const cmd_args *a, const char *usage)
@@ -916,7 +652,7 @@ static int cmd_override_clear(tctl *t, cmd_args *a)
     int rc = td_client_clear_override(t->cli, a->pos[0], opt(a, "ladder"), &s, &err);
     if (rc)
         return tctl_fail_rc(rc, &err);
-    return print_state_answer(t, a->pos[0], s);
+    return tctl_print_state_answer(t, a->pos[0], s);
 }
 
 static int cmd_pending(tctl *t, cmd_args *a)
@@ -946,7 +682,7 @@ static int cmd_pending(tctl *t, cmd_args *a)
             char since[64];
             tctl_time_human(p->since, since, sizeof since);
             printf("%s %s: %s -> %s (waiting since %s)\n", p->partner, p->ladder,
-                   tier_name(p->from_tier), tier_name(p->to_tier), since);
+                   tctl_tier_name(p->from_tier), tctl_tier_name(p->to_tier), since);
         }
     }
     tierd__list_pending_response__free_unpacked(r, NULL);
@@ -968,7 +704,7 @@ static int decide(tctl *t, cmd_args *a, bool approve)
                      : td_client_deny(t->cli, &req, &s, &err);
     if (rc)
         return tctl_fail_rc(rc, &err);
-    return print_state_answer(t, a->pos[0], s);
+    return tctl_print_state_answer(t, a->pos[0], s);
 }
 
 static int cmd_approve(tctl *t, cmd_args *a)
@@ -1013,7 +749,7 @@ static int cmd_stats(tctl *t, cmd_args *a)
             for (size_t k = 0; k < r->ladders[i]->n_tiers; k++) {
                 const Tierd__TierCount *c = r->ladders[i]->tiers[k];
                 tctl_num_human((double)c->count, n, sizeof n);
-                printf("  %-20s %12s\n", tier_name(c->tier), n);
+                printf("  %-20s %12s\n", tctl_tier_name(c->tier), n);
             }
         }
     }
@@ -1290,74 +1026,6 @@ static int cmd_event_add(tctl *t, cmd_args *a)
     return code;
 }
 
-/* ---- watch ------------------------------------------------------------------------ */
-
-static volatile sig_atomic_t watch_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    watch_stop = 1;
-}
-
-typedef struct watcher {
-    tctl *t;
-    const char *ladder, *partner;
-    uint64_t last; /* highest sequence printed or skipped */
-    bool started;  /* past the first answer: from then on an absent daemon is waited for */
-    bool down;     /* said so on stderr already */
-} watcher;
-
-static void watch_emit(watcher *w, const Tierd__TierChange *c)
-{
-    if (c->sequence <= w->last)
-        return;
-    w->last = c->sequence;
-    if (w->ladder && strcmp(w->ladder, c->ladder ? c->ladder : "") != 0)
-        return;
-    if (w->partner && strcmp(w->partner, c->partner ? c->partner : "") != 0)
-        return;
-    if (w->t->json)
-        tctl_print_json_line(change_json(c));
-    else {
-        print_change(c);
-        fflush(stdout);
-    }
-}
-
-/* Fills from ListChanges everything after w->last up to `upto` (0 = all
- * there is): PUB drops messages for slow readers and a filtered
- * subscription sees gaps by design, so the log is the truth. */
-static int watch_catch_up(watcher *w, uint64_t upto)
-{
-    for (;;) {
-        Tierd__ChangesResponse *r;
-        td_error err;
-        int rc = td_client_list_changes(w->t->cli, w->last, WATCH_CATCHUP_LIMIT, &r, &err);
-        if (rc && (-rc) == TD_UNAVAILABLE && w->started) {
-            /* A restarting daemon is no reason to stop watching: the SUB
-             * socket reconnects by itself and the next catch-up fills in. */
-            if (!w->down)
-                fprintf(stderr, "tierctl: %s; still watching\n", err.message);
-            w->down = true;
-            return 0;
-        }
-        if (rc)
-            return tctl_fail_rc(rc, &err);
-        if (w->down)
-            fprintf(stderr, "tierctl: tierd answers again\n");
-        w->down = false;
-        size_t n = r->n_changes;
-        for (size_t i = 0; i < n; i++)
-            watch_emit(w, r->changes[i]);
-        tierd__changes_response__free_unpacked(r, NULL);
-        /* the daemon may clamp the page below what was asked, so a short
-         * page ends the walk only when no target sequence is known */
-        if (n == 0 || (upto && w->last >= upto) || (!upto && n < WATCH_CATCHUP_LIMIT))
-            return 0;
-    }
-}
-
 static int pub_url_for(const char *rpc, char *out, size_t n)
 {
     size_t len = strlen(rpc), rl = strlen(TD_RPC_SOCKET_NAME), tl = strlen(TCP_RPC_PORT);
@@ -1375,8 +1043,7 @@ static int pub_url_for(const char *rpc, char *out, size_t n)
 static int cmd_watch(tctl *t, cmd_args *a)
 {
     const command *c = find_command("watch");
-    watcher w = {.t = t, .ladder = opt(a, "ladder"), .partner = opt(a, "partner")};
-    char pub[TOPIC_MAX];
+    char pub[PUB_URL_MAX];
     if (opt(a, "pub-url"))
         snprintf(pub, sizeof pub, "%s", opt(a, "pub-url"));
     else if (pub_url_for(td_client_url(t->cli), pub, sizeof pub) != 0)
@@ -1387,77 +1054,7 @@ static int cmd_watch(tctl *t, cmd_args *a)
     if (have_since && parse_u64(opt(a, "since"), UINT64_MAX, &since) != 0)
         return usage_error(c, "--since '%s' must be a sequence number", opt(a, "since"));
 
-    int sock = nn_socket(AF_SP, NN_SUB);
-    if (sock < 0) {
-        fprintf(stderr, "tierctl: INTERNAL: cannot create a subscriber: %s\n", nn_strerror(errno));
-        return TCTL_EXIT_REFUSED;
-    }
-    /* Subscribe before asking where the log ends, so nothing falls between. */
-    char topic[TOPIC_MAX];
-    if (w.ladder && w.partner)
-        snprintf(topic, sizeof topic, "change/%s/%s\n", w.ladder, w.partner);
-    else if (w.ladder)
-        snprintf(topic, sizeof topic, "change/%s/", w.ladder);
-    else
-        snprintf(topic, sizeof topic, "change/");
-    int idle = WATCH_IDLE_MS;
-    int unlimited = -1;
-    if (nn_setsockopt(sock, NN_SUB, NN_SUB_SUBSCRIBE, topic, strlen(topic)) < 0 ||
-        nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &idle, sizeof idle) < 0 ||
-        nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited) < 0 ||
-        nn_connect(sock, pub) < 0) {
-        fprintf(stderr, "tierctl: cannot subscribe at %s: %s\n", pub, nn_strerror(errno));
-        nn_close(sock);
-        return TCTL_EXIT_REFUSED;
-    }
-    int code = 0;
-    if (have_since) {
-        w.last = since;
-        code = watch_catch_up(&w, 0);
-    } else {
-        Tierd__StatusResponse *s;
-        td_error err;
-        int rc = td_client_status(t->cli, &s, &err);
-        if (rc)
-            code = tctl_fail_rc(rc, &err);
-        else {
-            w.last = s->last_sequence;
-            tierd__status_response__free_unpacked(s, NULL);
-        }
-    }
-    w.started = true;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    while (code == 0 && !watch_stop) {
-        void *msg = NULL;
-        int n = nn_recv(sock, &msg, NN_MSG, 0);
-        if (n < 0) {
-            if (errno == ETIMEDOUT || errno == EAGAIN)
-                code = watch_catch_up(&w, 0); /* the tail may have been dropped */
-            else if (errno != EINTR)
-                break;
-            continue;
-        }
-        const uint8_t *nl = memchr(msg, '\n', (size_t)n);
-        Tierd__TierChange *ch =
-            nl ? tierd__tier_change__unpack(NULL, (size_t)(n - (nl + 1 - (uint8_t *)msg)), nl + 1)
-               : NULL;
-        nn_freemsg(msg);
-        if (!ch) {
-            fprintf(stderr, "tierctl: skipped a malformed change message (%d bytes)\n", n);
-            continue;
-        }
-        if (ch->sequence > w.last + 1)
-            code = watch_catch_up(&w, ch->sequence - 1);
-        /* while the gap stays open this change waits for a later catch-up,
-         * so that nothing prints out of order */
-        if (code == 0 && w.last + 1 >= ch->sequence)
-            watch_emit(&w, ch);
-        tierd__tier_change__free_unpacked(ch, NULL);
-    }
-    nn_close(sock);
-    return code;
+    return tctl_watch(t, opt(a, "ladder"), opt(a, "partner"), have_since, since, pub);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */

@@ -52,6 +52,24 @@ json_t *tctl_num_json(double v);
 /* JSON string that survives bytes that are not UTF-8 (they become '?'). */
 json_t *tctl_str(const char *s);
 
+/* Renderers (tierctl_render.c): JSON for scripts, text for people. */
+const char *tctl_tier_name(const char *t); /* "unranked" for none */
+json_t *tctl_tier_state_json(const Tierd__TierState *s);
+void tctl_print_tier_state(const Tierd__TierState *s, const char *indent);
+json_t *tctl_partner_json(const Tierd__PartnerInfo *p);
+json_t *tctl_change_json(const Tierd__TierChange *c);
+void tctl_print_change(const Tierd__TierChange *c);
+json_t *tctl_changes_json(const Tierd__ChangesResponse *r);
+json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l);
+void tctl_print_explain(const Tierd__LadderExplanation *l);
+/* Prints a TierState answer (override, approve, deny), frees it, returns 0. */
+int tctl_print_state_answer(tctl *t, const char *partner, Tierd__TierState *s);
+
+/* Follows tier changes until SIGINT/SIGTERM (tierctl_watch.c); returns the
+ * exit status. since counts only when have_since. */
+int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since, uint64_t since,
+               const char *pub_url);
+
 /* NDJSON imports (tierctl_import.c); file "-" is standard input. */
 int tctl_import_events(tctl *t, const char *file);
 int tctl_import_partners(tctl *t, const char *file);

@@ -1,0 +1,265 @@
+/* tierctl's renderers: how a tier state, a partner, a change and an
+ * explanation look, once as JSON for scripts and once as text for people.
+ * Owns presentation only; it sends nothing and decides no exit status. */
+#include "tierctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CHECK_MARK "\u2713"
+#define CROSS_MARK "\u2717"
+
+const char *tctl_tier_name(const char *t)
+{
+    return t && *t ? t : "unranked";
+}
+
+static const char *cause_name(Tierd__Cause c)
+{
+    static const char *const names[] = {
+        [TIERD__CAUSE__CAUSE_UNSPECIFIED] = "unspecified",
+        [TIERD__CAUSE__PROMOTION] = "promotion",
+        [TIERD__CAUSE__DEMOTION] = "demotion",
+        [TIERD__CAUSE__OVERRIDE] = "override",
+        [TIERD__CAUSE__APPROVAL] = "approval",
+        [TIERD__CAUSE__PROGRAM_VERSION] = "program_version",
+        [TIERD__CAUSE__REVIEW] = "review",
+        [TIERD__CAUSE__OVERRIDE_CLEARED] = "override_cleared",
+        [TIERD__CAUSE__OVERRIDE_EXPIRED] = "override_expired",
+        [TIERD__CAUSE__DENIAL] = "denial",
+        [TIERD__CAUSE__PARTNER_DELETED] = "partner_deleted",
+    };
+    unsigned i = (unsigned)c;
+    return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";
+}
+
+json_t *tctl_tier_state_json(const Tierd__TierState *s)
+{
+    json_t *o = json_pack("{s:o, s:o, s:o}", "tier", tctl_str_or_null(s->tier), "since",
+                          tctl_time_json(s->since), "qualifying", tctl_str_or_null(s->qualifying));
+    if (!o)
+        return NULL;
+    if (s->pending && *s->pending)
+        json_object_set_new(o, "pending", tctl_str(s->pending));
+    if (s->override_tier && *s->override_tier)
+        json_object_set_new(o, "override",
+                            json_pack("{s:o, s:o}", "tier", tctl_str(s->override_tier), "until",
+                                      tctl_time_json(s->override_until)));
+    if (s->below_since)
+        json_object_set_new(o, "below_since", tctl_time_json(s->below_since));
+    return o;
+}
+
+void tctl_print_tier_state(const Tierd__TierState *s, const char *indent)
+{
+    char since[64], until[64];
+    tctl_time_human(s->since, since, sizeof since);
+    printf("%s%s: %s", indent, s->ladder, tctl_tier_name(s->tier));
+    if (s->since)
+        printf(" (since %s)", since);
+    if (strcmp(s->tier ? s->tier : "", s->qualifying ? s->qualifying : "") != 0)
+        printf(", qualifies for %s", s->qualifying && *s->qualifying ? s->qualifying : "no tier");
+    printf("\n");
+    if (s->pending && *s->pending)
+        printf("%s  waiting for approval: %s\n", indent, s->pending);
+    if (s->override_tier && *s->override_tier) {
+        tctl_time_human(s->override_until, until, sizeof until);
+        printf("%s  override: %s until %s\n", indent, s->override_tier, until);
+    }
+    if (s->below_since) {
+        tctl_time_human(s->below_since, since, sizeof since);
+        printf("%s  below its criteria since %s\n", indent, since);
+    }
+}
+
+json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
+{
+    const Tierd__Partner *pp = p->partner;
+    json_t *types = json_array();
+    for (size_t i = 0; pp && i < pp->n_types; i++)
+        json_array_append_new(types, tctl_str(pp->types[i]));
+    json_t *tiers = json_object();
+    for (size_t i = 0; i < p->n_tiers; i++)
+        json_object_set_new(tiers, p->tiers[i]->ladder ? p->tiers[i]->ladder : "",
+                            tctl_tier_state_json(p->tiers[i]));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "partner", tctl_str(pp ? pp->id : ""),
+                     "name", tctl_str_or_null(pp ? pp->name : NULL), "types", types, "tiers", tiers,
+                     "created", tctl_time_json(p->created), "updated", tctl_time_json(p->updated),
+                     "events", (json_int_t)p->events);
+}
+
+static json_t *criterion_json(const Tierd__Criterion *c)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "metric", tctl_str(c->metric), "op",
+                     tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
+                     tctl_num_json(c->threshold), "met", c->met, "missing",
+                     tctl_num_json(c->missing));
+}
+
+static json_t *criteria_json(Tierd__Criterion **cs, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, criterion_json(cs[i]));
+    return a;
+}
+
+json_t *tctl_change_json(const Tierd__TierChange *c)
+{
+    json_t *o = json_pack(
+        "{s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "sequence",
+        (json_int_t)c->sequence, "partner", tctl_str(c->partner), "ladder", tctl_str(c->ladder),
+        "from", tctl_str_or_null(c->from_tier), "to", tctl_str_or_null(c->to_tier), "at",
+        tctl_time_json(c->at), "cause", cause_name(c->cause), "program_version",
+        tctl_str_or_null(c->program_version), "event_id", tctl_str_or_null(c->event_id), "actor",
+        tctl_str_or_null(c->actor), "reason", tctl_str_or_null(c->reason), "criteria",
+        criteria_json(c->criteria, c->n_criteria));
+    return o;
+}
+
+void tctl_print_change(const Tierd__TierChange *c)
+{
+    char at[64];
+    tctl_time_rfc3339(c->at, at, sizeof at);
+    printf("#%llu %s %s %s: %s -> %s (%s", (unsigned long long)c->sequence, at, c->partner,
+           c->ladder, tctl_tier_name(c->from_tier), tctl_tier_name(c->to_tier),
+           cause_name(c->cause));
+    if (c->actor && *c->actor)
+        printf(" by %s", c->actor);
+    if (c->event_id && *c->event_id)
+        printf(", event %s", c->event_id);
+    printf(")");
+    if (c->reason && *c->reason)
+        printf(": %s", c->reason);
+    printf("\n");
+}
+
+json_t *tctl_changes_json(const Tierd__ChangesResponse *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->n_changes; i++)
+        json_array_append_new(a, tctl_change_json(r->changes[i]));
+    return json_pack("{s:o, s:I}", "changes", a, "last_sequence", (json_int_t)r->last_sequence);
+}
+
+/* A single TierState answer (override, approve, deny). */
+int tctl_print_state_answer(tctl *t, const char *partner, Tierd__TierState *s)
+{
+    if (t->json) {
+        json_t *o = tctl_tier_state_json(s);
+        json_object_set_new(o, "partner", tctl_str(partner));
+        json_object_set_new(o, "ladder", tctl_str(s->ladder));
+        tctl_print_json(o);
+    } else {
+        printf("%s\n", partner);
+        tctl_print_tier_state(s, "  ");
+    }
+    tierd__tier_state__free_unpacked(s, NULL);
+    return 0;
+}
+
+static void print_gaps(const Tierd__NextTier *n)
+{
+    for (size_t i = 0; i < n->n_gaps; i++) {
+        const Tierd__Gap *g = n->gaps[i];
+        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
+        tctl_num_human(g->threshold, th, sizeof th);
+        tctl_num_human(g->value, v, sizeof v);
+        tctl_num_human(g->missing, m, sizeof m);
+        printf("  %s needs %s %s %s: %s now, %s to go\n", n->tier, g->metric,
+               g->op && *g->op ? g->op : ">=", th, v, m);
+    }
+}
+
+static void print_criteria(Tierd__Criterion **cs, size_t n, const char *indent)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Tierd__Criterion *c = cs[i];
+        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
+        tctl_num_human(c->threshold, th, sizeof th);
+        tctl_num_human(c->value, v, sizeof v);
+        tctl_num_human(c->missing, m, sizeof m);
+        printf("%s%s %s %s %s: %s", indent, c->met ? CHECK_MARK : CROSS_MARK, c->metric, c->op, th,
+               v);
+        if (!c->met && c->missing != 0)
+            printf(" (%s to go)", m);
+        printf("\n");
+    }
+}
+
+json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l)
+{
+    json_t *next = json_null(), *risk = json_null();
+    if (l->next && l->next->tier && *l->next->tier) {
+        json_t *gaps = json_array();
+        for (size_t i = 0; i < l->next->n_gaps; i++) {
+            const Tierd__Gap *g = l->next->gaps[i];
+            json_array_append_new(
+                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric), "value",
+                                tctl_num_json(g->value), "threshold", tctl_num_json(g->threshold),
+                                "missing", tctl_num_json(g->missing), "op",
+                                tctl_str(g->op && *g->op ? g->op : ">=")));
+        }
+        json_decref(next);
+        next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
+    }
+    if (l->at_risk && l->at_risk->date) {
+        json_decref(risk);
+        risk = json_pack("{s:o, s:o}", "date", tctl_time_json(l->at_risk->date), "tier",
+                         tctl_str_or_null(l->at_risk->tier));
+    }
+    json_t *tiers = json_array();
+    for (size_t i = 0; i < l->n_tiers; i++) {
+        const Tierd__TierExplanation *te = l->tiers[i];
+        json_t *benefits = json_array();
+        for (size_t k = 0; k < te->n_benefits; k++)
+            json_array_append_new(benefits, tctl_str(te->benefits[k]));
+        json_array_append_new(
+            tiers, json_pack("{s:o, s:b, s:b, s:o, s:o, s:o}", "tier", tctl_str(te->tier), "holds",
+                             te->holds, "gate_holds", te->gate_holds, "when", tctl_str(te->when),
+                             "criteria", criteria_json(te->criteria, te->n_criteria), "benefits",
+                             benefits));
+    }
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}",
+                     "partner", tctl_str(partner), "ladder", tctl_str(l->ladder), "tier",
+                     tctl_str_or_null(l->tier), "next", next, "at_risk", risk, "qualifying",
+                     tctl_str_or_null(l->qualifying), "since", tctl_time_json(l->since), "gate",
+                     criteria_json(l->gate, l->n_gate), "gate_holds", l->gate_holds, "tiers", tiers,
+                     "pending", tctl_str_or_null(l->pending), "override",
+                     tctl_str_or_null(l->override_tier), "program_version",
+                     tctl_str_or_null(l->program_version), "at", tctl_time_json(l->at));
+}
+
+void tctl_print_explain(const Tierd__LadderExplanation *l)
+{
+    char since[64];
+    tctl_time_human(l->since, since, sizeof since);
+    printf("%s: %s", l->ladder, tctl_tier_name(l->tier));
+    if (l->since)
+        printf(" (since %s)", since);
+    printf("\n");
+    if (l->qualifying && strcmp(l->qualifying, l->tier ? l->tier : "") != 0)
+        printf("  qualifies for %s now\n",
+               l->qualifying && *l->qualifying ? l->qualifying : "no tier");
+    if (l->pending && *l->pending)
+        printf("  waiting for approval: %s\n", l->pending);
+    if (l->override_tier && *l->override_tier)
+        printf("  pinned by an override: %s\n", l->override_tier);
+    if (l->n_gate) {
+        printf("  gate %s\n", l->gate_holds ? "holds" : "does not hold");
+        print_criteria(l->gate, l->n_gate, "    ");
+    }
+    for (size_t i = 0; i < l->n_tiers; i++) {
+        const Tierd__TierExplanation *te = l->tiers[i];
+        printf("  %s %s: %s\n", te->holds ? CHECK_MARK : CROSS_MARK, te->tier, te->when);
+        print_criteria(te->criteria, te->n_criteria, "      ");
+    }
+    if (l->next && l->next->tier && *l->next->tier)
+        print_gaps(l->next);
+    if (l->at_risk && l->at_risk->date) {
+        char d[64];
+        tctl_time_human(l->at_risk->date, d, sizeof d);
+        printf("  at risk: falls to %s on %s if nothing new arrives\n",
+               tctl_tier_name(l->at_risk->tier), d);
+    }
+}
