@@ -25,6 +25,7 @@ typedef struct tierd {
     state *state;   /* glue between engine and store: group commit, changes */
     server *server; /* nanomsg sockets */
     struct connectors *connectors; /* supervised connector children, or NULL */
+    struct timers *timers;         /* window-edge re-evaluation, or NULL */
     const char *state_dir;
     td_time started;
     bool fake_clock;

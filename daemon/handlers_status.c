@@ -3,10 +3,10 @@
  *
  * Clock advance is refused unless tierd runs with --fake-clock (moving the
  * real clock is not ours to do) and unless the caller is admin. Advancing
- * sets the frozen time and re-evaluates every partner inside the turn's
- * transaction, so windows that expire with the jump take effect and their
- * changes commit with the turn. Lifecycle timers (grace, reviews) join
- * this path with the lifecycle release. */
+ * sets the frozen time and replays every window edge in between through
+ * the timers (each partner evaluated at its own due instants, in order), so
+ * the jump has the effect of the daemon running through it. Lifecycle
+ * timers (grace, reviews) join this path with the lifecycle release. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "server.h"
 #include "state.h"
+#include "timers.h"
 #include "tierd.pb-c.h"
 
 #define STATUS_DURATION_MAX 64
@@ -91,11 +92,19 @@ int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *
         rc = state_begin(d, err);
         if (rc)
             return rc;
+        td_time from = d->fake_now;
         d->fake_now += seconds;
-        uint64_t before = d->store ? store_last_sequence(d->store) : 0;
-        engine_evaluate(d->engine, NULL, d->fake_now, state_change_sink, d);
-        uint64_t after = d->store ? store_last_sequence(d->store) : 0;
-        out->changes = after - before;
+        if (d->timers) {
+            uint64_t changes = 0;
+            rc = timers_advance(d->timers, from, d->fake_now, &changes, err);
+            out->changes = changes;
+            if (rc)
+                return rc;
+        } else {
+            uint64_t before = d->store ? store_last_sequence(d->store) : 0;
+            engine_evaluate(d->engine, NULL, d->fake_now, state_change_sink, d);
+            out->changes = (d->store ? store_last_sequence(d->store) : 0) - before;
+        }
     }
     out->now = tierd_now(d);
     out->fake = d->fake_clock;

@@ -26,6 +26,7 @@
 #include "state.h"
 #include "tierd.pb-c.h"
 #include "tierd/client.h"
+#include "timers.h"
 
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
@@ -301,6 +302,8 @@ static void stop(daemon_main *m, const char *why)
     state_set_publisher(&m->d, NULL, NULL);
     connectors_stop(m->d.connectors);
     m->d.connectors = NULL;
+    timers_close(m->d.timers);
+    m->d.timers = NULL;
     uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_hup, on_handle_closed);
@@ -368,6 +371,9 @@ static void reload(daemon_main *m)
         td_error err = {0};
         if (load_program_file(&m->d, path, ACTOR_RELOAD, &err) != 0)
             log_error("program %s not reloaded: %s", path, err.message);
+        else if (m->d.timers && timers_rebuild(m->d.timers, &err) != 0)
+            log_error("program %s reloaded, but its window expiries are not scheduled: %s", path,
+                      err.message);
         else
             log_info("program %s reloaded", path);
     }
@@ -452,6 +458,8 @@ static int run(daemon_main *m)
     const char *program = program_path(m);
     if (program && load_program_file(d, program, ACTOR_STARTUP, &err) != 0)
         return fail(m, "loading the program", &err);
+    if (timers_open(d, &d->timers, &err) != 0)
+        return fail(m, "scheduling window expiries", &err);
 
     if (pick_endpoints(m, &err) != 0)
         return fail(m, "endpoints", &err);
@@ -485,6 +493,7 @@ static void shut_down(daemon_main *m)
         m->stopping = true;
         server_close(m->d.server);
         connectors_stop(m->d.connectors);
+        timers_close(m->d.timers);
         if (m->sig_term.data)
             uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
         if (m->sig_int.data)
