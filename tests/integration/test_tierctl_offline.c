@@ -91,7 +91,9 @@ static int run(const char *in_path, double *secs, const char *const *args)
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test-tierctl-XXXXXX");
+    /* mkdtemp wants six trailing 'X's */
+    int len = snprintf(tmpdir, sizeof tmpdir, "/tmp/test-tierctl-______");
+    memset(tmpdir + len - 6, 'X', 6);
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 

