@@ -12,7 +12,13 @@
  *     u32 n_keys, per key: str key, i64 last
  *   u32 n_tiers, per ladder the partner sits on:
  *     str ladder, str? tier, str? qualifying, str? pending, str? override,
- *     i64 since, i64 override_until, i64 below_since
+ *     str? denied, str? override actor, str? override reason,
+ *     i64 since, i64 override_until, i64 below_since, i64 pending_since
+ * Version 1 (written before the lifecycle existed) lacks denied, actor,
+ * reason and pending_since; it is still read, and any override fields in it
+ * are ignored since nothing could have set them. An override is active when
+ * override_until is set (override NULL then pins "unranked") and must carry
+ * its actor and reason.
  * Streams and tiers are keyed by NAME, so bytes survive program changes and
  * restarts; streams are sorted so equal state encodes to equal bytes.
  *
@@ -26,13 +32,15 @@
 
 #include "engine_internal.h"
 
-#define CODEC_MAGIC     "TDP"
-#define CODEC_MAGIC_LEN 3
-#define CODEC_VERSION   1
-#define CODEC_NONE      UINT32_MAX
-#define BUCKET_BYTES    (8 + 4 * 8 + 4)
-#define KEY_MIN_BYTES   (4 + 8)
-#define TIER_MIN_BYTES  (5 * 4 + 3 * 8)
+#define CODEC_MAGIC      "TDP"
+#define CODEC_MAGIC_LEN  3
+#define CODEC_VERSION    2
+#define CODEC_VERSION_1  1 /* before the lifecycle: still read */
+#define CODEC_NONE       UINT32_MAX
+#define BUCKET_BYTES     (8 + 4 * 8 + 4)
+#define KEY_MIN_BYTES    (4 + 8)
+#define TIER_MIN_BYTES_1 (5 * 4 + 3 * 8)
+#define TIER_MIN_BYTES   (8 * 4 + 4 * 8)
 
 /* ---- writer ---- */
 
@@ -186,9 +194,14 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
         w_str(&w, tier_name(ld, ts->qualifying));
         w_str(&w, tier_name(ld, ts->pending));
         w_str(&w, tier_name(ld, ts->override_tier));
+        w_str(&w, tier_name(ld, ts->denied));
+        const char *note = ts_overridden(ts) ? ts->override_note : NULL;
+        w_str(&w, note);
+        w_str(&w, note ? note + strlen(note) + 1 : NULL);
         w_i64(&w, ts->since);
         w_i64(&w, ts->override_until);
         w_i64(&w, ts->below_since);
+        w_i64(&w, ts->pending_since);
     }
     if (w.oom) {
         free(w.b);
@@ -369,8 +382,8 @@ static void r_stream(rbuf *r, rstream *rs)
 }
 
 typedef struct rtier {
-    char *ladder, *tier, *qualifying, *pending, *override_tier;
-    td_time since, override_until, below_since;
+    char *ladder, *tier, *qualifying, *pending, *override_tier, *denied, *actor, *reason;
+    td_time since, override_until, below_since, pending_since;
 } rtier;
 
 static void rtier_free(rtier *t)
@@ -380,6 +393,50 @@ static void rtier_free(rtier *t)
     free(t->qualifying);
     free(t->pending);
     free(t->override_tier);
+    free(t->denied);
+    free(t->actor);
+    free(t->reason);
+}
+
+static void r_tier(rbuf *r, rtier *t, uint8_t version)
+{
+    t->ladder = r_str(r, TD_MAX_NAME, false, "tier ladder");
+    t->tier = r_str(r, TD_MAX_NAME, true, "tier");
+    t->qualifying = r_str(r, TD_MAX_NAME, true, "qualifying tier");
+    t->pending = r_str(r, TD_MAX_NAME, true, "pending tier");
+    t->override_tier = r_str(r, TD_MAX_NAME, true, "override tier");
+    if (version >= CODEC_VERSION) {
+        t->denied = r_str(r, TD_MAX_NAME, true, "denied tier");
+        t->actor = r_str(r, TD_MAX_ID, true, "override actor");
+        t->reason = r_str(r, TD_MAX_REASON, true, "override reason");
+    }
+    t->since = r_time(r, "tier since");
+    t->override_until = r_time(r, "override until");
+    t->below_since = r_time(r, "below since");
+    if (version >= CODEC_VERSION) {
+        t->pending_since = r_time(r, "pending since");
+        if (!r->bad && (t->override_until != TD_TIME_NONE) != (t->actor && t->reason))
+            r->bad = "override without its actor and reason";
+    } else {
+        free(t->override_tier);
+        t->override_tier = NULL;
+        t->override_until = TD_TIME_NONE;
+    }
+}
+
+/* The engine's override note for a restored tier, or NULL. false on OOM. */
+static bool map_note(const rtier *t, char **note)
+{
+    *note = NULL;
+    if (t->override_until == TD_TIME_NONE)
+        return true;
+    size_t na = strlen(t->actor), nr = strlen(t->reason);
+    *note = malloc(na + nr + 2);
+    if (!*note)
+        return false;
+    memcpy(*note, t->actor, na + 1);
+    memcpy(*note + na + 1, t->reason, nr + 1);
+    return true;
 }
 
 static int8_t map_tier(const ladder_def *ld, const char *name)
@@ -395,7 +452,8 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     if (!buf || !r_take(&r, magic, sizeof magic, "header") ||
         memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
         return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
-    if (magic[CODEC_MAGIC_LEN] != CODEC_VERSION)
+    uint8_t version = magic[CODEC_MAGIC_LEN];
+    if (version != CODEC_VERSION && version != CODEC_VERSION_1)
         return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u",
                             magic[CODEC_MAGIC_LEN]);
 
@@ -444,7 +502,8 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
             r.bad = "streams out of order";
     }
     uint32_t want_t = r_u32(&r, "tier count");
-    if (!r.bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * TIER_MIN_BYTES > r.left))
+    uint64_t tier_min = version == CODEC_VERSION_1 ? TIER_MIN_BYTES_1 : TIER_MIN_BYTES;
+    if (!r.bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * tier_min > r.left))
         r.bad = "tier count exceeds the data";
     if (!r.bad && want_t) {
         rt = calloc(want_t, sizeof *rt);
@@ -452,16 +511,8 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
             r.bad = "out of memory";
     }
     for (uint32_t i = 0; !r.bad && i < want_t; i++) {
-        rtier *t = &rt[i];
         nt = i + 1;
-        t->ladder = r_str(&r, TD_MAX_NAME, false, "tier ladder");
-        t->tier = r_str(&r, TD_MAX_NAME, true, "tier");
-        t->qualifying = r_str(&r, TD_MAX_NAME, true, "qualifying tier");
-        t->pending = r_str(&r, TD_MAX_NAME, true, "pending tier");
-        t->override_tier = r_str(&r, TD_MAX_NAME, true, "override tier");
-        t->since = r_time(&r, "tier since");
-        t->override_until = r_time(&r, "override until");
-        t->below_since = r_time(&r, "below since");
+        r_tier(&r, &rt[i], version);
     }
     if (!r.bad && r.left)
         r.bad = "trailing bytes";
@@ -496,14 +547,15 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
     }
     const program *prog = e->prog;
     if (prog) {
-        engine_partner_set_tiers(
-            p, malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *p->tiers));
-        if (!p->tiers) {
+        tier_state *tiers = malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *tiers);
+        if (!tiers) {
             rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
             goto out;
         }
+        for (size_t l = 0; l < prog->n_ladders; l++)
+            engine_tier_state_init(&tiers[l]);
+        engine_partner_set_tiers(p, tiers, prog->n_ladders);
         for (size_t l = 0; l < prog->n_ladders; l++) {
-            p->tiers[l] = (tier_state){TD_TIME_NONE, TD_TIME_NONE, TD_TIME_NONE, -1, -1, -1, -1};
             if (ladder_matches_types(&prog->ladders[l], p->types, p->n_types))
                 p->ladders |= 1u << l;
         }
@@ -512,15 +564,30 @@ int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *
             if (l < 0 || !(p->ladders & (1u << l)))
                 continue;
             const ladder_def *ld = &prog->ladders[l];
-            p->tiers[l] = (tier_state){
+            tier_state ts = {
                 .since = rt[i].since,
                 .override_until = rt[i].override_until,
                 .below_since = rt[i].below_since,
+                .pending_since = rt[i].pending_since,
                 .tier = map_tier(ld, rt[i].tier),
                 .qualifying = map_tier(ld, rt[i].qualifying),
                 .pending = map_tier(ld, rt[i].pending),
                 .override_tier = map_tier(ld, rt[i].override_tier),
+                .denied = map_tier(ld, rt[i].denied),
             };
+            if (rt[i].override_tier && ts.override_tier < 0)
+                ts.override_until = TD_TIME_NONE; /* the pinned tier is gone */
+            if (!map_note(&rt[i], &ts.override_note)) {
+                rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+                goto out;
+            }
+            if (ts.override_until == TD_TIME_NONE) {
+                free(ts.override_note);
+                ts.override_note = NULL;
+                ts.override_tier = -1;
+            }
+            free(p->tiers[l].override_note);
+            p->tiers[l] = ts;
         }
     }
     if (engine_partner_insert(e, p) != 0) {

@@ -219,9 +219,16 @@ static int eng_prog_compile(const engine *e, const program *p, eng_prog *cp)
 
 /* ---- partners ---- */
 
-static void tier_state_init(tier_state *ts)
+void engine_tier_state_init(tier_state *ts)
 {
-    *ts = (tier_state){TD_TIME_NONE, TD_TIME_NONE, TD_TIME_NONE, -1, -1, -1, -1};
+    *ts = (tier_state){
+        .tier = -1, .qualifying = -1, .pending = -1, .override_tier = -1, .denied = -1};
+}
+
+void engine_tier_state_reset(tier_state *ts)
+{
+    free(ts->override_note);
+    engine_tier_state_init(ts);
 }
 
 void engine_partner_destroy(td_partner *p)
@@ -232,14 +239,17 @@ void engine_partner_destroy(td_partner *p)
         metric_stream_free(&p->streams[i]);
     if (!(p->inline_parts & PARTNER_INLINE_STREAMS))
         free(p->streams);
-    engine_partner_set_tiers(p, NULL);
+    engine_partner_set_tiers(p, NULL, 0);
     free(p->types);
     free(p->name);
     free(p);
 }
 
-void engine_partner_set_tiers(td_partner *p, tier_state *tiers)
+void engine_partner_set_tiers(td_partner *p, tier_state *tiers, size_t n)
 {
+    for (size_t l = 0; p->tiers && l < p->n_tiers; l++)
+        free(p->tiers[l].override_note);
+    p->n_tiers = (uint8_t)n;
     if (!(p->inline_parts & PARTNER_INLINE_TIERS))
         free(p->tiers);
     p->inline_parts &= (uint8_t)~PARTNER_INLINE_TIERS;
@@ -259,8 +269,9 @@ td_partner *engine_partner_alloc(const char *id, size_t n_ladders, size_t n_stre
     if (n_ladders) {
         p->tiers = (tier_state *)at;
         p->inline_parts |= PARTNER_INLINE_TIERS;
+        p->n_tiers = (uint8_t)n_ladders;
         for (size_t l = 0; l < n_ladders; l++)
-            tier_state_init(&p->tiers[l]);
+            engine_tier_state_init(&p->tiers[l]);
     }
     if (n_streams) {
         p->streams = (metric_stream *)(at + tiers);
@@ -355,15 +366,22 @@ size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *
             continue;
         const ladder_def *ld = &prog->ladders[l];
         const tier_state *ts = &p->tiers[l];
+        int eff = ts_effective(ts);
+        const char *note = ts->override_note;
         out[n++] = (td_tier_view){
             .ladder = ld->name,
-            .tier = ts->tier >= 0 ? ld->tiers[ts->tier].name : NULL,
+            .tier = eff >= 0 ? ld->tiers[eff].name : NULL,
             .since = ts->since,
             .qualifying = ts->qualifying >= 0 ? ld->tiers[ts->qualifying].name : NULL,
             .pending = ts->pending >= 0 ? ld->tiers[ts->pending].name : NULL,
             .override_tier = ts->override_tier >= 0 ? ld->tiers[ts->override_tier].name : NULL,
             .override_until = ts->override_until,
             .below_since = ts->below_since,
+            .lifecycle_tier = ts->tier >= 0 ? ld->tiers[ts->tier].name : NULL,
+            .overridden = ts_overridden(ts),
+            .override_actor = note,
+            .override_reason = note ? note + strlen(note) + 1 : NULL,
+            .pending_since = ts->pending_since,
         };
     }
     return n;
@@ -390,12 +408,11 @@ static size_t cmp_count(const expr *x)
     return x->kind == EXPR_CMP ? 1 : cmp_count(x->a) + cmp_count(x->b);
 }
 
-/* Reports one change. crit_tier (a tier of ladder l in the program in force,
- * or -1) names whose criteria go with it: the destination's, or for a drop
- * to unranked the tier left. */
-static void report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
+/* crit_tier is the destination's, or for a drop to unranked the tier left. */
+void engine_report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
                    const char *from, int crit_tier, const char *to, td_time now, td_cause cause,
-                   const td_event *ev, const double *values, td_change_fn fn, void *ud)
+                   const td_event *ev, const double *values, const char *actor, const char *reason,
+                   td_change_fn fn, void *ud)
 {
     if (!fn)
         return;
@@ -433,6 +450,8 @@ static void report(const engine *e, const td_partner *p, const char *ladder, con
         .event_id = ev ? event_id : NULL,
         .criteria = n ? crit : NULL,
         .n_criteria = n,
+        .actor = actor,
+        .reason = reason,
     };
     fn(ud, &c);
     if (crit != stack)
@@ -445,7 +464,7 @@ static void values_init(double *values)
         values[i] = NAN;
 }
 
-static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
+void engine_eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
                          const td_event *ev, td_change_fn fn, void *ud)
 {
     const program *prog = e->prog;
@@ -459,21 +478,20 @@ static void eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
     double values[TD_MAX_METRICS];
     values_init(values);
     metric_values(&e->cp, p, mask, now, values);
+    lc_ctx c = {e, p, 0, values, now, cause, ev, fn, ud};
     for (size_t l = 0; l < prog->n_ladders; l++) {
         if (!(sel & (1u << l)))
             continue;
-        const ladder_def *ld = &prog->ladders[l];
         tier_state *ts = &p->tiers[l];
-        int q = engine_qualify(ld, values);
-        ts->qualifying = (int8_t)q;
-        if (q == ts->tier)
+        int q = engine_qualify(&prog->ladders[l], values);
+        /* The common case: nothing below, pending or pinned. */
+        if (q == ts->tier && ts->below_since == TD_TIME_NONE && ts->pending < 0 &&
+            !ts_overridden(ts)) {
+            ts->qualifying = (int8_t)q;
             continue;
-        int from = ts->tier;
-        ts->tier = (int8_t)q;
-        ts->since = now;
-        td_cause c = cause ? cause : (q > from ? TD_CAUSE_PROMOTION : TD_CAUSE_DEMOTION);
-        report(e, p, ld->name, ld, from >= 0 ? ld->tiers[from].name : NULL, q >= 0 ? q : from,
-               q >= 0 ? ld->tiers[q].name : NULL, now, c, ev, values, fn, ud);
+        }
+        c.l = l;
+        lifecycle_step(&c, q);
     }
 }
 
@@ -522,7 +540,7 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
         return;
     if (p) {
         prune_partner(e, p, now);
-        eval_ladders(e, p, UINT32_MAX, now, 0, NULL, fn, ud);
+        engine_eval_ladders(e, p, UINT32_MAX, now, 0, NULL, fn, ud);
         return;
     }
     td_time *horizons = malloc((e->cp.n_ev ? e->cp.n_ev : 1) * sizeof *horizons);
@@ -537,7 +555,7 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
             prune_partner_at(e, q, horizons);
         else
             prune_partner(e, q, now);
-        eval_ladders(e, q, UINT32_MAX, now, 0, NULL, fn, ud);
+        engine_eval_ladders(e, q, UINT32_MAX, now, 0, NULL, fn, ud);
     }
     free(horizons);
 }
@@ -558,6 +576,9 @@ td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time no
         if (t != TD_TIME_NONE && (due == TD_TIME_NONE || t < due))
             due = t;
     }
+    td_time t = lifecycle_next_due(e, p, now);
+    if (t != TD_TIME_NONE && (due == TD_TIME_NONE || t < due))
+        due = t;
     return due;
 }
 
@@ -577,10 +598,11 @@ static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time no
             continue;
         const ladder_def *ld = &prog->ladders[l];
         tier_state *ts = &p->tiers[l];
-        if (ts->tier >= 0)
-            report(e, p, ld->name, ld, ld->tiers[ts->tier].name, ts->tier, NULL, now, cause, NULL,
-                   cause == TD_CAUSE_PARTNER_DELETED ? NULL : values, fn, ud);
-        tier_state_init(ts);
+        int eff = ts_effective(ts);
+        if (eff >= 0)
+            engine_report(e, p, ld->name, ld, ld->tiers[eff].name, eff, NULL, now, cause, NULL,
+                          cause == TD_CAUSE_PARTNER_DELETED ? NULL : values, NULL, NULL, fn, ud);
+        engine_tier_state_reset(ts);
     }
 }
 
@@ -650,7 +672,7 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
     leave_ladders(e, p, p->ladders & ~on, now, TD_CAUSE_DEMOTION, fn, ud);
     uint32_t joining = on & ~p->ladders;
     p->ladders = on;
-    eval_ladders(e, p, joining, now, 0, NULL, fn, ud);
+    engine_eval_ladders(e, p, joining, now, 0, NULL, fn, ud);
     return 0;
 }
 
@@ -673,7 +695,7 @@ static int by_id(const void *a, const void *b)
     return strcmp((*(td_partner *const *)a)->id, (*(td_partner *const *)b)->id);
 }
 
-static int sorted_rebuild(engine *e)
+int engine_sorted_rebuild(engine *e)
 {
     if (!e->dirty && e->n_sorted == e->map.n)
         return 0;
@@ -720,7 +742,7 @@ size_t engine_partner_list(engine *e, const char *after, const char *ladder, con
             }
         }
     }
-    if (sorted_rebuild(e) != 0) {
+    if (engine_sorted_rebuild(e) != 0) {
         td_error_set(err, TD_RESOURCE_EXHAUSTED, "listing partners: out of memory");
         return 0;
     }
@@ -737,7 +759,7 @@ size_t engine_partner_list(engine *e, const char *after, const char *ladder, con
         td_partner *p = e->sorted[i];
         if (l >= 0 && (!(p->ladders & (1u << l)) || !p->tiers))
             continue;
-        if (l >= 0 && tier && p->tiers[l].tier != t)
+        if (l >= 0 && tier && ts_effective(&p->tiers[l]) != t)
             continue;
         if (n == cap) {
             *more = true;
@@ -795,7 +817,7 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
         metric_stream_prune(s, horizon, e->cp.ev_flags[x]);
     p->events++;
     p->updated = now;
-    eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, ev, fn, ud);
+    engine_eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, ev, fn, ud);
     return 0;
 }
 
@@ -824,6 +846,8 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
     eng_prog ocp = e->cp;
     e->prog = np;
     e->cp = ncp;
+    /* Grandfathering counts from the moment this version is in force. */
+    e->version_effective = now;
     size_t nl = np->n_ladders ? np->n_ladders : 1;
     for (size_t i = 0; i < e->map.cap; i++) {
         if (!e->map.slots[i].hash)
@@ -832,59 +856,64 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
         tier_state *nt = malloc(nl * sizeof *nt);
         if (!nt) {
             /* Off every ladder rather than holding tiers of the old program. */
-            engine_partner_set_tiers(p, NULL);
+            engine_partner_set_tiers(p, NULL, 0);
             p->ladders = 0;
             continue;
         }
         uint32_t on = ladders_for(np, p->types, p->n_types);
-        const char *from_names[TD_MAX_LADDERS] = {0};
         double values[TD_MAX_METRICS];
         values_init(values);
         metric_values(&e->cp, p, UINT64_MAX, now, values);
         for (size_t l = 0; l < np->n_ladders; l++)
-            tier_state_init(&nt[l]);
+            engine_tier_state_init(&nt[l]);
         for (size_t ol = 0; old && p->tiers && ol < old->n_ladders; ol++) {
             if (!(p->ladders & (1u << ol)))
                 continue;
             const ladder_def *old_ld = &old->ladders[ol];
-            const tier_state *ots = &p->tiers[ol];
+            tier_state *ots = &p->tiers[ol];
+            int oeff = ts_effective(ots);
+            const char *from = oeff >= 0 ? old_ld->tiers[oeff].name : NULL;
             int l = program_ladder_index(np, old_ld->name);
             if (l < 0 || !(on & (1u << l))) {
-                if (ots->tier >= 0)
-                    report(e, p, old_ld->name, NULL, old_ld->tiers[ots->tier].name, -1, NULL, now,
-                           TD_CAUSE_PROGRAM_VERSION, NULL, NULL, fn, ud);
+                if (from)
+                    engine_report(e, p, old_ld->name, NULL, from, -1, NULL, now,
+                                  TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL, NULL, fn, ud);
                 continue;
             }
             const ladder_def *ld = &np->ladders[l];
-            nt[l] = *ots;
-            nt[l].tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
-            nt[l].qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
-            nt[l].pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
-            nt[l].override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
-            if (ots->tier >= 0)
-                from_names[l] = old_ld->tiers[ots->tier].name;
+            tier_state *ts = &nt[l];
+            *ts = *ots;
+            ots->override_note = NULL; /* moved */
+            ts->tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
+            ts->qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
+            ts->pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
+            ts->denied = (int8_t)tier_by_name(old_ld, ots->denied, ld);
+            ts->override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
+            if (ts_overridden(ots) && ots->override_tier >= 0 && ts->override_tier < 0) {
+                /* The pinned tier is gone: the pin cannot hold. */
+                free(ts->override_note);
+                ts->override_note = NULL;
+                ts->override_until = TD_TIME_NONE;
+            }
+            if (ots->tier >= 0 && ts->tier < 0) {
+                ts->since = now;
+                ts->below_since = TD_TIME_NONE;
+            }
+            /* A tier that vanished is left here; the lifecycle moves on from unranked. */
+            int eff = ts_effective(ts);
+            const char *to = eff >= 0 ? ld->tiers[eff].name : NULL;
+            if (from && (!to || strcmp(from, to) != 0))
+                engine_report(e, p, ld->name, NULL, from, -1, to, now, TD_CAUSE_PROGRAM_VERSION,
+                              NULL, NULL, NULL, NULL, fn, ud);
         }
-        engine_partner_set_tiers(p, nt);
+        engine_partner_set_tiers(p, nt, np->n_ladders);
         p->ladders = on;
+        lc_ctx c = {e, p, 0, values, now, TD_CAUSE_PROGRAM_VERSION, NULL, fn, ud};
         for (size_t l = 0; l < np->n_ladders; l++) {
             if (!(on & (1u << l)))
                 continue;
-            const ladder_def *ld = &np->ladders[l];
-            tier_state *ts = &nt[l];
-            int q = engine_qualify(ld, values);
-            ts->qualifying = (int8_t)q;
-            const char *from = from_names[l];
-            const char *to = q >= 0 ? ld->tiers[q].name : NULL;
-            bool same = from ? (to && strcmp(from, to) == 0) : !to;
-            if (same) {
-                ts->tier = (int8_t)q;
-                continue;
-            }
-            int left = ts->tier;
-            ts->tier = (int8_t)q;
-            ts->since = now;
-            report(e, p, ld->name, ld, from, q >= 0 ? q : left, to, now, TD_CAUSE_PROGRAM_VERSION,
-                   NULL, values, fn, ud);
+            c.l = l;
+            lifecycle_step(&c, engine_qualify(&np->ladders[l], values));
         }
         prune_partner(e, p, now);
     }
@@ -948,6 +977,8 @@ void engine_free(engine *e)
     eng_prog_free(&e->cp);
     if (e->prog)
         program_free(e->prog);
+    if (e->scheduled)
+        program_free(e->scheduled);
     for (size_t i = 0; i < e->n_events; i++)
         free(e->events[i]);
     free(e->events);
@@ -969,6 +1000,6 @@ void engine_stats(const engine *e, uint64_t *counts)
         const td_partner *p = e->map.slots[i].p;
         for (size_t l = 0; p->tiers && l < prog->n_ladders; l++)
             if (p->ladders & (1u << l))
-                counts[l * (TD_MAX_TIERS + 1) + (size_t)(p->tiers[l].tier + 1)]++;
+                counts[l * (TD_MAX_TIERS + 1) + (size_t)(ts_effective(&p->tiers[l]) + 1)]++;
     }
 }

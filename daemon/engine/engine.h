@@ -21,10 +21,10 @@
 #include "td_time.h"
 #include "tierd/status.h"
 
-#define TD_MAX_ID 256            /* bytes in a partner id, event id, source, key */
+#define TD_MAX_ID            256 /* bytes in a partner id, event id, source, key */
 #define TD_MAX_PARTNER_TYPES 16
-#define TD_MAX_EVENT_VALUE 1e15  /* |value| above this is refused */
-#define TD_MAX_FUTURE_SKEW 3600  /* events dated further ahead of now are refused */
+#define TD_MAX_EVENT_VALUE   1e15 /* |value| above this is refused */
+#define TD_MAX_FUTURE_SKEW   3600 /* events dated further ahead of now are refused */
 
 typedef struct engine engine;
 typedef struct td_partner td_partner;
@@ -86,13 +86,18 @@ typedef struct td_event {
 /* A partner's standing on one ladder. Tier names NULL = unranked. */
 typedef struct td_tier_view {
     const char *ladder;
-    const char *tier;
-    td_time since;
+    const char *tier; /* the tier held: the override's while one is active */
+    td_time since;    /* when the lifecycle tier was taken */
     const char *qualifying;
     const char *pending;        /* awaiting approval, or NULL */
-    const char *override_tier;  /* active override, or NULL */
-    td_time override_until;
+    const char *override_tier;  /* active override, or NULL (also for a pinned "unranked") */
+    td_time override_until;     /* TD_TIME_NONE: no override */
     td_time below_since;        /* grace started, or TD_TIME_NONE */
+    const char *lifecycle_tier; /* what grace/reviews/approvals say, under any override */
+    bool overridden;
+    const char *override_actor; /* who set the active override, or NULL */
+    const char *override_reason;
+    td_time pending_since;
 } td_tier_view;
 
 typedef struct td_partner_info {
@@ -159,8 +164,78 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
 void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, void *ud);
 
 /* The earliest instant after now at which p's evaluation can change with no
- * new event (a window edge), or TD_TIME_NONE. */
+ * new event, or TD_TIME_NONE: a window edge, the end of an override, or the
+ * instant a pending demotion falls due (grace end, review point, end of a
+ * grandfather period). The daemon re-evaluates p then. */
 td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now);
+
+/* ---- lifecycle (DESIGN.md §4; lifecycle.c tells the rules) ---- */
+#define TD_MAX_REASON   1024 /* bytes in an override, approval or denial reason */
+#define TD_ACTOR_SYSTEM "system"
+
+/* Pins p's tier on ladder to `tier` (NULL = unranked) until `until`
+ * (> now, <= TD_TIME_MAX) for actor with reason (both required text).
+ * Reports cause OVERRIDE. Replaces an active override. TD_NOT_FOUND for an
+ * unknown ladder/tier or a partner off that ladder, TD_INVALID_ARGUMENT for
+ * bad times or text, TD_FAILED_PRECONDITION without a program. */
+int engine_override_set(engine *e, td_partner *p, const char *ladder, const char *tier,
+                        td_time until, const char *actor, const char *reason, td_time now,
+                        td_change_fn fn, void *ud, td_error *err);
+/* Ends an active override (cause OVERRIDE_CLEARED, from the pinned tier to
+ * the lifecycle tier); TD_FAILED_PRECONDITION when none is active. reason
+ * may be NULL. */
+int engine_override_clear(engine *e, td_partner *p, const char *ladder, const char *actor,
+                          const char *reason, td_time now, td_change_fn fn, void *ud,
+                          td_error *err);
+
+/* A promotion waiting for a person. Strings borrowed from the engine until
+ * the next change to it. */
+typedef struct td_pending {
+    const char *partner;
+    const char *ladder;
+    const char *from; /* the tier held (effective); NULL unranked */
+    const char *to;
+    td_time since;
+} td_pending;
+/* Pending promotions in partner id order, then program ladder order, after
+ * (after_partner, after_ladder) when after_partner is non-NULL. Fills out[]
+ * up to cap; *more tells whether others follow. */
+size_t engine_pending_list(engine *e, const char *after_partner, const char *after_ladder,
+                           td_pending *out, size_t cap, bool *more);
+/* Promotes p to its pending tier on ladder (cause APPROVAL, actor, reason),
+ * then lets the lifecycle continue. TD_FAILED_PRECONDITION when nothing is
+ * pending or p no longer qualifies for it at now. */
+int engine_approve(engine *e, td_partner *p, const char *ladder, const char *actor,
+                   const char *reason, td_time now, td_change_fn fn, void *ud, td_error *err);
+/* Drops the pending promotion (cause DENIAL, from == to). The denial holds
+ * while p keeps qualifying for that tier: it is queued again only after it
+ * has dropped below it and qualified anew. */
+int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor, const char *reason,
+                td_time now, td_change_fn fn, void *ud, td_error *err);
+
+/* ---- program versions over time ---- */
+/* Refuses (TD_FAILED_PRECONDITION, message naming version, count, days and
+ * notice) a version that would demote anyone at its effective instant and
+ * takes effect less than p->notice after now. *would_demote gets the count
+ * either way. Callers skip it when the operator forces the load. */
+int engine_program_notice_check(const engine *e, const program *p, td_time now,
+                                uint64_t *would_demote, td_error *err);
+/* When the version in force took effect (set by engine_program_apply to its
+ * now); grandfather periods count from it. The daemon restores it after a
+ * restart with engine_program_set_effective, as applying again at start-up
+ * would restart every grandfather period. */
+td_time engine_program_effective(const engine *e);
+void engine_program_set_effective(engine *e, td_time effective);
+/* Keeps p (ownership taken) to be applied at `effective`; replaces (and
+ * frees) any version scheduled before. The engine never applies it by
+ * itself: at engine_next_program_due the daemon calls
+ * engine_program_take_scheduled and engine_program_apply. */
+void engine_program_schedule(engine *e, program *p, td_time effective);
+const program *engine_program_scheduled(const engine *e);
+/* The scheduled version's effective instant, or TD_TIME_NONE. */
+td_time engine_next_program_due(const engine *e);
+/* Hands the scheduled version back to the caller (NULL when none). */
+program *engine_program_take_scheduled(engine *e);
 
 /* ---- explanations ---- */
 typedef struct td_tier_expl {
@@ -189,8 +264,14 @@ typedef struct td_explanation {
     const char *next_tier; /* NULL at the top */
     td_criterion *gaps;    /* unmet criteria of next_tier (closest `or` branch) */
     size_t n_gaps;
-    td_time at_risk_date; /* TD_TIME_NONE when nothing is due */
+    /* With no new events: at_risk_falls is when qualifying drops below the
+     * tier held, at_risk_date when the lifecycle (grace, review point,
+     * grandfathering) would actually demote, to at_risk_tier (max_drop
+     * respected). TD_TIME_NONE when nothing is due or an override pins the
+     * tier. */
+    td_time at_risk_date;
     const char *at_risk_tier;
+    td_time at_risk_falls;
     const char *pending;
     const char *override_tier;
     const char *program_version;

@@ -65,15 +65,33 @@ typedef struct eng_prog {
     int32_t max_days;      /* longest rolling window; quarter/year count as theirs */
 } eng_prog;
 
+/* One partner's standing on one ladder. `tier` is the lifecycle tier
+ * (grace, reviews, approvals applied); an override, active while
+ * override_until is set, pins the tier everyone sees (ts_effective) without
+ * stopping the lifecycle tier from evolving underneath. */
 typedef struct tier_state {
-    td_time since;
-    td_time override_until;
-    td_time below_since;
-    int8_t tier; /* -1 unranked */
+    td_time since;          /* when `tier` was taken */
+    td_time override_until; /* TD_TIME_NONE: no override */
+    td_time below_since;    /* first evaluation below `tier`; NONE when not below */
+    td_time pending_since;  /* when `pending` entered the approval queue */
+    char *override_note;    /* malloc'd "actor\0reason\0"; NULL without override */
+    int8_t tier;            /* -1 unranked */
     int8_t qualifying;
-    int8_t pending;
-    int8_t override_tier;
+    int8_t pending;       /* tier awaiting approval, -1 none */
+    int8_t override_tier; /* -1 with override_until set: pinned unranked */
+    int8_t denied;        /* promotion refused; re-queued only after qualifying drops below it */
 } tier_state;
+
+static inline bool ts_overridden(const tier_state *ts)
+{
+    return ts->override_until != TD_TIME_NONE;
+}
+
+/* The tier the partner holds as far as anyone outside the engine sees. */
+static inline int ts_effective(const tier_state *ts)
+{
+    return ts_overridden(ts) ? ts->override_tier : ts->tier;
+}
 
 struct td_partner {
     char *id; /* stored in the same allocation, right after the struct */
@@ -86,6 +104,7 @@ struct td_partner {
     metric_stream *streams; /* indexed by registry event index */
     uint32_t n_streams;
     uint8_t inline_parts; /* PARTNER_INLINE_*: parts living in the partner's own allocation */
+    uint8_t n_tiers;      /* entries in tiers */
     tier_state *tiers;    /* one per ladder of the program in force */
 };
 
@@ -102,6 +121,9 @@ struct engine {
     td_partner **sorted;
     size_t n_sorted;
     bool dirty;
+    td_time version_effective; /* when the version in force took effect (grandfathering) */
+    program *scheduled;        /* one version waiting for its `effective`, or NULL */
+    td_time scheduled_at;
 };
 
 /* ---- metric.c ---- */
@@ -127,16 +149,55 @@ int engine_event_intern(engine *e, const char *name);
 int engine_partner_grow_streams(td_partner *p, size_t n);
 /* A zeroed partner with its id copied in; NULL on OOM. */
 td_partner *engine_partner_alloc(const char *id, size_t n_ladders, size_t n_streams);
-/* Replaces p's tier array (taking ownership of tiers, which may be NULL). */
-void engine_partner_set_tiers(td_partner *p, tier_state *tiers);
+/* Replaces p's tier array (taking ownership of tiers, n entries, which may
+ * be NULL), freeing the old one and the override notes it still holds. */
+void engine_partner_set_tiers(td_partner *p, tier_state *tiers, size_t n);
+void engine_tier_state_init(tier_state *ts);
+/* Back to init, freeing the override note. */
+void engine_tier_state_reset(tier_state *ts);
 /* The engine's copy of a partner type name; NULL on OOM. */
 char *engine_type_intern(engine *e, const char *name);
 uint64_t engine_partner_mask(const eng_prog *cp, const td_partner *p);
 int engine_qualify(const ladder_def *l, const double *values);
+/* Re-evaluates the ladders in sel (lifecycle included) at now. cause 0
+ * lets the lifecycle pick causes; otherwise every tier move carries it. */
+void engine_eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
+                         const td_event *ev, td_change_fn fn, void *ud);
+/* Reports one change. crit_tier (a tier of ld, or -1) names whose criteria
+ * go with it; values NULL sends none. actor/reason may be NULL. */
+void engine_report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
+                   const char *from, int crit_tier, const char *to, td_time now, td_cause cause,
+                   const td_event *ev, const double *values, const char *actor, const char *reason,
+                   td_change_fn fn, void *ud);
+/* The id-sorted partner array (e->sorted), rebuilt when stale; -1 on OOM. */
+int engine_sorted_rebuild(engine *e);
 /* Adds p, replacing (and destroying) a partner with the same id. */
 int engine_partner_insert(engine *e, td_partner *p);
 void engine_partner_destroy(td_partner *p);
 bool engine_text_ok(const char *s, size_t max);
+
+/* ---- lifecycle.c ---- */
+/* Moves ts on ladder l given qualifying tier q at c->now: override expiry,
+ * approval queue, promotion, grace and review-gated demotion. */
+typedef struct lc_ctx {
+    engine *e;
+    td_partner *p;
+    size_t l;
+    const double *values;
+    td_time now;
+    td_cause cause; /* 0, or forced on every tier move (PROGRAM_VERSION) */
+    const td_event *ev;
+    td_change_fn fn;
+    void *ud;
+} lc_ctx;
+void lifecycle_step(const lc_ctx *c, int q);
+/* The instant the lifecycle would demote ts (grace end, review point,
+ * grandfather end, one drop per review), or TD_TIME_NONE when not below. */
+td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts);
+/* The tier a demotion at that instant would land on with qualifying q. */
+int lifecycle_demotion_target(const ladder_def *ld, int cur, int q);
+/* The earliest lifecycle instant > now for p (override ends, demotions). */
+td_time lifecycle_next_due(const engine *e, const td_partner *p, td_time now);
 
 /* ---- explain.c, shared with engine.c ---- */
 /* Distance from value to meeting `value op threshold` (0 when met). */

@@ -1,5 +1,6 @@
 /* Explanations: why a partner holds its tier on a ladder, what it lacks for
- * the next one, and when, with no new events, it would qualify lower.
+ * the next one, and when, with no new events, it would qualify lower and be
+ * demoted for it.
  *
  * Owns the criterion arithmetic shared with change reports (engine_missing,
  * engine_criteria_add) and engine_explain. Gaps for the next tier follow the
@@ -8,7 +9,10 @@
  * down into the comparisons (De Morgan) so a gap is always a plain
  * comparison a person can act on. at_risk walks forward through the
  * instants at which windowed values can change, at most AT_RISK_MAX_STEPS
- * of them.
+ * of them, then applies the lifecycle (grace, review point, max_drop) to
+ * date the demotion itself. The tier shown is the one held, an override's
+ * while one is active; an override suppresses at_risk (its end is the date
+ * that matters, and the view shows it).
  *
  * Reads only: an explanation never changes engine state. Strings in an
  * explanation are borrowed from the program and partner; only its arrays
@@ -187,11 +191,18 @@ static int qualify_at(const engine *e, const td_partner *p, size_t l, td_time t)
     return engine_qualify(&e->prog->ladders[l], values);
 }
 
-static void at_risk(const engine *e, const td_partner *p, size_t l, int cur, td_time at,
-                    td_explanation *out)
+/* Finds when, with no new events, qualifying first drops below the tier
+ * held, then when the lifecycle would act on it: grace counts from that
+ * drop (or from below_since when already below), then the review point and
+ * any grandfather period. The demotion instant is what at_risk_date
+ * reports, because it is the deadline a re-engagement message can name;
+ * the fall itself is at_risk_falls. */
+static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_state *ts,
+                    td_time at, td_explanation *out)
 {
     const ladder_def *ld = &e->prog->ladders[l];
-    if (cur < 0)
+    int cur = ts->tier;
+    if (cur < 0 || ts_overridden(ts))
         return;
     td_time t = at;
     for (int step = 0; step <= AT_RISK_MAX_STEPS; step++) {
@@ -201,11 +212,22 @@ static void at_risk(const engine *e, const td_partner *p, size_t l, int cur, td_
                 return;
         }
         int q = qualify_at(e, p, l, t);
-        if (q < cur) {
-            out->at_risk_date = t;
-            out->at_risk_tier = q >= 0 ? ld->tiers[q].name : NULL;
+        if (q >= cur)
+            continue;
+        tier_state future = *ts;
+        if (future.below_since == TD_TIME_NONE || future.below_since > t)
+            future.below_since = t;
+        td_time due = lifecycle_demotion_time(e, ld, &future);
+        if (due == TD_TIME_NONE)
             return;
-        }
+        if (due < t)
+            due = t;
+        int qd = qualify_at(e, p, l, due);
+        int to = lifecycle_demotion_target(ld, cur, qd < cur ? qd : q);
+        out->at_risk_falls = t;
+        out->at_risk_date = due;
+        out->at_risk_tier = to >= 0 ? ld->tiers[to].name : NULL;
+        return;
     }
 }
 
@@ -238,7 +260,8 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
 
     out->partner = p->id;
     out->ladder = ld->name;
-    out->tier = ts->tier >= 0 ? ld->tiers[ts->tier].name : NULL;
+    int eff = ts_effective(ts);
+    out->tier = eff >= 0 ? ld->tiers[eff].name : NULL;
     int q = engine_qualify(ld, values);
     out->qualifying = q >= 0 ? ld->tiers[q].name : NULL;
     out->since = ts->since;
@@ -247,6 +270,7 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
     out->override_tier = ts->override_tier >= 0 ? ld->tiers[ts->override_tier].name : NULL;
     out->program_version = prog->version;
     out->at_risk_date = TD_TIME_NONE;
+    out->at_risk_falls = TD_TIME_NONE;
     out->gate_holds = !ld->gate || expr_eval(ld->gate, values);
 
     size_t gcap = 0;
@@ -268,7 +292,7 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
         rc = engine_criteria_add(prog, td->when, values, &x->criteria, &x->n_criteria, &cap);
         out->n_tiers = t + 1;
     }
-    int next = ts->tier + 1;
+    int next = eff + 1;
     if (rc == 0 && (size_t)next < ld->n_tiers) {
         gapset g = {0};
         out->next_tier = ld->tiers[next].name;
@@ -282,6 +306,6 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
         engine_explanation_free(out);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "explaining '%s': out of memory", p->id);
     }
-    at_risk(e, p, ladder, ts->tier, at, out);
+    at_risk(e, p, ladder, ts, at, out);
     return 0;
 }
