@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "td_time.h"
 
 /* Integers print exactly only up to 2^53; past that %g is more honest. */
 #define NUM_MAX_EXACT 9007199254740992.0
 #define NUM_DIGITS    10
+#define TIME_DATE_LEN 10 /* YYYY-MM-DD */
 /* 15 significant digits round-trip every decimal a person wrote (0.86, not
  * 0.85999999999999999) */
 #define NUM_JSON_DIGITS 15
@@ -51,25 +53,19 @@ void tctl_print_json_line(json_t *doc)
     json_decref(doc);
 }
 
+/* The daemon's own formatter (engine/td_time.c): one spelling of time
+ * everywhere, and no libc limits on what a hostile reply can hold. */
 void tctl_time_rfc3339(int64_t t, char *buf, size_t n)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, n, "-");
+    td_time_format(t, buf, n);
 }
 
 void tctl_time_human(int64_t t, char *buf, size_t n)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (t == 0 || !gmtime_r(&tt, &tm)) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    const char *fmt = (tm.tm_hour || tm.tm_min || tm.tm_sec) ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d";
-    if (strftime(buf, n, fmt, &tm) == 0)
-        snprintf(buf, n, "-");
+    td_time_format(t, buf, n);
+    /* a date alone reads better when the time is midnight */
+    if (t != TD_TIME_NONE && t % TD_SECONDS_PER_DAY == 0 && strlen(buf) > TIME_DATE_LEN)
+        buf[TIME_DATE_LEN] = '\0';
 }
 
 json_t *tctl_time_json(int64_t t)
