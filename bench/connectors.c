@@ -284,10 +284,9 @@ int main(int argc, char **argv)
     }
     double load = now_s() - l0;
 
-    char tmp[BENCH_PATH_MAX / 4] = "/tmp/td-bench-XXXXXX";
-    if (!mkdtemp(tmp))
+    char tmp[BENCH_PATH_MAX / 4];
+    if (!testhost_tmpdir("td-bench", tmp, sizeof tmp))
         die("mkdtemp", strerror(errno));
-    chmod(tmp, 0755);
     char plugdir[BENCH_PATH_MAX];
     const char *sos[] = {TD_POSTGRES_SO};
     if (testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir))

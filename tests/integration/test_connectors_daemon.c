@@ -184,10 +184,8 @@ static void suite_setup(void)
         fprintf(stderr, "schema: %s\n", err);
         exit(EXIT_FAILURE);
     }
-    snprintf(tmp, sizeof tmp, "/tmp/td-e2e-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (!testhost_tmpdir("td-e2e", tmp, sizeof tmp))
         exit(EXIT_FAILURE);
-    chmod(tmp, 0755);
     const char *sos[] = {TD_POSTGRES_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_HANG_SO};
     if (testhost_plugin_dir(tmp, sos, 4, plugdir, sizeof plugdir) != 0)
         exit(EXIT_FAILURE);

@@ -57,10 +57,8 @@ static void suite_setup(void)
         fprintf(stderr, "cannot start PostgreSQL: %s\n", err);
         exit(EXIT_FAILURE);
     }
-    snprintf(tmp, sizeof tmp, "/tmp/td-pgc-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (!testhost_tmpdir("td-pgc", tmp, sizeof tmp))
         exit(EXIT_FAILURE);
-    chmod(tmp, 0755);
     const char *sos[] = {TD_POSTGRES_SO};
     if (testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir) != 0)
         exit(EXIT_FAILURE);

@@ -24,9 +24,7 @@ static testhost *th;
 
 static void setup(void)
 {
-    snprintf(tmp, sizeof tmp, "/tmp/td-spool-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp));
-    chmod(tmp, 0755);
+    ck_assert_ptr_nonnull(testhost_tmpdir("td-spool", tmp, sizeof tmp));
     const char *sos[] = {TD_SPOOL_SO};
     ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir), 0);
     snprintf(spooldir, sizeof spooldir, "%s/in", tmp);

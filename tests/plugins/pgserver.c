@@ -12,8 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PGSERVER_CMD_MAX  4096
-#define PGSERVER_RUN_USER "postgres"
+#define PGSERVER_CMD_MAX         4096
+#define PGSERVER_RUN_USER        "postgres"
+#define PGSERVER_TEMPLATE_RANDOM 6
 
 static int run(pgserver *s, const char *cmd, char *err, size_t errn)
 {
@@ -43,7 +44,10 @@ int pgserver_start(pgserver *s, char *err, size_t errn)
     globfree(&g);
     *strrchr(s->bindir, '/') = '\0';
 
-    snprintf(s->dir, sizeof s->dir, "/tmp/td-pg-XXXXXX");
+    /* mkdtemp replaces the six trailing 'X's */
+    int len = snprintf(s->dir, sizeof s->dir, "/tmp/td-pg-");
+    memset(s->dir + len, 'X', PGSERVER_TEMPLATE_RANDOM);
+    s->dir[len + PGSERVER_TEMPLATE_RANDOM] = '\0';
     if (!mkdtemp(s->dir)) {
         snprintf(err, errn, "mkdtemp failed");
         return -1;

@@ -394,6 +394,22 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
+#define TESTHOST_TEMPLATE_RANDOM 6
+
+char *testhost_tmpdir(const char *prefix, char *out, size_t outn)
+{
+    /* mkdtemp replaces the last six characters, which must all be 'X'. */
+    int len = snprintf(out, outn, "/tmp/%s-", prefix);
+    if (len < 0 || (size_t)len + TESTHOST_TEMPLATE_RANDOM >= outn)
+        return NULL;
+    memset(out + len, 'X', TESTHOST_TEMPLATE_RANDOM);
+    out[len + TESTHOST_TEMPLATE_RANDOM] = '\0';
+    if (!mkdtemp(out))
+        return NULL;
+    chmod(out, 0755);
+    return out;
+}
+
 int testhost_plugin_dir(const char *parent, const char *const *so_paths, size_t n, char *out,
                         size_t outn)
 {

@@ -48,6 +48,11 @@ void testhost_discard_events(testhost *t, bool discard);
 /* Makes commit fail with TD_UNAVAILABLE from now on (a daemon that is gone). */
 void testhost_fail_commits(testhost *t, bool fail);
 
+/* Creates a fresh directory "/tmp/<prefix>-" plus six random characters
+ * (mode 0755, so plugin and spool directories inside it can be checked),
+ * writes its path to out; returns out, or NULL on failure. */
+char *testhost_tmpdir(const char *prefix, char *out, size_t outn);
+
 /* Creates a private plugin directory (mode 0755) under parent holding
  * copies of the given shared objects (mode 0755); writes its path to out. */
 int testhost_plugin_dir(const char *parent, const char *const *so_paths, size_t n, char *out,

@@ -22,9 +22,7 @@ static char plugdir[PATH_MAX_TEST];
 
 static void setup(void)
 {
-    snprintf(tmp, sizeof tmp, "/tmp/td-abi-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp));
-    chmod(tmp, 0755);
+    ck_assert_ptr_nonnull(testhost_tmpdir("td-abi", tmp, sizeof tmp));
     const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO};
     ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 3, plugdir, sizeof plugdir), 0);
 }
