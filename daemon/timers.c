@@ -452,10 +452,10 @@ static void timers_on_timer(uv_timer_t *h)
     timers_arm(t);
 }
 
-int timers_rebuild(timers *t, td_error *err)
+/* Every partner's next due time after `now`, from scratch. */
+static int timers_rebuild_at(timers *t, td_time now, td_error *err)
 {
     tierd *d = t->d;
-    td_time now = tierd_now(d);
     timer_heap_clear(t->heap);
     td_partner *page[TIMERS_PAGE];
     const char *after = NULL;
@@ -480,8 +480,16 @@ int timers_rebuild(timers *t, td_error *err)
             break;
     }
     t->stats.pending = timer_heap_size(t->heap);
-    timers_arm(t);
     return 0;
+}
+
+int timers_rebuild(timers *t, td_error *err)
+{
+    if (!t)
+        return 0;
+    int rc = timers_rebuild_at(t, tierd_now(t->d), err);
+    timers_arm(t);
+    return rc;
 }
 
 static void timers_free(timers *t)
@@ -558,7 +566,12 @@ static int advance_slice(timers *t, td_error *err)
     return state_begin(t->d, err);
 }
 
-/* Why each partner is evaluated at its own due instant rather than at `to`:
+/* The queue is first rebuilt at `from`: a fake clock serves tests and demos,
+ * where one pass over the partners is cheap next to the jump, and the
+ * replay then holds even if some path that changed a partner did not touch
+ * its entry.
+ *
+ * Why each partner is evaluated at its own due instant rather than at `to`:
  * a window that expired on day 30 of a 400-day jump demoted the partner on
  * day 30, and History must say so; and a partner can be due several times
  * in the jump (each bucket leaving its window), each crossing a tier edge
@@ -571,7 +584,9 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
 {
     tierd *d = t->d;
     uint64_t before = t->stats.changes;
-    int rc = state_begin(d, err);
+    int rc = timers_rebuild_at(t, from, err);
+    if (!rc)
+        rc = state_begin(d, err);
     const char *id;
     td_time due;
     char idbuf[TD_MAX_ID + 1];

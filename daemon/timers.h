@@ -68,16 +68,17 @@ void timers_close(timers *t);
 /* After anything changed one partner (event, upsert, delete, restore):
  * re-computes its due time at the daemon's now and re-arms. */
 void timers_touch(timers *t, const char *partner_id);
-/* After a program change (every due time moves): rebuilds the queue. */
+/* After a program change (every due time moves) or a failed commit (which
+ * may have restored partners or rebuilt the engine): rebuilds the queue.
+ * NULL is fine. */
 int timers_rebuild(timers *t, td_error *err);
 
-/* For `clock advance` from -> to (fake clock): evaluates every partner at
- * each of its due instants in (from, to], in time order, then every partner
- * at `to`. Commits every slice itself and leaves the last one open in the
- * caller's turn (a handler's turn is flushed by the server). *changes gets
- * the number of tier changes. On a failed commit the turn is poisoned with
- * the error (state_fail) and the error is returned; slices committed before
- * it stay committed. */
+/* For `clock advance` from -> to (fake clock): rebuilds the queue at from,
+ * then evaluates every partner at each of its due instants in (from, to],
+ * in time order, then every partner at `to`. Commits every slice itself and leaves the last one
+ * open in the caller's turn (a handler's turn is flushed by the server). *changes gets the number
+ * of tier changes. On a failed commit the turn is poisoned with the error (state_fail) and the
+ * error is returned; slices committed before it stay committed. */
 int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err);
 
 void timers_get_stats(const timers *t, timers_stats *out);

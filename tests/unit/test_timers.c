@@ -294,6 +294,27 @@ START_TEST(test_advance_replays_expiries_of_many_partners_in_time_order)
 }
 END_TEST
 
+START_TEST(test_advance_finds_partners_changed_after_the_queue_was_built)
+{
+    timers *t;
+    td_error err;
+    ck_assert_int_eq(timers_open(&d, &t, &err), 0);
+    td_time deal_at = FX_NOW - DEAL_AGE_DAYS * FX_DAY;
+    make_selling("p-1", deal_at); /* nobody touches the queue */
+    td_time expiry =
+        engine_partner_next_due(d.engine, engine_partner_find(d.engine, "p-1"), FX_NOW);
+    pub.n = 0;
+    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
+    d.fake_now = to;
+    uint64_t changes = 0;
+    ck_assert_int_eq(timers_advance(t, FX_NOW, to, &changes, &err), 0);
+    ck_assert_int_eq(state_flush(&d, &err), 0);
+    ck_assert_uint_eq(changes, 1);
+    ck_assert_int_eq(pub.at[0], expiry);
+    timers_close(t);
+}
+END_TEST
+
 static Suite *timers_suite(void)
 {
     Suite *s = suite_create("timers");
@@ -308,6 +329,7 @@ static Suite *timers_suite(void)
     tcase_add_test(dm, test_a_deleted_partner_leaves_the_queue_when_touched);
     tcase_add_test(dm, test_advance_demotes_at_the_moment_the_window_expired);
     tcase_add_test(dm, test_advance_replays_expiries_of_many_partners_in_time_order);
+    tcase_add_test(dm, test_advance_finds_partners_changed_after_the_queue_was_built);
     suite_add_tcase(s, dm);
     return s;
 }

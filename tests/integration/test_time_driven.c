@@ -1,0 +1,152 @@
+/* Time alone changes tiers, end to end: a real tierd with --fake-clock, the
+ * shipped example program, a reseller made Selling by events, then
+ * `tierctl clock advance` and no further event. The demotion must be in
+ * History dated when the deal left its 365-day window, not at the advance
+ * target: the daemon behaves as if it had been running through the jump.
+ *
+ * Needs the daemon's timers wired to the Clock handler (daemon/timers.h). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "tierd.pb-c.h"
+
+#define CLOCK_START   "2027-03-01T00:00:00Z"
+#define CLOCK_START_T ((int64_t)1803859200)
+#define DAY           ((int64_t)86400)
+#define DEAL_AT       "2027-02-01T00:00:00Z"
+#define DEAL_AT_T     ((int64_t)1801440000)
+#define WINDOW_DAYS   365
+#define ADVANCE       "400d"
+#define ADVANCE_DAYS  400
+#define PATH_BUF      1024
+
+static harness h;
+
+static void setup(void)
+{
+    harness_init(&h);
+    ck_assert_int_eq(harness_start(&h, "--fake-clock", CLOCK_START, NULL), 0);
+}
+
+static void teardown(void)
+{
+    harness_cleanup(&h);
+}
+
+static void tierctl_ok(const char *const *argv)
+{
+    char *out = NULL, *err = NULL;
+    int rc = harness_tierctl(&h, argv, &out, &err);
+    ck_assert_msg(rc == 0, "tierctl %s %s: exit %d: %s", argv[0], argv[1] ? argv[1] : "", rc,
+                  err ? err : "");
+    free(out);
+    free(err);
+}
+#define TIERCTL_OK(...) tierctl_ok((const char *const[]){__VA_ARGS__, NULL})
+
+static Tierd__ChangesResponse *history(const char *partner)
+{
+    td_client *cli = harness_client(&h, NULL);
+    ck_assert_ptr_nonnull(cli);
+    Tierd__HistoryRequest req = TIERD__HISTORY_REQUEST__INIT;
+    req.partner = (char *)partner;
+    Tierd__ChangesResponse *r = NULL;
+    td_error err;
+    ck_assert_msg(td_client_history(cli, &req, &r, &err) == 0, "%s", err.message);
+    td_client_close(cli);
+    return r;
+}
+
+START_TEST(test_clock_advance_demotes_when_the_window_expired_with_no_event)
+{
+    const char *root = getenv("TIERD_SOURCE_ROOT");
+    ck_assert_ptr_nonnull(root);
+    char program[PATH_BUF];
+    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
+    TIERCTL_OK("program", "load", program);
+    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller", "--name", "Acme");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", DEAL_AT,
+               "--id", "c-1", "--source", "crm");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
+               "--at", DEAL_AT, "--id", "s-1", "--source", "crm");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
+               "--at", DEAL_AT, "--id", "l-1", "--source", "lms");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
+               "--at", DEAL_AT, "--id", "o-1", "--source", "crm");
+
+    Tierd__ChangesResponse *r = history("p-1");
+    ck_assert_uint_ge(r->n_changes, 1);
+    ck_assert_str_eq(r->changes[0]->to_tier, "Selling"); /* newest first */
+    uint64_t before = r->n_changes;
+    tierd__changes_response__free_unpacked(r, NULL);
+
+    TIERCTL_OK("clock", "advance", ADVANCE);
+
+    r = history("p-1");
+    ck_assert_uint_eq(r->n_changes, before + 1);
+    const Tierd__TierChange *c = r->changes[0];
+    ck_assert_int_eq(c->cause, TIERD__CAUSE__DEMOTION);
+    ck_assert_str_eq(c->ladder, "reseller");
+    ck_assert_str_eq(c->from_tier, "Selling");
+    ck_assert_str_eq(c->to_tier, "Registered");
+    /* The deal left the window a year after it closed (give or take the
+     * window's bucket), long before the advance target. */
+    int64_t expiry = DEAL_AT_T + WINDOW_DAYS * DAY;
+    ck_assert_int_ge(c->at, expiry - DAY);
+    ck_assert_int_le(c->at, expiry + DAY);
+    ck_assert_int_lt(c->at, CLOCK_START_T + ADVANCE_DAYS * DAY);
+    ck_assert_str_eq(c->event_id, "");
+    tierd__changes_response__free_unpacked(r, NULL);
+}
+END_TEST
+
+START_TEST(test_clock_advance_short_of_the_expiry_changes_nothing)
+{
+    const char *root = getenv("TIERD_SOURCE_ROOT");
+    ck_assert_ptr_nonnull(root);
+    char program[PATH_BUF];
+    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
+    TIERCTL_OK("program", "load", program);
+    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", DEAL_AT,
+               "--id", "c-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
+               "--at", DEAL_AT, "--id", "s-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
+               "--at", DEAL_AT, "--id", "l-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
+               "--at", DEAL_AT, "--id", "o-1");
+    Tierd__ChangesResponse *r = history("p-1");
+    uint64_t before = r->n_changes;
+    tierd__changes_response__free_unpacked(r, NULL);
+    TIERCTL_OK("clock", "advance", "300d");
+    r = history("p-1");
+    ck_assert_uint_eq(r->n_changes, before);
+    ck_assert_str_eq(r->changes[0]->to_tier, "Selling");
+    tierd__changes_response__free_unpacked(r, NULL);
+}
+END_TEST
+
+static Suite *time_driven_suite(void)
+{
+    Suite *s = suite_create("time_driven");
+    TCase *tc = tcase_create("clock");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_clock_advance_demotes_when_the_window_expired_with_no_event);
+    tcase_add_test(tc, test_clock_advance_short_of_the_expiry_changes_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(time_driven_suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
