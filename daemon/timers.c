@@ -549,10 +549,14 @@ void timers_touch(timers *t, const char *partner_id)
         return;
     engine *e = t->d->engine;
     td_partner *p = engine_partner_find(e, partner_id);
+    td_time now = tierd_now(t->d);
+    td_time queued = timer_heap_due(t->heap, partner_id);
     if (!p)
         timer_heap_remove(t->heap, partner_id);
-    else
-        queue_set(t, partner_id, engine_partner_next_due(e, p, tierd_now(t->d)));
+    else if (queued == TD_TIME_NONE || queued > now)
+        queue_set(t, partner_id, engine_partner_next_due(e, p, now));
+    /* An overdue entry stays: next_due looks only after now, and the change
+     * between its due time and now has not been evaluated yet. */
     timers_arm(t);
 }
 
