@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
+#include "timers.h"
 
 static void set_result(rpc_call *call, Tierd__ItemResult *res, Tierd__Outcome outcome, size_t index,
                        const Tierd__Event *ev, const char *why)
@@ -141,6 +142,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             continue;
         }
         state_mark_dirty(d, ev->partner);
+        timers_touch(d->timers, ev->partner);
         rc = store_event(call, ev, err);
         if (rc) {
             state_fail(d, err);

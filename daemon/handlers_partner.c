@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
+#include "timers.h"
 
 #define PARTNER_TYPES_MAX TD_MAX_PARTNER_TYPES
 
@@ -77,6 +78,7 @@ int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, Protobuf
             continue;
         }
         state_mark_dirty(d, p->id);
+        timers_touch(d->timers, p->id);
         res->outcome = TIERD__OUTCOME__ACCEPTED;
         out->accepted++;
     }
@@ -166,6 +168,7 @@ int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufC
     if (rc)
         return rc;
     state_mark_dirty(d, r->id);
+    timers_touch(d->timers, r->id);
     Tierd__DeletePartnerResponse *out = rpc_alloc(call, sizeof *out);
     tierd__delete_partner_response__init(out);
     out->deleted = true;

@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "log.h"
 #include "pbconv.h"
 #include "state.h"
+#include "timers.h"
 
 #define PROGRAM_DEFAULT_FILENAME "program.yaml"
 #define PROGRAM_MAX_FILENAME     256
@@ -142,6 +144,11 @@ static int apply_program(rpc_call *call, program *p, const char *yaml, td_error 
         return -TD_RESOURCE_EXHAUSTED;
     }
     state_program_loaded(d, index);
+    /* every partner's next window edge may have moved */
+    td_error terr = {0};
+    if (timers_rebuild(d->timers, &terr) != 0)
+        log_warning("version %s applied, but its timers were not rebuilt: %s", p->version,
+                    terr.message);
     return 0;
 }
 

@@ -61,6 +61,8 @@ struct state {
 
     state_publish_fn publish;
     void *publish_ud;
+    state_rollback_fn rolled_back;
+    void *rolled_back_ud;
 };
 
 /* ---- dirty set ---- */
@@ -388,6 +390,12 @@ void state_set_cause_event(tierd *d, const char *event_id)
         snprintf(st->cause_event, sizeof st->cause_event, "%s", event_id);
 }
 
+void state_set_rollback_hook(tierd *d, state_rollback_fn fn, void *ud)
+{
+    d->state->rolled_back = fn;
+    d->state->rolled_back_ud = ud;
+}
+
 void state_set_publisher(tierd *d, state_publish_fn fn, void *ud)
 {
     d->state->publish = fn;
@@ -572,6 +580,8 @@ int state_flush(tierd *d, td_error *err)
         if (rollback(d, &rerr) != 0)
             log_error("%s", rerr.message);
         turn_reset(st);
+        if (st->rolled_back)
+            st->rolled_back(st->rolled_back_ud);
         return td_error_set(err, why.code, "%s", why.message);
     }
     for (size_t i = 0; i < st->n_queue && st->publish; i++)

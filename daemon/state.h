@@ -57,6 +57,12 @@ uint64_t state_program_index(const tierd *d);
  * turn's changes in sequence order. On failure rolls back as described. */
 int state_flush(tierd *d, td_error *err);
 
+/* Called after a failed flush restored memory from the store (partners
+ * restored or dropped, or the engine rebuilt), so whoever caches engine
+ * state (the timers' queue) can rebuild it. */
+typedef void (*state_rollback_fn)(void *ud);
+void state_set_rollback_hook(tierd *d, state_rollback_fn fn, void *ud);
+
 /* Publishing hook the server installs: topic "change/<ladder>/<partner>",
  * payload an encoded tierd.TierChange. */
 typedef void (*state_publish_fn)(void *ud, const char *topic, const uint8_t *payload, size_t len);

@@ -37,6 +37,13 @@ typedef struct published {
 } published;
 
 static published pub;
+static int rollbacks;
+
+static void count_rollback(void *ud)
+{
+    (void)ud;
+    rollbacks++;
+}
 
 static void record_publish(void *ud, const char *topic, const uint8_t *payload, size_t len)
 {
@@ -56,6 +63,7 @@ static void open_state(const store_options *opt)
     d.fake_now = FX_NOW;
     ck_assert_msg(state_open_with(&d, dir, opt, &err) == 0, "%s", err.message);
     state_set_publisher(&d, record_publish, &pub);
+    state_set_rollback_hook(&d, count_rollback, NULL);
 }
 
 static void setup(void)
@@ -64,6 +72,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
+    rollbacks = 0;
     store_options opt = {.no_sync = true};
     open_state(&opt);
 }
@@ -199,6 +208,7 @@ START_TEST(test_failed_turn_restores_memory_from_the_store_and_publishes_nothing
     state_fail(&d, &injected);
     ck_assert_int_eq(state_flush(&d, &err), -TD_RESOURCE_EXHAUSTED);
     ck_assert_str_eq(err.message, "injected: disk full");
+    ck_assert_int_eq(rollbacks, 1);
 
     ck_assert_uint_eq(pub.n, published_before);
     ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Registered");
@@ -209,6 +219,7 @@ START_TEST(test_failed_turn_restores_memory_from_the_store_and_publishes_nothing
     /* the next turn starts clean and numbers on from the committed log */
     ingest("o-1", "p-1", "deal_closed", 60000, NULL);
     flush_ok();
+    ck_assert_int_eq(rollbacks, 1);
     ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
     ck_assert_uint_eq(pub.n, published_before + 1);
     ck_assert_uint_eq(pub.seq[pub.n - 1], 2);
