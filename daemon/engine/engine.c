@@ -6,9 +6,10 @@
  * event is folded into its stream and only the ladders reading a metric fed
  * by that event are re-evaluated; a rejected event touches nothing; every
  * tier change is reported through the caller's td_change_fn with the
- * criteria behind it. The current tier follows the qualifying tier; the
- * lifecycle policy (grace, review points, approval, overrides) is not
- * applied here, although tier_state keeps the fields it will need.
+ * criteria behind it. How the held tier follows the qualifying one (grace,
+ * review points, approvals, overrides) is lifecycle.c's: evaluation here
+ * computes the qualifying tier and hands every ladder that is not simply
+ * settled to lifecycle_step.
  *
  * Does no I/O, reads no clock, and does not check idempotency (the daemon
  * does, against its store). */
@@ -485,7 +486,7 @@ void engine_eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
         tier_state *ts = &p->tiers[l];
         int q = engine_qualify(&prog->ladders[l], values);
         /* The common case: nothing below, pending or pinned. */
-        if (q == ts->tier && ts->below_since == TD_TIME_NONE && ts->pending < 0 &&
+        if (q == ts->tier && ts->below_since == TD_TIME_NONE && ts->pending < 0 && ts->denied < 0 &&
             !ts_overridden(ts)) {
             ts->qualifying = (int8_t)q;
             continue;
