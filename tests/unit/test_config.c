@@ -1,0 +1,171 @@
+/* tierd.yaml parsing: every documented key is read, and every wrong key,
+ * type or value is refused with file:line:column before anything applies. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define CFG_PATH_MAX 256
+
+static char path[CFG_PATH_MAX];
+
+static void write_config(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/test-config-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static td_config *load_ok(const char *text)
+{
+    write_config(text);
+    td_config *c = NULL;
+    td_error err = {0};
+    int rc = config_load(path, &c, &err);
+    ck_assert_msg(rc == 0, "%s", err.message);
+    unlink(path);
+    return c;
+}
+
+/* The refusal's message, which must start with path:line:column. */
+static void load_refused(const char *text, int line, int column, const char *what)
+{
+    write_config(text);
+    td_config *c = NULL;
+    td_error err = {0};
+    ck_assert_int_ne(config_load(path, &c, &err), 0);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(err.code, TD_INVALID_ARGUMENT);
+    char want[CFG_PATH_MAX + 32];
+    snprintf(want, sizeof want, "%s:%d:%d: ", path, line, column);
+    ck_assert_msg(strncmp(err.message, want, strlen(want)) == 0, "want %s, got %s", want,
+                  err.message);
+    ck_assert_msg(strstr(err.message, what), "want '%s' in %s", what, err.message);
+    unlink(path);
+}
+
+START_TEST(test_every_documented_key_is_read)
+{
+    td_config *c = load_ok("state_dir: /var/lib/x\n"
+                           "listen: [ipc:///run/a.sock, tcp://127.0.0.1:9000]\n"
+                           "publish: [\"tcp://[::1]:9001\"]\n"
+                           "allow_remote: false\n"
+                           "tokens:\n"
+                           "  - {name: ops, token: abcdefghijklmnopqrstuvwxyz, role: admin}\n"
+                           "program: /etc/tierd/program.yaml\n"
+                           "log_level: debug\n"
+                           "max_request_bytes: 65536\n"
+                           "watchdog: no\n");
+    ck_assert_str_eq(c->state_dir, "/var/lib/x");
+    ck_assert_uint_eq(c->n_listen, 2);
+    ck_assert_str_eq(c->listen[1], "tcp://127.0.0.1:9000");
+    ck_assert_uint_eq(c->n_publish, 1);
+    ck_assert_uint_eq(c->n_tokens, 1);
+    ck_assert_str_eq(c->tokens[0].name, "ops");
+    ck_assert_int_eq(c->tokens[0].role, TD_ROLE_ADMIN);
+    ck_assert_str_eq(c->program, "/etc/tierd/program.yaml");
+    ck_assert_int_eq(c->log_level, TD_LOG_DEBUG);
+    ck_assert_uint_eq(c->max_request_bytes, 65536);
+    ck_assert(!c->watchdog);
+    config_free(c);
+}
+END_TEST
+
+START_TEST(test_an_empty_file_takes_the_defaults)
+{
+    td_config *c = load_ok("");
+    ck_assert_uint_eq(c->max_request_bytes, TD_MAX_REQUEST_BYTES);
+    ck_assert_int_eq(c->log_level, TD_LOG_DEFAULT_LEVEL);
+    ck_assert_uint_eq(c->n_tokens, 0);
+    ck_assert(c->watchdog);
+    config_free(c);
+}
+END_TEST
+
+START_TEST(test_unknown_key_is_refused_where_it_stands)
+{
+    load_refused("log_level: info\n  \nlisten_on: []\n", 3, 1, "unknown key 'listen_on'");
+}
+END_TEST
+
+START_TEST(test_bad_values_are_refused_with_their_position)
+{
+    load_refused("log_level: loud\n", 1, 12, "log_level must be");
+    load_refused("allow_remote: maybe\n", 1, 15, "true or false");
+    load_refused("max_request_bytes: -5\n", 1, 20, "whole number");
+    load_refused("max_request_bytes: 1e9\n", 1, 20, "whole number");
+    load_refused("listen: ipc:///x\n", 1, 9, "list of URLs");
+    load_refused("listen: [http://x]\n", 1, 10, "ipc://PATH or tcp://HOST:PORT");
+    load_refused("tokens:\n  - {name: a, token: short, role: read}\n", 2, 22, "at least");
+    load_refused("tokens:\n  - {name: a, token: abcdefghijklmnopqrstuvwxyz, role: root}\n", 2, 56,
+                 "read, write or admin");
+    load_refused("tokens:\n  - {name: a, token: abcdefghijklmnopqrstuvwxyz}\n", 2, 5,
+                 "needs name, token and role");
+    load_refused("tokens:\n"
+                 "  - {name: a, token: abcdefghijklmnopqrstuvwxyz, role: read}\n"
+                 "  - {name: a, token: zyxwvutsrqponmlkjihgfedcba, role: read}\n",
+                 3, 5, "used twice");
+    load_refused("- a\n- b\n", 1, 1, "mapping");
+}
+END_TEST
+
+START_TEST(test_remote_endpoints_need_allow_remote)
+{
+    write_config("listen: [tcp://10.0.0.1:7450]\n");
+    td_config *c = NULL;
+    td_error err = {0};
+    ck_assert_int_ne(config_load(path, &c, &err), 0);
+    ck_assert_msg(strstr(err.message, "not a loopback address"), "%s", err.message);
+    unlink(path);
+    c = load_ok("allow_remote: true\nlisten: [tcp://10.0.0.1:7450]\n");
+    config_free(c);
+    ck_assert_int_eq(config_check_endpoint("tcp://127.0.0.2:1", false, &err), 0);
+    ck_assert_int_eq(config_check_endpoint("tcp://localhost:1", false, &err), 0);
+    ck_assert_int_ne(config_check_endpoint("tcp://0.0.0.0:1", false, &err), 0);
+    ck_assert_int_ne(config_check_endpoint("tcp://:1", false, &err), 0);
+}
+END_TEST
+
+START_TEST(test_a_missing_file_is_not_found)
+{
+    td_config *c = NULL;
+    td_error err = {0};
+    ck_assert_int_ne(config_load("/nonexistent/tierd.yaml", &c, &err), 0);
+    ck_assert_int_eq(err.code, TD_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_broken_yaml_is_refused_with_its_position)
+{
+    load_refused("tokens: [\n", 2, 1, "");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+    tcase_add_test(tc, test_every_documented_key_is_read);
+    tcase_add_test(tc, test_an_empty_file_takes_the_defaults);
+    tcase_add_test(tc, test_unknown_key_is_refused_where_it_stands);
+    tcase_add_test(tc, test_bad_values_are_refused_with_their_position);
+    tcase_add_test(tc, test_remote_endpoints_need_allow_remote);
+    tcase_add_test(tc, test_a_missing_file_is_not_found);
+    tcase_add_test(tc, test_broken_yaml_is_refused_with_its_position);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
