@@ -15,25 +15,33 @@
 #include "rpc.h"
 #include "tierd/status.h"
 
-#define TD_HANDLER(name)                                                                           \
-    int handle_##name(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,        \
-                      td_error *err)
-
-TD_HANDLER(status);
-TD_HANDLER(clock);
-TD_HANDLER(put_program);
-TD_HANDLER(get_program);
-TD_HANDLER(upsert_partners);
-TD_HANDLER(get_partner);
-TD_HANDLER(list_partners);
-TD_HANDLER(delete_partner);
-TD_HANDLER(ingest);
-TD_HANDLER(get_tiers);
-TD_HANDLER(explain);
-TD_HANDLER(history);
-TD_HANDLER(list_changes);
-TD_HANDLER(stats);
-
-#undef TD_HANDLER
+int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  td_error *err);
+int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                 td_error *err);
+int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                       td_error *err);
+int handle_get_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                       td_error *err);
+int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           td_error *err);
+int handle_get_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                       td_error *err);
+int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                         td_error *err);
+int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                          td_error *err);
+int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  td_error *err);
+int handle_get_tiers(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                     td_error *err);
+int handle_explain(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                   td_error *err);
+int handle_history(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                   td_error *err);
+int handle_list_changes(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                        td_error *err);
+int handle_stats(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                 td_error *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,48 @@ START_TEST(test_lifecycle_methods_answer_unimplemented)
 }
 END_TEST
 
+START_TEST(test_sighup_applies_new_tokens_live)
+{
+    harness h;
+    harness_init(&h);
+    harness_write_config(&h, tokens_config);
+    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    td_error err = {0};
+    ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
+    harness_write_config(&h, "tokens:\n"
+                             "  - {name: fresh, token: fresh-token-0123456789, role: read}\n");
+    kill(h.pid, SIGHUP);
+    /* The reload runs on the loop; poll until the old token stops working. */
+    int rc = 0;
+    for (int i = 0; i < 100 && (rc = status_with(&h, TOKEN_READ, &err)) == 0; i++)
+        usleep(20000);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
+    ck_assert_int_eq(status_with(&h, "fresh-token-0123456789", &err), 0);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
+START_TEST(test_sighup_keeps_the_running_config_when_the_new_one_is_broken)
+{
+    harness h;
+    harness_init(&h);
+    harness_write_config(&h, tokens_config);
+    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    harness_write_config(&h, "tokens: [\n");
+    kill(h.pid, SIGHUP);
+    usleep(200000);
+    td_error err = {0};
+    ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
+    char *log = harness_log(&h);
+    ck_assert_msg(strstr(log, "config not reloaded"), "log: %s", log);
+    free(log);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
 static Suite *daemon_suite(void)
 {
     Suite *s = suite_create("daemon");
@@ -413,6 +456,8 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_bad_flags_exit_2_with_usage);
     tcase_add_test(tc, test_clock_advance_needs_fake_clock_and_moves_a_fake_one);
     tcase_add_test(tc, test_lifecycle_methods_answer_unimplemented);
+    tcase_add_test(tc, test_sighup_applies_new_tokens_live);
+    tcase_add_test(tc, test_sighup_keeps_the_running_config_when_the_new_one_is_broken);
     suite_add_tcase(s, tc);
     return s;
 }
