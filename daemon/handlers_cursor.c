@@ -84,9 +84,15 @@ int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
     if (rc)
         return rc;
     char *cursor = NULL;
-    rc = store_get_cursor(call->d->store, name, &cursor, err);
-    if (rc)
+    /* A local error: the store may leave "not found" in it while answering
+     * 0 with no cursor, which is not a failure of this call. */
+    td_error serr;
+    td_error_clear(&serr);
+    rc = store_get_cursor(call->d->store, name, &cursor, &serr);
+    if (rc) {
+        *err = serr;
         return rc;
+    }
     Tierd__CursorResponse *out = rpc_alloc(call, sizeof *out);
     tierd__cursor_response__init(out);
     out->cursor = rpc_strdup(call, cursor);
