@@ -4,9 +4,9 @@
  * sets *resp to a response allocated from the call's arena and returns 0; on
  * failure it fills err and returns -(int)err->code.
  *
- * Lifecycle methods (SetOverride, ClearOverride, ListPending, Approve, Deny)
- * have no handler yet; their table rows carry NULL and the server answers
- * UNIMPLEMENTED. GetCursor is declared in connectors.h. */
+ * The lifecycle methods (SetOverride, ClearOverride, ListPending, Approve,
+ * Deny) live in handlers_lifecycle.c. GetCursor is declared in
+ * connectors.h. */
 #ifndef TD_HANDLERS_H
 #define TD_HANDLERS_H
 
