@@ -4,11 +4,16 @@
  * History dated when the deal left its 365-day window, not at the advance
  * target: the daemon behaves as if it had been running through the jump.
  *
- * Needs the daemon's timers wired to the Clock handler (daemon/timers.h). */
+ * A last test does the same on the wall clock: the loop's own timer fires
+ * when the window expires.
+ *
+ * Needs the daemon's timers wired in: the Clock handler (timers_advance) and,
+ * for the wall-clock test, timers_touch after every accepted event. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "tierd.pb-c.h"
@@ -22,6 +27,11 @@
 #define ADVANCE       "400d"
 #define ADVANCE_DAYS  400
 #define PATH_BUF      1024
+#define TIME_BUF      32
+#define EXPIRES_IN_S  3
+#define WAIT_MAX_MS   15000
+#define POLL_MS       200
+#define NS_PER_MS     1000000L
 
 static harness h;
 
@@ -31,8 +41,22 @@ static void setup(void)
     ck_assert_int_eq(harness_start(&h, "--fake-clock", CLOCK_START, NULL), 0);
 }
 
+static void setup_real_clock(void)
+{
+    harness_init(&h);
+    ck_assert_int_eq(harness_start(&h, NULL), 0);
+}
+
 static void teardown(void)
 {
+    /* A clean exit 0 also means the timers closed and freed (ASan builds). */
+    int status = harness_stop(&h);
+    if (status != 0) {
+        char *log = harness_log(&h);
+        fprintf(stderr, "%s", log);
+        free(log);
+    }
+    ck_assert_int_eq(status, 0);
     harness_cleanup(&h);
 }
 
@@ -130,6 +154,59 @@ START_TEST(test_clock_advance_short_of_the_expiry_changes_nothing)
 }
 END_TEST
 
+static void rfc3339(time_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The real clock: a deal made a year ago, less a few seconds, leaves its
+ * window while the test watches; the loop's timer demotes the partner with
+ * no request at all. Needs timers_touch after ingest (handlers_event.c). */
+START_TEST(test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clock)
+{
+    const char *root = getenv("TIERD_SOURCE_ROOT");
+    ck_assert_ptr_nonnull(root);
+    char program[PATH_BUF];
+    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
+    TIERCTL_OK("program", "load", program);
+    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller");
+    time_t now = time(NULL);
+    char recent[TIME_BUF], expiring[TIME_BUF];
+    rfc3339(now - DAY, recent, sizeof recent);
+    rfc3339(now - WINDOW_DAYS * DAY + EXPIRES_IN_S, expiring, sizeof expiring);
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", recent,
+               "--id", "c-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
+               "--at", recent, "--id", "s-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
+               "--at", recent, "--id", "l-1");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
+               "--at", expiring, "--id", "o-1");
+    Tierd__ChangesResponse *r = history("p-1");
+    ck_assert_str_eq(r->changes[0]->to_tier, "Selling");
+    uint64_t before = r->n_changes;
+    tierd__changes_response__free_unpacked(r, NULL);
+
+    bool demoted = false;
+    for (int waited = 0; waited < WAIT_MAX_MS && !demoted; waited += POLL_MS) {
+        struct timespec ts = {0, POLL_MS * NS_PER_MS};
+        nanosleep(&ts, NULL);
+        r = history("p-1");
+        if (r->n_changes > before) {
+            demoted = true;
+            const Tierd__TierChange *c = r->changes[0];
+            ck_assert_int_eq(c->cause, TIERD__CAUSE__DEMOTION);
+            ck_assert_str_eq(c->to_tier, "Registered");
+            ck_assert_int_ge(c->at, (int64_t)now + EXPIRES_IN_S);
+        }
+        tierd__changes_response__free_unpacked(r, NULL);
+    }
+    ck_assert_msg(demoted, "no demotion within %d ms of the window's expiry", WAIT_MAX_MS);
+}
+END_TEST
+
 static Suite *time_driven_suite(void)
 {
     Suite *s = suite_create("time_driven");
@@ -139,6 +216,11 @@ static Suite *time_driven_suite(void)
     tcase_add_test(tc, test_clock_advance_demotes_when_the_window_expired_with_no_event);
     tcase_add_test(tc, test_clock_advance_short_of_the_expiry_changes_nothing);
     suite_add_tcase(s, tc);
+    TCase *real = tcase_create("wall clock");
+    tcase_set_timeout(real, 60);
+    tcase_add_checked_fixture(real, setup_real_clock, teardown);
+    tcase_add_test(real, test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clock);
+    suite_add_tcase(s, real);
     return s;
 }
 
