@@ -289,21 +289,39 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
     tierd__envelope__free_unpacked(env, NULL);
 }
 
+static void rpc_reply_init(const rpc_result *r, Tierd__Reply *reply)
+{
+    tierd__reply__init(reply);
+    reply->request_id = r->request_id;
+    reply->status = (Tierd__Status)r->status;
+    reply->message = (char *)r->message;
+    if (r->status == TD_OK) {
+        reply->payload.data = r->payload;
+        reply->payload.len = r->payload_len;
+    }
+}
+
+size_t rpc_result_packed_size(const rpc_result *r)
+{
+    Tierd__Reply reply;
+    rpc_reply_init(r, &reply);
+    return tierd__reply__get_packed_size(&reply);
+}
+
+size_t rpc_result_pack_into(const rpc_result *r, uint8_t *buf)
+{
+    Tierd__Reply reply;
+    rpc_reply_init(r, &reply);
+    return tierd__reply__pack(&reply, buf);
+}
+
 uint8_t *rpc_result_pack(const rpc_result *r, size_t *len)
 {
-    Tierd__Reply reply = TIERD__REPLY__INIT;
-    reply.request_id = r->request_id;
-    reply.status = (Tierd__Status)r->status;
-    reply.message = (char *)r->message;
-    if (r->status == TD_OK) {
-        reply.payload.data = r->payload;
-        reply.payload.len = r->payload_len;
-    }
-    size_t n = tierd__reply__get_packed_size(&reply);
+    size_t n = rpc_result_packed_size(r);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
         return NULL;
-    *len = tierd__reply__pack(&reply, buf);
+    *len = rpc_result_pack_into(r, buf);
     return buf;
 }
 

@@ -95,6 +95,10 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
                  rpc_result *out);
 /* Packs out as a Reply into a malloc'd buffer; NULL on OOM. */
 uint8_t *rpc_result_pack(const rpc_result *r, size_t *len);
+/* The same into a caller's buffer of rpc_result_packed_size bytes (the
+ * server packs straight into a nanomsg message, saving a copy). */
+size_t rpc_result_packed_size(const rpc_result *r);
+size_t rpc_result_pack_into(const rpc_result *r, uint8_t *buf);
 void rpc_result_clear(rpc_result *r);
 
 /* Runs method in-process as `actor` with admin role (the --program load

@@ -158,23 +158,27 @@ static int server_take(server *s, bool *mutated)
 
 static void server_send(server *s, server_pending *p)
 {
-    size_t len = 0;
-    uint8_t *buf = rpc_result_pack(&p->result, &len);
-    rpc_result_clear(&p->result);
-    if (!buf) {
+    size_t len = rpc_result_packed_size(&p->result);
+    uint8_t *msg = nn_allocmsg(len ? len : 1, 0);
+    if (!msg) {
         log_error("out of memory packing a reply; request %llu goes unanswered",
                   (unsigned long long)p->result.request_id);
+        rpc_result_clear(&p->result);
         nn_freemsg(p->control);
         return;
     }
-    struct nn_iovec iov = {.iov_base = buf, .iov_len = len};
+    len = rpc_result_pack_into(&p->result, msg);
+    rpc_result_clear(&p->result);
+    struct nn_iovec iov = {.iov_base = &msg, .iov_len = NN_MSG};
     struct nn_msghdr hdr = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &p->control, .msg_controllen = NN_MSG};
-    /* nanomsg owns the control chunk from here on, sent or not. */
-    if (nn_sendmsg(s->rep, &hdr, NN_DONTWAIT) < 0)
+    /* On success nanomsg owns both chunks; on failure it has released the
+     * control chunk but the body is still ours. */
+    if (nn_sendmsg(s->rep, &hdr, NN_DONTWAIT) < 0) {
         log_warning("reply to request %llu not sent: %s", (unsigned long long)p->result.request_id,
                     nn_strerror(nn_errno()));
-    free(buf);
+        nn_freemsg(msg);
+    }
 }
 
 /* One turn: drain, commit once, answer. */
