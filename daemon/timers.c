@@ -469,7 +469,12 @@ static int timers_rebuild_at(timers *t, td_time now, td_error *err)
         for (size_t i = 0; i < n; i++) {
             td_partner_info info;
             engine_partner_info(page[i], &info);
-            td_time due = engine_partner_next_due(d->engine, page[i], now);
+            /* Counting from the partner's last change rather than from now
+             * keeps an edge that passed unevaluated (the daemon was down, or
+             * the entry was overdue when the queue was dropped) as an
+             * overdue entry, evaluated at once; from now it would be lost. */
+            td_time base = info.updated > 0 && info.updated < now ? info.updated : now;
+            td_time due = engine_partner_next_due(d->engine, page[i], base);
             if (timer_heap_set(t->heap, info.id, due) != 0)
                 return td_error_set(err, TD_RESOURCE_EXHAUSTED,
                                     "timers: out of memory queueing %zu partners",
@@ -490,6 +495,16 @@ int timers_rebuild(timers *t, td_error *err)
     int rc = timers_rebuild_at(t, tierd_now(t->d), err);
     timers_arm(t);
     return rc;
+}
+
+/* A failed commit restored partners from the store or rebuilt the engine:
+ * queued due times may describe state that no longer exists. */
+static void timers_on_rollback(void *ud)
+{
+    timers *t = ud;
+    td_error err = {0};
+    if (timers_rebuild(t, &err) != 0)
+        log_error("timers: rebuilding the queue after a rollback failed: %s", err.message);
 }
 
 static void timers_free(timers *t)
@@ -522,6 +537,8 @@ int timers_open(tierd *d, timers **out, td_error *err)
         timers_close(t);
         return rc;
     }
+    if (d->state)
+        state_set_rollback_hook(d, timers_on_rollback, t);
     *out = t;
     return 0;
 }
@@ -535,6 +552,8 @@ void timers_close(timers *t)
 {
     if (!t)
         return;
+    if (t->d->state)
+        state_set_rollback_hook(t->d, NULL, NULL);
     if (t->has_timer) {
         uv_timer_stop(&t->timer);
         uv_close((uv_handle_t *)&t->timer, timers_on_closed);

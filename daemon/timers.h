@@ -58,8 +58,11 @@ typedef struct timers_stats {
 } timers_stats;
 
 /* After the engine was restored (state_open, program loaded): computes every
- * partner's next due time and arms the timer on d->loop (not with a fake
- * clock, nor when d->loop is NULL). d must outlive the timers. */
+ * partner's next due time (an edge passed since its last change, such as
+ * one that fell while the daemon was down, is due at once) and arms the
+ * timer on d->loop (not with a fake clock, nor when d->loop is NULL).
+ * Installs itself as the state's rollback hook, so a failed commit rebuilds
+ * the queue. d must outlive the timers. */
 int timers_open(tierd *d, timers **out, td_error *err);
 /* Stops the timer; the struct is freed once libuv has closed the handle
  * (run the loop afterwards), or at once when none was armed. NULL is fine. */

@@ -366,6 +366,31 @@ START_TEST(test_the_loop_timer_works_through_due_partners_in_slices)
 }
 END_TEST
 
+START_TEST(test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_start)
+{
+    make_selling("p-1", FX_NOW - DEAL_AGE_DAYS * FX_DAY);
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    d.loop = &loop;
+    d.fake_clock = false;
+    d.fake_now = FX_NOW + ADVANCE_DAYS * FX_DAY; /* the restart, long after */
+    timers *t;
+    td_error err;
+    ck_assert_int_eq(timers_open(&d, &t, &err), 0);
+    timers_stats st;
+    timers_get_stats(t, &st);
+    ck_assert_uint_eq(st.pending, 1);
+    while (uv_run(&loop, UV_RUN_ONCE))
+        ;
+    ck_assert_str_eq(tier_of("p-1"), "Registered");
+    timers_close(t);
+    uv_walk(&loop, on_walk_close, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    d.loop = NULL;
+}
+END_TEST
+
 static Suite *timers_suite(void)
 {
     Suite *s = suite_create("timers");
@@ -382,6 +407,7 @@ static Suite *timers_suite(void)
     tcase_add_test(dm, test_advance_replays_expiries_of_many_partners_in_time_order);
     tcase_add_test(dm, test_advance_finds_partners_changed_after_the_queue_was_built);
     tcase_add_test(dm, test_the_loop_timer_works_through_due_partners_in_slices);
+    tcase_add_test(dm, test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_start);
     suite_add_tcase(s, dm);
     return s;
 }
