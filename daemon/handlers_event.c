@@ -17,6 +17,9 @@
 #include "state.h"
 #include "timers.h"
 
+#define TD_STR_(x) #x
+#define TD_STR(x)  TD_STR_(x)
+
 static void set_result(rpc_call *call, Tierd__ItemResult *res, Tierd__Outcome outcome, size_t index,
                        const Tierd__Event *ev, const char *why)
 {
@@ -48,9 +51,11 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
     if (!ev->id || !*ev->id)
         return "id is required";
     if (!pbconv_text_ok(ev->source, TD_MAX_ID))
-        return "source must be at most 256 bytes of UTF-8 text without control characters";
+        return "source must be at most " TD_STR(TD_MAX_ID) " bytes of UTF-8 text without control "
+                                                           "characters";
     if (!pbconv_text_ok(ev->id, TD_MAX_ID))
-        return "id must be at most 256 bytes of UTF-8 text without control characters";
+        return "id must be at most " TD_STR(TD_MAX_ID) " bytes of UTF-8 text without control "
+                                                       "characters";
     if (!ev->partner || !*ev->partner)
         return "partner is required";
     if (!ev->metric || !*ev->metric)

@@ -22,6 +22,7 @@
 #define PROGRAM_DEFAULT_FILENAME "program.yaml"
 #define PROGRAM_MAX_FILENAME     256
 #define PROGRAM_MORE_RESERVE     48 /* room kept for "… and N more" */
+#define PROGRAM_VERSIONS_INITIAL 8  /* slots first allocated for the version list */
 
 /* "N problems in FILE" then the diagnostics, one a line, as many as fit. */
 static int refuse_with_diags(td_error *err, const td_diags *diags, const char *filename)
@@ -60,7 +61,7 @@ static int collect_version(void *ud, uint64_t index, const uint8_t *pb, size_t l
         return td_error_set(w->err, TD_DATA_LOSS, "program version record %llu is damaged",
                             (unsigned long long)index);
     if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 8;
+        size_t cap = w->cap ? w->cap * 2 : PROGRAM_VERSIONS_INITIAL;
         Tierd__ProgramVersion **list = rpc_alloc(w->call, cap * sizeof *list);
         if (w->n)
             memcpy(list, w->list, w->n * sizeof *list);

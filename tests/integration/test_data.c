@@ -72,6 +72,19 @@ static char pub_url[DIR_MAX_TEST + 32];
 static pid_t tierd_pid = -1;
 static td_client *cli;
 
+/* mkdtemp under /tmp; the template's six trailing placeholders are
+ * written by count, as mkdtemp requires exactly that many. */
+#define MKDTEMP_PLACEHOLDERS 6
+static char *make_tmpdir(const char *prefix, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "/tmp/%s-", prefix);
+    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
+        return NULL;
+    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
+    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
+    return mkdtemp(buf);
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -92,8 +105,7 @@ static void daemon_start(void)
         hooked = atexit(kill_daemon_at_exit) == 0;
     const char *bin = getenv("TIERD_BIN");
     ck_assert_msg(bin != NULL, "TIERD_BIN is not set");
-    snprintf(tmp, sizeof tmp, "/tmp/td-data-XXXXXX");
-    ck_assert(mkdtemp(tmp) != NULL);
+    ck_assert(make_tmpdir("td-data", tmp, sizeof tmp) != NULL);
     snprintf(url, sizeof url, "ipc://%s/rpc.sock", tmp);
     snprintf(pub_url, sizeof pub_url, "ipc://%s/pub.sock", tmp);
     tierd_pid = fork();

@@ -54,6 +54,19 @@ typedef struct tdaemon {
     td_client *cli;
 } tdaemon;
 
+/* mkdtemp under /tmp; the template's six trailing placeholders are
+ * written by count, as mkdtemp requires exactly that many. */
+#define MKDTEMP_PLACEHOLDERS 6
+static char *make_tmpdir(const char *prefix, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "/tmp/%s-", prefix);
+    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
+        return NULL;
+    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
+    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
+    return mkdtemp(buf);
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -75,8 +88,7 @@ static void kill_daemons_at_exit(void)
 
 static void tdaemon_dir(tdaemon *d)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/td-restart-XXXXXX");
-    ck_assert(mkdtemp(d->dir) != NULL);
+    ck_assert(make_tmpdir("td-restart", d->dir, sizeof d->dir) != NULL);
     snprintf(d->url, sizeof d->url, "ipc://%s/rpc.sock", d->dir);
 }
 

@@ -24,6 +24,19 @@
 static char dir[DIR_MAX_TEST];
 static tierd d;
 
+/* mkdtemp under /tmp; the template's six trailing placeholders are
+ * written by count, as mkdtemp requires exactly that many. */
+#define MKDTEMP_PLACEHOLDERS 6
+static char *make_tmpdir(const char *prefix, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "/tmp/%s-", prefix);
+    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
+        return NULL;
+    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
+    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
+    return mkdtemp(buf);
+}
+
 /* tierd_now belongs to the daemon's main; the tests freeze it. */
 td_time tierd_now(const tierd *t)
 {
@@ -68,8 +81,7 @@ static void open_state(const store_options *opt)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/td-state-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(make_tmpdir("td-state", dir, sizeof dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
     rollbacks = 0;
