@@ -15,9 +15,14 @@ STOP_TIMEOUT_S=15  # SIGTERM to exit
 # Partners the example data set puts in interesting places (see
 # examples/data/generate.py): p-0214 runs two motions and sits just below
 # the next tier on both; p-0066 sold early in the year and is about to lose
-# its reseller tier as those deals leave the 365-day window.
+# its reseller tier as those deals leave the 365-day window; p-0068
+# qualifies for Strategic, which waits for a person's approval.
 SHOW_PARTNER=p-0214
 AT_RISK_PARTNER=p-0066
+APPROVAL_PARTNER=p-0068
+# Long enough for p-0066's old deals to expire, its 90-day grace to run out
+# and the next quarterly review (2027-04-01) to pass.
+DEMO_ADVANCE=140d
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -35,7 +40,8 @@ if [ -f build/meson-private/coredata.dat ]; then
 else
     meson setup build >/dev/null
 fi
-ninja -C build
+# Only what the demo runs: the test suites are scripts/test.sh's business.
+ninja -C build daemon/tierd client/tierctl
 
 tierd=build/daemon/tierd
 tierctl=build/client/tierctl
@@ -101,6 +107,7 @@ section "import the same events again: source+id make them duplicates"
 ctl event import examples/data/events.ndjson
 
 section "tier distribution (tierctl stats)"
+echo "(promotions into Strategic and Lead Implementer wait for approval)"
 ctl stats
 
 section "tierctl partner show $SHOW_PARTNER"
@@ -111,6 +118,18 @@ ctl explain "$SHOW_PARTNER"
 
 section "tierctl explain $AT_RISK_PARTNER --ladder reseller (activity about to expire)"
 ctl explain "$AT_RISK_PARTNER" --ladder reseller
+
+section "tierctl partner show $APPROVAL_PARTNER (qualifies for a tier that needs approval)"
+ctl partner show "$APPROVAL_PARTNER"
+
+section "time passes: tierctl clock advance $DEMO_ADVANCE"
+ctl clock advance "$DEMO_ADVANCE"
+
+section "tierctl history $AT_RISK_PARTNER (demoted at a review, no event needed)"
+ctl history "$AT_RISK_PARTNER"
+
+section "tier distribution after $DEMO_ADVANCE"
+ctl stats
 
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"
