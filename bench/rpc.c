@@ -3,7 +3,7 @@
  * Starts the real tierd (argv[1], else TIERD_BIN, else the build's) on a
  * temporary state dir with the example program and 1,000 partners, then
  * measures round trips per second for Status and GetPartner with 1 and 8
- * client threads (each its own REQ socket) for BENCH_SECONDS each. The same
+ * client threads (each its own REQ socket), best of BENCH_ROUNDS rounds. The same
  * load runs against a null server: a raw-mode REP in a thread that echoes
  * every message back. The ratio tierd/null is the figure that matters
  * (target >= 0.9 at 8 clients). Last, batched GetTiers with 1,000 ids per
@@ -25,7 +25,8 @@
 #include "tierd.pb-c.h"
 #include "tierd/client.h"
 
-#define BENCH_SECONDS     3.0
+#define BENCH_SECONDS     1.0
+#define BENCH_ROUNDS      3 /* alternating tierd/null rounds; the best of each counts */
 #define BENCH_MAX_CLIENTS 8
 #define BENCH_PARTNERS    1000
 #define BENCH_BATCH       1000
@@ -267,8 +268,8 @@ int main(int argc, char **argv)
     treq.partners = batch;
     uint8_t *tiers_req = envelope("GetTiers", &treq.base, &tiers_len);
 
-    printf("bench_rpc: %d partners, %.0f s per figure, ipc, clients = REQ threads\n",
-           BENCH_PARTNERS, BENCH_SECONDS);
+    printf("bench_rpc: %d partners, best of %d rounds of %.0f s, ipc, clients = REQ threads\n",
+           BENCH_PARTNERS, BENCH_ROUNDS, BENCH_SECONDS);
     printf("%-11s %7s %14s %14s %8s\n", "method", "clients", "tierd rt/s", "null rt/s", "ratio");
     const struct {
         const char *name;
@@ -280,10 +281,19 @@ int main(int argc, char **argv)
     unsigned long failures = 0;
     for (size_t m = 0; m < 2; m++)
         for (size_t c = 0; c < 2; c++) {
-            unsigned long f1 = 0, f2 = 0;
-            double t = run_load(url, methods[m].req, methods[m].len, true, clients[c], &f1);
-            double n = run_load(null_url, methods[m].req, methods[m].len, false, clients[c], &f2);
-            failures += f1 + f2;
+            /* The machine is shared: alternate the two servers and keep
+             * each one's best round, so a burst of other work does not
+             * decide the ratio. */
+            double t = 0, n = 0;
+            for (int round = 0; round < BENCH_ROUNDS; round++) {
+                unsigned long f1 = 0, f2 = 0;
+                double tr = run_load(url, methods[m].req, methods[m].len, true, clients[c], &f1);
+                double nr =
+                    run_load(null_url, methods[m].req, methods[m].len, false, clients[c], &f2);
+                failures += f1 + f2;
+                t = tr > t ? tr : t;
+                n = nr > n ? nr : n;
+            }
             double ratio = n > 0 ? t / n : 0;
             if (clients[c] == BENCH_MAX_CLIENTS && ratio < ratio8)
                 ratio8 = ratio;

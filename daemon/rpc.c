@@ -93,6 +93,24 @@ void rpc_arena_free(rpc_arena *a)
     free(a);
 }
 
+void rpc_arena_reset(rpc_arena *a)
+{
+    rpc_block *keep = NULL;
+    for (rpc_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        if (!keep && b->size == RPC_ARENA_BLOCK) {
+            keep = b;
+            continue;
+        }
+        free(b);
+    }
+    if (keep) {
+        keep->used = 0;
+        keep->next = NULL;
+    }
+    a->head = keep;
+}
+
 void *rpc_alloc(rpc_call *call, size_t size)
 {
     rpc_arena *a = call->arena;
@@ -220,10 +238,10 @@ static const char *rpc_method_quote(const char *name)
 }
 
 static int rpc_run(tierd *d, const rpc_method *m, const char *actor, td_role role,
-                   const Tierd__Envelope *env, rpc_result *out, td_error *err)
+                   const Tierd__Envelope *env, rpc_arena *scratch, rpc_result *out, td_error *err)
 {
     rpc_call call = {.d = d, .actor = actor, .role = role, .now = tierd_now(d)};
-    call.arena = rpc_arena_new();
+    call.arena = scratch ? scratch : rpc_arena_new();
     ProtobufCAllocator alloc = {rpc_pb_alloc, rpc_pb_free, &call};
     ProtobufCMessage *req =
         protobuf_c_message_unpack(m->request, &alloc, env->payload.len, env->payload.data);
@@ -251,12 +269,15 @@ static int rpc_run(tierd *d, const rpc_method *m, const char *actor, td_role rol
     }
     out->payload_len = protobuf_c_message_pack(resp, out->payload);
 done:
-    rpc_arena_free(call.arena);
+    if (scratch)
+        rpc_arena_reset(scratch);
+    else
+        rpc_arena_free(call.arena);
     return rc;
 }
 
 void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8_t *buf, size_t len,
-                 rpc_result *out)
+                 rpc_arena *scratch, rpc_result *out)
 {
     memset(out, 0, sizeof *out);
     td_error err = {0};
@@ -282,7 +303,7 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
         else if (!m->handler)
             td_error_set(&err, TD_UNIMPLEMENTED, "%s %s", m->name, RPC_LIFECYCLE_NOTE);
         else
-            rpc_run(d, m, actor, role, env, out, &err);
+            rpc_run(d, m, actor, role, env, scratch, out, &err);
     }
     if (err.code != TD_OK)
         rpc_refuse(out, &err);

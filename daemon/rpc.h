@@ -57,6 +57,9 @@ void *rpc_alloc(rpc_call *call, size_t size);
 char *rpc_strdup(rpc_call *call, const char *s); /* NULL -> "" */
 rpc_arena *rpc_arena_new(void);
 void rpc_arena_free(rpc_arena *a);
+/* Forgets everything allocated, keeping one block for the next call, so a
+ * server reusing one arena does no allocation for small requests. */
+void rpc_arena_reset(rpc_arena *a);
 
 /* A configured bearer token. Secrets are compared in constant time. */
 typedef struct rpc_token {
@@ -92,7 +95,7 @@ typedef struct rpc_result {
  * decodes the payload, runs the handler and packs its response. Never
  * fails: every problem becomes out->status and out->message. */
 void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8_t *buf, size_t len,
-                 rpc_result *out);
+                 rpc_arena *scratch, rpc_result *out);
 /* Packs out as a Reply into a malloc'd buffer; NULL on OOM. */
 uint8_t *rpc_result_pack(const rpc_result *r, size_t *len);
 /* The same into a caller's buffer of rpc_result_packed_size bytes (the

@@ -54,6 +54,7 @@ struct server {
     size_t n_listen_bound, n_publish_bound; /* only these files are ours to remove */
     server_pending *pending;
     size_t n_pending, cap_pending;
+    rpc_arena *scratch; /* reused by every request */
 };
 
 static char **server_copy_urls(const char *const *urls, size_t n)
@@ -144,7 +145,8 @@ static int server_take(server *s, bool *mutated)
                  "request of %d bytes exceeds max_request_bytes %zu", n, s->max_request);
     } else {
         const td_config *c = s->d->config;
-        rpc_execute(s->d, c ? c->tokens : NULL, c ? c->n_tokens : 0, body, (size_t)n, &p.result);
+        rpc_execute(s->d, c ? c->tokens : NULL, c ? c->n_tokens : 0, body, (size_t)n, s->scratch,
+                    &p.result);
         if (p.result.status != TD_OK && p.result.status != TD_NOT_FOUND)
             log_debug("request %llu refused: %s: %s", (unsigned long long)p.result.request_id,
                       td_code_name(p.result.status), p.result.message);
@@ -263,6 +265,7 @@ static void server_free(server *s)
     server_free_urls(s->listen, s->n_listen);
     server_free_urls(s->publish, s->n_publish);
     free(s->pending);
+    rpc_arena_free(s->scratch);
     free(s);
 }
 
@@ -300,6 +303,7 @@ int server_open(tierd *d, const server_endpoints *ep, server **out, td_error *er
     if (!s)
         abort();
     s->d = d;
+    s->scratch = rpc_arena_new();
     s->rep = nn_socket(AF_SP_RAW, NN_REP);
     s->pub = nn_socket(AF_SP, NN_PUB);
     s->listen = server_copy_urls(ep->listen, ep->n_listen);

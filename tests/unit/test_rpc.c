@@ -23,6 +23,8 @@ static rpc_token tokens[] = {
 
 /* A daemon context with nothing open: only Clock show touches it. */
 static tierd bare;
+/* Shared by the tests that go through run(), as the server shares one. */
+static rpc_arena *scratch;
 
 static size_t pack_envelope(const char *method, const char *token, const uint8_t *payload,
                             size_t plen, uint8_t *buf)
@@ -41,14 +43,14 @@ static void run(const char *method, const char *token, const rpc_token *toks, si
 {
     uint8_t buf[512];
     size_t len = pack_envelope(method, token, NULL, 0, buf);
-    rpc_execute(&bare, toks, n, buf, len, out);
+    rpc_execute(&bare, toks, n, buf, len, scratch, out);
 }
 
 START_TEST(test_garbage_bytes_are_not_a_valid_envelope)
 {
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     rpc_result r;
-    rpc_execute(&bare, NULL, 0, junk, sizeof junk, &r);
+    rpc_execute(&bare, NULL, 0, junk, sizeof junk, NULL, &r);
     ck_assert_int_eq(r.status, TD_INVALID_ARGUMENT);
     ck_assert_msg(strstr(r.message, "request is not a valid Envelope: ") == r.message, "%s",
                   r.message);
@@ -62,7 +64,7 @@ START_TEST(test_truncated_envelope_is_not_a_valid_envelope)
     size_t len = pack_envelope("Status", NULL, NULL, 0, buf);
     rpc_result r;
     for (size_t cut = 1; cut < 8 && cut < len; cut++) {
-        rpc_execute(&bare, NULL, 0, buf, cut, &r);
+        rpc_execute(&bare, NULL, 0, buf, cut, NULL, &r);
         ck_assert_msg(r.status == TD_INVALID_ARGUMENT, "cut at %zu: %s", cut, r.message);
     }
 }
@@ -130,7 +132,7 @@ START_TEST(test_payload_that_does_not_decode_names_the_expected_type)
     uint8_t buf[512];
     size_t len = pack_envelope("PutProgram", NULL, bad, sizeof bad, buf);
     rpc_result r;
-    rpc_execute(&bare, NULL, 0, buf, len, &r);
+    rpc_execute(&bare, NULL, 0, buf, len, NULL, &r);
     ck_assert_int_eq(r.status, TD_INVALID_ARGUMENT);
     ck_assert_str_eq(r.message, "payload does not decode as tierd.PutProgramRequest");
 }
@@ -200,7 +202,7 @@ START_TEST(test_clock_advance_by_a_read_token_is_denied)
     uint8_t buf[512];
     size_t len = pack_envelope("Clock", "read-secret-0123456789", payload, plen, buf);
     rpc_result r;
-    rpc_execute(&bare, tokens, N_TOKENS, buf, len, &r);
+    rpc_execute(&bare, tokens, N_TOKENS, buf, len, NULL, &r);
     ck_assert_int_eq(r.status, TD_PERMISSION_DENIED);
     bare.fake_clock = false;
 }
@@ -227,9 +229,11 @@ static Suite *rpc_suite(void)
 
 int main(void)
 {
+    scratch = rpc_arena_new();
     SRunner *sr = srunner_create(rpc_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    rpc_arena_free(scratch);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
