@@ -7,10 +7,11 @@
  * and resumes from its committed cursor without losing or doubling events
  * while the daemon keeps answering; a plugin built for another ABI is
  * refused for good; one that segfaults at start and one that hangs are
- * restarted with back-off. */
+ * restarted with back-off; a spool file reaches the daemon too. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ static pgserver pg;
 static char tmp[DIR_MAX_TEST / 2];
 static char plugdir[DIR_MAX_TEST];
 static char url[DIR_MAX_TEST * 2];
+static char spooldir[DIR_MAX_TEST];
 static pid_t tierd_pid;
 static td_client *cli;
 
@@ -72,58 +74,62 @@ static const char *schema =
     "  ('bob@beta.example', 'p-002');"
     "INSERT INTO mdl_course (shortname) VALUES ('sales-101'), ('tech-201');";
 
-static const char *connectors_yaml_fmt =
-    "plugin_dir: %s\n"
-    "connectors:\n"
-    "  - name: crm-accounts\n"
-    "    plugin: postgres\n"
-    "    config:\n"
-    "      conninfo: \"%s\"\n"
-    "      kind: partners\n"
-    "      from: accounts\n"
-    "      cursor_column: id\n"
-    "      interval: 200ms\n"
-    "      columns: { id: code, name: name, types: kind }\n"
-    "  - name: crm-deals\n"
-    "    plugin: postgres\n"
-    "    config:\n"
-    "      conninfo: \"%s\"\n"
-    "      from: opportunities\n"
-    "      where: \"stage = 'closed_won'\"\n"
-    "      cursor_column: id\n"
-    "      interval: 200ms\n"
-    "      source: crm\n"
-    "      metric: deal_closed\n"
-    "      columns: { id: \"'opp-' || id\", partner: account, value: amount, at: closed_at }\n"
-    "  - name: lms\n"
-    "    plugin: postgres\n"
-    "    config:\n"
-    "      conninfo: \"%s\"\n"
-    "      from: \"mdl_course_completions cc JOIN mdl_user u ON u.id = cc.userid JOIN "
-    "mdl_course c ON c.id = cc.course\"\n"
-    "      cursor_column: cc.id\n"
-    "      interval: 200ms\n"
-    "      source: lms\n"
-    "      metric: certification\n"
-    "      columns: { id: \"'cc-' || cc.id\", partner: u.institution, key: c.shortname,\n"
-    "                 at: to_timestamp(cc.timecompleted) }\n"
-    "  - name: mdf-requests\n"
-    "    plugin: postgres\n"
-    "    config:\n"
-    "      conninfo: \"%s\"\n"
-    "      from: fund_requests\n"
-    "      cursor_column: id\n"
-    "      interval: 200ms\n"
-    "      source: mdf\n"
-    "      metric: mdf_requested\n"
-    "      columns: { id: \"'req-' || id\", partner: partner, value: amount, at: requested_at }\n"
-    "  - name: bad-abi\n"
-    "    plugin: wrong_abi\n"
-    "  - name: crasher\n"
-    "    plugin: crash_at_start\n"
-    "  - name: sleeper\n"
-    "    plugin: hang\n"
-    "    hang_timeout: 2s\n";
+/* A literal, so the compiler checks the arguments against it. */
+#define CONNECTORS_YAML_FMT                                                                        \
+    "plugin_dir: %s\n"                                                                             \
+    "connectors:\n"                                                                                \
+    "  - name: crm-accounts\n"                                                                     \
+    "    plugin: postgres\n"                                                                       \
+    "    config:\n"                                                                                \
+    "      conninfo: \"%s\"\n"                                                                     \
+    "      kind: partners\n"                                                                       \
+    "      from: accounts\n"                                                                       \
+    "      cursor_column: id\n"                                                                    \
+    "      interval: 200ms\n"                                                                      \
+    "      columns: { id: code, name: name, types: kind }\n"                                       \
+    "  - name: crm-deals\n"                                                                        \
+    "    plugin: postgres\n"                                                                       \
+    "    config:\n"                                                                                \
+    "      conninfo: \"%s\"\n"                                                                     \
+    "      from: opportunities\n"                                                                  \
+    "      where: \"stage = 'closed_won'\"\n"                                                      \
+    "      cursor_column: id\n"                                                                    \
+    "      interval: 200ms\n"                                                                      \
+    "      source: crm\n"                                                                          \
+    "      metric: deal_closed\n"                                                                  \
+    "      columns: { id: \"'opp-' || id\", partner: account, value: amount, at: closed_at }\n"    \
+    "  - name: lms\n"                                                                              \
+    "    plugin: postgres\n"                                                                       \
+    "    config:\n"                                                                                \
+    "      conninfo: \"%s\"\n"                                                                     \
+    "      from: \"mdl_course_completions cc JOIN mdl_user u ON u.id = cc.userid JOIN "            \
+    "mdl_course c ON c.id = cc.course\"\n"                                                         \
+    "      cursor_column: cc.id\n"                                                                 \
+    "      interval: 200ms\n"                                                                      \
+    "      source: lms\n"                                                                          \
+    "      metric: certification\n"                                                                \
+    "      columns: { id: \"'cc-' || cc.id\", partner: u.institution, key: c.shortname,\n"         \
+    "                 at: to_timestamp(cc.timecompleted) }\n"                                      \
+    "  - name: mdf-requests\n"                                                                     \
+    "    plugin: postgres\n"                                                                       \
+    "    config:\n"                                                                                \
+    "      conninfo: \"%s\"\n"                                                                     \
+    "      from: fund_requests\n"                                                                  \
+    "      cursor_column: id\n"                                                                    \
+    "      interval: 200ms\n"                                                                      \
+    "      source: mdf\n"                                                                          \
+    "      metric: mdf_requested\n"                                                                \
+    "      columns: { id: \"'req-' || id\", partner: partner, value: amount, at: requested_at }\n" \
+    "  - name: bad-abi\n"                                                                          \
+    "    plugin: wrong_abi\n"                                                                      \
+    "  - name: crasher\n"                                                                          \
+    "    plugin: crash_at_start\n"                                                                 \
+    "  - name: sleeper\n"                                                                          \
+    "    plugin: hang\n"                                                                           \
+    "    hang_timeout: 2s\n"                                                                       \
+    "  - name: drop\n"                                                                             \
+    "    plugin: spool\n"                                                                          \
+    "    config: { dir: \"%s\", settle: 200ms, scan: 200ms }\n"
 
 static void write_file(const char *path, const char *text)
 {
@@ -155,8 +161,10 @@ static void start_daemon(void)
     mkdir(state, 0700);
     write_file(prog, program_yaml);
     static char text[TEXT_MAX];
-    snprintf(text, sizeof text, connectors_yaml_fmt, plugdir, pg.conninfo, pg.conninfo, pg.conninfo,
-             pg.conninfo);
+    snprintf(spooldir, sizeof spooldir, "%s/drop", tmp);
+    mkdir(spooldir, 0755);
+    snprintf(text, sizeof text, CONNECTORS_YAML_FMT, plugdir, pg.conninfo, pg.conninfo, pg.conninfo,
+             pg.conninfo, spooldir);
     write_file(cfg, text);
 
     tierd_pid = fork();
@@ -186,8 +194,8 @@ static void suite_setup(void)
     }
     if (!testhost_tmpdir("td-e2e", tmp, sizeof tmp))
         exit(EXIT_FAILURE);
-    const char *sos[] = {TD_POSTGRES_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_HANG_SO};
-    if (testhost_plugin_dir(tmp, sos, 4, plugdir, sizeof plugdir) != 0)
+    const char *sos[] = {TD_POSTGRES_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_HANG_SO, TD_SPOOL_SO};
+    if (testhost_plugin_dir(tmp, sos, 5, plugdir, sizeof plugdir) != 0)
         exit(EXIT_FAILURE);
     start_daemon();
 }
@@ -458,6 +466,32 @@ START_TEST(test_plugin_that_hangs_is_killed_and_restarted)
 }
 END_TEST
 
+START_TEST(test_spool_file_reaches_the_daemon_and_moves_to_done)
+{
+    uint64_t before = daemon_events();
+    char part[PATH_MAX_TEST], final[PATH_MAX_TEST], done[PATH_MAX_TEST];
+    snprintf(part, sizeof part, "%s/new.ndjson.part", spooldir);
+    snprintf(final, sizeof final, "%s/new.ndjson", spooldir);
+    snprintf(done, sizeof done, "%s/done/new.ndjson", spooldir);
+    write_file(part, "{\"partner\":\"p-003\",\"name\":\"Gamma\",\"types\":[\"reseller\"]}\n"
+                     "{\"id\":\"c-9\",\"source\":\"files\",\"partner\":\"p-003\","
+                     "\"metric\":\"certification\",\"at\":\"2026-04-01T00:00:00Z\","
+                     "\"key\":\"sales-101\"}\n");
+    /* written long ago, then renamed into place: read at once */
+    struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+    utimensat(AT_FDCWD, part, old, 0);
+    ck_assert_int_eq(rename(part, final), 0);
+    ck_assert(wait_tier("p-003", "Registered"));
+    ck_assert(wait_events(before + 1));
+    bool moved = false;
+    for (int waited = 0; waited < WAIT_MS && !moved; waited += POLL_MS) {
+        moved = access(done, F_OK) == 0;
+        sleep_ms(POLL_MS);
+    }
+    ck_assert_msg(moved, "%s was not moved to done/", final);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("connectors_daemon");
@@ -469,6 +503,7 @@ int main(void)
     tcase_add_test(tc, test_plugin_for_another_abi_is_refused_for_good);
     tcase_add_test(tc, test_plugin_that_segfaults_at_start_is_restarted_with_back_off);
     tcase_add_test(tc, test_plugin_that_hangs_is_killed_and_restarted);
+    tcase_add_test(tc, test_spool_file_reaches_the_daemon_and_moves_to_done);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* One daemon for the whole story: the tests run in order in this process. */
