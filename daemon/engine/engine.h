@@ -118,7 +118,10 @@ void engine_free(engine *e);
 /* The program in force, or NULL before the first one. */
 const program *engine_program(const engine *e);
 /* Puts p in force (taking ownership) and re-evaluates every partner at now,
- * reporting changes with cause PROGRAM_VERSION. Tier state moves by ladder
+ * reporting changes with cause PROGRAM_VERSION. The lifecycle still holds:
+ * promotions happen (or queue for approval) at once, demotions wait for
+ * grace, the review point and the new version's grandfather period, which
+ * starts at now (engine_program_effective). Tier state moves by ladder
  * and tier NAME; metric state is kept per event name, so it carries over
  * whatever the new metrics' windows and aggregates. Returns 0, or
  * -TD_RESOURCE_EXHAUSTED with nothing changed and p still the caller's. */
