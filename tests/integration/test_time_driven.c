@@ -10,6 +10,7 @@
  * Needs the daemon's timers wired in: the Clock handler (timers_advance) and,
  * for the wall-clock test, timers_touch after every accepted event. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +19,24 @@
 #include "harness.h"
 #include "tierd.pb-c.h"
 
-#define CLOCK_START   "2027-03-01T00:00:00Z"
-#define CLOCK_START_T ((int64_t)1803859200)
-#define DAY           ((int64_t)86400)
-#define DEAL_AT       "2027-02-01T00:00:00Z"
-#define DEAL_AT_T     ((int64_t)1801440000)
-#define WINDOW_DAYS   365
-#define ADVANCE       "400d"
-#define ADVANCE_DAYS  400
-#define PATH_BUF      1024
-#define TIME_BUF      32
-#define EXPIRES_IN_S  3
-#define WAIT_MAX_MS   15000
-#define POLL_MS       200
-#define NS_PER_MS     1000000L
+#define CLOCK_START            "2027-03-01T00:00:00Z"
+#define CLOCK_START_T          ((int64_t)1803859200)
+#define DAY                    ((int64_t)86400)
+#define DEAL_AT                "2027-02-01T00:00:00Z"
+#define DEAL_AT_T              ((int64_t)1801440000)
+#define WINDOW_DAYS            365
+#define ADVANCE                "400d"
+#define ADVANCE_DAYS           400
+#define SHORT_ADVANCE          "300d"
+#define LIFECYCLE_ADVANCE      "500d"
+#define LIFECYCLE_ADVANCE_DAYS 500
+#define REVIEW_AFTER_GRACE_T   ((int64_t)1846022400) /* 2028-07-01 */
+#define PATH_BUF               1024
+#define TIME_BUF               32
+#define EXPIRES_IN_S           3
+#define WAIT_MAX_MS            15000
+#define POLL_MS                200
+#define NS_PER_MS              1000000L
 
 static harness h;
 
@@ -71,6 +76,59 @@ static void tierctl_ok(const char *const *argv)
 }
 #define TIERCTL_OK(...) tierctl_ok((const char *const[]){__VA_ARGS__, NULL})
 
+/* The reseller motion without a lifecycle policy (review immediate, no
+ * grace): the tier follows its criteria the moment they change. */
+static const char immediate_program[] =
+    "program: immediate\n"
+    "version: \"1\"\n"
+    "metrics:\n"
+    "  arr:             { agg: sum, event: deal_closed, window: 365d }\n"
+    "  active_sellers:  { agg: latest }\n"
+    "  sales_certs:     { agg: distinct, event: certification, window: 730d }\n"
+    "  contract_signed: { agg: latest }\n"
+    "ladders:\n"
+    "  reseller:\n"
+    "    partner_types: [reseller]\n"
+    "    gate: active_sellers >= 1\n"
+    "    tiers:\n"
+    "      - name: Registered\n"
+    "        when: contract_signed >= 1 and sales_certs >= 1\n"
+    "      - name: Selling\n"
+    "        when: arr >= 50k and active_sellers >= 3\n";
+
+/* Loads the shipped example program, or immediate_program when immediate. */
+static void load_program(bool immediate)
+{
+    char path[PATH_BUF];
+    if (immediate) {
+        snprintf(path, sizeof path, "%s/immediate.yaml", h.work);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fputs(immediate_program, f) >= 0, 1);
+        ck_assert_int_eq(fclose(f), 0);
+    } else {
+        const char *root = getenv("TIERD_SOURCE_ROOT");
+        ck_assert_ptr_nonnull(root);
+        snprintf(path, sizeof path, "%s/examples/programs/partners.yaml", root);
+    }
+    TIERCTL_OK("program", "load", path);
+}
+
+/* p-1 reaches Selling: contract, sellers and a certification at `recent`,
+ * one 60k deal at `deal`. */
+static void make_selling(const char *recent, const char *deal)
+{
+    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller", "--name", "Acme");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", recent,
+               "--id", "c-1", "--source", "crm");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
+               "--at", recent, "--id", "s-1", "--source", "crm");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
+               "--at", recent, "--id", "l-1", "--source", "lms");
+    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
+               "--at", deal, "--id", "o-1", "--source", "crm");
+}
+
 static Tierd__ChangesResponse *history(const char *partner)
 {
     td_client *cli = harness_client(&h, NULL);
@@ -84,73 +142,76 @@ static Tierd__ChangesResponse *history(const char *partner)
     return r;
 }
 
-START_TEST(test_clock_advance_demotes_when_the_window_expired_with_no_event)
+/* The demotion after `clock advance`, checked against History: one new
+ * change, Selling -> Registered, with no triggering event. */
+static const Tierd__TierChange *expect_demotion(Tierd__ChangesResponse *r, uint64_t before,
+                                                Tierd__Cause cause)
 {
-    const char *root = getenv("TIERD_SOURCE_ROOT");
-    ck_assert_ptr_nonnull(root);
-    char program[PATH_BUF];
-    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
-    TIERCTL_OK("program", "load", program);
-    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller", "--name", "Acme");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", DEAL_AT,
-               "--id", "c-1", "--source", "crm");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
-               "--at", DEAL_AT, "--id", "s-1", "--source", "crm");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
-               "--at", DEAL_AT, "--id", "l-1", "--source", "lms");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
-               "--at", DEAL_AT, "--id", "o-1", "--source", "crm");
-
-    Tierd__ChangesResponse *r = history("p-1");
-    ck_assert_uint_ge(r->n_changes, 1);
-    ck_assert_str_eq(r->changes[0]->to_tier, "Selling"); /* newest first */
-    uint64_t before = r->n_changes;
-    tierd__changes_response__free_unpacked(r, NULL);
-
-    TIERCTL_OK("clock", "advance", ADVANCE);
-
-    r = history("p-1");
     ck_assert_uint_eq(r->n_changes, before + 1);
-    const Tierd__TierChange *c = r->changes[0];
-    ck_assert_int_eq(c->cause, TIERD__CAUSE__DEMOTION);
+    const Tierd__TierChange *c = r->changes[0]; /* newest first */
+    ck_assert_int_eq(c->cause, cause);
     ck_assert_str_eq(c->ladder, "reseller");
     ck_assert_str_eq(c->from_tier, "Selling");
     ck_assert_str_eq(c->to_tier, "Registered");
-    /* The deal left the window a year after it closed (give or take the
-     * window's bucket), long before the advance target. */
-    int64_t expiry = DEAL_AT_T + WINDOW_DAYS * DAY;
-    ck_assert_int_ge(c->at, expiry - DAY);
-    ck_assert_int_le(c->at, expiry + DAY);
-    ck_assert_int_lt(c->at, CLOCK_START_T + ADVANCE_DAYS * DAY);
     ck_assert_str_eq(c->event_id, "");
+    return c;
+}
+
+static uint64_t selling_changes(void)
+{
+    Tierd__ChangesResponse *r = history("p-1");
+    ck_assert_uint_ge(r->n_changes, 1);
+    ck_assert_str_eq(r->changes[0]->to_tier, "Selling");
+    uint64_t n = r->n_changes;
+    tierd__changes_response__free_unpacked(r, NULL);
+    return n;
+}
+
+START_TEST(test_clock_advance_demotes_at_the_moment_the_window_expired)
+{
+    load_program(true);
+    make_selling(DEAL_AT, DEAL_AT);
+    uint64_t before = selling_changes();
+
+    TIERCTL_OK("clock", "advance", ADVANCE);
+
+    Tierd__ChangesResponse *r = history("p-1");
+    const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__DEMOTION);
+    /* The deal left its window exactly a year after it closed, long before
+     * the advance target. */
+    ck_assert_int_eq(c->at, DEAL_AT_T + WINDOW_DAYS * DAY);
+    ck_assert_int_lt(c->at, CLOCK_START_T + ADVANCE_DAYS * DAY);
+    tierd__changes_response__free_unpacked(r, NULL);
+}
+END_TEST
+
+/* The shipped program's reseller ladder demotes only after 90 days of grace
+ * and then at a quarterly review: the window expires 2028-02-01, grace ends
+ * 2028-05-01, so the demotion (cause REVIEW) is dated at the 2028-07-01
+ * review, still before the advance target. */
+START_TEST(test_clock_advance_demotes_at_the_review_after_grace_in_the_shipped_program)
+{
+    load_program(false);
+    make_selling(DEAL_AT, DEAL_AT);
+    uint64_t before = selling_changes();
+
+    TIERCTL_OK("clock", "advance", LIFECYCLE_ADVANCE);
+
+    Tierd__ChangesResponse *r = history("p-1");
+    const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__REVIEW);
+    ck_assert_int_eq(c->at, REVIEW_AFTER_GRACE_T);
+    ck_assert_int_lt(c->at, CLOCK_START_T + LIFECYCLE_ADVANCE_DAYS * DAY);
     tierd__changes_response__free_unpacked(r, NULL);
 }
 END_TEST
 
 START_TEST(test_clock_advance_short_of_the_expiry_changes_nothing)
 {
-    const char *root = getenv("TIERD_SOURCE_ROOT");
-    ck_assert_ptr_nonnull(root);
-    char program[PATH_BUF];
-    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
-    TIERCTL_OK("program", "load", program);
-    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", DEAL_AT,
-               "--id", "c-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
-               "--at", DEAL_AT, "--id", "s-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
-               "--at", DEAL_AT, "--id", "l-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
-               "--at", DEAL_AT, "--id", "o-1");
-    Tierd__ChangesResponse *r = history("p-1");
-    uint64_t before = r->n_changes;
-    tierd__changes_response__free_unpacked(r, NULL);
-    TIERCTL_OK("clock", "advance", "300d");
-    r = history("p-1");
-    ck_assert_uint_eq(r->n_changes, before);
-    ck_assert_str_eq(r->changes[0]->to_tier, "Selling");
-    tierd__changes_response__free_unpacked(r, NULL);
+    load_program(true);
+    make_selling(DEAL_AT, DEAL_AT);
+    uint64_t before = selling_changes();
+    TIERCTL_OK("clock", "advance", SHORT_ADVANCE);
+    ck_assert_uint_eq(selling_changes(), before);
 }
 END_TEST
 
@@ -166,39 +227,22 @@ static void rfc3339(time_t t, char *buf, size_t n)
  * no request at all. Needs timers_touch after ingest (handlers_event.c). */
 START_TEST(test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clock)
 {
-    const char *root = getenv("TIERD_SOURCE_ROOT");
-    ck_assert_ptr_nonnull(root);
-    char program[PATH_BUF];
-    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
-    TIERCTL_OK("program", "load", program);
-    TIERCTL_OK("partner", "put", "p-1", "--type", "reseller");
+    load_program(true);
     time_t now = time(NULL);
     char recent[TIME_BUF], expiring[TIME_BUF];
     rfc3339(now - DAY, recent, sizeof recent);
     rfc3339(now - WINDOW_DAYS * DAY + EXPIRES_IN_S, expiring, sizeof expiring);
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "contract_signed", "--at", recent,
-               "--id", "c-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "active_sellers", "--value", "3",
-               "--at", recent, "--id", "s-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "certification", "--key", "cert-a",
-               "--at", recent, "--id", "l-1");
-    TIERCTL_OK("event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", "60000",
-               "--at", expiring, "--id", "o-1");
-    Tierd__ChangesResponse *r = history("p-1");
-    ck_assert_str_eq(r->changes[0]->to_tier, "Selling");
-    uint64_t before = r->n_changes;
-    tierd__changes_response__free_unpacked(r, NULL);
+    make_selling(recent, expiring);
+    uint64_t before = selling_changes();
 
     bool demoted = false;
     for (int waited = 0; waited < WAIT_MAX_MS && !demoted; waited += POLL_MS) {
         struct timespec ts = {0, POLL_MS * NS_PER_MS};
         nanosleep(&ts, NULL);
-        r = history("p-1");
+        Tierd__ChangesResponse *r = history("p-1");
         if (r->n_changes > before) {
             demoted = true;
-            const Tierd__TierChange *c = r->changes[0];
-            ck_assert_int_eq(c->cause, TIERD__CAUSE__DEMOTION);
-            ck_assert_str_eq(c->to_tier, "Registered");
+            const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__DEMOTION);
             ck_assert_int_ge(c->at, (int64_t)now + EXPIRES_IN_S);
         }
         tierd__changes_response__free_unpacked(r, NULL);
@@ -213,7 +257,8 @@ static Suite *time_driven_suite(void)
     TCase *tc = tcase_create("clock");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_clock_advance_demotes_when_the_window_expired_with_no_event);
+    tcase_add_test(tc, test_clock_advance_demotes_at_the_moment_the_window_expired);
+    tcase_add_test(tc, test_clock_advance_demotes_at_the_review_after_grace_in_the_shipped_program);
     tcase_add_test(tc, test_clock_advance_short_of_the_expiry_changes_nothing);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("wall clock");
