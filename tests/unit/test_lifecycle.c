@@ -173,6 +173,14 @@ START_TEST(test_demotion_waits_for_grace)
     ck_assert_str_eq(view(e, p, "main").qualifying, "T2");
     td_time due = engine_partner_next_due(e, p, T0 + 10 * DAY);
     ck_assert_int_eq(due, T0 + 40 * DAY);
+    /* Already below: explain dates the demotion from when grace began. */
+    td_explanation x;
+    td_error err;
+    ck_assert_int_eq(engine_explain(e, p, 0, T0 + 15 * DAY, &x, &err), 0);
+    ck_assert_int_eq(x.at_risk_falls, T0 + 15 * DAY);
+    ck_assert_int_eq(x.at_risk_date, T0 + 40 * DAY);
+    ck_assert_str_eq(x.at_risk_tier, "T2");
+    engine_explanation_free(&x);
     engine_evaluate(e, p, due - 1, record, &log);
     ck_assert_uint_eq(log.n, 0);
     engine_evaluate(e, NULL, due, record, &log);
@@ -841,6 +849,49 @@ START_TEST(test_codec_still_reads_version_1_records)
 }
 END_TEST
 
+START_TEST(test_bit_flipped_lifecycle_records_never_crash)
+{
+    const char *pm = "      grace: 30d\n      approval: [T4]\n";
+    engine *e = make_engine_split(pm, "", T0);
+    td_partner *p = add_partner(e, "p", "reseller", T0);
+    event(e, "p", "level", 4, T0, NULL);
+    event(e, "p", "level", 2, T0 + DAY, NULL);
+    td_error err;
+    ck_assert_int_eq(engine_override_set(e, p, "main", NULL, T0 + 9 * DAY, "ops", "hold", T0 + DAY,
+                                         NULL, NULL, &err),
+                     0);
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(engine_partner_encode(e, p, &buf, &len), 0);
+    engine *f = make_engine_split(pm, "", T0);
+    for (size_t i = 0; i < len * 8; i++) {
+        uint8_t *flip = malloc(len);
+        memcpy(flip, buf, len);
+        flip[i / 8] ^= (uint8_t)(1u << (i % 8));
+        if (engine_partner_restore(f, flip, len, &err) == 0) {
+            /* Whatever was accepted must work like any partner; the id
+             * itself may be the flipped byte. */
+            td_partner *r = NULL;
+            bool more;
+            ck_assert_uint_eq(engine_partner_list(f, NULL, NULL, NULL, &r, 1, &more, &err), 1);
+            td_partner_info info;
+            engine_partner_info(r, &info);
+            uint8_t *again;
+            size_t n;
+            ck_assert_int_eq(engine_partner_encode(f, r, &again, &n), 0);
+            free(again);
+            engine_partner_next_due(f, r, T0 + DAY);
+            engine_evaluate(f, r, T0 + 40 * DAY, NULL, NULL);
+            engine_partner_delete(f, info.id, T0 + 40 * DAY, NULL, NULL, &err);
+        }
+        free(flip);
+    }
+    free(buf);
+    engine_free(e);
+    engine_free(f);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -869,6 +920,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_at_risk_dates_the_demotion_after_grace_and_review);
     tcase_add_test(tc, test_codec_keeps_below_since_pending_and_override_across_restore);
     tcase_add_test(tc, test_codec_still_reads_version_1_records);
+    tcase_add_test(tc, test_bit_flipped_lifecycle_records_never_crash);
     suite_add_tcase(s, tc);
     return s;
 }
