@@ -7,6 +7,7 @@
  * with file:line:column. */
 #include <check.h>
 #include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 #include <signal.h>
 #include <stdio.h>
@@ -434,6 +435,55 @@ START_TEST(test_sighup_keeps_the_running_config_when_the_new_one_is_broken)
 }
 END_TEST
 
+START_TEST(test_a_tier_change_is_published_with_its_topic_after_commit)
+{
+    const char *root = getenv("TIERD_SOURCE_ROOT");
+    ck_assert_ptr_nonnull(root);
+    char program[HARNESS_PATH_MAX];
+    snprintf(program, sizeof program, "%s/examples/programs/partners.yaml", root);
+    harness h;
+    harness_init(&h);
+    ck_assert_int_eq(
+        harness_start(&h, "--fake-clock", "2026-01-01T00:00:00Z", "--program", program, NULL), 0);
+    int sub = nn_socket(AF_SP, NN_SUB);
+    ck_assert_int_ge(sub, 0);
+    ck_assert_int_eq(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "change/", 7), 0);
+    int timeout = RAW_TIMEOUT_MS;
+    nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout);
+    ck_assert_int_ge(nn_connect(sub, h.pub_url), 0);
+    usleep(100000); /* let the subscription reach the publisher */
+
+    ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, NULL, "partner", "put", "p1", "--type", "reseller"),
+                     0);
+    ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, NULL, "event", "add", "--partner", "p1", "--metric",
+                                     "active_sellers", "--value", "1"),
+                     0);
+    ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, NULL, "event", "add", "--partner", "p1", "--metric",
+                                     "contract_signed", "--value", "1"),
+                     0);
+    ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, NULL, "event", "add", "--partner", "p1", "--metric",
+                                     "certification", "--key", "alice"),
+                     0);
+    void *msg = NULL;
+    int n = nn_recv(sub, &msg, NN_MSG, 0);
+    ck_assert_msg(n > 0, "no publication: %s", nn_strerror(nn_errno()));
+    const char topic[] = "change/reseller/p1\n";
+    ck_assert_int_gt(n, (int)strlen(topic));
+    ck_assert(memcmp(msg, topic, strlen(topic)) == 0);
+    Tierd__TierChange *tc = tierd__tier_change__unpack(NULL, (size_t)n - strlen(topic),
+                                                       (const uint8_t *)msg + strlen(topic));
+    ck_assert_ptr_nonnull(tc);
+    ck_assert_str_eq(tc->partner, "p1");
+    ck_assert_str_eq(tc->to_tier, "Registered");
+    ck_assert_uint_eq(tc->sequence, 1);
+    tierd__tier_change__free_unpacked(tc, NULL);
+    nn_freemsg(msg);
+    nn_close(sub);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
 static Suite *daemon_suite(void)
 {
     Suite *s = suite_create("daemon");
@@ -457,6 +507,7 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_clock_advance_needs_fake_clock_and_moves_a_fake_one);
     tcase_add_test(tc, test_lifecycle_methods_answer_unimplemented);
     tcase_add_test(tc, test_sighup_applies_new_tokens_live);
+    tcase_add_test(tc, test_a_tier_change_is_published_with_its_topic_after_commit);
     tcase_add_test(tc, test_sighup_keeps_the_running_config_when_the_new_one_is_broken);
     suite_add_tcase(s, tc);
     return s;
