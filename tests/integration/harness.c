@@ -16,9 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HARNESS_POLL_MS  20
-#define HARNESS_PROBE_MS 500
-#define HARNESS_FILE_MAX (4u << 20)
+#define HARNESS_POLL_MS      20
+#define HARNESS_PROBE_MS     500
+#define HARNESS_FILE_MAX     (4u << 20)
+#define HARNESS_MKDTEMP_TAIL 6
 
 static void harness_die(const char *what)
 {
@@ -44,7 +45,13 @@ void harness_init(harness *h)
 {
     memset(h, 0, sizeof *h);
     const char *tmp = getenv("TMPDIR");
-    snprintf(h->work, sizeof h->work, "%s/tierd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(h->work, sizeof h->work, "%s/tierd-test-", tmp && *tmp ? tmp : "/tmp");
+    size_t n = strlen(h->work);
+    if (n + HARNESS_MKDTEMP_TAIL >= sizeof h->work)
+        harness_die("TMPDIR is too long");
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memset(h->work + n, 'X', HARNESS_MKDTEMP_TAIL);
+    h->work[n + HARNESS_MKDTEMP_TAIL] = 0;
     if (!mkdtemp(h->work))
         harness_die("mkdtemp");
     snprintf(h->state, sizeof h->state, "%s/state", h->work);
