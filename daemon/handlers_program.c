@@ -195,6 +195,17 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         *resp = &out->base;
         return 0;
     }
+    /* DESIGN §4: a version that demotes anyone needs its notice period;
+     * an admin may force it (PutProgram is admin-only already). */
+    if (!r->force) {
+        uint64_t down = 0;
+        rc = engine_program_notice_check(call->d->engine, p, call->now, &down, err);
+        out->would_demote = down;
+        if (rc) {
+            program_free(p);
+            return rc;
+        }
+    }
     rc = apply_program(call, p, yaml, err);
     if (rc) {
         program_free(p);

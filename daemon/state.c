@@ -231,12 +231,16 @@ static int restore_program(engine *e, store *s, const char *dir, td_time now, ui
         return rc;
     }
     td_diags_free(&diags);
+    /* The version took effect when it was loaded (or at its effective date,
+     * if later); restoring must not restart its grandfather period. */
+    td_time took_effect = pv->effective > pv->loaded ? pv->effective : pv->loaded;
     tierd__program_version__free_unpacked(pv, NULL);
     rc = engine_program_apply(e, p, now, discard_change, NULL);
     if (rc) {
         program_free(p);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory applying program", dir);
     }
+    engine_program_set_effective(e, took_effect);
     *index = pick.index;
     return 0;
 }
