@@ -40,7 +40,7 @@
 #define HOST_EXIT_FATAL             78 /* EX_CONFIG */
 #define HOST_EXIT_USAGE             2
 #define HOST_CONFIG_ENV             "TIERD_CONNECTOR_CONFIG"
-#define HOST_BATCH_ITEMS            2000
+#define HOST_BATCH_ITEMS            5000 /* under the daemon's TD_MAX_BATCH (10000) */
 #define HOST_BATCH_BYTES            (1u << 20)
 #define HOST_HEARTBEAT_MIN_MS       1000
 #define HOST_RPC_TIMEOUT_MS         30000
