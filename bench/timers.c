@@ -136,6 +136,8 @@ int main(int argc, char **argv)
     printf("longest slice            %.1f ms   target <= %.0f ms  %s\n", after.longest_slice_ms,
            TARGET_SLICE_MS, after.longest_slice_ms <= TARGET_SLICE_MS ? "ok" : "MISSED");
     printf("  of which commit        %.1f ms at most\n", after.longest_commit_ms);
+    printf("slices over %d ms        %llu of %llu\n", TIMERS_SLOW_SLICE_MS,
+           (unsigned long long)after.slow_slices, (unsigned long long)after.slices);
     printf("demoted                  %s\n", changes == (uint64_t)n ? "every partner" : "NOT all");
 
     timers_close(t);

@@ -416,6 +416,8 @@ static int slice_commit(timers *t, td_time retry, td_error *err)
         t->stats.last_slice_ms = ms;
         if (ms > t->stats.longest_slice_ms)
             t->stats.longest_slice_ms = ms;
+        if (ms > TIMERS_SLOW_SLICE_MS)
+            t->stats.slow_slices++;
     }
     if (rc) {
         t->stats.failed_slices++;

@@ -21,6 +21,7 @@
 #define TIMERS_MAX_DELAY_S        86400 /* re-check at least daily: survives clock jumps */
 #define TIMERS_RETRY_S            60    /* a slice whose commit failed runs again after this */
 #define TIMERS_PAGE               1024  /* partners fetched per engine_partner_list call */
+#define TIMERS_SLOW_SLICE_MS      50    /* a slice longer than this held the loop too long */
 
 /* ---- the queue on its own (no loop, no engine), for tests ---- */
 
@@ -55,6 +56,7 @@ typedef struct timers_stats {
     double longest_slice_ms; /* evaluation + commit, the longest one */
     double last_slice_ms;
     double longest_commit_ms; /* the commit alone, the longest one */
+    uint64_t slow_slices;     /* slices over TIMERS_SLOW_SLICE_MS */
 } timers_stats;
 
 /* After the engine was restored (state_open, program loaded): computes every
