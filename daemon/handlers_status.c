@@ -18,6 +18,7 @@
 #include "tierd.pb-c.h"
 
 #define STATUS_DURATION_MAX 64
+#define STATUS_PENDING_PAGE 256
 
 static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
 {
@@ -25,6 +26,28 @@ static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
     for (size_t i = 0; i < n; i++)
         out[i] = rpc_strdup(call, urls[i]);
     return out;
+}
+
+/* Pages through the engine's pending promotions; the count is what an
+ * operator checks before running `tierctl pending`. */
+static uint64_t status_pending_count(const tierd *d)
+{
+    if (!d->engine)
+        return 0;
+    td_pending page[STATUS_PENDING_PAGE];
+    uint64_t total = 0;
+    const char *after_partner = NULL, *after_ladder = NULL;
+    bool more = true;
+    while (more) {
+        size_t n = engine_pending_list(d->engine, after_partner, after_ladder, page,
+                                       STATUS_PENDING_PAGE, &more);
+        if (n == 0)
+            break;
+        total += n;
+        after_partner = page[n - 1].partner;
+        after_ladder = page[n - 1].ladder;
+    }
+    return total;
 }
 
 int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -57,7 +80,7 @@ int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         out->n_publish = n;
     }
     connectors_status(d->connectors, call, out);
-    out->pending = 0;
+    out->pending = status_pending_count(d);
     *resp = &out->base;
     return 0;
 }

@@ -20,10 +20,9 @@
 #include "state.h"
 #include "tierd.pb-c.h"
 
-#define RPC_ARENA_BLOCK    (16u * 1024u)
-#define RPC_ARENA_ALIGN    16u
-#define RPC_MAX_METHOD     64
-#define RPC_LIFECYCLE_NOTE "arrives with the lifecycle release (issue 5)"
+#define RPC_ARENA_BLOCK (16u * 1024u)
+#define RPC_ARENA_ALIGN 16u
+#define RPC_MAX_METHOD  64
 
 /* clang-format off */
 static const rpc_method rpc_methods[] = {
@@ -39,11 +38,11 @@ static const rpc_method rpc_methods[] = {
     {"Explain", TD_ROLE_READ, false, &tierd__explain_request__descriptor, &tierd__explain_response__descriptor, handle_explain},
     {"History", TD_ROLE_READ, false, &tierd__history_request__descriptor, &tierd__changes_response__descriptor, handle_history},
     {"ListChanges", TD_ROLE_READ, false, &tierd__list_changes_request__descriptor, &tierd__changes_response__descriptor, handle_list_changes},
-    {"SetOverride", TD_ROLE_ADMIN, true, &tierd__set_override_request__descriptor, &tierd__tier_state__descriptor, NULL},
-    {"ClearOverride", TD_ROLE_ADMIN, true, &tierd__clear_override_request__descriptor, &tierd__tier_state__descriptor, NULL},
-    {"ListPending", TD_ROLE_READ, false, &tierd__empty__descriptor, &tierd__list_pending_response__descriptor, NULL},
-    {"Approve", TD_ROLE_ADMIN, true, &tierd__decision_request__descriptor, &tierd__tier_state__descriptor, NULL},
-    {"Deny", TD_ROLE_ADMIN, true, &tierd__decision_request__descriptor, &tierd__tier_state__descriptor, NULL},
+    {"SetOverride", TD_ROLE_ADMIN, true, &tierd__set_override_request__descriptor, &tierd__tier_state__descriptor, handle_set_override},
+    {"ClearOverride", TD_ROLE_ADMIN, true, &tierd__clear_override_request__descriptor, &tierd__tier_state__descriptor, handle_clear_override},
+    {"ListPending", TD_ROLE_READ, false, &tierd__empty__descriptor, &tierd__list_pending_response__descriptor, handle_list_pending},
+    {"Approve", TD_ROLE_ADMIN, true, &tierd__decision_request__descriptor, &tierd__tier_state__descriptor, handle_approve},
+    {"Deny", TD_ROLE_ADMIN, true, &tierd__decision_request__descriptor, &tierd__tier_state__descriptor, handle_deny},
     {"Stats", TD_ROLE_READ, false, &tierd__empty__descriptor, &tierd__stats_response__descriptor, handle_stats},
     /* Read role: advancing checks for admin inside the handler. Mutating so
      * an advance commits before it answers. */
@@ -300,8 +299,6 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
         if (role < m->role)
             td_error_set(&err, TD_PERMISSION_DENIED, "token lacks role %s for %s",
                          rpc_role_name(m->role), m->name);
-        else if (!m->handler)
-            td_error_set(&err, TD_UNIMPLEMENTED, "%s %s", m->name, RPC_LIFECYCLE_NOTE);
         else
             rpc_run(d, m, actor, role, env, scratch, out, &err);
     }

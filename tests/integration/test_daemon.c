@@ -379,14 +379,17 @@ START_TEST(test_clock_advance_needs_fake_clock_and_moves_a_fake_one)
 }
 END_TEST
 
-START_TEST(test_lifecycle_methods_answer_unimplemented)
+START_TEST(test_lifecycle_methods_reach_their_handlers)
 {
     harness h;
     start_plain(&h);
+    /* No program is loaded: the handler refuses, but it is the handler
+     * answering, not the table. */
     Tierd__Reply *r = envelope_request(&h, "SetOverride", NULL, NULL, 0);
     ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->status, TIERD__STATUS__UNIMPLEMENTED);
-    ck_assert_str_eq(r->message, "SetOverride arrives with the lifecycle release (issue 5)");
+    ck_assert_int_ne(r->status, TIERD__STATUS__OK);
+    ck_assert_int_ne(r->status, TIERD__STATUS__UNIMPLEMENTED);
+    ck_assert_int_ne(r->status, TIERD__STATUS__PERMISSION_DENIED);
     tierd__reply__free_unpacked(r, NULL);
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
@@ -505,7 +508,7 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_non_loopback_tcp_is_refused_without_allow_remote);
     tcase_add_test(tc, test_bad_flags_exit_2_with_usage);
     tcase_add_test(tc, test_clock_advance_needs_fake_clock_and_moves_a_fake_one);
-    tcase_add_test(tc, test_lifecycle_methods_answer_unimplemented);
+    tcase_add_test(tc, test_lifecycle_methods_reach_their_handlers);
     tcase_add_test(tc, test_sighup_applies_new_tokens_live);
     tcase_add_test(tc, test_a_tier_change_is_published_with_its_topic_after_commit);
     tcase_add_test(tc, test_sighup_keeps_the_running_config_when_the_new_one_is_broken);
