@@ -5,10 +5,11 @@
  * text is refused, the same text as the version in force is a no-op, and an
  * applied version is stored and re-evaluates every partner in the same turn.
  *
- * What it does not do: schedule a version whose `effective` lies ahead (the
- * lifecycle work will). For now such a version is applied at once and its
- * `effective` is only recorded. Refusals carry the diagnostics in the error
- * message, one a line, because a refused Reply carries no payload. */
+ * A version that would demote anyone inside its notice period is refused
+ * unless forced; one whose `effective` lies ahead is stored and scheduled,
+ * and the timers put it in force at that instant. Refusals carry the
+ * diagnostics in the error message, one a line, because a refused Reply
+ * carries no payload. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ static int check_label(rpc_call *call, const program *p, const char *yaml, td_er
     return 0;
 }
 
+/* Stores p and puts it in force (0) or schedules it for its effective
+ * instant (1); a negative code when the turn failed. Takes p on success. */
 static int apply_program(rpc_call *call, program *p, const char *yaml, td_error *err)
 {
     tierd *d = call->d;
@@ -137,6 +140,15 @@ static int apply_program(rpc_call *call, program *p, const char *yaml, td_error 
     if (rc) {
         state_fail(d, err);
         return rc;
+    }
+    if (p->effective > call->now) {
+        /* DESIGN §3: a future `effective` schedules the version; the timers
+         * put it in force at that instant (state_apply_scheduled). */
+        engine_program_schedule(d->engine, p, p->effective);
+        state_program_scheduled(d, index);
+        if (d->timers)
+            timers_rebuild(d->timers, NULL);
+        return 1;
     }
     rc = engine_program_apply(d->engine, p, call->now, state_change_sink, d);
     if (rc) {
@@ -207,10 +219,11 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         }
     }
     rc = apply_program(call, p, yaml, err);
-    if (rc) {
+    if (rc < 0) {
         program_free(p);
         return rc;
     }
+    out->scheduled = rc == 1;
     out->applied = true;
     *resp = &out->base;
     return 0;

@@ -55,6 +55,8 @@ struct state {
     bool program_changed;
     uint64_t program_index;
     uint64_t program_index_before;
+    uint64_t scheduled_index; /* stored version waiting for its effective instant */
+    uint64_t scheduled_index_before;
 
     char cause_event[STATE_EVENT_ID_MAX];
     bool has_cause_event;
@@ -162,28 +164,54 @@ static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
 
 /* ---- restore ---- */
 
-typedef struct program_pick {
+/* Which stored versions matter at start: the one in force (greatest
+ * instant it took effect, max(loaded, effective), not after now; the later
+ * loaded wins a tie) and the latest one still waiting for its effective
+ * instant. */
+typedef struct program_slot {
     uint64_t index;
+    td_time took_effect;
     uint8_t *pb;
     size_t len;
+} program_slot;
+
+typedef struct program_pick {
+    td_time now;
+    program_slot in_force;
+    program_slot scheduled;
     bool oom;
+    td_error *err;
 } program_pick;
 
-static int pick_newest_program(void *ud, uint64_t index, const uint8_t *pb, size_t len)
+static int slot_take(program_slot *slot, uint64_t index, td_time took_effect, const uint8_t *pb,
+                     size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, pb, len);
+    free(slot->pb);
+    *slot = (program_slot){.index = index, .took_effect = took_effect, .pb = copy, .len = len};
+    return 0;
+}
+
+static int pick_programs(void *ud, uint64_t index, const uint8_t *pb, size_t len)
 {
     program_pick *pick = ud;
-    if (index < pick->index)
+    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, len, pb);
+    if (!pv)
+        return td_error_set(pick->err, TD_DATA_LOSS,
+                            "program version record %llu is damaged (does not decode)",
+                            (unsigned long long)index);
+    td_time took_effect = pv->effective > pv->loaded ? pv->effective : pv->loaded;
+    tierd__program_version__free_unpacked(pv, NULL);
+    program_slot *slot = took_effect <= pick->now ? &pick->in_force : &pick->scheduled;
+    if (slot == &pick->in_force && slot->pb && slot->took_effect > took_effect)
         return 0;
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy) {
+    if (slot_take(slot, index, took_effect, pb, len) != 0) {
         pick->oom = true;
         return -TD_RESOURCE_EXHAUSTED;
     }
-    memcpy(copy, pb, len);
-    free(pick->pb);
-    pick->pb = copy;
-    pick->len = len;
-    pick->index = index;
     return 0;
 }
 
@@ -193,56 +221,72 @@ static void discard_change(void *ud, const td_change *c)
     (void)c;
 }
 
-static int restore_program(engine *e, store *s, const char *dir, td_time now, uint64_t *index,
-                           td_error *err)
+/* Parses a stored version; TD_DATA_LOSS naming it when it no longer parses. */
+static int stored_program(const program_slot *slot, const char *dir, program **out, td_error *err)
 {
-    program_pick pick = {0};
-    *index = 0;
-    int rc = store_each_program(s, pick_newest_program, &pick, err);
-    if (rc) {
-        free(pick.pb);
-        if (pick.oom)
-            td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory reading programs", dir);
-        return rc;
-    }
-    if (!pick.pb)
-        return 0;
-    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, pick.len, pick.pb);
-    free(pick.pb);
+    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, slot->len, slot->pb);
     if (!pv)
         return td_error_set(err, TD_DATA_LOSS,
                             "%s: program version record %llu is damaged (does not decode)", dir,
-                            (unsigned long long)pick.index);
+                            (unsigned long long)slot->index);
     td_diags diags = {0};
     td_error perr = {0};
-    program *p = NULL;
     char filename[TD_MAX_NAME + 32];
     snprintf(filename, sizeof filename, "stored program %.*s", TD_MAX_NAME,
              pv->version ? pv->version : "");
-    rc = program_parse(pv->yaml ? pv->yaml : "", pv->yaml ? strlen(pv->yaml) : 0, filename, &p,
-                       &diags, &perr);
-    if (rc) {
+    int rc = program_parse(pv->yaml ? pv->yaml : "", pv->yaml ? strlen(pv->yaml) : 0, filename, out,
+                           &diags, &perr);
+    if (rc)
         rc = td_error_set(err, TD_DATA_LOSS,
                           "%s: program version record %llu (%s) no longer parses: %s%s%s", dir,
-                          (unsigned long long)pick.index, pv->version ? pv->version : "",
+                          (unsigned long long)slot->index, pv->version ? pv->version : "",
                           perr.message, diags.n ? "; first: " : "", diags.n ? diags.items[0] : "");
-        td_diags_free(&diags);
-        tierd__program_version__free_unpacked(pv, NULL);
-        return rc;
-    }
     td_diags_free(&diags);
-    /* The version took effect when it was loaded (or at its effective date,
-     * if later); restoring must not restart its grandfather period. */
-    td_time took_effect = pv->effective > pv->loaded ? pv->effective : pv->loaded;
     tierd__program_version__free_unpacked(pv, NULL);
-    rc = engine_program_apply(e, p, now, discard_change, NULL);
+    return rc;
+}
+
+static int restore_program(engine *e, store *s, const char *dir, td_time now, uint64_t *index,
+                           uint64_t *scheduled_index, td_error *err)
+{
+    program_pick pick = {.now = now, .err = err};
+    *index = 0;
+    *scheduled_index = 0;
+    int rc = store_each_program(s, pick_programs, &pick, err);
     if (rc) {
-        program_free(p);
-        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory applying program", dir);
+        if (pick.oom)
+            td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory reading programs", dir);
+        else
+            td_error_prefix(err, "%s", dir);
+        goto out;
     }
-    engine_program_set_effective(e, took_effect);
-    *index = pick.index;
-    return 0;
+    if (pick.in_force.pb) {
+        program *p = NULL;
+        rc = stored_program(&pick.in_force, dir, &p, err);
+        if (rc)
+            goto out;
+        if (engine_program_apply(e, p, now, discard_change, NULL) != 0) {
+            program_free(p);
+            rc =
+                td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory applying program", dir);
+            goto out;
+        }
+        /* Restoring must not restart the version's grandfather period. */
+        engine_program_set_effective(e, pick.in_force.took_effect);
+        *index = pick.in_force.index;
+    }
+    if (pick.scheduled.pb && pick.scheduled.index > pick.in_force.index) {
+        program *p = NULL;
+        rc = stored_program(&pick.scheduled, dir, &p, err);
+        if (rc)
+            goto out;
+        engine_program_schedule(e, p, pick.scheduled.took_effect);
+        *scheduled_index = pick.scheduled.index;
+    }
+out:
+    free(pick.in_force.pb);
+    free(pick.scheduled.pb);
+    return rc;
 }
 
 typedef struct partner_walk {
@@ -266,13 +310,13 @@ static int restore_one_partner(void *ud, const uint8_t *blob, size_t len)
 
 /* A fresh engine holding exactly what the store holds. */
 static int engine_from_store(store *s, const char *dir, td_time now, engine **out,
-                             uint64_t *program_index, td_error *err)
+                             uint64_t *program_index, uint64_t *scheduled_index, td_error *err)
 {
     engine *e = engine_new();
     if (!e)
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory creating the engine",
                             dir);
-    int rc = restore_program(e, s, dir, now, program_index, err);
+    int rc = restore_program(e, s, dir, now, program_index, scheduled_index, err);
     if (rc == 0) {
         partner_walk w = {.e = e, .dir = dir, .err = err};
         rc = store_each_partner(s, restore_one_partner, &w, err);
@@ -307,7 +351,8 @@ int state_open_with(tierd *d, const char *state_dir, const store_options *opt, t
         free(st);
         return rc;
     }
-    rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index, err);
+    rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index,
+                           &st->scheduled_index, err);
     if (rc) {
         store_close(d->store);
         d->store = NULL;
@@ -353,6 +398,7 @@ int state_begin(tierd *d, td_error *err)
     if (store_in_txn(d->store))
         return 0;
     st->program_index_before = st->program_index;
+    st->scheduled_index_before = st->scheduled_index;
     int rc = store_begin(d->store, err);
     if (rc)
         state_fail(d, err);
@@ -384,6 +430,37 @@ void state_program_loaded(tierd *d, uint64_t index)
 uint64_t state_program_index(const tierd *d)
 {
     return d->state->program_index;
+}
+
+void state_program_scheduled(tierd *d, uint64_t index)
+{
+    d->state->program_changed = true;
+    d->state->scheduled_index = index;
+}
+
+int state_apply_scheduled(tierd *d, td_time *at, td_error *err)
+{
+    td_time due = engine_next_program_due(d->engine);
+    if (due == TD_TIME_NONE || due > *at)
+        return 0;
+    int rc = state_begin(d, err);
+    if (rc)
+        return rc;
+    program *p = engine_program_take_scheduled(d->engine);
+    if (!p)
+        return 0;
+    if (engine_program_apply(d->engine, p, due, state_change_sink, d) != 0) {
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "applying scheduled version %s: out of memory",
+                     p->version);
+        program_free(p);
+        state_fail(d, err);
+        return -TD_RESOURCE_EXHAUSTED;
+    }
+    log_info("program version %s took effect", engine_program(d->engine)->version);
+    state_program_loaded(d, d->state->scheduled_index);
+    d->state->scheduled_index = 0;
+    *at = due;
+    return 1;
 }
 
 void state_set_cause_event(tierd *d, const char *event_id)
@@ -524,16 +601,18 @@ static int rollback(tierd *d, td_error *err)
     td_time now = tierd_now(d);
     if (st->program_changed) {
         engine *e = NULL;
-        uint64_t index = 0;
+        uint64_t index = 0, scheduled = 0;
         td_error rerr = {0};
-        if (engine_from_store(d->store, st->dir, now, &e, &index, &rerr) == 0) {
+        if (engine_from_store(d->store, st->dir, now, &e, &index, &scheduled, &rerr) == 0) {
             engine_free(d->engine);
             d->engine = e;
             st->program_index = index;
+            st->scheduled_index = scheduled;
             return 0;
         }
         log_error("rolling back a program load: %s", rerr.message);
         st->program_index = st->program_index_before;
+        st->scheduled_index = st->scheduled_index_before;
     }
     int rc = 0;
     for (size_t i = 0; i < st->n_ids; i++) {

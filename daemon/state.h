@@ -52,6 +52,14 @@ void state_fail(tierd *d, const td_error *err);
 void state_program_loaded(tierd *d, uint64_t index);
 /* The store index of the program version in force (0 = none). */
 uint64_t state_program_index(const tierd *d);
+/* Records that the turn stored version `index` to take effect later (it is
+ * scheduled in the engine); a failed flush rebuilds the engine. */
+void state_program_scheduled(tierd *d, uint64_t index);
+/* Puts the scheduled version in force when its effective instant is at or
+ * before *at: applies it at that instant (changes carry cause
+ * PROGRAM_VERSION) inside the turn, sets *at to it and returns 1; returns
+ * 0 when nothing is due, a negative code on failure. */
+int state_apply_scheduled(tierd *d, td_time *at, td_error *err);
 
 /* Commits the turn (no-op when nothing was written), then publishes the
  * turn's changes in sequence order. On failure rolls back as described. */

@@ -328,6 +328,7 @@ struct timers {
 };
 
 static void timers_on_timer(uv_timer_t *h);
+static int timers_rebuild_at(timers *t, td_time now, td_error *err);
 
 static double elapsed_ms(uint64_t since)
 {
@@ -348,7 +349,12 @@ static void timers_arm(timers *t)
         return;
     const char *id;
     td_time due;
-    if (!timer_heap_peek(t->heap, &id, &due)) {
+    td_time program_due = engine_next_program_due(t->d->engine);
+    if (!timer_heap_peek(t->heap, &id, &due))
+        due = program_due;
+    else if (program_due != TD_TIME_NONE && program_due < due)
+        due = program_due;
+    if (due == TD_TIME_NONE) {
         uv_timer_stop(&t->timer);
         return;
     }
@@ -441,6 +447,12 @@ static void timers_on_timer(uv_timer_t *h)
         uv_timer_start(&t->timer, timers_on_timer, (uint64_t)TIMERS_RETRY_S * MS_PER_S, 0);
         return;
     }
+    td_time at = now;
+    int applied = state_apply_scheduled(d, &at, &err);
+    if (applied < 0)
+        log_warning("timers: a scheduled program version could not take effect: %s", err.message);
+    else if (applied > 0 && timers_rebuild_at(t, now, &err) != 0)
+        log_warning("timers: %s", err.message);
     const char *id;
     td_time due;
     char idbuf[TD_MAX_ID + 1];
@@ -615,7 +627,25 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
     const char *id;
     td_time due;
     char idbuf[TD_MAX_ID + 1];
-    while (!rc && timer_heap_peek(t->heap, &id, &due) && due <= to) {
+    for (;;) {
+        if (rc)
+            break;
+        bool have = timer_heap_peek(t->heap, &id, &due) && due <= to;
+        /* A scheduled version takes effect in its place in time order: the
+         * partners due before it are judged under the old one. */
+        td_time program_due = engine_next_program_due(d->engine);
+        if (program_due != TD_TIME_NONE && program_due <= to && (!have || program_due <= due)) {
+            td_time at = program_due < from ? from : program_due;
+            if (state_apply_scheduled(d, &at, err) < 0 ||
+                timers_rebuild_at(t, at < from ? from : at, err) != 0) {
+                rc = -1;
+                break;
+            }
+            rc = advance_slice(t, err);
+            continue;
+        }
+        if (!have)
+            break;
         memcpy(idbuf, id, strlen(id) + 1);
         eval_one(t, NULL, idbuf, due, due < from ? from : due);
         rc = advance_slice(t, err);
