@@ -1,0 +1,386 @@
+/* bench_ingest: durable events per second through the Ingest RPC.
+ *
+ * Starts the real tierd (argv[1], else TIERD_BIN, else the build's) on a
+ * mkdtemp state dir under /tmp (the normal disk, not a RAM disk) with the
+ * example program and its default durability: the LMDB transaction of every
+ * loop turn is fsynced before any reply of that turn leaves, so every
+ * accepted event counted here was on disk when its client heard about it.
+ *
+ * Two loads, each with fresh event ids so nothing is a duplicate:
+ *   (a) one client sending batches of BENCH_BATCH events, pre-packed so the
+ *       client's own encoding is not measured, until BENCH_BATCHED_EVENTS
+ *       are in or BENCH_BATCHED_SECONDS pass;
+ *   (b) BENCH_CLIENTS threads, each with its own REQ socket, sending one
+ *       event per request for BENCH_SINGLE_SECONDS. Several requests that
+ *       arrive in one turn share one commit, so this measures group commit.
+ * A reply counts only when it is OK and accepts every event it carried.
+ * Not a test: it prints figures. */
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tierd.pb-c.h"
+#include "tierd/client.h"
+
+#define BENCH_PARTNERS        100000
+#define BENCH_UPSERT_BATCH    10000 /* the daemon's per-request cap */
+#define BENCH_BATCH           1000
+#define BENCH_BATCHED_EVENTS  1000000
+#define BENCH_BATCHED_SECONDS 10.0
+#define BENCH_CLIENTS         8
+#define BENCH_SINGLE_SECONDS  5.0
+#define BENCH_TARGET_BATCHED  200000.0
+#define BENCH_TIMEOUT_MS      30000
+#define BENCH_START_TRIES     250
+#define BENCH_START_SLEEP_US  20000
+#define BENCH_ID_MAX          32
+#define BENCH_TEXT_MAX        48
+#define BENCH_PATH_MAX        512
+#define BENCH_DAY_S           86400
+#define BENCH_SPREAD_DAYS     300 /* event times inside the program's 365-day windows */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the daemon ------------------------------------------------------------ */
+
+static pid_t start_tierd(const char *bin, const char *state, const char *url, const char *pub,
+                         const char *program)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
+              program, "--log-level", "warning", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_ready(const char *url)
+{
+    for (int i = 0; i < BENCH_START_TRIES; i++) {
+        td_client *c = NULL;
+        td_error err = {0};
+        Tierd__StatusResponse *st = NULL;
+        if (td_client_open(url, NULL, 200, &c, &err) == 0 && td_client_status(c, &st, &err) == 0) {
+            tierd__status_response__free_unpacked(st, NULL);
+            td_client_close(c);
+            return 0;
+        }
+        td_client_close(c);
+        usleep(BENCH_START_SLEEP_US);
+    }
+    return -1;
+}
+
+static int load_partners(const char *url)
+{
+    td_client *c = NULL;
+    td_error err = {0};
+    if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) != 0)
+        return -1;
+    static Tierd__Partner parts[BENCH_UPSERT_BATCH];
+    static Tierd__Partner *pp[BENCH_UPSERT_BATCH];
+    static char ids[BENCH_UPSERT_BATCH][BENCH_ID_MAX];
+    static char *types[] = {"reseller", "services"};
+    int rc = 0;
+    for (int base = 0; base < BENCH_PARTNERS && rc == 0; base += BENCH_UPSERT_BATCH) {
+        for (int i = 0; i < BENCH_UPSERT_BATCH; i++) {
+            snprintf(ids[i], BENCH_ID_MAX, "p-%06d", base + i);
+            tierd__partner__init(&parts[i]);
+            parts[i].id = ids[i];
+            parts[i].name = ids[i];
+            parts[i].n_types = 2;
+            parts[i].types = types;
+            pp[i] = &parts[i];
+        }
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.n_partners = BENCH_UPSERT_BATCH;
+        req.partners = pp;
+        Tierd__UpsertPartnersResponse *resp = NULL;
+        rc = td_client_upsert_partners(c, &req, &resp, &err);
+        if (rc)
+            fprintf(stderr, "bench_ingest: upsert: %s\n", err.message);
+        else
+            tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    }
+    td_client_close(c);
+    return rc;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+/* Events of the example program, in rough proportion to real traffic. */
+static const char *const event_names[] = {
+    "deal_closed", "deal_closed",        "deal_closed",       "certification",
+    "csat",        "consultant_trained", "active_sellers",    "implementation_completed",
+    "mdf_claimed", "contract_signed",    "reference_customer"};
+#define BENCH_N_NAMES (sizeof event_names / sizeof event_names[0])
+
+typedef struct event_text {
+    char id[BENCH_ID_MAX], partner[BENCH_ID_MAX], at[BENCH_TEXT_MAX], key[BENCH_ID_MAX];
+} event_text;
+
+/* Fills ev (backed by t) with event number n of stream `stream`. */
+static void make_event(Tierd__Event *ev, event_text *t, unsigned stream, unsigned long n,
+                       time_t base)
+{
+    unsigned long h = (n + 1) * 2654435761ul + stream * 40503ul;
+    tierd__event__init(ev);
+    snprintf(t->id, sizeof t->id, "e%u-%lu", stream, n);
+    snprintf(t->partner, sizeof t->partner, "p-%06lu", h % BENCH_PARTNERS);
+    time_t at = base - (time_t)((h >> 7) % (BENCH_SPREAD_DAYS * BENCH_DAY_S));
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(t->at, sizeof t->at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(t->key, sizeof t->key, "k-%lu", (h >> 11) % 64);
+    ev->id = t->id;
+    ev->source = stream ? "lms" : "crm";
+    ev->partner = t->partner;
+    ev->metric = (char *)event_names[(h >> 3) % BENCH_N_NAMES];
+    ev->has_value = true;
+    ev->value = strcmp(ev->metric, "csat") == 0 ? 0.9 : (double)((h >> 5) % 50000);
+    ev->at = t->at;
+    ev->key = t->key;
+}
+
+static uint8_t *envelope(const char *method, const ProtobufCMessage *payload, size_t *len)
+{
+    Tierd__Envelope env = TIERD__ENVELOPE__INIT;
+    env.method = (char *)method;
+    env.request_id = 1;
+    env.token = "";
+    env.payload.len = protobuf_c_message_get_packed_size(payload);
+    uint8_t *pb = malloc(env.payload.len + 1);
+    protobuf_c_message_pack(payload, pb);
+    env.payload.data = pb;
+    *len = tierd__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(*len);
+    tierd__envelope__pack(&env, buf);
+    free(pb);
+    return buf;
+}
+
+/* Packs `count` events of `stream` starting at `first` into one Ingest
+ * envelope. */
+static uint8_t *ingest_envelope(unsigned stream, unsigned long first, size_t count, time_t base,
+                                size_t *len)
+{
+    Tierd__Event *evs = calloc(count, sizeof *evs);
+    Tierd__Event **pp = calloc(count, sizeof *pp);
+    event_text *texts = calloc(count, sizeof *texts);
+    for (size_t i = 0; i < count; i++) {
+        make_event(&evs[i], &texts[i], stream, first + i, base);
+        pp[i] = &evs[i];
+    }
+    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+    req.n_events = count;
+    req.events = pp;
+    uint8_t *buf = envelope("Ingest", &req.base, len);
+    free(evs);
+    free(pp);
+    free(texts);
+    return buf;
+}
+
+/* Sends one packed request, waits for its reply; returns the number of
+ * accepted events, or -1 when the reply is not OK or not all accepted. */
+static long round_trip(int sock, const uint8_t *req, size_t len, size_t expect)
+{
+    if (nn_send(sock, req, len, 0) < 0)
+        return -1;
+    void *buf = NULL;
+    int n = nn_recv(sock, &buf, NN_MSG, 0);
+    if (n < 0)
+        return -1;
+    long accepted = -1;
+    Tierd__Reply *r = tierd__reply__unpack(NULL, (size_t)n, buf);
+    if (r && r->status == TIERD__STATUS__OK) {
+        Tierd__IngestResponse *ir =
+            tierd__ingest_response__unpack(NULL, r->payload.len, r->payload.data);
+        if (ir && ir->accepted == expect)
+            accepted = (long)ir->accepted;
+        else if (ir)
+            fprintf(stderr, "bench_ingest: %u accepted, %u duplicate, %u rejected of %zu%s%s\n",
+                    ir->accepted, ir->duplicate, ir->rejected, expect,
+                    ir->n_results && ir->results[0]->reason ? ": " : "",
+                    ir->n_results && ir->results[0]->reason ? ir->results[0]->reason : "");
+        if (ir)
+            tierd__ingest_response__free_unpacked(ir, NULL);
+    } else if (r) {
+        fprintf(stderr, "bench_ingest: status %d: %s\n", r->status, r->message);
+    }
+    if (r)
+        tierd__reply__free_unpacked(r, NULL);
+    nn_freemsg(buf);
+    return accepted;
+}
+
+static int open_req(const char *url)
+{
+    int s = nn_socket(AF_SP, NN_REQ);
+    int timeout = BENCH_TIMEOUT_MS;
+    if (s < 0)
+        return -1;
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout);
+    if (nn_connect(s, url) < 0) {
+        nn_close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* (a): one client, batches. */
+static double run_batched(const char *url, time_t base, unsigned long *events, double *secs)
+{
+    size_t nbatches = BENCH_BATCHED_EVENTS / BENCH_BATCH;
+    uint8_t **reqs = calloc(nbatches, sizeof *reqs);
+    size_t *lens = calloc(nbatches, sizeof *lens);
+    for (size_t b = 0; b < nbatches; b++)
+        reqs[b] = ingest_envelope(0, b * BENCH_BATCH, BENCH_BATCH, base, &lens[b]);
+    int sock = open_req(url);
+    unsigned long done = 0;
+    double t0 = now_s(), t = t0;
+    for (size_t b = 0; sock >= 0 && b < nbatches && t - t0 < BENCH_BATCHED_SECONDS; b++) {
+        long got = round_trip(sock, reqs[b], lens[b], BENCH_BATCH);
+        if (got < 0)
+            break;
+        done += (unsigned long)got;
+        t = now_s();
+    }
+    if (sock >= 0)
+        nn_close(sock);
+    for (size_t b = 0; b < nbatches; b++)
+        free(reqs[b]);
+    free(reqs);
+    free(lens);
+    *events = done;
+    *secs = t - t0;
+    return *secs > 0 ? (double)done / *secs : 0;
+}
+
+/* (b): BENCH_CLIENTS threads, one event per request. */
+typedef struct single_load {
+    const char *url;
+    time_t base;
+    atomic_bool stop;
+    atomic_ulong done;
+    atomic_ulong failed;
+    atomic_uint next_stream;
+} single_load;
+
+static void *single_client(void *arg)
+{
+    single_load *l = arg;
+    /* Streams 1.. so ids never collide with the batched run's stream 0. */
+    unsigned stream = atomic_fetch_add(&l->next_stream, 1) + 1;
+    int sock = open_req(l->url);
+    if (sock < 0) {
+        atomic_fetch_add(&l->failed, 1);
+        return NULL;
+    }
+    for (unsigned long n = 0; !atomic_load(&l->stop); n++) {
+        size_t len = 0;
+        uint8_t *req = ingest_envelope(stream, n, 1, l->base, &len);
+        long got = round_trip(sock, req, len, 1);
+        free(req);
+        if (got < 0) {
+            atomic_fetch_add(&l->failed, 1);
+            break;
+        }
+        atomic_fetch_add(&l->done, 1);
+    }
+    nn_close(sock);
+    return NULL;
+}
+
+static double run_single(const char *url, time_t base, unsigned long *events, unsigned long *failed)
+{
+    single_load l = {.url = url, .base = base};
+    pthread_t th[BENCH_CLIENTS];
+    double t0 = now_s();
+    for (int i = 0; i < BENCH_CLIENTS; i++)
+        pthread_create(&th[i], NULL, single_client, &l);
+    struct timespec ts = {(time_t)BENCH_SINGLE_SECONDS, 0};
+    nanosleep(&ts, NULL);
+    atomic_store(&l.stop, true);
+    for (int i = 0; i < BENCH_CLIENTS; i++)
+        pthread_join(th[i], NULL);
+    double elapsed = now_s() - t0;
+    *events = atomic_load(&l.done);
+    *failed = atomic_load(&l.failed);
+    return (double)*events / elapsed;
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = argc > 1 ? argv[1] : getenv("TIERD_BIN");
+    if (!bin)
+        bin = BENCH_TIERD_BIN;
+    const char *program = argc > 2 ? argv[2] : BENCH_PROGRAM;
+    char dir[] = "/tmp/bench-ingest-______";
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
+    if (!mkdtemp(dir)) {
+        perror("bench_ingest: mkdtemp");
+        return 1;
+    }
+    char state[BENCH_PATH_MAX], url[BENCH_PATH_MAX], pub[BENCH_PATH_MAX];
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
+    snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
+
+    int status = 1;
+    pid_t pid = start_tierd(bin, state, url, pub, program);
+    if (pid < 0 || wait_ready(url) != 0) {
+        fprintf(stderr, "bench_ingest: %s did not start\n", bin);
+        goto out;
+    }
+    if (load_partners(url) != 0)
+        goto out;
+    time_t base = time(NULL);
+
+    printf("bench_ingest: real tierd, state dir %s on disk, default durability "
+           "(fsync at every commit; a reply leaves only after its commit is durable)\n",
+           dir);
+    printf("%d partners (reseller+services), events of examples/programs/partners.yaml\n",
+           BENCH_PARTNERS);
+    unsigned long n = 0, failed = 0;
+    double secs = 0;
+    double batched = run_batched(url, base, &n, &secs);
+    printf("(a) batched: 1 client, %d events/request: %lu events in %.2f s = %.0f events/s "
+           "(target >= %.0f: %s)\n",
+           BENCH_BATCH, n, secs, batched, BENCH_TARGET_BATCHED,
+           batched >= BENCH_TARGET_BATCHED ? "met" : "NOT met");
+    double single = run_single(url, base, &n, &failed);
+    printf("(b) single: %d clients, 1 event/request: %lu events in %.0f s = %.0f events/s "
+           "(no target; group commit shares one fsync per loop turn)\n",
+           BENCH_CLIENTS, n, BENCH_SINGLE_SECONDS, single);
+    if (failed)
+        printf("failed requests: %lu\n", failed);
+    status = 0;
+out:
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    char cmd[BENCH_PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
+    return status;
+}
