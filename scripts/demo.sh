@@ -119,8 +119,12 @@ ctl explain "$SHOW_PARTNER"
 section "tierctl explain $AT_RISK_PARTNER --ladder reseller (activity about to expire)"
 ctl explain "$AT_RISK_PARTNER" --ladder reseller
 
-section "tierctl partner show $APPROVAL_PARTNER (qualifies for a tier that needs approval)"
-ctl partner show "$APPROVAL_PARTNER"
+section "tierctl pending (promotions waiting for a person)"
+ctl pending
+
+section "tierctl approve $APPROVAL_PARTNER --ladder reseller"
+ctl approve "$APPROVAL_PARTNER" --ladder reseller
+ctl history "$APPROVAL_PARTNER"
 
 section "time passes: tierctl clock advance $DEMO_ADVANCE"
 ctl clock advance "$DEMO_ADVANCE"
