@@ -126,8 +126,21 @@ section "tierctl approve $APPROVAL_PARTNER --ladder reseller"
 ctl approve "$APPROVAL_PARTNER" --ladder reseller
 ctl history "$APPROVAL_PARTNER"
 
-section "time passes: tierctl clock advance $DEMO_ADVANCE"
+section "time passes: tierctl clock advance $DEMO_ADVANCE, with tierctl watch on the change feed"
+# The watcher subscribes to the PUB socket and fills any gap from
+# ListChanges, so it prints every change of the advance exactly once.
+watch_out=$(mktemp)
+ctl watch --ladder reseller >"$watch_out" 2>&1 &
+watch_pid=$!
+sleep 0.5
 ctl clock advance "$DEMO_ADVANCE"
+sleep 1
+kill -TERM "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+echo "-- tierctl watch --ladder reseller printed $(wc -l <"$watch_out") changes," \
+    "$(grep -c 'denial by system' "$watch_out" || true) of them withdrawn approvals; the tier moves:"
+grep -v 'denial by system' "$watch_out" | head -n 12 || true
+rm -f "$watch_out"
 
 section "tierctl history $AT_RISK_PARTNER (demoted at a review, no event needed)"
 ctl history "$AT_RISK_PARTNER"
