@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "pbconv.h"
 #include "state.h"
 #include "store.h"
 #include "tierd/plugin.h"
@@ -36,43 +37,19 @@ static int check_connector(const char *name, td_error *err)
     return 0;
 }
 
-/* Well-formed UTF-8 without control characters: a cursor is shown in
- * Status and logs, so it must print. */
+/* Well-formed UTF-8 without control characters (pbconv_text_ok): a cursor
+ * is shown in Status and logs, so it must print. Empty means "none". */
 static int check_cursor(const char *connector, const char *cursor, td_error *err)
 {
-    size_t n = strnlen(cursor, TIERD_PLUGIN_CURSOR_MAX + 1);
-    if (n > TIERD_PLUGIN_CURSOR_MAX)
+    if (strnlen(cursor, TIERD_PLUGIN_CURSOR_MAX + 1) > TIERD_PLUGIN_CURSOR_MAX)
         return td_error_set(err, TD_INVALID_ARGUMENT, "connector %s: cursor longer than %d bytes",
                             connector, TIERD_PLUGIN_CURSOR_MAX);
-    const unsigned char *p = (const unsigned char *)cursor;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || n - i < len)
-            goto bad;
-        if (len == 1 && (c < 0x20 || c == 0x7f))
-            return td_error_set(err, TD_INVALID_ARGUMENT,
-                                "connector %s: cursor has a control character at byte %zu",
-                                connector, i);
-        unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        static const unsigned min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        i += len;
-    }
+    if (*cursor && !pbconv_text_ok(cursor, TIERD_PLUGIN_CURSOR_MAX))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "connector %s: cursor is not printable UTF-8 (control character or "
+                            "malformed sequence)",
+                            connector);
     return 0;
-bad:
-    return td_error_set(err, TD_INVALID_ARGUMENT, "connector %s: cursor is not valid UTF-8",
-                        connector);
 }
 
 int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
