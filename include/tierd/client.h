@@ -8,6 +8,7 @@
 #ifndef TIERD_CLIENT_H
 #define TIERD_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,5 +78,70 @@ int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorRespo
 
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);
+
+/* ---- subscriptions (DESIGN.md §6) ----------------------------------------------------
+ *
+ * A subscription follows tierd's change log through its PUB socket
+ * (message = "change/<ladder>/<partner>", '\n', packed TierChange) and
+ * fills every gap from ListChanges, so the caller sees each change after
+ * its starting point exactly once and in sequence order, whether PUB
+ * dropped messages, a ladder/partner filter hides others' changes, or the
+ * daemon restarted in between. It borrows an open td_client for the
+ * ListChanges and Status calls; keep that client open until td_sub_close. */
+
+#define TD_TCP_RPC_PORT             ":7450"
+#define TD_TCP_PUB_PORT             ":7451"
+#define TD_PUB_URL_MAX              1024
+#define TD_SUB_FROM_NOW             UINT64_MAX /* `since`: only changes made after the open */
+#define TD_SUB_DEFAULT_IDLE_POLL_MS 1000
+
+/* The PUB URL that goes with an RPC URL: ".../rpc.sock" -> ".../pub.sock",
+ * "tcp://HOST:7450" -> "tcp://HOST:7451". Returns 0, or -TD_INVALID_ARGUMENT
+ * when rpc_url is neither or the result does not fit in n bytes. */
+int td_client_pub_url(const char *rpc_url, char *out, size_t n, td_error *err);
+
+typedef struct td_sub td_sub;
+
+typedef struct td_sub_options {
+    const char *pub_url; /* NULL: td_client_pub_url of the client's URL */
+    const char *ladder;  /* NULL or "": every ladder */
+    const char *partner; /* NULL or "": every partner */
+    uint64_t since;      /* deliver changes with sequence > since; TD_SUB_FROM_NOW */
+    int idle_poll_ms;    /* <= 0: TD_SUB_DEFAULT_IDLE_POLL_MS; how long a quiet
+                            subscription waits before reading the log's tail */
+    int rcvbuf_bytes;    /* <= 0: nanomsg's default receive buffer */
+} td_sub_options;
+
+/* What a subscription has done so far; for logs, tests and tools. */
+typedef struct td_sub_info {
+    uint64_t live;        /* changes delivered straight from the PUB socket */
+    uint64_t from_log;    /* changes delivered from ListChanges */
+    uint64_t gaps;        /* PUB messages that showed a sequence gap */
+    uint64_t malformed;   /* PUB messages that were not a well-formed change */
+    uint64_t log_reads;   /* ListChanges calls */
+    uint64_t resume_from; /* reopen with since = this to miss nothing and repeat nothing */
+    bool unreachable;     /* the last ListChanges call did not reach tierd */
+} td_sub_info;
+
+/* Subscribes, then talks to tierd once so that an unreachable daemon fails
+ * here: Status for TD_SUB_FROM_NOW, else the first ListChanges page. */
+int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, td_error *err);
+/* td_sub_open_opts with the default idle poll and receive buffer. */
+int td_sub_open(td_client *rpc, const char *pub_url, const char *ladder, const char *partner,
+                uint64_t since, td_sub **out, td_error *err);
+
+/* The next matching change in sequence order, each exactly once. Waits up
+ * to timeout_ms (< 0: no limit; 0: only what is already there) and returns
+ * 0 with *change (free it with tierd__tier_change__free_unpacked),
+ * -TD_DEADLINE_EXCEEDED when nothing arrived, -TD_CANCELLED when a signal
+ * interrupted the wait, or another negative td_code. A ListChanges call
+ * that fails (-TD_UNAVAILABLE while tierd restarts) leaves the
+ * subscription usable: a later call retries after the idle poll interval,
+ * or at once when a PUB message shows tierd is back. One call may overrun
+ * timeout_ms by at most one ListChanges round trip (the client's timeout). */
+int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error *err);
+void td_sub_get_info(const td_sub *s, td_sub_info *info);
+/* Closes the SUB socket and frees undelivered changes; not the client. */
+void td_sub_close(td_sub *s);
 
 #endif

@@ -1,0 +1,451 @@
+/* Subscriptions: tierd's change feed, each change exactly once, in order.
+ *
+ * Owns one nanomsg SUB socket and the catch-up from ListChanges. The PUB
+ * socket is fast but lossy (it drops messages for a reader whose buffers are
+ * full), and a ladder or partner filter means the subscriber never sees most
+ * sequence numbers anyway. So the log is the truth and PUB only says "there
+ * is news": `checked` is the highest global sequence number this
+ * subscription has delivered or knowingly passed over. A PUB message with
+ * sequence checked + 1 is delivered as is; one further ahead, or one that
+ * does not decode, sends the subscription to the log for everything after
+ * `checked`, filtered here; one at or below `checked` is a duplicate. A
+ * quiet subscription reads the log's tail every idle interval, so a change
+ * lost as the last of a burst still arrives.
+ *
+ * Promises: changes reach the caller in sequence order with no repeats and
+ * none missing, across PUB drops, filters and daemon restarts (the SUB
+ * socket reconnects by itself; the log fills what was published meanwhile).
+ * It does not write to the daemon, retry refused calls, or own the client. */
+#include "tierd/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/pubsub.h>
+
+#define SUB_TOPIC_PREFIX "change/"
+#define SUB_TOPIC_MAX    1024
+/* A TierChange is a few hundred bytes; anything near this is not one. */
+#define SUB_MAX_MESSAGE_BYTES    (1 << 20)
+#define SUB_LOG_PAGE             1000
+#define SUB_RECONNECT_IVL_MS     100
+#define SUB_RECONNECT_IVL_MAX_MS 1000
+#define SUB_QUEUE_MIN            64
+#define SUB_NO_DEADLINE          INT64_MAX
+#define SUB_IPC_PREFIX           "ipc://"
+#define SUB_TCP_PREFIX           "tcp://"
+
+struct td_sub {
+    td_client *rpc; /* borrowed */
+    int sock;
+    char *ladder, *partner; /* NULL = any */
+    char *url;
+    int idle_ms;
+    uint64_t checked;          /* highest sequence delivered or passed over */
+    bool catch_up;             /* the log owes us everything after `checked` */
+    int64_t retry_at;          /* earliest next log read after a failed one */
+    int64_t next_poll;         /* when a quiet subscription reads the log's tail */
+    Tierd__TierChange **queue; /* matching changes read from the log, in order */
+    size_t head, n, cap;
+    td_sub_info info;
+};
+
+static int64_t sub_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool ends_with(const char *s, size_t len, const char *tail)
+{
+    size_t tl = strlen(tail);
+    return len >= tl && memcmp(s + len - tl, tail, tl) == 0;
+}
+
+int td_client_pub_url(const char *rpc_url, char *out, size_t n, td_error *err)
+{
+    if (!rpc_url || !out || n == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "td_client_pub_url needs a URL and a buffer");
+    size_t len = strlen(rpc_url);
+    const char *from, *to;
+    if (ends_with(rpc_url, len, TD_RPC_SOCKET_NAME) &&
+        strncmp(rpc_url, SUB_IPC_PREFIX, strlen(SUB_IPC_PREFIX)) == 0) {
+        from = TD_RPC_SOCKET_NAME;
+        to = TD_PUB_SOCKET_NAME;
+    } else if (ends_with(rpc_url, len, TD_TCP_RPC_PORT) &&
+               strncmp(rpc_url, SUB_TCP_PREFIX, strlen(SUB_TCP_PREFIX)) == 0) {
+        from = TD_TCP_RPC_PORT;
+        to = TD_TCP_PUB_PORT;
+    } else {
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "cannot tell the publish URL from '%.*s': it ends neither in %s nor "
+                            "in port %s",
+                            SUB_TOPIC_MAX, rpc_url, TD_RPC_SOCKET_NAME, TD_TCP_RPC_PORT + 1);
+    }
+    size_t stem = len - strlen(from);
+    if (stem + strlen(to) >= n)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "the publish URL for '%.*s' is over %zu bytes", SUB_TOPIC_MAX, rpc_url,
+                            n - 1);
+    memcpy(out, rpc_url, stem);
+    strcpy(out + stem, to);
+    return 0;
+}
+
+/* ---- filters ---------------------------------------------------------------------- */
+
+static bool filter_ok(const char *what, const char *v, td_error *err, int *rc)
+{
+    if (!v)
+        return true;
+    if (strlen(v) > SUB_TOPIC_MAX / 2 || strchr(v, '\n')) {
+        *rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                           "%s filter must be at most %d bytes without a newline", what,
+                           SUB_TOPIC_MAX / 2);
+        return false;
+    }
+    return true;
+}
+
+static bool sub_wants(const td_sub *s, const Tierd__TierChange *c)
+{
+    if (s->ladder && strcmp(s->ladder, c->ladder ? c->ladder : "") != 0)
+        return false;
+    if (s->partner && strcmp(s->partner, c->partner ? c->partner : "") != 0)
+        return false;
+    return true;
+}
+
+/* The SUB prefix: as narrow as a prefix can be. A partner filter alone
+ * cannot be a prefix (the ladder comes first), so that one is applied after
+ * decoding, like every filter is anyway. */
+static void sub_topic(const td_sub *s, char *topic, size_t n)
+{
+    if (s->ladder && s->partner)
+        snprintf(topic, n, SUB_TOPIC_PREFIX "%s/%s\n", s->ladder, s->partner);
+    else if (s->ladder)
+        snprintf(topic, n, SUB_TOPIC_PREFIX "%s/", s->ladder);
+    else
+        snprintf(topic, n, SUB_TOPIC_PREFIX);
+}
+
+/* ---- the queue of changes read from the log --------------------------------------- */
+
+static int queue_push(td_sub *s, Tierd__TierChange *c, td_error *err)
+{
+    if (s->head == s->n)
+        s->head = s->n = 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : SUB_QUEUE_MIN;
+        Tierd__TierChange **q = realloc(s->queue, cap * sizeof *q);
+        if (!q)
+            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory queueing change %llu",
+                                (unsigned long long)c->sequence);
+        s->queue = q;
+        s->cap = cap;
+    }
+    s->queue[s->n++] = c;
+    return 0;
+}
+
+static void queue_clear(td_sub *s)
+{
+    for (size_t i = s->head; i < s->n; i++)
+        tierd__tier_change__free_unpacked(s->queue[i], NULL);
+    s->head = s->n = 0;
+}
+
+/* ---- reading the log -------------------------------------------------------------- */
+
+/* One ListChanges page after `checked`. Clears catch_up once the log's end
+ * is reached. The page's changes move into the queue (matching) or are
+ * freed (filtered out), so the response is freed empty. */
+static int sub_read_log(td_sub *s, td_error *err)
+{
+    Tierd__ChangesResponse *r = NULL;
+    s->info.log_reads++;
+    int rc = td_client_list_changes(s->rpc, s->checked, SUB_LOG_PAGE, &r, err);
+    s->info.unreachable = rc == -(int)TD_UNAVAILABLE;
+    if (rc) {
+        s->retry_at = sub_now_ms() + s->idle_ms;
+        return rc;
+    }
+    size_t n = r->n_changes;
+    for (size_t i = 0; i < n; i++) {
+        Tierd__TierChange *c = r->changes[i];
+        r->changes[i] = NULL;
+        /* a log that goes backwards would make us repeat; drop such entries */
+        if (!c || c->sequence <= s->checked) {
+            tierd__tier_change__free_unpacked(c, NULL);
+            continue;
+        }
+        if (rc == 0 && sub_wants(s, c) && (rc = queue_push(s, c, err)) == 0) {
+            s->checked = c->sequence;
+            continue;
+        }
+        /* after a failed push, `checked` stays before it: the next read
+         * starts there again */
+        if (rc == 0)
+            s->checked = c->sequence;
+        tierd__tier_change__free_unpacked(c, NULL);
+    }
+    /* A daemon that does not say where its log ends gets read until a short page. */
+    bool at_end = n == 0 || (r->last_sequence ? s->checked >= r->last_sequence : n < SUB_LOG_PAGE);
+    r->n_changes = 0;
+    tierd__changes_response__free_unpacked(r, NULL);
+    if (rc)
+        return rc;
+    if (at_end) {
+        s->catch_up = false;
+        s->next_poll = sub_now_ms() + s->idle_ms;
+    }
+    return 0;
+}
+
+/* ---- reading the PUB socket ------------------------------------------------------- */
+
+/* Decodes "change/<ladder>/<partner>\n<TierChange>" and checks that the
+ * topic names the change it carries; NULL when it does not. */
+static Tierd__TierChange *sub_decode(const uint8_t *msg, size_t len)
+{
+    const uint8_t *nl = memchr(msg, '\n', len < SUB_TOPIC_MAX ? len : SUB_TOPIC_MAX);
+    if (!nl)
+        return NULL;
+    size_t tlen = (size_t)(nl - msg);
+    Tierd__TierChange *c = tierd__tier_change__unpack(NULL, len - tlen - 1, nl + 1);
+    if (!c)
+        return NULL;
+    size_t pl = strlen(SUB_TOPIC_PREFIX), ll = strlen(c->ladder), ptl = strlen(c->partner);
+    if (c->sequence == 0 || tlen != pl + ll + 1 + ptl || memcmp(msg, SUB_TOPIC_PREFIX, pl) != 0 ||
+        memcmp(msg + pl, c->ladder, ll) != 0 || msg[pl + ll] != '/' ||
+        memcmp(msg + pl + ll + 1, c->partner, ptl) != 0) {
+        tierd__tier_change__free_unpacked(c, NULL);
+        return NULL;
+    }
+    return c;
+}
+
+/* Waits up to wait_ms for one PUB message. Returns 1 with *out when it is
+ * the next change and matches, 0 when there is nothing to deliver (timeout,
+ * a duplicate, a gap that the log must fill), or a negative td_code. */
+static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error *err)
+{
+    int flags = 0;
+    if (wait_ms <= 0)
+        flags = NN_DONTWAIT;
+    else
+        nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    void *msg = NULL;
+    int n = nn_recv(s->sock, &msg, NN_MSG, flags);
+    if (n < 0) {
+        int e = nn_errno();
+        if (e == ETIMEDOUT || e == EAGAIN)
+            return 0;
+        if (e == EINTR)
+            return td_error_set(err, TD_CANCELLED, "waiting for changes from %s: interrupted",
+                                s->url);
+        return td_error_set(err, TD_INTERNAL, "receiving changes from %s: %s", s->url,
+                            nn_strerror(e));
+    }
+    Tierd__TierChange *c = sub_decode(msg, (size_t)n);
+    nn_freemsg(msg);
+    if (!c) {
+        /* whatever it was, a change may hide behind it */
+        s->info.malformed++;
+        s->catch_up = true;
+        return 0;
+    }
+    uint64_t seq = c->sequence;
+    if (seq <= s->checked) {
+        /* already delivered or passed over */
+    } else if (s->catch_up) {
+        /* the log will deliver it in order; and tierd is evidently back */
+        s->retry_at = 0;
+    } else if (seq == s->checked + 1) {
+        s->checked = seq;
+        s->next_poll = sub_now_ms() + s->idle_ms;
+        if (sub_wants(s, c)) {
+            s->info.live++;
+            *out = c;
+            return 1;
+        }
+    } else {
+        s->info.gaps++;
+        s->catch_up = true;
+        s->retry_at = 0;
+    }
+    tierd__tier_change__free_unpacked(c, NULL);
+    return 0;
+}
+
+/* ---- the public calls ------------------------------------------------------------- */
+
+static char *sub_strdup_filter(const char *v)
+{
+    return v && *v ? strdup(v) : NULL;
+}
+
+int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, td_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!rpc || !opts || !out)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "td_sub_open needs a client and options");
+    int rc = 0;
+    const char *ladder = opts->ladder && *opts->ladder ? opts->ladder : NULL;
+    const char *partner = opts->partner && *opts->partner ? opts->partner : NULL;
+    if (!filter_ok("ladder", ladder, err, &rc) || !filter_ok("partner", partner, err, &rc))
+        return rc;
+    char derived[TD_PUB_URL_MAX];
+    const char *url = opts->pub_url;
+    if (!url || !*url) {
+        rc = td_client_pub_url(td_client_url(rpc), derived, sizeof derived, err);
+        if (rc)
+            return rc;
+        url = derived;
+    }
+    if (strlen(url) >= TD_PUB_URL_MAX)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "publish URL is longer than %d bytes",
+                            TD_PUB_URL_MAX - 1);
+
+    td_sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory opening a subscription");
+    s->rpc = rpc;
+    s->sock = -1;
+    s->idle_ms = opts->idle_poll_ms > 0 ? opts->idle_poll_ms : TD_SUB_DEFAULT_IDLE_POLL_MS;
+    s->url = strdup(url);
+    s->ladder = sub_strdup_filter(ladder);
+    s->partner = sub_strdup_filter(partner);
+    if (!s->url || (ladder && !s->ladder) || (partner && !s->partner)) {
+        td_sub_close(s);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory opening a subscription");
+    }
+    s->sock = nn_socket(AF_SP, NN_SUB);
+    if (s->sock < 0) {
+        int e = nn_errno();
+        td_sub_close(s);
+        return td_error_set(err, TD_INTERNAL, "cannot create a subscriber: %s", nn_strerror(e));
+    }
+    char topic[SUB_TOPIC_MAX + 1];
+    sub_topic(s, topic, sizeof topic);
+    int ivl = SUB_RECONNECT_IVL_MS, ivl_max = SUB_RECONNECT_IVL_MAX_MS;
+    int maxsize = SUB_MAX_MESSAGE_BYTES;
+    int ok = nn_setsockopt(s->sock, NN_SUB, NN_SUB_SUBSCRIBE, topic, strlen(topic)) >= 0 &&
+             nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RECONNECT_IVL, &ivl, sizeof ivl) >= 0 &&
+             nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RECONNECT_IVL_MAX, &ivl_max,
+                           sizeof ivl_max) >= 0 &&
+             nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof maxsize) >= 0;
+    /* The buffer must be set before connecting: nanomsg sizes each
+     * connection's kernel buffer when it is made. */
+    if (ok && opts->rcvbuf_bytes > 0)
+        ok = nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RCVBUF, &opts->rcvbuf_bytes,
+                           sizeof opts->rcvbuf_bytes) >= 0;
+    if (!ok || nn_connect(s->sock, s->url) < 0) {
+        int e = nn_errno();
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "cannot subscribe at %s: %s", s->url,
+                          nn_strerror(e));
+        td_sub_close(s);
+        return rc;
+    }
+
+    /* Subscribed first, then asked where the log stands: a change made in
+     * between is then either on the socket or after the starting point. */
+    if (opts->since == TD_SUB_FROM_NOW) {
+        Tierd__StatusResponse *st = NULL;
+        rc = td_client_status(rpc, &st, err);
+        if (rc) {
+            td_sub_close(s);
+            return rc;
+        }
+        s->checked = st->last_sequence;
+        tierd__status_response__free_unpacked(st, NULL);
+        s->next_poll = sub_now_ms() + s->idle_ms;
+    } else {
+        s->checked = opts->since;
+        s->catch_up = true;
+        rc = sub_read_log(s, err);
+        if (rc) {
+            td_sub_close(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+int td_sub_open(td_client *rpc, const char *pub_url, const char *ladder, const char *partner,
+                uint64_t since, td_sub **out, td_error *err)
+{
+    td_sub_options o = {.pub_url = pub_url, .ladder = ladder, .partner = partner, .since = since};
+    return td_sub_open_opts(rpc, &o, out, err);
+}
+
+int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error *err)
+{
+    if (change)
+        *change = NULL;
+    if (!s || !change)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "td_sub_next needs a subscription");
+    int64_t start = sub_now_ms();
+    int64_t deadline = timeout_ms < 0 ? SUB_NO_DEADLINE : start + timeout_ms;
+    bool read_log = false, listened = false;
+    for (;;) {
+        if (s->head < s->n) {
+            *change = s->queue[s->head++];
+            s->info.from_log++;
+            return 0;
+        }
+        int64_t now = sub_now_ms();
+        /* a filtered catch-up may walk many pages without a match: give
+         * the caller its turn back once the time is up */
+        if (now >= deadline && (read_log || listened))
+            return td_error_set(err, TD_DEADLINE_EXCEEDED, "no change within %d ms", timeout_ms);
+        if (!s->catch_up && now >= s->next_poll)
+            s->catch_up = true; /* quiet for a while: is the tail on the log only? */
+        if (s->catch_up && now >= s->retry_at) {
+            read_log = true;
+            int rc = sub_read_log(s, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int64_t wake = s->catch_up ? s->retry_at : s->next_poll;
+        if (deadline < wake)
+            wake = deadline;
+        int64_t wait = wake - now;
+        if (wait > INT32_MAX)
+            wait = INT32_MAX;
+        listened = true;
+        int rc = sub_receive(s, wait < 0 ? 0 : (int)wait, change, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+    }
+}
+
+void td_sub_get_info(const td_sub *s, td_sub_info *info)
+{
+    *info = s->info;
+    info->resume_from = s->head < s->n ? s->queue[s->head]->sequence - 1 : s->checked;
+}
+
+void td_sub_close(td_sub *s)
+{
+    if (!s)
+        return;
+    if (s->sock >= 0)
+        nn_close(s->sock);
+    queue_clear(s);
+    free(s->queue);
+    free(s->url);
+    free(s->ladder);
+    free(s->partner);
+    free(s);
+}
