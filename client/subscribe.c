@@ -29,6 +29,8 @@
 
 #define SUB_TOPIC_PREFIX "change/"
 #define SUB_TOPIC_MAX    1024
+#define SUB_FILTER_MAX   (SUB_TOPIC_MAX / 2) /* ladder and partner share a topic */
+#define SUB_URL_SHOWN    200                 /* of a URL quoted in an error message */
 /* A TierChange is a few hundred bytes; anything near this is not one. */
 #define SUB_MAX_MESSAGE_BYTES    (1 << 20)
 #define SUB_LOG_PAGE             1000
@@ -84,13 +86,13 @@ int td_client_pub_url(const char *rpc_url, char *out, size_t n, td_error *err)
     } else {
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "cannot tell the publish URL from '%.*s': it ends neither in %s nor "
-                            "in port %s",
-                            SUB_TOPIC_MAX, rpc_url, TD_RPC_SOCKET_NAME, TD_TCP_RPC_PORT + 1);
+                            "in %s",
+                            SUB_URL_SHOWN, rpc_url, TD_RPC_SOCKET_NAME, TD_TCP_RPC_PORT);
     }
     size_t stem = len - strlen(from);
     if (stem + strlen(to) >= n)
         return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "the publish URL for '%.*s' is over %zu bytes", SUB_TOPIC_MAX, rpc_url,
+                            "the publish URL for '%.*s' is over %zu bytes", SUB_URL_SHOWN, rpc_url,
                             n - 1);
     memcpy(out, rpc_url, stem);
     strcpy(out + stem, to);
@@ -99,17 +101,14 @@ int td_client_pub_url(const char *rpc_url, char *out, size_t n, td_error *err)
 
 /* ---- filters ---------------------------------------------------------------------- */
 
-static bool filter_ok(const char *what, const char *v, td_error *err, int *rc)
+/* A newline would end the topic early; the length keeps the topic in its buffer. */
+static int filter_check(const char *what, const char *v, td_error *err)
 {
-    if (!v)
-        return true;
-    if (strlen(v) > SUB_TOPIC_MAX / 2 || strchr(v, '\n')) {
-        *rc = td_error_set(err, TD_INVALID_ARGUMENT,
-                           "%s filter must be at most %d bytes without a newline", what,
-                           SUB_TOPIC_MAX / 2);
-        return false;
-    }
-    return true;
+    if (v && (strlen(v) > SUB_FILTER_MAX || strchr(v, '\n')))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "%s filter must be at most %d bytes without a newline", what,
+                            SUB_FILTER_MAX);
+    return 0;
 }
 
 static bool sub_wants(const td_sub *s, const Tierd__TierChange *c)
@@ -220,6 +219,10 @@ static Tierd__TierChange *sub_decode(const uint8_t *msg, size_t len)
     Tierd__TierChange *c = tierd__tier_change__unpack(NULL, len - tlen - 1, nl + 1);
     if (!c)
         return NULL;
+    if (!c->ladder || !c->partner) {
+        tierd__tier_change__free_unpacked(c, NULL);
+        return NULL;
+    }
     size_t pl = strlen(SUB_TOPIC_PREFIX), ll = strlen(c->ladder), ptl = strlen(c->partner);
     if (c->sequence == 0 || tlen != pl + ll + 1 + ptl || memcmp(msg, SUB_TOPIC_PREFIX, pl) != 0 ||
         memcmp(msg + pl, c->ladder, ll) != 0 || msg[pl + ll] != '/' ||
@@ -296,10 +299,12 @@ int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, t
         *out = NULL;
     if (!rpc || !opts || !out)
         return td_error_set(err, TD_INVALID_ARGUMENT, "td_sub_open needs a client and options");
-    int rc = 0;
     const char *ladder = opts->ladder && *opts->ladder ? opts->ladder : NULL;
     const char *partner = opts->partner && *opts->partner ? opts->partner : NULL;
-    if (!filter_ok("ladder", ladder, err, &rc) || !filter_ok("partner", partner, err, &rc))
+    int rc = filter_check("ladder", ladder, err);
+    if (rc == 0)
+        rc = filter_check("partner", partner, err);
+    if (rc)
         return rc;
     char derived[TD_PUB_URL_MAX];
     const char *url = opts->pub_url;
@@ -354,8 +359,9 @@ int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, t
         return rc;
     }
 
-    /* Subscribed first, then asked where the log stands: a change made in
-     * between is then either on the socket or after the starting point. */
+    /* Subscribed first, then asked where the log stands: a change made
+     * after that answer is on the socket, or, when the connection was not
+     * up yet, found by the first idle poll. */
     if (opts->since == TD_SUB_FROM_NOW) {
         Tierd__StatusResponse *st = NULL;
         rc = td_client_status(rpc, &st, err);

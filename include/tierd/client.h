@@ -87,7 +87,8 @@ const char *td_client_url(const td_client *c);
  * its starting point exactly once and in sequence order, whether PUB
  * dropped messages, a ladder/partner filter hides others' changes, or the
  * daemon restarted in between. It borrows an open td_client for the
- * ListChanges and Status calls; keep that client open until td_sub_close. */
+ * ListChanges and Status calls; keep that client open until td_sub_close.
+ * Like a client, a subscription is for one thread at a time. */
 
 #define TD_TCP_RPC_PORT             ":7450"
 #define TD_TCP_PUB_PORT             ":7451"
