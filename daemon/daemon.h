@@ -22,8 +22,8 @@ typedef struct tierd {
     const char *config_path; /* -c, or NULL */
     engine *engine;
     store *store;
-    state *state;   /* glue between engine and store: group commit, changes */
-    server *server; /* nanomsg sockets */
+    state *state;                  /* glue between engine and store: group commit, changes */
+    server *server;                /* nanomsg sockets */
     struct connectors *connectors; /* supervised connector children, or NULL */
     struct timers *timers;         /* window-edge re-evaluation, or NULL */
     const char *state_dir;
