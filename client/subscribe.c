@@ -233,9 +233,13 @@ static Tierd__TierChange *sub_decode(const uint8_t *msg, size_t len)
     return c;
 }
 
-/* Waits up to wait_ms for one PUB message. Returns 1 with *out when it is
- * the next change and matches, 0 when there is nothing to deliver (timeout,
- * a duplicate, a gap that the log must fill), or a negative td_code. */
+/* What one wait on the PUB socket brought. */
+#define SUB_GOT_NOTHING 0 /* the wait ended empty */
+#define SUB_GOT_CHANGE  1 /* *out is the next change and matches */
+#define SUB_GOT_OTHER   2 /* a duplicate, a filtered one, a gap or garbage */
+
+/* Waits up to wait_ms for one PUB message. Returns a SUB_GOT_ value or a
+ * negative td_code. */
 static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error *err)
 {
     int flags = 0;
@@ -248,7 +252,7 @@ static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error
     if (n < 0) {
         int e = nn_errno();
         if (e == ETIMEDOUT || e == EAGAIN)
-            return 0;
+            return SUB_GOT_NOTHING;
         if (e == EINTR)
             return td_error_set(err, TD_CANCELLED, "waiting for changes from %s: interrupted",
                                 s->url);
@@ -261,7 +265,7 @@ static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error
         /* whatever it was, a change may hide behind it */
         s->info.malformed++;
         s->catch_up = true;
-        return 0;
+        return SUB_GOT_OTHER;
     }
     uint64_t seq = c->sequence;
     if (seq <= s->checked) {
@@ -275,7 +279,7 @@ static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error
         if (sub_wants(s, c)) {
             s->info.live++;
             *out = c;
-            return 1;
+            return SUB_GOT_CHANGE;
         }
     } else {
         s->info.gaps++;
@@ -283,7 +287,7 @@ static int sub_receive(td_sub *s, int wait_ms, Tierd__TierChange **out, td_error
         s->retry_at = 0;
     }
     tierd__tier_change__free_unpacked(c, NULL);
-    return 0;
+    return SUB_GOT_OTHER;
 }
 
 /* ---- the public calls ------------------------------------------------------------- */
@@ -412,8 +416,20 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
          * the caller its turn back once the time is up */
         if (now >= deadline && (read_log || listened))
             return td_error_set(err, TD_DEADLINE_EXCEEDED, "no change within %d ms", timeout_ms);
-        if (!s->catch_up && now >= s->next_poll)
-            s->catch_up = true; /* quiet for a while: is the tail on the log only? */
+        if (!s->catch_up && now >= s->next_poll) {
+            /* A caller slower than the idle interval finds messages
+             * waiting; those come first, the log read only when the socket
+             * is truly quiet: is the tail on the log only? */
+            listened = true;
+            int rc = sub_receive(s, 0, change, err);
+            if (rc < 0)
+                return rc;
+            if (rc == SUB_GOT_CHANGE)
+                return 0;
+            if (rc == SUB_GOT_NOTHING)
+                s->catch_up = true;
+            continue;
+        }
         if (s->catch_up && now >= s->retry_at) {
             read_log = true;
             int rc = sub_read_log(s, err);
@@ -431,7 +447,7 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
         int rc = sub_receive(s, wait < 0 ? 0 : (int)wait, change, err);
         if (rc < 0)
             return rc;
-        if (rc == 1)
+        if (rc == SUB_GOT_CHANGE)
             return 0;
     }
 }
@@ -440,6 +456,7 @@ void td_sub_get_info(const td_sub *s, td_sub_info *info)
 {
     *info = s->info;
     info->resume_from = s->head < s->n ? s->queue[s->head]->sequence - 1 : s->checked;
+    info->connected = nn_get_statistic(s->sock, NN_STAT_CURRENT_CONNECTIONS) > 0;
 }
 
 void td_sub_close(td_sub *s)

@@ -122,6 +122,7 @@ typedef struct td_sub_info {
     uint64_t log_reads;   /* ListChanges calls */
     uint64_t resume_from; /* reopen with since = this to miss nothing and repeat nothing */
     bool unreachable;     /* the last ListChanges call did not reach tierd */
+    bool connected;       /* the SUB socket is connected to the publisher now */
 } td_sub_info;
 
 /* Subscribes, then talks to tierd once so that an unreachable daemon fails
