@@ -23,8 +23,6 @@
 #define LIST_PAGE          1000
 #define ID_MAX             128
 #define PUB_URL_MAX        1024
-#define TCP_RPC_PORT       ":7450"
-#define TCP_PUB_PORT       ":7451"
 #define EVENT_SOURCE       "tierctl"
 #define TD_TIME_STRLEN_CLI 64
 
@@ -1026,29 +1024,17 @@ static int cmd_event_add(tctl *t, cmd_args *a)
     return code;
 }
 
-static int pub_url_for(const char *rpc, char *out, size_t n)
-{
-    size_t len = strlen(rpc), rl = strlen(TD_RPC_SOCKET_NAME), tl = strlen(TCP_RPC_PORT);
-    if (len >= rl && strcmp(rpc + len - rl, TD_RPC_SOCKET_NAME) == 0) {
-        snprintf(out, n, "%.*s%s", (int)(len - rl), rpc, TD_PUB_SOCKET_NAME);
-        return 0;
-    }
-    if (strncmp(rpc, "tcp://", 6) == 0 && len >= tl && strcmp(rpc + len - tl, TCP_RPC_PORT) == 0) {
-        snprintf(out, n, "%.*s%s", (int)(len - tl), rpc, TCP_PUB_PORT);
-        return 0;
-    }
-    return -1;
-}
-
 static int cmd_watch(tctl *t, cmd_args *a)
 {
     const command *c = find_command("watch");
     char pub[PUB_URL_MAX];
     if (opt(a, "pub-url"))
         snprintf(pub, sizeof pub, "%s", opt(a, "pub-url"));
-    else if (pub_url_for(td_client_url(t->cli), pub, sizeof pub) != 0)
-        return usage_error(c, "cannot guess the publish URL from '%s'; give --pub-url",
-                           td_client_url(t->cli));
+    else {
+        td_error err = {0};
+        if (td_client_pub_url(td_client_url(t->cli), pub, sizeof pub, &err) != 0)
+            return usage_error(c, "%s; give --pub-url", err.message);
+    }
     uint64_t since = 0;
     bool have_since = opt(a, "since") != NULL;
     if (have_since && parse_u64(opt(a, "since"), UINT64_MAX, &since) != 0)
