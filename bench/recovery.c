@@ -1,22 +1,40 @@
-/* bench_recovery: how long tierd's store takes to come back after a restart.
+/* bench_recovery: how long tierd takes to come back after a restart.
  *
- * Fills a state dir (once; a filled dir is reused) with N partner blobs of
- * BLOB bytes and M event keys, closes it, then times what a restart does:
- * store_open (lock, environment, format check) and one store_each_partner
- * walk over every blob. The engine's decode of each blob is not included;
- * the daemon adds that on top. Figures are with a warm page cache unless the
- * caller drops caches between the fill and the run (run with --no-fill).
+ * Two sections.
  *
- * usage: bench_recovery [--dir DIR] [--partners N] [--events M] [--no-fill]
+ * 1. The store alone. Fills a state dir (once; a filled dir is reused) with
+ *    N partner blobs of BLOB bytes and M event keys, closes it, then times
+ *    store_open (lock, environment, format check) and one store_each_partner
+ *    walk over every blob. The engine's decode of each blob is not included.
+ *
+ * 2. The real daemon (skipped with --store-only). Starts tierd on a mkdtemp
+ *    state dir with the example program, feeds N partners and M events of
+ *    that program through UpsertPartners and Ingest in the biggest batches
+ *    the daemon takes (printing progress), stops it with SIGTERM, then times
+ *    a fresh start until the first successful Status reply, and GetPartner
+ *    of a sample of partners after that. The state dir is deleted at the end.
+ *
+ * Figures are with a warm page cache.
+ *
+ * usage: bench_recovery [PARTNERS EVENTS] [--dir DIR] [--no-fill] [--store-only]
+ *                       [--tierd BIN]
+ * (defaults 1,000,000 partners and 10,000,000 events; target: Status answered
+ * within 5 s of start)
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
+#include "tierd.pb-c.h"
+#include "tierd/client.h"
 
 #define BENCH_DEFAULT_DIR      "/tmp/tierd-bench-recovery"
 #define BENCH_DEFAULT_PARTNERS 1000000ull
@@ -25,6 +43,18 @@
 #define BENCH_EVENT_BYTES      48        /* about an encoded tierd.Event */
 #define BENCH_BATCH            100000ull /* records per fill transaction */
 #define BENCH_ID_MAX           64
+#define BENCH_RPC_BATCH        10000 /* the daemon's per-request cap */
+#define BENCH_TIMEOUT_MS       60000
+#define BENCH_POLL_MS          100 /* per Status attempt while the daemon starts */
+#define BENCH_POLL_SLEEP_US    2000
+#define BENCH_START_LIMIT_S    600.0
+#define BENCH_TARGET_S         5.0
+#define BENCH_SAMPLES          100
+#define BENCH_PROGRESS_EVERY   1000000ull
+#define BENCH_PATH_MAX         512
+#define BENCH_TEXT_MAX         48
+#define BENCH_DAY_S            86400
+#define BENCH_SPREAD_DAYS      300
 
 static double now_s(void)
 {
@@ -88,11 +118,244 @@ static int count_blob(void *ud, const uint8_t *blob, size_t len)
     return 0;
 }
 
+/* ---- section 2: the real daemon ---------------------------------------------- */
+
+static const char *const event_names[] = {
+    "deal_closed", "deal_closed",        "deal_closed",       "certification",
+    "csat",        "consultant_trained", "active_sellers",    "implementation_completed",
+    "mdf_claimed", "contract_signed",    "reference_customer"};
+#define BENCH_N_NAMES (sizeof event_names / sizeof event_names[0])
+
+typedef struct event_text {
+    char id[BENCH_ID_MAX], partner[BENCH_ID_MAX], at[BENCH_TEXT_MAX], key[BENCH_ID_MAX];
+} event_text;
+
+static pid_t start_tierd(const char *bin, const char *state, const char *url, const char *pub)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
+              BENCH_PROGRAM, "--log-level", "warning", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Polls Status until it answers OK; returns the seconds since t0 or -1. */
+static double wait_status(const char *url, double t0)
+{
+    while (now_s() - t0 < BENCH_START_LIMIT_S) {
+        td_client *c = NULL;
+        td_error err = {0};
+        Tierd__StatusResponse *st = NULL;
+        if (td_client_open(url, NULL, BENCH_POLL_MS, &c, &err) == 0 &&
+            td_client_status(c, &st, &err) == 0) {
+            double t = now_s() - t0;
+            tierd__status_response__free_unpacked(st, NULL);
+            td_client_close(c);
+            return t;
+        }
+        td_client_close(c);
+        usleep(BENCH_POLL_SLEEP_US);
+    }
+    return -1;
+}
+
+static void partner_id(char *buf, unsigned long long i)
+{
+    snprintf(buf, BENCH_ID_MAX, "p-%08llu", i);
+}
+
+static int feed_partners(td_client *c, unsigned long long partners)
+{
+    static Tierd__Partner parts[BENCH_RPC_BATCH];
+    static Tierd__Partner *pp[BENCH_RPC_BATCH];
+    static char ids[BENCH_RPC_BATCH][BENCH_ID_MAX];
+    static char *types[] = {"reseller", "services"};
+    td_error err = {0};
+    double t0 = now_s();
+    for (unsigned long long base = 0; base < partners; base += BENCH_RPC_BATCH) {
+        size_t n = partners - base < BENCH_RPC_BATCH ? (size_t)(partners - base) : BENCH_RPC_BATCH;
+        for (size_t i = 0; i < n; i++) {
+            partner_id(ids[i], base + i);
+            tierd__partner__init(&parts[i]);
+            parts[i].id = ids[i];
+            parts[i].name = ids[i];
+            parts[i].n_types = 2;
+            parts[i].types = types;
+            pp[i] = &parts[i];
+        }
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.n_partners = n;
+        req.partners = pp;
+        Tierd__UpsertPartnersResponse *resp = NULL;
+        if (td_client_upsert_partners(c, &req, &resp, &err)) {
+            fprintf(stderr, "bench_recovery: upsert: %s\n", err.message);
+            return -1;
+        }
+        tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    }
+    printf("feed: %llu partners in %.1f s\n", partners, now_s() - t0);
+    return 0;
+}
+
+static void make_event(Tierd__Event *ev, event_text *t, unsigned long long n,
+                       unsigned long long partners, time_t base)
+{
+    unsigned long long h = (n + 1) * 2654435761ull;
+    tierd__event__init(ev);
+    snprintf(t->id, sizeof t->id, "r-%llu", n);
+    partner_id(t->partner, h % partners);
+    time_t at = base - (time_t)((h >> 7) % (BENCH_SPREAD_DAYS * BENCH_DAY_S));
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(t->at, sizeof t->at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(t->key, sizeof t->key, "k-%llu", (h >> 11) % 64);
+    ev->id = t->id;
+    ev->source = "crm";
+    ev->partner = t->partner;
+    ev->metric = (char *)event_names[(h >> 3) % BENCH_N_NAMES];
+    ev->has_value = true;
+    ev->value = strcmp(ev->metric, "csat") == 0 ? 0.9 : (double)((h >> 5) % 50000);
+    ev->at = t->at;
+    ev->key = t->key;
+}
+
+static int feed_events(td_client *c, unsigned long long partners, unsigned long long events)
+{
+    static Tierd__Event evs[BENCH_RPC_BATCH];
+    static Tierd__Event *pp[BENCH_RPC_BATCH];
+    static event_text texts[BENCH_RPC_BATCH];
+    td_error err = {0};
+    time_t base = time(NULL);
+    double t0 = now_s();
+    unsigned long long accepted = 0, next_report = BENCH_PROGRESS_EVERY;
+    for (unsigned long long first = 0; first < events; first += BENCH_RPC_BATCH) {
+        size_t n = events - first < BENCH_RPC_BATCH ? (size_t)(events - first) : BENCH_RPC_BATCH;
+        for (size_t i = 0; i < n; i++) {
+            make_event(&evs[i], &texts[i], first + i, partners, base);
+            pp[i] = &evs[i];
+        }
+        Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+        req.n_events = n;
+        req.events = pp;
+        Tierd__IngestResponse *resp = NULL;
+        if (td_client_ingest(c, &req, &resp, &err)) {
+            fprintf(stderr, "bench_recovery: ingest: %s\n", err.message);
+            return -1;
+        }
+        accepted += resp->accepted;
+        tierd__ingest_response__free_unpacked(resp, NULL);
+        if (first + n >= next_report) {
+            double t = now_s() - t0;
+            printf("feed: %llu events in %.1f s (%.0f events/s)\n", first + n, t,
+                   (double)(first + n) / t);
+            fflush(stdout);
+            next_report += BENCH_PROGRESS_EVERY;
+        }
+    }
+    printf("feed: %llu events sent, %llu accepted, in %.1f s\n", events, accepted, now_s() - t0);
+    return accepted == events ? 0 : -1;
+}
+
+static int stop_tierd(pid_t pid)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Times GetPartner of BENCH_SAMPLES partners spread over the id range. */
+static int sample_partners(const char *url, unsigned long long partners)
+{
+    td_client *c = NULL;
+    td_error err = {0};
+    if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err))
+        return -1;
+    char id[BENCH_ID_MAX];
+    int found = 0;
+    double t0 = now_s(), first = 0;
+    for (int i = 0; i < BENCH_SAMPLES; i++) {
+        partner_id(id, (unsigned long long)i * partners / BENCH_SAMPLES);
+        Tierd__PartnerInfo *info = NULL;
+        if (td_client_get_partner(c, id, &info, &err) == 0) {
+            found++;
+            tierd__partner_info__free_unpacked(info, NULL);
+        } else {
+            fprintf(stderr, "bench_recovery: GetPartner %s: %s\n", id, err.message);
+        }
+        if (i == 0)
+            first = now_s() - t0;
+    }
+    double all = now_s() - t0;
+    td_client_close(c);
+    printf("GetPartner: first %.2f ms, %d of %d samples found, %.3f ms each on average\n",
+           first * 1e3, found, BENCH_SAMPLES, all * 1e3 / BENCH_SAMPLES);
+    return found == BENCH_SAMPLES ? 0 : -1;
+}
+
+static int daemon_section(const char *bin, unsigned long long partners, unsigned long long events)
+{
+    char dir[] = "/tmp/bench-recovery-______";
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
+    if (!mkdtemp(dir)) {
+        perror("bench_recovery: mkdtemp");
+        return 1;
+    }
+    char state[BENCH_PATH_MAX], url[BENCH_PATH_MAX], pub[BENCH_PATH_MAX];
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
+    snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
+    printf("daemon: %s, state dir %s, %llu partners, %llu events\n", bin, dir, partners, events);
+
+    int status = 1;
+    td_client *c = NULL;
+    td_error err = {0};
+    pid_t pid = start_tierd(bin, state, url, pub);
+    if (pid < 0 || wait_status(url, now_s()) < 0) {
+        fprintf(stderr, "bench_recovery: %s did not start\n", bin);
+        goto out;
+    }
+    if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) || feed_partners(c, partners) ||
+        feed_events(c, partners, events))
+        goto out;
+    td_client_close(c);
+    c = NULL;
+    double t_stop = now_s();
+    int stopped = stop_tierd(pid);
+    pid = -1;
+    printf("stop: SIGTERM to exit in %.2f s%s\n", now_s() - t_stop,
+           stopped ? " (exit status not 0)" : "");
+
+    double t0 = now_s();
+    pid = start_tierd(bin, state, url, pub);
+    double ready = pid < 0 ? -1 : wait_status(url, t0);
+    if (ready < 0) {
+        fprintf(stderr, "bench_recovery: restarted tierd did not answer Status\n");
+        goto out;
+    }
+    printf("restart: first Status OK %.2f s after start (target <= %.0f s: %s)\n", ready,
+           BENCH_TARGET_S, ready <= BENCH_TARGET_S ? "met" : "NOT met");
+    status = sample_partners(url, partners) ? 1 : 0;
+out:
+    td_client_close(c);
+    if (pid > 0)
+        stop_tierd(pid);
+    char cmd[BENCH_PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_recovery: could not remove %s\n", dir);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = BENCH_DEFAULT_DIR;
     unsigned long long partners = BENCH_DEFAULT_PARTNERS, events = BENCH_DEFAULT_EVENTS;
-    int no_fill = 0;
+    int no_fill = 0, store_only = 0, positional = 0;
+    const char *bin = getenv("TIERD_BIN") ? getenv("TIERD_BIN") : BENCH_TIERD_BIN;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -102,9 +365,15 @@ int main(int argc, char **argv)
             events = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--no-fill"))
             no_fill = 1;
+        else if (!strcmp(argv[i], "--store-only"))
+            store_only = 1;
+        else if (!strcmp(argv[i], "--tierd") && i + 1 < argc)
+            bin = argv[++i];
+        else if (argv[i][0] >= '0' && argv[i][0] <= '9' && positional < 2)
+            *(positional++ ? &events : &partners) = strtoull(argv[i], NULL, 10);
         else {
-            fprintf(stderr,
-                    "usage: bench_recovery [--dir DIR] [--partners N] [--events M] [--no-fill]\n");
+            fprintf(stderr, "usage: bench_recovery [PARTNERS EVENTS] [--dir DIR] [--no-fill] "
+                            "[--store-only] [--tierd BIN]\n");
             return 2;
         }
     }
@@ -134,8 +403,12 @@ int main(int argc, char **argv)
     double t2 = now_s();
     unsigned long long ev = store_event_count(s);
     store_close(s);
+    printf("store only (%s):\n", dir);
     printf("open: %.3f s\n", t1 - t0);
     printf("walk: %.3f s for %llu partner blobs (%.1f MB)\n", t2 - t1, w.n, (double)w.bytes / 1e6);
     printf("recovery total: %.3f s (store holds %llu event keys)\n", t2 - t0, ev);
-    return 0;
+    if (store_only)
+        return 0;
+    fflush(stdout);
+    return daemon_section(bin, partners, events);
 }
