@@ -168,6 +168,10 @@ static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
  * instant it took effect, max(loaded, effective), not after now; the later
  * loaded wins a tie) and the latest one still waiting for its effective
  * instant. */
+/* Meta record naming the stored version in force (be64 index), written in
+ * the same transaction that puts a version in force. */
+#define STATE_META_IN_FORCE "program_in_force"
+
 typedef struct program_slot {
     uint64_t index;
     td_time took_effect;
@@ -177,6 +181,7 @@ typedef struct program_slot {
 
 typedef struct program_pick {
     td_time now;
+    uint64_t in_force_index; /* from meta; 0 = not recorded */
     program_slot in_force;
     program_slot scheduled;
     bool oom;
@@ -205,7 +210,18 @@ static int pick_programs(void *ud, uint64_t index, const uint8_t *pb, size_t len
                             (unsigned long long)index);
     td_time took_effect = pv->effective > pv->loaded ? pv->effective : pv->loaded;
     tierd__program_version__free_unpacked(pv, NULL);
-    program_slot *slot = took_effect <= pick->now ? &pick->in_force : &pick->scheduled;
+    program_slot *slot;
+    if (pick->in_force_index)
+        /* The record says which version was put in force; a later one
+         * never was, even if its instant passed while tierd was down: the
+         * timers put it in force at start, with its changes recorded. */
+        slot = index == pick->in_force_index  ? &pick->in_force
+               : index > pick->in_force_index ? &pick->scheduled
+                                              : NULL;
+    else
+        slot = took_effect <= pick->now ? &pick->in_force : &pick->scheduled;
+    if (!slot)
+        return 0;
     if (slot == &pick->in_force && slot->pb && slot->took_effect > took_effect)
         return 0;
     if (slot_take(slot, index, took_effect, pb, len) != 0) {
@@ -252,6 +268,13 @@ static int restore_program(engine *e, store *s, const char *dir, td_time now, ui
     program_pick pick = {.now = now, .err = err};
     *index = 0;
     *scheduled_index = 0;
+    uint8_t *meta = NULL;
+    size_t meta_len = 0;
+    td_error merr = {0};
+    if (store_get_meta(s, STATE_META_IN_FORCE, &meta, &meta_len, &merr) == 0 && meta_len == 8)
+        for (size_t i = 0; i < 8; i++)
+            pick.in_force_index = pick.in_force_index << 8 | meta[i];
+    free(meta);
     int rc = store_each_program(s, pick_programs, &pick, err);
     if (rc) {
         if (pick.oom)
@@ -425,6 +448,12 @@ void state_program_loaded(tierd *d, uint64_t index)
 {
     d->state->program_changed = true;
     d->state->program_index = index;
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(index >> (56 - 8 * i));
+    td_error err = {0};
+    if (store_put_meta(d->store, STATE_META_IN_FORCE, be, sizeof be, &err) != 0)
+        state_fail(d, &err);
 }
 
 uint64_t state_program_index(const tierd *d)

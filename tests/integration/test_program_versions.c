@@ -150,6 +150,44 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
 }
 END_TEST
 
+START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_changes_recorded)
+{
+    harness h;
+    harness_init(&h);
+    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL), 0);
+    td_client *c = harness_client(&h, NULL);
+    seed_silver_partner(&h, c);
+    Tierd__PutProgramResponse *pr = NULL;
+    td_error err = {0};
+    ck_assert_int_eq(put(c, V2, true, &pr, &err), 0);
+    tierd__put_program_response__free_unpacked(pr, NULL);
+    td_client_close(c);
+    ck_assert_int_eq(harness_stop(&h), 0);
+
+    /* Down across 2026-12-01: the version was never put in force, so it
+     * still waits, and the first turn of the clock applies it. */
+    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL), 0);
+    c = harness_client(&h, NULL);
+    char v[64];
+    ck_assert_str_eq(in_force(c, v, sizeof v), "1");
+    Tierd__ClockResponse *cr = NULL;
+    ck_assert_int_eq(td_client_clock(c, "1s", &cr, &err), 0);
+    tierd__clock_response__free_unpacked(cr, NULL);
+    ck_assert_str_eq(in_force(c, v, sizeof v), "2");
+    Tierd__HistoryRequest hr = TIERD__HISTORY_REQUEST__INIT;
+    hr.partner = "p-1";
+    Tierd__ChangesResponse *hist = NULL;
+    ck_assert_int_eq(td_client_history(c, &hr, &hist, &err), 0);
+    ck_assert_uint_ge(hist->n_changes, 1);
+    ck_assert_int_eq(hist->changes[0]->cause, TIERD__CAUSE__PROGRAM_VERSION);
+    ck_assert_str_eq(hist->changes[0]->to_tier, "Bronze");
+    tierd__changes_response__free_unpacked(hist, NULL);
+    td_client_close(c);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("program_versions");
@@ -157,6 +195,8 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_version_inside_notice_that_demotes_is_refused_unless_forced);
     tcase_add_test(tc, test_scheduled_version_takes_effect_when_the_clock_reaches_it);
+    tcase_add_test(
+        tc, test_version_whose_instant_passed_while_down_takes_effect_with_its_changes_recorded);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
