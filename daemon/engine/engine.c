@@ -798,15 +798,21 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
     if (x < 0 || (size_t)x >= e->cp.n_ev || !e->cp.ev_metrics[x])
         return td_error_set(err, TD_INVALID_ARGUMENT, "unknown metric '%s'",
                             engine_text_ok(ev->metric, TD_MAX_NAME) ? ev->metric : "(invalid)");
+    /* The caller names the event (index, source/id); these say only why. */
     if (!isfinite(ev->value) || fabs(ev->value) > TD_MAX_EVENT_VALUE)
-        return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "event %s/%s: value must be finite and within +-%g", ev->source, ev->id,
+        return td_error_set(err, TD_INVALID_ARGUMENT, "value must be finite and within +-%g",
                             TD_MAX_EVENT_VALUE);
-    if (ev->at < TD_TIME_MIN || ev->at > TD_TIME_MAX || ev->at > now + TD_MAX_FUTURE_SKEW)
+    if (ev->at < TD_TIME_MIN || ev->at > TD_TIME_MAX)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "at: time %lld is outside 1970..9999",
+                            (long long)ev->at);
+    if (ev->at > now + TD_MAX_FUTURE_SKEW) {
+        char at[TD_TIME_STRLEN], clock[TD_TIME_STRLEN];
+        td_time_format(ev->at, at, sizeof at);
+        td_time_format(now, clock, sizeof clock);
         return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "event %s/%s: time %lld is outside the accepted range (at most %d s "
-                            "ahead of now)",
-                            ev->source, ev->id, (long long)ev->at, TD_MAX_FUTURE_SKEW);
+                            "at: %s lies in the future (now is %s; at most %d s ahead is accepted)",
+                            at, clock, TD_MAX_FUTURE_SKEW);
+    }
     /* Every stream of the program at once: one allocation, not one per event kind. */
     if (engine_partner_grow_streams(p, e->cp.n_ev) != 0 ||
         metric_stream_add(&p->streams[x], ev->at, ev->value, ev->key, e->cp.ev_flags[x]) != 0)

@@ -531,7 +531,7 @@ START_TEST(test_bad_events_are_rejected_with_reasons_and_the_rest_is_accepted)
     assert_rejected(r, 2, "unknown metric 'nosuchmetric'");
     assert_rejected(r, 3, "finite");
     assert_rejected(r, 4, "at: ");
-    assert_rejected(r, 5, "ahead of now");
+    assert_rejected(r, 5, "lies in the future");
     assert_rejected(r, 6, "source is required");
     assert_rejected(r, 7, "finite");
     tierd__ingest_response__free_unpacked(r, NULL);
