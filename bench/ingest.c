@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "tierd.pb-c.h"
+#include "bench_daemon.h"
 #include "tierd/client.h"
 
 #define BENCH_PARTNERS        100000
@@ -41,51 +42,14 @@
 #define BENCH_SINGLE_SECONDS  5.0
 #define BENCH_TARGET_BATCHED  200000.0
 #define BENCH_TIMEOUT_MS      30000
-#define BENCH_START_TRIES     250
-#define BENCH_START_SLEEP_US  20000
+#define BENCH_START_LIMIT_S   5.0
 #define BENCH_ID_MAX          32
 #define BENCH_TEXT_MAX        48
 #define BENCH_PATH_MAX        512
 #define BENCH_DAY_S           86400
 #define BENCH_SPREAD_DAYS     300 /* event times inside the program's 365-day windows */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the daemon ------------------------------------------------------------ */
-
-static pid_t start_tierd(const char *bin, const char *state, const char *url, const char *pub,
-                         const char *program)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
-              program, "--log-level", "warning", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_ready(const char *url)
-{
-    for (int i = 0; i < BENCH_START_TRIES; i++) {
-        td_client *c = NULL;
-        td_error err = {0};
-        Tierd__StatusResponse *st = NULL;
-        if (td_client_open(url, NULL, 200, &c, &err) == 0 && td_client_status(c, &st, &err) == 0) {
-            tierd__status_response__free_unpacked(st, NULL);
-            td_client_close(c);
-            return 0;
-        }
-        td_client_close(c);
-        usleep(BENCH_START_SLEEP_US);
-    }
-    return -1;
-}
 
 static int load_partners(const char *url)
 {
@@ -158,23 +122,6 @@ static void make_event(Tierd__Event *ev, event_text *t, unsigned stream, unsigne
     ev->key = t->key;
 }
 
-static uint8_t *envelope(const char *method, const ProtobufCMessage *payload, size_t *len)
-{
-    Tierd__Envelope env = TIERD__ENVELOPE__INIT;
-    env.method = (char *)method;
-    env.request_id = 1;
-    env.token = "";
-    env.payload.len = protobuf_c_message_get_packed_size(payload);
-    uint8_t *pb = malloc(env.payload.len + 1);
-    protobuf_c_message_pack(payload, pb);
-    env.payload.data = pb;
-    *len = tierd__envelope__get_packed_size(&env);
-    uint8_t *buf = malloc(*len);
-    tierd__envelope__pack(&env, buf);
-    free(pb);
-    return buf;
-}
-
 /* Packs `count` events of `stream` starting at `first` into one Ingest
  * envelope. */
 static uint8_t *ingest_envelope(unsigned stream, unsigned long first, size_t count, time_t base,
@@ -190,7 +137,7 @@ static uint8_t *ingest_envelope(unsigned stream, unsigned long first, size_t cou
     Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
     req.n_events = count;
     req.events = pp;
-    uint8_t *buf = envelope("Ingest", &req.base, len);
+    uint8_t *buf = bench_envelope("Ingest", &req.base, len);
     free(evs);
     free(pp);
     free(texts);
@@ -254,13 +201,13 @@ static double run_batched(const char *url, time_t base, unsigned long *events, d
         reqs[b] = ingest_envelope(0, b * BENCH_BATCH, BENCH_BATCH, base, &lens[b]);
     int sock = open_req(url);
     unsigned long done = 0;
-    double t0 = now_s(), t = t0;
+    double t0 = bench_now_s(), t = t0;
     for (size_t b = 0; sock >= 0 && b < nbatches && t - t0 < BENCH_BATCHED_SECONDS; b++) {
         long got = round_trip(sock, reqs[b], lens[b], BENCH_BATCH);
         if (got < 0)
             break;
         done += (unsigned long)got;
-        t = now_s();
+        t = bench_now_s();
     }
     if (sock >= 0)
         nn_close(sock);
@@ -312,7 +259,7 @@ static double run_single(const char *url, time_t base, unsigned long *events, un
 {
     single_load l = {.url = url, .base = base};
     pthread_t th[BENCH_CLIENTS];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < BENCH_CLIENTS; i++)
         pthread_create(&th[i], NULL, single_client, &l);
     struct timespec ts = {(time_t)BENCH_SINGLE_SECONDS, 0};
@@ -320,7 +267,7 @@ static double run_single(const char *url, time_t base, unsigned long *events, un
     atomic_store(&l.stop, true);
     for (int i = 0; i < BENCH_CLIENTS; i++)
         pthread_join(th[i], NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     *events = atomic_load(&l.done);
     *failed = atomic_load(&l.failed);
     return (double)*events / elapsed;
@@ -345,8 +292,8 @@ int main(int argc, char **argv)
     snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
 
     int status = 1;
-    pid_t pid = start_tierd(bin, state, url, pub, program);
-    if (pid < 0 || wait_ready(url) != 0) {
+    pid_t pid = bench_start_tierd(bin, state, url, pub, program);
+    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
         fprintf(stderr, "bench_ingest: %s did not start\n", bin);
         goto out;
     }

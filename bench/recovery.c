@@ -34,6 +34,7 @@
 
 #include "store.h"
 #include "tierd.pb-c.h"
+#include "bench_daemon.h"
 #include "tierd/client.h"
 
 #define BENCH_DEFAULT_DIR      "/tmp/tierd-bench-recovery"
@@ -56,13 +57,6 @@
 #define BENCH_DAY_S            86400
 #define BENCH_SPREAD_DAYS      300
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, const td_error *err)
 {
     fprintf(stderr, "bench_recovery: %s: %s\n", what, err->message);
@@ -80,7 +74,7 @@ static int fill(const char *dir, unsigned long long partners, unsigned long long
     memset(blob, 0xab, sizeof blob);
     memset(ev, 0xcd, sizeof ev);
     char id[BENCH_ID_MAX];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (unsigned long long i = 0; i < partners; i++) {
         if (i % BENCH_BATCH == 0 && (store_commit(s, &err) || store_begin(s, &err)))
             die("fill partners", &err);
@@ -101,7 +95,7 @@ static int fill(const char *dir, unsigned long long partners, unsigned long long
     if (store_commit(s, &err))
         die("final commit", &err);
     store_close(s);
-    printf("fill: %llu partners, %llu events in %.2f s\n", partners, events, now_s() - t0);
+    printf("fill: %llu partners, %llu events in %.2f s\n", partners, events, bench_now_s() - t0);
     return 0;
 }
 
@@ -130,37 +124,7 @@ typedef struct event_text {
     char id[BENCH_ID_MAX], partner[BENCH_ID_MAX], at[BENCH_TEXT_MAX], key[BENCH_ID_MAX];
 } event_text;
 
-static pid_t start_tierd(const char *bin, const char *state, const char *url, const char *pub)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
-              BENCH_PROGRAM, "--log-level", "warning", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* Polls Status until it answers OK; returns the seconds since t0 or -1. */
-static double wait_status(const char *url, double t0)
-{
-    while (now_s() - t0 < BENCH_START_LIMIT_S) {
-        td_client *c = NULL;
-        td_error err = {0};
-        Tierd__StatusResponse *st = NULL;
-        if (td_client_open(url, NULL, BENCH_POLL_MS, &c, &err) == 0 &&
-            td_client_status(c, &st, &err) == 0) {
-            double t = now_s() - t0;
-            tierd__status_response__free_unpacked(st, NULL);
-            td_client_close(c);
-            return t;
-        }
-        td_client_close(c);
-        usleep(BENCH_POLL_SLEEP_US);
-    }
-    return -1;
-}
-
 static void partner_id(char *buf, unsigned long long i)
 {
     snprintf(buf, BENCH_ID_MAX, "p-%08llu", i);
@@ -173,7 +137,7 @@ static int feed_partners(td_client *c, unsigned long long partners)
     static char ids[BENCH_RPC_BATCH][BENCH_ID_MAX];
     static char *types[] = {"reseller", "services"};
     td_error err = {0};
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (unsigned long long base = 0; base < partners; base += BENCH_RPC_BATCH) {
         size_t n = partners - base < BENCH_RPC_BATCH ? (size_t)(partners - base) : BENCH_RPC_BATCH;
         for (size_t i = 0; i < n; i++) {
@@ -195,7 +159,7 @@ static int feed_partners(td_client *c, unsigned long long partners)
         }
         tierd__upsert_partners_response__free_unpacked(resp, NULL);
     }
-    printf("feed: %llu partners in %.1f s\n", partners, now_s() - t0);
+    printf("feed: %llu partners in %.1f s\n", partners, bench_now_s() - t0);
     return 0;
 }
 
@@ -228,7 +192,7 @@ static int feed_events(td_client *c, unsigned long long partners, unsigned long 
     static event_text texts[BENCH_RPC_BATCH];
     td_error err = {0};
     time_t base = time(NULL);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     unsigned long long accepted = 0, next_report = BENCH_PROGRESS_EVERY;
     for (unsigned long long first = 0; first < events; first += BENCH_RPC_BATCH) {
         size_t n = events - first < BENCH_RPC_BATCH ? (size_t)(events - first) : BENCH_RPC_BATCH;
@@ -247,14 +211,15 @@ static int feed_events(td_client *c, unsigned long long partners, unsigned long 
         accepted += resp->accepted;
         tierd__ingest_response__free_unpacked(resp, NULL);
         if (first + n >= next_report) {
-            double t = now_s() - t0;
+            double t = bench_now_s() - t0;
             printf("feed: %llu events in %.1f s (%.0f events/s)\n", first + n, t,
                    (double)(first + n) / t);
             fflush(stdout);
             next_report += BENCH_PROGRESS_EVERY;
         }
     }
-    printf("feed: %llu events sent, %llu accepted, in %.1f s\n", events, accepted, now_s() - t0);
+    printf("feed: %llu events sent, %llu accepted, in %.1f s\n", events, accepted,
+           bench_now_s() - t0);
     return accepted == events ? 0 : -1;
 }
 
@@ -275,7 +240,7 @@ static int sample_partners(const char *url, unsigned long long partners)
         return -1;
     char id[BENCH_ID_MAX];
     int found = 0;
-    double t0 = now_s(), first = 0;
+    double t0 = bench_now_s(), first = 0;
     for (int i = 0; i < BENCH_SAMPLES; i++) {
         partner_id(id, (unsigned long long)i * partners / BENCH_SAMPLES);
         Tierd__PartnerInfo *info = NULL;
@@ -286,9 +251,9 @@ static int sample_partners(const char *url, unsigned long long partners)
             fprintf(stderr, "bench_recovery: GetPartner %s: %s\n", id, err.message);
         }
         if (i == 0)
-            first = now_s() - t0;
+            first = bench_now_s() - t0;
     }
-    double all = now_s() - t0;
+    double all = bench_now_s() - t0;
     td_client_close(c);
     printf("GetPartner: first %.2f ms, %d of %d samples found, %.3f ms each on average\n",
            first * 1e3, found, BENCH_SAMPLES, all * 1e3 / BENCH_SAMPLES);
@@ -313,8 +278,8 @@ static int daemon_section(const char *bin, unsigned long long partners, unsigned
     int status = 1;
     td_client *c = NULL;
     td_error err = {0};
-    pid_t pid = start_tierd(bin, state, url, pub);
-    if (pid < 0 || wait_status(url, now_s()) < 0) {
+    pid_t pid = bench_start_tierd(bin, state, url, pub, BENCH_PROGRAM);
+    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
         fprintf(stderr, "bench_recovery: %s did not start\n", bin);
         goto out;
     }
@@ -323,15 +288,17 @@ static int daemon_section(const char *bin, unsigned long long partners, unsigned
         goto out;
     td_client_close(c);
     c = NULL;
-    double t_stop = now_s();
+    double t_stop = bench_now_s();
     int stopped = stop_tierd(pid);
     pid = -1;
-    printf("stop: SIGTERM to exit in %.2f s%s\n", now_s() - t_stop,
+    printf("stop: SIGTERM to exit in %.2f s%s\n", bench_now_s() - t_stop,
            stopped ? " (exit status not 0)" : "");
 
-    double t0 = now_s();
-    pid = start_tierd(bin, state, url, pub);
-    double ready = pid < 0 ? -1 : wait_status(url, t0);
+    double t0 = bench_now_s();
+    pid = bench_start_tierd(bin, state, url, pub, BENCH_PROGRAM);
+    double ready = pid < 0 ? -1 : bench_wait_ready(url, BENCH_START_LIMIT_S);
+    if (ready >= 0)
+        ready = bench_now_s() - t0; /* from the fork, not from the first poll */
     if (ready < 0) {
         fprintf(stderr, "bench_recovery: restarted tierd did not answer Status\n");
         goto out;
@@ -393,14 +360,14 @@ int main(int argc, char **argv)
             fill(dir, partners, events);
     }
 
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (store_open(dir, NULL, &s, &err))
         die("open", &err);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     struct walk w = {0};
     if (store_each_partner(s, count_blob, &w, &err))
         die("walk", &err);
-    double t2 = now_s();
+    double t2 = bench_now_s();
     unsigned long long ev = store_event_count(s);
     store_close(s);
     printf("store only (%s):\n", dir);

@@ -23,18 +23,19 @@
 #include <unistd.h>
 
 #include "tierd.pb-c.h"
+#include "bench_daemon.h"
 #include "tierd/client.h"
 
-#define BENCH_SECONDS     1.0
-#define BENCH_ROUNDS      3 /* alternating tierd/null rounds; the best of each counts */
-#define BENCH_MAX_CLIENTS 8
-#define BENCH_PARTNERS    1000
-#define BENCH_BATCH       1000
-#define BENCH_TARGET      0.9
-#define BENCH_TIMEOUT_MS  5000
-#define BENCH_START_TRIES 250
-#define BENCH_ID_MAX      32
-#define BENCH_PATH_MAX    512
+#define BENCH_SECONDS       1.0
+#define BENCH_ROUNDS        3 /* alternating tierd/null rounds; the best of each counts */
+#define BENCH_MAX_CLIENTS   8
+#define BENCH_PARTNERS      1000
+#define BENCH_BATCH         1000
+#define BENCH_TARGET        0.9
+#define BENCH_TIMEOUT_MS    5000
+#define BENCH_START_LIMIT_S 5.0
+#define BENCH_ID_MAX        32
+#define BENCH_PATH_MAX      512
 
 typedef struct load {
     const char *url;
@@ -45,13 +46,6 @@ typedef struct load {
     atomic_ulong done;
     atomic_ulong failed;
 } load;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *client_thread(void *arg)
 {
@@ -94,7 +88,7 @@ static double run_load(const char *url, const uint8_t *req, size_t len, bool che
 {
     load l = {.url = url, .request = req, .len = len, .check_reply = check};
     pthread_t th[BENCH_MAX_CLIENTS];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int i = 0; i < clients; i++)
         pthread_create(&th[i], NULL, client_thread, &l);
     struct timespec ts = {(time_t)BENCH_SECONDS, 0};
@@ -102,7 +96,7 @@ static double run_load(const char *url, const uint8_t *req, size_t len, bool che
     atomic_store(&l.stop, true);
     for (int i = 0; i < clients; i++)
         pthread_join(th[i], NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     *failed = atomic_load(&l.failed);
     return (double)atomic_load(&l.done) / elapsed;
 }
@@ -146,35 +140,6 @@ static pid_t start_echo(const char *url)
 
 /* ---- tierd ---------------------------------------------------------------- */
 
-static pid_t start_tierd(const char *bin, const char *state, const char *url, const char *pub,
-                         const char *program)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
-              program, "--log-level", "warning", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_ready(const char *url)
-{
-    for (int i = 0; i < BENCH_START_TRIES; i++) {
-        td_client *c = NULL;
-        td_error err = {0};
-        Tierd__StatusResponse *st = NULL;
-        if (td_client_open(url, NULL, 200, &c, &err) == 0 && td_client_status(c, &st, &err) == 0) {
-            tierd__status_response__free_unpacked(st, NULL);
-            td_client_close(c);
-            return 0;
-        }
-        td_client_close(c);
-        usleep(20000);
-    }
-    return -1;
-}
-
 static int load_partners(const char *url, char ids[][BENCH_ID_MAX])
 {
     td_client *c = NULL;
@@ -206,26 +171,6 @@ static int load_partners(const char *url, char ids[][BENCH_ID_MAX])
     return rc;
 }
 
-static uint8_t *envelope(const char *method, const ProtobufCMessage *payload, size_t *len)
-{
-    Tierd__Envelope env = TIERD__ENVELOPE__INIT;
-    env.method = (char *)method;
-    env.request_id = 1;
-    env.token = "";
-    uint8_t *pb = NULL;
-    if (payload) {
-        env.payload.len = protobuf_c_message_get_packed_size(payload);
-        pb = malloc(env.payload.len + 1);
-        protobuf_c_message_pack(payload, pb);
-        env.payload.data = pb;
-    }
-    *len = tierd__envelope__get_packed_size(&env);
-    uint8_t *buf = malloc(*len);
-    tierd__envelope__pack(&env, buf);
-    free(pb);
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     const char *bin = argc > 1 ? argv[1] : getenv("TIERD_BIN");
@@ -245,10 +190,10 @@ int main(int argc, char **argv)
     snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
     snprintf(null_url, sizeof null_url, "ipc://%s/null.sock", dir);
 
-    pid_t pid = start_tierd(bin, state, url, pub, program);
+    pid_t pid = bench_start_tierd(bin, state, url, pub, program);
     static char ids[BENCH_PARTNERS][BENCH_ID_MAX];
     int status = 1;
-    if (pid < 0 || wait_ready(url) != 0) {
+    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
         fprintf(stderr, "bench_rpc: %s did not start\n", bin);
         goto out;
     }
@@ -258,17 +203,17 @@ int main(int argc, char **argv)
     pid_t echo_pid = start_echo(null_url);
 
     size_t status_len, partner_len, tiers_len;
-    uint8_t *status_req = envelope("Status", NULL, &status_len);
+    uint8_t *status_req = bench_envelope("Status", NULL, &status_len);
     Tierd__PartnerRequest preq = TIERD__PARTNER_REQUEST__INIT;
     preq.id = ids[BENCH_PARTNERS / 2];
-    uint8_t *partner_req = envelope("GetPartner", &preq.base, &partner_len);
+    uint8_t *partner_req = bench_envelope("GetPartner", &preq.base, &partner_len);
     static char *batch[BENCH_BATCH];
     for (int i = 0; i < BENCH_BATCH; i++)
         batch[i] = ids[i % BENCH_PARTNERS];
     Tierd__GetTiersRequest treq = TIERD__GET_TIERS_REQUEST__INIT;
     treq.n_partners = BENCH_BATCH;
     treq.partners = batch;
-    uint8_t *tiers_req = envelope("GetTiers", &treq.base, &tiers_len);
+    uint8_t *tiers_req = bench_envelope("GetTiers", &treq.base, &tiers_len);
 
     printf("bench_rpc: %d partners, best of %d rounds of %.0f s, ipc, clients = REQ threads\n",
            BENCH_PARTNERS, BENCH_ROUNDS, BENCH_SECONDS);

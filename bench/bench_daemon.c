@@ -1,0 +1,70 @@
+/* Shared by the benches that start the real tierd (bench_daemon.h). */
+#include "bench_daemon.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tierd/client.h"
+
+#define BENCH_POLL_MS       200
+#define BENCH_POLL_SLEEP_US 20000
+
+double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+pid_t bench_start_tierd(const char *bin, const char *state, const char *url, const char *pub,
+                        const char *program)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(bin, bin, "--state-dir", state, "--listen", url, "--publish", pub, "--program",
+              program, "--log-level", "warning", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+double bench_wait_ready(const char *url, double limit_s)
+{
+    double t0 = bench_now_s();
+    while (bench_now_s() - t0 < limit_s) {
+        td_client *c = NULL;
+        td_error err = {0};
+        Tierd__StatusResponse *st = NULL;
+        if (td_client_open(url, NULL, BENCH_POLL_MS, &c, &err) == 0 &&
+            td_client_status(c, &st, &err) == 0) {
+            double t = bench_now_s() - t0;
+            tierd__status_response__free_unpacked(st, NULL);
+            td_client_close(c);
+            return t;
+        }
+        td_client_close(c);
+        usleep(BENCH_POLL_SLEEP_US);
+    }
+    return -1;
+}
+
+uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, size_t *len)
+{
+    Tierd__Envelope env = TIERD__ENVELOPE__INIT;
+    env.method = (char *)method;
+    env.request_id = 1;
+    env.token = "";
+    uint8_t *pb = NULL;
+    if (payload) {
+        env.payload.len = protobuf_c_message_get_packed_size(payload);
+        pb = malloc(env.payload.len + 1);
+        protobuf_c_message_pack(payload, pb);
+        env.payload.data = pb;
+    }
+    *len = tierd__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(*len);
+    tierd__envelope__pack(&env, buf);
+    free(pb);
+    return buf;
+}

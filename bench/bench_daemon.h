@@ -1,0 +1,29 @@
+/* What the benches that drive a real tierd share: a monotonic clock,
+ * starting the daemon, waiting for its first answer, and packing an
+ * Envelope by hand (so the request path measured is the daemon's, not the
+ * client library's). */
+#ifndef TD_BENCH_DAEMON_H
+#define TD_BENCH_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+/* Seconds on the monotonic clock. */
+double bench_now_s(void);
+
+/* Forks and execs tierd on state with one RPC and one PUB endpoint and the
+ * program file; returns the child's pid (or -1). */
+pid_t bench_start_tierd(const char *bin, const char *state, const char *url, const char *pub,
+                        const char *program);
+
+/* Polls Status until it answers OK or limit_s pass; returns the seconds it
+ * took, or -1. */
+double bench_wait_ready(const char *url, double limit_s);
+
+/* A packed Envelope for method with payload (NULL = empty); malloc'd. */
+uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, size_t *len);
+
+#endif
