@@ -29,7 +29,9 @@ typedef struct tierd {
     const char *state_dir;
     td_time started;
     bool fake_clock;
-    td_time fake_now; /* the frozen clock when fake_clock */
+    td_time fake_now;            /* the frozen clock when fake_clock */
+    uint64_t pending_count;      /* Status's approval-queue count ... */
+    uint64_t pending_counted_ms; /* ... as of this uv_now(), 0 = never */
 } tierd;
 
 /* The daemon clock: the real time, or the frozen fake one. */

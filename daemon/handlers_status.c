@@ -17,8 +17,8 @@
 #include "timers.h"
 #include "tierd.pb-c.h"
 
-#define STATUS_DURATION_MAX 64
-#define STATUS_PENDING_PAGE 256
+#define STATUS_DURATION_MAX       64
+#define STATUS_PENDING_REFRESH_MS 1000
 
 static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
 {
@@ -28,26 +28,20 @@ static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
     return out;
 }
 
-/* Pages through the engine's pending promotions; the count is what an
- * operator checks before running `tierctl pending`. */
-static uint64_t status_pending_count(const tierd *d)
+/* The approval queue's length is what an operator checks before running
+ * `tierctl pending`. Counting walks every partner, and Status is the call
+ * monitors poll, so the count is kept until a turn writes something
+ * (state_flush forgets it) or STATUS_PENDING_REFRESH_MS pass. */
+static uint64_t status_pending_count(tierd *d)
 {
     if (!d->engine)
         return 0;
-    td_pending page[STATUS_PENDING_PAGE];
-    uint64_t total = 0;
-    const char *after_partner = NULL, *after_ladder = NULL;
-    bool more = true;
-    while (more) {
-        size_t n = engine_pending_list(d->engine, after_partner, after_ladder, page,
-                                       STATUS_PENDING_PAGE, &more);
-        if (n == 0)
-            break;
-        total += n;
-        after_partner = page[n - 1].partner;
-        after_ladder = page[n - 1].ladder;
+    uint64_t now = uv_now(d->loop);
+    if (!d->pending_counted_ms || now - d->pending_counted_ms >= STATUS_PENDING_REFRESH_MS) {
+        d->pending_count = engine_pending_count(d->engine);
+        d->pending_counted_ms = now ? now : 1;
     }
-    return total;
+    return d->pending_count;
 }
 
 int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

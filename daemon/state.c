@@ -679,6 +679,7 @@ static void turn_reset(state *st)
 int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
+    d->pending_counted_ms = 0; /* the turn may have moved the approval queue */
     if (!st->failed && st->n_ids && !store_in_txn(d->store))
         state_begin(d, err);
     if (!st->failed) {

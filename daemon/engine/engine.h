@@ -200,6 +200,9 @@ typedef struct td_pending {
     const char *to;
     td_time since;
 } td_pending;
+/* How many promotions wait for approval, over every partner and ladder:
+ * one pass over the partners, no sorting. */
+uint64_t engine_pending_count(const engine *e);
 /* Pending promotions in partner id order, then program ladder order, after
  * (after_partner, after_ladder) when after_partner is non-NULL. Fills out[]
  * up to cap; *more tells whether others follow. */

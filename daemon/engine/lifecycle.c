@@ -298,6 +298,23 @@ int engine_override_clear(engine *e, td_partner *p, const char *ladder, const ch
     return 0;
 }
 
+uint64_t engine_pending_count(const engine *e)
+{
+    const program *prog = e->prog;
+    if (!prog)
+        return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < e->map.cap; i++) {
+        const td_partner *p = e->map.slots[i].hash ? e->map.slots[i].p : NULL;
+        if (!p || !p->tiers)
+            continue;
+        for (size_t l = 0; l < prog->n_ladders; l++)
+            if ((p->ladders & (1u << l)) && p->tiers[l].pending >= 0)
+                n++;
+    }
+    return n;
+}
+
 size_t engine_pending_list(engine *e, const char *after_partner, const char *after_ladder,
                            td_pending *out, size_t cap, bool *more)
 {
