@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -36,6 +37,7 @@
  * program writes; they keep duplicate checks (quadratic) cheap on hostile
  * files of TD_MAX_PROGRAM_BYTES. */
 #define PROGRAM_MAX_KEYS       64
+#define PROGRAM_KEY_NAMES_MAX  128 /* "a, b, c" of one mapping's expected keys */
 #define PROGRAM_MAX_LIST_ITEMS 256
 #define REVIEW_ANNUAL_PREFIX   "annual@"
 #define REVIEW_ANNUAL_LEN      (sizeof REVIEW_ANNUAL_PREFIX - 1 + sizeof "MM-DD" - 1)
@@ -236,13 +238,32 @@ static bool check_label(loader *ld, const yaml_node_t *n, const char *s, const c
     return true;
 }
 
-/* Walks a mapping's pairs; refuses non-scalar keys, duplicates and keys
- * outside `allowed` (NULL: any key). Returns false when the node is not a
- * mapping. */
-typedef void (*pair_fn)(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v);
+/* A mapping's expected keys, each with where its value node goes in the
+ * caller's context struct (offsetof a yaml_node_t * field). */
+typedef struct key_slot {
+    const char *key;
+    size_t offset;
+} key_slot;
 
-static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const char *const *allowed,
-                      const char *allowed_text, pair_fn fn, void *ctx)
+#define KEY_SLOT(type, key, field)                                                                 \
+    {                                                                                              \
+        key, offsetof(type, field)                                                                 \
+    }
+
+/* "a, b, c" for an "unknown key" message. */
+static void slot_names(const key_slot *slots, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; slots[i].key && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", slots[i].key);
+}
+
+/* Walks a mapping's pairs and stores each value node in its slot of ctx;
+ * refuses non-scalar keys, duplicates and keys outside `slots`. Returns
+ * false when the node is not a mapping. */
+static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const key_slot *slots,
+                      void *ctx)
 {
     if (!expect_mapping(ld, map, what))
         return false;
@@ -273,17 +294,17 @@ static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const char
             problem(ld, k, "duplicate key '%.*s' in %s", echo_len(key), key, what);
             continue;
         }
-        if (allowed) {
-            bool ok = false;
-            for (size_t i = 0; allowed[i]; i++)
-                ok = ok || !strcmp(allowed[i], key);
-            if (!ok) {
-                problem(ld, k, "unknown key '%.*s' in %s (expected %s)", echo_len(key), key, what,
-                        allowed_text);
-                continue;
-            }
+        const key_slot *slot = slots;
+        while (slot->key && strcmp(slot->key, key) != 0)
+            slot++;
+        if (!slot->key) {
+            char expected[PROGRAM_KEY_NAMES_MAX];
+            slot_names(slots, expected, sizeof expected);
+            problem(ld, k, "unknown key '%.*s' in %s (expected %s)", echo_len(key), key, what,
+                    expected);
+            continue;
         }
-        fn(ld, ctx, key, k, v);
+        *(yaml_node_t **)((char *)ctx + slot->offset) = v;
     }
     return true;
 }
@@ -376,37 +397,9 @@ typedef struct metric_ctx {
     yaml_node_t *agg, *event, *window, *score;
 } metric_ctx;
 
-static void metric_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)k;
-    (void)ld;
-    metric_ctx *c = ctx;
-    if (!strcmp(key, "agg"))
-        c->agg = v;
-    else if (!strcmp(key, "event"))
-        c->event = v;
-    else if (!strcmp(key, "window"))
-        c->window = v;
-    else
-        c->score = v;
-}
-
 typedef struct term_ctx {
     yaml_node_t *metric, *weight, *target;
 } term_ctx;
-
-static void term_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)ld;
-    (void)k;
-    term_ctx *c = ctx;
-    if (!strcmp(key, "metric"))
-        c->metric = v;
-    else if (!strcmp(key, "weight"))
-        c->weight = v;
-    else
-        c->target = v;
-}
 
 static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
 {
@@ -429,7 +422,10 @@ static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
         ld->oom = true;
         return;
     }
-    static const char *const keys[] = {"metric", "weight", "target", NULL};
+    static const key_slot keys[] = {KEY_SLOT(term_ctx, "metric", metric),
+                                    KEY_SLOT(term_ctx, "weight", weight),
+                                    KEY_SLOT(term_ctx, "target", target),
+                                    {NULL, 0}};
     double total = 0;
     bool weights_ok = true;
     for (size_t i = 0; i < n; i++) {
@@ -439,7 +435,7 @@ static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
         snprintf(twhat, sizeof twhat, "term %zu of score '%s'", i + 1, m->name);
         score_term *t = &m->terms[m->n_terms];
         t->metric = -1;
-        if (!each_pair(ld, item, twhat, keys, "metric, weight, target", term_pair, &c)) {
+        if (!each_pair(ld, item, twhat, keys, &c)) {
             weights_ok = false;
             continue;
         }
@@ -506,12 +502,16 @@ static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
 
 static void read_metric(loader *ld, metric_def *m, yaml_node_t *v)
 {
-    static const char *const keys[] = {"agg", "event", "window", "score", NULL};
+    static const key_slot keys[] = {KEY_SLOT(metric_ctx, "agg", agg),
+                                    KEY_SLOT(metric_ctx, "event", event),
+                                    KEY_SLOT(metric_ctx, "window", window),
+                                    KEY_SLOT(metric_ctx, "score", score),
+                                    {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "metric '%s'", m->name);
     metric_ctx c = {0};
     m->window = (metric_window){WIN_LIFETIME, 0};
-    if (!each_pair(ld, v, what, keys, "agg, event, window, score", metric_pair, &c))
+    if (!each_pair(ld, v, what, keys, &c))
         return;
     const char *agg = c.agg ? expect_text(ld, c.agg, "agg") : NULL;
     bool known = false;
@@ -685,58 +685,13 @@ typedef struct ladder_ctx {
     yaml_node_t *types, *gate, *policy, *tiers;
 } ladder_ctx;
 
-static void ladder_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)ld;
-    (void)k;
-    ladder_ctx *c = ctx;
-    if (!strcmp(key, "partner_types"))
-        c->types = v;
-    else if (!strcmp(key, "gate"))
-        c->gate = v;
-    else if (!strcmp(key, "policy"))
-        c->policy = v;
-    else
-        c->tiers = v;
-}
-
 typedef struct policy_ctx {
     yaml_node_t *review, *grace, *max_drop, *approval, *grandfather;
 } policy_ctx;
 
-static void policy_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)ld;
-    (void)k;
-    policy_ctx *c = ctx;
-    if (!strcmp(key, "review"))
-        c->review = v;
-    else if (!strcmp(key, "grace"))
-        c->grace = v;
-    else if (!strcmp(key, "max_drop"))
-        c->max_drop = v;
-    else if (!strcmp(key, "approval"))
-        c->approval = v;
-    else
-        c->grandfather = v;
-}
-
 typedef struct tier_ctx {
     yaml_node_t *name, *when, *benefits;
 } tier_ctx;
-
-static void tier_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)ld;
-    (void)k;
-    tier_ctx *c = ctx;
-    if (!strcmp(key, "name"))
-        c->name = v;
-    else if (!strcmp(key, "when"))
-        c->when = v;
-    else
-        c->benefits = v;
-}
 
 /* Reads a list of labels into a fresh array; reports each bad item. */
 static char **read_labels(loader *ld, yaml_node_t *list, const char *what, size_t *n_out,
@@ -822,13 +777,16 @@ static void read_review(loader *ld, yaml_node_t *v, ladder_policy *pol, const ch
 
 static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, yaml_node_t **approval)
 {
-    static const char *const keys[] = {"review",   "grace",       "max_drop",
-                                       "approval", "grandfather", NULL};
+    static const key_slot keys[] = {KEY_SLOT(policy_ctx, "review", review),
+                                    KEY_SLOT(policy_ctx, "grace", grace),
+                                    KEY_SLOT(policy_ctx, "max_drop", max_drop),
+                                    KEY_SLOT(policy_ctx, "approval", approval),
+                                    KEY_SLOT(policy_ctx, "grandfather", grandfather),
+                                    {NULL, 0}};
     char what[TD_MAX_NAME + 32];
     snprintf(what, sizeof what, "policy of ladder '%s'", l->name);
     policy_ctx c = {0};
-    if (!each_pair(ld, v, what, keys, "review, grace, max_drop, approval, grandfather", policy_pair,
-                   &c))
+    if (!each_pair(ld, v, what, keys, &c))
         return;
     if (c.review)
         read_review(ld, c.review, &l->policy, l->name);
@@ -908,13 +866,16 @@ static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list, tier_names 
         ld->oom = true;
         return;
     }
-    static const char *const keys[] = {"name", "when", "benefits", NULL};
+    static const key_slot keys[] = {KEY_SLOT(tier_ctx, "name", name),
+                                    KEY_SLOT(tier_ctx, "when", when),
+                                    KEY_SLOT(tier_ctx, "benefits", benefits),
+                                    {NULL, 0}};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node(ld, list->data.sequence.items.start[i]);
         char twhat[TD_MAX_NAME + 48];
         snprintf(twhat, sizeof twhat, "tier %zu of ladder '%s'", i + 1, l->name);
         tier_ctx c = {0};
-        if (!item || !each_pair(ld, item, twhat, keys, "name, when, benefits", tier_pair, &c))
+        if (!item || !each_pair(ld, item, twhat, keys, &c))
             continue;
         tier_def *t = &l->tiers[l->n_tiers];
         const char *name = NULL;
@@ -977,13 +938,17 @@ static void compute_mask(const program *p, ladder_def *l)
 
 static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
 {
-    static const char *const keys[] = {"partner_types", "gate", "policy", "tiers", NULL};
+    static const key_slot keys[] = {KEY_SLOT(ladder_ctx, "partner_types", types),
+                                    KEY_SLOT(ladder_ctx, "gate", gate),
+                                    KEY_SLOT(ladder_ctx, "policy", policy),
+                                    KEY_SLOT(ladder_ctx, "tiers", tiers),
+                                    {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "ladder '%s'", l->name);
     l->policy = (ladder_policy){.review = REVIEW_IMMEDIATE, .max_drop = 1};
     ladder_ctx c = {0};
     tier_names names = {.n = 0};
-    if (!each_pair(ld, v, what, keys, "partner_types, gate, policy, tiers", ladder_pair, &c))
+    if (!each_pair(ld, v, what, keys, &c))
         return;
     if (!c.types)
         problem(ld, v, "ladder '%s' is missing 'partner_types'", l->name);
@@ -1056,29 +1021,15 @@ typedef struct top_ctx {
     yaml_node_t *program, *version, *effective, *notice, *metrics, *ladders;
 } top_ctx;
 
-static void top_pair(loader *ld, void *ctx, const char *key, yaml_node_t *k, yaml_node_t *v)
-{
-    (void)ld;
-    (void)k;
-    top_ctx *c = ctx;
-    if (!strcmp(key, "program"))
-        c->program = v;
-    else if (!strcmp(key, "version"))
-        c->version = v;
-    else if (!strcmp(key, "effective"))
-        c->effective = v;
-    else if (!strcmp(key, "notice"))
-        c->notice = v;
-    else if (!strcmp(key, "metrics"))
-        c->metrics = v;
-    else
-        c->ladders = v;
-}
-
 static void read_program(loader *ld, yaml_node_t *root)
 {
-    static const char *const keys[] = {"program", "version", "effective", "notice",
-                                       "metrics", "ladders", NULL};
+    static const key_slot keys[] = {KEY_SLOT(top_ctx, "program", program),
+                                    KEY_SLOT(top_ctx, "version", version),
+                                    KEY_SLOT(top_ctx, "effective", effective),
+                                    KEY_SLOT(top_ctx, "notice", notice),
+                                    KEY_SLOT(top_ctx, "metrics", metrics),
+                                    KEY_SLOT(top_ctx, "ladders", ladders),
+                                    {NULL, 0}};
     top_ctx c = {0};
     if (root->type != YAML_MAPPING_NODE) {
         problem(ld, root,
@@ -1088,8 +1039,7 @@ static void read_program(loader *ld, yaml_node_t *root)
         return;
     }
     /* Too many keys: what they hold is not worth reporting one by one. */
-    if (!each_pair(ld, root, "the program", keys,
-                   "program, version, effective, notice, metrics, ladders", top_pair, &c))
+    if (!each_pair(ld, root, "the program", keys, &c))
         return;
     program *p = ld->p;
     const char *s;
