@@ -1,7 +1,12 @@
 /* Shared by the benches that start the real tierd (bench_daemon.h). */
 #include "bench_daemon.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,6 +14,7 @@
 
 #define BENCH_POLL_MS       200
 #define BENCH_POLL_SLEEP_US 20000
+#define BENCH_START_LIMIT_S 5.0
 
 double bench_now_s(void)
 {
@@ -67,4 +73,45 @@ uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, siz
     tierd__envelope__pack(&env, buf);
     free(pb);
     return buf;
+}
+
+int bench_daemon_start(bench_daemon *b, const char *name, const char *bin, const char *program)
+{
+    memset(b, 0, sizeof *b);
+    int n = snprintf(b->dir, sizeof b->dir, "/tmp/bench-%s-______", name);
+    if (n < 0 || (size_t)n >= sizeof b->dir)
+        return -1;
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    char *tail = strrchr(b->dir, '-') + 1;
+    memset(tail, 'X', strlen(tail));
+    if (!mkdtemp(b->dir)) {
+        fprintf(stderr, "bench_%s: mkdtemp: %s\n", name, strerror(errno));
+        b->dir[0] = 0;
+        return -1;
+    }
+    snprintf(b->state, sizeof b->state, "%s/state", b->dir);
+    snprintf(b->url, sizeof b->url, "ipc://%s/rpc.sock", b->dir);
+    snprintf(b->pub, sizeof b->pub, "ipc://%s/pub.sock", b->dir);
+    b->pid = bench_start_tierd(bin, b->state, b->url, b->pub, program);
+    if (b->pid < 0 || bench_wait_ready(b->url, BENCH_START_LIMIT_S) < 0) {
+        fprintf(stderr, "bench_%s: %s did not start\n", name, bin);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_daemon_stop(bench_daemon *b)
+{
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        b->pid = 0;
+    }
+    if (!b->dir[0])
+        return;
+    char cmd[BENCH_DIR_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: could not remove %s\n", b->dir);
+    b->dir[0] = 0;
 }

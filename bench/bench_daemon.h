@@ -23,6 +23,25 @@ pid_t bench_start_tierd(const char *bin, const char *state, const char *url, con
  * took, or -1. */
 double bench_wait_ready(const char *url, double limit_s);
 
+#define BENCH_DIR_MAX 512
+
+/* A real tierd on a fresh temporary directory (state dir and ipc
+ * endpoints inside it). */
+typedef struct bench_daemon {
+    char dir[BENCH_DIR_MAX];
+    char state[BENCH_DIR_MAX + 8];
+    char url[BENCH_DIR_MAX + 16];
+    char pub[BENCH_DIR_MAX + 16];
+    pid_t pid; /* 0 when not running */
+} bench_daemon;
+
+/* Makes /tmp/bench-NAME-XXXXXX, starts tierd there with program and waits
+ * until it answers. Returns 0, or -1 with a message on stderr (call
+ * bench_daemon_stop either way). */
+int bench_daemon_start(bench_daemon *b, const char *name, const char *bin, const char *program);
+/* SIGTERM, wait, and remove the directory. */
+void bench_daemon_stop(bench_daemon *b);
+
 /* A packed Envelope for method with payload (NULL = empty); malloc'd. */
 uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, size_t *len);
 

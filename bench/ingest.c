@@ -42,10 +42,8 @@
 #define BENCH_SINGLE_SECONDS  5.0
 #define BENCH_TARGET_BATCHED  200000.0
 #define BENCH_TIMEOUT_MS      30000
-#define BENCH_START_LIMIT_S   5.0
 #define BENCH_ID_MAX          32
 #define BENCH_TEXT_MAX        48
-#define BENCH_PATH_MAX        512
 #define BENCH_DAY_S           86400
 #define BENCH_SPREAD_DAYS     300 /* event times inside the program's 365-day windows */
 
@@ -279,31 +277,18 @@ int main(int argc, char **argv)
     if (!bin)
         bin = BENCH_TIERD_BIN;
     const char *program = argc > 2 ? argv[2] : BENCH_PROGRAM;
-    char dir[] = "/tmp/bench-ingest-______";
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
-    if (!mkdtemp(dir)) {
-        perror("bench_ingest: mkdtemp");
-        return 1;
-    }
-    char state[BENCH_PATH_MAX], url[BENCH_PATH_MAX], pub[BENCH_PATH_MAX];
-    snprintf(state, sizeof state, "%s/state", dir);
-    snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
-    snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
-
     int status = 1;
-    pid_t pid = bench_start_tierd(bin, state, url, pub, program);
-    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
-        fprintf(stderr, "bench_ingest: %s did not start\n", bin);
+    bench_daemon d;
+    if (bench_daemon_start(&d, "ingest", bin, program) != 0)
         goto out;
-    }
+    const char *url = d.url;
     if (load_partners(url) != 0)
         goto out;
     time_t base = time(NULL);
 
     printf("bench_ingest: real tierd, state dir %s on disk, default durability "
            "(fsync at every commit; a reply leaves only after its commit is durable)\n",
-           dir);
+           d.dir);
     printf("%d partners (reseller+services), events of examples/programs/partners.yaml\n",
            BENCH_PARTNERS);
     unsigned long n = 0, failed = 0;
@@ -321,13 +306,6 @@ int main(int argc, char **argv)
         printf("failed requests: %lu\n", failed);
     status = 0;
 out:
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-    char cmd[BENCH_PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_ingest: could not remove %s\n", dir);
+    bench_daemon_stop(&d);
     return status;
 }

@@ -26,16 +26,14 @@
 #include "bench_daemon.h"
 #include "tierd/client.h"
 
-#define BENCH_SECONDS       1.0
-#define BENCH_ROUNDS        3 /* alternating tierd/null rounds; the best of each counts */
-#define BENCH_MAX_CLIENTS   8
-#define BENCH_PARTNERS      1000
-#define BENCH_BATCH         1000
-#define BENCH_TARGET        0.9
-#define BENCH_TIMEOUT_MS    5000
-#define BENCH_START_LIMIT_S 5.0
-#define BENCH_ID_MAX        32
-#define BENCH_PATH_MAX      512
+#define BENCH_SECONDS     1.0
+#define BENCH_ROUNDS      3 /* alternating tierd/null rounds; the best of each counts */
+#define BENCH_MAX_CLIENTS 8
+#define BENCH_PARTNERS    1000
+#define BENCH_BATCH       1000
+#define BENCH_TARGET      0.9
+#define BENCH_TIMEOUT_MS  5000
+#define BENCH_ID_MAX      32
 
 typedef struct load {
     const char *url;
@@ -177,26 +175,14 @@ int main(int argc, char **argv)
     if (!bin)
         bin = BENCH_TIERD_BIN;
     const char *program = argc > 2 ? argv[2] : BENCH_PROGRAM;
-    char dir[] = "/tmp/bench-rpc-______";
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
-    if (!mkdtemp(dir)) {
-        perror("bench_rpc: mkdtemp");
-        return 1;
-    }
-    char state[BENCH_PATH_MAX], url[BENCH_PATH_MAX], pub[BENCH_PATH_MAX], null_url[BENCH_PATH_MAX];
-    snprintf(state, sizeof state, "%s/state", dir);
-    snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
-    snprintf(pub, sizeof pub, "ipc://%s/pub.sock", dir);
-    snprintf(null_url, sizeof null_url, "ipc://%s/null.sock", dir);
-
-    pid_t pid = bench_start_tierd(bin, state, url, pub, program);
     static char ids[BENCH_PARTNERS][BENCH_ID_MAX];
     int status = 1;
-    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
-        fprintf(stderr, "bench_rpc: %s did not start\n", bin);
+    bench_daemon d;
+    if (bench_daemon_start(&d, "rpc", bin, program) != 0)
         goto out;
-    }
+    const char *url = d.url;
+    char null_url[sizeof d.url];
+    snprintf(null_url, sizeof null_url, "ipc://%s/null.sock", d.dir);
     if (load_partners(url, ids) != 0)
         goto out;
 
@@ -262,13 +248,6 @@ int main(int argc, char **argv)
     free(partner_req);
     free(tiers_req);
 out:
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-    char cmd[BENCH_PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "bench_rpc: could not remove %s\n", dir);
+    bench_daemon_stop(&d);
     return status;
 }
