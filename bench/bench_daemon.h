@@ -35,7 +35,7 @@ typedef struct bench_daemon {
     pid_t pid; /* 0 when not running */
 } bench_daemon;
 
-/* Makes /tmp/bench-NAME-XXXXXX, starts tierd there with program and waits
+/* Makes a fresh /tmp/bench-NAME-* dir (mkdtemp), starts tierd there with program and waits
  * until it answers. Returns 0, or -1 with a message on stderr (call
  * bench_daemon_stop either way). */
 int bench_daemon_start(bench_daemon *b, const char *name, const char *bin, const char *program);
