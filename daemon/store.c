@@ -798,7 +798,7 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
 
 uint64_t store_event_count(store *s)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it on success; -O3 cannot see that */
     if (read_begin(s, &txn, NULL) != 0)
         return 0;
     MDB_stat st;

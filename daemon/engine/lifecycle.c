@@ -236,7 +236,7 @@ int engine_override_set(engine *e, td_partner *p, const char *ladder, const char
                         td_time until, const char *actor, const char *reason, td_time now,
                         td_change_fn fn, void *ud, td_error *err)
 {
-    size_t l;
+    size_t l = 0; /* set by lc_ladder on success; -O3 cannot see that */
     int rc = lc_ladder(e, p, ladder, &l, err);
     if (rc)
         return rc;
@@ -278,7 +278,7 @@ int engine_override_set(engine *e, td_partner *p, const char *ladder, const char
 int engine_override_clear(engine *e, td_partner *p, const char *ladder, const char *actor,
                           const char *reason, td_time now, td_change_fn fn, void *ud, td_error *err)
 {
-    size_t l;
+    size_t l = 0; /* set by lc_ladder on success; -O3 cannot see that */
     int rc = lc_ladder(e, p, ladder, &l, err);
     if (rc || (rc = lc_text("actor", actor, TD_MAX_ID, true, err)) ||
         (rc = lc_text("reason", reason, TD_MAX_REASON, false, err)))

@@ -19,11 +19,17 @@
 static int run(pgserver *s, const char *cmd, char *err, size_t errn)
 {
     char full[PGSERVER_CMD_MAX];
-    snprintf(full, sizeof full, "%s%s >>'%s/setup.log' 2>&1",
-             s->as_postgres ? "runuser -u " PGSERVER_RUN_USER " -- " : "", cmd, s->dir);
+    int n = snprintf(full, sizeof full, "%s%s >>'%s/setup.log' 2>&1",
+                     s->as_postgres ? "runuser -u " PGSERVER_RUN_USER " -- " : "", cmd, s->dir);
+    if (n < 0 || (size_t)n >= sizeof full) {
+        /* A cut command line would run something else; refuse it. */
+        snprintf(err, errn, "command longer than %d bytes: %.64s...", PGSERVER_CMD_MAX, cmd);
+        return -1;
+    }
     int rc = system(full);
     if (rc != 0) {
-        snprintf(err, errn, "command failed (%d): %s; see %s/setup.log", rc, cmd, s->dir);
+        /* The log path is what matters; the command is cut to keep it in view. */
+        snprintf(err, errn, "command failed (%d): %.96s; see %.96s/setup.log", rc, cmd, s->dir);
         return -1;
     }
     return 0;
