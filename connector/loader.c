@@ -1,15 +1,18 @@
 /* Plugin loading for the connector host.
  *
  * Owns the rules for which shared objects may be mapped: only files directly
- * inside the configured plugin directory, only when the directory and the
- * file are not writable by group or others and belong to root or to the
- * user we run as (otherwise anyone with that write access could run code as
- * tierd), and only plugins built for our ABI version. It does not run the
- * plugin; connector/main.c does. */
+ * inside the configured plugin directory, never through a symbolic link,
+ * only when the directory and the file are not writable by group or others
+ * and belong to root or to the user we run as (otherwise anyone with that
+ * write access could run code as tierd), and only plugins built for our ABI
+ * version. The checks are made on open descriptors and the plugin is mapped
+ * through the checked descriptor, so nothing can be swapped in between. It
+ * does not run the plugin; connector/main.c does. */
 #include "loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +35,10 @@ static int check_owner_mode(const char *what, const char *path, const struct sta
     return 0;
 }
 
-int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td_error *err)
+/* Opens plugin inside dir without following a symlink and checks the open
+ * descriptors, so what is checked is what gets loaded. Returns the file's
+ * descriptor (O_CLOEXEC), or a negative td_code. */
+static int open_checked(const char *dir, const char *plugin, char *path, size_t n, td_error *err)
 {
     if (!dir || !*dir)
         return td_error_set(err, TD_FAILED_PRECONDITION, "no plugin_dir configured");
@@ -48,30 +54,72 @@ int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td
     int w = snprintf(path, n, "%s/%s%s", dir, plugin, has_suffix ? "" : LOADER_SUFFIX);
     if (w < 0 || (size_t)w >= n)
         return td_error_set(err, TD_INVALID_ARGUMENT, "plugin path %s/%s is too long", dir, plugin);
+    const char *base = path + strlen(dir) + 1;
 
+    /* The directory itself is the operator's choice and may be reached
+     * through a link; what it holds may not. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return td_error_set(err, TD_FAILED_PRECONDITION, "plugin_dir %s: %s", dir,
+                            errno == ENOTDIR ? "not a directory" : strerror(errno));
     struct stat st;
-    if (stat(dir, &st) != 0)
-        return td_error_set(err, TD_FAILED_PRECONDITION, "plugin_dir %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return td_error_set(err, TD_FAILED_PRECONDITION, "plugin_dir %s is not a directory", dir);
-    int rc = check_owner_mode("plugin_dir", dir, &st, err);
-    if (rc)
+    int rc = fstat(dfd, &st) != 0 ? td_error_set(err, TD_FAILED_PRECONDITION, "plugin_dir %s: %s",
+                                                 dir, strerror(errno))
+                                  : check_owner_mode("plugin_dir", dir, &st, err);
+    if (rc) {
+        close(dfd);
         return rc;
-    if (stat(path, &st) != 0)
-        return td_error_set(err, TD_NOT_FOUND, "plugin %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return td_error_set(err, TD_FAILED_PRECONDITION, "plugin %s is not a regular file", path);
-    return check_owner_mode("plugin", path, &st, err);
+    }
+    /* O_NONBLOCK: a FIFO planted under the plugin's name must not block the
+     * open; it is refused below as not a regular file. */
+    int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int open_errno = errno;
+    close(dfd);
+    if (fd < 0) {
+        if (open_errno == ELOOP)
+            return td_error_set(err, TD_PERMISSION_DENIED,
+                                "plugin %s is a symbolic link; refusing to follow it (copy the "
+                                "plugin itself into plugin_dir)",
+                                path);
+        return td_error_set(err, open_errno == ENOENT ? TD_NOT_FOUND : TD_FAILED_PRECONDITION,
+                            "plugin %s: %s", path, strerror(open_errno));
+    }
+    if (fstat(fd, &st) != 0)
+        rc = td_error_set(err, TD_FAILED_PRECONDITION, "plugin %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = td_error_set(err, TD_FAILED_PRECONDITION, "plugin %s is not a regular file", path);
+    else
+        rc = check_owner_mode("plugin", path, &st, err);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td_error *err)
+{
+    int fd = open_checked(dir, plugin, path, n, err);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
 }
 
 int loader_open(const char *dir, const char *plugin, loader_plugin *out, td_error *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = loader_resolve(dir, plugin, out->path, sizeof out->path, err);
-    if (rc)
-        return rc;
+    int fd = open_checked(dir, plugin, out->path, sizeof out->path, err);
+    if (fd < 0)
+        return fd;
+    /* dlopen takes a path, so give it the descriptor's own: the kernel
+     * resolves /proc/self/fd/N to the very file checked above, whatever has
+     * been renamed or linked into plugin_dir since. */
+    snprintf(out->loaded_from, sizeof out->loaded_from, LOADER_FD_PATH_FMT, fd);
     /* RTLD_LOCAL keeps one plugin's symbols from satisfying another's. */
-    out->handle = dlopen(out->path, RTLD_NOW | RTLD_LOCAL);
+    out->handle = dlopen(out->loaded_from, RTLD_NOW | RTLD_LOCAL);
+    close(fd);
+    int rc;
     if (!out->handle)
         return td_error_set(err, TD_FAILED_PRECONDITION, "plugin %s: cannot load: %s", out->path,
                             dlerror());

@@ -10,23 +10,29 @@
 #include "tierd/plugin.h"
 #include "tierd/status.h"
 
-#define LOADER_SUFFIX ".so"
+#define LOADER_SUFFIX      ".so"
+#define LOADER_PATH_MAX    4096
+#define LOADER_FD_PATH_FMT "/proc/self/fd/%d"
 
 typedef struct loader_plugin {
     void *handle; /* from dlopen */
     const tierd_connector *desc;
-    char path[4096];
+    char path[LOADER_PATH_MAX];        /* plugin_dir/name.so, for messages */
+    char loaded_from[LOADER_PATH_MAX]; /* what dlopen was given */
 } loader_plugin;
 
 /* Resolves `plugin` (a bare name such as "postgres" or "postgres.so", no
- * slashes) inside dir and checks that neither dir nor the file is writable
- * by group or others and that both belong to root or to us. Writes the
- * file's path into path. */
+ * slashes) inside dir and checks that it is a regular file and not a
+ * symbolic link, that neither dir nor the file is writable by group or
+ * others and that both belong to root or to us. Writes the file's path into
+ * path. */
 int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td_error *err);
 
-/* loader_resolve, then dlopen, find TIERD_CONNECTOR_ENTRY_SYMBOL and check
- * the descriptor: its ABI version must be ours (the message names both) and
- * every callback must be present. */
+/* loader_resolve's checks made on an open file, then dlopen of that very
+ * file (through /proc/self/fd/N, so /proc must be mounted), find
+ * TIERD_CONNECTOR_ENTRY_SYMBOL and check the plugin's descriptor: its ABI
+ * version must be ours (the message names both) and every callback must be
+ * present. */
 int loader_open(const char *dir, const char *plugin, loader_plugin *out, td_error *err);
 void loader_close(loader_plugin *p);
 

@@ -103,6 +103,62 @@ START_TEST(test_missing_plugin_is_not_found)
 }
 END_TEST
 
+/* A symlink inside plugin_dir may point anywhere (a world-writable /tmp
+ * file, another user's library): it must be refused, not followed. */
+START_TEST(test_symlinked_plugin_refused)
+{
+    char outside[PATH_MAX_TEST + 32], link[PATH_MAX_TEST + 32], so[PATH_MAX_TEST + 32];
+    snprintf(so, sizeof so, "%s/spool.so", plugdir);
+    snprintf(outside, sizeof outside, "%s/elsewhere.so", tmp);
+    snprintf(link, sizeof link, "%s/linked.so", plugdir);
+    ck_assert_int_eq(rename(so, outside), 0);
+    ck_assert_int_eq(symlink(outside, link), 0);
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "linked", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
+    ck_assert_ptr_null(lp.handle);
+    ck_assert_msg(strstr(err.message, link), "%s", err.message);
+    ck_assert_msg(strstr(err.message, "symbolic link"), "%s", err.message);
+    /* A link to a file inside the directory is refused the same way. */
+    ck_assert_int_eq(rename(outside, so), 0);
+    ck_assert_int_eq(unlink(link), 0);
+    ck_assert_int_eq(symlink("spool.so", link), 0);
+    ck_assert_int_ne(loader_open(plugdir, "linked.so", &lp, &err), 0);
+    ck_assert_msg(strstr(err.message, "symbolic link"), "%s", err.message);
+    ck_assert_msg(loader_open(plugdir, "spool", &lp, &err) == 0, "%s", err.message);
+    loader_close(&lp);
+}
+END_TEST
+
+/* What is mapped is the file that was checked: the loader keeps the
+ * descriptor it inspected and loads through it, so renaming another file
+ * over the name afterwards changes nothing. */
+START_TEST(test_plugin_is_loaded_from_the_checked_descriptor)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_msg(loader_open(plugdir, "spool", &lp, &err) == 0, "%s", err.message);
+    ck_assert_msg(strncmp(lp.loaded_from, "/proc/self/fd/", strlen("/proc/self/fd/")) == 0,
+                  "loaded from %s", lp.loaded_from);
+    ck_assert_str_eq(lp.desc->name, "spool");
+    loader_close(&lp);
+}
+END_TEST
+
+START_TEST(test_plugin_that_is_not_a_regular_file_is_refused)
+{
+    char sub[PATH_MAX_TEST + 32];
+    snprintf(sub, sizeof sub, "%s/dir.so", plugdir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "dir", &lp, &err), 0);
+    ck_assert_msg(strstr(err.message, sub), "%s", err.message);
+    ck_assert_msg(strstr(err.message, "not a regular file"), "%s", err.message);
+}
+END_TEST
+
 static tierd_event good_event(void)
 {
     tierd_event e = {.id = "opp-1",
@@ -240,6 +296,9 @@ int main(void)
     tcase_add_test(tc, test_plugin_dir_writable_by_others_is_refused);
     tcase_add_test(tc, test_plugin_file_writable_by_group_is_refused);
     tcase_add_test(tc, test_missing_plugin_is_not_found);
+    tcase_add_test(tc, test_symlinked_plugin_refused);
+    tcase_add_test(tc, test_plugin_is_loaded_from_the_checked_descriptor);
+    tcase_add_test(tc, test_plugin_that_is_not_a_regular_file_is_refused);
     tcase_add_test(tc, test_plugin_that_fails_init_reports_why);
     suite_add_tcase(s, tc);
     TCase *hc = tcase_create("host checks");
