@@ -1,7 +1,15 @@
 /* Logging: the one place tierd writes diagnostics. It owns the level
  * threshold and the line format; it promises one whole line per message
- * (a single fprintf) so lines from the daemon never interleave. It does not
- * open files or talk to syslog: systemd captures stderr.
+ * (a single fprintf) so lines from the daemon never interleave, and that a
+ * message cannot split or forge a line: messages carry ids and names from
+ * clients and connectors, so every byte that is not printable UTF-8 text is
+ * escaped here, once, for every caller. It does not open files or talk to
+ * syslog: systemd captures stderr.
+ *
+ * Escapes: \n \r \t, a backslash doubled, and every other C0 control, DEL,
+ * C1 control (U+0080..U+009F) and byte that is not part of valid UTF-8 as
+ * \xNN per byte. A message that held several lines (program diagnostics)
+ * therefore reads as one line with \n between its parts.
  *
  * The threshold is process state rather than a tierd field because log
  * lines come from places (config parsing, start-up) that run before the
@@ -13,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG_LINE_MAX 2048
+#define LOG_LINE_MAX    2048
+#define LOG_ESCAPE_MAX  4 /* the longest escape of one byte: \xNN */
+#define LOG_ESCAPED_MAX (LOG_LINE_MAX * LOG_ESCAPE_MAX + 1)
 
 /* syslog priorities (sd-daemon.h SD_ERR etc.) for each level. */
 static const struct {
@@ -53,6 +63,70 @@ const char *log_level_name(td_log_level level)
     return level <= TD_LOG_DEBUG ? log_levels[level].name : "unknown";
 }
 
+/* Length of the valid UTF-8 sequence at s (2..4), or 0: no overlongs,
+ * no surrogates, nothing above U+10FFFF. */
+static size_t log_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Writes s into out (LOG_ESCAPED_MAX bytes) escaped as the file comment says. */
+static void log_escape(const char *s, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : log_utf8_len(p);
+        bool c1 = n == 2 && c == 0xc2 && p[1] <= 0x9f;
+        if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+            out[o++] = (char)c;
+        } else if (n > 1 && !c1) {
+            memcpy(out + o, p, n);
+            o += n;
+        } else if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            out[o++] = '\\';
+            out[o++] = c == '\\' ? '\\' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else {
+            /* a control, or a byte that is not UTF-8: each byte as \xNN */
+            size_t bytes = c1 ? 2 : 1;
+            for (size_t i = 0; i < bytes; i++) {
+                out[o++] = '\\';
+                out[o++] = 'x';
+                out[o++] = hex[p[i] >> 4];
+                out[o++] = hex[p[i] & 0xf];
+            }
+            n = bytes;
+        }
+        p += n ? n : 1;
+    }
+    out[o] = 0;
+}
+
 void log_msg(td_log_level level, const char *fmt, ...)
 {
     if (level > log_threshold || level > TD_LOG_DEBUG)
@@ -62,14 +136,11 @@ void log_msg(td_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    /* A message may hold several lines (program diagnostics); journald
-     * takes one priority per line, so the prefix is repeated. */
-    bool journald = getenv("JOURNAL_STREAM") != NULL;
-    char *save = NULL;
-    for (char *part = strtok_r(line, "\n", &save); part; part = strtok_r(NULL, "\n", &save)) {
-        if (journald)
-            fprintf(stderr, "<%d>%s\n", log_levels[level].priority, part);
-        else
-            fprintf(stderr, "tierd: %s: %s\n", log_levels[level].name, part);
-    }
+    char safe[LOG_ESCAPED_MAX];
+    log_escape(line, safe);
+    /* journald reads the "<N>" prefix as the line's priority. */
+    if (getenv("JOURNAL_STREAM") != NULL)
+        fprintf(stderr, "<%d>%s\n", log_levels[level].priority, safe);
+    else
+        fprintf(stderr, "tierd: %s: %s\n", log_levels[level].name, safe);
 }

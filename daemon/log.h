@@ -1,6 +1,8 @@
 /* Levelled logging to stderr. Under journald (JOURNAL_STREAM set) each line
  * carries a "<N>" syslog priority prefix so the journal keeps the level;
- * otherwise lines read "tierd: level: message". */
+ * otherwise lines read "tierd: level: message". One message is one line:
+ * newlines, other controls and bytes that are not UTF-8 in it are escaped
+ * (\n, \r, \t, \\, \xNN), so callers may log any id or name as it came. */
 #ifndef TD_LOG_H
 #define TD_LOG_H
 

@@ -1,0 +1,155 @@
+/* Log lines are safe whatever a message carries: a connector id or partner
+ * id with a newline, a carriage return, an escape sequence or bytes that are
+ * not UTF-8 cannot split a line, forge one, or reach a terminal raw. The
+ * suite captures the daemon's stderr in a temporary file and reads back
+ * exactly what log_msg wrote. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_TEST_CAPTURE_MAX 16384
+#define LOG_TEST_PATH_MAX    64
+#define LOG_TEST_LONG        5000 /* longer than one log line holds */
+
+/* Runs one log call with stderr sent to a file and returns what it wrote
+ * (malloc'd). */
+static char *captured;
+
+static void capture_begin(int *saved, FILE **f)
+{
+    char path[LOG_TEST_PATH_MAX];
+    snprintf(path, sizeof path, "/tmp/tierd-test-log-%d", (int)getpid());
+    *f = fopen(path, "w+");
+    ck_assert_ptr_nonnull(*f);
+    unlink(path);
+    fflush(stderr);
+    *saved = dup(STDERR_FILENO);
+    ck_assert_int_ge(*saved, 0);
+    ck_assert_int_ge(dup2(fileno(*f), STDERR_FILENO), 0);
+    unsetenv("JOURNAL_STREAM");
+}
+
+static void capture_end(int saved, FILE *f)
+{
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    free(captured);
+    captured = calloc(1, LOG_TEST_CAPTURE_MAX + 1);
+    ck_assert_ptr_nonnull(captured);
+    rewind(f);
+    size_t n = fread(captured, 1, LOG_TEST_CAPTURE_MAX, f);
+    captured[n] = 0;
+    fclose(f);
+}
+
+#define CAPTURE(call)                                                                              \
+    do {                                                                                           \
+        int saved_;                                                                                \
+        FILE *f_;                                                                                  \
+        capture_begin(&saved_, &f_);                                                               \
+        call;                                                                                      \
+        capture_end(saved_, f_);                                                                   \
+    } while (0)
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(test_control_characters_in_a_message_are_escaped_on_one_line)
+{
+    log_set_level(TD_LOG_INFO);
+    CAPTURE(log_info("connector %s started", "evil\ntierd: error: forged\r\tx\x1b[31m\x7f"));
+    ck_assert_uint_eq(count_lines(captured), 1);
+    ck_assert_str_eq(captured, "tierd: info: connector evil\\ntierd: error: forged\\r\\tx\\x1b[31m"
+                               "\\x7f started\n");
+}
+END_TEST
+
+START_TEST(test_c1_controls_and_invalid_utf8_are_escaped_and_valid_utf8_kept)
+{
+    log_set_level(TD_LOG_INFO);
+    /* U+0085 (NEL, a C1 control) is C2 85 in UTF-8; FF and a lone C3 are
+     * not UTF-8; an overlong '/' (C0 AF) is not either; é and € stay. */
+    CAPTURE(log_info("id %s", "a\xc2\x85"
+                              "b\xff"
+                              "c\xc3"
+                              "d\xc0\xaf"
+                              "e é €"));
+    ck_assert_str_eq(captured, "tierd: info: id a\\xc2\\x85b\\xffc\\xc3d\\xc0\\xafe é €\n");
+}
+END_TEST
+
+START_TEST(test_a_backslash_is_doubled_so_escapes_cannot_be_faked)
+{
+    log_set_level(TD_LOG_INFO);
+    CAPTURE(log_info("id %s", "a\\nb"));
+    ck_assert_str_eq(captured, "tierd: info: id a\\\\nb\n");
+}
+END_TEST
+
+START_TEST(test_a_journald_line_keeps_its_priority_and_stays_one_line)
+{
+    log_set_level(TD_LOG_INFO);
+    int saved;
+    FILE *f;
+    capture_begin(&saved, &f);
+    setenv("JOURNAL_STREAM", "8:1234", 1);
+    log_warning("partner %s\n<3>forged", "p-1");
+    unsetenv("JOURNAL_STREAM");
+    capture_end(saved, f);
+    ck_assert_str_eq(captured, "<4>partner p-1\\n<3>forged\n");
+}
+END_TEST
+
+START_TEST(test_an_overlong_message_is_cut_without_splitting_an_escape)
+{
+    log_set_level(TD_LOG_INFO);
+    char *big = malloc(LOG_TEST_LONG + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, '\n', LOG_TEST_LONG);
+    big[LOG_TEST_LONG] = 0;
+    CAPTURE(log_info("%s", big));
+    free(big);
+    ck_assert_uint_eq(count_lines(captured), 1);
+    size_t len = strlen(captured);
+    ck_assert_uint_gt(len, 100);
+    /* Only whole "\n" escapes before the newline that ends the line. */
+    const char *body = captured + strlen("tierd: info: ");
+    size_t body_len = len - strlen("tierd: info: ") - 1;
+    ck_assert_uint_eq(body_len % 2, 0);
+    for (size_t i = 0; i < body_len; i += 2)
+        ck_assert_msg(body[i] == '\\' && body[i + 1] == 'n', "at %zu: %.8s", i, body + i);
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+    Suite *s = suite_create("log");
+    TCase *tc = tcase_create("escaping");
+    tcase_add_test(tc, test_control_characters_in_a_message_are_escaped_on_one_line);
+    tcase_add_test(tc, test_c1_controls_and_invalid_utf8_are_escaped_and_valid_utf8_kept);
+    tcase_add_test(tc, test_a_backslash_is_doubled_so_escapes_cannot_be_faked);
+    tcase_add_test(tc, test_a_journald_line_keeps_its_priority_and_stays_one_line);
+    tcase_add_test(tc, test_an_overlong_message_is_cut_without_splitting_an_escape);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(log_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    free(captured);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
