@@ -3,6 +3,7 @@
 #
 #   bash scripts/test.sh                 build/ , plain debug build
 #   bash scripts/test.sh --sanitize      build-san/ , ASan + UBSan, leaks checked
+#   bash scripts/test.sh --release       build-release/ , -O3 as `meson setup --buildtype=release`
 #   bash scripts/test.sh [--sanitize] -- ARGS   ARGS go to `meson test`
 #                                        (e.g. -- --suite unit, -- test_engine)
 #
@@ -11,15 +12,17 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--sanitize] [-- MESON_TEST_ARGS...]" >&2
+    echo "usage: $0 [--sanitize | --release] [-- MESON_TEST_ARGS...]" >&2
     exit 2
 }
 
 sanitize=0
+release=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --sanitize) sanitize=1 ;;
+    --release) release=1 ;;
     --)
         shift
         extra=("$@")
@@ -33,6 +36,8 @@ done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+[ "$sanitize" -eq 1 ] && [ "$release" -eq 1 ] && usage
+
 bash scripts/install-deps.sh
 
 if [ "$sanitize" -eq 1 ]; then
@@ -43,6 +48,12 @@ if [ "$sanitize" -eq 1 ]; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # Sanitized binaries run a few times slower than the timeouts assume.
     test_options=(--timeout-multiplier 3)
+elif [ "$release" -eq 1 ]; then
+    # The README's install step builds this way; -O3 finds warnings
+    # (maybe-uninitialized, format-truncation) that -O2 does not.
+    build="build-release"
+    options=(--buildtype=release -Dtests=enabled)
+    test_options=()
 else
     build="build"
     options=(-Dtests=enabled)
