@@ -348,6 +348,7 @@ static int engine_from_store(store *s, const char *dir, td_time now, engine **ou
         engine_free(e);
         return rc;
     }
+    engine_touched_take(e, NULL, NULL); /* it holds what the store holds */
     *out = e;
     return 0;
 }
@@ -676,10 +677,32 @@ static void turn_reset(state *st)
     td_error_clear(&st->fail_err);
 }
 
+/* Whatever the engine changed this turn, through any path (a handler, a
+ * timer, a clock advance, a program version), is written: handlers need not
+ * know which partners time moved. */
+static void collect_touched(void *ud, const char *partner_id)
+{
+    dirty_add(ud, partner_id);
+}
+
+static void absorb_touched(tierd *d)
+{
+    state *st = d->state;
+    if (engine_touched_take(d->engine, collect_touched, st) != 0) {
+        /* A changed partner went unlisted: only a rebuild from the store
+         * makes memory match disk again. */
+        td_error err = {0};
+        td_error_set(&err, TD_RESOURCE_EXHAUSTED, "out of memory listing changed partners");
+        st->program_changed = true;
+        state_fail(d, &err);
+    }
+}
+
 int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
     d->pending_counted_ms = 0; /* the turn may have moved the approval queue */
+    absorb_touched(d);
     if (!st->failed && st->n_ids && !store_in_txn(d->store))
         state_begin(d, err);
     if (!st->failed) {
@@ -692,6 +715,7 @@ int state_flush(tierd *d, td_error *err)
         td_error rerr = {0};
         if (rollback(d, &rerr) != 0)
             log_error("%s", rerr.message);
+        engine_touched_take(d->engine, NULL, NULL); /* restored from the store */
         turn_reset(st);
         if (st->rolled_back)
             st->rolled_back(st->rolled_back_ud);

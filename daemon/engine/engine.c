@@ -26,6 +26,7 @@
 #define EVAL_PREFETCH_NEAR    4 /* slots ahead whose buckets are fetched */
 #define EVAL_CACHE_LINE       64
 #define REPORT_STACK_CRITERIA 32
+#define TOUCHED_INITIAL_CAP   64 /* changed partners listed before the first growth */
 
 /* ---- text ---- */
 
@@ -325,14 +326,63 @@ static uint32_t ladders_for(const program *prog, char *const *types, size_t n)
     return on;
 }
 
+/* ---- partners whose stored form changed ---- */
+
+void engine_touch(engine *e, td_partner *p)
+{
+    if (p->touched)
+        return;
+    if (e->n_touched == e->cap_touched) {
+        size_t cap = e->cap_touched ? e->cap_touched * 2 : TOUCHED_INITIAL_CAP;
+        td_partner **t = realloc(e->touched, cap * sizeof *t);
+        if (!t) {
+            e->touched_lost = true;
+            return;
+        }
+        e->touched = t;
+        e->cap_touched = cap;
+    }
+    e->touched[e->n_touched++] = p;
+    p->touched = true;
+}
+
+/* Before p is freed. Linear, but only deletes and restores get here, and
+ * the list holds one turn's partners. */
+static void touched_forget(engine *e, td_partner *p)
+{
+    if (!p->touched)
+        return;
+    for (size_t i = 0; i < e->n_touched; i++)
+        if (e->touched[i] == p) {
+            e->touched[i] = e->touched[--e->n_touched];
+            break;
+        }
+    p->touched = false;
+}
+
+int engine_touched_take(engine *e, td_touched_fn fn, void *ud)
+{
+    for (size_t i = 0; i < e->n_touched; i++) {
+        e->touched[i]->touched = false;
+        if (fn)
+            fn(ud, e->touched[i]->id);
+    }
+    e->n_touched = 0;
+    bool lost = e->touched_lost;
+    e->touched_lost = false;
+    return lost ? -TD_RESOURCE_EXHAUSTED : 0;
+}
+
 int engine_partner_insert(engine *e, td_partner *p)
 {
     int oom;
     td_partner *old = pmap_put(&e->map, p, &oom);
     if (oom)
         return -1;
-    if (old && old != p)
+    if (old && old != p) {
+        touched_forget(e, old);
         engine_partner_destroy(old);
+    }
     e->dirty = true;
     return 0;
 }
@@ -488,11 +538,19 @@ void engine_eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
         /* The common case: nothing below, pending or pinned. */
         if (q == ts->tier && ts->below_since == TD_TIME_NONE && ts->pending < 0 && ts->denied < 0 &&
             !ts_overridden(ts)) {
-            ts->qualifying = (int8_t)q;
+            if (ts->qualifying != q) {
+                ts->qualifying = (int8_t)q;
+                engine_touch(e, p);
+            }
             continue;
         }
+        /* Time alone moves the qualifying tier and the start of grace with
+         * no tier change to report; the store must hear of it all the same. */
+        tier_state before = *ts;
         c.l = l;
         lifecycle_step(&c, q);
+        if (!ts_same(&before, ts))
+            engine_touch(e, p);
     }
 }
 
@@ -660,6 +718,7 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
         e->dirty = true;
     }
     p->updated = now;
+    engine_touch(e, p);
     if (nname) {
         free(p->name);
         p->name = nname;
@@ -686,6 +745,7 @@ int engine_partner_delete(engine *e, const char *id, td_time now, td_change_fn f
                             engine_text_ok(id, TD_MAX_ID) ? id : "(invalid id)");
     leave_ladders(e, p, p->ladders, now, TD_CAUSE_PARTNER_DELETED, fn, ud);
     pmap_del(&e->map, id);
+    touched_forget(e, p);
     engine_partner_destroy(p);
     e->dirty = true;
     return 0;
@@ -824,6 +884,7 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
         metric_stream_prune(s, horizon, e->cp.ev_flags[x]);
     p->events++;
     p->updated = now;
+    engine_touch(e, p);
     engine_eval_ladders(e, p, e->cp.ev_ladders[x], now, 0, ev, fn, ud);
     return 0;
 }
@@ -860,6 +921,8 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
         if (!e->map.slots[i].hash)
             continue;
         td_partner *p = e->map.slots[i].p;
+        /* Tiers are remapped by name and re-evaluated: rewrite every one. */
+        engine_touch(e, p);
         tier_state *nt = malloc(nl * sizeof *nt);
         if (!nt) {
             /* Off every ladder rather than holding tiers of the old program. */
@@ -981,6 +1044,7 @@ void engine_free(engine *e)
             engine_partner_destroy(e->map.slots[i].p);
     pmap_free(&e->map);
     free(e->sorted);
+    free(e->touched);
     eng_prog_free(&e->cp);
     if (e->prog)
         program_free(e->prog);

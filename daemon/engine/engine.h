@@ -297,6 +297,17 @@ void engine_explanation_free(td_explanation *x);
 void engine_stats(const engine *e, uint64_t *counts);
 
 /* ---- persistence ---- */
+/* Every partner whose stored form (engine_partner_encode) changed since the
+ * last call, by any engine call at all: events, upserts, lifecycle moves
+ * made by time alone (the qualifying tier, the start of grace), overrides,
+ * approvals, program versions. Calls fn (may be NULL) once for each and
+ * forgets them. Returns 0, or -TD_RESOURCE_EXHAUSTED when one could not be
+ * listed for lack of memory: the caller cannot write them all and must
+ * rebuild from its store. Deleted partners are not listed; their callers
+ * know them. */
+typedef void (*td_touched_fn)(void *ud, const char *partner_id);
+int engine_touched_take(engine *e, td_touched_fn fn, void *ud);
+
 /* Serialises a partner (identity, metric state, tier state) into a portable
  * byte string the engine can restore; *buf is malloc'd. */
 int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, size_t *len);

@@ -87,6 +87,16 @@ static inline bool ts_overridden(const tier_state *ts)
     return ts->override_until != TD_TIME_NONE;
 }
 
+/* Field by field: a struct copy need not copy padding, so no memcmp. */
+static inline bool ts_same(const tier_state *a, const tier_state *b)
+{
+    return a->since == b->since && a->override_until == b->override_until &&
+           a->below_since == b->below_since && a->pending_since == b->pending_since &&
+           a->override_note == b->override_note && a->tier == b->tier &&
+           a->qualifying == b->qualifying && a->pending == b->pending &&
+           a->override_tier == b->override_tier && a->denied == b->denied;
+}
+
 /* The tier the partner holds as far as anyone outside the engine sees. */
 static inline int ts_effective(const tier_state *ts)
 {
@@ -105,6 +115,7 @@ struct td_partner {
     uint32_t n_streams;
     uint8_t inline_parts; /* PARTNER_INLINE_*: parts living in the partner's own allocation */
     uint8_t n_tiers;      /* entries in tiers */
+    bool touched;         /* in engine.touched: its stored form is out of date */
     tier_state *tiers;    /* one per ladder of the program in force */
 };
 
@@ -124,6 +135,12 @@ struct engine {
     td_time version_effective; /* when the version in force took effect (grandfathering) */
     program *scheduled;        /* one version waiting for its `effective`, or NULL */
     td_time scheduled_at;
+    /* Partners changed since engine_touched_take: what the caller must
+     * write. touched_lost: one could not be listed (out of memory), so the
+     * caller cannot know them all and must treat the turn as failed. */
+    td_partner **touched;
+    size_t n_touched, cap_touched;
+    bool touched_lost;
 };
 
 /* ---- metric.c ---- */
@@ -171,6 +188,9 @@ void engine_report(const engine *e, const td_partner *p, const char *ladder, con
                    td_change_fn fn, void *ud);
 /* The id-sorted partner array (e->sorted), rebuilt when stale; -1 on OOM. */
 int engine_sorted_rebuild(engine *e);
+/* Lists p as changed (see engine_touched_take). Every function that changes
+ * what engine_partner_encode would write calls it. */
+void engine_touch(engine *e, td_partner *p);
 /* Adds p, replacing (and destroying) a partner with the same id. */
 int engine_partner_insert(engine *e, td_partner *p);
 void engine_partner_destroy(td_partner *p);

@@ -51,6 +51,7 @@ static void lc_report(const lc_ctx *c, int from, int to, int crit, td_cause caus
                       const char *actor, const char *reason)
 {
     const ladder_def *ld = &c->e->prog->ladders[c->l];
+    engine_touch(c->e, c->p);
     engine_report(c->e, c->p, ld->name, ld, tier_name(ld, from), crit, tier_name(ld, to), c->now,
                   cause, c->ev, c->values, actor, reason, c->fn, c->ud);
 }
