@@ -24,6 +24,7 @@ PACKAGES=(
     libpq-dev                     # PostgreSQL connector
     postgresql                    # a real server for the connector tests
     clang-format                  # style check in CI
+    clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
 )
 
