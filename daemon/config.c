@@ -9,10 +9,12 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 typedef struct config_reader {
@@ -94,8 +96,6 @@ int config_check_endpoint(const char *url, bool allow_remote, td_error *err)
     if (!colon || colon == host || !colon[1])
         return td_error_set(err, TD_INVALID_ARGUMENT, "endpoint '%.128s' needs tcp://HOST:PORT",
                             url);
-    if (allow_remote)
-        return 0;
     char name[TD_MAX_URL + 1];
     size_t n = (size_t)(colon - host);
     memcpy(name, host, n);
@@ -106,13 +106,54 @@ int config_check_endpoint(const char *url, bool allow_remote, td_error *err)
     }
     struct in_addr a4;
     struct in6_addr a6;
-    bool loopback = strcmp(name, "localhost") == 0 ||
-                    (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
-                    (inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+    bool v4 = inet_pton(AF_INET, name, &a4) == 1;
+    bool v6 = inet_pton(AF_INET6, name, &a6) == 1;
+    /* nanomsg binds an address, an interface name or "*"; it never
+     * resolves a host name, and "localhost" fails with "No such device". */
+    if (strcasecmp(name, "localhost") == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "endpoint '%.128s': nanomsg binds numeric addresses only; write "
+                            "tcp://127.0.0.1:%.16s",
+                            url, colon + 1);
+    if (!v4 && !v6 && strcmp(name, "*") != 0 && if_nametoindex(name) == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "endpoint '%.128s': '%.64s' is neither a numeric address nor a network "
+                            "interface of this host (nanomsg does not resolve host names)",
+                            url, name);
+    if (allow_remote)
+        return 0;
+    bool loopback = (v4 && (ntohl(a4.s_addr) >> 24) == 127) || (v6 && IN6_IS_ADDR_LOOPBACK(&a6));
     if (!loopback)
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "endpoint '%.128s' is not a loopback address; set allow_remote: true "
                             "in the config to listen beyond this host",
+                            url);
+    return 0;
+}
+
+int config_check_endpoint_use(const td_config *c, td_endpoint_kind kind, const char *url,
+                              td_error *err)
+{
+    int rc = config_check_endpoint(url, c->allow_remote, err);
+    if (rc)
+        return rc;
+    if (strncmp(url, "tcp://", 6) != 0)
+        return 0;
+    /* Without tokens nobody is authenticated: only a socket guarded by file
+     * permissions may take requests. */
+    if (kind == TD_ENDPOINT_LISTEN && c->n_tokens == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "%.128s needs tokens in the config: without them only ipc sockets "
+                            "are opened",
+                            url);
+    /* A SUB socket cannot present a token, so a tcp feed gives every tier
+     * change (criteria values, actors, override reasons) to whoever reaches
+     * the port; authenticated followers use ListChanges instead. */
+    if (kind == TD_ENDPOINT_PUBLISH && !c->publish_public)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "publish %.128s: a tcp feed cannot check tokens, so anyone who reaches "
+                            "it reads every tier change; set publish_public: true in the config "
+                            "to open it anyway, or follow changes with ListChanges",
                             url);
     return 0;
 }
@@ -247,6 +288,8 @@ static int config_key(config_reader *r, const char *key, yaml_node_t *k, yaml_no
         return config_urls(r, v, key, &c->publish, &c->n_publish);
     if (strcmp(key, "allow_remote") == 0)
         return config_bool(r, v, key, &c->allow_remote);
+    if (strcmp(key, "publish_public") == 0)
+        return config_bool(r, v, key, &c->publish_public);
     if (strcmp(key, "watchdog") == 0)
         return config_bool(r, v, key, &c->watchdog);
     if (strcmp(key, "tokens") == 0)
@@ -264,9 +307,9 @@ static int config_key(config_reader *r, const char *key, yaml_node_t *k, yaml_no
     if (strcmp(key, "plugin_dir") == 0 || strcmp(key, "connectors") == 0)
         return 0; /* connectors_conf_parse reads these */
     return config_problem(r, k,
-                          "unknown key '%.64s' (state_dir, listen, publish, allow_remote, tokens, "
-                          "program, log_level, max_request_bytes, watchdog, plugin_dir, "
-                          "connectors)",
+                          "unknown key '%.64s' (state_dir, listen, publish, publish_public, "
+                          "allow_remote, tokens, program, log_level, max_request_bytes, watchdog, "
+                          "plugin_dir, connectors)",
                           key);
 }
 
@@ -327,6 +370,31 @@ static char *config_read_file(const char *path, size_t *len, td_error *err)
     return buf;
 }
 
+/* The endpoint rules need the whole file (allow_remote, tokens and
+ * publish_public may come after the URLs), so they run after it is read,
+ * pointing at the URL they refuse. */
+static int config_check_endpoints_at(config_reader *r, yaml_node_t *root, const td_config *c)
+{
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(r->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(r->doc, p->value);
+        const char *key = (const char *)k->data.scalar.value;
+        bool listen = strcmp(key, "listen") == 0;
+        if (!listen && strcmp(key, "publish") != 0)
+            continue;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+            yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+            td_error e = {0};
+            if (config_check_endpoint_use(c, listen ? TD_ENDPOINT_LISTEN : TD_ENDPOINT_PUBLISH,
+                                          (const char *)item->data.scalar.value, &e) != 0)
+                return config_problem(r, item, "%s", e.message);
+        }
+    }
+    return 0;
+}
+
 int config_load(const char *path, td_config **out, td_error *err)
 {
     *out = NULL;
@@ -363,10 +431,8 @@ int config_load(const char *path, td_config **out, td_error *err)
     }
     if (rc == 0 && root)
         rc = connectors_conf_parse(path, &doc, root, &c->connectors, NULL, NULL, err);
-    for (size_t i = 0; rc == 0 && i < c->n_listen; i++)
-        rc = config_check_endpoint(c->listen[i], c->allow_remote, err);
-    for (size_t i = 0; rc == 0 && i < c->n_publish; i++)
-        rc = config_check_endpoint(c->publish[i], c->allow_remote, err);
+    if (rc == 0 && root)
+        rc = config_check_endpoints_at(&r, root, c);
     if (rc && err->code != TD_OK && strncmp(err->message, path, strlen(path)) != 0)
         td_error_prefix(err, "%s", path);
     yaml_document_delete(&doc);

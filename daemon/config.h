@@ -1,6 +1,6 @@
 /* tierd.yaml: the daemon's own settings (DESIGN.md §8, examples/tierd.yaml).
  *
- * Keys: state_dir, listen [URL], publish [URL], allow_remote, tokens
+ * Keys: state_dir, listen [URL], publish [URL], publish_public, allow_remote, tokens
  * [{name, token, role}], program, log_level, max_request_bytes, watchdog,
  * plugin_dir and connectors (parsed by connectors_conf_parse). An unknown
  * key, a wrong type or a bad value is refused with "file:line:column:
@@ -37,6 +37,7 @@ typedef struct td_config {
     char **publish;
     size_t n_publish;
     bool allow_remote;
+    bool publish_public; /* tcp publish URLs may open: the feed needs no token */
     rpc_token *tokens;
     size_t n_tokens;
     char *program; /* NULL: none */
@@ -55,8 +56,21 @@ td_config *config_new_default(void);
 int config_load(const char *path, td_config **out, td_error *err);
 void config_free(td_config *c);
 
-/* Whether url is acceptable to bind: ipc:// anywhere, tcp:// only on a
- * loopback address unless allow_remote. */
+/* Whether url is acceptable to bind: ipc:// anywhere, tcp:// on a numeric
+ * address, an interface name or "*" (nanomsg resolves no host names;
+ * "localhost" is refused naming 127.0.0.1), and only on a loopback address
+ * unless allow_remote. */
 int config_check_endpoint(const char *url, bool allow_remote, td_error *err);
+
+typedef enum td_endpoint_kind {
+    TD_ENDPOINT_LISTEN,  /* RPC (REQ/REP): requests carry tokens */
+    TD_ENDPOINT_PUBLISH, /* changes (PUB): a subscriber cannot present a token */
+} td_endpoint_kind;
+
+/* Whether c allows opening url as kind: config_check_endpoint, plus a tcp
+ * RPC endpoint only with tokens and a tcp feed only with publish_public.
+ * The start, the flags and a reload all decide by this one function. */
+int config_check_endpoint_use(const td_config *c, td_endpoint_kind kind, const char *url,
+                              td_error *err);
 
 #endif

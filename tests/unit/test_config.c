@@ -9,6 +9,7 @@
 #include "config.h"
 
 #define CFG_PATH_MAX 256
+#define CFG_TOKENS   "tokens:\n  - {name: ops, token: abcdefghijklmnopqrstuvwxyz, role: admin}\n"
 
 static char path[CFG_PATH_MAX];
 
@@ -54,6 +55,7 @@ START_TEST(test_every_documented_key_is_read)
     td_config *c = load_ok("state_dir: /var/lib/x\n"
                            "listen: [ipc:///run/a.sock, tcp://127.0.0.1:9000]\n"
                            "publish: [\"tcp://[::1]:9001\"]\n"
+                           "publish_public: true\n"
                            "allow_remote: false\n"
                            "tokens:\n"
                            "  - {name: ops, token: abcdefghijklmnopqrstuvwxyz, role: admin}\n"
@@ -65,6 +67,7 @@ START_TEST(test_every_documented_key_is_read)
     ck_assert_uint_eq(c->n_listen, 2);
     ck_assert_str_eq(c->listen[1], "tcp://127.0.0.1:9000");
     ck_assert_uint_eq(c->n_publish, 1);
+    ck_assert(c->publish_public);
     ck_assert_uint_eq(c->n_tokens, 1);
     ck_assert_str_eq(c->tokens[0].name, "ops");
     ck_assert_int_eq(c->tokens[0].role, TD_ROLE_ADMIN);
@@ -122,12 +125,58 @@ START_TEST(test_remote_endpoints_need_allow_remote)
     ck_assert_int_ne(config_load(path, &c, &err), 0);
     ck_assert_msg(strstr(err.message, "not a loopback address"), "%s", err.message);
     unlink(path);
-    c = load_ok("allow_remote: true\nlisten: [tcp://10.0.0.1:7450]\n");
+    c = load_ok(CFG_TOKENS "allow_remote: true\nlisten: [tcp://10.0.0.1:7450]\n");
     config_free(c);
     ck_assert_int_eq(config_check_endpoint("tcp://127.0.0.2:1", false, &err), 0);
-    ck_assert_int_eq(config_check_endpoint("tcp://localhost:1", false, &err), 0);
     ck_assert_int_ne(config_check_endpoint("tcp://0.0.0.0:1", false, &err), 0);
     ck_assert_int_ne(config_check_endpoint("tcp://:1", false, &err), 0);
+}
+END_TEST
+
+/* nanomsg SUB cannot send a token, so a tcp feed is readable by anyone who
+ * reaches the port: it opens only when the config says the feed is public. */
+START_TEST(test_tcp_publish_with_tokens_is_refused_unless_the_feed_is_named_public)
+{
+    load_refused(CFG_TOKENS "publish: [ipc:///run/p.sock, tcp://127.0.0.1:7451]\n", 3, 30,
+                 "publish_public: true");
+    load_refused("publish: [tcp://127.0.0.1:7451]\n" CFG_TOKENS, 1, 11, "publish_public");
+    td_config *c = load_ok(CFG_TOKENS "publish: [tcp://127.0.0.1:7451]\npublish_public: true\n");
+    ck_assert(c->publish_public);
+    config_free(c);
+    c = load_ok(CFG_TOKENS "publish: [ipc:///run/p.sock]\n");
+    ck_assert(!c->publish_public);
+    config_free(c);
+    load_refused("publish_public: sometimes\n", 1, 17, "true or false");
+}
+END_TEST
+
+START_TEST(test_tcp_listen_without_tokens_is_refused_where_it_stands)
+{
+    load_refused("log_level: info\nlisten: [ipc:///run/r.sock, tcp://127.0.0.1:7450]\n", 2, 29,
+                 "needs tokens");
+}
+END_TEST
+
+START_TEST(test_remote_addresses_are_refused_where_they_stand)
+{
+    load_refused(CFG_TOKENS "listen:\n  - tcp://10.0.0.1:7450\n", 4, 5, "allow_remote: true");
+}
+END_TEST
+
+/* nanomsg binds numeric addresses and interface names only: "localhost"
+ * passed the loopback check and then failed with "No such device". */
+START_TEST(test_tcp_localhost_is_refused_naming_the_numeric_address)
+{
+    load_refused(CFG_TOKENS "listen: [tcp://localhost:7450]\n", 3, 10, "tcp://127.0.0.1:7450");
+    td_error err = {0};
+    ck_assert_int_ne(config_check_endpoint("tcp://localhost:1", false, &err), 0);
+    ck_assert_msg(strstr(err.message, "tcp://127.0.0.1:1"), "%s", err.message);
+    ck_assert_int_ne(config_check_endpoint("tcp://LocalHost:1", true, &err), 0);
+    ck_assert_int_ne(config_check_endpoint("tcp://no-such-host.example:1", true, &err), 0);
+    ck_assert_msg(strstr(err.message, "numeric"), "%s", err.message);
+    ck_assert_int_eq(config_check_endpoint("tcp://*:1", true, &err), 0);
+    ck_assert_int_eq(config_check_endpoint("tcp://lo:1", true, &err), 0); /* an interface */
+    ck_assert_int_eq(config_check_endpoint("tcp://127.0.0.1:1", false, &err), 0);
 }
 END_TEST
 
@@ -157,6 +206,10 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_remote_endpoints_need_allow_remote);
     tcase_add_test(tc, test_a_missing_file_is_not_found);
     tcase_add_test(tc, test_broken_yaml_is_refused_with_its_position);
+    tcase_add_test(tc, test_tcp_publish_with_tokens_is_refused_unless_the_feed_is_named_public);
+    tcase_add_test(tc, test_tcp_listen_without_tokens_is_refused_where_it_stands);
+    tcase_add_test(tc, test_remote_addresses_are_refused_where_they_stand);
+    tcase_add_test(tc, test_tcp_localhost_is_refused_naming_the_numeric_address);
     suite_add_tcase(s, tc);
     return s;
 }
