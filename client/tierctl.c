@@ -173,10 +173,11 @@ static int cmd_status(tctl *t, cmd_args *a)
                                                    "next_start", tctl_time_json(c->next_start)));
         }
         tctl_print_json(
-            json_pack("{s:o, s:o, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+            json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
                       "version", tctl_str(s->version), "now", tctl_time_json(s->now), "fake_clock",
                       s->fake_clock, "program", tctl_str_or_null(s->program), "program_version",
-                      tctl_str_or_null(s->program_version), "partners", (json_int_t)s->partners,
+                      tctl_str_or_null(s->program_version), "program_source",
+                      tctl_str_or_null(s->program_source), "partners", (json_int_t)s->partners,
                       "events", (json_int_t)s->events, "last_sequence",
                       (json_int_t)s->last_sequence, "pending", (json_int_t)s->pending, "started",
                       tctl_time_json(s->started), "state_dir", tctl_str_or_null(s->state_dir),
@@ -188,7 +189,10 @@ static int cmd_status(tctl *t, cmd_args *a)
         printf("tierd %s, up since %s\n", s->version, started);
         printf("clock:     %s%s\n", now, s->fake_clock ? " (fake)" : "");
         if (s->program && *s->program)
-            printf("program:   %s, version %s\n", s->program, s->program_version);
+            printf("program:   %s, version %s%s%s%s\n", s->program, s->program_version,
+                   s->program_source && *s->program_source ? " (from " : "",
+                   s->program_source ? s->program_source : "",
+                   s->program_source && *s->program_source ? ")" : "");
         else
             printf("program:   none loaded (tierctl program load FILE)\n");
         tctl_num_human((double)s->partners, n1, sizeof n1);

@@ -12,6 +12,8 @@
 #include "engine/engine.h"
 #include "store.h"
 
+#define TD_PROGRAM_SOURCE_MAX 1024 /* "file PATH", "rpc (ACTOR)", "schedule (...)" */
+
 typedef struct td_config td_config;
 typedef struct server server;
 typedef struct state state;
@@ -29,9 +31,11 @@ typedef struct tierd {
     const char *state_dir;
     td_time started;
     bool fake_clock;
-    td_time fake_now;            /* the frozen clock when fake_clock */
-    uint64_t pending_count;      /* Status's approval-queue count ... */
-    uint64_t pending_counted_ms; /* ... as of this uv_now(), 0 = never */
+    td_time fake_now;                           /* the frozen clock when fake_clock */
+    uint64_t pending_count;                     /* Status's approval-queue count ... */
+    uint64_t pending_counted_ms;                /* ... as of this uv_now(), 0 = never */
+    char program_source[TD_PROGRAM_SOURCE_MAX]; /* program_source()'s text ... */
+    uint64_t program_source_index;              /* ... for this version in force, 0 = none yet */
 } tierd;
 
 /* The daemon clock: the real time, or the frozen fake one. */

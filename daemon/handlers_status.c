@@ -12,6 +12,7 @@
 
 #include "connectors.h"
 #include "handlers.h"
+#include "program_source.h"
 #include "server.h"
 #include "state.h"
 #include "timers.h"
@@ -58,6 +59,7 @@ int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
     const program *p = d->engine ? engine_program(d->engine) : NULL;
     out->program = rpc_strdup(call, p ? p->name : "");
     out->program_version = rpc_strdup(call, p ? p->version : "");
+    out->program_source = rpc_strdup(call, p ? program_source(d) : "");
     out->partners = d->engine ? engine_partner_count(d->engine) : 0;
     out->events = d->store ? store_event_count(d->store) : 0;
     out->last_sequence = d->store ? store_last_sequence(d->store) : 0;

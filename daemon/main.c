@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "program_source.h"
 #include "rpc.h"
 #include "server.h"
 #include "state.h"
@@ -31,8 +32,7 @@
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
-#define ACTOR_STARTUP     "startup"
-#define ACTOR_RELOAD      "sighup"
+#define STATE_DIR_OTHERS  0007 /* permission bits for users outside the owner and group */
 #define URL_BUF           (TD_MAX_URL + 1)
 
 typedef struct flags {
@@ -182,8 +182,13 @@ static int pick_state_dir(daemon_main *m, td_error *err)
 
 /* ---- program file ---------------------------------------------------------- */
 
-static int load_program_file(tierd *d, const char *path, const char *actor, td_error *err)
+/* Loads the program file unless its text is what it last loaded: a version
+ * loaded later over RPC must survive a restart or SIGHUP that offers the
+ * same file again (program_source.h). *loaded says whether it was loaded. */
+static int load_program_file(tierd *d, const char *path, const char *actor, bool *loaded,
+                             td_error *err)
 {
+    *loaded = false;
     FILE *f = fopen(path, "rb");
     if (!f)
         return td_error_set(err, TD_NOT_FOUND, "cannot open program %s: %s", path, strerror(errno));
@@ -199,12 +204,38 @@ static int load_program_file(tierd *d, const char *path, const char *actor, td_e
                             bad ? "read error" : "larger than the program size limit");
     }
     text[len] = 0;
-    Tierd__PutProgramRequest req = TIERD__PUT_PROGRAM_REQUEST__INIT;
-    req.yaml = text;
-    req.filename = (char *)path;
-    int rc = rpc_invoke_local(d, "PutProgram", &req.base, actor, err);
+    bool unchanged = false;
+    int rc = program_file_is_loaded(d, text, &unchanged, err);
+    if (rc == 0 && unchanged) {
+        log_info("program %s unchanged since it was last loaded: not loaded again", path);
+    } else if (rc == 0) {
+        Tierd__PutProgramRequest req = TIERD__PUT_PROGRAM_REQUEST__INIT;
+        req.yaml = text;
+        req.filename = (char *)path;
+        rc = rpc_invoke_local(d, "PutProgram", &req.base, actor, err);
+        *loaded = rc == 0;
+    }
+    td_error rerr = {0};
+    /* Unchanged text still records the path: the file may have moved.
+     * Status shows it, so it is made absolute where it can be. */
+    char *full = rc == 0 ? realpath(path, NULL) : NULL;
+    if (rc == 0 && program_file_record(d, full ? full : path, text, &rerr) != 0)
+        log_warning("program %s loaded, but not recorded as loaded (the next start loads it "
+                    "again): %s",
+                    path, rerr.message);
+    free(full);
     free(text);
     return rc;
+}
+
+/* The log's word on the version in force, after a start or reload. */
+static void log_program_in_force(tierd *d)
+{
+    const program *p = d->engine ? engine_program(d->engine) : NULL;
+    if (p)
+        log_info("program in force: %s %s, from %s", p->name, p->version, program_source(d));
+    else
+        log_info("no program in force (tierctl program load FILE)");
 }
 
 static const char *program_path(const daemon_main *m)
@@ -214,47 +245,78 @@ static const char *program_path(const daemon_main *m)
 
 /* ---- endpoints ------------------------------------------------------------- */
 
-static int pick_endpoints(daemon_main *m, td_error *err)
+/* The endpoints config c opens: the flags, else c's lists, else the
+ * defaults (ipc, plus loopback tcp for RPC with tokens and for the feed
+ * when c names it public). */
+static void endpoints_for(daemon_main *m, const td_config *c, const char **listen, size_t *n_listen,
+                          const char **publish, size_t *n_publish)
 {
-    const td_config *c = m->d.config;
-    snprintf(m->ipc_rpc, sizeof m->ipc_rpc, "ipc://%s/%s", m->state_dir, TD_RPC_SOCKET_NAME);
-    snprintf(m->ipc_pub, sizeof m->ipc_pub, "ipc://%s/%s", m->state_dir, TD_PUB_SOCKET_NAME);
-    /* Flags replace the config, which replaces the defaults. */
+    *n_listen = *n_publish = 0;
     if (m->f.n_listen) {
-        memcpy(m->listen, m->f.listen, m->f.n_listen * sizeof *m->listen);
-        m->n_listen = m->f.n_listen;
+        memcpy(listen, m->f.listen, m->f.n_listen * sizeof *listen);
+        *n_listen = m->f.n_listen;
     } else if (c->n_listen) {
-        memcpy(m->listen, c->listen, c->n_listen * sizeof *m->listen);
-        m->n_listen = c->n_listen;
+        memcpy(listen, c->listen, c->n_listen * sizeof *listen);
+        *n_listen = c->n_listen;
     } else {
-        m->listen[m->n_listen++] = m->ipc_rpc;
+        listen[(*n_listen)++] = m->ipc_rpc;
         if (c->n_tokens)
-            m->listen[m->n_listen++] = TD_DEFAULT_RPC_TCP;
+            listen[(*n_listen)++] = TD_DEFAULT_RPC_TCP;
     }
     if (m->f.n_publish) {
-        memcpy(m->publish, m->f.publish, m->f.n_publish * sizeof *m->publish);
-        m->n_publish = m->f.n_publish;
+        memcpy(publish, m->f.publish, m->f.n_publish * sizeof *publish);
+        *n_publish = m->f.n_publish;
     } else if (c->n_publish) {
-        memcpy(m->publish, c->publish, c->n_publish * sizeof *m->publish);
-        m->n_publish = c->n_publish;
+        memcpy(publish, c->publish, c->n_publish * sizeof *publish);
+        *n_publish = c->n_publish;
     } else {
-        m->publish[m->n_publish++] = m->ipc_pub;
-        if (c->n_tokens)
-            m->publish[m->n_publish++] = TD_DEFAULT_PUB_TCP;
+        publish[(*n_publish)++] = m->ipc_pub;
+        if (c->n_tokens && c->publish_public)
+            publish[(*n_publish)++] = TD_DEFAULT_PUB_TCP;
     }
-    for (size_t i = 0; i < m->n_listen + m->n_publish; i++) {
-        const char *url = i < m->n_listen ? m->listen[i] : m->publish[i - m->n_listen];
-        if (config_check_endpoint(url, c->allow_remote, err) != 0)
-            return -(int)err->code;
-        /* Without tokens nobody is authenticated: only a socket guarded by
-         * file permissions may be open. */
-        if (c->n_tokens == 0 && i < m->n_listen && strncmp(url, "ipc://", 6) != 0)
-            return td_error_set(err, TD_INVALID_ARGUMENT,
-                                "%s needs tokens in the config: without them only ipc "
-                                "sockets are opened",
-                                url);
+}
+
+/* Every check a start makes before it serves with config c on these
+ * endpoints; a reload runs the same, so it cannot reach a state a fresh
+ * start would refuse. */
+static int check_config_use(const td_config *c, const char *const *listen, size_t n_listen,
+                            const char *const *publish, size_t n_publish, td_error *err)
+{
+    for (size_t i = 0; i < n_listen + n_publish; i++) {
+        bool rpc = i < n_listen;
+        int rc = config_check_endpoint_use(c, rpc ? TD_ENDPOINT_LISTEN : TD_ENDPOINT_PUBLISH,
+                                           rpc ? listen[i] : publish[i - n_listen], err);
+        if (rc)
+            return rc;
     }
+    bool writer = false;
+    for (size_t i = 0; i < c->n_tokens; i++)
+        writer |= c->tokens[i].role >= TD_ROLE_WRITE;
+    if (c->connectors.n && c->n_tokens && !writer)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "connectors need a token with role write or admin in the config");
     return 0;
+}
+
+static void warn_public_feeds(const char *const *publish, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(publish[i], "tcp://", 6) == 0)
+            log_warning("publish %s is public (publish_public: true): whoever reaches it reads "
+                        "every tier change with its criteria values, actors and override reasons; "
+                        "authenticated followers should use ListChanges",
+                        publish[i]);
+}
+
+static int pick_endpoints(daemon_main *m, td_error *err)
+{
+    snprintf(m->ipc_rpc, sizeof m->ipc_rpc, "ipc://%s/%s", m->state_dir, TD_RPC_SOCKET_NAME);
+    snprintf(m->ipc_pub, sizeof m->ipc_pub, "ipc://%s/%s", m->state_dir, TD_PUB_SOCKET_NAME);
+    endpoints_for(m, m->d.config, m->listen, &m->n_listen, m->publish, &m->n_publish);
+    int rc = check_config_use(m->d.config, m->listen, m->n_listen, m->publish, m->n_publish, err);
+    if (rc == 0)
+        warn_public_feeds(m->publish, m->n_publish);
+    return rc;
 }
 
 /* ---- connectors ------------------------------------------------------------ */
@@ -270,13 +332,11 @@ static int start_connectors(daemon_main *m, td_error *err)
             conf.rpc_url = m->listen[i];
             break;
         }
+    /* check_config_use made sure there is one when tokens are configured. */
     const td_config *c = m->d.config;
     for (size_t i = 0; i < c->n_tokens && !conf.token; i++)
         if (c->tokens[i].role >= TD_ROLE_WRITE)
             conf.token = c->tokens[i].secret;
-    if (c->n_tokens && !conf.token)
-        return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "connectors need a token with role write or admin in the config");
     return connectors_start(&m->d, &conf, &m->d.connectors, err);
 }
 
@@ -321,62 +381,102 @@ static bool same_urls(char **a, size_t na, char **b, size_t nb)
     return true;
 }
 
+/* Whether fresh may replace the running config: a fresh start with it must
+ * be accepted (its own endpoints), and the endpoints open now (which change
+ * only at a restart) must pass its rules too; e.g. `tokens: []` while a tcp
+ * endpoint is open would leave it open with admin rights for everyone. */
+static int check_reload(daemon_main *m, const td_config *fresh, td_error *err)
+{
+    const char *listen[TD_MAX_ENDPOINTS + 2], *publish[TD_MAX_ENDPOINTS + 2];
+    size_t n_listen, n_publish;
+    endpoints_for(m, fresh, listen, &n_listen, publish, &n_publish);
+    int rc = check_config_use(fresh, listen, n_listen, publish, n_publish, err);
+    if (rc)
+        return rc;
+    rc = check_config_use(fresh, m->listen, m->n_listen, m->publish, m->n_publish, err);
+    if (rc)
+        td_error_prefix(err, "with the endpoints open now (they change only at a restart)");
+    /* The connectors run with the token picked at start; a config that
+     * drops it would lock them out. */
+    const td_config *old = m->d.config;
+    const char *running = NULL;
+    for (size_t i = 0; rc == 0 && i < old->n_tokens && !running && old->connectors.n; i++)
+        if (old->tokens[i].role >= TD_ROLE_WRITE)
+            running = old->tokens[i].secret;
+    bool kept = !running;
+    for (size_t i = 0; running && i < fresh->n_tokens; i++)
+        kept |=
+            strcmp(fresh->tokens[i].secret, running) == 0 && fresh->tokens[i].role >= TD_ROLE_WRITE;
+    if (rc == 0 && !kept)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "the running connectors use a token this config drops or demotes; "
+                          "restart to hand them a new one");
+    return rc;
+}
+
+static void reload_config(daemon_main *m)
+{
+    td_config *fresh = NULL;
+    td_error err = {0};
+    if (config_load(m->d.config_path, &fresh, &err) != 0 || check_reload(m, fresh, &err) != 0) {
+        log_error("config not reloaded, the running one stays: %s", err.message);
+        config_free(fresh);
+        return;
+    }
+    td_config *old = m->d.config;
+    if (fresh->n_tokens != old->n_tokens)
+        log_info("tokens: %zu -> %zu (applied)", old->n_tokens, fresh->n_tokens);
+    else
+        log_info("tokens reloaded (%zu)", fresh->n_tokens);
+    if (fresh->n_tokens == 0 && old->n_tokens)
+        log_warning("tokens removed: every caller on the ipc socket is now admin, guarded by its "
+                    "file permissions only");
+    if (!m->f.log_level && fresh->log_level != log_get_level()) {
+        log_info("log_level: %s -> %s (applied)", log_level_name(log_get_level()),
+                 log_level_name(fresh->log_level));
+        log_set_level(fresh->log_level);
+    }
+    if (fresh->max_request_bytes != old->max_request_bytes) {
+        log_info("max_request_bytes: %zu -> %zu (applied)", old->max_request_bytes,
+                 fresh->max_request_bytes);
+        server_set_max_request(m->d.server, fresh->max_request_bytes);
+    }
+    if (!same_urls(fresh->listen, fresh->n_listen, old->listen, old->n_listen) ||
+        !same_urls(fresh->publish, fresh->n_publish, old->publish, old->n_publish) ||
+        fresh->allow_remote != old->allow_remote || fresh->publish_public != old->publish_public)
+        log_warning("endpoints changed in the config: they apply at the next restart");
+    if ((fresh->state_dir && !old->state_dir) || (!fresh->state_dir && old->state_dir) ||
+        (fresh->state_dir && strcmp(fresh->state_dir, old->state_dir) != 0))
+        log_warning("state_dir changed in the config: it applies at the next restart");
+    if (fresh->connectors.n != old->connectors.n)
+        log_warning("connectors changed in the config: they apply at the next restart");
+    /* The connector children were started with the old settings; keep
+     * those so Status and restarts stay consistent. */
+    td_connectors_conf keep = old->connectors;
+    old->connectors = fresh->connectors;
+    fresh->connectors = keep;
+    m->d.config = fresh;
+    config_free(old);
+}
+
 static void reload(daemon_main *m)
 {
     log_info("SIGHUP: reloading");
-    if (m->d.config_path) {
-        td_config *fresh = NULL;
-        td_error err = {0};
-        if (config_load(m->d.config_path, &fresh, &err) != 0) {
-            log_error("config not reloaded, the running one stays: %s", err.message);
-        } else {
-            td_config *old = m->d.config;
-            if (fresh->n_tokens != old->n_tokens)
-                log_info("tokens: %zu -> %zu (applied)", old->n_tokens, fresh->n_tokens);
-            else
-                log_info("tokens reloaded (%zu)", fresh->n_tokens);
-            if (fresh->n_tokens == 0 && old->n_tokens)
-                log_warning("tokens removed: every request is now admin; restart to close tcp "
-                            "endpoints");
-            if (!m->f.log_level && fresh->log_level != log_get_level()) {
-                log_info("log_level: %s -> %s (applied)", log_level_name(log_get_level()),
-                         log_level_name(fresh->log_level));
-                log_set_level(fresh->log_level);
-            }
-            if (fresh->max_request_bytes != old->max_request_bytes) {
-                log_info("max_request_bytes: %zu -> %zu (applied)", old->max_request_bytes,
-                         fresh->max_request_bytes);
-                server_set_max_request(m->d.server, fresh->max_request_bytes);
-            }
-            if (!same_urls(fresh->listen, fresh->n_listen, old->listen, old->n_listen) ||
-                !same_urls(fresh->publish, fresh->n_publish, old->publish, old->n_publish) ||
-                fresh->allow_remote != old->allow_remote)
-                log_warning("endpoints changed in the config: they apply at the next restart");
-            if ((fresh->state_dir && !old->state_dir) || (!fresh->state_dir && old->state_dir) ||
-                (fresh->state_dir && strcmp(fresh->state_dir, old->state_dir) != 0))
-                log_warning("state_dir changed in the config: it applies at the next restart");
-            if (fresh->connectors.n != old->connectors.n)
-                log_warning("connectors changed in the config: they apply at the next restart");
-            /* The connector children were started with the old settings;
-             * keep those so Status and restarts stay consistent. */
-            td_connectors_conf keep = old->connectors;
-            old->connectors = fresh->connectors;
-            fresh->connectors = keep;
-            m->d.config = fresh;
-            config_free(old);
-        }
-    }
+    if (m->d.config_path)
+        reload_config(m);
     const char *path = program_path(m);
     if (path) {
         td_error err = {0};
-        if (load_program_file(&m->d, path, ACTOR_RELOAD, &err) != 0)
+        bool loaded = false;
+        if (load_program_file(&m->d, path, PROGRAM_ACTOR_RELOAD, &loaded, &err) != 0)
             log_error("program %s not reloaded: %s", path, err.message);
-        else if (m->d.timers && timers_rebuild(m->d.timers, &err) != 0)
+        else if (loaded && m->d.timers && timers_rebuild(m->d.timers, &err) != 0)
             log_error("program %s reloaded, but its window expiries are not scheduled: %s", path,
                       err.message);
-        else
+        else if (loaded)
             log_info("program %s reloaded", path);
     }
+    log_program_in_force(&m->d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -456,8 +556,10 @@ static int run(daemon_main *m)
         return fail(m, "opening the state", &err);
 
     const char *program = program_path(m);
-    if (program && load_program_file(d, program, ACTOR_STARTUP, &err) != 0)
+    bool loaded = false;
+    if (program && load_program_file(d, program, PROGRAM_ACTOR_STARTUP, &loaded, &err) != 0)
         return fail(m, "loading the program", &err);
+    log_program_in_force(d);
     if (timers_open(d, &d->timers, &err) != 0)
         return fail(m, "scheduling window expiries", &err);
 

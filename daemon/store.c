@@ -1029,6 +1029,17 @@ int store_each_program(store *s, int (*fn)(void *ud, uint64_t index, const uint8
     return rc ? rc : w.rc;
 }
 
+int store_get_program(store *s, uint64_t index, uint8_t **pb, size_t *len, td_error *err)
+{
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, index);
+    int rc = get_copy(s, s->programs, key, sizeof key, pb, len, "program version", err);
+    if (rc == -TD_NOT_FOUND)
+        td_error_set(err, TD_NOT_FOUND, "store: no program version %llu",
+                     (unsigned long long)index);
+    return rc;
+}
+
 /* ---- cursors and meta ---- */
 
 int store_put_cursor(store *s, const char *connector, const char *cursor, td_error *err)

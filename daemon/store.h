@@ -94,6 +94,8 @@ int store_each_partner_change(store *s, const char *partner, size_t limit,
 int store_put_program(store *s, uint64_t *index_out, const uint8_t *pb, size_t len, td_error *err);
 int store_each_program(store *s, int (*fn)(void *ud, uint64_t index, const uint8_t *pb, size_t len),
                        void *ud, td_error *err);
+/* Copies version `index` into a malloc'd buffer; TD_NOT_FOUND when absent. */
+int store_get_program(store *s, uint64_t index, uint8_t **pb, size_t *len, td_error *err);
 
 /* ---- connector cursors: connector name -> opaque string ---- */
 int store_put_cursor(store *s, const char *connector, const char *cursor, td_error *err);
