@@ -136,6 +136,13 @@ int handle_list_changes(rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
     int rc = store_each_change_since(call->d->store, r->since, limit, collect_change, &w, err);
     if (rc < 0)
         return rc;
+    /* Nothing new and the caller may wait: the server holds the (empty)
+     * answer and runs this again once a change is committed. */
+    if (w.out->n_changes == 0 && r->wait_ms && call->may_wait)
+        call->wait = (rpc_wait){
+            .ms = r->wait_ms < RPC_CHANGES_MAX_WAIT_MS ? r->wait_ms : RPC_CHANGES_MAX_WAIT_MS,
+            .limit = r->limit,
+            .since = r->since};
     *resp = &w.out->base;
     return 0;
 }

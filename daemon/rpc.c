@@ -10,6 +10,7 @@
  * the turn's commit) and replaces mutating replies when the commit fails. */
 #include "rpc.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,24 @@
 #define RPC_ARENA_BLOCK (16u * 1024u)
 #define RPC_ARENA_ALIGN 16u
 #define RPC_MAX_METHOD  64
+/* What decoding a payload may allocate: every legitimate request (even
+ * TD_MAX_BATCH small events, whose structs outweigh their bytes) fits in
+ * the fixed part; the part per byte covers long strings. Unknown fields
+ * cost protobuf-c several times their size, so a payload made of them
+ * runs out of budget instead of memory. */
+#define RPC_DECODE_BUDGET_MIN      (8u << 20)
+#define RPC_DECODE_BUDGET_PER_BYTE 1u
+/* Protobuf wire format: the parts the Envelope reader needs. */
+#define RPC_WIRE_VARINT    0
+#define RPC_WIRE_FIXED64   1
+#define RPC_WIRE_LEN       2
+#define RPC_WIRE_FIXED32   5
+#define RPC_WIRE_MAX_FIELD ((1u << 29) - 1)
+#define RPC_VARINT_MAX     10
+#define RPC_ENV_METHOD     1
+#define RPC_ENV_REQUEST_ID 2
+#define RPC_ENV_TOKEN      3
+#define RPC_ENV_PAYLOAD    4
 
 /* clang-format off */
 static const rpc_method rpc_methods[] = {
@@ -71,6 +90,8 @@ typedef struct rpc_block {
 
 struct rpc_arena {
     rpc_block *head;
+    size_t budget; /* 0: none; else what rpc_alloc_budgeted may still hand out */
+    bool over;     /* a budgeted allocation was refused */
 };
 
 rpc_arena *rpc_arena_new(void)
@@ -108,6 +129,8 @@ void rpc_arena_reset(rpc_arena *a)
         keep->next = NULL;
     }
     a->head = keep;
+    a->budget = 0;
+    a->over = false;
 }
 
 void *rpc_alloc(rpc_call *call, size_t size)
@@ -144,10 +167,19 @@ char *rpc_strdup(rpc_call *call, const char *s)
 }
 
 /* protobuf-c allocator over the arena: decoded requests live exactly as
- * long as the call, and frees are no-ops. */
+ * long as the call, and frees are no-ops. It hands out at most the call's
+ * decode budget; past it, it returns NULL and protobuf-c gives up. */
 static void *rpc_pb_alloc(void *ud, size_t size)
 {
-    return rpc_alloc(ud, size);
+    rpc_call *call = ud;
+    rpc_arena *a = call->arena;
+    size_t need = (size + RPC_ARENA_ALIGN - 1) & ~(size_t)(RPC_ARENA_ALIGN - 1);
+    if (need < size || need > a->budget) {
+        a->over = true;
+        return NULL;
+    }
+    a->budget -= need;
+    return rpc_alloc(call, size);
 }
 
 static void rpc_pb_free(void *ud, void *p)
@@ -191,26 +223,126 @@ static bool rpc_secret_equal(const char *secret, const char *guess, size_t guess
     return diff == 0;
 }
 
-int rpc_authenticate(const rpc_token *tokens, size_t n, const char *token, const char **actor,
-                     td_role *role, td_error *err)
+int rpc_authenticate_bytes(const rpc_token *tokens, size_t n, const uint8_t *token, size_t len,
+                           const char **actor, td_role *role, td_error *err)
 {
     if (n == 0) {
         *actor = RPC_ACTOR_IPC;
         *role = TD_ROLE_ADMIN;
         return 0;
     }
-    if (!token || !*token)
+    if (!token || len == 0)
         return td_error_set(err, TD_PERMISSION_DENIED, "missing token");
-    size_t len = strlen(token);
+    /* Secrets are C strings: a NUL would make a longer guess compare equal
+     * to the secret before it. */
+    if (memchr(token, 0, len))
+        return td_error_set(err, TD_PERMISSION_DENIED, "token contains a NUL byte");
     const rpc_token *match = NULL;
     /* Every token is compared, so the time does not say which one matched. */
     for (size_t i = 0; i < n; i++)
-        if (rpc_secret_equal(tokens[i].secret, token, len) && !match)
+        if (rpc_secret_equal(tokens[i].secret, (const char *)token, len) && !match)
             match = &tokens[i];
     if (!match)
         return td_error_set(err, TD_PERMISSION_DENIED, "unknown token");
     *actor = match->name;
     *role = match->role;
+    return 0;
+}
+
+int rpc_authenticate(const rpc_token *tokens, size_t n, const char *token, const char **actor,
+                     td_role *role, td_error *err)
+{
+    return rpc_authenticate_bytes(tokens, n, (const uint8_t *)token, token ? strlen(token) : 0,
+                                  actor, role, err);
+}
+
+/* ---- the Envelope ---------------------------------------------------------- */
+
+/* protobuf-c would copy the payload and allocate every unknown field before
+ * the token could be checked, and it hands strings back NUL-terminated, so
+ * a NUL inside one goes unseen. The Envelope has four fields; reading them
+ * in place costs nothing, skips unknown fields without keeping them, and
+ * keeps each string's wire length. */
+static bool rpc_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < RPC_VARINT_MAX && *p < end; i++) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int rpc_envelope_bad(size_t len, const char *why, size_t at, td_error *err)
+{
+    return td_error_set(err, TD_INVALID_ARGUMENT,
+                        "request is not a valid Envelope: %zu bytes do not decode as "
+                        "tierd.Envelope (%s at byte %zu)",
+                        len, why, at);
+}
+
+int rpc_envelope_read(const uint8_t *buf, size_t len, rpc_envelope *out, td_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *p = buf, *end = buf + len;
+    while (p < end) {
+        size_t at = (size_t)(p - buf);
+        uint64_t tag;
+        if (!rpc_wire_varint(&p, end, &tag))
+            return rpc_envelope_bad(len, "truncated field tag", at, err);
+        uint64_t field = tag >> 3;
+        unsigned wire = (unsigned)(tag & 7);
+        char why[64];
+        if (field == 0 || field > RPC_WIRE_MAX_FIELD)
+            return rpc_envelope_bad(len, "invalid field number", at, err);
+        uint64_t v = 0;
+        const uint8_t *data = NULL;
+        switch (wire) {
+        case RPC_WIRE_VARINT:
+            if (!rpc_wire_varint(&p, end, &v))
+                return rpc_envelope_bad(len, "truncated varint", at, err);
+            break;
+        case RPC_WIRE_FIXED64:
+        case RPC_WIRE_FIXED32: {
+            size_t n = wire == RPC_WIRE_FIXED64 ? 8 : 4;
+            if ((size_t)(end - p) < n)
+                return rpc_envelope_bad(len, "truncated fixed-size field", at, err);
+            p += n;
+            break;
+        }
+        case RPC_WIRE_LEN:
+            if (!rpc_wire_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return rpc_envelope_bad(len, "length runs past the end", at, err);
+            data = p;
+            p += v;
+            break;
+        default:
+            snprintf(why, sizeof why, "unsupported wire type %u", wire);
+            return rpc_envelope_bad(len, why, at, err);
+        }
+        unsigned want = field == RPC_ENV_REQUEST_ID ? RPC_WIRE_VARINT : RPC_WIRE_LEN;
+        if (field > RPC_ENV_PAYLOAD)
+            continue; /* a newer client's field: skipped, as protobuf allows */
+        if (wire != want) {
+            snprintf(why, sizeof why, "field %u has wire type %u, not %u", (unsigned)field, wire,
+                     want);
+            return rpc_envelope_bad(len, why, at, err);
+        }
+        /* A repeated singular field: the last one wins, as in protobuf. */
+        rpc_bytes b = {data, (size_t)v};
+        if (field == RPC_ENV_METHOD)
+            out->method = b;
+        else if (field == RPC_ENV_TOKEN)
+            out->token = b;
+        else if (field == RPC_ENV_PAYLOAD)
+            out->payload = b;
+        else
+            out->request_id = v;
+    }
     return 0;
 }
 
@@ -228,45 +360,82 @@ static const char *rpc_method_quote(const char *name)
     size_t n = strlen(name);
     if (n == 0)
         return "(empty)";
-    if (n > RPC_MAX_METHOD)
-        return "(overlong name)";
     for (size_t i = 0; i < n; i++)
         if (name[i] < 0x20 || name[i] > 0x7e)
             return "(not printable)";
     return name;
 }
 
+/* The method row for the wire name, or a refusal saying why there is none. */
+static const rpc_method *rpc_method_lookup(const rpc_bytes *name, td_error *err)
+{
+    char buf[RPC_MAX_METHOD + 1];
+    if (name->len > RPC_MAX_METHOD) {
+        td_error_set(err, TD_INVALID_ARGUMENT, "unknown method '(overlong name)'");
+        return NULL;
+    }
+    if (name->len && memchr(name->data, 0, name->len)) {
+        td_error_set(err, TD_INVALID_ARGUMENT, "method name contains a NUL byte");
+        return NULL;
+    }
+    if (name->len)
+        memcpy(buf, name->data, name->len);
+    buf[name->len] = 0;
+    const rpc_method *m = rpc_method_find(buf);
+    if (!m)
+        td_error_set(err, TD_INVALID_ARGUMENT, "unknown method '%s'", rpc_method_quote(buf));
+    return m;
+}
+
+/* The handler, then its response packed into out. */
+static int rpc_handle(rpc_call *call, const rpc_method *m, const ProtobufCMessage *req,
+                      rpc_result *out, td_error *err)
+{
+    ProtobufCMessage *resp = NULL;
+    int rc = m->handler(call, req, &resp, err);
+    if (m->mutates)
+        out->mutates = true;
+    if (rc)
+        return rc;
+    if (!resp)
+        return td_error_set(err, TD_INTERNAL, "%s produced no response", m->name);
+    size_t len = protobuf_c_message_get_packed_size(resp);
+    out->payload = malloc(len ? len : 1);
+    if (!out->payload)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory packing %zu bytes", len);
+    out->payload_len = protobuf_c_message_pack(resp, out->payload);
+    out->wait = call->wait;
+    return 0;
+}
+
 static int rpc_run(tierd *d, const rpc_method *m, const char *actor, td_role role,
-                   const Tierd__Envelope *env, rpc_arena *scratch, rpc_result *out, td_error *err)
+                   const rpc_bytes *payload, rpc_arena *scratch, rpc_result *out, td_error *err)
 {
     rpc_call call = {.d = d, .actor = actor, .role = role, .now = tierd_now(d)};
     call.arena = scratch ? scratch : rpc_arena_new();
+    call.arena->budget = RPC_DECODE_BUDGET_MIN + RPC_DECODE_BUDGET_PER_BYTE * payload->len;
+    call.arena->over = false;
     ProtobufCAllocator alloc = {rpc_pb_alloc, rpc_pb_free, &call};
     ProtobufCMessage *req =
-        protobuf_c_message_unpack(m->request, &alloc, env->payload.len, env->payload.data);
+        protobuf_c_message_unpack(m->request, &alloc, payload->len, payload->data);
     int rc;
+    if (!req && call.arena->over) {
+        rc = td_error_set(
+            err, TD_RESOURCE_EXHAUSTED,
+            "payload of %zu bytes needs more than %zu bytes to decode as %s "
+            "(unknown fields?)",
+            payload->len,
+            (size_t)(RPC_DECODE_BUDGET_MIN + RPC_DECODE_BUDGET_PER_BYTE * payload->len),
+            m->request->name);
+        goto done;
+    }
     if (!req) {
         rc = td_error_set(err, TD_INVALID_ARGUMENT, "payload does not decode as %s",
                           m->request->name);
         goto done;
     }
-    ProtobufCMessage *resp = NULL;
-    rc = m->handler(&call, req, &resp, err);
-    if (m->mutates)
-        out->mutates = true;
-    if (rc)
-        goto done;
-    if (!resp) {
-        rc = td_error_set(err, TD_INTERNAL, "%s produced no response", m->name);
-        goto done;
-    }
-    size_t len = protobuf_c_message_get_packed_size(resp);
-    out->payload = malloc(len ? len : 1);
-    if (!out->payload) {
-        rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory packing %zu bytes", len);
-        goto done;
-    }
-    out->payload_len = protobuf_c_message_pack(resp, out->payload);
+    call.may_wait = true;
+    rc = rpc_handle(&call, m, req, out, err);
 done:
     if (scratch)
         rpc_arena_reset(scratch);
@@ -280,31 +449,47 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
 {
     memset(out, 0, sizeof *out);
     td_error err = {0};
-    Tierd__Envelope *env = tierd__envelope__unpack(NULL, len, buf);
-    if (!env) {
-        td_error_set(&err, TD_INVALID_ARGUMENT,
-                     "request is not a valid Envelope: %zu bytes do not decode as tierd.Envelope",
-                     len);
+    rpc_envelope env;
+    if (rpc_envelope_read(buf, len, &env, &err) != 0) {
         rpc_refuse(out, &err);
         return;
     }
-    out->request_id = env->request_id;
-    const rpc_method *m = rpc_method_find(env->method);
+    out->request_id = env.request_id;
     const char *actor = NULL;
     td_role role = TD_ROLE_NONE;
-    if (!m) {
-        td_error_set(&err, TD_INVALID_ARGUMENT, "unknown method '%s'",
-                     rpc_method_quote(env->method));
-    } else if (rpc_authenticate(tokens, n_tokens, env->token, &actor, &role, &err) == 0) {
+    const rpc_method *m = rpc_method_lookup(&env.method, &err);
+    if (m && rpc_authenticate_bytes(tokens, n_tokens, env.token.data, env.token.len, &actor, &role,
+                                    &err) == 0) {
         if (role < m->role)
             td_error_set(&err, TD_PERMISSION_DENIED, "token lacks role %s for %s",
                          rpc_role_name(m->role), m->name);
         else
-            rpc_run(d, m, actor, role, env, scratch, out, &err);
+            rpc_run(d, m, actor, role, &env.payload, scratch, out, &err);
     }
     if (err.code != TD_OK)
         rpc_refuse(out, &err);
-    tierd__envelope__free_unpacked(env, NULL);
+}
+
+void rpc_execute_wait(tierd *d, const rpc_wait *w, uint64_t request_id, rpc_arena *scratch,
+                      rpc_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->request_id = request_id;
+    td_error err = {0};
+    const rpc_method *m = rpc_method_find("ListChanges");
+    Tierd__ListChangesRequest req = TIERD__LIST_CHANGES_REQUEST__INIT;
+    req.since = w->since;
+    req.limit = w->limit;
+    rpc_call call = {.d = d, .actor = RPC_ACTOR_IPC, .role = TD_ROLE_READ, .now = tierd_now(d)};
+    call.arena = scratch ? scratch : rpc_arena_new();
+    if (rpc_handle(&call, m, &req.base, out, &err) != 0) {
+        rpc_result_clear(out);
+        rpc_refuse(out, &err);
+    }
+    if (scratch)
+        rpc_arena_reset(scratch);
+    else
+        rpc_arena_free(call.arena);
 }
 
 static void rpc_reply_init(const rpc_result *r, Tierd__Reply *reply)

@@ -28,12 +28,28 @@ typedef enum td_role {
 
 typedef struct rpc_arena rpc_arena;
 
+/* The longest a ListChanges may wait for a change (its wait_ms is cut to
+ * this): short enough that a client's REQ socket never resends it (nanomsg
+ * resends after 60 s) and that a follower notices a dead connection. */
+#define RPC_CHANGES_MAX_WAIT_MS 30000u
+
+/* A ListChanges that found nothing after `since` and asked to wait: the
+ * server holds its reply and runs it again (rpc_execute_wait) once a
+ * change is committed, ms pass, or it closes. ms == 0: answer now. */
+typedef struct rpc_wait {
+    uint32_t ms;
+    uint32_t limit;
+    uint64_t since;
+} rpc_wait;
+
 typedef struct rpc_call {
     tierd *d;
     const char *actor; /* the token's name; "ipc" for the tokenless ipc socket */
     td_role role;
     td_time now; /* the daemon clock when the request was taken */
     rpc_arena *arena;
+    bool may_wait; /* the caller can hold the reply: a handler may set wait */
+    rpc_wait wait;
 } rpc_call;
 
 typedef int (*rpc_handler_fn)(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -75,10 +91,31 @@ bool rpc_role_parse(const char *s, td_role *out);
 const char *rpc_role_name(td_role role);
 
 /* Who is calling: with no tokens configured everyone is admin with actor
- * "ipc" (only the ipc socket is open then); otherwise token must match one
- * of tokens. Sets *actor (pointing into tokens) and *role. */
+ * "ipc" (only the ipc socket is open then); otherwise the token's len bytes
+ * must match one of tokens exactly (a NUL byte among them never does).
+ * Sets *actor (pointing into tokens) and *role. */
+int rpc_authenticate_bytes(const rpc_token *tokens, size_t n, const uint8_t *token, size_t len,
+                           const char **actor, td_role *role, td_error *err);
+/* The same for a C string token. */
 int rpc_authenticate(const rpc_token *tokens, size_t n, const char *token, const char **actor,
                      td_role *role, td_error *err);
+
+/* Bytes inside a buffer someone else owns. */
+typedef struct rpc_bytes {
+    const uint8_t *data;
+    size_t len;
+} rpc_bytes;
+
+/* An Envelope read in place: its fields point into the request buffer. */
+typedef struct rpc_envelope {
+    rpc_bytes method, token, payload;
+    uint64_t request_id;
+} rpc_envelope;
+
+/* Reads tierd.Envelope's four fields without allocating: unknown fields
+ * are skipped, strings keep their wire length (NULs included). Returns 0,
+ * or INVALID_ARGUMENT saying what is wrong at which byte. */
+int rpc_envelope_read(const uint8_t *buf, size_t len, rpc_envelope *out, td_error *err);
 
 /* One request taken whole: what the server sends back and whether it waits
  * for the turn's commit. payload is malloc'd (NULL when empty). */
@@ -88,14 +125,20 @@ typedef struct rpc_result {
     char message[TD_ERROR_MAX];
     uint8_t *payload;
     size_t payload_len;
-    bool mutates; /* a mutating method's handler ran */
+    bool mutates;  /* a mutating method's handler ran */
+    rpc_wait wait; /* ms > 0: the answer may wait (payload holds the answer for now) */
 } rpc_result;
 
-/* Decodes an Envelope, finds the method, authenticates, checks the role,
- * decodes the payload, runs the handler and packs its response. Never
- * fails: every problem becomes out->status and out->message. */
+/* Reads the Envelope in place, finds the method, authenticates, checks the
+ * role, and only then decodes the payload (within a memory budget: a
+ * payload that needs more is RESOURCE_EXHAUSTED), runs the handler and
+ * packs its response. Never fails: every problem becomes out->status and
+ * out->message. */
 void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8_t *buf, size_t len,
                  rpc_arena *scratch, rpc_result *out);
+/* Runs a held ListChanges again, without waiting, as request_id. */
+void rpc_execute_wait(tierd *d, const rpc_wait *w, uint64_t request_id, rpc_arena *scratch,
+                      rpc_result *out);
 /* Packs out as a Reply into a malloc'd buffer; NULL on OOM. */
 uint8_t *rpc_result_pack(const rpc_result *r, size_t *len);
 /* The same into a caller's buffer of rpc_result_packed_size bytes (the

@@ -12,13 +12,23 @@
  * of the same turn are held until after the commit too, so no client sees
  * data that was about to be rolled back.
  *
+ * The same raw socket lets a reply wait: a ListChanges that found nothing
+ * after its `since` and asked for wait_ms is parked with its header (up to
+ * SERVER_MAX_WAITERS of them) while the loop goes on serving everyone else.
+ * server_publish, through which every committed change passes, wakes them;
+ * a timer ends each wait at its deadline; closing answers them all.
+ *
  * Promises: every request that reaches us with a usable header gets exactly
- * one reply; oversized requests are refused (and logged); a message without
- * a header (no route back) is dropped. It does not decode anything itself:
- * rpc.c owns the Envelope and the method table. */
+ * one reply; requests over max_request_bytes are refused with
+ * RESOURCE_EXHAUSTED (and logged) up to twice the limit (at least the limit
+ * plus SERVER_OVERSIZE_MARGIN_MIN), past which nanomsg drops the
+ * connection unseen; a message without a header (no route back) is
+ * dropped. After a large request the freed memory is given back. It does not decode anything
+ * itself: rpc.c owns the Envelope and the method table. */
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
@@ -32,13 +42,39 @@
 #include "log.h"
 #include "rpc.h"
 #include "state.h"
+#include "store.h"
 
 #define SERVER_IPC_PREFIX "ipc://"
+/* nanomsg cuts off (closes the connection on) a message over NN_RCVMAXSIZE
+ * without telling us, and counts its own header in the size. So the socket
+ * takes requests past max_request_bytes by this margin (at least), and we
+ * refuse those ourselves with an answer. */
+#define SERVER_OVERSIZE_MARGIN_MIN (2u << 20)
+/* After a request this large, freed memory goes back to the system:
+ * glibc keeps freed heap pages otherwise, and one hostile request would
+ * leave the daemon's RSS that much higher for good. */
+#define SERVER_TRIM_AFTER_BYTES (1u << 20)
+/* Allocations from this size up get their own mapping, returned to the
+ * system on free. glibc otherwise raises the threshold after each large
+ * free, and the next request buffer (allocated by nanomsg's worker thread,
+ * in an arena malloc_trim does not shrink) stays resident for good. */
+#define SERVER_MMAP_THRESHOLD (1u << 20)
+/* Long-polls held at once; past this a ListChanges is answered at once
+ * (its client falls back to polling), so followers cannot pin memory. */
+#define SERVER_MAX_WAITERS 1024
 
 typedef struct server_pending {
     void *control; /* the backtrace header chunk, handed back on send */
     rpc_result result;
 } server_pending;
+
+/* A ListChanges whose reply waits for a change (long-poll). */
+typedef struct server_waiter {
+    void *control;
+    uint64_t request_id;
+    uint64_t deadline; /* uv_now() milliseconds */
+    rpc_wait wait;
+} server_waiter;
 
 struct server {
     tierd *d;
@@ -54,6 +90,11 @@ struct server {
     size_t n_listen_bound, n_publish_bound; /* only these files are ours to remove */
     server_pending *pending;
     size_t n_pending, cap_pending;
+    server_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+    uv_timer_t wake;  /* the next waiter's deadline, or at once after a commit */
+    int open_handles; /* poll and timer; the server is freed when both closed */
+    bool closing;
     rpc_arena *scratch; /* reused by every request */
 };
 
@@ -101,6 +142,8 @@ static void server_unlink_ipc(char **urls, size_t n)
             unlink(urls[i] + strlen(SERVER_IPC_PREFIX));
 }
 
+static void server_on_wake(uv_timer_t *t);
+
 static void server_push(server *s, const server_pending *p)
 {
     if (s->n_pending == s->cap_pending) {
@@ -115,8 +158,9 @@ static void server_push(server *s, const server_pending *p)
 }
 
 /* Takes one request if one is waiting. Returns 1 when it took one, 0 when
- * the socket is empty, -1 on a socket error. */
-static int server_take(server *s, bool *mutated)
+ * the socket is empty, -1 on a socket error. *biggest grows to the largest
+ * request taken. */
+static int server_take(server *s, bool *mutated, size_t *biggest)
 {
     void *body = NULL;
     void *control = NULL;
@@ -137,8 +181,16 @@ static int server_take(server *s, bool *mutated)
         nn_freemsg(body);
         return 1;
     }
+    if ((size_t)n > *biggest)
+        *biggest = (size_t)n;
     server_pending p = {.control = control};
     if ((size_t)n > s->max_request) {
+        /* Reading the Envelope in place allocates nothing; its request id
+         * lets the client match the refusal to its request. */
+        rpc_envelope env;
+        td_error ignored = {0};
+        if (rpc_envelope_read(body, (size_t)n, &env, &ignored) == 0)
+            p.result.request_id = env.request_id;
         log_warning("refused a %d-byte request: max_request_bytes is %zu", n, s->max_request);
         p.result.status = TD_RESOURCE_EXHAUSTED;
         snprintf(p.result.message, sizeof p.result.message,
@@ -160,8 +212,10 @@ static int server_take(server *s, bool *mutated)
 
 static void server_send(server *s, server_pending *p)
 {
+    /* A Reply whose every field is its default packs to zero bytes, and
+     * an empty message is what says so. */
     size_t len = rpc_result_packed_size(&p->result);
-    uint8_t *msg = nn_allocmsg(len ? len : 1, 0);
+    uint8_t *msg = nn_allocmsg(len, 0);
     if (!msg) {
         log_error("out of memory packing a reply; request %llu goes unanswered",
                   (unsigned long long)p->result.request_id);
@@ -183,12 +237,88 @@ static void server_send(server *s, server_pending *p)
     }
 }
 
+/* ---- long-polls ------------------------------------------------------------- */
+
+/* Sets the wake timer for the nearest deadline, or stops it. */
+static void server_arm(server *s)
+{
+    if (s->n_waiters == 0) {
+        uv_timer_stop(&s->wake);
+        return;
+    }
+    uint64_t first = s->waiters[0].deadline;
+    for (size_t i = 1; i < s->n_waiters; i++)
+        if (s->waiters[i].deadline < first)
+            first = s->waiters[i].deadline;
+    uint64_t now = uv_now(s->d->loop);
+    uv_timer_start(&s->wake, server_on_wake, first > now ? first - now : 0, 0);
+}
+
+/* Answers every waiter whose wait is over: a change after its `since` is
+ * committed, its deadline has come, or (all) the server is closing. The
+ * answer is ListChanges run again, so it carries whatever is there. */
+static void server_serve_waiters(server *s, bool all)
+{
+    uint64_t last = s->d->store ? store_last_sequence(s->d->store) : 0;
+    uint64_t now = uv_now(s->d->loop);
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_waiters; i++) {
+        server_waiter *w = &s->waiters[i];
+        if (!all && w->deadline > now && last <= w->wait.since) {
+            s->waiters[keep++] = *w;
+            continue;
+        }
+        server_pending p = {.control = w->control};
+        rpc_execute_wait(s->d, &w->wait, w->request_id, s->scratch, &p.result);
+        server_send(s, &p);
+    }
+    s->n_waiters = keep;
+    if (!s->closing)
+        server_arm(s);
+}
+
+static void server_on_wake(uv_timer_t *t)
+{
+    server_serve_waiters(t->data, false);
+}
+
+/* Holds p's reply when it is a ListChanges that asked to wait and may;
+ * returns false when p is to be answered now. */
+static bool server_park(server *s, server_pending *p)
+{
+    const rpc_result *r = &p->result;
+    if (r->wait.ms == 0 || r->status != TD_OK || s->closing)
+        return false;
+    if (s->n_waiters >= SERVER_MAX_WAITERS) {
+        log_debug("ListChanges %llu answered at once: %d long-polls are waiting already",
+                  (unsigned long long)r->request_id, SERVER_MAX_WAITERS);
+        return false;
+    }
+    if (s->n_waiters == s->cap_waiters) {
+        size_t cap = s->cap_waiters ? s->cap_waiters * 2 : 16;
+        server_waiter *grown = realloc(s->waiters, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        s->waiters = grown;
+        s->cap_waiters = cap;
+    }
+    log_debug("ListChanges %llu waits up to %u ms for a change after %llu",
+              (unsigned long long)r->request_id, r->wait.ms, (unsigned long long)r->wait.since);
+    s->waiters[s->n_waiters++] = (server_waiter){.control = p->control,
+                                                 .request_id = r->request_id,
+                                                 .deadline = uv_now(s->d->loop) + r->wait.ms,
+                                                 .wait = r->wait};
+    rpc_result_clear(&p->result);
+    return true;
+}
+
 /* One turn: drain, commit once, answer. */
 static void server_turn(server *s)
 {
     bool mutated = false;
+    size_t biggest = 0;
     for (size_t taken = 0; taken < SERVER_MAX_PER_TURN; taken++)
-        if (server_take(s, &mutated) <= 0)
+        if (server_take(s, &mutated, &biggest) <= 0)
             break;
     if (mutated) {
         td_error err = {0};
@@ -204,9 +334,19 @@ static void server_turn(server *s)
             }
         }
     }
-    for (size_t i = 0; i < s->n_pending; i++)
-        server_send(s, &s->pending[i]);
+    bool parked = false;
+    for (size_t i = 0; i < s->n_pending; i++) {
+        if (server_park(s, &s->pending[i]))
+            parked = true;
+        else
+            server_send(s, &s->pending[i]);
+    }
     s->n_pending = 0;
+    /* A change this very turn committed may already be what they wait for. */
+    if (parked)
+        server_serve_waiters(s, false);
+    if (biggest >= SERVER_TRIM_AFTER_BYTES)
+        malloc_trim(0);
 }
 
 static void server_on_readable(uv_poll_t *h, int status, int events)
@@ -223,7 +363,13 @@ static void server_on_readable(uv_poll_t *h, int status, int events)
 void server_publish(void *server_ud, const char *topic, const uint8_t *payload, size_t len)
 {
     server *s = server_ud;
-    if (!s || s->pub < 0)
+    if (!s)
+        return;
+    /* Every committed change is published through here, whoever committed
+     * it (a request, a timer, a reload): the moment to look at the waiters. */
+    if (s->n_waiters && !s->closing)
+        uv_timer_start(&s->wake, server_on_wake, 0, 0);
+    if (s->pub < 0)
         return;
     size_t tlen = strlen(topic);
     uint8_t *msg = nn_allocmsg(tlen + 1 + len, 0);
@@ -244,7 +390,9 @@ void server_publish(void *server_ud, const char *topic, const uint8_t *payload, 
 void server_set_max_request(server *s, size_t bytes)
 {
     s->max_request = bytes;
-    int opt = bytes > (size_t)INT32_MAX ? -1 : (int)bytes;
+    size_t margin = bytes > SERVER_OVERSIZE_MARGIN_MIN ? bytes : SERVER_OVERSIZE_MARGIN_MIN;
+    size_t cut = bytes + margin;
+    int opt = cut > (size_t)INT32_MAX ? -1 : (int)cut;
     nn_setsockopt(s->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &opt, sizeof opt);
 }
 
@@ -265,13 +413,16 @@ static void server_free(server *s)
     server_free_urls(s->listen, s->n_listen);
     server_free_urls(s->publish, s->n_publish);
     free(s->pending);
+    free(s->waiters);
     rpc_arena_free(s->scratch);
     free(s);
 }
 
 static void server_on_closed(uv_handle_t *h)
 {
-    server_free(h->data);
+    server *s = h->data;
+    if (--s->open_handles == 0)
+        server_free(s);
 }
 
 void server_close(server *s)
@@ -280,6 +431,10 @@ void server_close(server *s)
         return;
     if (s->n_pending)
         server_turn(s);
+    /* Long-polls get what there is now, before the socket goes. */
+    s->closing = true;
+    server_serve_waiters(s, true);
+    uv_timer_stop(&s->wake);
     /* The poll watches a descriptor nanomsg owns: stop it before nn_close
      * frees that descriptor. */
     if (s->polling)
@@ -290,10 +445,11 @@ void server_close(server *s)
         nn_close(s->pub);
     server_unlink_ipc(s->listen, s->n_listen_bound);
     server_unlink_ipc(s->publish, s->n_publish_bound);
+    uv_close((uv_handle_t *)&s->wake, server_on_closed);
     if (s->polling)
         uv_close((uv_handle_t *)&s->poll, server_on_closed);
     else
-        server_free(s);
+        s->open_handles--;
 }
 
 int server_open(tierd *d, const server_endpoints *ep, server **out, td_error *err)
@@ -303,7 +459,11 @@ int server_open(tierd *d, const server_endpoints *ep, server **out, td_error *er
     if (!s)
         abort();
     s->d = d;
+    mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD);
     s->scratch = rpc_arena_new();
+    uv_timer_init(d->loop, &s->wake);
+    s->wake.data = s;
+    s->open_handles = 2; /* the timer, and the poll once it is open */
     s->rep = nn_socket(AF_SP_RAW, NN_REP);
     s->pub = nn_socket(AF_SP, NN_PUB);
     s->listen = server_copy_urls(ep->listen, ep->n_listen);
