@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <nanomsg/nn.h>
@@ -106,18 +108,49 @@ void td_client_close(td_client *c)
     free(c);
 }
 
-/* nanomsg connects lazily and keeps retrying, so a missing ipc socket file
- * would otherwise cost the whole timeout; saying so at once is kinder. */
+/* nanomsg connects in the background and keeps retrying, so a missing
+ * socket file, one a killed tierd left behind or one the user may not open
+ * would each cost the whole timeout and end in the same "is it running?".
+ * While the client has no connection, a plain connect() of our own tells
+ * them apart at once; a live daemon just sees a connection open and close. */
 static int check_ipc_path(const td_client *c, td_error *err)
 {
     size_t plen = strlen(CLIENT_IPC_PREFIX);
     if (strncmp(c->url, CLIENT_IPC_PREFIX, plen) != 0)
         return 0;
+    if (nn_get_statistic(c->sock, NN_STAT_CURRENT_CONNECTIONS) > 0)
+        return 0;
     const char *path = c->url + plen;
-    struct stat st;
-    if (stat(path, &st) != 0)
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path)
+        return 0; /* nanomsg refuses such a path itself */
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    int e = rc == 0 ? 0 : errno;
+    close(fd);
+    switch (e) {
+    case ENOENT:
         return td_error_set(err, TD_UNAVAILABLE, "no tierd at %s: %s does not exist", c->url, path);
-    return 0;
+    case ECONNREFUSED:
+        return td_error_set(err, TD_UNAVAILABLE,
+                            "no tierd is listening at %s (a stale socket file, left by a tierd "
+                            "that did not stop cleanly?)",
+                            c->url);
+    case EACCES:
+    case EPERM:
+        return td_error_set(err, TD_UNAVAILABLE,
+                            "permission denied opening %s (run as root or as a member of the "
+                            "socket's group)",
+                            path);
+    case ENOTDIR:
+        return td_error_set(err, TD_UNAVAILABLE, "no tierd at %s: %s", c->url, strerror(e));
+    default:
+        /* connected, busy (EAGAIN) or something nanomsg will report */
+        return 0;
+    }
 }
 
 static int unavailable(const td_client *c, td_error *err)

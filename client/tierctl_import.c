@@ -4,8 +4,10 @@
  * line's shape before anything is sent, batching good lines into Ingest or
  * UpsertPartners calls and mapping the daemon's per-item answers back to
  * line numbers. Promises: a malformed line never stops the import, it is
- * counted as rejected with its line number and reason; lines are sent in
- * file order; the file is streamed, never held whole in memory. It does not
+ * counted as rejected with its line number and reason, and so is a line
+ * too large for the daemon's max_request_bytes; lines are sent in file
+ * order, in batches bounded by count and by bytes; the file is streamed,
+ * never held whole in memory. It does not
  * judge meaning (unknown partners, metrics, bad times): the daemon does. */
 #include "tierctl.h"
 
@@ -14,8 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define IMPORT_BATCH       1000
-#define IMPORT_MAX_LINE    (1024 * 1024)
+#define IMPORT_BATCH    1000
+#define IMPORT_MAX_LINE (1024 * 1024)
+/* A batch is sent once its lines reach this many bytes, so that even a
+ * daemon with a small max_request_bytes answers it (tierd takes requests up
+ * to the limit plus at least 2 MiB, refusing the excess with
+ * RESOURCE_EXHAUSTED); a refused batch is split until the lines too big for
+ * the daemon stand alone and are reported as those lines' errors. */
+#define IMPORT_BATCH_BYTES (1024 * 1024)
 #define IMPORT_SHOW_ERRORS 20
 #define IMPORT_REASON_MAX  512
 #define IMPORT_SOURCE      "tierctl"
@@ -29,6 +37,7 @@ typedef struct import_run {
     /* the batch being filled: each item keeps its parsed line alive because
      * the request points into its strings */
     size_t n;
+    size_t bytes; /* the batch's lines, as read */
     json_t *docs[IMPORT_BATCH];
     unsigned long line_of[IMPORT_BATCH];
     Tierd__Event events[IMPORT_BATCH];
@@ -190,9 +199,12 @@ static void clear_batch(import_run *r)
         r->types[i] = NULL;
     }
     r->n = 0;
+    r->bytes = 0;
 }
 
-static void count_results(import_run *r, Tierd__ItemResult **results, size_t n_results)
+/* results index the items of a request that started at item `first`. */
+static void count_results(import_run *r, size_t first, size_t n_sent, Tierd__ItemResult **results,
+                          size_t n_results)
 {
     for (size_t i = 0; i < n_results; i++) {
         const Tierd__ItemResult *res = results[i];
@@ -204,27 +216,32 @@ static void count_results(import_run *r, Tierd__ItemResult **results, size_t n_r
             r->duplicate++;
             break;
         default: {
-            unsigned long line = res->index < r->n ? r->line_of[res->index] : 0;
+            unsigned long line = res->index < n_sent ? r->line_of[first + res->index] : 0;
             add_error(r, line, res->id, res->reason && *res->reason ? res->reason : "rejected");
         }
         }
     }
 }
 
-static int flush_batch(import_run *r, td_error *err)
+static bool is_events(const import_run *r)
 {
-    if (r->n == 0)
-        return 0;
+    return strcmp(r->what, "event") == 0;
+}
+
+/* One Ingest or UpsertPartners call for items [lo, hi). */
+static int send_items(import_run *r, size_t lo, size_t hi, td_error *err)
+{
     int rc;
-    if (strcmp(r->what, "event") == 0) {
+    size_t n = hi - lo;
+    if (is_events(r)) {
         Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
-        req.n_events = r->n;
-        req.events = r->event_ptrs;
+        req.n_events = n;
+        req.events = r->event_ptrs + lo;
         Tierd__IngestResponse *resp = NULL;
         rc = td_client_ingest(r->t->cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(r, resp->results, resp->n_results);
+                count_results(r, lo, n, resp->results, resp->n_results);
             else {
                 r->accepted += resp->accepted;
                 r->duplicate += resp->duplicate;
@@ -234,13 +251,13 @@ static int flush_batch(import_run *r, td_error *err)
         }
     } else {
         Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-        req.n_partners = r->n;
-        req.partners = r->partner_ptrs;
+        req.n_partners = n;
+        req.partners = r->partner_ptrs + lo;
         Tierd__UpsertPartnersResponse *resp = NULL;
         rc = td_client_upsert_partners(r->t->cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(r, resp->results, resp->n_results);
+                count_results(r, lo, n, resp->results, resp->n_results);
             else {
                 r->accepted += resp->accepted;
                 r->rejected += resp->rejected;
@@ -248,6 +265,36 @@ static int flush_batch(import_run *r, td_error *err)
             tierd__upsert_partners_response__free_unpacked(resp, NULL);
         }
     }
+    return rc;
+}
+
+/* Sends items [lo, hi). A request the daemon finds too big
+ * (RESOURCE_EXHAUSTED, refused before anything is applied) is split in
+ * halves; an item too big alone is that line's error, and the rest goes
+ * on. Any other failure stops the import. */
+static int send_range(import_run *r, size_t lo, size_t hi, td_error *err)
+{
+    int rc = send_items(r, lo, hi, err);
+    if (rc != -(int)TD_RESOURCE_EXHAUSTED)
+        return rc;
+    if (hi - lo == 1) {
+        char reason[IMPORT_REASON_MAX + 32];
+        snprintf(reason, sizeof reason, "line %lu: too large for tierd: %s", r->line_of[lo],
+                 err->message);
+        const char *id = is_events(r) ? r->events[lo].id : r->partners[lo].id;
+        add_error(r, r->line_of[lo], id, reason);
+        return 0;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    rc = send_range(r, lo, mid, err);
+    return rc ? rc : send_range(r, mid, hi, err);
+}
+
+static int flush_batch(import_run *r, td_error *err)
+{
+    if (r->n == 0)
+        return 0;
+    int rc = send_range(r, 0, r->n, err);
     clear_batch(r);
     return rc;
 }
@@ -296,6 +343,7 @@ static void take_line(import_run *r, const char *line, size_t len)
     r->docs[r->n] = doc;
     r->line_of[r->n] = r->lines;
     r->n++;
+    r->bytes += len;
 }
 
 static void print_summary(import_run *r)
@@ -363,8 +411,14 @@ static int import_file(tctl *t, const char *what, const char *file)
         r->lines++;
         if (blank(line, (size_t)len))
             continue;
+        /* bytes as well as lines: a batch of long lines must still fit
+         * in one request */
+        if (r->n && r->bytes + (size_t)len > IMPORT_BATCH_BYTES && flush_batch(r, &err)) {
+            exit_code = -1;
+            break;
+        }
         take_line(r, line, (size_t)len);
-        if (r->n == IMPORT_BATCH) {
+        if (r->n == IMPORT_BATCH || r->bytes >= IMPORT_BATCH_BYTES) {
             if (flush_batch(r, &err)) {
                 exit_code = -1;
                 break;
