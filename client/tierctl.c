@@ -273,6 +273,48 @@ static char *read_file(const char *path, size_t *len, int *exit_code)
     return buf;
 }
 
+/* null when the version was already in force (nothing happened). */
+static json_t *impact_json(const Tierd__ProgramImpact *im)
+{
+    if (!im)
+        return json_null();
+    return json_pack(
+        "{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:I}", "at", tctl_time_json(im->at), "promoted",
+        (json_int_t)im->promoted, "queued_for_approval", (json_int_t)im->queued, "demoted",
+        (json_int_t)im->demoted, "demoted_later", (json_int_t)im->demoted_later, "first_demotion",
+        im->demoted_later ? tctl_time_json(im->first_demotion) : json_null(), "last_demotion",
+        im->demoted_later ? tctl_time_json(im->last_demotion) : json_null(), "unchanged",
+        (json_int_t)im->unchanged);
+}
+
+static void impact_print(const Tierd__ProgramImpact *im, bool dry_run)
+{
+    if (!im) {
+        printf("already in force: nothing changed\n");
+        return;
+    }
+    char at[64], first[64], last[64];
+    tctl_time_human(im->at, at, sizeof at);
+    printf("%s at %s (counted per partner and ladder):\n", dry_run ? "would happen" : "happens",
+           at);
+    printf("  promoted now         %llu\n", (unsigned long long)im->promoted);
+    printf("  queued for approval  %llu\n", (unsigned long long)im->queued);
+    printf("  demoted now          %llu\n", (unsigned long long)im->demoted);
+    if (im->demoted_later) {
+        tctl_time_human(im->first_demotion, first, sizeof first);
+        tctl_time_human(im->last_demotion, last, sizeof last);
+        if (im->first_demotion == im->last_demotion)
+            printf("  demoted later        %llu  (on %s, unless they recover)\n",
+                   (unsigned long long)im->demoted_later, first);
+        else
+            printf("  demoted later        %llu  (from %s to %s, unless they recover)\n",
+                   (unsigned long long)im->demoted_later, first, last);
+    } else {
+        printf("  demoted later        0\n");
+    }
+    printf("  unchanged            %llu\n", (unsigned long long)im->unchanged);
+}
+
 static int cmd_program_load(tctl *t, cmd_args *a)
 {
     int code = 0;
@@ -295,12 +337,14 @@ static int cmd_program_load(tctl *t, cmd_args *a)
         json_t *diags = json_array();
         for (size_t i = 0; i < r->n_diagnostics; i++)
             json_array_append_new(diags, tctl_str(r->diagnostics[i]));
-        tctl_print_json(json_pack("{s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:o}", "program",
-                                  tctl_str(r->program), "version", tctl_str(r->version),
-                                  "effective", tctl_time_json(r->effective), "applied", r->applied,
-                                  "dry_run", req.dry_run, "scheduled", r->scheduled,
-                                  "would_promote", (json_int_t)r->would_promote, "would_demote",
-                                  (json_int_t)r->would_demote, "diagnostics", diags));
+        json_t *doc =
+            json_pack("{s:o, s:o, s:o, s:b, s:b, s:b, s:I, s:I, s:o}", "program",
+                      tctl_str(r->program), "version", tctl_str(r->version), "effective",
+                      tctl_time_json(r->effective), "applied", r->applied, "dry_run", req.dry_run,
+                      "scheduled", r->scheduled, "would_promote", (json_int_t)r->would_promote,
+                      "would_demote", (json_int_t)r->would_demote, "diagnostics", diags);
+        json_object_set_new(doc, "impact", impact_json(r->impact));
+        tctl_print_json(doc);
     } else {
         char eff[64];
         tctl_time_human(r->effective, eff, sizeof eff);
@@ -312,8 +356,7 @@ static int cmd_program_load(tctl *t, cmd_args *a)
         else
             printf("loaded %s version %s, effective %s%s\n", r->program, r->version, eff,
                    r->scheduled ? " (scheduled)" : "");
-        printf("%s: %llu partners promoted, %llu demoted\n", req.dry_run ? "would be" : "impact",
-               (unsigned long long)r->would_promote, (unsigned long long)r->would_demote);
+        impact_print(r->impact, req.dry_run);
     }
     tierd__put_program_response__free_unpacked(r, NULL);
     return 0;

@@ -3,6 +3,8 @@
  * Owns presentation only; it sends nothing and decides no exit status. */
 #include "tierctl.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,7 @@ static const char *cause_name(Tierd__Cause c)
         [TIERD__CAUSE__OVERRIDE_EXPIRED] = "override_expired",
         [TIERD__CAUSE__DENIAL] = "denial",
         [TIERD__CAUSE__PARTNER_DELETED] = "partner_deleted",
+        [TIERD__CAUSE__WITHDRAWN] = "withdrawn",
     };
     unsigned i = (unsigned)c;
     return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";
@@ -114,13 +117,46 @@ json_t *tctl_change_json(const Tierd__TierChange *c)
         tctl_str_or_null(c->program_version), "event_id", tctl_str_or_null(c->event_id), "actor",
         tctl_str_or_null(c->actor), "reason", tctl_str_or_null(c->reason), "criteria",
         criteria_json(c->criteria, c->n_criteria));
+    if (o && c->n_lost)
+        json_object_set_new(o, "lost", criteria_json(c->lost, c->n_lost));
+    if (o && c->promotion_tier && *c->promotion_tier)
+        json_object_set_new(o, "promotion_tier", tctl_str(c->promotion_tier));
     return o;
+}
+
+/* "value" of a criterion for a person: a metric with none says so. */
+static void criterion_value(const Tierd__Criterion *c, char *buf, size_t n)
+{
+    if (isnan(c->value))
+        snprintf(buf, n, "no value yet");
+    else
+        tctl_num_human(c->value, buf, n);
+}
+
+/* A denial or withdrawal leaves the tier where it was: say what was dropped. */
+static bool print_dropped_promotion(const Tierd__TierChange *c, const char *at)
+{
+    if (c->cause != TIERD__CAUSE__DENIAL && c->cause != TIERD__CAUSE__WITHDRAWN)
+        return false;
+    printf("#%llu %s %s %s: promotion to %s %s", (unsigned long long)c->sequence, at, c->partner,
+           c->ladder, c->promotion_tier && *c->promotion_tier ? c->promotion_tier : "a higher tier",
+           c->cause == TIERD__CAUSE__WITHDRAWN ? "withdrawn" : "denied");
+    if (c->cause == TIERD__CAUSE__DENIAL && c->actor && *c->actor)
+        printf(" by %s", c->actor);
+    if (c->event_id && *c->event_id)
+        printf(" (event %s)", c->event_id);
+    if (c->reason && *c->reason)
+        printf(": %s", c->reason);
+    printf("\n");
+    return true;
 }
 
 void tctl_print_change(const Tierd__TierChange *c)
 {
     char at[64];
     tctl_time_rfc3339(c->at, at, sizeof at);
+    if (print_dropped_promotion(c, at))
+        return;
     printf("#%llu %s %s %s: %s -> %s (%s", (unsigned long long)c->sequence, at, c->partner,
            c->ladder, tctl_tier_name(c->from_tier), tctl_tier_name(c->to_tier),
            cause_name(c->cause));
@@ -132,6 +168,17 @@ void tctl_print_change(const Tierd__TierChange *c)
     if (c->reason && *c->reason)
         printf(": %s", c->reason);
     printf("\n");
+    /* Why the tier left was lost: its unmet criteria. */
+    for (size_t i = 0; i < c->n_lost; i++) {
+        const Tierd__Criterion *k = c->lost[i];
+        if (k->met)
+            continue;
+        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN];
+        tctl_num_human(k->threshold, th, sizeof th);
+        criterion_value(k, v, sizeof v);
+        printf("    lost %s: %s %s %s not met (%s)\n", tctl_tier_name(c->from_tier), k->metric,
+               k->op, th, v);
+    }
 }
 
 json_t *tctl_changes_json(const Tierd__ChangesResponse *r)
@@ -166,8 +213,12 @@ static void print_gaps(const Tierd__NextTier *n)
         tctl_num_human(g->threshold, th, sizeof th);
         tctl_num_human(g->value, v, sizeof v);
         tctl_num_human(g->missing, m, sizeof m);
-        printf("  %s needs %s %s %s: %s now, %s to go\n", n->tier, g->metric,
-               g->op && *g->op ? g->op : ">=", th, v, m);
+        if (isnan(g->value))
+            printf("  %s needs %s %s %s: no value yet\n", n->tier, g->metric,
+                   g->op && *g->op ? g->op : ">=", th);
+        else
+            printf("  %s needs %s %s %s: %s now, %s to go\n", n->tier, g->metric,
+                   g->op && *g->op ? g->op : ">=", th, v, m);
     }
 }
 
@@ -177,11 +228,11 @@ static void print_criteria(Tierd__Criterion **cs, size_t n, const char *indent)
         const Tierd__Criterion *c = cs[i];
         char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
         tctl_num_human(c->threshold, th, sizeof th);
-        tctl_num_human(c->value, v, sizeof v);
+        criterion_value(c, v, sizeof v);
         tctl_num_human(c->missing, m, sizeof m);
         printf("%s%s %s %s %s: %s", indent, c->met ? CHECK_MARK : CROSS_MARK, c->metric, c->op, th,
                v);
-        if (!c->met && c->missing != 0)
+        if (!c->met && c->missing != 0 && !isnan(c->missing))
             printf(" (%s to go)", m);
         printf("\n");
     }

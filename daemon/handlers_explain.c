@@ -48,7 +48,7 @@ int handle_explain(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage
             continue;
         td_explanation x;
         td_error xerr = {0};
-        int rc = engine_explain(e, p, l, at, &x, &xerr);
+        int rc = engine_explain(e, p, l, call->now, at, &x, &xerr);
         if (rc == -TD_NOT_FOUND) {
             if (only >= 0)
                 return td_error_set(err, TD_NOT_FOUND, "partner %s is not on ladder %s", r->partner,

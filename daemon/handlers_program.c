@@ -88,6 +88,33 @@ static int all_versions(rpc_call *call, version_walk *w, td_error *err)
     return store_each_program(call->d->store, collect_version, w, err);
 }
 
+/* What p does at its effective instant (or now), under the lifecycle: the
+ * same assessment for a dry run and for a load, made before anything moves. */
+static int put_impact(rpc_call *call, const program *p, Tierd__PutProgramResponse *out,
+                      td_error *err)
+{
+    td_impact im;
+    td_time at =
+        p->effective != TD_TIME_NONE && p->effective > call->now ? p->effective : call->now;
+    if (engine_program_impact(call->d->engine, p, at, &im) != 0)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                            "version %s: out of memory assessing its impact", p->version);
+    Tierd__ProgramImpact *pi = rpc_alloc(call, sizeof *pi);
+    tierd__program_impact__init(pi);
+    pi->at = im.at;
+    pi->promoted = im.promoted;
+    pi->queued = im.queued;
+    pi->demoted = im.demoted;
+    pi->demoted_later = im.demoted_later;
+    pi->first_demotion = im.first_demotion != TD_TIME_NONE ? im.first_demotion : 0;
+    pi->last_demotion = im.last_demotion != TD_TIME_NONE ? im.last_demotion : 0;
+    pi->unchanged = im.unchanged;
+    out->impact = pi;
+    out->would_promote = im.promoted;
+    out->would_demote = im.demoted + im.demoted_later;
+    return 0;
+}
+
 static Tierd__PutProgramResponse *put_response(rpc_call *call, const program *p)
 {
     Tierd__PutProgramResponse *out = rpc_alloc(call, sizeof *out);
@@ -191,9 +218,10 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
     td_diags_free(&diags);
     Tierd__PutProgramResponse *out = put_response(call, p);
     if (r->dry_run) {
-        engine_program_impact(call->d->engine, p, call->now, &out->would_demote,
-                              &out->would_promote);
+        int rc = put_impact(call, p, out, err);
         program_free(p);
+        if (rc)
+            return rc;
         *resp = &out->base;
         return 0;
     }
@@ -212,11 +240,14 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
     if (!r->force) {
         uint64_t down = 0;
         rc = engine_program_notice_check(call->d->engine, p, call->now, &down, err);
-        out->would_demote = down;
         if (rc) {
             program_free(p);
             return rc;
         }
+    }
+    if ((rc = put_impact(call, p, out, err)) != 0) {
+        program_free(p);
+        return rc;
     }
     rc = apply_program(call, p, yaml, err);
     if (rc < 0) {

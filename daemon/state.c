@@ -532,14 +532,16 @@ void state_change_sink(void *ud, const td_change *c)
         state_fail(d, &err);
         return;
     }
-    Tierd__Criterion *crit = calloc(c->n_criteria ? c->n_criteria : 1, sizeof *crit);
-    Tierd__Criterion **critp = calloc(c->n_criteria ? c->n_criteria : 1, sizeof *critp);
+    /* Why the tier holds, then why the one left was lost: one array. */
+    size_t nc = c->n_criteria + c->n_lost;
+    Tierd__Criterion *crit = calloc(nc ? nc : 1, sizeof *crit);
+    Tierd__Criterion **critp = calloc(nc ? nc : 1, sizeof *critp);
     uint8_t *buf = NULL;
     char *topic = NULL;
     if (!crit || !critp)
         goto oom;
-    for (size_t i = 0; i < c->n_criteria; i++) {
-        const td_criterion *k = &c->criteria[i];
+    for (size_t i = 0; i < nc; i++) {
+        const td_criterion *k = i < c->n_criteria ? &c->criteria[i] : &c->lost[i - c->n_criteria];
         tierd__criterion__init(&crit[i]);
         crit[i].metric = nz(k->metric);
         crit[i].op = (char *)cmp_op_str(k->op);
@@ -561,6 +563,9 @@ void state_change_sink(void *ud, const td_change *c)
     tc.event_id = c->event_id ? (char *)c->event_id : st->has_cause_event ? st->cause_event : "";
     tc.n_criteria = c->n_criteria;
     tc.criteria = critp;
+    tc.n_lost = c->n_lost;
+    tc.lost = critp + c->n_criteria;
+    tc.promotion_tier = nz(c->promotion_tier);
     tc.actor = nz(c->actor);
     tc.reason = nz(c->reason);
     size_t len = tierd__tier_change__get_packed_size(&tc);

@@ -459,7 +459,21 @@ static size_t cmp_count(const expr *x)
     return x->kind == EXPR_CMP ? 1 : cmp_count(x->a) + cmp_count(x->b);
 }
 
-/* crit_tier is the destination's, or for a drop to unranked the tier left. */
+/* Appends tier t's criteria (the gate above the first tier, then `when`);
+ * -1 on OOM. */
+static int tier_criteria(const engine *e, const ladder_def *ld, int t, const double *values,
+                         td_criterion **arr, size_t *n, size_t *cap)
+{
+    int rc = 0;
+    if (t > 0 && ld->gate)
+        rc = engine_criteria_add(e->prog, ld->gate, values, arr, n, cap);
+    if (rc == 0 && ld->tiers[t].when)
+        rc = engine_criteria_add(e->prog, ld->tiers[t].when, values, arr, n, cap);
+    return rc;
+}
+
+/* crit_tier is the destination's, or for a drop to unranked the tier left;
+ * for DENIAL and WITHDRAWN, the tier whose promotion was dropped. */
 void engine_report(const engine *e, const td_partner *p, const char *ladder, const ladder_def *ld,
                    const char *from, int crit_tier, const char *to, td_time now, td_cause cause,
                    const td_event *ev, const double *values, const char *actor, const char *reason,
@@ -481,15 +495,19 @@ void engine_report(const engine *e, const td_partner *p, const char *ladder, con
         crit = NULL;
         cap = 0;
     }
-    if (values && ld && crit_tier >= 0) {
-        int rc = 0;
-        if (crit_tier > 0 && ld->gate)
-            rc = engine_criteria_add(e->prog, ld->gate, values, &crit, &n, &cap);
-        if (rc == 0 && ld->tiers[crit_tier].when)
-            rc = engine_criteria_add(e->prog, ld->tiers[crit_tier].when, values, &crit, &n, &cap);
-        if (rc != 0)
-            n = 0; /* the change still goes out, without its criteria */
-    }
+    if (values && ld && crit_tier >= 0 &&
+        tier_criteria(e, ld, crit_tier, values, &crit, &n, &cap) != 0)
+        n = 0; /* the change still goes out, without its criteria */
+    /* A move down also says why the tier left was lost. Moves down are
+     * rare next to events, so these go on the heap. */
+    int from_t = ld && from ? ladder_tier_index(ld, from) : -1;
+    int to_t = ld && to ? ladder_tier_index(ld, to) : -1;
+    td_criterion *lost = NULL;
+    size_t n_lost = 0, cap_lost = 0;
+    if (values && from_t >= 0 && to_t < from_t &&
+        tier_criteria(e, ld, from_t, values, &lost, &n_lost, &cap_lost) != 0)
+        n_lost = 0;
+    bool dropped = cause == TD_CAUSE_DENIAL || cause == TD_CAUSE_WITHDRAWN;
     td_change c = {
         .partner = p->id,
         .ladder = ladder,
@@ -503,10 +521,14 @@ void engine_report(const engine *e, const td_partner *p, const char *ladder, con
         .n_criteria = n,
         .actor = actor,
         .reason = reason,
+        .lost = n_lost ? lost : NULL,
+        .n_lost = n_lost,
+        .promotion_tier = dropped && ld && crit_tier >= 0 ? ld->tiers[crit_tier].name : NULL,
     };
     fn(ud, &c);
     if (crit != stack)
         free(crit);
+    free(lost);
 }
 
 static void values_init(double *values)
@@ -901,6 +923,62 @@ static int tier_by_name(const ladder_def *from, int t, const ladder_def *to)
     return t >= 0 && to ? ladder_tier_index(to, from->tiers[t].name) : -1;
 }
 
+/* Fills nt (np->n_ladders entries, initialised) with p's standing under np,
+ * matched by ladder and tier name from `old`, the version it leaves (e->prog
+ * is already np, so reports carry np's version); `on` is the
+ * set of np's ladders p sits on. Ladders p leaves while holding a tier, and
+ * tiers that change name-matching, are reported with cause PROGRAM_VERSION.
+ * take_notes moves override notes into nt (applying); otherwise nt gets
+ * none and p is not changed at all (an impact assessment). */
+static void tiers_for_program(engine *e, const program *old, const program *np, td_partner *p,
+                              uint32_t on, tier_state *nt, bool take_notes, td_time now,
+                              td_change_fn fn, void *ud)
+{
+    for (size_t ol = 0; old && p->tiers && ol < old->n_ladders; ol++) {
+        if (!(p->ladders & (1u << ol)))
+            continue;
+        const ladder_def *old_ld = &old->ladders[ol];
+        tier_state *ots = &p->tiers[ol];
+        int oeff = ts_effective(ots);
+        const char *from = oeff >= 0 ? old_ld->tiers[oeff].name : NULL;
+        int l = program_ladder_index(np, old_ld->name);
+        if (l < 0 || !(on & (1u << l))) {
+            if (from)
+                engine_report(e, p, old_ld->name, NULL, from, -1, NULL, now,
+                              TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL, NULL, fn, ud);
+            continue;
+        }
+        const ladder_def *ld = &np->ladders[l];
+        tier_state *ts = &nt[l];
+        *ts = *ots;
+        if (take_notes)
+            ots->override_note = NULL; /* moved */
+        else
+            ts->override_note = NULL; /* p's own; an assessment never frees it */
+        ts->tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
+        ts->qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
+        ts->pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
+        ts->denied = (int8_t)tier_by_name(old_ld, ots->denied, ld);
+        ts->override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
+        if (ts_overridden(ots) && ots->override_tier >= 0 && ts->override_tier < 0) {
+            /* The pinned tier is gone: the pin cannot hold. */
+            free(ts->override_note);
+            ts->override_note = NULL;
+            ts->override_until = TD_TIME_NONE;
+        }
+        if (ots->tier >= 0 && ts->tier < 0) {
+            ts->since = now;
+            ts->below_since = TD_TIME_NONE;
+        }
+        /* A tier that vanished is left here; the lifecycle moves on from unranked. */
+        int eff = ts_effective(ts);
+        const char *to = eff >= 0 ? ld->tiers[eff].name : NULL;
+        if (from && (!to || strcmp(from, to) != 0))
+            engine_report(e, p, ld->name, NULL, from, -1, to, now, TD_CAUSE_PROGRAM_VERSION, NULL,
+                          NULL, NULL, NULL, fn, ud);
+    }
+}
+
 int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, void *ud)
 {
     for (size_t m = 0; m < np->n_metrics; m++)
@@ -936,46 +1014,7 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
         metric_values(&e->cp, p, UINT64_MAX, now, values);
         for (size_t l = 0; l < np->n_ladders; l++)
             engine_tier_state_init(&nt[l]);
-        for (size_t ol = 0; old && p->tiers && ol < old->n_ladders; ol++) {
-            if (!(p->ladders & (1u << ol)))
-                continue;
-            const ladder_def *old_ld = &old->ladders[ol];
-            tier_state *ots = &p->tiers[ol];
-            int oeff = ts_effective(ots);
-            const char *from = oeff >= 0 ? old_ld->tiers[oeff].name : NULL;
-            int l = program_ladder_index(np, old_ld->name);
-            if (l < 0 || !(on & (1u << l))) {
-                if (from)
-                    engine_report(e, p, old_ld->name, NULL, from, -1, NULL, now,
-                                  TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL, NULL, fn, ud);
-                continue;
-            }
-            const ladder_def *ld = &np->ladders[l];
-            tier_state *ts = &nt[l];
-            *ts = *ots;
-            ots->override_note = NULL; /* moved */
-            ts->tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
-            ts->qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
-            ts->pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
-            ts->denied = (int8_t)tier_by_name(old_ld, ots->denied, ld);
-            ts->override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
-            if (ts_overridden(ots) && ots->override_tier >= 0 && ts->override_tier < 0) {
-                /* The pinned tier is gone: the pin cannot hold. */
-                free(ts->override_note);
-                ts->override_note = NULL;
-                ts->override_until = TD_TIME_NONE;
-            }
-            if (ots->tier >= 0 && ts->tier < 0) {
-                ts->since = now;
-                ts->below_since = TD_TIME_NONE;
-            }
-            /* A tier that vanished is left here; the lifecycle moves on from unranked. */
-            int eff = ts_effective(ts);
-            const char *to = eff >= 0 ? ld->tiers[eff].name : NULL;
-            if (from && (!to || strcmp(from, to) != 0))
-                engine_report(e, p, ld->name, NULL, from, -1, to, now, TD_CAUSE_PROGRAM_VERSION,
-                              NULL, NULL, NULL, NULL, fn, ud);
-        }
+        tiers_for_program(e, old, np, p, on, nt, true, now, fn, ud);
         engine_partner_set_tiers(p, nt, np->n_ladders);
         p->ladders = on;
         lc_ctx c = {e, p, 0, values, now, TD_CAUSE_PROGRAM_VERSION, NULL, fn, ud};
@@ -993,39 +1032,91 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
     return 0;
 }
 
-void engine_program_impact(const engine *e, const program *p, td_time now, uint64_t *demote,
-                           uint64_t *promote)
+/* One partner under np at `at`, without changing it: its tiers are remapped
+ * into nt and the lifecycle steps on a copy, in `shadow`, an engine that
+ * has np in force from `at` and whose own lists are scratch. */
+static void impact_partner(engine *shadow, const engine *e, const eng_prog *cp, const program *np,
+                           const td_partner *pt, tier_state *nt, td_time at, td_impact *out)
 {
-    *demote = *promote = 0;
-    eng_prog cp;
-    if (eng_prog_compile(e, p, &cp) != 0)
-        return;
-    for (size_t i = 0; i < e->map.cap; i++) {
-        if (!e->map.slots[i].hash)
-            continue;
-        const td_partner *pt = e->map.slots[i].p;
-        uint32_t on = ladders_for(p, pt->types, pt->n_types);
-        if (!on)
-            continue;
-        double values[TD_MAX_METRICS];
-        values_init(values);
-        metric_values(&cp, pt, UINT64_MAX, now, values);
-        bool down = false, up = false;
-        for (size_t l = 0; l < p->n_ladders; l++) {
-            if (!(on & (1u << l)))
-                continue;
-            int cur = -1;
-            int ol = e->prog ? program_ladder_index(e->prog, p->ladders[l].name) : -1;
-            if (ol >= 0 && pt->tiers && (pt->ladders & (1u << ol)))
-                cur = tier_by_name(&e->prog->ladders[ol], pt->tiers[ol].tier, &p->ladders[l]);
-            int q = engine_qualify(&p->ladders[l], values);
-            down |= q < cur;
-            up |= q > cur;
-        }
-        *demote += down;
-        *promote += up;
+    uint32_t on = ladders_for(np, pt->types, pt->n_types);
+    for (size_t l = 0; l < np->n_ladders; l++)
+        engine_tier_state_init(&nt[l]);
+    /* Ladders it leaves while holding a tier: a demotion at once. */
+    for (size_t ol = 0; e->prog && pt->tiers && ol < e->prog->n_ladders; ol++) {
+        int l = program_ladder_index(np, e->prog->ladders[ol].name);
+        if ((pt->ladders & (1u << ol)) && ts_effective(&pt->tiers[ol]) >= 0 &&
+            (l < 0 || !(on & (1u << l))))
+            out->demoted++;
     }
+    if (!on)
+        return;
+    /* Without fn nothing is reported, and without take_notes pt is left as
+     * it is: the cast only fits the applying path's signature. */
+    tiers_for_program(shadow, e->prog, np, (td_partner *)pt, on, nt, false, at, NULL, NULL);
+    td_partner tmp = *pt;
+    tmp.tiers = nt;
+    tmp.n_tiers = (uint8_t)np->n_ladders;
+    tmp.ladders = on;
+    tmp.touched = false;
+    double values[TD_MAX_METRICS];
+    values_init(values);
+    metric_values(cp, pt, UINT64_MAX, at, values);
+    lc_ctx c = {shadow, &tmp, 0, values, at, TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL};
+    for (size_t l = 0; l < np->n_ladders; l++) {
+        if (!(on & (1u << l)))
+            continue;
+        tier_state *ts = &nt[l];
+        int from = ts_effective(ts), pending_before = ts->pending;
+        c.l = l;
+        lifecycle_step(&c, engine_qualify(&np->ladders[l], values));
+        int to = ts_effective(ts);
+        bool queued = ts->pending >= 0 && ts->pending != pending_before;
+        out->queued += queued;
+        if (to > from) {
+            out->promoted++;
+        } else if (to < from) {
+            out->demoted++;
+        } else if (!ts_overridden(ts) && ts->below_since != TD_TIME_NONE) {
+            td_time due = lifecycle_demotion_time(shadow, &np->ladders[l], ts);
+            out->demoted_later++;
+            if (out->first_demotion == TD_TIME_NONE || due < out->first_demotion)
+                out->first_demotion = due;
+            if (out->last_demotion == TD_TIME_NONE || due > out->last_demotion)
+                out->last_demotion = due;
+        } else if (!queued) {
+            out->unchanged++;
+        }
+    }
+    shadow->n_touched = 0; /* tmp is gone after this call */
+}
+
+int engine_program_impact(const engine *e, const program *np, td_time at, td_impact *out)
+{
+    *out = (td_impact){.first_demotion = TD_TIME_NONE, .last_demotion = TD_TIME_NONE, .at = at};
+    eng_prog cp;
+    if (eng_prog_compile(e, np, &cp) != 0)
+        return -TD_RESOURCE_EXHAUSTED;
+    tier_state *nt = malloc((np->n_ladders ? np->n_ladders : 1) * sizeof *nt);
+    if (!nt) {
+        eng_prog_free(&cp);
+        return -TD_RESOURCE_EXHAUSTED;
+    }
+    /* The lifecycle runs exactly as engine_program_apply runs it, so what is
+     * counted is what will happen: approvals queue, grace and review points
+     * and the new version's grandfather period (from `at`) hold. */
+    engine shadow = *e;
+    shadow.prog = (program *)np;
+    shadow.cp = cp;
+    shadow.version_effective = at;
+    shadow.touched = NULL;
+    shadow.n_touched = shadow.cap_touched = 0;
+    for (size_t i = 0; i < e->map.cap; i++)
+        if (e->map.slots[i].hash)
+            impact_partner(&shadow, e, &cp, np, e->map.slots[i].p, nt, at, out);
+    free(shadow.touched);
+    free(nt);
     eng_prog_free(&cp);
+    return 0;
 }
 
 /* ---- lifetime, stats ---- */

@@ -41,6 +41,7 @@ typedef enum td_cause {
     TD_CAUSE_OVERRIDE_EXPIRED = 8,
     TD_CAUSE_DENIAL = 9,
     TD_CAUSE_PARTNER_DELETED = 10,
+    TD_CAUSE_WITHDRAWN = 11, /* a pending promotion dropped: no longer qualifies */
 } td_cause;
 
 /* One criterion (a comparison in a `when` or gate) evaluated at a moment. */
@@ -50,7 +51,7 @@ typedef struct td_criterion {
     double value; /* NaN when the metric has no value */
     double threshold;
     bool met;
-    double missing; /* distance to met; 0 when met */
+    double missing; /* distance to met; 0 when met, NaN with no value */
 } td_criterion;
 
 /* A tier change. Strings and arrays live only for the callback. Tier names
@@ -68,6 +69,11 @@ typedef struct td_change {
     size_t n_criteria;
     const char *actor;
     const char *reason;
+    /* A move down: the criteria of the tier left (gate included), met or
+     * not, at that moment; the unmet ones say why it was lost. */
+    const td_criterion *lost;
+    size_t n_lost;
+    const char *promotion_tier; /* DENIAL, WITHDRAWN: the promotion dropped */
 } td_change;
 
 typedef void (*td_change_fn)(void *ud, const td_change *c);
@@ -126,9 +132,22 @@ const program *engine_program(const engine *e);
  * whatever the new metrics' windows and aggregates. Returns 0, or
  * -TD_RESOURCE_EXHAUSTED with nothing changed and p still the caller's. */
 int engine_program_apply(engine *e, program *p, td_time now, td_change_fn fn, void *ud);
-/* How many partners p would demote / promote at now, without applying it. */
-void engine_program_impact(const engine *e, const program *p, td_time now, uint64_t *demote,
-                           uint64_t *promote);
+/* What putting p in force at `at` would do, with the lifecycle as it
+ * really runs (approvals queue, grace, review points, p's grandfather period
+ * from `at`), counted per partner and ladder, without changing anything. */
+typedef struct td_impact {
+    td_time at;
+    uint64_t promoted;      /* move up at once */
+    uint64_t queued;        /* a promotion that will wait for a person (may also be promoted,
+                               up to the tier below the one needing approval) */
+    uint64_t demoted;       /* move down at once, or leave a ladder while holding a tier */
+    uint64_t demoted_later; /* below their tier: demoted at a later instant unless they recover */
+    td_time first_demotion; /* earliest and latest of those instants; TD_TIME_NONE: none */
+    td_time last_demotion;
+    uint64_t unchanged; /* none of the above */
+} td_impact;
+/* 0, or -TD_RESOURCE_EXHAUSTED with *out zeroed but for `at`. */
+int engine_program_impact(const engine *e, const program *p, td_time at, td_impact *out);
 
 /* ---- partners ---- */
 /* Creates or updates a partner (name may be NULL to keep it; types NULL
@@ -284,10 +303,12 @@ typedef struct td_explanation {
 } td_explanation;
 
 /* Explains p's standing on ladder index l at `at` (metric values evaluated
- * at `at`). The explanation owns its arrays; free with
- * engine_explanation_free. TD_FAILED_PRECONDITION without a program,
- * TD_NOT_FOUND when p is not on that ladder. */
-int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time at,
+ * at `at`); p's state is as evaluated at `now`, so for an `at` ahead of now
+ * grace counts from when p falls below in between, not from `at`. The
+ * explanation owns its arrays; free with engine_explanation_free.
+ * TD_FAILED_PRECONDITION without a program, TD_NOT_FOUND when p is not on
+ * that ladder. */
+int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time now, td_time at,
                    td_explanation *out, td_error *err);
 void engine_explanation_free(td_explanation *x);
 

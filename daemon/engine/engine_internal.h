@@ -220,7 +220,8 @@ int lifecycle_demotion_target(const ladder_def *ld, int cur, int q);
 td_time lifecycle_next_due(const engine *e, const td_partner *p, td_time now);
 
 /* ---- explain.c, shared with engine.c ---- */
-/* Distance from value to meeting `value op threshold` (0 when met). */
+/* Distance from value to meeting `value op threshold`: 0 when met, NaN
+ * when value is NaN (the metric has no value yet). */
 double engine_missing(cmp_op op, double value, double threshold);
 /* Appends one criterion per comparison in x, in source order. -1 on OOM. */
 int engine_criteria_add(const program *prog, const expr *x, const double *values,

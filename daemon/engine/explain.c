@@ -30,7 +30,7 @@ double engine_missing(cmp_op op, double value, double threshold)
     if (cmp_holds(op, value, threshold))
         return 0;
     if (isnan(value))
-        return threshold;
+        return NAN; /* no value yet: no distance can be told */
     switch (op) {
     case CMP_GE:
     case CMP_GT:
@@ -117,8 +117,9 @@ static double gap_distance(const gapset *g)
 {
     double d = 0;
     for (size_t i = 0; i < g->n; i++) {
-        double t = fabs(g->c[i].threshold);
-        d += g->c[i].missing / (t > 0 ? t : 1);
+        double t = fabs(g->c[i].threshold), m = g->c[i].missing;
+        /* A metric with no value yet is as far as its whole threshold. */
+        d += isnan(m) ? 1 : m / (t > 0 ? t : 1);
     }
     return d;
 }
@@ -197,13 +198,37 @@ static int qualify_at(const engine *e, const td_partner *p, size_t l, td_time t)
  * any grandfather period. The demotion instant is what at_risk_date
  * reports, because it is the deadline a re-engagement message can name;
  * the fall itself is at_risk_falls. */
+/* The start of grace as it will stand at `at` when time runs on from `now`
+ * (the instant the partner state was evaluated) with no new events: grace
+ * counts from the instant the partner really falls below its tier, which
+ * for an `at` ahead of now lies between the two, not at `at`. */
+static td_time below_since_at(const engine *e, const td_partner *p, size_t l, const tier_state *ts,
+                              td_time now, td_time at)
+{
+    td_time below = ts->below_since;
+    td_time t = now;
+    for (int step = 0; at > now && step <= AT_RISK_MAX_STEPS; step++) {
+        t = ladder_next_due(e, p, e->cp.ladder_mask[l], t);
+        if (t == TD_TIME_NONE || t > at)
+            break;
+        if (qualify_at(e, p, l, t) < ts->tier) {
+            if (below == TD_TIME_NONE)
+                below = t;
+        } else {
+            below = TD_TIME_NONE;
+        }
+    }
+    return below;
+}
+
 static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_state *ts,
-                    td_time at, td_explanation *out)
+                    td_time now, td_time at, td_explanation *out)
 {
     const ladder_def *ld = &e->prog->ladders[l];
     int cur = ts->tier;
     if (cur < 0 || ts_overridden(ts))
         return;
+    td_time below = below_since_at(e, p, l, ts, now, at);
     td_time t = at;
     for (int step = 0; step <= AT_RISK_MAX_STEPS; step++) {
         if (step > 0) {
@@ -215,8 +240,7 @@ static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_s
         if (q >= cur)
             continue;
         tier_state future = *ts;
-        if (future.below_since == TD_TIME_NONE || future.below_since > t)
-            future.below_since = t;
+        future.below_since = below != TD_TIME_NONE && below <= t ? below : t;
         td_time due = lifecycle_demotion_time(e, ld, &future);
         if (due == TD_TIME_NONE)
             return;
@@ -241,7 +265,7 @@ void engine_explanation_free(td_explanation *x)
     memset(x, 0, sizeof *x);
 }
 
-int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time at,
+int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time now, td_time at,
                    td_explanation *out, td_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -306,6 +330,6 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
         engine_explanation_free(out);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "explaining '%s': out of memory", p->id);
     }
-    at_risk(e, p, ladder, ts, at, out);
+    at_risk(e, p, ladder, ts, now, at, out);
     return 0;
 }

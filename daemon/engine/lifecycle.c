@@ -75,6 +75,19 @@ static void override_drop(tier_state *ts)
     ts->override_tier = -1;
 }
 
+/* Ends the pin and reports where the partner lands. When the tier seen
+ * changes, the partner holds the lifecycle tier from now on: `since` says
+ * so, not the moment the lifecycle took it under the pin. */
+static void override_end(const lc_ctx *c, tier_state *ts, td_cause cause, const char *actor,
+                         const char *reason)
+{
+    int pinned = ts->override_tier;
+    override_drop(ts);
+    if (pinned != ts->tier)
+        ts->since = c->now;
+    lc_report(c, pinned, ts->tier, ts->tier >= 0 ? ts->tier : pinned, cause, actor, reason);
+}
+
 static td_time review_point(const ladder_policy *pol, td_time t)
 {
     switch (pol->review) {
@@ -123,12 +136,8 @@ void lifecycle_step(const lc_ctx *c, int q)
     const ladder_def *ld = &c->e->prog->ladders[c->l];
     tier_state *ts = &c->p->tiers[c->l];
     ts->qualifying = (int8_t)q;
-    if (ts_overridden(ts) && c->now >= ts->override_until) {
-        int pinned = ts->override_tier;
-        override_drop(ts);
-        lc_report(c, pinned, ts->tier, ts->tier >= 0 ? ts->tier : pinned, TD_CAUSE_OVERRIDE_EXPIRED,
-                  TD_ACTOR_SYSTEM, LC_EXPIRED_REASON);
-    }
+    if (ts_overridden(ts) && c->now >= ts->override_until)
+        override_end(c, ts, TD_CAUSE_OVERRIDE_EXPIRED, TD_ACTOR_SYSTEM, LC_EXPIRED_REASON);
     if (ts->denied >= 0 && q < ts->denied)
         ts->denied = -1;
     if (ts->pending >= 0 && (q < ts->pending || ts->pending <= ts->tier)) {
@@ -137,7 +146,7 @@ void lifecycle_step(const lc_ctx *c, int q)
         ts->pending_since = TD_TIME_NONE;
         if (was > ts->tier) {
             int eff = ts_effective(ts);
-            lc_report(c, eff, eff, was, TD_CAUSE_DENIAL, TD_ACTOR_SYSTEM, LC_WITHDRAWN_REASON);
+            lc_report(c, eff, eff, was, TD_CAUSE_WITHDRAWN, TD_ACTOR_SYSTEM, LC_WITHDRAWN_REASON);
         }
     }
     int cur = ts->tier;
@@ -288,13 +297,10 @@ int engine_override_clear(engine *e, td_partner *p, const char *ladder, const ch
     if (!ts_overridden(ts) || now >= ts->override_until)
         return td_error_set(err, TD_FAILED_PRECONDITION,
                             "partner '%s' has no active override on ladder %s", p->id, ladder);
-    int pinned = ts->override_tier;
-    override_drop(ts);
     double values[TD_MAX_METRICS];
     lc_values(e, p, l, now, values);
     lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
-    lc_report(&c, pinned, ts->tier, ts->tier >= 0 ? ts->tier : pinned, TD_CAUSE_OVERRIDE_CLEARED,
-              actor, reason);
+    override_end(&c, ts, TD_CAUSE_OVERRIDE_CLEARED, actor, reason);
     engine_eval_ladders(e, p, 1u << l, now, 0, NULL, fn, ud);
     return 0;
 }
@@ -430,8 +436,12 @@ int engine_program_notice_check(const engine *e, const program *p, td_time now,
                                 uint64_t *would_demote, td_error *err)
 {
     td_time eff = p->effective != TD_TIME_NONE && p->effective > now ? p->effective : now;
-    uint64_t down = 0, up = 0;
-    engine_program_impact(e, p, eff, &down, &up);
+    td_impact im;
+    if (engine_program_impact(e, p, eff, &im) != 0)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                            "version %s: out of memory assessing its impact", p->version);
+    /* Demoted at once or later: either way the version can demote them. */
+    uint64_t down = im.demoted + im.demoted_later;
     *would_demote = down;
     if (!down || p->notice <= 0 || eff - now >= p->notice)
         return 0;

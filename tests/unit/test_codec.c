@@ -162,7 +162,7 @@ START_TEST(test_random_and_bit_flipped_buffers_never_crash)
                     td_explanation x;
                     ck_assert_int_eq(engine_partner_encode(e, p, &again, &n_again), 0);
                     free(again);
-                    if (engine_explain(e, p, 0, T0 + 30 * FX_DAY, &x, &err) == 0)
+                    if (engine_explain(e, p, 0, T0 + 30 * FX_DAY, T0 + 30 * FX_DAY, &x, &err) == 0)
                         engine_explanation_free(&x);
                     engine_partner_next_due(e, p, T0 + 30 * FX_DAY);
                 }

@@ -356,10 +356,12 @@ START_TEST(test_program_apply_remaps_tiers_by_name_and_reports_version_changes)
 
     /* v2 raises Selling to 100k: p1 would fall, p2 would not. */
     program *v2 = fx_partners_program("v2", 100000);
-    uint64_t down, up;
-    engine_program_impact(e, v2, T0 + 10, &down, &up);
-    ck_assert_uint_eq(down, 1);
-    ck_assert_uint_eq(up, 0);
+    td_impact im;
+    ck_assert_int_eq(engine_program_impact(e, v2, T0 + 10, &im), 0);
+    ck_assert_uint_eq(im.demoted, 1);
+    ck_assert_uint_eq(im.demoted_later, 0);
+    ck_assert_uint_eq(im.promoted, 0);
+    ck_assert_uint_eq(im.unchanged, 1);
     ck_assert_int_eq(engine_program_apply(e, v2, T0 + 10, fx_record, &log), 0);
     ck_assert_uint_eq(log.n, 1);
     ck_assert_str_eq(log.c[0].partner, "p1");
@@ -409,8 +411,9 @@ START_TEST(test_new_program_reads_old_events_through_a_different_window)
     ck_assert_uint_eq(log.c[0].n_criteria, 2); /* the destination's criteria */
     td_explanation x;
     td_error err;
-    ck_assert_int_eq(
-        engine_explain(e, engine_partner_find(e, "p1"), 0, T0 + 210 * FX_DAY, &x, &err), 0);
+    ck_assert_int_eq(engine_explain(e, engine_partner_find(e, "p1"), 0, T0 + 210 * FX_DAY,
+                                    T0 + 210 * FX_DAY, &x, &err),
+                     0);
     ck_assert_str_eq(x.tiers[1].criteria[0].metric, "arr");
     ck_assert_double_eq(x.tiers[1].criteria[0].value, 40000);
     engine_explanation_free(&x);

@@ -21,6 +21,8 @@
 
 typedef struct rec {
     char ladder[TEXT_MAX], from[TEXT_MAX], to[TEXT_MAX], actor[TEXT_MAX], reason[TEXT_MAX];
+    char promotion[TEXT_MAX];
+    char lost[TEXT_MAX]; /* "metric op threshold = value (met|unmet); ..." */
     td_cause cause;
     td_time at;
 } rec;
@@ -45,6 +47,13 @@ static void record(void *ud, const td_change *c)
     copy(r->to, c->to);
     copy(r->actor, c->actor);
     copy(r->reason, c->reason);
+    copy(r->promotion, c->promotion_tier);
+    size_t o = 0;
+    r->lost[0] = '\0';
+    for (size_t i = 0; i < c->n_lost && o < TEXT_MAX; i++)
+        o += (size_t)snprintf(r->lost + o, TEXT_MAX - o, "%s%s %s %g = %g (%s)", i ? "; " : "",
+                              c->lost[i].metric, cmp_op_str(c->lost[i].op), c->lost[i].threshold,
+                              c->lost[i].value, c->lost[i].met ? "met" : "unmet");
     r->cause = c->cause;
     r->at = c->at;
 }
@@ -176,7 +185,7 @@ START_TEST(test_demotion_waits_for_grace)
     /* Already below: explain dates the demotion from when grace began. */
     td_explanation x;
     td_error err;
-    ck_assert_int_eq(engine_explain(e, p, 0, T0 + 15 * DAY, &x, &err), 0);
+    ck_assert_int_eq(engine_explain(e, p, 0, T0 + 15 * DAY, T0 + 15 * DAY, &x, &err), 0);
     ck_assert_int_eq(x.at_risk_falls, T0 + 15 * DAY);
     ck_assert_int_eq(x.at_risk_date, T0 + 40 * DAY);
     ck_assert_str_eq(x.at_risk_tier, "T2");
@@ -188,6 +197,49 @@ START_TEST(test_demotion_waits_for_grace)
     check_rec(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, due);
     ck_assert_int_eq(view(e, p, "main").below_since, TD_TIME_NONE);
     ck_assert_int_eq(engine_partner_next_due(e, p, due), TD_TIME_NONE);
+    engine_free(e);
+}
+END_TEST
+
+START_TEST(test_demotion_records_why_the_tier_left_was_lost)
+{
+    engine *e = make_engine("      grace: 30d\n", T0);
+    td_partner *p = add_partner(e, "p", "reseller", T0);
+    rlog log = {0};
+    event(e, "p", "level", 4, T0, NULL);
+    event(e, "p", "level", 2, T0 + 10 * DAY, NULL);
+    engine_evaluate(e, p, T0 + 40 * DAY, record, &log);
+    ck_assert_uint_eq(log.n, 1);
+    check_rec(&log.c[0], "T4", "T3", TD_CAUSE_DEMOTION, T0 + 40 * DAY);
+    /* T4 was lost because lvl >= 4 failed with 2; landing on T3 (one drop
+     * at a time) says nothing about that by itself. */
+    ck_assert_str_eq(log.c[0].lost, "lvl >= 4 = 2 (unmet)");
+    /* A promotion loses nothing. */
+    event(e, "p", "level", 4, T0 + 41 * DAY, &log);
+    ck_assert_uint_eq(log.n, 2);
+    ck_assert_str_eq(log.c[1].lost, "");
+    engine_free(e);
+}
+END_TEST
+
+START_TEST(test_explain_ahead_counts_grace_from_the_fall_not_from_at)
+{
+    engine *e = make_engine("      grace: 30d\n", T0);
+    td_partner *p = add_partner(e, "p", "windowed", T0);
+    event(e, "p", "deal", 1, T0, NULL);
+    td_time now = T0 + DAY;
+    td_explanation x;
+    td_error err;
+    ck_assert_int_eq(engine_explain(e, p, 1, now, now, &x, &err), 0);
+    ck_assert_str_eq(x.tier, "R1");
+    td_time falls = x.at_risk_falls, due = x.at_risk_date;
+    ck_assert_int_gt(falls, now);
+    ck_assert_int_eq(due, falls + 30 * DAY);
+    engine_explanation_free(&x);
+    /* Asked 20 days after the fall, grace still ends 30 days after the fall. */
+    ck_assert_int_eq(engine_explain(e, p, 1, now, falls + 20 * DAY, &x, &err), 0);
+    ck_assert_int_eq(x.at_risk_date, due);
+    engine_explanation_free(&x);
     engine_free(e);
 }
 END_TEST
@@ -412,6 +464,7 @@ START_TEST(test_denial_is_recorded_and_stands_while_the_partner_keeps_qualifying
         engine_deny(e, p, "main", "bob", "no practice yet", T0 + DAY, record, &log, &err), 0);
     ck_assert_uint_eq(log.n, 1);
     check_rec(&log.c[0], "T2", "T2", TD_CAUSE_DENIAL, T0 + DAY);
+    ck_assert_str_eq(log.c[0].promotion, "T3");
     ck_assert_str_eq(log.c[0].actor, "bob");
     ck_assert_str_eq(log.c[0].reason, "no practice yet");
     ck_assert_ptr_null(view(e, p, "main").pending);
@@ -437,7 +490,9 @@ START_TEST(test_pending_promotion_is_withdrawn_when_no_longer_qualifying)
     ck_assert_str_eq(view(e, p, "main").pending, "T3");
     event(e, "p", "level", 2, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T2", "T2", TD_CAUSE_DENIAL, T0 + DAY);
+    /* Not a denial by anyone: the promotion to T3 is withdrawn, and says so. */
+    check_rec(&log.c[0], "T2", "T2", TD_CAUSE_WITHDRAWN, T0 + DAY);
+    ck_assert_str_eq(log.c[0].promotion, "T3");
     ck_assert_str_eq(log.c[0].actor, TD_ACTOR_SYSTEM);
     ck_assert_str_eq(log.c[0].reason, "no longer qualifies");
     ck_assert_ptr_null(view(e, p, "main").pending);
@@ -499,6 +554,8 @@ START_TEST(test_override_wins_until_it_expires_and_the_lifecycle_tier_takes_over
     check_rec(&log.c[1], "T1", "T4", TD_CAUSE_OVERRIDE_EXPIRED, until);
     ck_assert_str_eq(tier(e, p), "T4");
     ck_assert(!view(e, p, "main").overridden);
+    /* T4 is held from the expiry on, not from a moment under the pin. */
+    ck_assert_int_eq(view(e, p, "main").since, until);
     engine_free(e);
 }
 END_TEST
@@ -620,6 +677,89 @@ START_TEST(test_a_version_applied_without_grandfathering_demotes_as_a_program_ve
 }
 END_TEST
 
+static void count_touched(void *ud, const char *id)
+{
+    (void)id;
+    (*(size_t *)ud)++;
+}
+
+START_TEST(test_impact_counts_queued_approvals_not_promotions)
+{
+    engine *e = make_engine_split("      approval: [T4]\n", "", T0);
+    td_partner *q = add_partner(e, "q", "reseller", T0);
+    add_partner(e, "u", "reseller", T0);
+    /* v1: T4 needs 4 levels; q has 3 and holds T3. */
+    event(e, "q", "level", 3, T0, NULL);
+    event(e, "u", "level", 1, T0, NULL);
+    ck_assert_str_eq(tier(e, q), "T3");
+    /* v2 lowers T4 to 3 levels: q qualifies, but T4 needs a person. */
+    program *v2 = make_program("v2", "      approval: [T4]\n", "", 3, NULL);
+    size_t touched = 0;
+    engine_touched_take(e, NULL, NULL);
+    td_impact im;
+    ck_assert_int_eq(engine_program_impact(e, v2, T0 + DAY, &im), 0);
+    ck_assert_uint_eq(im.promoted, 0);
+    ck_assert_uint_eq(im.queued, 1);
+    ck_assert_uint_eq(im.demoted, 0);
+    ck_assert_uint_eq(im.demoted_later, 0);
+    ck_assert_uint_eq(im.unchanged, 1);
+    ck_assert_int_eq(im.at, T0 + DAY);
+    /* Assessing changed nothing, not even the list of partners to write. */
+    ck_assert_int_eq(engine_touched_take(e, count_touched, &touched), 0);
+    ck_assert_uint_eq(touched, 0);
+    ck_assert_str_eq(tier(e, q), "T3");
+    ck_assert_ptr_null(view(e, q, "main").pending);
+    /* Without the approval rule the same version promotes at once. */
+    program *v3 = make_program("v3", "", "", 3, NULL);
+    ck_assert_int_eq(engine_program_impact(e, v3, T0 + DAY, &im), 0);
+    ck_assert_uint_eq(im.promoted, 1);
+    ck_assert_uint_eq(im.queued, 0);
+    program_free(v3);
+    /* And what it said is what applying does. */
+    rlog log = {0};
+    ck_assert_int_eq(engine_program_apply(e, v2, T0 + DAY, record, &log), 0);
+    ck_assert_uint_eq(log.n, 0);
+    ck_assert_str_eq(view(e, q, "main").pending, "T4");
+    engine_free(e);
+}
+END_TEST
+
+START_TEST(test_impact_dates_demotions_held_back_by_grace_and_grandfathering)
+{
+    engine *e = make_engine("      grace: 30d\n", T0);
+    add_partner(e, "d", "reseller", T0);
+    add_partner(e, "k", "reseller", T0);
+    event(e, "d", "level", 4, T0, NULL);
+    event(e, "k", "level", 2, T0, NULL);
+    td_time at = T0 + 10 * DAY;
+    td_impact im;
+    /* T4 now needs 5 levels: d falls below, but grace holds it 30 days. */
+    program *grace = make_program("v2", "      grace: 30d\n", "", 5, NULL);
+    ck_assert_int_eq(engine_program_impact(e, grace, at, &im), 0);
+    ck_assert_uint_eq(im.demoted, 0);
+    ck_assert_uint_eq(im.demoted_later, 1);
+    ck_assert_int_eq(im.first_demotion, at + 30 * DAY);
+    ck_assert_int_eq(im.last_demotion, at + 30 * DAY);
+    ck_assert_uint_eq(im.unchanged, 1);
+    program_free(grace);
+    /* Grandfathering holds it longer, from the instant assessed. */
+    program *gf = make_program("v3", "      grace: 30d\n      grandfather: 90d\n", "", 5, NULL);
+    ck_assert_int_eq(engine_program_impact(e, gf, at, &im), 0);
+    ck_assert_uint_eq(im.demoted, 0);
+    ck_assert_uint_eq(im.demoted_later, 1);
+    ck_assert_int_eq(im.first_demotion, at + 90 * DAY);
+    program_free(gf);
+    /* With neither, the demotion is now. */
+    program *now = make_program("v4", "", "", 5, NULL);
+    ck_assert_int_eq(engine_program_impact(e, now, at, &im), 0);
+    ck_assert_uint_eq(im.demoted, 1);
+    ck_assert_uint_eq(im.demoted_later, 0);
+    ck_assert_int_eq(im.first_demotion, TD_TIME_NONE);
+    program_free(now);
+    engine_free(e);
+}
+END_TEST
+
 START_TEST(test_notice_check_refuses_a_demoting_version_that_arrives_late)
 {
     engine *e = make_engine("", T0);
@@ -704,7 +844,7 @@ START_TEST(test_at_risk_dates_the_demotion_after_grace_and_review)
     event(e, "w", "deal", 3, T0, NULL);
     td_explanation x;
     td_error err;
-    ck_assert_int_eq(engine_explain(e, p, 1, T0, &x, &err), 0);
+    ck_assert_int_eq(engine_explain(e, p, 1, T0, T0, &x, &err), 0);
     /* Deals leave the window on 31 January; grace ends 10 February; the
      * review is 1 April; one tier at most. */
     ck_assert_int_eq(x.at_risk_falls, T0 + 30 * DAY);
@@ -716,7 +856,7 @@ START_TEST(test_at_risk_dates_the_demotion_after_grace_and_review)
     ck_assert_int_eq(
         engine_override_set(e, p, "recent", "R1", T0 + 90 * DAY, "c", "r", T0, NULL, NULL, &err),
         0);
-    ck_assert_int_eq(engine_explain(e, p, 1, T0, &x, &err), 0);
+    ck_assert_int_eq(engine_explain(e, p, 1, T0, T0, &x, &err), 0);
     ck_assert_str_eq(x.tier, "R1");
     ck_assert_int_eq(x.at_risk_date, TD_TIME_NONE);
     engine_explanation_free(&x);
@@ -914,6 +1054,10 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_override_refuses_bad_tiers_times_and_text);
     tcase_add_test(tc, test_grandfathering_suppresses_demotions_until_its_end);
     tcase_add_test(tc, test_a_version_applied_without_grandfathering_demotes_as_a_program_version);
+    tcase_add_test(tc, test_demotion_records_why_the_tier_left_was_lost);
+    tcase_add_test(tc, test_explain_ahead_counts_grace_from_the_fall_not_from_at);
+    tcase_add_test(tc, test_impact_counts_queued_approvals_not_promotions);
+    tcase_add_test(tc, test_impact_dates_demotions_held_back_by_grace_and_grandfathering);
     tcase_add_test(tc, test_notice_check_refuses_a_demoting_version_that_arrives_late);
     tcase_add_test(tc, test_schedule_keeps_one_pending_version);
     tcase_add_test(tc, test_window_expiry_demotes_after_grace_with_no_events);
