@@ -176,6 +176,13 @@ static int pick_state_dir(daemon_main *m, td_error *err)
     if (mkdir(dir, STATE_DIR_MODE) != 0 && errno != EEXIST)
         return td_error_set(err, TD_UNAVAILABLE, "cannot create state dir %s: %s", dir,
                             strerror(errno));
+    /* The store's files are 0600 whatever the dir, but a dir others can
+     * read still shows them what is there and when it changes. */
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & STATE_DIR_OTHERS))
+        log_warning("state dir %s is mode %04o: users outside its owner and group can look "
+                    "inside; chmod %04o %s",
+                    dir, (unsigned)(st.st_mode & 07777), STATE_DIR_MODE, dir);
     m->d.state_dir = m->state_dir;
     return 0;
 }

@@ -2,7 +2,8 @@
  *
  * Layout. The state dir holds `tierd.lock` (our single-instance lock, with
  * the owner's PID in it), `tierd.mdb` (the LMDB data file, opened with
- * MDB_NOSUBDIR) and `tierd.mdb-lock` (LMDB's reader table). Named databases:
+ * MDB_NOSUBDIR) and `tierd.mdb-lock` (LMDB's reader table), each mode 0600
+ * whatever the umask (older files are narrowed at open). Named databases:
  *   meta            name -> small value ("format" u32, "sequence" u64, ...)
  *   partners        partner id -> engine blob
  *   events          source "\0" id -> encoded tierd.Event (idempotency keys;
@@ -48,6 +49,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define STORE_DATA_FILE     "tierd.mdb"
@@ -55,7 +57,9 @@
 #define STORE_MAX_DBS       8
 #define STORE_MAX_KEY       511        /* LMDB's default maximum key size */
 #define STORE_MAX_VALUE     (1u << 30) /* far above any record; guards size_t -> LMDB */
-#define STORE_FILE_MODE     0644
+#define STORE_FILE_MODE     0600       /* every partner's facts: the daemon's user only */
+#define STORE_FILE_PERMS    0777
+#define STORE_DISK_LOW      ((unsigned long long)1 << 20) /* free bytes under which EIO means full */
 #define STORE_PID_MAX       32
 #define STORE_GROW_NUM      3 /* grow once the map is more than 3/4 used */
 #define STORE_GROW_DEN      4
@@ -102,15 +106,34 @@ static uint64_t be64_get(const uint8_t *p)
     return v;
 }
 
+/* LMDB reports a short write as EIO, and a full disk cuts a large write
+ * short rather than failing it: EIO on a filesystem with (next to) no room
+ * left is a full disk. Root may use the blocks reserved for it, so for
+ * root only those count. */
+static bool disk_is_full(const store *s)
+{
+    struct statvfs v;
+    if (statvfs(s->dir, &v) != 0)
+        return false;
+    unsigned long long blocks = geteuid() == 0 ? v.f_bfree : v.f_bavail;
+    return blocks * v.f_frsize < STORE_DISK_LOW;
+}
+
 /* Maps an LMDB or errno result to the one error type, naming the dir. */
 static int store_error(const store *s, int rc, const char *what, td_error *err)
 {
     const char *why = mdb_strerror(rc);
+    if (rc == EIO && disk_is_full(s)) {
+        rc = ENOSPC;
+        why = "no space left on the device (a write was cut short)";
+    }
     switch (rc) {
-    case MDB_MAP_FULL:
-    case MDB_TXN_FULL:
     case ENOSPC:
     case EDQUOT:
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                            "disk full: state dir %s has no room left: %s: %s", s->dir, what, why);
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "state dir %s is full: %s: %s", s->dir,
                             what, why);
     case EROFS:
@@ -320,6 +343,12 @@ static int lock_dir(store *s, td_error *err)
                             *pid ? pid : "(unknown)");
     }
     if (!s->read_only) {
+        /* An older tierd created it 0644. */
+        if (fchmod(fd, STORE_FILE_MODE) != 0) {
+            int e = errno;
+            close(fd);
+            return store_error(s, e, "narrowing " STORE_LOCK_FILE " to owner only", err);
+        }
         char pid[STORE_PID_MAX];
         int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
         if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
@@ -412,6 +441,23 @@ static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
     return 0;
 }
 
+/* Files created now get STORE_FILE_MODE from the open; files an older
+ * tierd created 0644 are narrowed here. path is the data file. */
+static int narrow_files(store *s, const char *path, td_error *err)
+{
+    char lock[PATH_MAX + sizeof "-lock"];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    const char *files[] = {path, lock};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        struct stat st;
+        if (stat(files[i], &st) != 0 || (st.st_mode & STORE_FILE_PERMS) == STORE_FILE_MODE)
+            continue;
+        if (chmod(files[i], STORE_FILE_MODE) != 0)
+            return store_error(s, errno, "narrowing the store's files to owner only", err);
+    }
+    return 0;
+}
+
 static int open_env_inner(store *s, td_error *err)
 {
     char path[PATH_MAX];
@@ -436,6 +482,8 @@ static int open_env_inner(store *s, td_error *err)
                             "state dir %s is read-only and holds no tierd store", s->dir);
     if (rc)
         return store_error(s, rc, "opening " STORE_DATA_FILE, err);
+    if (!s->read_only && (rc = narrow_files(s, path, err)) != 0)
+        return rc;
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;

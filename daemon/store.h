@@ -13,7 +13,8 @@
  * they use a fresh read transaction. A failed commit leaves the store as it
  * was before store_begin.
  *
- * Errors: a full map or full disk -> TD_RESOURCE_EXHAUSTED, a read-only or
+ * Errors: a full map or full disk -> TD_RESOURCE_EXHAUSTED (a full disk says
+ * "disk full", also when LMDB only saw a write cut short), a read-only or
  * unwritable state dir -> TD_UNAVAILABLE, a damaged record -> TD_DATA_LOSS,
  * each with a message naming the state dir and the cause. A store written
  * by a newer format version is refused with TD_FAILED_PRECONDITION. A second

@@ -24,16 +24,18 @@
     "XX"                                                                                           \
     "XX"
 
-#define TEST_DIR_TEMPLATE   "/tmp/tierd-store-" MKDTEMP_TAIL
-#define TEST_PATH_MAX       256
-#define TEST_SMALL_MAP      ((size_t)1 << 20)
-#define TEST_BIG_BLOB       4096
-#define TEST_DISK_BYTES     "4m"
-#define TEST_BALLAST_BYTES  (2 << 20)
-#define TEST_KILL_ROUNDS    3
-#define TEST_KILL_BATCH     3
-#define TEST_KILL_MIN_MS    50
-#define TEST_KILL_SPREAD_MS 250
+#define TEST_DIR_TEMPLATE      "/tmp/tierd-store-" MKDTEMP_TAIL
+#define TEST_PATH_MAX          256
+#define TEST_SMALL_MAP         ((size_t)1 << 20)
+#define TEST_BIG_BLOB          4096
+#define TEST_DISK_BYTES        "4m"
+#define TEST_BALLAST_BYTES     (2 << 20)
+#define TEST_BIG_TURNS         1000
+#define TEST_BIG_TURN_PARTNERS 64
+#define TEST_KILL_ROUNDS       3
+#define TEST_KILL_BATCH        3
+#define TEST_KILL_MIN_MS       50
+#define TEST_KILL_SPREAD_MS    250
 
 static char dir[TEST_PATH_MAX];
 static const store_options fast = {.no_sync = true};
@@ -769,7 +771,7 @@ START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
     td_error err = {0};
     int committed = 0;
     ck_assert_int_eq(fill_until_full(s, &committed, &err), -TD_RESOURCE_EXHAUSTED);
-    ck_assert_msg(strstr(err.message, "is full") && strstr(err.message, disk), "message: %s",
+    ck_assert_msg(strstr(err.message, "disk full") && strstr(err.message, disk), "message: %s",
                   err.message);
     ck_assert_int_gt(committed, 0);
     store_abort(s);
@@ -791,6 +793,87 @@ START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
     ck_assert_int_eq(store_get_partner(s, last, &blob, &len, &err), 0);
     free(blob);
     store_close(s);
+}
+END_TEST
+
+/* A turn of many pages: LMDB writes them with one pwritev, which a full
+ * disk cuts short, and LMDB reports a short write as EIO. The caller must
+ * still hear "disk full" with the path, not an I/O error. */
+START_TEST(test_full_disk_in_a_big_turn_says_disk_full_and_the_path)
+{
+    if (!disk_mounted) {
+        fprintf(stderr, "test_full_disk_in_a_big_turn...: not run (needs CAP_SYS_ADMIN)\n");
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s", disk);
+    store *s = open_ok(NULL);
+    char blob[TEST_BIG_BLOB];
+    memset(blob, 'b', sizeof blob - 1);
+    blob[sizeof blob - 1] = 0;
+    td_error err = {0};
+    int rc = 0;
+    for (int turn = 0; rc == 0 && turn < TEST_BIG_TURNS; turn++) {
+        rc = store_begin(s, &err);
+        for (int i = 0; rc == 0 && i < TEST_BIG_TURN_PARTNERS; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "p-%04d-%03d", turn, i);
+            rc = store_put_partner(s, id, (const uint8_t *)blob, strlen(blob), &err);
+        }
+        if (rc == 0)
+            rc = store_commit(s, &err);
+    }
+    ck_assert_int_eq(rc, -TD_RESOURCE_EXHAUSTED);
+    ck_assert_msg(strstr(err.message, "disk full") && strstr(err.message, disk), "message: %s",
+                  err.message);
+    store_abort(s);
+    store_close(s);
+}
+END_TEST
+
+/* ---- file modes ---- */
+
+static mode_t file_mode(const char *name)
+{
+    char path[TEST_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    return st.st_mode & 0777;
+}
+
+/* The store holds every partner's facts: nobody but the daemon's user may
+ * read it, whatever the umask and the state dir's mode. */
+START_TEST(test_store_files_are_created_0600_whatever_the_umask)
+{
+    make_dir();
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    mode_t old = umask(0);
+    store *s = open_ok(&fast);
+    umask(old);
+    ck_assert_uint_eq(file_mode("tierd.mdb"), 0600);
+    ck_assert_uint_eq(file_mode("tierd.mdb-lock"), 0600);
+    ck_assert_uint_eq(file_mode("tierd.lock"), 0600);
+    store_close(s);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_store_files_left_readable_by_an_older_tierd_are_narrowed_to_0600)
+{
+    make_dir();
+    store *s = open_ok(&fast);
+    store_close(s);
+    const char *names[] = {"tierd.mdb", "tierd.mdb-lock", "tierd.lock"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[TEST_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        ck_assert_int_eq(chmod(path, 0644), 0);
+    }
+    s = open_ok(&fast);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        ck_assert_msg(file_mode(names[i]) == 0600, "%s is %o", names[i], file_mode(names[i]));
+    store_close(s);
+    remove_dir();
 }
 END_TEST
 
@@ -948,6 +1031,16 @@ static Suite *store_suite(void)
     tcase_add_unchecked_fixture(disk_case, disk_setup, disk_teardown);
     tcase_add_test(disk_case, test_full_disk_fails_clearly_and_writes_return_when_space_does);
     suite_add_tcase(s, disk_case);
+
+    TCase *big_case = tcase_create("full disk, big turns");
+    tcase_add_unchecked_fixture(big_case, disk_setup, disk_teardown);
+    tcase_add_test(big_case, test_full_disk_in_a_big_turn_says_disk_full_and_the_path);
+    suite_add_tcase(s, big_case);
+
+    TCase *modes = tcase_create("file modes");
+    tcase_add_test(modes, test_store_files_are_created_0600_whatever_the_umask);
+    tcase_add_test(modes, test_store_files_left_readable_by_an_older_tierd_are_narrowed_to_0600);
+    suite_add_tcase(s, modes);
 
     TCase *ro_case = tcase_create("read-only filesystem");
     tcase_add_unchecked_fixture(ro_case, disk_setup, disk_teardown);
