@@ -7,6 +7,9 @@
 # on every run. Uses build/ like scripts/test.sh; the daemon's state goes to
 # ./demo-state (removed first) and its log to a temporary file that is
 # printed if anything fails. The daemon never outlives the script.
+#
+# For tests: TIERD_BIN and TIERCTL_BIN name binaries already built (then
+# nothing is installed or built) and DEMO_STATE another state directory.
 set -euo pipefail
 
 DEMO_CLOCK=2026-11-15T00:00:00Z
@@ -31,21 +34,25 @@ section() {
     printf '\n==== %s ====\n' "$*"
 }
 
-section "dependencies"
-bash scripts/install-deps.sh
-
-section "build (build/)"
-if [ -f build/meson-private/coredata.dat ]; then
-    meson setup --reconfigure build >/dev/null
+if [ -n "${TIERD_BIN:-}" ] && [ -n "${TIERCTL_BIN:-}" ]; then
+    tierd=$TIERD_BIN
+    tierctl=$TIERCTL_BIN
 else
-    meson setup build >/dev/null
-fi
-# Only what the demo runs: the test suites are scripts/test.sh's business.
-ninja -C build daemon/tierd client/tierctl
+    section "dependencies"
+    bash scripts/install-deps.sh
 
-tierd=build/daemon/tierd
-tierctl=build/client/tierctl
-state="$root/demo-state"
+    section "build (build/)"
+    if [ -f build/meson-private/coredata.dat ]; then
+        meson setup --reconfigure build >/dev/null
+    else
+        meson setup build >/dev/null
+    fi
+    # Only what the demo runs: the test suites are scripts/test.sh's business.
+    ninja -C build daemon/tierd client/tierctl
+    tierd=build/daemon/tierd
+    tierctl=build/client/tierctl
+fi
+state=${DEMO_STATE:-"$root/demo-state"}
 url="ipc://$state/rpc.sock"
 log=$(mktemp)
 pid=
