@@ -56,13 +56,21 @@ state=${DEMO_STATE:-"$root/demo-state"}
 url="ipc://$state/rpc.sock"
 log=$(mktemp)
 pid=
+watch_pid=
+watch_out=
 
 ctl() {
     "$tierctl" --url "$url" "$@"
 }
 
+# Stops what the demo started (the watcher, then the daemon), however the
+# script ends: at the end, on an error, or on SIGINT/SIGTERM.
 cleanup() {
     local status=$?
+    if [ -n "$watch_pid" ] && kill -0 "$watch_pid" 2>/dev/null; then
+        kill -TERM "$watch_pid" 2>/dev/null || true
+        wait "$watch_pid" 2>/dev/null || true
+    fi
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do
@@ -76,10 +84,13 @@ cleanup() {
         echo "demo.sh: failed; the daemon's log follows" >&2
         cat "$log" >&2
     fi
-    rm -f "$log"
+    rm -f "$log" ${watch_out:+"$watch_out"}
     exit "$status"
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 section "start tierd (clock frozen at $DEMO_CLOCK)"
 rm -rf "$state"
@@ -136,18 +147,23 @@ ctl history "$APPROVAL_PARTNER"
 section "time passes: tierctl clock advance $DEMO_ADVANCE, with tierctl watch on the change feed"
 # The watcher subscribes to the PUB socket and fills any gap from
 # ListChanges, so it prints every change of the advance exactly once.
+# tierctl runs directly, not through ctl: $! must be tierctl itself (a
+# backgrounded function is a subshell, and killing that left tierctl
+# running).
 watch_out=$(mktemp)
-ctl watch --ladder reseller >"$watch_out" 2>&1 &
+"$tierctl" --url "$url" watch --ladder reseller >"$watch_out" 2>&1 &
 watch_pid=$!
 sleep 0.5
 ctl clock advance "$DEMO_ADVANCE"
 sleep 1
 kill -TERM "$watch_pid" 2>/dev/null || true
 wait "$watch_pid" 2>/dev/null || true
+watch_pid=
 echo "-- tierctl watch --ladder reseller printed $(wc -l <"$watch_out") changes," \
     "$(grep -c 'denial by system' "$watch_out" || true) of them withdrawn approvals; the tier moves:"
 grep -v 'denial by system' "$watch_out" | head -n 12 || true
 rm -f "$watch_out"
+watch_out=
 
 section "tierctl history $AT_RISK_PARTNER (demoted at a review, no event needed)"
 ctl history "$AT_RISK_PARTNER"
