@@ -9,11 +9,17 @@
  * daemon committed; the plugin resumes from the cursor.
  *
  * It reports to its supervisor on the status descriptor (--status-fd), one
- * tab-separated line per fact:
+ * tab-separated line per write, one fact each:
  *   ready <cursor>          plugin initialised, resuming from cursor
  *   hb                      alive (at most once per HOST_HEARTBEAT_MIN_MS)
  *   sent <events> <partners> <cursor>   a commit went through
  *   error <message>         the reason the process is about to exit
+ * The plugin shares this process and could write such lines itself, so the
+ * daemon takes them as signs of life and reasons only, never as counts:
+ * Status counts what the daemon committed. A child the plugin forks gets
+ * the signal mask this process had at start (not the one blocked for the
+ * signal thread) and no status descriptor, so SIGTERM ends it and it cannot
+ * speak for the host; the daemon also ignores lines from any other pid.
  * Exit status: 0 after a requested stop, HOST_EXIT_RETRY on a failure worth
  * retrying, HOST_EXIT_FATAL when retrying cannot help (bad plugin, ABI,
  * config). It does not decide about restarts; daemon/connectors.c does. */
@@ -348,6 +354,20 @@ static const tierd_host_api host_api = {
     .stopping = host_stopping,
 };
 
+/* What a child the plugin forks must not inherit from the host: the stop
+ * signals blocked for sigwait (it would then ignore SIGTERM and outlive
+ * every stop) and the status descriptor (it could then speak for a host
+ * that is hung or gone). Set once, before any plugin code runs. */
+static sigset_t fork_child_mask;
+static int fork_child_status_fd = -1;
+
+static void on_fork_child(void)
+{
+    if (fork_child_status_fd >= 0)
+        close(fork_child_status_fd);
+    pthread_sigmask(SIG_SETMASK, &fork_child_mask, NULL);
+}
+
 /* Signals are taken by one thread with sigwait, so the plugin's stop runs
  * in ordinary thread context rather than inside a signal handler. */
 typedef struct stop_waiter {
@@ -481,6 +501,13 @@ int main(int argc, char **argv)
 
     td_error err;
     td_error_clear(&err);
+    /* Before dlopen, since a plugin's constructors are plugin code too. */
+    pthread_sigmask(SIG_SETMASK, NULL, &fork_child_mask);
+    fork_child_status_fd = h->status_fd;
+    if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
+        td_error_set(&err, TD_INTERNAL, "cannot register the fork handler");
+        return fail(h, HOST_EXIT_RETRY, &err);
+    }
     h->partners = calloc(HOST_BATCH_ITEMS, sizeof *h->partners);
     h->partner_ptrs = calloc(HOST_BATCH_ITEMS, sizeof *h->partner_ptrs);
     h->events = calloc(HOST_BATCH_ITEMS, sizeof *h->events);
@@ -508,7 +535,8 @@ int main(int argc, char **argv)
     sigaddset(&waiter.set, SIGTERM);
     sigaddset(&waiter.set, SIGINT);
     sigaddset(&waiter.set, SIGHUP);
-    /* Blocked before any plugin thread exists, so they all inherit it. */
+    /* Blocked before any plugin thread exists, so they all inherit it; a
+     * forked child gets the mask of before back (on_fork_child). */
     pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
     pthread_t tid;
     if (pthread_create(&tid, NULL, stop_thread, &waiter) != 0) {
@@ -518,6 +546,10 @@ int main(int argc, char **argv)
 
     if (td_client_open(url, NULL, timeout_ms, &h->client, &err))
         return fail(h, HOST_EXIT_FATAL, &err);
+    /* Both are copied by now; whatever the plugin runs must not inherit
+     * the daemon token or the config block's secrets (a conninfo password). */
+    unsetenv(TD_CLIENT_TOKEN_ENV);
+    unsetenv(HOST_CONFIG_ENV);
     if (fetch_cursor(h, &err))
         return fail(h, atomic_load(&h->stopping) ? 0 : HOST_EXIT_RETRY, &err);
 

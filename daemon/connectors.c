@@ -7,11 +7,23 @@
  *      └──exit status HOST_EXIT_FATAL──> failed (until reload)
  *   any ──connectors_stop──> stopped
  *
- * Children report on a pipe at fd 3 (lines "ready", "hb", "sent", "error";
- * connector/main.c documents them). Any line counts as a sign of life; the
- * watchdog kills a child silent for longer than its hang timeout. A flood
+ * Children report on a socket at fd 3 (lines "ready", "hb", "sent", "error";
+ * connector/main.c documents them). It is a SOCK_SEQPACKET socket with
+ * SO_PASSCRED, so every message carries the pid of the process that sent
+ * it, as the kernel saw it: only the child's own lines count, so a process
+ * its plugin forked cannot keep a hung child alive with heartbeats. Any of
+ * the child's lines is a sign of life; the watchdog kills a child silent
+ * for longer than its hang timeout. The numbers in "sent" lines are never
+ * used: the plugin shares the child's process and could write any line, so
+ * Status reads the committed cursor and event count from the store. A flood
  * of data needs no throttling here: children send over the RPC and wait for
  * each reply, so they can never run ahead of the store.
+ *
+ * Each child is spawned detached (setsid), so it leads a process group;
+ * stops, restarts and the watchdog signal the group. When the child exits,
+ * its status socket is drained and closed at once and what is left of its
+ * group is killed, so nothing a plugin started can hold a stop or a restart
+ * up.
  *
  * Restarts use the real clock, not the daemon's (possibly fake) one: they
  * are about processes, not about tiers. This file does not load plugins and
@@ -26,9 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
@@ -40,8 +54,10 @@
 #define CONNECTOR_ARGS_MAX       16
 #define CONNECTOR_PATH_MAX       4096
 #define CONNECTOR_ENV_EXTRA      3
-#define RESTART_RETRY_MS         10
 #define CONNECTOR_RPC_TIMEOUT_MS 30000
+#define STATUS_READS_PER_WAKE    64   /* messages taken per readable event, for fairness */
+#define STATUS_DRAIN_MAX         4096 /* messages read from a child that has exited */
+#define STATUS_FDS_MAX           16   /* descriptors a forged message may carry */
 
 static char *xstrdup(const char *s)
 {
@@ -72,24 +88,25 @@ typedef struct conn {
     td_connector_conf conf;
     conn_state state;
     uv_process_t proc;
-    uv_pipe_t status;
+    uv_poll_t status; /* on status_fd, our end of the child's status socket */
+    int status_fd;
     uv_timer_t restart_timer;
     uv_timer_t watchdog;
-    bool proc_alive;  /* the child has not exited yet */
-    bool proc_open;   /* proc handle not yet closed */
-    bool status_open; /* status pipe not yet closed */
-    bool got_error;   /* the child said why, in this run */
+    int host_pid;        /* the child's pid, which is also its process group */
+    bool proc_alive;     /* the child has not exited yet */
+    bool proc_open;      /* proc handle not yet closed */
+    bool status_open;    /* status poll handle not yet closed */
+    bool got_error;      /* the child said why, in this run */
+    bool warned_foreign; /* logged lines from another process, this run */
     int64_t started_ms;
     int64_t last_seen_ms;
     int64_t backoff_ms;
     int64_t next_start; /* wall seconds; 0 when none */
     uint32_t restarts;
-    uint64_t events_sent;
-    char cursor[TIERD_PLUGIN_CURSOR_MAX + 1];
+    uint64_t events_at_start;                 /* committed count when tierd started */
+    uint64_t events;                          /* committed count, as last read from the store */
+    char cursor[TIERD_PLUGIN_CURSOR_MAX + 1]; /* committed, as last read */
     char last_error[TD_ERROR_MAX];
-    char line[STATUS_LINE_MAX];
-    size_t line_len;
-    bool line_overflow;
 } conn;
 
 struct connectors {
@@ -193,17 +210,17 @@ static void on_restart_timer(uv_timer_t *t)
     conn *k = CONN_OF(t, restart_timer);
     if (k->owner->stopping)
         return;
-    /* The last run's status pipe normally closes at its EOF long before the
-     * back-off ends; a grandchild holding it open must not block restarts.
-     * Close it and come back once its close callback has run. */
-    if (k->status_open) {
-        k->status_open = false;
-        uv_read_stop((uv_stream_t *)&k->status);
-        close_handle(k->owner, (uv_handle_t *)&k->status);
-        uv_timer_start(&k->restart_timer, on_restart_timer, RESTART_RETRY_MS, 0);
-        return;
-    }
     spawn(k);
+}
+
+/* The child and everything in its process group. The group outlives the
+ * child while any member is left, and its number cannot be reused until
+ * the last one is gone, so this never reaches an unrelated process. */
+static void kill_group(conn *k, int sig)
+{
+    if (k->host_pid > 0 && kill(-k->host_pid, sig) != 0 && errno != ESRCH)
+        fprintf(stderr, "<4>tierd: connector %s: signalling process group %d: %s\n", k->conf.name,
+                k->host_pid, strerror(errno));
 }
 
 static void schedule_restart(conn *k)
@@ -222,7 +239,9 @@ static void schedule_restart(conn *k)
             k->last_error, (long long)delay);
 }
 
-/* One status line from the child. */
+/* One status line from the child itself. Every line is a sign of life;
+ * only "ready" and "error" carry something used, since any other content
+ * could be the plugin's. */
 static void status_line(conn *k, char *line)
 {
     k->last_seen_ms = mono_ms(k->owner->loop);
@@ -231,57 +250,110 @@ static void status_line(conn *k, char *line)
     if (tab)
         *tab = '\0';
     if (strcmp(line, "ready") == 0) {
-        snprintf(k->cursor, sizeof k->cursor, "%s", arg);
         k->state = CONN_RUNNING;
-    } else if (strcmp(line, "sent") == 0) {
-        char *end;
-        unsigned long long events = strtoull(arg, &end, 10);
-        if (*end == '\t') {
-            strtoull(end + 1, &end, 10);
-            if (*end == '\t') {
-                k->events_sent += events;
-                snprintf(k->cursor, sizeof k->cursor, "%s", end + 1);
-            }
-        }
     } else if (strcmp(line, "error") == 0) {
         snprintf(k->last_error, sizeof k->last_error, "%s", arg);
         k->got_error = true;
     }
 }
 
-static void on_status_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void close_status(conn *k)
 {
-    (void)suggested;
-    conn *k = CONN_OF(h, status);
-    static char scratch[STATUS_LINE_MAX];
-    (void)k;
-    *buf = uv_buf_init(scratch, sizeof scratch);
+    if (!k->status_open)
+        return;
+    k->status_open = false;
+    /* uv_close stops polling at once, so the descriptor may go now. */
+    close_handle(k->owner, (uv_handle_t *)&k->status);
+    close(k->status_fd);
+    k->status_fd = -1;
 }
 
-static void on_status_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* Closes any descriptors a message smuggled in (SCM_RIGHTS) and returns the
+ * sender's pid, or -1 when the kernel attached none. */
+static int message_sender(struct msghdr *mh)
 {
-    conn *k = CONN_OF(s, status);
-    if (n < 0) {
-        if (k->status_open) {
-            k->status_open = false;
-            close_handle(k->owner, (uv_handle_t *)&k->status);
+    int pid = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET)
+            continue;
+        if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(cm), sizeof cred);
+            pid = cred.pid;
+        } else if (cm->cmsg_type == SCM_RIGHTS) {
+            size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                close(fd);
+            }
         }
+    }
+    return pid;
+}
+
+/* Reads up to max messages; closes the socket at EOF or on an error.
+ * Returns false once the socket is closed or would block. */
+static bool read_status(conn *k, size_t max)
+{
+    for (size_t taken = 0; taken < max && k->status_open; taken++) {
+        char buf[STATUS_LINE_MAX];
+        union {
+            struct cmsghdr align;
+            char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(STATUS_FDS_MAX * sizeof(int))];
+        } ctl;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.bytes,
+                            .msg_controllen = sizeof ctl.bytes};
+        ssize_t n = recvmsg(k->status_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        if (n <= 0) {
+            close_status(k);
+            return false;
+        }
+        int sender = message_sender(&mh);
+        if (sender != k->host_pid) {
+            if (!k->warned_foreign)
+                fprintf(stderr,
+                        "<4>tierd: connector %s: ignoring status lines from pid %d, which is "
+                        "not its tierd-connector process (%d); did the plugin fork?\n",
+                        k->conf.name, sender, k->host_pid);
+            k->warned_foreign = true;
+            continue;
+        }
+        /* One write is one message; a cut one is still a sign of life. */
+        if (mh.msg_flags & MSG_TRUNC) {
+            k->last_seen_ms = mono_ms(k->owner->loop);
+            continue;
+        }
+        buf[n] = '\0';
+        for (char *line = buf, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (!nl) {
+                status_line(k, line);
+                break;
+            }
+            *nl = '\0';
+            status_line(k, line);
+        }
+    }
+    return k->status_open;
+}
+
+static void on_status_readable(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    conn *k = CONN_OF(p, status);
+    if (status < 0) {
+        close_status(k);
         return;
     }
-    for (ssize_t i = 0; i < n; i++) {
-        char ch = buf->base[i];
-        if (ch == '\n') {
-            k->line[k->line_len] = '\0';
-            if (!k->line_overflow)
-                status_line(k, k->line);
-            k->line_len = 0;
-            k->line_overflow = false;
-        } else if (k->line_len + 1 < sizeof k->line) {
-            k->line[k->line_len++] = ch;
-        } else {
-            k->line_overflow = true;
-        }
-    }
+    read_status(k, STATUS_READS_PER_WAKE);
 }
 
 static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
@@ -290,6 +362,13 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     connectors *c = k->owner;
     k->proc_alive = false;
     uv_timer_stop(&k->watchdog);
+    /* What the child wrote before it went (its "error" line) is queued in
+     * the socket; take it, then close: a process the plugin forked may hold
+     * the other end open for ever. Whatever is left of the group goes too. */
+    read_status(k, STATUS_DRAIN_MAX);
+    close_status(k);
+    kill_group(k, SIGKILL);
+    k->host_pid = 0;
     if (k->proc_open) {
         k->proc_open = false;
         close_handle(c, (uv_handle_t *)&k->proc);
@@ -335,7 +414,7 @@ static void on_watchdog(uv_timer_t *t)
     snprintf(k->last_error, sizeof k->last_error, "no heartbeat for %lld ms; killed as hung",
              (long long)silent);
     k->got_error = true;
-    uv_process_kill(&k->proc, SIGKILL);
+    kill_group(k, SIGKILL);
 }
 
 extern char **environ;
@@ -344,12 +423,24 @@ static void spawn(conn *k)
 {
     connectors *c = k->owner;
     k->got_error = false;
-    k->line_len = 0;
-    k->line_overflow = false;
+    k->warned_foreign = false;
 
-    uv_pipe_init(c->loop, &k->status, 0);
-    k->status_open = true;
-    c->open_handles++;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
+        snprintf(k->last_error, sizeof k->last_error, "cannot create a status socket: %s",
+                 strerror(errno));
+        schedule_restart(k);
+        return;
+    }
+    int on = 1;
+    if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+        snprintf(k->last_error, sizeof k->last_error, "cannot ask for status senders: %s",
+                 strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        schedule_restart(k);
+        return;
+    }
 
     char *args[CONNECTOR_ARGS_MAX];
     size_t a = 0;
@@ -406,8 +497,8 @@ static void spawn(conn *k)
     stdio[1].data.fd = STDERR_FILENO;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = STDERR_FILENO;
-    stdio[HOST_STATUS_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[HOST_STATUS_FD].data.stream = (uv_stream_t *)&k->status;
+    stdio[HOST_STATUS_FD].flags = UV_INHERIT_FD;
+    stdio[HOST_STATUS_FD].data.fd = sv[1];
 
     uv_process_options_t opt = {0};
     opt.file = c->exe;
@@ -416,9 +507,12 @@ static void spawn(conn *k)
     opt.exit_cb = on_child_exit;
     opt.stdio = stdio;
     opt.stdio_count = HOST_STATUS_FD + 1;
+    /* setsid in the child: it leads a process group we can signal whole. */
+    opt.flags = UV_PROCESS_DETACHED;
 
     k->started_ms = k->last_seen_ms = mono_ms(c->loop);
     int rc = uv_spawn(c->loop, &k->proc, &opt);
+    close(sv[1]);
     free(cfg_var);
     free(token_var);
     free(env);
@@ -426,21 +520,71 @@ static void spawn(conn *k)
     k->proc_open = true;
     c->open_handles++;
     if (rc != 0) {
+        close(sv[0]);
         snprintf(k->last_error, sizeof k->last_error, "cannot start %.400s: %s", c->exe,
                  uv_strerror(rc));
         k->proc_open = false;
         close_handle(c, (uv_handle_t *)&k->proc);
-        k->status_open = false;
-        close_handle(c, (uv_handle_t *)&k->status);
         schedule_restart(k);
         return;
     }
+    k->host_pid = k->proc.pid;
     k->proc_alive = true;
     k->state = CONN_RUNNING;
     k->next_start = 0;
-    uv_read_start((uv_stream_t *)&k->status, on_status_alloc, on_status_read);
+    rc = uv_poll_init(c->loop, &k->status, sv[0]);
+    if (rc != 0) {
+        /* Silent for good: end it now rather than at its hang timeout; the
+         * exit callback schedules the restart. */
+        close(sv[0]);
+        snprintf(k->last_error, sizeof k->last_error, "cannot watch its status socket: %s",
+                 uv_strerror(rc));
+        k->got_error = true;
+        kill_group(k, SIGKILL);
+    } else {
+        k->status_fd = sv[0];
+        k->status_open = true;
+        c->open_handles++;
+        uv_poll_start(&k->status, UV_READABLE, on_status_readable);
+    }
     uint64_t every = (uint64_t)(k->conf.hang_timeout_ms / WATCHDOG_DIVISOR);
     uv_timer_start(&k->watchdog, on_watchdog, every ? every : 1, every ? every : 1);
+}
+
+/* The token children get: one with role write, never admin, because a
+ * plugin runs with whatever its host holds. Sets *refusal when tokens are
+ * configured but none may be handed out. */
+static const char *pick_token(const tierd *d, const td_connectors_conf *conf, bool *refusal)
+{
+    *refusal = false;
+    if (!d->config || d->config->n_tokens == 0) {
+        if (conf->n)
+            fprintf(stderr, "<4>tierd: connectors: no tokens are configured, so every client of "
+                            "the ipc socket, connectors included, acts as admin; add a token "
+                            "with role write to confine them\n");
+        return conf->token;
+    }
+    for (size_t i = 0; i < d->config->n_tokens; i++)
+        if (d->config->tokens[i].role == TD_ROLE_WRITE)
+            return d->config->tokens[i].secret;
+    *refusal = true;
+    return NULL;
+}
+
+/* Reads the committed cursor and event count; inside a turn's write
+ * transaction the store would show uncommitted ones, so keep the last. */
+static void refresh_committed(conn *k, store *s)
+{
+    if (!s || store_in_txn(s))
+        return;
+    td_error ignored;
+    char *cur = NULL;
+    if (store_get_cursor(s, k->conf.name, &cur, &ignored) == 0)
+        snprintf(k->cursor, sizeof k->cursor, "%s", cur ? cur : "");
+    free(cur);
+    uint64_t n = 0;
+    if (cursor_committed_events(s, k->conf.name, &n, &ignored) == 0)
+        k->events = n;
 }
 
 int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out, td_error *err)
@@ -463,7 +607,9 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
     }
     c->plugin_dir = conf->plugin_dir ? xstrdup(conf->plugin_dir) : NULL;
     c->rpc_url = conf->rpc_url ? xstrdup(conf->rpc_url) : NULL;
-    c->token = conf->token ? xstrdup(conf->token) : NULL;
+    bool refusal = false;
+    const char *token = pick_token(d, conf, &refusal);
+    c->token = token ? xstrdup(token) : NULL;
     c->conns = calloc(conf->n ? conf->n : 1, sizeof *c->conns);
     if (!c->conns)
         abort();
@@ -482,12 +628,16 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
         uv_timer_init(c->loop, &k->restart_timer);
         uv_timer_init(c->loop, &k->watchdog);
         c->open_handles += 2;
-        if (d->store) {
-            char *cur = NULL;
-            td_error ignored;
-            if (store_get_cursor(d->store, k->conf.name, &cur, &ignored) == 0 && cur)
-                snprintf(k->cursor, sizeof k->cursor, "%s", cur);
-            free(cur);
+        k->status_fd = -1;
+        refresh_committed(k, d->store);
+        k->events_at_start = k->events;
+        if (refusal) {
+            k->state = CONN_FAILED;
+            snprintf(k->last_error, sizeof k->last_error,
+                     "not started: the config has tokens but none with role write, and a "
+                     "connector is never handed an admin token; add a token with role write");
+            fprintf(stderr, "<3>tierd: connector %s %s\n", k->conf.name, k->last_error);
+            continue;
         }
         spawn(k);
     }
@@ -499,8 +649,11 @@ static void on_kill_timer(uv_timer_t *t)
 {
     connectors *c = t->data;
     for (size_t i = 0; i < c->n; i++)
-        if (c->conns[i].proc_alive)
-            uv_process_kill(&c->conns[i].proc, SIGKILL);
+        if (c->conns[i].proc_alive) {
+            fprintf(stderr, "<4>tierd: connector %s did not stop within %d ms; killed\n",
+                    c->conns[i].conf.name, CONNECTOR_STOP_GRACE_MS);
+            kill_group(&c->conns[i], SIGKILL);
+        }
 }
 
 void connectors_stop(connectors *c)
@@ -516,7 +669,7 @@ void connectors_stop(connectors *c)
         close_handle(c, (uv_handle_t *)&k->restart_timer);
         close_handle(c, (uv_handle_t *)&k->watchdog);
         if (k->proc_alive) {
-            uv_process_kill(&k->proc, SIGTERM);
+            kill_group(k, SIGTERM);
             any_alive = true;
         } else {
             k->state = CONN_STOPPED;
@@ -530,7 +683,7 @@ void connectors_stop(connectors *c)
     }
 }
 
-void connectors_status(const connectors *c, rpc_call *call, Tierd__StatusResponse *resp)
+void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *resp)
 {
     if (!c || !c->n)
         return;
@@ -539,13 +692,14 @@ void connectors_status(const connectors *c, rpc_call *call, Tierd__StatusRespons
     for (size_t i = 0; i < base; i++)
         list[i] = resp->connectors[i];
     for (size_t i = 0; i < c->n; i++) {
-        const conn *k = &c->conns[i];
+        conn *k = &c->conns[i];
+        refresh_committed(k, call->d->store);
         Tierd__ConnectorStatus *s = rpc_alloc(call, sizeof *s);
         tierd__connector_status__init(s);
         s->name = rpc_strdup(call, k->conf.name);
         s->state = rpc_strdup(call, conn_state_names[k->state]);
         s->last_error = rpc_strdup(call, k->last_error);
-        s->events_sent = k->events_sent;
+        s->events_sent = k->events >= k->events_at_start ? k->events - k->events_at_start : 0;
         s->cursor = rpc_strdup(call, k->cursor);
         s->restarts = k->restarts;
         s->next_start = k->state == CONN_RESTARTING ? k->next_start : 0;

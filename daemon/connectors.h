@@ -8,8 +8,20 @@
  * to 60 s, back to 1 s once a run lasted CONNECTOR_STABLE_MS). A child that
  * exits with the host's "fatal" status (bad plugin, wrong ABI, bad config)
  * is not restarted: its state is "failed" with the child's message until the
- * configuration is reloaded. What each child reports (cursor, events sent,
- * last error) shows in Status.
+ * configuration is reloaded. Status shows each connector's state, last
+ * error, and the cursor and events the daemon committed for it.
+ *
+ * A child leads a process group of its own: a stop, a restart or a hang
+ * signals the whole group, so whatever its plugin forked goes with it, and
+ * the stop is bounded (SIGKILL to the group after CONNECTOR_STOP_GRACE_MS).
+ * Only lines the child process itself writes on its status socket count
+ * as heartbeats (the kernel names the sender), never its descendants'.
+ *
+ * Tokens: a connector is handed a token with role write, never admin. With
+ * tokens configured but none with role write, connectors are not started
+ * (state "failed", the message says why). With no tokens at all the ipc
+ * socket's file mode is the only guard and every client of it, connectors
+ * included, acts as admin; the daemon warns about that at start.
  *
  * Cursors: a connector's requests carry `connector` and `cursor`; the
  * mutating handlers call cursor_commit_with_batch so the cursor lands in the
@@ -54,7 +66,7 @@ typedef struct td_connectors_conf {
 
     /* Filled by the daemon before connectors_start, not from YAML. */
     const char *rpc_url;       /* where children connect, e.g. ipc://STATE/rpc.sock */
-    const char *token;         /* write-role token for children, NULL when none */
+    const char *token;         /* ignored when d->config has tokens: its write token is used */
     const char *connector_exe; /* NULL: $TIERD_CONNECTOR_BIN, else next to tierd */
     /* Supervision timings; 0 takes the defaults above. */
     int64_t backoff_min_ms;
@@ -86,8 +98,11 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
 void connectors_stop(connectors *c);
 
 /* Appends one ConnectorStatus per connector to resp, allocated from the
- * call's arena. NULL c leaves resp untouched. */
-void connectors_status(const connectors *c, rpc_call *call, Tierd__StatusResponse *resp);
+ * call's arena: events_sent counts the events the daemon accepted and
+ * committed for the connector since tierd started, cursor is its committed
+ * cursor (both read from the store, not taken from the child). NULL c
+ * leaves resp untouched. */
+void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *resp);
 
 /* GetCursor: the connector's committed cursor ("" when none). */
 int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -101,5 +116,14 @@ int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
  * cursor). An empty cursor leaves the stored one as it is. */
 int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *cursor,
                              td_error *err);
+
+/* For the Ingest handler, after its items: adds the batch's accepted events
+ * to the connector's count in the store, in the turn's transaction, so the
+ * count moves only if the batch commits. A no-op without a connector. On a
+ * store error it poisons the turn (state_fail) and returns the code. */
+int cursor_count_accepted(rpc_call *call, const char *connector, uint64_t accepted, td_error *err);
+
+/* The connector's committed event count (0 when none). */
+int cursor_committed_events(store *s, const char *connector, uint64_t *out, td_error *err);
 
 #endif

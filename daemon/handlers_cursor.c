@@ -1,10 +1,13 @@
-/* Connector cursors over RPC.
+/* Connector cursors and counts over RPC.
  *
- * Owns GetCursor and the rule that a connector's cursor moves only in the
+ * Owns GetCursor, the rule that a connector's cursor moves only in the
  * transaction that stores its batch (cursor_commit_with_batch, called by
- * the UpsertPartners and Ingest handlers). It checks the connector name and
- * the cursor before they reach the store; it does not interpret cursors:
- * they are opaque to the daemon, meaningful only to their plugin. */
+ * the UpsertPartners and Ingest handlers), and the count of events each
+ * connector got committed, kept in the store beside the cursor so Status
+ * reports what the daemon committed rather than what a plugin claims. It checks the connector name
+ * and the cursor before they reach the store; it does not interpret cursors: they are opaque to the
+ * daemon, meaningful only to their plugin. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +16,12 @@
 #include "state.h"
 #include "store.h"
 #include "tierd/plugin.h"
+
+/* A store meta value per connector: its committed event count, 8 bytes
+ * big-endian. */
+#define CURSOR_EVENTS_META_FMT "connector_events/%s"
+#define CURSOR_EVENTS_META_MAX (sizeof "connector_events/" + CONNECTOR_NAME_MAX)
+#define CURSOR_COUNT_BYTES     8
 
 static bool name_char(char ch)
 {
@@ -95,4 +104,54 @@ int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *
     if (rc)
         return rc;
     return store_put_cursor(call->d->store, connector, cursor, err);
+}
+
+static void events_meta_name(const char *connector, char *out, size_t n)
+{
+    snprintf(out, n, CURSOR_EVENTS_META_FMT, connector);
+}
+
+int cursor_committed_events(store *s, const char *connector, uint64_t *out, td_error *err)
+{
+    *out = 0;
+    char name[CURSOR_EVENTS_META_MAX];
+    events_meta_name(connector, name, sizeof name);
+    uint8_t *val = NULL;
+    size_t len = 0;
+    td_error gerr;
+    td_error_clear(&gerr);
+    int rc = store_get_meta(s, name, &val, &len, &gerr);
+    if (rc == -(int)TD_NOT_FOUND)
+        return 0;
+    if (rc) {
+        *err = gerr;
+        return rc;
+    }
+    if (len == CURSOR_COUNT_BYTES)
+        for (size_t i = 0; i < CURSOR_COUNT_BYTES; i++)
+            *out = (*out << 8) | val[i];
+    free(val);
+    return 0;
+}
+
+int cursor_count_accepted(rpc_call *call, const char *connector, uint64_t accepted, td_error *err)
+{
+    /* cursor_commit_with_batch already refused a malformed name. */
+    td_error ignored;
+    if (!connector || !*connector || accepted == 0 || check_connector(connector, &ignored) != 0)
+        return 0;
+    uint64_t n = 0;
+    int rc = cursor_committed_events(call->d->store, connector, &n, err);
+    if (rc == 0) {
+        n += accepted;
+        uint8_t be[CURSOR_COUNT_BYTES];
+        for (size_t i = 0; i < CURSOR_COUNT_BYTES; i++)
+            be[i] = (uint8_t)(n >> (8 * (CURSOR_COUNT_BYTES - 1 - i)));
+        char name[CURSOR_EVENTS_META_MAX];
+        events_meta_name(connector, name, sizeof name);
+        rc = store_put_meta(call->d->store, name, be, sizeof be, err);
+    }
+    if (rc)
+        state_fail(call->d, err);
+    return rc;
 }

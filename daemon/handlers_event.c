@@ -156,6 +156,10 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         res->outcome = TIERD__OUTCOME__ACCEPTED;
         out->accepted++;
     }
+    /* Status counts a connector's events from here, not from its word. */
+    rc = cursor_count_accepted(call, r->connector, out->accepted, err);
+    if (rc)
+        return rc;
     *resp = &out->base;
     return 0;
 }
