@@ -33,6 +33,7 @@
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
 #define STATE_DIR_OTHERS  0007 /* permission bits for users outside the owner and group */
+#define MODE_BITS         07777
 #define URL_BUF           (TD_MAX_URL + 1)
 
 typedef struct flags {
@@ -182,7 +183,7 @@ static int pick_state_dir(daemon_main *m, td_error *err)
     if (stat(dir, &st) == 0 && (st.st_mode & STATE_DIR_OTHERS))
         log_warning("state dir %s is mode %04o: users outside its owner and group can look "
                     "inside; chmod %04o %s",
-                    dir, (unsigned)(st.st_mode & 07777), STATE_DIR_MODE, dir);
+                    dir, (unsigned)(st.st_mode & MODE_BITS), STATE_DIR_MODE, dir);
     m->d.state_dir = m->state_dir;
     return 0;
 }

@@ -135,6 +135,13 @@ int program_file_record(tierd *d, const char *path, const char *text, td_error *
         return rc;
     if (!w.newest)
         return td_error_set(err, TD_INTERNAL, "program %s: no stored version holds its text", path);
+    uint64_t recorded;
+    char *recorded_path;
+    rc = read_record(d, &recorded, &recorded_path, err);
+    bool same = rc == 0 && recorded == w.newest && strcmp(recorded_path, path) == 0;
+    free(recorded_path);
+    if (rc || same)
+        return rc; /* nothing to write: no turn, no fsync */
     size_t plen = strlen(path);
     uint8_t *val = malloc(PROGRAM_INDEX_SIZE + plen);
     if (!val)
