@@ -153,11 +153,11 @@ static int check_ipc_path(const td_client *c, td_error *err)
     }
 }
 
-static int unavailable(const td_client *c, td_error *err)
+static int unavailable(const td_client *c, int extra_ms, td_error *err)
 {
     return td_error_set(err, TD_UNAVAILABLE,
                         "tierd at %s did not answer within %d ms (is it running?)", c->url,
-                        c->timeout_ms);
+                        c->timeout_ms + extra_ms);
 }
 
 static int send_envelope(td_client *c, const char *method, const ProtobufCMessage *req, uint64_t id,
@@ -195,7 +195,7 @@ static int send_envelope(td_client *c, const char *method, const ProtobufCMessag
             continue;
         free(buf);
         if (e == ETIMEDOUT || e == EAGAIN || e == EINTR)
-            return unavailable(c, err);
+            return unavailable(c, 0, err);
         return td_error_set(err, TD_UNAVAILABLE, "cannot send %s to tierd at %s: %s", method,
                             c->url, nn_strerror(e));
     }
@@ -205,13 +205,13 @@ static int send_envelope(td_client *c, const char *method, const ProtobufCMessag
 
 /* Waits for the Reply to request id. A reply to an older request (one we
  * gave up on) is dropped and the wait goes on until the deadline. */
-static int recv_reply(td_client *c, const char *method, uint64_t id, int64_t deadline,
+static int recv_reply(td_client *c, const char *method, uint64_t id, int64_t deadline, int extra_ms,
                       Tierd__Reply **out, td_error *err)
 {
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left <= 0)
-            return unavailable(c, err);
+            return unavailable(c, extra_ms, err);
         int tmo = (int)left;
         nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof tmo);
         void *msg = NULL;
@@ -221,7 +221,7 @@ static int recv_reply(td_client *c, const char *method, uint64_t id, int64_t dea
             if (e == EINTR)
                 continue;
             if (e == ETIMEDOUT || e == EAGAIN)
-                return unavailable(c, err);
+                return unavailable(c, extra_ms, err);
             return td_error_set(err, TD_UNAVAILABLE, "cannot receive the %s reply from %s: %s",
                                 method, c->url, nn_strerror(e));
         }
@@ -240,9 +240,10 @@ static int recv_reply(td_client *c, const char *method, uint64_t id, int64_t dea
     }
 }
 
-int td_client_call(td_client *c, const char *method, const ProtobufCMessage *req,
-                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-                   td_error *err)
+/* td_client_call whose reply may take extra_ms longer (a long-poll). */
+static int client_call(td_client *c, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                       int extra_ms, td_error *err)
 {
     if (resp)
         *resp = NULL;
@@ -252,12 +253,12 @@ int td_client_call(td_client *c, const char *method, const ProtobufCMessage *req
     if (rc)
         return rc;
     uint64_t id = c->next_id++;
-    int64_t deadline = now_ms() + c->timeout_ms;
+    int64_t deadline = now_ms() + c->timeout_ms + extra_ms;
     rc = send_envelope(c, method, req, id, err);
     if (rc)
         return rc;
     Tierd__Reply *r = NULL;
-    rc = recv_reply(c, method, id, deadline, &r, err);
+    rc = recv_reply(c, method, id, deadline, extra_ms, &r, err);
     if (rc)
         return rc;
     if (r->status != TIERD__STATUS__OK) {
@@ -280,6 +281,13 @@ int td_client_call(td_client *c, const char *method, const ProtobufCMessage *req
     }
     tierd__reply__free_unpacked(r, NULL);
     return 0;
+}
+
+int td_client_call(td_client *c, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                   td_error *err)
+{
+    return client_call(c, method, req, resp_desc, resp, 0, err);
 }
 
 const char *td_client_url(const td_client *c)
@@ -372,6 +380,17 @@ int td_client_list_changes(td_client *c, uint64_t since, uint32_t limit,
     r.since = since;
     r.limit = limit;
     return CALL(c, "ListChanges", &r, tierd__changes_response, out, err);
+}
+
+int td_client_list_changes_wait(td_client *c, uint64_t since, uint32_t limit, uint32_t wait_ms,
+                                Tierd__ChangesResponse **out, td_error *err)
+{
+    Tierd__ListChangesRequest r = TIERD__LIST_CHANGES_REQUEST__INIT;
+    r.since = since;
+    r.limit = limit;
+    r.wait_ms = wait_ms < TD_CHANGES_MAX_WAIT_MS ? wait_ms : TD_CHANGES_MAX_WAIT_MS;
+    return client_call(c, "ListChanges", &r.base, &tierd__changes_response__descriptor,
+                       (ProtobufCMessage **)out, (int)r.wait_ms, err);
 }
 
 int td_client_set_override(td_client *c, const Tierd__SetOverrideRequest *req,

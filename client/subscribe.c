@@ -12,6 +12,12 @@
  * quiet subscription reads the log's tail every idle interval, so a change
  * lost as the last of a burst still arrives.
  *
+ * Where no PUB socket serves the client (a TCP URL with a token: tierd
+ * publishes on TCP only when its config names the feed public), it
+ * follows the log alone: each wait is a ListChanges long-poll (wait_ms),
+ * answered as soon as a change commits. TD_SUB_FOLLOW_AUTO picks that
+ * mode when tierd's Status lists no publish endpoint the client can reach.
+ *
  * Promises: changes reach the caller in sequence order with no repeats and
  * none missing, across PUB drops, filters and daemon restarts (the SUB
  * socket reconnects by itself; the log fills what was published meanwhile).
@@ -43,7 +49,8 @@
 
 struct td_sub {
     td_client *rpc; /* borrowed */
-    int sock;
+    int sock;       /* -1 when following the log alone */
+    bool by_log;
     char *ladder, *partner; /* NULL = any */
     char *url;
     int idle_ms;
@@ -161,19 +168,28 @@ static void queue_clear(td_sub *s)
 
 /* ---- reading the log -------------------------------------------------------------- */
 
-/* One ListChanges page after `checked`. Clears catch_up once the log's end
- * is reached. The page's changes move into the queue (matching) or are
+/* One ListChanges page after `checked`, waiting up to wait_ms for one when
+ * there is none yet (0: answer at once). catch_up stays set until the log's
+ * end is reached. The page's changes move into the queue (matching) or are
  * freed (filtered out), so the response is freed empty. */
-static int sub_read_log(td_sub *s, td_error *err)
+static int sub_read_log(td_sub *s, uint32_t wait_ms, td_error *err)
 {
     Tierd__ChangesResponse *r = NULL;
     s->info.log_reads++;
-    int rc = td_client_list_changes(s->rpc, s->checked, SUB_LOG_PAGE, &r, err);
+    int64_t asked = sub_now_ms();
+    int rc = wait_ms
+                 ? td_client_list_changes_wait(s->rpc, s->checked, SUB_LOG_PAGE, wait_ms, &r, err)
+                 : td_client_list_changes(s->rpc, s->checked, SUB_LOG_PAGE, &r, err);
     s->info.unreachable = rc == -(int)TD_UNAVAILABLE;
     if (rc) {
         s->retry_at = sub_now_ms() + s->idle_ms;
         return rc;
     }
+    /* Empty long before the wait was up: a tierd that does not know
+     * wait_ms, or one on its way out. Poll at the idle interval instead of
+     * asking again at once. */
+    if (wait_ms && r->n_changes == 0 && sub_now_ms() - asked < (int64_t)wait_ms / 2)
+        s->retry_at = sub_now_ms() + s->idle_ms;
     size_t n = r->n_changes;
     for (size_t i = 0; i < n; i++) {
         Tierd__TierChange *c = r->changes[i];
@@ -199,10 +215,9 @@ static int sub_read_log(td_sub *s, td_error *err)
     tierd__changes_response__free_unpacked(r, NULL);
     if (rc)
         return rc;
-    if (at_end) {
-        s->catch_up = false;
+    s->catch_up = !at_end;
+    if (at_end)
         s->next_poll = sub_now_ms() + s->idle_ms;
-    }
     return 0;
 }
 
@@ -297,6 +312,64 @@ static char *sub_strdup_filter(const char *v)
     return v && *v ? strdup(v) : NULL;
 }
 
+/* ":7451" in "tcp://host:7451" */
+static const char *sub_port(const char *url)
+{
+    const char *colon = strrchr(url, ':');
+    return colon && colon > url + strlen(SUB_TCP_PREFIX) ? colon : "";
+}
+
+/* Whether tierd's Status lists a publish endpoint at url: the same ipc
+ * path, or a TCP endpoint on the same port (tierd binds an address the
+ * client may spell differently). With tokens, tierd publishes on TCP only
+ * when its config names the feed public. */
+static int sub_pub_listed(td_client *rpc, const char *url, bool *listed, td_error *err)
+{
+    Tierd__StatusResponse *st = NULL;
+    int rc = td_client_status(rpc, &st, err);
+    if (rc)
+        return rc;
+    bool tcp = strncmp(url, SUB_TCP_PREFIX, strlen(SUB_TCP_PREFIX)) == 0;
+    *listed = false;
+    for (size_t i = 0; i < st->n_publish && !*listed; i++) {
+        const char *p = st->publish[i];
+        if (strcmp(p, url) == 0)
+            *listed = true;
+        else if (tcp && strncmp(p, SUB_TCP_PREFIX, strlen(SUB_TCP_PREFIX)) == 0)
+            *listed = *sub_port(url) && strcmp(sub_port(p), sub_port(url)) == 0;
+    }
+    tierd__status_response__free_unpacked(st, NULL);
+    return 0;
+}
+
+/* Where the subscription starts: after since, or (TD_SUB_FROM_NOW) after
+ * whatever the log holds now. Frees s on failure. */
+static int sub_start(td_sub *s, uint64_t since, td_sub **out, td_error *err)
+{
+    int rc;
+    if (since == TD_SUB_FROM_NOW) {
+        Tierd__StatusResponse *st = NULL;
+        rc = td_client_status(s->rpc, &st, err);
+        if (rc) {
+            td_sub_close(s);
+            return rc;
+        }
+        s->checked = st->last_sequence;
+        tierd__status_response__free_unpacked(st, NULL);
+        s->next_poll = sub_now_ms() + s->idle_ms;
+    } else {
+        s->checked = since;
+        s->catch_up = true;
+        rc = sub_read_log(s, 0, err);
+        if (rc) {
+            td_sub_close(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
 int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, td_error *err)
 {
     if (out)
@@ -312,11 +385,26 @@ int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, t
         return rc;
     char derived[TD_PUB_URL_MAX];
     const char *url = opts->pub_url;
-    if (!url || !*url) {
-        rc = td_client_pub_url(td_client_url(rpc), derived, sizeof derived, err);
-        if (rc)
+    td_sub_follow follow = opts->follow;
+    if (follow == TD_SUB_FOLLOW_LOG)
+        url = "";
+    else if (!url || !*url) {
+        td_error derr = {0};
+        rc = td_client_pub_url(td_client_url(rpc), derived, sizeof derived, &derr);
+        if (rc && follow == TD_SUB_FOLLOW_PUB) {
+            *err = derr;
             return rc;
-        url = derived;
+        }
+        url = rc ? NULL : derived;
+        if (follow == TD_SUB_FOLLOW_AUTO) {
+            bool served = false;
+            rc = url ? sub_pub_listed(rpc, url, &served, err) : 0;
+            if (rc)
+                return rc;
+            follow = served ? TD_SUB_FOLLOW_PUB : TD_SUB_FOLLOW_LOG;
+        }
+        if (follow == TD_SUB_FOLLOW_LOG)
+            url = "";
     }
     if (strlen(url) >= TD_PUB_URL_MAX)
         return td_error_set(err, TD_INVALID_ARGUMENT, "publish URL is longer than %d bytes",
@@ -335,6 +423,9 @@ int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, t
         td_sub_close(s);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory opening a subscription");
     }
+    s->by_log = follow == TD_SUB_FOLLOW_LOG;
+    if (s->by_log)
+        return sub_start(s, opts->since, out, err);
     s->sock = nn_socket(AF_SP, NN_SUB);
     if (s->sock < 0) {
         int e = nn_errno();
@@ -366,27 +457,7 @@ int td_sub_open_opts(td_client *rpc, const td_sub_options *opts, td_sub **out, t
     /* Subscribed first, then asked where the log stands: a change made
      * after that answer is on the socket, or, when the connection was not
      * up yet, found by the first idle poll. */
-    if (opts->since == TD_SUB_FROM_NOW) {
-        Tierd__StatusResponse *st = NULL;
-        rc = td_client_status(rpc, &st, err);
-        if (rc) {
-            td_sub_close(s);
-            return rc;
-        }
-        s->checked = st->last_sequence;
-        tierd__status_response__free_unpacked(st, NULL);
-        s->next_poll = sub_now_ms() + s->idle_ms;
-    } else {
-        s->checked = opts->since;
-        s->catch_up = true;
-        rc = sub_read_log(s, err);
-        if (rc) {
-            td_sub_close(s);
-            return rc;
-        }
-    }
-    *out = s;
-    return 0;
+    return sub_start(s, opts->since, out, err);
 }
 
 int td_sub_open(td_client *rpc, const char *pub_url, const char *ladder, const char *partner,
@@ -394,6 +465,51 @@ int td_sub_open(td_client *rpc, const char *pub_url, const char *ladder, const c
 {
     td_sub_options o = {.pub_url = pub_url, .ladder = ladder, .partner = partner, .since = since};
     return td_sub_open_opts(rpc, &o, out, err);
+}
+
+/* Sleeps until `until`; false when a signal cut it short. */
+static bool sub_sleep_until(int64_t until)
+{
+    int64_t ms = until - sub_now_ms();
+    if (ms <= 0)
+        return true;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    return nanosleep(&ts, NULL) == 0;
+}
+
+/* td_sub_next following the log alone: each wait is a ListChanges
+ * long-poll, so a change arrives as it commits and a quiet subscription
+ * costs one call per TD_CHANGES_MAX_WAIT_MS (or per timeout_ms). */
+static int sub_next_by_log(td_sub *s, int timeout_ms, int64_t deadline, Tierd__TierChange **change,
+                           td_error *err)
+{
+    bool asked = false;
+    for (;;) {
+        if (s->head < s->n) {
+            *change = s->queue[s->head++];
+            s->info.from_log++;
+            return 0;
+        }
+        int64_t now = sub_now_ms();
+        if (now >= deadline && asked)
+            return td_error_set(err, TD_DEADLINE_EXCEEDED, "no change within %d ms", timeout_ms);
+        if (now < s->retry_at) {
+            /* after a failed or cut-short read: not before the idle interval */
+            if (deadline <= now)
+                return td_error_set(err, TD_DEADLINE_EXCEEDED, "no change within %d ms",
+                                    timeout_ms);
+            if (!sub_sleep_until(s->retry_at < deadline ? s->retry_at : deadline))
+                return td_error_set(err, TD_CANCELLED, "waiting for changes: interrupted");
+            continue;
+        }
+        int64_t left = deadline - now;
+        if (left > TD_CHANGES_MAX_WAIT_MS)
+            left = TD_CHANGES_MAX_WAIT_MS;
+        asked = true;
+        int rc = sub_read_log(s, s->catch_up || left < 0 ? 0 : (uint32_t)left, err);
+        if (rc)
+            return rc;
+    }
 }
 
 int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error *err)
@@ -404,6 +520,8 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
         return td_error_set(err, TD_INVALID_ARGUMENT, "td_sub_next needs a subscription");
     int64_t start = sub_now_ms();
     int64_t deadline = timeout_ms < 0 ? SUB_NO_DEADLINE : start + timeout_ms;
+    if (s->by_log)
+        return sub_next_by_log(s, timeout_ms, deadline, change, err);
     bool read_log = false, listened = false;
     for (;;) {
         if (s->head < s->n) {
@@ -432,7 +550,7 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
         }
         if (s->catch_up && now >= s->retry_at) {
             read_log = true;
-            int rc = sub_read_log(s, err);
+            int rc = sub_read_log(s, 0, err);
             if (rc)
                 return rc;
             continue;
@@ -456,7 +574,9 @@ void td_sub_get_info(const td_sub *s, td_sub_info *info)
 {
     *info = s->info;
     info->resume_from = s->head < s->n ? s->queue[s->head]->sequence - 1 : s->checked;
-    info->connected = nn_get_statistic(s->sock, NN_STAT_CURRENT_CONNECTIONS) > 0;
+    info->by_log = s->by_log;
+    info->connected = s->by_log ? !s->info.unreachable
+                                : nn_get_statistic(s->sock, NN_STAT_CURRENT_CONNECTIONS) > 0;
 }
 
 void td_sub_close(td_sub *s)

@@ -927,12 +927,12 @@ static const command commands[] = {
     {NULL, "stats", {NULL}, 0, 0, cmd_stats, "stats"},
     {NULL,
      "watch",
-     {"ladder=", "partner=", "since=", "pub-url=", NULL},
+     {"ladder=", "partner=", "since=", "pub-url=", "long-poll", NULL},
      0,
      0,
      cmd_watch,
-     "watch [--ladder L] [--partner P] [--since N] [--pub-url URL]   (--json: one object per "
-     "line)"},
+     "watch [--ladder L] [--partner P] [--since N] [--pub-url URL | --long-poll]   (--json: one "
+     "object per line; without a PUB endpoint in reach, e.g. TCP with a token, it long-polls)"},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",
@@ -1074,20 +1074,18 @@ static int cmd_event_add(tctl *t, cmd_args *a)
 static int cmd_watch(tctl *t, cmd_args *a)
 {
     const command *c = find_command("watch");
-    char pub[PUB_URL_MAX];
-    if (opt(a, "pub-url"))
-        snprintf(pub, sizeof pub, "%s", opt(a, "pub-url"));
-    else {
-        td_error err = {0};
-        if (td_client_pub_url(td_client_url(t->cli), pub, sizeof pub, &err) != 0)
-            return usage_error(c, "%s; give --pub-url", err.message);
-    }
+    bool long_poll = opt(a, "long-poll") != NULL;
+    if (long_poll && opt(a, "pub-url"))
+        return usage_error(c, "%s", "--long-poll and --pub-url exclude each other");
+    /* Without --pub-url the subscription finds the PUB endpoint itself, or
+     * follows by long-poll when tierd publishes none it can reach. */
     uint64_t since = 0;
     bool have_since = opt(a, "since") != NULL;
     if (have_since && parse_u64(opt(a, "since"), UINT64_MAX, &since) != 0)
         return usage_error(c, "--since '%s' must be a sequence number", opt(a, "since"));
 
-    return tctl_watch(t, opt(a, "ladder"), opt(a, "partner"), have_since, since, pub);
+    return tctl_watch(t, opt(a, "ladder"), opt(a, "partner"), have_since, since, opt(a, "pub-url"),
+                      long_poll);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */

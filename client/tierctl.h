@@ -66,9 +66,11 @@ void tctl_print_explain(const Tierd__LadderExplanation *l);
 int tctl_print_state_answer(tctl *t, const char *partner, Tierd__TierState *s);
 
 /* Follows tier changes until SIGINT/SIGTERM (tierctl_watch.c); returns the
- * exit status. since counts only when have_since. */
+ * exit status. since counts only when have_since. pub_url NULL: the PUB
+ * socket when tierd publishes where the client can reach, else long-polls;
+ * long_poll: long-polls alone. */
 int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since, uint64_t since,
-               const char *pub_url);
+               const char *pub_url, bool long_poll);
 
 /* NDJSON imports (tierctl_import.c); file "-" is standard input. */
 int tctl_import_events(tctl *t, const char *file);

@@ -1,7 +1,9 @@
 /* tierctl watch: tier changes as they happen (DESIGN.md §6).
  *
  * A thin loop over the client library's subscription (td_sub_*), which owns
- * the PUB socket and the catch-up from ListChanges. Promises what td_sub
+ * the PUB socket and the catch-up from ListChanges, or, where tierd
+ * publishes nowhere the client can reach (TCP with a token) or with
+ * --long-poll, follows by ListChanges long-polls alone. Promises what td_sub
  * promises: every change after the starting point prints exactly once and
  * in sequence order, even when PUB drops messages, when a filter makes gaps
  * normal, or when the daemon restarts in between. This file adds only the
@@ -36,12 +38,13 @@ static void watch_print(const tctl *t, const Tierd__TierChange *c)
 }
 
 int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since, uint64_t since,
-               const char *pub)
+               const char *pub, bool long_poll)
 {
     td_sub_options o = {.pub_url = pub,
                         .ladder = ladder,
                         .partner = partner,
-                        .since = have_since ? since : TD_SUB_FROM_NOW};
+                        .since = have_since ? since : TD_SUB_FROM_NOW,
+                        .follow = long_poll ? TD_SUB_FOLLOW_LOG : TD_SUB_FOLLOW_AUTO};
     td_sub *s = NULL;
     td_error err;
     int rc = td_sub_open_opts(t->cli, &o, &s, &err);

@@ -61,6 +61,14 @@ int td_client_history(td_client *c, const Tierd__HistoryRequest *req, Tierd__Cha
                       td_error *err);
 int td_client_list_changes(td_client *c, uint64_t since, uint32_t limit,
                            Tierd__ChangesResponse **out, td_error *err);
+/* The longest wait_ms tierd honours (more counts as this). */
+#define TD_CHANGES_MAX_WAIT_MS 30000u
+/* ListChanges as a long-poll: when nothing after since is there yet, tierd
+ * holds the answer until a change commits or wait_ms pass (then it may be
+ * empty). The call's deadline is the client's timeout plus wait_ms; a
+ * daemon older than wait_ms answers at once. */
+int td_client_list_changes_wait(td_client *c, uint64_t since, uint32_t limit, uint32_t wait_ms,
+                                Tierd__ChangesResponse **out, td_error *err);
 int td_client_stats(td_client *c, Tierd__StatsResponse **out, td_error *err);
 int td_client_clock(td_client *c, const char *advance, Tierd__ClockResponse **out, td_error *err);
 
@@ -83,7 +91,8 @@ const char *td_client_url(const td_client *c);
  *
  * A subscription follows tierd's change log through its PUB socket
  * (message = "change/<ladder>/<partner>", '\n', packed TierChange) and
- * fills every gap from ListChanges, so the caller sees each change after
+ * fills every gap from ListChanges, or, where no PUB socket serves it
+ * (TCP with tokens), by ListChanges long-polls alone, so the caller sees each change after
  * its starting point exactly once and in sequence order, whether PUB
  * dropped messages, a ladder/partner filter hides others' changes, or the
  * daemon restarted in between. It borrows an open td_client for the
@@ -103,6 +112,16 @@ int td_client_pub_url(const char *rpc_url, char *out, size_t n, td_error *err);
 
 typedef struct td_sub td_sub;
 
+/* How a subscription hears of new changes. */
+typedef enum td_sub_follow {
+    /* PUB when pub_url is given, or when tierd's Status lists a publish
+     * endpoint at the URL derived from the client's; the log otherwise (a
+     * TCP URL with a token, where tierd publishes no feed). */
+    TD_SUB_FOLLOW_AUTO = 0,
+    TD_SUB_FOLLOW_PUB, /* the PUB socket, the log filling its gaps */
+    TD_SUB_FOLLOW_LOG, /* ListChanges long-polls alone; no PUB socket */
+} td_sub_follow;
+
 typedef struct td_sub_options {
     const char *pub_url; /* NULL: td_client_pub_url of the client's URL */
     const char *ladder;  /* NULL or "": every ladder */
@@ -111,6 +130,7 @@ typedef struct td_sub_options {
     int idle_poll_ms;    /* <= 0: TD_SUB_DEFAULT_IDLE_POLL_MS; how long a quiet
                             subscription waits before reading the log's tail */
     int rcvbuf_bytes;    /* <= 0: nanomsg's default receive buffer */
+    td_sub_follow follow;
 } td_sub_options;
 
 /* What a subscription has done so far; for logs, tests and tools. */
@@ -122,7 +142,9 @@ typedef struct td_sub_info {
     uint64_t log_reads;   /* ListChanges calls */
     uint64_t resume_from; /* reopen with since = this to miss nothing and repeat nothing */
     bool unreachable;     /* the last ListChanges call did not reach tierd */
-    bool connected;       /* the SUB socket is connected to the publisher now */
+    bool connected;       /* the SUB socket is connected to the publisher now
+                             (following the log: the last read reached tierd) */
+    bool by_log;          /* follows by ListChanges long-polls, without PUB */
 } td_sub_info;
 
 /* Subscribes, then talks to tierd once so that an unreachable daemon fails
@@ -140,7 +162,9 @@ int td_sub_open(td_client *rpc, const char *pub_url, const char *ladder, const c
  * that fails (-TD_UNAVAILABLE while tierd restarts) leaves the
  * subscription usable: a later call retries after the idle poll interval,
  * or at once when a PUB message shows tierd is back. One call may overrun
- * timeout_ms by at most one ListChanges round trip (the client's timeout). */
+ * timeout_ms by at most one ListChanges round trip (the client's timeout).
+ * Following the log, the wait is a ListChanges long-poll of what is left
+ * of timeout_ms (at most TD_CHANGES_MAX_WAIT_MS per call to tierd). */
 int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error *err);
 void td_sub_get_info(const td_sub *s, td_sub_info *info);
 /* Closes the SUB socket and frees undelivered changes; not the client. */

@@ -1,0 +1,503 @@
+/* Following the change log by long-poll, for followers the PUB socket does
+ * not serve (a TCP URL with a token, where tierd publishes no feed):
+ * ListChanges with wait_ms against the real tierd, the subscription client
+ * in its log-only mode, and `tierctl watch` on a TCP URL.
+ *
+ * What it proves: a waiting ListChanges is answered when a change commits,
+ * not before and not at its deadline, while other clients are served; it
+ * ends empty at its deadline; SIGTERM answers it at once; a subscription
+ * that follows by log alone delivers every change once, in order, promptly
+ * and without polling in a loop; and with no PUB endpoint it can reach, a
+ * subscription (and tierctl watch) follows by long-poll on its own. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define FAKE_NOW                 "2026-01-01T00:00:00Z"
+#define TOKEN                    "long-poll-token-0123456789" /* read: a follower */
+#define WRITER_TOKEN             "long-poll-writer-0123456789"
+#define LONG_WAIT_MS             20000u /* far longer than any answer the tests expect */
+#define SHORT_WAIT_MS            500u
+#define PROMPT_S                 5.0 /* "at once": well under LONG_WAIT_MS, generous for sanitizers */
+#define DEADLINE_SLACK           0.05
+#define SERVE_OTHERS_S           1.0
+#define NEXT_MS                  10000
+#define QUIET_MS                 300
+#define IDLE_NEVER_MS            600000
+#define POLL_MS                  20
+#define LOG_WAIT_MS              10000
+#define WATCH_WAIT_MS            15000
+#define PAGE                     100
+#define PARTNERS                 3
+#define URL_MAX                  64
+#define OUT_MAX                  (64 * 1024)
+#define MAX_LOG_READS_PER_CHANGE 3 /* a long-poll per change, and a page */
+
+#define TOKENS_CONFIG                                                                              \
+    "tokens:\n  - {name: follower, token: %s, role: read}\n"                                       \
+    "  - {name: writer, token: %s, role: write}\n"
+
+/* review immediate, no grace: each deal moves a partner at once. */
+static const char program_yaml[] = "program: long-poll-test\n"
+                                   "version: \"1\"\n"
+                                   "metrics:\n"
+                                   "  deals: { agg: count, event: deal_closed }\n"
+                                   "ladders:\n"
+                                   "  reseller:\n"
+                                   "    partner_types: [reseller]\n"
+                                   "    tiers:\n"
+                                   "      - name: Registered\n"
+                                   "        when: deals >= 1\n"
+                                   "      - name: Selling\n"
+                                   "        when: deals >= 2\n";
+
+static harness h;
+static unsigned event_no;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A TCP port nobody listens on right now. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Starts tierd with the test program, debug logs and the extra arguments;
+ * token (NULL: none) is what the test's own clients send. */
+static void start_daemon(const char *config, const char *token, const char *extra1,
+                         const char *extra2)
+{
+    harness_init(&h);
+    h.token = token;
+    char path[HARNESS_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/program.yaml", h.work);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(program_yaml, f);
+    fclose(f);
+    if (config)
+        harness_write_config(&h, config);
+    int rc = extra1 ? harness_start(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level",
+                                    "debug", extra1, extra2, NULL)
+                    : harness_start(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level",
+                                    "debug", NULL);
+    if (rc != 0) {
+        char *log = harness_log(&h);
+        ck_abort_msg("tierd did not start (status %d): %s", h.exit_status, log);
+    }
+    event_no = 0;
+    td_client *c = harness_client(&h, NULL);
+    for (int i = 1; i <= PARTNERS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        Tierd__Partner p = TIERD__PARTNER__INIT;
+        char *types[] = {"reseller"};
+        p.id = id;
+        p.name = id;
+        p.n_types = 1;
+        p.types = types;
+        Tierd__Partner *pp = &p;
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.n_partners = 1;
+        req.partners = &pp;
+        Tierd__UpsertPartnersResponse *r = NULL;
+        td_error err = {0};
+        ck_assert_msg(td_client_upsert_partners(c, &req, &r, &err) == 0, "%s", err.message);
+        tierd__upsert_partners_response__free_unpacked(r, NULL);
+    }
+    td_client_close(c);
+}
+
+static void stop_daemon(void)
+{
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+
+/* One deal for partner pN: one tier change, committed before this returns. */
+static void deal(int n)
+{
+    td_client *c = harness_client(&h, NULL);
+    char id[32], partner[16];
+    snprintf(id, sizeof id, "d%u", ++event_no);
+    snprintf(partner, sizeof partner, "p%d", n);
+    Tierd__Event e = TIERD__EVENT__INIT;
+    e.id = id;
+    e.source = "test";
+    e.partner = partner;
+    e.metric = "deal_closed";
+    e.at = FAKE_NOW;
+    Tierd__Event *ep = &e;
+    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+    req.n_events = 1;
+    req.events = &ep;
+    Tierd__IngestResponse *r = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_client_ingest(c, &req, &r, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(r->accepted, 1);
+    tierd__ingest_response__free_unpacked(r, NULL);
+    td_client_close(c);
+}
+
+/* How many times the daemon's log says a ListChanges waits after since. */
+static int parked_count(uint64_t since)
+{
+    char want[64];
+    snprintf(want, sizeof want, " ms for a change after %llu\n", (unsigned long long)since);
+    char *log = harness_log(&h);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, want)) != NULL; p += strlen(want))
+        n++;
+    free(log);
+    return n;
+}
+
+/* Waits until that count goes past `before`: one more is waiting now. */
+static void wait_until_parked(uint64_t since, int before)
+{
+    for (long waited = 0; parked_count(since) <= before; waited += POLL_MS) {
+        ck_assert_msg(waited < LOG_WAIT_MS, "no ListChanges after %llu waited",
+                      (unsigned long long)since);
+        sleep_ms(POLL_MS);
+    }
+}
+
+/* ---- a ListChanges that waits, on its own thread --------------------------------- */
+
+typedef struct poll_call {
+    pthread_t thread;
+    td_client *c;
+    uint64_t since;
+    uint32_t wait_ms;
+    int rc;
+    td_error err;
+    Tierd__ChangesResponse *resp;
+    double secs;
+} poll_call;
+
+static void *poll_run(void *arg)
+{
+    poll_call *p = arg;
+    double t0 = now_s();
+    p->rc = td_client_list_changes_wait(p->c, p->since, PAGE, p->wait_ms, &p->resp, &p->err);
+    p->secs = now_s() - t0;
+    return NULL;
+}
+
+static void poll_start(poll_call *p, uint64_t since, uint32_t wait_ms)
+{
+    memset(p, 0, sizeof *p);
+    p->c = harness_client(&h, NULL);
+    p->since = since;
+    p->wait_ms = wait_ms;
+    ck_assert_int_eq(pthread_create(&p->thread, NULL, poll_run, p), 0);
+}
+
+static void poll_finish(poll_call *p)
+{
+    pthread_join(p->thread, NULL);
+    td_client_close(p->c);
+}
+
+START_TEST(test_a_waiting_list_changes_is_answered_when_a_change_commits)
+{
+    start_daemon(NULL, NULL, NULL, NULL);
+    poll_call p;
+    poll_start(&p, 0, LONG_WAIT_MS);
+    wait_until_parked(0, 0);
+
+    /* The loop goes on serving everybody else meanwhile. */
+    td_client *other = harness_client(&h, NULL);
+    Tierd__StatusResponse *st = NULL;
+    td_error err = {0};
+    double t0 = now_s();
+    ck_assert_int_eq(td_client_status(other, &st, &err), 0);
+    ck_assert_msg(now_s() - t0 < SERVE_OTHERS_S, "Status took %.2f s", now_s() - t0);
+    ck_assert_uint_eq(st->last_sequence, 0);
+    tierd__status_response__free_unpacked(st, NULL);
+    td_client_close(other);
+
+    deal(1);
+    poll_finish(&p);
+    ck_assert_msg(p.rc == 0, "%s", p.err.message);
+    ck_assert_msg(p.secs < PROMPT_S, "answered after %.2f s", p.secs);
+    ck_assert_uint_eq(p.resp->n_changes, 1);
+    ck_assert_uint_eq(p.resp->changes[0]->sequence, 1);
+    ck_assert_str_eq(p.resp->changes[0]->partner, "p1");
+    ck_assert_str_eq(p.resp->changes[0]->to_tier, "Registered");
+    tierd__changes_response__free_unpacked(p.resp, NULL);
+    stop_daemon();
+}
+END_TEST
+
+START_TEST(test_a_waiting_list_changes_ends_empty_at_its_deadline)
+{
+    start_daemon(NULL, NULL, NULL, NULL);
+    deal(1); /* 1 */
+    poll_call p;
+    poll_start(&p, 1, SHORT_WAIT_MS);
+    poll_finish(&p);
+    ck_assert_msg(p.rc == 0, "%s", p.err.message);
+    ck_assert_uint_eq(p.resp->n_changes, 0);
+    ck_assert_uint_eq(p.resp->last_sequence, 1);
+    ck_assert_msg(p.secs >= SHORT_WAIT_MS / 1000.0 - DEADLINE_SLACK, "answered after %.3f s",
+                  p.secs);
+    ck_assert_msg(p.secs < PROMPT_S, "answered after %.2f s", p.secs);
+    tierd__changes_response__free_unpacked(p.resp, NULL);
+
+    /* What is there already is answered at once, wait or not. */
+    poll_start(&p, 0, LONG_WAIT_MS);
+    poll_finish(&p);
+    ck_assert_msg(p.rc == 0 && p.secs < PROMPT_S, "%s after %.2f s", p.err.message, p.secs);
+    ck_assert_uint_eq(p.resp->n_changes, 1);
+    tierd__changes_response__free_unpacked(p.resp, NULL);
+    stop_daemon();
+}
+END_TEST
+
+START_TEST(test_sigterm_answers_a_waiting_list_changes_at_once)
+{
+    start_daemon(NULL, NULL, NULL, NULL);
+    poll_call p;
+    poll_start(&p, 0, LONG_WAIT_MS);
+    wait_until_parked(0, 0);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    poll_finish(&p);
+    ck_assert_msg(p.rc == 0, "%s", p.err.message);
+    ck_assert_msg(p.secs < PROMPT_S, "answered after %.2f s", p.secs);
+    ck_assert_uint_eq(p.resp->n_changes, 0);
+    tierd__changes_response__free_unpacked(p.resp, NULL);
+    harness_cleanup(&h);
+}
+END_TEST
+
+/* ---- subscriptions by long-poll -------------------------------------------------- */
+
+/* The next change within NEXT_MS; checks its sequence and partner. */
+static void expect_change(td_sub *s, uint64_t seq, const char *partner, double *secs)
+{
+    Tierd__TierChange *c = NULL;
+    td_error err = {0};
+    double t0 = now_s();
+    int rc = td_sub_next(s, NEXT_MS, &c, &err);
+    if (secs)
+        *secs = now_s() - t0;
+    ck_assert_msg(rc == 0, "change %llu: %s", (unsigned long long)seq, err.message);
+    ck_assert_uint_eq(c->sequence, seq);
+    ck_assert_str_eq(c->partner, partner);
+    tierd__tier_change__free_unpacked(c, NULL);
+}
+
+static void expect_quiet(td_sub *s)
+{
+    Tierd__TierChange *c = NULL;
+    td_error err = {0};
+    ck_assert_int_eq(td_sub_next(s, QUIET_MS, &c, &err), -(int)TD_DEADLINE_EXCEEDED);
+}
+
+/* A change made on another thread after a pause, while td_sub_next waits. */
+typedef struct later {
+    pthread_t thread;
+    int partner;
+    uint64_t since; /* what the waiting subscription has seen */
+    int before;     /* waits after since logged before */
+} later;
+
+static void *later_run(void *arg)
+{
+    later *l = arg;
+    wait_until_parked(l->since, l->before);
+    deal(l->partner);
+    return NULL;
+}
+
+START_TEST(test_a_subscription_follows_by_long_poll_alone)
+{
+    start_daemon(NULL, NULL, NULL, NULL);
+    deal(1); /* 1: before the starting point */
+    td_client *cli = harness_client(&h, NULL);
+    td_sub_options o = {.pub_url = "ipc:///nonexistent/pub.sock", /* ignored: log only */
+                        .partner = "p2",
+                        .since = 1,
+                        .idle_poll_ms = IDLE_NEVER_MS,
+                        .follow = TD_SUB_FOLLOW_LOG};
+    td_sub *s = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_sub_open_opts(cli, &o, &s, &err) == 0, "%s", err.message);
+    deal(2); /* 2: p2 Registered */
+    deal(1); /* 3: p1 Selling, filtered out */
+    expect_change(s, 2, "p2", NULL);
+    expect_quiet(s);
+
+    /* A change made while td_sub_next waits arrives as it commits: the
+     * wait is the daemon's, not a poll every idle interval. */
+    later l = {.partner = 2, .since = 3, .before = parked_count(3)};
+    ck_assert_int_eq(pthread_create(&l.thread, NULL, later_run, &l), 0);
+    double secs = 0;
+    expect_change(s, 4, "p2", &secs); /* 4: p2 Selling */
+    pthread_join(l.thread, NULL);
+    ck_assert_msg(secs < PROMPT_S, "took %.2f s", secs);
+
+    td_sub_info info;
+    td_sub_get_info(s, &info);
+    ck_assert(info.by_log);
+    ck_assert_uint_eq(info.live, 0);
+    ck_assert_uint_eq(info.from_log, 2);
+    ck_assert_uint_eq(info.resume_from, 4);
+    ck_assert_msg(info.log_reads <= 2 * MAX_LOG_READS_PER_CHANGE, "%llu log reads",
+                  (unsigned long long)info.log_reads);
+    td_sub_close(s);
+    td_client_close(cli);
+    stop_daemon();
+}
+END_TEST
+
+START_TEST(test_with_no_pub_endpoint_in_reach_a_subscription_follows_by_long_poll)
+{
+    char tcp[URL_MAX], config[256];
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", free_port());
+    snprintf(config, sizeof config, TOKENS_CONFIG, TOKEN, WRITER_TOKEN);
+    start_daemon(config, WRITER_TOKEN, "--listen", tcp);
+    td_client *cli = NULL;
+    td_error err = {0};
+    ck_assert_int_eq(td_client_open(tcp, TOKEN, 0, &cli, &err), 0);
+    td_sub_options o = {.since = 0};
+    td_sub *s = NULL;
+    ck_assert_msg(td_sub_open_opts(cli, &o, &s, &err) == 0, "%s", err.message);
+    td_sub_info info;
+    td_sub_get_info(s, &info);
+    ck_assert(info.by_log);
+    deal(3);
+    expect_change(s, 1, "p3", NULL);
+    expect_quiet(s);
+    td_sub_close(s);
+    td_client_close(cli);
+    stop_daemon();
+}
+END_TEST
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    if (!f)
+        return 0;
+    for (int ch; (ch = fgetc(f)) != EOF;)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+START_TEST(test_tierctl_watch_follows_a_tcp_url_with_a_token_by_long_poll)
+{
+    char tcp[URL_MAX], config[256];
+    snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", free_port());
+    snprintf(config, sizeof config, TOKENS_CONFIG, TOKEN, WRITER_TOKEN);
+    start_daemon(config, WRITER_TOKEN, "--listen", tcp);
+    char out[HARNESS_PATH_MAX + 32], errp[HARNESS_PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/watch.out", h.work);
+    snprintf(errp, sizeof errp, "%s/watch.err", h.work);
+    const char *bin = getenv("TIERCTL_BIN");
+    ck_assert_ptr_nonnull(bin);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0)
+            _exit(126);
+        dup2(o, STDOUT_FILENO);
+        dup2(e, STDERR_FILENO);
+        execl(bin, bin, "--url", tcp, "--token", TOKEN, "--json", "watch", "--since", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    deal(1);
+    deal(2);
+    for (long waited = 0; count_lines(out) < 2 && waited < WATCH_WAIT_MS; waited += POLL_MS) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            char text[OUT_MAX] = {0};
+            FILE *f = fopen(errp, "r");
+            if (f) {
+                size_t got = fread(text, 1, sizeof text - 1, f);
+                text[got] = 0;
+                fclose(f);
+            }
+            ck_abort_msg("tierctl watch ended early (%d): %s", st, text);
+        }
+        sleep_ms(POLL_MS);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tierctl watch ended with %d",
+                  status);
+    ck_assert_uint_eq(count_lines(out), 2);
+    FILE *f = fopen(out, "r");
+    char line[OUT_MAX];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_msg(strstr(line, "\"sequence\": 1") || strstr(line, "\"sequence\":1"), "%s", line);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_msg(strstr(line, "\"partner\": \"p2\"") || strstr(line, "\"partner\":\"p2\""), "%s",
+                  line);
+    fclose(f);
+    stop_daemon();
+}
+END_TEST
+
+static Suite *long_poll_suite(void)
+{
+    Suite *s = suite_create("long_poll");
+    TCase *tc = tcase_create("list_changes");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_a_waiting_list_changes_is_answered_when_a_change_commits);
+    tcase_add_test(tc, test_a_waiting_list_changes_ends_empty_at_its_deadline);
+    tcase_add_test(tc, test_sigterm_answers_a_waiting_list_changes_at_once);
+    tcase_add_test(tc, test_a_subscription_follows_by_long_poll_alone);
+    tcase_add_test(tc, test_with_no_pub_endpoint_in_reach_a_subscription_follows_by_long_poll);
+    tcase_add_test(tc, test_tierctl_watch_follows_a_tcp_url_with_a_token_by_long_poll);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(long_poll_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
