@@ -81,13 +81,53 @@ static size_t pack_envelope(const char *method, const char *token, const uint8_t
     return tierd__envelope__pack(&env, *out);
 }
 
+static bool same_bytes(const rpc_bytes *a, const uint8_t *b, size_t n)
+{
+    return a->len == n && (n == 0 || memcmp(a->data, b, n) == 0);
+}
+
+static bool has_nul(const rpc_bytes *b)
+{
+    return b->len && memchr(b->data, 0, b->len);
+}
+
+/* tierd reads the Envelope with its own allocation-free reader; protobuf-c
+ * is the reference. Whatever tierd accepts, protobuf-c must read the same
+ * way (protobuf-c is laxer, e.g. about oversized tags, so the converse does
+ * not hold). Returns the reference's method row, or NULL. */
+static const rpc_method *check_envelope(const uint8_t *env, size_t len, const rpc_result *r)
+{
+    rpc_envelope mine;
+    td_error err = {0};
+    if (rpc_envelope_read(env, len, &mine, &err) != 0) {
+        FUZZ_CHECK(r->status == TD_INVALID_ARGUMENT && r->request_id == 0,
+                   "an unreadable Envelope got status %d", (int)r->status);
+        return NULL;
+    }
+    Tierd__Envelope *ref = tierd__envelope__unpack(NULL, len, env);
+    FUZZ_CHECK(ref != NULL, "tierd reads an Envelope protobuf-c refuses");
+    FUZZ_CHECK(mine.request_id == ref->request_id && r->request_id == ref->request_id,
+               "request id %llu, protobuf-c reads %llu", (unsigned long long)r->request_id,
+               (unsigned long long)ref->request_id);
+    FUZZ_CHECK(same_bytes(&mine.payload, ref->payload.data, ref->payload.len), "payload differs");
+    /* protobuf-c cuts strings at a NUL; tierd keeps the wire length. */
+    if (!has_nul(&mine.method))
+        FUZZ_CHECK(same_bytes(&mine.method, (const uint8_t *)ref->method, strlen(ref->method)),
+                   "method differs");
+    if (!has_nul(&mine.token))
+        FUZZ_CHECK(same_bytes(&mine.token, (const uint8_t *)ref->token, strlen(ref->token)),
+                   "token differs");
+    const rpc_method *m = rpc_method_find(ref->method);
+    tierd__envelope__free_unpacked(ref, NULL);
+    return m;
+}
+
 /* Whatever came back must be a well-formed answer. */
 static void check_result(const uint8_t *env, size_t len, const rpc_result *r)
 {
     FUZZ_CHECK(r->status >= TD_OK && r->status <= TD_UNAUTHENTICATED, "status %d", (int)r->status);
     FUZZ_CHECK(memchr(r->message, '\0', sizeof r->message), "message not terminated");
-    Tierd__Envelope *e = tierd__envelope__unpack(NULL, len, env);
-    const rpc_method *m = e ? rpc_method_find(e->method) : NULL;
+    const rpc_method *m = check_envelope(env, len, r);
     if (r->status != TD_OK) {
         FUZZ_CHECK(r->message[0], "status %d without a message", (int)r->status);
         FUZZ_CHECK(r->payload == NULL, "a refusal carries a payload");
@@ -99,16 +139,13 @@ static void check_result(const uint8_t *env, size_t len, const rpc_result *r)
                    m->response->name);
         protobuf_c_message_free_unpacked(resp, NULL);
     }
-    if (e) {
-        FUZZ_CHECK(r->request_id == e->request_id, "request id not echoed");
-        tierd__envelope__free_unpacked(e, NULL);
-    }
     size_t n = 0;
     uint8_t *reply = rpc_result_pack(r, &n);
     FUZZ_CHECK(reply != NULL, "reply did not pack");
     Tierd__Reply *back = tierd__reply__unpack(NULL, n, reply);
     FUZZ_CHECK(back != NULL, "reply does not read back");
     FUZZ_CHECK(strcmp(back->message, r->message) == 0, "reply message changed");
+    FUZZ_CHECK(back->request_id == r->request_id, "reply request id changed");
     tierd__reply__free_unpacked(back, NULL);
     free(reply);
 }
@@ -118,6 +155,21 @@ static void execute(const uint8_t *env, size_t len, bool with_tokens, rpc_result
     rpc_execute(&d, with_tokens ? tokens : NULL, with_tokens ? N_TOKENS : 0, env, len, scratch,
                 out);
     check_result(env, len, out);
+    if (out->status == TD_OK && out->wait.ms) {
+        /* A held ListChanges: what the server runs when it wakes. */
+        rpc_result again;
+        rpc_execute_wait(&d, &out->wait, out->request_id, scratch, &again);
+        FUZZ_CHECK(again.request_id == out->request_id, "a held reply lost its request id");
+        if (again.status == TD_OK) {
+            Tierd__ChangesResponse *c =
+                tierd__changes_response__unpack(NULL, again.payload_len, again.payload);
+            FUZZ_CHECK(c != NULL, "a held ListChanges answered something else");
+            tierd__changes_response__free_unpacked(c, NULL);
+        } else {
+            FUZZ_CHECK(again.message[0] && !again.payload, "held reply refused without a message");
+        }
+        rpc_result_clear(&again);
+    }
 }
 
 static void call_auth(const char *method, fuzz_auth auth, const uint8_t *payload, size_t plen,
