@@ -534,7 +534,10 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
          * the caller its turn back once the time is up */
         if (now >= deadline && (read_log || listened))
             return td_error_set(err, TD_DEADLINE_EXCEEDED, "no change within %d ms", timeout_ms);
-        if (!s->catch_up && now >= s->next_poll) {
+        /* Unconnected, the socket brings no news: go to the log, which
+         * waits for the next change (below) instead of an idle poll. */
+        bool unconnected = nn_get_statistic(s->sock, NN_STAT_CURRENT_CONNECTIONS) == 0;
+        if (!s->catch_up && (now >= s->next_poll || unconnected)) {
             /* A caller slower than the idle interval finds messages
              * waiting; those come first, the log read only when the socket
              * is truly quiet: is the tail on the log only? */
@@ -550,7 +553,14 @@ int td_sub_next(td_sub *s, int timeout_ms, Tierd__TierChange **change, td_error 
         }
         if (s->catch_up && now >= s->retry_at) {
             read_log = true;
-            int rc = sub_read_log(s, 0, err);
+            /* With no connection to the publisher nothing would tell us of
+             * the next change, so the read waits for it (tierd answers at
+             * once when there is more to catch up on). */
+            uint32_t wait = 0;
+            if (deadline > now && unconnected)
+                wait = deadline - now > TD_CHANGES_MAX_WAIT_MS ? TD_CHANGES_MAX_WAIT_MS
+                                                               : (uint32_t)(deadline - now);
+            int rc = sub_read_log(s, wait, err);
             if (rc)
                 return rc;
             continue;

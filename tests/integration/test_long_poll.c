@@ -383,6 +383,34 @@ START_TEST(test_a_subscription_follows_by_long_poll_alone)
 }
 END_TEST
 
+START_TEST(test_a_subscription_whose_pub_socket_has_no_connection_waits_on_the_log)
+{
+    start_daemon(NULL, NULL, NULL, NULL);
+    deal(1); /* 1 */
+    td_client *cli = harness_client(&h, NULL);
+    td_sub_options o = {.pub_url = "ipc:///nonexistent/pub.sock",
+                        .since = TD_SUB_FROM_NOW,
+                        .idle_poll_ms = IDLE_NEVER_MS,
+                        .follow = TD_SUB_FOLLOW_PUB};
+    td_sub *s = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_sub_open_opts(cli, &o, &s, &err) == 0, "%s", err.message);
+    later l = {.partner = 2, .since = 1, .before = parked_count(1)};
+    ck_assert_int_eq(pthread_create(&l.thread, NULL, later_run, &l), 0);
+    double secs = 0;
+    expect_change(s, 2, "p2", &secs);
+    pthread_join(l.thread, NULL);
+    ck_assert_msg(secs < PROMPT_S, "took %.2f s", secs);
+    td_sub_info info;
+    td_sub_get_info(s, &info);
+    ck_assert(!info.by_log);
+    ck_assert(!info.connected);
+    td_sub_close(s);
+    td_client_close(cli);
+    stop_daemon();
+}
+END_TEST
+
 START_TEST(test_with_no_pub_endpoint_in_reach_a_subscription_follows_by_long_poll)
 {
     char tcp[URL_MAX], config[256];
@@ -487,6 +515,7 @@ static Suite *long_poll_suite(void)
     tcase_add_test(tc, test_a_waiting_list_changes_ends_empty_at_its_deadline);
     tcase_add_test(tc, test_sigterm_answers_a_waiting_list_changes_at_once);
     tcase_add_test(tc, test_a_subscription_follows_by_long_poll_alone);
+    tcase_add_test(tc, test_a_subscription_whose_pub_socket_has_no_connection_waits_on_the_log);
     tcase_add_test(tc, test_with_no_pub_endpoint_in_reach_a_subscription_follows_by_long_poll);
     tcase_add_test(tc, test_tierctl_watch_follows_a_tcp_url_with_a_token_by_long_poll);
     suite_add_tcase(s, tc);
