@@ -270,19 +270,15 @@ int main(int argc, char **argv)
     engine_evaluate(e, NULL, now, count_change, &eval_changes);
     double t_eval = seconds() - t0;
 
-    /* Bytes the window buckets and distinct keys hold (capacity, as malloc
-     * sees it) against everything else the partners cost. */
-    double bucket_bytes = 0, key_bytes = 0;
+    /* Bytes the windows (bucket and key trees, key text) hold, capacity as
+     * malloc sees it, against everything else the partners cost. */
+    double bucket_bytes = 0;
     for (size_t i = 0; i < e->map.cap; i++) {
         const td_partner *p = e->map.slots[i].p;
         if (!e->map.slots[i].hash)
             continue;
-        for (uint32_t s = 0; s < p->n_streams; s++) {
-            bucket_bytes += (double)p->streams[s].capb * sizeof(metric_bucket);
-            key_bytes += (double)p->streams[s].capk * sizeof(metric_key);
-            for (uint32_t k = 0; k < p->streams[s].nk; k++)
-                key_bytes += (double)strlen(p->streams[s].k[k].key) + 1;
-        }
+        for (uint32_t s = 0; s < p->n_streams; s++)
+            bucket_bytes += (double)metric_stream_window_bytes(&p->streams[s]);
     }
     double per_partner = (rss2 - rss0) / (double)n;
     double buckets_pp = bucket_bytes / (double)n;
@@ -303,8 +299,7 @@ int main(int argc, char **argv)
            TARGET_EVAL_S, (unsigned long long)eval_changes);
     printf("resident per partner, empty   %.0f bytes\n", (rss1 - rss0) / (double)n);
     printf("resident per partner, loaded  %.0f bytes\n", per_partner);
-    printf("  in window buckets           %.0f bytes\n", buckets_pp);
-    printf("  in distinct keys            %.0f bytes\n", key_bytes / (double)n);
+    printf("  in windows (buckets, keys)  %.0f bytes\n", buckets_pp);
     printf("  beyond window buckets       %.0f bytes   (target <= %.0f)\n", overhead_pp,
            TARGET_OVERHEAD_BYTES);
     for (size_t i = 0; i < n; i++)

@@ -109,6 +109,26 @@ static void w_str(wbuf *w, const char *s)
     w_bytes(w, s, n);
 }
 
+static int w_bucket(void *ud, const metric_bucket *b)
+{
+    wbuf *w = ud;
+    w_i64(w, b->at);
+    w_f64(w, b->sum);
+    w_f64(w, b->min);
+    w_f64(w, b->max);
+    w_f64(w, b->last);
+    w_u32(w, b->count);
+    return 0;
+}
+
+static int w_key(void *ud, const char *key, td_time last)
+{
+    wbuf *w = ud;
+    w_str(w, key);
+    w_i64(w, last);
+    return 0;
+}
+
 static const char *tier_name(const ladder_def *ld, int t)
 {
     return t >= 0 ? ld->tiers[t].name : NULL;
@@ -147,7 +167,7 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
     uint32_t ns = 0;
     for (uint32_t i = 0; i < p->n_streams && i < e->n_events; i++) {
         const metric_stream *s = &p->streams[i];
-        if (s->count || s->nb || s->nk)
+        if (s->count || metric_stream_has_window(s))
             refs[ns++] = (stream_ref){e->events[i], s};
     }
     qsort(refs, ns, sizeof *refs, by_name);
@@ -161,21 +181,11 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
         w_f64(&w, s->count ? s->max : 0);
         w_f64(&w, s->count ? s->latest : 0);
         w_i64(&w, s->count ? s->latest_at : 0);
-        w_u32(&w, s->nb);
-        for (uint32_t j = 0; j < s->nb; j++) {
-            const metric_bucket *b = &s->b[j];
-            w_i64(&w, b->at);
-            w_f64(&w, b->sum);
-            w_f64(&w, b->min);
-            w_f64(&w, b->max);
-            w_f64(&w, b->last);
-            w_u32(&w, b->count);
-        }
-        w_u32(&w, s->nk);
-        for (uint32_t j = 0; j < s->nk; j++) {
-            w_str(&w, s->k[j].key);
-            w_i64(&w, s->k[j].last);
-        }
+        w_u32(&w, metric_stream_n_buckets(s));
+        metric_stream_each_bucket(s, w_bucket, &w);
+        w_u32(&w, metric_stream_n_keys(s));
+        if (metric_stream_each_key(s, w_key, &w) != 0)
+            w.oom = true;
     }
     free(refs);
 
@@ -331,26 +341,24 @@ static void r_stream(rbuf *r, rstream *rs)
         r->bad = "bucket count exceeds the data";
         return;
     }
-    if (nb) {
-        s->b = malloc((size_t)nb * sizeof *s->b);
-        if (!s->b) {
-            r->bad = "out of memory";
-            return;
-        }
-        s->capb = nb;
-    }
+    td_time prev_at = TD_TIME_NONE;
     for (uint32_t i = 0; i < nb && !r->bad; i++) {
-        metric_bucket *b = &s->b[i];
-        b->at = r_time(r, "bucket time");
-        b->sum = r_f64(r, "bucket sum");
-        b->min = r_f64(r, "bucket min");
-        b->max = r_f64(r, "bucket max");
-        b->last = r_f64(r, "bucket last");
-        b->count = r_u32(r, "bucket count");
-        s->nb = i + 1;
-        if (!r->bad && (b->count == 0 || b->at == TD_TIME_NONE || b->min > b->max ||
-                        (i > 0 && b->at <= s->b[i - 1].at)))
+        metric_bucket b;
+        b.at = r_time(r, "bucket time");
+        b.sum = r_f64(r, "bucket sum");
+        b.min = r_f64(r, "bucket min");
+        b.max = r_f64(r, "bucket max");
+        b.last = r_f64(r, "bucket last");
+        b.count = r_u32(r, "bucket count");
+        if (r->bad)
+            break;
+        if (b.count == 0 || b.at == TD_TIME_NONE || b.min > b.max || (i > 0 && b.at <= prev_at)) {
             r->bad = "bucket out of order or empty";
+            break;
+        }
+        prev_at = b.at;
+        if (metric_stream_load_bucket(s, &b) != 0)
+            r->bad = "out of memory";
     }
     uint32_t nk = r_u32(r, "key count");
     if (r->bad)
@@ -359,25 +367,21 @@ static void r_stream(rbuf *r, rstream *rs)
         r->bad = "key count exceeds the data";
         return;
     }
-    if (nk) {
-        s->k = calloc(nk, sizeof *s->k);
-        if (!s->k) {
-            r->bad = "out of memory";
-            return;
-        }
-        s->capk = nk;
-    }
+    char *prev = NULL;
     for (uint32_t i = 0; i < nk && !r->bad; i++) {
         char *key = r_str(r, TD_MAX_ID, false, "distinct key");
         if (!key)
-            return;
-        s->k[i].key = key;
-        s->nk = i + 1;
-        s->k[i].last = r_time(r, "distinct key time");
-        if (!r->bad && i > 0 && strcmp(s->k[i - 1].key, key) >= 0)
+            break;
+        td_time last = r_time(r, "distinct key time");
+        if (!r->bad && prev && strcmp(prev, key) >= 0)
             r->bad = "distinct keys out of order";
+        if (!r->bad && metric_stream_load_key(s, key, last) != 0)
+            r->bad = "out of memory";
+        free(prev);
+        prev = key;
     }
-    if (!r->bad && s->count == 0 && (s->nb || s->sum != 0))
+    free(prev);
+    if (!r->bad && s->count == 0 && (metric_stream_n_buckets(s) || s->sum != 0))
         r->bad = "stream with data but no events";
 }
 

@@ -581,7 +581,7 @@ static void prune_partner_at(const engine *e, td_partner *p, const td_time *hori
 {
     for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
         metric_stream *s = &p->streams[ev];
-        if (s->nb || s->nk)
+        if (metric_stream_needs_prune(s, horizons[ev], e->cp.ev_flags[ev]))
             metric_stream_prune(s, horizons[ev], e->cp.ev_flags[ev]);
     }
 }
@@ -590,8 +590,11 @@ static void prune_partner(const engine *e, td_partner *p, td_time now)
 {
     for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
         metric_stream *s = &p->streams[ev];
-        if (s->nb || s->nk)
-            metric_stream_prune(s, metric_horizon(&e->cp, (int)ev, now), e->cp.ev_flags[ev]);
+        if (!s->w)
+            continue;
+        td_time horizon = metric_horizon(&e->cp, (int)ev, now);
+        if (metric_stream_needs_prune(s, horizon, e->cp.ev_flags[ev]))
+            metric_stream_prune(s, horizon, e->cp.ev_flags[ev]);
     }
 }
 
@@ -610,8 +613,8 @@ static void prefetch_ahead(const engine *e, size_t i)
     if (i + EVAL_PREFETCH_NEAR < e->map.cap && slots[i + EVAL_PREFETCH_NEAR].hash) {
         const td_partner *q = slots[i + EVAL_PREFETCH_NEAR].p;
         for (uint32_t s = 0; s < q->n_streams; s++)
-            if (q->streams[s].nb)
-                __builtin_prefetch(q->streams[s].b);
+            if (q->streams[s].w)
+                __builtin_prefetch(q->streams[s].w);
     }
 }
 
@@ -902,7 +905,7 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
                             ev->id);
     metric_stream *s = &p->streams[x];
     td_time horizon = metric_horizon(&e->cp, x, now);
-    if ((s->nb && s->b[0].at <= horizon) || (!s->nb && s->nk && !(e->cp.ev_flags[x] & EVF_KEYS)))
+    if (metric_stream_needs_prune(s, horizon, e->cp.ev_flags[x]))
         metric_stream_prune(s, horizon, e->cp.ev_flags[x]);
     p->events++;
     p->updated = now;

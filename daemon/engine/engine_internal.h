@@ -17,8 +17,10 @@
 
 #include "engine.h"
 #include "hashmap.h"
+#include "mtree.h"
 
-/* Seconds-exact bucket: every event at the same second folds into one. */
+/* Seconds-exact bucket: every event at the same second folds into one.
+ * The codec's view of a bucket; metric.c keeps them in an mtree. */
 typedef struct metric_bucket {
     td_time at;
     double sum, min, max;
@@ -27,9 +29,23 @@ typedef struct metric_bucket {
 } metric_bucket;
 
 typedef struct metric_key {
-    char *key;
+    char *key;    /* NULL: a free slot (then `last` chains the free slots) */
     td_time last; /* latest `at` this key was seen */
 } metric_key;
+
+/* What windows read: allocated only for a stream that has some. Buckets and
+ * keys each sit in an mtree ordered by time with subtree aggregates, so a
+ * window's value, the next instant it changes and pruning cost O(log n),
+ * never the partner's whole history. */
+typedef struct metric_win {
+    mtree b;                     /* one entry per distinct event second (tie 0) */
+    metric_key *k;               /* distinct keys by slot */
+    uint32_t nk;                 /* keys held */
+    uint32_t kused, capk, kfree; /* slots handed out, allocated; first free slot + 1 */
+    uint32_t *kh;                /* key hash: slot + 1; 0 empty, KEY_TOMBSTONE deleted */
+    uint32_t khcap, khtomb;
+    mtree kt; /* (last, slot) for every key held, count 1 each */
+} metric_win;
 
 typedef struct metric_stream {
     /* Lifetime aggregate: every event ever folded in. */
@@ -37,10 +53,7 @@ typedef struct metric_stream {
     double sum, min, max;
     double latest;
     td_time latest_at;
-    metric_bucket *b; /* sorted by at, unique */
-    uint32_t nb, capb;
-    metric_key *k; /* sorted by key */
-    uint32_t nk, capk;
+    metric_win *w; /* NULL until some window or distinct metric reads the event */
 } metric_stream;
 
 /* Per-event facts derived from the program in force. */
@@ -147,6 +160,28 @@ struct engine {
 int metric_stream_add(metric_stream *s, td_time at, double value, const char *key, uint8_t flags);
 void metric_stream_prune(metric_stream *s, td_time horizon, uint8_t flags);
 void metric_stream_free(metric_stream *s);
+/* Drops the window part (buckets and keys), keeping the lifetime aggregate. */
+void metric_stream_free_window(metric_stream *s);
+/* Whether metric_stream_prune at horizon would drop anything. */
+bool metric_stream_needs_prune(const metric_stream *s, td_time horizon, uint8_t flags);
+/* Whether the stream holds any bucket or key (what pruning could drop). */
+bool metric_stream_has_window(const metric_stream *s);
+/* The oldest bucket time, or TD_TIME_NONE. */
+td_time metric_stream_oldest(const metric_stream *s);
+uint32_t metric_stream_n_buckets(const metric_stream *s);
+uint32_t metric_stream_n_keys(const metric_stream *s);
+/* Buckets in time order; stops at and returns fn's first non-zero. */
+int metric_stream_each_bucket(const metric_stream *s, int (*fn)(void *ud, const metric_bucket *b),
+                              void *ud);
+/* Keys in strcmp order; -1 on OOM, else stops at and returns fn's first
+ * non-zero. */
+int metric_stream_each_key(const metric_stream *s,
+                           int (*fn)(void *ud, const char *key, td_time last), void *ud);
+/* Restoring: a bucket or a key (copied) as the codec reads it. -1 on OOM. */
+int metric_stream_load_bucket(metric_stream *s, const metric_bucket *b);
+int metric_stream_load_key(metric_stream *s, const char *key, td_time last);
+/* Bytes held for windows (benches). */
+size_t metric_stream_window_bytes(const metric_stream *s);
 /* Value of agg over window w at t; s may be NULL (no events). */
 double metric_stream_value(const metric_stream *s, metric_agg agg, const metric_window *w,
                            td_time t);
