@@ -10,9 +10,16 @@
  *   --memory  into the in-memory test host, measuring the plugin and libpq
  *             side alone (no daemon).
  * Target: >= 100,000 rows/s. Prints one line of figures; exit status 1 when
- * something failed (not when the target is missed: it is a measurement). */
+ * something failed (not when the target is missed: it is a measurement).
+ *
+ * It stops what it starts however it ends: a reaper process forked as soon
+ * as PostgreSQL runs waits on a pipe from this one and, when the pipe closes
+ * without a "done" (a failure, a signal, even SIGKILL), ends the daemon and
+ * connector it was told about, stops PostgreSQL and removes the temporary
+ * directories. The temporary directories honour $TMPDIR. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +33,19 @@
 #include "testhost.h"
 #include "tierd/client.h"
 
-#define BENCH_DEFAULT_ROWS   1000000L
-#define BENCH_PARTNERS       1000
-#define BENCH_BATCH          "10000"
-#define BENCH_TARGET_RATE    100000.0
-#define BENCH_TIMEOUT_S      600
-#define BENCH_PATH_MAX       1024
-#define BENCH_STARTUP_WAIT_S 20
-#define BENCH_CFG_MAX        2048
-#define BENCH_LINE_MAX       4096
+#define BENCH_DEFAULT_ROWS    1000000L
+#define BENCH_PARTNERS        1000
+#define BENCH_BATCH           "10000"
+#define BENCH_TARGET_RATE     100000.0
+#define BENCH_TIMEOUT_S       600
+#define BENCH_PATH_MAX        1024
+#define BENCH_STARTUP_WAIT_S  20
+#define BENCH_CFG_MAX         2048
+#define BENCH_LINE_MAX        4096
+#define BENCH_REAPER_GRACE_MS 5000 /* SIGTERM, then SIGKILL after this */
+#define BENCH_REAPER_POLL_MS  50
+#define BENCH_REAPER_ITEMS    8
+#define BENCH_REAPER_BUF      (BENCH_REAPER_ITEMS * BENCH_PATH_MAX)
 
 static const char *program_yaml = "program: bench\n"
                                   "version: \"1\"\n"
@@ -56,10 +67,127 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Exits: the reaper (below) cleans up after us. */
 static void die(const char *what, const char *why)
 {
     fprintf(stderr, "bench_connectors: %s: %s\n", what, why);
     exit(1);
+}
+
+/* ---- the reaper ---------------------------------------------------------- */
+
+static int reaper_fd = -1;
+static pid_t reaper_pid;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void end_process(pid_t pid)
+{
+    if (kill(pid, SIGTERM) != 0)
+        return;
+    for (long waited = 0; waited < BENCH_REAPER_GRACE_MS; waited += BENCH_REAPER_POLL_MS) {
+        if (kill(pid, 0) != 0)
+            return;
+        sleep_ms(BENCH_REAPER_POLL_MS);
+    }
+    kill(pid, SIGKILL);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[BENCH_PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_connectors: could not remove %s\n", dir);
+}
+
+/* The reaper's whole life: collect "pid N" and "dir PATH" lines until the
+ * pipe closes; unless "done" came, clean up. */
+static void reaper_run(int fd, pgserver *pg)
+{
+    static char buf[BENCH_REAPER_BUF];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (len += (size_t)n) >= sizeof buf - 1)
+            break;
+    }
+    buf[len] = '\0';
+    pid_t pids[BENCH_REAPER_ITEMS];
+    const char *dirs[BENCH_REAPER_ITEMS];
+    size_t n_pids = 0, n_dirs = 0;
+    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        if (strcmp(line, "done") == 0)
+            _exit(0);
+        if (strncmp(line, "pid ", 4) == 0 && n_pids < BENCH_REAPER_ITEMS)
+            pids[n_pids++] = (pid_t)atol(line + 4);
+        else if (strncmp(line, "dir ", 4) == 0 && n_dirs < BENCH_REAPER_ITEMS)
+            dirs[n_dirs++] = line + 4;
+    }
+    fprintf(stderr, "bench_connectors: cleaning up after a failed run\n");
+    for (size_t i = n_pids; i-- > 0;)
+        if (pids[i] > 0)
+            end_process(pids[i]);
+    pgserver_stop(pg);
+    for (size_t i = 0; i < n_dirs; i++)
+        remove_dir(dirs[i]);
+    _exit(0);
+}
+
+/* Forks the reaper for a running pg. Its own signals are ignored so that a
+ * Ctrl-C, which reaches the whole foreground group, leaves it to clean up. */
+static void reaper_start(pgserver *pg)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        pgserver_stop(pg);
+        die("pipe", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        pgserver_stop(pg);
+        die("fork", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fds[1]);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        reaper_run(fds[0], pg);
+    }
+    close(fds[0]);
+    reaper_fd = fds[1];
+    reaper_pid = pid;
+    /* A write to a reaper that died must not kill us in turn. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void reaper_note(const char *kind, const char *what)
+{
+    dprintf(reaper_fd, "%s %s\n", kind, what);
+}
+
+static void reaper_note_pid(pid_t pid)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%ld", (long)pid);
+    reaper_note("pid", text);
+}
+
+/* Everything was stopped in order: the reaper has nothing to do. */
+static void reaper_done(void)
+{
+    dprintf(reaper_fd, "done\n");
+    close(reaper_fd);
+    waitpid(reaper_pid, NULL, 0);
 }
 
 static void plugin_config(char *out, size_t n, const pgserver *pg)
@@ -203,6 +331,7 @@ static double run_daemon(const pgserver *pg, const char *tmp, const char *plugdi
     char *targv[] = {(char *)tierd_bin, "--state-dir", state, "--listen", url,
                      "--foreground",    NULL};
     pid_t tierd = spawn(targv, NULL, -1);
+    reaper_note_pid(tierd);
     td_client *c;
     td_error err;
     if (td_client_open(url, NULL, 30000, &c, &err))
@@ -230,6 +359,7 @@ static double run_daemon(const pgserver *pg, const char *tmp, const char *plugdi
                      NULL};
     double t0 = now_s();
     pid_t conn = spawn(cargv, env, fds[1]);
+    reaper_note_pid(conn);
     close(fds[1]);
     wait_for_cursor(fds[0], rows);
     double secs = now_s() - t0;
@@ -267,8 +397,22 @@ int main(int argc, char **argv)
 
     pgserver pg;
     char err[512];
-    if (pgserver_start(&pg, err, sizeof err))
+    /* A stop signal while the server starts waits until the reaper knows
+     * about it: the server handles its own signal mask, and initdb and
+     * pg_ctl, which inherit this one, end by themselves. */
+    sigset_t stops, before;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stops, &before);
+    if (pgserver_start(&pg, err, sizeof err)) {
+        pgserver_stop(&pg);
         die("PostgreSQL", err);
+    }
+    reaper_start(&pg);
+    fprintf(stderr, "bench_connectors: PostgreSQL in %s\n", pg.dir);
+    sigprocmask(SIG_SETMASK, &before, NULL);
     char sql[BENCH_LINE_MAX];
     snprintf(sql, sizeof sql,
              "CREATE TABLE deals (id bigserial PRIMARY KEY, partner text NOT NULL, "
@@ -287,6 +431,7 @@ int main(int argc, char **argv)
     char tmp[BENCH_PATH_MAX / 4];
     if (!testhost_tmpdir("td-bench", tmp, sizeof tmp))
         die("mkdtemp", strerror(errno));
+    reaper_note("dir", tmp);
     char plugdir[BENCH_PATH_MAX];
     const char *sos[] = {TD_POSTGRES_SO};
     if (testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir))
@@ -304,8 +449,7 @@ int main(int argc, char **argv)
     printf(" (table load %.1fs)\n", load);
 
     pgserver_stop(&pg);
-    snprintf(sql, sizeof sql, "rm -rf '%s'", tmp);
-    if (system(sql) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
+    remove_dir(tmp);
+    reaper_done();
     return 0;
 }

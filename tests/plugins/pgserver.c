@@ -3,6 +3,7 @@
  * and never opens a TCP port. */
 #include "pgserver.h"
 
+#include <errno.h>
 #include <glob.h>
 #include <libpq-fe.h>
 #include <pwd.h>
@@ -10,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define PGSERVER_CMD_MAX         4096
 #define PGSERVER_RUN_USER        "postgres"
 #define PGSERVER_TEMPLATE_RANDOM 6
+#define PGSERVER_TMP_DEFAULT     "/tmp"
+#define PGSERVER_SOCKET_NAME     "/.s.PGSQL.5432"
 
 static int run(pgserver *s, const char *cmd, char *err, size_t errn)
 {
@@ -50,12 +54,23 @@ int pgserver_start(pgserver *s, char *err, size_t errn)
     globfree(&g);
     *strrchr(s->bindir, '/') = '\0';
 
-    /* mkdtemp replaces the six trailing 'X's */
-    int len = snprintf(s->dir, sizeof s->dir, "/tmp/td-pg-");
+    /* $TMPDIR when set, so a caller can tell its servers from others'. The
+     * server's socket lives in the directory, and a Unix socket path has a
+     * hard length limit. mkdtemp replaces the six trailing 'X's. */
+    const char *root = getenv("TMPDIR");
+    root = root && *root ? root : PGSERVER_TMP_DEFAULT;
+    int len = snprintf(s->dir, sizeof s->dir, "%s/td-pg-", root);
+    if (len < 0 || (size_t)len + PGSERVER_TEMPLATE_RANDOM + sizeof PGSERVER_SOCKET_NAME >
+                       sizeof((struct sockaddr_un *)0)->sun_path) {
+        snprintf(err, errn, "TMPDIR %.200s is too long for the server's Unix socket", root);
+        s->dir[0] = '\0';
+        return -1;
+    }
     memset(s->dir + len, 'X', PGSERVER_TEMPLATE_RANDOM);
     s->dir[len + PGSERVER_TEMPLATE_RANDOM] = '\0';
     if (!mkdtemp(s->dir)) {
-        snprintf(err, errn, "mkdtemp failed");
+        snprintf(err, errn, "mkdtemp %s: %s", s->dir, strerror(errno));
+        s->dir[0] = '\0';
         return -1;
     }
     s->as_postgres = geteuid() == 0;

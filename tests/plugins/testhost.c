@@ -399,7 +399,8 @@ static int copy_file(const char *from, const char *to)
 char *testhost_tmpdir(const char *prefix, char *out, size_t outn)
 {
     /* mkdtemp replaces the last six characters, which must all be 'X'. */
-    int len = snprintf(out, outn, "/tmp/%s-", prefix);
+    const char *root = getenv("TMPDIR");
+    int len = snprintf(out, outn, "%s/%s-", root && *root ? root : "/tmp", prefix);
     if (len < 0 || (size_t)len + TESTHOST_TEMPLATE_RANDOM >= outn)
         return NULL;
     memset(out + len, 'X', TESTHOST_TEMPLATE_RANDOM);

@@ -48,7 +48,8 @@ void testhost_discard_events(testhost *t, bool discard);
 /* Makes commit fail with TD_UNAVAILABLE from now on (a daemon that is gone). */
 void testhost_fail_commits(testhost *t, bool fail);
 
-/* Creates a fresh directory "/tmp/<prefix>-" plus six random characters
+/* Creates a fresh directory "$TMPDIR/<prefix>-" (/tmp without TMPDIR) plus
+ * six random characters
  * (mode 0755, so plugin and spool directories inside it can be checked),
  * writes its path to out; returns out, or NULL on failure. */
 char *testhost_tmpdir(const char *prefix, char *out, size_t outn);
