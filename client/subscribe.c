@@ -10,7 +10,9 @@
  * does not decode, sends the subscription to the log for everything after
  * `checked`, filtered here; one at or below `checked` is a duplicate. A
  * quiet subscription reads the log's tail every idle interval, so a change
- * lost as the last of a burst still arrives.
+ * lost as the last of a burst still arrives. While the SUB socket has no
+ * connection, nothing would say there is news, so the log reads wait for
+ * the next change instead (a ListChanges long-poll).
  *
  * Where no PUB socket serves the client (a TCP URL with a token: tierd
  * publishes on TCP only when its config names the feed public), it

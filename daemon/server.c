@@ -23,8 +23,9 @@
  * RESOURCE_EXHAUSTED (and logged) up to twice the limit (at least the limit
  * plus SERVER_OVERSIZE_MARGIN_MIN), past which nanomsg drops the
  * connection unseen; a message without a header (no route back) is
- * dropped. After a large request the freed memory is given back. It does not decode anything
- * itself: rpc.c owns the Envelope and the method table. */
+ * dropped; after a large request the freed memory is given back. It does
+ * not decode anything itself: rpc.c owns the Envelope and the method
+ * table. */
 #include "server.h"
 
 #include <errno.h>
