@@ -1,11 +1,15 @@
 /* The RPC core: the one method table, the per-call arena, and the path from
  * request bytes to reply bytes that every transport shares.
  *
- * rpc_execute takes one request whole: Envelope decode, method lookup,
- * token check, role check, payload decode, handler, response pack. Each
- * step that fails becomes a Reply status with a message saying which step
- * and why, so a hostile or broken client always learns what was wrong and
- * the daemon never trusts a byte it has not checked. It does not touch
+ * rpc_execute takes one request whole: Envelope read (in place, so an
+ * unauthenticated client makes us allocate nothing), method lookup, token
+ * check, role check, payload decode (within a memory budget), handler,
+ * response pack. Each step that fails becomes a Reply status with a
+ * message saying which step and why, so a hostile or broken client always
+ * learns what was wrong and the daemon never trusts a byte it has not
+ * checked. A ListChanges that asks to wait says so in its result
+ * (rpc_wait); the server holds it and runs it again with
+ * rpc_execute_wait. It does not touch
  * sockets or commit anything: the server decides when replies leave (after
  * the turn's commit) and replaces mutating replies when the commit fails. */
 #include "rpc.h"
