@@ -34,6 +34,9 @@
 #define IMPORT_GOOD       10
 #define IMPORT_OVERSIZED  20
 #define OVERSIZED_KEY     (IMPORT_LIMIT + 1000)
+#define BYTES_LIMIT       (3 << 19) /* 1.5 MiB */
+#define LONG_LINES        1000
+#define LONG_LINE_KEY     2000
 #define HOSTILE_BYTES     (16u << 20)
 #define HOSTILE_LIMIT     "67108864" /* the largest max_request_bytes allowed */
 #define PEAK_FACTOR       4          /* peak RSS may rise by this times the request */
@@ -305,6 +308,50 @@ START_TEST(test_event_import_reports_lines_too_big_for_the_daemon_and_imports_th
 }
 END_TEST
 
+/* 1000 lines of 2 KB make a 2 MB batch by count; a daemon taking 1.5 MiB
+ * must never see it: the batch closes at IMPORT_BATCH_BYTES first. */
+START_TEST(test_event_import_closes_batches_by_bytes_before_the_daemon_must_refuse)
+{
+    harness h;
+    char config[64], program[HARNESS_PATH_MAX];
+    snprintf(config, sizeof config, "max_request_bytes: %d\n", BYTES_LIMIT);
+    start(&h, config, program_path(program, sizeof program));
+    char path[HARNESS_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/long.ndjson", h.work);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    char *key = malloc(LONG_LINE_KEY + 1);
+    memset(key, 'k', LONG_LINE_KEY);
+    key[LONG_LINE_KEY] = 0;
+    for (int line = 1; line <= LONG_LINES; line++)
+        fprintf(f,
+                "{\"id\":\"l%d\",\"partner\":\"p1\",\"metric\":\"certification\","
+                "\"at\":\"" EVENT_AT "\",\"key\":\"%s\"}\n",
+                line, key);
+    fclose(f);
+    free(key);
+    char *out = NULL, *err = NULL;
+    HARNESS_TIERCTL(&h, &out, &err, "--json", "event", "import", path);
+    json_t *doc = json_loads(out, 0, NULL);
+    ck_assert_msg(doc != NULL, "not JSON: %s / %s", out, err);
+    /* every line answered by the daemon (taken or refused for its own
+     * reasons), none as too large */
+    json_int_t answered = json_integer_value(json_object_get(doc, "accepted")) +
+                          json_integer_value(json_object_get(doc, "duplicate")) +
+                          json_integer_value(json_object_get(doc, "rejected"));
+    ck_assert_int_eq(answered, LONG_LINES);
+    ck_assert_msg(!strstr(out, "max_request_bytes"), "%s", out);
+    json_decref(doc);
+    free(out);
+    free(err);
+    char *log = harness_log(&h);
+    ck_assert_msg(!strstr(log, "refused a"), "a batch was too large: %s", log);
+    free(log);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
+}
+END_TEST
+
 /* ---- item: memory before authentication ------------------------------------------- */
 
 /* VmRSS or VmHWM of pid in KiB. */
@@ -541,6 +588,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_a_reply_that_packs_to_nothing_is_sent_as_zero_bytes);
     tcase_add_test(tc, test_a_request_at_max_request_bytes_is_answered_and_one_past_it_is_refused);
     tcase_add_test(tc, test_event_import_reports_lines_too_big_for_the_daemon_and_imports_the_rest);
+    tcase_add_test(tc, test_event_import_closes_batches_by_bytes_before_the_daemon_must_refuse);
     tcase_add_test(tc, test_sixteen_mib_of_unknown_fields_raise_rss_at_most_4x_and_give_it_back);
     tcase_add_test(tc, test_a_stale_ipc_socket_is_refused_at_once);
     tcase_add_test(tc, test_an_ipc_socket_the_user_may_not_open_says_permission_denied);
