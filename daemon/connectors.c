@@ -312,11 +312,13 @@ static bool read_status(conn *k, size_t max)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false;
-        if (n <= 0) {
+        int sender = n < 0 ? -1 : message_sender(&mh);
+        /* recvmsg returns 0 for an empty message too, but only a message
+         * carries its sender's credentials: without them it is the end. */
+        if (n < 0 || (n == 0 && sender < 0)) {
             close_status(k);
             return false;
         }
-        int sender = message_sender(&mh);
         if (sender != k->host_pid) {
             if (!k->warned_foreign)
                 fprintf(stderr,
