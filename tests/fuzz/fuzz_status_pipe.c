@@ -10,9 +10,9 @@
  * as long as the reader's buffer and more, so cut messages are covered);
  * byte 1 holds flags (FLAG_FOREIGN: the lines come from a process other
  * than the child's; FLAG_FDS: every message carries a descriptor, which the
- * reader must close); the rest is the stream. Empty messages are not sent:
- * read_status takes the 0 that recvmsg returns for one as end of file and
- * closes the socket (see the fuzzing notes in README.md).
+ * reader must close; FLAG_EMPTY: an empty message goes before each one,
+ * which recvmsg returns as 0 bytes just like the end of the stream); the
+ * rest is the stream.
  *
  * Afterwards the socket must still be open (no content may close it), no
  * descriptor may be left behind, the last error must be a terminated string
@@ -30,6 +30,7 @@
 
 #define FLAG_FOREIGN 0x01
 #define FLAG_FDS     0x02
+#define FLAG_EMPTY   0x04
 /* Longer than the reader's buffer, so MSG_TRUNC is reached. */
 #define FUZZ_MESSAGE_MAX (2 * STATUS_LINE_MAX)
 
@@ -138,6 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t fds_before = open_fds();
     for (size_t pos = 0; pos < size;) {
         size_t n = size - pos < step ? size - pos : step;
+        if (flags & FLAG_EMPTY)
+            send_message(data + pos, 0, false);
         send_message(data + pos, n, flags & FLAG_FDS);
         pos += n;
         /* Read as the daemon does on each readable event, so the socket's
