@@ -576,26 +576,31 @@ void engine_eval_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td
     }
 }
 
-/* horizons[ev]: metric_horizon at now, worked out once per sweep. */
-static void prune_partner_at(const engine *e, td_partner *p, const td_time *horizons)
+/* Pruning changes what is stored, and which buckets a window's tree holds
+ * decides how its sum is associated: the store must hear of it, or a
+ * restarted daemon would sum the same window in another order. */
+static void prune_stream(engine *e, td_partner *p, size_t ev, td_time horizon)
 {
-    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
-        metric_stream *s = &p->streams[ev];
-        if (metric_stream_needs_prune(s, horizons[ev], e->cp.ev_flags[ev]))
-            metric_stream_prune(s, horizons[ev], e->cp.ev_flags[ev]);
+    metric_stream *s = &p->streams[ev];
+    if (metric_stream_needs_prune(s, horizon, e->cp.ev_flags[ev])) {
+        metric_stream_prune(s, horizon, e->cp.ev_flags[ev]);
+        engine_touch(e, p);
     }
 }
 
-static void prune_partner(const engine *e, td_partner *p, td_time now)
+/* horizons[ev]: metric_horizon at now, worked out once per sweep. */
+static void prune_partner_at(engine *e, td_partner *p, const td_time *horizons)
 {
-    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++) {
-        metric_stream *s = &p->streams[ev];
-        if (!s->w)
-            continue;
-        td_time horizon = metric_horizon(&e->cp, (int)ev, now);
-        if (metric_stream_needs_prune(s, horizon, e->cp.ev_flags[ev]))
-            metric_stream_prune(s, horizon, e->cp.ev_flags[ev]);
-    }
+    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++)
+        if (metric_stream_has_window(&p->streams[ev]))
+            prune_stream(e, p, ev, horizons[ev]);
+}
+
+static void prune_partner(engine *e, td_partner *p, td_time now)
+{
+    for (size_t ev = 0; ev < p->n_streams && ev < e->cp.n_ev; ev++)
+        if (metric_stream_has_window(&p->streams[ev]))
+            prune_stream(e, p, ev, metric_horizon(&e->cp, (int)ev, now));
 }
 
 /* Partners sit at random addresses: while one is evaluated, fetch the
@@ -613,8 +618,8 @@ static void prefetch_ahead(const engine *e, size_t i)
     if (i + EVAL_PREFETCH_NEAR < e->map.cap && slots[i + EVAL_PREFETCH_NEAR].hash) {
         const td_partner *q = slots[i + EVAL_PREFETCH_NEAR].p;
         for (uint32_t s = 0; s < q->n_streams; s++)
-            if (q->streams[s].w)
-                __builtin_prefetch(q->streams[s].w);
+            if (q->streams[s].b)
+                __builtin_prefetch(q->streams[s].b);
     }
 }
 

@@ -33,14 +33,18 @@ typedef struct metric_key {
     td_time last; /* latest `at` this key was seen */
 } metric_key;
 
-/* What windows read: allocated only for a stream that has some. Buckets and
- * keys each sit in an mtree ordered by time with subtree aggregates, so a
+/* A stream's window state grows two ways. Up to METRIC_SMALL buckets (or
+ * keys) it is a sorted array, scanned: for the many partners with a short
+ * history nothing is faster or smaller. Past that it moves into an mtree
+ * (buckets, and keys by their latest time, found through a hash), where a
  * window's value, the next instant it changes and pruning cost O(log n),
- * never the partner's whole history. */
+ * never the partner's whole history. The form follows from the count
+ * alone, so the same entries always sum in the same order. */
+#define METRIC_SMALL 32
+
 typedef struct metric_win {
-    mtree b;                     /* one entry per distinct event second (tie 0) */
-    metric_key *k;               /* distinct keys by slot */
-    uint32_t nk;                 /* keys held */
+    mtree b;                     /* buckets (tie 0), once there are more than METRIC_SMALL */
+    metric_key *k;               /* distinct keys by slot, once more than METRIC_SMALL */
     uint32_t kused, capk, kfree; /* slots handed out, allocated; first free slot + 1 */
     uint32_t *kh;                /* key hash: slot + 1; 0 empty, KEY_TOMBSTONE deleted */
     uint32_t khcap, khtomb;
@@ -53,7 +57,10 @@ typedef struct metric_stream {
     double sum, min, max;
     double latest;
     td_time latest_at;
-    metric_win *w; /* NULL until some window or distinct metric reads the event */
+    metric_bucket *b; /* small form: sorted by at, unique; NULL in tree form */
+    metric_key *k;    /* small form: sorted by key; NULL in tree form */
+    uint32_t nb, nk;  /* buckets and keys held, whichever the form */
+    metric_win *w;    /* the tree forms; NULL while both are small */
 } metric_stream;
 
 /* Per-event facts derived from the program in force. */
@@ -160,14 +167,10 @@ struct engine {
 int metric_stream_add(metric_stream *s, td_time at, double value, const char *key, uint8_t flags);
 void metric_stream_prune(metric_stream *s, td_time horizon, uint8_t flags);
 void metric_stream_free(metric_stream *s);
-/* Drops the window part (buckets and keys), keeping the lifetime aggregate. */
-void metric_stream_free_window(metric_stream *s);
 /* Whether metric_stream_prune at horizon would drop anything. */
 bool metric_stream_needs_prune(const metric_stream *s, td_time horizon, uint8_t flags);
 /* Whether the stream holds any bucket or key (what pruning could drop). */
 bool metric_stream_has_window(const metric_stream *s);
-/* The oldest bucket time, or TD_TIME_NONE. */
-td_time metric_stream_oldest(const metric_stream *s);
 uint32_t metric_stream_n_buckets(const metric_stream *s);
 uint32_t metric_stream_n_keys(const metric_stream *s);
 /* Buckets in time order; stops at and returns fn's first non-zero. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MTREE_MIN_CAP  8
+#define MTREE_MIN_CAP  4
 #define MTREE_KEY_BITS 96
 #define MTREE_TIE_BITS 32
 #define MTREE_PATH_MAX (MTREE_KEY_BITS + 1)
