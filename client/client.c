@@ -10,6 +10,7 @@
 #include "tierd/client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +77,16 @@ int td_client_open(const char *url, const char *token, int timeout_ms, td_client
         return td_error_set(err, TD_INTERNAL, "cannot create a request socket: %s", nn_strerror(e));
     }
     int ivl = CLIENT_RECONNECT_IVL_MS, ivl_max = CLIENT_RECONNECT_IVL_MAX_MS;
-    int unlimited = -1;
+    int unlimited = -1, never = INT_MAX;
     /* Replies listing many partners can be large; the daemon bounds them. */
     if (nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
         nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) < 0 ||
         nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited) < 0 ||
-        nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &c->timeout_ms, sizeof(int)) < 0) {
+        nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &c->timeout_ms, sizeof(int)) < 0 ||
+        /* nanomsg resends an unanswered request after 60 s by default; a
+         * call that waits longer (--timeout, long-polls) would then apply a
+         * mutation twice. Each call has its own deadline instead. */
+        nn_setsockopt(c->sock, NN_REQ, NN_REQ_RESEND_IVL, &never, sizeof never) < 0) {
         int e = errno;
         td_client_close(c);
         return td_error_set(err, TD_INTERNAL, "cannot configure the request socket: %s",
