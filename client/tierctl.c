@@ -444,9 +444,30 @@ static int split_types(const char *list, char *store, size_t cap, char **types, 
 }
 
 static int cmd_partner_put(tctl *t, cmd_args *a);
+/* --in-flight N: batches sent before the first answer is waited for. */
+static int in_flight_arg(cmd_args *a, int *n)
+{
+    const char *v = opt(a, "in-flight");
+    *n = TCTL_IMPORT_IN_FLIGHT;
+    if (!v)
+        return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || x < 1 || x > TCTL_IMPORT_IN_FLIGHT_MAX) {
+        fprintf(stderr, "tierctl: --in-flight: '%s' is not a whole number from 1 to %d\n", v,
+                TCTL_IMPORT_IN_FLIGHT_MAX);
+        return -1;
+    }
+    *n = (int)x;
+    return 0;
+}
+
 static int cmd_partner_import(tctl *t, cmd_args *a)
 {
-    return tctl_import_partners(t, a->pos[0]);
+    int n;
+    if (in_flight_arg(a, &n))
+        return TCTL_EXIT_USAGE;
+    return tctl_import_partners(t, a->pos[0], n);
 }
 
 static int cmd_partner_show(tctl *t, cmd_args *a)
@@ -555,7 +576,10 @@ static int cmd_partner_delete(tctl *t, cmd_args *a)
 static int cmd_event_add(tctl *t, cmd_args *a);
 static int cmd_event_import(tctl *t, cmd_args *a)
 {
-    return tctl_import_events(t, a->pos[0]);
+    int n;
+    if (in_flight_arg(a, &n))
+        return TCTL_EXIT_USAGE;
+    return tctl_import_events(t, a->pos[0], n);
 }
 
 static int cmd_explain(tctl *t, cmd_args *a)
@@ -857,11 +881,12 @@ static const command commands[] = {
      "partner put ID --type T[,T] [--name N]"},
     {"partner",
      "import",
-     {NULL},
+     {"in-flight=", NULL},
      1,
      1,
      cmd_partner_import,
-     "partner import FILE   (NDJSON, '-' = stdin; exit 1 if any line was rejected)"},
+     "partner import FILE [--in-flight N]   (NDJSON, '-' = stdin; N batches at once, default "
+     "4, 1 keeps file order; exit 1 if any line was rejected)"},
     {"partner", "show", {NULL}, 1, 1, cmd_partner_show, "partner show ID"},
     {"partner",
      "list",
@@ -880,11 +905,12 @@ static const command commands[] = {
      "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]"},
     {"event",
      "import",
-     {NULL},
+     {"in-flight=", NULL},
      1,
      1,
      cmd_event_import,
-     "event import FILE   (NDJSON, '-' = stdin; exit 1 if any line was rejected)"},
+     "event import FILE [--in-flight N]   (NDJSON, '-' = stdin; N batches at once, default 4, "
+     "1 keeps file order; exit 1 if any line was rejected)"},
     {NULL,
      "explain",
      {"ladder=", "at=", NULL},

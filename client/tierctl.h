@@ -73,7 +73,11 @@ int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since
                const char *pub_url, bool long_poll);
 
 /* NDJSON imports (tierctl_import.c); file "-" is standard input. */
-int tctl_import_events(tctl *t, const char *file);
-int tctl_import_partners(tctl *t, const char *file);
+/* NDJSON imports with in_flight batches sent at once (1: strictly in file
+ * order); see tierctl_import.c. */
+#define TCTL_IMPORT_IN_FLIGHT     4
+#define TCTL_IMPORT_IN_FLIGHT_MAX 32
+int tctl_import_events(tctl *t, const char *file, int in_flight);
+int tctl_import_partners(tctl *t, const char *file, int in_flight);
 
 #endif

@@ -5,12 +5,16 @@
  * UpsertPartners calls and mapping the daemon's per-item answers back to
  * line numbers. Promises: a malformed line never stops the import, it is
  * counted as rejected with its line number and reason, and so is a line
- * too large for the daemon's max_request_bytes; lines are sent in file
- * order, in batches bounded by count and by bytes; the file is streamed,
- * never held whole in memory. It does not
- * judge meaning (unknown partners, metrics, bad times): the daemon does. */
+ * too large for the daemon's max_request_bytes; lines go in batches bounded
+ * by count and by bytes, several batches in flight at once (each on its own
+ * connection, so the daemon commits them together), and every rejection is
+ * reported in file order; the file is streamed, never held whole in memory.
+ * Batches in flight may be applied in any order among themselves: with
+ * --in-flight 1 the file's order is kept exactly. It does not judge meaning
+ * (unknown partners, metrics, bad times): the daemon does. */
 #include "tierctl.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +32,10 @@
 #define IMPORT_REASON_MAX  512
 #define IMPORT_SOURCE      "tierctl"
 
-typedef struct import_run {
-    tctl *t;
-    const char *what; /* "event" or "partner" */
-    unsigned long lines, accepted, duplicate, rejected;
-    json_t *errors;
-    bool progress;
-    /* the batch being filled: each item keeps its parsed line alive because
-     * the request points into its strings */
+/* One batch: the lines it holds (each item keeps its parsed line alive
+ * because the request points into its strings) and, once answered, what
+ * became of them. */
+typedef struct import_batch {
     size_t n;
     size_t bytes; /* the batch's lines, as read */
     json_t *docs[IMPORT_BATCH];
@@ -45,12 +45,44 @@ typedef struct import_run {
     Tierd__Partner partners[IMPORT_BATCH];
     Tierd__Partner *partner_ptrs[IMPORT_BATCH];
     char **types[IMPORT_BATCH];
+    /* outcomes; lines refused while the batch filled count here too, so that
+     * every rejection is reported in file order */
+    unsigned long accepted, duplicate, rejected;
+    json_t *errors;
+    int rc; /* 0, or the failure that stops the import */
+    td_error err;
+} import_batch;
+
+struct import_run;
+
+/* A batch with the connection and thread that send it. */
+typedef struct import_slot {
+    struct import_run *run;
+    import_batch b;
+    td_client *cli;
+    pthread_t thread;
+    bool started;
+    bool queued; /* handed to the thread, not yet answered */
+    bool busy;   /* handed over and its outcome not yet merged */
+} import_slot;
+
+typedef struct import_run {
+    tctl *t;
+    const char *what; /* "event" or "partner" */
+    unsigned long lines, accepted, duplicate, rejected;
+    json_t *errors;
+    bool progress;
+    int in_flight;
+    import_slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool quit;
 } import_run;
 
-static void add_error(import_run *r, unsigned long line, const char *id, const char *reason)
+static void add_error(import_batch *b, unsigned long line, const char *id, const char *reason)
 {
-    r->rejected++;
-    json_array_append_new(r->errors, json_pack("{s:I, s:s?, s:s}", "line", (json_int_t)line, "id",
+    b->rejected++;
+    json_array_append_new(b->errors, json_pack("{s:I, s:s?, s:s}", "line", (json_int_t)line, "id",
                                                id && *id ? id : NULL, "reason", reason));
 }
 
@@ -92,7 +124,7 @@ static const char *const event_strings[] = {"id", "source", "partner", "metric",
 static const char *const partner_fields[] = {"partner", "name", "types", NULL};
 static const char *const partner_strings[] = {"partner", "name", NULL};
 
-static int parse_event(import_run *r, json_t *obj, char *reason)
+static int parse_event(import_batch *r, json_t *obj, char *reason)
 {
     if (!json_object_get(obj, "metric") &&
         (json_object_get(obj, "types") || json_object_get(obj, "name"))) {
@@ -136,7 +168,7 @@ static int parse_event(import_run *r, json_t *obj, char *reason)
     return 0;
 }
 
-static int parse_partner(import_run *r, json_t *obj, char *reason)
+static int parse_partner(import_batch *r, json_t *obj, char *reason)
 {
     if (json_object_get(obj, "metric")) {
         snprintf(reason, IMPORT_REASON_MAX, "an event line, not a partner (use event import)");
@@ -191,33 +223,36 @@ static int parse_partner(import_run *r, json_t *obj, char *reason)
     return 0;
 }
 
-static void clear_batch(import_run *r)
+static void clear_batch(import_batch *b)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        json_decref(r->docs[i]);
-        free(r->types[i]);
-        r->types[i] = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        json_decref(b->docs[i]);
+        free(b->types[i]);
+        b->types[i] = NULL;
     }
-    r->n = 0;
-    r->bytes = 0;
+    b->n = 0;
+    b->bytes = 0;
+    b->accepted = b->duplicate = b->rejected = 0;
+    json_array_clear(b->errors);
+    b->rc = 0;
 }
 
 /* results index the items of a request that started at item `first`. */
-static void count_results(import_run *r, size_t first, size_t n_sent, Tierd__ItemResult **results,
+static void count_results(import_batch *b, size_t first, size_t n_sent, Tierd__ItemResult **results,
                           size_t n_results)
 {
     for (size_t i = 0; i < n_results; i++) {
         const Tierd__ItemResult *res = results[i];
         switch (res->outcome) {
         case TIERD__OUTCOME__ACCEPTED:
-            r->accepted++;
+            b->accepted++;
             break;
         case TIERD__OUTCOME__DUPLICATE:
-            r->duplicate++;
+            b->duplicate++;
             break;
         default: {
-            unsigned long line = res->index < n_sent ? r->line_of[first + res->index] : 0;
-            add_error(r, line, res->id, res->reason && *res->reason ? res->reason : "rejected");
+            unsigned long line = res->index < n_sent ? b->line_of[first + res->index] : 0;
+            add_error(b, line, res->id, res->reason && *res->reason ? res->reason : "rejected");
         }
         }
     }
@@ -229,38 +264,39 @@ static bool is_events(const import_run *r)
 }
 
 /* One Ingest or UpsertPartners call for items [lo, hi). */
-static int send_items(import_run *r, size_t lo, size_t hi, td_error *err)
+static int send_items(import_run *r, td_client *cli, import_batch *b, size_t lo, size_t hi,
+                      td_error *err)
 {
     int rc;
     size_t n = hi - lo;
     if (is_events(r)) {
         Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
         req.n_events = n;
-        req.events = r->event_ptrs + lo;
+        req.events = b->event_ptrs + lo;
         Tierd__IngestResponse *resp = NULL;
-        rc = td_client_ingest(r->t->cli, &req, &resp, err);
+        rc = td_client_ingest(cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(r, lo, n, resp->results, resp->n_results);
+                count_results(b, lo, n, resp->results, resp->n_results);
             else {
-                r->accepted += resp->accepted;
-                r->duplicate += resp->duplicate;
-                r->rejected += resp->rejected;
+                b->accepted += resp->accepted;
+                b->duplicate += resp->duplicate;
+                b->rejected += resp->rejected;
             }
             tierd__ingest_response__free_unpacked(resp, NULL);
         }
     } else {
         Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
         req.n_partners = n;
-        req.partners = r->partner_ptrs + lo;
+        req.partners = b->partner_ptrs + lo;
         Tierd__UpsertPartnersResponse *resp = NULL;
-        rc = td_client_upsert_partners(r->t->cli, &req, &resp, err);
+        rc = td_client_upsert_partners(cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(r, lo, n, resp->results, resp->n_results);
+                count_results(b, lo, n, resp->results, resp->n_results);
             else {
-                r->accepted += resp->accepted;
-                r->rejected += resp->rejected;
+                b->accepted += resp->accepted;
+                b->rejected += resp->rejected;
             }
             tierd__upsert_partners_response__free_unpacked(resp, NULL);
         }
@@ -268,35 +304,154 @@ static int send_items(import_run *r, size_t lo, size_t hi, td_error *err)
     return rc;
 }
 
+/* The daemon's refusals for size: over max_request_bytes, or a payload
+ * whose decoding would pass its budget. */
+static bool too_large(const td_error *err)
+{
+    return strstr(err->message, "exceeds max_request_bytes") ||
+           strstr(err->message, "bytes to decode as");
+}
+
 /* Sends items [lo, hi). A request the daemon finds too big
  * (RESOURCE_EXHAUSTED, refused before anything is applied) is split in
  * halves; an item too big alone is that line's error, and the rest goes
  * on. Any other failure stops the import. */
-static int send_range(import_run *r, size_t lo, size_t hi, td_error *err)
+static int send_range(import_run *r, td_client *cli, import_batch *b, size_t lo, size_t hi,
+                      td_error *err)
 {
-    int rc = send_items(r, lo, hi, err);
-    if (rc != -(int)TD_RESOURCE_EXHAUSTED)
+    int rc = send_items(r, cli, b, lo, hi, err);
+    /* Only a refusal for size is worth splitting; a full disk is not. */
+    if (rc != -(int)TD_RESOURCE_EXHAUSTED || !too_large(err))
         return rc;
     if (hi - lo == 1) {
         char reason[IMPORT_REASON_MAX + 32];
-        snprintf(reason, sizeof reason, "line %lu: too large for tierd: %s", r->line_of[lo],
+        snprintf(reason, sizeof reason, "line %lu: too large for tierd: %s", b->line_of[lo],
                  err->message);
-        const char *id = is_events(r) ? r->events[lo].id : r->partners[lo].id;
-        add_error(r, r->line_of[lo], id, reason);
+        const char *id = is_events(r) ? b->events[lo].id : b->partners[lo].id;
+        add_error(b, b->line_of[lo], id, reason);
         return 0;
     }
     size_t mid = lo + (hi - lo) / 2;
-    rc = send_range(r, lo, mid, err);
-    return rc ? rc : send_range(r, mid, hi, err);
+    rc = send_range(r, cli, b, lo, mid, err);
+    return rc ? rc : send_range(r, cli, b, mid, hi, err);
 }
 
-static int flush_batch(import_run *r, td_error *err)
+/* ---- batches in flight: one thread and one connection per slot ---- */
+
+static void *slot_main(void *arg)
 {
-    if (r->n == 0)
+    import_slot *s = arg;
+    import_run *r = s->run;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!s->queued && !r->quit)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (!s->queued)
+            break;
+        pthread_mutex_unlock(&r->mu);
+        td_error err = {0};
+        int rc = s->b.n ? send_range(r, s->cli, &s->b, 0, s->b.n, &err) : 0;
+        pthread_mutex_lock(&r->mu);
+        s->b.rc = rc;
+        s->b.err = err;
+        s->queued = false;
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static int by_line(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "line"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "line"));
+    return x < y ? -1 : x > y;
+}
+
+/* Waits for the slot's batch, if any, and adds its outcome to the run's:
+ * slots are reused in turn, so outcomes merge in file order. Returns the
+ * batch's failure (0 when none); *err gets it. */
+static int slot_settle(import_run *r, import_slot *s, td_error *err)
+{
+    pthread_mutex_lock(&r->mu);
+    while (s->queued)
+        pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+    if (!s->busy)
         return 0;
-    int rc = send_range(r, 0, r->n, err);
-    clear_batch(r);
+    s->busy = false;
+    import_batch *b = &s->b;
+    r->accepted += b->accepted;
+    r->duplicate += b->duplicate;
+    r->rejected += b->rejected;
+    size_t n = json_array_size(b->errors);
+    json_t **errs = malloc((n ? n : 1) * sizeof *errs);
+    for (size_t i = 0; errs && i < n; i++)
+        errs[i] = json_array_get(b->errors, i);
+    if (errs)
+        qsort(errs, n, sizeof *errs, by_line);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(r->errors, errs ? errs[i] : json_array_get(b->errors, i));
+    free(errs);
+    int rc = b->rc;
+    if (rc)
+        *err = b->err;
+    clear_batch(b);
     return rc;
+}
+
+static void slot_dispatch(import_run *r, import_slot *s)
+{
+    pthread_mutex_lock(&r->mu);
+    s->busy = true;
+    s->queued = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int slots_open(import_run *r, td_error *err)
+{
+    r->slots = calloc((size_t)r->in_flight, sizeof *r->slots);
+    if (!r->slots)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    for (int i = 0; i < r->in_flight; i++) {
+        import_slot *s = &r->slots[i];
+        s->run = r;
+        s->b.errors = json_array();
+        int rc =
+            td_client_open(td_client_url(r->t->cli), r->t->token, r->t->timeout_ms, &s->cli, err);
+        if (rc)
+            return rc;
+        if (pthread_create(&s->thread, NULL, slot_main, s) != 0)
+            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "cannot start a sending thread");
+        s->started = true;
+    }
+    return 0;
+}
+
+static void slots_close(import_run *r)
+{
+    if (!r->slots)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->quit = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->in_flight; i++) {
+        import_slot *s = &r->slots[i];
+        if (s->started)
+            pthread_join(s->thread, NULL);
+        if (s->cli)
+            td_client_close(s->cli);
+        clear_batch(&s->b);
+        json_decref(s->b.errors);
+    }
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r->slots);
+    r->slots = NULL;
 }
 
 static bool blank(const char *s, size_t n)
@@ -307,41 +462,41 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-static void take_line(import_run *r, const char *line, size_t len)
+static void take_line(import_run *run, import_batch *r, const char *line, size_t len)
 {
+    unsigned long lineno = run->lines;
     /* room for "line N: " in front of a parse reason */
     char reason[IMPORT_REASON_MAX + 32];
     if (len > IMPORT_MAX_LINE) {
-        snprintf(reason, sizeof reason, "line %lu: longer than %d bytes", r->lines,
-                 IMPORT_MAX_LINE);
-        add_error(r, r->lines, NULL, reason);
+        snprintf(reason, sizeof reason, "line %lu: longer than %d bytes", lineno, IMPORT_MAX_LINE);
+        add_error(r, lineno, NULL, reason);
         return;
     }
     json_error_t jerr;
     json_t *doc = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        snprintf(reason, sizeof reason, "line %lu: invalid JSON: %s (column %d)", r->lines,
-                 jerr.text, jerr.column);
-        add_error(r, r->lines, NULL, reason);
+        snprintf(reason, sizeof reason, "line %lu: invalid JSON: %s (column %d)", lineno, jerr.text,
+                 jerr.column);
+        add_error(r, lineno, NULL, reason);
         return;
     }
     if (!json_is_object(doc)) {
-        snprintf(reason, sizeof reason, "line %lu: not a JSON object", r->lines);
-        add_error(r, r->lines, NULL, reason);
+        snprintf(reason, sizeof reason, "line %lu: not a JSON object", lineno);
+        add_error(r, lineno, NULL, reason);
         json_decref(doc);
         return;
     }
     char why[IMPORT_REASON_MAX];
-    int rc = strcmp(r->what, "event") == 0 ? parse_event(r, doc, why) : parse_partner(r, doc, why);
+    int rc = is_events(run) ? parse_event(r, doc, why) : parse_partner(r, doc, why);
     if (rc) {
-        snprintf(reason, sizeof reason, "line %lu: %s", r->lines, why);
-        const char *id = get_str(doc, strcmp(r->what, "event") == 0 ? "id" : "partner");
-        add_error(r, r->lines, id, reason);
+        snprintf(reason, sizeof reason, "line %lu: %s", lineno, why);
+        const char *id = get_str(doc, is_events(run) ? "id" : "partner");
+        add_error(r, lineno, id, reason);
         json_decref(doc);
         return;
     }
     r->docs[r->n] = doc;
-    r->line_of[r->n] = r->lines;
+    r->line_of[r->n] = lineno;
     r->n++;
     r->bytes += len;
 }
@@ -382,7 +537,7 @@ static void print_summary(import_run *r)
         printf("%s lines: %s partners accepted, %s rejected\n", l, a, x);
 }
 
-static int import_file(tctl *t, const char *what, const char *file)
+static int import_file(tctl *t, const char *what, const char *file, int in_flight)
 {
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f) {
@@ -400,26 +555,41 @@ static int import_file(tctl *t, const char *what, const char *file)
     r->what = what;
     r->errors = json_array();
     r->progress = isatty(STDERR_FILENO);
+    r->in_flight = in_flight;
     bool shown = false;
 
+    int exit_code = TCTL_EXIT_OK;
+    td_error err = {0};
+    unsigned long stopped_at = 0;
+    if (slots_open(r, &err) != 0)
+        exit_code = -1;
+    /* Slots are filled and sent in turn; before one is refilled, the batch
+     * it sent last is waited for and merged, the oldest in flight. */
+    size_t turn = 0;
+    import_slot *cur = exit_code == 0 ? &r->slots[0] : NULL;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int exit_code = TCTL_EXIT_OK;
-    td_error err;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while (exit_code == 0 && (len = getline(&line, &cap, f)) >= 0) {
         r->lines++;
         if (blank(line, (size_t)len))
             continue;
         /* bytes as well as lines: a batch of long lines must still fit
          * in one request */
-        if (r->n && r->bytes + (size_t)len > IMPORT_BATCH_BYTES && flush_batch(r, &err)) {
-            exit_code = -1;
-            break;
+        bool full = cur->b.n && cur->b.bytes + (size_t)len > IMPORT_BATCH_BYTES;
+        if (full) {
+            slot_dispatch(r, cur);
+            cur = &r->slots[++turn % (size_t)r->in_flight];
+            if (slot_settle(r, cur, &err)) {
+                exit_code = -1;
+                break;
+            }
         }
-        take_line(r, line, (size_t)len);
-        if (r->n == IMPORT_BATCH || r->bytes >= IMPORT_BATCH_BYTES) {
-            if (flush_batch(r, &err)) {
+        take_line(r, &cur->b, line, (size_t)len);
+        if (cur->b.n == IMPORT_BATCH || cur->b.bytes >= IMPORT_BATCH_BYTES) {
+            slot_dispatch(r, cur);
+            cur = &r->slots[++turn % (size_t)r->in_flight];
+            if (slot_settle(r, cur, &err)) {
                 exit_code = -1;
                 break;
             }
@@ -436,17 +606,28 @@ static int import_file(tctl *t, const char *what, const char *file)
         fprintf(stderr, "tierctl: reading %s failed at line %lu: %m\n", file, r->lines);
         exit_code = TCTL_EXIT_REFUSED;
     }
-    if (exit_code == 0 && flush_batch(r, &err))
-        exit_code = -1;
+    stopped_at = r->lines;
+    /* The last batch, then every batch still in flight, oldest first. */
+    if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors))) {
+        slot_dispatch(r, cur);
+        turn++;
+    }
+    for (size_t i = 0; r->slots && i < (size_t)r->in_flight; i++) {
+        td_error serr = {0};
+        if (slot_settle(r, &r->slots[(turn + i) % (size_t)r->in_flight], &serr) && exit_code == 0) {
+            exit_code = -1;
+            err = serr;
+        }
+    }
+    slots_close(r);
     free(line);
     if (f != stdin)
         fclose(f);
     if (shown)
         fputc('\n', stderr);
     if (exit_code < 0) {
-        clear_batch(r);
         exit_code = tctl_fail(&err);
-        fprintf(stderr, "tierctl: stopped at line %lu; %lu %ss accepted before that\n", r->lines,
+        fprintf(stderr, "tierctl: stopped at line %lu; %lu %ss accepted before that\n", stopped_at,
                 r->accepted, what);
     } else if (exit_code == 0) {
         print_summary(r);
@@ -458,12 +639,12 @@ static int import_file(tctl *t, const char *what, const char *file)
     return exit_code;
 }
 
-int tctl_import_events(tctl *t, const char *file)
+int tctl_import_events(tctl *t, const char *file, int in_flight)
 {
-    return import_file(t, "event", file);
+    return import_file(t, "event", file, in_flight);
 }
 
-int tctl_import_partners(tctl *t, const char *file)
+int tctl_import_partners(tctl *t, const char *file, int in_flight)
 {
-    return import_file(t, "partner", file);
+    return import_file(t, "partner", file, in_flight);
 }

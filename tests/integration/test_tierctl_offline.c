@@ -534,13 +534,13 @@ START_TEST(test_event_import_maps_every_rejection_to_its_line)
     int lines[7];
     for (size_t i = 0; i < 7; i++)
         lines[i] = (int)json_integer_value(json_object_get(json_array_get(errors, i), "line"));
-    /* local rejections first, in order, then the daemon's after its batch */
-    int want[7] = {2, 4, 5, 8, 9, 10, 6};
+    /* in file order, whether tierctl or the daemon refused the line */
+    int want[7] = {2, 4, 5, 6, 8, 9, 10};
     for (size_t i = 0; i < 7; i++)
         ck_assert_int_eq(lines[i], want[i]);
-    const char *ghost = json_string_value(json_object_get(json_array_get(errors, 6), "reason"));
+    const char *ghost = json_string_value(json_object_get(json_array_get(errors, 3), "reason"));
     ck_assert_str_eq(ghost, "unknown partner 'ghost'");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 6), "id")), "e5");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 3), "id")), "e5");
     json_decref(doc);
     ck_assert_int_eq(f->calls, 1);
     ck_assert_int_eq((int)f->batch_sizes[0], 3);
@@ -682,6 +682,131 @@ START_TEST(test_import_with_an_unreachable_daemon_exits_3)
 }
 END_TEST
 
+/* ---- batches in flight: a daemon that holds its answers ------------------------ */
+
+#define HOLD_QUIET_MS 300 /* answer whatever is held once nothing came for this long */
+#define HOLD_MAX      64
+
+typedef struct holder {
+    int sock; /* raw REP: requests can be held and answered in any order */
+    pthread_t tid;
+    int max_held;
+    int calls;
+} holder;
+
+static void holder_answer(holder *h, void *control, Tierd__Envelope *env)
+{
+    Tierd__IngestRequest *req =
+        tierd__ingest_request__unpack(NULL, env->payload.len, env->payload.data);
+    Tierd__IngestResponse resp = TIERD__INGEST_RESPONSE__INIT;
+    resp.accepted = req ? (uint32_t)req->n_events : 0;
+    Tierd__Reply r = TIERD__REPLY__INIT;
+    r.request_id = env->request_id;
+    uint8_t pbuf[64], buf[128];
+    r.payload.len = tierd__ingest_response__pack(&resp, pbuf);
+    r.payload.data = pbuf;
+    size_t len = tierd__reply__pack(&r, buf);
+    struct nn_iovec iov = {buf, len};
+    struct nn_msghdr hdr = {&iov, 1, &control, NN_MSG};
+    nn_sendmsg(h->sock, &hdr, 0);
+    if (req)
+        tierd__ingest_request__free_unpacked(req, NULL);
+    tierd__envelope__free_unpacked(env, NULL);
+}
+
+static void *holder_main(void *arg)
+{
+    holder *h = arg;
+    void *controls[HOLD_MAX];
+    Tierd__Envelope *envs[HOLD_MAX];
+    int held = 0;
+    int tmo = HOLD_QUIET_MS;
+    nn_setsockopt(h->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof tmo);
+    for (;;) {
+        void *body = NULL, *control = NULL;
+        struct nn_iovec iov = {&body, NN_MSG};
+        struct nn_msghdr hdr = {&iov, 1, &control, NN_MSG};
+        int n = nn_recvmsg(h->sock, &hdr, 0);
+        if (n < 0) {
+            if (errno != ETIMEDOUT && errno != EAGAIN)
+                return NULL;
+            for (int i = 0; i < held; i++)
+                holder_answer(h, controls[i], envs[i]);
+            held = 0;
+            continue;
+        }
+        Tierd__Envelope *env = tierd__envelope__unpack(NULL, (size_t)n, body);
+        nn_freemsg(body);
+        if (!env || held == HOLD_MAX) {
+            nn_freemsg(control);
+            continue;
+        }
+        h->calls++;
+        controls[held] = control;
+        envs[held++] = env;
+        if (held > h->max_held)
+            h->max_held = held;
+    }
+}
+
+static holder *holder_start(char *url, size_t n)
+{
+    holder *h = calloc(1, sizeof *h);
+    snprintf(url, n, "ipc://%s/rpc.sock", tmpdir);
+    h->sock = nn_socket(AF_SP_RAW, NN_REP);
+    ck_assert_int_ge(h->sock, 0);
+    ck_assert_int_ge(nn_bind(h->sock, url), 0);
+    ck_assert_int_eq(pthread_create(&h->tid, NULL, holder_main, h), 0);
+    return h;
+}
+
+static void holder_stop(holder *h)
+{
+    nn_close(h->sock);
+    pthread_join(h->tid, NULL);
+    free(h);
+}
+
+static void write_events(const char *path, int n)
+{
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (int i = 0; i < n; i++)
+        fprintf(fp, "{\"id\":\"e%d\",\"partner\":\"p-1\",\"metric\":\"arr\",\"value\":%d}\n", i, i);
+    fclose(fp);
+}
+
+START_TEST(test_event_import_keeps_several_batches_in_flight)
+{
+    char url[512], path[512];
+    holder *h = holder_start(url, sizeof url);
+    snprintf(path, sizeof path, "%s/four.ndjson", tmpdir);
+    write_events(path, 4000);
+    ck_assert_int_eq(RUN("--url", url, "event", "import", path), 0);
+    ck_assert_ptr_nonnull(strstr(out, "4,000 lines: 4,000 accepted"));
+    ck_assert_int_eq(h->calls, 4);
+    /* All four batches were sent before the first answer came back. */
+    ck_assert_int_eq(h->max_held, 4);
+    holder_stop(h);
+}
+END_TEST
+
+START_TEST(test_event_import_with_in_flight_1_sends_one_batch_at_a_time)
+{
+    char url[512], path[512];
+    holder *h = holder_start(url, sizeof url);
+    snprintf(path, sizeof path, "%s/three.ndjson", tmpdir);
+    write_events(path, 3000);
+    ck_assert_int_eq(RUN("--url", url, "event", "import", path, "--in-flight", "1"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "3,000 lines: 3,000 accepted"));
+    ck_assert_int_eq(h->calls, 3);
+    ck_assert_int_eq(h->max_held, 1);
+    ck_assert_int_eq(RUN("--url", url, "event", "import", path, "--in-flight", "0"), 2);
+    ck_assert_ptr_nonnull(strstr(err_out, "--in-flight: '0' is not a whole number from 1 to"));
+    holder_stop(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tierctl_offline");
@@ -703,6 +828,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_refused_request_exits_1_with_code_and_message);
     tcase_add_test(tc, test_event_import_maps_every_rejection_to_its_line);
     tcase_add_test(tc, test_event_import_sends_large_files_in_batches_from_stdin);
+    tcase_add_test(tc, test_event_import_keeps_several_batches_in_flight);
+    tcase_add_test(tc, test_event_import_with_in_flight_1_sends_one_batch_at_a_time);
     tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
     tcase_add_test(tc, test_explain_says_what_is_missing_and_when_the_tier_is_at_risk);
     tcase_add_test(tc, test_partner_import_refuses_event_lines_and_reports_daemon_rejections);
