@@ -69,12 +69,15 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
     return NULL;
 }
 
+/* Records the event for idempotency and in the ingest log, which makes
+ * its effect on the partner durable until the next checkpoint. */
 static int store_event(rpc_call *call, const Tierd__Event *ev, td_error *err)
 {
     size_t len = tierd__event__get_packed_size(ev);
     uint8_t *pb = rpc_alloc(call, len ? len : 1);
     tierd__event__pack(ev, pb);
-    return store_put_event(call->d->store, ev->source, ev->id, pb, len, err);
+    int rc = store_put_event(call->d->store, ev->source, ev->id, pb, len, err);
+    return rc ? rc : state_log_event(call->d, call->now, pb, len, err);
 }
 
 int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -90,6 +93,9 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
     int rc = state_begin(d, err);
     if (rc)
         return rc;
+    /* What earlier requests of the turn changed is written with the turn;
+     * what these events change can wait for a checkpoint (see below). */
+    state_absorb(d, false);
     rc = cursor_commit_with_batch(call, r->connector, r->cursor, err);
     if (rc) {
         if (err->code != TD_INVALID_ARGUMENT)
@@ -127,15 +133,12 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             out->duplicate++;
             continue;
         }
-        td_event te = {
-            .source = ev->source,
-            .id = ev->id,
-            .partner = ev->partner,
-            .metric = ev->metric,
-            .value = ev->has_value ? ev->value : 1.0,
-            .at = at,
-            .key = ev->key && *ev->key ? ev->key : NULL,
-        };
+        td_event te;
+        if (state_event_from_pb(ev, &te, &eerr) != 0) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, eerr.message);
+            out->rejected++;
+            continue;
+        }
         char cause[2 * TD_MAX_ID + 2];
         snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
         state_set_cause_event(d, cause);
@@ -146,7 +149,6 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             out->rejected++;
             continue;
         }
-        state_mark_dirty(d, ev->partner);
         timers_touch(d->timers, ev->partner);
         rc = store_event(call, ev, err);
         if (rc) {
@@ -156,6 +158,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         res->outcome = TIERD__OUTCOME__ACCEPTED;
         out->accepted++;
     }
+    state_absorb(d, true);
     /* Status counts a connector's events from here, not from its word. */
     rc = cursor_count_accepted(call, r->connector, out->accepted, err);
     if (rc)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "log.h"
 #include "state.h"
@@ -29,6 +30,20 @@
 #define STATE_DIRTY_INITIAL_CAP 64 /* slots in the dirty-id hash; a power of two */
 #define STATE_EVENT_ID_MAX      (2 * TD_MAX_ID + 2)
 #define STATE_TOPIC_PREFIX      "change/"
+/* Checkpoints: whichever comes first. The log's size bounds a restart's
+ * replay; the time bounds how long a quiet daemon's log lingers. */
+#define STATE_CHECKPOINT_EVENTS   500000
+#define STATE_CHECKPOINT_PARTNERS 100000
+#define STATE_CHECKPOINT_MS       10000
+
+/* A set of partner ids: open addressing over `slots` (indexes into ids+1;
+ * 0 = empty), `ids` in the order they were added. */
+typedef struct idset {
+    uint32_t *slots;
+    size_t slot_cap;
+    char **ids;
+    size_t n, cap;
+} idset;
 
 typedef struct queued_change {
     char *topic;
@@ -40,12 +55,15 @@ struct state {
     char *dir;
     store_options opt;
 
-    /* dirty partner ids: open addressing over `slots` (indexes into ids+1;
-     * 0 = empty), `ids` in the order they were first touched */
-    uint32_t *slots;
-    size_t slot_cap;
-    char **ids;
-    size_t n_ids, ids_cap;
+    /* partners to write with this turn's commit */
+    idset dirty;
+    /* partners changed only by events, whose records lag the ingest log:
+     * written at the next checkpoint, replayed from the log after a crash */
+    idset deferred;
+    bool turn_deferred;       /* this turn added to `deferred` */
+    bool checkpoint_wanted;   /* state_checkpoint: at the next flush */
+    uint64_t deferred_events; /* log entries since the last checkpoint */
+    uint64_t deferred_since;  /* ms (uv_hrtime-free: the caller's clock) of the first */
 
     queued_change *queue;
     size_t n_queue, queue_cap;
@@ -67,9 +85,9 @@ struct state {
     void *rolled_back_ud;
 };
 
-/* ---- dirty set ---- */
+/* ---- id sets ---- */
 
-static uint64_t dirty_hash(const char *s)
+static uint64_t id_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
     for (; *s; s++)
@@ -77,60 +95,83 @@ static uint64_t dirty_hash(const char *s)
     return h;
 }
 
-static int dirty_grow(state *st)
+static int idset_grow(idset *set)
 {
-    size_t cap = st->slot_cap ? st->slot_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+    size_t cap = set->slot_cap ? set->slot_cap * 2 : STATE_DIRTY_INITIAL_CAP;
     uint32_t *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return -1;
-    for (size_t i = 0; i < st->n_ids; i++) {
-        size_t j = dirty_hash(st->ids[i]) & (cap - 1);
+    for (size_t i = 0; i < set->n; i++) {
+        size_t j = id_hash(set->ids[i]) & (cap - 1);
         while (slots[j])
             j = (j + 1) & (cap - 1);
         slots[j] = (uint32_t)(i + 1);
     }
-    free(st->slots);
-    st->slots = slots;
-    st->slot_cap = cap;
+    free(set->slots);
+    set->slots = slots;
+    set->slot_cap = cap;
     return 0;
 }
 
-static void dirty_clear(state *st)
+static void idset_clear(idset *set)
 {
-    for (size_t i = 0; i < st->n_ids; i++)
-        free(st->ids[i]);
-    st->n_ids = 0;
-    if (st->slots)
-        memset(st->slots, 0, st->slot_cap * sizeof *st->slots);
+    for (size_t i = 0; i < set->n; i++)
+        free(set->ids[i]);
+    set->n = 0;
+    if (set->slots)
+        memset(set->slots, 0, set->slot_cap * sizeof *set->slots);
+}
+
+static void idset_free(idset *set)
+{
+    idset_clear(set);
+    free(set->slots);
+    free(set->ids);
+    memset(set, 0, sizeof *set);
+}
+
+static bool idset_has(const idset *set, const char *id)
+{
+    if (!set->slot_cap)
+        return false;
+    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
+         j = (j + 1) & (set->slot_cap - 1))
+        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
+            return true;
+    return false;
+}
+
+/* 0, or -1 on OOM with the set unchanged. */
+static int idset_add(idset *set, const char *id)
+{
+    if ((set->n + 1) * 2 > set->slot_cap && idset_grow(set) != 0)
+        return -1;
+    size_t j = id_hash(id) & (set->slot_cap - 1);
+    while (set->slots[j]) {
+        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
+            return 0;
+        j = (j + 1) & (set->slot_cap - 1);
+    }
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : STATE_DIRTY_INITIAL_CAP;
+        char **ids = realloc(set->ids, cap * sizeof *ids);
+        if (!ids)
+            return -1;
+        set->ids = ids;
+        set->cap = cap;
+    }
+    char *copy = strdup(id);
+    if (!copy)
+        return -1;
+    set->ids[set->n++] = copy;
+    set->slots[j] = (uint32_t)set->n;
+    return 0;
 }
 
 /* Out of memory here would lose a write silently, so it poisons the turn. */
 static void dirty_add(state *st, const char *id)
 {
-    if ((st->n_ids + 1) * 2 > st->slot_cap && dirty_grow(st) != 0)
-        goto oom;
-    size_t j = dirty_hash(id) & (st->slot_cap - 1);
-    while (st->slots[j]) {
-        if (strcmp(st->ids[st->slots[j] - 1], id) == 0)
-            return;
-        j = (j + 1) & (st->slot_cap - 1);
-    }
-    if (st->n_ids == st->ids_cap) {
-        size_t cap = st->ids_cap ? st->ids_cap * 2 : STATE_DIRTY_INITIAL_CAP;
-        char **ids = realloc(st->ids, cap * sizeof *ids);
-        if (!ids)
-            goto oom;
-        st->ids = ids;
-        st->ids_cap = cap;
-    }
-    char *copy = strdup(id);
-    if (!copy)
-        goto oom;
-    st->ids[st->n_ids++] = copy;
-    st->slots[j] = (uint32_t)st->n_ids;
-    return;
-oom:
-    if (!st->failed) {
+    if (idset_add(&st->dirty, id) != 0 && !st->failed) {
         st->failed = true;
         td_error_set(&st->fail_err, TD_RESOURCE_EXHAUSTED,
                      "out of memory remembering partner '%s' for the commit", id);
@@ -317,9 +358,16 @@ typedef struct partner_walk {
     const char *dir;
     uint64_t n;
     td_error *err;
+    /* with an ingest log to replay: each partner and the log position its
+     * record includes (ids[i] <-> applied[i]) */
+    bool stamps;
+    idset ids;
+    uint64_t *applied;
+    size_t applied_cap;
 } partner_walk;
 
-static int restore_one_partner(void *ud, const uint8_t *blob, size_t len)
+static int restore_one_partner(void *ud, const void *id, size_t id_len, const uint8_t *blob,
+                               size_t len, uint64_t applied)
 {
     partner_walk *w = ud;
     w->n++;
@@ -328,26 +376,107 @@ static int restore_one_partner(void *ud, const uint8_t *blob, size_t len)
         return td_error_set(w->err, TD_DATA_LOSS,
                             "%s: partner record %llu (in id order) is damaged: %s", w->dir,
                             (unsigned long long)w->n, perr.message);
+    if (!w->stamps)
+        return 0;
+    char key[TD_MAX_ID + 1];
+    if (id_len > TD_MAX_ID)
+        return td_error_set(w->err, TD_DATA_LOSS, "%s: partner record %llu has a %zu-byte id",
+                            w->dir, (unsigned long long)w->n, id_len);
+    memcpy(key, id, id_len);
+    key[id_len] = '\0';
+    if (w->ids.n == w->applied_cap) {
+        size_t cap = w->applied_cap ? w->applied_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+        uint64_t *a = realloc(w->applied, cap * sizeof *a);
+        if (!a)
+            return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
+        w->applied = a;
+        w->applied_cap = cap;
+    }
+    if (idset_add(&w->ids, key) != 0)
+        return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
+    w->applied[w->ids.n - 1] = applied;
     return 0;
 }
 
-/* A fresh engine holding exactly what the store holds. */
+/* The position of id in set (added order), or -1. */
+static long idset_index(const idset *set, const char *id)
+{
+    if (!set->slot_cap)
+        return -1;
+    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
+         j = (j + 1) & (set->slot_cap - 1))
+        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
+            return (long)set->slots[j] - 1;
+    return -1;
+}
+
+typedef struct replay {
+    partner_walk *w;
+    idset *deferred;
+    uint64_t replayed;
+} replay;
+
+/* Applies one logged event to its partner unless the partner's record
+ * already includes it: the same engine call, at the same `now`, as when
+ * it was accepted, so the partner ends exactly where it was. */
+static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len)
+{
+    replay *r = ud;
+    partner_walk *w = r->w;
+    Tierd__Event *ev = tierd__event__unpack(NULL, len, pb);
+    if (!ev)
+        return td_error_set(w->err, TD_DATA_LOSS, "%s: ingest log entry %llu does not decode",
+                            w->dir, (unsigned long long)pos);
+    int rc = 0;
+    long i = ev->partner ? idset_index(&w->ids, ev->partner) : -1;
+    /* Unknown here: deleted after the event was logged. */
+    if (i >= 0 && pos > w->applied[i]) {
+        td_event te;
+        td_error eerr = {0};
+        if (state_event_from_pb(ev, &te, &eerr) == 0 &&
+            engine_ingest(w->e, &te, now, NULL, NULL, &eerr) == 0) {
+            if (idset_add(r->deferred, ev->partner) != 0)
+                rc = td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
+            r->replayed++;
+        } else {
+            log_warning("%s: ingest log entry %llu (%s/%s) no longer applies: %s", w->dir,
+                        (unsigned long long)pos, ev->source ? ev->source : "", ev->id ? ev->id : "",
+                        eerr.message);
+        }
+    }
+    tierd__event__free_unpacked(ev, NULL);
+    return rc;
+}
+
+/* A fresh engine holding exactly what the store holds: the program, every
+ * partner record, then the ingest log's entries that records do not
+ * include yet. *deferred gets the partners replayed (their records lag the
+ * log until the next checkpoint) and *events how many entries that was. */
 static int engine_from_store(store *s, const char *dir, td_time now, engine **out,
-                             uint64_t *program_index, uint64_t *scheduled_index, td_error *err)
+                             uint64_t *program_index, uint64_t *scheduled_index, idset *deferred,
+                             uint64_t *events, td_error *err)
 {
     engine *e = engine_new();
     if (!e)
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory creating the engine",
                             dir);
+    partner_walk w = {.e = e, .dir = dir, .err = err, .stamps = store_ilog_position(s) > 0};
+    replay r = {.w = &w, .deferred = deferred};
     int rc = restore_program(e, s, dir, now, program_index, scheduled_index, err);
-    if (rc == 0) {
-        partner_walk w = {.e = e, .dir = dir, .err = err};
-        rc = store_each_partner(s, restore_one_partner, &w, err);
-    }
+    if (rc == 0)
+        rc = store_each_partner_stamped(s, restore_one_partner, &w, err);
+    if (rc == 0 && w.stamps)
+        rc = store_ilog_each(s, replay_one, &r, err);
+    idset_free(&w.ids);
+    free(w.applied);
     if (rc) {
         engine_free(e);
         return rc;
     }
+    if (r.replayed)
+        log_info("%s: replayed %llu logged events into %zu partners", dir,
+                 (unsigned long long)r.replayed, deferred->n);
+    *events = r.replayed;
     engine_touched_take(e, NULL, NULL); /* it holds what the store holds */
     *out = e;
     return 0;
@@ -376,10 +505,11 @@ int state_open_with(tierd *d, const char *state_dir, const store_options *opt, t
         return rc;
     }
     rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index,
-                           &st->scheduled_index, err);
+                           &st->scheduled_index, &st->deferred, &st->deferred_events, err);
     if (rc) {
         store_close(d->store);
         d->store = NULL;
+        idset_free(&st->deferred);
         free(st->dir);
         free(st);
         return rc;
@@ -402,10 +532,9 @@ void state_close(tierd *d)
     }
     if (!st)
         return;
-    dirty_clear(st);
+    idset_free(&st->dirty);
+    idset_free(&st->deferred);
     queue_clear(st);
-    free(st->slots);
-    free(st->ids);
     free(st->queue);
     free(st->dir);
     free(st);
@@ -522,7 +651,8 @@ void state_change_sink(void *ud, const td_change *c)
 {
     tierd *d = ud;
     state *st = d->state;
-    dirty_add(st, c->partner);
+    /* The partner itself reaches the store through the engine's list of
+     * changed partners (state_absorb), at once or at a checkpoint. */
     td_error err = {0};
     if (st->failed || state_begin(d, &err) != 0)
         return;
@@ -600,11 +730,10 @@ oom:
     state_fail(d, &err);
 }
 
-static int write_dirty(tierd *d, td_error *err)
+static int write_partners(tierd *d, const idset *set, td_error *err)
 {
-    state *st = d->state;
-    for (size_t i = 0; i < st->n_ids; i++) {
-        const char *id = st->ids[i];
+    for (size_t i = 0; i < set->n; i++) {
+        const char *id = set->ids[i];
         td_partner *p = engine_partner_find(d->engine, id);
         int rc;
         if (p) {
@@ -634,24 +763,35 @@ static int rollback(tierd *d, td_error *err)
     state *st = d->state;
     store_abort(d->store);
     td_time now = tierd_now(d);
-    if (st->program_changed) {
+    /* A partner whose record lags the ingest log cannot be restored from
+     * its record alone: then, as after a program change, rebuild it all. */
+    bool lagging = st->turn_deferred;
+    for (size_t i = 0; !lagging && i < st->dirty.n; i++)
+        lagging = idset_has(&st->deferred, st->dirty.ids[i]);
+    if (st->program_changed || lagging) {
         engine *e = NULL;
-        uint64_t index = 0, scheduled = 0;
+        uint64_t index = 0, scheduled = 0, events = 0;
+        idset deferred = {0};
         td_error rerr = {0};
-        if (engine_from_store(d->store, st->dir, now, &e, &index, &scheduled, &rerr) == 0) {
+        if (engine_from_store(d->store, st->dir, now, &e, &index, &scheduled, &deferred, &events,
+                              &rerr) == 0) {
             engine_free(d->engine);
             d->engine = e;
             st->program_index = index;
             st->scheduled_index = scheduled;
+            idset_free(&st->deferred);
+            st->deferred = deferred;
+            st->deferred_events = events;
             return 0;
         }
-        log_error("rolling back a program load: %s", rerr.message);
+        idset_free(&deferred);
+        log_error("rolling back: %s", rerr.message);
         st->program_index = st->program_index_before;
         st->scheduled_index = st->scheduled_index_before;
     }
     int rc = 0;
-    for (size_t i = 0; i < st->n_ids; i++) {
-        const char *id = st->ids[i];
+    for (size_t i = 0; i < st->dirty.n; i++) {
+        const char *id = st->dirty.ids[i];
         uint8_t *blob = NULL;
         size_t len = 0;
         td_error gerr = {0};
@@ -674,7 +814,8 @@ static int rollback(tierd *d, td_error *err)
 
 static void turn_reset(state *st)
 {
-    dirty_clear(st);
+    idset_clear(&st->dirty);
+    st->turn_deferred = false;
     queue_clear(st);
     st->failed = false;
     st->program_changed = false;
@@ -690,10 +831,21 @@ static void collect_touched(void *ud, const char *partner_id)
     dirty_add(ud, partner_id);
 }
 
-static void absorb_touched(tierd *d)
+static void collect_deferred(void *ud, const char *partner_id)
+{
+    state *st = ud;
+    if (idset_add(&st->deferred, partner_id) != 0) {
+        /* Not remembered as lagging: write it with this turn instead. */
+        dirty_add(st, partner_id);
+        return;
+    }
+    st->turn_deferred = true;
+}
+
+void state_absorb(tierd *d, bool replayable)
 {
     state *st = d->state;
-    if (engine_touched_take(d->engine, collect_touched, st) != 0) {
+    if (engine_touched_take(d->engine, replayable ? collect_deferred : collect_touched, st) != 0) {
         /* A changed partner went unlisted: only a rebuild from the store
          * makes memory match disk again. */
         td_error err = {0};
@@ -703,17 +855,87 @@ static void absorb_touched(tierd *d)
     }
 }
 
+/* A checkpoint writes every lagging partner and empties the ingest log in
+ * the turn's own commit: once the log holds enough to make a restart's
+ * replay slow, or has held entries for a while. */
+static bool checkpoint_due(tierd *d)
+{
+    state *st = d->state;
+    if (!st->deferred.n || st->failed)
+        return false;
+    if (st->checkpoint_wanted || st->deferred_events >= STATE_CHECKPOINT_EVENTS ||
+        st->deferred.n >= STATE_CHECKPOINT_PARTNERS)
+        return true;
+    uint64_t now = d->loop ? uv_now(d->loop) : 0;
+    if (st->deferred_since == 0)
+        st->deferred_since = now ? now : 1;
+    return now && now - st->deferred_since >= STATE_CHECKPOINT_MS;
+}
+
+static void checkpoint_done(state *st)
+{
+    st->checkpoint_wanted = false;
+    idset_clear(&st->deferred);
+    st->deferred_events = 0;
+    st->deferred_since = 0;
+}
+
+void state_checkpoint(tierd *d)
+{
+    d->state->checkpoint_wanted = true;
+}
+
+size_t state_lagging(const tierd *d)
+{
+    return d->state->deferred.n;
+}
+
+int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_error *err)
+{
+    uint64_t pos;
+    int rc = store_ilog_append(d->store, now, pb, len, &pos, err);
+    if (rc) {
+        state_fail(d, err);
+        return rc;
+    }
+    d->state->deferred_events++;
+    return 0;
+}
+
+int state_event_from_pb(const Tierd__Event *ev, td_event *out, td_error *err)
+{
+    td_time at = TD_TIME_NONE;
+    if (!ev->at || td_time_parse(ev->at, &at, err) != 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "at: not a time");
+    *out = (td_event){
+        .source = ev->source,
+        .id = ev->id,
+        .partner = ev->partner,
+        .metric = ev->metric,
+        .value = ev->has_value ? ev->value : 1.0,
+        .at = at,
+        .key = ev->key && *ev->key ? ev->key : NULL,
+    };
+    return 0;
+}
+
 int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
     d->pending_counted_ms = 0; /* the turn may have moved the approval queue */
-    absorb_touched(d);
-    if (!st->failed && st->n_ids && !store_in_txn(d->store))
+    state_absorb(d, false);
+    bool checkpoint = checkpoint_due(d);
+    if (!st->failed && (st->dirty.n || checkpoint) && !store_in_txn(d->store))
         state_begin(d, err);
     if (!st->failed) {
         td_error werr = {0};
-        if (write_dirty(d, &werr) != 0 || store_commit(d->store, &werr) != 0)
+        if (write_partners(d, &st->dirty, &werr) != 0 ||
+            (checkpoint && (write_partners(d, &st->deferred, &werr) != 0 ||
+                            store_ilog_clear(d->store, &werr) != 0)) ||
+            store_commit(d->store, &werr) != 0)
             state_fail(d, &werr);
+        else if (checkpoint)
+            checkpoint_done(st);
     }
     if (st->failed) {
         td_error why = st->fail_err;

@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "engine.h"
+#include "tierd.pb-c.h"
 #include "tierd/status.h"
 
 /* Opens the store in the state dir and restores the engine from it
@@ -37,6 +39,23 @@ void state_close(tierd *d);
 int state_begin(tierd *d, td_error *err);
 /* Remembers that p's blob must be rewritten (or deleted) at flush. */
 void state_mark_dirty(tierd *d, const char *partner_id);
+/* Takes the engine's list of changed partners. replayable: the changes
+ * came from events logged with state_log_event, so the partners' records
+ * may wait for the next checkpoint (a restart replays the log); otherwise
+ * they are written with this turn. state_flush absorbs what is left as
+ * not replayable, so only the ingest path needs to call it. */
+void state_absorb(tierd *d, bool replayable);
+/* Logs an accepted event (its wire form, and the `now` it was applied at)
+ * in the turn's transaction: what makes it durable until a checkpoint. */
+int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_error *err);
+/* Makes the next state_flush a checkpoint: every partner whose record
+ * lags the ingest log is written and the log emptied. */
+void state_checkpoint(tierd *d);
+/* Partners whose records lag the ingest log now. */
+size_t state_lagging(const tierd *d);
+/* The engine's view of a logged or received event; the one place that
+ * defaults its value and key. */
+int state_event_from_pb(const Tierd__Event *ev, td_event *out, td_error *err);
 /* The td_change_fn to hand to engine calls; ud must be the tierd. */
 void state_change_sink(void *ud, const td_change *c);
 /* The triggering event id to stamp on the changes that follow ("source/id"),

@@ -65,12 +65,19 @@
 #define STORE_GROW_DEN      4
 #define STORE_META_FORMAT   "format"
 #define STORE_META_SEQUENCE "sequence"
-#define STORE_SEQ_BYTES     8
+#define STORE_META_ILOG     "ilog_sequence"
+/* A partner record from format 2 on: magic, the ingest-log position it
+ * includes, then the engine blob. Format 1 records are the blob alone (an
+ * engine blob starts with a small version number, never this magic). */
+#define STORE_PARTNER_MAGIC     "TDP2"
+#define STORE_PARTNER_MAGIC_LEN 4
+#define STORE_PARTNER_HEAD      (STORE_PARTNER_MAGIC_LEN + STORE_SEQ_BYTES)
+#define STORE_SEQ_BYTES         8
 
 struct store {
     char *dir;
     MDB_env *env;
-    MDB_dbi meta, partners, events, changes, partner_changes, programs, cursors;
+    MDB_dbi meta, partners, events, changes, partner_changes, programs, cursors, ilog;
 
     MDB_txn *wtxn; /* the open write transaction, if any */
     MDB_txn *rtxn; /* a reset read transaction kept for renewal */
@@ -80,6 +87,7 @@ struct store {
     int lock_fd;
 
     uint64_t seq_committed, seq_txn;
+    uint64_t ilog_committed, ilog_txn; /* last ingest-log position handed out */
 
     bool failed; /* the turn's write transaction was lost */
     td_error fail_err;
@@ -266,6 +274,7 @@ static int write_failed(store *s, int rc, const char *what, td_error *err)
     mdb_txn_abort(s->wtxn);
     s->wtxn = NULL;
     s->seq_txn = s->seq_committed;
+    s->ilog_txn = s->ilog_committed;
     s->failed = true;
     return td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
 }
@@ -284,7 +293,7 @@ static int put(store *s, MDB_dbi dbi, const void *k, size_t klen, const void *v,
 static int get_copy(store *s, MDB_dbi dbi, const void *k, size_t klen, uint8_t **out, size_t *len,
                     const char *what, td_error *err)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
     int rc = read_begin(s, &txn, err);
     if (rc)
         return rc;
@@ -376,6 +385,7 @@ static int open_dbs(store *s, MDB_txn *txn, unsigned flags, td_error *err)
         {"partner_changes", &s->partner_changes},
         {"programs", &s->programs},
         {"cursors", &s->cursors},
+        {"ilog", &s->ilog},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -422,8 +432,17 @@ static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
         if (format == 0)
             return td_error_set(err, TD_DATA_LOSS, "state dir %s: format version 0 is invalid",
                                 s->dir);
-        /* format < STORE_FORMAT_VERSION would be migrated here; format 1 is
-         * the first, so there is nothing older to migrate. */
+        /* Format 1 becomes 2 with nothing rewritten: its partner records
+         * (no stamp) read as including no ingest log, and the log is new.
+         * The record says 2 so that a 0.1 tierd refuses the store rather
+         * than read a stamped record as a damaged blob. */
+        if (format < STORE_FORMAT_VERSION && writable) {
+            uint8_t v[4] = {0, 0, 0, STORE_FORMAT_VERSION};
+            MDB_val nv = {sizeof v, v};
+            rc = mdb_put(txn, s->meta, &key, &nv, 0);
+            if (rc)
+                return store_error(s, rc, "recording the format version", err);
+        }
     }
     key = (MDB_val){strlen(STORE_META_SEQUENCE), STORE_META_SEQUENCE};
     rc = mdb_get(txn, s->meta, &key, &val);
@@ -437,7 +456,21 @@ static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
     } else {
         s->seq_committed = be64_get(val.mv_data);
     }
+    key = (MDB_val){strlen(STORE_META_ILOG), STORE_META_ILOG};
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        s->ilog_committed = 0;
+    } else if (rc) {
+        return store_error(s, rc, "reading the ingest log position", err);
+    } else if (val.mv_size != STORE_SEQ_BYTES) {
+        return td_error_set(err, TD_DATA_LOSS,
+                            "state dir %s: ingest log position is %zu bytes, not %d", s->dir,
+                            val.mv_size, STORE_SEQ_BYTES);
+    } else {
+        s->ilog_committed = be64_get(val.mv_data);
+    }
     s->seq_txn = s->seq_committed;
+    s->ilog_txn = s->ilog_committed;
     return 0;
 }
 
@@ -490,7 +523,7 @@ static int open_env_inner(store *s, td_error *err)
     if (s->map_max < s->map_size)
         s->map_max = s->map_size;
 
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
     rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
     if (rc)
         return store_error(s, rc, "starting the opening transaction", err);
@@ -633,6 +666,7 @@ int store_begin(store *s, td_error *err)
         return store_error(s, rc, "starting a write", err);
     }
     s->seq_txn = s->seq_committed;
+    s->ilog_txn = s->ilog_committed;
     return 0;
 }
 
@@ -662,15 +696,27 @@ int store_commit(store *s, td_error *err)
             return rc;
         }
     }
+    if (s->ilog_txn != s->ilog_committed) {
+        uint8_t v[STORE_SEQ_BYTES];
+        be64_put(v, s->ilog_txn);
+        int rc = put(s, s->meta, STORE_META_ILOG, strlen(STORE_META_ILOG), v, sizeof v, 0,
+                     "recording the ingest log position", err);
+        if (rc) {
+            s->failed = false;
+            return rc;
+        }
+    }
     int rc = mdb_txn_commit(s->wtxn); /* frees the txn, success or not */
     s->wtxn = NULL;
     if (rc) {
         s->seq_txn = s->seq_committed;
+        s->ilog_txn = s->ilog_committed;
         if (rc == MDB_MAP_FULL && s->map_size < s->map_max)
             s->grow_wanted = true;
         return store_error(s, rc, "committing", err);
     }
     s->seq_committed = s->seq_txn;
+    s->ilog_committed = s->ilog_txn;
     return 0;
 }
 
@@ -680,6 +726,7 @@ void store_abort(store *s)
         mdb_txn_abort(s->wtxn);
     s->wtxn = NULL;
     s->seq_txn = s->seq_committed;
+    s->ilog_txn = s->ilog_committed;
     s->failed = false;
     td_error_clear(&s->fail_err);
 }
@@ -695,7 +742,31 @@ int store_put_partner(store *s, const char *id, const uint8_t *blob, size_t len,
         rc = check_value("partner record", blob, len, err);
     if (rc)
         return rc;
-    return put(s, s->partners, id, strlen(id), blob, len, 0, "writing a partner", err);
+    /* Reserved in place: a heavy partner's record is not copied twice. */
+    MDB_val key = {strlen(id), (void *)id}, val = {STORE_PARTNER_HEAD + len, NULL};
+    rc = mdb_put(s->wtxn, s->partners, &key, &val, MDB_RESERVE);
+    if (rc)
+        return write_failed(s, rc, "writing a partner", err);
+    uint8_t *out = val.mv_data;
+    memcpy(out, STORE_PARTNER_MAGIC, STORE_PARTNER_MAGIC_LEN);
+    be64_put(out + STORE_PARTNER_MAGIC_LEN, s->ilog_txn);
+    memcpy(out + STORE_PARTNER_HEAD, blob, len);
+    return 0;
+}
+
+/* Splits a stored partner record into its ingest-log stamp and blob. */
+static void partner_record(const uint8_t *v, size_t n, const uint8_t **blob, size_t *len,
+                           uint64_t *applied)
+{
+    if (n >= STORE_PARTNER_HEAD && memcmp(v, STORE_PARTNER_MAGIC, STORE_PARTNER_MAGIC_LEN) == 0) {
+        *applied = be64_get(v + STORE_PARTNER_MAGIC_LEN);
+        *blob = v + STORE_PARTNER_HEAD;
+        *len = n - STORE_PARTNER_HEAD;
+    } else {
+        *applied = 0;
+        *blob = v;
+        *len = n;
+    }
 }
 
 int store_del_partner(store *s, const char *id, td_error *err)
@@ -719,10 +790,19 @@ int store_get_partner(store *s, const char *id, uint8_t **blob, size_t *len, td_
     int rc = check_key("partner id", id, 0, err);
     if (rc)
         return rc;
-    rc = get_copy(s, s->partners, id, strlen(id), blob, len, "partner", err);
+    uint8_t *rec = NULL;
+    size_t n = 0;
+    rc = get_copy(s, s->partners, id, strlen(id), &rec, &n, "partner", err);
     if (rc == -TD_NOT_FOUND)
         td_error_set(err, TD_NOT_FOUND, "store: no partner '%s'", id);
-    return rc;
+    if (rc)
+        return rc;
+    const uint8_t *b;
+    uint64_t applied;
+    partner_record(rec, n, &b, len, &applied);
+    memmove(rec, b, *len);
+    *blob = rec;
+    return 0;
 }
 
 /* Walks dbi from `start` (NULL = first) in direction `op` calling visit for
@@ -733,7 +813,7 @@ typedef int (*store_visit)(void *ud, const MDB_val *k, const MDB_val *v);
 static int walk(store *s, MDB_dbi dbi, const MDB_val *start, MDB_cursor_op first,
                 MDB_cursor_op next, store_visit visit, void *ud, const char *what, td_error *err)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
     int rc = read_begin(s, &txn, err);
     if (rc)
         return rc;
@@ -763,25 +843,107 @@ static int walk(store *s, MDB_dbi dbi, const MDB_val *start, MDB_cursor_op first
 
 struct blob_walk {
     int (*fn)(void *ud, const uint8_t *blob, size_t len);
+    store_partner_fn fn_stamped;
     void *ud;
     int rc;
 };
 
 static int visit_partner(void *ud, const MDB_val *k, const MDB_val *v)
 {
-    (void)k;
     struct blob_walk *w = ud;
-    w->rc = w->fn(w->ud, v->mv_data, v->mv_size);
+    const uint8_t *blob;
+    size_t len;
+    uint64_t applied;
+    partner_record(v->mv_data, v->mv_size, &blob, &len, &applied);
+    w->rc = w->fn ? w->fn(w->ud, blob, len)
+                  : w->fn_stamped(w->ud, k->mv_data, k->mv_size, blob, len, applied);
     return w->rc ? 1 : 0;
+}
+
+int store_each_partner_stamped(store *s, store_partner_fn fn, void *ud, td_error *err)
+{
+    struct blob_walk w = {NULL, fn, ud, 0};
+    int rc =
+        walk(s, s->partners, NULL, MDB_FIRST, MDB_NEXT, visit_partner, &w, "reading partners", err);
+    return rc ? rc : w.rc;
 }
 
 int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t len), void *ud,
                        td_error *err)
 {
-    struct blob_walk w = {fn, ud, 0};
+    struct blob_walk w = {fn, NULL, ud, 0};
     int rc =
         walk(s, s->partners, NULL, MDB_FIRST, MDB_NEXT, visit_partner, &w, "reading partners", err);
     return rc ? rc : w.rc;
+}
+
+/* ---- ingest log: position -> (now, encoded tierd.Event) ---- */
+
+int store_ilog_append(store *s, int64_t now, const uint8_t *pb, size_t len, uint64_t *pos,
+                      td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_value("ingest log entry", pb, len, err);
+    if (rc)
+        return rc;
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, s->ilog_txn + 1);
+    MDB_val k = {sizeof key, key}, v = {STORE_SEQ_BYTES + len, NULL};
+    /* Positions only grow, so this is an append at the tree's right edge. */
+    rc = mdb_put(s->wtxn, s->ilog, &k, &v, MDB_RESERVE | MDB_APPEND);
+    if (rc)
+        return write_failed(s, rc, "writing the ingest log", err);
+    be64_put(v.mv_data, (uint64_t)now);
+    memcpy((uint8_t *)v.mv_data + STORE_SEQ_BYTES, pb, len);
+    *pos = ++s->ilog_txn;
+    return 0;
+}
+
+uint64_t store_ilog_position(const store *s)
+{
+    return s->wtxn ? s->ilog_txn : s->ilog_committed;
+}
+
+struct ilog_walk {
+    store_ilog_fn fn;
+    void *ud;
+    int rc;
+};
+
+static int visit_ilog(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct ilog_walk *w = ud;
+    if (k->mv_size != STORE_SEQ_BYTES || v->mv_size < STORE_SEQ_BYTES) {
+        w->rc = -TD_DATA_LOSS;
+        return 1;
+    }
+    const uint8_t *p = v->mv_data;
+    w->rc = w->fn(w->ud, be64_get(k->mv_data), (int64_t)be64_get(p), p + STORE_SEQ_BYTES,
+                  v->mv_size - STORE_SEQ_BYTES);
+    return w->rc ? 1 : 0;
+}
+
+int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err)
+{
+    struct ilog_walk w = {fn, ud, 0};
+    int rc =
+        walk(s, s->ilog, NULL, MDB_FIRST, MDB_NEXT, visit_ilog, &w, "reading the ingest log", err);
+    if (rc == 0 && w.rc == -TD_DATA_LOSS)
+        return td_error_set(err, TD_DATA_LOSS, "state dir %s: an ingest log entry is damaged",
+                            s->dir);
+    return rc ? rc : w.rc;
+}
+
+int store_ilog_clear(store *s, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc)
+        return rc;
+    rc = mdb_drop(s->wtxn, s->ilog, 0);
+    if (rc)
+        return write_failed(s, rc, "emptying the ingest log", err);
+    return 0;
 }
 
 /* ---- events ---- */
@@ -808,7 +970,7 @@ int store_event_seen(store *s, const char *source, const char *id, bool *seen, t
     int rc = event_key(source, id, key, &klen, err);
     if (rc)
         return rc;
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
     rc = read_begin(s, &txn, err);
     if (rc)
         return rc;
@@ -974,7 +1136,7 @@ int store_each_partner_change(store *s, const char *partner, size_t limit,
     size_t plen = strlen(partner) + 1;
     memcpy(prefix, partner, plen);
 
-    MDB_txn *txn;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
     rc = read_begin(s, &txn, err);
     if (rc)
         return rc;

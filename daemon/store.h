@@ -29,7 +29,9 @@
 
 #include "tierd/status.h"
 
-#define STORE_FORMAT_VERSION   1
+/* 2: partner records carry the ingest-log position they include, and the
+ * ingest log exists (a format 1 store is taken as it is). */
+#define STORE_FORMAT_VERSION   2
 #define STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30) /* 16 GiB of address space, sparse */
 
 typedef struct store store;
@@ -56,6 +58,8 @@ int store_commit(store *s, td_error *err); /* no-op when none is open */
 void store_abort(store *s);
 
 /* ---- partners: id -> engine blob ---- */
+/* Writes the blob stamped with store_ilog_position: the record includes
+ * every ingest-log entry up to there. */
 int store_put_partner(store *s, const char *id, const uint8_t *blob, size_t len, td_error *err);
 int store_del_partner(store *s, const char *id, td_error *err);
 /* Copies the blob into a malloc'd buffer; TD_NOT_FOUND when absent. */
@@ -64,6 +68,27 @@ int store_get_partner(store *s, const char *id, uint8_t **blob, size_t *len, td_
  * the walk and is returned. The blob lives only during the call. */
 int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t len), void *ud,
                        td_error *err);
+/* The same with the id and the ingest-log position each record includes
+ * (0 for a record written before the log existed). */
+typedef int (*store_partner_fn)(void *ud, const void *id, size_t id_len, const uint8_t *blob,
+                                size_t len, uint64_t applied);
+int store_each_partner_stamped(store *s, store_partner_fn fn, void *ud, td_error *err);
+
+/* ---- ingest log: accepted events between checkpoints ----
+ * Partner records are rewritten at checkpoints, not with every event: an
+ * event is made durable by its entry here (with the `now` it was applied
+ * at), and a restart replays the entries a partner's record does not
+ * include yet. Appends are at the end of the tree; the log is emptied once
+ * every partner record includes it. */
+int store_ilog_append(store *s, int64_t now, const uint8_t *pb, size_t len, uint64_t *pos,
+                      td_error *err);
+/* The last position handed out (in the open transaction, else committed). */
+uint64_t store_ilog_position(const store *s);
+typedef int (*store_ilog_fn)(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len);
+/* Entries in position order; fn returning non-zero stops and is returned. */
+int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err);
+/* Drops every entry (positions keep counting). */
+int store_ilog_clear(store *s, td_error *err);
 
 /* ---- events: (source, id) -> encoded tierd.Event ---- */
 /* *seen = whether (source, id) was accepted before (committed or in the

@@ -298,6 +298,175 @@ START_TEST(test_damaged_partner_record_refuses_start_with_data_loss)
 }
 END_TEST
 
+/* ---- the ingest log ---- */
+
+/* A restart or a rebuild reads the program from the store, so these tests
+ * store one as PutProgram does. */
+static const char *const LOGGED_PROGRAM =
+    "program: st\n"
+    "version: \"1\"\n"
+    "metrics:\n"
+    "  arr: { agg: sum, event: deal_closed, window: 365d }\n"
+    "  active_sellers: { agg: latest }\n"
+    "  contract_signed: { agg: latest }\n"
+    "  certs: { agg: distinct, event: certification }\n"
+    "ladders:\n"
+    "  reseller:\n"
+    "    partner_types: [reseller]\n"
+    "    tiers:\n"
+    "      - { name: Registered, when: contract_signed >= 1 and certs >= 1 }\n"
+    "      - { name: Selling, when: arr >= 50k and active_sellers >= 3 }\n";
+
+static void put_stored_program(void)
+{
+    td_error err;
+    program *p = NULL;
+    td_diags diags = {0};
+    ck_assert_int_eq(
+        program_parse(LOGGED_PROGRAM, strlen(LOGGED_PROGRAM), "st.yaml", &p, &diags, &err), 0);
+    td_diags_free(&diags);
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    Tierd__ProgramVersion pv = TIERD__PROGRAM_VERSION__INIT;
+    pv.version = "1";
+    pv.loaded = FX_NOW;
+    pv.effective = FX_NOW;
+    pv.yaml = (char *)LOGGED_PROGRAM;
+    uint8_t buf[2048];
+    size_t len = tierd__program_version__pack(&pv, buf);
+    uint64_t index = 0;
+    ck_assert_int_eq(store_put_program(d.store, &index, buf, len, &err), 0);
+    ck_assert_int_eq(engine_program_apply(d.engine, p, FX_NOW, state_change_sink, &d), 0);
+    state_program_loaded(&d, index);
+    flush_ok();
+}
+
+/* Ingests as the Ingest handler does: the event is logged and its
+ * partner's record may wait for a checkpoint. */
+static void ingest_logged(const char *id, const char *partner, const char *metric, double value)
+{
+    td_error err;
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    state_absorb(&d, false);
+    Tierd__Event pe = TIERD__EVENT__INIT;
+    pe.id = (char *)id;
+    pe.source = "crm";
+    pe.partner = (char *)partner;
+    pe.metric = (char *)metric;
+    pe.value = value;
+    pe.has_value = true;
+    char at[TD_TIME_STRLEN];
+    td_time_format(FX_NOW - FX_DAY, at, sizeof at);
+    pe.at = at;
+    td_event ev;
+    ck_assert_int_eq(state_event_from_pb(&pe, &ev, &err), 0);
+    ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
+                  err.message);
+    uint8_t buf[512];
+    size_t len = tierd__event__pack(&pe, buf);
+    ck_assert_int_eq(state_log_event(&d, FX_NOW, buf, len, &err), 0);
+    state_absorb(&d, true);
+}
+
+/* The partner as the engine would store it now (malloc'd). */
+static uint8_t *encoded(const char *id, size_t *len)
+{
+    uint8_t *blob = NULL;
+    ck_assert_int_eq(engine_partner_encode(d.engine, engine_partner_find(d.engine, id), &blob, len),
+                     0);
+    return blob;
+}
+
+static int count_entry(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len)
+{
+    (void)pos;
+    (void)now;
+    (void)pb;
+    (void)len;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int log_entries(void)
+{
+    int n = 0;
+    td_error err;
+    ck_assert_int_eq(store_ilog_each(d.store, count_entry, &n, &err), 0);
+    return n;
+}
+
+START_TEST(test_logged_events_wait_for_a_checkpoint_and_a_restart_replays_them)
+{
+    put_stored_program();
+    register_p1();
+    flush_ok();
+    ingest_logged("o-1", "p-1", "deal_closed", 30000);
+    flush_ok();
+    ingest_logged("o-2", "p-1", "deal_closed", 30000);
+    flush_ok();
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    ck_assert_uint_eq(state_lagging(&d), 1);
+    ck_assert_int_eq(log_entries(), 2);
+    size_t mem_len, disk_len;
+    uint8_t *mem = encoded("p-1", &mem_len);
+    uint8_t *disk = NULL;
+    td_error err;
+    ck_assert_int_eq(store_get_partner(d.store, "p-1", &disk, &disk_len, &err), 0);
+    /* The record lags: the two deals live in the log only. */
+    ck_assert(disk_len != mem_len || memcmp(disk, mem, mem_len) != 0);
+    free(disk);
+
+    state_close(&d);
+    open_state(NULL);
+    size_t again_len;
+    uint8_t *again = encoded("p-1", &again_len);
+    ck_assert_uint_eq(again_len, mem_len);
+    ck_assert(memcmp(again, mem, mem_len) == 0);
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    ck_assert_uint_eq(state_lagging(&d), 1);
+    free(again);
+
+    /* A checkpoint writes the record and empties the log. */
+    state_checkpoint(&d);
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    flush_ok();
+    ck_assert_uint_eq(state_lagging(&d), 0);
+    ck_assert_int_eq(log_entries(), 0);
+    ck_assert_int_eq(store_get_partner(d.store, "p-1", &disk, &disk_len, &err), 0);
+    ck_assert_uint_eq(disk_len, mem_len);
+    ck_assert(memcmp(disk, mem, mem_len) == 0);
+    free(disk);
+    free(mem);
+    state_close(&d);
+    open_state(NULL);
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    ck_assert_uint_eq(state_lagging(&d), 0);
+}
+END_TEST
+
+START_TEST(test_a_failed_turn_keeps_logged_events_of_committed_turns)
+{
+    put_stored_program();
+    register_p1();
+    flush_ok();
+    ingest_logged("o-1", "p-1", "deal_closed", 60000);
+    flush_ok();
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    /* The next turn adds a deal and fails: memory must return to the
+     * committed state, which the partner's record alone does not hold. */
+    ingest_logged("o-2", "p-1", "deal_closed", 300000);
+    td_error injected, err;
+    td_error_set(&injected, TD_RESOURCE_EXHAUSTED, "injected: disk full");
+    state_fail(&d, &injected);
+    ck_assert_int_eq(state_flush(&d, &err), -TD_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(rollbacks, 1);
+    ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
+    td_partner_info info;
+    engine_partner_info(engine_partner_find(d.engine, "p-1"), &info);
+    ck_assert_uint_eq(info.events, 4); /* three to register, one deal */
+    ck_assert_int_eq(log_entries(), 1);
+}
+END_TEST
+
 static Suite *state_suite(void)
 {
     Suite *s = suite_create("state");
@@ -309,6 +478,8 @@ static Suite *state_suite(void)
     tcase_add_test(tc, test_failed_turn_restores_memory_from_the_store_and_publishes_nothing);
     tcase_add_test(tc, test_full_store_fails_the_turn_and_memory_forgets_it);
     tcase_add_test(tc, test_damaged_partner_record_refuses_start_with_data_loss);
+    tcase_add_test(tc, test_logged_events_wait_for_a_checkpoint_and_a_restart_replays_them);
+    tcase_add_test(tc, test_a_failed_turn_keeps_logged_events_of_committed_turns);
     suite_add_tcase(s, tc);
     return s;
 }
