@@ -31,10 +31,11 @@
 #define STATE_EVENT_ID_MAX      (2 * TD_MAX_ID + 2)
 #define STATE_TOPIC_PREFIX      "change/"
 /* Checkpoints: whichever comes first. The log's size bounds a restart's
- * replay; the time bounds how long a quiet daemon's log lingers. */
-#define STATE_CHECKPOINT_EVENTS   500000
-#define STATE_CHECKPOINT_PARTNERS 100000
-#define STATE_CHECKPOINT_MS       10000
+ * replay; the time bounds how long a quiet daemon's log lingers. (Not the
+ * number of partners lagging: under steady load that soon becomes all of
+ * them, and every turn would write them all.) */
+#define STATE_CHECKPOINT_EVENTS 1000000
+#define STATE_CHECKPOINT_MS     30000
 
 /* A set of partner ids: open addressing over `slots` (indexes into ids+1;
  * 0 = empty), `ids` in the order they were added. */
@@ -863,8 +864,7 @@ static bool checkpoint_due(tierd *d)
     state *st = d->state;
     if (!st->deferred.n || st->failed)
         return false;
-    if (st->checkpoint_wanted || st->deferred_events >= STATE_CHECKPOINT_EVENTS ||
-        st->deferred.n >= STATE_CHECKPOINT_PARTNERS)
+    if (st->checkpoint_wanted || st->deferred_events >= STATE_CHECKPOINT_EVENTS)
         return true;
     uint64_t now = d->loop ? uv_now(d->loop) : 0;
     if (st->deferred_since == 0)
