@@ -519,6 +519,19 @@ int state_open_with(tierd *d, const char *state_dir, const store_options *opt, t
     return 0;
 }
 
+void state_close_for_exit(tierd *d)
+{
+    if (d->store) {
+        store_abort(d->store);
+        store_close(d->store);
+        d->store = NULL;
+    }
+    /* A million partners take seconds to free one by one; the process
+     * ends now and the kernel takes the memory back at once. */
+    d->engine = NULL;
+    d->state = NULL;
+}
+
 void state_close(tierd *d)
 {
     state *st = d->state;

@@ -33,6 +33,9 @@ int state_open(tierd *d, const char *state_dir, td_error *err);
 /* The same with store options (no_sync for tests and benches, map size). */
 int state_open_with(tierd *d, const char *state_dir, const store_options *opt, td_error *err);
 void state_close(tierd *d);
+/* For a process about to exit: closes the store (nothing is lost: every
+ * turn was committed) and leaves the engine's memory to the kernel. */
+void state_close_for_exit(tierd *d);
 
 /* Opens the turn's write transaction if none is open. Mutating handlers call
  * it before touching the engine. */
