@@ -82,8 +82,11 @@ typedef struct import_run {
 static void add_error(import_batch *b, unsigned long line, const char *id, const char *reason)
 {
     b->rejected++;
-    json_array_append_new(b->errors, json_pack("{s:I, s:s?, s:s}", "line", (json_int_t)line, "id",
-                                               id && *id ? id : NULL, "reason", reason));
+    /* tctl_str: a reason quoting jansson's "near '...'" may end halfway
+     * through a UTF-8 character, and json_pack would drop the error. */
+    json_array_append_new(b->errors,
+                          json_pack("{s:I, s:o?, s:o}", "line", (json_int_t)line, "id",
+                                    id && *id ? tctl_str(id) : NULL, "reason", tctl_str(reason)));
 }
 
 static const char *get_str(json_t *obj, const char *key)

@@ -641,6 +641,33 @@ START_TEST(test_partner_import_refuses_event_lines_and_reports_daemon_rejections
 }
 END_TEST
 
+/* jansson quotes the token it stopped at, which can end halfway through a
+ * UTF-8 character ("\\" then the first byte of "É"); the line must still
+ * be listed with its reason (found by tests/fuzz/fuzz_ndjson). */
+START_TEST(test_import_lists_a_line_whose_json_error_cuts_a_character)
+{
+    char url[512], path[512];
+    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    write_file("events.ndjson",
+               "{\"id\":\"e1\",\"partner\":\"p-1\",\"metric\":\"deal_closed\"}\n"
+               "{\"id\":\"C:\\\xc3\x89mile\",\"partner\":\"p-1\",\"metric\":\"arr\"}\n",
+               path, sizeof path);
+    ck_assert_int_eq(RUN("--url", url, "--json", "event", "import", path), 1);
+    json_error_t je;
+    json_t *doc = json_loads(out, 0, &je);
+    ck_assert_msg(doc != NULL, "not JSON: %s", out);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "rejected")), 1);
+    json_t *errors = json_object_get(doc, "errors");
+    ck_assert_int_eq(json_array_size(errors), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(errors, 0), "line")), 2);
+    const char *reason = json_string_value(json_object_get(json_array_get(errors, 0), "reason"));
+    ck_assert_msg(reason && strncmp(reason, "line 2: invalid JSON", 20) == 0, "%s",
+                  reason ? reason : "(no reason)");
+    json_decref(doc);
+    fake_stop(f);
+}
+END_TEST
+
 START_TEST(test_explain_says_what_is_missing_and_when_the_tier_is_at_risk)
 {
     char url[512];
@@ -833,6 +860,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_import_with_an_unreachable_daemon_exits_3);
     tcase_add_test(tc, test_explain_says_what_is_missing_and_when_the_tier_is_at_risk);
     tcase_add_test(tc, test_partner_import_refuses_event_lines_and_reports_daemon_rejections);
+    tcase_add_test(tc, test_import_lists_a_line_whose_json_error_cuts_a_character);
     tcase_add_test(tc, test_watch_fills_gaps_from_the_log_and_prints_each_change_once);
     suite_add_tcase(s, tc);
     return s;
