@@ -19,62 +19,63 @@
 #include "spool_harness.h"
 
 static import_run *run;
+static import_batch *batch;
 
-static void pack_batch(import_run *r)
+/* Every rejection tierctl found on its own is listed, naming its line. */
+static void check_errors(const import_batch *b)
 {
-    if (r->n == 0)
-        return;
-    size_t n;
-    uint8_t *buf;
-    if (strcmp(r->what, "event") == 0) {
-        Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
-        req.n_events = r->n;
-        req.events = r->event_ptrs;
-        n = tierd__ingest_request__get_packed_size(&req);
-        buf = malloc(n ? n : 1);
-        if (!buf)
-            abort();
-        FUZZ_CHECK(tierd__ingest_request__pack(&req, buf) == n, "packed size changed");
-        Tierd__IngestRequest *back = tierd__ingest_request__unpack(NULL, n, buf);
-        FUZZ_CHECK(back && back->n_events == r->n, "batch does not read back");
-        tierd__ingest_request__free_unpacked(back, NULL);
-    } else {
-        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-        req.n_partners = r->n;
-        req.partners = r->partner_ptrs;
-        n = tierd__upsert_partners_request__get_packed_size(&req);
-        buf = malloc(n ? n : 1);
-        if (!buf)
-            abort();
-        FUZZ_CHECK(tierd__upsert_partners_request__pack(&req, buf) == n, "packed size changed");
-        Tierd__UpsertPartnersRequest *back = tierd__upsert_partners_request__unpack(NULL, n, buf);
-        FUZZ_CHECK(back && back->n_partners == r->n, "batch does not read back");
-        tierd__upsert_partners_request__free_unpacked(back, NULL);
-    }
-    free(buf);
-    clear_batch(r);
-}
-
-/* Every rejection tierd found on its own names its line. */
-static void check_errors(const import_run *r)
-{
-    FUZZ_CHECK(json_array_size(r->errors) == r->rejected, "%zu errors for %lu rejected",
-               json_array_size(r->errors), r->rejected);
-    for (size_t i = 0; i < json_array_size(r->errors); i++) {
-        json_t *e = json_array_get(r->errors, i);
+    FUZZ_CHECK(json_array_size(b->errors) == b->rejected, "%zu errors for %lu rejected",
+               json_array_size(b->errors), b->rejected);
+    for (size_t i = 0; i < json_array_size(b->errors); i++) {
+        json_t *e = json_array_get(b->errors, i);
         const char *reason = json_string_value(json_object_get(e, "reason"));
         FUZZ_CHECK(reason && strncmp(reason, "line ", strlen("line ")) == 0,
                    "reason without its line: %s", reason ? reason : "(none)");
     }
 }
 
-/* import_file's loop, over the input instead of a FILE. */
+/* What send_items would put on the wire, packed and read back. */
+static void pack_batch(const import_run *r, import_batch *b)
+{
+    check_errors(b);
+    size_t n;
+    uint8_t *buf;
+    if (is_events(r)) {
+        Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
+        req.n_events = b->n;
+        req.events = b->event_ptrs;
+        n = tierd__ingest_request__get_packed_size(&req);
+        buf = malloc(n ? n : 1);
+        if (!buf)
+            abort();
+        FUZZ_CHECK(tierd__ingest_request__pack(&req, buf) == n, "packed size changed");
+        Tierd__IngestRequest *back = tierd__ingest_request__unpack(NULL, n, buf);
+        FUZZ_CHECK(back && back->n_events == b->n, "batch does not read back");
+        tierd__ingest_request__free_unpacked(back, NULL);
+    } else {
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.n_partners = b->n;
+        req.partners = b->partner_ptrs;
+        n = tierd__upsert_partners_request__get_packed_size(&req);
+        buf = malloc(n ? n : 1);
+        if (!buf)
+            abort();
+        FUZZ_CHECK(tierd__upsert_partners_request__pack(&req, buf) == n, "packed size changed");
+        Tierd__UpsertPartnersRequest *back = tierd__upsert_partners_request__unpack(NULL, n, buf);
+        FUZZ_CHECK(back && back->n_partners == b->n, "batch does not read back");
+        tierd__upsert_partners_request__free_unpacked(back, NULL);
+    }
+    free(buf);
+    clear_batch(b);
+}
+
+/* import_file's loop, over the input instead of a FILE, without sending. */
 static void import_bytes(const char *what, const uint8_t *data, size_t size)
 {
     import_run *r = run;
-    memset(r, 0, sizeof *r);
+    import_batch *b = batch;
     r->what = what;
-    r->errors = json_array();
+    r->lines = 0;
     size_t pos = 0;
     while (pos < size) {
         const uint8_t *nl = memchr(data + pos, '\n', size - pos);
@@ -83,23 +84,23 @@ static void import_bytes(const char *what, const uint8_t *data, size_t size)
         /* getline hands over a NUL-terminated copy; so does this. */
         char *line = fuzz_cstr(data + pos, len);
         if (!blank(line, len))
-            take_line(r, line, len);
+            take_line(r, b, line, len);
         free(line);
-        if (r->n == IMPORT_BATCH)
-            pack_batch(r);
+        if (b->n == IMPORT_BATCH || b->bytes >= IMPORT_BATCH_BYTES)
+            pack_batch(r, b);
         pos += len;
     }
-    pack_batch(r);
-    check_errors(r);
-    json_decref(r->errors);
+    pack_batch(r, b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!run) {
         run = calloc(1, sizeof *run);
-        if (!run)
+        batch = calloc(1, sizeof *batch);
+        if (!run || !batch)
             abort();
+        batch->errors = json_array();
     }
     import_bytes("event", data, size);
     import_bytes("partner", data, size);
