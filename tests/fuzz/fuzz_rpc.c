@@ -2,10 +2,11 @@
  * roles, payload decode and every handler, through rpc_execute and the real
  * method table, on a real LMDB store in a temporary dir.
  *
- * Once per process the store is made in a mkdtemp dir and given a base
- * state through the same path: the example program, four partners (one
- * with a promotion waiting for approval, one with an override), their
- * events and a connector cursor; the fake clock stands at FUZZ_NOW. Each
+ * Once per process the store is made in a mkdtemp dir (whose names go at
+ * once; the open store lives on) and given a base state through the same
+ * path: the example program, four partners (one with a promotion waiting
+ * for approval, one with an override), their events and a connector
+ * cursor; the fake clock stands at FUZZ_NOW. Each
  * input is then one turn (the format is in fuzz_rpc_input.h): up to eight
  * calls, or one raw Envelope. Every reply must make sense on its own: a
  * refusal has a status and a message, an OK reply's payload decodes as the
@@ -331,7 +332,6 @@ static void tear_down(void)
     rpc_result_clear(&base.pending);
     rpc_result_clear(&base.stats);
     uv_loop_close(&loop);
-    nftw(dir, remove_entry, FUZZ_OPEN_FDS, FTW_DEPTH | FTW_PHYS);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -349,6 +349,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     store_options opt = {.map_size = FUZZ_MAP_SIZE, .no_sync = true};
     td_error err = {0};
     FUZZ_CHECK(state_open_with(&d, dir, &opt, &err) == 0, "%s", err.message);
+    /* The store keeps its files open; with their names gone, a run that
+     * stops at a finding (abort skips atexit) leaves nothing in /tmp. */
+    FUZZ_CHECK(nftw(dir, remove_entry, FUZZ_OPEN_FDS, FTW_DEPTH | FTW_PHYS) == 0, "removing %s",
+               dir);
     scratch = rpc_arena_new();
     atexit(tear_down);
 
