@@ -119,7 +119,9 @@ section "import partners (examples/data/partners.ndjson)"
 ctl partner import examples/data/partners.ndjson
 
 section "import events (examples/data/events.ndjson)"
-ctl event import examples/data/events.ndjson
+# One batch at a time: batches in flight may be applied in any order, and
+# the demo should print the same story every run.
+ctl event import examples/data/events.ndjson --in-flight 1
 
 section "import the same events again: source+id make them duplicates"
 ctl event import examples/data/events.ndjson
