@@ -208,8 +208,8 @@ static int cmd_status(tctl *t, cmd_args *a)
             printf("publish:   %s\n", s->publish[i]);
         for (size_t i = 0; i < s->n_connectors; i++) {
             const Tierd__ConnectorStatus *c = s->connectors[i];
-            printf("connector: %s %s, %llu events sent, %u restarts%s%s\n", c->name, c->state,
-                   (unsigned long long)c->events_sent, c->restarts,
+            printf("connector: %s %s, %llu events committed since start, %u restarts%s%s\n",
+                   c->name, c->state, (unsigned long long)c->events_sent, c->restarts,
                    c->last_error && *c->last_error ? "; last error: " : "",
                    c->last_error ? c->last_error : "");
         }
