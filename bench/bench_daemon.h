@@ -23,7 +23,8 @@ pid_t bench_start_tierd(const char *bin, const char *state, const char *url, con
  * took, or -1. */
 double bench_wait_ready(const char *url, double limit_s);
 
-#define BENCH_DIR_MAX 512
+#define BENCH_DIR_MAX      512
+#define BENCH_MKDTEMP_TAIL 6 /* mkdtemp replaces exactly six trailing 'X's */
 
 /* A real tierd on a fresh temporary directory (state dir and ipc
  * endpoints inside it). */

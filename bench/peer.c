@@ -1040,7 +1040,14 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *root = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/bench-peer-XXXXXX", root && *root ? root : "/tmp");
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    int n = snprintf(tmp_dir, sizeof tmp_dir, "%s/bench-peer-", root && *root ? root : "/tmp");
+    if (n < 0 || (size_t)n + BENCH_MKDTEMP_TAIL >= sizeof tmp_dir) {
+        fail("TMPDIR", "too long for a temporary dir name");
+        return 1;
+    }
+    memset(tmp_dir + n, 'X', BENCH_MKDTEMP_TAIL);
+    tmp_dir[n + BENCH_MKDTEMP_TAIL] = '\0';
     if (!mkdtemp(tmp_dir)) {
         fail("mkdtemp", strerror(errno));
         return 1; /* the reaper stops PostgreSQL */

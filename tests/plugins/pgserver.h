@@ -1,5 +1,5 @@
 /* A throwaway PostgreSQL server for tests and benchmarks: initdb into a
- * temporary directory ($TMPDIR/td-pg-XXXXXX, /tmp without TMPDIR),
+ * temporary directory ($TMPDIR/td-pg-*, made by mkdtemp; /tmp without TMPDIR),
  * listening only on a Unix socket there (no TCP),
  * fsync off. As root the server runs as the `postgres` user, since initdb
  * refuses to run as root. */
