@@ -658,6 +658,26 @@ static int move_file(spool *s, const char *name, const char *to)
     return 0;
 }
 
+/* Reads every item of an open file of a known format (one line each, or
+ * an xAPI array), sending and counting as it goes. */
+static void read_items(file_ctx *f, FILE *in, spool_format fmt)
+{
+    if (fmt == FMT_NDJSON) {
+        each_line(f, in, ndjson_line);
+    } else if (fmt == FMT_CSV) {
+        each_line(f, in, csv_line);
+    } else {
+        int c;
+        while ((c = fgetc(in)) == ' ' || c == '\t' || c == '\n' || c == '\r')
+            ;
+        rewind(in);
+        if (c == '[')
+            xapi_array(f, in);
+        else
+            each_line(f, in, xapi_line);
+    }
+}
+
 /* Reads one settled file. Returns non-zero only when sending failed: the
  * file stays for the next start. */
 static int process_file(spool *s, const char *name, off_t size)
@@ -679,19 +699,8 @@ static int process_file(spool *s, const char *name, off_t size)
         problem(&probs, 0, "larger than %u bytes", SPOOL_FILE_MAX);
     } else if (!(in = fopen(path, "r"))) {
         problem(&probs, 0, "cannot open: %s", strerror(errno));
-    } else if (fmt == FMT_NDJSON) {
-        each_line(&f, in, ndjson_line);
-    } else if (fmt == FMT_CSV) {
-        each_line(&f, in, csv_line);
     } else {
-        int c;
-        while ((c = fgetc(in)) == ' ' || c == '\t' || c == '\n' || c == '\r')
-            ;
-        rewind(in);
-        if (c == '[')
-            xapi_array(&f, in);
-        else
-            each_line(&f, in, xapi_line);
+        read_items(&f, in, fmt);
     }
     if (in)
         fclose(in);

@@ -262,20 +262,7 @@ static void read_file(spool *s, harness_reader how, const uint8_t *data, size_t 
     if (!probs.mem)
         abort();
     file_ctx f = {.s = s, .probs = &probs, .name = "fuzz"};
-    if (how == READ_NDJSON) {
-        each_line(&f, in, ndjson_line);
-    } else if (how == READ_CSV) {
-        each_line(&f, in, csv_line);
-    } else {
-        int c;
-        while ((c = fgetc(in)) == ' ' || c == '\t' || c == '\n' || c == '\r')
-            ;
-        rewind(in);
-        if (c == '[')
-            xapi_array(&f, in);
-        else
-            each_line(&f, in, xapi_line);
-    }
+    read_items(&f, in, how == READ_NDJSON ? FMT_NDJSON : how == READ_CSV ? FMT_CSV : FMT_XAPI);
     fclose(in);
     fclose(probs.mem);
     /* Problems are written to NAME.err; they must at least be text. */
