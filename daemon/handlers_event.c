@@ -134,11 +134,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             continue;
         }
         td_event te;
-        if (state_event_from_pb(ev, &te, &eerr) != 0) {
-            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, eerr.message);
-            out->rejected++;
-            continue;
-        }
+        state_event_view(ev, at, &te);
         char cause[2 * TD_MAX_ID + 2];
         snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
         state_set_cause_event(d, cause);

@@ -434,8 +434,13 @@ static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, si
     if (i >= 0 && pos > w->applied[i]) {
         td_event te;
         td_error eerr = {0};
-        if (state_event_from_pb(ev, &te, &eerr) == 0 &&
-            engine_ingest(w->e, &te, now, NULL, NULL, &eerr) == 0) {
+        td_time at = TD_TIME_NONE;
+        int applied = ev->at ? td_time_parse(ev->at, &at, &eerr) : -1;
+        if (applied == 0) {
+            state_event_view(ev, at, &te);
+            applied = engine_ingest(w->e, &te, now, NULL, NULL, &eerr);
+        }
+        if (applied == 0) {
             if (idset_add(r->deferred, ev->partner) != 0)
                 rc = td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
             r->replayed++;
@@ -915,11 +920,8 @@ int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_err
     return 0;
 }
 
-int state_event_from_pb(const Tierd__Event *ev, td_event *out, td_error *err)
+void state_event_view(const Tierd__Event *ev, td_time at, td_event *out)
 {
-    td_time at = TD_TIME_NONE;
-    if (!ev->at || td_time_parse(ev->at, &at, err) != 0)
-        return td_error_set(err, TD_INVALID_ARGUMENT, "at: not a time");
     *out = (td_event){
         .source = ev->source,
         .id = ev->id,
@@ -929,7 +931,6 @@ int state_event_from_pb(const Tierd__Event *ev, td_event *out, td_error *err)
         .at = at,
         .key = ev->key && *ev->key ? ev->key : NULL,
     };
-    return 0;
 }
 
 int state_flush(tierd *d, td_error *err)

@@ -358,7 +358,7 @@ static void ingest_logged(const char *id, const char *partner, const char *metri
     td_time_format(FX_NOW - FX_DAY, at, sizeof at);
     pe.at = at;
     td_event ev;
-    ck_assert_int_eq(state_event_from_pb(&pe, &ev, &err), 0);
+    state_event_view(&pe, FX_NOW - FX_DAY, &ev);
     ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
                   err.message);
     uint8_t buf[512];
