@@ -29,23 +29,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_reaper.h"
 #include "pgserver.h"
 #include "testhost.h"
 #include "tierd/client.h"
 
-#define BENCH_DEFAULT_ROWS    1000000L
-#define BENCH_PARTNERS        1000
-#define BENCH_BATCH           "10000"
-#define BENCH_TARGET_RATE     100000.0
-#define BENCH_TIMEOUT_S       600
-#define BENCH_PATH_MAX        1024
-#define BENCH_STARTUP_WAIT_S  20
-#define BENCH_CFG_MAX         2048
-#define BENCH_LINE_MAX        4096
-#define BENCH_REAPER_GRACE_MS 5000 /* SIGTERM, then SIGKILL after this */
-#define BENCH_REAPER_POLL_MS  50
-#define BENCH_REAPER_ITEMS    8
-#define BENCH_REAPER_BUF      (BENCH_REAPER_ITEMS * BENCH_PATH_MAX)
+#define BENCH_DEFAULT_ROWS   1000000L
+#define BENCH_PARTNERS       1000
+#define BENCH_BATCH          "10000"
+#define BENCH_TARGET_RATE    100000.0
+#define BENCH_TIMEOUT_S      600
+#define BENCH_PATH_MAX       1024
+#define BENCH_STARTUP_WAIT_S 20
+#define BENCH_CFG_MAX        2048
+#define BENCH_LINE_MAX       4096
 
 static const char *program_yaml = "program: bench\n"
                                   "version: \"1\"\n"
@@ -67,34 +64,11 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Exits: the reaper (below) cleans up after us. */
+/* Exits: the reaper (bench_reaper.h) cleans up after us. */
 static void die(const char *what, const char *why)
 {
     fprintf(stderr, "bench_connectors: %s: %s\n", what, why);
     exit(1);
-}
-
-/* ---- the reaper ---------------------------------------------------------- */
-
-static int reaper_fd = -1;
-static pid_t reaper_pid;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void end_process(pid_t pid)
-{
-    if (kill(pid, SIGTERM) != 0)
-        return;
-    for (long waited = 0; waited < BENCH_REAPER_GRACE_MS; waited += BENCH_REAPER_POLL_MS) {
-        if (kill(pid, 0) != 0)
-            return;
-        sleep_ms(BENCH_REAPER_POLL_MS);
-    }
-    kill(pid, SIGKILL);
 }
 
 static void remove_dir(const char *dir)
@@ -105,89 +79,10 @@ static void remove_dir(const char *dir)
         fprintf(stderr, "bench_connectors: could not remove %s\n", dir);
 }
 
-/* The reaper's whole life: collect "pid N" and "dir PATH" lines until the
- * pipe closes; unless "done" came, clean up. */
-static void reaper_run(int fd, pgserver *pg)
+/* What the reaper (bench_reaper.h) runs after a failed run. */
+static void pg_cleanup(void *ud)
 {
-    static char buf[BENCH_REAPER_BUF];
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || (len += (size_t)n) >= sizeof buf - 1)
-            break;
-    }
-    buf[len] = '\0';
-    pid_t pids[BENCH_REAPER_ITEMS];
-    const char *dirs[BENCH_REAPER_ITEMS];
-    size_t n_pids = 0, n_dirs = 0;
-    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-        *nl = '\0';
-        if (strcmp(line, "done") == 0)
-            _exit(0);
-        if (strncmp(line, "pid ", 4) == 0 && n_pids < BENCH_REAPER_ITEMS)
-            pids[n_pids++] = (pid_t)atol(line + 4);
-        else if (strncmp(line, "dir ", 4) == 0 && n_dirs < BENCH_REAPER_ITEMS)
-            dirs[n_dirs++] = line + 4;
-    }
-    fprintf(stderr, "bench_connectors: cleaning up after a failed run\n");
-    for (size_t i = n_pids; i-- > 0;)
-        if (pids[i] > 0)
-            end_process(pids[i]);
-    pgserver_stop(pg);
-    for (size_t i = 0; i < n_dirs; i++)
-        remove_dir(dirs[i]);
-    _exit(0);
-}
-
-/* Forks the reaper for a running pg. Its own signals are ignored so that a
- * Ctrl-C, which reaches the whole foreground group, leaves it to clean up. */
-static void reaper_start(pgserver *pg)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        pgserver_stop(pg);
-        die("pipe", strerror(errno));
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        pgserver_stop(pg);
-        die("fork", strerror(errno));
-    }
-    if (pid == 0) {
-        close(fds[1]);
-        signal(SIGINT, SIG_IGN);
-        signal(SIGTERM, SIG_IGN);
-        signal(SIGHUP, SIG_IGN);
-        signal(SIGPIPE, SIG_IGN);
-        reaper_run(fds[0], pg);
-    }
-    close(fds[0]);
-    reaper_fd = fds[1];
-    reaper_pid = pid;
-    /* A write to a reaper that died must not kill us in turn. */
-    signal(SIGPIPE, SIG_IGN);
-}
-
-static void reaper_note(const char *kind, const char *what)
-{
-    dprintf(reaper_fd, "%s %s\n", kind, what);
-}
-
-static void reaper_note_pid(pid_t pid)
-{
-    char text[32];
-    snprintf(text, sizeof text, "%ld", (long)pid);
-    reaper_note("pid", text);
-}
-
-/* Everything was stopped in order: the reaper has nothing to do. */
-static void reaper_done(void)
-{
-    dprintf(reaper_fd, "done\n");
-    close(reaper_fd);
-    waitpid(reaper_pid, NULL, 0);
+    pgserver_stop(ud);
 }
 
 static void plugin_config(char *out, size_t n, const pgserver *pg)
@@ -331,7 +226,7 @@ static double run_daemon(const pgserver *pg, const char *tmp, const char *plugdi
     char *targv[] = {(char *)tierd_bin, "--state-dir", state, "--listen", url,
                      "--foreground",    NULL};
     pid_t tierd = spawn(targv, NULL, -1);
-    reaper_note_pid(tierd);
+    bench_reaper_note_pid(tierd);
     td_client *c;
     td_error err;
     if (td_client_open(url, NULL, 30000, &c, &err))
@@ -359,7 +254,7 @@ static double run_daemon(const pgserver *pg, const char *tmp, const char *plugdi
                      NULL};
     double t0 = now_s();
     pid_t conn = spawn(cargv, env, fds[1]);
-    reaper_note_pid(conn);
+    bench_reaper_note_pid(conn);
     close(fds[1]);
     wait_for_cursor(fds[0], rows);
     double secs = now_s() - t0;
@@ -410,7 +305,10 @@ int main(int argc, char **argv)
         pgserver_stop(&pg);
         die("PostgreSQL", err);
     }
-    reaper_start(&pg);
+    if (bench_reaper_start(pg_cleanup, &pg) != 0) {
+        pgserver_stop(&pg);
+        die("reaper", strerror(errno));
+    }
     fprintf(stderr, "bench_connectors: PostgreSQL in %s\n", pg.dir);
     sigprocmask(SIG_SETMASK, &before, NULL);
     char sql[BENCH_LINE_MAX];
@@ -431,7 +329,7 @@ int main(int argc, char **argv)
     char tmp[BENCH_PATH_MAX / 4];
     if (!testhost_tmpdir("td-bench", tmp, sizeof tmp))
         die("mkdtemp", strerror(errno));
-    reaper_note("dir", tmp);
+    bench_reaper_note_dir(tmp);
     char plugdir[BENCH_PATH_MAX];
     const char *sos[] = {TD_POSTGRES_SO};
     if (testhost_plugin_dir(tmp, sos, 1, plugdir, sizeof plugdir))
@@ -450,6 +348,6 @@ int main(int argc, char **argv)
 
     pgserver_stop(&pg);
     remove_dir(tmp);
-    reaper_done();
+    bench_reaper_done();
     return 0;
 }
