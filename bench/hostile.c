@@ -24,6 +24,7 @@
 #include "bench_daemon.h"
 #include "tierd.pb-c.h"
 #include "tierd/client.h"
+#include "../tests/wire_raw.h"
 
 #define HOSTILE_TOKEN      "bench-hostile-token-0123456789"
 #define HOSTILE_LIMIT      (64u << 20) /* the largest max_request_bytes */
@@ -64,25 +65,6 @@ static int reset_peak(pid_t pid)
     int rc = write(fd, "5", 1) == 1 ? 0 : -1;
     close(fd);
     return rc;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
-{
-    size_t n = put_varint(p, (uint64_t)field << 3 | 2);
-    n += put_varint(p + n, len);
-    memmove(p + n, data, len);
-    return n + len;
 }
 
 static void fill_unknown(uint8_t *p, size_t n)

@@ -26,6 +26,7 @@
 
 #include "harness.h"
 #include "tierd.pb-c.h"
+#include "../wire_raw.h"
 
 #define RAW_TIMEOUT_MS    5000
 #define TOKEN_READ        "read-token-0123456789"
@@ -74,26 +75,6 @@ static const char *program_path(char *buf, size_t n)
 }
 
 /* ---- raw requests ----------------------------------------------------------------- */
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
-{
-    size_t n = put_varint(p, (uint64_t)field << 3 | 2);
-    n += put_varint(p + n, len);
-    if (len)
-        memcpy(p + n, data, len);
-    return n + len;
-}
 
 /* An Envelope for method with request_id 1; fills buf (room for it is the
  * caller's) and returns its length. */

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "rpc.h"
 #include "tierd.pb-c.h"
+#include "../wire_raw.h"
 
 #define WIRE_MAX          512
 #define READ_TOKEN        "read-secret-0123456789"
@@ -26,26 +27,6 @@ static rpc_token tokens[] = {{"reader", READ_TOKEN, TD_ROLE_READ}};
 
 /* Only Clock show reads the daemon, and only its clock. */
 static tierd bare = {.fake_clock = true, .fake_now = 1767225600};
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* A length-delimited field with exactly these bytes, NULs included. */
-static size_t put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
-{
-    size_t n = put_varint(p, (uint64_t)field << 3 | 2);
-    n += put_varint(p + n, len);
-    memcpy(p + n, data, len);
-    return n + len;
-}
 
 static size_t envelope(uint8_t *buf, const char *method, size_t mlen, const char *token,
                        size_t tlen)
