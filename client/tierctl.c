@@ -1,11 +1,15 @@
-/* tierctl: the command-line face of tierd (DESIGN.md §7).
+/* tierctl: the command-line face of tierd (docs/tierctl.md).
  *
- * Owns the command table, argument parsing and the rendering of every
- * answer, for people (plain text) and for scripts (--json: exactly one JSON
- * document per command on stdout; `watch` streams one document per line).
- * Promises the exit statuses of §7: 0 ok, 1 refused request (message on
- * stderr), 2 usage error (with a usage line), 3 daemon unreachable. It keeps
- * no state of its own and decides nothing about tiers; the daemon does. */
+ * Owns the command table, argument parsing and each command: the calls it
+ * makes and the answers only it prints, for people (plain text) and for
+ * scripts (--json: exactly one JSON document per command on stdout; `watch`
+ * streams one document per line). What several commands print alike (a tier
+ * state, a partner, a change, an explanation) is drawn by tierctl_render.c,
+ * times, numbers and errors by tierctl_out.c; imports are tierctl_import.c's
+ * and watch is tierctl_watch.c's. Promises the exit statuses of
+ * docs/tierctl.md: 0 ok, 1 refused request (message on stderr), 2 usage
+ * error (with a usage line), 3 daemon unreachable. It keeps no state of its
+ * own and decides nothing about tiers; the daemon does. */
 #include "tierctl.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
 
 #include "tierd/client.h"
 
-/* Exit statuses (DESIGN.md §7). */
+/* Exit statuses (docs/tierctl.md, "Exit status"). */
 #define TCTL_EXIT_OK          0
 #define TCTL_EXIT_REFUSED     1
 #define TCTL_EXIT_USAGE       2

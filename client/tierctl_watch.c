@@ -1,4 +1,4 @@
-/* tierctl watch: tier changes as they happen (DESIGN.md §6).
+/* tierctl watch: tier changes as they happen (docs/tierctl.md, "watch").
  *
  * A thin loop over the client library's subscription (td_sub_*), which owns
  * the PUB socket and the catch-up from ListChanges, or, where tierd

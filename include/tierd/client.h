@@ -1,4 +1,4 @@
-/* libtierd-client: talk to tierd over nanomsg REQ/REP (DESIGN.md §6).
+/* libtierd-client: talk to tierd over nanomsg REQ/REP (docs/rpc.md).
  *
  * A client holds one REQ socket connected to one URL. Every call has a
  * deadline: a daemon that is not there or does not answer yields
@@ -87,7 +87,7 @@ int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorRespo
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);
 
-/* ---- subscriptions (DESIGN.md §6) ----------------------------------------------------
+/* ---- subscriptions (docs/rpc.md, "Changes and subscriptions") ----------------------
  *
  * A subscription follows tierd's change log through its PUB socket
  * (message = "change/<ladder>/<partner>", '\n', packed TierChange) and

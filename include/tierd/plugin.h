@@ -53,7 +53,7 @@ typedef enum tierd_log_level {
     TIERD_LOG_DEBUG = 7,
 } tierd_log_level;
 
-/* A partner to create or update (DESIGN.md §5). Strings are copied by the
+/* A partner to create or update (docs/events.md). Strings are copied by the
  * host before emit_partner returns. */
 typedef struct tierd_partner {
     const char *id;           /* required */
@@ -62,7 +62,7 @@ typedef struct tierd_partner {
     size_t n_types;
 } tierd_partner;
 
-/* An event (DESIGN.md §5). Strings are copied before emit_event returns. */
+/* An event (docs/events.md). Strings are copied before emit_event returns. */
 typedef struct tierd_event {
     const char *id;     /* required; with source, the idempotency key */
     const char *source; /* NULL = the connector's name */
