@@ -1,4 +1,4 @@
-/* tierd.yaml: the daemon's own settings (DESIGN.md §8, examples/tierd.yaml).
+/* tierd.yaml: the daemon's own settings (docs/tierd.md, examples/tierd.yaml).
  *
  * Keys: state_dir, listen [URL], publish [URL], publish_public, allow_remote, tokens
  * [{name, token, role}], program, log_level, max_request_bytes, watchdog,

@@ -1,4 +1,5 @@
-/* Connectors: the daemon side of the plugin host (DESIGN.md §1).
+/* Connectors: the daemon side of the plugin host (include/tierd/plugin.h,
+ * examples/connectors/README.md).
  *
  * The daemon never loads plugin code. For every connector in tierd.yaml it
  * spawns a `tierd-connector` child (connector/main.c) that loads the plugin

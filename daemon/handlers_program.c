@@ -169,8 +169,9 @@ static int apply_program(rpc_call *call, program *p, const char *yaml, td_error 
         return rc;
     }
     if (p->effective > call->now) {
-        /* DESIGN §3: a future `effective` schedules the version; the timers
-         * put it in force at that instant (state_apply_scheduled). */
+        /* docs/program.md, "Loading versions": a future `effective`
+         * schedules the version; the timers put it in force at that instant
+         * (state_apply_scheduled). */
         engine_program_schedule(d->engine, p, p->effective);
         state_program_scheduled(d, index);
         if (d->timers)
@@ -235,8 +236,9 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         *resp = &out->base;
         return 0;
     }
-    /* DESIGN §4: a version that demotes anyone needs its notice period;
-     * an admin may force it (PutProgram is admin-only already). */
+    /* docs/program.md, "Loading versions": a version that demotes anyone
+     * needs its notice period; an admin may force it (PutProgram is
+     * admin-only already). */
     if (!r->force) {
         uint64_t down = 0;
         rc = engine_program_notice_check(call->d->engine, p, call->now, &down, err);

@@ -1,4 +1,5 @@
-/* Timers: time-driven evaluation (DESIGN.md §4, "time alone changes tiers").
+/* Timers: time-driven evaluation (docs/program.md, "Lifecycle": time alone
+ * changes tiers).
  *
  * Owns a priority queue of (due time, partner id) with at most one entry per
  * partner, and one libuv timer armed for the earliest entry. The queue is a

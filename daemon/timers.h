@@ -1,5 +1,7 @@
 /* Timers: re-evaluate each partner at the next moment time alone can change
- * its tiers (a window edge), with no event needed (DESIGN.md §4).
+ * its tiers (a window edge, the end of a grace period or an override, a
+ * scheduled program version), with no event needed (docs/program.md,
+ * "Lifecycle").
  *
  * One priority queue holds at most one entry per partner: (due time, id).
  * One libuv timer is armed for the earliest entry (real clock only; with
