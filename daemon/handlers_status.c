@@ -3,10 +3,11 @@
  *
  * Clock advance is refused unless tierd runs with --fake-clock (moving the
  * real clock is not ours to do) and unless the caller is admin. Advancing
- * sets the frozen time and replays every window edge in between through
- * the timers (each partner evaluated at its own due instants, in order), so
- * the jump has the effect of the daemon running through it. Lifecycle
- * timers (grace, reviews) join this path with the lifecycle release. */
+ * sets the frozen time and replays every due time in between through the
+ * timers (window edges, ends of grace at their review points, ends of
+ * overrides, a scheduled program version; each partner evaluated at its own
+ * due instants, in order), so the jump has the effect of the daemon running
+ * through it. */
 #include <stdio.h>
 #include <string.h>
 

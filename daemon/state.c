@@ -13,11 +13,14 @@
  * It does not decide what a turn is (the server calls state_flush), nor
  * validate requests (the handlers do), nor schedule timers.
  *
- * Which program version is in force: every version is applied when it is
- * loaded (scheduling a future `effective` belongs to the lifecycle work), so
- * the version in force is the newest one loaded whose effective time, as
- * recorded, has been reached or which was applied at load; in this release
- * that is the newest version stored. */
+ * Which program version is in force: the one the store's meta record
+ * `program_in_force` names, written in the same transaction that puts a
+ * version in force (at load, or at its `effective` instant through
+ * state_apply_scheduled). A version stored after it waits for its
+ * `effective`: restore schedules the latest such one, and the timers put it
+ * in force at that instant, at start when it passed while tierd was down.
+ * A store from before that record takes the version that took effect last,
+ * at max(loaded, effective) and not after now (the later loaded on a tie). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
