@@ -191,7 +191,7 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
  * grandfather period). The daemon re-evaluates p then. */
 td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now);
 
-/* ---- lifecycle (DESIGN.md §4; lifecycle.c tells the rules) ---- */
+/* ---- lifecycle (docs/program.md, "Lifecycle"; lifecycle.c tells the rules) ---- */
 #define TD_MAX_REASON   1024 /* bytes in an override, approval or denial reason */
 #define TD_ACTOR_SYSTEM "system"
 

@@ -1,6 +1,6 @@
 /* Criteria expressions: the parser and evaluator behind `when` and `gate`.
  *
- * Owns the grammar of DESIGN.md §3:
+ * Owns the grammar of docs/program.md, "Expressions":
  *
  *     or_expr  := and_expr ('or' and_expr)*
  *     and_expr := not_expr ('and' not_expr)*

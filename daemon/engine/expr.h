@@ -1,5 +1,6 @@
-/* `when` and `gate` expressions (DESIGN.md §3): and, or, not, parentheses and
- * comparisons between a metric and a number with k/M/% suffixes.
+/* `when` and `gate` expressions (docs/program.md, "Expressions"): and, or,
+ * not, parentheses and comparisons between a metric and a number with k/M/%
+ * suffixes.
  *
  * A small recursive-descent parser builds a tree that the evaluator and the
  * explainer both walk. Precedence, lowest first: or, and, not, comparison.

@@ -1,14 +1,15 @@
-/* The tier lifecycle (DESIGN.md §4): how the tier a partner holds follows
- * the tier it qualifies for, and the people-facing operations on it
- * (overrides, approvals, denials) plus program versions over time.
+/* The tier lifecycle (docs/program.md, "Lifecycle"): how the tier a partner
+ * holds follows the tier it qualifies for, and the people-facing operations
+ * on it (overrides, approvals, denials) plus program versions over time.
  *
  * Rules, per ladder, applied by lifecycle_step at every evaluation:
  * - Promotion happens at once, up to just below the first tier between the
  *   current and the qualifying one whose bit is in approval_mask; that tier
  *   becomes `pending` (no tier change is reported). A pending promotion the
  *   partner no longer qualifies for is withdrawn and recorded as cause
- *   DENIAL, actor "system", from == to. A denied tier is not queued again
- *   until the partner has dropped below it and qualifies anew.
+ *   WITHDRAWN, actor "system", from == to, the dropped tier as
+ *   promotion_tier. A denied tier is not queued again until the partner
+ *   has dropped below it and qualifies anew.
  * - Demotion waits until the partner has been below its tier for `grace`
  *   (below_since marks the first evaluation below; recovering clears it),
  *   and then for the first review point at or after that: any instant for

@@ -1,6 +1,6 @@
 /* Program files: YAML text in, validated immutable `program` out.
  *
- * Owns the reading of DESIGN.md §3. libyaml's document API loads the text
+ * Owns the reading of docs/program.md. libyaml's document API loads the text
  * into a node tree (marks give line and column); this file walks that tree
  * once, checking every key, type, name, number, duration, date and
  * expression, and collects every problem as "file:line:column: message"

@@ -1,13 +1,14 @@
-/* A partner program (DESIGN.md §3): metrics, ladders, tiers, policy.
+/* A partner program (docs/program.md): metrics, ladders, tiers, policy.
  *
  * program_parse turns the YAML text of one program file into a validated,
  * immutable `program`. It never stops at the first problem: every problem
  * found is reported as "file:line:column: message" and the whole file is
  * refused. Parsing does no I/O; the caller hands in the text.
  *
- * Beyond DESIGN.md §3: YAML anchors/aliases are refused (no expansion bombs);
- * a duration field also takes a bare 0 for "none"; any one mapping holds at
- * most 64 keys and any one list at most 256 items. */
+ * Grown since the design's first format (docs/program.md says so too): YAML
+ * anchors/aliases are refused (no expansion bombs); a duration field also
+ * takes a bare 0 for "none"; any one mapping holds at most 64 keys and any
+ * one list at most 256 items. */
 #ifndef TD_PROGRAM_H
 #define TD_PROGRAM_H
 
