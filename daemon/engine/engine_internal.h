@@ -1,6 +1,9 @@
-/* Private to the engine's .c files: the shapes of partners, metric streams
- * and the compiled view of a program that engine.c, metric.c, explain.c and
- * codec.c share. Nothing outside daemon/engine includes this.
+/* Private to the engine: the shapes of partners, metric streams and the
+ * compiled view of a program that engine.c, metric.c, explain.c,
+ * lifecycle.c, codec.c and hashmap.c share. Outside daemon/engine only
+ * white-box code includes it: the metric stream tests (tests/unit/
+ * test_metric.c, test_oracle.c) and bench/engine.c, which measures what the
+ * streams hold. The daemon, the clients and the plugins use engine.h.
  *
  * Metric state is kept per EVENT name, not per metric: one stream per event
  * name a partner has received, holding a lifetime aggregate plus, when some
