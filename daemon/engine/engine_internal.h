@@ -3,7 +3,7 @@
  * lifecycle.c, codec.c and hashmap.c share. Outside daemon/engine only
  * white-box code includes it: the metric stream tests (tests/unit/
  * test_metric.c, test_oracle.c) and bench/engine.c, which measures what the
- * streams hold. The daemon, the clients and the plugins use engine.h.
+ * streams hold. The daemon uses engine.h.
  *
  * Metric state is kept per EVENT name, not per metric: one stream per event
  * name a partner has received, holding a lifetime aggregate plus, when some
