@@ -1,6 +1,6 @@
 /* spool: a connector that takes files dropped into a directory.
  *
- * Formats (DESIGN.md §5 for the records themselves):
+ * Formats (docs/events.md for the records themselves):
  *   ndjson  one partner or event object per line (.ndjson, .jsonl)
  *   csv     a header line, then rows mapped to fields by `csv.columns` (.csv)
  *   xapi    xAPI 1.0.3 statements, one per line or a JSON array (.json,
@@ -224,7 +224,7 @@ static const char *json_str(json_t *o, const char *k, bool *bad)
     return json_string_value(v);
 }
 
-/* {"partner":..,"name":..,"types":[..]} or an event (DESIGN.md §5). */
+/* {"partner":..,"name":..,"types":[..]} or an event (docs/events.md). */
 static void ndjson_record(file_ctx *f, size_t line, json_t *o)
 {
     if (!json_is_object(o)) {
