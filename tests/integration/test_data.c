@@ -1,10 +1,11 @@
 /* The data methods end to end: the real tierd (TIERD_BIN) on a temporary
  * state dir with a frozen clock, driven through libtierd-client.
  *
- * Proves what DESIGN.md §3, §5 and §6 promise users of the data methods:
- * programs load whole or not at all, events promote partners and the
- * changes carry their cause, bad events are refused one by one with a
- * reason while the rest of the batch counts, and the read methods agree. */
+ * Proves what docs/program.md, docs/events.md and docs/rpc.md promise users
+ * of the data methods: programs load whole or not at all, events promote
+ * partners and the changes carry their cause, bad events are refused one by
+ * one with a reason while the rest of the batch counts, and the read
+ * methods agree. */
 #include <check.h>
 #include <math.h>
 #include <signal.h>

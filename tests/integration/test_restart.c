@@ -1,10 +1,11 @@
 /* Durability end to end: the real tierd (TIERD_BIN) stopped with SIGTERM or
  * killed with SIGKILL mid-stream, then restarted on the same state dir.
  *
- * Proves the promise of DESIGN.md §1 and §5: an acknowledged event is on
- * disk (a reply goes out only after its commit), it counts exactly once
- * after any crash (re-sending it answers duplicate), and the restarted
- * daemon's tiers equal those of a fresh daemon fed the same events. */
+ * Proves the promise of docs/rpc.md ("Requests and replies") and
+ * docs/events.md ("Idempotency"): an acknowledged event is on disk (a reply
+ * goes out only after its commit), it counts exactly once after any crash
+ * (re-sending it answers duplicate), and the restarted daemon's tiers equal
+ * those of a fresh daemon fed the same events. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>

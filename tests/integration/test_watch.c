@@ -1,13 +1,13 @@
 /* The change feed end to end: the real tierd with --fake-clock, its real PUB
  * socket, libtierd-client's subscriptions and the real `tierctl watch`.
  *
- * What it proves (DESIGN.md §6): a subscriber sees every change after its
- * starting point exactly once and in sequence order, with topics
- * change/<ladder>/<partner> on the wire; PUB drops under a stalled reader,
- * filters that hide most sequence numbers, a lost tail, hostile PUB
- * messages and daemon restarts cost nothing, because the gaps are filled
- * from ListChanges. The log itself is the reference every test compares
- * against. */
+ * What it proves (docs/rpc.md, "Changes and subscriptions"): a subscriber
+ * sees every change after its starting point exactly once and in sequence
+ * order, with topics change/<ladder>/<partner> on the wire; PUB drops under
+ * a stalled reader, filters that hide most sequence numbers, a lost tail,
+ * hostile PUB messages and daemon restarts cost nothing, because the gaps
+ * are filled from ListChanges. The log itself is the reference every test
+ * compares against. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -128,7 +128,7 @@ static inline void fx_tier(program *p, ladder_def *l, const char *name, expr *wh
                 l->metric_mask |= 1ull << p->metrics[m].terms[i].metric;
 }
 
-/* The reseller ladder of DESIGN.md §3 plus a small services ladder.
+/* The reseller ladder of docs/program.md's example plus a small services ladder.
  * Metric indices: see FX_* below. selling_arr is Selling's arr threshold. */
 enum { FX_ARR, FX_DEALS, FX_SELLERS, FX_CERTS, FX_CONTRACT, FX_FIT, FX_CSAT, FX_IMPL };
 

@@ -1,4 +1,4 @@
-/* Program files: the DESIGN.md §3 example builds the right structure, the
+/* Program files: the docs/program.md example builds the right structure, the
  * shipped example parses cleanly, and every validation problem is reported
  * as its exact "file:line:column: message", all of them in one pass, with
  * nothing built from a refused file. */
@@ -11,7 +11,7 @@
 
 #define FILE_NAME "f.yaml"
 
-/* DESIGN.md §3, verbatim. */
+/* docs/program.md, "Example", verbatim. */
 static const char design_example[] =
     "program: acme-partners\n"
     "version: \"2027.1\"            # label chosen by the operator\n"
