@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds tierd and runs every test suite.
 #
-#   bash scripts/test.sh                 build/ , plain debug build
+#   bash scripts/test.sh                 build/ , debugoptimized (meson.build's default)
 #   bash scripts/test.sh --sanitize      build-san/ , ASan + UBSan, leaks checked
 #   bash scripts/test.sh --release       build-release/ , -O3 as `meson setup --buildtype=release`
 #   bash scripts/test.sh [--sanitize] -- ARGS   ARGS go to `meson test`
