@@ -1,9 +1,12 @@
 /* The integration-test harness (see harness.h): real processes, real
  * sockets, temporary dirs. It promises that a test never leaves a daemon
- * behind: harness_cleanup kills what harness_start started. It does not
- * check anything itself; tests assert on what it returns. */
+ * behind: harness_cleanup stops what harness_start started, and a daemon
+ * whose test process died is killed by the kernel. It checks nothing but
+ * harness_assert_started and harness_wait_connector; tests assert on what
+ * the rest returns. */
 #include "harness.h"
 
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,15 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define HARNESS_POLL_MS      20
-#define HARNESS_PROBE_MS     500
-#define HARNESS_FILE_MAX     (4u << 20)
-#define HARNESS_MKDTEMP_TAIL 6
+#include <nanomsg/nn.h>
+
+#define HARNESS_PROBE_MS   500
+#define HARNESS_FILE_MAX   (4u << 20)
+#define HARNESS_EXEC_FAIL  127
+#define HARNESS_LOG_MODE   0644
+#define HARNESS_WORK_NAME  "tierd-test"
+#define HARNESS_CONFIG_VAR "@STATE@"
 
 static void harness_die(const char *what)
 {
@@ -27,10 +32,14 @@ static void harness_die(const char *what)
     abort();
 }
 
-static void harness_sleep_ms(long ms)
+static const char *harness_bin(const char *var)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    const char *bin = getenv(var);
+    if (!bin) {
+        fprintf(stderr, "harness: %s is not set\n", var);
+        abort();
+    }
+    return bin;
 }
 
 static void harness_paths(harness *h)
@@ -44,16 +53,8 @@ static void harness_paths(harness *h)
 void harness_init(harness *h)
 {
     memset(h, 0, sizeof *h);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(h->work, sizeof h->work, "%s/tierd-test-", tmp && *tmp ? tmp : "/tmp");
-    size_t n = strlen(h->work);
-    if (n + HARNESS_MKDTEMP_TAIL >= sizeof h->work)
-        harness_die("TMPDIR is too long");
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    memset(h->work + n, 'X', HARNESS_MKDTEMP_TAIL);
-    h->work[n + HARNESS_MKDTEMP_TAIL] = 0;
-    if (!mkdtemp(h->work))
-        harness_die("mkdtemp");
+    if (!tu_tmpdir(HARNESS_WORK_NAME, h->work, sizeof h->work))
+        harness_die("making the work dir");
     snprintf(h->state, sizeof h->state, "%s/state", h->work);
     harness_paths(h);
 }
@@ -69,37 +70,31 @@ void harness_init_shared(harness *h, const harness *other)
     snprintf(h->pub_url, sizeof h->pub_url, "ipc://%s/pub.sock", h->work);
 }
 
-static char *harness_read(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, HARNESS_FILE_MAX + 1);
-    if (!buf)
-        abort();
-    if (f) {
-        size_t n = fread(buf, 1, HARNESS_FILE_MAX, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    return buf;
-}
-
 void harness_write_config(harness *h, const char *text)
 {
     FILE *f = fopen(h->config, "w");
     if (!f)
         harness_die("writing the config");
     for (const char *p = text; *p;) {
-        const char *at = strstr(p, "@STATE@");
+        const char *at = strstr(p, HARNESS_CONFIG_VAR);
         if (!at) {
             fputs(p, f);
             break;
         }
         fwrite(p, 1, (size_t)(at - p), f);
         fputs(h->state, f);
-        p = at + strlen("@STATE@");
+        p = at + strlen(HARNESS_CONFIG_VAR);
     }
     fclose(f);
     h->have_config = true;
+}
+
+void harness_write_file(const harness *h, const char *name, const char *text, char *out,
+                        size_t outn)
+{
+    snprintf(out, outn, "%s/%s", h->work, name);
+    if (tu_write_file(out, text) != 0)
+        harness_die(out);
 }
 
 const char *harness_url(const harness *h)
@@ -109,7 +104,24 @@ const char *harness_url(const harness *h)
 
 char *harness_log(const harness *h)
 {
-    return harness_read(h->log);
+    return tu_read_file(h->log, HARNESS_FILE_MAX);
+}
+
+size_t harness_log_count(const harness *h, const char *text)
+{
+    char *log = harness_log(h);
+    size_t n = tu_count(log, text);
+    free(log);
+    return n;
+}
+
+bool harness_wait_log(const harness *h, const char *text, size_t times, long timeout_ms)
+{
+    tu_deadline d = tu_deadline_in(timeout_ms);
+    bool seen;
+    while (!(seen = harness_log_count(h, text) >= times) && tu_poll(&d))
+        ;
+    return seen;
 }
 
 td_client *harness_client(const harness *h, const char *token)
@@ -123,26 +135,60 @@ td_client *harness_client(const harness *h, const char *token)
     return c;
 }
 
-static int harness_status_of(int wstatus)
+Tierd__ConnectorStatus *harness_connector_status(const harness *h, const char *name,
+                                                 Tierd__StatusResponse **keep)
 {
-    if (WIFEXITED(wstatus))
-        return WEXITSTATUS(wstatus);
-    if (WIFSIGNALED(wstatus))
-        return 128 + WTERMSIG(wstatus);
-    return -1;
+    *keep = NULL;
+    td_client *c = harness_client(h, NULL);
+    td_error err = {0};
+    int rc = td_client_status(c, keep, &err);
+    td_client_close(c);
+    if (rc != 0)
+        return NULL;
+    for (size_t i = 0; i < (*keep)->n_connectors; i++)
+        if (strcmp((*keep)->connectors[i]->name, name) == 0)
+            return (*keep)->connectors[i];
+    return NULL;
+}
+
+Tierd__ConnectorStatus *harness_wait_connector(const harness *h, const char *name,
+                                               harness_connector_pred pred,
+                                               Tierd__StatusResponse **keep, long timeout_ms)
+{
+    tu_deadline d = tu_deadline_in(timeout_ms);
+    for (;;) {
+        Tierd__ConnectorStatus *cs = harness_connector_status(h, name, keep);
+        if (cs && pred(cs))
+            return cs;
+        if (!tu_poll(&d))
+            ck_abort_msg("connector %s: state %s, restarts %u, events %llu, cursor \"%s\", "
+                         "error \"%s\"",
+                         name, cs ? cs->state : "?", cs ? cs->restarts : 0,
+                         cs ? (unsigned long long)cs->events_sent : 0ULL, cs ? cs->cursor : "",
+                         cs ? cs->last_error : "");
+        if (*keep)
+            tierd__status_response__free_unpacked(*keep, NULL);
+    }
+}
+
+bool harness_wait_connected(int sock, long timeout_ms)
+{
+    tu_deadline d = tu_deadline_in(timeout_ms);
+    bool up;
+    while (!(up = nn_get_statistic(sock, NN_STAT_CURRENT_CONNECTIONS) > 0) && tu_poll(&d))
+        ;
+    return up;
 }
 
 /* Whether the daemon ended; records its status when it did. */
 static bool harness_reaped(harness *h)
 {
     int ws = 0;
-    pid_t r = waitpid(h->pid, &ws, WNOHANG);
-    if (r == h->pid) {
-        h->exit_status = harness_status_of(ws);
-        h->pid = 0;
-        return true;
-    }
-    return false;
+    if (waitpid(h->pid, &ws, WNOHANG) != h->pid)
+        return false;
+    h->exit_status = tu_exit_status(ws);
+    h->pid = 0;
+    return true;
 }
 
 static bool harness_answers(const harness *h)
@@ -162,11 +208,7 @@ static bool harness_answers(const harness *h)
 
 int harness_start(harness *h, ...)
 {
-    const char *bin = getenv("TIERD_BIN");
-    if (!bin) {
-        fprintf(stderr, "harness: TIERD_BIN is not set\n");
-        abort();
-    }
+    const char *bin = harness_bin("TIERD_BIN");
     const char *argv[HARNESS_MAX_ARGS];
     size_t n = 0;
     argv[n++] = bin;
@@ -188,45 +230,44 @@ int harness_start(harness *h, ...)
     argv[n] = NULL;
 
     h->exit_status = -1;
-    pid_t pid = fork();
+    pid_t pid = tu_fork();
     if (pid < 0)
         harness_die("fork");
     if (pid == 0) {
-        int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, HARNESS_LOG_MODE);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             close(fd);
         }
         execv(bin, (char *const *)argv);
-        _exit(127);
+        _exit(HARNESS_EXEC_FAIL);
     }
     h->pid = pid;
-    for (long waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += HARNESS_POLL_MS) {
+    tu_deadline d = tu_deadline_in(HARNESS_START_TIMEOUT_MS);
+    do {
         if (harness_reaped(h))
             return -1;
         if (harness_answers(h))
             return 0;
-        harness_sleep_ms(HARNESS_POLL_MS);
-    }
-    kill(h->pid, SIGKILL);
-    waitpid(h->pid, NULL, 0);
-    h->pid = 0;
+    } while (tu_poll(&d));
+    harness_kill(h, SIGKILL);
+    h->exit_status = -1;
     return -1;
 }
 
-int harness_tierctl(const harness *h, const char *const *argv, char **out, char **err)
+void harness_assert_started(const harness *h, int rc)
 {
-    const char *bin = getenv("TIERCTL_BIN");
-    if (!bin) {
-        fprintf(stderr, "harness: TIERCTL_BIN is not set\n");
-        abort();
-    }
-    char out_path[HARNESS_PATH_MAX + 16], err_path[HARNESS_PATH_MAX + 16];
-    snprintf(out_path, sizeof out_path, "%s/tierctl.out", h->work);
-    snprintf(err_path, sizeof err_path, "%s/tierctl.err", h->work);
-    const char *args[HARNESS_MAX_ARGS];
+    if (rc == 0)
+        return;
+    char *log = harness_log(h);
+    ck_abort_msg("tierd did not start (status %d): %s", h->exit_status, log);
+}
+
+/* argv with tierctl, --url and --token in front, in args. */
+static void harness_tierctl_args(const harness *h, const char *const *argv, const char **args)
+{
     size_t n = 0;
-    args[n++] = bin;
+    args[n++] = harness_bin("TIERCTL_BIN");
     args[n++] = "--url";
     args[n++] = h->url;
     if (h->token) {
@@ -236,63 +277,68 @@ int harness_tierctl(const harness *h, const char *const *argv, char **out, char 
     for (size_t i = 0; argv[i] && n + 1 < HARNESS_MAX_ARGS; i++)
         args[n++] = argv[i];
     args[n] = NULL;
-    pid_t pid = fork();
+    /* The test's own environment must not choose the daemon or the token. */
+    unsetenv(TD_CLIENT_URL_ENV);
+    unsetenv(TD_CLIENT_TOKEN_ENV);
+}
+
+pid_t harness_tierctl_spawn(const harness *h, const char *name, const char *const *argv, char *out,
+                            char *err)
+{
+    char opath[HARNESS_PATH_MAX], epath[HARNESS_PATH_MAX];
+    snprintf(opath, sizeof opath, "%s/%s.out", h->work, name);
+    snprintf(epath, sizeof epath, "%s/%s.err", h->work, name);
+    if (out)
+        snprintf(out, HARNESS_PATH_MAX, "%s", opath);
+    if (err)
+        snprintf(err, HARNESS_PATH_MAX, "%s", epath);
+    const char *args[HARNESS_MAX_ARGS];
+    harness_tierctl_args(h, argv, args);
+    pid_t pid = tu_spawn(args, NULL, opath, epath);
     if (pid < 0)
         harness_die("fork");
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0)
-            _exit(126);
-        dup2(o, STDOUT_FILENO);
-        dup2(e, STDERR_FILENO);
-        unsetenv(TD_CLIENT_URL_ENV);
-        unsetenv(TD_CLIENT_TOKEN_ENV);
-        execv(bin, (char *const *)args);
-        _exit(127);
-    }
+    return pid;
+}
+
+int harness_tierctl(const harness *h, const char *const *argv, char **out, char **err)
+{
+    char opath[HARNESS_PATH_MAX], epath[HARNESS_PATH_MAX];
+    pid_t pid = harness_tierctl_spawn(h, "tierctl", argv, opath, epath);
     int ws = 0;
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
     if (out)
-        *out = harness_read(out_path);
+        *out = tu_read_file(opath, HARNESS_FILE_MAX);
     if (err)
-        *err = harness_read(err_path);
-    return harness_status_of(ws);
+        *err = tu_read_file(epath, HARNESS_FILE_MAX);
+    return tu_exit_status(ws);
+}
+
+int harness_kill(harness *h, int sig)
+{
+    if (!h->pid)
+        return h->exit_status;
+    kill(h->pid, sig);
+    int status = 0;
+    if (!tu_wait_exit(h->pid, HARNESS_STOP_TIMEOUT_MS, &status)) {
+        kill(h->pid, SIGKILL);
+        int ws = 0;
+        waitpid(h->pid, &ws, 0);
+        status = tu_exit_status(ws);
+    }
+    h->pid = 0;
+    h->exit_status = status;
+    return status;
 }
 
 int harness_stop(harness *h)
 {
-    if (!h->pid)
-        return h->exit_status;
-    kill(h->pid, SIGTERM);
-    for (long waited = 0; waited < HARNESS_STOP_TIMEOUT_MS; waited += HARNESS_POLL_MS) {
-        if (harness_reaped(h))
-            return h->exit_status;
-        harness_sleep_ms(HARNESS_POLL_MS);
-    }
-    kill(h->pid, SIGKILL);
-    int ws = 0;
-    waitpid(h->pid, &ws, 0);
-    h->pid = 0;
-    h->exit_status = harness_status_of(ws);
-    return h->exit_status;
-}
-
-static void harness_rm(const char *dir)
-{
-    char cmd[HARNESS_PATH_MAX * 2];
-    /* Only ever a dir harness_init made. */
-    if (!strstr(dir, "/tierd-test-"))
-        return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "harness: could not remove %s\n", dir);
+    return harness_kill(h, SIGTERM);
 }
 
 void harness_cleanup(harness *h)
 {
     if (h->pid)
         harness_stop(h);
-    harness_rm(h->work);
+    tu_rm_rf(h->work);
 }

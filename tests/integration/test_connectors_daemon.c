@@ -9,35 +9,30 @@
  * refused for good; one that segfaults at start and one that hangs are
  * restarted with back-off; a spool file reaches the daemon too. */
 #include <check.h>
-#include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "pgserver.h"
 #include "testhost.h"
-#include "tierd/client.h"
 #include "tierd/plugin.h"
 
-#define WAIT_MS       20000
-#define POLL_MS       100
-#define DIR_MAX_TEST  512
-#define PATH_MAX_TEST 4096
-#define TEXT_MAX      8192
+#define WAIT_MS           20000
+#define PATH_MAX_TEST     4096
+#define TEXT_MAX          8192
+#define CONNECTOR_PIDS    4
+#define BACKOFF_WINDOW_MS 1000 /* the first back-off: a tight loop retries many times in it */
 
 static pgserver pg;
-static char tmp[DIR_MAX_TEST / 2];
-static char plugdir[DIR_MAX_TEST];
-static char url[DIR_MAX_TEST * 2];
-static char spooldir[DIR_MAX_TEST];
-static pid_t tierd_pid;
+static harness h;
+static char plugdir[HARNESS_PATH_MAX + 16];
+static char spooldir[HARNESS_PATH_MAX + 16];
 static td_client *cli;
 
 static const char *program_yaml =
@@ -131,15 +126,6 @@ static const char *schema =
     "    plugin: spool\n"                                                                          \
     "    config: { dir: \"%s\", settle: 200ms, scan: 200ms }\n"
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(EXIT_FAILURE);
-    }
-}
-
 static void sql(const char *text)
 {
     char err[512];
@@ -148,41 +134,26 @@ static void sql(const char *text)
 
 static void start_daemon(void)
 {
-    const char *bin = getenv("TIERD_BIN");
-    if (!bin) {
-        fprintf(stderr, "TIERD_BIN is not set\n");
-        exit(EXIT_FAILURE);
-    }
-    char state[DIR_MAX_TEST], cfg[DIR_MAX_TEST], prog[DIR_MAX_TEST];
-    snprintf(state, sizeof state, "%s/state", tmp);
-    snprintf(cfg, sizeof cfg, "%s/tierd.yaml", tmp);
-    snprintf(prog, sizeof prog, "%s/program.yaml", tmp);
-    snprintf(url, sizeof url, "ipc://%s/rpc.sock", state);
-    mkdir(state, 0700);
-    write_file(prog, program_yaml);
-    static char text[TEXT_MAX];
-    snprintf(spooldir, sizeof spooldir, "%s/drop", tmp);
+    char prog[HARNESS_PATH_MAX + 16];
+    harness_write_file(&h, "program.yaml", program_yaml, prog, sizeof prog);
+    snprintf(spooldir, sizeof spooldir, "%s/drop", h.work);
     mkdir(spooldir, 0755);
+    static char text[TEXT_MAX];
     snprintf(text, sizeof text, CONNECTORS_YAML_FMT, plugdir, pg.conninfo, pg.conninfo, pg.conninfo,
              pg.conninfo, spooldir);
-    write_file(cfg, text);
-
-    tierd_pid = fork();
-    if (tierd_pid == 0) {
-        setenv("TIERD_CONNECTOR_BIN", TD_CONNECTOR_BIN, 1);
-        execl(bin, bin, "-c", cfg, "--state-dir", state, "--listen", url, "--program", prog,
-              "--foreground", (char *)NULL);
-        _exit(127);
-    }
-    td_error err;
-    if (td_client_open(url, NULL, 5000, &cli, &err) != 0) {
-        fprintf(stderr, "client: %s\n", err.message);
+    harness_write_config(&h, text);
+    if (harness_start(&h, "--program", prog, NULL) != 0) {
+        char *log = harness_log(&h);
+        fprintf(stderr, "tierd did not start (status %d): %s\n", h.exit_status, log);
         exit(EXIT_FAILURE);
     }
+    cli = harness_client(&h, NULL);
 }
 
 static void suite_setup(void)
 {
+    /* The daemon finds the host binary of this build tree. */
+    setenv("TIERD_CONNECTOR_BIN", TD_CONNECTOR_BIN, 1);
     char err[512];
     if (pgserver_start(&pg, err, sizeof err) != 0) {
         fprintf(stderr, "cannot start PostgreSQL: %s\n", err);
@@ -192,10 +163,9 @@ static void suite_setup(void)
         fprintf(stderr, "schema: %s\n", err);
         exit(EXIT_FAILURE);
     }
-    if (!testhost_tmpdir("td-e2e", tmp, sizeof tmp))
-        exit(EXIT_FAILURE);
+    harness_init(&h);
     const char *sos[] = {TD_POSTGRES_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_HANG_SO, TD_SPOOL_SO};
-    if (testhost_plugin_dir(tmp, sos, 5, plugdir, sizeof plugdir) != 0)
+    if (testhost_plugin_dir(h.work, sos, 5, plugdir, sizeof plugdir) != 0)
         exit(EXIT_FAILURE);
     start_daemon();
 }
@@ -203,21 +173,8 @@ static void suite_setup(void)
 static void suite_teardown(void)
 {
     td_client_close(cli);
-    if (tierd_pid > 0) {
-        kill(tierd_pid, SIGTERM);
-        waitpid(tierd_pid, NULL, 0);
-    }
+    harness_cleanup(&h);
     pgserver_stop(&pg);
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* The tier partner holds on the reseller ladder, "" for unranked, NULL when
@@ -244,32 +201,18 @@ static char *tier_of(const char *partner)
 
 static bool wait_tier(const char *partner, const char *tier)
 {
+    tu_deadline d = tu_deadline_in(WAIT_MS);
     char *last = NULL;
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+    bool there;
+    do {
         free(last);
         last = tier_of(partner);
-        if (last && strcmp(last, tier) == 0) {
-            free(last);
-            return true;
-        }
-        sleep_ms(POLL_MS);
-    }
-    fprintf(stderr, "%s: wanted tier %s, have %s\n", partner, tier, last ? last : "(none)");
+        there = last && strcmp(last, tier) == 0;
+    } while (!there && tu_poll(&d));
+    if (!there)
+        fprintf(stderr, "%s: wanted tier %s, have %s\n", partner, tier, last ? last : "(none)");
     free(last);
-    return false;
-}
-
-/* A copy of the named connector's status (caller frees), or NULL. */
-static Tierd__ConnectorStatus *connector_status(const char *name, Tierd__StatusResponse **keep)
-{
-    td_error err;
-    *keep = NULL;
-    if (td_client_status(cli, keep, &err) != 0)
-        return NULL;
-    for (size_t i = 0; i < (*keep)->n_connectors; i++)
-        if (strcmp((*keep)->connectors[i]->name, name) == 0)
-            return (*keep)->connectors[i];
-    return NULL;
+    return there;
 }
 
 static uint64_t daemon_events(void)
@@ -283,53 +226,31 @@ static uint64_t daemon_events(void)
     return n;
 }
 
+/* Waits until the daemon counts at least n events; true when it counts
+ * exactly n then (more would be events nobody sent). */
 static bool wait_events(uint64_t n)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        if (daemon_events() == n)
-            return true;
-        sleep_ms(POLL_MS);
-    }
-    fprintf(stderr, "wanted %llu events, have %llu\n", (unsigned long long)n,
-            (unsigned long long)daemon_events());
-    return false;
+    tu_deadline d = tu_deadline_in(WAIT_MS);
+    uint64_t have;
+    while ((have = daemon_events()) < n && tu_poll(&d))
+        ;
+    if (have != n)
+        fprintf(stderr, "wanted %llu events, have %llu\n", (unsigned long long)n,
+                (unsigned long long)have);
+    return have == n;
 }
 
-/* The pid of the tierd-connector child running connector name. */
+/* The pid of the tierd-connector child of our daemon running connector name. */
 static pid_t connector_pid(const char *name)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t found = 0;
-    while (d && (e = readdir(d)) && !found) {
-        char path[PATH_MAX_TEST];
-        snprintf(path, sizeof path, "/proc/%.32s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        char buf[PATH_MAX_TEST];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        bool is_connector = strstr(buf, "tierd-connector") != NULL;
-        bool named = false;
-        for (size_t i = 0; i + 1 < n; i += strlen(buf + i) + 1)
-            if (strcmp(buf + i, "--name") == 0 && strcmp(buf + i + strlen(buf + i) + 1, name) == 0)
-                named = true;
-        snprintf(path, sizeof path, "/proc/%.32s/stat", e->d_name);
-        f = fopen(path, "r");
-        int ppid = 0;
-        if (f) {
-            if (fscanf(f, "%*d %*s %*c %d", &ppid) != 1)
-                ppid = 0;
-            fclose(f);
-        }
-        if (is_connector && named && ppid == tierd_pid)
-            found = (pid_t)atoi(e->d_name);
-    }
-    if (d)
-        closedir(d);
-    return found;
+    char arg[PATH_MAX_TEST];
+    snprintf(arg, sizeof arg, " --name %s ", name);
+    pid_t pids[CONNECTOR_PIDS];
+    size_t n = tu_find_processes("tierd-connector", arg, pids, CONNECTOR_PIDS);
+    for (size_t i = 0; i < n; i++)
+        if (tu_parent_of(pids[i]) == h.pid)
+            return pids[i];
+    return 0;
 }
 
 START_TEST(test_rows_from_crm_lms_and_mdf_set_and_move_tiers)
@@ -374,10 +295,13 @@ START_TEST(test_killed_connector_resumes_without_loss_or_duplicates)
         "SELECT 'p-002', 'closed_won', 1000, '2026-07-01' FROM generate_series(1, 250);");
     ck_assert_uint_ge(daemon_events(), before); /* the daemon still answers */
     ck_assert(wait_events(before + 250));
-    sleep_ms(1000);
-    ck_assert_uint_eq(daemon_events(), before + 250);
+    /* One row more: the connector reads in cursor order, so once it counts,
+     * anything the restart sent twice or made up would have counted too. */
+    sql("INSERT INTO opportunities (account, stage, amount, closed_at) VALUES "
+        "('p-002', 'closed_won', 1, '2026-07-02');");
+    ck_assert(wait_events(before + 251));
     Tierd__StatusResponse *st;
-    Tierd__ConnectorStatus *cs = connector_status("crm-deals", &st);
+    Tierd__ConnectorStatus *cs = harness_connector_status(&h, "crm-deals", &st);
     ck_assert_ptr_nonnull(cs);
     ck_assert_uint_ge(cs->restarts, 1);
     ck_assert_str_eq(cs->state, "running");
@@ -385,26 +309,30 @@ START_TEST(test_killed_connector_resumes_without_loss_or_duplicates)
     pid_t again = connector_pid("crm-deals");
     ck_assert_msg(again > 0 && again != pid, "no new tierd-connector for crm-deals");
     tierd__status_response__free_unpacked(st, NULL);
-    /* p-002 now has 8000.5 + 250 * 1000 of deals but one course: Selling */
+    /* p-002 now has 8000.5 + 250 * 1000 + 1 of deals but one course: Selling */
     ck_assert(wait_tier("p-002", "Selling"));
 }
 END_TEST
 
+static bool failed(const Tierd__ConnectorStatus *cs)
+{
+    return strcmp(cs->state, "failed") == 0;
+}
+
+static bool restarted(const Tierd__ConnectorStatus *cs)
+{
+    return cs->restarts >= 1;
+}
+
+static bool waits_after_two_restarts(const Tierd__ConnectorStatus *cs)
+{
+    return cs->restarts >= 2 && strcmp(cs->state, "restarting") == 0;
+}
+
 START_TEST(test_plugin_for_another_abi_is_refused_for_good)
 {
-    Tierd__StatusResponse *st = NULL;
-    Tierd__ConnectorStatus *cs = NULL;
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        cs = connector_status("bad-abi", &st);
-        if (cs && strcmp(cs->state, "failed") == 0)
-            break;
-        if (st)
-            tierd__status_response__free_unpacked(st, NULL);
-        st = NULL;
-        cs = NULL;
-        sleep_ms(POLL_MS);
-    }
-    ck_assert_ptr_nonnull(cs);
+    Tierd__StatusResponse *st;
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "bad-abi", failed, &st, WAIT_MS);
     char want[64];
     snprintf(want, sizeof want, "ABI version %u", TIERD_PLUGIN_ABI_VERSION + 41);
     ck_assert_msg(strstr(cs->last_error, want), "%s", cs->last_error);
@@ -420,47 +348,29 @@ START_TEST(test_plugin_that_segfaults_at_start_is_restarted_with_back_off)
 {
     /* Back-off 1 s, 2 s, 4 s: after the first tests ran, at least two
      * restarts happened, and the next start lies in the future. */
-    Tierd__StatusResponse *st = NULL;
-    Tierd__ConnectorStatus *cs = NULL;
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        cs = connector_status("crasher", &st);
-        if (cs && cs->restarts >= 2 && strcmp(cs->state, "restarting") == 0)
-            break;
-        if (st)
-            tierd__status_response__free_unpacked(st, NULL);
-        st = NULL;
-        cs = NULL;
-        sleep_ms(POLL_MS);
-    }
-    ck_assert_ptr_nonnull(cs);
+    Tierd__StatusResponse *st;
+    Tierd__ConnectorStatus *cs =
+        harness_wait_connector(&h, "crasher", waits_after_two_restarts, &st, WAIT_MS);
     ck_assert_msg(strstr(cs->last_error, "signal 11"), "%s", cs->last_error);
     ck_assert_int_ge(cs->next_start, st->now);
     uint32_t restarts = cs->restarts;
     tierd__status_response__free_unpacked(st, NULL);
-    /* Back-off, not a tight loop: within a second at most one more try. */
-    sleep_ms(1000);
-    cs = connector_status("crasher", &st);
-    ck_assert_ptr_nonnull(cs);
-    ck_assert_uint_le(cs->restarts, restarts + 1);
-    tierd__status_response__free_unpacked(st, NULL);
+    /* Back-off, not a tight loop: through the shortest back-off at most one
+     * more try. Looked at every poll step, so a tight loop fails at once. */
+    tu_deadline d = tu_deadline_in(BACKOFF_WINDOW_MS);
+    do {
+        cs = harness_connector_status(&h, "crasher", &st);
+        ck_assert_ptr_nonnull(cs);
+        ck_assert_uint_le(cs->restarts, restarts + 1);
+        tierd__status_response__free_unpacked(st, NULL);
+    } while (tu_poll(&d));
 }
 END_TEST
 
 START_TEST(test_plugin_that_hangs_is_killed_and_restarted)
 {
-    Tierd__StatusResponse *st = NULL;
-    Tierd__ConnectorStatus *cs = NULL;
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        cs = connector_status("sleeper", &st);
-        if (cs && cs->restarts >= 1)
-            break;
-        if (st)
-            tierd__status_response__free_unpacked(st, NULL);
-        st = NULL;
-        cs = NULL;
-        sleep_ms(POLL_MS);
-    }
-    ck_assert_ptr_nonnull(cs);
+    Tierd__StatusResponse *st;
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "sleeper", restarted, &st, WAIT_MS);
     ck_assert_msg(strstr(cs->last_error, "no heartbeat"), "%s", cs->last_error);
     tierd__status_response__free_unpacked(st, NULL);
 }
@@ -473,21 +383,22 @@ START_TEST(test_spool_file_reaches_the_daemon_and_moves_to_done)
     snprintf(part, sizeof part, "%s/new.ndjson.part", spooldir);
     snprintf(final, sizeof final, "%s/new.ndjson", spooldir);
     snprintf(done, sizeof done, "%s/done/new.ndjson", spooldir);
-    write_file(part, "{\"partner\":\"p-003\",\"name\":\"Gamma\",\"types\":[\"reseller\"]}\n"
-                     "{\"id\":\"c-9\",\"source\":\"files\",\"partner\":\"p-003\","
-                     "\"metric\":\"certification\",\"at\":\"2026-04-01T00:00:00Z\","
-                     "\"key\":\"sales-101\"}\n");
+    ck_assert_int_eq(
+        tu_write_file(part, "{\"partner\":\"p-003\",\"name\":\"Gamma\",\"types\":[\"reseller\"]}\n"
+                            "{\"id\":\"c-9\",\"source\":\"files\",\"partner\":\"p-003\","
+                            "\"metric\":\"certification\",\"at\":\"2026-04-01T00:00:00Z\","
+                            "\"key\":\"sales-101\"}\n"),
+        0);
     /* written long ago, then renamed into place: read at once */
     struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
     utimensat(AT_FDCWD, part, old, 0);
     ck_assert_int_eq(rename(part, final), 0);
     ck_assert(wait_tier("p-003", "Registered"));
     ck_assert(wait_events(before + 1));
-    bool moved = false;
-    for (int waited = 0; waited < WAIT_MS && !moved; waited += POLL_MS) {
-        moved = access(done, F_OK) == 0;
-        sleep_ms(POLL_MS);
-    }
+    tu_deadline d = tu_deadline_in(WAIT_MS);
+    bool moved;
+    while (!(moved = access(done, F_OK) == 0) && tu_poll(&d))
+        ;
     ck_assert_msg(moved, "%s was not moved to done/", final);
 }
 END_TEST
@@ -505,11 +416,6 @@ int main(void)
     tcase_add_test(tc, test_plugin_that_hangs_is_killed_and_restarted);
     tcase_add_test(tc, test_spool_file_reaches_the_daemon_and_moves_to_done);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
     /* One daemon for the whole story: the tests run in order in this process. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite_in_order(s);
 }

@@ -8,27 +8,20 @@
  * methods agree. */
 #include <check.h>
 #include <math.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
 
-#include "tierd/client.h"
+#include "harness.h"
 
-#define DIR_MAX_TEST     256
-#define START_WAIT_MS    10000
-#define POLL_MS          20
 #define FAKE_NOW         "2026-06-01T00:00:00Z"
 #define PARTNERS_EXAMPLE "examples/programs/partners.yaml"
+#define PROGRAM_MAX      (1 << 20)
 #define SUB_WAIT_MS      2000
-#define SUB_SETTLE_MS    200
 
 /* One reseller ladder with immediate review, so promotions follow events. */
 static const char *program_yaml =
@@ -67,82 +60,22 @@ static const char *broken_yaml = "program: broken\n"
                                  "      - name: Registered\n"
                                  "        when: nosuchmetric >= 1\n";
 
-static char tmp[DIR_MAX_TEST];
-static char url[DIR_MAX_TEST + 32];
-static char pub_url[DIR_MAX_TEST + 32];
-static pid_t tierd_pid = -1;
+static harness h;
 static td_client *cli;
-
-/* mkdtemp under /tmp; the template's six trailing placeholders are
- * written by count, as mkdtemp requires exactly that many. */
-#define MKDTEMP_PLACEHOLDERS 6
-static char *make_tmpdir(const char *prefix, char *buf, size_t n)
-{
-    int len = snprintf(buf, n, "/tmp/%s-", prefix);
-    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
-        return NULL;
-    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
-    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
-    return mkdtemp(buf);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* A failed assertion ends the test process; the daemon must not outlive it. */
-static void kill_daemon_at_exit(void)
-{
-    if (tierd_pid > 0)
-        kill(tierd_pid, SIGKILL);
-}
 
 static void daemon_start(void)
 {
-    static bool hooked;
-    if (!hooked)
-        hooked = atexit(kill_daemon_at_exit) == 0;
-    const char *bin = getenv("TIERD_BIN");
-    ck_assert_msg(bin != NULL, "TIERD_BIN is not set");
-    ck_assert(make_tmpdir("td-data", tmp, sizeof tmp) != NULL);
-    snprintf(url, sizeof url, "ipc://%s/rpc.sock", tmp);
-    snprintf(pub_url, sizeof pub_url, "ipc://%s/pub.sock", tmp);
-    tierd_pid = fork();
-    if (tierd_pid == 0) {
-        execl(bin, bin, "--state-dir", tmp, "--listen", url, "--publish", pub_url, "--fake-clock",
-              FAKE_NOW, "--foreground", (char *)NULL);
-        _exit(127);
-    }
-    td_error err;
-    ck_assert_msg(td_client_open(url, NULL, 1000, &cli, &err) == 0, "%s", err.message);
-    for (int waited = 0; waited < START_WAIT_MS; waited += POLL_MS) {
-        Tierd__StatusResponse *st = NULL;
-        if (td_client_status(cli, &st, &err) == 0) {
-            tierd__status_response__free_unpacked(st, NULL);
-            return;
-        }
-        int status;
-        ck_assert_msg(waitpid(tierd_pid, &status, WNOHANG) == 0, "tierd exited during start");
-        sleep_ms(POLL_MS);
-    }
-    ck_abort_msg("tierd did not answer within %d ms: %s", START_WAIT_MS, err.message);
+    harness_init(&h);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_NOW, NULL);
+    cli = harness_client(&h, NULL);
 }
 
 static void daemon_stop(void)
 {
     td_client_close(cli);
     cli = NULL;
-    if (tierd_pid > 0) {
-        kill(tierd_pid, SIGTERM);
-        waitpid(tierd_pid, NULL, 0);
-        tierd_pid = -1;
-    }
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    harness_cleanup(&h);
 }
 
 static Tierd__PutProgramResponse *put_program(const char *yaml, const char *filename, bool dry,
@@ -298,14 +231,10 @@ START_TEST(test_example_partners_program_loads)
 {
     const char *root = getenv("TIERD_SOURCE_ROOT");
     ck_assert_msg(root != NULL, "TIERD_SOURCE_ROOT is not set");
-    char path[DIR_MAX_TEST * 2];
+    char path[HARNESS_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", root, PARTNERS_EXAMPLE);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char *text = tu_read_file(path, PROGRAM_MAX);
+    ck_assert_msg(*text, "cannot read %s", path);
     td_error err;
     Tierd__PutProgramResponse *r = put_program(text, "partners.yaml", false, &err);
     ck_assert_msg(r != NULL, "%s", err.message);
@@ -317,6 +246,7 @@ START_TEST(test_example_partners_program_loads)
     ck_assert_str_eq(g->yaml, text);
     ck_assert_uint_ge(g->n_ladders, 1);
     tierd__get_program_response__free_unpacked(g, NULL);
+    free(text);
 }
 END_TEST
 
@@ -804,8 +734,8 @@ START_TEST(test_changes_are_published_after_commit_with_topic_and_sequence)
     ck_assert_int_eq(nn_setsockopt(sub, NN_SUB, NN_SUB_SUBSCRIBE, "change/reseller/", 16), 0);
     int timeout = SUB_WAIT_MS;
     ck_assert_int_eq(nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout), 0);
-    ck_assert_int_ge(nn_connect(sub, pub_url), 0);
-    sleep_ms(SUB_SETTLE_MS);
+    ck_assert_int_ge(nn_connect(sub, h.pub_url), 0);
+    ck_assert_msg(harness_wait_connected(sub, HARNESS_WAIT_MS), "the subscriber did not connect");
     promote_p1();
     char topic[128];
     Tierd__TierChange *c = next_publication(sub, topic, sizeof topic);
@@ -854,9 +784,5 @@ static Suite *data_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(data_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(data_suite());
 }

@@ -13,15 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "tierd/client.h"
+#include "harness.h"
 
-#define DIR_MAX_TEST   256
-#define START_WAIT_MS  10000
-#define POLL_MS        20
 #define FAKE_NOW       "2026-06-01T00:00:00Z"
 #define KILL_ROUNDS    10
 #define STREAM_BATCH   20
@@ -31,6 +26,7 @@
 #define KILL_SPREAD_MS 300
 #define MAX_EVENTS     200000
 #define ID_MAX         32
+#define SIGNAL_EXIT    128 /* a daemon ended by signal N exits 128 + N */
 
 /* Sums only: metrics never fall, so tiers depend on the events present and
  * not on the order they arrived in. */
@@ -48,103 +44,24 @@ static const char *program_yaml = "program: restart-test\n"
                                   "      - { name: Silver, when: arr >= 20k and deals >= 10 }\n"
                                   "      - { name: Gold,   when: arr >= 60k }\n";
 
+/* A daemon on its own state dir and the client the test talks to it with. */
 typedef struct tdaemon {
-    char dir[DIR_MAX_TEST];
-    char url[DIR_MAX_TEST + 32];
-    pid_t pid;
+    harness h;
     td_client *cli;
 } tdaemon;
 
-/* mkdtemp under /tmp; the template's six trailing placeholders are
- * written by count, as mkdtemp requires exactly that many. */
-#define MKDTEMP_PLACEHOLDERS 6
-static char *make_tmpdir(const char *prefix, char *buf, size_t n)
-{
-    int len = snprintf(buf, n, "/tmp/%s-", prefix);
-    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
-        return NULL;
-    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
-    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
-    return mkdtemp(buf);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Every daemon started, so a failed assertion (which ends the test
- * process) leaves none running. */
-#define MAX_STARTED 64
-static pid_t started[MAX_STARTED];
-static size_t n_started;
-
-static void kill_daemons_at_exit(void)
-{
-    for (size_t i = 0; i < n_started; i++)
-        if (started[i] > 0)
-            kill(started[i], SIGKILL);
-}
-
-static void tdaemon_dir(tdaemon *d)
-{
-    ck_assert(make_tmpdir("td-restart", d->dir, sizeof d->dir) != NULL);
-    snprintf(d->url, sizeof d->url, "ipc://%s/rpc.sock", d->dir);
-}
-
 static void tdaemon_start(tdaemon *d)
 {
-    const char *bin = getenv("TIERD_BIN");
-    ck_assert_msg(bin != NULL, "TIERD_BIN is not set");
-    d->pid = fork();
-    if (d->pid == 0) {
-        execl(bin, bin, "--state-dir", d->dir, "--listen", d->url, "--fake-clock", FAKE_NOW,
-              "--foreground", (char *)NULL);
-        _exit(127);
-    }
-    if (n_started == 0)
-        atexit(kill_daemons_at_exit);
-    if (n_started < MAX_STARTED)
-        started[n_started++] = d->pid;
-    td_error err;
-    ck_assert_msg(td_client_open(d->url, NULL, 1000, &d->cli, &err) == 0, "%s", err.message);
-    for (int waited = 0; waited < START_WAIT_MS; waited += POLL_MS) {
-        Tierd__StatusResponse *st = NULL;
-        if (td_client_status(d->cli, &st, &err) == 0) {
-            tierd__status_response__free_unpacked(st, NULL);
-            return;
-        }
-        int status;
-        ck_assert_msg(waitpid(d->pid, &status, WNOHANG) == 0, "tierd exited during start");
-        sleep_ms(POLL_MS);
-    }
-    ck_abort_msg("tierd did not answer within %d ms: %s", START_WAIT_MS, err.message);
+    HARNESS_START_OK(&d->h, "--fake-clock", FAKE_NOW, NULL);
+    d->cli = harness_client(&d->h, NULL);
 }
 
-/* Returns the exit status (or 128 + signal). */
+/* Ends the daemon with sig; returns its exit status (128 + signal). */
 static int tdaemon_stop(tdaemon *d, int sig)
 {
     td_client_close(d->cli);
     d->cli = NULL;
-    int status = 0;
-    if (d->pid > 0) {
-        kill(d->pid, sig);
-        waitpid(d->pid, &status, 0);
-        for (size_t i = 0; i < n_started; i++)
-            if (started[i] == d->pid)
-                started[i] = 0;
-        d->pid = -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static void tdaemon_remove(tdaemon *d)
-{
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", d->dir);
+    return harness_kill(&d->h, sig);
 }
 
 static void load_program(tdaemon *d)
@@ -350,7 +267,7 @@ static void assert_views_equal(const view *a, const view *b)
 START_TEST(test_sigterm_restart_keeps_partners_tiers_explain_history_and_stats)
 {
     tdaemon d;
-    tdaemon_dir(&d);
+    harness_init(&d.h);
     tdaemon_start(&d);
     load_program(&d);
     add_partners(&d);
@@ -368,11 +285,13 @@ START_TEST(test_sigterm_restart_keeps_partners_tiers_explain_history_and_stats)
     ck_assert_uint_eq(stats_events(&d), n);
     view_free(&before);
     view_free(&after);
-    tdaemon_stop(&d, SIGTERM);
-    tdaemon_remove(&d);
+    ck_assert_int_eq(tdaemon_stop(&d, SIGTERM), 0);
+    harness_cleanup(&d.h);
 }
 END_TEST
 
+/* The crash: SIGKILL at a random moment of the stream. The pause is the
+ * scenario (when the crash strikes), not a wait for a result. */
 typedef struct killer {
     pid_t pid;
     int after_ms;
@@ -381,7 +300,7 @@ typedef struct killer {
 static void *kill_later(void *ud)
 {
     killer *k = ud;
-    sleep_ms(k->after_ms);
+    tu_sleep_ms(k->after_ms);
     kill(k->pid, SIGKILL);
     return NULL;
 }
@@ -389,7 +308,7 @@ static void *kill_later(void *ud)
 START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
 {
     tdaemon d;
-    tdaemon_dir(&d);
+    harness_init(&d.h);
     tdaemon_start(&d);
     load_program(&d);
     add_partners(&d);
@@ -398,7 +317,7 @@ START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
     size_t sent = 0;  /* events [acked, sent) were in flight at a kill */
     Tierd__Outcome out[STREAM_BATCH];
     for (int round = 0; round < KILL_ROUNDS; round++) {
-        killer k = {.pid = d.pid, .after_ms = KILL_MIN_MS + rand() % KILL_SPREAD_MS};
+        killer k = {.pid = d.h.pid, .after_ms = KILL_MIN_MS + rand() % KILL_SPREAD_MS};
         pthread_t t;
         ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &k), 0);
         for (;;) {
@@ -415,7 +334,7 @@ START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
             acked = sent;
         }
         pthread_join(t, NULL);
-        ck_assert_int_eq(tdaemon_stop(&d, SIGKILL), 128 + SIGKILL);
+        ck_assert_int_eq(tdaemon_stop(&d, SIGKILL), SIGNAL_EXIT + SIGKILL);
         fprintf(stderr, "kill %d after %d ms: %zu events acknowledged, %zu in flight\n", round + 1,
                 k.after_ms, acked, sent - acked);
         tdaemon_start(&d);
@@ -428,10 +347,10 @@ START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
         ck_assert_uint_eq(stats_events(&d), acked);
     }
     view crashed = capture(&d, false);
-    tdaemon_stop(&d, SIGTERM);
+    ck_assert_int_eq(tdaemon_stop(&d, SIGTERM), 0);
 
     tdaemon fresh;
-    tdaemon_dir(&fresh);
+    harness_init(&fresh.h);
     tdaemon_start(&fresh);
     load_program(&fresh);
     add_partners(&fresh);
@@ -440,9 +359,9 @@ START_TEST(test_kill9_mid_stream_keeps_every_acknowledged_event_exactly_once)
     assert_views_equal(&crashed, &clean);
     view_free(&crashed);
     view_free(&clean);
-    tdaemon_stop(&fresh, SIGTERM);
-    tdaemon_remove(&fresh);
-    tdaemon_remove(&d);
+    ck_assert_int_eq(tdaemon_stop(&fresh, SIGTERM), 0);
+    harness_cleanup(&fresh.h);
+    harness_cleanup(&d.h);
 }
 END_TEST
 
@@ -459,9 +378,5 @@ static Suite *restart_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(restart_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(restart_suite());
 }
