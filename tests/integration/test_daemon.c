@@ -33,11 +33,7 @@ static const char tokens_config[] = "tokens:\n"
 static void start_plain(harness *h)
 {
     harness_init(h);
-    int rc = harness_start(h, NULL);
-    if (rc != 0) {
-        char *log = harness_log(h);
-        ck_abort_msg("tierd did not start (status %d): %s", h->exit_status, log);
-    }
+    HARNESS_START_OK(h, NULL);
 }
 
 static int status_with(const harness *h, const char *token, td_error *err)
@@ -404,11 +400,12 @@ START_TEST(test_sighup_applies_new_tokens_live)
     ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
     harness_write_config(&h, "tokens:\n"
                              "  - {name: fresh, token: fresh-token-0123456789, role: read}\n");
-    kill(h.pid, SIGHUP);
+    ck_assert_int_eq(kill(h.pid, SIGHUP), 0);
     /* The reload runs on the loop; poll until the old token stops working. */
-    int rc = 0;
-    for (int i = 0; i < 100 && (rc = status_with(&h, TOKEN_READ, &err)) == 0; i++)
-        usleep(20000);
+    tu_deadline d = tu_deadline_in(HARNESS_WAIT_MS);
+    int rc;
+    while ((rc = status_with(&h, TOKEN_READ, &err)) == 0 && tu_poll(&d))
+        ;
     ck_assert_int_ne(rc, 0);
     ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
     ck_assert_int_eq(status_with(&h, "fresh-token-0123456789", &err), 0);
@@ -417,20 +414,34 @@ START_TEST(test_sighup_applies_new_tokens_live)
 }
 END_TEST
 
+/* The refusal must be seen to happen (its log line), and what it kept must
+ * be the running config and not something in between: the old tokens
+ * still open the door and it stays shut to a client without one. A good
+ * config after it still applies, so the SIGHUP path lived through it. */
 START_TEST(test_sighup_keeps_the_running_config_when_the_new_one_is_broken)
 {
     harness h;
     harness_init(&h);
     harness_write_config(&h, tokens_config);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    HARNESS_START_OK(&h, NULL);
     harness_write_config(&h, "tokens: [\n");
-    kill(h.pid, SIGHUP);
-    usleep(200000);
+    ck_assert_int_eq(kill(h.pid, SIGHUP), 0);
+    if (!harness_wait_log(&h, "config not reloaded", 1, HARNESS_WAIT_MS)) {
+        char *log = harness_log(&h);
+        ck_abort_msg("no refusal in the log: %s", log);
+    }
     td_error err = {0};
     ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
-    char *log = harness_log(&h);
-    ck_assert_msg(strstr(log, "config not reloaded"), "log: %s", log);
-    free(log);
+    ck_assert_int_eq(status_with(&h, NULL, &err), -TD_PERMISSION_DENIED);
+
+    harness_write_config(&h, "tokens:\n"
+                             "  - {name: fresh, token: fresh-token-0123456789, role: read}\n");
+    ck_assert_int_eq(kill(h.pid, SIGHUP), 0);
+    tu_deadline d = tu_deadline_in(HARNESS_WAIT_MS);
+    int rc;
+    while ((rc = status_with(&h, "fresh-token-0123456789", &err)) != 0 && tu_poll(&d))
+        ;
+    ck_assert_msg(rc == 0, "the good config after the broken one was not applied: %s", err.message);
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
 }
@@ -452,7 +463,7 @@ START_TEST(test_a_tier_change_is_published_with_its_topic_after_commit)
     int timeout = RAW_TIMEOUT_MS;
     nn_setsockopt(sub, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout);
     ck_assert_int_ge(nn_connect(sub, h.pub_url), 0);
-    usleep(100000); /* let the subscription reach the publisher */
+    ck_assert_msg(harness_wait_connected(sub, HARNESS_WAIT_MS), "the subscriber did not connect");
 
     ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, NULL, "partner", "put", "p1", "--type", "reseller"),
                      0);
@@ -516,9 +527,5 @@ static Suite *daemon_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(daemon_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(daemon_suite());
 }
