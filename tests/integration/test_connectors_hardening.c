@@ -27,7 +27,6 @@
 #include "tierd.pb-c.h"
 
 #define WAIT_MS      20000
-#define POLL_MS      50
 #define TEXT_MAX     4096
 #define ADMIN_SECRET "admin-secret-0123456789"
 #define WRITE_SECRET "write-secret-0123456789"
@@ -57,25 +56,6 @@ static const char *program_yaml = "program: hardening\n"
 static harness h;
 static char plugdir[HARNESS_PATH_MAX + 16];
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f && fputs(text, f) >= 0 && fclose(f) == 0, "cannot write %s", path);
-}
-
 static void work_path(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "%s/%s", h.work, name);
@@ -103,13 +83,9 @@ static void start_daemon(const char *tokens, const char *connectors)
              tokens ? tokens : "", plugdir, body);
     harness_write_config(&h, text);
     char prog[HARNESS_PATH_MAX + 16];
-    work_path(prog, sizeof prog, "program.yaml");
-    write_file(prog, program_yaml);
+    harness_write_file(&h, "program.yaml", program_yaml, prog, sizeof prog);
     h.token = tokens ? ADMIN_SECRET : NULL;
-    if (harness_start(&h, "--program", prog, NULL) != 0) {
-        char *log = harness_log(&h);
-        ck_abort_msg("tierd did not start:\n%s", log);
-    }
+    HARNESS_START_OK(&h, "--program", prog, NULL);
 }
 
 static void setup(void)
@@ -136,11 +112,11 @@ static bool read_pids(const char *name, pid_t *host, pid_t *child)
 
 static void wait_pids(const char *name, pid_t *host, pid_t *child)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+    tu_deadline d = tu_deadline_in(WAIT_MS);
+    do {
         if (read_pids(name, host, child))
             return;
-        sleep_ms(POLL_MS);
-    }
+    } while (tu_poll(&d));
     char *log = harness_log(&h);
     ck_abort_msg("the plugin never wrote %s; daemon log:\n%s", name, log);
 }
@@ -162,12 +138,11 @@ static bool pid_gone(pid_t pid)
 
 static bool wait_gone(pid_t pid)
 {
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        if (pid_gone(pid))
-            return true;
-        sleep_ms(POLL_MS);
-    }
-    return false;
+    tu_deadline d = tu_deadline_in(WAIT_MS);
+    bool gone;
+    while (!(gone = pid_gone(pid)) && tu_poll(&d))
+        ;
+    return gone;
 }
 
 /* Children a failing run may leave behind (and the escaped one, which is
@@ -185,47 +160,6 @@ static void teardown(void)
     kill_children("escape.pid");
     kill_children("hb.pid");
     harness_cleanup(&h);
-}
-
-/* The status of connector name (caller frees *keep), or NULL. */
-static Tierd__ConnectorStatus *connector_status(const char *name, Tierd__StatusResponse **keep)
-{
-    *keep = NULL;
-    td_client *c = harness_client(&h, NULL);
-    td_error err;
-    int rc = td_client_status(c, keep, &err);
-    td_client_close(c);
-    if (rc != 0)
-        return NULL;
-    for (size_t i = 0; i < (*keep)->n_connectors; i++)
-        if (strcmp((*keep)->connectors[i]->name, name) == 0)
-            return (*keep)->connectors[i];
-    return NULL;
-}
-
-typedef bool (*status_pred)(const Tierd__ConnectorStatus *cs);
-
-/* Polls Status until pred holds for connector name; returns that status
- * (caller frees *keep) or aborts the test with the last one seen. */
-static Tierd__ConnectorStatus *wait_status(const char *name, status_pred pred,
-                                           Tierd__StatusResponse **keep)
-{
-    Tierd__ConnectorStatus *cs = NULL;
-    for (int waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        cs = connector_status(name, keep);
-        if (cs && pred(cs))
-            return cs;
-        if (waited + POLL_MS < WAIT_MS && *keep) {
-            tierd__status_response__free_unpacked(*keep, NULL);
-            *keep = NULL;
-        }
-        sleep_ms(POLL_MS);
-    }
-    ck_abort_msg("connector %s: state %s, restarts %u, events %llu, cursor \"%s\", error \"%s\"",
-                 name, cs ? cs->state : "?", cs ? cs->restarts : 0,
-                 cs ? (unsigned long long)cs->events_sent : 0ULL, cs ? cs->cursor : "",
-                 cs ? cs->last_error : "");
-    return NULL;
 }
 
 static bool restarted(const Tierd__ConnectorStatus *cs)
@@ -256,9 +190,9 @@ START_TEST(test_forking_plugin_does_not_stall_shutdown)
     wait_pids("escape.pid", &ehost, &echild);
     ck_assert_int_gt(child, 0);
     ck_assert_int_gt(echild, 0);
-    int64_t t0 = now_ms();
+    int64_t t0 = tu_now_ms();
     int status = harness_stop(&h);
-    int64_t took = now_ms() - t0;
+    int64_t took = tu_now_ms() - t0;
     char *log = harness_log(&h);
     ck_assert_msg(status == 0, "tierd exited with %d after %lld ms; log:\n%s", status,
                   (long long)took, log);
@@ -303,7 +237,7 @@ START_TEST(test_forked_child_heartbeats_do_not_defeat_watchdog)
     wait_pids("hb.pid", &host, &child);
     ck_assert_int_gt(child, 0);
     Tierd__StatusResponse *st;
-    Tierd__ConnectorStatus *cs = wait_status("beater", restarted, &st);
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "beater", restarted, &st, WAIT_MS);
     ck_assert_msg(strstr(cs->last_error, "no heartbeat"), "%s", cs->last_error);
     tierd__status_response__free_unpacked(st, NULL);
     char *log = harness_log(&h);
@@ -321,7 +255,7 @@ START_TEST(test_forged_status_counters_ignored)
     start_daemon(TOKENS_ADMIN TOKENS_WRITE, "  - name: liar\n"
                                             "    plugin: forge_status\n");
     Tierd__StatusResponse *st;
-    Tierd__ConnectorStatus *cs = wait_status("liar", at_forged_cursor, &st);
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "liar", at_forged_cursor, &st, WAIT_MS);
     ck_assert_uint_eq(cs->events_sent, FORGED_EVENTS);
     ck_assert_str_eq(cs->cursor, FORGED_CURSOR);
     ck_assert_uint_eq(st->events, FORGED_EVENTS);
@@ -374,7 +308,7 @@ START_TEST(test_connector_refused_when_only_admin_tokens_exist)
                                            "    config: { mode: idle, pid_file: "
                                            "\"@WORK@/idle.pid\" }\n");
     Tierd__StatusResponse *st;
-    Tierd__ConnectorStatus *cs = wait_status("probe", failed, &st);
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "probe", failed, &st, WAIT_MS);
     ck_assert_msg(strstr(cs->last_error, "role write"), "%s", cs->last_error);
     ck_assert_msg(strstr(cs->last_error, "admin"), "%s", cs->last_error);
     ck_assert_uint_eq(cs->restarts, 0);
@@ -403,7 +337,7 @@ START_TEST(test_symlinked_plugin_refused_by_the_host)
                        "    plugin: linked\n"
                        "    config: { mode: idle, pid_file: \"@WORK@/idle.pid\" }\n");
     Tierd__StatusResponse *st;
-    Tierd__ConnectorStatus *cs = wait_status("linked", failed, &st);
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "linked", failed, &st, WAIT_MS);
     ck_assert_msg(strstr(cs->last_error, link), "%s", cs->last_error);
     ck_assert_msg(strstr(cs->last_error, "symbolic link"), "%s", cs->last_error);
     tierd__status_response__free_unpacked(st, NULL);
@@ -429,9 +363,5 @@ int main(void)
     tcase_add_test(tc, test_connector_refused_when_only_admin_tokens_exist);
     tcase_add_test(tc, test_symlinked_plugin_refused_by_the_host);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed_n = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed_n ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
