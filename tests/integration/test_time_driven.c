@@ -28,6 +28,8 @@
 #define ADVANCE                "400d"
 #define ADVANCE_DAYS           400
 #define SHORT_ADVANCE          "300d"
+#define SHORT_ADVANCE_DAYS     300
+#define REST_ADVANCE           "100d" /* with SHORT_ADVANCE: past the expiry */
 #define LIFECYCLE_ADVANCE      "500d"
 #define LIFECYCLE_ADVANCE_DAYS 500
 #define REVIEW_AFTER_GRACE_T   ((int64_t)1846022400) /* 2028-07-01 */
@@ -35,21 +37,19 @@
 #define TIME_BUF               32
 #define EXPIRES_IN_S           3
 #define WAIT_MAX_MS            15000
-#define POLL_MS                200
-#define NS_PER_MS              1000000L
 
 static harness h;
 
 static void setup(void)
 {
     harness_init(&h);
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", CLOCK_START, NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", CLOCK_START, NULL);
 }
 
 static void setup_real_clock(void)
 {
     harness_init(&h);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    HARNESS_START_OK(&h, NULL);
 }
 
 static void teardown(void)
@@ -205,13 +205,36 @@ START_TEST(test_clock_advance_demotes_at_the_review_after_grace_in_the_shipped_p
 }
 END_TEST
 
+/* The daemon's clock, as Status tells it. */
+static int64_t daemon_now(void)
+{
+    td_client *cli = harness_client(&h, NULL);
+    Tierd__StatusResponse *st = NULL;
+    td_error err;
+    ck_assert_msg(td_client_status(cli, &st, &err) == 0, "%s", err.message);
+    int64_t now = st->now;
+    tierd__status_response__free_unpacked(st, NULL);
+    td_client_close(cli);
+    return now;
+}
+
+/* "Nothing changed" alone would hold for an advance that did nothing: the
+ * clock must have moved, and the days it moved must count, so the rest of
+ * the way past the expiry demotes at the expiry. */
 START_TEST(test_clock_advance_short_of_the_expiry_changes_nothing)
 {
     load_program(true);
     make_selling(DEAL_AT, DEAL_AT);
     uint64_t before = selling_changes();
     TIERCTL_OK("clock", "advance", SHORT_ADVANCE);
+    ck_assert_int_eq(daemon_now(), CLOCK_START_T + SHORT_ADVANCE_DAYS * DAY);
     ck_assert_uint_eq(selling_changes(), before);
+
+    TIERCTL_OK("clock", "advance", REST_ADVANCE);
+    Tierd__ChangesResponse *r = history("p-1");
+    const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__DEMOTION);
+    ck_assert_int_eq(c->at, DEAL_AT_T + WINDOW_DAYS * DAY);
+    tierd__changes_response__free_unpacked(r, NULL);
 }
 END_TEST
 
@@ -235,10 +258,9 @@ START_TEST(test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clo
     make_selling(recent, expiring);
     uint64_t before = selling_changes();
 
+    tu_deadline d = tu_deadline_in(WAIT_MAX_MS);
     bool demoted = false;
-    for (int waited = 0; waited < WAIT_MAX_MS && !demoted; waited += POLL_MS) {
-        struct timespec ts = {0, POLL_MS * NS_PER_MS};
-        nanosleep(&ts, NULL);
+    do {
         Tierd__ChangesResponse *r = history("p-1");
         if (r->n_changes > before) {
             demoted = true;
@@ -246,7 +268,7 @@ START_TEST(test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clo
             ck_assert_int_ge(c->at, (int64_t)now + EXPIRES_IN_S);
         }
         tierd__changes_response__free_unpacked(r, NULL);
-    }
+    } while (!demoted && tu_poll(&d));
     ck_assert_msg(demoted, "no demotion within %d ms of the window's expiry", WAIT_MAX_MS);
 }
 END_TEST
@@ -271,9 +293,5 @@ static Suite *time_driven_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(time_driven_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(time_driven_suite());
 }
