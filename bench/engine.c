@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/engine_internal.h"
+#include "engine/engine_state.h"
 
 #define DEFAULT_PARTNERS      1000000
 #define EVENTS_PER_PARTNER    10

@@ -25,12 +25,16 @@
  * Restore validates every length against the buffer, every string as text,
  * every number as finite and every ordering the engine relies on before it
  * touches the engine; anything else is TD_DATA_LOSS. Tier state for ladders
- * or tiers the program in force does not have is dropped. */
+ * or tiers the program in force does not have is dropped.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above the
+ * engine's state; calls down only (restoring evaluates nothing). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "engine_state.h"
+#include "text.h"
 
 #define CODEC_MAGIC      "TDP"
 #define CODEC_MAGIC_LEN  3
@@ -129,11 +133,6 @@ static int w_key(void *ud, const char *key, td_time last)
     return 0;
 }
 
-static const char *tier_name(const ladder_def *ld, int t)
-{
-    return t >= 0 ? ld->tiers[t].name : NULL;
-}
-
 typedef struct stream_ref {
     const char *name;
     const metric_stream *s;
@@ -165,10 +164,10 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
         return -TD_RESOURCE_EXHAUSTED;
     }
     uint32_t ns = 0;
-    for (uint32_t i = 0; i < p->n_streams && i < e->n_events; i++) {
+    for (uint32_t i = 0; i < p->n_streams && i < e->events.n; i++) {
         const metric_stream *s = &p->streams[i];
         if (s->count || metric_stream_has_window(s))
-            refs[ns++] = (stream_ref){e->events[i], s};
+            refs[ns++] = (stream_ref){e->events.v[i], s};
     }
     qsort(refs, ns, sizeof *refs, by_name);
     w_u32(&w, ns);
@@ -200,14 +199,14 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
         const ladder_def *ld = &prog->ladders[l];
         const tier_state *ts = &p->tiers[l];
         w_str(&w, ld->name);
-        w_str(&w, tier_name(ld, ts->tier));
-        w_str(&w, tier_name(ld, ts->qualifying));
-        w_str(&w, tier_name(ld, ts->pending));
-        w_str(&w, tier_name(ld, ts->override_tier));
-        w_str(&w, tier_name(ld, ts->denied));
+        w_str(&w, ladder_tier_name(ld, ts->tier));
+        w_str(&w, ladder_tier_name(ld, ts->qualifying));
+        w_str(&w, ladder_tier_name(ld, ts->pending));
+        w_str(&w, ladder_tier_name(ld, ts->override_tier));
+        w_str(&w, ladder_tier_name(ld, ts->denied));
         const char *note = ts_overridden(ts) ? ts->override_note : NULL;
         w_str(&w, note);
-        w_str(&w, note ? note + strlen(note) + 1 : NULL);
+        w_str(&w, tier_note_reason(note));
         w_i64(&w, ts->since);
         w_i64(&w, ts->override_until);
         w_i64(&w, ts->below_since);
@@ -311,7 +310,7 @@ static char *r_str(rbuf *r, size_t max, bool optional, const char *what)
     s[n] = '\0';
     r->p += n;
     r->left -= n;
-    if (!engine_text_ok(s, max)) {
+    if (!td_text_ok(s, max)) {
         free(s);
         r->bad = what;
         return NULL;
@@ -428,19 +427,92 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
     }
 }
 
-/* The engine's override note for a restored tier, or NULL. false on OOM. */
-static bool map_note(const rtier *t, char **note)
+/* A partner record as read, before any of it reaches the engine: the
+ * partner (identity, times, counts) and what is placed into it once the
+ * whole record has proved sound. */
+typedef struct record {
+    td_partner *p;
+    char *types[TD_MAX_PARTNER_TYPES];
+    uint32_t n_types;
+    rstream *streams;
+    uint32_t n_streams;
+    rtier *tiers;
+    uint32_t n_tiers;
+} record;
+
+static void record_free(record *rec)
 {
-    *note = NULL;
-    if (t->override_until == TD_TIME_NONE)
-        return true;
-    size_t na = strlen(t->actor), nr = strlen(t->reason);
-    *note = malloc(na + nr + 2);
-    if (!*note)
-        return false;
-    memcpy(*note, t->actor, na + 1);
-    memcpy(*note + na + 1, t->reason, nr + 1);
-    return true;
+    for (uint32_t i = 0; i < rec->n_types; i++)
+        free(rec->types[i]);
+    for (uint32_t i = 0; i < rec->n_streams; i++) {
+        free(rec->streams[i].event);
+        metric_stream_free(&rec->streams[i].s);
+    }
+    free(rec->streams);
+    for (uint32_t i = 0; i < rec->n_tiers; i++)
+        rtier_free(&rec->tiers[i]);
+    free(rec->tiers);
+    partner_destroy(rec->p);
+}
+
+/* "TDP" and a version this codec reads. */
+static int r_header(rbuf *r, uint8_t *version, td_error *err)
+{
+    uint8_t magic[CODEC_MAGIC_LEN + 1];
+    if (!r->p || !r_take(r, magic, sizeof magic, "header") ||
+        memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
+        return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
+    *version = magic[CODEC_MAGIC_LEN];
+    if (*version != CODEC_VERSION && *version != CODEC_VERSION_1)
+        return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u", *version);
+    return 0;
+}
+
+/* Everything after the id, into rec; r->bad names the first problem. */
+static void r_record(rbuf *r, uint8_t version, record *rec)
+{
+    td_partner *p = rec->p;
+    p->name = r_str(r, TD_MAX_ID, true, "partner name");
+    uint32_t want_types = r_u32(r, "type count");
+    if (!r->bad && want_types > TD_MAX_PARTNER_TYPES)
+        r->bad = "too many types";
+    for (uint32_t i = 0; !r->bad && i < want_types; i++) {
+        rec->types[i] = r_str(r, TD_MAX_NAME, false, "partner type");
+        rec->n_types = i + 1;
+    }
+    p->created = r_time(r, "created");
+    p->updated = r_time(r, "updated");
+    p->events = r_u64(r, "event count");
+
+    uint32_t want = r_u32(r, "stream count");
+    if (!r->bad && want > TD_MAX_METRICS)
+        r->bad = "too many streams";
+    if (!r->bad && want) {
+        rec->streams = calloc(want, sizeof *rec->streams);
+        if (!rec->streams)
+            r->bad = "out of memory";
+    }
+    for (uint32_t i = 0; !r->bad && i < want; i++) {
+        rec->n_streams = i + 1;
+        r_stream(r, &rec->streams[i]);
+        if (!r->bad && i > 0 && strcmp(rec->streams[i - 1].event, rec->streams[i].event) >= 0)
+            r->bad = "streams out of order";
+    }
+    uint32_t want_t = r_u32(r, "tier count");
+    uint64_t tier_min = version == CODEC_VERSION_1 ? TIER_MIN_BYTES_1 : TIER_MIN_BYTES;
+    if (!r->bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * tier_min > r->left))
+        r->bad = "tier count exceeds the data";
+    if (!r->bad && want_t) {
+        rec->tiers = calloc(want_t, sizeof *rec->tiers);
+        if (!rec->tiers)
+            r->bad = "out of memory";
+    }
+    for (uint32_t i = 0; !r->bad && i < want_t; i++) {
+        rec->n_tiers = i + 1;
+        r_tier(r, &rec->tiers[i], version);
+    }
+    if (!r->bad && r->left)
+        r->bad = "trailing bytes";
 }
 
 static int8_t map_tier(const ladder_def *ld, const char *name)
@@ -448,168 +520,123 @@ static int8_t map_tier(const ladder_def *ld, const char *name)
     return (int8_t)(name ? ladder_tier_index(ld, name) : -1);
 }
 
+/* The engine's copy of every type; -1 on OOM. */
+static int place_types(engine *e, td_partner *p, const record *rec)
+{
+    if (rec->n_types) {
+        p->types = calloc(rec->n_types, sizeof *p->types);
+        if (!p->types)
+            return -1;
+    }
+    for (uint32_t i = 0; i < rec->n_types; i++) {
+        p->types[i] = engine_type_intern(e, rec->types[i]);
+        if (!p->types[i])
+            return -1;
+        p->n_types = i + 1;
+    }
+    return 0;
+}
+
+/* Each stream at its registry index (moved out of rec); -1 on OOM. */
+static int place_streams(engine *e, td_partner *p, record *rec)
+{
+    for (uint32_t i = 0; i < rec->n_streams; i++) {
+        int ev = names_intern(&e->events, rec->streams[i].event);
+        if (ev < 0 || partner_grow_streams(p, (size_t)ev + 1) != 0)
+            return -1;
+        p->streams[ev] = rec->streams[i].s;
+        memset(&rec->streams[i].s, 0, sizeof rec->streams[i].s);
+    }
+    return 0;
+}
+
+/* The restored tier on one ladder of prog, matched by tier name; false on
+ * OOM. */
+static bool map_tier_state(const ladder_def *ld, const rtier *t, tier_state *ts)
+{
+    *ts = (tier_state){
+        .since = t->since,
+        .override_until = t->override_until,
+        .below_since = t->below_since,
+        .pending_since = t->pending_since,
+        .tier = map_tier(ld, t->tier),
+        .qualifying = map_tier(ld, t->qualifying),
+        .pending = map_tier(ld, t->pending),
+        .override_tier = map_tier(ld, t->override_tier),
+        .denied = map_tier(ld, t->denied),
+    };
+    if (t->override_tier && ts->override_tier < 0)
+        ts->override_until = TD_TIME_NONE; /* the pinned tier is gone */
+    if (t->override_until != TD_TIME_NONE) {
+        ts->override_note = tier_note_new(t->actor, t->reason);
+        if (!ts->override_note)
+            return false;
+    }
+    if (ts->override_until == TD_TIME_NONE) {
+        free(ts->override_note);
+        ts->override_note = NULL;
+        ts->override_tier = -1;
+    }
+    return true;
+}
+
+/* p's ladders under prog, and its state on those the record names; -1 on
+ * OOM. */
+static int place_tiers(const program *prog, td_partner *p, const record *rec)
+{
+    tier_state *tiers = malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *tiers);
+    if (!tiers)
+        return -1;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        tier_state_init(&tiers[l]);
+    partner_set_tiers(p, tiers, prog->n_ladders);
+    p->ladders = program_ladders_for_types(prog, p->types, p->n_types);
+    for (uint32_t i = 0; i < rec->n_tiers; i++) {
+        int l = program_ladder_index(prog, rec->tiers[i].ladder);
+        if (l < 0 || !(p->ladders & (1u << l)))
+            continue;
+        tier_state ts;
+        if (!map_tier_state(&prog->ladders[l], &rec->tiers[i], &ts))
+            return -1;
+        free(p->tiers[l].override_note);
+        p->tiers[l] = ts;
+    }
+    return 0;
+}
+
+/* Puts a sound record's partner into the engine (rec->p then NULL); -1 on
+ * OOM, the engine unchanged but for interned names. */
+static int place_record(engine *e, record *rec)
+{
+    td_partner *p = rec->p;
+    if (place_types(e, p, rec) != 0 || place_streams(e, p, rec) != 0 ||
+        (e->prog && place_tiers(e->prog, p, rec) != 0) || engine_partner_insert(e, p) != 0)
+        return -1;
+    rec->p = NULL;
+    return 0;
+}
+
 int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err)
 {
     rbuf r = {buf, len, NULL};
-    int rc = 0;
-    uint8_t magic[CODEC_MAGIC_LEN + 1];
-    if (!buf || !r_take(&r, magic, sizeof magic, "header") ||
-        memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
-        return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
-    uint8_t version = magic[CODEC_MAGIC_LEN];
-    if (version != CODEC_VERSION && version != CODEC_VERSION_1)
-        return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u",
-                            magic[CODEC_MAGIC_LEN]);
-
-    td_partner *p = NULL;
-    rstream *rs = NULL;
-    rtier *rt = NULL;
-    char *rtypes[TD_MAX_PARTNER_TYPES] = {0};
-    uint32_t ns = 0, nt = 0, ntypes = 0;
+    uint8_t version = 0;
+    int rc = r_header(&r, &version, err);
+    if (rc)
+        return rc;
     char *id = r_str(&r, TD_MAX_ID, false, "partner id");
-    if (id) {
-        p = engine_partner_alloc(id, 0, 0);
-        free(id);
-        if (!p)
-            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
+    if (!id)
+        return td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu",
+                            r.bad ? r.bad : "partner id", len - r.left);
+    record rec = {.p = partner_alloc(id, 0, 0)};
+    free(id);
+    if (rec.p) {
+        r_record(&r, version, &rec);
+        if (r.bad)
+            rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu", r.bad,
+                              len - r.left);
     }
-    if (p)
-        p->name = r_str(&r, TD_MAX_ID, true, "partner name");
-    uint32_t want_types = r_u32(&r, "type count");
-    if (!r.bad && want_types > TD_MAX_PARTNER_TYPES)
-        r.bad = "too many types";
-    for (uint32_t i = 0; !r.bad && i < want_types; i++) {
-        rtypes[i] = r_str(&r, TD_MAX_NAME, false, "partner type");
-        ntypes = i + 1;
-    }
-    if (!p) {
-        rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu",
-                          r.bad ? r.bad : "partner id", len - r.left);
-        goto out;
-    }
-    p->created = r_time(&r, "created");
-    p->updated = r_time(&r, "updated");
-    p->events = r_u64(&r, "event count");
-
-    uint32_t want = r_u32(&r, "stream count");
-    if (!r.bad && want > TD_MAX_METRICS)
-        r.bad = "too many streams";
-    if (!r.bad && want) {
-        rs = calloc(want, sizeof *rs);
-        if (!rs)
-            r.bad = "out of memory";
-    }
-    for (uint32_t i = 0; !r.bad && i < want; i++) {
-        ns = i + 1;
-        r_stream(&r, &rs[i]);
-        if (!r.bad && i > 0 && strcmp(rs[i - 1].event, rs[i].event) >= 0)
-            r.bad = "streams out of order";
-    }
-    uint32_t want_t = r_u32(&r, "tier count");
-    uint64_t tier_min = version == CODEC_VERSION_1 ? TIER_MIN_BYTES_1 : TIER_MIN_BYTES;
-    if (!r.bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * tier_min > r.left))
-        r.bad = "tier count exceeds the data";
-    if (!r.bad && want_t) {
-        rt = calloc(want_t, sizeof *rt);
-        if (!rt)
-            r.bad = "out of memory";
-    }
-    for (uint32_t i = 0; !r.bad && i < want_t; i++) {
-        nt = i + 1;
-        r_tier(&r, &rt[i], version);
-    }
-    if (!r.bad && r.left)
-        r.bad = "trailing bytes";
-
-    if (r.bad) {
-        rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu", r.bad, len - r.left);
-        goto out;
-    }
-    if (ntypes) {
-        p->types = calloc(ntypes, sizeof *p->types);
-        if (!p->types) {
-            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-            goto out;
-        }
-    }
-    for (uint32_t i = 0; i < ntypes; i++) {
-        p->types[i] = engine_type_intern(e, rtypes[i]);
-        if (!p->types[i]) {
-            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-            goto out;
-        }
-        p->n_types = i + 1;
-    }
-    for (uint32_t i = 0; i < ns; i++) {
-        int ev = engine_event_intern(e, rs[i].event);
-        if (ev < 0 || engine_partner_grow_streams(p, (size_t)ev + 1) != 0) {
-            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-            goto out;
-        }
-        p->streams[ev] = rs[i].s;
-        memset(&rs[i].s, 0, sizeof rs[i].s);
-    }
-    const program *prog = e->prog;
-    if (prog) {
-        tier_state *tiers = malloc((prog->n_ladders ? prog->n_ladders : 1) * sizeof *tiers);
-        if (!tiers) {
-            rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-            goto out;
-        }
-        for (size_t l = 0; l < prog->n_ladders; l++)
-            engine_tier_state_init(&tiers[l]);
-        engine_partner_set_tiers(p, tiers, prog->n_ladders);
-        for (size_t l = 0; l < prog->n_ladders; l++) {
-            if (ladder_matches_types(&prog->ladders[l], p->types, p->n_types))
-                p->ladders |= 1u << l;
-        }
-        for (uint32_t i = 0; i < nt; i++) {
-            int l = program_ladder_index(prog, rt[i].ladder);
-            if (l < 0 || !(p->ladders & (1u << l)))
-                continue;
-            const ladder_def *ld = &prog->ladders[l];
-            tier_state ts = {
-                .since = rt[i].since,
-                .override_until = rt[i].override_until,
-                .below_since = rt[i].below_since,
-                .pending_since = rt[i].pending_since,
-                .tier = map_tier(ld, rt[i].tier),
-                .qualifying = map_tier(ld, rt[i].qualifying),
-                .pending = map_tier(ld, rt[i].pending),
-                .override_tier = map_tier(ld, rt[i].override_tier),
-                .denied = map_tier(ld, rt[i].denied),
-            };
-            if (rt[i].override_tier && ts.override_tier < 0)
-                ts.override_until = TD_TIME_NONE; /* the pinned tier is gone */
-            if (!map_note(&rt[i], &ts.override_note)) {
-                rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-                goto out;
-            }
-            if (ts.override_until == TD_TIME_NONE) {
-                free(ts.override_note);
-                ts.override_note = NULL;
-                ts.override_tier = -1;
-            }
-            free(p->tiers[l].override_note);
-            p->tiers[l] = ts;
-        }
-    }
-    if (engine_partner_insert(e, p) != 0) {
+    if (!rc && (!rec.p || place_record(e, &rec) != 0))
         rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-        goto out;
-    }
-    p = NULL;
-out:
-    for (uint32_t i = 0; i < ntypes; i++)
-        free(rtypes[i]);
-    for (uint32_t i = 0; i < ns; i++) {
-        free(rs[i].event);
-        metric_stream_free(&rs[i].s);
-    }
-    free(rs);
-    for (uint32_t i = 0; i < nt; i++)
-        rtier_free(&rt[i]);
-    free(rt);
-    engine_partner_destroy(p);
+    record_free(&rec);
     return rc;
 }

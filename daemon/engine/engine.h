@@ -8,7 +8,16 @@
  * pruned to the longest window in use, so memory does not grow with history.
  *
  * Idempotency (source+id) is not the engine's job: the daemon checks its
- * store before calling engine_ingest. */
+ * store before calling engine_ingest.
+ *
+ * Behind this header the engine's files form a line, each owning one noun
+ * and calling only the files before it: metric streams, the partner
+ * record, the partner map, the compiled program, the engine's state
+ * (engine.c), the record codec, criteria, change reports, the lifecycle's
+ * rules, evaluation, then the operations: ingest, membership, decisions,
+ * explanations and program versions. tests/unit/test_engine_layers.sh
+ * holds the line and fails on any include or call that goes up it. Each
+ * section below names the file that defines it. */
 #ifndef TD_ENGINE_H
 #define TD_ENGINE_H
 
@@ -116,11 +125,11 @@ typedef struct td_partner_info {
     uint64_t events;
 } td_partner_info;
 
-/* ---- lifetime ---- */
+/* ---- lifetime (engine.c) ---- */
 engine *engine_new(void);
 void engine_free(engine *e);
 
-/* ---- programs ---- */
+/* ---- programs (versions.c) ---- */
 /* The program in force, or NULL before the first one. */
 const program *engine_program(const engine *e);
 /* Puts p in force (taking ownership) and re-evaluates every partner at now,
@@ -149,7 +158,7 @@ typedef struct td_impact {
 /* 0, or -TD_RESOURCE_EXHAUSTED with *out zeroed but for `at`. */
 int engine_program_impact(const engine *e, const program *p, td_time at, td_impact *out);
 
-/* ---- partners ---- */
+/* ---- partners (membership.c; find and count engine.c, info partner.c) ---- */
 /* Creates or updates a partner (name may be NULL to keep it; types NULL
  * keeps the current types, none for a new partner). Type changes
  * move it onto or off ladders; resulting tier changes go to fn. Refuses empty
@@ -173,7 +182,7 @@ size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *
 size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
                            td_partner **out, size_t cap, bool *more, td_error *err);
 
-/* ---- events ---- */
+/* ---- events (ingest.c; evaluation and due times evaluate.c) ---- */
 /* Validates ev (known partner, known event metric, finite value within
  * TD_MAX_EVENT_VALUE, sane time), folds it into every metric it feeds and
  * re-evaluates the ladders reading those metrics. 0 when accepted; on
@@ -191,7 +200,8 @@ void engine_evaluate(engine *e, td_partner *p, td_time now, td_change_fn fn, voi
  * grandfather period). The daemon re-evaluates p then. */
 td_time engine_partner_next_due(const engine *e, const td_partner *p, td_time now);
 
-/* ---- lifecycle (docs/program.md, "Lifecycle"; lifecycle.c tells the rules) ---- */
+/* ---- lifecycle (docs/program.md, "Lifecycle"): people's decisions (decision.c);
+ * lifecycle.c tells the rules ---- */
 #define TD_MAX_REASON   1024 /* bytes in an override, approval or denial reason */
 #define TD_ACTOR_SYSTEM "system"
 
@@ -238,7 +248,7 @@ int engine_approve(engine *e, td_partner *p, const char *ladder, const char *act
 int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor, const char *reason,
                 td_time now, td_change_fn fn, void *ud, td_error *err);
 
-/* ---- program versions over time ---- */
+/* ---- program versions over time (versions.c) ---- */
 /* Refuses (TD_FAILED_PRECONDITION, message naming version, count, days and
  * notice) a version that would demote anyone at its effective instant and
  * takes effect less than p->notice after now. *would_demote gets the count
@@ -262,7 +272,7 @@ td_time engine_next_program_due(const engine *e);
 /* Hands the scheduled version back to the caller (NULL when none). */
 program *engine_program_take_scheduled(engine *e);
 
-/* ---- explanations ---- */
+/* ---- explanations (explain.c) ---- */
 typedef struct td_tier_expl {
     const char *tier;
     bool holds;
@@ -312,12 +322,12 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
                    td_explanation *out, td_error *err);
 void engine_explanation_free(td_explanation *x);
 
-/* ---- stats ---- */
+/* ---- stats (membership.c) ---- */
 /* counts[l][t+1] for ladder l, tier t (index 0 = unranked). counts must hold
  * n_ladders * (TD_MAX_TIERS + 1) entries. */
 void engine_stats(const engine *e, uint64_t *counts);
 
-/* ---- persistence ---- */
+/* ---- persistence (changed partners engine.c, records codec.c) ---- */
 /* Every partner whose stored form (engine_partner_encode) changed since the
  * last call, by any engine call at all: events, upserts, lifecycle moves
  * made by time alone (the qualifying tier, the start of grace), overrides,

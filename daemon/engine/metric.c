@@ -1,4 +1,4 @@
-/* Metric state: one stream per partner per event name (engine_internal.h).
+/* Metric state: one stream per partner per event name (metric.h).
  *
  * Owns folding an event into a stream, pruning what no window can read any
  * more, and deriving a metric's value at any instant from its stream. Every
@@ -9,17 +9,22 @@
  * than per day. Sum, count and distinct of nothing are 0; avg, min, max and
  * latest of nothing are NaN ("no value").
  *
- * Does not validate events (engine.c does) and reads no clock. */
+ * Does not validate events (ingest.c does) and reads no clock. Which
+ * streams a metric reads and how far back is eng_prog.c's to say.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * mtree, hash and the program's types; knows no partner. */
+#include "metric.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "hash.h"
 
 #define SMALL_MIN_CAP 4
 #define KEYS_MIN_CAP  4
 #define KEY_TOMBSTONE UINT32_MAX
-#define SCORE_FULL    100.0
 
 /* Small arrays keep no capacity field: it follows from the count (at least
  * SMALL_MIN_CAP, then powers of two), so a stream stays 80 bytes. */
@@ -204,19 +209,10 @@ static void free_buckets(metric_stream *s)
 
 /* ---- distinct keys, tree form: a hash by text, an mtree by last time ---- */
 
-static uint64_t key_hash(const char *k)
-{
-    /* FNV-1a */
-    uint64_t h = 1469598103934665603ull;
-    for (; *k; k++)
-        h = (h ^ (uint8_t)*k) * 1099511628211ull;
-    return h;
-}
-
 /* The hash slot holding key, or the empty one where it would go. */
 static uint32_t kh_find(const metric_win *w, const char *key, bool *found)
 {
-    uint32_t mask = w->khcap - 1, i = (uint32_t)key_hash(key) & mask, tomb = UINT32_MAX;
+    uint32_t mask = w->khcap - 1, i = (uint32_t)td_hash_fnv1a(key) & mask, tomb = UINT32_MAX;
     for (;; i = (i + 1) & mask) {
         uint32_t v = w->kh[i];
         if (v == 0) {
@@ -242,7 +238,7 @@ static int kh_rebuild(metric_win *w, uint32_t cap)
     for (uint32_t slot = 0; slot < w->kused; slot++) {
         if (!w->k[slot].key)
             continue;
-        uint32_t i = (uint32_t)key_hash(w->k[slot].key) & (cap - 1);
+        uint32_t i = (uint32_t)td_hash_fnv1a(w->k[slot].key) & (cap - 1);
         while (kh[i])
             i = (i + 1) & (cap - 1);
         kh[i] = slot + 1;
@@ -870,47 +866,4 @@ td_time metric_stream_next_due(const metric_stream *s, const metric_window *w, t
         due_min(&due, t, w->kind == WIN_QUARTER ? td_next_quarter_start(t) : td_next_year_start(t));
     }
     return due;
-}
-
-td_time metric_horizon(const eng_prog *cp, int ev, td_time now)
-{
-    td_time h = now - (td_time)cp->ev_days[ev] * TD_SECONDS_PER_DAY;
-    if (cp->ev_flags[ev] & EVF_QUARTER) {
-        td_time q = td_quarter_start(now) - 1;
-        h = q < h ? q : h;
-    }
-    if (cp->ev_flags[ev] & EVF_YEAR) {
-        td_time y = td_year_start(now) - 1;
-        h = y < h ? y : h;
-    }
-    return h;
-}
-
-void metric_values(const eng_prog *cp, const td_partner *p, uint64_t mask, td_time t,
-                   double *values)
-{
-    const program *prog = cp->p;
-    for (size_t m = 0; m < prog->n_metrics; m++) {
-        const metric_def *d = &prog->metrics[m];
-        if (!(mask & (1ull << m)) || d->agg == AGG_SCORE)
-            continue;
-        int ev = cp->metric_ev[m];
-        const metric_stream *s = (ev >= 0 && (uint32_t)ev < p->n_streams) ? &p->streams[ev] : NULL;
-        values[m] = metric_stream_value(s, d->agg, &d->window, t);
-    }
-    for (size_t m = 0; m < prog->n_metrics; m++) {
-        const metric_def *d = &prog->metrics[m];
-        if (!(mask & (1ull << m)) || d->agg != AGG_SCORE)
-            continue;
-        double score = 0;
-        for (size_t i = 0; i < d->n_terms; i++) {
-            const score_term *st = &d->terms[i];
-            double v = values[st->metric];
-            if (!(mask & (1ull << st->metric)) || isnan(v) || st->target == 0)
-                continue;
-            double r = v / st->target;
-            score += st->weight * (r < 0 ? 0 : r > 1 ? 1 : r);
-        }
-        values[m] = score > SCORE_FULL ? SCORE_FULL : score;
-    }
 }

@@ -1312,6 +1312,11 @@ int ladder_tier_index(const ladder_def *l, const char *name)
     return -1;
 }
 
+const char *ladder_tier_name(const ladder_def *l, int t)
+{
+    return t >= 0 ? l->tiers[t].name : NULL;
+}
+
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types)
 {
     if (!l)
@@ -1321,4 +1326,13 @@ bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_type
             if (types[i] && !strcmp(types[i], l->partner_types[j]))
                 return true;
     return false;
+}
+
+uint32_t program_ladders_for_types(const program *p, char *const *types, size_t n_types)
+{
+    uint32_t on = 0;
+    for (size_t l = 0; p && l < p->n_ladders; l++)
+        if (ladder_matches_types(&p->ladders[l], types, n_types))
+            on |= 1u << l;
+    return on;
 }

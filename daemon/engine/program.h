@@ -133,7 +133,12 @@ void program_free(program *p);
 int program_metric_index(const program *p, const char *name);
 int program_ladder_index(const program *p, const char *name);
 int ladder_tier_index(const ladder_def *l, const char *name);
+/* Tier t's name, or NULL for t < 0 (unranked). */
+const char *ladder_tier_name(const ladder_def *l, int t);
 /* Whether a partner with these types sits on ladder l. */
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types);
+/* The ladders of p (bit l for ladder l) a partner with these types sits
+ * on; 0 when p is NULL. */
+uint32_t program_ladders_for_types(const program *p, char *const *types, size_t n_types);
 
 #endif

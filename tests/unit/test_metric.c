@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "engine/engine_internal.h"
+#include "engine/metric.h"
 
 #define JAN_1_2026  ((td_time)1767225600)
 #define JAN_10_2026 ((td_time)1768003200)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine_internal.h"
+#include "engine/engine_state.h"
 
 #define ORACLE_TRIALS        40
 #define ORACLE_EVENTS        2500
@@ -152,7 +152,7 @@ static void check_all(engine *e, const oracle *o, td_time t, int trial, size_t a
         double values[TD_MAX_METRICS];
         for (size_t i = 0; i < TD_MAX_METRICS; i++)
             values[i] = NAN;
-        metric_values(&e->cp, p, UINT64_MAX, t, values);
+        eng_prog_values(&e->cp, p, UINT64_MAX, t, values);
         for (size_t m = 0; m < o->n_metrics; m++) {
             double want = brute(o, m, pt, t);
             bool same = (isnan(want) && isnan(values[m])) || want == values[m];

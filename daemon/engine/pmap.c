@@ -1,23 +1,22 @@
-/* The engine's partner map (see hashmap.h). Owns only its slot array; the
+/* The engine's partner map (pmap.h). Owns only its slot array; the
  * partners belong to the engine. Grows at 50% load so probe runs stay
- * short; never shrinks. */
-#include "hashmap.h"
+ * short; never shrinks.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * partner and hash; calls nothing in the engine. */
+#include "pmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_internal.h"
+#include "hash.h"
 
 #define PMAP_MIN_CAP 64
 
-uint64_t pmap_hash(const char *key)
+static uint64_t pmap_hash(const char *key)
 {
     /* FNV-1a, then a finaliser so low bits mix well for masking. */
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *s = (const unsigned char *)key; *s; s++) {
-        h ^= *s;
-        h *= 1099511628211ull;
-    }
+    uint64_t h = td_hash_fnv1a(key);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -35,7 +34,7 @@ static size_t pmap_find(const pmap *m, const char *key, uint64_t h)
     }
 }
 
-struct td_partner *pmap_get(const pmap *m, const char *key)
+td_partner *pmap_get(const pmap *m, const char *key)
 {
     if (m->cap == 0)
         return NULL;
@@ -63,7 +62,7 @@ static int pmap_grow(pmap *m)
     return 0;
 }
 
-struct td_partner *pmap_put(pmap *m, struct td_partner *p, int *oom)
+td_partner *pmap_put(pmap *m, td_partner *p, int *oom)
 {
     *oom = 0;
     if ((m->n + 1) * 2 > m->cap && pmap_grow(m) != 0) {
@@ -72,7 +71,7 @@ struct td_partner *pmap_put(pmap *m, struct td_partner *p, int *oom)
     }
     uint64_t h = pmap_hash(p->id);
     size_t i = pmap_find(m, p->id, h);
-    struct td_partner *old = m->slots[i].hash ? m->slots[i].p : NULL;
+    td_partner *old = m->slots[i].hash ? m->slots[i].p : NULL;
     if (!old)
         m->n++;
     m->slots[i].hash = h;
@@ -80,7 +79,7 @@ struct td_partner *pmap_put(pmap *m, struct td_partner *p, int *oom)
     return old;
 }
 
-struct td_partner *pmap_del(pmap *m, const char *key)
+td_partner *pmap_del(pmap *m, const char *key)
 {
     if (m->cap == 0)
         return NULL;
@@ -88,7 +87,7 @@ struct td_partner *pmap_del(pmap *m, const char *key)
     size_t i = pmap_find(m, key, pmap_hash(key));
     if (!m->slots[i].hash)
         return NULL;
-    struct td_partner *old = m->slots[i].p;
+    td_partner *old = m->slots[i].p;
     /* Backward shift: pull later members of the run into the hole when
      * their home slot does not lie cyclically within (hole, their slot]. */
     size_t hole = i;

@@ -1,0 +1,51 @@
+/* The tier lifecycle's rules: how the tier a partner holds on one ladder
+ * follows the tier it qualifies for (lifecycle.c tells the rules).
+ *
+ * The caller works out the qualifying tier and the metric values; the
+ * lifecycle moves the tier state and reports what it moved. It never
+ * evaluates a partner itself, so evaluation (evaluate.c), people's
+ * decisions (decision.c) and program versions (versions.c) all sit above
+ * it and call down.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * change, criteria and the engine's state; evaluate and everything above
+ * use it. */
+#ifndef TD_LIFECYCLE_H
+#define TD_LIFECYCLE_H
+
+#include "engine_state.h"
+
+/* One ladder of one partner at one instant: what a step reads, and where
+ * its reports go. */
+typedef struct lc_ctx {
+    engine *e;
+    td_partner *p;
+    size_t l;
+    const double *values;
+    td_time now;
+    td_cause cause; /* 0, or forced on every tier move (PROGRAM_VERSION) */
+    const td_event *ev;
+    td_change_fn fn;
+    void *ud;
+} lc_ctx;
+
+/* Moves ts on ladder l given qualifying tier q at c->now: override expiry,
+ * approval queue, promotion, grace and review-gated demotion. */
+void lifecycle_step(const lc_ctx *c, int q);
+/* The instant the lifecycle would demote ts (grace end, review point,
+ * grandfather end, one drop per review), or TD_TIME_NONE when not below. */
+td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts);
+/* The tier a demotion at that instant would land on with qualifying q. */
+int lifecycle_demotion_target(const ladder_def *ld, int cur, int q);
+/* The earliest lifecycle instant > now for p (override ends, demotions). */
+td_time lifecycle_next_due(const engine *e, const td_partner *p, td_time now);
+/* Marks c->p changed and reports a move on c's ladder from tier `from` to
+ * `to` (indices, -1 unranked) with tier crit's criteria. */
+void lifecycle_report(const lc_ctx *c, int from, int to, int crit, td_cause cause,
+                      const char *actor, const char *reason);
+/* Ends ts's pin and reports where the partner lands (cause
+ * OVERRIDE_EXPIRED or OVERRIDE_CLEARED). */
+void lifecycle_override_end(const lc_ctx *c, tier_state *ts, td_cause cause, const char *actor,
+                            const char *reason);
+
+#endif
