@@ -9,15 +9,10 @@
  * are filled from ListChanges. The log itself is the reference every test
  * compares against. */
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <nanomsg/nn.h>
@@ -28,7 +23,6 @@
 #define FAKE_NOW          "2026-01-01T00:00:00Z"
 #define EVENT_AT          "2025-12-01T00:00:00Z"
 #define CONNECT_WAIT_MS   5000
-#define HANDSHAKE_US      50000  /* after the connection, the SP header exchange */
 #define NEXT_MS           10000  /* generous: sanitizer builds are slow */
 #define QUIET_MS          300    /* "nothing more comes" */
 #define IDLE_NEVER_MS     600000 /* an idle poll that never happens within a test */
@@ -39,13 +33,14 @@
 #define LOG_PAGE          1000
 #define ID_MAX            32
 #define WATCH_WAIT_MS     15000
-#define POLL_US           20000
 #define RAW_TIMEOUT_MS    2000
 #define FILTER_PARTNER    "p-00042"
 #define WATCH_OUT_MAX     (64 * 1024)
 
 /* review immediate, no grace: a tier follows its criteria at once. Partners
- * of type services sit on a second ladder, so ladder filters have work. */
+ * of type services sit on a second ladder, so ladder filters have work.
+ * Gold is there so a partner at Selling can still make a change that
+ * closes a test's story. */
 static const char program_yaml[] = "program: watch-test\n"
                                    "version: \"1\"\n"
                                    "metrics:\n"
@@ -58,6 +53,8 @@ static const char program_yaml[] = "program: watch-test\n"
                                    "        when: deals >= 1\n"
                                    "      - name: Selling\n"
                                    "        when: deals >= 2\n"
+                                   "      - name: Gold\n"
+                                   "        when: deals >= 3\n"
                                    "  services:\n"
                                    "    partner_types: [services]\n"
                                    "    tiers:\n"
@@ -126,25 +123,12 @@ static uint64_t last_sequence(void)
     return last;
 }
 
-static void write_program(char *path, size_t n)
-{
-    snprintf(path, n, "%s/program.yaml", h.work);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_ge(fputs(program_yaml, f), 0);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 static void start_daemon(void)
 {
     harness_init(&h);
     char program[HARNESS_PATH_MAX];
-    write_program(program, sizeof program);
-    int rc = harness_start(&h, "--fake-clock", FAKE_NOW, "--program", program, NULL);
-    if (rc != 0) {
-        char *log = harness_log(&h);
-        ck_abort_msg("tierd did not start (status %d): %s", h.exit_status, log);
-    }
+    harness_write_file(&h, "program.yaml", program_yaml, program, sizeof program);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_NOW, "--program", program, NULL);
     cli = harness_client(&h, NULL);
     event_no = 0;
 }
@@ -247,25 +231,20 @@ static td_sub *open_sub(const char *pub, const char *ladder, const char *partner
 }
 
 /* A change published before a subscriber's connection is up reaches it
- * only through the log; tests that count live deliveries wait for it. */
+ * only through the log; tests that count live deliveries wait for it (see
+ * harness_wait_connected for why the connection is enough). */
 static void wait_connected(int sock)
 {
-    for (long waited = 0; nn_get_statistic(sock, NN_STAT_CURRENT_CONNECTIONS) == 0;
-         waited += POLL_US / 1000) {
-        ck_assert_msg(waited < CONNECT_WAIT_MS, "the subscriber did not connect");
-        usleep(POLL_US);
-    }
-    usleep(HANDSHAKE_US);
+    ck_assert_msg(harness_wait_connected(sock, CONNECT_WAIT_MS), "the subscriber did not connect");
 }
 
 static void wait_sub_connected(const td_sub *s)
 {
+    tu_deadline d = tu_deadline_in(CONNECT_WAIT_MS);
     td_sub_info info;
-    for (long waited = 0; td_sub_get_info(s, &info), !info.connected; waited += POLL_US / 1000) {
-        ck_assert_msg(waited < CONNECT_WAIT_MS, "the subscription did not connect");
-        usleep(POLL_US);
-    }
-    usleep(HANDSHAKE_US);
+    while (td_sub_get_info(s, &info), !info.connected && tu_poll(&d))
+        ;
+    ck_assert_msg(info.connected, "the subscription did not connect");
 }
 
 /* Reads want->n changes and checks them one by one against want, then
@@ -647,64 +626,32 @@ END_TEST
 
 typedef struct watcher {
     pid_t pid;
-    char out[HARNESS_PATH_MAX + 32];
+    char out[HARNESS_PATH_MAX];
 } watcher;
 
 static void watcher_start(watcher *w, const char *name, const char *const *args)
 {
-    const char *bin = getenv("TIERCTL_BIN");
-    ck_assert_ptr_nonnull(bin);
-    snprintf(w->out, sizeof w->out, "%s/%s.out", h.work, name);
-    const char *argv[HARNESS_MAX_ARGS] = {bin, "--url", h.url, "--json", "watch"};
-    size_t n = 5;
+    const char *argv[HARNESS_MAX_ARGS] = {"--json", "watch"};
+    size_t n = 2;
     for (size_t i = 0; args[i] && n + 1 < HARNESS_MAX_ARGS; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    w->pid = fork();
-    ck_assert_int_ge(w->pid, 0);
-    if (w->pid == 0) {
-        int o = open(w->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0)
-            _exit(126);
-        dup2(o, STDOUT_FILENO);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
+    w->pid = harness_tierctl_spawn(&h, name, argv, w->out, NULL);
 }
 
-static size_t count_lines(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (!f)
-        return 0;
-    for (int ch; (ch = fgetc(f)) != EOF;)
-        n += ch == '\n';
-    fclose(f);
-    return n;
-}
-
-/* Waits for `lines` lines, then SIGTERM; returns the output (malloc'd). */
+/* Waits for `lines` lines, the last one a change made after all the others
+ * a test looks at: the watch prints in sequence order, so a line too many
+ * would be among them. Then SIGTERM; returns the output (malloc'd). */
 static char *watcher_finish(watcher *w, size_t lines)
 {
-    for (long waited = 0; count_lines(w->out) < lines && waited < WATCH_WAIT_MS * 1000L;
-         waited += POLL_US)
-        usleep(POLL_US);
-    usleep(QUIET_MS * 1000); /* room for a line too many to show up */
-    kill(w->pid, SIGTERM);
-    int status = 0;
-    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+    tu_deadline d = tu_deadline_in(WATCH_WAIT_MS);
+    while (tu_count_lines(w->out) < lines && tu_poll(&d))
         ;
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tierctl watch ended with %d",
-                  status);
-    FILE *f = fopen(w->out, "r");
-    ck_assert_ptr_nonnull(f);
-    char *text = calloc(1, WATCH_OUT_MAX);
-    ck_assert_ptr_nonnull(text);
-    size_t got = fread(text, 1, WATCH_OUT_MAX - 1, f);
-    text[got] = 0;
-    fclose(f);
-    return text;
+    kill(w->pid, SIGTERM);
+    int status = -1;
+    ck_assert_msg(tu_wait_exit(w->pid, WATCH_WAIT_MS, &status), "tierctl watch did not stop");
+    ck_assert_msg(status == 0, "tierctl watch ended with %d", status);
+    return tu_read_file(w->out, WATCH_OUT_MAX);
 }
 
 /* Checks one line of `tierctl --json watch` against the change it names. */
@@ -737,37 +684,41 @@ START_TEST(test_tierctl_watch_json_prints_each_change_as_one_line)
     deals(2, 1); /* 2: p-00002 Registered */
     deals(1, 1); /* 3: p-00001 Selling */
     deals(2, 1); /* 4: p-00002 Selling */
+    deals(2, 1); /* 5: p-00002 Gold, the last line both watches print */
 
-    char *text = watcher_finish(&all, 3);
+    char *text = watcher_finish(&all, 4);
     const struct {
+        uint64_t seq;
         const char *partner, *from, *to;
-    } want[] = {{"p-00002", NULL, "Registered"},
-                {"p-00001", "Registered", "Selling"},
-                {"p-00002", "Registered", "Selling"}};
+    } want[] = {{2, "p-00002", NULL, "Registered"},
+                {3, "p-00001", "Registered", "Selling"},
+                {4, "p-00002", "Registered", "Selling"},
+                {5, "p-00002", "Selling", "Gold"}};
     size_t n = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save), n++) {
         json_error_t je;
         json_t *doc = json_loads(line, 0, &je);
         ck_assert_msg(doc != NULL, "line %zu is not JSON: %s", n + 1, line);
-        ck_assert_msg(n < 3, "a fourth line: %s", line);
-        check_line(doc, 2 + n, want[n].partner, want[n].from, want[n].to);
+        ck_assert_msg(n < 4, "a fifth line: %s", line);
+        check_line(doc, want[n].seq, want[n].partner, want[n].from, want[n].to);
         json_decref(doc);
     }
-    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(n, 4);
     free(text);
 
-    text = watcher_finish(&one, 2);
+    text = watcher_finish(&one, 3);
+    const size_t of_p2[] = {0, 2, 3};
     n = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save), n++) {
         json_t *doc = json_loads(line, 0, NULL);
-        ck_assert_msg(doc != NULL && n < 2, "line %zu: %s", n + 1, line);
-        size_t k = n == 0 ? 0 : 2;
-        check_line(doc, 2 + k, want[k].partner, want[k].from, want[k].to);
+        ck_assert_msg(doc != NULL && n < 3, "line %zu: %s", n + 1, line);
+        size_t k = of_p2[n];
+        check_line(doc, want[k].seq, want[k].partner, want[k].from, want[k].to);
         json_decref(doc);
     }
-    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(n, 3);
     free(text);
     stop_daemon();
 }
@@ -837,9 +788,5 @@ static Suite *watch_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(watch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(watch_suite());
 }
