@@ -4,26 +4,28 @@
  * Runs the real tierctl binary (TIERCTL_BIN). */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
 #include <nanomsg/reqrep.h>
 
+#include "harness.h"
 #include "tierd.pb-c.h"
 
 #define OUT_MAX        (256 * 1024)
 #define FAKE_MAX_CALLS 64
+#define MAX_ARGS       32
+#define WATCH_WAIT_MS  10000
+#define FAKE_URL_MAX   512
 
 static char tmpdir[256];
 static char out[OUT_MAX], err_out[OUT_MAX];
@@ -35,20 +37,11 @@ static const char *tierctl_bin(void)
     return b;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void slurp(const char *path, char *buf, size_t n)
 {
-    FILE *f = fopen(path, "r");
-    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-    buf[got] = '\0';
-    if (f)
-        fclose(f);
+    char *text = tu_read_file(path, n - 1);
+    memcpy(buf, text, strlen(text) + 1);
+    free(text);
 }
 
 /* Runs tierctl with args (NULL-terminated), stdin from in_path (or
@@ -58,29 +51,19 @@ static int run(const char *in_path, double *secs, const char *const *args)
     char opath[512], epath[512];
     snprintf(opath, sizeof opath, "%s/stdout", tmpdir);
     snprintf(epath, sizeof epath, "%s/stderr", tmpdir);
-    const char *argv[32] = {tierctl_bin()};
+    const char *argv[MAX_ARGS] = {tierctl_bin()};
     int n = 1;
-    for (; args[n - 1] && n < 31; n++)
+    for (; args[n - 1] && n < MAX_ARGS - 1; n++)
         argv[n] = args[n - 1];
     argv[n] = NULL;
-    double t0 = now_s();
-    pid_t pid = fork();
+    double t0 = tu_now_s();
+    pid_t pid = tu_spawn(argv, in_path ? in_path : "/dev/null", opath, epath);
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(in, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (secs)
-        *secs = now_s() - t0;
+        *secs = tu_now_s() - t0;
     slurp(opath, out, sizeof out);
     slurp(epath, err_out, sizeof err_out);
     ck_assert_msg(WIFEXITED(status), "tierctl did not exit normally");
@@ -91,26 +74,18 @@ static int run(const char *in_path, double *secs, const char *const *args)
 
 static void setup(void)
 {
-    /* mkdtemp wants six trailing 'X's */
-    int len = snprintf(tmpdir, sizeof tmpdir, "/tmp/test-tierctl-______");
-    memset(tmpdir + len - 6, 'X', 6);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ck_assert_ptr_nonnull(tu_tmpdir("test-tierctl", tmpdir, sizeof tmpdir));
 }
 
 static void teardown(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(tmpdir), 0);
 }
 
 static void write_file(const char *name, const char *text, char *path, size_t n)
 {
     snprintf(path, n, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
+    ck_assert_int_eq(tu_write_file(path, text), 0);
 }
 
 /* ---- usage and reachability ------------------------------------------------- */
@@ -213,6 +188,7 @@ END_TEST
 typedef enum fake_mode {
     FAKE_NORMAL,
     FAKE_STALE_FIRST, /* answer each request first with a wrong request id */
+    FAKE_PUBLISHING,  /* Status lists pub.sock beside rpc.sock, so watches subscribe */
     FAKE_NOT_FOUND,   /* refuse everything with NOT_FOUND */
 } fake_mode;
 
@@ -224,7 +200,8 @@ typedef struct fake {
     char methods[FAKE_MAX_CALLS][32];
     size_t batch_sizes[FAKE_MAX_CALLS];
     char token[64];
-    uint64_t max_seq; /* ListChanges knows changes 1..max_seq */
+    _Atomic uint64_t max_seq; /* ListChanges knows changes 1..max_seq */
+    char pub_url[FAKE_URL_MAX];
 } fake;
 
 static void fake_reply(fake *f, uint64_t id, int status, const char *msg,
@@ -434,6 +411,11 @@ static void *fake_main(void *arg)
             Tierd__StatusResponse s = TIERD__STATUS_RESPONSE__INIT;
             s.version = "9.9.9";
             s.last_sequence = 7;
+            char *publish[] = {f->pub_url};
+            if (f->mode == FAKE_PUBLISHING) {
+                s.n_publish = 1;
+                s.publish = publish;
+            }
             if (f->mode == FAKE_STALE_FIRST) {
                 /* The only answer carries the wrong id: the client must
                  * not take it, and so runs into its deadline. */
@@ -451,6 +433,7 @@ static fake *fake_start(fake_mode mode, char *url, size_t n)
     fake *f = calloc(1, sizeof *f);
     f->mode = mode;
     snprintf(url, n, "ipc://%s/rpc.sock", tmpdir);
+    snprintf(f->pub_url, sizeof f->pub_url, "ipc://%s/pub.sock", tmpdir);
     f->sock = nn_socket(AF_SP, NN_REP);
     ck_assert_int_ge(f->sock, 0);
     ck_assert_int_ge(nn_bind(f->sock, url), 0);
@@ -577,36 +560,42 @@ END_TEST
 /* The daemon's log holds 1..12 and Status says 7 was the last before the
  * watch began; the PUB socket delivers 10, 12 and 11 only (as if 8, 9
  * and 11 were dropped first). Every change after 7 must print exactly
- * once, in order, with the gaps filled from ListChanges. */
+ * once, in order, with the gaps filled from ListChanges. 13, published
+ * once 12 is out, ends the story: anything printed twice would come
+ * before it. */
 START_TEST(test_watch_fills_gaps_from_the_log_and_prints_each_change_once)
 {
-    char url[512], pub_url[512];
-    fake *f = fake_start(FAKE_NORMAL, url, sizeof url);
+    char url[512];
+    fake *f = fake_start(FAKE_PUBLISHING, url, sizeof url);
     f->max_seq = 12;
-    snprintf(pub_url, sizeof pub_url, "ipc://%s/pub.sock", tmpdir);
     int pub = nn_socket(AF_SP, NN_PUB);
-    ck_assert_int_ge(nn_bind(pub, pub_url), 0);
+    ck_assert_int_ge(nn_bind(pub, f->pub_url), 0);
 
     char opath[512];
     snprintf(opath, sizeof opath, "%s/watch.out", tmpdir);
-    pid_t pid = fork();
+    pid_t pid =
+        tu_spawn((const char *const[]){tierctl_bin(), "--url", url, "--json", "watch", NULL}, NULL,
+                 opath, NULL);
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(o, 1);
-        execl(tierctl_bin(), tierctl_bin(), "--url", url, "--json", "watch", (char *)NULL);
-        _exit(127);
-    }
-    usleep(500 * 1000); /* let the subscription connect */
+    /* Our PUB counts the watch's connection once it will deliver to it. */
+    ck_assert_msg(harness_wait_connected(pub, WATCH_WAIT_MS), "the watch did not subscribe");
     publish_change(pub, 10);
     publish_change(pub, 12);
     publish_change(pub, 11);
-    usleep(500 * 1000);
+    tu_deadline d = tu_deadline_in(WATCH_WAIT_MS);
+    while (tu_count_lines(opath) < 5 && tu_poll(&d))
+        ;
+    ck_assert_msg(tu_count_lines(opath) == 5, "8..12 did not print once each: %zu lines",
+                  tu_count_lines(opath));
+    f->max_seq = 13;
+    publish_change(pub, 13);
+    d = tu_deadline_in(WATCH_WAIT_MS);
+    while (tu_count_lines(opath) < 6 && tu_poll(&d))
+        ;
     kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    int status = -1;
+    ck_assert(tu_wait_exit(pid, WATCH_WAIT_MS, &status));
+    ck_assert_int_eq(status, 0);
     slurp(opath, out, sizeof out);
     uint64_t want = 8;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -619,7 +608,7 @@ START_TEST(test_watch_fills_gaps_from_the_log_and_prints_each_change_once)
         json_decref(doc);
         want++;
     }
-    ck_assert_int_eq(want, 13);
+    ck_assert_int_eq(want, 14);
     nn_close(pub);
     fake_stop(f);
 }
@@ -875,9 +864,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(suite());
 }
