@@ -17,7 +17,9 @@
  * Figures are with a warm page cache.
  *
  * usage: bench_recovery [PARTNERS EVENTS] [--dir DIR] [--no-fill] [--store-only]
- *                       [--tierd BIN]
+ *                       [--keep STATE_DIR] [--tierd BIN]
+ * --keep feeds the daemon section into STATE_DIR and leaves it there; a later
+ * run with the same --keep restarts that state without feeding it again.
  * (defaults 1,000,000 partners and 10,000,000 events; target: Status answered
  * within 5 s of start)
  */
@@ -260,14 +262,30 @@ static int sample_partners(const char *url, unsigned long long partners)
     return found == BENCH_SAMPLES ? 0 : -1;
 }
 
-static int daemon_section(const char *bin, unsigned long long partners, unsigned long long events)
+static int daemon_section(const char *bin, unsigned long long partners, unsigned long long events,
+                          const char *keep)
 {
-    char dir[] = "/tmp/bench-recovery-______";
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
-    if (!mkdtemp(dir)) {
-        perror("bench_recovery: mkdtemp");
-        return 1;
+    char dir[BENCH_PATH_MAX] = "/tmp/bench-recovery-______";
+    bool fed = false;
+    if (keep) {
+        /* a kept dir that already holds a state is restarted without feeding
+         * again, so the restart alone can be timed (and profiled) repeatedly */
+        char probe[BENCH_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", keep);
+        snprintf(probe, sizeof probe, "%s/state", dir);
+        struct stat st;
+        fed = stat(probe, &st) == 0;
+        if (!fed && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            perror(dir);
+            return 1;
+        }
+    } else {
+        /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+        memset(strchr(dir, '_'), 'X', strlen(strchr(dir, '_')));
+        if (!mkdtemp(dir)) {
+            perror("bench_recovery: mkdtemp");
+            return 1;
+        }
     }
     char state[BENCH_PATH_MAX], url[BENCH_PATH_MAX], pub[BENCH_PATH_MAX];
     snprintf(state, sizeof state, "%s/state", dir);
@@ -278,21 +296,26 @@ static int daemon_section(const char *bin, unsigned long long partners, unsigned
     int status = 1;
     td_client *c = NULL;
     td_error err = {0};
-    pid_t pid = bench_start_tierd(bin, state, url, pub, BENCH_PROGRAM);
-    if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
-        fprintf(stderr, "bench_recovery: %s did not start\n", bin);
-        goto out;
+    pid_t pid = -1;
+    if (!fed) {
+        pid = bench_start_tierd(bin, state, url, pub, BENCH_PROGRAM);
+        if (pid < 0 || bench_wait_ready(url, BENCH_START_LIMIT_S) < 0) {
+            fprintf(stderr, "bench_recovery: %s did not start\n", bin);
+            goto out;
+        }
+        if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) || feed_partners(c, partners) ||
+            feed_events(c, partners, events))
+            goto out;
+        td_client_close(c);
+        c = NULL;
+        double t_stop = bench_now_s();
+        int stopped = stop_tierd(pid);
+        pid = -1;
+        printf("stop: SIGTERM to exit in %.2f s%s\n", bench_now_s() - t_stop,
+               stopped ? " (exit status not 0)" : "");
+    } else {
+        printf("restart of the state kept in %s (not fed again)\n", dir);
     }
-    if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) || feed_partners(c, partners) ||
-        feed_events(c, partners, events))
-        goto out;
-    td_client_close(c);
-    c = NULL;
-    double t_stop = bench_now_s();
-    int stopped = stop_tierd(pid);
-    pid = -1;
-    printf("stop: SIGTERM to exit in %.2f s%s\n", bench_now_s() - t_stop,
-           stopped ? " (exit status not 0)" : "");
 
     double t0 = bench_now_s();
     pid = bench_start_tierd(bin, state, url, pub, BENCH_PROGRAM);
@@ -310,6 +333,8 @@ out:
     td_client_close(c);
     if (pid > 0)
         stop_tierd(pid);
+    if (keep)
+        return status;
     char cmd[BENCH_PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -322,6 +347,7 @@ int main(int argc, char **argv)
     const char *dir = BENCH_DEFAULT_DIR;
     unsigned long long partners = BENCH_DEFAULT_PARTNERS, events = BENCH_DEFAULT_EVENTS;
     int no_fill = 0, store_only = 0, positional = 0;
+    const char *keep = NULL;
     const char *bin = getenv("TIERD_BIN") ? getenv("TIERD_BIN") : BENCH_TIERD_BIN;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
@@ -330,6 +356,8 @@ int main(int argc, char **argv)
             partners = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--events") && i + 1 < argc)
             events = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+            keep = argv[++i];
         else if (!strcmp(argv[i], "--no-fill"))
             no_fill = 1;
         else if (!strcmp(argv[i], "--store-only"))
@@ -340,7 +368,7 @@ int main(int argc, char **argv)
             *(positional++ ? &events : &partners) = strtoull(argv[i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_recovery [PARTNERS EVENTS] [--dir DIR] [--no-fill] "
-                            "[--store-only] [--tierd BIN]\n");
+                            "[--store-only] [--keep STATE_DIR] [--tierd BIN]\n");
             return 2;
         }
     }
@@ -377,5 +405,5 @@ int main(int argc, char **argv)
     if (store_only)
         return 0;
     fflush(stdout);
-    return daemon_section(bin, partners, events);
+    return daemon_section(bin, partners, events, keep);
 }

@@ -43,6 +43,7 @@
 #define TD_FREE_AT_EXIT 0
 #endif
 
+#define NS_PER_S          1e9
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
@@ -574,16 +575,24 @@ static int run(daemon_main *m)
     if (pick_state_dir(m, &err) != 0)
         return fail(m, "state dir", &err);
     /* The store takes the state dir's single-instance lock. */
+    uint64_t t_open = uv_hrtime();
     if (state_open(d, m->state_dir, &err) != 0)
         return fail(m, "opening the state", &err);
+    log_info("state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
+             (double)(uv_hrtime() - t_open) / NS_PER_S);
 
     const char *program = program_path(m);
     bool loaded = false;
     if (program && load_program_file(d, program, PROGRAM_ACTOR_STARTUP, &loaded, &err) != 0)
         return fail(m, "loading the program", &err);
     log_program_in_force(d);
+    uint64_t t_timers = uv_hrtime();
     if (timers_open(d, &d->timers, &err) != 0)
         return fail(m, "scheduling window expiries", &err);
+    timers_stats ts;
+    timers_get_stats(d->timers, &ts);
+    log_info("timers: %llu partners queued in %.2f s", (unsigned long long)ts.pending,
+             (double)(uv_hrtime() - t_timers) / NS_PER_S);
 
     if (pick_endpoints(m, &err) != 0)
         return fail(m, "endpoints", &err);

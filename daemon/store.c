@@ -1006,15 +1006,25 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
     return 0;
 }
 
-uint64_t store_event_count(store *s)
+static uint64_t table_count(store *s, MDB_dbi dbi)
 {
     MDB_txn *txn = NULL; /* read_begin sets it on success; -O3 cannot see that */
     if (read_begin(s, &txn, NULL) != 0)
         return 0;
     MDB_stat st;
-    int rc = mdb_stat(txn, s->events, &st);
+    int rc = mdb_stat(txn, dbi, &st);
     read_end(s, txn);
     return rc ? 0 : st.ms_entries;
+}
+
+uint64_t store_event_count(store *s)
+{
+    return table_count(s, s->events);
+}
+
+uint64_t store_ilog_count(store *s)
+{
+    return table_count(s, s->ilog);
 }
 
 /* ---- change log ---- */

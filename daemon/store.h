@@ -84,6 +84,8 @@ int store_ilog_append(store *s, int64_t now, const uint8_t *pb, size_t len, uint
                       td_error *err);
 /* The last position handed out (in the open transaction, else committed). */
 uint64_t store_ilog_position(const store *s);
+/* How many entries the committed log holds (0 on a read error). */
+uint64_t store_ilog_count(store *s);
 typedef int (*store_ilog_fn)(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len);
 /* Entries in position order; fn returning non-zero stops and is returned. */
 int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err);
