@@ -586,13 +586,8 @@ static int run(daemon_main *m)
     if (program && load_program_file(d, program, PROGRAM_ACTOR_STARTUP, &loaded, &err) != 0)
         return fail(m, "loading the program", &err);
     log_program_in_force(d);
-    uint64_t t_timers = uv_hrtime();
     if (timers_open(d, &d->timers, &err) != 0)
         return fail(m, "scheduling window expiries", &err);
-    timers_stats ts;
-    timers_get_stats(d->timers, &ts);
-    log_info("timers: %llu partners queued in %.2f s", (unsigned long long)ts.pending,
-             (double)(uv_hrtime() - t_timers) / NS_PER_S);
 
     if (pick_endpoints(m, &err) != 0)
         return fail(m, "endpoints", &err);

@@ -30,9 +30,10 @@
 #include "state.h"
 #include "tierd.pb-c.h"
 
-#define STATE_DIRTY_INITIAL_CAP 64 /* slots in the dirty-id hash; a power of two */
-#define STATE_EVENT_ID_MAX      (2 * TD_MAX_ID + 2)
-#define STATE_TOPIC_PREFIX      "change/"
+#define STATE_DIRTY_INITIAL_CAP    64   /* slots in the dirty-id hash; a power of two */
+#define STATE_RESTORED_IDS_INITIAL 4096 /* bytes; the restored-id list doubles from here */
+#define STATE_EVENT_ID_MAX         (2 * TD_MAX_ID + 2)
+#define STATE_TOPIC_PREFIX         "change/"
 /* Checkpoints: whichever comes first. The log's size bounds a restart's
  * replay; the time bounds how long a quiet daemon's log lingers. (Not the
  * number of partners lagging: under steady load that soon becomes all of
@@ -87,6 +88,11 @@ struct state {
     void *publish_ud;
     state_rollback_fn rolled_back;
     void *rolled_back_ud;
+
+    /* the ids the start-up restore read, NUL-separated, in store order:
+     * the timers queue them after the daemon starts serving */
+    char *restored_ids;
+    size_t restored_len, restored_cap, restored_n;
 };
 
 /* ---- id sets ---- */
@@ -368,7 +374,28 @@ typedef struct partner_walk {
     idset ids;
     uint64_t *applied;
     size_t applied_cap;
+    /* when not NULL: every id read, appended NUL-separated */
+    state *collect;
 } partner_walk;
+
+static int collect_id(state *st, const void *id, size_t id_len)
+{
+    if (st->restored_len + id_len + 1 > st->restored_cap) {
+        size_t cap = st->restored_cap ? st->restored_cap * 2 : STATE_RESTORED_IDS_INITIAL;
+        while (cap < st->restored_len + id_len + 1)
+            cap *= 2;
+        char *b = realloc(st->restored_ids, cap);
+        if (!b)
+            return -1;
+        st->restored_ids = b;
+        st->restored_cap = cap;
+    }
+    memcpy(st->restored_ids + st->restored_len, id, id_len);
+    st->restored_ids[st->restored_len + id_len] = '\0';
+    st->restored_len += id_len + 1;
+    st->restored_n++;
+    return 0;
+}
 
 static int restore_one_partner(void *ud, const void *id, size_t id_len, const uint8_t *blob,
                                size_t len, uint64_t applied)
@@ -380,6 +407,8 @@ static int restore_one_partner(void *ud, const void *id, size_t id_len, const ui
         return td_error_set(w->err, TD_DATA_LOSS,
                             "%s: partner record %llu (in id order) is damaged: %s", w->dir,
                             (unsigned long long)w->n, perr.message);
+    if (w->collect && collect_id(w->collect, id, id_len) != 0)
+        return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
     if (!w->stamps)
         return 0;
     char key[TD_MAX_ID + 1];
@@ -463,7 +492,7 @@ static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, si
  * log until the next checkpoint) and *events how many entries that was. */
 static int engine_from_store(store *s, const char *dir, td_time now, engine **out,
                              uint64_t *program_index, uint64_t *scheduled_index, idset *deferred,
-                             uint64_t *events, td_error *err)
+                             uint64_t *events, state *collect, td_error *err)
 {
     engine *e = engine_new();
     if (!e)
@@ -471,7 +500,8 @@ static int engine_from_store(store *s, const char *dir, td_time now, engine **ou
                             dir);
     /* Each record's stamp matters only to replay a log that holds entries;
      * keeping a million of them for an empty log costs a restart time. */
-    partner_walk w = {.e = e, .dir = dir, .err = err, .stamps = store_ilog_count(s) > 0};
+    partner_walk w = {
+        .e = e, .dir = dir, .err = err, .stamps = store_ilog_count(s) > 0, .collect = collect};
     replay r = {.w = &w, .deferred = deferred};
     int rc = restore_program(e, s, dir, now, program_index, scheduled_index, err);
     if (rc == 0)
@@ -516,17 +546,29 @@ int state_open_with(tierd *d, const char *state_dir, const store_options *opt, t
         return rc;
     }
     rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index,
-                           &st->scheduled_index, &st->deferred, &st->deferred_events, err);
+                           &st->scheduled_index, &st->deferred, &st->deferred_events, st, err);
     if (rc) {
         store_close(d->store);
         d->store = NULL;
         idset_free(&st->deferred);
+        free(st->restored_ids);
         free(st->dir);
         free(st);
         return rc;
     }
     d->state = st;
     return 0;
+}
+
+char *state_take_restored_ids(tierd *d, size_t *count, size_t *len)
+{
+    state *st = d->state;
+    char *ids = st->restored_ids;
+    *count = st->restored_n;
+    *len = st->restored_len;
+    st->restored_ids = NULL;
+    st->restored_len = st->restored_cap = st->restored_n = 0;
+    return ids;
 }
 
 void state_close_for_exit(tierd *d)
@@ -558,6 +600,7 @@ void state_close(tierd *d)
         return;
     idset_free(&st->dirty);
     idset_free(&st->deferred);
+    free(st->restored_ids);
     queue_clear(st);
     free(st->queue);
     free(st->dir);
@@ -798,7 +841,7 @@ static int rollback(tierd *d, td_error *err)
         idset deferred = {0};
         td_error rerr = {0};
         if (engine_from_store(d->store, st->dir, now, &e, &index, &scheduled, &deferred, &events,
-                              &rerr) == 0) {
+                              NULL, &rerr) == 0) {
             engine_free(d->engine);
             d->engine = e;
             st->program_index = index;

@@ -33,6 +33,10 @@ int state_open(tierd *d, const char *state_dir, td_error *err);
 /* The same with store options (no_sync for tests and benches, map size). */
 int state_open_with(tierd *d, const char *state_dir, const store_options *opt, td_error *err);
 void state_close(tierd *d);
+/* Hands over the ids of the partners the start-up restore read: *count
+ * NUL-terminated ids packed in *len bytes, in store order; the caller frees
+ * the buffer. NULL (with *count 0) once taken, or when none were read. */
+char *state_take_restored_ids(tierd *d, size_t *count, size_t *len);
 /* For a process about to exit: closes the store (nothing is lost: every
  * turn was committed) and leaves the engine's memory to the kernel. */
 void state_close_for_exit(tierd *d);

@@ -326,6 +326,16 @@ struct timers {
     size_t n_slice;
     uint64_t slice_started; /* uv_hrtime() at the slice's first partner */
     timers_stats stats;
+
+    /* Start-up fill: a million partners' due times take seconds to
+     * compute, so after a restart they are queued in slices while the
+     * daemon already serves; the timer is armed once the queue is whole. */
+    uv_idle_t fill;
+    bool filling;
+    char *fill_ids; /* the restored ids, NUL-separated; fill_off is the next */
+    size_t fill_len, fill_off;
+    uint64_t fill_started;
+    int open_handles;
 };
 
 static void timers_on_timer(uv_timer_t *h);
@@ -346,7 +356,8 @@ static void timers_sink(void *ud, const td_change *c)
 
 static void timers_arm(timers *t)
 {
-    if (!t->has_timer)
+    /* A partial queue would run partners out of time order. */
+    if (!t->has_timer || t->filling)
         return;
     const char *id;
     td_time due;
@@ -467,10 +478,60 @@ static void timers_on_timer(uv_timer_t *h)
     timers_arm(t);
 }
 
+/* Queues p's next due time. Counting from the partner's last change rather
+ * than from now keeps an edge that passed unevaluated (the daemon was down,
+ * or the entry was overdue when the queue was dropped) as an overdue entry,
+ * evaluated at once; from now it would be lost. */
+static int queue_partner(timers *t, td_partner *p, td_time now)
+{
+    td_partner_info info;
+    engine_partner_info(p, &info);
+    td_time base = info.updated > 0 && info.updated < now ? info.updated : now;
+    return timer_heap_set(t->heap, info.id, engine_partner_next_due(t->d->engine, p, base));
+}
+
+static void fill_stop(timers *t)
+{
+    if (!t->filling)
+        return;
+    uv_idle_stop(&t->fill);
+    free(t->fill_ids);
+    t->fill_ids = NULL;
+    t->filling = false;
+}
+
+/* One slice of the start-up fill: restored partners in store order until
+ * TIMERS_SLICE_MAX_MS pass. A partner deleted since has no match; one
+ * changed since was queued by timers_touch and is queued again here from
+ * its state now, which gives the same due time. */
+static void timers_on_fill(uv_idle_t *h)
+{
+    timers *t = h->data;
+    uint64_t started = uv_hrtime();
+    td_time now = tierd_now(t->d);
+    for (size_t n = 1; t->fill_off < t->fill_len; n++) {
+        const char *id = t->fill_ids + t->fill_off;
+        t->fill_off += strlen(id) + 1;
+        td_partner *p = engine_partner_find(t->d->engine, id);
+        if (p && queue_partner(t, p, now) != 0)
+            log_error("timers: out of memory queueing partner '%s'; it is re-evaluated on its "
+                      "next event",
+                      id);
+        if (n % TIMERS_FILL_CHECK_EVERY == 0 && elapsed_ms(started) >= TIMERS_SLICE_MAX_MS)
+            return;
+    }
+    fill_stop(t);
+    t->stats.pending = timer_heap_size(t->heap);
+    log_info("timers: %llu partners queued in %.2f s, while serving",
+             (unsigned long long)t->stats.pending, elapsed_ms(t->fill_started) / MS_PER_S);
+    timers_arm(t);
+}
+
 /* Every partner's next due time after `now`, from scratch. */
 static int timers_rebuild_at(timers *t, td_time now, td_error *err)
 {
     tierd *d = t->d;
+    fill_stop(t); /* the rebuild queues every partner itself */
     timer_heap_clear(t->heap);
     td_partner *page[TIMERS_PAGE];
     const char *after = NULL;
@@ -482,22 +543,16 @@ static int timers_rebuild_at(timers *t, td_time now, td_error *err)
         if (lerr.code != TD_OK)
             return td_error_set(err, lerr.code, "timers: %s", lerr.message);
         for (size_t i = 0; i < n; i++) {
-            td_partner_info info;
-            engine_partner_info(page[i], &info);
-            /* Counting from the partner's last change rather than from now
-             * keeps an edge that passed unevaluated (the daemon was down, or
-             * the entry was overdue when the queue was dropped) as an
-             * overdue entry, evaluated at once; from now it would be lost. */
-            td_time base = info.updated > 0 && info.updated < now ? info.updated : now;
-            td_time due = engine_partner_next_due(d->engine, page[i], base);
-            if (timer_heap_set(t->heap, info.id, due) != 0)
+            if (queue_partner(t, page[i], now) != 0)
                 return td_error_set(err, TD_RESOURCE_EXHAUSTED,
                                     "timers: out of memory queueing %zu partners",
                                     timer_heap_size(t->heap));
-            after = info.id;
         }
         if (!n)
             break;
+        td_partner_info last;
+        engine_partner_info(page[n - 1], &last);
+        after = last.id;
     }
     t->stats.pending = timer_heap_size(t->heap);
     return 0;
@@ -526,7 +581,26 @@ static void timers_free(timers *t)
 {
     timer_heap_free(t->heap);
     free(t->slice);
+    free(t->fill_ids);
     free(t);
+}
+
+/* With a loop and restored partners: starts the fill and returns true. */
+static bool fill_start(timers *t)
+{
+    size_t count = 0, len = 0;
+    char *ids = t->d->state ? state_take_restored_ids(t->d, &count, &len) : NULL;
+    if (!t->has_timer || count < TIMERS_FILL_MIN_PARTNERS) {
+        free(ids);
+        return false;
+    }
+    t->fill_ids = ids;
+    t->fill_len = len;
+    t->fill_off = 0;
+    t->fill_started = uv_hrtime();
+    t->filling = true;
+    uv_idle_start(&t->fill, timers_on_fill);
+    return true;
 }
 
 int timers_open(tierd *d, timers **out, td_error *err)
@@ -544,14 +618,19 @@ int timers_open(tierd *d, timers **out, td_error *err)
     /* A fake clock moves only through timers_advance, so nothing is armed. */
     if (d->loop && !d->fake_clock) {
         uv_timer_init(d->loop, &t->timer);
-        t->timer.data = t;
+        uv_idle_init(d->loop, &t->fill);
+        t->timer.data = t->fill.data = t;
         t->has_timer = true;
     }
-    int rc = timers_rebuild(t, err);
+    uint64_t started = uv_hrtime();
+    int rc = fill_start(t) ? 0 : timers_rebuild(t, err);
     if (rc) {
         timers_close(t);
         return rc;
     }
+    if (!t->filling)
+        log_info("timers: %llu partners queued in %.2f s", (unsigned long long)t->stats.pending,
+                 elapsed_ms(started) / MS_PER_S);
     if (d->state)
         state_set_rollback_hook(d, timers_on_rollback, t);
     *out = t;
@@ -560,7 +639,9 @@ int timers_open(tierd *d, timers **out, td_error *err)
 
 static void timers_on_closed(uv_handle_t *h)
 {
-    timers_free(h->data);
+    timers *t = h->data;
+    if (--t->open_handles == 0)
+        timers_free(t);
 }
 
 void timers_close(timers *t)
@@ -570,8 +651,11 @@ void timers_close(timers *t)
     if (t->d->state)
         state_set_rollback_hook(t->d, NULL, NULL);
     if (t->has_timer) {
+        fill_stop(t);
         uv_timer_stop(&t->timer);
+        t->open_handles = 2;
         uv_close((uv_handle_t *)&t->timer, timers_on_closed);
+        uv_close((uv_handle_t *)&t->fill, timers_on_closed);
         return;
     }
     timers_free(t);

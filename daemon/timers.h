@@ -24,6 +24,8 @@
 #define TIMERS_RETRY_S            60    /* a slice whose commit failed runs again after this */
 #define TIMERS_PAGE               1024  /* partners fetched per engine_partner_list call */
 #define TIMERS_SLOW_SLICE_MS      50    /* a slice longer than this held the loop too long */
+#define TIMERS_FILL_MIN_PARTNERS  10000 /* fewer restored partners are queued before serving */
+#define TIMERS_FILL_CHECK_EVERY   64    /* partners queued between clock reads in a fill slice */
 
 /* ---- the queue on its own (no loop, no engine), for tests ---- */
 
@@ -64,7 +66,10 @@ typedef struct timers_stats {
 /* After the engine was restored (state_open, program loaded): computes every
  * partner's next due time (an edge passed since its last change, such as
  * one that fell while the daemon was down, is due at once) and arms the
- * timer on d->loop (not with a fake clock, nor when d->loop is NULL).
+ * timer on d->loop (not with a fake clock, nor when d->loop is NULL). With
+ * a loop and at least TIMERS_FILL_MIN_PARTNERS restored partners the queue
+ * is filled in slices of TIMERS_SLICE_MAX_MS after it returns, while
+ * requests are served, and the timer is armed when the fill ends.
  * Installs itself as the state's rollback hook, so a failed commit rebuilds
  * the queue. d must outlive the timers. */
 int timers_open(tierd *d, timers **out, td_error *err);

@@ -37,6 +37,11 @@
 #define TIME_BUF               32
 #define EXPIRES_IN_S           3
 #define WAIT_MAX_MS            15000
+/* More restored partners than TIMERS_FILL_MIN_PARTNERS (daemon/timers.h),
+ * so a restart queues their due times in the background. */
+#define FILL_PARTNERS 10000
+/* Time for a stop and a restart before the window expires. */
+#define RESTART_EXPIRES_IN_S 8
 
 static harness h;
 
@@ -245,6 +250,24 @@ static void rfc3339(time_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Waits for p-1's demotion after `before` changes, dated no earlier than
+ * `expiry`, with no request but History. */
+static void expect_demotion_on_the_wall_clock(uint64_t before, int64_t expiry)
+{
+    tu_deadline d = tu_deadline_in(WAIT_MAX_MS);
+    bool demoted = false;
+    do {
+        Tierd__ChangesResponse *r = history("p-1");
+        if (r->n_changes > before) {
+            demoted = true;
+            const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__DEMOTION);
+            ck_assert_int_ge(c->at, expiry);
+        }
+        tierd__changes_response__free_unpacked(r, NULL);
+    } while (!demoted && tu_poll(&d));
+    ck_assert_msg(demoted, "no demotion within %d ms of the window's expiry", WAIT_MAX_MS);
+}
+
 /* The real clock: a deal made a year ago, less a few seconds, leaves its
  * window while the test watches; the loop's timer demotes the partner with
  * no request at all. Needs timers_touch after ingest (handlers_event.c). */
@@ -256,20 +279,59 @@ START_TEST(test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clo
     rfc3339(now - DAY, recent, sizeof recent);
     rfc3339(now - WINDOW_DAYS * DAY + EXPIRES_IN_S, expiring, sizeof expiring);
     make_selling(recent, expiring);
+    expect_demotion_on_the_wall_clock(selling_changes(), (int64_t)now + EXPIRES_IN_S);
+}
+END_TEST
+
+/* FILL_PARTNERS partners with no events, beside p-1. */
+static void add_filler_partners(void)
+{
+    static Tierd__Partner parts[FILL_PARTNERS];
+    static Tierd__Partner *pp[FILL_PARTNERS];
+    static char ids[FILL_PARTNERS][TIME_BUF];
+    static char *types[] = {"reseller"};
+    for (size_t i = 0; i < FILL_PARTNERS; i++) {
+        snprintf(ids[i], sizeof ids[i], "filler-%05zu", i);
+        tierd__partner__init(&parts[i]);
+        parts[i].id = ids[i];
+        parts[i].n_types = 1;
+        parts[i].types = types;
+        pp[i] = &parts[i];
+    }
+    Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+    req.n_partners = FILL_PARTNERS;
+    req.partners = pp;
+    Tierd__UpsertPartnersResponse *resp = NULL;
+    td_error err;
+    td_client *cli = harness_client(&h, NULL);
+    ck_assert_ptr_nonnull(cli);
+    ck_assert_msg(td_client_upsert_partners(cli, &req, &resp, &err) == 0, "%s", err.message);
+    tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    td_client_close(cli);
+}
+
+/* After a restart with many partners the daemon serves before every due
+ * time is queued (the queue fills in the background); the timer must still
+ * be armed once the fill ends, so a window expiring after the restart
+ * demotes on time. */
+START_TEST(test_a_restart_with_many_partners_fills_the_queue_while_serving_and_still_demotes)
+{
+    load_program(true);
+    time_t now = time(NULL);
+    char recent[TIME_BUF], expiring[TIME_BUF];
+    rfc3339(now - DAY, recent, sizeof recent);
+    rfc3339(now - WINDOW_DAYS * DAY + RESTART_EXPIRES_IN_S, expiring, sizeof expiring);
+    make_selling(recent, expiring);
+    add_filler_partners();
     uint64_t before = selling_changes();
 
-    tu_deadline d = tu_deadline_in(WAIT_MAX_MS);
-    bool demoted = false;
-    do {
-        Tierd__ChangesResponse *r = history("p-1");
-        if (r->n_changes > before) {
-            demoted = true;
-            const Tierd__TierChange *c = expect_demotion(r, before, TIERD__CAUSE__DEMOTION);
-            ck_assert_int_ge(c->at, (int64_t)now + EXPIRES_IN_S);
-        }
-        tierd__changes_response__free_unpacked(r, NULL);
-    } while (!demoted && tu_poll(&d));
-    ck_assert_msg(demoted, "no demotion within %d ms of the window's expiry", WAIT_MAX_MS);
+    ck_assert_int_eq(harness_stop(&h), 0);
+    ck_assert_int_eq(harness_start(&h, "--log-level", "info", NULL), 0);
+    expect_demotion_on_the_wall_clock(before, (int64_t)now + RESTART_EXPIRES_IN_S);
+    char *log = harness_log(&h);
+    ck_assert_msg(strstr(log, "partners queued in") && strstr(log, "while serving"),
+                  "the restart did not fill the timer queue in the background:\n%s", log);
+    free(log);
 }
 END_TEST
 
@@ -287,6 +349,8 @@ static Suite *time_driven_suite(void)
     tcase_set_timeout(real, 60);
     tcase_add_checked_fixture(real, setup_real_clock, teardown);
     tcase_add_test(real, test_the_running_daemon_demotes_when_a_window_expires_on_the_wall_clock);
+    tcase_add_test(
+        real, test_a_restart_with_many_partners_fills_the_queue_while_serving_and_still_demotes);
     suite_add_tcase(s, real);
     return s;
 }
