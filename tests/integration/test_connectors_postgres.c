@@ -11,6 +11,7 @@
 
 #include "pgserver.h"
 #include "testhost.h"
+#include "testutil.h"
 
 #define WAIT_MS      10000
 #define DIR_MAX_TEST 512
@@ -67,10 +68,7 @@ static void suite_setup(void)
 static void suite_teardown(void)
 {
     pgserver_stop(&pg);
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp);
+    tu_rm_rf(tmp);
 }
 
 static void sql(const char *text)
@@ -118,6 +116,22 @@ static double num(json_t *arr, size_t i, const char *k)
     "\"from\":\"opportunities\",\"where\":\"stage = 'closed_won'\",\"cursor_column\":\"id\","      \
     "\"metric\":\"deal_closed\",\"source\":\"crm\",\"columns\":{\"id\":\"opp_id\","                \
     "\"partner\":\"account_id\",\"value\":\"amount\",\"at\":\"closed_at\",\"key\":\"opp_id\"}"
+
+/* Adds a closed_won opportunity "opp-last" after every row a test made and
+ * waits until t delivered `total` events, the last of them opp-last. The
+ * connector reads in cursor order, so whatever it read twice or should
+ * not have read stands before it: the count then says whether anything
+ * did. */
+static json_t *events_up_to_a_last_deal(testhost *t, size_t total)
+{
+    sql("INSERT INTO opportunities (opp_id, account_id, stage, amount, closed_at) VALUES "
+        "('opp-last', 'p-002', 'closed_won', 1, now());");
+    ck_assert(testhost_wait_events(t, total, WAIT_MS));
+    json_t *e = testhost_events(t);
+    ck_assert_uint_eq(json_array_size(e), total);
+    ck_assert_str_eq(get(e, total - 1, "id"), "opp-last");
+    return e;
+}
 
 START_TEST(test_crm_accounts_become_partners_with_their_types)
 {
@@ -168,9 +182,7 @@ START_TEST(test_rows_added_later_are_read_on_the_next_poll)
     /* opp-2 changed without moving the keyset column: by design it is not
      * seen again; only the new row arrives. */
     ck_assert(testhost_wait_events(th, 3, WAIT_MS));
-    usleep(600 * 1000);
-    json_t *e = testhost_events(th);
-    ck_assert_uint_eq(json_array_size(e), 3);
+    json_t *e = events_up_to_a_last_deal(th, 4);
     ck_assert_str_eq(get(e, 2, "id"), "opp-4");
     json_decref(e);
 }
@@ -192,9 +204,7 @@ START_TEST(test_restart_resumes_after_the_cursor_without_loss_or_duplicates)
     th = start("crm-deals", OPPS_CONFIG, cursor);
     free(cursor);
     ck_assert(testhost_wait_events(th, 50, WAIT_MS));
-    usleep(600 * 1000);
-    json_t *e = testhost_events(th);
-    ck_assert_uint_eq(json_array_size(e), 50);
+    json_t *e = events_up_to_a_last_deal(th, 51);
     ck_assert_str_eq(get(e, 0, "id"), "opp-x1");
     ck_assert_str_eq(get(e, 49, "id"), "opp-x50");
     json_decref(e);
@@ -224,9 +234,14 @@ START_TEST(test_moodle_completions_become_certifications_keyed_by_course)
                "\"key\":\"c.shortname\",\"at\":\"to_timestamp(cc.timecompleted)\"}",
                NULL);
     ck_assert(testhost_wait_events(th, 2, WAIT_MS));
-    usleep(400 * 1000);
+    /* One completion more, after the one without a time: the where clause
+     * must have passed over that one by the time this one arrives. */
+    sql("INSERT INTO mdl_course_completions (userid, course, timecompleted) VALUES "
+        "(2, 1, 1767400000);");
+    ck_assert(testhost_wait_events(th, 3, WAIT_MS));
     json_t *e = testhost_events(th);
-    ck_assert_uint_eq(json_array_size(e), 2);
+    ck_assert_uint_eq(json_array_size(e), 3);
+    ck_assert_str_eq(get(e, 2, "id"), "completion-4");
     ck_assert_str_eq(get(e, 0, "id"), "completion-1");
     ck_assert_str_eq(get(e, 0, "partner"), "p-001");
     ck_assert_str_eq(get(e, 0, "key"), "sales-101");
@@ -326,9 +341,5 @@ int main(void)
     tcase_add_test(tc, test_unreachable_database_is_reported_unavailable);
     tcase_add_test(tc, test_config_without_cursor_column_is_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

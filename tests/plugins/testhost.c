@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hostcheck.h"
 #include "loader.h"
+#include "testutil.h"
 
-#define TESTHOST_POLL_MS  10
 #define TESTHOST_PATH_MAX 4096
+#define TESTHOST_DIR_MODE 0755
 
 struct tierd_host {
     testhost *t;
@@ -275,23 +275,17 @@ void testhost_free(testhost *t)
     free(t);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static bool wait_count(testhost *t, json_t **arr, size_t n, int timeout_ms)
 {
-    for (int waited = 0;; waited += TESTHOST_POLL_MS) {
+    tu_deadline d = tu_deadline_in(timeout_ms);
+    for (;;) {
         pthread_mutex_lock(&t->lock);
         size_t have = json_array_size(*arr) + (*arr == t->events ? t->discarded : 0);
         pthread_mutex_unlock(&t->lock);
         if (have >= n)
             return true;
-        if (waited >= timeout_ms)
+        if (!tu_poll(&d))
             return false;
-        sleep_ms(TESTHOST_POLL_MS);
     }
 }
 
@@ -307,11 +301,9 @@ bool testhost_wait_partners(testhost *t, size_t n, int timeout_ms)
 
 bool testhost_wait_exit(testhost *t, int timeout_ms)
 {
-    for (int waited = 0; waited < timeout_ms; waited += TESTHOST_POLL_MS) {
-        if (atomic_load(&t->exited))
-            return true;
-        sleep_ms(TESTHOST_POLL_MS);
-    }
+    tu_deadline d = tu_deadline_in(timeout_ms);
+    while (!atomic_load(&t->exited) && tu_poll(&d))
+        ;
     return atomic_load(&t->exited);
 }
 
@@ -394,20 +386,11 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-#define TESTHOST_TEMPLATE_RANDOM 6
-
 char *testhost_tmpdir(const char *prefix, char *out, size_t outn)
 {
-    /* mkdtemp replaces the last six characters, which must all be 'X'. */
-    const char *root = getenv("TMPDIR");
-    int len = snprintf(out, outn, "%s/%s-", root && *root ? root : "/tmp", prefix);
-    if (len < 0 || (size_t)len + TESTHOST_TEMPLATE_RANDOM >= outn)
+    if (!tu_tmpdir(prefix, out, outn))
         return NULL;
-    memset(out + len, 'X', TESTHOST_TEMPLATE_RANDOM);
-    out[len + TESTHOST_TEMPLATE_RANDOM] = '\0';
-    if (!mkdtemp(out))
-        return NULL;
-    chmod(out, 0755);
+    chmod(out, TESTHOST_DIR_MODE);
     return out;
 }
 
