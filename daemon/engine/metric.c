@@ -96,6 +96,17 @@ static bool buckets_tree(const metric_stream *s)
     return s->nb > METRIC_SMALL;
 }
 
+/* A bucket as an mtree leaf (tie 0). */
+static mtree_node bucket_node(const metric_bucket *b)
+{
+    return (mtree_node){.at = b->at,
+                        .count = b->count,
+                        .sum = b->sum,
+                        .min = b->min,
+                        .max = b->max,
+                        .last = b->last};
+}
+
 /* Moves the array into a tree once it outgrows METRIC_SMALL. */
 static int buckets_to_tree(metric_stream *s)
 {
@@ -104,13 +115,7 @@ static int buckets_to_tree(metric_stream *s)
         return -1;
     mtree t = {0};
     for (uint32_t i = 0; i < s->nb; i++) {
-        const metric_bucket *b = &s->b[i];
-        mtree_node e = {.at = b->at,
-                        .count = b->count,
-                        .sum = b->sum,
-                        .min = b->min,
-                        .max = b->max,
-                        .last = b->last};
+        mtree_node e = bucket_node(&s->b[i]);
         if (mtree_put(&t, &e) != 0) {
             mtree_free(&t);
             return -1;
@@ -638,12 +643,7 @@ int metric_stream_each_key(const metric_stream *s,
 int metric_stream_load_bucket(metric_stream *s, const metric_bucket *b)
 {
     if (buckets_tree(s)) {
-        mtree_node e = {.at = b->at,
-                        .count = b->count,
-                        .sum = b->sum,
-                        .min = b->min,
-                        .max = b->max,
-                        .last = b->last};
+        mtree_node e = bucket_node(b);
         if (mtree_put(&s->w->b, &e) != 0)
             return -1;
         s->nb = s->w->b.size;

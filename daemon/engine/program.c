@@ -309,6 +309,55 @@ static bool each_pair(loader *ld, yaml_node_t *map, const char *what, const key_
     return true;
 }
 
+/* How many items a list of 1..max holds: 0 when `list` (named `what`) is
+ * not a list or holds none or too many, reported as "<owner> has no
+ * <items>" or "<owner> has N <items>, <over> <max>". */
+static size_t count_items(loader *ld, yaml_node_t *list, const char *what, const char *owner,
+                          const char *items, const char *over, size_t max)
+{
+    if (!expect_sequence(ld, list, what))
+        return 0;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0)
+        problem(ld, list, "%s has no %s", owner, items);
+    else if (n > max)
+        problem(ld, list, "%s has %zu %s, %s %zu", owner, n, items, over, max);
+    return n > max ? 0 : n;
+}
+
+/* How many entries a mapping of named things holds, 1..max: 0 when `map`
+ * (named `what`, "metrics") is not a mapping or names none or too many
+ * (reported; `one` names an entry, "metric"). */
+static size_t count_entries(loader *ld, yaml_node_t *map, const char *what, const char *one,
+                            size_t max)
+{
+    if (!expect_mapping(ld, map, what))
+        return 0;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n == 0)
+        problem(ld, map, "%s must name at least one %s", what, one);
+    else if (n > max)
+        problem(ld, map, "%zu %s, more than the limit of %zu", n, what, max);
+    return n > max ? 0 : n;
+}
+
+/* Entry i of such a mapping: its key, a plain name, with the value in *v;
+ * NULL (reported when the key is not a plain name) otherwise. */
+static yaml_node_t *entry_key(loader *ld, yaml_node_t *map, size_t i, const char *one,
+                              yaml_node_t **v)
+{
+    yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
+    yaml_node_t *k = node(ld, pr->key);
+    *v = node(ld, pr->value);
+    if (!k || !*v)
+        return NULL;
+    if (k->type != YAML_SCALAR_NODE) {
+        problem(ld, k, "%s names must be plain names, found %s", one, kind_name(k));
+        return NULL;
+    }
+    return k;
+}
+
 /* ---- numbers, durations, windows ------------------------------------ */
 
 static bool parse_double(const char *s, double *out)
@@ -401,101 +450,106 @@ typedef struct term_ctx {
     yaml_node_t *metric, *weight, *target;
 } term_ctx;
 
+/* A score term's metric: a known metric, not a score, not already in
+ * score m; -1 (reported) otherwise. */
+static int read_term_metric(loader *ld, const metric_def *m, yaml_node_t *v)
+{
+    const char *name = expect_text(ld, v, "score term metric");
+    int idx = name ? program_metric_index(ld->p, name) : -1;
+    if (name && idx < 0) {
+        problem(ld, v, "unknown metric '%.*s' in score '%s'", echo_len(name), name, m->name);
+        return -1;
+    }
+    if (idx >= 0 && ld->p->metrics[idx].agg == AGG_SCORE) {
+        problem(ld, v, "score '%s' cannot use score metric '%s'", m->name, name);
+        return -1;
+    }
+    for (size_t j = 0; idx >= 0 && j < m->n_terms; j++)
+        if (m->terms[j].metric == idx) {
+            problem(ld, v, "metric '%s' appears twice in score '%s'", name, m->name);
+            return -1;
+        }
+    return idx;
+}
+
+/* A score term's weight or target (`field`): a number above 0; false
+ * (reported when there is a value to quote) otherwise. */
+static bool read_term_number(loader *ld, yaml_node_t *v, const char *field, const char *score,
+                             double *out)
+{
+    char what[sizeof "score term " + sizeof "weight"];
+    snprintf(what, sizeof what, "score term %s", field);
+    const char *s = expect_text(ld, v, what);
+    if (s && parse_double(s, out) && *out > 0)
+        return true;
+    if (s)
+        problem(ld, v, "%s '%.*s' in score '%s' must be a number above 0", field, echo_len(s), s,
+                score);
+    return false;
+}
+
+/* Term i of score m, kept (m->n_terms grows) only when complete and
+ * sound. Its weight adds to *total; a missing or bad weight clears
+ * *weights_ok, as the sum then says nothing. */
+static void read_term(loader *ld, metric_def *m, yaml_node_t *item, size_t i, double *total,
+                      bool *weights_ok)
+{
+    static const key_slot keys[] = {KEY_SLOT(term_ctx, "metric", metric),
+                                    KEY_SLOT(term_ctx, "weight", weight),
+                                    KEY_SLOT(term_ctx, "target", target),
+                                    {NULL, 0}};
+    term_ctx c = {0};
+    char what[TD_MAX_NAME + 48];
+    snprintf(what, sizeof what, "term %zu of score '%s'", i + 1, m->name);
+    score_term *t = &m->terms[m->n_terms];
+    t->metric = -1;
+    if (!each_pair(ld, item, what, keys, &c)) {
+        *weights_ok = false;
+        return;
+    }
+    bool ok = true;
+    if (!c.metric || !c.weight || !c.target) {
+        problem(ld, item, "%s is missing '%s'", what,
+                !c.metric   ? "metric"
+                : !c.weight ? "weight"
+                            : "target");
+        ok = false;
+        if (!c.weight)
+            *weights_ok = false;
+    }
+    int metric = c.metric ? read_term_metric(ld, m, c.metric) : -1;
+    if (c.metric && metric < 0)
+        ok = false;
+    if (c.weight) {
+        if (read_term_number(ld, c.weight, "weight", m->name, &t->weight))
+            *total += t->weight;
+        else
+            ok = *weights_ok = false;
+    }
+    if (c.target && !read_term_number(ld, c.target, "target", m->name, &t->target))
+        ok = false;
+    if (ok) {
+        t->metric = metric;
+        m->n_terms++;
+    }
+}
+
 static void read_score(loader *ld, metric_def *m, yaml_node_t *list)
 {
     char what[TD_MAX_NAME + 32];
     snprintf(what, sizeof what, "score of metric '%s'", m->name);
-    if (!expect_sequence(ld, list, what))
+    size_t n = count_items(ld, list, what, what, "terms", "more than", TD_MAX_SCORE_TERMS);
+    if (!n)
         return;
-    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
-    if (n == 0) {
-        problem(ld, list, "score of metric '%s' has no terms", m->name);
-        return;
-    }
-    if (n > TD_MAX_SCORE_TERMS) {
-        problem(ld, list, "score of metric '%s' has %zu terms, more than %d", m->name, n,
-                TD_MAX_SCORE_TERMS);
-        return;
-    }
     m->terms = calloc(n, sizeof *m->terms);
     if (!m->terms) {
         ld->oom = true;
         return;
     }
-    static const key_slot keys[] = {KEY_SLOT(term_ctx, "metric", metric),
-                                    KEY_SLOT(term_ctx, "weight", weight),
-                                    KEY_SLOT(term_ctx, "target", target),
-                                    {NULL, 0}};
     double total = 0;
     bool weights_ok = true;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node(ld, list->data.sequence.items.start[i]);
-        term_ctx c = {0};
-        char twhat[TD_MAX_NAME + 48];
-        snprintf(twhat, sizeof twhat, "term %zu of score '%s'", i + 1, m->name);
-        score_term *t = &m->terms[m->n_terms];
-        t->metric = -1;
-        if (!each_pair(ld, item, twhat, keys, &c)) {
-            weights_ok = false;
-            continue;
-        }
-        bool ok = true;
-        if (!c.metric || !c.weight || !c.target) {
-            problem(ld, item, "%s is missing '%s'", twhat,
-                    !c.metric   ? "metric"
-                    : !c.weight ? "weight"
-                                : "target");
-            ok = false;
-            if (!c.weight)
-                weights_ok = false;
-        }
-        if (c.metric) {
-            const char *name = expect_text(ld, c.metric, "score term metric");
-            int idx = name ? program_metric_index(ld->p, name) : -1;
-            if (name && idx < 0) {
-                problem(ld, c.metric, "unknown metric '%.*s' in score '%s'", echo_len(name), name,
-                        m->name);
-                ok = false;
-            } else if (idx >= 0 && ld->p->metrics[idx].agg == AGG_SCORE) {
-                problem(ld, c.metric, "score '%s' cannot use score metric '%s'", m->name, name);
-                ok = false;
-            } else if (idx >= 0) {
-                for (size_t j = 0; j < m->n_terms; j++)
-                    if (m->terms[j].metric == idx) {
-                        problem(ld, c.metric, "metric '%s' appears twice in score '%s'", name,
-                                m->name);
-                        ok = false;
-                    }
-            } else {
-                ok = false;
-            }
-            t->metric = idx;
-        }
-        if (c.weight) {
-            const char *s = expect_text(ld, c.weight, "score term weight");
-            if (!s || !parse_double(s, &t->weight) || t->weight <= 0) {
-                if (s)
-                    problem(ld, c.weight, "weight '%.*s' in score '%s' must be a number above 0",
-                            echo_len(s), s, m->name);
-                ok = weights_ok = false;
-            } else {
-                total += t->weight;
-            }
-        }
-        if (c.target) {
-            const char *s = expect_text(ld, c.target, "score term target");
-            if (!s || !parse_double(s, &t->target) || t->target <= 0) {
-                if (s)
-                    problem(ld, c.target, "target '%.*s' in score '%s' must be a number above 0",
-                            echo_len(s), s, m->name);
-                ok = false;
-            }
-        }
-        if (ok)
-            m->n_terms++;
-        else
-            t->metric = -1;
-    }
+    for (size_t i = 0; i < n; i++)
+        read_term(ld, m, node(ld, list->data.sequence.items.start[i]), i, &total, &weights_ok);
     if (weights_ok && fabs(total - SCORE_TOTAL_WEIGHT) > SCORE_WEIGHT_TOLERANCE)
         problem(ld, list, "weights of score '%s' add up to %g, not 100", m->name, total);
 }
@@ -563,17 +617,9 @@ static void read_metric(loader *ld, metric_def *m, yaml_node_t *v)
 
 static void read_metrics(loader *ld, yaml_node_t *map)
 {
-    if (!expect_mapping(ld, map, "metrics"))
+    size_t n = count_entries(ld, map, "metrics", "metric", TD_MAX_METRICS);
+    if (!n)
         return;
-    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-    if (n == 0) {
-        problem(ld, map, "metrics must name at least one metric");
-        return;
-    }
-    if (n > TD_MAX_METRICS) {
-        problem(ld, map, "%zu metrics, more than the limit of %d", n, TD_MAX_METRICS);
-        return;
-    }
     program *p = ld->p;
     p->metrics = calloc(n, sizeof *p->metrics);
     if (!p->metrics) {
@@ -584,14 +630,9 @@ static void read_metrics(loader *ld, yaml_node_t *map)
      * further down the file. */
     yaml_node_t *bodies[TD_MAX_METRICS];
     for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
-        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
-        if (!k || !v)
+        yaml_node_t *v, *k = entry_key(ld, map, i, "metric", &v);
+        if (!k)
             continue;
-        if (k->type != YAML_SCALAR_NODE) {
-            problem(ld, k, "metric names must be plain names, found %s", kind_name(k));
-            continue;
-        }
         const char *name = scalar(k);
         if (!*name) {
             problem(ld, k, "metric name must not be empty");
@@ -845,75 +886,76 @@ static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list, const ti
     }
 }
 
+static void tier_def_free(tier_def *t)
+{
+    free(t->name);
+    free(t->when_src);
+    expr_free(t->when);
+    for (size_t b = 0; b < t->n_benefits; b++)
+        free(t->benefits[b]);
+    free(t->benefits);
+}
+
+/* Tier i of ladder l, kept (l->n_tiers grows) only when complete, so
+ * indices stay dense and nothing half-built reaches a caller. Its name,
+ * complete or not, goes into names. */
+static void read_tier(loader *ld, ladder_def *l, yaml_node_t *item, size_t i, tier_names *names)
+{
+    static const key_slot keys[] = {KEY_SLOT(tier_ctx, "name", name),
+                                    KEY_SLOT(tier_ctx, "when", when),
+                                    KEY_SLOT(tier_ctx, "benefits", benefits),
+                                    {NULL, 0}};
+    char what[TD_MAX_NAME + 48];
+    snprintf(what, sizeof what, "tier %zu of ladder '%s'", i + 1, l->name);
+    tier_ctx c = {0};
+    if (!item || !each_pair(ld, item, what, keys, &c))
+        return;
+    tier_def *t = &l->tiers[l->n_tiers];
+    const char *name = NULL;
+    if (!c.name) {
+        problem(ld, item, "%s is missing 'name'", what);
+    } else {
+        name = expect_text(ld, c.name, "tier name");
+        if (name && !check_label(ld, c.name, name, "tier name"))
+            name = NULL;
+        if (name && tier_named(names, name)) {
+            problem(ld, c.name, "duplicate tier '%s' in ladder '%s'", name, l->name);
+            name = NULL;
+        } else if (name) {
+            names->v[names->n++] = name;
+        }
+    }
+    if (!c.when)
+        problem(ld, item, "%s is missing 'when'", what);
+    else
+        t->when = read_expr(ld, c.when, "when", &t->when_src);
+    if (c.benefits)
+        t->benefits = read_labels(ld, c.benefits, "benefits", &t->n_benefits, false);
+    if (name)
+        t->name = dup_text(ld, name);
+    if (t->name && t->when) {
+        l->n_tiers++;
+    } else {
+        tier_def_free(t);
+        memset(t, 0, sizeof *t);
+    }
+}
+
 static void read_tiers(loader *ld, ladder_def *l, yaml_node_t *list, tier_names *names)
 {
-    char what[TD_MAX_NAME + 32];
+    char what[TD_MAX_NAME + 32], owner[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "tiers of ladder '%s'", l->name);
-    if (!expect_sequence(ld, list, what))
+    snprintf(owner, sizeof owner, "ladder '%s'", l->name);
+    size_t n = count_items(ld, list, what, owner, "tiers", "more than the limit of", TD_MAX_TIERS);
+    if (!n)
         return;
-    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
-    if (n == 0) {
-        problem(ld, list, "ladder '%s' has no tiers", l->name);
-        return;
-    }
-    if (n > TD_MAX_TIERS) {
-        problem(ld, list, "ladder '%s' has %zu tiers, more than the limit of %d", l->name, n,
-                TD_MAX_TIERS);
-        return;
-    }
     l->tiers = calloc(n, sizeof *l->tiers);
     if (!l->tiers) {
         ld->oom = true;
         return;
     }
-    static const key_slot keys[] = {KEY_SLOT(tier_ctx, "name", name),
-                                    KEY_SLOT(tier_ctx, "when", when),
-                                    KEY_SLOT(tier_ctx, "benefits", benefits),
-                                    {NULL, 0}};
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node(ld, list->data.sequence.items.start[i]);
-        char twhat[TD_MAX_NAME + 48];
-        snprintf(twhat, sizeof twhat, "tier %zu of ladder '%s'", i + 1, l->name);
-        tier_ctx c = {0};
-        if (!item || !each_pair(ld, item, twhat, keys, &c))
-            continue;
-        tier_def *t = &l->tiers[l->n_tiers];
-        const char *name = NULL;
-        if (!c.name) {
-            problem(ld, item, "%s is missing 'name'", twhat);
-        } else {
-            name = expect_text(ld, c.name, "tier name");
-            if (name && !check_label(ld, c.name, name, "tier name"))
-                name = NULL;
-            if (name && tier_named(names, name)) {
-                problem(ld, c.name, "duplicate tier '%s' in ladder '%s'", name, l->name);
-                name = NULL;
-            } else if (name) {
-                names->v[names->n++] = name;
-            }
-        }
-        if (!c.when)
-            problem(ld, item, "%s is missing 'when'", twhat);
-        else
-            t->when = read_expr(ld, c.when, "when", &t->when_src);
-        if (c.benefits)
-            t->benefits = read_labels(ld, c.benefits, "benefits", &t->n_benefits, false);
-        if (name)
-            t->name = dup_text(ld, name);
-        /* A tier keeps its slot only when complete, so indices stay dense
-         * and nothing half-built reaches a caller. */
-        if (t->name && t->when) {
-            l->n_tiers++;
-        } else {
-            free(t->name);
-            free(t->when_src);
-            expr_free(t->when);
-            for (size_t b = 0; b < t->n_benefits; b++)
-                free(t->benefits[b]);
-            free(t->benefits);
-            memset(t, 0, sizeof *t);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        read_tier(ld, l, node(ld, list->data.sequence.items.start[i]), i, names);
 }
 
 static void mask_add(void *ud, int metric)
@@ -973,17 +1015,9 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
 
 static void read_ladders(loader *ld, yaml_node_t *map)
 {
-    if (!expect_mapping(ld, map, "ladders"))
+    size_t n = count_entries(ld, map, "ladders", "ladder", TD_MAX_LADDERS);
+    if (!n)
         return;
-    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-    if (n == 0) {
-        problem(ld, map, "ladders must name at least one ladder");
-        return;
-    }
-    if (n > TD_MAX_LADDERS) {
-        problem(ld, map, "%zu ladders, more than the limit of %d", n, TD_MAX_LADDERS);
-        return;
-    }
     program *p = ld->p;
     p->ladders = calloc(n, sizeof *p->ladders);
     if (!p->ladders) {
@@ -991,14 +1025,9 @@ static void read_ladders(loader *ld, yaml_node_t *map)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
-        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
-        if (!k || !v)
+        yaml_node_t *v, *k = entry_key(ld, map, i, "ladder", &v);
+        if (!k)
             continue;
-        if (k->type != YAML_SCALAR_NODE) {
-            problem(ld, k, "ladder names must be plain names, found %s", kind_name(k));
-            continue;
-        }
         const char *name = scalar(k);
         if (!check_label(ld, k, name, "ladder name"))
             continue;
@@ -1168,6 +1197,14 @@ static bool check_utf8(loader *ld, const unsigned char *s, size_t len)
     return true;
 }
 
+/* libyaml's own refusal, at the place it names. */
+static void yaml_problem(loader *ld, const yaml_parser_t *parser)
+{
+    problem_at(ld, (int)parser->problem_mark.line + 1, (int)parser->problem_mark.column + 1,
+               "YAML: %s%s%s", parser->problem ? parser->problem : "syntax error",
+               parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
 static void load(loader *ld, const char *text, size_t len)
 {
     if (len > TD_MAX_PROGRAM_BYTES) {
@@ -1189,9 +1226,7 @@ static void load(loader *ld, const char *text, size_t len)
         if (parser.error == YAML_MEMORY_ERROR)
             ld->oom = true;
         else
-            problem_at(ld, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-                       "YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
-                       parser.context ? " " : "", parser.context ? parser.context : "");
+            yaml_problem(ld, &parser);
         yaml_parser_delete(&parser);
         return;
     }
@@ -1202,9 +1237,7 @@ static void load(loader *ld, const char *text, size_t len)
     } else {
         yaml_document_t second;
         if (!yaml_parser_load(&parser, &second)) {
-            problem_at(ld, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-                       "YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
-                       parser.context ? " " : "", parser.context ? parser.context : "");
+            yaml_problem(ld, &parser);
         } else {
             yaml_node_t *r2 = yaml_document_get_root_node(&second);
             if (r2)
@@ -1265,15 +1298,8 @@ void program_free(program *p)
         free(l->partner_types);
         free(l->gate_src);
         expr_free(l->gate);
-        for (size_t t = 0; t < l->n_tiers; t++) {
-            tier_def *td = &l->tiers[t];
-            free(td->name);
-            free(td->when_src);
-            expr_free(td->when);
-            for (size_t b = 0; b < td->n_benefits; b++)
-                free(td->benefits[b]);
-            free(td->benefits);
-        }
+        for (size_t t = 0; t < l->n_tiers; t++)
+            tier_def_free(&l->tiers[t]);
         free(l->tiers);
     }
     free(p->ladders);
