@@ -11,11 +11,16 @@
 #include <unistd.h>
 
 #include "testhost.h"
+#include "testutil.h"
 
 #define PATH_MAX_TEST 4096
 #define DIR_MAX_TEST  512
 #define WAIT_MS       5000
-#define SETTLE_MS     300
+#define SETTLE        "300ms"
+#define LONG_SETTLE   "10m"            /* "still being written" for as long as any test runs */
+#define SETTLED_AGE_S 3600             /* a file this old has settled under either */
+#define LAST_FILE     "zz-last.ndjson" /* sorts after every other name a test uses */
+#define LAST_LINE     "{\"id\":\"last\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n"
 
 static char tmp[DIR_MAX_TEST / 2];
 static char plugdir[DIR_MAX_TEST];
@@ -35,19 +40,30 @@ static void setup(void)
 static void teardown(void)
 {
     testhost_free(th);
-    char cmd[PATH_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(tmp), 0);
+}
+
+static void start_settling(const char *settle, const char *extra_json)
+{
+    char cfg[8192];
+    snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",\"settle\":\"%s\",\"scan\":\"100ms\"%s%s}", spooldir,
+             settle, extra_json ? "," : "", extra_json ? extra_json : "");
+    th = testhost_new("files", cfg, NULL);
+    td_error err;
+    ck_assert_msg(testhost_start(th, plugdir, "spool", &err) == 0, "%s", err.message);
 }
 
 static void start(const char *extra_json)
 {
-    char cfg[8192];
-    snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",\"settle\":\"%dms\",\"scan\":\"100ms\"%s%s}",
-             spooldir, SETTLE_MS, extra_json ? "," : "", extra_json ? extra_json : "");
-    th = testhost_new("files", cfg, NULL);
-    td_error err;
-    ck_assert_msg(testhost_start(th, plugdir, "spool", &err) == 0, "%s", err.message);
+    start_settling(SETTLE, extra_json);
+}
+
+/* Sets path's times to long ago: a file whose writer finished. */
+static void make_settled(const char *path)
+{
+    time_t then = time(NULL) - SETTLED_AGE_S;
+    struct timespec times[2] = {{then, 0}, {then, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
 }
 
 static void path_in(char *out, size_t n, const char *sub, const char *name)
@@ -69,8 +85,7 @@ static void drop(const char *name, const char *text)
     fputs(text, f);
     ck_assert_int_eq(fclose(f), 0);
     /* An old modification time: a renamed-in file has long settled. */
-    struct timespec times[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
-    utimensat(AT_FDCWD, tmpname, times, 0);
+    make_settled(tmpname);
     ck_assert_int_eq(rename(tmpname, final), 0);
 }
 
@@ -83,12 +98,19 @@ static bool exists(const char *sub, const char *name)
 
 static bool wait_exists(const char *sub, const char *name)
 {
-    for (int i = 0; i < WAIT_MS / 10; i++) {
-        if (exists(sub, name))
-            return true;
-        usleep(10000);
-    }
-    return false;
+    tu_deadline d = tu_deadline_in(WAIT_MS);
+    bool there;
+    while (!(there = exists(sub, name)) && tu_poll(&d))
+        ;
+    return there;
+}
+
+/* Drops LAST_FILE and waits until it is done: the spool reads a scan's
+ * files in name order, so every file already there was looked at. */
+static void drop_last_and_wait(void)
+{
+    drop(LAST_FILE, LAST_LINE);
+    ck_assert(wait_exists("done", LAST_FILE));
 }
 
 static char *slurp(const char *sub, const char *name)
@@ -303,30 +325,33 @@ START_TEST(test_xapi_array_with_unknown_actor_names_the_statement)
 }
 END_TEST
 
+/* A writer still at it keeps the modification time fresh; with a settle
+ * of minutes the file stays that fresh for the whole test, whatever the
+ * machine's speed. */
 START_TEST(test_half_written_file_is_not_read_until_it_settles)
 {
-    start(NULL);
+    start_settling(LONG_SETTLE, NULL);
     char p[PATH_MAX_TEST];
     path_in(p, sizeof p, NULL, "slow.ndjson");
     FILE *f = fopen(p, "w");
     ck_assert_ptr_nonnull(f);
-    /* a writer that keeps the file fresh, mid-line */
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 8; i++)
         fprintf(f, "{\"id\":\"e%d\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n",
                 i);
-        fputs(i == 7 ? "{\"id\":\"e8\",\"partner\":\"p\"," : "", f);
-        fflush(f);
-        usleep(SETTLE_MS * 1000 / 3);
-    }
+    fputs("{\"id\":\"e8\",\"partner\":\"p\",", f); /* mid-line */
+    fflush(f);
+    drop_last_and_wait();
     ck_assert(exists(NULL, "slow.ndjson"));
     json_t *e = testhost_events(th);
-    ck_assert_uint_eq(json_array_size(e), 0);
+    ck_assert_uint_eq(json_array_size(e), 1);
+    ck_assert_str_eq(ev_str(e, 0, "id"), "last");
     json_decref(e);
     fputs("\"metric\":\"m\",\"at\":\"2026-01-01\"}\n", f);
-    fclose(f);
+    ck_assert_int_eq(fclose(f), 0);
+    make_settled(p);
     ck_assert(wait_exists("done", "slow.ndjson"));
     e = testhost_events(th);
-    ck_assert_uint_eq(json_array_size(e), 9);
+    ck_assert_uint_eq(json_array_size(e), 1 + 9);
     json_decref(e);
 }
 END_TEST
@@ -339,21 +364,18 @@ START_TEST(test_part_tmp_and_dot_files_are_ignored_until_renamed)
     for (size_t i = 0; i < 3; i++) {
         char p[PATH_MAX_TEST];
         path_in(p, sizeof p, NULL, names[i]);
-        FILE *f = fopen(p, "w");
-        fputs(line, f);
-        fclose(f);
-        struct timespec times[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
-        utimensat(AT_FDCWD, p, times, 0);
+        ck_assert_int_eq(tu_write_file(p, line), 0);
+        make_settled(p);
     }
-    usleep(SETTLE_MS * 3 * 1000);
+    drop_last_and_wait();
     for (size_t i = 0; i < 3; i++)
         ck_assert(exists(NULL, names[i]));
-    ck_assert_uint_eq(testhost_commits(th), 0);
+    ck_assert_uint_eq(testhost_commits(th), 1);
     char from[PATH_MAX_TEST], to[PATH_MAX_TEST];
     path_in(from, sizeof from, NULL, "x.ndjson.part");
     path_in(to, sizeof to, NULL, "x.ndjson");
     ck_assert_int_eq(rename(from, to), 0);
-    ck_assert(testhost_wait_events(th, 1, WAIT_MS));
+    ck_assert(testhost_wait_events(th, 2, WAIT_MS));
     ck_assert(wait_exists("done", "x.ndjson"));
 }
 END_TEST
@@ -403,9 +425,5 @@ int main(void)
     tcase_add_test(tc, test_file_stays_in_place_when_the_daemon_is_unavailable);
     tcase_add_test(tc, test_unknown_extension_goes_to_failed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
