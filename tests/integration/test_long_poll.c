@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,7 +20,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -37,7 +35,6 @@
 #define NEXT_MS                  10000
 #define QUIET_MS                 300
 #define IDLE_NEVER_MS            600000
-#define POLL_MS                  20
 #define LOG_WAIT_MS              10000
 #define WATCH_WAIT_MS            15000
 #define PAGE                     100
@@ -67,19 +64,6 @@ static const char program_yaml[] = "program: long-poll-test\n"
 static harness h;
 static unsigned event_no;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A TCP port nobody listens on right now. */
 static int free_port(void)
 {
@@ -101,21 +85,12 @@ static void start_daemon(const char *config, const char *token, const char *extr
     harness_init(&h);
     h.token = token;
     char path[HARNESS_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/program.yaml", h.work);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(program_yaml, f);
-    fclose(f);
+    harness_write_file(&h, "program.yaml", program_yaml, path, sizeof path);
     if (config)
         harness_write_config(&h, config);
-    int rc = extra1 ? harness_start(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level",
-                                    "debug", extra1, extra2, NULL)
-                    : harness_start(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level",
-                                    "debug", NULL);
-    if (rc != 0) {
-        char *log = harness_log(&h);
-        ck_abort_msg("tierd did not start (status %d): %s", h.exit_status, log);
-    }
+    /* extra1 NULL ends the arguments there. */
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level", "debug",
+                     extra1, extra2, NULL);
     event_no = 0;
     td_client *c = harness_client(&h, NULL);
     for (int i = 1; i <= PARTNERS; i++) {
@@ -170,27 +145,27 @@ static void deal(int n)
     td_client_close(c);
 }
 
+/* The daemon's log line for a ListChanges that waits after since. */
+static void parked_line(uint64_t since, char *out, size_t n)
+{
+    snprintf(out, n, " ms for a change after %llu\n", (unsigned long long)since);
+}
+
 /* How many times the daemon's log says a ListChanges waits after since. */
-static int parked_count(uint64_t since)
+static size_t parked_count(uint64_t since)
 {
     char want[64];
-    snprintf(want, sizeof want, " ms for a change after %llu\n", (unsigned long long)since);
-    char *log = harness_log(&h);
-    int n = 0;
-    for (const char *p = log; (p = strstr(p, want)) != NULL; p += strlen(want))
-        n++;
-    free(log);
-    return n;
+    parked_line(since, want, sizeof want);
+    return harness_log_count(&h, want);
 }
 
 /* Waits until that count goes past `before`: one more is waiting now. */
-static void wait_until_parked(uint64_t since, int before)
+static void wait_until_parked(uint64_t since, size_t before)
 {
-    for (long waited = 0; parked_count(since) <= before; waited += POLL_MS) {
-        ck_assert_msg(waited < LOG_WAIT_MS, "no ListChanges after %llu waited",
-                      (unsigned long long)since);
-        sleep_ms(POLL_MS);
-    }
+    char want[64];
+    parked_line(since, want, sizeof want);
+    ck_assert_msg(harness_wait_log(&h, want, before + 1, LOG_WAIT_MS),
+                  "no ListChanges after %llu waited", (unsigned long long)since);
 }
 
 /* ---- a ListChanges that waits, on its own thread --------------------------------- */
@@ -209,9 +184,9 @@ typedef struct poll_call {
 static void *poll_run(void *arg)
 {
     poll_call *p = arg;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     p->rc = td_client_list_changes_wait(p->c, p->since, PAGE, p->wait_ms, &p->resp, &p->err);
-    p->secs = now_s() - t0;
+    p->secs = tu_now_s() - t0;
     return NULL;
 }
 
@@ -241,9 +216,9 @@ START_TEST(test_a_waiting_list_changes_is_answered_when_a_change_commits)
     td_client *other = harness_client(&h, NULL);
     Tierd__StatusResponse *st = NULL;
     td_error err = {0};
-    double t0 = now_s();
+    double t0 = tu_now_s();
     ck_assert_int_eq(td_client_status(other, &st, &err), 0);
-    ck_assert_msg(now_s() - t0 < SERVE_OTHERS_S, "Status took %.2f s", now_s() - t0);
+    ck_assert_msg(tu_now_s() - t0 < SERVE_OTHERS_S, "Status took %.2f s", tu_now_s() - t0);
     ck_assert_uint_eq(st->last_sequence, 0);
     tierd__status_response__free_unpacked(st, NULL);
     td_client_close(other);
@@ -309,10 +284,10 @@ static void expect_change(td_sub *s, uint64_t seq, const char *partner, double *
 {
     Tierd__TierChange *c = NULL;
     td_error err = {0};
-    double t0 = now_s();
+    double t0 = tu_now_s();
     int rc = td_sub_next(s, NEXT_MS, &c, &err);
     if (secs)
-        *secs = now_s() - t0;
+        *secs = tu_now_s() - t0;
     ck_assert_msg(rc == 0, "change %llu: %s", (unsigned long long)seq, err.message);
     ck_assert_uint_eq(c->sequence, seq);
     ck_assert_str_eq(c->partner, partner);
@@ -331,7 +306,7 @@ typedef struct later {
     pthread_t thread;
     int partner;
     uint64_t since; /* what the waiting subscription has seen */
-    int before;     /* waits after since logged before */
+    size_t before;  /* waits after since logged before */
 } later;
 
 static void *later_run(void *arg)
@@ -435,57 +410,31 @@ START_TEST(test_with_no_pub_endpoint_in_reach_a_subscription_follows_by_long_pol
 }
 END_TEST
 
-static size_t count_lines(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-    if (!f)
-        return 0;
-    for (int ch; (ch = fgetc(f)) != EOF;)
-        n += ch == '\n';
-    fclose(f);
-    return n;
-}
-
 START_TEST(test_tierctl_watch_follows_a_tcp_url_with_a_token_by_long_poll)
 {
     char tcp[URL_MAX], config[256];
     snprintf(tcp, sizeof tcp, "tcp://127.0.0.1:%d", free_port());
     snprintf(config, sizeof config, TOKENS_CONFIG, TOKEN, WRITER_TOKEN);
     start_daemon(config, WRITER_TOKEN, "--listen", tcp);
+    /* The watch is tierctl with a token of its own on the TCP URL. */
+    const char *bin = getenv("TIERCTL_BIN");
+    ck_assert_ptr_nonnull(bin);
     char out[HARNESS_PATH_MAX + 32], errp[HARNESS_PATH_MAX + 32];
     snprintf(out, sizeof out, "%s/watch.out", h.work);
     snprintf(errp, sizeof errp, "%s/watch.err", h.work);
-    const char *bin = getenv("TIERCTL_BIN");
-    ck_assert_ptr_nonnull(bin);
-    pid_t pid = fork();
+    pid_t pid = tu_spawn((const char *const[]){bin, "--url", tcp, "--token", TOKEN, "--json",
+                                               "watch", "--since", "0", NULL},
+                         NULL, out, errp);
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0)
-            _exit(126);
-        dup2(o, STDOUT_FILENO);
-        dup2(e, STDERR_FILENO);
-        execl(bin, bin, "--url", tcp, "--token", TOKEN, "--json", "watch", "--since", "0",
-              (char *)NULL);
-        _exit(127);
-    }
     deal(1);
     deal(2);
-    for (long waited = 0; count_lines(out) < 2 && waited < WATCH_WAIT_MS; waited += POLL_MS) {
+    tu_deadline d = tu_deadline_in(WATCH_WAIT_MS);
+    while (tu_count_lines(out) < 2 && tu_poll(&d)) {
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            char text[OUT_MAX] = {0};
-            FILE *f = fopen(errp, "r");
-            if (f) {
-                size_t got = fread(text, 1, sizeof text - 1, f);
-                text[got] = 0;
-                fclose(f);
-            }
+            char *text = tu_read_file(errp, OUT_MAX);
             ck_abort_msg("tierctl watch ended early (%d): %s", st, text);
         }
-        sleep_ms(POLL_MS);
     }
     kill(pid, SIGTERM);
     int status = 0;
@@ -493,7 +442,7 @@ START_TEST(test_tierctl_watch_follows_a_tcp_url_with_a_token_by_long_poll)
         ;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tierctl watch ended with %d",
                   status);
-    ck_assert_uint_eq(count_lines(out), 2);
+    ck_assert_uint_eq(tu_count_lines(out), 2);
     FILE *f = fopen(out, "r");
     char line[OUT_MAX];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
@@ -524,9 +473,5 @@ static Suite *long_poll_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(long_poll_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(long_poll_suite());
 }

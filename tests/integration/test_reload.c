@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -29,8 +28,6 @@
 
 #define TOKEN_ADMIN    "admin-token-0123456789"
 #define TOKENS_CONFIG  "tokens:\n  - {name: boss, token: " TOKEN_ADMIN ", role: admin}\n"
-#define WAIT_MS        10000
-#define POLL_MS        20
 #define URL_MAX        64
 #define PROGRAM_MAX    1024
 #define RELOAD_LINE    "SIGHUP: reloading"
@@ -49,49 +46,19 @@
     "    tiers:\n"                                                                                 \
     "      - { name: Bronze, when: arr >= 1 }\n"
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static size_t count(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
-/* Waits until the log holds `times` lines with text; fails the test with
- * the log when it does not come. */
-static void wait_log(const harness *h, const char *text, size_t times)
-{
-    for (long waited = 0; waited < WAIT_MS; waited += POLL_MS) {
-        char *log = harness_log(h);
-        size_t n = count(log, text);
-        free(log);
-        if (n >= times)
-            return;
-        sleep_ms(POLL_MS);
-    }
-    char *log = harness_log(h);
-    ck_abort_msg("no %zu x '%s' in the log: %s", times, text, log);
-}
-
 static bool log_has(const harness *h, const char *text)
 {
-    char *log = harness_log(h);
-    bool found = strstr(log, text) != NULL;
-    free(log);
-    return found;
+    return harness_log_count(h, text) > 0;
 }
 
 /* SIGHUP number `nth` (from 1), and its end. */
 static void reload(harness *h, size_t nth)
 {
     ck_assert_int_eq(kill(h->pid, SIGHUP), 0);
-    wait_log(h, RELOAD_LINE, nth);
+    if (!harness_wait_log(h, RELOAD_LINE, nth, HARNESS_WAIT_MS)) {
+        char *log = harness_log(h);
+        ck_abort_msg("no %zu x '%s' in the log: %s", nth, RELOAD_LINE, log);
+    }
 }
 
 /* A loopback tcp URL on a port nobody holds right now. */
@@ -123,16 +90,6 @@ static int status_at(const char *url, const char *token, Tierd__StatusResponse *
     return rc;
 }
 
-/* Fails the test with the daemon's log when harness_start did not start it. */
-static void started(harness *h, int rc)
-{
-    if (rc != 0) {
-        char *log = harness_log(h);
-        ck_abort_msg("tierd did not start (status %d): %s", h->exit_status, log);
-    }
-}
-#define START_OK(h, ...) started((h), harness_start((h), __VA_ARGS__))
-
 /* ---- config reloads -------------------------------------------------------- */
 
 START_TEST(test_reload_that_drops_every_token_while_tcp_is_open_is_refused)
@@ -143,7 +100,7 @@ START_TEST(test_reload_that_drops_every_token_while_tcp_is_open_is_refused)
     char tcp[URL_MAX];
     free_tcp_url(tcp, sizeof tcp);
     h.token = TOKEN_ADMIN;
-    START_OK(&h, "--listen", tcp, NULL);
+    HARNESS_START_OK(&h, "--listen", tcp, NULL);
     td_error err = {0};
     ck_assert_int_eq(status_at(tcp, NULL, NULL, &err), -TD_PERMISSION_DENIED);
 
@@ -171,7 +128,7 @@ START_TEST(test_reload_keeps_tokens_when_an_open_tcp_feed_is_no_longer_named_pub
     char tcp[URL_MAX];
     free_tcp_url(tcp, sizeof tcp);
     h.token = TOKEN_ADMIN;
-    START_OK(&h, "--publish", tcp, NULL);
+    HARNESS_START_OK(&h, "--publish", tcp, NULL);
     harness_write_config(&h,
                          "tokens:\n  - {name: new, token: new-token-0123456789, role: admin}\n");
     reload(&h, 1);
@@ -198,7 +155,7 @@ START_TEST(test_tcp_feed_with_tokens_opens_only_when_named_public_and_then_warns
     ck_assert_msg(log_has(&h, "publish_public: true"), "the refusal does not name the fix");
 
     harness_write_config(&h, TOKENS_CONFIG "publish_public: true\n");
-    START_OK(&h, "--publish", tcp, NULL);
+    HARNESS_START_OK(&h, "--publish", tcp, NULL);
     ck_assert_msg(log_has(&h, "warning: publish"), "no warning about the public feed");
     Tierd__StatusResponse *st = NULL;
     td_error err = {0};
@@ -230,11 +187,9 @@ END_TEST
 
 static void write_program(const harness *h, char *path, size_t n, const char *version)
 {
-    snprintf(path, n, "%s/program.yaml", h->work);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, PROGRAM_PATTERN, version);
-    ck_assert_int_eq(fclose(f), 0);
+    char yaml[PROGRAM_MAX];
+    snprintf(yaml, sizeof yaml, PROGRAM_PATTERN, version);
+    harness_write_file(h, "program.yaml", yaml, path, n);
 }
 
 static void load_over_rpc(const harness *h, const char *version)
@@ -271,7 +226,7 @@ START_TEST(test_sighup_keeps_a_version_loaded_over_rpc_when_the_file_is_unchange
     char path[HARNESS_PATH_MAX + 16], from_file[HARNESS_PATH_MAX + 32];
     write_program(&h, path, sizeof path, VERSION_FILE);
     snprintf(from_file, sizeof from_file, "file %s", path);
-    START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     expect_in_force(&h, VERSION_FILE, from_file);
 
     load_over_rpc(&h, VERSION_RPC);
@@ -296,11 +251,11 @@ START_TEST(test_restart_with_the_same_program_file_keeps_a_version_loaded_over_r
     harness_init(&h);
     char path[HARNESS_PATH_MAX + 16];
     write_program(&h, path, sizeof path, VERSION_FILE);
-    START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     load_over_rpc(&h, VERSION_RPC);
     ck_assert_int_eq(harness_stop(&h), 0);
 
-    START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     expect_in_force(&h, VERSION_RPC, "rpc");
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
@@ -313,7 +268,7 @@ START_TEST(test_status_says_a_version_in_force_by_schedule_came_from_its_schedul
     harness_init(&h);
     char path[HARNESS_PATH_MAX + 16];
     write_program(&h, path, sizeof path, VERSION_FILE);
-    START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     char yaml[PROGRAM_MAX];
     snprintf(yaml, sizeof yaml, "effective: 2026-12-01\n" PROGRAM_PATTERN, VERSION_RPC);
     td_client *c = harness_client(&h, NULL);
@@ -355,9 +310,5 @@ static Suite *reload_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(reload_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(reload_suite());
 }
