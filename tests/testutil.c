@@ -188,8 +188,10 @@ pid_t tu_spawn(const char *const *argv, const char *in, const char *out, const c
     if (pid != 0)
         return pid;
     int w = O_WRONLY | O_CREAT | O_TRUNC;
+    /* One file for both: one open, or each stream would write over the other. */
+    bool shared = out && err && strcmp(out, err) == 0;
     if (!tu_redirect(in, O_RDONLY, STDIN_FILENO) || !tu_redirect(out, w, STDOUT_FILENO) ||
-        !tu_redirect(err, w, STDERR_FILENO))
+        (shared ? dup2(STDOUT_FILENO, STDERR_FILENO) < 0 : !tu_redirect(err, w, STDERR_FILENO)))
         _exit(TU_CHILD_IO_FAIL);
     execv(argv[0], (char *const *)argv);
     _exit(TU_CHILD_EXEC_FAIL);

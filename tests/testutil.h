@@ -72,8 +72,8 @@ size_t tu_count(const char *hay, const char *needle);
  * when the test process ends, however it ends. */
 pid_t tu_fork(void);
 /* Starts argv[0] with argv (through tu_fork), stdin from in, stdout to out, stderr to err
- * (each a path, NULL: inherited; out and err are truncated). Returns the
- * pid, or -1 when fork failed. */
+ * (each a path, NULL: inherited; out and err are truncated, and may be
+ * the same file). Returns the pid, or -1 when fork failed. */
 pid_t tu_spawn(const char *const *argv, const char *in, const char *out, const char *err);
 /* Its exit code, or 128 + N when signal N ended it (what a shell says). */
 int tu_exit_status(int wstatus);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
 
 #define HARNESS_PROBE_MS   500
 #define HARNESS_FILE_MAX   (4u << 20)
@@ -133,6 +134,26 @@ td_client *harness_client(const harness *h, const char *token)
         abort();
     }
     return c;
+}
+
+int harness_raw_exchange(const harness *h, const void *buf, size_t len, void **reply,
+                         int timeout_ms)
+{
+    *reply = NULL;
+    int s = nn_socket(AF_SP, NN_REQ);
+    if (s < 0)
+        return -1;
+    int unlimited = -1;
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited);
+    int n = -1;
+    if (nn_connect(s, h->url) >= 0 && nn_send(s, buf, len, 0) == (int)len)
+        n = nn_recv(s, reply, NN_MSG, 0);
+    if (n < 0)
+        *reply = NULL;
+    nn_close(s);
+    return n;
 }
 
 Tierd__ConnectorStatus *harness_connector_status(const harness *h, const char *name,

@@ -81,6 +81,13 @@ bool harness_wait_log(const harness *h, const char *text, size_t times, long tim
 /* A client on harness_url with token (NULL = h->token). */
 td_client *harness_client(const harness *h, const char *token);
 
+/* Sends the raw bytes buf on a REQ socket of its own to harness_url and
+ * waits timeout_ms for the reply: its length and the reply in *reply
+ * (nn_freemsg it), or -1 and NULL when none came. Replies of any size are
+ * taken. */
+int harness_raw_exchange(const harness *h, const void *buf, size_t len, void **reply,
+                         int timeout_ms);
+
 /* Connector `name` in a fresh Status from the daemon (*keep holds the
  * response, which the caller frees), or NULL when the daemon did not
  * answer (*keep NULL) or runs no such connector. */

@@ -8,7 +8,6 @@
  * beside. BENCH_CONNECTORS_BIN names the benchmark (meson sets it). */
 #include <check.h>
 #include <dirent.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,36 +15,27 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "testutil.h"
 
 #define PATH_MAX_TEST      512
-#define CMDLINE_MAX        8192
+#define LOG_MAX            8192
 #define WAIT_EXIT_MS       180000
 #define WAIT_CLEAN_MS      30000
 #define WAIT_SERVER_MS     60000
-#define POLL_MS            100
-#define TEMPLATE_RANDOM    6
+#define WAIT_KILLED_MS     10000
 #define SMALL_TABLE_ROWS   "1000"
 #define EXIT_STATUS_SIGNAL 128
+#define DIR_MODE_SHARED    0755
 
 static char root[PATH_MAX_TEST]; /* the run's $TMPDIR */
 static char logs[PATH_MAX_TEST]; /* its stdout and stderr, outside root */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void make_dir(char *out, const char *prefix)
 {
-    int len = snprintf(out, PATH_MAX_TEST, "/tmp/%s-", prefix);
-    memset(out + len, 'X', TEMPLATE_RANDOM);
-    out[len + TEMPLATE_RANDOM] = '\0';
-    ck_assert_ptr_nonnull(mkdtemp(out));
+    ck_assert_ptr_nonnull(tu_tmpdir(prefix, out, PATH_MAX_TEST));
     /* As root the server runs as postgres, which must reach its directory. */
-    chmod(out, 0755);
+    chmod(out, DIR_MODE_SHARED);
 }
 
 static void setup(void)
@@ -54,38 +44,11 @@ static void setup(void)
     make_dir(logs, "td-benchlog");
 }
 
-static void rm_rf(const char *dir)
-{
-    char cmd[PATH_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
 /* A process whose command line mentions root (the postmaster's -D). */
 static pid_t process_naming_root(void)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t found = 0;
-    while (d && !found && (e = readdir(d))) {
-        char path[PATH_MAX_TEST], buf[CMDLINE_MAX];
-        snprintf(path, sizeof path, "/proc/%.32s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < n; i++)
-            if (buf[i] == '\0')
-                buf[i] = ' ';
-        buf[n] = '\0';
-        if (strstr(buf, root))
-            found = (pid_t)atoi(e->d_name);
-    }
-    if (d)
-        closedir(d);
-    return found;
+    pid_t pid = 0;
+    return tu_find_processes(root, NULL, &pid, 1) ? pid : 0;
 }
 
 static size_t entries_in_root(void)
@@ -105,17 +68,20 @@ static size_t entries_in_root(void)
  * before a failure too, since Check ends a failed test without teardown. */
 static void clean_root(void)
 {
-    for (pid_t pid; (pid = process_naming_root()) > 0;) {
+    tu_deadline d = tu_deadline_in(WAIT_KILLED_MS);
+    do {
+        pid_t pid = process_naming_root();
+        if (!pid)
+            break;
         kill(pid, SIGKILL);
-        sleep_ms(POLL_MS);
-    }
-    rm_rf(root);
+    } while (tu_poll(&d));
+    tu_rm_rf(root);
 }
 
 static void teardown(void)
 {
     clean_root();
-    rm_rf(logs);
+    tu_rm_rf(logs);
 }
 
 static pid_t start_bench(bool with_binaries, const char *rows)
@@ -125,7 +91,7 @@ static pid_t start_bench(bool with_binaries, const char *rows)
     char out[PATH_MAX_TEST + 16], err[PATH_MAX_TEST + 16];
     snprintf(out, sizeof out, "%s/out", logs);
     snprintf(err, sizeof err, "%s/err", logs);
-    pid_t pid = fork();
+    pid_t pid = tu_fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         setenv("TMPDIR", root, 1);
@@ -148,12 +114,9 @@ static pid_t start_bench(bool with_binaries, const char *rows)
 
 static int wait_exit(pid_t pid)
 {
-    for (long waited = 0; waited < WAIT_EXIT_MS; waited += POLL_MS) {
-        int ws = 0;
-        if (waitpid(pid, &ws, WNOHANG) == pid)
-            return WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_STATUS_SIGNAL + WTERMSIG(ws);
-        sleep_ms(POLL_MS);
-    }
+    int status = -1;
+    if (tu_wait_exit(pid, WAIT_EXIT_MS, &status))
+        return status;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     clean_root();
@@ -161,16 +124,15 @@ static int wait_exit(pid_t pid)
     return -1;
 }
 
+/* The run's stdout or stderr so far; the last call's text stays valid
+ * until the next call. */
 static char *read_log(const char *name)
 {
+    static char *text;
+    free(text);
     char path[PATH_MAX_TEST + 16];
     snprintf(path, sizeof path, "%s/%s", logs, name);
-    static char text[CMDLINE_MAX];
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
-    if (f)
-        fclose(f);
-    text[n] = '\0';
+    text = tu_read_file(path, LOG_MAX);
     return text;
 }
 
@@ -179,13 +141,13 @@ static void assert_cleaned_up(void)
 {
     pid_t left = 0;
     size_t files = 0;
-    for (long waited = 0; waited < WAIT_CLEAN_MS; waited += POLL_MS) {
+    tu_deadline d = tu_deadline_in(WAIT_CLEAN_MS);
+    do {
         left = process_naming_root();
         files = entries_in_root();
         if (!left && !files)
             return;
-        sleep_ms(POLL_MS);
-    }
+    } while (tu_poll(&d));
     clean_root();
     ck_abort_msg("left behind: process %d, %zu entries in %s; stderr:\n%s", (int)left, files, root,
                  read_log("err"));
@@ -207,10 +169,9 @@ START_TEST(test_bench_connectors_stops_postgres_on_sigterm)
 {
     pid_t pid = start_bench(true, NULL);
     pid_t server = 0;
-    for (long waited = 0; waited < WAIT_SERVER_MS && !server; waited += POLL_MS) {
-        server = process_naming_root();
-        sleep_ms(POLL_MS);
-    }
+    tu_deadline d = tu_deadline_in(WAIT_SERVER_MS);
+    while (!(server = process_naming_root()) && tu_poll(&d))
+        ;
     ck_assert_msg(server > 0, "no PostgreSQL started under %s; stderr:\n%s", root, read_log("err"));
     ck_assert_int_eq(kill(pid, SIGTERM), 0);
     ck_assert_int_eq(wait_exit(pid), EXIT_STATUS_SIGNAL + SIGTERM);
@@ -227,9 +188,5 @@ int main(void)
     tcase_add_test(tc, test_bench_connectors_stops_postgres_when_it_fails);
     tcase_add_test(tc, test_bench_connectors_stops_postgres_on_sigterm);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -8,7 +8,6 @@
 #include <check.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
-#include <nanomsg/reqrep.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,22 +50,13 @@ static int status_with(const harness *h, const char *token, td_error *err)
  * none came within RAW_TIMEOUT_MS. */
 static Tierd__Reply *raw_request(const harness *h, const void *buf, size_t len)
 {
-    int s = nn_socket(AF_SP, NN_REQ);
-    ck_assert_int_ge(s, 0);
-    int timeout = RAW_TIMEOUT_MS;
-    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout);
-    nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout, sizeof timeout);
-    ck_assert_int_ge(nn_connect(s, harness_url(h)), 0);
-    ck_assert_int_eq(nn_send(s, buf, len, 0), (int)len);
     void *msg = NULL;
-    int n = nn_recv(s, &msg, NN_MSG, 0);
-    Tierd__Reply *r = NULL;
-    if (n >= 0) {
-        r = tierd__reply__unpack(NULL, (size_t)n, msg);
-        ck_assert_msg(r != NULL, "the daemon's reply is not a Reply");
-        nn_freemsg(msg);
-    }
-    nn_close(s);
+    int n = harness_raw_exchange(h, buf, len, &msg, RAW_TIMEOUT_MS);
+    if (n < 0)
+        return NULL;
+    Tierd__Reply *r = tierd__reply__unpack(NULL, (size_t)n, msg);
+    nn_freemsg(msg);
+    ck_assert_msg(r != NULL, "the daemon's reply is not a Reply");
     return r;
 }
 

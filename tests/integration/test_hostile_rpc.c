@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -43,7 +41,6 @@
 #define PEAK_FACTOR       4          /* peak RSS may rise by this times the request */
 #define RSS_SLACK_PCT     10         /* RSS afterwards within this of the baseline */
 #define RSS_SETTLE_MS     5000
-#define POLL_MS           20
 #define UNREACHABLE_MAX_S 1.0 /* "at once": well under the 2 s client timeout */
 #define NOBODY_UID        65534
 #define UNKNOWN_VARINT    0x28 /* field 5, varint: in no message */
@@ -52,19 +49,6 @@
 
 static const char tokens_config[] = "tokens:\n"
                                     "  - {name: reader, token: " TOKEN_READ ", role: read}\n";
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *program_path(char *buf, size_t n)
 {
@@ -111,22 +95,9 @@ static uint8_t *padded_envelope(const char *method, size_t total)
     return NULL;
 }
 
-/* Sends buf on a REQ socket; returns the reply's length (-1: none within
- * RAW_TIMEOUT_MS) and the reply in *msg (nn_freemsg it). */
 static int raw_exchange(const harness *h, const void *buf, size_t len, void **msg)
 {
-    int s = nn_socket(AF_SP, NN_REQ);
-    ck_assert_int_ge(s, 0);
-    int timeout = RAW_TIMEOUT_MS, unlimited = -1;
-    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof timeout);
-    nn_setsockopt(s, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout, sizeof timeout);
-    nn_setsockopt(s, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited);
-    ck_assert_int_ge(nn_connect(s, harness_url(h)), 0);
-    ck_assert_int_eq(nn_send(s, buf, len, 0), (int)len);
-    *msg = NULL;
-    int n = nn_recv(s, msg, NN_MSG, 0);
-    nn_close(s);
-    return n;
+    return harness_raw_exchange(h, buf, len, msg, RAW_TIMEOUT_MS);
 }
 
 static Tierd__Reply *raw_request(const harness *h, const void *buf, size_t len)
@@ -391,12 +362,9 @@ static rss_figures measure(const harness *h, const uint8_t *buf, size_t len, int
     tierd__reply__free_unpacked(r, NULL);
     f.peak_kib = proc_kib(h->pid, "VmHWM");
     long limit = f.base_kib + f.base_kib * RSS_SLACK_PCT / 100;
-    for (long waited = 0; waited < RSS_SETTLE_MS; waited += POLL_MS) {
-        f.after_kib = proc_kib(h->pid, "VmRSS");
-        if (f.after_kib <= limit)
-            break;
-        sleep_ms(POLL_MS);
-    }
+    tu_deadline d = tu_deadline_in(RSS_SETTLE_MS);
+    while ((f.after_kib = proc_kib(h->pid, "VmRSS")) > limit && tu_poll(&d))
+        ;
     return f;
 }
 
@@ -456,24 +424,18 @@ END_TEST
 
 /* ---- item: unreachable ipc sockets ------------------------------------------------ */
 
-#define MKDTEMP_TAIL 6 /* mkdtemp replaces exactly six trailing 'X's */
+#define SOCK_DIR_MODE 0755 /* another user must reach the socket in it */
 static char sock_dir[HARNESS_DIR_MAX];
 
 static void make_sock_dir(void)
 {
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    int n = snprintf(sock_dir, sizeof sock_dir, "/tmp/tierd-sock-");
-    memset(sock_dir + n, 'X', MKDTEMP_TAIL);
-    sock_dir[n + MKDTEMP_TAIL] = '\0';
-    ck_assert_ptr_nonnull(mkdtemp(sock_dir));
-    ck_assert_int_eq(chmod(sock_dir, 0755), 0);
+    ck_assert_ptr_nonnull(tu_tmpdir("tierd-sock", sock_dir, sizeof sock_dir));
+    ck_assert_int_eq(chmod(sock_dir, SOCK_DIR_MODE), 0);
 }
 
 static void remove_sock_dir(void)
 {
-    char cmd[HARNESS_DIR_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sock_dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(sock_dir), 0);
 }
 
 /* A Unix socket bound at path; listening when listen_too, else left as a
@@ -498,7 +460,7 @@ static int tierctl_as(uid_t uid, const char *url, char *err, size_t n, double *s
     snprintf(epath, sizeof epath, "%s/err", sock_dir);
     const char *bin = getenv("TIERCTL_BIN");
     ck_assert_ptr_nonnull(bin);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -514,7 +476,7 @@ static int tierctl_as(uid_t uid, const char *url, char *err, size_t n, double *s
     int ws = 0;
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
-    *secs = now_s() - t0;
+    *secs = tu_now_s() - t0;
     FILE *f = fopen(epath, "r");
     size_t got = f ? fread(err, 1, n - 1, f) : 0;
     err[got] = 0;
@@ -583,9 +545,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(hostile_suite());
 }
