@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "connectors.h"
+#include "testutil.h"
 
 #define PROBLEMS_MAX 16
 #define PROBLEM_LEN  512
@@ -205,9 +206,5 @@ int main(void)
     tcase_add_test(tc, test_config_without_connectors_is_fine);
     tcase_add_test(tc, test_example_connector_configs_parse);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

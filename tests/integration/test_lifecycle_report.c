@@ -87,7 +87,7 @@ static void level(harness *h, const char *partner, const char *value, const char
 static void start_v1(harness *h)
 {
     harness_init(h);
-    ck_assert_int_eq(harness_start(h, "--fake-clock", CLOCK_START, NULL), 0);
+    HARNESS_START_OK(h, "--fake-clock", CLOCK_START, NULL);
     char path[HARNESS_PATH_MAX];
     write_file(h, "v1.yaml", V1, path, sizeof path);
     free(ctl(h, 0, (const char *const[]){"program", "load", path, NULL}));
@@ -255,9 +255,5 @@ int main(void)
     tcase_add_test(tc, test_a_metric_with_no_value_says_so);
     tcase_add_test(tc, test_since_after_an_override_expires_is_the_expiry);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -37,7 +37,7 @@ static void must(harness *h, const char *const *argv)
 static void start_with_partner(harness *h, const char *value)
 {
     harness_init(h);
-    ck_assert_int_eq(harness_start(h, "--fake-clock", "2026-11-15T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
     char path[HARNESS_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lc.yaml", h->work);
     FILE *f = fopen(path, "w");
@@ -207,9 +207,5 @@ int main(void)
     tcase_add_test(tc, test_cleared_override_returns_the_partner_to_its_earned_tier);
     tcase_add_test(tc, test_override_with_an_expiry_in_the_past_is_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

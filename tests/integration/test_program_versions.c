@@ -79,7 +79,7 @@ START_TEST(test_version_inside_notice_that_demotes_is_refused_unless_forced)
 {
     harness h;
     harness_init(&h);
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
     td_client *c = harness_client(&h, NULL);
     seed_silver_partner(&h, c);
 
@@ -106,7 +106,7 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
 {
     harness h;
     harness_init(&h);
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
     td_client *c = harness_client(&h, NULL);
     seed_silver_partner(&h, c);
     Tierd__PutProgramResponse *pr = NULL;
@@ -141,7 +141,7 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
     ck_assert_int_eq(harness_stop(&h), 0);
 
     /* After a restart past the effective date, version 2 is still in force. */
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL);
     c = harness_client(&h, NULL);
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
     td_client_close(c);
@@ -154,7 +154,7 @@ START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_ch
 {
     harness h;
     harness_init(&h);
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
     td_client *c = harness_client(&h, NULL);
     seed_silver_partner(&h, c);
     Tierd__PutProgramResponse *pr = NULL;
@@ -166,7 +166,7 @@ START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_ch
 
     /* Down across 2026-12-01: the version was never put in force, so it
      * still waits, and the first turn of the clock applies it. */
-    ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL), 0);
+    HARNESS_START_OK(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL);
     c = harness_client(&h, NULL);
     char v[64];
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
@@ -198,9 +198,5 @@ int main(void)
     tcase_add_test(
         tc, test_version_whose_instant_passed_while_down_takes_effect_with_its_changes_recorded);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

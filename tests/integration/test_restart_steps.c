@@ -169,8 +169,8 @@ START_TEST(test_restart_between_every_step_changes_nothing_visible)
     harness steady, restarted;
     harness_init(&steady);
     harness_init(&restarted);
-    ck_assert_int_eq(harness_start(&steady, "--fake-clock", STEPS_CLOCK_START, NULL), 0);
-    ck_assert_int_eq(harness_start(&restarted, "--fake-clock", STEPS_CLOCK_START, NULL), 0);
+    HARNESS_START_OK(&steady, "--fake-clock", STEPS_CLOCK_START, NULL);
+    HARNESS_START_OK(&restarted, "--fake-clock", STEPS_CLOCK_START, NULL);
     load_example(&steady);
     load_example(&restarted);
     for (int step = 1; step <= STEPS_COUNT; step++) {
@@ -179,7 +179,7 @@ START_TEST(test_restart_between_every_step_changes_nothing_visible)
         char now[STEPS_TIME_MAX];
         clock_now(&restarted, now, sizeof now);
         ck_assert_int_eq(harness_stop(&restarted), 0);
-        ck_assert_int_eq(harness_start(&restarted, "--fake-clock", now, NULL), 0);
+        HARNESS_START_OK(&restarted, "--fake-clock", now, NULL);
         snapshot a, b;
         snap_take(&steady, &a);
         snap_take(&restarted, &b);
@@ -205,9 +205,5 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_restart_between_every_step_changes_nothing_visible);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

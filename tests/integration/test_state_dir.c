@@ -91,7 +91,7 @@ START_TEST(test_full_disk_reaches_the_client_as_resource_exhausted_disk_full_wit
     char program[HARNESS_PATH_MAX];
     snprintf(program, sizeof program, "%s/examples/programs/partners.yaml",
              getenv("TIERD_SOURCE_ROOT"));
-    ck_assert_int_eq(harness_start(&h, "--program", program, NULL), 0);
+    HARNESS_START_OK(&h, "--program", program, NULL);
     char partners[HARNESS_PATH_MAX];
     snprintf(partners, sizeof partners, "%s/examples/data/partners.ndjson",
              getenv("TIERD_SOURCE_ROOT"));
@@ -167,7 +167,7 @@ START_TEST(test_store_files_are_private_and_a_readable_state_dir_is_warned_about
     /* A private dir draws no warning. */
     ck_assert_int_eq(chmod(h.state, 0750), 0);
     ck_assert_int_eq(truncate(h.log, 0), 0);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    HARNESS_START_OK(&h, NULL);
     log = harness_log(&h);
     ck_assert_msg(!strstr(log, "warning: state dir"), "log: %s", log);
     free(log);
@@ -193,9 +193,5 @@ static Suite *state_dir_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(state_dir_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(state_dir_suite());
 }
