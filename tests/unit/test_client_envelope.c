@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
 #include "tierd/client.h"
+#include "testutil.h"
 
 typedef enum script {
     SCRIPT_ECHO_METHOD,   /* OK; StatusResponse.version = the method name */
@@ -96,10 +96,7 @@ static void *serve(void *arg)
 static void start(script m)
 {
     mode = m;
-    /* mkdtemp wants six trailing 'X's */
-    int len = snprintf(dir, sizeof dir, "/tmp/test-client-______");
-    memset(dir + len - 6, 'X', 6);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(tu_tmpdir("test-client", dir, sizeof dir));
     snprintf(url, sizeof url, "ipc://%s/rpc.sock", dir);
     rep = nn_socket(AF_SP, NN_REP);
     ck_assert_int_ge(rep, 0);
@@ -111,17 +108,7 @@ static void stop(void)
 {
     nn_close(rep);
     pthread_join(tid, NULL);
-    char sock[300];
-    snprintf(sock, sizeof sock, "%s/rpc.sock", dir);
-    unlink(sock);
-    rmdir(dir);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    ck_assert_int_eq(tu_rm_rf(dir), 0);
 }
 
 START_TEST(test_call_sends_method_token_and_increasing_ids)
@@ -214,9 +201,9 @@ START_TEST(test_silent_daemon_is_unavailable_after_the_timeout_and_the_client_re
     td_error err;
     ck_assert_int_eq(td_client_open(url, NULL, 300, &c, &err), 0);
     Tierd__StatusResponse *s;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     ck_assert_int_eq(td_client_status(c, &s, &err), -TD_UNAVAILABLE);
-    double secs = now_s() - t0;
+    double secs = tu_now_s() - t0;
     ck_assert_double_ge(secs, 0.25);
     ck_assert_double_lt(secs, 1.0);
     ck_assert_ptr_nonnull(strstr(err.message, "did not answer within 300 ms"));
@@ -236,9 +223,9 @@ START_TEST(test_missing_ipc_socket_fails_at_once)
     td_error err;
     ck_assert_int_eq(td_client_open("ipc:///nonexistent-dir/rpc.sock", NULL, 5000, &c, &err), 0);
     Tierd__StatusResponse *s;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     ck_assert_int_eq(td_client_status(c, &s, &err), -TD_UNAVAILABLE);
-    ck_assert_double_lt(now_s() - t0, 0.5);
+    ck_assert_double_lt(tu_now_s() - t0, 0.5);
     ck_assert_str_eq(err.message,
                      "no tierd at ipc:///nonexistent-dir/rpc.sock: /nonexistent-dir/rpc.sock "
                      "does not exist");
@@ -289,9 +276,5 @@ int main(void)
     tcase_add_test(tc, test_bad_url_is_refused_at_open);
     tcase_add_test(tc, test_url_and_token_default_from_the_environment);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testutil.h"
 
 #define CFG_PATH_MAX 256
 #define CFG_TOKENS   "tokens:\n  - {name: ops, token: abcdefghijklmnopqrstuvwxyz, role: admin}\n"
@@ -216,9 +217,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(config_suite());
 }

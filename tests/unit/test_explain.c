@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine_fixture.h"
+#include "testutil.h"
 
 #define T0 ((td_time)1767225600) /* 2026-01-01 */
 
@@ -218,9 +219,5 @@ static Suite *explain_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(explain_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(explain_suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/expr.h"
+#include "testutil.h"
 
 #define MAX_DIAGS 16
 
@@ -426,9 +427,5 @@ static Suite *expr_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(expr_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(expr_suite());
 }

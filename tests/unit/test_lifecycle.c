@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "testutil.h"
 
 #define DAY      ((td_time)TD_SECONDS_PER_DAY)
 #define MAX_LOG  64
@@ -1071,9 +1072,5 @@ static Suite *lifecycle_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(lifecycle_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(lifecycle_suite());
 }

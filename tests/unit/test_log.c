@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "testutil.h"
 
 #define LOG_TEST_CAPTURE_MAX 16384
 #define LOG_TEST_PATH_MAX    64
@@ -146,10 +147,7 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(log_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = tu_run_suite(log_suite());
     free(captured);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

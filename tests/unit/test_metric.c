@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "engine/metric.h"
+#include "testutil.h"
 
 #define JAN_1_2026  ((td_time)1767225600)
 #define JAN_10_2026 ((td_time)1768003200)
@@ -234,9 +235,5 @@ static Suite *metric_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(metric_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(metric_suite());
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/engine_state.h"
+#include "testutil.h"
 
 #define ORACLE_TRIALS        40
 #define ORACLE_EVENTS        2500
@@ -265,9 +266,5 @@ int main(void)
     tcase_add_loop_test(tc, test_windowed_metrics_equal_a_brute_force_recomputation, 0,
                         ORACLE_TRIALS);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

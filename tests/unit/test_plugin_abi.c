@@ -14,6 +14,7 @@
 #include "hostcheck.h"
 #include "loader.h"
 #include "testhost.h"
+#include "testutil.h"
 
 #define PATH_MAX_TEST 4096
 
@@ -29,9 +30,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(tmp), 0);
 }
 
 START_TEST(test_plugin_built_for_current_abi_loads)
@@ -312,9 +311,5 @@ int main(void)
     tcase_add_test(hc, test_config_lookup_walks_dotted_paths);
     tcase_add_test(hc, test_config_block_that_is_not_a_mapping_is_refused);
     suite_add_tcase(s, hc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

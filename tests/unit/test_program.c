@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/program.h"
+#include "testutil.h"
 
 #define FILE_NAME "f.yaml"
 
@@ -772,9 +773,5 @@ static Suite *program_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(program_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(program_suite());
 }

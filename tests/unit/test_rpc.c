@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "rpc.h"
 #include "tierd.pb-c.h"
+#include "testutil.h"
 
 static rpc_token tokens[] = {
     {"reader", "read-secret-0123456789", TD_ROLE_READ},
@@ -229,10 +230,7 @@ static Suite *rpc_suite(void)
 int main(void)
 {
     scratch = rpc_arena_new();
-    SRunner *sr = srunner_create(rpc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = tu_run_suite(rpc_suite());
     rpc_arena_free(scratch);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

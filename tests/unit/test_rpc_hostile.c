@@ -14,6 +14,7 @@
 #include "rpc.h"
 #include "tierd.pb-c.h"
 #include "../wire_raw.h"
+#include "testutil.h"
 
 #define WIRE_MAX          512
 #define READ_TOKEN        "read-secret-0123456789"
@@ -155,9 +156,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(hostile_suite());
 }

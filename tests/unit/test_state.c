@@ -13,6 +13,7 @@
 #include "state.h"
 #include "store.h"
 #include "tierd.pb-c.h"
+#include "testutil.h"
 
 #define DIR_MAX_TEST     256
 #define FX_NOW           ((td_time)1780000000) /* 2026-05-28 */
@@ -23,19 +24,6 @@
 
 static char dir[DIR_MAX_TEST];
 static tierd d;
-
-/* mkdtemp under /tmp; the template's six trailing placeholders are
- * written by count, as mkdtemp requires exactly that many. */
-#define MKDTEMP_PLACEHOLDERS 6
-static char *make_tmpdir(const char *prefix, char *buf, size_t n)
-{
-    int len = snprintf(buf, n, "/tmp/%s-", prefix);
-    if (len < 0 || (size_t)len + MKDTEMP_PLACEHOLDERS >= n)
-        return NULL;
-    memset(buf + len, 'X', MKDTEMP_PLACEHOLDERS);
-    buf[len + MKDTEMP_PLACEHOLDERS] = '\0';
-    return mkdtemp(buf);
-}
 
 /* tierd_now belongs to the daemon's main; the tests freeze it. */
 td_time tierd_now(const tierd *t)
@@ -81,7 +69,7 @@ static void open_state(const store_options *opt)
 
 static void setup(void)
 {
-    ck_assert_ptr_nonnull(make_tmpdir("td-state", dir, sizeof dir));
+    ck_assert_ptr_nonnull(tu_tmpdir("td-state", dir, sizeof dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
     rollbacks = 0;
@@ -92,9 +80,7 @@ static void setup(void)
 static void teardown(void)
 {
     state_close(&d);
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(dir), 0);
 }
 
 static void put_program(void)
@@ -486,9 +472,5 @@ static Suite *state_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(state_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(state_suite());
 }

@@ -9,6 +9,7 @@
  *
  * connectors.c is compiled into this file to reach its static reader. */
 #include "../../daemon/connectors.c"
+#include "testutil.h"
 
 #include <check.h>
 
@@ -95,9 +96,5 @@ int main(void)
     tcase_add_test(tc, test_empty_status_message_keeps_the_socket_open);
     tcase_add_test(tc, test_end_of_stream_closes_the_status_socket);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }

@@ -17,14 +17,8 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testutil.h"
 
-/* mkdtemp replaces this run of six X characters with a unique name. */
-#define MKDTEMP_TAIL                                                                               \
-    "XX"                                                                                           \
-    "XX"                                                                                           \
-    "XX"
-
-#define TEST_DIR_TEMPLATE      "/tmp/tierd-store-" MKDTEMP_TAIL
 #define TEST_PATH_MAX          256
 #define TEST_SMALL_MAP         ((size_t)1 << 20)
 #define TEST_BIG_BLOB          4096
@@ -42,15 +36,12 @@ static const store_options fast = {.no_sync = true};
 
 static void make_dir(void)
 {
-    strcpy(dir, TEST_DIR_TEMPLATE);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(tu_tmpdir("tierd-store", dir, sizeof dir));
 }
 
 static void remove_dir(void)
 {
-    char cmd[TEST_PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(dir), 0);
 }
 
 static store *open_ok(const store_options *opt)
@@ -950,8 +941,8 @@ static uint32_t kill_writer_at_random(void)
      * round prove nothing. */
     uint32_t acked = 0, n;
     ck_assert_int_eq(read(p[0], &acked, sizeof acked), sizeof acked);
-    struct timespec nap = {0, (long)(TEST_KILL_MIN_MS + rand() % TEST_KILL_SPREAD_MS) * 1000000L};
-    nanosleep(&nap, NULL);
+    /* The crash strikes at a random moment: a scenario, not a wait. */
+    tu_sleep_ms(TEST_KILL_MIN_MS + rand() % TEST_KILL_SPREAD_MS);
     ck_assert_int_eq(kill(child, SIGKILL), 0);
     int status = 0;
     ck_assert_int_eq(waitpid(child, &status, 0), child);
@@ -1051,9 +1042,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(store_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/td_time.h"
+#include "testutil.h"
 
 #define JAN_1_2026 ((td_time)1767225600)
 #define DAY        ((td_time)TD_SECONDS_PER_DAY)
@@ -314,9 +315,5 @@ static Suite *time_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(time_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(time_suite());
 }

@@ -11,12 +11,7 @@
 #include "state.h"
 #include "tierd.pb-c.h"
 #include "timers.h"
-
-/* mkdtemp replaces this run of six X characters with a unique name. */
-#define MKDTEMP_TAIL                                                                               \
-    "XX"                                                                                           \
-    "XX"                                                                                           \
-    "XX"
+#include "testutil.h"
 
 #define DIR_MAX_TEST  256
 #define FX_NOW        ((td_time)1780000000) /* 2026-05-28 */
@@ -169,8 +164,7 @@ static void record_publish(void *ud, const char *topic, const uint8_t *payload, 
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/td-timers-" MKDTEMP_TAIL);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(tu_tmpdir("td-timers", dir, sizeof dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
     d.fake_clock = true;
@@ -186,9 +180,7 @@ static void setup(void)
 static void teardown(void)
 {
     state_close(&d);
-    char cmd[DIR_MAX_TEST + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_rm_rf(dir), 0);
 }
 
 /* A reseller that reaches Selling on a deal DEAL_AGE_DAYS old. */
@@ -420,9 +412,5 @@ static Suite *timers_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(timers_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(timers_suite());
 }
