@@ -183,7 +183,7 @@ static int check_pending(engine *e, td_partner *p, const char *ladder, const cha
 int engine_approve(engine *e, td_partner *p, const char *ladder, const char *actor,
                    const char *reason, td_time now, td_change_fn fn, void *ud, td_error *err)
 {
-    size_t l;
+    size_t l = 0; /* set by check_pending on success; -O3 cannot see that */
     int rc = check_pending(e, p, ladder, actor, reason, &l, err);
     if (rc)
         return rc;
@@ -214,7 +214,7 @@ int engine_approve(engine *e, td_partner *p, const char *ladder, const char *act
 int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor, const char *reason,
                 td_time now, td_change_fn fn, void *ud, td_error *err)
 {
-    size_t l;
+    size_t l = 0; /* set by check_pending on success; -O3 cannot see that */
     int rc = check_pending(e, p, ladder, actor, reason, &l, err);
     if (rc)
         return rc;
