@@ -77,6 +77,26 @@ static Tierd__Reply *envelope_request(const harness *h, const char *method, cons
     return r;
 }
 
+/* Checks that a reply came with status and, when message is given, that
+ * message; frees it. */
+static void expect_reply(Tierd__Reply *r, Tierd__Status status, const char *message)
+{
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->status, status);
+    if (message)
+        ck_assert_str_eq(r->message, message);
+    tierd__reply__free_unpacked(r, NULL);
+}
+
+/* After what a test sent: the daemon still answers, and stops cleanly. */
+static void expect_serving_then_stop(harness *h)
+{
+    td_error err = {0};
+    ck_assert_msg(status_with(h, NULL, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_cleanup(h);
+}
+
 START_TEST(test_status_round_trips_through_the_client_library)
 {
     harness h;
@@ -136,10 +156,7 @@ START_TEST(test_read_token_cannot_put_program_but_admin_reaches_the_handler)
     const char *denied[] = {TOKEN_READ, TOKEN_WRITE};
     for (size_t i = 0; i < 2; i++) {
         Tierd__Reply *r = envelope_request(&h, "PutProgram", denied[i], buf, len);
-        ck_assert_ptr_nonnull(r);
-        ck_assert_int_eq(r->status, TIERD__STATUS__PERMISSION_DENIED);
-        ck_assert_str_eq(r->message, "token lacks role admin for PutProgram");
-        tierd__reply__free_unpacked(r, NULL);
+        expect_reply(r, TIERD__STATUS__PERMISSION_DENIED, "token lacks role admin for PutProgram");
     }
     /* The admin token passes the role check: whatever the handler says, it
      * is not a permission problem. */
@@ -164,14 +181,9 @@ START_TEST(test_random_bytes_get_an_invalid_argument_reply_and_the_daemon_keeps_
             junk[i] = (uint8_t)rand();
         Tierd__Reply *r = raw_request(&h, junk, len);
         /* Junk that happens to decode as an Envelope names no method. */
-        ck_assert_ptr_nonnull(r);
-        ck_assert_int_eq(r->status, TIERD__STATUS__INVALID_ARGUMENT);
-        tierd__reply__free_unpacked(r, NULL);
+        expect_reply(r, TIERD__STATUS__INVALID_ARGUMENT, NULL);
     }
-    td_error err = {0};
-    ck_assert_int_eq(status_with(&h, NULL, &err), 0);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    expect_serving_then_stop(&h);
 }
 END_TEST
 
@@ -191,10 +203,7 @@ START_TEST(test_truncated_envelope_is_refused_as_not_an_envelope)
     ck_assert_int_eq(r->status, TIERD__STATUS__INVALID_ARGUMENT);
     ck_assert_msg(strstr(r->message, "request is not a valid Envelope"), "%s", r->message);
     tierd__reply__free_unpacked(r, NULL);
-    td_error err = {0};
-    ck_assert_int_eq(status_with(&h, NULL, &err), 0);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    expect_serving_then_stop(&h);
 }
 END_TEST
 
@@ -203,16 +212,11 @@ START_TEST(test_unknown_method_and_undecodable_payload_are_invalid_argument)
     harness h;
     start_plain(&h);
     Tierd__Reply *r = envelope_request(&h, "Reboot", NULL, NULL, 0);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->status, TIERD__STATUS__INVALID_ARGUMENT);
-    ck_assert_str_eq(r->message, "unknown method 'Reboot'");
-    tierd__reply__free_unpacked(r, NULL);
+    expect_reply(r, TIERD__STATUS__INVALID_ARGUMENT, "unknown method 'Reboot'");
     const uint8_t bad[] = {0x0a, 0x7f, 'x'}; /* field 1 claims 127 bytes, has 1 */
     r = envelope_request(&h, "PutProgram", NULL, bad, sizeof bad);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->status, TIERD__STATUS__INVALID_ARGUMENT);
-    ck_assert_str_eq(r->message, "payload does not decode as tierd.PutProgramRequest");
-    tierd__reply__free_unpacked(r, NULL);
+    expect_reply(r, TIERD__STATUS__INVALID_ARGUMENT,
+                 "payload does not decode as tierd.PutProgramRequest");
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
 }
@@ -232,10 +236,7 @@ START_TEST(test_oversized_request_is_refused_or_dropped_and_the_daemon_keeps_ser
         tierd__reply__free_unpacked(r, NULL);
     }
     free(payload);
-    td_error err = {0};
-    ck_assert_int_eq(status_with(&h, NULL, &err), 0);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    expect_serving_then_stop(&h);
 }
 END_TEST
 
@@ -372,9 +373,7 @@ START_TEST(test_lifecycle_methods_reach_their_handlers)
     /* No program is loaded: the handler refuses, but it is the handler
      * answering, not the table. */
     Tierd__Reply *r = envelope_request(&h, "SetOverride", NULL, NULL, 0);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_int_eq(r->status, TIERD__STATUS__FAILED_PRECONDITION);
-    tierd__reply__free_unpacked(r, NULL);
+    expect_reply(r, TIERD__STATUS__FAILED_PRECONDITION, NULL);
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
 }

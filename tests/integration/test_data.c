@@ -177,6 +177,25 @@ static void assert_tier(const char *partner, const char *tier)
     free(t);
 }
 
+/* The daemon's explanation of partner's tiers (caller frees). */
+static Tierd__ExplainResponse *explain_of(const char *partner)
+{
+    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
+    req.partner = (char *)partner;
+    Tierd__ExplainResponse *x = NULL;
+    td_error err;
+    ck_assert_msg(td_client_explain(cli, &req, &x, &err) == 0, "%s", err.message);
+    return x;
+}
+
+static Tierd__StatsResponse *stats(void)
+{
+    Tierd__StatsResponse *st = NULL;
+    td_error err;
+    ck_assert_msg(td_client_stats(cli, &st, &err) == 0, "%s", err.message);
+    return st;
+}
+
 /* p-1 climbs to Registered, then Selling, one triggering event each. */
 static void promote_p1(void)
 {
@@ -365,11 +384,7 @@ END_TEST
 START_TEST(test_explain_shows_the_gaps_to_the_next_tier)
 {
     promote_p1();
-    td_error err;
-    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
-    req.partner = "p-1";
-    Tierd__ExplainResponse *x = NULL;
-    ck_assert_msg(td_client_explain(cli, &req, &x, &err) == 0, "%s", err.message);
+    Tierd__ExplainResponse *x = explain_of("p-1");
     ck_assert_uint_eq(x->n_ladders, 1);
     Tierd__LadderExplanation *le = x->ladders[0];
     ck_assert_str_eq(le->ladder, "reseller");
@@ -392,6 +407,9 @@ START_TEST(test_explain_shows_the_gaps_to_the_next_tier)
     ck_assert(arr && certs);
     tierd__explain_response__free_unpacked(x, NULL);
 
+    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
+    req.partner = "p-1";
+    td_error err;
     req.ladder = "nosuch";
     ck_assert_int_eq(td_client_explain(cli, &req, &x, &err), -TD_NOT_FOUND);
     ck_assert_msg(strstr(err.message, "no ladder named"), "%s", err.message);
@@ -420,11 +438,7 @@ START_TEST(test_duplicate_events_answer_duplicate_even_within_one_batch)
     ck_assert_int_eq(r->results[1]->outcome, TIERD__OUTCOME__ACCEPTED);
     ck_assert_int_eq(r->results[2]->outcome, TIERD__OUTCOME__DUPLICATE);
     tierd__ingest_response__free_unpacked(r, NULL);
-    Tierd__ExplainRequest req = TIERD__EXPLAIN_REQUEST__INIT;
-    req.partner = "p-1";
-    Tierd__ExplainResponse *x = NULL;
-    td_error err;
-    ck_assert_msg(td_client_explain(cli, &req, &x, &err) == 0, "%s", err.message);
+    Tierd__ExplainResponse *x = explain_of("p-1");
     for (size_t i = 0; i < x->ladders[0]->next->n_gaps; i++)
         if (strcmp(x->ladders[0]->next->gaps[i]->metric, "arr") == 0)
             ck_assert_double_eq(x->ladders[0]->next->gaps[i]->value, 61000);
@@ -565,8 +579,7 @@ START_TEST(test_delete_partner_removes_it_and_a_second_delete_is_not_found)
     ck_assert(!gt->partners[0]->found);
     ck_assert(gt->partners[1]->found);
     tierd__get_tiers_response__free_unpacked(gt, NULL);
-    Tierd__StatsResponse *st = NULL;
-    ck_assert_msg(td_client_stats(cli, &st, &err) == 0, "%s", err.message);
+    Tierd__StatsResponse *st = stats();
     ck_assert_uint_eq(st->partners, 1);
     tierd__stats_response__free_unpacked(st, NULL);
 }
@@ -577,9 +590,7 @@ START_TEST(test_stats_count_partners_per_tier_and_events)
     promote_p1();
     upsert("p-2", "reseller");
     upsert("p-3", "distributor");
-    td_error err;
-    Tierd__StatsResponse *st = NULL;
-    ck_assert_msg(td_client_stats(cli, &st, &err) == 0, "%s", err.message);
+    Tierd__StatsResponse *st = stats();
     ck_assert_uint_eq(st->partners, 3);
     ck_assert_uint_eq(st->events, 4);
     ck_assert_uint_eq(st->n_ladders, 1);

@@ -75,13 +75,52 @@ static void seed_silver_partner(harness *h, td_client *c)
     free(errs);
 }
 
+#define CLOCK_START "2026-11-15T00:00:00Z"
+#define CLOCK_AFTER "2026-12-10T00:00:00Z" /* past V2's effective date */
+
+/* A daemon at CLOCK_START running V1 with p-1 at Silver; returns a client. */
+static td_client *start_with_silver_partner(harness *h)
+{
+    harness_init(h);
+    HARNESS_START_OK(h, "--fake-clock", CLOCK_START, NULL);
+    td_client *c = harness_client(h, NULL);
+    seed_silver_partner(h, c);
+    return c;
+}
+
+/* V2, forced past its notice: scheduled for its effective date. */
+static void schedule_v2(td_client *c)
+{
+    Tierd__PutProgramResponse *pr = NULL;
+    td_error err = {0};
+    ck_assert_msg(put(c, V2, true, &pr, &err) == 0, "%s", err.message);
+    ck_assert(pr->scheduled);
+    tierd__put_program_response__free_unpacked(pr, NULL);
+}
+
+static void advance(td_client *c, const char *by)
+{
+    Tierd__ClockResponse *cr = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_client_clock(c, by, &cr, &err) == 0, "%s", err.message);
+    tierd__clock_response__free_unpacked(cr, NULL);
+}
+
+/* p-1's newest change (the caller frees *keep). */
+static Tierd__TierChange *newest_change(td_client *c, Tierd__ChangesResponse **keep)
+{
+    Tierd__HistoryRequest hr = TIERD__HISTORY_REQUEST__INIT;
+    hr.partner = "p-1";
+    td_error err = {0};
+    ck_assert_msg(td_client_history(c, &hr, keep, &err) == 0, "%s", err.message);
+    ck_assert_uint_ge((*keep)->n_changes, 1);
+    return (*keep)->changes[0]; /* newest first */
+}
+
 START_TEST(test_version_inside_notice_that_demotes_is_refused_unless_forced)
 {
     harness h;
-    harness_init(&h);
-    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
-    td_client *c = harness_client(&h, NULL);
-    seed_silver_partner(&h, c);
+    td_client *c = start_with_silver_partner(&h);
 
     Tierd__PutProgramResponse *pr = NULL;
     td_error err = {0};
@@ -91,9 +130,7 @@ START_TEST(test_version_inside_notice_that_demotes_is_refused_unless_forced)
     char v[64];
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
 
-    ck_assert_int_eq(put(c, V2, true, &pr, &err), 0);
-    ck_assert(pr->scheduled);
-    tierd__put_program_response__free_unpacked(pr, NULL);
+    schedule_v2(c);
     /* scheduled, not yet in force */
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
     td_client_close(c);
@@ -105,31 +142,18 @@ END_TEST
 START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
 {
     harness h;
-    harness_init(&h);
-    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
-    td_client *c = harness_client(&h, NULL);
-    seed_silver_partner(&h, c);
-    Tierd__PutProgramResponse *pr = NULL;
-    td_error err = {0};
-    ck_assert_int_eq(put(c, V2, true, &pr, &err), 0);
-    tierd__put_program_response__free_unpacked(pr, NULL);
+    td_client *c = start_with_silver_partner(&h);
+    schedule_v2(c);
 
-    Tierd__ClockResponse *cr = NULL;
-    ck_assert_int_eq(td_client_clock(c, "10d", &cr, &err), 0);
-    tierd__clock_response__free_unpacked(cr, NULL);
+    advance(c, "10d");
     char v[64];
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
 
-    ck_assert_int_eq(td_client_clock(c, "10d", &cr, &err), 0);
-    tierd__clock_response__free_unpacked(cr, NULL);
+    advance(c, "10d");
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
 
-    Tierd__HistoryRequest hr = TIERD__HISTORY_REQUEST__INIT;
-    hr.partner = "p-1";
     Tierd__ChangesResponse *hist = NULL;
-    ck_assert_int_eq(td_client_history(c, &hr, &hist, &err), 0);
-    ck_assert_uint_ge(hist->n_changes, 1);
-    Tierd__TierChange *last = hist->changes[0]; /* newest first */
+    Tierd__TierChange *last = newest_change(c, &hist);
     ck_assert_int_eq(last->cause, TIERD__CAUSE__PROGRAM_VERSION);
     ck_assert_str_eq(last->from_tier, "Silver");
     ck_assert_str_eq(last->to_tier, "Bronze");
@@ -141,7 +165,7 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
     ck_assert_int_eq(harness_stop(&h), 0);
 
     /* After a restart past the effective date, version 2 is still in force. */
-    HARNESS_START_OK(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL);
+    HARNESS_START_OK(&h, "--fake-clock", CLOCK_AFTER, NULL);
     c = harness_client(&h, NULL);
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
     td_client_close(c);
@@ -153,34 +177,23 @@ END_TEST
 START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_changes_recorded)
 {
     harness h;
-    harness_init(&h);
-    HARNESS_START_OK(&h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
-    td_client *c = harness_client(&h, NULL);
-    seed_silver_partner(&h, c);
-    Tierd__PutProgramResponse *pr = NULL;
-    td_error err = {0};
-    ck_assert_int_eq(put(c, V2, true, &pr, &err), 0);
-    tierd__put_program_response__free_unpacked(pr, NULL);
+    td_client *c = start_with_silver_partner(&h);
+    schedule_v2(c);
     td_client_close(c);
     ck_assert_int_eq(harness_stop(&h), 0);
 
     /* Down across 2026-12-01: the version was never put in force, so it
      * still waits, and the first turn of the clock applies it. */
-    HARNESS_START_OK(&h, "--fake-clock", "2026-12-10T00:00:00Z", NULL);
+    HARNESS_START_OK(&h, "--fake-clock", CLOCK_AFTER, NULL);
     c = harness_client(&h, NULL);
     char v[64];
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
-    Tierd__ClockResponse *cr = NULL;
-    ck_assert_int_eq(td_client_clock(c, "1s", &cr, &err), 0);
-    tierd__clock_response__free_unpacked(cr, NULL);
+    advance(c, "1s");
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
-    Tierd__HistoryRequest hr = TIERD__HISTORY_REQUEST__INIT;
-    hr.partner = "p-1";
     Tierd__ChangesResponse *hist = NULL;
-    ck_assert_int_eq(td_client_history(c, &hr, &hist, &err), 0);
-    ck_assert_uint_ge(hist->n_changes, 1);
-    ck_assert_int_eq(hist->changes[0]->cause, TIERD__CAUSE__PROGRAM_VERSION);
-    ck_assert_str_eq(hist->changes[0]->to_tier, "Bronze");
+    Tierd__TierChange *last = newest_change(c, &hist);
+    ck_assert_int_eq(last->cause, TIERD__CAUSE__PROGRAM_VERSION);
+    ck_assert_str_eq(last->to_tier, "Bronze");
     tierd__changes_response__free_unpacked(hist, NULL);
     td_client_close(c);
     ck_assert_int_eq(harness_stop(&h), 0);

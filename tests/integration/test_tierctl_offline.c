@@ -225,6 +225,45 @@ static void fake_reply(fake *f, uint64_t id, int status, const char *msg,
     free(pbuf);
 }
 
+/* The per-item results of a batch, counted by outcome as a reply has them. */
+typedef struct fake_items {
+    Tierd__ItemResult *items;
+    Tierd__ItemResult **ptrs;
+    size_t n;
+    uint32_t accepted, duplicate, rejected;
+} fake_items;
+
+/* Results for a batch of n the fake received (call number f->calls). */
+static fake_items fake_items_new(fake *f, size_t n)
+{
+    if (f->calls <= FAKE_MAX_CALLS)
+        f->batch_sizes[f->calls - 1] = n;
+    fake_items r = {
+        .items = calloc(n + 1, sizeof *r.items), .ptrs = calloc(n + 1, sizeof *r.ptrs), .n = n};
+    ck_assert(r.items && r.ptrs);
+    return r;
+}
+
+/* Item i, id, answered with outcome (and reason, for a rejection). */
+static void fake_item(fake_items *r, size_t i, char *id, Tierd__Outcome outcome, char *reason)
+{
+    tierd__item_result__init(&r->items[i]);
+    r->items[i].index = (uint32_t)i;
+    r->items[i].id = id;
+    r->items[i].outcome = outcome;
+    r->items[i].reason = reason ? reason : "";
+    r->ptrs[i] = &r->items[i];
+    r->accepted += outcome == TIERD__OUTCOME__ACCEPTED;
+    r->duplicate += outcome == TIERD__OUTCOME__DUPLICATE;
+    r->rejected += outcome == TIERD__OUTCOME__REJECTED;
+}
+
+static void fake_items_free(fake_items *r)
+{
+    free(r->items);
+    free(r->ptrs);
+}
+
 /* Ingest: every event is accepted except partner "ghost" (unknown) and a
  * repeated id (duplicate). */
 static void fake_ingest(fake *f, const Tierd__Envelope *env)
@@ -232,32 +271,24 @@ static void fake_ingest(fake *f, const Tierd__Envelope *env)
     Tierd__IngestRequest *req =
         tierd__ingest_request__unpack(NULL, env->payload.len, env->payload.data);
     ck_assert_ptr_nonnull(req);
-    if (f->calls <= FAKE_MAX_CALLS)
-        f->batch_sizes[f->calls - 1] = req->n_events;
-    Tierd__IngestResponse resp = TIERD__INGEST_RESPONSE__INIT;
-    Tierd__ItemResult *items = calloc(req->n_events + 1, sizeof *items);
-    Tierd__ItemResult **ptrs = calloc(req->n_events + 1, sizeof *ptrs);
+    fake_items r = fake_items_new(f, req->n_events);
     for (size_t i = 0; i < req->n_events; i++) {
-        tierd__item_result__init(&items[i]);
-        items[i].index = (uint32_t)i;
-        items[i].id = req->events[i]->id;
-        if (strcmp(req->events[i]->partner, "ghost") == 0) {
-            items[i].outcome = TIERD__OUTCOME__REJECTED;
-            items[i].reason = "unknown partner 'ghost'";
-            resp.rejected++;
-        } else if (strcmp(req->events[i]->id, "dup") == 0) {
-            items[i].outcome = TIERD__OUTCOME__DUPLICATE;
-            resp.duplicate++;
-        } else {
-            resp.accepted++;
-        }
-        ptrs[i] = &items[i];
+        Tierd__Event *e = req->events[i];
+        if (strcmp(e->partner, "ghost") == 0)
+            fake_item(&r, i, e->id, TIERD__OUTCOME__REJECTED, "unknown partner 'ghost'");
+        else if (strcmp(e->id, "dup") == 0)
+            fake_item(&r, i, e->id, TIERD__OUTCOME__DUPLICATE, NULL);
+        else
+            fake_item(&r, i, e->id, TIERD__OUTCOME__ACCEPTED, NULL);
     }
-    resp.n_results = req->n_events;
-    resp.results = ptrs;
+    Tierd__IngestResponse resp = TIERD__INGEST_RESPONSE__INIT;
+    resp.accepted = r.accepted;
+    resp.duplicate = r.duplicate;
+    resp.rejected = r.rejected;
+    resp.n_results = r.n;
+    resp.results = r.ptrs;
     fake_reply(f, env->request_id, 0, NULL, &resp.base);
-    free(items);
-    free(ptrs);
+    fake_items_free(&r);
     tierd__ingest_request__free_unpacked(req, NULL);
 }
 
@@ -311,29 +342,21 @@ static void fake_upsert(fake *f, const Tierd__Envelope *env)
     Tierd__UpsertPartnersRequest *req =
         tierd__upsert_partners_request__unpack(NULL, env->payload.len, env->payload.data);
     ck_assert_ptr_nonnull(req);
-    if (f->calls <= FAKE_MAX_CALLS)
-        f->batch_sizes[f->calls - 1] = req->n_partners;
-    Tierd__UpsertPartnersResponse resp = TIERD__UPSERT_PARTNERS_RESPONSE__INIT;
-    Tierd__ItemResult *items = calloc(req->n_partners + 1, sizeof *items);
-    Tierd__ItemResult **ptrs = calloc(req->n_partners + 1, sizeof *ptrs);
+    fake_items r = fake_items_new(f, req->n_partners);
     for (size_t i = 0; i < req->n_partners; i++) {
-        tierd__item_result__init(&items[i]);
-        items[i].index = (uint32_t)i;
-        items[i].id = req->partners[i]->id;
-        if (req->partners[i]->n_types == 0) {
-            items[i].outcome = TIERD__OUTCOME__REJECTED;
-            items[i].reason = "a partner needs at least one type";
-            resp.rejected++;
-        } else {
-            resp.accepted++;
-        }
-        ptrs[i] = &items[i];
+        Tierd__Partner *p = req->partners[i];
+        if (p->n_types == 0)
+            fake_item(&r, i, p->id, TIERD__OUTCOME__REJECTED, "a partner needs at least one type");
+        else
+            fake_item(&r, i, p->id, TIERD__OUTCOME__ACCEPTED, NULL);
     }
-    resp.n_results = req->n_partners;
-    resp.results = ptrs;
+    Tierd__UpsertPartnersResponse resp = TIERD__UPSERT_PARTNERS_RESPONSE__INIT;
+    resp.accepted = r.accepted;
+    resp.rejected = r.rejected;
+    resp.n_results = r.n;
+    resp.results = r.ptrs;
     fake_reply(f, env->request_id, 0, NULL, &resp.base);
-    free(items);
-    free(ptrs);
+    fake_items_free(&r);
     tierd__upsert_partners_request__free_unpacked(req, NULL);
 }
 

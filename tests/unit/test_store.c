@@ -743,13 +743,22 @@ static void disk_teardown(void)
     rmdir(disk);
 }
 
-START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
+/* Points the store at the small disk; false (the test then does not run,
+ * and says so) when there is none. */
+static bool use_small_disk(const char *test)
 {
     if (!disk_mounted) {
-        fprintf(stderr, "test_full_disk...: not run (mounting a tmpfs needs CAP_SYS_ADMIN)\n");
-        return;
+        fprintf(stderr, "%s: not run (mounting a tmpfs needs CAP_SYS_ADMIN)\n", test);
+        return false;
     }
     snprintf(dir, sizeof dir, "%s", disk);
+    return true;
+}
+
+START_TEST(test_full_disk_fails_clearly_and_writes_return_when_space_does)
+{
+    if (!use_small_disk(__func__))
+        return;
     char ballast[TEST_PATH_MAX + 16];
     snprintf(ballast, sizeof ballast, "%s/ballast", disk);
     FILE *f = fopen(ballast, "w");
@@ -792,11 +801,8 @@ END_TEST
  * still hear "disk full" with the path, not an I/O error. */
 START_TEST(test_full_disk_in_a_big_turn_says_disk_full_and_the_path)
 {
-    if (!disk_mounted) {
-        fprintf(stderr, "test_full_disk_in_a_big_turn...: not run (needs CAP_SYS_ADMIN)\n");
+    if (!use_small_disk(__func__))
         return;
-    }
-    snprintf(dir, sizeof dir, "%s", disk);
     store *s = open_ok(NULL);
     char blob[TEST_BIG_BLOB];
     memset(blob, 'b', sizeof blob - 1);
@@ -870,11 +876,8 @@ END_TEST
 
 START_TEST(test_read_only_filesystem_serves_reads_and_refuses_writes)
 {
-    if (!disk_mounted) {
-        fprintf(stderr, "test_read_only_filesystem...: not run (needs CAP_SYS_ADMIN)\n");
+    if (!use_small_disk(__func__))
         return;
-    }
-    snprintf(dir, sizeof dir, "%s", disk);
     store *s = open_ok(NULL);
     begin_ok(s);
     put_partner_ok(s, "p-1", "one");
