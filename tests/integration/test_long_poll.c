@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "feed.h"
 #include "harness.h"
 
 #define FAKE_NOW                 "2026-01-01T00:00:00Z"
@@ -39,6 +40,7 @@
 #define WATCH_WAIT_MS            15000
 #define PAGE                     100
 #define PARTNERS                 3
+#define PARTNER_FMT              "p%d"
 #define URL_MAX                  64
 #define OUT_MAX                  (64 * 1024)
 #define MAX_LOG_READS_PER_CHANGE 3 /* a long-poll per change, and a page */
@@ -47,22 +49,7 @@
     "tokens:\n  - {name: follower, token: %s, role: read}\n"                                       \
     "  - {name: writer, token: %s, role: write}\n"
 
-/* review immediate, no grace: each deal moves a partner at once. */
-static const char program_yaml[] = "program: long-poll-test\n"
-                                   "version: \"1\"\n"
-                                   "metrics:\n"
-                                   "  deals: { agg: count, event: deal_closed }\n"
-                                   "ladders:\n"
-                                   "  reseller:\n"
-                                   "    partner_types: [reseller]\n"
-                                   "    tiers:\n"
-                                   "      - name: Registered\n"
-                                   "        when: deals >= 1\n"
-                                   "      - name: Selling\n"
-                                   "        when: deals >= 2\n";
-
 static harness h;
-static unsigned event_no;
 
 /* A TCP port nobody listens on right now. */
 static int free_port(void)
@@ -85,32 +72,14 @@ static void start_daemon(const char *config, const char *token, const char *extr
     harness_init(&h);
     h.token = token;
     char path[HARNESS_PATH_MAX + 32];
-    harness_write_file(&h, "program.yaml", program_yaml, path, sizeof path);
+    harness_write_file(&h, "program.yaml", feed_program_yaml, path, sizeof path);
     if (config)
         harness_write_config(&h, config);
     /* extra1 NULL ends the arguments there. */
     HARNESS_START_OK(&h, "--fake-clock", FAKE_NOW, "--program", path, "--log-level", "debug",
                      extra1, extra2, NULL);
-    event_no = 0;
     td_client *c = harness_client(&h, NULL);
-    for (int i = 1; i <= PARTNERS; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "p%d", i);
-        Tierd__Partner p = TIERD__PARTNER__INIT;
-        char *types[] = {"reseller"};
-        p.id = id;
-        p.name = id;
-        p.n_types = 1;
-        p.types = types;
-        Tierd__Partner *pp = &p;
-        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-        req.n_partners = 1;
-        req.partners = &pp;
-        Tierd__UpsertPartnersResponse *r = NULL;
-        td_error err = {0};
-        ck_assert_msg(td_client_upsert_partners(c, &req, &r, &err) == 0, "%s", err.message);
-        tierd__upsert_partners_response__free_unpacked(r, NULL);
-    }
+    feed_put_partners(c, PARTNER_FMT, 1, PARTNERS, "reseller");
     td_client_close(c);
 }
 
@@ -120,28 +89,12 @@ static void stop_daemon(void)
     harness_cleanup(&h);
 }
 
-/* One deal for partner pN: one tier change, committed before this returns. */
+/* One deal for partner pN: one tier change, committed before this returns.
+ * A client of its own, as it may run on another thread. */
 static void deal(int n)
 {
     td_client *c = harness_client(&h, NULL);
-    char id[32], partner[16];
-    snprintf(id, sizeof id, "d%u", ++event_no);
-    snprintf(partner, sizeof partner, "p%d", n);
-    Tierd__Event e = TIERD__EVENT__INIT;
-    e.id = id;
-    e.source = "test";
-    e.partner = partner;
-    e.metric = "deal_closed";
-    e.at = FAKE_NOW;
-    Tierd__Event *ep = &e;
-    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
-    req.n_events = 1;
-    req.events = &ep;
-    Tierd__IngestResponse *r = NULL;
-    td_error err = {0};
-    ck_assert_msg(td_client_ingest(c, &req, &r, &err) == 0, "%s", err.message);
-    ck_assert_uint_eq(r->accepted, 1);
-    tierd__ingest_response__free_unpacked(r, NULL);
+    feed_deals(c, PARTNER_FMT, n, 1, FAKE_NOW);
     td_client_close(c);
 }
 

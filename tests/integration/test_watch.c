@@ -18,6 +18,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
 
+#include "feed.h"
 #include "harness.h"
 
 #define FAKE_NOW          "2026-01-01T00:00:00Z"
@@ -32,38 +33,14 @@
 #define STALL_RCVBUF      1024
 #define LOG_PAGE          1000
 #define ID_MAX            32
+#define PARTNER_FMT       "p-%05d"
 #define WATCH_WAIT_MS     15000
 #define RAW_TIMEOUT_MS    2000
 #define FILTER_PARTNER    "p-00042"
 #define WATCH_OUT_MAX     (64 * 1024)
 
-/* review immediate, no grace: a tier follows its criteria at once. Partners
- * of type services sit on a second ladder, so ladder filters have work.
- * Gold is there so a partner at Selling can still make a change that
- * closes a test's story. */
-static const char program_yaml[] = "program: watch-test\n"
-                                   "version: \"1\"\n"
-                                   "metrics:\n"
-                                   "  deals: { agg: count, event: deal_closed }\n"
-                                   "ladders:\n"
-                                   "  reseller:\n"
-                                   "    partner_types: [reseller]\n"
-                                   "    tiers:\n"
-                                   "      - name: Registered\n"
-                                   "        when: deals >= 1\n"
-                                   "      - name: Selling\n"
-                                   "        when: deals >= 2\n"
-                                   "      - name: Gold\n"
-                                   "        when: deals >= 3\n"
-                                   "  services:\n"
-                                   "    partner_types: [services]\n"
-                                   "    tiers:\n"
-                                   "      - name: Certified\n"
-                                   "        when: deals >= 1\n";
-
 static harness h;
 static td_client *cli;
-static unsigned event_no; /* event ids stay unique across a test */
 
 typedef struct rec {
     uint64_t seq;
@@ -127,10 +104,9 @@ static void start_daemon(void)
 {
     harness_init(&h);
     char program[HARNESS_PATH_MAX];
-    harness_write_file(&h, "program.yaml", program_yaml, program, sizeof program);
+    harness_write_file(&h, "program.yaml", feed_program_yaml, program, sizeof program);
     HARNESS_START_OK(&h, "--fake-clock", FAKE_NOW, "--program", program, NULL);
     cli = harness_client(&h, NULL);
-    event_no = 0;
 }
 
 /* The state dir keeps the program, so a restart needs no --program. */
@@ -148,71 +124,16 @@ static void stop_daemon(void)
     harness_cleanup(&h);
 }
 
-static void partner_id(char *buf, size_t n, int i)
-{
-    snprintf(buf, n, "p-%05d", i);
-}
-
 /* Partners p-<first>..p-<first+n-1> of one type, in one request. */
 static void put_partners(int first, int n, const char *type)
 {
-    Tierd__Partner *ps = calloc((size_t)n, sizeof *ps);
-    Tierd__Partner **pp = calloc((size_t)n, sizeof *pp);
-    char(*ids)[ID_MAX] = calloc((size_t)n, sizeof *ids);
-    char *types[] = {(char *)type};
-    ck_assert(ps && pp && ids);
-    for (int i = 0; i < n; i++) {
-        tierd__partner__init(&ps[i]);
-        partner_id(ids[i], ID_MAX, first + i);
-        ps[i].id = ids[i];
-        ps[i].n_types = 1;
-        ps[i].types = types;
-        pp[i] = &ps[i];
-    }
-    Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-    req.n_partners = (size_t)n;
-    req.partners = pp;
-    Tierd__UpsertPartnersResponse *r = NULL;
-    td_error err = {0};
-    ck_assert_msg(td_client_upsert_partners(cli, &req, &r, &err) == 0, "%s", err.message);
-    ck_assert_uint_eq(r->accepted, (unsigned)n);
-    tierd__upsert_partners_response__free_unpacked(r, NULL);
-    free(ps);
-    free(pp);
-    free(ids);
+    feed_put_partners(cli, PARTNER_FMT, first, n, type);
 }
 
 /* One deal each for partners p-<first>..p-<first+n-1>, in one request. */
 static void deals(int first, int n)
 {
-    Tierd__Event *es = calloc((size_t)n, sizeof *es);
-    Tierd__Event **ep = calloc((size_t)n, sizeof *ep);
-    char(*ids)[ID_MAX] = calloc((size_t)n, sizeof *ids);
-    char(*partners)[ID_MAX] = calloc((size_t)n, sizeof *partners);
-    ck_assert(es && ep && ids && partners);
-    for (int i = 0; i < n; i++) {
-        tierd__event__init(&es[i]);
-        snprintf(ids[i], ID_MAX, "deal-%u", ++event_no);
-        partner_id(partners[i], ID_MAX, first + i);
-        es[i].id = ids[i];
-        es[i].source = "crm";
-        es[i].partner = partners[i];
-        es[i].metric = "deal_closed";
-        es[i].at = EVENT_AT;
-        ep[i] = &es[i];
-    }
-    Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
-    req.n_events = (size_t)n;
-    req.events = ep;
-    Tierd__IngestResponse *r = NULL;
-    td_error err = {0};
-    ck_assert_msg(td_client_ingest(cli, &req, &r, &err) == 0, "%s", err.message);
-    ck_assert_uint_eq(r->accepted, (unsigned)n);
-    tierd__ingest_response__free_unpacked(r, NULL);
-    free(es);
-    free(ep);
-    free(ids);
-    free(partners);
+    feed_deals(cli, PARTNER_FMT, first, n, EVENT_AT);
 }
 
 static td_sub *open_sub(const char *pub, const char *ladder, const char *partner, uint64_t since,
