@@ -35,6 +35,14 @@ static void start_plain(harness *h)
     HARNESS_START_OK(h, NULL);
 }
 
+/* A daemon whose config holds the reader, writer and admin tokens. */
+static void start_with_tokens(harness *h)
+{
+    harness_init(h);
+    harness_write_config(h, tokens_config);
+    HARNESS_START_OK(h, NULL);
+}
+
 static int status_with(const harness *h, const char *token, td_error *err)
 {
     td_client *c = harness_client(h, token);
@@ -120,9 +128,7 @@ END_TEST
 START_TEST(test_wrong_or_missing_token_is_permission_denied)
 {
     harness h;
-    harness_init(&h);
-    harness_write_config(&h, tokens_config);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    start_with_tokens(&h);
     td_error err = {0};
     ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
     ck_assert_int_ne(status_with(&h, "not-a-token-at-all-xx", &err), 0);
@@ -142,9 +148,7 @@ END_TEST
 START_TEST(test_read_token_cannot_put_program_but_admin_reaches_the_handler)
 {
     harness h;
-    harness_init(&h);
-    harness_write_config(&h, tokens_config);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    start_with_tokens(&h);
     Tierd__PutProgramRequest req = TIERD__PUT_PROGRAM_REQUEST__INIT;
     req.yaml = "not: a program\n";
     req.dry_run = true;
@@ -382,9 +386,7 @@ END_TEST
 START_TEST(test_sighup_applies_new_tokens_live)
 {
     harness h;
-    harness_init(&h);
-    harness_write_config(&h, tokens_config);
-    ck_assert_int_eq(harness_start(&h, NULL), 0);
+    start_with_tokens(&h);
     td_error err = {0};
     ck_assert_int_eq(status_with(&h, TOKEN_READ, &err), 0);
     harness_write_config(&h, "tokens:\n"
@@ -410,9 +412,7 @@ END_TEST
 START_TEST(test_sighup_keeps_the_running_config_when_the_new_one_is_broken)
 {
     harness h;
-    harness_init(&h);
-    harness_write_config(&h, tokens_config);
-    HARNESS_START_OK(&h, NULL);
+    start_with_tokens(&h);
     harness_write_config(&h, "tokens: [\n");
     ck_assert_int_eq(kill(h.pid, SIGHUP), 0);
     if (!harness_wait_log(&h, "config not reloaded", 1, HARNESS_WAIT_MS)) {

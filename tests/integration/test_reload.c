@@ -192,6 +192,15 @@ static void write_program(const harness *h, char *path, size_t n, const char *ve
     harness_write_file(h, "program.yaml", yaml, path, n);
 }
 
+/* A daemon on the fake clock started with --program path, the file
+ * holding VERSION_FILE. */
+static void start_with_program_file(harness *h, char *path, size_t n)
+{
+    harness_init(h);
+    write_program(h, path, n, VERSION_FILE);
+    HARNESS_START_OK(h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+}
+
 static void load_over_rpc(const harness *h, const char *version)
 {
     char yaml[PROGRAM_MAX];
@@ -222,11 +231,9 @@ static void expect_in_force(const harness *h, const char *version, const char *s
 START_TEST(test_sighup_keeps_a_version_loaded_over_rpc_when_the_file_is_unchanged)
 {
     harness h;
-    harness_init(&h);
     char path[HARNESS_PATH_MAX + 16], from_file[HARNESS_PATH_MAX + 32];
-    write_program(&h, path, sizeof path, VERSION_FILE);
+    start_with_program_file(&h, path, sizeof path);
     snprintf(from_file, sizeof from_file, "file %s", path);
-    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     expect_in_force(&h, VERSION_FILE, from_file);
 
     load_over_rpc(&h, VERSION_RPC);
@@ -248,10 +255,8 @@ END_TEST
 START_TEST(test_restart_with_the_same_program_file_keeps_a_version_loaded_over_rpc)
 {
     harness h;
-    harness_init(&h);
     char path[HARNESS_PATH_MAX + 16];
-    write_program(&h, path, sizeof path, VERSION_FILE);
-    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    start_with_program_file(&h, path, sizeof path);
     load_over_rpc(&h, VERSION_RPC);
     ck_assert_int_eq(harness_stop(&h), 0);
 
@@ -265,10 +270,8 @@ END_TEST
 START_TEST(test_status_says_a_version_in_force_by_schedule_came_from_its_schedule)
 {
     harness h;
-    harness_init(&h);
     char path[HARNESS_PATH_MAX + 16];
-    write_program(&h, path, sizeof path, VERSION_FILE);
-    HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
+    start_with_program_file(&h, path, sizeof path);
     char yaml[PROGRAM_MAX];
     snprintf(yaml, sizeof yaml, "effective: 2026-12-01\n" PROGRAM_PATTERN, VERSION_RPC);
     td_client *c = harness_client(&h, NULL);

@@ -235,6 +235,19 @@ START_TEST(test_a_deleted_partner_leaves_the_queue_when_touched)
 }
 END_TEST
 
+/* Advances the fake clock ADVANCE_DAYS through t and commits what that
+ * changed; returns how many changes the advance made. */
+static uint64_t advance_and_flush(timers *t)
+{
+    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
+    d.fake_now = to;
+    uint64_t changes = 0;
+    td_error err;
+    ck_assert_msg(timers_advance(t, FX_NOW, to, &changes, &err) == 0, "%s", err.message);
+    ck_assert_msg(state_flush(&d, &err) == 0, "%s", err.message);
+    return changes;
+}
+
 START_TEST(test_advance_demotes_at_the_moment_the_window_expired)
 {
     td_time deal_at = FX_NOW - DEAL_AGE_DAYS * FX_DAY;
@@ -250,16 +263,11 @@ START_TEST(test_advance_demotes_at_the_moment_the_window_expired)
     ck_assert_int_le(expiry, deal_at + 366 * FX_DAY);
     pub.n = 0;
 
-    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
-    d.fake_now = to;
-    uint64_t changes = 0;
-    ck_assert_msg(timers_advance(t, FX_NOW, to, &changes, &err) == 0, "%s", err.message);
-    ck_assert_int_eq(state_flush(&d, &err), 0);
-    ck_assert_uint_eq(changes, 1);
+    ck_assert_uint_eq(advance_and_flush(t), 1);
     ck_assert_uint_eq(pub.n, 1);
     ck_assert_str_eq(pub.to[0], "Registered");
     ck_assert_int_eq(pub.at[0], expiry);
-    ck_assert_int_lt(pub.at[0], to);
+    ck_assert_int_lt(pub.at[0], FX_NOW + ADVANCE_DAYS * FX_DAY);
     ck_assert_str_eq(tier_of("p-1"), "Registered");
     timers_stats st;
     timers_get_stats(t, &st);
@@ -279,12 +287,7 @@ START_TEST(test_advance_replays_expiries_of_many_partners_in_time_order)
     td_error err;
     ck_assert_int_eq(timers_open(&d, &t, &err), 0);
     pub.n = 0;
-    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
-    d.fake_now = to;
-    uint64_t changes = 0;
-    ck_assert_int_eq(timers_advance(t, FX_NOW, to, &changes, &err), 0);
-    ck_assert_int_eq(state_flush(&d, &err), 0);
-    ck_assert_uint_eq(changes, 10);
+    ck_assert_uint_eq(advance_and_flush(t), 10);
     ck_assert_uint_eq(pub.n, 10);
     for (size_t i = 1; i < pub.n; i++)
         ck_assert_int_gt(pub.at[i], pub.at[i - 1]);
@@ -304,12 +307,7 @@ START_TEST(test_advance_finds_partners_changed_after_the_queue_was_built)
     td_time expiry =
         engine_partner_next_due(d.engine, engine_partner_find(d.engine, "p-1"), FX_NOW);
     pub.n = 0;
-    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
-    d.fake_now = to;
-    uint64_t changes = 0;
-    ck_assert_int_eq(timers_advance(t, FX_NOW, to, &changes, &err), 0);
-    ck_assert_int_eq(state_flush(&d, &err), 0);
-    ck_assert_uint_eq(changes, 1);
+    ck_assert_uint_eq(advance_and_flush(t), 1);
     ck_assert_int_eq(pub.at[0], expiry);
     timers_close(t);
 }
