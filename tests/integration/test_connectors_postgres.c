@@ -101,17 +101,6 @@ static testhost *start(const char *name, const char *config_tail, const char *cu
     return t;
 }
 
-static const char *get(json_t *arr, size_t i, const char *k)
-{
-    json_t *v = json_object_get(json_array_get(arr, i), k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static double num(json_t *arr, size_t i, const char *k)
-{
-    return json_number_value(json_object_get(json_array_get(arr, i), k));
-}
-
 #define OPPS_CONFIG                                                                                \
     "\"from\":\"opportunities\",\"where\":\"stage = 'closed_won'\",\"cursor_column\":\"id\","      \
     "\"metric\":\"deal_closed\",\"source\":\"crm\",\"columns\":{\"id\":\"opp_id\","                \
@@ -129,7 +118,7 @@ static json_t *events_up_to_a_last_deal(testhost *t, size_t total)
     ck_assert(testhost_wait_events(t, total, WAIT_MS));
     json_t *e = testhost_events(t);
     ck_assert_uint_eq(json_array_size(e), total);
-    ck_assert_str_eq(get(e, total - 1, "id"), "opp-last");
+    ck_assert_str_eq(testhost_str(e, total - 1, "id"), "opp-last");
     return e;
 }
 
@@ -141,8 +130,8 @@ START_TEST(test_crm_accounts_become_partners_with_their_types)
                NULL);
     ck_assert(testhost_wait_partners(th, 2, WAIT_MS));
     json_t *p = testhost_partners(th);
-    ck_assert_str_eq(get(p, 0, "partner"), "p-001");
-    ck_assert_str_eq(get(p, 0, "name"), "Acme Ltd");
+    ck_assert_str_eq(testhost_str(p, 0, "partner"), "p-001");
+    ck_assert_str_eq(testhost_str(p, 0, "name"), "Acme Ltd");
     json_t *types = json_object_get(json_array_get(p, 0), "types");
     ck_assert_uint_eq(json_array_size(types), 2);
     ck_assert_str_eq(json_string_value(json_array_get(types, 1)), "services");
@@ -159,14 +148,14 @@ START_TEST(test_closed_won_opportunities_become_deal_closed_with_the_amount)
     ck_assert(testhost_wait_events(th, 2, WAIT_MS));
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 2);
-    ck_assert_str_eq(get(e, 0, "id"), "opp-1");
-    ck_assert_str_eq(get(e, 0, "source"), "crm");
-    ck_assert_str_eq(get(e, 0, "metric"), "deal_closed");
-    ck_assert(num(e, 0, "value") == 12000);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "opp-1");
+    ck_assert_str_eq(testhost_str(e, 0, "source"), "crm");
+    ck_assert_str_eq(testhost_str(e, 0, "metric"), "deal_closed");
+    ck_assert(testhost_num(e, 0, "value") == 12000);
     /* 10:00 at +02 is 08:00 UTC */
-    ck_assert_str_eq(get(e, 0, "at"), "2026-05-01T08:00:00Z");
-    ck_assert_str_eq(get(e, 1, "id"), "opp-3");
-    ck_assert(num(e, 1, "value") == 8000.5);
+    ck_assert_str_eq(testhost_str(e, 0, "at"), "2026-05-01T08:00:00Z");
+    ck_assert_str_eq(testhost_str(e, 1, "id"), "opp-3");
+    ck_assert(testhost_num(e, 1, "value") == 8000.5);
     json_decref(e);
 }
 END_TEST
@@ -183,7 +172,7 @@ START_TEST(test_rows_added_later_are_read_on_the_next_poll)
      * seen again; only the new row arrives. */
     ck_assert(testhost_wait_events(th, 3, WAIT_MS));
     json_t *e = events_up_to_a_last_deal(th, 4);
-    ck_assert_str_eq(get(e, 2, "id"), "opp-4");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-4");
     json_decref(e);
 }
 END_TEST
@@ -205,8 +194,8 @@ START_TEST(test_restart_resumes_after_the_cursor_without_loss_or_duplicates)
     free(cursor);
     ck_assert(testhost_wait_events(th, 50, WAIT_MS));
     json_t *e = events_up_to_a_last_deal(th, 51);
-    ck_assert_str_eq(get(e, 0, "id"), "opp-x1");
-    ck_assert_str_eq(get(e, 49, "id"), "opp-x50");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "opp-x1");
+    ck_assert_str_eq(testhost_str(e, 49, "id"), "opp-x50");
     json_decref(e);
 }
 END_TEST
@@ -241,12 +230,12 @@ START_TEST(test_moodle_completions_become_certifications_keyed_by_course)
     ck_assert(testhost_wait_events(th, 3, WAIT_MS));
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 3);
-    ck_assert_str_eq(get(e, 2, "id"), "completion-4");
-    ck_assert_str_eq(get(e, 0, "id"), "completion-1");
-    ck_assert_str_eq(get(e, 0, "partner"), "p-001");
-    ck_assert_str_eq(get(e, 0, "key"), "sales-101");
-    ck_assert_str_eq(get(e, 0, "at"), "2026-01-01T00:00:00Z");
-    ck_assert_str_eq(get(e, 1, "key"), "tech-201");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "completion-4");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "completion-1");
+    ck_assert_str_eq(testhost_str(e, 0, "partner"), "p-001");
+    ck_assert_str_eq(testhost_str(e, 0, "key"), "sales-101");
+    ck_assert_str_eq(testhost_str(e, 0, "at"), "2026-01-01T00:00:00Z");
+    ck_assert_str_eq(testhost_str(e, 1, "key"), "tech-201");
     json_decref(e);
 }
 END_TEST
@@ -267,13 +256,13 @@ START_TEST(test_mdf_requests_and_claims_become_their_metrics)
     ck_assert(testhost_wait_events(th, 1, WAIT_MS));
     ck_assert(testhost_wait_events(claims, 1, WAIT_MS));
     json_t *e = testhost_events(th);
-    ck_assert_str_eq(get(e, 0, "metric"), "mdf_requested");
-    ck_assert_str_eq(get(e, 0, "source"), "mdf-requests");
-    ck_assert(num(e, 0, "value") == 5000);
+    ck_assert_str_eq(testhost_str(e, 0, "metric"), "mdf_requested");
+    ck_assert_str_eq(testhost_str(e, 0, "source"), "mdf-requests");
+    ck_assert(testhost_num(e, 0, "value") == 5000);
     json_decref(e);
     e = testhost_events(claims);
-    ck_assert_str_eq(get(e, 0, "metric"), "mdf_claimed");
-    ck_assert(num(e, 0, "value") == 4200);
+    ck_assert_str_eq(testhost_str(e, 0, "metric"), "mdf_claimed");
+    ck_assert(testhost_num(e, 0, "value") == 4200);
     json_decref(e);
     testhost_free(claims);
 }
@@ -287,7 +276,7 @@ START_TEST(test_row_with_a_non_finite_amount_is_skipped_and_logged)
     th = start("crm-deals", OPPS_CONFIG, NULL);
     ck_assert(testhost_wait_events(th, 3, WAIT_MS));
     json_t *e = testhost_events(th);
-    ck_assert_str_eq(get(e, 2, "id"), "opp-after");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-after");
     json_decref(e);
     char *log = testhost_log(th);
     ck_assert_msg(strstr(log, "row id=4 skipped: value \"NaN\" is not a finite number"), "%s", log);

@@ -126,17 +126,6 @@ static char *slurp(const char *sub, const char *name)
     return buf;
 }
 
-static const char *ev_str(json_t *events, size_t i, const char *k)
-{
-    json_t *v = json_object_get(json_array_get(events, i), k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static double ev_num(json_t *events, size_t i, const char *k)
-{
-    return json_number_value(json_object_get(json_array_get(events, i), k));
-}
-
 START_TEST(test_ndjson_file_delivers_partners_and_events_then_moves_to_done)
 {
     start(NULL);
@@ -152,17 +141,17 @@ START_TEST(test_ndjson_file_delivers_partners_and_events_then_moves_to_done)
     ck_assert(!exists(NULL, "a.ndjson"));
     json_t *p = testhost_partners(th);
     ck_assert_uint_eq(json_array_size(p), 1);
-    ck_assert_str_eq(ev_str(p, 0, "name"), "Acme Ltd");
+    ck_assert_str_eq(testhost_str(p, 0, "name"), "Acme Ltd");
     ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(p, 0), "types")), 2);
     json_decref(p);
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 2);
-    ck_assert_str_eq(ev_str(e, 0, "source"), "crm");
-    ck_assert(ev_num(e, 0, "value") == 12000);
-    ck_assert_str_eq(ev_str(e, 0, "origin"), "a.ndjson:3");
+    ck_assert_str_eq(testhost_str(e, 0, "source"), "crm");
+    ck_assert(testhost_num(e, 0, "value") == 12000);
+    ck_assert_str_eq(testhost_str(e, 0, "origin"), "a.ndjson:3");
     /* no source in the line: the connector's name stands in */
-    ck_assert_str_eq(ev_str(e, 1, "source"), "files");
-    ck_assert(ev_num(e, 1, "value") == 1);
+    ck_assert_str_eq(testhost_str(e, 1, "source"), "files");
+    ck_assert(testhost_num(e, 1, "value") == 1);
     json_decref(e);
     char *cursor = testhost_cursor(th);
     ck_assert_str_eq(cursor, "a.ndjson");
@@ -194,8 +183,8 @@ START_TEST(test_ndjson_malformed_lines_are_listed_by_line_in_an_err_file)
     /* the good lines were still taken */
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 2);
-    ck_assert_str_eq(ev_str(e, 0, "id"), "e1");
-    ck_assert_str_eq(ev_str(e, 1, "id"), "e7");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "e1");
+    ck_assert_str_eq(testhost_str(e, 1, "id"), "e7");
     json_decref(e);
 }
 END_TEST
@@ -211,12 +200,12 @@ START_TEST(test_csv_rows_map_through_configured_columns)
     ck_assert(testhost_wait_events(th, 3, WAIT_MS));
     ck_assert(wait_exists("done", "deals.csv"));
     json_t *e = testhost_events(th);
-    ck_assert_str_eq(ev_str(e, 0, "id"), "opp-1");
-    ck_assert_str_eq(ev_str(e, 0, "metric"), "deal_closed");
-    ck_assert(ev_num(e, 0, "value") == 12000);
-    ck_assert_str_eq(ev_str(e, 1, "partner"), "p-002");
-    ck_assert(ev_num(e, 1, "value") == 3500.5);
-    ck_assert_str_eq(ev_str(e, 2, "id"), "opp-\"3");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "opp-1");
+    ck_assert_str_eq(testhost_str(e, 0, "metric"), "deal_closed");
+    ck_assert(testhost_num(e, 0, "value") == 12000);
+    ck_assert_str_eq(testhost_str(e, 1, "partner"), "p-002");
+    ck_assert(testhost_num(e, 1, "value") == 3500.5);
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-\"3");
     ck_assert(!json_is_true(json_object_get(json_array_get(e, 2), "has_value")));
     json_decref(e);
 }
@@ -229,7 +218,7 @@ START_TEST(test_csv_partners_file_upserts_partners)
     drop("partners.csv", "id,name,types\np-1,Acme,reseller;services\np-2,\"Beta, Inc\",msp\n");
     ck_assert(testhost_wait_partners(th, 2, WAIT_MS));
     json_t *p = testhost_partners(th);
-    ck_assert_str_eq(ev_str(p, 1, "name"), "Beta, Inc");
+    ck_assert_str_eq(testhost_str(p, 1, "name"), "Beta, Inc");
     ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(p, 0), "types")), 2);
     json_decref(p);
 }
@@ -297,12 +286,12 @@ START_TEST(test_xapi_completed_and_passed_become_certifications_keyed_by_course)
     ck_assert(wait_exists("done", "lrs.xapi"));
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 2);
-    ck_assert_str_eq(ev_str(e, 0, "id"), "s-1");
-    ck_assert_str_eq(ev_str(e, 0, "partner"), "p-001");
-    ck_assert_str_eq(ev_str(e, 0, "metric"), "certification");
-    ck_assert_str_eq(ev_str(e, 0, "key"), "https://lms.example/course/sales-101");
-    ck_assert_str_eq(ev_str(e, 0, "at"), "2026-03-01T10:00:00Z");
-    ck_assert_str_eq(ev_str(e, 1, "partner"), "p-002");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "s-1");
+    ck_assert_str_eq(testhost_str(e, 0, "partner"), "p-001");
+    ck_assert_str_eq(testhost_str(e, 0, "metric"), "certification");
+    ck_assert_str_eq(testhost_str(e, 0, "key"), "https://lms.example/course/sales-101");
+    ck_assert_str_eq(testhost_str(e, 0, "at"), "2026-03-01T10:00:00Z");
+    ck_assert_str_eq(testhost_str(e, 1, "partner"), "p-002");
     json_decref(e);
 }
 END_TEST
@@ -344,7 +333,7 @@ START_TEST(test_half_written_file_is_not_read_until_it_settles)
     ck_assert(exists(NULL, "slow.ndjson"));
     json_t *e = testhost_events(th);
     ck_assert_uint_eq(json_array_size(e), 1);
-    ck_assert_str_eq(ev_str(e, 0, "id"), "last");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "last");
     json_decref(e);
     fputs("\"metric\":\"m\",\"at\":\"2026-01-01\"}\n", f);
     ck_assert_int_eq(fclose(f), 0);

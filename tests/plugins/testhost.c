@@ -386,6 +386,17 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
+const char *testhost_str(json_t *items, size_t i, const char *key)
+{
+    json_t *v = json_object_get(json_array_get(items, i), key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+double testhost_num(json_t *items, size_t i, const char *key)
+{
+    return json_number_value(json_object_get(json_array_get(items, i), key));
+}
+
 char *testhost_tmpdir(const char *prefix, char *out, size_t outn)
 {
     if (!tu_tmpdir(prefix, out, outn))

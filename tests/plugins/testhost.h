@@ -36,6 +36,10 @@ bool testhost_wait_exit(testhost *t, int timeout_ms);
 json_t *testhost_events(testhost *t);
 json_t *testhost_partners(testhost *t);
 size_t testhost_commits(testhost *t);
+/* Field key of item i of such an array: its string (NULL when it is not
+ * one) or its number (0 when not one). */
+const char *testhost_str(json_t *items, size_t i, const char *key);
+double testhost_num(json_t *items, size_t i, const char *key);
 /* The last committed cursor, malloc'd; NULL when none. */
 char *testhost_cursor(testhost *t);
 /* Lines logged by the plugin, newline-separated, malloc'd. */
