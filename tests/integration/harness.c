@@ -2,8 +2,8 @@
  * sockets, temporary dirs. It promises that a test never leaves a daemon
  * behind: harness_cleanup stops what harness_start started, and a daemon
  * whose test process died is killed by the kernel. It checks nothing but
- * harness_assert_started and harness_wait_connector; tests assert on what
- * the rest returns. */
+ * harness_assert_started, harness_tierctl_expect and harness_wait_connector;
+ * tests assert on what the rest returns. */
 #include "harness.h"
 
 #include <check.h>
@@ -333,6 +333,17 @@ int harness_tierctl(const harness *h, const char *const *argv, char **out, char 
     if (err)
         *err = tu_read_file(epath, HARNESS_FILE_MAX);
     return tu_exit_status(ws);
+}
+
+char *harness_tierctl_expect(const harness *h, int want, const char *const *argv)
+{
+    char *out = NULL, *err = NULL;
+    int rc = harness_tierctl(h, argv, &out, &err);
+    if (rc != want)
+        ck_abort_msg("tierctl %s %s: exit %d (wanted %d): %s", argv[0],
+                     argv[0] && argv[1] ? argv[1] : "", rc, want, err);
+    free(err);
+    return out;
 }
 
 int harness_kill(harness *h, int sig)

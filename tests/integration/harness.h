@@ -15,7 +15,7 @@
  * with testutil's deadline, never a fixed time. A daemon never outlives
  * the test process that started it, however that process ends (the
  * kernel kills it when its parent dies). The harness asserts only where a
- * name says so (HARNESS_START_OK, harness_wait_connector); everything else
+ * name says so (HARNESS_START_OK, harness_tierctl_expect, harness_wait_connector); everything else
  * returns what it saw for the test to judge. TIERD_BIN and TIERCTL_BIN name
  * the binaries (meson sets them). */
 #ifndef TD_TEST_HARNESS_H
@@ -23,6 +23,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "testutil.h"
@@ -114,6 +115,12 @@ bool harness_wait_connected(int sock, long timeout_ms);
 int harness_tierctl(const harness *h, const char *const *argv, char **out, char **err);
 #define HARNESS_TIERCTL(h, out, err, ...)                                                          \
     harness_tierctl((h), (const char *const[]){__VA_ARGS__, NULL}, (out), (err))
+/* The same, failing the test (with tierctl's stderr) unless it exits with
+ * want; returns its stdout (malloc'd). */
+char *harness_tierctl_expect(const harness *h, int want, const char *const *argv);
+/* tierctl argv... must succeed; its output is dropped. */
+#define HARNESS_TIERCTL_OK(h, ...)                                                                 \
+    free(harness_tierctl_expect((h), 0, (const char *const[]){__VA_ARGS__, NULL}))
 /* Starts tierctl the same way without waiting for it: stdout goes to
  * work/<name>.out, stderr to work/<name>.err (paths in out/err when not
  * NULL). Returns its pid. */

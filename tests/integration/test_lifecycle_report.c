@@ -47,14 +47,10 @@ static const char *const V2 = "program: rep\n"
                               "      - { name: T3, when: lvl >= 3 }\n"
                               "      - { name: T4, when: lvl >= 9 and csat >= 80% }\n";
 
+/* tierctl argv... exiting with want_rc; its stdout (caller frees). */
 static char *ctl(harness *h, int want_rc, const char *const *argv)
 {
-    char *out = NULL, *err = NULL;
-    int rc = harness_tierctl(h, argv, &out, &err);
-    ck_assert_msg(rc == want_rc, "tierctl %s %s: exit %d (wanted %d): %s", argv[0],
-                  argv[1] ? argv[1] : "", rc, want_rc, err);
-    free(err);
-    return out;
+    return harness_tierctl_expect(h, want_rc, argv);
 }
 
 static json_t *ctl_json(harness *h, const char *const *argv)
@@ -65,15 +61,6 @@ static json_t *ctl_json(harness *h, const char *const *argv)
     ck_assert_msg(doc != NULL, "not JSON (%s): %s", jerr.text, out);
     free(out);
     return doc;
-}
-
-static void write_file(const harness *h, const char *name, const char *text, char *path, size_t n)
-{
-    snprintf(path, n, "%s/%s", h->work, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 static void level(harness *h, const char *partner, const char *value, const char *id)
@@ -89,7 +76,7 @@ static void start_v1(harness *h)
     harness_init(h);
     HARNESS_START_OK(h, "--fake-clock", CLOCK_START, NULL);
     char path[HARNESS_PATH_MAX];
-    write_file(h, "v1.yaml", V1, path, sizeof path);
+    harness_write_file(h, "v1.yaml", V1, path, sizeof path);
     free(ctl(h, 0, (const char *const[]){"program", "load", path, NULL}));
     const char *ids[] = {"a", "d", "u"};
     for (size_t i = 0; i < 3; i++)
@@ -125,7 +112,7 @@ START_TEST(test_program_load_states_queued_approvals_and_later_demotions)
     harness h;
     start_v1(&h);
     char path[HARNESS_PATH_MAX];
-    write_file(&h, "v2.yaml", V2, path, sizeof path);
+    harness_write_file(&h, "v2.yaml", V2, path, sizeof path);
     json_t *dry =
         ctl_json(&h, (const char *const[]){"--json", "program", "load", path, "--dry-run", NULL});
     check_v2_impact(dry);
@@ -152,7 +139,7 @@ START_TEST(test_history_says_which_criteria_lost_the_tier)
     harness h;
     start_v1(&h);
     char path[HARNESS_PATH_MAX];
-    write_file(&h, "v2.yaml", V2, path, sizeof path);
+    harness_write_file(&h, "v2.yaml", V2, path, sizeof path);
     free(ctl(&h, 0, (const char *const[]){"program", "load", path, NULL}));
     free(ctl(&h, 0, (const char *const[]){"clock", "advance", "31d", NULL}));
     json_t *hist = ctl_json(&h, (const char *const[]){"--json", "history", "d", NULL});

@@ -24,26 +24,14 @@ static const char *const PROGRAM = "program: lc\n"
                                    "      - { name: Silver, when: arr >= 100 }\n"
                                    "      - { name: Gold, when: arr >= 1000 }\n";
 
-static void must(harness *h, const char *const *argv)
-{
-    char *out = NULL, *err = NULL;
-    int rc = harness_tierctl(h, argv, &out, &err);
-    ck_assert_msg(rc == 0, "tierctl %s %s: exit %d: %s", argv[0], argv[1] ? argv[1] : "", rc, err);
-    free(out);
-    free(err);
-}
-#define MUST(h, ...) must((h), (const char *const[]){__VA_ARGS__, NULL})
+#define MUST HARNESS_TIERCTL_OK
 
 static void start_with_partner(harness *h, const char *value)
 {
     harness_init(h);
     HARNESS_START_OK(h, "--fake-clock", "2026-11-15T00:00:00Z", NULL);
     char path[HARNESS_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/lc.yaml", h->work);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(PROGRAM, f);
-    fclose(f);
+    harness_write_file(h, "lc.yaml", PROGRAM, path, sizeof path);
     MUST(h, "program", "load", path);
     MUST(h, "partner", "put", "p-1", "--type", "reseller");
     MUST(h, "event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value", value, "--at",

@@ -62,17 +62,9 @@ static void seed_silver_partner(harness *h, td_client *c)
     td_error err = {0};
     ck_assert_int_eq(put(c, V1, false, &pr, &err), 0);
     tierd__put_program_response__free_unpacked(pr, NULL);
-    char *out = NULL, *errs = NULL;
-    ck_assert_int_eq(HARNESS_TIERCTL(h, &out, &errs, "partner", "put", "p-1", "--type", "reseller"),
-                     0);
-    free(out);
-    free(errs);
-    ck_assert_int_eq(HARNESS_TIERCTL(h, &out, &errs, "event", "add", "--partner", "p-1", "--metric",
-                                     "deal_closed", "--value", "150", "--at",
-                                     "2026-11-01T00:00:00Z", "--id", "d-1", "--source", "crm"),
-                     0);
-    free(out);
-    free(errs);
+    HARNESS_TIERCTL_OK(h, "partner", "put", "p-1", "--type", "reseller");
+    HARNESS_TIERCTL_OK(h, "event", "add", "--partner", "p-1", "--metric", "deal_closed", "--value",
+                       "150", "--at", "2026-11-01T00:00:00Z", "--id", "d-1", "--source", "crm");
 }
 
 #define CLOCK_START "2026-11-15T00:00:00Z"

@@ -70,16 +70,7 @@ static void teardown(void)
     harness_cleanup(&h);
 }
 
-static void tierctl_ok(const char *const *argv)
-{
-    char *out = NULL, *err = NULL;
-    int rc = harness_tierctl(&h, argv, &out, &err);
-    ck_assert_msg(rc == 0, "tierctl %s %s: exit %d: %s", argv[0], argv[1] ? argv[1] : "", rc,
-                  err ? err : "");
-    free(out);
-    free(err);
-}
-#define TIERCTL_OK(...) tierctl_ok((const char *const[]){__VA_ARGS__, NULL})
+#define TIERCTL_OK(...) HARNESS_TIERCTL_OK(&h, __VA_ARGS__)
 
 /* The reseller motion without a lifecycle policy (review immediate, no
  * grace): the tier follows its criteria the moment they change. */
@@ -106,11 +97,7 @@ static void load_program(bool immediate)
 {
     char path[PATH_BUF];
     if (immediate) {
-        snprintf(path, sizeof path, "%s/immediate.yaml", h.work);
-        FILE *f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(fputs(immediate_program, f) >= 0, 1);
-        ck_assert_int_eq(fclose(f), 0);
+        harness_write_file(&h, "immediate.yaml", immediate_program, path, sizeof path);
     } else {
         const char *root = getenv("TIERD_SOURCE_ROOT");
         ck_assert_ptr_nonnull(root);

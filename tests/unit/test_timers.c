@@ -320,6 +320,17 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* Closes t and every handle left on loop, then loop itself: the loop must
+ * close cleanly (uv_loop_close fails while a handle is open). */
+static void close_timers_and_loop(timers *t, uv_loop_t *loop)
+{
+    timers_close(t);
+    uv_walk(loop, on_walk_close, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(loop), 0);
+    d.loop = NULL;
+}
+
 START_TEST(test_the_loop_timer_works_through_due_partners_in_slices)
 {
     char id[ID_BUF];
@@ -354,11 +365,7 @@ START_TEST(test_the_loop_timer_works_through_due_partners_in_slices)
         snprintf(id, sizeof id, "p-%04d", i);
         ck_assert_str_eq(tier_of(id), "Registered");
     }
-    timers_close(t);
-    uv_walk(&loop, on_walk_close, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    d.loop = NULL;
+    close_timers_and_loop(t, &loop);
 }
 END_TEST
 
@@ -379,11 +386,7 @@ START_TEST(test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_
     while (uv_run(&loop, UV_RUN_ONCE))
         ;
     ck_assert_str_eq(tier_of("p-1"), "Registered");
-    timers_close(t);
-    uv_walk(&loop, on_walk_close, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    d.loop = NULL;
+    close_timers_and_loop(t, &loop);
 }
 END_TEST
 
