@@ -60,15 +60,17 @@ static const char *tier_of(json_t *l)
     return json_is_string(t) ? json_string_value(t) : "unranked";
 }
 
-/* Newest-first `history --json` causes joined with commas. */
+static void expect_tier(harness *h, const char *tier)
+{
+    json_t *l = reseller_state(h);
+    ck_assert_str_eq(tier_of(l), tier);
+    json_decref(l);
+}
+
+/* `tierctl --json history p-1` (caller frees). */
 static char *history_causes(harness *h)
 {
-    char *out = NULL, *err = NULL;
-    ck_assert_int_eq(HARNESS_TIERCTL(h, &out, &err, "--json", "history", "p-1"), 0);
-    char *copy = strdup(out);
-    free(out);
-    free(err);
-    return copy;
+    return harness_tierctl_expect(h, 0, (const char *const[]){"--json", "history", "p-1", NULL});
 }
 
 START_TEST(test_promotion_into_an_approval_tier_waits_until_approved_and_names_the_approver)
@@ -87,9 +89,7 @@ START_TEST(test_promotion_into_an_approval_tier_waits_until_approved_and_names_t
     free(err);
 
     MUST(&h, "approve", "p-1", "--ladder", "reseller");
-    l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Gold");
-    json_decref(l);
+    expect_tier(&h, "Gold");
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "approval") && strstr(hist, "\"ipc\""), "%s", hist);
     free(hist);
@@ -126,14 +126,10 @@ START_TEST(test_override_wins_until_it_expires_and_history_records_both_ends)
     start_with_partner(&h, "150");
     MUST(&h, "override", "set", "p-1", "--ladder", "reseller", "--tier", "Bronze", "--until",
          "2026-12-01T00:00:00Z", "--reason", "contract dispute");
-    json_t *l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Bronze");
-    json_decref(l);
+    expect_tier(&h, "Bronze");
 
     MUST(&h, "clock", "advance", "20d");
-    l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Silver");
-    json_decref(l);
+    expect_tier(&h, "Silver");
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "override_expired") && strstr(hist, "contract dispute"), "%s", hist);
     free(hist);
@@ -148,13 +144,9 @@ START_TEST(test_cleared_override_returns_the_partner_to_its_earned_tier)
     start_with_partner(&h, "150");
     MUST(&h, "override", "set", "p-1", "--ladder", "reseller", "--tier", "Gold", "--until",
          "2027-06-01T00:00:00Z", "--reason", "strategic pilot");
-    json_t *l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Gold");
-    json_decref(l);
+    expect_tier(&h, "Gold");
     MUST(&h, "override", "clear", "p-1", "--ladder", "reseller");
-    l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Silver");
-    json_decref(l);
+    expect_tier(&h, "Silver");
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "override_cleared"), "%s", hist);
     free(hist);
@@ -175,9 +167,7 @@ START_TEST(test_override_with_an_expiry_in_the_past_is_refused)
     ck_assert_msg(strstr(err, "INVALID_ARGUMENT") != NULL, "%s", err);
     free(out);
     free(err);
-    json_t *l = reseller_state(&h);
-    ck_assert_str_eq(tier_of(l), "Silver");
-    json_decref(l);
+    expect_tier(&h, "Silver");
     ck_assert_int_eq(harness_stop(&h), 0);
     harness_cleanup(&h);
 }
