@@ -105,6 +105,13 @@ static bool wait_exists(const char *sub, const char *name)
     return there;
 }
 
+/* Waits until name was moved to failed/. Its .err is whole by then: the
+ * spool writes that first, so the .err alone may still be half written. */
+static bool wait_failed(const char *name)
+{
+    return wait_exists("failed", name);
+}
+
 /* Drops LAST_FILE and waits until it is done: the spool reads a scan's
  * files in name order, so every file already there was looked at. */
 static void drop_last_and_wait(void)
@@ -171,8 +178,7 @@ START_TEST(test_ndjson_malformed_lines_are_listed_by_line_in_an_err_file)
         "{\"id\":\"e5\",\"partner\":\"p\xff\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n"
         "[1,2]\n"
         "{\"id\":\"e7\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-02\"}\n");
-    ck_assert(wait_exists("failed", "bad.ndjson.err"));
-    ck_assert(wait_exists("failed", "bad.ndjson"));
+    ck_assert(wait_failed("bad.ndjson"));
     char *err = slurp("failed", "bad.ndjson.err");
     ck_assert_msg(strstr(err, "bad.ndjson:2: "), "%s", err);
     ck_assert_msg(strstr(err, "bad.ndjson:3: value must be a number"), "%s", err);
@@ -235,7 +241,7 @@ START_TEST(test_csv_bad_rows_are_reported_by_line)
                   "d,p-1,\"unterminated,2026-01-01\n"
                   "e,p-1,1e400,2026-01-01\n"
                   "f,p-1,5,2026-01-01\n");
-    ck_assert(wait_exists("failed", "x.csv.err"));
+    ck_assert(wait_failed("x.csv"));
     char *err = slurp("failed", "x.csv.err");
     ck_assert_msg(strstr(err, "x.csv:3: 3 columns, the header has 4"), "%s", err);
     ck_assert_msg(strstr(err, "x.csv:4: value \"NaN\" is not a finite number"), "%s", err);
@@ -252,7 +258,7 @@ START_TEST(test_csv_header_missing_a_mapped_column_fails_the_file)
     start("\"csv\":{\"columns\":{\"id\":\"id\",\"partner\":\"account\",\"at\":\"at\"},"
           "\"metric\":\"m\"}");
     drop("y.csv", "id,partner,at\na,p,2026-01-01\n");
-    ck_assert(wait_exists("failed", "y.csv.err"));
+    ck_assert(wait_failed("y.csv"));
     char *err = slurp("failed", "y.csv.err");
     ck_assert_msg(strstr(err, "y.csv:1: header has no column \"account\""), "%s", err);
 }
@@ -304,7 +310,7 @@ START_TEST(test_xapi_array_with_unknown_actor_names_the_statement)
              xapi_stmt(a, sizeof a, "s-1", "completed", "ann@acme.example", "c-1", NULL),
              xapi_stmt(b, sizeof b, "s-2", "completed", "eve@nowhere.example", "c-1", NULL));
     drop("batch.json", text);
-    ck_assert(wait_exists("failed", "batch.json.err"));
+    ck_assert(wait_failed("batch.json"));
     char *err = slurp("failed", "batch.json.err");
     ck_assert_msg(strstr(err, "batch.json:2: actor eve@nowhere.example maps to no partner"), "%s",
                   err);
@@ -389,7 +395,7 @@ START_TEST(test_unknown_extension_goes_to_failed)
 {
     start(NULL);
     drop("notes.txt", "hello\n");
-    ck_assert(wait_exists("failed", "notes.txt.err"));
+    ck_assert(wait_failed("notes.txt"));
     char *err = slurp("failed", "notes.txt.err");
     ck_assert_msg(strstr(err, "unknown format"), "%s", err);
 }
