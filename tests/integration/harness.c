@@ -2,8 +2,8 @@
  * sockets, temporary dirs. It promises that a test never leaves a daemon
  * behind: harness_cleanup stops what harness_start started, and a daemon
  * whose test process died is killed by the kernel. It checks nothing but
- * harness_assert_started, harness_tierctl_expect and harness_wait_connector;
- * tests assert on what the rest returns. */
+ * harness_assert_started, harness_tierctl_expect, harness_wait_connector
+ * and harness_finish; tests assert on what the rest returns. */
 #include "harness.h"
 
 #include <check.h>
@@ -366,6 +366,16 @@ int harness_kill(harness *h, int sig)
 int harness_stop(harness *h)
 {
     return harness_kill(h, SIGTERM);
+}
+
+void harness_finish(harness *h)
+{
+    int status = harness_stop(h);
+    if (status != 0) {
+        char *log = harness_log(h);
+        ck_abort_msg("tierd exited with %d: %s", status, log);
+    }
+    harness_cleanup(h);
 }
 
 void harness_cleanup(harness *h)

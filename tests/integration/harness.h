@@ -8,16 +8,15 @@
  *   harness_write_config(&h, "log_level: debug\n");   // optional, adds -c
  *   HARNESS_START_OK(&h, "--fake-clock", "2026-01-01", NULL);
  *   ... harness_url(&h), harness_client(&h, token), HARNESS_TIERCTL(...) ...
- *   ck_assert_int_eq(harness_stop(&h), 0);  // exit status
- *   harness_cleanup(&h);                    // removes the work dir
+ *   harness_finish(&h);     // stops it (it must exit 0), removes the work dir
  *
  * Waits poll a condition (the log holds a line, a socket is connected)
  * with testutil's deadline, never a fixed time. A daemon never outlives
  * the test process that started it, however that process ends (the
- * kernel kills it when its parent dies). The harness asserts only where a
- * name says so (HARNESS_START_OK, harness_tierctl_expect, harness_wait_connector); everything else
- * returns what it saw for the test to judge. TIERD_BIN and TIERCTL_BIN name
- * the binaries (meson sets them). */
+ * kernel kills it when its parent dies). The harness asserts only in
+ * HARNESS_START_OK, harness_tierctl_expect, harness_wait_connector and
+ * harness_finish; everything else returns what it saw for the test to
+ * judge. TIERD_BIN and TIERCTL_BIN name the binaries (meson sets them). */
 #ifndef TD_TEST_HARNESS_H
 #define TD_TEST_HARNESS_H
 
@@ -134,5 +133,8 @@ int harness_stop(harness *h);
 int harness_kill(harness *h, int sig);
 /* Stops the daemon if running and removes the work dir. */
 void harness_cleanup(harness *h);
+/* The end of a test whose daemon must stop cleanly: harness_stop, failing
+ * the test with the log unless the daemon exits 0, then harness_cleanup. */
+void harness_finish(harness *h);
 
 #endif

@@ -101,8 +101,7 @@ static void expect_serving_then_stop(harness *h)
 {
     td_error err = {0};
     ck_assert_msg(status_with(h, NULL, &err) == 0, "%s", err.message);
-    ck_assert_int_eq(harness_stop(h), 0);
-    harness_cleanup(h);
+    harness_finish(h);
 }
 
 START_TEST(test_status_round_trips_through_the_client_library)
@@ -120,8 +119,7 @@ START_TEST(test_status_round_trips_through_the_client_library)
     ck_assert_str_eq(st->program, "");
     tierd__status_response__free_unpacked(st, NULL);
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -140,8 +138,7 @@ START_TEST(test_wrong_or_missing_token_is_permission_denied)
     ck_assert_str_eq(r->message, "missing token");
     ck_assert_uint_eq(r->request_id, 4242);
     tierd__reply__free_unpacked(r, NULL);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -168,8 +165,7 @@ START_TEST(test_read_token_cannot_put_program_but_admin_reaches_the_handler)
     ck_assert_ptr_nonnull(r);
     ck_assert_int_ne(r->status, TIERD__STATUS__PERMISSION_DENIED);
     tierd__reply__free_unpacked(r, NULL);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -221,8 +217,7 @@ START_TEST(test_unknown_method_and_undecodable_payload_are_invalid_argument)
     r = envelope_request(&h, "PutProgram", NULL, bad, sizeof bad);
     expect_reply(r, TIERD__STATUS__INVALID_ARGUMENT,
                  "payload does not decode as tierd.PutProgramRequest");
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -266,8 +261,7 @@ START_TEST(test_ipc_socket_mode_is_0660)
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0660);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -352,8 +346,7 @@ START_TEST(test_clock_advance_needs_fake_clock_and_moves_a_fake_one)
     ck_assert_int_eq(HARNESS_TIERCTL(&h, NULL, &err, "clock", "advance", "1d"), 1);
     ck_assert_msg(strstr(err, "clock advance needs --fake-clock"), "%s", err);
     free(err);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 
     harness_init(&h);
     ck_assert_int_eq(harness_start(&h, "--fake-clock", "2026-01-01T00:00:00Z", NULL), 0);
@@ -365,8 +358,7 @@ START_TEST(test_clock_advance_needs_fake_clock_and_moves_a_fake_one)
     ck_assert_int_eq(cr->now, 1767225600 + 2 * 86400);
     tierd__clock_response__free_unpacked(cr, NULL);
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -378,8 +370,7 @@ START_TEST(test_lifecycle_methods_reach_their_handlers)
      * answering, not the table. */
     Tierd__Reply *r = envelope_request(&h, "SetOverride", NULL, NULL, 0);
     expect_reply(r, TIERD__STATUS__FAILED_PRECONDITION, NULL);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -400,8 +391,7 @@ START_TEST(test_sighup_applies_new_tokens_live)
     ck_assert_int_ne(rc, 0);
     ck_assert_int_eq(err.code, TD_PERMISSION_DENIED);
     ck_assert_int_eq(status_with(&h, "fresh-token-0123456789", &err), 0);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -431,8 +421,7 @@ START_TEST(test_sighup_keeps_the_running_config_when_the_new_one_is_broken)
     while ((rc = status_with(&h, "fresh-token-0123456789", &err)) != 0 && tu_poll(&d))
         ;
     ck_assert_msg(rc == 0, "the good config after the broken one was not applied: %s", err.message);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -480,8 +469,7 @@ START_TEST(test_a_tier_change_is_published_with_its_topic_after_commit)
     tierd__tier_change__free_unpacked(tc, NULL);
     nn_freemsg(msg);
     nn_close(sub);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

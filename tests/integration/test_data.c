@@ -74,8 +74,7 @@ static void daemon_stop(void)
 {
     td_client_close(cli);
     cli = NULL;
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 
 static Tierd__PutProgramResponse *put_program(const char *yaml, const char *filename, bool dry,

@@ -148,8 +148,7 @@ START_TEST(test_a_reply_that_packs_to_nothing_is_sent_as_zero_bytes)
         tierd__reply__free_unpacked(r, NULL);
         nn_freemsg(msg);
     }
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -188,8 +187,7 @@ START_TEST(test_a_request_at_max_request_bytes_is_answered_and_one_past_it_is_re
              EDGE_LIMIT + 1, EDGE_LIMIT);
     ck_assert_msg(strstr(log, want), "no log line '%s' in: %s", want, log);
     free(log);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -255,8 +253,7 @@ START_TEST(test_event_import_reports_lines_too_big_for_the_daemon_and_imports_th
     ck_assert_uint_eq(st->events, IMPORT_GOOD);
     tierd__status_response__free_unpacked(st, NULL);
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -299,8 +296,7 @@ START_TEST(test_event_import_closes_batches_by_bytes_before_the_daemon_must_refu
     char *log = harness_log(&h);
     ck_assert_msg(!strstr(log, "refused a"), "a batch was too large: %s", log);
     free(log);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -417,8 +413,7 @@ START_TEST(test_sixteen_mib_of_unknown_fields_raise_rss_at_most_4x_and_give_it_b
     check_figures("16 MiB payload of unknown fields, with a token", f);
     free(buf);
 
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

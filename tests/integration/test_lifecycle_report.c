@@ -129,8 +129,7 @@ START_TEST(test_program_load_states_queued_approvals_and_later_demotions)
     char *pending = ctl(&h, 0, (const char *const[]){"pending", NULL});
     ck_assert_msg(strstr(pending, "a") && strstr(pending, "T3"), "%s", pending);
     free(pending);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -159,8 +158,7 @@ START_TEST(test_history_says_which_criteria_lost_the_tier)
     char *text = ctl(&h, 0, (const char *const[]){"history", "d", NULL});
     ck_assert_msg(strstr(text, "lost T2: lvl >= 2.5 not met (2)") != NULL, "%s", text);
     free(text);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -185,8 +183,7 @@ START_TEST(test_a_withdrawn_approval_reads_as_withdrawn)
     ck_assert_str_eq(json_string_value(json_object_get(last, "cause")), "withdrawn");
     ck_assert_str_eq(json_string_value(json_object_get(last, "promotion_tier")), "T3");
     json_decref(hist);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -208,8 +205,7 @@ START_TEST(test_a_metric_with_no_value_says_so)
     ck_assert_msg(strstr(text, "T4 needs csat >= 0.8: no value yet") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "nan") == NULL, "%s", text);
     free(text);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -226,8 +222,7 @@ START_TEST(test_since_after_an_override_expires_is_the_expiry)
     ck_assert_str_eq(json_string_value(json_object_get(main, "tier")), "T1");
     ck_assert_str_eq(json_string_value(json_object_get(main, "since")), "2026-11-20T00:00:00Z");
     json_decref(p);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

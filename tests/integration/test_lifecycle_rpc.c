@@ -93,8 +93,7 @@ START_TEST(test_promotion_into_an_approval_tier_waits_until_approved_and_names_t
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "approval") && strstr(hist, "\"ipc\""), "%s", hist);
     free(hist);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -115,8 +114,7 @@ START_TEST(test_denied_promotion_keeps_the_tier_and_is_recorded)
     ck_assert_int_eq(HARNESS_TIERCTL(&h, &out, &err, "approve", "p-1", "--ladder", "reseller"), 1);
     free(out);
     free(err);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -133,8 +131,7 @@ START_TEST(test_override_wins_until_it_expires_and_history_records_both_ends)
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "override_expired") && strstr(hist, "contract dispute"), "%s", hist);
     free(hist);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -150,8 +147,7 @@ START_TEST(test_cleared_override_returns_the_partner_to_its_earned_tier)
     char *hist = history_causes(&h);
     ck_assert_msg(strstr(hist, "override_cleared"), "%s", hist);
     free(hist);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -168,8 +164,7 @@ START_TEST(test_override_with_an_expiry_in_the_past_is_refused)
     free(out);
     free(err);
     expect_tier(&h, "Silver");
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

@@ -126,8 +126,7 @@ START_TEST(test_version_inside_notice_that_demotes_is_refused_unless_forced)
     /* scheduled, not yet in force */
     ck_assert_str_eq(in_force(c, v, sizeof v), "1");
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -161,8 +160,7 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
     c = harness_client(&h, NULL);
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -188,8 +186,7 @@ START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_ch
     ck_assert_str_eq(last->to_tier, "Bronze");
     tierd__changes_response__free_unpacked(hist, NULL);
     td_client_close(c);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

@@ -135,8 +135,7 @@ START_TEST(test_reload_keeps_tokens_when_an_open_tcp_feed_is_no_longer_named_pub
     td_error err = {0};
     ck_assert_int_eq(status_at(harness_url(&h), TOKEN_ADMIN, NULL, &err), 0);
     ck_assert_msg(log_has(&h, "config not reloaded"), "the refusal is not logged");
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -165,8 +164,7 @@ START_TEST(test_tcp_feed_with_tokens_opens_only_when_named_public_and_then_warns
         open |= strcmp(st->publish[i], tcp) == 0;
     tierd__status_response__free_unpacked(st, NULL);
     ck_assert_msg(open, "%s is not open", tcp);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -247,8 +245,7 @@ START_TEST(test_sighup_keeps_a_version_loaded_over_rpc_when_the_file_is_unchange
     write_program(&h, path, sizeof path, VERSION_EDITED);
     reload(&h, 2);
     expect_in_force(&h, VERSION_EDITED, from_file);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -262,8 +259,7 @@ START_TEST(test_restart_with_the_same_program_file_keeps_a_version_loaded_over_r
 
     HARNESS_START_OK(&h, "--fake-clock", FAKE_CLOCK, "--program", path, NULL);
     expect_in_force(&h, VERSION_RPC, "rpc");
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -287,8 +283,7 @@ START_TEST(test_status_says_a_version_in_force_by_schedule_came_from_its_schedul
     tierd__clock_response__free_unpacked(cr, NULL);
     td_client_close(c);
     expect_in_force(&h, VERSION_RPC, "schedule");
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

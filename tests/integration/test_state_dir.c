@@ -132,8 +132,7 @@ START_TEST(test_full_disk_reaches_the_client_as_resource_exhausted_disk_full_wit
     ck_assert_int_eq(rc, -TD_RESOURCE_EXHAUSTED);
     ck_assert_msg(strstr(err.message, "disk full") && strstr(err.message, h.state), "reply: %s",
                   err.message);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 
@@ -171,8 +170,7 @@ START_TEST(test_store_files_are_private_and_a_readable_state_dir_is_warned_about
     log = harness_log(&h);
     ck_assert_msg(!strstr(log, "warning: state dir"), "log: %s", log);
     free(log);
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 END_TEST
 

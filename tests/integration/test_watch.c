@@ -120,8 +120,7 @@ static void stop_daemon(void)
 {
     td_client_close(cli);
     cli = NULL;
-    ck_assert_int_eq(harness_stop(&h), 0);
-    harness_cleanup(&h);
+    harness_finish(&h);
 }
 
 /* Partners p-<first>..p-<first+n-1> of one type, in one request. */
