@@ -223,10 +223,18 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
 
 /* ---- reader ---- */
 
+/* Strings read are copied, NUL-terminated, into `scratch`, which the
+ * record keeps until it is placed: ids, names and keys are copied again
+ * (or interned) by what takes them, so one buffer per record replaces a
+ * malloc and a free per string. Every string costs its 4-byte length in
+ * the input and one NUL in scratch, so scratch never needs more than the
+ * input's length. */
 typedef struct rbuf {
     const uint8_t *p;
     size_t left;
     const char *bad; /* first problem found, or NULL */
+    char *scratch;
+    size_t used;
 } rbuf;
 
 static bool r_take(rbuf *r, void *dst, size_t n, const char *what)
@@ -288,7 +296,7 @@ static int64_t r_time(rbuf *r, const char *what)
     return t;
 }
 
-/* A malloc'd copy of a text string of at most max bytes; NULL for "none"
+/* A text string of at most max bytes, in r->scratch; NULL for "none"
  * (when optional) or on error (r->bad set). */
 static char *r_str(rbuf *r, size_t max, bool optional, const char *what)
 {
@@ -301,17 +309,13 @@ static char *r_str(rbuf *r, size_t max, bool optional, const char *what)
         r->bad = what;
         return NULL;
     }
-    char *s = malloc((size_t)n + 1);
-    if (!s) {
-        r->bad = "out of memory";
-        return NULL;
-    }
+    char *s = r->scratch + r->used;
     memcpy(s, r->p, n);
     s[n] = '\0';
+    r->used += (size_t)n + 1;
     r->p += n;
     r->left -= n;
     if (!td_text_ok(s, max)) {
-        free(s);
         r->bad = what;
         return NULL;
     }
@@ -366,9 +370,9 @@ static void r_stream(rbuf *r, rstream *rs)
         r->bad = "key count exceeds the data";
         return;
     }
-    char *prev = NULL;
+    const char *prev = NULL;
     for (uint32_t i = 0; i < nk && !r->bad; i++) {
-        char *key = r_str(r, TD_MAX_ID, false, "distinct key");
+        const char *key = r_str(r, TD_MAX_ID, false, "distinct key");
         if (!key)
             break;
         td_time last = r_time(r, "distinct key time");
@@ -376,10 +380,8 @@ static void r_stream(rbuf *r, rstream *rs)
             r->bad = "distinct keys out of order";
         if (!r->bad && metric_stream_load_key(s, key, last) != 0)
             r->bad = "out of memory";
-        free(prev);
         prev = key;
     }
-    free(prev);
     if (!r->bad && s->count == 0 && (metric_stream_n_buckets(s) || s->sum != 0))
         r->bad = "stream with data but no events";
 }
@@ -388,18 +390,6 @@ typedef struct rtier {
     char *ladder, *tier, *qualifying, *pending, *override_tier, *denied, *actor, *reason;
     td_time since, override_until, below_since, pending_since;
 } rtier;
-
-static void rtier_free(rtier *t)
-{
-    free(t->ladder);
-    free(t->tier);
-    free(t->qualifying);
-    free(t->pending);
-    free(t->override_tier);
-    free(t->denied);
-    free(t->actor);
-    free(t->reason);
-}
 
 static void r_tier(rbuf *r, rtier *t, uint8_t version)
 {
@@ -421,7 +411,6 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
         if (!r->bad && (t->override_until != TD_TIME_NONE) != (t->actor && t->reason))
             r->bad = "override without its actor and reason";
     } else {
-        free(t->override_tier);
         t->override_tier = NULL;
         t->override_until = TD_TIME_NONE;
     }
@@ -430,7 +419,7 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
 /* A partner record as read, before any of it reaches the engine: the
  * partner (identity, times, counts) and what is placed into it once the
  * whole record has proved sound. */
-typedef struct record {
+struct td_partner_record {
     td_partner *p;
     char *types[TD_MAX_PARTNER_TYPES];
     uint32_t n_types;
@@ -438,20 +427,17 @@ typedef struct record {
     uint32_t n_streams;
     rtier *tiers;
     uint32_t n_tiers;
-} record;
+    char *scratch; /* every string above lives here (rbuf) */
+};
+typedef struct td_partner_record record;
 
 static void record_free(record *rec)
 {
-    for (uint32_t i = 0; i < rec->n_types; i++)
-        free(rec->types[i]);
-    for (uint32_t i = 0; i < rec->n_streams; i++) {
-        free(rec->streams[i].event);
+    for (uint32_t i = 0; i < rec->n_streams; i++)
         metric_stream_free(&rec->streams[i].s);
-    }
     free(rec->streams);
-    for (uint32_t i = 0; i < rec->n_tiers; i++)
-        rtier_free(&rec->tiers[i]);
     free(rec->tiers);
+    free(rec->scratch);
     partner_destroy(rec->p);
 }
 
@@ -472,7 +458,9 @@ static int r_header(rbuf *r, uint8_t *version, td_error *err)
 static void r_record(rbuf *r, uint8_t version, record *rec)
 {
     td_partner *p = rec->p;
-    p->name = r_str(r, TD_MAX_ID, true, "partner name");
+    const char *name = r_str(r, TD_MAX_ID, true, "partner name");
+    if (name && !(p->name = strdup(name)))
+        r->bad = "out of memory";
     uint32_t want_types = r_u32(r, "type count");
     if (!r->bad && want_types > TD_MAX_PARTNER_TYPES)
         r->bad = "too many types";
@@ -616,27 +604,58 @@ static int place_record(engine *e, record *rec)
     return 0;
 }
 
-int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err)
+int engine_partner_decode(const uint8_t *buf, size_t len, td_partner_record **out, td_error *err)
 {
-    rbuf r = {buf, len, NULL};
+    *out = NULL;
+    rbuf r = {buf, len, NULL, NULL, 0};
     uint8_t version = 0;
     int rc = r_header(&r, &version, err);
     if (rc)
         return rc;
-    char *id = r_str(&r, TD_MAX_ID, false, "partner id");
-    if (!id)
-        return td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu",
-                            r.bad ? r.bad : "partner id", len - r.left);
-    record rec = {.p = partner_alloc(id, 0, 0)};
-    free(id);
-    if (rec.p) {
-        r_record(&r, version, &rec);
-        if (r.bad)
-            rc = td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu", r.bad,
-                              len - r.left);
+    record *rec = calloc(1, sizeof *rec);
+    if (rec)
+        rec->scratch = r.scratch = malloc(len + 1); /* see rbuf */
+    if (!rec || !rec->scratch) {
+        engine_partner_record_free(rec);
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
     }
-    if (!rc && (!rec.p || place_record(e, &rec) != 0))
-        rc = td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory");
-    record_free(&rec);
+    const char *id = r_str(&r, TD_MAX_ID, false, "partner id");
+    if (id && !(rec->p = partner_alloc(id, 0, 0)))
+        r.bad = "out of memory";
+    if (rec->p)
+        r_record(&r, version, rec);
+    if (r.bad || !id) {
+        bool oom = r.bad && strcmp(r.bad, "out of memory") == 0;
+        rc = oom ? td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory")
+                 : td_error_set(err, TD_DATA_LOSS, "partner record: %s at byte %zu",
+                                r.bad ? r.bad : "partner id", len - r.left);
+        engine_partner_record_free(rec);
+        return rc;
+    }
+    *out = rec;
+    return 0;
+}
+
+int engine_partner_place(engine *e, td_partner_record *rec, td_error *err)
+{
+    int rc = place_record(e, rec) != 0
+                 ? td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner record: out of memory")
+                 : 0;
+    engine_partner_record_free(rec);
     return rc;
+}
+
+void engine_partner_record_free(td_partner_record *rec)
+{
+    if (!rec)
+        return;
+    record_free(rec);
+    free(rec);
+}
+
+int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err)
+{
+    td_partner_record *rec = NULL;
+    int rc = engine_partner_decode(buf, len, &rec, err);
+    return rc ? rc : engine_partner_place(e, rec, err);
 }

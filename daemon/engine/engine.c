@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define TOUCHED_INITIAL_CAP 64 /* changed partners listed before the first growth */
+#define SORTED_MIN_CAP      64 /* slots in the sorted view before its first growth */
 
 engine *engine_new(void)
 {
@@ -100,6 +101,25 @@ int engine_touched_take(engine *e, td_touched_fn fn, void *ud)
 
 /* ---- the partner map ---- */
 
+/* Extends a current sorted view by p when p's id sorts after the last;
+ * -1 when the view must be rebuilt instead. */
+static int sorted_append(engine *e, td_partner *p)
+{
+    if (e->dirty || e->n_sorted + 1 != e->map.n ||
+        (e->n_sorted && strcmp(e->sorted[e->n_sorted - 1]->id, p->id) >= 0))
+        return -1;
+    if (e->n_sorted == e->sorted_cap) {
+        size_t cap = e->sorted_cap ? e->sorted_cap * 2 : SORTED_MIN_CAP;
+        td_partner **s = realloc(e->sorted, cap * sizeof *s);
+        if (!s)
+            return -1;
+        e->sorted = s;
+        e->sorted_cap = cap;
+    }
+    e->sorted[e->n_sorted++] = p;
+    return 0;
+}
+
 int engine_partner_insert(engine *e, td_partner *p)
 {
     int oom;
@@ -110,7 +130,8 @@ int engine_partner_insert(engine *e, td_partner *p)
         touched_forget(e, old);
         partner_destroy(old);
     }
-    e->dirty = true;
+    if (old || sorted_append(e, p) != 0)
+        e->dirty = true;
     return 0;
 }
 
@@ -151,6 +172,7 @@ int engine_sorted_rebuild(engine *e)
     qsort(s, n, sizeof *s, by_id);
     e->sorted = s;
     e->n_sorted = n;
+    e->sorted_cap = e->map.n ? e->map.n : 1;
     e->dirty = false;
     return 0;
 }

@@ -348,5 +348,15 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
  * matched to the program in force by ladder and tier name, so restore after
  * applying the program; without one, tiers start unranked when it comes. */
 int engine_partner_restore(engine *e, const uint8_t *buf, size_t len, td_error *err);
+/* engine_partner_restore in two steps, so records can be decoded on several
+ * threads at once. Decoding reads no engine and checks everything restore
+ * checks; placing (names interned, tiers matched to the program in force,
+ * the partner inserted) takes the engine, one thread at a time, and always
+ * consumes the record. Placing records in id order keeps the id-sorted view
+ * without a sort. */
+typedef struct td_partner_record td_partner_record;
+int engine_partner_decode(const uint8_t *buf, size_t len, td_partner_record **out, td_error *err);
+int engine_partner_place(engine *e, td_partner_record *rec, td_error *err);
+void engine_partner_record_free(td_partner_record *rec);
 
 #endif

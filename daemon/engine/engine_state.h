@@ -28,8 +28,10 @@ struct engine {
     name_table events; /* registry of event names; indices never change */
     name_table types;  /* partner types, interned: thousands of partners share a few */
     pmap map;
+    /* The id-sorted view; inserts in id order (a restore walks the store
+     * in id order) extend it, anything else marks it stale (dirty). */
     td_partner **sorted;
-    size_t n_sorted;
+    size_t n_sorted, sorted_cap;
     bool dirty;
     td_time version_effective; /* when the version in force took effect (grandfathering) */
     program *scheduled;        /* one version waiting for its `effective`, or NULL */
