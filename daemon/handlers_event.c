@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "event_view.h"
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
@@ -134,7 +135,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             continue;
         }
         td_event te;
-        state_event_view(ev, at, &te);
+        event_view(ev, at, &te);
         char cause[2 * TD_MAX_ID + 2];
         snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
         state_set_cause_event(d, cause);

@@ -27,28 +27,20 @@
 #include <uv.h>
 
 #include "log.h"
+#include "idset.h"
+#include "restore.h"
 #include "state.h"
 #include "tierd.pb-c.h"
 
-#define STATE_DIRTY_INITIAL_CAP    64   /* slots in the dirty-id hash; a power of two */
-#define STATE_RESTORED_IDS_INITIAL 4096 /* bytes; the restored-id list doubles from here */
-#define STATE_EVENT_ID_MAX         (2 * TD_MAX_ID + 2)
-#define STATE_TOPIC_PREFIX         "change/"
+#define STATE_QUEUE_MIN_CAP 64 /* queued changes before the first growth */
+#define STATE_EVENT_ID_MAX  (2 * TD_MAX_ID + 2)
+#define STATE_TOPIC_PREFIX  "change/"
 /* Checkpoints: whichever comes first. The log's size bounds a restart's
  * replay; the time bounds how long a quiet daemon's log lingers. (Not the
  * number of partners lagging: under steady load that soon becomes all of
  * them, and every turn would write them all.) */
 #define STATE_CHECKPOINT_EVENTS 1000000
 #define STATE_CHECKPOINT_MS     30000
-
-/* A set of partner ids: open addressing over `slots` (indexes into ids+1;
- * 0 = empty), `ids` in the order they were added. */
-typedef struct idset {
-    uint32_t *slots;
-    size_t slot_cap;
-    char **ids;
-    size_t n, cap;
-} idset;
 
 typedef struct queued_change {
     char *topic;
@@ -92,91 +84,8 @@ struct state {
     /* the ids the start-up restore read, NUL-separated, in store order:
      * the timers queue them after the daemon starts serving */
     char *restored_ids;
-    size_t restored_len, restored_cap, restored_n;
+    size_t restored_len, restored_n;
 };
-
-/* ---- id sets ---- */
-
-static uint64_t id_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int idset_grow(idset *set)
-{
-    size_t cap = set->slot_cap ? set->slot_cap * 2 : STATE_DIRTY_INITIAL_CAP;
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < set->n; i++) {
-        size_t j = id_hash(set->ids[i]) & (cap - 1);
-        while (slots[j])
-            j = (j + 1) & (cap - 1);
-        slots[j] = (uint32_t)(i + 1);
-    }
-    free(set->slots);
-    set->slots = slots;
-    set->slot_cap = cap;
-    return 0;
-}
-
-static void idset_clear(idset *set)
-{
-    for (size_t i = 0; i < set->n; i++)
-        free(set->ids[i]);
-    set->n = 0;
-    if (set->slots)
-        memset(set->slots, 0, set->slot_cap * sizeof *set->slots);
-}
-
-static void idset_free(idset *set)
-{
-    idset_clear(set);
-    free(set->slots);
-    free(set->ids);
-    memset(set, 0, sizeof *set);
-}
-
-static bool idset_has(const idset *set, const char *id)
-{
-    if (!set->slot_cap)
-        return false;
-    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
-         j = (j + 1) & (set->slot_cap - 1))
-        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
-            return true;
-    return false;
-}
-
-/* 0, or -1 on OOM with the set unchanged. */
-static int idset_add(idset *set, const char *id)
-{
-    if ((set->n + 1) * 2 > set->slot_cap && idset_grow(set) != 0)
-        return -1;
-    size_t j = id_hash(id) & (set->slot_cap - 1);
-    while (set->slots[j]) {
-        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
-            return 0;
-        j = (j + 1) & (set->slot_cap - 1);
-    }
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : STATE_DIRTY_INITIAL_CAP;
-        char **ids = realloc(set->ids, cap * sizeof *ids);
-        if (!ids)
-            return -1;
-        set->ids = ids;
-        set->cap = cap;
-    }
-    char *copy = strdup(id);
-    if (!copy)
-        return -1;
-    set->ids[set->n++] = copy;
-    set->slots[j] = (uint32_t)set->n;
-    return 0;
-}
 
 /* Out of memory here would lose a write silently, so it poisons the turn. */
 static void dirty_add(state *st, const char *id)
@@ -202,7 +111,7 @@ static void queue_clear(state *st)
 static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
 {
     if (st->n_queue == st->queue_cap) {
-        size_t cap = st->queue_cap ? st->queue_cap * 2 : STATE_DIRTY_INITIAL_CAP;
+        size_t cap = st->queue_cap ? st->queue_cap * 2 : STATE_QUEUE_MIN_CAP;
         queued_change *q = realloc(st->queue, cap * sizeof *q);
         if (!q)
             return -1;
@@ -210,316 +119,6 @@ static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
         st->queue_cap = cap;
     }
     st->queue[st->n_queue++] = (queued_change){.topic = topic, .buf = buf, .len = len};
-    return 0;
-}
-
-/* ---- restore ---- */
-
-/* Which stored versions matter at start: the one in force (greatest
- * instant it took effect, max(loaded, effective), not after now; the later
- * loaded wins a tie) and the latest one still waiting for its effective
- * instant. */
-/* Meta record naming the stored version in force (be64 index), written in
- * the same transaction that puts a version in force. */
-#define STATE_META_IN_FORCE "program_in_force"
-
-typedef struct program_slot {
-    uint64_t index;
-    td_time took_effect;
-    uint8_t *pb;
-    size_t len;
-} program_slot;
-
-typedef struct program_pick {
-    td_time now;
-    uint64_t in_force_index; /* from meta; 0 = not recorded */
-    program_slot in_force;
-    program_slot scheduled;
-    bool oom;
-    td_error *err;
-} program_pick;
-
-static int slot_take(program_slot *slot, uint64_t index, td_time took_effect, const uint8_t *pb,
-                     size_t len)
-{
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, pb, len);
-    free(slot->pb);
-    *slot = (program_slot){.index = index, .took_effect = took_effect, .pb = copy, .len = len};
-    return 0;
-}
-
-static int pick_programs(void *ud, uint64_t index, const uint8_t *pb, size_t len)
-{
-    program_pick *pick = ud;
-    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, len, pb);
-    if (!pv)
-        return td_error_set(pick->err, TD_DATA_LOSS,
-                            "program version record %llu is damaged (does not decode)",
-                            (unsigned long long)index);
-    td_time took_effect = pv->effective > pv->loaded ? pv->effective : pv->loaded;
-    tierd__program_version__free_unpacked(pv, NULL);
-    program_slot *slot;
-    if (pick->in_force_index)
-        /* The record says which version was put in force; a later one
-         * never was, even if its instant passed while tierd was down: the
-         * timers put it in force at start, with its changes recorded. */
-        slot = index == pick->in_force_index  ? &pick->in_force
-               : index > pick->in_force_index ? &pick->scheduled
-                                              : NULL;
-    else
-        slot = took_effect <= pick->now ? &pick->in_force : &pick->scheduled;
-    if (!slot)
-        return 0;
-    if (slot == &pick->in_force && slot->pb && slot->took_effect > took_effect)
-        return 0;
-    if (slot_take(slot, index, took_effect, pb, len) != 0) {
-        pick->oom = true;
-        return -TD_RESOURCE_EXHAUSTED;
-    }
-    return 0;
-}
-
-static void discard_change(void *ud, const td_change *c)
-{
-    (void)ud;
-    (void)c;
-}
-
-/* Parses a stored version; TD_DATA_LOSS naming it when it no longer parses. */
-static int stored_program(const program_slot *slot, const char *dir, program **out, td_error *err)
-{
-    Tierd__ProgramVersion *pv = tierd__program_version__unpack(NULL, slot->len, slot->pb);
-    if (!pv)
-        return td_error_set(err, TD_DATA_LOSS,
-                            "%s: program version record %llu is damaged (does not decode)", dir,
-                            (unsigned long long)slot->index);
-    td_diags diags = {0};
-    td_error perr = {0};
-    char filename[TD_MAX_NAME + 32];
-    snprintf(filename, sizeof filename, "stored program %.*s", TD_MAX_NAME,
-             pv->version ? pv->version : "");
-    int rc = program_parse(pv->yaml ? pv->yaml : "", pv->yaml ? strlen(pv->yaml) : 0, filename, out,
-                           &diags, &perr);
-    if (rc)
-        rc = td_error_set(err, TD_DATA_LOSS,
-                          "%s: program version record %llu (%s) no longer parses: %s%s%s", dir,
-                          (unsigned long long)slot->index, pv->version ? pv->version : "",
-                          perr.message, diags.n ? "; first: " : "", diags.n ? diags.items[0] : "");
-    td_diags_free(&diags);
-    tierd__program_version__free_unpacked(pv, NULL);
-    return rc;
-}
-
-static int restore_program(engine *e, store *s, const char *dir, td_time now, uint64_t *index,
-                           uint64_t *scheduled_index, td_error *err)
-{
-    program_pick pick = {.now = now, .err = err};
-    *index = 0;
-    *scheduled_index = 0;
-    uint8_t *meta = NULL;
-    size_t meta_len = 0;
-    td_error merr = {0};
-    if (store_get_meta(s, STATE_META_IN_FORCE, &meta, &meta_len, &merr) == 0 && meta_len == 8)
-        for (size_t i = 0; i < 8; i++)
-            pick.in_force_index = pick.in_force_index << 8 | meta[i];
-    free(meta);
-    int rc = store_each_program(s, pick_programs, &pick, err);
-    if (rc) {
-        if (pick.oom)
-            td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory reading programs", dir);
-        else
-            td_error_prefix(err, "%s", dir);
-        goto out;
-    }
-    if (pick.in_force.pb) {
-        program *p = NULL;
-        rc = stored_program(&pick.in_force, dir, &p, err);
-        if (rc)
-            goto out;
-        if (engine_program_apply(e, p, now, discard_change, NULL) != 0) {
-            program_free(p);
-            rc =
-                td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory applying program", dir);
-            goto out;
-        }
-        /* Restoring must not restart the version's grandfather period. */
-        engine_program_set_effective(e, pick.in_force.took_effect);
-        *index = pick.in_force.index;
-    }
-    if (pick.scheduled.pb && pick.scheduled.index > pick.in_force.index) {
-        program *p = NULL;
-        rc = stored_program(&pick.scheduled, dir, &p, err);
-        if (rc)
-            goto out;
-        engine_program_schedule(e, p, pick.scheduled.took_effect);
-        *scheduled_index = pick.scheduled.index;
-    }
-out:
-    free(pick.in_force.pb);
-    free(pick.scheduled.pb);
-    return rc;
-}
-
-typedef struct partner_walk {
-    engine *e;
-    const char *dir;
-    uint64_t n;
-    td_error *err;
-    /* with an ingest log to replay: each partner and the log position its
-     * record includes (ids[i] <-> applied[i]) */
-    bool stamps;
-    idset ids;
-    uint64_t *applied;
-    size_t applied_cap;
-    /* when not NULL: every id read, appended NUL-separated */
-    state *collect;
-} partner_walk;
-
-static int collect_id(state *st, const void *id, size_t id_len)
-{
-    if (st->restored_len + id_len + 1 > st->restored_cap) {
-        size_t cap = st->restored_cap ? st->restored_cap * 2 : STATE_RESTORED_IDS_INITIAL;
-        while (cap < st->restored_len + id_len + 1)
-            cap *= 2;
-        char *b = realloc(st->restored_ids, cap);
-        if (!b)
-            return -1;
-        st->restored_ids = b;
-        st->restored_cap = cap;
-    }
-    memcpy(st->restored_ids + st->restored_len, id, id_len);
-    st->restored_ids[st->restored_len + id_len] = '\0';
-    st->restored_len += id_len + 1;
-    st->restored_n++;
-    return 0;
-}
-
-static int restore_one_partner(void *ud, const void *id, size_t id_len, const uint8_t *blob,
-                               size_t len, uint64_t applied)
-{
-    partner_walk *w = ud;
-    w->n++;
-    td_error perr = {0};
-    if (engine_partner_restore(w->e, blob, len, &perr) != 0)
-        return td_error_set(w->err, TD_DATA_LOSS,
-                            "%s: partner record %llu (in id order) is damaged: %s", w->dir,
-                            (unsigned long long)w->n, perr.message);
-    if (w->collect && collect_id(w->collect, id, id_len) != 0)
-        return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
-    if (!w->stamps)
-        return 0;
-    char key[TD_MAX_ID + 1];
-    if (id_len > TD_MAX_ID)
-        return td_error_set(w->err, TD_DATA_LOSS, "%s: partner record %llu has a %zu-byte id",
-                            w->dir, (unsigned long long)w->n, id_len);
-    memcpy(key, id, id_len);
-    key[id_len] = '\0';
-    if (w->ids.n == w->applied_cap) {
-        size_t cap = w->applied_cap ? w->applied_cap * 2 : STATE_DIRTY_INITIAL_CAP;
-        uint64_t *a = realloc(w->applied, cap * sizeof *a);
-        if (!a)
-            return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
-        w->applied = a;
-        w->applied_cap = cap;
-    }
-    if (idset_add(&w->ids, key) != 0)
-        return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
-    w->applied[w->ids.n - 1] = applied;
-    return 0;
-}
-
-/* The position of id in set (added order), or -1. */
-static long idset_index(const idset *set, const char *id)
-{
-    if (!set->slot_cap)
-        return -1;
-    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
-         j = (j + 1) & (set->slot_cap - 1))
-        if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
-            return (long)set->slots[j] - 1;
-    return -1;
-}
-
-typedef struct replay {
-    partner_walk *w;
-    idset *deferred;
-    uint64_t replayed;
-} replay;
-
-/* Applies one logged event to its partner unless the partner's record
- * already includes it: the same engine call, at the same `now`, as when
- * it was accepted, so the partner ends exactly where it was. */
-static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len)
-{
-    replay *r = ud;
-    partner_walk *w = r->w;
-    Tierd__Event *ev = tierd__event__unpack(NULL, len, pb);
-    if (!ev)
-        return td_error_set(w->err, TD_DATA_LOSS, "%s: ingest log entry %llu does not decode",
-                            w->dir, (unsigned long long)pos);
-    int rc = 0;
-    long i = ev->partner ? idset_index(&w->ids, ev->partner) : -1;
-    /* Unknown here: deleted after the event was logged. */
-    if (i >= 0 && pos > w->applied[i]) {
-        td_event te;
-        td_error eerr = {0};
-        td_time at = TD_TIME_NONE;
-        int applied = ev->at ? td_time_parse(ev->at, &at, &eerr) : -1;
-        if (applied == 0) {
-            state_event_view(ev, at, &te);
-            applied = engine_ingest(w->e, &te, now, NULL, NULL, &eerr);
-        }
-        if (applied == 0) {
-            if (idset_add(r->deferred, ev->partner) != 0)
-                rc = td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
-            r->replayed++;
-        } else {
-            log_warning("%s: ingest log entry %llu (%s/%s) no longer applies: %s", w->dir,
-                        (unsigned long long)pos, ev->source ? ev->source : "", ev->id ? ev->id : "",
-                        eerr.message);
-        }
-    }
-    tierd__event__free_unpacked(ev, NULL);
-    return rc;
-}
-
-/* A fresh engine holding exactly what the store holds: the program, every
- * partner record, then the ingest log's entries that records do not
- * include yet. *deferred gets the partners replayed (their records lag the
- * log until the next checkpoint) and *events how many entries that was. */
-static int engine_from_store(store *s, const char *dir, td_time now, engine **out,
-                             uint64_t *program_index, uint64_t *scheduled_index, idset *deferred,
-                             uint64_t *events, state *collect, td_error *err)
-{
-    engine *e = engine_new();
-    if (!e)
-        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "%s: out of memory creating the engine",
-                            dir);
-    /* Each record's stamp matters only to replay a log that holds entries;
-     * keeping a million of them for an empty log costs a restart time. */
-    partner_walk w = {
-        .e = e, .dir = dir, .err = err, .stamps = store_ilog_count(s) > 0, .collect = collect};
-    replay r = {.w = &w, .deferred = deferred};
-    int rc = restore_program(e, s, dir, now, program_index, scheduled_index, err);
-    if (rc == 0)
-        rc = store_each_partner_stamped(s, restore_one_partner, &w, err);
-    if (rc == 0 && w.stamps)
-        rc = store_ilog_each(s, replay_one, &r, err);
-    idset_free(&w.ids);
-    free(w.applied);
-    if (rc) {
-        engine_free(e);
-        return rc;
-    }
-    if (r.replayed)
-        log_info("%s: replayed %llu logged events into %zu partners", dir,
-                 (unsigned long long)r.replayed, deferred->n);
-    *events = r.replayed;
-    engine_touched_take(e, NULL, NULL); /* it holds what the store holds */
-    *out = e;
     return 0;
 }
 
@@ -545,17 +144,23 @@ int state_open_with(tierd *d, const char *state_dir, const store_options *opt, t
         free(st);
         return rc;
     }
-    rc = engine_from_store(d->store, st->dir, tierd_now(d), &d->engine, &st->program_index,
-                           &st->scheduled_index, &st->deferred, &st->deferred_events, st, err);
+    restored r = {.want_ids = true};
+    rc = restore_from_store(d->store, st->dir, tierd_now(d), &r, err);
     if (rc) {
         store_close(d->store);
         d->store = NULL;
-        idset_free(&st->deferred);
-        free(st->restored_ids);
         free(st->dir);
         free(st);
         return rc;
     }
+    d->engine = r.engine;
+    st->program_index = r.program_index;
+    st->scheduled_index = r.scheduled_index;
+    st->deferred = r.deferred;
+    st->deferred_events = r.replayed;
+    st->restored_ids = r.ids;
+    st->restored_len = r.ids_len;
+    st->restored_n = r.ids_n;
     d->state = st;
     return 0;
 }
@@ -567,7 +172,7 @@ char *state_take_restored_ids(tierd *d, size_t *count, size_t *len)
     *count = st->restored_n;
     *len = st->restored_len;
     st->restored_ids = NULL;
-    st->restored_len = st->restored_cap = st->restored_n = 0;
+    st->restored_len = st->restored_n = 0;
     return ids;
 }
 
@@ -649,7 +254,7 @@ void state_program_loaded(tierd *d, uint64_t index)
     for (int i = 0; i < 8; i++)
         be[i] = (uint8_t)(index >> (56 - 8 * i));
     td_error err = {0};
-    if (store_put_meta(d->store, STATE_META_IN_FORCE, be, sizeof be, &err) != 0)
+    if (store_put_meta(d->store, RESTORE_META_IN_FORCE, be, sizeof be, &err) != 0)
         state_fail(d, &err);
 }
 
@@ -836,22 +441,18 @@ static int rollback(tierd *d, td_error *err)
     for (size_t i = 0; !lagging && i < st->dirty.n; i++)
         lagging = idset_has(&st->deferred, st->dirty.ids[i]);
     if (st->program_changed || lagging) {
-        engine *e = NULL;
-        uint64_t index = 0, scheduled = 0, events = 0;
-        idset deferred = {0};
+        restored r = {0};
         td_error rerr = {0};
-        if (engine_from_store(d->store, st->dir, now, &e, &index, &scheduled, &deferred, &events,
-                              NULL, &rerr) == 0) {
+        if (restore_from_store(d->store, st->dir, now, &r, &rerr) == 0) {
             engine_free(d->engine);
-            d->engine = e;
-            st->program_index = index;
-            st->scheduled_index = scheduled;
+            d->engine = r.engine;
+            st->program_index = r.program_index;
+            st->scheduled_index = r.scheduled_index;
             idset_free(&st->deferred);
-            st->deferred = deferred;
-            st->deferred_events = events;
+            st->deferred = r.deferred;
+            st->deferred_events = r.replayed;
             return 0;
         }
-        idset_free(&deferred);
         log_error("rolling back: %s", rerr.message);
         st->program_index = st->program_index_before;
         st->scheduled_index = st->scheduled_index_before;
@@ -966,19 +567,6 @@ int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_err
     }
     d->state->deferred_events++;
     return 0;
-}
-
-void state_event_view(const Tierd__Event *ev, td_time at, td_event *out)
-{
-    *out = (td_event){
-        .source = ev->source,
-        .id = ev->id,
-        .partner = ev->partner,
-        .metric = ev->metric,
-        .value = ev->has_value ? ev->value : 1.0,
-        .at = at,
-        .key = ev->key && *ev->key ? ev->key : NULL,
-    };
 }
 
 int state_flush(tierd *d, td_error *err)

@@ -60,9 +60,6 @@ int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_err
 void state_checkpoint(tierd *d);
 /* Partners whose records lag the ingest log now. */
 size_t state_lagging(const tierd *d);
-/* The engine's view of a logged or received event whose `at` was parsed;
- * the one place that defaults its value and key. */
-void state_event_view(const Tierd__Event *ev, td_time at, td_event *out);
 /* The td_change_fn to hand to engine calls; ud must be the tierd. */
 void state_change_sink(void *ud, const td_change *c);
 /* The triggering event id to stamp on the changes that follow ("source/id"),

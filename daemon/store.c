@@ -877,6 +877,48 @@ int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t
     return rc ? rc : w.rc;
 }
 
+int store_each_partner_batch(store *s, size_t batch, store_batch_fn fn, void *ud, td_error *err)
+{
+    if (!batch)
+        batch = 1;
+    store_partner_view *views = malloc(batch * sizeof *views);
+    if (!views)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "store: out of memory reading partners");
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    int rc = read_begin(s, &txn, err);
+    if (rc) {
+        free(views);
+        return rc;
+    }
+    MDB_cursor *cur = NULL;
+    int out = 0;
+    rc = mdb_cursor_open(txn, s->partners, &cur);
+    MDB_val k, v;
+    size_t n = 0;
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        store_partner_view *pv = &views[n++];
+        pv->id = k.mv_data;
+        pv->id_len = k.mv_size;
+        partner_record(v.mv_data, v.mv_size, &pv->blob, &pv->len, &pv->applied);
+        if (n == batch && (out = fn(ud, views, n)) != 0)
+            break;
+        if (n == batch)
+            n = 0;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        out = store_error(s, rc, "reading partners", err);
+    else if (!out && n)
+        out = fn(ud, views, n); /* the last, short batch, while the snapshot lives */
+    if (cur)
+        mdb_cursor_close(cur);
+    read_end(s, txn);
+    free(views);
+    return out;
+}
+
 /* ---- ingest log: position -> (now, encoded tierd.Event) ---- */
 
 int store_ilog_append(store *s, int64_t now, const uint8_t *pb, size_t len, uint64_t *pos,

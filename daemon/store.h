@@ -73,6 +73,20 @@ int store_each_partner(store *s, int (*fn)(void *ud, const uint8_t *blob, size_t
 typedef int (*store_partner_fn)(void *ud, const void *id, size_t id_len, const uint8_t *blob,
                                 size_t len, uint64_t applied);
 int store_each_partner_stamped(store *s, store_partner_fn fn, void *ud, td_error *err);
+/* One partner record as the store holds it; the pointers live only during
+ * the call they are passed to. */
+typedef struct store_partner_view {
+    const void *id;
+    size_t id_len;
+    const uint8_t *blob;
+    size_t len;
+    uint64_t applied; /* the ingest-log position the record includes */
+} store_partner_view;
+/* Calls fn with up to `batch` records at a time, every one in id order, all
+ * from one snapshot, so a batch can be worked on as a whole (decoded on
+ * several threads). fn returning non-zero stops the walk and is returned. */
+typedef int (*store_batch_fn)(void *ud, const store_partner_view *views, size_t n);
+int store_each_partner_batch(store *s, size_t batch, store_batch_fn fn, void *ud, td_error *err);
 
 /* ---- ingest log: accepted events between checkpoints ----
  * Partner records are rewritten at checkpoints, not with every event: an

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine_fixture.h"
+#include "event_view.h"
 #include "state.h"
 #include "store.h"
 #include "tierd.pb-c.h"
@@ -21,6 +22,13 @@
 #define TINY_MAP_BYTES   ((size_t)256 << 10)
 #define FLOOD_PARTNERS   20000
 #define FLOOD_NAME_BYTES 100
+/* More than two of restore.c's batches (RESTORE_BATCH), so a restore
+ * decodes several batches and places them in id order. */
+#define MANY_PARTNERS    2500
+#define MANY_STRIDE      7  /* coprime with MANY_PARTNERS: upserts out of id order */
+#define MANY_WITH_EVENTS 10 /* every tenth partner also gets events */
+#define MANY_LIST        3000
+#define MANY_DAMAGED_AT  2001 /* in id order: in the second batch */
 
 static char dir[DIR_MAX_TEST];
 static tierd d;
@@ -344,7 +352,7 @@ static void ingest_logged(const char *id, const char *partner, const char *metri
     td_time_format(FX_NOW - FX_DAY, at, sizeof at);
     pe.at = at;
     td_event ev;
-    state_event_view(&pe, FX_NOW - FX_DAY, &ev);
+    event_view(&pe, FX_NOW - FX_DAY, &ev);
     ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
                   err.message);
     uint8_t buf[512];
@@ -379,6 +387,139 @@ static int log_entries(void)
     ck_assert_int_eq(store_ilog_each(d.store, count_entry, &n, &err), 0);
     return n;
 }
+
+static void many_id(char *buf, size_t n, unsigned i)
+{
+    snprintf(buf, n, "m-%05u", i);
+}
+
+/* Upserts MANY_PARTNERS partners in an order that is not their id order,
+ * some with events (recorded, and logged), and commits. */
+static void upsert_many(void)
+{
+    char id[32], ev[48];
+    for (unsigned k = 0; k < MANY_PARTNERS; k++) {
+        unsigned i = (k * MANY_STRIDE) % MANY_PARTNERS;
+        many_id(id, sizeof id, i);
+        upsert(id, id);
+        if (i % MANY_WITH_EVENTS == 0) {
+            snprintf(ev, sizeof ev, "cert-%u", i);
+            ingest(ev, id, "certification", 1, ev);
+        }
+    }
+    flush_ok();
+    /* deals through the ingest log: a restore replays them past the
+     * records' stamps */
+    for (unsigned i = 0; i < MANY_PARTNERS; i += MANY_WITH_EVENTS) {
+        many_id(id, sizeof id, i);
+        snprintf(ev, sizeof ev, "deal-%u", i);
+        ingest_logged(ev, id, "deal_closed", 1000.0 * i);
+    }
+    flush_ok();
+}
+
+/* Every partner's stored form, in id order. */
+static uint8_t **encode_many(size_t *lens)
+{
+    uint8_t **out = calloc(MANY_PARTNERS, sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    char id[32];
+    for (unsigned i = 0; i < MANY_PARTNERS; i++) {
+        many_id(id, sizeof id, i);
+        td_partner *p = engine_partner_find(d.engine, id);
+        ck_assert_msg(p != NULL, "%s missing", id);
+        ck_assert_int_eq(engine_partner_encode(d.engine, p, &out[i], &lens[i]), 0);
+    }
+    return out;
+}
+
+static void reopen(void)
+{
+    state_close(&d);
+    memset(&d, 0, sizeof d);
+    store_options opt = {.no_sync = true};
+    open_state(&opt);
+}
+
+START_TEST(test_a_restore_over_several_batches_gives_back_every_partner_byte_for_byte)
+{
+    put_stored_program();
+    upsert_many();
+    size_t before_len[MANY_PARTNERS], after_len[MANY_PARTNERS];
+    uint8_t **before = encode_many(before_len);
+    ck_assert_int_eq(log_entries(), MANY_PARTNERS / MANY_WITH_EVENTS);
+    reopen();
+    ck_assert_uint_eq(engine_partner_count(d.engine), MANY_PARTNERS);
+    /* the logged deals were replayed, not read from records */
+    ck_assert_uint_eq(state_lagging(&d), MANY_PARTNERS / MANY_WITH_EVENTS);
+    uint8_t **after = encode_many(after_len);
+    for (unsigned i = 0; i < MANY_PARTNERS; i++) {
+        ck_assert_msg(before_len[i] == after_len[i] &&
+                          memcmp(before[i], after[i], before_len[i]) == 0,
+                      "partner %u differs after the restore", i);
+        free(before[i]);
+        free(after[i]);
+    }
+    free(before);
+    free(after);
+
+    /* The sorted view comes from the restore's id order: listing must
+     * still give every id once, in order. */
+    static td_partner *page[MANY_LIST];
+    bool more = true;
+    td_error err = {0};
+    size_t n = engine_partner_list(d.engine, NULL, NULL, NULL, page, MANY_LIST, &more, &err);
+    ck_assert_uint_eq(n, MANY_PARTNERS);
+    ck_assert(!more);
+    char id[32];
+    for (unsigned i = 0; i < MANY_PARTNERS; i++) {
+        td_partner_info info;
+        engine_partner_info(page[i], &info);
+        many_id(id, sizeof id, i);
+        ck_assert_str_eq(info.id, id);
+    }
+    /* and the ids handed to the timers, in the same order */
+    size_t count = 0, len = 0;
+    char *ids = state_take_restored_ids(&d, &count, &len);
+    ck_assert_uint_eq(count, MANY_PARTNERS);
+    size_t off = 0;
+    for (unsigned i = 0; i < MANY_PARTNERS; i++) {
+        many_id(id, sizeof id, i);
+        ck_assert_str_eq(ids + off, id);
+        off += strlen(ids + off) + 1;
+    }
+    ck_assert_uint_eq(off, len);
+    free(ids);
+    ck_assert_ptr_null(state_take_restored_ids(&d, &count, &len));
+    ck_assert_uint_eq(count, 0);
+}
+END_TEST
+
+START_TEST(test_a_damaged_record_in_a_later_batch_is_named_by_its_place_in_id_order)
+{
+    put_stored_program();
+    upsert_many();
+    state_close(&d);
+    store *s;
+    td_error err;
+    char id[32];
+    many_id(id, sizeof id, MANY_DAMAGED_AT - 1);
+    ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
+    ck_assert_int_eq(store_begin(s, &err), 0);
+    const uint8_t junk[] = "TDP\x02 not a partner";
+    ck_assert_int_eq(store_put_partner(s, id, junk, sizeof junk, &err), 0);
+    ck_assert_int_eq(store_commit(s, &err), 0);
+    store_close(s);
+    memset(&d, 0, sizeof d);
+    d.fake_clock = true;
+    d.fake_now = FX_NOW;
+    ck_assert_int_eq(state_open(&d, dir, &err), -TD_DATA_LOSS);
+    char want[48];
+    snprintf(want, sizeof want, "partner record %d (in id order)", MANY_DAMAGED_AT);
+    ck_assert_msg(strstr(err.message, want) != NULL, "%s", err.message);
+    ck_assert_ptr_null(d.state);
+}
+END_TEST
 
 START_TEST(test_logged_events_wait_for_a_checkpoint_and_a_restart_replays_them)
 {
@@ -460,6 +601,8 @@ static Suite *state_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_partners_written_in_a_turn_survive_close_and_open);
+    tcase_add_test(tc, test_a_restore_over_several_batches_gives_back_every_partner_byte_for_byte);
+    tcase_add_test(tc, test_a_damaged_record_in_a_later_batch_is_named_by_its_place_in_id_order);
     tcase_add_test(tc, test_changes_are_logged_numbered_and_published_only_after_commit);
     tcase_add_test(tc, test_failed_turn_restores_memory_from_the_store_and_publishes_nothing);
     tcase_add_test(tc, test_full_store_fails_the_turn_and_memory_forgets_it);
