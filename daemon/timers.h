@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "timer_heap.h"
 #include "tierd/status.h"
 
 #define TIMERS_SLICE_MAX_PARTNERS 1000  /* partners evaluated per slice at most */
@@ -26,26 +27,6 @@
 #define TIMERS_SLOW_SLICE_MS      50    /* a slice longer than this held the loop too long */
 #define TIMERS_FILL_MIN_PARTNERS  10000 /* fewer restored partners are queued before serving */
 #define TIMERS_FILL_CHECK_EVERY   64    /* partners queued between clock reads in a fill slice */
-
-/* ---- the queue on its own (no loop, no engine), for tests ---- */
-
-typedef struct timer_heap timer_heap;
-
-timer_heap *timer_heap_new(void);
-void timer_heap_free(timer_heap *h);
-/* Inserts id with `due`, or moves its existing entry to `due`. due ==
- * TD_TIME_NONE removes the entry. 0, or -TD_RESOURCE_EXHAUSTED with the
- * queue unchanged. */
-int timer_heap_set(timer_heap *h, const char *id, td_time due);
-/* Removes id's entry; false when it had none. */
-bool timer_heap_remove(timer_heap *h, const char *id);
-/* The earliest entry (ties in id order). *id stays valid until the next
- * change to the queue. false when empty. */
-bool timer_heap_peek(const timer_heap *h, const char **id, td_time *due);
-/* id's due time, or TD_TIME_NONE when it has no entry. */
-td_time timer_heap_due(const timer_heap *h, const char *id);
-size_t timer_heap_size(const timer_heap *h);
-void timer_heap_clear(timer_heap *h);
 
 /* ---- the daemon's timers ---- */
 
