@@ -17,7 +17,10 @@
  * rules, evaluation, then the operations: ingest, membership, decisions,
  * explanations and program versions. tests/unit/test_engine_layers.sh
  * holds the line and fails on any include or call that goes up it. Each
- * section below names the file that defines it. */
+ * section below names the file that defines it. This header stands right
+ * after program.h in the line: types and declarations only, so every
+ * engine file may include it, and the call check sees any call that
+ * would go up. */
 #ifndef TD_ENGINE_H
 #define TD_ENGINE_H
 

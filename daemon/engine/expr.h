@@ -11,7 +11,10 @@
  * Numbers may carry a leading '-' ("x > -5"); metric names in an expression
  * start with a letter or '_' and may then hold letters, digits, '_', '.' and
  * '-'. Hostile text is bounded: at most 4096 bytes, 32 open parentheses/nots
- * and 256 comparisons per expression (each refused with a message). */
+ * and 256 comparisons per expression (each refused with a message).
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * status; knows no program (metric names resolve through a callback). */
 #ifndef TD_EXPR_H
 #define TD_EXPR_H
 

@@ -2,7 +2,10 @@
  * are `at` with its sign bit flipped (so unsigned order is time order), the
  * low 32 bits are `tie`. Branches are ordered by bit, most significant
  * nearest the root, so a walk is at most MTREE_KEY_BITS deep and every
- * recursion below is bounded by that, whatever the input. */
+ * recursion below is bounded by that, whatever the input.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * td_time; uses nothing else in the engine. */
 #include "mtree.h"
 
 #include <math.h>

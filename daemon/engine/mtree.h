@@ -17,7 +17,10 @@
  * one that did not.
  *
  * Promises: no allocation failure leaves the tree changed. Does not know
- * what the entries mean (metric.c does) and reads no clock. */
+ * what the entries mean (metric.c does) and reads no clock.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * td_time; metric uses it. */
 #ifndef TD_MTREE_H
 #define TD_MTREE_H
 

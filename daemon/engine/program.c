@@ -10,7 +10,10 @@
  * Promises: unknown keys are refused at every level (a typo never silently
  * turns into a default); YAML anchors and aliases are refused, so a small
  * file cannot expand into a huge or cyclic tree; sizes are capped before
- * libyaml sees the text. Does no I/O and keeps no state between calls. */
+ * libyaml sees the text. Does no I/O and keeps no state between calls.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above expr
+ * and td_time; calls down only. */
 #include "program.h"
 
 #include <errno.h>

@@ -8,7 +8,10 @@
  * Grown since the design's first format (docs/program.md says so too): YAML
  * anchors/aliases are refused (no expansion bombs); a duration field also
  * takes a bare 0 for "none"; any one mapping holds at most 64 keys and any
- * one list at most 256 items. */
+ * one list at most 256 items.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above expr
+ * and td_time; engine.h and every engine file above it use it. */
 #ifndef TD_PROGRAM_H
 #define TD_PROGRAM_H
 

@@ -1,4 +1,7 @@
-/* td_error: the one error type (see include/tierd/status.h). */
+/* td_error: the one error type (see include/tierd/status.h).
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): first:
+ * uses nothing; every file above may use td_error. */
 #include "tierd/status.h"
 
 #include <stdio.h>

@@ -6,7 +6,10 @@
  * second 60 are refused), the result lies in TD_TIME_MIN..TD_TIME_MAX, and a
  * refusal says which part of which string was wrong. Everything is integer
  * arithmetic in UTC; it never consults the C library's time zone machinery,
- * so the process TZ cannot change an answer. */
+ * so the process TZ cannot change an answer.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * status; uses nothing else in the engine. */
 #include "td_time.h"
 
 #include <stdbool.h>

@@ -2,7 +2,10 @@
  *
  * tierd keeps time as td_time: whole seconds since the Unix epoch, UTC.
  * Fractions of a second in input are truncated. 0 means "no time". Calendar
- * helpers (quarters, years, review anchors) are proleptic Gregorian, UTC. */
+ * helpers (quarters, years, review anchors) are proleptic Gregorian, UTC.
+ *
+ * Place in the engine's line (tests/unit/test_engine_layers.sh): above
+ * status; uses nothing else in the engine. */
 #ifndef TD_TIME_H
 #define TD_TIME_H
 
