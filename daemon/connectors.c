@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "handlers.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 

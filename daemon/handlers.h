@@ -13,6 +13,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "rpc.h"
+#include "store.h"
 #include "tierd/status.h"
 
 int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -53,5 +54,29 @@ int handle_approve(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage
                    td_error *err);
 int handle_deny(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                 td_error *err);
+
+/* ---- connector cursors (handlers_cursor.c) ---- */
+
+/* GetCursor: the connector's committed cursor ("" when none). */
+int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                      td_error *err);
+
+/* For the UpsertPartners and Ingest handlers: when connector is non-empty,
+ * checks it and the cursor and writes the cursor in the turn's transaction
+ * (state_put_cursor), so it commits or rolls back with the
+ * batch. Call it before applying the batch's items and refuse the whole
+ * request when it fails (the items would otherwise land without their
+ * cursor). An empty cursor leaves the stored one as it is. */
+int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *cursor,
+                             td_error *err);
+
+/* For the Ingest handler, after its items: adds the batch's accepted events
+ * to the connector's count in the store, in the turn's transaction, so the
+ * count moves only if the batch commits. A no-op without a connector. On a
+ * store error it poisons the turn (state_fail) and returns the code. */
+int cursor_count_accepted(rpc_call *call, const char *connector, uint64_t accepted, td_error *err);
+
+/* The connector's committed event count (0 when none). */
+int cursor_committed_events(store *s, const char *connector, uint64_t *out, td_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "connectors.h"
+#include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
 #include "store.h"
@@ -100,10 +101,7 @@ int cursor_commit_with_batch(rpc_call *call, const char *connector, const char *
     rc = check_cursor(connector, cursor, err);
     if (rc)
         return rc;
-    rc = state_begin(call->d, err);
-    if (rc)
-        return rc;
-    return store_put_cursor(call->d->store, connector, cursor, err);
+    return state_put_cursor(call->d, connector, cursor, err);
 }
 
 static void events_meta_name(const char *connector, char *out, size_t n)
@@ -149,7 +147,7 @@ int cursor_count_accepted(rpc_call *call, const char *connector, uint64_t accept
             be[i] = (uint8_t)(n >> (8 * (CURSOR_COUNT_BYTES - 1 - i)));
         char name[CURSOR_EVENTS_META_MAX];
         events_meta_name(connector, name, sizeof name);
-        rc = store_put_meta(call->d->store, name, be, sizeof be, err);
+        return state_put_meta(call->d, name, be, sizeof be, err);
     }
     if (rc)
         state_fail(call->d, err);

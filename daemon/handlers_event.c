@@ -11,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors.h"
 #include "event_view.h"
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
-#include "timers.h"
 
 #define TD_STR_(x) #x
 #define TD_STR(x)  TD_STR_(x)
@@ -68,17 +66,6 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
         return terr->message;
     }
     return NULL;
-}
-
-/* Records the event for idempotency and in the ingest log, which makes
- * its effect on the partner durable until the next checkpoint. */
-static int store_event(rpc_call *call, const Tierd__Event *ev, td_error *err)
-{
-    size_t len = tierd__event__get_packed_size(ev);
-    uint8_t *pb = rpc_alloc(call, len ? len : 1);
-    tierd__event__pack(ev, pb);
-    int rc = store_put_event(call->d->store, ev->source, ev->id, pb, len, err);
-    return rc ? rc : state_log_event(call->d, call->now, pb, len, err);
 }
 
 int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
@@ -146,12 +133,9 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             out->rejected++;
             continue;
         }
-        timers_touch(d->timers, ev->partner);
-        rc = store_event(call, ev, err);
-        if (rc) {
-            state_fail(d, err);
+        rc = state_record_event(d, call->now, ev, err);
+        if (rc)
             return rc;
-        }
         res->outcome = TIERD__OUTCOME__ACCEPTED;
         out->accepted++;
     }

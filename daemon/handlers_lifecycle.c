@@ -16,7 +16,6 @@
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
-#include "timers.h"
 
 #define LIFECYCLE_UNRANKED    "unranked"
 #define LIFECYCLE_PENDING_MAX 10000 /* pending promotions listed in one reply */
@@ -62,8 +61,7 @@ static void lc_touched(rpc_call *call, const td_partner *p)
 {
     td_partner_info info;
     engine_partner_info(p, &info);
-    state_mark_dirty(call->d, info.id);
-    timers_touch(call->d->timers, info.id);
+    state_partner_changed(call->d, info.id);
 }
 
 /* The ladder field, which every decision names. */

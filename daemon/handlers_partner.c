@@ -10,11 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors.h"
 #include "handlers.h"
 #include "pbconv.h"
 #include "state.h"
-#include "timers.h"
 
 #define PARTNER_TYPES_MAX TD_MAX_PARTNER_TYPES
 
@@ -77,8 +75,7 @@ int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, Protobuf
             out->rejected++;
             continue;
         }
-        state_mark_dirty(d, p->id);
-        timers_touch(d->timers, p->id);
+        state_partner_changed(d, p->id);
         res->outcome = TIERD__OUTCOME__ACCEPTED;
         out->accepted++;
     }
@@ -167,8 +164,7 @@ int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufC
     rc = engine_partner_delete(d->engine, r->id, call->now, state_change_sink, d, err);
     if (rc)
         return rc;
-    state_mark_dirty(d, r->id);
-    timers_touch(d->timers, r->id);
+    state_partner_changed(d, r->id);
     Tierd__DeletePartnerResponse *out = rpc_alloc(call, sizeof *out);
     tierd__delete_partner_response__init(out);
     out->deleted = true;

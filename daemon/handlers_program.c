@@ -15,10 +15,8 @@
 #include <string.h>
 
 #include "handlers.h"
-#include "log.h"
 #include "pbconv.h"
 #include "state.h"
-#include "timers.h"
 
 #define PROGRAM_DEFAULT_FILENAME "program.yaml"
 #define PROGRAM_MAX_FILENAME     256
@@ -145,54 +143,6 @@ static int check_label(rpc_call *call, const program *p, const char *yaml, td_er
     return 0;
 }
 
-/* Stores p and puts it in force (0) or schedules it for its effective
- * instant (1); a negative code when the turn failed. Takes p on success. */
-static int apply_program(rpc_call *call, program *p, const char *yaml, td_error *err)
-{
-    tierd *d = call->d;
-    int rc = state_begin(d, err);
-    if (rc)
-        return rc;
-    Tierd__ProgramVersion pv = TIERD__PROGRAM_VERSION__INIT;
-    pv.version = p->version;
-    pv.loaded = call->now;
-    pv.effective = p->effective != TD_TIME_NONE ? p->effective : call->now;
-    pv.yaml = (char *)yaml;
-    pv.actor = (char *)(call->actor ? call->actor : "");
-    size_t len = tierd__program_version__get_packed_size(&pv);
-    uint8_t *pb = rpc_alloc(call, len ? len : 1);
-    tierd__program_version__pack(&pv, pb);
-    uint64_t index = 0;
-    rc = store_put_program(d->store, &index, pb, len, err);
-    if (rc) {
-        state_fail(d, err);
-        return rc;
-    }
-    if (p->effective > call->now) {
-        /* docs/program.md, "Loading versions": a future `effective`
-         * schedules the version; the timers put it in force at that instant
-         * (state_apply_scheduled). */
-        engine_program_schedule(d->engine, p, p->effective);
-        state_program_scheduled(d, index);
-        if (d->timers)
-            timers_rebuild(d->timers, NULL);
-        return 1;
-    }
-    rc = engine_program_apply(d->engine, p, call->now, state_change_sink, d);
-    if (rc) {
-        td_error_set(err, TD_RESOURCE_EXHAUSTED, "applying version %s: out of memory", p->version);
-        state_fail(d, err);
-        return -TD_RESOURCE_EXHAUSTED;
-    }
-    state_program_loaded(d, index);
-    /* every partner's next window edge may have moved */
-    td_error terr = {0};
-    if (timers_rebuild(d->timers, &terr) != 0)
-        log_warning("version %s applied, but its timers were not rebuilt: %s", p->version,
-                    terr.message);
-    return 0;
-}
-
 int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                        td_error *err)
 {
@@ -251,7 +201,7 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         program_free(p);
         return rc;
     }
-    rc = apply_program(call, p, yaml, err);
+    rc = state_put_program(call->d, p, yaml, call->actor, call->now, err);
     if (rc < 0) {
         program_free(p);
         return rc;

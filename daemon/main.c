@@ -493,9 +493,6 @@ static void reload(daemon_main *m)
         bool loaded = false;
         if (load_program_file(&m->d, path, PROGRAM_ACTOR_RELOAD, &loaded, &err) != 0)
             log_error("program %s not reloaded: %s", path, err.message);
-        else if (loaded && m->d.timers && timers_rebuild(m->d.timers, &err) != 0)
-            log_error("program %s reloaded, but its window expiries are not scheduled: %s", path,
-                      err.message);
         else if (loaded)
             log_info("program %s reloaded", path);
     }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors.h"
 #include "daemon.h"
 #include "handlers.h"
 #include "state.h"

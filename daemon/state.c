@@ -34,6 +34,7 @@
 
 #define STATE_QUEUE_MIN_CAP 64 /* queued changes before the first growth */
 #define STATE_EVENT_ID_MAX  (2 * TD_MAX_ID + 2)
+#define STATE_EVENT_BUF     1024 /* an encoded event up to this size is packed on the stack */
 #define STATE_TOPIC_PREFIX  "change/"
 /* Checkpoints: whichever comes first. The log's size bounds a restart's
  * replay; the time bounds how long a quiet daemon's log lingers. (Not the
@@ -78,8 +79,7 @@ struct state {
 
     state_publish_fn publish;
     void *publish_ud;
-    state_rollback_fn rolled_back;
-    void *rolled_back_ud;
+    state_watch watch;
 
     /* the ids the start-up restore read, NUL-separated, in store order:
      * the timers queue them after the daemon starts serving */
@@ -95,6 +95,20 @@ static void dirty_add(state *st, const char *id)
         td_error_set(&st->fail_err, TD_RESOURCE_EXHAUSTED,
                      "out of memory remembering partner '%s' for the commit", id);
     }
+}
+
+/* Poisons the turn with a write error and returns it. */
+static int write_failed(tierd *d, int rc, const td_error *err)
+{
+    if (rc)
+        state_fail(d, err);
+    return rc;
+}
+
+static void tell_everyone(state *st)
+{
+    if (st->watch.everyone)
+        st->watch.everyone(st->watch.ud);
 }
 
 /* ---- change queue ---- */
@@ -230,9 +244,24 @@ int state_begin(tierd *d, td_error *err)
     return rc;
 }
 
-void state_mark_dirty(tierd *d, const char *partner_id)
+void state_partner_changed(tierd *d, const char *partner_id)
 {
-    dirty_add(d->state, partner_id);
+    state *st = d->state;
+    dirty_add(st, partner_id);
+    if (st->watch.partner)
+        st->watch.partner(st->watch.ud, partner_id);
+}
+
+int state_put_cursor(tierd *d, const char *connector, const char *cursor, td_error *err)
+{
+    int rc = state_begin(d, err);
+    return rc ? rc : write_failed(d, store_put_cursor(d->store, connector, cursor, err), err);
+}
+
+int state_put_meta(tierd *d, const char *name, const uint8_t *val, size_t len, td_error *err)
+{
+    int rc = state_begin(d, err);
+    return rc ? rc : write_failed(d, store_put_meta(d->store, name, val, len, err), err);
 }
 
 void state_fail(tierd *d, const td_error *err)
@@ -246,7 +275,11 @@ void state_fail(tierd *d, const td_error *err)
         st->fail_err.code = TD_INTERNAL;
 }
 
-void state_program_loaded(tierd *d, uint64_t index)
+/* ---- program versions ---- */
+
+/* The turn put the stored version `index` in force: recorded for restore,
+ * and a failed flush rebuilds the engine from the store. */
+static void program_loaded(tierd *d, uint64_t index)
 {
     d->state->program_changed = true;
     d->state->program_index = index;
@@ -263,10 +296,48 @@ uint64_t state_program_index(const tierd *d)
     return d->state->program_index;
 }
 
-void state_program_scheduled(tierd *d, uint64_t index)
+int state_put_program(tierd *d, program *p, const char *yaml, const char *actor, td_time now,
+                      td_error *err)
 {
-    d->state->program_changed = true;
-    d->state->scheduled_index = index;
+    int rc = state_begin(d, err);
+    if (rc)
+        return rc;
+    Tierd__ProgramVersion pv = TIERD__PROGRAM_VERSION__INIT;
+    pv.version = p->version;
+    pv.loaded = now;
+    pv.effective = p->effective != TD_TIME_NONE ? p->effective : now;
+    pv.yaml = (char *)yaml;
+    pv.actor = (char *)(actor ? actor : "");
+    size_t len = tierd__program_version__get_packed_size(&pv);
+    uint8_t *pb = malloc(len ? len : 1);
+    if (!pb) {
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "storing version %s: out of memory", p->version);
+        return write_failed(d, -TD_RESOURCE_EXHAUSTED, err);
+    }
+    tierd__program_version__pack(&pv, pb);
+    uint64_t index = 0;
+    rc = store_put_program(d->store, &index, pb, len, err);
+    free(pb);
+    if (rc)
+        return write_failed(d, rc, err);
+    state *st = d->state;
+    if (p->effective > now) {
+        /* docs/program.md, "Loading versions": a future `effective`
+         * schedules the version; the timers put it in force at that
+         * instant (state_apply_scheduled). */
+        engine_program_schedule(d->engine, p, p->effective);
+        st->program_changed = true;
+        st->scheduled_index = index;
+        tell_everyone(st);
+        return 1;
+    }
+    if (engine_program_apply(d->engine, p, now, state_change_sink, d) != 0) {
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "applying version %s: out of memory", p->version);
+        return write_failed(d, -TD_RESOURCE_EXHAUSTED, err);
+    }
+    program_loaded(d, index);
+    tell_everyone(st); /* every partner's next due time may have moved */
+    return 0;
 }
 
 int state_apply_scheduled(tierd *d, td_time *at, td_error *err)
@@ -288,7 +359,7 @@ int state_apply_scheduled(tierd *d, td_time *at, td_error *err)
         return -TD_RESOURCE_EXHAUSTED;
     }
     log_info("program version %s took effect", engine_program(d->engine)->version);
-    state_program_loaded(d, d->state->scheduled_index);
+    program_loaded(d, d->state->scheduled_index);
     d->state->scheduled_index = 0;
     *at = due;
     return 1;
@@ -302,10 +373,9 @@ void state_set_cause_event(tierd *d, const char *event_id)
         snprintf(st->cause_event, sizeof st->cause_event, "%s", event_id);
 }
 
-void state_set_rollback_hook(tierd *d, state_rollback_fn fn, void *ud)
+void state_set_watch(tierd *d, const state_watch *w)
 {
-    d->state->rolled_back = fn;
-    d->state->rolled_back_ud = ud;
+    d->state->watch = w ? *w : (state_watch){0};
 }
 
 void state_set_publisher(tierd *d, state_publish_fn fn, void *ud)
@@ -557,15 +627,30 @@ size_t state_lagging(const tierd *d)
     return d->state->deferred.n;
 }
 
-int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_error *err)
+int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *err)
 {
-    uint64_t pos;
-    int rc = store_ilog_append(d->store, now, pb, len, &pos, err);
-    if (rc) {
+    state *st = d->state;
+    if (st->watch.partner)
+        st->watch.partner(st->watch.ud, ev->partner);
+    size_t len = tierd__event__get_packed_size(ev);
+    uint8_t small[STATE_EVENT_BUF];
+    uint8_t *pb = len <= sizeof small ? small : malloc(len);
+    if (!pb) {
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory recording event %s/%s", ev->source,
+                     ev->id);
         state_fail(d, err);
-        return rc;
+        return -TD_RESOURCE_EXHAUSTED;
     }
-    d->state->deferred_events++;
+    tierd__event__pack(ev, pb);
+    uint64_t pos;
+    int rc = store_put_event(d->store, ev->source, ev->id, pb, len, err);
+    if (rc == 0)
+        rc = store_ilog_append(d->store, now, pb, len, &pos, err);
+    if (pb != small)
+        free(pb);
+    if (rc)
+        return write_failed(d, rc, err);
+    st->deferred_events++;
     return 0;
 }
 
@@ -594,8 +679,7 @@ int state_flush(tierd *d, td_error *err)
             log_error("%s", rerr.message);
         engine_touched_take(d->engine, NULL, NULL); /* restored from the store */
         turn_reset(st);
-        if (st->rolled_back)
-            st->rolled_back(st->rolled_back_ud);
+        tell_everyone(st);
         return td_error_set(err, why.code, "%s", why.message);
     }
     for (size_t i = 0; i < st->n_queue && st->publish; i++)

@@ -44,17 +44,25 @@ void state_close_for_exit(tierd *d);
 /* Opens the turn's write transaction if none is open. Mutating handlers call
  * it before touching the engine. */
 int state_begin(tierd *d, td_error *err);
-/* Remembers that p's blob must be rewritten (or deleted) at flush. */
-void state_mark_dirty(tierd *d, const char *partner_id);
+/* A partner a request changed (or deleted): its record is written (or
+ * deleted) with the turn, and the watch hears of it (the timers re-queue
+ * it). The one call handlers make after changing a partner. */
+void state_partner_changed(tierd *d, const char *partner_id);
+/* An event the engine just accepted: recorded for idempotency and in the
+ * ingest log with the `now` it was applied at (what makes it durable until
+ * a checkpoint), and its partner's change told to the watch. On failure the
+ * turn is poisoned (state_fail). */
+int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *err);
+/* A connector's cursor, and a meta record, written in the turn; on failure
+ * the turn is poisoned. */
+int state_put_cursor(tierd *d, const char *connector, const char *cursor, td_error *err);
+int state_put_meta(tierd *d, const char *name, const uint8_t *val, size_t len, td_error *err);
 /* Takes the engine's list of changed partners. replayable: the changes
- * came from events logged with state_log_event, so the partners' records
+ * came from events recorded with state_record_event, so the partners' records
  * may wait for the next checkpoint (a restart replays the log); otherwise
  * they are written with this turn. state_flush absorbs what is left as
  * not replayable, so only the ingest path needs to call it. */
 void state_absorb(tierd *d, bool replayable);
-/* Logs an accepted event (its wire form, and the `now` it was applied at)
- * in the turn's transaction: what makes it durable until a checkpoint. */
-int state_log_event(tierd *d, td_time now, const uint8_t *pb, size_t len, td_error *err);
 /* Makes the next state_flush a checkpoint: every partner whose record
  * lags the ingest log is written and the log emptied. */
 void state_checkpoint(tierd *d);
@@ -70,29 +78,38 @@ void state_set_cause_event(tierd *d, const char *event_id);
  * engine calls it, and state_flush then rolls the whole turn back and
  * returns this error. The first error wins. */
 void state_fail(tierd *d, const td_error *err);
-/* Records that the turn put the stored program version `index` in force;
- * a failed flush then rebuilds the engine from the store. */
-void state_program_loaded(tierd *d, uint64_t index);
-/* The store index of the program version in force (0 = none). */
-uint64_t state_program_index(const tierd *d);
-/* Records that the turn stored version `index` to take effect later (it is
- * scheduled in the engine); a failed flush rebuilds the engine. */
-void state_program_scheduled(tierd *d, uint64_t index);
+/* Program versions, stored and put in force in the turn (a failed flush
+ * rebuilds the engine from the store). state_put_program stores p (its
+ * text `yaml`, loaded by `actor` at `now`) and puts it in force now (0) or,
+ * when its `effective` is later, schedules it (1); the watch hears that
+ * everyone may have changed. Takes p unless it returns a negative code
+ * (then the turn is poisoned). */
+int state_put_program(tierd *d, program *p, const char *yaml, const char *actor, td_time now,
+                      td_error *err);
 /* Puts the scheduled version in force when its effective instant is at or
  * before *at: applies it at that instant (changes carry cause
  * PROGRAM_VERSION) inside the turn, sets *at to it and returns 1; returns
- * 0 when nothing is due, a negative code on failure. */
+ * 0 when nothing is due, a negative code on failure. Its only caller, the
+ * timers, re-queues everyone itself (at *at, which may be before now). */
 int state_apply_scheduled(tierd *d, td_time *at, td_error *err);
+/* The store index of the program version in force (0 = none). */
+uint64_t state_program_index(const tierd *d);
 
 /* Commits the turn (no-op when nothing was written), then publishes the
  * turn's changes in sequence order. On failure rolls back as described. */
 int state_flush(tierd *d, td_error *err);
 
-/* Called after a failed flush restored memory from the store (partners
- * restored or dropped, or the engine rebuilt), so whoever caches engine
- * state (the timers' queue) can rebuild it. */
-typedef void (*state_rollback_fn)(void *ud);
-void state_set_rollback_hook(tierd *d, state_rollback_fn fn, void *ud);
+/* Who keeps something derived from partners (the timers' queue) and must
+ * hear of changes made through state: `partner` when one partner changed
+ * (state_partner_changed, state_record_event); `everyone` when any may have
+ * (state_put_program, and a failed flush that restored memory from the
+ * store). NULL stops the telling. */
+typedef struct state_watch {
+    void (*partner)(void *ud, const char *partner_id);
+    void (*everyone)(void *ud);
+    void *ud;
+} state_watch;
+void state_set_watch(tierd *d, const state_watch *w);
 
 /* Publishing hook the server installs: topic "change/<ladder>/<partner>",
  * payload an encoded tierd.TierChange. */

@@ -287,14 +287,20 @@ int timers_rebuild(timers *t, td_error *err)
     return rc;
 }
 
-/* A failed commit restored partners from the store or rebuilt the engine:
- * queued due times may describe state that no longer exists. */
-static void timers_on_rollback(void *ud)
+/* A program version applied or scheduled, or a failed commit that restored
+ * partners from the store or rebuilt the engine: every queued due time may
+ * describe state that no longer exists. */
+static void timers_on_everyone(void *ud)
 {
     timers *t = ud;
     td_error err = {0};
     if (timers_rebuild(t, &err) != 0)
-        log_error("timers: rebuilding the queue after a rollback failed: %s", err.message);
+        log_error("timers: rebuilding the queue failed: %s", err.message);
+}
+
+static void timers_on_partner(void *ud, const char *partner_id)
+{
+    timers_touch(ud, partner_id);
 }
 
 static void timers_free(timers *t)
@@ -352,7 +358,7 @@ int timers_open(tierd *d, timers **out, td_error *err)
         log_info("timers: %llu partners queued in %.2f s", (unsigned long long)t->stats.pending,
                  elapsed_ms(started) / MS_PER_S);
     if (d->state)
-        state_set_rollback_hook(d, timers_on_rollback, t);
+        state_set_watch(d, &(state_watch){timers_on_partner, timers_on_everyone, t});
     *out = t;
     return 0;
 }
@@ -369,7 +375,7 @@ void timers_close(timers *t)
     if (!t)
         return;
     if (t->d->state)
-        state_set_rollback_hook(t->d, NULL, NULL);
+        state_set_watch(t->d, NULL);
     if (t->has_timer) {
         fill_stop(t);
         uv_timer_stop(&t->timer);

@@ -51,19 +51,18 @@ typedef struct timers_stats {
  * a loop and at least TIMERS_FILL_MIN_PARTNERS restored partners the queue
  * is filled in slices of TIMERS_SLICE_MAX_MS after it returns, while
  * requests are served, and the timer is armed when the fill ends.
- * Installs itself as the state's rollback hook, so a failed commit rebuilds
- * the queue. d must outlive the timers. */
+ * Installs itself as the state's watch, so every change made through state
+ * reaches the queue. d must outlive the timers. */
 int timers_open(tierd *d, timers **out, td_error *err);
 /* Stops the timer; the struct is freed once libuv has closed the handle
  * (run the loop afterwards), or at once when none was armed. NULL is fine. */
 void timers_close(timers *t);
 
-/* After anything changed one partner (event, upsert, delete, restore):
- * re-computes its due time at the daemon's now and re-arms. */
+/* What the state's watch (state_set_watch, installed by timers_open) calls:
+ * after one partner changed, re-computes its due time at the daemon's now
+ * and re-arms; after a program change or a failed commit, rebuilds the
+ * queue (NULL is fine). Callers outside state need neither. */
 void timers_touch(timers *t, const char *partner_id);
-/* After a program change (every due time moves) or a failed commit (which
- * may have restored partners or rebuilt the engine): rebuilds the queue.
- * NULL is fine. */
 int timers_rebuild(timers *t, td_error *err);
 
 /* For `clock advance` from -> to (fake clock): rebuilds the queue at from,

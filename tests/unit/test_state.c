@@ -46,12 +46,22 @@ typedef struct published {
 } published;
 
 static published pub;
-static int rollbacks;
+/* What the watch heard: `everyone` calls, and the partners told. */
+static int everyone_told;
+static char partner_told[MAX_PUBLISHED][32];
+static size_t n_partner_told;
 
-static void count_rollback(void *ud)
+static void count_everyone(void *ud)
 {
     (void)ud;
-    rollbacks++;
+    everyone_told++;
+}
+
+static void note_partner(void *ud, const char *id)
+{
+    (void)ud;
+    if (n_partner_told < MAX_PUBLISHED)
+        snprintf(partner_told[n_partner_told++], sizeof partner_told[0], "%s", id);
 }
 
 static void record_publish(void *ud, const char *topic, const uint8_t *payload, size_t len)
@@ -72,7 +82,7 @@ static void open_state(const store_options *opt)
     d.fake_now = FX_NOW;
     ck_assert_msg(state_open_with(&d, dir, opt, &err) == 0, "%s", err.message);
     state_set_publisher(&d, record_publish, &pub);
-    state_set_rollback_hook(&d, count_rollback, NULL);
+    state_set_watch(&d, &(state_watch){note_partner, count_everyone, NULL});
 }
 
 static void setup(void)
@@ -80,7 +90,8 @@ static void setup(void)
     ck_assert_ptr_nonnull(tu_tmpdir("td-state", dir, sizeof dir));
     memset(&d, 0, sizeof d);
     memset(&pub, 0, sizeof pub);
-    rollbacks = 0;
+    everyone_told = 0;
+    n_partner_told = 0;
     store_options opt = {.no_sync = true};
     open_state(&opt);
 }
@@ -105,7 +116,7 @@ static void upsert(const char *id, const char *name)
     ck_assert_msg(engine_partner_upsert(d.engine, id, name, types, 1, FX_NOW, state_change_sink, &d,
                                         &err) == 0,
                   "%s", err.message);
-    state_mark_dirty(&d, id);
+    state_partner_changed(&d, id);
 }
 
 static void ingest(const char *id, const char *partner, const char *metric, double value,
@@ -116,7 +127,7 @@ static void ingest(const char *id, const char *partner, const char *metric, doub
     td_event ev = {"crm", id, partner, metric, value, FX_NOW - FX_DAY, key};
     ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
                   err.message);
-    state_mark_dirty(&d, partner);
+    state_partner_changed(&d, partner);
 }
 
 static void flush_ok(void)
@@ -168,6 +179,21 @@ static int collect_change(void *ud, uint64_t seq, const uint8_t *pb, size_t len)
     return 0;
 }
 
+START_TEST(test_a_partner_changed_through_state_reaches_the_watch_and_the_store)
+{
+    upsert("p-1", "Acme");
+    ck_assert_uint_eq(n_partner_told, 1);
+    ck_assert_str_eq(partner_told[0], "p-1");
+    ck_assert_int_eq(everyone_told, 0);
+    flush_ok();
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    td_error err;
+    ck_assert_int_eq(store_get_partner(d.store, "p-1", &blob, &len, &err), 0);
+    free(blob);
+}
+END_TEST
+
 START_TEST(test_changes_are_logged_numbered_and_published_only_after_commit)
 {
     put_program();
@@ -208,13 +234,13 @@ START_TEST(test_failed_turn_restores_memory_from_the_store_and_publishes_nothing
     td_error err;
     ck_assert_int_eq(engine_partner_delete(d.engine, "p-3", FX_NOW, state_change_sink, &d, &err),
                      0);
-    state_mark_dirty(&d, "p-3");
+    state_partner_changed(&d, "p-3");
     td_error injected;
     td_error_set(&injected, TD_RESOURCE_EXHAUSTED, "injected: disk full");
     state_fail(&d, &injected);
     ck_assert_int_eq(state_flush(&d, &err), -TD_RESOURCE_EXHAUSTED);
     ck_assert_str_eq(err.message, "injected: disk full");
-    ck_assert_int_eq(rollbacks, 1);
+    ck_assert_int_eq(everyone_told, 1);
 
     ck_assert_uint_eq(pub.n, published_before);
     ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Registered");
@@ -225,7 +251,7 @@ START_TEST(test_failed_turn_restores_memory_from_the_store_and_publishes_nothing
     /* the next turn starts clean and numbers on from the committed log */
     ingest("o-1", "p-1", "deal_closed", 60000, NULL);
     flush_ok();
-    ck_assert_int_eq(rollbacks, 1);
+    ck_assert_int_eq(everyone_told, 1);
     ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
     ck_assert_uint_eq(pub.n, published_before + 1);
     ck_assert_uint_eq(pub.seq[pub.n - 1], 2);
@@ -319,18 +345,9 @@ static void put_stored_program(void)
     ck_assert_int_eq(
         program_parse(LOGGED_PROGRAM, strlen(LOGGED_PROGRAM), "st.yaml", &p, &diags, &err), 0);
     td_diags_free(&diags);
-    ck_assert_int_eq(state_begin(&d, &err), 0);
-    Tierd__ProgramVersion pv = TIERD__PROGRAM_VERSION__INIT;
-    pv.version = "1";
-    pv.loaded = FX_NOW;
-    pv.effective = FX_NOW;
-    pv.yaml = (char *)LOGGED_PROGRAM;
-    uint8_t buf[2048];
-    size_t len = tierd__program_version__pack(&pv, buf);
-    uint64_t index = 0;
-    ck_assert_int_eq(store_put_program(d.store, &index, buf, len, &err), 0);
-    ck_assert_int_eq(engine_program_apply(d.engine, p, FX_NOW, state_change_sink, &d), 0);
-    state_program_loaded(&d, index);
+    int told = everyone_told;
+    ck_assert_int_eq(state_put_program(&d, p, LOGGED_PROGRAM, "test", FX_NOW, &err), 0);
+    ck_assert_int_eq(everyone_told, told + 1); /* every due time may have moved */
     flush_ok();
 }
 
@@ -355,9 +372,9 @@ static void ingest_logged(const char *id, const char *partner, const char *metri
     event_view(&pe, FX_NOW - FX_DAY, &ev);
     ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
                   err.message);
-    uint8_t buf[512];
-    size_t len = tierd__event__pack(&pe, buf);
-    ck_assert_int_eq(state_log_event(&d, FX_NOW, buf, len, &err), 0);
+    size_t told = n_partner_told;
+    ck_assert_int_eq(state_record_event(&d, FX_NOW, &pe, &err), 0);
+    ck_assert_uint_eq(n_partner_told, told + (told < MAX_PUBLISHED));
     state_absorb(&d, true);
 }
 
@@ -584,8 +601,9 @@ START_TEST(test_a_failed_turn_keeps_logged_events_of_committed_turns)
     td_error injected, err;
     td_error_set(&injected, TD_RESOURCE_EXHAUSTED, "injected: disk full");
     state_fail(&d, &injected);
+    int told = everyone_told;
     ck_assert_int_eq(state_flush(&d, &err), -TD_RESOURCE_EXHAUSTED);
-    ck_assert_int_eq(rollbacks, 1);
+    ck_assert_int_eq(everyone_told, told + 1);
     ck_assert_str_eq(fx_tier_of(d.engine, "p-1", "reseller"), "Selling");
     td_partner_info info;
     engine_partner_info(engine_partner_find(d.engine, "p-1"), &info);
@@ -603,6 +621,7 @@ static Suite *state_suite(void)
     tcase_add_test(tc, test_partners_written_in_a_turn_survive_close_and_open);
     tcase_add_test(tc, test_a_restore_over_several_batches_gives_back_every_partner_byte_for_byte);
     tcase_add_test(tc, test_a_damaged_record_in_a_later_batch_is_named_by_its_place_in_id_order);
+    tcase_add_test(tc, test_a_partner_changed_through_state_reaches_the_watch_and_the_store);
     tcase_add_test(tc, test_changes_are_logged_numbered_and_published_only_after_commit);
     tcase_add_test(tc, test_failed_turn_restores_memory_from_the_store_and_publishes_nothing);
     tcase_add_test(tc, test_full_store_fails_the_turn_and_memory_forgets_it);

@@ -191,7 +191,7 @@ static void make_selling(const char *id, td_time deal_at)
     ck_assert_int_eq(state_begin(&d, &err), 0);
     ck_assert_int_eq(
         engine_partner_upsert(d.engine, id, id, types, 1, FX_NOW, state_change_sink, &d, &err), 0);
-    state_mark_dirty(&d, id);
+    state_partner_changed(&d, id);
     const char *metric[] = {"contract_signed", "active_sellers", "certification", "deal_closed"};
     double value[] = {1, 3, 1, 60000};
     for (size_t i = 0; i < sizeof metric / sizeof metric[0]; i++) {
@@ -226,7 +226,7 @@ START_TEST(test_a_deleted_partner_leaves_the_queue_when_touched)
     ck_assert_int_eq(state_begin(&d, &err), 0);
     ck_assert_int_eq(engine_partner_delete(d.engine, "p-1", FX_NOW, state_change_sink, &d, &err),
                      0);
-    state_mark_dirty(&d, "p-1");
+    state_partner_changed(&d, "p-1");
     ck_assert_int_eq(state_flush(&d, &err), 0);
     timers_touch(t, "p-1");
     timers_get_stats(t, &st);
