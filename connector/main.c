@@ -9,12 +9,10 @@
  * daemon committed; the plugin resumes from the cursor.
  *
  * It reports to its supervisor on the status descriptor (--status-fd), one
- * tab-separated line per write, one fact each:
- *   ready <cursor>          plugin initialised, resuming from cursor
- *   hb                      alive (at most once per HOST_HEARTBEAT_MIN_MS)
- *   sent <events> <partners> <cursor>   a commit went through
- *   error <message>         the reason the process is about to exit
- * The plugin shares this process and could write such lines itself, so the
+ * tab-separated line per write, one fact each (common/host_protocol.h names
+ * the words, flags and exit statuses both sides use); heartbeats go at most
+ * once per HOST_HEARTBEAT_MIN_MS. The plugin shares this process and could
+ * write such lines itself, so the
  * daemon takes them as signs of life and reasons only, never as counts:
  * Status counts what the daemon committed. A child the plugin forks gets
  * the signal mask this process had at start (not the one blocked for the
@@ -26,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,23 +36,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_protocol.h"
 #include "hostcheck.h"
 #include "loader.h"
+#include "td_number.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
-#define HOST_EXIT_RETRY             1
-#define HOST_EXIT_FATAL             78 /* EX_CONFIG */
-#define HOST_EXIT_USAGE             2
-#define HOST_CONFIG_ENV             "TIERD_CONNECTOR_CONFIG"
 #define HOST_BATCH_ITEMS            5000 /* under the daemon's TD_MAX_BATCH (10000) */
 #define HOST_BATCH_BYTES            (1u << 20)
 #define HOST_HEARTBEAT_MIN_MS       1000
-#define HOST_RPC_TIMEOUT_MS         30000
 #define HOST_CONNECT_ATTEMPTS       10
 #define HOST_CONNECT_RETRY_MS       300
 #define HOST_REJECTS_LOGGED_PER_RPC 10
-#define HOST_LINE_MAX               (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
 
 struct tierd_host {
     const char *name;
@@ -141,7 +136,7 @@ static const char *host_cursor(tierd_host *h)
 static void host_heartbeat(tierd_host *h)
 {
     if (now_ms() - h->last_hb_ms >= HOST_HEARTBEAT_MIN_MS)
-        status_line(h, "hb");
+        status_line(h, HOST_LINE_HEARTBEAT);
 }
 
 static bool host_stopping(tierd_host *h)
@@ -255,7 +250,8 @@ static int send_buffers(tierd_host *h, const char *cursor, td_error *err)
         free(h->cursor);
         h->cursor = dup_or_empty(cursor);
     }
-    status_line(h, "sent\t%zu\t%zu\t%s", n_events, n_partners, h->cursor ? h->cursor : "");
+    status_line(h, HOST_LINE_SENT HOST_LINE_SEP "%zu" HOST_LINE_SEP "%zu" HOST_LINE_SEP "%s",
+                n_events, n_partners, h->cursor ? h->cursor : "");
     return 0;
 }
 
@@ -423,8 +419,10 @@ static int fetch_cursor(tierd_host *h, td_error *err)
 
 static void usage(void)
 {
-    fputs("usage: tierd-connector --name NAME --plugin-dir DIR --plugin PLUGIN\n"
-          "                       [--url URL] [--status-fd FD] [--timeout-ms MS]\n"
+    fputs("usage: tierd-connector --" HOST_OPT_NAME " NAME --" HOST_OPT_PLUGIN_DIR
+          " DIR --" HOST_OPT_PLUGIN " PLUGIN\n"
+          "                       [--" HOST_OPT_URL " URL] [--" HOST_OPT_STATUS_FD
+          " FD] [--" HOST_OPT_TIMEOUT_MS " MS]\n"
           "The config block is read as JSON from $" HOST_CONFIG_ENV
           ", the token from $" TD_CLIENT_TOKEN_ENV ".\n",
           stderr);
@@ -433,80 +431,92 @@ static void usage(void)
 static int fail(tierd_host *h, int code, const td_error *err)
 {
     host_log(h, TIERD_LOG_ERROR, "%s", err->message);
-    status_line(h, "error\t%s", err->message);
+    status_line(h, HOST_LINE_ERROR HOST_LINE_SEP "%s", err->message);
     return code;
 }
 
-int main(int argc, char **argv)
+/* The command line, checked. */
+typedef struct host_args {
+    const char *name, *dir, *plugin, *url;
+    int status_fd; /* -1: none */
+    int timeout_ms;
+} host_args;
+
+/* A number flag's value in min..max, or a usage error naming the flag. */
+static bool number_arg(const char *flag, const char *value, int min, int max, int *out)
+{
+    uint64_t v;
+    if (td_number_parse(value, (uint64_t)min, (uint64_t)max, &v) != 0) {
+        fprintf(stderr, "tierd-connector: --%s: '%s' is not a whole number from %d to %d\n", flag,
+                value, min, max);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* 0, or HOST_EXIT_USAGE after saying what is wrong. */
+static int parse_args(int argc, char **argv, host_args *a)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"plugin-dir", required_argument, NULL, 'd'},
-        {"plugin", required_argument, NULL, 'p'},
-        {"url", required_argument, NULL, 'u'},
-        {"status-fd", required_argument, NULL, 's'},
-        {"timeout-ms", required_argument, NULL, 't'},
+        {HOST_OPT_NAME, required_argument, NULL, 'n'},
+        {HOST_OPT_PLUGIN_DIR, required_argument, NULL, 'd'},
+        {HOST_OPT_PLUGIN, required_argument, NULL, 'p'},
+        {HOST_OPT_URL, required_argument, NULL, 'u'},
+        {HOST_OPT_STATUS_FD, required_argument, NULL, 's'},
+        {HOST_OPT_TIMEOUT_MS, required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *name = NULL, *dir = NULL, *plugin = NULL, *url = NULL;
-    int status_fd = -1;
-    int timeout_ms = HOST_RPC_TIMEOUT_MS;
+    *a = (host_args){.status_fd = -1, .timeout_ms = HOST_TIMEOUT_MS_DEFAULT};
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            name = optarg;
-            break;
-        case 'd':
-            dir = optarg;
-            break;
-        case 'p':
-            plugin = optarg;
-            break;
-        case 'u':
-            url = optarg;
-            break;
-        case 's':
-            status_fd = atoi(optarg);
-            break;
-        case 't':
-            timeout_ms = atoi(optarg);
-            break;
-        default:
-            usage();
-            return HOST_EXIT_USAGE;
-        }
+    bool ok = true;
+    while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'n')
+            a->name = optarg;
+        else if (c == 'd')
+            a->dir = optarg;
+        else if (c == 'p')
+            a->plugin = optarg;
+        else if (c == 'u')
+            a->url = optarg;
+        else if (c == 's')
+            ok = number_arg(HOST_OPT_STATUS_FD, optarg, 0, INT_MAX, &a->status_fd);
+        else if (c == 't')
+            ok = number_arg(HOST_OPT_TIMEOUT_MS, optarg, 1, HOST_TIMEOUT_MS_MAX, &a->timeout_ms);
+        else
+            ok = false;
     }
-    if (timeout_ms <= 0)
-        timeout_ms = HOST_RPC_TIMEOUT_MS;
-    if (!name || !dir || !plugin || optind != argc) {
+    if (!ok || !a->name || !a->dir || !a->plugin || optind != argc) {
         usage();
         return HOST_EXIT_USAGE;
     }
+    return 0;
+}
 
-    /* Die with the daemon rather than keep sending to nobody. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-
-    static tierd_host host;
-    tierd_host *h = &host;
-    h->name = name;
+/* Takes the status descriptor when it is open: non-blocking (see
+ * status_line) and closed on exec. */
+static void adopt_status_fd(tierd_host *h, int fd)
+{
     h->status_fd = -1;
-    if (status_fd >= 0 && fcntl(status_fd, F_GETFD) != -1) {
-        h->status_fd = status_fd;
-        fcntl(status_fd, F_SETFL, fcntl(status_fd, F_GETFL) | O_NONBLOCK);
-        fcntl(status_fd, F_SETFD, FD_CLOEXEC);
-    }
-    atomic_init(&h->stopping, false);
+    if (fd < 0 || fcntl(fd, F_GETFD) == -1)
+        return;
+    h->status_fd = fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
 
-    td_error err;
-    td_error_clear(&err);
+/* What must be in place before any plugin code runs: the fork handler,
+ * the batch buffers and the parsed config block. Returns 0 or an exit
+ * status (already reported). */
+static int host_prepare(tierd_host *h, td_error *err)
+{
     /* Before dlopen, since a plugin's constructors are plugin code too. */
     pthread_sigmask(SIG_SETMASK, NULL, &fork_child_mask);
     fork_child_status_fd = h->status_fd;
     if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
-        td_error_set(&err, TD_INTERNAL, "cannot register the fork handler");
-        return fail(h, HOST_EXIT_RETRY, &err);
+        td_error_set(err, TD_INTERNAL, "cannot register the fork handler");
+        return fail(h, HOST_EXIT_RETRY, err);
     }
     h->partners = calloc(HOST_BATCH_ITEMS, sizeof *h->partners);
     h->partner_ptrs = calloc(HOST_BATCH_ITEMS, sizeof *h->partner_ptrs);
@@ -514,78 +524,121 @@ int main(int argc, char **argv)
     h->event_ptrs = calloc(HOST_BATCH_ITEMS, sizeof *h->event_ptrs);
     h->origins = calloc(HOST_BATCH_ITEMS, sizeof *h->origins);
     if (!h->partners || !h->partner_ptrs || !h->events || !h->event_ptrs || !h->origins) {
-        td_error_set(&err, TD_RESOURCE_EXHAUSTED, "out of memory");
-        return fail(h, HOST_EXIT_RETRY, &err);
+        td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory");
+        return fail(h, HOST_EXIT_RETRY, err);
     }
-
     const char *cfg = getenv(HOST_CONFIG_ENV);
     h->config_text = cfg && *cfg ? strdup(cfg) : NULL;
-    if (hostcheck_config_parse(h->config_text, &h->config, &err))
-        return fail(h, HOST_EXIT_FATAL, &err);
+    if (hostcheck_config_parse(h->config_text, &h->config, err))
+        return fail(h, HOST_EXIT_FATAL, err);
+    return 0;
+}
 
-    loader_plugin lp;
-    if (loader_open(dir, plugin, &lp, &err))
-        return fail(h, HOST_EXIT_FATAL, &err);
-
-    static stop_waiter waiter;
-    waiter.host = h;
-    waiter.desc = lp.desc;
-    pthread_mutex_init(&waiter.lock, NULL);
-    sigemptyset(&waiter.set);
-    sigaddset(&waiter.set, SIGTERM);
-    sigaddset(&waiter.set, SIGINT);
-    sigaddset(&waiter.set, SIGHUP);
+/* Starts the thread that turns SIGTERM, SIGINT and SIGHUP into the
+ * plugin's stop. 0 or an exit status (already reported). */
+static int start_stop_thread(tierd_host *h, stop_waiter *w, const tierd_connector *desc,
+                             td_error *err)
+{
+    w->host = h;
+    w->desc = desc;
+    pthread_mutex_init(&w->lock, NULL);
+    sigemptyset(&w->set);
+    sigaddset(&w->set, SIGTERM);
+    sigaddset(&w->set, SIGINT);
+    sigaddset(&w->set, SIGHUP);
     /* Blocked before any plugin thread exists, so they all inherit it; a
      * forked child gets the mask of before back (on_fork_child). */
-    pthread_sigmask(SIG_BLOCK, &waiter.set, NULL);
+    pthread_sigmask(SIG_BLOCK, &w->set, NULL);
     pthread_t tid;
-    if (pthread_create(&tid, NULL, stop_thread, &waiter) != 0) {
-        td_error_set(&err, TD_INTERNAL, "cannot start the signal thread");
-        return fail(h, HOST_EXIT_RETRY, &err);
+    if (pthread_create(&tid, NULL, stop_thread, w) != 0) {
+        td_error_set(err, TD_INTERNAL, "cannot start the signal thread");
+        return fail(h, HOST_EXIT_RETRY, err);
     }
+    return 0;
+}
 
-    if (td_client_open(url, NULL, timeout_ms, &h->client, &err))
-        return fail(h, HOST_EXIT_FATAL, &err);
+/* Opens the RPC client and asks where to resume. 0 or an exit status
+ * (already reported). */
+static int connect_daemon(tierd_host *h, const host_args *a, td_error *err)
+{
+    if (td_client_open(a->url, NULL, a->timeout_ms, &h->client, err))
+        return fail(h, HOST_EXIT_FATAL, err);
     /* Both are copied by now; whatever the plugin runs must not inherit
      * the daemon token or the config block's secrets (a conninfo password). */
     unsetenv(TD_CLIENT_TOKEN_ENV);
     unsetenv(HOST_CONFIG_ENV);
-    if (fetch_cursor(h, &err))
-        return fail(h, atomic_load(&h->stopping) ? 0 : HOST_EXIT_RETRY, &err);
+    if (fetch_cursor(h, err))
+        return fail(h, atomic_load(&h->stopping) ? HOST_EXIT_STOPPED : HOST_EXIT_RETRY, err);
+    return 0;
+}
 
+/* init, run until stopped, fini; the exit status. */
+static int run_plugin(tierd_host *h, stop_waiter *w, const tierd_connector *desc, td_error *err)
+{
     void *state = NULL;
-    if (lp.desc->init(&host_api, h, &state, &err)) {
-        td_error_prefix(&err, "plugin %s init", lp.desc->name);
-        return fail(h, err.code == TD_UNAVAILABLE ? HOST_EXIT_RETRY : HOST_EXIT_FATAL, &err);
+    if (desc->init(&host_api, h, &state, err)) {
+        td_error_prefix(err, "plugin %s init", desc->name);
+        return fail(h, err->code == TD_UNAVAILABLE ? HOST_EXIT_RETRY : HOST_EXIT_FATAL, err);
     }
-    host_log(h, TIERD_LOG_INFO, "plugin %s %s running, resuming from cursor %s", lp.desc->name,
-             lp.desc->version, h->cursor ? h->cursor : "(none)");
-    status_line(h, "ready\t%s", h->cursor ? h->cursor : "");
+    host_log(h, TIERD_LOG_INFO, "plugin %s %s running, resuming from cursor %s", desc->name,
+             desc->version, h->cursor ? h->cursor : "(none)");
+    status_line(h, HOST_LINE_READY HOST_LINE_SEP "%s", h->cursor ? h->cursor : "");
 
-    pthread_mutex_lock(&waiter.lock);
-    waiter.state = state;
-    waiter.running = true;
+    pthread_mutex_lock(&w->lock);
+    w->state = state;
+    w->running = true;
     bool early_stop = atomic_load(&h->stopping);
-    pthread_mutex_unlock(&waiter.lock);
+    pthread_mutex_unlock(&w->lock);
     if (early_stop)
-        lp.desc->stop(state);
+        desc->stop(state);
 
-    int rc = lp.desc->run(state, &err);
+    int rc = desc->run(state, err);
 
-    pthread_mutex_lock(&waiter.lock);
-    waiter.running = false;
-    pthread_mutex_unlock(&waiter.lock);
-    lp.desc->fini(state);
+    pthread_mutex_lock(&w->lock);
+    w->running = false;
+    pthread_mutex_unlock(&w->lock);
+    desc->fini(state);
 
-    int code = 0;
     if (rc) {
-        td_error_prefix(&err, "plugin %s", lp.desc->name);
-        code = fail(h, HOST_EXIT_RETRY, &err);
-    } else if (!atomic_load(&h->stopping)) {
-        td_error_set(&err, TD_INTERNAL, "plugin %s returned from run without being stopped",
-                     lp.desc->name);
-        code = fail(h, HOST_EXIT_RETRY, &err);
+        td_error_prefix(err, "plugin %s", desc->name);
+        return fail(h, HOST_EXIT_RETRY, err);
     }
+    if (!atomic_load(&h->stopping)) {
+        td_error_set(err, TD_INTERNAL, "plugin %s returned from run without being stopped",
+                     desc->name);
+        return fail(h, HOST_EXIT_RETRY, err);
+    }
+    return HOST_EXIT_STOPPED;
+}
+
+int main(int argc, char **argv)
+{
+    host_args a;
+    int code = parse_args(argc, argv, &a);
+    if (code)
+        return code;
+
+    /* Die with the daemon rather than keep sending to nobody. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+    static tierd_host host;
+    tierd_host *h = &host;
+    h->name = a.name;
+    adopt_status_fd(h, a.status_fd);
+    atomic_init(&h->stopping, false);
+    td_error err;
+    td_error_clear(&err);
+    if ((code = host_prepare(h, &err)))
+        return code;
+    loader_plugin lp;
+    if (loader_open(a.dir, a.plugin, &lp, &err))
+        return fail(h, HOST_EXIT_FATAL, &err);
+    static stop_waiter waiter;
+    if ((code = start_stop_thread(h, &waiter, lp.desc, &err)) ||
+        (code = connect_daemon(h, &a, &err)))
+        return code;
+
+    code = run_plugin(h, &waiter, lp.desc, &err);
     clear_buffers(h);
     td_client_close(h->client);
     json_decref(h->config);

@@ -7,10 +7,10 @@
  *      └──exit status HOST_EXIT_FATAL──> failed (until reload)
  *   any ──connectors_stop──> stopped
  *
- * Children report on a socket at fd 3 (lines "ready", "hb", "sent", "error";
- * connector/main.c documents them). It is a SOCK_SEQPACKET socket with
- * SO_PASSCRED, so every message carries the pid of the process that sent
- * it, as the kernel saw it: only the child's own lines count, so a process
+ * Children report on a socket at fd 3 (lines "ready", "hb", "sent",
+ * "error": common/host_protocol.h names them, connector/main.c says when it
+ * writes each). It is a SOCK_SEQPACKET socket with SO_PASSCRED, so every
+ * message carries the pid of the process that sent it, as the kernel saw it: only the child's own lines count, so a process
  * its plugin forked cannot keep a hung child alive with heartbeats. Any of
  * the child's lines is a sign of life; the watchdog kills a child silent
  * for longer than its hang timeout. The numbers in "sent" lines are never
@@ -44,21 +44,20 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "host_protocol.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
-#define HOST_EXIT_FATAL          78 /* tierd-connector: retrying cannot help */
-#define HOST_STATUS_FD           3
-#define HOST_CONFIG_ENV          "TIERD_CONNECTOR_CONFIG"
-#define STATUS_LINE_MAX          (TIERD_PLUGIN_CURSOR_MAX + TD_ERROR_MAX + 64)
-#define WATCHDOG_DIVISOR         4 /* check this many times per hang timeout */
-#define CONNECTOR_ARGS_MAX       16
-#define CONNECTOR_PATH_MAX       4096
-#define CONNECTOR_ENV_EXTRA      3
-#define CONNECTOR_RPC_TIMEOUT_MS 30000
-#define STATUS_READS_PER_WAKE    64   /* messages taken per readable event, for fairness */
-#define STATUS_DRAIN_MAX         4096 /* messages read from a child that has exited */
-#define STATUS_FDS_MAX           16   /* descriptors a forged message may carry */
+#define WATCHDOG_DIVISOR      4 /* check this many times per hang timeout */
+#define CONNECTOR_ARGS_MAX    16
+#define CONNECTOR_PATH_MAX    4096
+#define CONNECTOR_ENV_EXTRA   2  /* the config block and the token */
+#define CONNECTOR_NUMBER_MAX  32 /* a number flag's text */
+#define CONNECTOR_STR_(x)     #x
+#define CONNECTOR_STR(x)      CONNECTOR_STR_(x)
+#define STATUS_READS_PER_WAKE 64   /* messages taken per readable event, for fairness */
+#define STATUS_DRAIN_MAX      4096 /* messages read from a child that has exited */
+#define STATUS_FDS_MAX        16   /* descriptors a forged message may carry */
 
 static char *xstrdup(const char *s)
 {
@@ -246,13 +245,13 @@ static void schedule_restart(conn *k)
 static void status_line(conn *k, char *line)
 {
     k->last_seen_ms = mono_ms(k->owner->loop);
-    char *tab = strchr(line, '\t');
+    char *tab = strchr(line, HOST_LINE_SEP[0]);
     char *arg = tab ? tab + 1 : "";
     if (tab)
         *tab = '\0';
-    if (strcmp(line, "ready") == 0) {
+    if (strcmp(line, HOST_LINE_READY) == 0) {
         k->state = CONN_RUNNING;
-    } else if (strcmp(line, "error") == 0) {
+    } else if (strcmp(line, HOST_LINE_ERROR) == 0) {
         snprintf(k->last_error, sizeof k->last_error, "%s", arg);
         k->got_error = true;
     }
@@ -298,7 +297,7 @@ static int message_sender(struct msghdr *mh)
 static bool read_status(conn *k, size_t max)
 {
     for (size_t taken = 0; taken < max && k->status_open; taken++) {
-        char buf[STATUS_LINE_MAX];
+        char buf[HOST_LINE_MAX];
         union {
             struct cmsghdr align;
             char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(STATUS_FDS_MAX * sizeof(int))];
@@ -422,18 +421,15 @@ static void on_watchdog(uv_timer_t *t)
 
 extern char **environ;
 
-static void spawn(conn *k)
+/* The status socket pair: sv[0] ours (it names each message's sender),
+ * sv[1] the child's. false, with the reason in last_error, when it cannot
+ * be made. */
+static bool open_status_socket(conn *k, int sv[2])
 {
-    connectors *c = k->owner;
-    k->got_error = false;
-    k->warned_foreign = false;
-
-    int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
         snprintf(k->last_error, sizeof k->last_error, "cannot create a status socket: %s",
                  strerror(errno));
-        schedule_restart(k);
-        return;
+        return false;
     }
     int on = 1;
     if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
@@ -441,58 +437,88 @@ static void spawn(conn *k)
                  strerror(errno));
         close(sv[0]);
         close(sv[1]);
-        schedule_restart(k);
-        return;
+        return false;
     }
+    return true;
+}
 
-    char *args[CONNECTOR_ARGS_MAX];
+/* The child's argv (host_protocol.h); timeout (CONNECTOR_NUMBER_MAX bytes)
+ * holds the text of its RPC timeout. */
+static void child_args(const connectors *c, const conn *k, char *timeout, char **args)
+{
     size_t a = 0;
-    args[a++] = c->exe;
-    args[a++] = "--name";
+    args[a++] = (char *)c->exe;
+    args[a++] = "--" HOST_OPT_NAME;
     args[a++] = k->conf.name;
-    args[a++] = "--plugin-dir";
+    args[a++] = "--" HOST_OPT_PLUGIN_DIR;
     args[a++] = c->plugin_dir;
-    args[a++] = "--plugin";
+    args[a++] = "--" HOST_OPT_PLUGIN;
     args[a++] = k->conf.plugin;
-    args[a++] = "--status-fd";
-    args[a++] = "3";
+    args[a++] = "--" HOST_OPT_STATUS_FD;
+    args[a++] = CONNECTOR_STR(HOST_STATUS_FD);
     if (c->rpc_url) {
-        args[a++] = "--url";
+        args[a++] = "--" HOST_OPT_URL;
         args[a++] = c->rpc_url;
     }
     /* An RPC that outlives half the hang timeout ends in the child's own
      * clear error rather than in a SIGKILL from the watchdog. */
-    char timeout[32];
     int64_t rpc_ms = k->conf.hang_timeout_ms / 2;
-    snprintf(timeout, sizeof timeout, "%lld",
-             (long long)(rpc_ms < CONNECTOR_RPC_TIMEOUT_MS ? rpc_ms : CONNECTOR_RPC_TIMEOUT_MS));
-    args[a++] = "--timeout-ms";
+    snprintf(timeout, CONNECTOR_NUMBER_MAX, "%lld",
+             (long long)(rpc_ms < HOST_TIMEOUT_MS_DEFAULT ? rpc_ms : HOST_TIMEOUT_MS_DEFAULT));
+    args[a++] = "--" HOST_OPT_TIMEOUT_MS;
     args[a++] = timeout;
     args[a] = NULL;
+}
 
-    /* The environment, minus what we set, plus the config and token (kept
-     * out of argv, which every local user can read). */
+/* The child's environment: ours, minus what we set, plus the config and
+ * token (kept out of argv, which every local user can read). vars borrows
+ * from environ; config and token are ours to free. */
+typedef struct child_env {
+    char **vars;
+    char *config, *token;
+} child_env;
+
+static void child_env_make(const connectors *c, const conn *k, child_env *out)
+{
     size_t n_env = 0;
     while (environ[n_env])
         n_env++;
-    char **env = calloc(n_env + CONNECTOR_ENV_EXTRA + 1, sizeof *env);
-    char *cfg_var = NULL, *token_var = NULL;
-    size_t e = 0;
-    if (!env)
+    *out = (child_env){.vars = calloc(n_env + CONNECTOR_ENV_EXTRA + 1, sizeof *out->vars)};
+    if (!out->vars)
         abort();
+    size_t e = 0;
     for (size_t i = 0; i < n_env; i++)
         if (strncmp(environ[i], HOST_CONFIG_ENV "=", strlen(HOST_CONFIG_ENV) + 1) != 0 &&
             strncmp(environ[i], TD_CLIENT_TOKEN_ENV "=", strlen(TD_CLIENT_TOKEN_ENV) + 1) != 0)
-            env[e++] = environ[i];
-    if (asprintf(&cfg_var, HOST_CONFIG_ENV "=%s", k->conf.config_json) < 0)
+            out->vars[e++] = environ[i];
+    if (asprintf(&out->config, HOST_CONFIG_ENV "=%s", k->conf.config_json) < 0)
         abort();
-    env[e++] = cfg_var;
+    out->vars[e++] = out->config;
     if (c->token) {
-        if (asprintf(&token_var, TD_CLIENT_TOKEN_ENV "=%s", c->token) < 0)
+        if (asprintf(&out->token, TD_CLIENT_TOKEN_ENV "=%s", c->token) < 0)
             abort();
-        env[e++] = token_var;
+        out->vars[e++] = out->token;
     }
-    env[e] = NULL;
+    out->vars[e] = NULL;
+}
+
+static void child_env_free(child_env *env)
+{
+    free(env->config);
+    free(env->token);
+    free(env->vars);
+}
+
+/* Starts the child on status_fd as its HOST_STATUS_FD. 0 or a libuv error;
+ * either way k->proc is open and must be closed. */
+static int start_child(conn *k, int status_fd)
+{
+    connectors *c = k->owner;
+    char timeout[CONNECTOR_NUMBER_MAX];
+    char *args[CONNECTOR_ARGS_MAX];
+    child_args(c, k, timeout, args);
+    child_env env;
+    child_env_make(c, k, &env);
 
     uv_stdio_container_t stdio[HOST_STATUS_FD + 1];
     stdio[0].flags = UV_IGNORE;
@@ -501,12 +527,12 @@ static void spawn(conn *k)
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = STDERR_FILENO;
     stdio[HOST_STATUS_FD].flags = UV_INHERIT_FD;
-    stdio[HOST_STATUS_FD].data.fd = sv[1];
+    stdio[HOST_STATUS_FD].data.fd = status_fd;
 
     uv_process_options_t opt = {0};
     opt.file = c->exe;
     opt.args = args;
-    opt.env = env;
+    opt.env = env.vars;
     opt.exit_cb = on_child_exit;
     opt.stdio = stdio;
     opt.stdio_count = HOST_STATUS_FD + 1;
@@ -515,13 +541,48 @@ static void spawn(conn *k)
 
     k->started_ms = k->last_seen_ms = mono_ms(c->loop);
     int rc = uv_spawn(c->loop, &k->proc, &opt);
-    close(sv[1]);
-    free(cfg_var);
-    free(token_var);
-    free(env);
-    /* uv_spawn initialises the handle even when it fails; it must be closed. */
+    child_env_free(&env);
+    /* uv_spawn initialises the handle even when it fails. */
     k->proc_open = true;
     c->open_handles++;
+    return rc;
+}
+
+/* Polls our end of the status socket and arms the watchdog. */
+static void watch_child(conn *k, int status_fd)
+{
+    connectors *c = k->owner;
+    int rc = uv_poll_init(c->loop, &k->status, status_fd);
+    if (rc != 0) {
+        /* Silent for good: end it now rather than at its hang timeout; the
+         * exit callback schedules the restart. */
+        close(status_fd);
+        snprintf(k->last_error, sizeof k->last_error, "cannot watch its status socket: %s",
+                 uv_strerror(rc));
+        k->got_error = true;
+        kill_group(k, SIGKILL);
+    } else {
+        k->status_fd = status_fd;
+        k->status_open = true;
+        c->open_handles++;
+        uv_poll_start(&k->status, UV_READABLE, on_status_readable);
+    }
+    uint64_t every = (uint64_t)(k->conf.hang_timeout_ms / WATCHDOG_DIVISOR);
+    uv_timer_start(&k->watchdog, on_watchdog, every ? every : 1, every ? every : 1);
+}
+
+static void spawn(conn *k)
+{
+    connectors *c = k->owner;
+    k->got_error = false;
+    k->warned_foreign = false;
+    int sv[2];
+    if (!open_status_socket(k, sv)) {
+        schedule_restart(k);
+        return;
+    }
+    int rc = start_child(k, sv[1]);
+    close(sv[1]);
     if (rc != 0) {
         close(sv[0]);
         snprintf(k->last_error, sizeof k->last_error, "cannot start %.400s: %s", c->exe,
@@ -535,23 +596,7 @@ static void spawn(conn *k)
     k->proc_alive = true;
     k->state = CONN_RUNNING;
     k->next_start = 0;
-    rc = uv_poll_init(c->loop, &k->status, sv[0]);
-    if (rc != 0) {
-        /* Silent for good: end it now rather than at its hang timeout; the
-         * exit callback schedules the restart. */
-        close(sv[0]);
-        snprintf(k->last_error, sizeof k->last_error, "cannot watch its status socket: %s",
-                 uv_strerror(rc));
-        k->got_error = true;
-        kill_group(k, SIGKILL);
-    } else {
-        k->status_fd = sv[0];
-        k->status_open = true;
-        c->open_handles++;
-        uv_poll_start(&k->status, UV_READABLE, on_status_readable);
-    }
-    uint64_t every = (uint64_t)(k->conf.hang_timeout_ms / WATCHDOG_DIVISOR);
-    uv_timer_start(&k->watchdog, on_watchdog, every ? every : 1, every ? every : 1);
+    watch_child(k, sv[0]);
 }
 
 /* The token children get: one with role write, never admin, because a
