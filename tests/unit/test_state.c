@@ -286,26 +286,36 @@ START_TEST(test_full_store_fails_the_turn_and_memory_forgets_it)
 }
 END_TEST
 
+/* Writes `record` as partner id straight into the closed state's store,
+ * then opens the state again: that must refuse with DATA_LOSS (*err says
+ * why). */
+static void expect_data_loss_with_record(const char *id, const uint8_t *record, size_t len,
+                                         td_error *err)
+{
+    store *s;
+    ck_assert_int_eq(store_open(dir, NULL, &s, err), 0);
+    ck_assert_int_eq(store_begin(s, err), 0);
+    ck_assert_int_eq(store_put_partner(s, id, record, len, err), 0);
+    ck_assert_int_eq(store_commit(s, err), 0);
+    store_close(s);
+    memset(&d, 0, sizeof d);
+    d.fake_clock = true;
+    d.fake_now = FX_NOW;
+    ck_assert_int_eq(state_open(&d, dir, err), -TD_DATA_LOSS);
+}
+
 START_TEST(test_damaged_partner_record_refuses_start_with_data_loss)
 {
     upsert("p-1", "Acme");
     flush_ok();
     state_close(&d);
-    store *s;
     td_error err;
-    ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
-    ck_assert_int_eq(store_begin(s, &err), 0);
     const uint8_t junk[] = "TDP\x01 not a partner";
-    ck_assert_int_eq(store_put_partner(s, "p-2", junk, sizeof junk, &err), 0);
-    ck_assert_int_eq(store_commit(s, &err), 0);
-    store_close(s);
-    memset(&d, 0, sizeof d);
-    d.fake_clock = true;
-    d.fake_now = FX_NOW;
-    ck_assert_int_eq(state_open(&d, dir, &err), -TD_DATA_LOSS);
+    expect_data_loss_with_record("p-2", junk, sizeof junk, &err);
     ck_assert_msg(strstr(err.message, "partner record 2") != NULL, "%s", err.message);
     ck_assert_ptr_null(d.state);
     /* nothing was dropped: both records are still there to repair */
+    store *s;
     ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
     uint8_t *blob = NULL;
     size_t len = 0;
@@ -517,20 +527,11 @@ START_TEST(test_a_damaged_record_in_a_later_batch_is_named_by_its_place_in_id_or
     put_stored_program();
     upsert_many();
     state_close(&d);
-    store *s;
     td_error err;
     char id[32];
     many_id(id, sizeof id, MANY_DAMAGED_AT - 1);
-    ck_assert_int_eq(store_open(dir, NULL, &s, &err), 0);
-    ck_assert_int_eq(store_begin(s, &err), 0);
     const uint8_t junk[] = "TDP\x02 not a partner";
-    ck_assert_int_eq(store_put_partner(s, id, junk, sizeof junk, &err), 0);
-    ck_assert_int_eq(store_commit(s, &err), 0);
-    store_close(s);
-    memset(&d, 0, sizeof d);
-    d.fake_clock = true;
-    d.fake_now = FX_NOW;
-    ck_assert_int_eq(state_open(&d, dir, &err), -TD_DATA_LOSS);
+    expect_data_loss_with_record(id, junk, sizeof junk, &err);
     char want[48];
     snprintf(want, sizeof want, "partner record %d (in id order)", MANY_DAMAGED_AT);
     ck_assert_msg(strstr(err.message, want) != NULL, "%s", err.message);

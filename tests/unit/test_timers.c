@@ -214,15 +214,24 @@ static const char *tier_of(const char *id)
     return v[0].tier;
 }
 
-START_TEST(test_a_deleted_partner_leaves_the_queue_when_touched)
+/* Opens the timers on the state as it is; exactly one partner must be due. */
+static timers *open_with_one_pending(void)
 {
-    make_selling("p-1", FX_NOW - DEAL_AGE_DAYS * FX_DAY);
     timers *t;
     td_error err;
-    ck_assert_int_eq(timers_open(&d, &t, &err), 0);
+    ck_assert_msg(timers_open(&d, &t, &err) == 0, "%s", err.message);
     timers_stats st;
     timers_get_stats(t, &st);
     ck_assert_uint_eq(st.pending, 1);
+    return t;
+}
+
+START_TEST(test_a_deleted_partner_leaves_the_queue_when_touched)
+{
+    make_selling("p-1", FX_NOW - DEAL_AGE_DAYS * FX_DAY);
+    td_error err;
+    timers *t = open_with_one_pending();
+    timers_stats st;
     ck_assert_int_eq(state_begin(&d, &err), 0);
     ck_assert_int_eq(engine_partner_delete(d.engine, "p-1", FX_NOW, state_change_sink, &d, &err),
                      0);
@@ -377,12 +386,7 @@ START_TEST(test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_
     d.loop = &loop;
     d.fake_clock = false;
     d.fake_now = FX_NOW + ADVANCE_DAYS * FX_DAY; /* the restart, long after */
-    timers *t;
-    td_error err;
-    ck_assert_int_eq(timers_open(&d, &t, &err), 0);
-    timers_stats st;
-    timers_get_stats(t, &st);
-    ck_assert_uint_eq(st.pending, 1);
+    timers *t = open_with_one_pending();
     while (uv_run(&loop, UV_RUN_ONCE))
         ;
     ck_assert_str_eq(tier_of("p-1"), "Registered");
