@@ -109,6 +109,20 @@ static Tierd__TierChange *newest_change(td_client *c, Tierd__ChangesResponse **k
     return (*keep)->changes[0]; /* newest first */
 }
 
+/* V1 is still in force; once the clock moves `by`, V2 is, and p-1's newest
+ * change says the version made it (returned; the caller frees *keep). */
+static Tierd__TierChange *expect_v2_after(td_client *c, const char *by,
+                                          Tierd__ChangesResponse **keep)
+{
+    char v[64];
+    ck_assert_str_eq(in_force(c, v, sizeof v), "1");
+    advance(c, by);
+    ck_assert_str_eq(in_force(c, v, sizeof v), "2");
+    Tierd__TierChange *last = newest_change(c, keep);
+    ck_assert_int_eq(last->cause, TIERD__CAUSE__PROGRAM_VERSION);
+    return last;
+}
+
 START_TEST(test_version_inside_notice_that_demotes_is_refused_unless_forced)
 {
     harness h;
@@ -137,15 +151,8 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
     schedule_v2(c);
 
     advance(c, "10d");
-    char v[64];
-    ck_assert_str_eq(in_force(c, v, sizeof v), "1");
-
-    advance(c, "10d");
-    ck_assert_str_eq(in_force(c, v, sizeof v), "2");
-
     Tierd__ChangesResponse *hist = NULL;
-    Tierd__TierChange *last = newest_change(c, &hist);
-    ck_assert_int_eq(last->cause, TIERD__CAUSE__PROGRAM_VERSION);
+    Tierd__TierChange *last = expect_v2_after(c, "10d", &hist);
     ck_assert_str_eq(last->from_tier, "Silver");
     ck_assert_str_eq(last->to_tier, "Bronze");
     ck_assert_str_eq(last->program_version, "2");
@@ -158,6 +165,7 @@ START_TEST(test_scheduled_version_takes_effect_when_the_clock_reaches_it)
     /* After a restart past the effective date, version 2 is still in force. */
     HARNESS_START_OK(&h, "--fake-clock", CLOCK_AFTER, NULL);
     c = harness_client(&h, NULL);
+    char v[64];
     ck_assert_str_eq(in_force(c, v, sizeof v), "2");
     td_client_close(c);
     harness_finish(&h);
@@ -176,13 +184,8 @@ START_TEST(test_version_whose_instant_passed_while_down_takes_effect_with_its_ch
      * still waits, and the first turn of the clock applies it. */
     HARNESS_START_OK(&h, "--fake-clock", CLOCK_AFTER, NULL);
     c = harness_client(&h, NULL);
-    char v[64];
-    ck_assert_str_eq(in_force(c, v, sizeof v), "1");
-    advance(c, "1s");
-    ck_assert_str_eq(in_force(c, v, sizeof v), "2");
     Tierd__ChangesResponse *hist = NULL;
-    Tierd__TierChange *last = newest_change(c, &hist);
-    ck_assert_int_eq(last->cause, TIERD__CAUSE__PROGRAM_VERSION);
+    Tierd__TierChange *last = expect_v2_after(c, "1s", &hist);
     ck_assert_str_eq(last->to_tier, "Bronze");
     tierd__changes_response__free_unpacked(hist, NULL);
     td_client_close(c);
