@@ -25,10 +25,9 @@
 
 #define RESTORE_BATCH                                                                              \
     1024 /* records decoded together, then placed: small enough to stay in cache */
-#define RESTORE_MAX_THREADS  8    /* decoders at most, the caller included */
-#define RESTORE_MIN_PARALLEL 256  /* a smaller batch is decoded on the caller alone */
-#define RESTORE_IDS_MIN_CAP  4096 /* bytes of the id list before its first growth */
-#define RESTORE_STAMPS_MIN   64   /* stamps before the first growth */
+#define RESTORE_MAX_THREADS 8    /* decoders at most, the caller included */
+#define RESTORE_IDS_MIN_CAP 4096 /* bytes of the id list before its first growth */
+#define RESTORE_STAMPS_MIN  64   /* stamps before the first growth */
 
 /* ---- the program ---- */
 
@@ -186,35 +185,112 @@ typedef struct decode_job {
     td_error err;
 } decode_job;
 
+/* The helpers decode the current batch beside the caller. `claim` packs
+ * the batch number (high 32 bits) and the next job (low 32): a helper
+ * takes a job by compare-and-swap only while the batch number is the one
+ * it woke for, so one that wakes late can never take a job of a later
+ * batch, and the caller, which claims too, never waits for a helper that
+ * has not started: only for jobs already claimed. */
 typedef struct decode_pool {
     decode_job *jobs;
-    size_t n;
-    atomic_size_t next;
+    _Atomic uint64_t claim;
+    atomic_uint done; /* jobs of the current batch decoded */
+    uint32_t n;       /* jobs in the current batch; with batch, under lock */
+    uint32_t batch;
+    bool quit;
+    uv_mutex_t lock;
+    uv_cond_t wake;     /* helpers: a new batch, or quit */
+    uv_cond_t finished; /* the caller: the last job is decoded */
+    uv_thread_t helpers[RESTORE_MAX_THREADS];
+    unsigned n_helpers;
 } decode_pool;
 
-static void decode_worker(void *arg)
+static void decode_claimed(decode_pool *pool, uint32_t batch, uint32_t n)
 {
-    decode_pool *pool = arg;
-    for (size_t i; (i = atomic_fetch_add(&pool->next, 1)) < pool->n;) {
-        decode_job *j = &pool->jobs[i];
+    uint64_t c = atomic_load(&pool->claim);
+    while ((uint32_t)(c >> 32) == batch && (uint32_t)c < n) {
+        if (!atomic_compare_exchange_weak(&pool->claim, &c, c + 1))
+            continue; /* c now holds the current value */
+        decode_job *j = &pool->jobs[(uint32_t)c];
         j->rc = engine_partner_decode(j->blob, j->len, &j->rec, &j->err);
+        if (atomic_fetch_add(&pool->done, 1) + 1 == n) {
+            uv_mutex_lock(&pool->lock);
+            uv_cond_signal(&pool->finished);
+            uv_mutex_unlock(&pool->lock);
+        }
+        c = atomic_load(&pool->claim);
     }
 }
 
-/* Decodes every job, on up to `threads` threads (the caller is one). A
- * thread that cannot be started leaves its share to the others. */
-static void decode_all(decode_pool *pool, unsigned threads)
+static void decode_helper(void *arg)
 {
-    atomic_store(&pool->next, 0);
-    uv_thread_t tids[RESTORE_MAX_THREADS];
-    unsigned started = 0;
-    if (pool->n >= RESTORE_MIN_PARALLEL)
-        for (; started + 1 < threads; started++)
-            if (uv_thread_create(&tids[started], decode_worker, pool) != 0)
-                break;
-    decode_worker(pool);
-    for (unsigned i = 0; i < started; i++)
-        uv_thread_join(&tids[i]);
+    decode_pool *pool = arg;
+    uint32_t seen = 0;
+    uv_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->quit && pool->batch == seen)
+            uv_cond_wait(&pool->wake, &pool->lock);
+        if (pool->quit)
+            break;
+        seen = pool->batch;
+        uint32_t n = pool->n;
+        uv_mutex_unlock(&pool->lock);
+        decode_claimed(pool, seen, n);
+        uv_mutex_lock(&pool->lock);
+    }
+    uv_mutex_unlock(&pool->lock);
+}
+
+/* Starts up to threads - 1 helpers; one that cannot start leaves its share
+ * to the others and the caller. */
+static int pool_open(decode_pool *pool, unsigned threads)
+{
+    *pool = (decode_pool){0};
+    pool->jobs = malloc(RESTORE_BATCH * sizeof *pool->jobs);
+    if (!pool->jobs)
+        return -1;
+    if (uv_mutex_init(&pool->lock) != 0) {
+        free(pool->jobs);
+        return -1;
+    }
+    if (uv_cond_init(&pool->wake) != 0 || uv_cond_init(&pool->finished) != 0)
+        abort(); /* glibc's pthread_cond_init cannot fail */
+    while (pool->n_helpers + 1 < threads &&
+           uv_thread_create(&pool->helpers[pool->n_helpers], decode_helper, pool) == 0)
+        pool->n_helpers++;
+    return 0;
+}
+
+static void pool_close(decode_pool *pool)
+{
+    uv_mutex_lock(&pool->lock);
+    pool->quit = true;
+    uv_cond_broadcast(&pool->wake);
+    uv_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < pool->n_helpers; i++)
+        uv_thread_join(&pool->helpers[i]);
+    uv_cond_destroy(&pool->wake);
+    uv_cond_destroy(&pool->finished);
+    uv_mutex_destroy(&pool->lock);
+    free(pool->jobs);
+}
+
+/* Decodes jobs[0..n) with the helpers, returning when every one is done. */
+static void decode_all(decode_pool *pool, uint32_t n)
+{
+    uv_mutex_lock(&pool->lock);
+    pool->batch++;
+    pool->n = n;
+    atomic_store(&pool->done, 0);
+    atomic_store(&pool->claim, (uint64_t)pool->batch << 32);
+    uint32_t batch = pool->batch;
+    uv_cond_broadcast(&pool->wake);
+    uv_mutex_unlock(&pool->lock);
+    decode_claimed(pool, batch, n);
+    uv_mutex_lock(&pool->lock);
+    while (atomic_load(&pool->done) < n)
+        uv_cond_wait(&pool->finished, &pool->lock);
+    uv_mutex_unlock(&pool->lock);
 }
 
 typedef struct partner_walk {
@@ -223,7 +299,6 @@ typedef struct partner_walk {
     uint64_t n; /* records placed so far */
     td_error *err;
     decode_pool pool;
-    unsigned threads;
     /* with an ingest log to replay: each partner and the log position its
      * record includes (ids[i] <-> applied[i]) */
     bool stamps;
@@ -282,8 +357,7 @@ static int restore_batch(void *ud, const store_partner_view *views, size_t n)
     decode_pool *pool = &w->pool;
     for (size_t i = 0; i < n; i++)
         pool->jobs[i] = (decode_job){.blob = views[i].blob, .len = views[i].len};
-    pool->n = n;
-    decode_all(pool, w->threads);
+    decode_all(pool, (uint32_t)n);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         decode_job *j = &pool->jobs[i];
@@ -369,24 +443,21 @@ int restore_from_store(store *s, const char *dir, td_time now, restored *out, td
                             dir);
     /* Each record's stamp matters only to replay a log that holds entries;
      * keeping a million of them for an empty log costs a restart time. */
-    partner_walk w = {.e = e,
-                      .dir = dir,
-                      .err = err,
-                      .threads = decode_threads(),
-                      .stamps = store_ilog_count(s) > 0,
-                      .out = out};
+    partner_walk w = {
+        .e = e, .dir = dir, .err = err, .stamps = store_ilog_count(s) > 0, .out = out};
     replay r = {.w = &w, .deferred = &out->deferred};
-    w.pool.jobs = malloc(RESTORE_BATCH * sizeof *w.pool.jobs);
-    int rc = w.pool.jobs ? 0
-                         : td_error_set(err, TD_RESOURCE_EXHAUSTED,
-                                        "%s: out of memory restoring partners", dir);
+    bool pooled = pool_open(&w.pool, decode_threads()) == 0;
+    int rc = pooled ? 0
+                    : td_error_set(err, TD_RESOURCE_EXHAUSTED,
+                                   "%s: out of memory restoring partners", dir);
     if (rc == 0)
         rc = restore_program(e, s, dir, now, &out->program_index, &out->scheduled_index, err);
     if (rc == 0)
         rc = store_each_partner_batch(s, RESTORE_BATCH, restore_batch, &w, err);
     if (rc == 0 && w.stamps)
         rc = store_ilog_each(s, replay_one, &r, err);
-    free(w.pool.jobs);
+    if (pooled)
+        pool_close(&w.pool);
     idset_free(&w.ids);
     free(w.applied);
     if (rc) {
