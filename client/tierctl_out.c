@@ -53,7 +53,7 @@ void tctl_print_json_line(json_t *doc)
     json_decref(doc);
 }
 
-/* The daemon's own formatter (engine/td_time.c): one spelling of time
+/* The daemon's own formatter (common/td_time.c): one spelling of time
  * everywhere, and no libc limits on what a hostile reply can hold. */
 void tctl_time_rfc3339(int64_t t, char *buf, size_t n)
 {

@@ -14,7 +14,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "engine/td_time.h"
+#include "td_time.h"
 #include "tierd/status.h"
 
 typedef struct tierd tierd;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "engine/td_time.h"
+#include "td_time.h"
 #include "tierd/status.h"
 
 typedef struct timer_heap timer_heap;

@@ -9,16 +9,18 @@
 # making sense with only those before it. Every .c and .h in daemon/engine
 # must stand in the line: a new file is placed on purpose.
 #
-# usage: test_engine_layers.sh ENGINE_DIR [ENGINE_LIBRARY NM]
-# Without a library and nm only the includes are checked (and it says so).
+# common/ sits below the whole line: any engine file may use it, and it
+# uses nothing above it (its files include only each other and the public
+# tierd/ headers, and call nothing the engine defines). Only its pure part
+# is the engine's: the engine must not include or call COMMON_IO, the
+# files of common/ that touch the file system.
+#
+# usage: test_engine_layers.sh ENGINE_DIR COMMON_DIR [ENGINE_LIBRARY COMMON_LIBRARY NM]
+# Without the libraries and nm only the includes are checked (and it says so).
 # Uses only sh, sed and awk.
 set -u
 
 LINE='
-status.c
-td_time.h td_time.c
-text.h text.c
-hash.h
 expr.h expr.c
 program.h program.c
 engine.h
@@ -41,13 +43,18 @@ explain.c
 versions.c
 '
 
-if [ $# -lt 1 ] || [ ! -d "$1" ]; then
-    echo "usage: $0 ENGINE_DIR [ENGINE_LIBRARY NM]" >&2
+# common/'s files the engine may not use: they do I/O (the engine does none).
+COMMON_IO='td_file'
+
+if [ $# -lt 2 ] || [ ! -d "$1" ] || [ ! -d "$2" ]; then
+    echo "usage: $0 ENGINE_DIR COMMON_DIR [ENGINE_LIBRARY COMMON_LIBRARY NM]" >&2
     exit 2
 fi
 dir=$1
-lib=${2:-}
-nm=${3:-}
+common=$2
+lib=${3:-}
+common_lib=${4:-}
+nm=${5:-}
 
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
@@ -88,8 +95,47 @@ awk 'NR == FNR { row[$1] = $2; next }
      END { printf "includes: %d between engine files checked\n", n; exit bad }' \
     "$tmp/rows" "$tmp/includes" || status=1
 
+# common/ below the line: its files include only common/ and tierd/ headers,
+# no header name is both common/'s and the engine's (an include would be
+# ambiguous), and no engine file includes a header of COMMON_IO.
+for f in "$common"/*.c "$common"/*.h; do
+    [ -e "$f" ] || continue
+    echo "${f##*/}"
+done >"$tmp/common_files"
+while read -r f; do
+    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$common/$f" |
+        while read -r inc; do echo "$f $inc"; done
+done <"$tmp/common_files" >"$tmp/common_includes"
+awk -v io="$COMMON_IO" -v cf="$tmp/common_files" -v ef="$tmp/files" -v ci="$tmp/common_includes" '
+     FILENAME == cf { common[$1] = 1; next }
+     FILENAME == ef { engine[$1] = 1; next }
+     FILENAME == ci {
+         if (!($2 in common) && $2 !~ /^tierd\//) {
+             printf "FAIL: common/%s includes %s: common/ uses only its own files and tierd/ headers\n", $1, $2
+             bad = 1
+         }
+         n++
+         next
+     }
+     {
+         split($2, base, ".")
+         if (($2 in common) && (" " io " ") ~ (" " base[1] " ")) {
+             printf "FAIL: %s includes %s: the engine does no I/O, so it uses only the pure part of common/\n", $1, $2
+             bad = 1
+         }
+     }
+     END {
+         for (f in common)
+             if (f in engine) {
+                 printf "FAIL: %s is both in common/ and in the engine\n", f
+                 bad = 1
+             }
+         printf "includes: %d in common/ checked\n", n
+         exit bad
+     }' "$tmp/common_files" "$tmp/files" "$tmp/common_includes" "$tmp/includes" || status=1
+
 # Calls: every symbol one object uses that another object defines.
-if [ -n "$lib" ] && [ -n "$nm" ] && [ -x "$nm" ]; then
+if [ -n "$lib" ] && [ -n "$common_lib" ] && [ -n "$nm" ] && [ -x "$nm" ]; then
     if ! "$nm" -P -A -g "$lib" >"$tmp/nm" 2>"$tmp/nm.err"; then
         echo "FAIL: $nm could not read $lib:"
         cat "$tmp/nm.err"
@@ -131,8 +177,63 @@ if [ -n "$lib" ] && [ -n "$nm" ] && [ -x "$nm" ]; then
              printf "calls: %d between engine files checked\n", n
              exit bad
          }' "$tmp/rows" "$tmp/nm" || status=1
+    # common/ calls nothing the engine defines; the engine calls nothing
+    # of COMMON_IO.
+    if ! "$nm" -P -A -g "$common_lib" >"$tmp/nm_common" 2>"$tmp/nm.err"; then
+        echo "FAIL: $nm could not read $common_lib:"
+        cat "$tmp/nm.err"
+        status=1
+    fi
+    awk -v io="$COMMON_IO" -v nmc="$tmp/nm_common" 'function member(line) {
+             if (!match(line, /\[[^]]*\]: /))
+                 return ""
+             m = substr(line, RSTART + 1, RLENGTH - 4)
+             sub(/.*\//, "", m)
+             sub(/\.o$/, "", m)
+             return m
+         }
+         {
+             obj = member($0)
+             if (obj == "")
+                 next
+             split(substr($0, RSTART + RLENGTH), f, " ")
+             if (FILENAME == nmc) {
+                 if (f[2] == "U")
+                     use_common[++nc] = obj " " f[1]
+                 else if (f[2] ~ /^[A-TV-Z]$/)
+                     def_common[f[1]] = obj
+             } else {
+                 if (f[2] == "U")
+                     use_engine[++ne] = obj " " f[1]
+                 else if (f[2] ~ /^[A-TV-Z]$/)
+                     def_engine[f[1]] = obj
+             }
+         }
+         END {
+             for (i = 1; i <= nc; i++) {
+                 split(use_common[i], u, " ")
+                 if (u[2] in def_engine) {
+                     printf "FAIL: common/%s calls %s in the engine (%s): common/ sits below the line\n", u[1], u[2], def_engine[u[2]]
+                     bad = 1
+                 }
+             }
+             for (i = 1; i <= ne; i++) {
+                 split(use_engine[i], u, " ")
+                 if (!(u[2] in def_common))
+                     continue
+                 n++
+                 d = def_common[u[2]]
+                 sub(/\.c$/, "", d)
+                 if ((" " io " ") ~ (" " d " ")) {
+                     printf "FAIL: %s calls %s of common/%s: the engine does no I/O\n", u[1], u[2], d
+                     bad = 1
+                 }
+             }
+             printf "calls: %d from the engine into common/ checked\n", n
+             exit bad
+         }' "$tmp/nm_common" "$tmp/nm" || status=1
 else
-    echo "calls: not checked (no library or nm given)"
+    echo "calls: not checked (no libraries or nm given)"
 fi
 
 if [ "$status" -eq 0 ]; then

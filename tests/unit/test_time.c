@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/td_time.h"
+#include "td_time.h"
 #include "testutil.h"
 
 #define JAN_1_2026 ((td_time)1767225600)

@@ -1,7 +1,7 @@
 /* The text rule (text.h). Self-contained: the one check every id, name,
- * key and note passes before the engine keeps it.
+ * key and note passes before tierd keeps, quotes or forwards it.
  *
- * Place in the engine's line: text, using nothing. */
+ * In common/, below everything: uses only the C library. */
 #include "text.h"
 
 #include <stdint.h>

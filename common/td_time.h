@@ -4,8 +4,8 @@
  * Fractions of a second in input are truncated. 0 means "no time". Calendar
  * helpers (quarters, years, review anchors) are proleptic Gregorian, UTC.
  *
- * Place in the engine's line (tests/unit/test_engine_layers.sh): above
- * status; uses nothing else in the engine. */
+ * In common/, below everything: uses td_error only. The engine, the
+ * daemon, tierctl and the connector config all read time through it. */
 #ifndef TD_TIME_H
 #define TD_TIME_H
 

@@ -1,4 +1,4 @@
-/* The engine's one string hash: 64-bit FNV-1a over a NUL-terminated string.
+/* tierd's one string hash: 64-bit FNV-1a over a NUL-terminated string.
  *
  * Owns nothing but the function. Promises the same value on every platform
  * and every run (no seed): a hash decides only where an entry sits in a
@@ -6,8 +6,8 @@
  * not for correctness. Header only, so the lookups on the hot path (the
  * partner map, the distinct-key hash) inline it.
  *
- * Place in the engine's line (tests/unit/test_engine_layers.sh): uses
- * nothing; everything above it may use it. */
+ * In common/, below everything: the engine's tables and the daemon's id
+ * sets and timer queue hash with it. */
 #ifndef TD_HASH_H
 #define TD_HASH_H
 

@@ -8,8 +8,7 @@
  * arithmetic in UTC; it never consults the C library's time zone machinery,
  * so the process TZ cannot change an answer.
  *
- * Place in the engine's line (tests/unit/test_engine_layers.sh): above
- * status; uses nothing else in the engine. */
+ * In common/, below everything: uses td_error only. */
 #include "td_time.h"
 
 #include <stdbool.h>

@@ -1,7 +1,8 @@
 /* td_error: the one error type (see include/tierd/status.h).
  *
- * Place in the engine's line (tests/unit/test_engine_layers.sh): first:
- * uses nothing; every file above may use td_error. */
+ * In common/, below everything: uses only the C library; the engine, the
+ * daemon, the client, the connector host and every plugin report through
+ * it. */
 #include "tierd/status.h"
 
 #include <stdio.h>

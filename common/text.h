@@ -6,8 +6,7 @@
  * C0 (below 0x20), DEL (0x7F) or C1 (U+0080..U+009F), since any of them
  * can rewrite a terminal or a log line that prints the string.
  *
- * Place in the engine's line (tests/unit/test_engine_layers.sh): uses
- * nothing; everything above it may use it. */
+ * In common/, below everything: uses only the C library. */
 #ifndef TD_TEXT_H
 #define TD_TEXT_H
 
