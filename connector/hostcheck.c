@@ -1,68 +1,35 @@
 /* Validation of plugin output and config lookup for connector hosts.
  *
  * Owns the rules a plugin's items must meet before they cost a round trip:
- * required fields, byte limits, UTF-8, finite values. It does not judge
- * meaning (unknown partners, unknown metrics, bad times): the daemon does,
- * and says so per item in its reply. */
+ * required fields, byte limits, the text rule (common/text.h), finite
+ * values. It does not judge meaning (unknown partners, unknown metrics, bad
+ * times): the daemon does, and says so per item in its reply. */
 #include "hostcheck.h"
 
 #include <math.h>
 #include <string.h>
 
-#define CONFIG_PATH_MAX 256
+#include "text.h"
 
-bool hostcheck_utf8(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t len;
-        unsigned min;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2, min = 0x80, cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, min = 0x800, cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, min = 0x10000, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
+#define CONFIG_PATH_MAX 256
 
 int hostcheck_string(const char *what, const char *s, bool optional, size_t max, td_error *err)
 {
-    if (!s || !*s) {
-        if (optional)
-            return 0;
-        return td_error_set(err, TD_INVALID_ARGUMENT, "%s is missing", what);
-    }
-    size_t n = strnlen(s, max + 1);
-    if (n > max)
+    size_t at = 0;
+    switch (td_text_check(s, max, &at)) {
+    case TD_TEXT_OK:
+        return 0;
+    case TD_TEXT_EMPTY:
+        return optional ? 0 : td_error_set(err, TD_INVALID_ARGUMENT, "%s is missing", what);
+    case TD_TEXT_TOO_LONG:
         return td_error_set(err, TD_INVALID_ARGUMENT, "%s is longer than %zu bytes", what, max);
-    if (!hostcheck_utf8(s, n))
+    case TD_TEXT_MALFORMED:
         return td_error_set(err, TD_INVALID_ARGUMENT, "%s is not valid UTF-8", what);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return td_error_set(err, TD_INVALID_ARGUMENT,
-                                "%s contains a control character at byte %zu", what, i);
-    return 0;
+    case TD_TEXT_CONTROL:
+        break;
+    }
+    return td_error_set(err, TD_INVALID_ARGUMENT, "%s contains a control character at byte %zu",
+                        what, at);
 }
 
 int hostcheck_partner(const tierd_partner *p, td_error *err)

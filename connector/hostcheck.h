@@ -12,11 +12,11 @@
 #include "tierd/plugin.h"
 #include "tierd/status.h"
 
-/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
-bool hostcheck_utf8(const char *s, size_t n);
-
-/* A plugin-supplied string: present (unless optional), at most max bytes,
- * valid UTF-8, no control characters. `what` names it in the message. */
+/* A plugin-supplied string: present (unless optional), and otherwise held
+ * to tierd's one text rule (common/text.h: at most max bytes of valid
+ * UTF-8 without C0, DEL or C1 controls), so the host refuses, naming the
+ * field, what the daemon would refuse a round trip later. `what` names it
+ * in the message. */
 int hostcheck_string(const char *what, const char *s, bool optional, size_t max, td_error *err);
 
 int hostcheck_partner(const tierd_partner *p, td_error *err);

@@ -47,14 +47,14 @@ static int check_connector(const char *name, td_error *err)
     return 0;
 }
 
-/* Well-formed UTF-8 without control characters (pbconv_text_ok): a cursor
+/* Well-formed UTF-8 without control characters (td_text_ok): a cursor
  * is shown in Status and logs, so it must print. Empty means "none". */
 static int check_cursor(const char *connector, const char *cursor, td_error *err)
 {
     if (strnlen(cursor, TIERD_PLUGIN_CURSOR_MAX + 1) > TIERD_PLUGIN_CURSOR_MAX)
         return td_error_set(err, TD_INVALID_ARGUMENT, "connector %s: cursor longer than %d bytes",
                             connector, TIERD_PLUGIN_CURSOR_MAX);
-    if (*cursor && !pbconv_text_ok(cursor, TIERD_PLUGIN_CURSOR_MAX))
+    if (*cursor && !td_text_ok(cursor, TIERD_PLUGIN_CURSOR_MAX))
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "connector %s: cursor is not printable UTF-8 (control character or "
                             "malformed sequence)",

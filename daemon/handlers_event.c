@@ -49,10 +49,10 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
         return "source is required";
     if (!ev->id || !*ev->id)
         return "id is required";
-    if (!pbconv_text_ok(ev->source, TD_MAX_ID))
+    if (!td_text_ok(ev->source, TD_MAX_ID))
         return "source must be at most " TD_STR(TD_MAX_ID) " bytes of UTF-8 text without control "
                                                            "characters";
-    if (!pbconv_text_ok(ev->id, TD_MAX_ID))
+    if (!td_text_ok(ev->id, TD_MAX_ID))
         return "id must be at most " TD_STR(TD_MAX_ID) " bytes of UTF-8 text without control "
                                                        "characters";
     if (!ev->partner || !*ev->partner)
@@ -99,7 +99,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         Tierd__ItemResult *res = rpc_alloc(call, sizeof *res);
         tierd__item_result__init(res);
         res->index = (uint32_t)i;
-        res->id = rpc_strdup(call, pbconv_text_ok(ev->id, TD_MAX_ID) ? ev->id : "");
+        res->id = rpc_strdup(call, td_text_ok(ev->id, TD_MAX_ID) ? ev->id : "");
         out->results[i] = res;
 
         td_time at = TD_TIME_NONE;

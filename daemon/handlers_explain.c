@@ -21,14 +21,13 @@ int handle_explain(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage
     const program *prog = engine_program(e);
     if (!prog)
         return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
-    td_partner *p =
-        pbconv_text_ok(r->partner, TD_MAX_ID) ? engine_partner_find(e, r->partner) : NULL;
+    td_partner *p = td_text_ok(r->partner, TD_MAX_ID) ? engine_partner_find(e, r->partner) : NULL;
     if (!p)
         return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'",
                             pbconv_quote(r->partner, TD_MAX_ID));
     int only = -1;
     if (r->ladder && *r->ladder) {
-        only = pbconv_text_ok(r->ladder, TD_MAX_NAME) ? program_ladder_index(prog, r->ladder) : -1;
+        only = td_text_ok(r->ladder, TD_MAX_NAME) ? program_ladder_index(prog, r->ladder) : -1;
         if (only < 0)
             return td_error_set(err, TD_NOT_FOUND, "no ladder named '%s'",
                                 pbconv_quote(r->ladder, TD_MAX_NAME));
@@ -105,11 +104,11 @@ int handle_history(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage
                    td_error *err)
 {
     const Tierd__HistoryRequest *r = (const Tierd__HistoryRequest *)req;
-    if (!pbconv_text_ok(r->partner, TD_MAX_ID))
+    if (!td_text_ok(r->partner, TD_MAX_ID))
         return td_error_set(err, TD_INVALID_ARGUMENT, "partner: %s",
                             pbconv_quote(r->partner, TD_MAX_ID));
     const char *ladder = r->ladder && *r->ladder ? r->ladder : NULL;
-    if (ladder && !pbconv_text_ok(ladder, TD_MAX_NAME))
+    if (ladder && !td_text_ok(ladder, TD_MAX_NAME))
         return td_error_set(err, TD_INVALID_ARGUMENT, "ladder: %s",
                             pbconv_quote(ladder, TD_MAX_NAME));
     size_t limit = clamp_limit(r->limit, TD_HISTORY_DEFAULT_LIMIT, TD_HISTORY_MAX_LIMIT);

@@ -36,7 +36,7 @@ static int lc_find(rpc_call *call, const char *id, td_partner **out, td_error *e
     engine *e = call->d->engine;
     if (!engine_program(e))
         return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
-    *out = pbconv_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
+    *out = td_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
     if (!*out)
         return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'", pbconv_quote(id, TD_MAX_ID));
     return 0;

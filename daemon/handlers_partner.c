@@ -55,7 +55,7 @@ int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, Protobuf
         Tierd__ItemResult *res = rpc_alloc(call, sizeof *res);
         tierd__item_result__init(res);
         res->index = (uint32_t)i;
-        res->id = rpc_strdup(call, pbconv_text_ok(p->id, TD_MAX_ID) ? p->id : "");
+        res->id = rpc_strdup(call, td_text_ok(p->id, TD_MAX_ID) ? p->id : "");
         out->results[i] = res;
         td_error perr = {0};
         int prc;
@@ -85,7 +85,7 @@ int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, Protobuf
 
 static int find_partner(rpc_call *call, const char *id, td_partner **out, td_error *err)
 {
-    *out = pbconv_text_ok(id, TD_MAX_ID) ? engine_partner_find(call->d->engine, id) : NULL;
+    *out = td_text_ok(id, TD_MAX_ID) ? engine_partner_find(call->d->engine, id) : NULL;
     if (!*out)
         return td_error_set(err, TD_NOT_FOUND, "unknown partner '%s'", pbconv_quote(id, TD_MAX_ID));
     return 0;
@@ -117,12 +117,12 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
         const program *prog = engine_program(e);
         if (!prog)
             return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
-        int l = pbconv_text_ok(ladder, TD_MAX_NAME) ? program_ladder_index(prog, ladder) : -1;
+        int l = td_text_ok(ladder, TD_MAX_NAME) ? program_ladder_index(prog, ladder) : -1;
         if (l < 0)
             return td_error_set(err, TD_INVALID_ARGUMENT, "no ladder named '%s'",
                                 pbconv_quote(ladder, TD_MAX_NAME));
         if (tier && strcmp(tier, "unranked") != 0 &&
-            (!pbconv_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0))
+            (!td_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0))
             return td_error_set(err, TD_INVALID_ARGUMENT, "ladder '%s' has no tier '%s'", ladder,
                                 pbconv_quote(tier, TD_MAX_NAME));
     }
@@ -190,7 +190,7 @@ int handle_get_tiers(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessa
         const char *id = r->partners[i];
         Tierd__PartnerTiers *pt = rpc_alloc(call, sizeof *pt);
         tierd__partner_tiers__init(pt);
-        td_partner *p = pbconv_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
+        td_partner *p = td_text_ok(id, TD_MAX_ID) ? engine_partner_find(e, id) : NULL;
         pt->partner = rpc_strdup(call, p ? id : pbconv_quote(id, TD_MAX_ID));
         pt->found = p != NULL;
         if (p)

@@ -153,9 +153,10 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         return td_error_set(err, TD_INVALID_ARGUMENT, "program of %zu bytes exceeds %u", len,
                             TD_MAX_PROGRAM_BYTES);
     const char *filename = r->filename && *r->filename ? r->filename : PROGRAM_DEFAULT_FILENAME;
-    if (!pbconv_text_ok(filename, PROGRAM_MAX_FILENAME))
+    if (!td_text_ok(filename, PROGRAM_MAX_FILENAME))
         return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "filename must be at most %d bytes of UTF-8 text",
+                            "filename must be at most %d bytes of UTF-8 text without control "
+                            "characters",
                             PROGRAM_MAX_FILENAME);
     program *p = NULL;
     td_diags diags = {0};

@@ -18,8 +18,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "text.h"
 
 #define LOG_LINE_MAX    2048
 #define LOG_ESCAPE_MAX  4 /* the longest escape of one byte: \xNN */
@@ -63,47 +66,19 @@ const char *log_level_name(td_log_level level)
     return level <= TD_LOG_DEBUG ? log_levels[level].name : "unknown";
 }
 
-/* Length of the valid UTF-8 sequence at s (2..4), or 0: no overlongs,
- * no surrogates, nothing above U+10FFFF. */
-static size_t log_utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* Writes s into out (LOG_ESCAPED_MAX bytes) escaped as the file comment says. */
 static void log_escape(const char *s, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
     size_t o = 0;
     while (*p) {
         unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : log_utf8_len(p);
-        bool c1 = n == 2 && c == 0xc2 && p[1] <= 0x9f;
-        if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+        uint32_t cp = 0;
+        size_t n = td_utf8_seq(p, left, &cp);
+        bool c1 = n > 1 && td_text_control(cp);
+        if (n == 1 && !td_text_control(cp) && c != '\\') {
             out[o++] = (char)c;
         } else if (n > 1 && !c1) {
             memcpy(out + o, p, n);
@@ -122,7 +97,9 @@ static void log_escape(const char *s, char *out)
             }
             n = bytes;
         }
-        p += n ? n : 1;
+        n = n ? n : 1;
+        p += n;
+        left -= n;
     }
     out[o] = 0;
 }

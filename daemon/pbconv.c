@@ -5,52 +5,25 @@
  * every allocation in the call's arena. It promises never to hand protobuf-c
  * a NULL string (NULL becomes ""), so packing cannot crash. It does not look
  * anything up: callers pass what the engine gave them. */
-#include <string.h>
-
 #include "pbconv.h"
 
 #define PBCONV_MAX_TIER_VIEWS TD_MAX_LADDERS
 
-bool pbconv_text_ok(const char *s, size_t max)
-{
-    if (!s)
-        return false;
-    size_t n = strnlen(s, max + 1);
-    if (n == 0 || n > max)
-        return false;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = u[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || n - i < len)
-            return false;
-        if (len == 1 && (c < 0x20 || c == 0x7f))
-            return false;
-        unsigned cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-        for (size_t k = 1; k < len; k++) {
-            if ((u[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (u[i + k] & 0x3f);
-        }
-        static const unsigned min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 const char *pbconv_quote(const char *s, size_t max)
 {
-    if (!s || !*s)
+    switch (td_text_check(s, max, NULL)) {
+    case TD_TEXT_OK:
+        return s;
+    case TD_TEXT_EMPTY:
         return "(empty)";
-    if (strnlen(s, max + 1) > max)
+    case TD_TEXT_TOO_LONG:
         return "(too long)";
-    return pbconv_text_ok(s, max) ? s : "(not valid UTF-8 text)";
+    case TD_TEXT_MALFORMED:
+        return "(not valid UTF-8 text)";
+    case TD_TEXT_CONTROL:
+        break;
+    }
+    return "(text with a control character)";
 }
 
 static char *s_or_empty(rpc_call *call, const char *s)

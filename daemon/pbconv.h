@@ -1,7 +1,8 @@
-/* What the data handlers share: their limits, a text check for echoing
- * client strings back in messages, and converters from engine views to
- * wire messages, allocated from the call's arena (rpc_alloc), so handlers
- * never free what they return. Strings the engine reports as NULL
+/* What the data handlers share: their limits, the text rule (text.h, the
+ * engine's too), a safe quote for echoing client strings back in messages,
+ * and converters from engine views to wire messages, allocated from the
+ * call's arena (rpc_alloc), so handlers never free what they return. Strings the engine reports as
+ * NULL
  * ("unranked", "none") become "". */
 #ifndef TD_PBCONV_H
 #define TD_PBCONV_H
@@ -11,6 +12,7 @@
 
 #include "daemon.h"
 #include "rpc.h"
+#include "text.h"
 #include "tierd.pb-c.h"
 
 #define TD_REASON_MAX            (TD_ERROR_MAX + 2 * TD_MAX_ID + 64) /* an item result's reason */
@@ -23,10 +25,7 @@
 #define TD_CHANGES_MAX_LIMIT     10000
 #define TD_NO_PROGRAM_MESSAGE    "no program loaded; load one with `tierctl program load FILE`"
 
-/* Whether s is 1..max bytes of well-formed UTF-8 without control
- * characters: safe to store and to quote in a message. */
-bool pbconv_text_ok(const char *s, size_t max);
-/* s when pbconv_text_ok(s, max), else a placeholder naming the problem. */
+/* s when td_text_ok(s, max), else a placeholder naming the problem. */
 const char *pbconv_quote(const char *s, size_t max);
 
 Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t n);

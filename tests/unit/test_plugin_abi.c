@@ -247,6 +247,21 @@ START_TEST(test_partner_with_control_character_in_type_is_refused)
 }
 END_TEST
 
+/* The host holds plugin text to the daemon's and the engine's rule, so it
+ * refuses a C1 control (U+0085 here) naming the field, as it does a C0 one,
+ * instead of sending what the daemon refuses a round trip later. */
+START_TEST(test_event_with_c1_control_is_refused_like_the_engine)
+{
+    tierd_event e = good_event();
+    td_error err;
+    e.key = "k-\xc2\x85";
+    ck_assert_int_ne(hostcheck_event(&e, &err), 0);
+    ck_assert_msg(strstr(err.message, "event key contains a control character at byte 2"), "%s",
+                  err.message);
+    ck_assert_int_ne(hostcheck_cursor("c\xc2\x9bz", &err), 0);
+}
+END_TEST
+
 START_TEST(test_config_lookup_walks_dotted_paths)
 {
     json_t *cfg;
@@ -308,6 +323,7 @@ int main(void)
     tcase_add_test(hc, test_event_without_id_is_refused);
     tcase_add_test(hc, test_cursor_with_newline_is_refused);
     tcase_add_test(hc, test_partner_with_control_character_in_type_is_refused);
+    tcase_add_test(hc, test_event_with_c1_control_is_refused_like_the_engine);
     tcase_add_test(hc, test_config_lookup_walks_dotted_paths);
     tcase_add_test(hc, test_config_block_that_is_not_a_mapping_is_refused);
     suite_add_tcase(s, hc);
