@@ -7,15 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IDSET_MIN_CAP 64 /* slots and ids before the first growth; a power of two */
+#include "hash.h"
 
-static uint64_t id_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
+#define IDSET_MIN_CAP 64 /* slots and ids before the first growth; a power of two */
 
 static int idset_grow(idset *set)
 {
@@ -24,7 +18,7 @@ static int idset_grow(idset *set)
     if (!slots)
         return -1;
     for (size_t i = 0; i < set->n; i++) {
-        size_t j = id_hash(set->ids[i]) & (cap - 1);
+        size_t j = td_hash_fnv1a(set->ids[i]) & (cap - 1);
         while (slots[j])
             j = (j + 1) & (cap - 1);
         slots[j] = (uint32_t)(i + 1);
@@ -56,7 +50,7 @@ bool idset_has(const idset *set, const char *id)
 {
     if (!set->slot_cap)
         return false;
-    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
+    for (size_t j = td_hash_fnv1a(id) & (set->slot_cap - 1); set->slots[j];
          j = (j + 1) & (set->slot_cap - 1))
         if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
             return true;
@@ -67,7 +61,7 @@ int idset_add(idset *set, const char *id)
 {
     if ((set->n + 1) * 2 > set->slot_cap && idset_grow(set) != 0)
         return -1;
-    size_t j = id_hash(id) & (set->slot_cap - 1);
+    size_t j = td_hash_fnv1a(id) & (set->slot_cap - 1);
     while (set->slots[j]) {
         if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
             return 0;
@@ -93,7 +87,7 @@ long idset_index(const idset *set, const char *id)
 {
     if (!set->slot_cap)
         return -1;
-    for (size_t j = id_hash(id) & (set->slot_cap - 1); set->slots[j];
+    for (size_t j = td_hash_fnv1a(id) & (set->slot_cap - 1); set->slots[j];
          j = (j + 1) & (set->slot_cap - 1))
         if (strcmp(set->ids[set->slots[j] - 1], id) == 0)
             return (long)set->slots[j] - 1;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 #define HEAP_MIN_CAP  64
 #define SLOTS_MIN_CAP 128 /* a power of two; kept at least twice the entries */
 #define NODE_NONE     UINT32_MAX
@@ -37,14 +39,6 @@ struct timer_heap {
     uint32_t *slots; /* node number + 1; 0 = empty */
     size_t slot_cap;
 };
-
-static uint64_t heap_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a offset basis */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 /* Ties in due time go in id order so runs are reproducible. */
 static bool heap_less(const timer_heap *h, heap_slot a, heap_slot b)
@@ -211,7 +205,7 @@ static int heap_reserve(timer_heap *h)
 
 bool timer_heap_remove(timer_heap *h, const char *id)
 {
-    size_t slot = slot_find(h, id, heap_hash(id));
+    size_t slot = slot_find(h, id, td_hash_fnv1a(id));
     uint32_t s = h->slots[slot];
     if (!s)
         return false;
@@ -236,7 +230,7 @@ int timer_heap_set(timer_heap *h, const char *id, td_time due)
         timer_heap_remove(h, id);
         return 0;
     }
-    uint64_t hash = heap_hash(id);
+    uint64_t hash = td_hash_fnv1a(id);
     size_t slot = slot_find(h, id, hash);
     if (h->slots[slot]) {
         timer_node *n = &h->nodes[h->slots[slot] - 1];
@@ -277,7 +271,7 @@ bool timer_heap_peek(const timer_heap *h, const char **id, td_time *due)
 
 td_time timer_heap_due(const timer_heap *h, const char *id)
 {
-    uint32_t s = h->slots[slot_find(h, id, heap_hash(id))];
+    uint32_t s = h->slots[slot_find(h, id, td_hash_fnv1a(id))];
     return s ? h->nodes[s - 1].due : TD_TIME_NONE;
 }
 
