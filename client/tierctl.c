@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "td_file.h"
+
 #define MAX_OPTS           8
 #define MAX_POS            2
 #define MAX_TYPES          64
@@ -224,56 +226,21 @@ static int cmd_status(tctl *t, cmd_args *a)
 
 static char *read_file(const char *path, size_t *len, int *exit_code)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "tierctl: cannot open %s: %m\n", path);
-        *exit_code = TCTL_EXIT_REFUSED;
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            if (cap >= MAX_PROGRAM_BYTES) {
-                fprintf(stderr, "tierctl: %s is larger than %d bytes\n", path, MAX_PROGRAM_BYTES);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                fprintf(stderr, "tierctl: reading %s failed: %m\n", path);
-                free(buf);
-                buf = NULL;
-            }
-            break;
-        }
-    }
-    if (f != stdin)
-        fclose(f);
-    if (!buf) {
-        *exit_code = TCTL_EXIT_REFUSED;
-        return NULL;
-    }
-    buf[n] = '\0';
-    if (strlen(buf) != n) {
-        fprintf(stderr, "tierctl: %s contains a NUL byte; a program is YAML text\n", path);
+    char *buf = NULL;
+    td_error err;
+    int rc = strcmp(path, "-") == 0
+                 ? td_file_read_stream(stdin, "standard input", MAX_PROGRAM_BYTES, &buf, len, &err)
+                 : td_file_read(path, MAX_PROGRAM_BYTES, &buf, len, &err);
+    if (rc == 0 && strlen(buf) != *len) {
+        rc = td_error_set(&err, TD_INVALID_ARGUMENT,
+                          "%s contains a NUL byte; a program is YAML text", path);
         free(buf);
+    }
+    if (rc) {
+        fprintf(stderr, "tierctl: %s\n", err.message);
         *exit_code = TCTL_EXIT_REFUSED;
         return NULL;
     }
-    *len = n;
     return buf;
 }
 

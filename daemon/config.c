@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "td_file.h"
+
 typedef struct config_reader {
     const char *file;
     yaml_document_t *doc;
@@ -347,29 +349,6 @@ void config_free(td_config *c)
     free(c);
 }
 
-static char *config_read_file(const char *path, size_t *len, td_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        td_error_set(err, TD_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(TD_MAX_CONFIG_BYTES + 1);
-    if (!buf)
-        abort();
-    *len = fread(buf, 1, TD_MAX_CONFIG_BYTES + 1, f);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad || *len > TD_MAX_CONFIG_BYTES) {
-        td_error_set(err, TD_INVALID_ARGUMENT, "%s: %s", path,
-                     bad ? "read error" : "larger than 1 MiB");
-        free(buf);
-        return NULL;
-    }
-    buf[*len] = 0;
-    return buf;
-}
-
 /* The endpoint rules need the whole file (allow_remote, tokens and
  * publish_public may come after the URLs), so they run after it is read,
  * pointing at the URL they refuse. */
@@ -399,17 +378,18 @@ int config_load(const char *path, td_config **out, td_error *err)
 {
     *out = NULL;
     size_t len = 0;
-    char *text = config_read_file(path, &len, err);
-    if (!text)
-        return -(int)err->code;
+    char *text = NULL;
+    int rc = td_file_read(path, TD_MAX_CONFIG_BYTES, &text, &len, err);
+    if (rc)
+        return rc;
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        int rc = td_error_set(err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", path,
-                              parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                              parser.problem ? parser.problem : "not valid YAML");
+        rc = td_error_set(err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", path,
+                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                          parser.problem ? parser.problem : "not valid YAML");
         yaml_parser_delete(&parser);
         free(text);
         return rc;
@@ -417,7 +397,6 @@ int config_load(const char *path, td_config **out, td_error *err)
     td_config *c = config_new_default();
     config_reader r = {.file = path, .doc = &doc, .err = err};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    int rc = 0;
     if (root && root->type != YAML_MAPPING_NODE)
         rc = config_problem(&r, root, "the config must be a mapping of settings");
     for (yaml_node_pair_t *p = root && !rc ? root->data.mapping.pairs.start : NULL;

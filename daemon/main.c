@@ -25,6 +25,7 @@
 #include "rpc.h"
 #include "server.h"
 #include "state.h"
+#include "td_file.h"
 #include "tierd.pb-c.h"
 #include "tierd/client.h"
 #include "timers.h"
@@ -212,21 +213,12 @@ static int load_program_file(tierd *d, const char *path, const char *actor, bool
                              td_error *err)
 {
     *loaded = false;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_set(err, TD_NOT_FOUND, "cannot open program %s: %s", path, strerror(errno));
-    char *text = malloc(TD_MAX_PROGRAM_BYTES + 1);
-    if (!text)
-        abort();
-    size_t len = fread(text, 1, TD_MAX_PROGRAM_BYTES + 1, f);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad || len > TD_MAX_PROGRAM_BYTES) {
-        free(text);
-        return td_error_set(err, TD_INVALID_ARGUMENT, "program %s: %s", path,
-                            bad ? "read error" : "larger than the program size limit");
+    char *text = NULL;
+    size_t len = 0;
+    if (td_file_read(path, TD_MAX_PROGRAM_BYTES, &text, &len, err) != 0) {
+        td_error_prefix(err, "program");
+        return -(int)err->code;
     }
-    text[len] = 0;
     bool unchanged = false;
     int rc = program_file_is_loaded(d, text, &unchanged, err);
     if (rc == 0 && unchanged) {
