@@ -1,8 +1,10 @@
 /* tierd.yaml reader. It owns the daemon's settings and their checks: every
  * key is known, every value has the right type and range, and the first
  * problem is reported as "file:line:column: what" so an operator can fix
- * the file without guessing. The connectors section belongs to
- * connectors_conf_parse; this file hands it the same document.
+ * the file without guessing. The file is read with the YAML reader every
+ * tierd file shares (common/td_yaml.h: one document, UTF-8, no anchors or
+ * aliases). The connectors section belongs to connectors_conf_parse; this
+ * file hands it the same document.
  *
  * It does not apply anything: main.c and the SIGHUP path decide what takes
  * effect live (tokens, log level) and what needs a restart (endpoints). */
@@ -15,29 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 #include "td_file.h"
+#include "td_yaml.h"
 
-typedef struct config_reader {
-    const char *file;
-    yaml_document_t *doc;
-    td_error *err;
-} config_reader;
-
-static int config_problem(config_reader *r, const yaml_node_t *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int config_problem(config_reader *r, const yaml_node_t *at, const char *fmt, ...)
-{
-    char what[TD_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return td_error_set(r->err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", r->file,
-                        at ? at->start_mark.line + 1 : 0, at ? at->start_mark.column + 1 : 0, what);
-}
+/* The first problem ends the read: the reader words it ("file:line:column:
+ * what") into the caller's error, and the caller returns this. */
+#define config_problem(r, at, ...)                                                                 \
+    (td_yaml_problem((r), (at), __VA_ARGS__), -(int)TD_INVALID_ARGUMENT)
 
 static char *config_strdup(const char *s)
 {
@@ -47,7 +34,7 @@ static char *config_strdup(const char *s)
     return p;
 }
 
-static int config_scalar(config_reader *r, yaml_node_t *n, const char *key, const char **out)
+static int config_scalar(td_yaml *r, yaml_node_t *n, const char *key, const char **out)
 {
     if (!n || n->type != YAML_SCALAR_NODE)
         return config_problem(r, n, "%s must be a single value", key);
@@ -55,7 +42,7 @@ static int config_scalar(config_reader *r, yaml_node_t *n, const char *key, cons
     return 0;
 }
 
-static int config_string(config_reader *r, yaml_node_t *n, const char *key, size_t max, char **out)
+static int config_string(td_yaml *r, yaml_node_t *n, const char *key, size_t max, char **out)
 {
     const char *s = NULL;
     int rc = config_scalar(r, n, key, &s);
@@ -69,7 +56,7 @@ static int config_string(config_reader *r, yaml_node_t *n, const char *key, size
     return 0;
 }
 
-static int config_bool(config_reader *r, yaml_node_t *n, const char *key, bool *out)
+static int config_bool(td_yaml *r, yaml_node_t *n, const char *key, bool *out)
 {
     const char *s = NULL;
     int rc = config_scalar(r, n, key, &s);
@@ -160,8 +147,7 @@ int config_check_endpoint_use(const td_config *c, td_endpoint_kind kind, const c
     return 0;
 }
 
-static int config_urls(config_reader *r, yaml_node_t *n, const char *key, char ***list,
-                       size_t *count)
+static int config_urls(td_yaml *r, yaml_node_t *n, const char *key, char ***list, size_t *count)
 {
     if (!n || n->type != YAML_SEQUENCE_NODE)
         return config_problem(r, n, "%s must be a list of URLs", key);
@@ -174,7 +160,7 @@ static int config_urls(config_reader *r, yaml_node_t *n, const char *key, char *
     size_t i = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++, i++) {
-        yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+        yaml_node_t *item = td_yaml_node(r, *it);
         int rc = config_string(r, item, key, TD_MAX_URL, &urls[i]);
         td_error e = {0};
         /* allow_remote may come later in the file; loopback is checked by
@@ -196,14 +182,14 @@ static int config_urls(config_reader *r, yaml_node_t *n, const char *key, char *
     return 0;
 }
 
-static int config_token(config_reader *r, yaml_node_t *n, rpc_token *t)
+static int config_token(td_yaml *r, yaml_node_t *n, rpc_token *t)
 {
     if (!n || n->type != YAML_MAPPING_NODE)
         return config_problem(r, n, "each token must be a mapping {name, token, role}");
     bool have_role = false;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(r->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(r->doc, p->value);
+        yaml_node_t *k = td_yaml_node(r, p->key);
+        yaml_node_t *v = td_yaml_node(r, p->value);
         const char *key = NULL;
         int rc = config_scalar(r, k, "a token key", &key);
         if (rc)
@@ -232,7 +218,7 @@ static int config_token(config_reader *r, yaml_node_t *n, rpc_token *t)
     return 0;
 }
 
-static int config_tokens(config_reader *r, yaml_node_t *n, td_config *c)
+static int config_tokens(td_yaml *r, yaml_node_t *n, td_config *c)
 {
     if (!n || n->type != YAML_SEQUENCE_NODE)
         return config_problem(r, n, "tokens must be a list of {name, token, role}");
@@ -244,7 +230,7 @@ static int config_tokens(config_reader *r, yaml_node_t *n, td_config *c)
         abort();
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+        yaml_node_t *item = td_yaml_node(r, *it);
         rpc_token *t = &c->tokens[c->n_tokens++];
         int rc = config_token(r, item, t);
         if (rc)
@@ -260,7 +246,7 @@ static int config_tokens(config_reader *r, yaml_node_t *n, td_config *c)
     return 0;
 }
 
-static int config_size(config_reader *r, yaml_node_t *n, size_t *out)
+static int config_size(td_yaml *r, yaml_node_t *n, size_t *out)
 {
     const char *s = NULL;
     int rc = config_scalar(r, n, "max_request_bytes", &s);
@@ -277,8 +263,7 @@ static int config_size(config_reader *r, yaml_node_t *n, size_t *out)
     return 0;
 }
 
-static int config_key(config_reader *r, const char *key, yaml_node_t *k, yaml_node_t *v,
-                      td_config *c)
+static int config_key(td_yaml *r, const char *key, yaml_node_t *k, yaml_node_t *v, td_config *c)
 {
     if (strcmp(key, "state_dir") == 0)
         return config_string(r, v, key, PATH_MAX_CONFIG, &c->state_dir);
@@ -352,19 +337,19 @@ void config_free(td_config *c)
 /* The endpoint rules need the whole file (allow_remote, tokens and
  * publish_public may come after the URLs), so they run after it is read,
  * pointing at the URL they refuse. */
-static int config_check_endpoints_at(config_reader *r, yaml_node_t *root, const td_config *c)
+static int config_check_endpoints_at(td_yaml *r, yaml_node_t *root, const td_config *c)
 {
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
-        const yaml_node_t *k = yaml_document_get_node(r->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(r->doc, p->value);
+        const yaml_node_t *k = td_yaml_node(r, p->key);
+        yaml_node_t *v = td_yaml_node(r, p->value);
         const char *key = (const char *)k->data.scalar.value;
         bool listen = strcmp(key, "listen") == 0;
         if (!listen && strcmp(key, "publish") != 0)
             continue;
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
-            yaml_node_t *item = yaml_document_get_node(r->doc, *it);
+            yaml_node_t *item = td_yaml_node(r, *it);
             td_error e = {0};
             if (config_check_endpoint_use(c, listen ? TD_ENDPOINT_LISTEN : TD_ENDPOINT_PUBLISH,
                                           (const char *)item->data.scalar.value, &e) != 0)
@@ -372,6 +357,32 @@ static int config_check_endpoints_at(config_reader *r, yaml_node_t *root, const 
         }
     }
     return 0;
+}
+
+/* Every setting of the document, then the connectors, then the endpoint
+ * rules that need the whole file. */
+static int config_read(td_yaml *r, td_config *c)
+{
+    yaml_node_t *root = r->root;
+    if (!root)
+        return 0;
+    if (root->type != YAML_MAPPING_NODE)
+        return config_problem(r, root, "the config must be a mapping of settings");
+    int rc = 0;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         p < root->data.mapping.pairs.top && !rc; p++) {
+        yaml_node_t *k = td_yaml_node(r, p->key);
+        yaml_node_t *v = td_yaml_node(r, p->value);
+        const char *key = NULL;
+        rc = config_scalar(r, k, "a setting name", &key);
+        if (rc == 0)
+            rc = config_key(r, key, k, v, c);
+    }
+    if (rc == 0)
+        rc = connectors_conf_parse(r, &c->connectors);
+    if (rc == 0)
+        rc = config_check_endpoints_at(r, root, c);
+    return rc;
 }
 
 int config_load(const char *path, td_config **out, td_error *err)
@@ -382,40 +393,13 @@ int config_load(const char *path, td_config **out, td_error *err)
     int rc = td_file_read(path, TD_MAX_CONFIG_BYTES, &text, &len, err);
     if (rc)
         return rc;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = td_error_set(err, TD_INVALID_ARGUMENT, "%s:%zu:%zu: %s", path,
-                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                          parser.problem ? parser.problem : "not valid YAML");
-        yaml_parser_delete(&parser);
-        free(text);
-        return rc;
-    }
+    td_yaml y = {.file = path, .kind = "config file", .err = err};
     td_config *c = config_new_default();
-    config_reader r = {.file = path, .doc = &doc, .err = err};
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type != YAML_MAPPING_NODE)
-        rc = config_problem(&r, root, "the config must be a mapping of settings");
-    for (yaml_node_pair_t *p = root && !rc ? root->data.mapping.pairs.start : NULL;
-         p && p < root->data.mapping.pairs.top && !rc; p++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(&doc, p->value);
-        const char *key = NULL;
-        rc = config_scalar(&r, k, "a setting name", &key);
-        if (rc == 0)
-            rc = config_key(&r, key, k, v, c);
-    }
-    if (rc == 0 && root)
-        rc = connectors_conf_parse(path, &doc, root, &c->connectors, NULL, NULL, err);
-    if (rc == 0 && root)
-        rc = config_check_endpoints_at(&r, root, c);
-    if (rc && err->code != TD_OK && strncmp(err->message, path, strlen(path)) != 0)
-        td_error_prefix(err, "%s", path);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    if (!td_yaml_load(&y, text, len, TD_MAX_CONFIG_BYTES) || y.problems)
+        rc = y.oom ? -(int)TD_RESOURCE_EXHAUSTED : -(int)TD_INVALID_ARGUMENT;
+    else
+        rc = config_read(&y, c);
+    td_yaml_free(&y);
     free(text);
     if (rc) {
         config_free(c);

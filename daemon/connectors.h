@@ -36,10 +36,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <yaml.h>
-
 #include "daemon.h"
 #include "rpc.h"
+#include "td_yaml.h"
 #include "tierd.pb-c.h"
 #include "tierd/status.h"
 
@@ -77,15 +76,12 @@ typedef struct td_connectors_conf {
 } td_connectors_conf;
 
 /* Reads the `plugin_dir:` and `connectors:` keys of the daemon config's root
- * mapping into out (which it zeroes first). Every problem is reported as
- * "file:line:column: message" through diag (when not NULL); err gets the
- * first one. Returns 0, or a negative td_code when any problem was found
- * (out is then freed). Unknown keys inside a connector are problems; other
- * root keys are ignored (config.c owns them). */
-typedef void (*connectors_diag_fn)(void *ud, const char *message);
-int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *root,
-                          td_connectors_conf *out, connectors_diag_fn diag, void *ud,
-                          td_error *err);
+ * mapping (y->root, loaded by td_yaml_load) into out (which it zeroes
+ * first). Every problem goes through y ("file:line:column: message" to its
+ * report and err). Returns 0, or a negative td_code when it found any
+ * problem (out is then freed). Unknown keys inside a connector are
+ * problems; other root keys are ignored (config.c owns them). */
+int connectors_conf_parse(td_yaml *y, td_connectors_conf *out);
 void connectors_conf_free(td_connectors_conf *conf);
 
 typedef struct connectors connectors;

@@ -8,8 +8,6 @@
 
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,38 +17,11 @@
 /* ---- configuration ----------------------------------------------------------- */
 
 typedef struct conf_parser {
-    const char *file;
-    yaml_document_t *doc;
-    connectors_diag_fn diag;
-    void *ud;
-    td_error *err;
-    int problems;
+    td_yaml *y;   /* the daemon config's document; counts and words problems */
     json_t *seen; /* connector names so far, valid entries or not */
 } conf_parser;
 
-static void problem(conf_parser *p, const yaml_node_t *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(conf_parser *p, const yaml_node_t *at, const char *fmt, ...)
-{
-    char msg[TD_ERROR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char line[TD_ERROR_MAX * 2];
-    snprintf(line, sizeof line, "%s:%zu:%zu: %s", p->file ? p->file : "tierd.yaml",
-             at ? at->start_mark.line + 1 : 0, at ? at->start_mark.column + 1 : 0, msg);
-    if (p->problems++ == 0)
-        td_error_set(p->err, TD_INVALID_ARGUMENT, "%s", line);
-    if (p->diag)
-        p->diag(p->ud, line);
-}
-
-static const char *scalar(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
+#define problem(p, at, ...) td_yaml_problem((p)->y, (at), __VA_ARGS__)
 
 /* Every scalar becomes a JSON string: plugins read typed values themselves,
  * and YAML's implicit typing ("no" -> false, 010 -> 8) must not reach them. */
@@ -71,7 +42,7 @@ static json_t *yaml_to_json(conf_parser *p, yaml_node_t *n, int depth)
         json_t *a = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++) {
-            json_t *v = yaml_to_json(p, yaml_document_get_node(p->doc, *it), depth + 1);
+            json_t *v = yaml_to_json(p, td_yaml_node(p->y, *it), depth + 1);
             if (!v) {
                 json_decref(a);
                 return NULL;
@@ -84,8 +55,8 @@ static json_t *yaml_to_json(conf_parser *p, yaml_node_t *n, int depth)
         json_t *o = json_object();
         for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
              pr++) {
-            yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
-            const char *key = scalar(k);
+            yaml_node_t *k = td_yaml_node(p->y, pr->key);
+            const char *key = td_yaml_scalar(k);
             if (!key) {
                 problem(p, k, "mapping keys must be plain values");
                 json_decref(o);
@@ -96,7 +67,7 @@ static json_t *yaml_to_json(conf_parser *p, yaml_node_t *n, int depth)
                 json_decref(o);
                 return NULL;
             }
-            json_t *v = yaml_to_json(p, yaml_document_get_node(p->doc, pr->value), depth + 1);
+            json_t *v = yaml_to_json(p, td_yaml_node(p->y, pr->value), depth + 1);
             if (!v) {
                 json_decref(o);
                 return NULL;
@@ -141,17 +112,17 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
     }
     td_connector_conf c = {.hang_timeout_ms = CONNECTOR_DEFAULT_HANG_TIMEOUT_MS};
     const yaml_node_t *name_node = n;
-    int before = p->problems;
+    size_t before = p->y->problems;
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
-        yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = td_yaml_node(p->y, pr->key);
+        yaml_node_t *v = td_yaml_node(p->y, pr->value);
+        const char *key = td_yaml_scalar(k);
         if (!key) {
             problem(p, k, "connector keys must be plain values");
             continue;
         }
         if (strcmp(key, "name") == 0 || strcmp(key, "plugin") == 0) {
-            const char *val = scalar(v);
+            const char *val = td_yaml_scalar(v);
             char **slot = key[0] == 'n' ? &c.name : &c.plugin;
             if (*slot)
                 problem(p, k, "%s given twice", key);
@@ -179,7 +150,7 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
                 json_decref(j);
             }
         } else if (strcmp(key, "hang_timeout") == 0) {
-            const char *val = scalar(v);
+            const char *val = td_yaml_scalar(v);
             int64_t secs = 0;
             td_error derr;
             if (!val || td_duration_parse(val, &secs, &derr) != 0)
@@ -195,9 +166,9 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
                     key);
         }
     }
-    if (!c.name && p->problems == before)
+    if (!c.name && p->y->problems == before)
         problem(p, n, "connector without a name");
-    if (!c.plugin && p->problems == before)
+    if (!c.plugin && p->y->problems == before)
         problem(p, n, "connector %s has no plugin", c.name ? c.name : "");
     if (c.name && json_object_get(p->seen, c.name))
         problem(p, name_node, "connector name \"%s\" is used twice", c.name);
@@ -205,7 +176,7 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
         json_object_set_new(p->seen, c.name, json_true());
     if (out->n == CONNECTORS_MAX)
         problem(p, n, "more than %d connectors", CONNECTORS_MAX);
-    if (p->problems != before) {
+    if (p->y->problems != before) {
         free(c.name);
         free(c.plugin);
         free(c.config_json);
@@ -220,13 +191,12 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
     out->items[out->n++] = c;
 }
 
-int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *root,
-                          td_connectors_conf *out, connectors_diag_fn diag, void *ud, td_error *err)
+int connectors_conf_parse(td_yaml *y, td_connectors_conf *out)
 {
     memset(out, 0, sizeof *out);
-    conf_parser p = {.file = file, .doc = doc, .diag = diag, .ud = ud, .err = err};
-    int rc = 0;
-    td_error_clear(err);
+    conf_parser p = {.y = y};
+    size_t before = y->problems;
+    yaml_node_t *root = y->root;
     if (!root)
         return 0;
     if (root->type != YAML_MAPPING_NODE) {
@@ -237,13 +207,13 @@ int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *r
     yaml_node_t *list = NULL;
     for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
          pr++) {
-        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-        yaml_node_t *v = yaml_document_get_node(doc, pr->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = td_yaml_node(y, pr->key);
+        yaml_node_t *v = td_yaml_node(y, pr->value);
+        const char *key = td_yaml_scalar(k);
         if (!key)
             continue;
         if (strcmp(key, "plugin_dir") == 0) {
-            const char *val = scalar(v);
+            const char *val = td_yaml_scalar(v);
             if (!val || val[0] != '/')
                 problem(&p, v, "plugin_dir must be an absolute path");
             else if (strlen(val) >= CONNECTOR_PATH_MAX / 2)
@@ -261,17 +231,16 @@ int connectors_conf_parse(const char *file, yaml_document_t *doc, yaml_node_t *r
             }
             for (yaml_node_item_t *it = v->data.sequence.items.start;
                  it < v->data.sequence.items.top; it++)
-                parse_connector(&p, yaml_document_get_node(doc, *it), out);
+                parse_connector(&p, td_yaml_node(y, *it), out);
         }
     }
     if (list && out->n && !out->plugin_dir)
         problem(&p, list, "connectors need plugin_dir: the only directory plugins load from");
     json_decref(p.seen);
-    if (p.problems) {
-        connectors_conf_free(out);
-        rc = -(int)TD_INVALID_ARGUMENT;
-    }
-    return rc;
+    if (y->problems == before)
+        return 0;
+    connectors_conf_free(out);
+    return -(int)TD_INVALID_ARGUMENT;
 }
 
 void connectors_conf_free(td_connectors_conf *conf)

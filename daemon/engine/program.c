@@ -1,16 +1,17 @@
 /* Program files: YAML text in, validated immutable `program` out.
  *
- * Owns the reading of docs/program.md. libyaml's document API loads the text
- * into a node tree (marks give line and column); this file walks that tree
- * once, checking every key, type, name, number, duration, date and
- * expression, and collects every problem as "file:line:column: message"
- * before deciding. A file with any problem is refused whole and nothing
- * built from it escapes; the caller keeps whatever program it had.
+ * Owns the reading of docs/program.md. The YAML reader every tierd file
+ * shares (common/td_yaml.h) loads the text into a node tree (marks give
+ * line and column); this file walks that tree once, checking every key,
+ * type, name, number, duration, date and expression, and collects every
+ * problem as "file:line:column: message" before deciding. A file with any problem is refused whole
+ * and nothing built from it escapes; the caller keeps whatever program it had.
  *
  * Promises: unknown keys are refused at every level (a typo never silently
  * turns into a default); YAML anchors and aliases are refused, so a small
- * file cannot expand into a huge or cyclic tree; sizes are capped before
- * libyaml sees the text. Does no I/O and keeps no state between calls.
+ * file cannot expand into a huge or cyclic tree, and sizes are capped
+ * before libyaml sees the text (both by the reader). Does no I/O and keeps
+ * no state between calls.
  *
  * Place in the engine's line (tests/unit/test_engine_layers.sh): above expr
  * and td_time; calls down only. */
@@ -24,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+#include "td_yaml.h"
 
 /* Scores are percentages: weights must add up to this. */
 #define SCORE_TOTAL_WEIGHT     100.0
@@ -47,14 +50,31 @@
 
 typedef struct loader {
     const char *file;
-    yaml_document_t *doc;
+    td_yaml y; /* the document, and every problem (reported into diags) */
     td_diags *diags;
-    size_t problems;
     bool oom;
     program *p;
 } loader;
 
 /* ---- diagnostics ---------------------------------------------------- */
+
+/* Takes item (malloc'd) into d, or frees it when d cannot grow. */
+static void diags_take(td_diags *d, char *item)
+{
+    if (!item)
+        return;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        char **items = realloc(d->items, cap * sizeof *items);
+        if (!items) {
+            free(item);
+            return;
+        }
+        d->items = items;
+        d->cap = cap;
+    }
+    d->items[d->n++] = item;
+}
 
 void td_diags_add(td_diags *d, const char *file, int line, int column, const char *fmt, ...)
 {
@@ -65,20 +85,17 @@ void td_diags_add(td_diags *d, const char *file, int line, int column, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        char **items = realloc(d->items, cap * sizeof *items);
-        if (!items)
-            return;
-        d->items = items;
-        d->cap = cap;
-    }
     size_t need = strlen(file ? file : "") + strlen(msg) + 32;
     char *item = malloc(need);
-    if (!item)
-        return;
-    snprintf(item, need, "%s:%d:%d: %s", file ? file : "", line, column, msg);
-    d->items[d->n++] = item;
+    if (item)
+        snprintf(item, need, "%s:%d:%d: %s", file ? file : "", line, column, msg);
+    diags_take(d, item);
+}
+
+/* The reader's report: every problem, already "file:line:column: message". */
+static void diags_report(void *ud, const char *problem)
+{
+    diags_take(ud, strdup(problem));
 }
 
 void td_diags_free(td_diags *d)
@@ -92,38 +109,16 @@ void td_diags_free(td_diags *d)
     d->n = d->cap = 0;
 }
 
-static void problem_at(loader *ld, int line, int column, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void problem_at(loader *ld, int line, int column, const char *fmt, ...)
-{
-    char msg[DIAG_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ld->problems++;
-    td_diags_add(ld->diags, ld->file, line, column, "%s", msg);
-}
-
-static void problem(loader *ld, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(loader *ld, const yaml_node_t *n, const char *fmt, ...)
-{
-    char msg[DIAG_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    problem_at(ld, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, "%s", msg);
-}
+/* Problems go through the reader, which words and counts them. */
+#define problem_at(ld, line, column, ...)                                                          \
+    td_yaml_problem_at(&(ld)->y, (line), (column), __VA_ARGS__)
+#define problem(ld, n, ...) td_yaml_problem(&(ld)->y, (n), __VA_ARGS__)
 
 /* ---- node helpers --------------------------------------------------- */
 
 static yaml_node_t *node(loader *ld, int id)
 {
-    return yaml_document_get_node(ld->doc, id);
+    return td_yaml_node(&ld->y, id);
 }
 
 static const char *kind_name(const yaml_node_t *n)
@@ -708,7 +703,7 @@ static expr *read_expr(loader *ld, yaml_node_t *v, const char *what, char **src_
     if (!s)
         return NULL;
     expr_site site = {ld, v};
-    size_t before = ld->problems;
+    size_t before = ld->y.problems;
     expr *e = expr_parse(s, resolve_metric, ld->p, expr_problem, &site);
     if (e) {
         *src_out = dup_text(ld, s);
@@ -716,7 +711,7 @@ static expr *read_expr(loader *ld, yaml_node_t *v, const char *what, char **src_
             expr_free(e);
             return NULL;
         }
-    } else if (ld->problems == before) {
+    } else if (ld->y.problems == before) {
         /* expr_parse reports what it refuses; a silent NULL is memory. */
         ld->oom = true;
     }
@@ -1111,149 +1106,16 @@ static void read_program(loader *ld, yaml_node_t *root)
     }
 }
 
-/* Anchors and aliases make one node reachable twice (or from itself);
- * refusing them keeps every walk linear in the file's size. */
-static bool refuse_aliases(loader *ld)
-{
-    yaml_document_t *doc = ld->doc;
-    size_t n = (size_t)(doc->nodes.top - doc->nodes.start);
-    unsigned char *refs = calloc(n + 1, 1);
-    if (!refs) {
-        ld->oom = true;
-        return false;
-    }
-    refs[1] = 1; /* the root, as if its parent held it */
-    bool ok = true;
-    int twice = 0;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *nd = &doc->nodes.start[i];
-        int *ids[2] = {NULL, NULL};
-        if (nd->type == YAML_SEQUENCE_NODE) {
-            for (yaml_node_item_t *it = nd->data.sequence.items.start;
-                 it < nd->data.sequence.items.top; it++)
-                if (*it >= 1 && (size_t)*it <= n && refs[*it]++ && ok) {
-                    ok = false;
-                    twice = *it;
-                }
-        } else if (nd->type == YAML_MAPPING_NODE) {
-            for (yaml_node_pair_t *pr = nd->data.mapping.pairs.start;
-                 pr < nd->data.mapping.pairs.top; pr++) {
-                ids[0] = &pr->key;
-                ids[1] = &pr->value;
-                for (int j = 0; j < 2; j++)
-                    if (*ids[j] >= 1 && (size_t)*ids[j] <= n && refs[*ids[j]]++ && ok) {
-                        ok = false;
-                        twice = *ids[j];
-                    }
-            }
-        }
-        if (!ok) {
-            /* The node reached twice is the anchored one: point there. */
-            problem(ld, node(ld, twice),
-                    "YAML anchors and aliases are not allowed in a program "
-                    "file");
-            break;
-        }
-    }
-    free(refs);
-    return ok;
-}
-
-/* libyaml reports bad UTF-8 with a byte offset; this names line and column. */
-static bool check_utf8(loader *ld, const unsigned char *s, size_t len)
-{
-    int line = 1, col = 1;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = s[i];
-        size_t need = c < 0x80             ? 0
-                      : (c & 0xE0) == 0xC0 ? 1
-                      : (c & 0xF0) == 0xE0 ? 2
-                      : (c & 0xF8) == 0xF0 ? 3
-                                           : 4;
-        bool ok = need < 4 && i + need < len && !(c == 0xC0 || c == 0xC1 || c > 0xF4);
-        for (size_t j = 1; ok && j <= need; j++)
-            ok = (s[i + j] & 0xC0) == 0x80;
-        if (ok && need == 2) {
-            unsigned cp = (c & 0x0Fu) << 12 | (s[i + 1] & 0x3Fu) << 6 | (s[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        } else if (ok && need == 3) {
-            unsigned cp = (c & 0x07u) << 18 | (s[i + 1] & 0x3Fu) << 12 | (s[i + 2] & 0x3Fu) << 6 |
-                          (s[i + 3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (!ok) {
-            problem_at(ld, line, col, "not valid UTF-8 (byte 0x%02X)", c);
-            return false;
-        }
-        if (c == 0) {
-            problem_at(ld, line, col, "contains a NUL byte");
-            return false;
-        }
-        if (c == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-        i += need + 1;
-    }
-    return true;
-}
-
-/* libyaml's own refusal, at the place it names. */
-static void yaml_problem(loader *ld, const yaml_parser_t *parser)
-{
-    problem_at(ld, (int)parser->problem_mark.line + 1, (int)parser->problem_mark.column + 1,
-               "YAML: %s%s%s", parser->problem ? parser->problem : "syntax error",
-               parser->context ? " " : "", parser->context ? parser->context : "");
-}
-
 static void load(loader *ld, const char *text, size_t len)
 {
-    if (len > TD_MAX_PROGRAM_BYTES) {
-        problem_at(ld, 1, 1, "file is %zu bytes, more than the limit of %u", len,
-                   TD_MAX_PROGRAM_BYTES);
+    if (!td_yaml_load(&ld->y, text, len, TD_MAX_PROGRAM_BYTES)) {
+        ld->oom = ld->y.oom;
         return;
     }
-    if (!check_utf8(ld, (const unsigned char *)text, len))
-        return;
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        ld->oom = true;
-        return;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
-    yaml_document_t doc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        if (parser.error == YAML_MEMORY_ERROR)
-            ld->oom = true;
-        else
-            yaml_problem(ld, &parser);
-        yaml_parser_delete(&parser);
-        return;
-    }
-    ld->doc = &doc;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root) {
+    if (!ld->y.root)
         problem_at(ld, 1, 1, "empty file: a program needs program, version, metrics and ladders");
-    } else {
-        yaml_document_t second;
-        if (!yaml_parser_load(&parser, &second)) {
-            yaml_problem(ld, &parser);
-        } else {
-            yaml_node_t *r2 = yaml_document_get_root_node(&second);
-            if (r2)
-                problem_at(ld, (int)second.start_mark.line + 1, (int)second.start_mark.column + 1,
-                           "more than one YAML document: a program file holds exactly one");
-            yaml_document_delete(&second);
-        }
-        if (refuse_aliases(ld))
-            read_program(ld, root);
-    }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    ld->doc = NULL;
+    else
+        read_program(ld, ld->y.root);
 }
 
 int program_parse(const char *text, size_t len, const char *filename, program **out,
@@ -1264,19 +1126,22 @@ int program_parse(const char *text, size_t len, const char *filename, program **
         .file = filename ? filename : "program",
         .diags = diags ? diags : &local,
     };
+    ld.y =
+        (td_yaml){.file = ld.file, .kind = "program file", .report = diags_report, .ud = ld.diags};
     ld.p = calloc(1, sizeof *ld.p);
     if (!ld.p)
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory reading %s", ld.file);
     load(&ld, text ? text : "", text ? len : 0);
+    td_yaml_free(&ld.y);
     td_diags_free(&local);
     if (ld.oom) {
         program_free(ld.p);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory reading %s", ld.file);
     }
-    if (ld.problems) {
+    if (ld.y.problems) {
         program_free(ld.p);
-        return td_error_set(err, TD_INVALID_ARGUMENT, "%zu problem%s in %s", ld.problems,
-                            ld.problems == 1 ? "" : "s", ld.file);
+        return td_error_set(err, TD_INVALID_ARGUMENT, "%zu problem%s in %s", ld.y.problems,
+                            ld.y.problems == 1 ? "" : "s", ld.file);
     }
     *out = ld.p;
     td_error_clear(err);

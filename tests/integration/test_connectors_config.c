@@ -5,10 +5,11 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "connectors.h"
+#include "td_yaml.h"
 #include "testutil.h"
 
 #define PROBLEMS_MAX 16
@@ -28,16 +29,14 @@ static void collect(void *ud, const char *msg)
 
 static int parse(const char *text, td_connectors_conf *out, collected *probs, td_error *err)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-    ck_assert_msg(yaml_parser_load(&parser, &doc), "test YAML does not parse");
     memset(probs, 0, sizeof *probs);
-    int rc = connectors_conf_parse("tierd.yaml", &doc, yaml_document_get_root_node(&doc), out,
-                                   collect, probs, err);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    td_error_clear(err);
+    td_yaml y = {
+        .file = "tierd.yaml", .kind = "config file", .report = collect, .ud = probs, .err = err};
+    ck_assert_msg(td_yaml_load(&y, text, strlen(text), SIZE_MAX), "test YAML does not load: %s",
+                  err->message);
+    int rc = connectors_conf_parse(&y, out);
+    td_yaml_free(&y);
     return rc;
 }
 

@@ -196,6 +196,39 @@ START_TEST(test_broken_yaml_is_refused_with_its_position)
 }
 END_TEST
 
+/* One YAML rule for every tierd file (common/td_yaml.h): anchors and
+ * aliases are refused as in a program file, at the anchored node. */
+START_TEST(test_yaml_anchors_and_aliases_are_refused_where_they_stand)
+{
+    load_refused("log_level: &lvl info\nstate_dir: *lvl\n", 1, 12,
+                 "YAML anchors and aliases are not allowed in a config file");
+    load_refused("plugin_dir: /usr/lib/tierd/plugins\n"
+                 "connectors:\n"
+                 "  - name: a\n"
+                 "    plugin: spool\n"
+                 "    config: &shared { dir: /srv/in }\n"
+                 "  - name: b\n"
+                 "    plugin: spool\n"
+                 "    config: *shared\n",
+                 5, 13, "YAML anchors and aliases are not allowed in a config file");
+}
+END_TEST
+
+/* A second document was read by nobody: the settings in it never applied. */
+START_TEST(test_a_second_yaml_document_is_refused_where_it_starts)
+{
+    load_refused("log_level: info\n---\nlog_level: debug\n", 2, 1,
+                 "more than one YAML document: a config file holds exactly one");
+}
+END_TEST
+
+/* The reader names the line and column of bytes that are not UTF-8. */
+START_TEST(test_bytes_that_are_not_utf8_are_refused_where_they_stand)
+{
+    load_refused("log_level: info\nstate_dir: /x\xff\n", 2, 14, "not valid UTF-8 (byte 0xFF)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -211,6 +244,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_tcp_listen_without_tokens_is_refused_where_it_stands);
     tcase_add_test(tc, test_remote_addresses_are_refused_where_they_stand);
     tcase_add_test(tc, test_tcp_localhost_is_refused_naming_the_numeric_address);
+    tcase_add_test(tc, test_yaml_anchors_and_aliases_are_refused_where_they_stand);
+    tcase_add_test(tc, test_a_second_yaml_document_is_refused_where_it_starts);
+    tcase_add_test(tc, test_bytes_that_are_not_utf8_are_refused_where_they_stand);
     suite_add_tcase(s, tc);
     return s;
 }
