@@ -115,3 +115,35 @@ void bench_daemon_stop(bench_daemon *b)
         fprintf(stderr, "bench: could not remove %s\n", b->dir);
     b->dir[0] = 0;
 }
+
+int bench_upsert_partners(td_client *c, const char *id_fmt, unsigned long long count,
+                          const char *who)
+{
+    static Tierd__Partner parts[BENCH_UPSERT_BATCH];
+    static Tierd__Partner *pp[BENCH_UPSERT_BATCH];
+    static char ids[BENCH_UPSERT_BATCH][BENCH_ID_TEXT_MAX];
+    static char *types[] = {"reseller", "services"};
+    for (unsigned long long base = 0; base < count; base += BENCH_UPSERT_BATCH) {
+        size_t n = count - base < BENCH_UPSERT_BATCH ? (size_t)(count - base) : BENCH_UPSERT_BATCH;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(ids[i], sizeof ids[i], id_fmt, base + i);
+            tierd__partner__init(&parts[i]);
+            parts[i].id = ids[i];
+            parts[i].name = ids[i];
+            parts[i].n_types = 2;
+            parts[i].types = types;
+            pp[i] = &parts[i];
+        }
+        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
+        req.n_partners = n;
+        req.partners = pp;
+        Tierd__UpsertPartnersResponse *resp = NULL;
+        td_error err = {0};
+        if (td_client_upsert_partners(c, &req, &resp, &err) != 0) {
+            fprintf(stderr, "%s: upsert: %s\n", who, err.message);
+            return -1;
+        }
+        tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    }
+    return 0;
+}

@@ -11,6 +11,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "tierd/client.h"
+
 /* Seconds on the monotonic clock. */
 double bench_now_s(void);
 
@@ -42,6 +44,16 @@ typedef struct bench_daemon {
 int bench_daemon_start(bench_daemon *b, const char *name, const char *bin, const char *program);
 /* SIGTERM, wait, and remove the directory. */
 void bench_daemon_stop(bench_daemon *b);
+
+#define BENCH_ID_TEXT_MAX  64
+#define BENCH_UPSERT_BATCH 10000 /* the daemon's per-request cap */
+
+/* Upserts partners 0..count-1 on c, each with id and name id_fmt applied
+ * to its number (an unsigned long long, e.g. "p-%08llu") and the types
+ * reseller and services, in batches the daemon takes. 0, or -1 with a
+ * message naming `who` on stderr. */
+int bench_upsert_partners(td_client *c, const char *id_fmt, unsigned long long count,
+                          const char *who);
 
 /* A packed Envelope for method with payload (NULL = empty); malloc'd. */
 uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, size_t *len);

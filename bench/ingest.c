@@ -34,7 +34,6 @@
 #include "tierd/client.h"
 
 #define BENCH_PARTNERS        100000
-#define BENCH_UPSERT_BATCH    10000 /* the daemon's per-request cap */
 #define BENCH_BATCH           1000
 #define BENCH_BATCHED_EVENTS  1000000
 #define BENCH_BATCHED_SECONDS 10.0
@@ -55,31 +54,7 @@ static int load_partners(const char *url)
     td_error err = {0};
     if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) != 0)
         return -1;
-    static Tierd__Partner parts[BENCH_UPSERT_BATCH];
-    static Tierd__Partner *pp[BENCH_UPSERT_BATCH];
-    static char ids[BENCH_UPSERT_BATCH][BENCH_ID_MAX];
-    static char *types[] = {"reseller", "services"};
-    int rc = 0;
-    for (int base = 0; base < BENCH_PARTNERS && rc == 0; base += BENCH_UPSERT_BATCH) {
-        for (int i = 0; i < BENCH_UPSERT_BATCH; i++) {
-            snprintf(ids[i], BENCH_ID_MAX, "p-%06d", base + i);
-            tierd__partner__init(&parts[i]);
-            parts[i].id = ids[i];
-            parts[i].name = ids[i];
-            parts[i].n_types = 2;
-            parts[i].types = types;
-            pp[i] = &parts[i];
-        }
-        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-        req.n_partners = BENCH_UPSERT_BATCH;
-        req.partners = pp;
-        Tierd__UpsertPartnersResponse *resp = NULL;
-        rc = td_client_upsert_partners(c, &req, &resp, &err);
-        if (rc)
-            fprintf(stderr, "bench_ingest: upsert: %s\n", err.message);
-        else
-            tierd__upsert_partners_response__free_unpacked(resp, NULL);
-    }
+    int rc = bench_upsert_partners(c, "p-%06llu", BENCH_PARTNERS, "bench_ingest");
     td_client_close(c);
     return rc;
 }

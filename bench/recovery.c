@@ -46,6 +46,7 @@
 #define BENCH_EVENT_BYTES      48        /* about an encoded tierd.Event */
 #define BENCH_BATCH            100000ull /* records per fill transaction */
 #define BENCH_ID_MAX           64
+#define BENCH_ID_FMT           "p-%08llu"
 #define BENCH_RPC_BATCH        10000 /* the daemon's per-request cap */
 #define BENCH_TIMEOUT_MS       60000
 #define BENCH_POLL_MS          100 /* per Status attempt while the daemon starts */
@@ -129,38 +130,14 @@ typedef struct event_text {
 /* Polls Status until it answers OK; returns the seconds since t0 or -1. */
 static void partner_id(char *buf, unsigned long long i)
 {
-    snprintf(buf, BENCH_ID_MAX, "p-%08llu", i);
+    snprintf(buf, BENCH_ID_MAX, BENCH_ID_FMT, i);
 }
 
 static int feed_partners(td_client *c, unsigned long long partners)
 {
-    static Tierd__Partner parts[BENCH_RPC_BATCH];
-    static Tierd__Partner *pp[BENCH_RPC_BATCH];
-    static char ids[BENCH_RPC_BATCH][BENCH_ID_MAX];
-    static char *types[] = {"reseller", "services"};
-    td_error err = {0};
     double t0 = bench_now_s();
-    for (unsigned long long base = 0; base < partners; base += BENCH_RPC_BATCH) {
-        size_t n = partners - base < BENCH_RPC_BATCH ? (size_t)(partners - base) : BENCH_RPC_BATCH;
-        for (size_t i = 0; i < n; i++) {
-            partner_id(ids[i], base + i);
-            tierd__partner__init(&parts[i]);
-            parts[i].id = ids[i];
-            parts[i].name = ids[i];
-            parts[i].n_types = 2;
-            parts[i].types = types;
-            pp[i] = &parts[i];
-        }
-        Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-        req.n_partners = n;
-        req.partners = pp;
-        Tierd__UpsertPartnersResponse *resp = NULL;
-        if (td_client_upsert_partners(c, &req, &resp, &err)) {
-            fprintf(stderr, "bench_recovery: upsert: %s\n", err.message);
-            return -1;
-        }
-        tierd__upsert_partners_response__free_unpacked(resp, NULL);
-    }
+    if (bench_upsert_partners(c, BENCH_ID_FMT, partners, "bench_recovery") != 0)
+        return -1;
     printf("feed: %llu partners in %.1f s\n", partners, bench_now_s() - t0);
     return 0;
 }

@@ -34,6 +34,7 @@
 #define BENCH_TARGET      0.9
 #define BENCH_TIMEOUT_MS  5000
 #define BENCH_ID_MAX      32
+#define BENCH_ID_FMT      "p-%04llu"
 
 typedef struct load {
     const char *url;
@@ -138,33 +139,16 @@ static pid_t start_echo(const char *url)
 
 /* ---- tierd ---------------------------------------------------------------- */
 
+/* Upserts the partners and gives their ids, for the requests that follow. */
 static int load_partners(const char *url, char ids[][BENCH_ID_MAX])
 {
+    for (int i = 0; i < BENCH_PARTNERS; i++)
+        snprintf(ids[i], BENCH_ID_MAX, BENCH_ID_FMT, (unsigned long long)i);
     td_client *c = NULL;
     td_error err = {0};
     if (td_client_open(url, NULL, BENCH_TIMEOUT_MS, &c, &err) != 0)
         return -1;
-    static Tierd__Partner parts[BENCH_PARTNERS];
-    static Tierd__Partner *pp[BENCH_PARTNERS];
-    static char *types[] = {"reseller", "services"};
-    for (int i = 0; i < BENCH_PARTNERS; i++) {
-        snprintf(ids[i], BENCH_ID_MAX, "p-%04d", i);
-        tierd__partner__init(&parts[i]);
-        parts[i].id = ids[i];
-        parts[i].name = ids[i];
-        parts[i].n_types = 2;
-        parts[i].types = types;
-        pp[i] = &parts[i];
-    }
-    Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
-    req.n_partners = BENCH_PARTNERS;
-    req.partners = pp;
-    Tierd__UpsertPartnersResponse *resp = NULL;
-    int rc = td_client_upsert_partners(c, &req, &resp, &err);
-    if (rc)
-        fprintf(stderr, "bench_rpc: upsert: %s\n", err.message);
-    else
-        tierd__upsert_partners_response__free_unpacked(resp, NULL);
+    int rc = bench_upsert_partners(c, BENCH_ID_FMT, BENCH_PARTNERS, "bench_rpc");
     td_client_close(c);
     return rc;
 }
