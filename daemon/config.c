@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "td_alloc.h"
 #include "td_file.h"
 #include "td_yaml.h"
 
@@ -25,14 +26,6 @@
  * what") into the caller's error, and the caller returns this. */
 #define config_problem(r, at, ...)                                                                 \
     (td_yaml_problem((r), (at), __VA_ARGS__), -(int)TD_INVALID_ARGUMENT)
-
-static char *config_strdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 static int config_scalar(td_yaml *r, yaml_node_t *n, const char *key, const char **out)
 {
@@ -52,7 +45,7 @@ static int config_string(td_yaml *r, yaml_node_t *n, const char *key, size_t max
     if (len == 0 || len > max)
         return config_problem(r, n, "%s must be 1 to %zu characters", key, max);
     free(*out);
-    *out = config_strdup(s);
+    *out = td_xstrdup(s);
     return 0;
 }
 

@@ -10,14 +10,13 @@
  * Children report on a socket at fd 3 (lines "ready", "hb", "sent",
  * "error": common/host_protocol.h names them, connector/main.c says when it
  * writes each). It is a SOCK_SEQPACKET socket with SO_PASSCRED, so every
- * message carries the pid of the process that sent it, as the kernel saw it: only the child's own lines count, so a process
- * its plugin forked cannot keep a hung child alive with heartbeats. Any of
- * the child's lines is a sign of life; the watchdog kills a child silent
- * for longer than its hang timeout. The numbers in "sent" lines are never
- * used: the plugin shares the child's process and could write any line, so
- * Status reads the committed cursor and event count from the store. A flood
- * of data needs no throttling here: children send over the RPC and wait for
- * each reply, so they can never run ahead of the store.
+ * message carries the pid of the process that sent it, as the kernel saw it: only the child's own
+ * lines count, so a process its plugin forked cannot keep a hung child alive with heartbeats. Any
+ * of the child's lines is a sign of life; the watchdog kills a child silent for longer than its
+ * hang timeout. The numbers in "sent" lines are never used: the plugin shares the child's process
+ * and could write any line, so Status reads the committed cursor and event count from the store. A
+ * flood of data needs no throttling here: children send over the RPC and wait for each reply, so
+ * they can never run ahead of the store.
  *
  * Each child is spawned detached (setsid), so it leads a process group;
  * stops, restarts and the watchdog signal the group. When the child exits,
@@ -45,6 +44,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "host_protocol.h"
+#include "td_alloc.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
@@ -58,14 +58,6 @@
 #define STATUS_READS_PER_WAKE 64   /* messages taken per readable event, for fairness */
 #define STATUS_DRAIN_MAX      4096 /* messages read from a child that has exited */
 #define STATUS_FDS_MAX        16   /* descriptors a forged message may carry */
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort(); /* the daemon cannot run without memory; see rpc_alloc */
-    return d;
-}
 
 /* ---- supervision -------------------------------------------------------------- */
 
@@ -653,11 +645,11 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
         close_handle(c, (uv_handle_t *)&c->kill_timer);
         return -(int)err->code;
     }
-    c->plugin_dir = conf->plugin_dir ? xstrdup(conf->plugin_dir) : NULL;
-    c->rpc_url = conf->rpc_url ? xstrdup(conf->rpc_url) : NULL;
+    c->plugin_dir = conf->plugin_dir ? td_xstrdup(conf->plugin_dir) : NULL;
+    c->rpc_url = conf->rpc_url ? td_xstrdup(conf->rpc_url) : NULL;
     bool refusal = false;
     const char *token = pick_token(d, conf, &refusal);
-    c->token = token ? xstrdup(token) : NULL;
+    c->token = token ? td_xstrdup(token) : NULL;
     c->conns = calloc(conf->n ? conf->n : 1, sizeof *c->conns);
     if (!c->conns)
         abort();
@@ -665,10 +657,10 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
     for (size_t i = 0; i < conf->n; i++) {
         conn *k = &c->conns[i];
         k->owner = c;
-        k->conf.name = xstrdup(conf->items[i].name);
-        k->conf.plugin = xstrdup(conf->items[i].plugin);
+        k->conf.name = td_xstrdup(conf->items[i].name);
+        k->conf.plugin = td_xstrdup(conf->items[i].plugin);
         k->conf.config_json =
-            xstrdup(conf->items[i].config_json ? conf->items[i].config_json : "{}");
+            td_xstrdup(conf->items[i].config_json ? conf->items[i].config_json : "{}");
         k->conf.hang_timeout_ms = conf->items[i].hang_timeout_ms > 0
                                       ? conf->items[i].hang_timeout_ms
                                       : CONNECTOR_DEFAULT_HANG_TIMEOUT_MS;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_alloc.h"
+
 #define YAML_JSON_DEPTH_MAX 32
 #define CONNECTOR_PATH_MAX  4096
 
@@ -96,14 +98,6 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort(); /* the daemon cannot run without memory; see rpc_alloc */
-    return d;
-}
-
 static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *out)
 {
     if (n->type != YAML_MAPPING_NODE) {
@@ -135,7 +129,7 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
                 problem(p, v, "plugin \"%s\" must be a file name inside plugin_dir, not a path",
                         val);
             else
-                *slot = xstrdup(val);
+                *slot = td_xstrdup(val);
             if (key[0] == 'n')
                 name_node = v;
         } else if (strcmp(key, "config") == 0) {
@@ -183,7 +177,7 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
         return;
     }
     if (!c.config_json)
-        c.config_json = xstrdup("{}");
+        c.config_json = td_xstrdup("{}");
     td_connector_conf *grown = realloc(out->items, (out->n + 1) * sizeof *grown);
     if (!grown)
         abort();
@@ -220,7 +214,7 @@ int connectors_conf_parse(td_yaml *y, td_connectors_conf *out)
                 problem(&p, v, "plugin_dir is too long");
             else {
                 free(out->plugin_dir);
-                out->plugin_dir = xstrdup(val);
+                out->plugin_dir = td_xstrdup(val);
             }
         } else if (strcmp(key, "connectors") == 0) {
             list = v;
