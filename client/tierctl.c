@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "td_file.h"
+#include "td_number.h"
 
 #define MAX_OPTS           8
 #define MAX_POS            2
@@ -115,19 +116,6 @@ static int parse_args(const command *c, int argc, char **argv, cmd_args *a)
     }
     if (a->npos < c->min_pos)
         return usage_error(c, "%s", "missing argument");
-    return 0;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    if (!s || !*s || *s == '-' || *s == '+')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
     return 0;
 }
 
@@ -422,9 +410,8 @@ static int in_flight_arg(cmd_args *a, int *n)
     *n = TCTL_IMPORT_IN_FLIGHT;
     if (!v)
         return 0;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x < 1 || x > TCTL_IMPORT_IN_FLIGHT_MAX) {
+    uint64_t x;
+    if (td_number_parse(v, 1, TCTL_IMPORT_IN_FLIGHT_MAX, &x) != 0) {
         fprintf(stderr, "tierctl: --in-flight: '%s' is not a whole number from 1 to %d\n", v,
                 TCTL_IMPORT_IN_FLIGHT_MAX);
         return -1;
@@ -474,7 +461,7 @@ static int cmd_partner_show(tctl *t, cmd_args *a)
 static int cmd_partner_list(tctl *t, cmd_args *a)
 {
     uint64_t limit = 0;
-    if (opt(a, "limit") && parse_u64(opt(a, "limit"), UINT32_MAX, &limit) != 0) {
+    if (opt(a, "limit") && td_number_parse(opt(a, "limit"), 0, UINT32_MAX, &limit) != 0) {
         fprintf(stderr, "tierctl: --limit must be a whole number\n"
                         "usage: tierctl partner list [--ladder L] [--tier T] [--limit N]\n");
         return TCTL_EXIT_USAGE;
@@ -604,7 +591,7 @@ static int print_changes(tctl *t, Tierd__ChangesResponse *r)
 static int limit_opt(const cmd_args *a, const char *usage, uint32_t *out)
 {
     uint64_t v = 0;
-    if (opt(a, "limit") && parse_u64(opt(a, "limit"), UINT32_MAX, &v) != 0) {
+    if (opt(a, "limit") && td_number_parse(opt(a, "limit"), 0, UINT32_MAX, &v) != 0) {
         fprintf(stderr, "tierctl: --limit must be a whole number\nusage: tierctl %s\n", usage);
         return TCTL_EXIT_USAGE;
     }
@@ -632,7 +619,7 @@ static int cmd_changes(tctl *t, cmd_args *a)
 {
     uint64_t since = 0;
     uint32_t limit = 0;
-    if (opt(a, "since") && parse_u64(opt(a, "since"), UINT64_MAX, &since) != 0) {
+    if (opt(a, "since") && td_number_parse(opt(a, "since"), 0, UINT64_MAX, &since) != 0) {
         fprintf(stderr, "tierctl: --since must be a sequence number\n"
                         "usage: tierctl changes [--since N] [--limit N]\n");
         return TCTL_EXIT_USAGE;
@@ -1078,7 +1065,7 @@ static int cmd_watch(tctl *t, cmd_args *a)
      * follows by long-poll when tierd publishes none it can reach. */
     uint64_t since = 0;
     bool have_since = opt(a, "since") != NULL;
-    if (have_since && parse_u64(opt(a, "since"), UINT64_MAX, &since) != 0)
+    if (have_since && td_number_parse(opt(a, "since"), 0, UINT64_MAX, &since) != 0)
         return usage_error(c, "--since '%s' must be a sequence number", opt(a, "since"));
 
     return tctl_watch(t, opt(a, "ladder"), opt(a, "partner"), have_since, since, opt(a, "pub-url"),
@@ -1099,86 +1086,111 @@ static void print_usage(FILE *f)
             TD_CLIENT_URL_ENV, TD_DEFAULT_STATE_DIR, TD_RPC_SOCKET_NAME, TD_CLIENT_TOKEN_ENV);
 }
 
-int main(int argc, char **argv)
+/* What the global options' loop tells main: go on to the command, or end
+ * with this exit status. */
+#define TCTL_GO_ON (-1)
+
+/* The options before the command (--url, --token, --timeout, --json,
+ * --help), from argv[*i] on; *i ends at the command. TCTL_GO_ON or an exit
+ * status. */
+static int global_options(int argc, char **argv, tctl *t, int *i)
 {
-    tctl t = {0};
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        const char *s = argv[i] + 2;
+    for (; *i < argc && argv[*i][0] == '-' && argv[*i][1] == '-'; (*i)++) {
+        const char *arg = argv[*i];
+        const char *s = arg + 2;
         const char *eq = strchr(s, '=');
         size_t len = eq ? (size_t)(eq - s) : strlen(s);
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        const char *val = eq ? eq + 1 : (*i + 1 < argc ? argv[*i + 1] : NULL);
 #define IS(name) (len == strlen(name) && strncmp(s, name, len) == 0)
         if (len == 0) {
-            i++;
+            (*i)++;
             break;
         } else if (IS("json")) {
-            t.json = true;
+            t->json = true;
             continue;
         } else if (IS("help")) {
             print_usage(stdout);
-            return 0;
+            return TCTL_EXIT_OK;
         } else if (!IS("url") && !IS("token") && !IS("timeout")) {
-            fprintf(stderr, "tierctl: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "tierctl: unknown option '%s'\n", arg);
             print_usage(stderr);
             return TCTL_EXIT_USAGE;
         }
         if (!val) {
-            fprintf(stderr, "tierctl: option '%s' needs a value\n", argv[i]);
+            fprintf(stderr, "tierctl: option '%s' needs a value\n", arg);
             print_usage(stderr);
             return TCTL_EXIT_USAGE;
         }
-        if (IS("url"))
-            t.url = val;
-        else if (IS("token"))
-            t.token = val;
-        else {
+        if (IS("url")) {
+            t->url = val;
+        } else if (IS("token")) {
+            t->token = val;
+        } else {
             uint64_t ms;
-            if (parse_u64(val, INT32_MAX, &ms) != 0 || ms == 0) {
+            if (td_number_parse(val, 1, INT32_MAX, &ms) != 0) {
                 fprintf(stderr, "tierctl: --timeout '%s' must be a positive number of ms\n", val);
                 return TCTL_EXIT_USAGE;
             }
-            t.timeout_ms = (int)ms;
+            t->timeout_ms = (int)ms;
         }
         if (!eq)
-            i++;
+            (*i)++;
 #undef IS
     }
-    if (i >= argc) {
-        print_usage(stderr);
-        return TCTL_EXIT_USAGE;
-    }
-    const command *c = find_command(argv[i]);
-    if (!c) {
-        fprintf(stderr, "tierctl: unknown command '%s'\n", argv[i]);
-        print_usage(stderr);
-        return TCTL_EXIT_USAGE;
-    }
-    i++;
-    if (c->group) {
-        const command *g = c;
-        const char *sub = i < argc ? argv[i] : "";
-        for (; c < commands + N_COMMANDS && c->group && strcmp(c->group, g->group) == 0; c++)
-            if (strcmp(c->name, sub) == 0)
-                break;
-        if (c == commands + N_COMMANDS || !c->group || strcmp(c->group, g->group) != 0) {
-            fprintf(stderr, "tierctl: %s needs one of:", g->group);
-            for (c = g; c < commands + N_COMMANDS && c->group && strcmp(c->group, g->group) == 0;
-                 c++)
-                fprintf(stderr, " %s", c->name);
-            fprintf(stderr, "\n");
-            for (c = g; c < commands + N_COMMANDS && c->group && strcmp(c->group, g->group) == 0;
-                 c++)
-                fprintf(stderr, "usage: tierctl %s\n", c->usage);
-            return TCTL_EXIT_USAGE;
-        }
-        i++;
-    }
-    cmd_args a;
-    int rc = parse_args(c, argc - i, argv + i, &a);
-    if (rc)
-        return rc;
+    return TCTL_GO_ON;
+}
 
+/* The rows of g's group, from g on. */
+static bool same_group(const command *c, const command *g)
+{
+    return c < commands + N_COMMANDS && c->group && strcmp(c->group, g->group) == 0;
+}
+
+/* The command argv[*i] names (with its subcommand, for a group); *i ends
+ * at its first argument. NULL after a usage error. */
+static const command *pick_command(int argc, char **argv, int *i)
+{
+    if (*i >= argc) {
+        print_usage(stderr);
+        return NULL;
+    }
+    const command *g = find_command(argv[*i]);
+    if (!g) {
+        fprintf(stderr, "tierctl: unknown command '%s'\n", argv[*i]);
+        print_usage(stderr);
+        return NULL;
+    }
+    (*i)++;
+    if (!g->group)
+        return g;
+    const char *sub = *i < argc ? argv[*i] : "";
+    for (const command *c = g; same_group(c, g); c++)
+        if (strcmp(c->name, sub) == 0) {
+            (*i)++;
+            return c;
+        }
+    fprintf(stderr, "tierctl: %s needs one of:", g->group);
+    for (const command *c = g; same_group(c, g); c++)
+        fprintf(stderr, " %s", c->name);
+    fprintf(stderr, "\n");
+    for (const command *c = g; same_group(c, g); c++)
+        fprintf(stderr, "usage: tierctl %s\n", c->usage);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    tctl t = {0};
+    int i = 1;
+    int rc = global_options(argc, argv, &t, &i);
+    if (rc != TCTL_GO_ON)
+        return rc;
+    const command *c = pick_command(argc, argv, &i);
+    if (!c)
+        return TCTL_EXIT_USAGE;
+    cmd_args a;
+    if ((rc = parse_args(c, argc - i, argv + i, &a)))
+        return rc;
     td_error err;
     if (td_client_open(t.url, t.token, t.timeout_ms, &t.cli, &err) != 0) {
         fprintf(stderr, "tierctl: %s\n", err.message);
