@@ -327,7 +327,10 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-static void ndjson_line(file_ctx *f, size_t lineno, char *line, size_t len)
+typedef void (*json_record_fn)(file_ctx *f, size_t lineno, json_t *o);
+
+/* One JSON value a line (NDJSON, xAPI statements), handed to record. */
+static void json_line(file_ctx *f, size_t lineno, char *line, size_t len, json_record_fn record)
 {
     if (blank(line, len))
         return;
@@ -337,8 +340,13 @@ static void ndjson_line(file_ctx *f, size_t lineno, char *line, size_t len)
         problem(f->probs, lineno, "column %d: %s", je.column, je.text);
         return;
     }
-    ndjson_record(f, lineno, o);
+    record(f, lineno, o);
     json_decref(o);
+}
+
+static void ndjson_line(file_ctx *f, size_t lineno, char *line, size_t len)
+{
+    json_line(f, lineno, line, len, ndjson_record);
 }
 
 /* ---- csv ---------------------------------------------------------------------- */
@@ -574,16 +582,7 @@ static void xapi_statement(file_ctx *f, size_t where, json_t *st)
 
 static void xapi_line(file_ctx *f, size_t lineno, char *line, size_t len)
 {
-    if (blank(line, len))
-        return;
-    json_error_t je;
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) {
-        problem(f->probs, lineno, "column %d: %s", je.column, je.text);
-        return;
-    }
-    xapi_statement(f, lineno, o);
-    json_decref(o);
+    json_line(f, lineno, line, len, xapi_statement);
 }
 
 /* A JSON array of statements: problems name the statement's position
