@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_protocol.h"
 #include "tierd/plugin.h"
 
-#define FORGE_STATUS_FD 3 /* tierd-connector's --status-fd */
-#define FORGE_EVENTS    3
-#define FORGE_TICK_MS   50
-#define FORGE_CURSOR    "c-3"
+#define FORGE_EVENTS  3
+#define FORGE_TICK_MS 50
+#define FORGE_CURSOR  "c-3"
 
 static const char forged_before[] = "sent\t1000000\t0\tforged\nready\tforged\n";
 static const char forged_after[] = "sent\t5000\t0\tforged-later\n";
@@ -36,7 +36,7 @@ static void sleep_ms(long ms)
 
 static void forge_write(const char *lines)
 {
-    ssize_t w = write(FORGE_STATUS_FD, lines, strlen(lines));
+    ssize_t w = write(HOST_STATUS_FD, lines, strlen(lines));
     (void)w;
 }
 

@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_protocol.h"
 #include "tierd/plugin.h"
 
-#define FORKER_STATUS_FD        3 /* tierd-connector's --status-fd */
 #define FORKER_CHILD_LIFETIME_S 60
 #define FORKER_TICK_MS          50
 #define FORKER_HB_EVERY_MS      100
@@ -101,7 +101,7 @@ static int forker_run(void *state, td_error *err)
     if (strcmp(f->mode, "idle") != 0) {
         /* A copy under another number: closing the status descriptor in
          * the child (as an atfork handler might) does not close this one. */
-        int keep = escape || heartbeat ? dup(FORKER_STATUS_FD) : -1;
+        int keep = escape || heartbeat ? dup(HOST_STATUS_FD) : -1;
         child = fork();
         if (child < 0)
             return td_error_set(err, TD_INTERNAL, "fork: %s", strerror(errno));
