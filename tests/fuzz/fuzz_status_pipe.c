@@ -32,7 +32,7 @@
 #define FLAG_FDS     0x02
 #define FLAG_EMPTY   0x04
 /* Longer than the reader's buffer, so MSG_TRUNC is reached. */
-#define FUZZ_MESSAGE_MAX (2 * STATUS_LINE_MAX)
+#define FUZZ_MESSAGE_MAX (2 * HOST_LINE_MAX)
 
 static uv_loop_t loop;
 static tierd daemon_ctx; /* no store: Status then shows what the conn holds */
