@@ -12,6 +12,11 @@
 
 #include "tierd/client.h"
 
+const char *const bench_event_names[BENCH_N_EVENT_NAMES] = {
+    "deal_closed", "deal_closed",        "deal_closed",       "certification",
+    "csat",        "consultant_trained", "active_sellers",    "implementation_completed",
+    "mdf_claimed", "contract_signed",    "reference_customer"};
+
 #define BENCH_POLL_MS       200
 #define BENCH_POLL_SLEEP_US 20000
 #define BENCH_START_LIMIT_S 5.0

@@ -48,6 +48,16 @@ void bench_daemon_stop(bench_daemon *b);
 #define BENCH_ID_TEXT_MAX  64
 #define BENCH_UPSERT_BATCH 10000 /* the daemon's per-request cap */
 
+/* Events of the example program, in rough proportion to real traffic. */
+extern const char *const bench_event_names[];
+#define BENCH_N_EVENT_NAMES 11
+
+/* The text fields of one generated event. */
+typedef struct event_text {
+    char id[BENCH_ID_TEXT_MAX], partner[BENCH_ID_TEXT_MAX], at[BENCH_ID_TEXT_MAX],
+        key[BENCH_ID_TEXT_MAX];
+} event_text;
+
 /* Upserts partners 0..count-1 on c, each with id and name id_fmt applied
  * to its number (an unsigned long long, e.g. "p-%08llu") and the types
  * reseller and services, in batches the daemon takes. 0, or -1 with a

@@ -41,8 +41,6 @@
 #define BENCH_SINGLE_SECONDS  5.0
 #define BENCH_TARGET_BATCHED  200000.0
 #define BENCH_TIMEOUT_MS      30000
-#define BENCH_ID_MAX          32
-#define BENCH_TEXT_MAX        48
 #define BENCH_DAY_S           86400
 #define BENCH_SPREAD_DAYS     300 /* event times inside the program's 365-day windows */
 
@@ -61,17 +59,6 @@ static int load_partners(const char *url)
 
 /* ---- events ------------------------------------------------------------------ */
 
-/* Events of the example program, in rough proportion to real traffic. */
-static const char *const event_names[] = {
-    "deal_closed", "deal_closed",        "deal_closed",       "certification",
-    "csat",        "consultant_trained", "active_sellers",    "implementation_completed",
-    "mdf_claimed", "contract_signed",    "reference_customer"};
-#define BENCH_N_NAMES (sizeof event_names / sizeof event_names[0])
-
-typedef struct event_text {
-    char id[BENCH_ID_MAX], partner[BENCH_ID_MAX], at[BENCH_TEXT_MAX], key[BENCH_ID_MAX];
-} event_text;
-
 /* Fills ev (backed by t) with event number n of stream `stream`. */
 static void make_event(Tierd__Event *ev, event_text *t, unsigned stream, unsigned long n,
                        time_t base)
@@ -88,7 +75,7 @@ static void make_event(Tierd__Event *ev, event_text *t, unsigned stream, unsigne
     ev->id = t->id;
     ev->source = stream ? "lms" : "crm";
     ev->partner = t->partner;
-    ev->metric = (char *)event_names[(h >> 3) % BENCH_N_NAMES];
+    ev->metric = (char *)bench_event_names[(h >> 3) % BENCH_N_EVENT_NAMES];
     ev->has_value = true;
     ev->value = strcmp(ev->metric, "csat") == 0 ? 0.9 : (double)((h >> 5) % 50000);
     ev->at = t->at;

@@ -56,7 +56,6 @@
 #define BENCH_SAMPLES          100
 #define BENCH_PROGRESS_EVERY   1000000ull
 #define BENCH_PATH_MAX         512
-#define BENCH_TEXT_MAX         48
 #define BENCH_DAY_S            86400
 #define BENCH_SPREAD_DAYS      300
 
@@ -117,17 +116,6 @@ static int count_blob(void *ud, const uint8_t *blob, size_t len)
 
 /* ---- section 2: the real daemon ---------------------------------------------- */
 
-static const char *const event_names[] = {
-    "deal_closed", "deal_closed",        "deal_closed",       "certification",
-    "csat",        "consultant_trained", "active_sellers",    "implementation_completed",
-    "mdf_claimed", "contract_signed",    "reference_customer"};
-#define BENCH_N_NAMES (sizeof event_names / sizeof event_names[0])
-
-typedef struct event_text {
-    char id[BENCH_ID_MAX], partner[BENCH_ID_MAX], at[BENCH_TEXT_MAX], key[BENCH_ID_MAX];
-} event_text;
-
-/* Polls Status until it answers OK; returns the seconds since t0 or -1. */
 static void partner_id(char *buf, unsigned long long i)
 {
     snprintf(buf, BENCH_ID_MAX, BENCH_ID_FMT, i);
@@ -157,7 +145,7 @@ static void make_event(Tierd__Event *ev, event_text *t, unsigned long long n,
     ev->id = t->id;
     ev->source = "crm";
     ev->partner = t->partner;
-    ev->metric = (char *)event_names[(h >> 3) % BENCH_N_NAMES];
+    ev->metric = (char *)bench_event_names[(h >> 3) % BENCH_N_EVENT_NAMES];
     ev->has_value = true;
     ev->value = strcmp(ev->metric, "csat") == 0 ? 0.9 : (double)((h >> 5) % 50000);
     ev->at = t->at;
