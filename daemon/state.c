@@ -41,7 +41,11 @@
  * number of partners lagging: under steady load that soon becomes all of
  * them, and every turn would write them all.) */
 #define STATE_CHECKPOINT_EVENTS 1000000
-#define STATE_CHECKPOINT_MS     30000
+/* Per turn: partner records a checkpoint writes, and log entries it trims
+ * (each about 5 and 1 microseconds: a slice stays near 10 ms). */
+#define STATE_CHECKPOINT_SLICE 2048
+#define STATE_TRIM_SLICE       8192
+#define STATE_CHECKPOINT_MS    30000
 
 typedef struct queued_change {
     char *topic;
@@ -58,7 +62,18 @@ struct state {
     /* partners changed only by events, whose records lag the ingest log:
      * written at the next checkpoint, replayed from the log after a crash */
     idset deferred;
-    bool turn_deferred;       /* this turn added to `deferred` */
+    bool turn_deferred; /* this turn added to `deferred` */
+    /* A checkpoint runs in slices, so no turn writes a million partners:
+     * when it begins, the lagging set is frozen into `ckpt` and the log
+     * position noted; each turn writes STATE_CHECKPOINT_SLICE of them; once
+     * all are written, every log entry up to ckpt_upto is in a record, and
+     * those entries are trimmed, STATE_TRIM_SLICE per turn. Partners that
+     * lag again meanwhile go to `deferred`, for the next checkpoint. */
+    idset ckpt;
+    bool ckpt_active;
+    size_t ckpt_next;         /* ckpt.ids[0..ckpt_next) are committed */
+    uint64_t ckpt_upto;       /* the log position when ckpt was frozen */
+    uint64_t trim_upto;       /* entries up to here are no longer needed; 0 = none */
     bool checkpoint_wanted;   /* state_checkpoint: at the next flush */
     uint64_t deferred_events; /* log entries since the last checkpoint */
     uint64_t deferred_since;  /* ms (uv_hrtime-free: the caller's clock) of the first */
@@ -219,6 +234,7 @@ void state_close(tierd *d)
         return;
     idset_free(&st->dirty);
     idset_free(&st->deferred);
+    idset_free(&st->ckpt);
     free(st->restored_ids);
     queue_clear(st);
     free(st->queue);
@@ -472,9 +488,10 @@ oom:
     state_fail(d, &err);
 }
 
-static int write_partners(tierd *d, const idset *set, td_error *err)
+/* Writes (or deletes) the records of set->ids[from..to). */
+static int write_partners(tierd *d, const idset *set, size_t from, size_t to, td_error *err)
 {
-    for (size_t i = 0; i < set->n; i++) {
+    for (size_t i = from; i < to; i++) {
         const char *id = set->ids[i];
         td_partner *p = engine_partner_find(d->engine, id);
         int rc;
@@ -509,7 +526,8 @@ static int rollback(tierd *d, td_error *err)
      * its record alone: then, as after a program change, rebuild it all. */
     bool lagging = st->turn_deferred;
     for (size_t i = 0; !lagging && i < st->dirty.n; i++)
-        lagging = idset_has(&st->deferred, st->dirty.ids[i]);
+        lagging = idset_has(&st->deferred, st->dirty.ids[i]) ||
+                  (st->ckpt_active && idset_has(&st->ckpt, st->dirty.ids[i]));
     if (st->program_changed || lagging) {
         restored r = {0};
         td_error rerr = {0};
@@ -519,8 +537,10 @@ static int rollback(tierd *d, td_error *err)
             st->program_index = r.program_index;
             st->scheduled_index = r.scheduled_index;
             idset_free(&st->deferred);
-            st->deferred = r.deferred;
+            st->deferred = r.deferred; /* every lagging partner, exactly */
             st->deferred_events = r.replayed;
+            idset_free(&st->ckpt);
+            st->ckpt_active = false;
             return 0;
         }
         log_error("rolling back: %s", rerr.message);
@@ -593,13 +613,12 @@ void state_absorb(tierd *d, bool replayable)
     }
 }
 
-/* A checkpoint writes every lagging partner and empties the ingest log in
- * the turn's own commit: once the log holds enough to make a restart's
- * replay slow, or has held entries for a while. */
+/* A checkpoint begins once the log holds enough to make a restart's replay
+ * slow, or has held entries for a while (one at a time). */
 static bool checkpoint_due(tierd *d)
 {
     state *st = d->state;
-    if (!st->deferred.n || st->failed)
+    if (st->ckpt_active || !st->deferred.n || st->failed)
         return false;
     if (st->checkpoint_wanted || st->deferred_events >= STATE_CHECKPOINT_EVENTS)
         return true;
@@ -609,12 +628,66 @@ static bool checkpoint_due(tierd *d)
     return now && now - st->deferred_since >= STATE_CHECKPOINT_MS;
 }
 
-static void checkpoint_done(state *st)
+/* Freezes the lagging set; `upto` is the log position it covers. */
+static void checkpoint_begin(state *st, uint64_t upto)
 {
+    idset_free(&st->ckpt);
+    st->ckpt = st->deferred;
+    st->deferred = (idset){0};
+    st->ckpt_active = true;
+    st->ckpt_next = 0;
+    st->ckpt_upto = upto;
     st->checkpoint_wanted = false;
-    idset_clear(&st->deferred);
     st->deferred_events = 0;
     st->deferred_since = 0;
+}
+
+/* The turn's part of a running checkpoint, in the open transaction: the
+ * next slice of frozen partners and, once all are written, of the log
+ * entries they make unneeded. *next and *trim_upto get the progress, which
+ * the caller keeps only if the commit succeeds. */
+static int checkpoint_slice(tierd *d, size_t *next, uint64_t *trim_upto, td_error *err)
+{
+    state *st = d->state;
+    *next = st->ckpt_next;
+    *trim_upto = st->trim_upto;
+    if (st->ckpt_active) {
+        size_t end = st->ckpt.n - *next > STATE_CHECKPOINT_SLICE ? *next + STATE_CHECKPOINT_SLICE
+                                                                 : st->ckpt.n;
+        int rc = write_partners(d, &st->ckpt, *next, end, err);
+        if (rc)
+            return rc;
+        *next = end;
+        if (end == st->ckpt.n) {
+            /* Nothing logged since the freeze: the whole log goes at once. */
+            if (!st->deferred.n && store_ilog_position(d->store) == st->ckpt_upto) {
+                *trim_upto = 0;
+                return store_ilog_clear(d->store, err);
+            }
+            *trim_upto = st->ckpt_upto;
+        }
+    }
+    bool more = false;
+    if (*trim_upto) {
+        int rc = store_ilog_trim(d->store, *trim_upto, STATE_TRIM_SLICE, &more, err);
+        if (rc)
+            return rc;
+        if (!more)
+            *trim_upto = 0;
+    }
+    return 0;
+}
+
+static void checkpoint_advanced(state *st, size_t next, uint64_t trim_upto)
+{
+    st->trim_upto = trim_upto;
+    if (!st->ckpt_active)
+        return;
+    st->ckpt_next = next;
+    if (next == st->ckpt.n) {
+        idset_free(&st->ckpt);
+        st->ckpt_active = false;
+    }
 }
 
 void state_checkpoint(tierd *d)
@@ -624,7 +697,8 @@ void state_checkpoint(tierd *d)
 
 size_t state_lagging(const tierd *d)
 {
-    return d->state->deferred.n;
+    const state *st = d->state;
+    return st->deferred.n + (st->ckpt_active ? st->ckpt.n - st->ckpt_next : 0);
 }
 
 int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *err)
@@ -659,18 +733,29 @@ int state_flush(tierd *d, td_error *err)
     state *st = d->state;
     d->pending_counted_ms = 0; /* the turn may have moved the approval queue */
     state_absorb(d, false);
-    bool checkpoint = checkpoint_due(d);
-    if (!st->failed && (st->dirty.n || checkpoint) && !store_in_txn(d->store))
+    bool begin = checkpoint_due(d);
+    bool checkpointing = begin || st->ckpt_active || st->trim_upto;
+    if (!st->failed && (st->dirty.n || checkpointing) && !store_in_txn(d->store))
         state_begin(d, err);
     if (!st->failed) {
         td_error werr = {0};
-        if (write_partners(d, &st->dirty, &werr) != 0 ||
-            (checkpoint && (write_partners(d, &st->deferred, &werr) != 0 ||
-                            store_ilog_clear(d->store, &werr) != 0)) ||
-            store_commit(d->store, &werr) != 0)
+        size_t next = 0;
+        uint64_t trim_upto = 0;
+        if (begin)
+            checkpoint_begin(st, store_ilog_position(d->store));
+        if (write_partners(d, &st->dirty, 0, st->dirty.n, &werr) != 0 ||
+            checkpoint_slice(d, &next, &trim_upto, &werr) != 0 ||
+            store_commit(d->store, &werr) != 0) {
             state_fail(d, &werr);
-        else if (checkpoint)
-            checkpoint_done(st);
+            if (begin) { /* the freeze never happened */
+                idset_free(&st->deferred);
+                st->deferred = st->ckpt;
+                st->ckpt = (idset){0};
+                st->ckpt_active = false;
+            }
+        } else {
+            checkpoint_advanced(st, next, trim_upto);
+        }
     }
     if (st->failed) {
         td_error why = st->fail_err;

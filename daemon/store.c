@@ -988,6 +988,34 @@ int store_ilog_clear(store *s, td_error *err)
     return 0;
 }
 
+int store_ilog_trim(store *s, uint64_t upto, size_t max, bool *more, td_error *err)
+{
+    *more = false;
+    int rc = write_ready(s, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(s->wtxn, s->ilog, &cur);
+    if (rc)
+        return write_failed(s, rc, "trimming the ingest log", err);
+    MDB_val k, v;
+    size_t dropped = 0;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size == STORE_SEQ_BYTES &&
+           be64_get(k.mv_data) <= upto) {
+        if (dropped == max) {
+            *more = true;
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        dropped++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return write_failed(s, rc, "trimming the ingest log", err);
+    return 0;
+}
+
 /* ---- events ---- */
 
 static int event_key(const char *source, const char *id, uint8_t *buf, size_t *klen, td_error *err)

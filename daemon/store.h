@@ -105,6 +105,10 @@ typedef int (*store_ilog_fn)(void *ud, uint64_t pos, int64_t now, const uint8_t 
 int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err);
 /* Drops every entry (positions keep counting). */
 int store_ilog_clear(store *s, td_error *err);
+/* Drops at most `max` of the entries at positions up to `upto`, oldest
+ * first, in the open transaction; *more says whether any such entry is
+ * left. */
+int store_ilog_trim(store *s, uint64_t upto, size_t max, bool *more, td_error *err);
 
 /* ---- events: (source, id) -> encoded tierd.Event ---- */
 /* *seen = whether (source, id) was accepted before (committed or in the

@@ -468,6 +468,111 @@ static void reopen(void)
     open_state(&opt);
 }
 
+static void free_many(uint8_t **blobs)
+{
+    for (unsigned i = 0; i < MANY_PARTNERS; i++)
+        free(blobs[i]);
+    free(blobs);
+}
+
+/* Every partner's stored form equals `want` (from encode_many). */
+static void expect_many(uint8_t **want, const size_t *want_len, const char *when)
+{
+    size_t len[MANY_PARTNERS];
+    uint8_t **got = encode_many(len);
+    for (unsigned i = 0; i < MANY_PARTNERS; i++)
+        ck_assert_msg(len[i] == want_len[i] && memcmp(got[i], want[i], len[i]) == 0,
+                      "partner %u differs %s", i, when);
+    free_many(got);
+}
+
+/* Every one of the MANY_PARTNERS gets a logged event, so all of them lag. */
+static void lag_every_partner(const char *tag)
+{
+    char id[32], ev[48];
+    for (unsigned i = 0; i < MANY_PARTNERS; i++) {
+        many_id(id, sizeof id, i);
+        snprintf(ev, sizeof ev, "%s-%u", tag, i);
+        ingest_logged(ev, id, "deal_closed", 10);
+    }
+    flush_ok();
+}
+
+/* More lagging partners than one turn's checkpoint slice: the checkpoint
+ * takes several turns, events keep arriving between them, and restarts
+ * land in the middle. Nothing may change, and once done the log holds
+ * only what records still lack. */
+START_TEST(test_a_checkpoint_in_slices_survives_restarts_between_its_turns)
+{
+    put_stored_program();
+    upsert_many();
+    lag_every_partner("a");
+    ck_assert_uint_eq(state_lagging(&d), MANY_PARTNERS);
+    int logged = log_entries();
+
+    state_checkpoint(&d);
+    ck_assert_int_eq(state_begin(&d, &(td_error){0}), 0);
+    flush_ok(); /* the first slice: not everyone yet, the log intact */
+    ck_assert_uint_gt(state_lagging(&d), 0);
+    ck_assert_uint_lt(state_lagging(&d), MANY_PARTNERS);
+    ck_assert_int_eq(log_entries(), logged);
+    /* a partner the slice wrote lags again */
+    ingest_logged("late-0", "m-00000", "deal_closed", 20);
+    flush_ok();
+
+    size_t len[MANY_PARTNERS];
+    uint8_t **mem = encode_many(len);
+    reopen(); /* mid-checkpoint: the replay gives everything back */
+    expect_many(mem, len, "after a restart in the middle of a checkpoint");
+
+    /* Finish, across turns, with one more event in between. */
+    state_checkpoint(&d);
+    for (int turn = 0; turn < 8 && (state_lagging(&d) || log_entries()); turn++) {
+        if (turn == 1)
+            ingest_logged("late-1", "m-02400", "deal_closed", 30);
+        else
+            ck_assert_int_eq(state_begin(&d, &(td_error){0}), 0);
+        flush_ok();
+        if (state_lagging(&d) && turn > 1)
+            state_checkpoint(&d);
+    }
+    ck_assert_uint_eq(state_lagging(&d), 0);
+    ck_assert_int_eq(log_entries(), 0);
+    free_many(mem);
+    mem = encode_many(len);
+    reopen();
+    expect_many(mem, len, "after the checkpoint finished");
+    ck_assert_uint_eq(state_lagging(&d), 0);
+    free_many(mem);
+}
+END_TEST
+
+/* A checkpoint that finishes while newer events wait keeps their entries
+ * and trims only what records hold. */
+START_TEST(test_a_finished_checkpoint_trims_only_what_records_hold)
+{
+    put_stored_program();
+    upsert_many();
+    lag_every_partner("a");
+    state_checkpoint(&d);
+    ck_assert_int_eq(state_begin(&d, &(td_error){0}), 0);
+    flush_ok();
+    ingest_logged("late-0", "m-00007", "deal_closed", 20);
+    flush_ok(); /* the last slice: everyone frozen is written */
+    for (int turn = 0; turn < 4; turn++) {
+        ck_assert_int_eq(state_begin(&d, &(td_error){0}), 0);
+        flush_ok(); /* trimming, a slice per turn */
+    }
+    ck_assert_int_eq(log_entries(), 1); /* the late event's entry */
+    ck_assert_uint_eq(state_lagging(&d), 1);
+    size_t len[MANY_PARTNERS];
+    uint8_t **mem = encode_many(len);
+    reopen();
+    expect_many(mem, len, "after a restart that replays the kept entry");
+    free_many(mem);
+}
+END_TEST
+
 START_TEST(test_a_restore_over_several_batches_gives_back_every_partner_byte_for_byte)
 {
     put_stored_program();
@@ -622,6 +727,8 @@ static Suite *state_suite(void)
     tcase_add_test(tc, test_partners_written_in_a_turn_survive_close_and_open);
     tcase_add_test(tc, test_a_restore_over_several_batches_gives_back_every_partner_byte_for_byte);
     tcase_add_test(tc, test_a_damaged_record_in_a_later_batch_is_named_by_its_place_in_id_order);
+    tcase_add_test(tc, test_a_checkpoint_in_slices_survives_restarts_between_its_turns);
+    tcase_add_test(tc, test_a_finished_checkpoint_trims_only_what_records_hold);
     tcase_add_test(tc, test_a_partner_changed_through_state_reaches_the_watch_and_the_store);
     tcase_add_test(tc, test_changes_are_logged_numbered_and_published_only_after_commit);
     tcase_add_test(tc, test_failed_turn_restores_memory_from_the_store_and_publishes_nothing);
