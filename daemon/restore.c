@@ -31,6 +31,14 @@
 
 /* ---- the program ---- */
 
+static uint64_t be64_read(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
 /* Which stored versions matter at start: the one in force (greatest
  * instant it took effect, max(loaded, effective), not after now; the later
  * loaded wins a tie) and the latest one still waiting for its effective
@@ -135,8 +143,7 @@ static int restore_program(engine *e, store *s, const char *dir, td_time now, ui
     size_t meta_len = 0;
     td_error merr = {0};
     if (store_get_meta(s, RESTORE_META_IN_FORCE, &meta, &meta_len, &merr) == 0 && meta_len == 8)
-        for (size_t i = 0; i < 8; i++)
-            pick.in_force_index = pick.in_force_index << 8 | meta[i];
+        pick.in_force_index = be64_read(meta);
     free(meta);
     int rc = store_each_program(s, pick_programs, &pick, err);
     if (rc) {
@@ -429,6 +436,20 @@ static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, si
 
 /* ---- the whole ---- */
 
+/* Where replay starts: entries before RESTORE_META_LOG_FROM are in every
+ * record already, however many of them wait to be trimmed. */
+static uint64_t log_needed_from(store *s)
+{
+    uint8_t *meta = NULL;
+    size_t len = 0;
+    td_error merr = {0};
+    uint64_t from = 0;
+    if (store_get_meta(s, RESTORE_META_LOG_FROM, &meta, &len, &merr) == 0 && len == 8)
+        from = be64_read(meta);
+    free(meta);
+    return from;
+}
+
 static unsigned decode_threads(void)
 {
     unsigned n = uv_available_parallelism();
@@ -455,7 +476,7 @@ int restore_from_store(store *s, const char *dir, td_time now, restored *out, td
     if (rc == 0)
         rc = store_each_partner_batch(s, RESTORE_BATCH, restore_batch, &w, err);
     if (rc == 0 && w.stamps)
-        rc = store_ilog_each(s, replay_one, &r, err);
+        rc = store_ilog_each(s, log_needed_from(s), replay_one, &r, err);
     if (pooled)
         pool_close(&w.pool);
     idset_free(&w.ids);

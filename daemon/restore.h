@@ -14,6 +14,10 @@
 /* Meta record naming the stored program version in force (be64 index),
  * written in the same transaction that puts a version in force. */
 #define RESTORE_META_IN_FORCE "program_in_force"
+/* Meta record: the first ingest-log position a restore may need (be64),
+ * written by the commit that finishes a checkpoint; the entries before it
+ * are in records and only wait to be trimmed. */
+#define RESTORE_META_LOG_FROM "ilog_needed_from"
 
 typedef struct restored {
     bool want_ids;                           /* in: collect every partner id read into ids */

@@ -665,6 +665,13 @@ static int checkpoint_slice(tierd *d, size_t *next, uint64_t *trim_upto, td_erro
                 return store_ilog_clear(d->store, err);
             }
             *trim_upto = st->ckpt_upto;
+            /* A restart need not read what waits to be trimmed. */
+            uint8_t be[8];
+            for (int i = 0; i < 8; i++)
+                be[i] = (uint8_t)((st->ckpt_upto + 1) >> (56 - 8 * i));
+            int rc = store_put_meta(d->store, RESTORE_META_LOG_FROM, be, sizeof be, err);
+            if (rc)
+                return rc;
         }
     }
     bool more = false;

@@ -966,11 +966,14 @@ static int visit_ilog(void *ud, const MDB_val *k, const MDB_val *v)
     return w->rc ? 1 : 0;
 }
 
-int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err)
+int store_ilog_each(store *s, uint64_t from, store_ilog_fn fn, void *ud, td_error *err)
 {
     struct ilog_walk w = {fn, ud, 0};
-    int rc =
-        walk(s, s->ilog, NULL, MDB_FIRST, MDB_NEXT, visit_ilog, &w, "reading the ingest log", err);
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, from);
+    MDB_val start = {sizeof key, key};
+    int rc = walk(s, s->ilog, from ? &start : NULL, from ? MDB_SET_RANGE : MDB_FIRST, MDB_NEXT,
+                  visit_ilog, &w, "reading the ingest log", err);
     if (rc == 0 && w.rc == -TD_DATA_LOSS)
         return td_error_set(err, TD_DATA_LOSS, "state dir %s: an ingest log entry is damaged",
                             s->dir);

@@ -101,8 +101,9 @@ uint64_t store_ilog_position(const store *s);
 /* How many entries the committed log holds (0 on a read error). */
 uint64_t store_ilog_count(store *s);
 typedef int (*store_ilog_fn)(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, size_t len);
-/* Entries in position order; fn returning non-zero stops and is returned. */
-int store_ilog_each(store *s, store_ilog_fn fn, void *ud, td_error *err);
+/* Entries at positions from `from` on (0: all), in position order; fn
+ * returning non-zero stops and is returned. */
+int store_ilog_each(store *s, uint64_t from, store_ilog_fn fn, void *ud, td_error *err);
 /* Drops every entry (positions keep counting). */
 int store_ilog_clear(store *s, td_error *err);
 /* Drops at most `max` of the entries at positions up to `upto`, oldest

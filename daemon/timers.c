@@ -221,7 +221,7 @@ static void fill_stop(timers *t)
 }
 
 /* One slice of the start-up fill: restored partners in store order until
- * TIMERS_SLICE_MAX_MS pass. A partner deleted since has no match; one
+ * TIMERS_FILL_SLICE_MS pass. A partner deleted since has no match; one
  * changed since was queued by timers_touch and is queued again here from
  * its state now, which gives the same due time. */
 static void timers_on_fill(uv_idle_t *h)
@@ -237,7 +237,7 @@ static void timers_on_fill(uv_idle_t *h)
             log_error("timers: out of memory queueing partner '%s'; it is re-evaluated on its "
                       "next event",
                       id);
-        if (n % TIMERS_FILL_CHECK_EVERY == 0 && elapsed_ms(started) >= TIMERS_SLICE_MAX_MS)
+        if (n % TIMERS_FILL_CHECK_EVERY == 0 && elapsed_ms(started) >= TIMERS_FILL_SLICE_MS)
             return;
     }
     fill_stop(t);

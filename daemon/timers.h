@@ -27,6 +27,7 @@
 #define TIMERS_SLOW_SLICE_MS      50    /* a slice longer than this held the loop too long */
 #define TIMERS_FILL_MIN_PARTNERS  10000 /* fewer restored partners are queued before serving */
 #define TIMERS_FILL_CHECK_EVERY   64    /* partners queued between clock reads in a fill slice */
+#define TIMERS_FILL_SLICE_MS      2     /* a start-up fill slice: what a request may wait for it */
 
 /* ---- the daemon's timers ---- */
 
@@ -49,7 +50,7 @@ typedef struct timers_stats {
  * one that fell while the daemon was down, is due at once) and arms the
  * timer on d->loop (not with a fake clock, nor when d->loop is NULL). With
  * a loop and at least TIMERS_FILL_MIN_PARTNERS restored partners the queue
- * is filled in slices of TIMERS_SLICE_MAX_MS after it returns, while
+ * is filled in slices of TIMERS_FILL_SLICE_MS after it returns, while
  * requests are served, and the timer is armed when the fill ends.
  * Installs itself as the state's watch, so every change made through state
  * reaches the queue. d must outlive the timers. */
