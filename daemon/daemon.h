@@ -33,7 +33,8 @@ typedef struct tierd {
     bool fake_clock;
     td_time fake_now;                           /* the frozen clock when fake_clock */
     uint64_t pending_count;                     /* Status's approval-queue count ... */
-    uint64_t pending_counted_ms;                /* ... as of this uv_now(), 0 = never */
+    const engine *pending_engine;               /* ... of this engine ... */
+    uint64_t pending_generation;                /* ... at this engine_pending_generation */
     char program_source[TD_PROGRAM_SOURCE_MAX]; /* program_source()'s text ... */
     uint64_t program_source_index;              /* ... for this version in force, 0 = none yet */
 } tierd;

@@ -19,8 +19,7 @@
 #include "timers.h"
 #include "tierd.pb-c.h"
 
-#define STATUS_DURATION_MAX       64
-#define STATUS_PENDING_REFRESH_MS 1000
+#define STATUS_DURATION_MAX 64
 
 static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
 {
@@ -31,17 +30,19 @@ static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
 }
 
 /* The approval queue's length is what an operator checks before running
- * `tierctl pending`. Counting walks every partner, and Status is the call
- * monitors poll, so the count is kept until a turn writes something
- * (state_flush forgets it) or STATUS_PENDING_REFRESH_MS pass. */
+ * `tierctl pending`. Counting walks every partner (150 ms at a million),
+ * and Status is the call monitors poll, also under a bulk import, so the
+ * count is redone only when the engine says the queue may have moved (or
+ * the engine was rebuilt). */
 static uint64_t status_pending_count(tierd *d)
 {
     if (!d->engine)
         return 0;
-    uint64_t now = uv_now(d->loop);
-    if (!d->pending_counted_ms || now - d->pending_counted_ms >= STATUS_PENDING_REFRESH_MS) {
+    uint64_t gen = engine_pending_generation(d->engine);
+    if (d->pending_engine != d->engine || d->pending_generation != gen) {
         d->pending_count = engine_pending_count(d->engine);
-        d->pending_counted_ms = now ? now : 1;
+        d->pending_engine = d->engine;
+        d->pending_generation = gen;
     }
     return d->pending_count;
 }

@@ -541,6 +541,7 @@ static int rollback(tierd *d, td_error *err)
             st->deferred_events = r.replayed;
             idset_free(&st->ckpt);
             st->ckpt_active = false;
+            d->pending_engine = NULL; /* Status counts the new engine's queue */
             return 0;
         }
         log_error("rolling back: %s", rerr.message);
@@ -738,7 +739,6 @@ int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *
 int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
-    d->pending_counted_ms = 0; /* the turn may have moved the approval queue */
     state_absorb(d, false);
     bool begin = checkpoint_due(d);
     bool checkpointing = begin || st->ckpt_active || st->trim_upto;

@@ -601,6 +601,7 @@ static int place_record(engine *e, record *rec)
         (e->prog && place_tiers(e->prog, p, rec) != 0) || engine_partner_insert(e, p) != 0)
         return -1;
     rec->p = NULL;
+    e->queue_generation++; /* it may replace a partner, and bring its queued tiers */
     return 0;
 }
 

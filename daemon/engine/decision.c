@@ -118,6 +118,11 @@ int engine_override_clear(engine *e, td_partner *p, const char *ladder, const ch
     return 0;
 }
 
+uint64_t engine_pending_generation(const engine *e)
+{
+    return e->queue_generation;
+}
+
 uint64_t engine_pending_count(const engine *e)
 {
     const program *prog = e->prog;
@@ -203,6 +208,7 @@ int engine_approve(engine *e, td_partner *p, const char *ladder, const char *act
     ts->below_since = TD_TIME_NONE;
     ts->pending = -1;
     ts->pending_since = TD_TIME_NONE;
+    e->queue_generation++;
     lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
     /* Under a pin the decision is on record but the tier seen does not move. */
     int eff = ts_effective(ts);
@@ -223,6 +229,7 @@ int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor,
     ts->denied = (int8_t)was;
     ts->pending = -1;
     ts->pending_since = TD_TIME_NONE;
+    e->queue_generation++;
     double values[TD_MAX_METRICS];
     ladder_values(e, p, l, now, values);
     lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};

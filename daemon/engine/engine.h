@@ -235,6 +235,9 @@ typedef struct td_pending {
 /* How many promotions wait for approval, over every partner and ladder:
  * one pass over the partners, no sorting. */
 uint64_t engine_pending_count(const engine *e);
+/* A number that changes whenever engine_pending_count may have (it never
+ * changes otherwise): a caller keeps its count until this moves. */
+uint64_t engine_pending_generation(const engine *e);
 /* Pending promotions in partner id order, then program ladder order, after
  * (after_partner, after_ladder) when after_partner is non-NULL. Fills out[]
  * up to cap; *more tells whether others follow. */

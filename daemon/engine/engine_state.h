@@ -32,6 +32,10 @@ struct engine {
      * in id order) extend it, anything else marks it stale (dirty). */
     td_partner **sorted;
     size_t n_sorted, sorted_cap;
+    /* Moves whenever the approval queue may have changed (a tier queued
+     * or taken off, a partner placed, deleted or leaving a ladder, a
+     * program applied), so a count of it is redone only then. */
+    uint64_t queue_generation;
     bool dirty;
     td_time version_effective; /* when the version in force took effect (grandfathering) */
     program *scheduled;        /* one version waiting for its `effective`, or NULL */

@@ -144,6 +144,7 @@ void lifecycle_step(const lc_ctx *c, int q)
         int was = ts->pending;
         ts->pending = -1;
         ts->pending_since = TD_TIME_NONE;
+        c->e->queue_generation++;
         if (was > ts->tier) {
             int eff = ts_effective(ts);
             lifecycle_report(c, eff, eff, was, TD_CAUSE_WITHDRAWN, TD_ACTOR_SYSTEM,
@@ -161,6 +162,7 @@ void lifecycle_step(const lc_ctx *c, int q)
         if (want != ts->pending) {
             ts->pending = (int8_t)want;
             ts->pending_since = want >= 0 ? c->now : TD_TIME_NONE;
+            c->e->queue_generation++;
         }
         return;
     }

@@ -23,6 +23,7 @@ static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time no
     const program *prog = e->prog;
     if (!prog || !p->tiers || !leaving)
         return;
+    e->queue_generation++; /* a tier queued on a ladder left goes with it */
     double values[TD_MAX_METRICS];
     eng_prog_values(&e->cp, p, eng_prog_partner_mask(&e->cp, p), now, values);
     for (size_t l = 0; l < prog->n_ladders; l++) {

@@ -131,6 +131,7 @@ static void apply_to_partner(engine *e, const program *old, td_partner *p, td_ti
 
 int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, void *ud)
 {
+    e->queue_generation++; /* tiers map to the new ladders by name */
     eng_prog ncp;
     if (eng_prog_intern_events(&e->events, np) != 0 || eng_prog_compile(&e->events, np, &ncp) != 0)
         return -TD_RESOURCE_EXHAUSTED;

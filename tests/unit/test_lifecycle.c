@@ -454,6 +454,40 @@ START_TEST(test_promotion_into_an_approval_tier_waits_then_approval_promotes_wit
 }
 END_TEST
 
+/* Status recounts the approval queue only when this number moves, so it
+ * must move with every change to the queue, and not with events that
+ * leave the queue as it was. */
+START_TEST(test_the_queue_generation_moves_with_the_approval_queue_and_only_then)
+{
+    engine *e = make_engine_split("      approval: [T3]\n", "", T0);
+    td_partner *p = add_partner(e, "p", "reseller", T0);
+    rlog log = {0};
+    uint64_t g = engine_pending_generation(e);
+    event(e, "p", "level", 2, T0, &log); /* promoted, nothing queued */
+    ck_assert_uint_eq(engine_pending_generation(e), g);
+    event(e, "p", "level", 4, T0 + 1, &log); /* T3 waits for approval */
+    ck_assert_uint_ne(engine_pending_generation(e), g);
+    ck_assert_uint_eq(engine_pending_count(e), 1);
+    g = engine_pending_generation(e);
+    event(e, "p", "level", 5, T0 + 2, &log); /* still waiting for T3 */
+    ck_assert_uint_eq(engine_pending_generation(e), g);
+    td_error err;
+    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + DAY, record, &log, &err), 0);
+    ck_assert_uint_ne(engine_pending_generation(e), g);
+    ck_assert_uint_eq(engine_pending_count(e), 0);
+
+    td_partner *q = add_partner(e, "q", "reseller", T0);
+    (void)q;
+    event(e, "q", "level", 4, T0 + DAY, &log);
+    ck_assert_uint_eq(engine_pending_count(e), 1);
+    g = engine_pending_generation(e);
+    ck_assert_int_eq(engine_partner_delete(e, "q", T0 + DAY, record, &log, &err), 0);
+    ck_assert_uint_ne(engine_pending_generation(e), g);
+    ck_assert_uint_eq(engine_pending_count(e), 0);
+    engine_free(e);
+}
+END_TEST
+
 START_TEST(test_denial_is_recorded_and_stands_while_the_partner_keeps_qualifying)
 {
     engine *e = make_engine_split("      approval: [T3]\n", "", T0);
@@ -1047,6 +1081,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_default_policy_drops_one_tier_per_evaluation);
     tcase_add_test(tc,
                    test_promotion_into_an_approval_tier_waits_then_approval_promotes_with_actor);
+    tcase_add_test(tc, test_the_queue_generation_moves_with_the_approval_queue_and_only_then);
     tcase_add_test(tc, test_denial_is_recorded_and_stands_while_the_partner_keeps_qualifying);
     tcase_add_test(tc, test_pending_promotion_is_withdrawn_when_no_longer_qualifying);
     tcase_add_test(tc, test_approval_is_refused_once_the_partner_no_longer_qualifies);
