@@ -25,6 +25,7 @@
  * socket reconnects by itself; the log fills what was published meanwhile).
  * It does not write to the daemon, retry refused calls, or own the client. */
 #include "tierd/client.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -148,15 +149,11 @@ static int queue_push(td_sub *s, Tierd__TierChange *c, td_error *err)
 {
     if (s->head == s->n)
         s->head = s->n = 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : SUB_QUEUE_MIN;
-        Tierd__TierChange **q = realloc(s->queue, cap * sizeof *q);
-        if (!q)
-            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory queueing change %llu",
-                                (unsigned long long)c->sequence);
-        s->queue = q;
-        s->cap = cap;
-    }
+    Tierd__TierChange **q = td_grow(s->queue, &s->cap, s->n + 1, sizeof *q, SUB_QUEUE_MIN);
+    if (!q)
+        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory queueing change %llu",
+                            (unsigned long long)c->sequence);
+    s->queue = q;
     s->queue[s->n++] = c;
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "grow.h"
 
 #define IDSET_MIN_CAP 64 /* slots and ids before the first growth; a power of two */
 
@@ -67,14 +68,10 @@ int idset_add(idset *set, const char *id)
             return 0;
         j = (j + 1) & (set->slot_cap - 1);
     }
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : IDSET_MIN_CAP;
-        char **ids = realloc(set->ids, cap * sizeof *ids);
-        if (!ids)
-            return -1;
-        set->ids = ids;
-        set->cap = cap;
-    }
+    char **ids = td_grow(set->ids, &set->cap, set->n + 1, sizeof *ids, IDSET_MIN_CAP);
+    if (!ids)
+        return -1;
+    set->ids = ids;
     char *copy = strdup(id);
     if (!copy)
         return -1;

@@ -22,6 +22,7 @@
 #include "event_view.h"
 #include "log.h"
 #include "tierd.pb-c.h"
+#include "grow.h"
 
 #define RESTORE_BATCH                                                                              \
     1024 /* records decoded together, then placed: small enough to stay in cache */
@@ -317,16 +318,10 @@ typedef struct partner_walk {
 
 static int collect_id(restored *r, const void *id, size_t id_len)
 {
-    if (r->ids_len + id_len + 1 > r->ids_cap) {
-        size_t cap = r->ids_cap ? r->ids_cap * 2 : RESTORE_IDS_MIN_CAP;
-        while (cap < r->ids_len + id_len + 1)
-            cap *= 2;
-        char *b = realloc(r->ids, cap);
-        if (!b)
-            return -1;
-        r->ids = b;
-        r->ids_cap = cap;
-    }
+    char *b = td_grow(r->ids, &r->ids_cap, r->ids_len + id_len + 1, 1, RESTORE_IDS_MIN_CAP);
+    if (!b)
+        return -1;
+    r->ids = b;
     memcpy(r->ids + r->ids_len, id, id_len);
     r->ids[r->ids_len + id_len] = '\0';
     r->ids_len += id_len + 1;
@@ -342,14 +337,10 @@ static int keep_stamp(partner_walk *w, const store_partner_view *v)
                             w->dir, (unsigned long long)w->n, v->id_len);
     memcpy(key, v->id, v->id_len);
     key[v->id_len] = '\0';
-    if (w->ids.n == w->applied_cap) {
-        size_t cap = w->applied_cap ? w->applied_cap * 2 : RESTORE_STAMPS_MIN;
-        uint64_t *a = realloc(w->applied, cap * sizeof *a);
-        if (!a)
-            return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
-        w->applied = a;
-        w->applied_cap = cap;
-    }
+    uint64_t *a = td_grow(w->applied, &w->applied_cap, w->ids.n + 1, sizeof *a, RESTORE_STAMPS_MIN);
+    if (!a)
+        return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
+    w->applied = a;
     if (idset_add(&w->ids, key) != 0)
         return td_error_set(w->err, TD_RESOURCE_EXHAUSTED, "%s: out of memory", w->dir);
     w->applied[w->ids.n - 1] = v->applied;

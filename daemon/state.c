@@ -31,6 +31,7 @@
 #include "restore.h"
 #include "state.h"
 #include "tierd.pb-c.h"
+#include "grow.h"
 
 #define STATE_QUEUE_MIN_CAP 64 /* queued changes before the first growth */
 #define STATE_EVENT_ID_MAX  (2 * TD_MAX_ID + 2)
@@ -139,14 +140,11 @@ static void queue_clear(state *st)
 
 static int queue_push(state *st, char *topic, uint8_t *buf, size_t len)
 {
-    if (st->n_queue == st->queue_cap) {
-        size_t cap = st->queue_cap ? st->queue_cap * 2 : STATE_QUEUE_MIN_CAP;
-        queued_change *q = realloc(st->queue, cap * sizeof *q);
-        if (!q)
-            return -1;
-        st->queue = q;
-        st->queue_cap = cap;
-    }
+    queued_change *q =
+        td_grow(st->queue, &st->queue_cap, st->n_queue + 1, sizeof *q, STATE_QUEUE_MIN_CAP);
+    if (!q)
+        return -1;
+    st->queue = q;
     st->queue[st->n_queue++] = (queued_change){.topic = topic, .buf = buf, .len = len};
     return 0;
 }

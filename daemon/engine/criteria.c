@@ -9,6 +9,7 @@
  * Place in the engine's line (tests/unit/test_engine_layers.sh): above the
  * program, expr and engine.h's types; calls down into expr only. */
 #include "criteria.h"
+#include "grow.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,14 +51,10 @@ double criteria_missing(cmp_op op, double value, double threshold)
 
 int criteria_push(td_criterion **arr, size_t *n, size_t *cap, td_criterion c)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : CRITERIA_MIN_CAP;
-        td_criterion *a = realloc(*arr, nc * sizeof *a);
-        if (!a)
-            return -1;
-        *arr = a;
-        *cap = nc;
-    }
+    td_criterion *a = td_grow(*arr, cap, *n + 1, sizeof *a, CRITERIA_MIN_CAP);
+    if (!a)
+        return -1;
+    *arr = a;
     (*arr)[(*n)++] = c;
     return 0;
 }

@@ -14,6 +14,7 @@
  * Place in the engine's line (tests/unit/test_engine_layers.sh): above
  * eng_prog, names, pmap and partner; calls down only. */
 #include "engine_state.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,14 +109,10 @@ static int sorted_append(engine *e, td_partner *p)
     if (e->dirty || e->n_sorted + 1 != e->map.n ||
         (e->n_sorted && strcmp(e->sorted[e->n_sorted - 1]->id, p->id) >= 0))
         return -1;
-    if (e->n_sorted == e->sorted_cap) {
-        size_t cap = e->sorted_cap ? e->sorted_cap * 2 : SORTED_MIN_CAP;
-        td_partner **s = realloc(e->sorted, cap * sizeof *s);
-        if (!s)
-            return -1;
-        e->sorted = s;
-        e->sorted_cap = cap;
-    }
+    td_partner **s = td_grow(e->sorted, &e->sorted_cap, e->n_sorted + 1, sizeof *s, SORTED_MIN_CAP);
+    if (!s)
+        return -1;
+    e->sorted = s;
     e->sorted[e->n_sorted++] = p;
     return 0;
 }

@@ -5,6 +5,7 @@
  * Place in the engine's line (tests/unit/test_engine_layers.sh): uses
  * nothing in the engine. */
 #include "names.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,10 @@ int names_intern(name_table *t, const char *name)
     int i = names_find(t, name);
     if (i >= 0)
         return i;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : NAMES_MIN_CAP;
-        char **v = realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        t->v = v;
-        t->cap = cap;
-    }
+    char **v = td_grow(t->v, &t->cap, t->n + 1, sizeof *v, NAMES_MIN_CAP);
+    if (!v)
+        return -1;
+    t->v = v;
     char *dup = strdup(name);
     if (!dup)
         return -1;

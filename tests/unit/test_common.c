@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "td_file.h"
 #include "td_number.h"
 #include "testutil.h"
@@ -28,6 +29,26 @@ static void teardown(void)
 {
     ck_assert_int_eq(tu_rm_rf(tmp), 0);
 }
+
+START_TEST(test_grow_doubles_from_its_minimum_and_refuses_what_cannot_be_sized)
+{
+    size_t cap = 0;
+    int *v = td_grow(NULL, &cap, 1, sizeof *v, 4);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(cap, 4);
+    ck_assert_ptr_eq(td_grow(v, &cap, 4, sizeof *v, 4), v); /* room already */
+    v = td_grow(v, &cap, 5, sizeof *v, 4);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(cap, 8);
+    v = td_grow(v, &cap, 33, sizeof *v, 4);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(cap, 64);
+    /* a size that does not fit leaves the array and its capacity alone */
+    ck_assert_ptr_null(td_grow(v, &cap, SIZE_MAX / 2 + 2, sizeof *v, 4));
+    ck_assert_uint_eq(cap, 64);
+    free(v);
+}
+END_TEST
 
 START_TEST(test_number_parse_takes_digits_in_range_only)
 {
@@ -134,6 +155,7 @@ static Suite *common_suite(void)
     Suite *s = suite_create("common");
     TCase *tc = tcase_create("common");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_grow_doubles_from_its_minimum_and_refuses_what_cannot_be_sized);
     tcase_add_test(tc, test_number_parse_takes_digits_in_range_only);
     tcase_add_test(tc, test_file_read_takes_exactly_the_limit_and_refuses_one_byte_more);
     tcase_add_test(tc, test_file_read_grows_past_its_first_chunk);
