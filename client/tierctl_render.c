@@ -50,6 +50,12 @@ json_t *tctl_tier_state_json(const Tierd__TierState *s)
                                       tctl_time_json(s->override_until)));
     if (s->below_since)
         json_object_set_new(o, "below_since", tctl_time_json(s->below_since));
+    if (s->lapses_at)
+        json_object_set_new(o, "lapses_at", tctl_time_json(s->lapses_at));
+    if (s->demotion_at) {
+        json_object_set_new(o, "demotion_at", tctl_time_json(s->demotion_at));
+        json_object_set_new(o, "demotion_tier", tctl_str_or_null(s->demotion_tier));
+    }
     return o;
 }
 
@@ -73,6 +79,13 @@ void tctl_print_tier_state(const Tierd__TierState *s, const char *indent)
         tctl_time_human(s->below_since, since, sizeof since);
         printf("%s  below its criteria since %s\n", indent, since);
     }
+    if (s->demotion_at) {
+        char lapses[64];
+        tctl_time_human(s->lapses_at, lapses, sizeof lapses);
+        tctl_time_human(s->demotion_at, until, sizeof until);
+        printf("%s  at risk: lapses %s, falls to %s on %s if nothing new arrives\n", indent, lapses,
+               tctl_tier_name(s->demotion_tier), until);
+    }
 }
 
 json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
@@ -93,10 +106,10 @@ json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
 
 static json_t *criterion_json(const Tierd__Criterion *c)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "metric", tctl_str(c->metric), "op",
+    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "metric", tctl_str(c->metric), "op",
                      tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
                      tctl_num_json(c->threshold), "met", c->met, "missing",
-                     tctl_num_json(c->missing));
+                     tctl_num_json(c->missing), "tier", tctl_str_or_null(c->tier));
 }
 
 static json_t *criteria_json(Tierd__Criterion **cs, size_t n)
@@ -205,20 +218,33 @@ int tctl_print_state_answer(tctl *t, const char *partner, Tierd__TierState *s)
     return 0;
 }
 
+/* " (from Registered)" for a criterion the next tier inherits, " (gate)"
+ * for the gate's, "" for its own. */
+static void gap_origin(const Tierd__NextTier *n, const Tierd__Gap *g, char *buf, size_t len)
+{
+    if (!g->tier || !*g->tier)
+        snprintf(buf, len, " (gate)");
+    else if (strcmp(g->tier, n->tier) != 0)
+        snprintf(buf, len, " (from %s)", g->tier);
+    else
+        buf[0] = 0;
+}
+
 static void print_gaps(const Tierd__NextTier *n)
 {
     for (size_t i = 0; i < n->n_gaps; i++) {
         const Tierd__Gap *g = n->gaps[i];
-        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
+        char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN], from[TCTL_NUM_STRLEN * 3];
         tctl_num_human(g->threshold, th, sizeof th);
         tctl_num_human(g->value, v, sizeof v);
         tctl_num_human(g->missing, m, sizeof m);
+        gap_origin(n, g, from, sizeof from);
         if (isnan(g->value))
-            printf("  %s needs %s %s %s: no value yet\n", n->tier, g->metric,
-                   g->op && *g->op ? g->op : ">=", th);
+            printf("  %s needs %s %s %s%s: no value yet\n", n->tier, g->metric,
+                   g->op && *g->op ? g->op : ">=", th, from);
         else
-            printf("  %s needs %s %s %s: %s now, %s to go\n", n->tier, g->metric,
-                   g->op && *g->op ? g->op : ">=", th, v, m);
+            printf("  %s needs %s %s %s%s: %s now, %s to go\n", n->tier, g->metric,
+                   g->op && *g->op ? g->op : ">=", th, from, v, m);
     }
 }
 
@@ -246,18 +272,21 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
         for (size_t i = 0; i < l->next->n_gaps; i++) {
             const Tierd__Gap *g = l->next->gaps[i];
             json_array_append_new(
-                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric), "value",
-                                tctl_num_json(g->value), "threshold", tctl_num_json(g->threshold),
-                                "missing", tctl_num_json(g->missing), "op",
-                                tctl_str(g->op && *g->op ? g->op : ">=")));
+                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric),
+                                "value", tctl_num_json(g->value), "threshold",
+                                tctl_num_json(g->threshold), "missing", tctl_num_json(g->missing),
+                                "op", tctl_str(g->op && *g->op ? g->op : ">="), "tier",
+                                tctl_str_or_null(g->tier)));
         }
         json_decref(next);
         next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
     }
     if (l->at_risk && l->at_risk->date) {
         json_decref(risk);
-        risk = json_pack("{s:o, s:o}", "date", tctl_time_json(l->at_risk->date), "tier",
-                         tctl_str_or_null(l->at_risk->tier));
+        risk = json_pack("{s:o, s:o, s:o, s:o}", "date", tctl_time_json(l->at_risk->date), "tier",
+                         tctl_str_or_null(l->at_risk->tier), "lapses_at",
+                         tctl_time_json(l->at_risk->lapses_at), "demotion_at",
+                         tctl_time_json(l->at_risk->date));
     }
     json_t *tiers = json_array();
     for (size_t i = 0; i < l->n_tiers; i++) {
@@ -266,19 +295,20 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
         for (size_t k = 0; k < te->n_benefits; k++)
             json_array_append_new(benefits, tctl_str(te->benefits[k]));
         json_array_append_new(
-            tiers, json_pack("{s:o, s:b, s:b, s:o, s:o, s:o}", "tier", tctl_str(te->tier), "holds",
-                             te->holds, "gate_holds", te->gate_holds, "when", tctl_str(te->when),
-                             "criteria", criteria_json(te->criteria, te->n_criteria), "benefits",
-                             benefits));
+            tiers, json_pack("{s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o}", "tier", tctl_str(te->tier),
+                             "holds", te->holds, "gate_holds", te->gate_holds, "qualifies",
+                             te->qualifies, "blocked_by", tctl_str_or_null(te->blocked_by), "when",
+                             tctl_str(te->when), "criteria",
+                             criteria_json(te->criteria, te->n_criteria), "benefits", benefits));
     }
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}",
-                     "partner", tctl_str(partner), "ladder", tctl_str(l->ladder), "tier",
-                     tctl_str_or_null(l->tier), "next", next, "at_risk", risk, "qualifying",
-                     tctl_str_or_null(l->qualifying), "since", tctl_time_json(l->since), "gate",
-                     criteria_json(l->gate, l->n_gate), "gate_holds", l->gate_holds, "tiers", tiers,
-                     "pending", tctl_str_or_null(l->pending), "override",
-                     tctl_str_or_null(l->override_tier), "program_version",
-                     tctl_str_or_null(l->program_version), "at", tctl_time_json(l->at));
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:b}", "partner",
+        tctl_str(partner), "ladder", tctl_str(l->ladder), "tier", tctl_str_or_null(l->tier), "next",
+        next, "at_risk", risk, "qualifying", tctl_str_or_null(l->qualifying), "since",
+        tctl_time_json(l->since), "gate", criteria_json(l->gate, l->n_gate), "gate_holds",
+        l->gate_holds, "tiers", tiers, "pending", tctl_str_or_null(l->pending), "override",
+        tctl_str_or_null(l->override_tier), "program_version", tctl_str_or_null(l->program_version),
+        "at", tctl_time_json(l->at), "cumulative", l->cumulative);
 }
 
 void tctl_print_explain(const Tierd__LadderExplanation *l)
@@ -302,7 +332,12 @@ void tctl_print_explain(const Tierd__LadderExplanation *l)
     }
     for (size_t i = 0; i < l->n_tiers; i++) {
         const Tierd__TierExplanation *te = l->tiers[i];
-        printf("  %s %s: %s\n", te->holds ? CHECK_MARK : CROSS_MARK, te->tier, te->when);
+        printf("  %s %s: %s", te->holds ? CHECK_MARK : CROSS_MARK, te->tier, te->when);
+        /* A cumulative ladder: its own criteria may hold while a lower
+         * tier's do not, and those stay listed under that tier. */
+        if (te->holds && te->blocked_by && *te->blocked_by)
+            printf("  (needs %s first)", te->blocked_by);
+        printf("\n");
         print_criteria(te->criteria, te->n_criteria, "      ");
     }
     if (l->next && l->next->tier && *l->next->tier)
@@ -312,5 +347,10 @@ void tctl_print_explain(const Tierd__LadderExplanation *l)
         tctl_time_human(l->at_risk->date, d, sizeof d);
         printf("  at risk: falls to %s on %s if nothing new arrives\n",
                tctl_tier_name(l->at_risk->tier), d);
+        if (l->at_risk->lapses_at) {
+            tctl_time_human(l->at_risk->lapses_at, d, sizeof d);
+            printf("    (its criteria %s on %s; grace and the review point set the date)\n",
+                   l->at_risk->lapses_at <= l->at ? "lapsed" : "lapse", d);
+        }
     }
 }

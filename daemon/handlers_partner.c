@@ -99,7 +99,7 @@ int handle_get_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
     int rc = find_partner(call, r->id, &p, err);
     if (rc)
         return rc;
-    *resp = &pbconv_partner_info(call, p)->base;
+    *resp = &pbconv_partner_info(call, p, true)->base;
     return 0;
 }
 
@@ -143,7 +143,7 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     out->n_partners = n;
     out->partners = rpc_alloc(call, (n ? n : 1) * sizeof *out->partners);
     for (size_t i = 0; i < n; i++)
-        out->partners[i] = pbconv_partner_info(call, found[i]);
+        out->partners[i] = pbconv_partner_info(call, found[i], false);
     out->next = rpc_strdup(call, more && n ? out->partners[n - 1]->partner->id : "");
     *resp = &out->base;
     return 0;
@@ -194,7 +194,7 @@ int handle_get_tiers(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessa
         pt->partner = rpc_strdup(call, p ? id : pbconv_quote(id, TD_MAX_ID));
         pt->found = p != NULL;
         if (p)
-            pt->tiers = pbconv_tiers(call, p, &pt->n_tiers);
+            pt->tiers = pbconv_tiers(call, p, true, &pt->n_tiers);
         out->partners[i] = pt;
     }
     *resp = &out->base;

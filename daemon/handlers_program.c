@@ -242,6 +242,7 @@ int handle_get_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         Tierd__LadderInfo *li = rpc_alloc(call, sizeof *li);
         tierd__ladder_info__init(li);
         li->name = rpc_strdup(call, ld->name);
+        li->cumulative = ld->cumulative;
         li->n_partner_types = ld->n_types;
         li->partner_types = rpc_alloc(call, (ld->n_types ? ld->n_types : 1) * sizeof(char *));
         for (size_t t = 0; t < ld->n_types; t++)

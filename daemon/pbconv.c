@@ -43,6 +43,7 @@ Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t
         k->threshold = c[i].threshold;
         k->met = c[i].met;
         k->missing = c[i].missing;
+        k->tier = s_or_empty(call, c[i].tier);
         out[i] = k;
     }
     return out;
@@ -63,17 +64,29 @@ Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v)
     return t;
 }
 
-Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, size_t *n)
+Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_risk, size_t *n)
 {
+    const engine *e = call->d->engine;
     td_tier_view views[PBCONV_MAX_TIER_VIEWS];
-    *n = engine_partner_tiers(call->d->engine, p, views, PBCONV_MAX_TIER_VIEWS);
+    *n = engine_partner_tiers(e, p, views, PBCONV_MAX_TIER_VIEWS);
     Tierd__TierState **out = rpc_alloc(call, (*n ? *n : 1) * sizeof *out);
-    for (size_t i = 0; i < *n; i++)
+    for (size_t i = 0; i < *n; i++) {
         out[i] = pbconv_tier_state(call, &views[i]);
+        int l = program_ladder_index(engine_program(e), views[i].ladder);
+        td_at_risk r;
+        if (!at_risk || l < 0 || engine_partner_at_risk(e, p, (size_t)l, call->now, &r) != 0)
+            continue;
+        if (r.lapses_at != TD_TIME_NONE)
+            out[i]->lapses_at = r.lapses_at;
+        if (r.demotion_at != TD_TIME_NONE) {
+            out[i]->demotion_at = r.demotion_at;
+            out[i]->demotion_tier = s_or_empty(call, r.demotion_tier);
+        }
+    }
     return out;
 }
 
-Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p)
+Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk)
 {
     td_partner_info info;
     engine_partner_info(p, &info);
@@ -88,7 +101,7 @@ Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p)
     Tierd__PartnerInfo *out = rpc_alloc(call, sizeof *out);
     tierd__partner_info__init(out);
     out->partner = pp;
-    out->tiers = pbconv_tiers(call, p, &out->n_tiers);
+    out->tiers = pbconv_tiers(call, p, at_risk, &out->n_tiers);
     out->created = info.created;
     out->updated = info.updated;
     out->events = info.events;
@@ -110,6 +123,7 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
     le->program_version = s_or_empty(call, x->program_version);
     le->pending = s_or_empty(call, x->pending);
     le->override_tier = s_or_empty(call, x->override_tier);
+    le->cumulative = x->cumulative;
     le->n_tiers = x->n_tiers;
     le->tiers = rpc_alloc(call, (x->n_tiers ? x->n_tiers : 1) * sizeof *le->tiers);
     for (size_t i = 0; i < x->n_tiers; i++) {
@@ -119,6 +133,8 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
         t->tier = s_or_empty(call, te->tier);
         t->holds = te->holds;
         t->gate_holds = te->gate_holds;
+        t->qualifies = te->qualifies;
+        t->blocked_by = s_or_empty(call, te->blocked_by);
         t->when = s_or_empty(call, te->when);
         t->n_criteria = te->n_criteria;
         t->criteria = pbconv_criteria(call, te->criteria, te->n_criteria);
@@ -142,6 +158,7 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
             g->threshold = x->gaps[i].threshold;
             g->missing = x->gaps[i].missing;
             g->op = rpc_strdup(call, cmp_op_str(x->gaps[i].op));
+            g->tier = s_or_empty(call, x->gaps[i].tier);
             nt->gaps[i] = g;
         }
         le->next = nt;
@@ -150,6 +167,8 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
         Tierd__AtRisk *r = rpc_alloc(call, sizeof *r);
         tierd__at_risk__init(r);
         r->date = x->at_risk_date;
+        r->demotion_at = x->at_risk_date;
+        r->lapses_at = x->at_risk_falls;
         r->tier = s_or_empty(call, x->at_risk_tier);
         le->at_risk = r;
     }

@@ -30,9 +30,12 @@ const char *pbconv_quote(const char *s, size_t max);
 
 Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t n);
 Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v);
-/* The partner's tiers on every ladder it sits on; *n gets the count. */
-Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, size_t *n);
-Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p);
+/* The partner's tiers on every ladder it sits on; *n gets the count. With
+ * at_risk, each says when it lapses and would be demoted (a walk over the
+ * partner's window edges: for a few partners, not for list pages). */
+Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_risk, size_t *n);
+/* at_risk as for pbconv_tiers. */
+Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk);
 Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x);
 /* An arena copy of an unpacked message's bytes decoded again: used for
  * records read from the store (History, ListChanges). NULL on damage. */

@@ -435,6 +435,7 @@ void state_change_sink(void *ud, const td_change *c)
         crit[i].threshold = k->threshold;
         crit[i].met = k->met;
         crit[i].missing = k->missing;
+        crit[i].tier = nz(k->tier);
         critp[i] = &crit[i];
     }
     Tierd__TierChange tc = TIERD__TIER_CHANGE__INIT;

@@ -36,10 +36,7 @@ void change_report(const program *prog, const td_partner *p, const char *ladder,
     td_criterion stack[REPORT_STACK_CRITERIA];
     td_criterion *crit = stack;
     size_t n = 0, cap = REPORT_STACK_CRITERIA;
-    if (values && ld && crit_tier >= 0 &&
-        criteria_count(crit_tier > 0 ? ld->gate : NULL) +
-                criteria_count(ld->tiers[crit_tier].when) >
-            cap) {
+    if (values && ld && crit_tier >= 0 && criteria_count_of_tier(ld, crit_tier) > cap) {
         crit = NULL;
         cap = 0;
     }

@@ -16,13 +16,27 @@
 
 #define CRITERIA_MIN_CAP 8
 
+bool criteria_when_holds(const ladder_def *l, size_t t, const double *values)
+{
+    return !l->tiers[t].when || expr_eval(l->tiers[t].when, values);
+}
+
 int criteria_qualify(const ladder_def *l, const double *values)
 {
     bool gate = !l->gate || expr_eval(l->gate, values);
+    if (l->cumulative) {
+        int q = -1;
+        for (size_t t = 0; t < l->n_tiers && (t == 0 || gate); t++) {
+            if (!criteria_when_holds(l, t, values))
+                break;
+            q = (int)t;
+        }
+        return q;
+    }
     for (size_t t = l->n_tiers; t-- > 0;) {
         if (t > 0 && !gate)
             continue;
-        if (!l->tiers[t].when || expr_eval(l->tiers[t].when, values))
+        if (criteria_when_holds(l, t, values))
             return (int)t;
     }
     return -1;
@@ -95,13 +109,38 @@ size_t criteria_count(const expr *x)
     return x->kind == EXPR_CMP ? 1 : criteria_count(x->a) + criteria_count(x->b);
 }
 
+void criteria_name_tier(td_criterion *arr, size_t from, size_t n, const char *tier)
+{
+    for (size_t i = from; i < n; i++)
+        arr[i].tier = tier;
+}
+
+/* Appends tier u's own `when`, each criterion naming u. */
+static int criteria_of_when(const program *prog, const ladder_def *ld, size_t u,
+                            const double *values, td_criterion **arr, size_t *n, size_t *cap)
+{
+    size_t from = *n;
+    if (criteria_add(prog, ld->tiers[u].when, values, arr, n, cap) != 0)
+        return -1;
+    criteria_name_tier(*arr, from, *n, ld->tiers[u].name);
+    return 0;
+}
+
 int criteria_of_tier(const program *prog, const ladder_def *ld, int t, const double *values,
                      td_criterion **arr, size_t *n, size_t *cap)
 {
-    int rc = 0;
-    if (t > 0 && ld->gate)
-        rc = criteria_add(prog, ld->gate, values, arr, n, cap);
-    if (rc == 0 && ld->tiers[t].when)
-        rc = criteria_add(prog, ld->tiers[t].when, values, arr, n, cap);
-    return rc;
+    for (int u = 0; ld->cumulative && u < t; u++)
+        if (criteria_of_when(prog, ld, (size_t)u, values, arr, n, cap) != 0)
+            return -1;
+    if (t > 0 && ld->gate && criteria_add(prog, ld->gate, values, arr, n, cap) != 0)
+        return -1;
+    return criteria_of_when(prog, ld, (size_t)t, values, arr, n, cap);
+}
+
+size_t criteria_count_of_tier(const ladder_def *ld, int t)
+{
+    size_t k = t > 0 ? criteria_count(ld->gate) : 0;
+    for (int u = ld->cumulative ? 0 : t; u <= t; u++)
+        k += criteria_count(ld->tiers[u].when);
+    return k;
 }

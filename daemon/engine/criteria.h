@@ -19,9 +19,12 @@
 #include "engine.h"
 #include "program.h"
 
-/* The highest tier of l whose `when` holds (tiers above the first need the
- * gate too), or -1: unranked. */
+/* The tier l qualifies for, or -1: unranked. Tiers above the first need
+ * the gate. A cumulative ladder climbs: the highest tier whose `when` holds
+ * along with every lower tier's; otherwise the highest whose `when` holds. */
 int criteria_qualify(const ladder_def *l, const double *values);
+/* Whether tier t's own `when` holds (a tier without one always does). */
+bool criteria_when_holds(const ladder_def *l, size_t t, const double *values);
 /* Distance from value to meeting `value op threshold`: 0 when met, NaN
  * when value is NaN (the metric has no value yet). */
 double criteria_missing(cmp_op op, double value, double threshold);
@@ -36,9 +39,14 @@ int criteria_add(const program *prog, const expr *x, const double *values, td_cr
                  size_t *n, size_t *cap);
 /* How many criteria criteria_add would append for x. */
 size_t criteria_count(const expr *x);
-/* Appends tier t's criteria: the gate above the first tier, then `when`.
- * -1 on OOM. */
+/* Appends tier t's criteria, each naming its tier: on a cumulative ladder
+ * every lower tier's `when` first, lowest first; then the gate above the
+ * first tier; then t's own `when`. -1 on OOM. */
 int criteria_of_tier(const program *prog, const ladder_def *ld, int t, const double *values,
                      td_criterion **arr, size_t *n, size_t *cap);
+/* How many criteria criteria_of_tier would append. */
+size_t criteria_count_of_tier(const ladder_def *ld, int t);
+/* Names arr[from..n) as coming from `tier` (NULL: the gate). */
+void criteria_name_tier(td_criterion *arr, size_t from, size_t n, const char *tier);
 
 #endif

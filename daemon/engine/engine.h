@@ -64,6 +64,9 @@ typedef struct td_criterion {
     double threshold;
     bool met;
     double missing; /* distance to met; 0 when met, NaN with no value */
+    /* The tier whose `when` holds the comparison (a lower one's, on a
+     * cumulative ladder, when it is inherited); NULL for the gate. */
+    const char *tier;
 } td_criterion;
 
 /* A tier change. Strings and arrays live only for the callback. Tier names
@@ -281,8 +284,12 @@ program *engine_program_take_scheduled(engine *e);
 /* ---- explanations (explain.c) ---- */
 typedef struct td_tier_expl {
     const char *tier;
-    bool holds;
+    bool holds; /* its own `when` */
     bool gate_holds;
+    /* The tier qualifies: `holds`, the gate above the first tier and, on a
+     * cumulative ladder, every lower tier's `when`. */
+    bool qualifies;
+    const char *blocked_by; /* cumulative: the lowest tier below whose `when` fails */
     const char *when;
     td_criterion *criteria;
     size_t n_criteria;
@@ -302,8 +309,13 @@ typedef struct td_explanation {
     bool gate_holds;
     td_tier_expl *tiers;
     size_t n_tiers;
+    bool cumulative;       /* the ladder's rule (docs/program.md) */
     const char *next_tier; /* NULL at the top */
-    td_criterion *gaps;    /* unmet criteria of next_tier (closest `or` branch) */
+    /* Unmet criteria of next_tier (closest `or` branch), with, on a
+     * cumulative ladder, the unmet ones it inherits from lower tiers:
+     * lowest tier first, then the gate, then next_tier's own; each names
+     * its tier. */
+    td_criterion *gaps;
     size_t n_gaps;
     /* With no new events: at_risk_falls is when qualifying drops below the
      * tier held, at_risk_date when the lifecycle (grace, review point,
@@ -317,6 +329,21 @@ typedef struct td_explanation {
     const char *override_tier;
     const char *program_version;
 } td_explanation;
+
+/* When p's tier on a ladder is at risk with no new events: the instant the
+ * tier qualified for lapses below the tier held (already past when it has)
+ * and the instant the lifecycle would really demote (grace, review point,
+ * grandfathering), to demotion_tier (max_drop respected; NULL unranked).
+ * TD_TIME_NONE for both when nothing is due or an override pins the tier. */
+typedef struct td_at_risk {
+    td_time lapses_at;
+    td_time demotion_at;
+    const char *demotion_tier;
+} td_at_risk;
+/* p's at-risk dates on ladder index l at now; -TD_NOT_FOUND when p is not
+ * on it or no program is loaded. */
+int engine_partner_at_risk(const engine *e, const td_partner *p, size_t ladder, td_time now,
+                           td_at_risk *out);
 
 /* Explains p's standing on ladder index l at `at` (metric values evaluated
  * at `at`); p's state is as evaluated at `now`, so for an `at` ahead of now

@@ -108,6 +108,37 @@ static int gaps_collect(const program *prog, const expr *x, bool neg, const doub
     return rc;
 }
 
+/* Appends the unmet criteria of `when` (the gate when tier is NULL),
+ * naming the tier they come from. */
+static int gaps_of(const program *prog, const expr *when, const char *tier, const double *values,
+                   gapset *g)
+{
+    size_t from = g->n;
+    if (gaps_collect(prog, when, false, values, g) != 0)
+        return -1;
+    criteria_name_tier(g->c, from, g->n, tier);
+    return 0;
+}
+
+/* What tier t still needs: on a cumulative ladder the unmet criteria of
+ * every lower tier first (held tiers can lapse under grace or a pin), then
+ * the gate, then t's own. */
+static int gaps_for_tier(const program *prog, const ladder_def *ld, int t, const double *values,
+                         td_criterion **out, size_t *n)
+{
+    gapset g = {0};
+    int rc = 0;
+    for (int u = 0; rc == 0 && ld->cumulative && u < t; u++)
+        rc = gaps_of(prog, ld->tiers[u].when, ld->tiers[u].name, values, &g);
+    if (rc == 0 && t > 0 && ld->gate)
+        rc = gaps_of(prog, ld->gate, NULL, values, &g);
+    if (rc == 0)
+        rc = gaps_of(prog, ld->tiers[t].when, ld->tiers[t].name, values, &g);
+    *out = g.c;
+    *n = g.n;
+    return rc;
+}
+
 static int qualify_at(const engine *e, const td_partner *p, size_t l, td_time t)
 {
     double values[TD_MAX_METRICS];
@@ -141,14 +172,15 @@ static td_time below_since_at(const engine *e, const td_partner *p, size_t l, co
 /* Finds when, with no new events, qualifying first drops below the tier
  * held, then when the lifecycle would act on it: grace counts from that
  * drop (or from below_since when already below), then the review point and
- * any grandfather period. The demotion instant is what at_risk_date
- * reports, because it is the deadline a re-engagement message can name;
- * the fall itself is at_risk_falls. */
+ * any grandfather period. The demotion instant is the deadline a
+ * re-engagement message can name; the fall itself is when the tier lapses
+ * (below_since, in the past, when it has already). */
 static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_state *ts,
-                    td_time now, td_time at, td_explanation *out)
+                    td_time now, td_time at, td_at_risk *out)
 {
     const ladder_def *ld = &e->prog->ladders[l];
     int cur = ts->tier;
+    *out = (td_at_risk){.lapses_at = TD_TIME_NONE, .demotion_at = TD_TIME_NONE};
     if (cur < 0 || ts_overridden(ts))
         return;
     td_time below = below_since_at(e, p, l, ts, now, at);
@@ -171,11 +203,21 @@ static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_s
             due = t;
         int qd = qualify_at(e, p, l, due);
         int to = lifecycle_demotion_target(ld, cur, qd < cur ? qd : q);
-        out->at_risk_falls = t;
-        out->at_risk_date = due;
-        out->at_risk_tier = ladder_tier_name(ld, to);
+        out->lapses_at = future.below_since;
+        out->demotion_at = due;
+        out->demotion_tier = ladder_tier_name(ld, to);
         return;
     }
+}
+
+int engine_partner_at_risk(const engine *e, const td_partner *p, size_t ladder, td_time now,
+                           td_at_risk *out)
+{
+    *out = (td_at_risk){.lapses_at = TD_TIME_NONE, .demotion_at = TD_TIME_NONE};
+    if (!e->prog || ladder >= e->prog->n_ladders || !(p->ladders & (1u << ladder)) || !p->tiers)
+        return -TD_NOT_FOUND;
+    at_risk(e, p, ladder, &p->tiers[ladder], now, now, out);
+    return 0;
 }
 
 void engine_explanation_free(td_explanation *x)
@@ -223,33 +265,41 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
     out->tiers = calloc(ld->n_tiers ? ld->n_tiers : 1, sizeof *out->tiers);
     if (!out->tiers)
         rc = -1;
+    out->cumulative = ld->cumulative;
+    /* On a cumulative ladder each tier's criteria stay under the tier they
+     * come from; a tier above names the lowest one that blocks it. */
+    const char *blocked = NULL;
     for (size_t t = 0; rc == 0 && t < ld->n_tiers; t++) {
         const tier_def *td = &ld->tiers[t];
         td_tier_expl *x = &out->tiers[t];
         size_t cap = 0;
         x->tier = td->name;
         x->when = td->when_src;
-        x->holds = !td->when || expr_eval(td->when, values);
+        x->holds = criteria_when_holds(ld, t, values);
         x->gate_holds = t == 0 || out->gate_holds;
+        x->blocked_by = ld->cumulative ? blocked : NULL;
+        x->qualifies = x->holds && x->gate_holds && !x->blocked_by;
+        if (ld->cumulative && !x->holds && !blocked)
+            blocked = td->name;
         x->benefits = td->benefits;
         x->n_benefits = td->n_benefits;
         rc = criteria_add(prog, td->when, values, &x->criteria, &x->n_criteria, &cap);
+        criteria_name_tier(x->criteria, 0, x->n_criteria, td->name);
         out->n_tiers = t + 1;
     }
     int next = eff + 1;
     if (rc == 0 && (size_t)next < ld->n_tiers) {
-        gapset g = {0};
         out->next_tier = ld->tiers[next].name;
-        rc = gaps_collect(prog, ld->tiers[next].when, false, values, &g);
-        if (rc == 0 && next > 0 && ld->gate)
-            rc = gaps_collect(prog, ld->gate, false, values, &g);
-        out->gaps = g.c;
-        out->n_gaps = g.n;
+        rc = gaps_for_tier(prog, ld, next, values, &out->gaps, &out->n_gaps);
     }
     if (rc != 0) {
         engine_explanation_free(out);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "explaining '%s': out of memory", p->id);
     }
-    at_risk(e, p, ladder, ts, now, at, out);
+    td_at_risk r;
+    at_risk(e, p, ladder, ts, now, at, &r);
+    out->at_risk_falls = r.lapses_at;
+    out->at_risk_date = r.demotion_at;
+    out->at_risk_tier = r.demotion_tier;
     return 0;
 }

@@ -193,6 +193,21 @@ static int echo_len(const char *s)
     return (int)(n > ECHO_MAX ? ECHO_MAX : n);
 }
 
+/* true or false (YAML's yes and no too); anything else is reported and
+ * leaves *out as it was. */
+static void read_bool(loader *ld, const yaml_node_t *n, const char *what, bool *out)
+{
+    const char *s = n->type == YAML_SCALAR_NODE ? scalar(n) : NULL;
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes")))
+        *out = true;
+    else if (s && (!strcmp(s, "false") || !strcmp(s, "no")))
+        *out = false;
+    else if (s)
+        problem(ld, n, "%s must be true or false, not '%.*s'", what, echo_len(s), s);
+    else
+        problem(ld, n, "%s must be true or false, found %s", what, kind_name(n));
+}
+
 /* Names for metrics and events: what the NDJSON and expressions can carry. */
 static bool check_metric_name(loader *ld, const yaml_node_t *n, const char *s, const char *what)
 {
@@ -721,7 +736,7 @@ static expr *read_expr(loader *ld, yaml_node_t *v, const char *what, char **src_
 /* ---- ladders -------------------------------------------------------- */
 
 typedef struct ladder_ctx {
-    yaml_node_t *types, *gate, *policy, *tiers;
+    yaml_node_t *types, *gate, *cumulative, *policy, *tiers;
 } ladder_ctx;
 
 typedef struct policy_ctx {
@@ -978,11 +993,10 @@ static void compute_mask(const program *p, ladder_def *l)
 
 static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
 {
-    static const key_slot keys[] = {KEY_SLOT(ladder_ctx, "partner_types", types),
-                                    KEY_SLOT(ladder_ctx, "gate", gate),
-                                    KEY_SLOT(ladder_ctx, "policy", policy),
-                                    KEY_SLOT(ladder_ctx, "tiers", tiers),
-                                    {NULL, 0}};
+    static const key_slot keys[] = {
+        KEY_SLOT(ladder_ctx, "partner_types", types),   KEY_SLOT(ladder_ctx, "gate", gate),
+        KEY_SLOT(ladder_ctx, "cumulative", cumulative), KEY_SLOT(ladder_ctx, "policy", policy),
+        KEY_SLOT(ladder_ctx, "tiers", tiers),           {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "ladder '%s'", l->name);
     l->policy = (ladder_policy){.review = REVIEW_IMMEDIATE, .max_drop = 1};
@@ -1000,6 +1014,9 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
     }
     if (c.gate)
         l->gate = read_expr(ld, c.gate, "gate", &l->gate_src);
+    l->cumulative = true;
+    if (c.cumulative)
+        read_bool(ld, c.cumulative, "cumulative", &l->cumulative);
     if (!c.tiers)
         problem(ld, v, "ladder '%s' is missing 'tiers'", l->name);
     else

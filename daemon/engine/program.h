@@ -95,6 +95,10 @@ typedef struct ladder_def {
     size_t n_types;
     char *gate_src; /* NULL when no gate */
     expr *gate;
+    /* true (the default): a tier qualifies only when its own `when` and
+     * every lower tier's hold, so partners climb the ladder; false: the
+     * highest tier whose `when` holds (the rule before 0.2). */
+    bool cumulative;
     ladder_policy policy;
     tier_def *tiers; /* lowest first */
     size_t n_tiers;

@@ -147,9 +147,15 @@ START_TEST(test_history_says_which_criteria_lost_the_tier)
     json_t *last = json_array_get(changes, 0); /* newest first */
     ck_assert_str_eq(json_string_value(json_object_get(last, "from")), "T2");
     ck_assert_str_eq(json_string_value(json_object_get(last, "to")), "T1");
+    /* The ladder is cumulative: T2's criteria come after the T1 ones it
+     * inherits, each naming its tier. */
     json_t *lost = json_object_get(last, "lost");
-    ck_assert_msg(json_array_size(lost) == 1, "lost: %zu criteria", json_array_size(lost));
-    json_t *k = json_array_get(lost, 0);
+    ck_assert_msg(json_array_size(lost) == 2, "lost: %zu criteria", json_array_size(lost));
+    json_t *inherited = json_array_get(lost, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(inherited, "tier")), "T1");
+    ck_assert(json_is_true(json_object_get(inherited, "met")));
+    json_t *k = json_array_get(lost, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(k, "tier")), "T2");
     ck_assert_str_eq(json_string_value(json_object_get(k, "metric")), "lvl");
     ck_assert(json_is_false(json_object_get(k, "met")));
     ck_assert_int_eq(json_integer_value(json_object_get(k, "value")), 2);

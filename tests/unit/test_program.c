@@ -288,6 +288,28 @@ START_TEST(test_zero_durations_and_leap_day_reviews_are_accepted)
 }
 END_TEST
 
+START_TEST(test_ladders_are_cumulative_unless_the_file_says_false)
+{
+    program *p = parse_ok(HEAD METRICS LADDER_HEAD TIERS);
+    ck_assert(p->ladders[0].cumulative);
+    program_free(p);
+    p = parse_ok(HEAD METRICS "ladders:\n  l:\n    partner_types: [x]\n    cumulative: false\n"
+                              "    tiers:\n" TIERS);
+    ck_assert(!p->ladders[0].cumulative);
+    program_free(p);
+    p = parse_ok(HEAD METRICS "ladders:\n  l:\n    partner_types: [x]\n    cumulative: yes\n"
+                              "    tiers:\n" TIERS);
+    ck_assert(p->ladders[0].cumulative);
+    program_free(p);
+    refused(HEAD METRICS "ladders:\n  l:\n    partner_types: [x]\n    cumulative: sometimes\n"
+                         "    tiers:\n" TIERS,
+            "f.yaml:9:17: cumulative must be true or false, not 'sometimes'");
+    refused(HEAD METRICS "ladders:\n  l:\n    partner_types: [x]\n    cumulative: [true]\n"
+                         "    tiers:\n" TIERS,
+            "f.yaml:9:17: cumulative must be true or false, found a list");
+}
+END_TEST
+
 START_TEST(test_unknown_keys_are_refused_at_every_level)
 {
     refused(HEAD "colour: red\n" METRICS LADDER_HEAD TIERS,
@@ -299,7 +321,7 @@ START_TEST(test_unknown_keys_are_refused_at_every_level)
     refused(HEAD METRICS
             "ladders:\n  l:\n    partner_types: [x]\n    gates: a >= 1\n    tiers:\n" TIERS,
             "f.yaml:9:5: unknown key 'gates' in ladder 'l' (expected partner_types, gate, "
-            "policy, tiers)");
+            "cumulative, policy, tiers)");
     refused(HEAD METRICS LADDER_HEAD TIERS "    policy: { grase: 90d }\n",
             "f.yaml:12:15: unknown key 'grase' in policy of ladder 'l' (expected review, grace, "
             "max_drop, approval, grandfather)");
@@ -745,6 +767,7 @@ static Suite *program_suite(void)
     tcase_add_test(tc, test_a_partner_type_may_sit_on_two_ladders);
     tcase_add_test(tc, test_zero_durations_and_leap_day_reviews_are_accepted);
     tcase_add_test(tc, test_unknown_keys_are_refused_at_every_level);
+    tcase_add_test(tc, test_ladders_are_cumulative_unless_the_file_says_false);
     tcase_add_test(tc, test_duplicate_keys_are_refused);
     tcase_add_test(tc, test_missing_required_keys_are_named);
     tcase_add_test(tc, test_missing_metrics_also_leaves_expressions_unresolved);
