@@ -219,12 +219,13 @@ int tctl_print_state_answer(tctl *t, const char *partner, Tierd__TierState *s)
 }
 
 /* " (from Registered)" for a criterion the next tier inherits, " (gate)"
- * for the gate's, "" for its own. */
+ * for the gate's, "" for its own (and from servers before 0.2, which name
+ * no tier). */
 static void gap_origin(const Tierd__NextTier *n, const Tierd__Gap *g, char *buf, size_t len)
 {
-    if (!g->tier || !*g->tier)
+    if (g->gate)
         snprintf(buf, len, " (gate)");
-    else if (strcmp(g->tier, n->tier) != 0)
+    else if (g->tier && *g->tier && strcmp(g->tier, n->tier) != 0)
         snprintf(buf, len, " (from %s)", g->tier);
     else
         buf[0] = 0;
@@ -272,11 +273,11 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
         for (size_t i = 0; i < l->next->n_gaps; i++) {
             const Tierd__Gap *g = l->next->gaps[i];
             json_array_append_new(
-                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "metric", tctl_str(g->metric),
-                                "value", tctl_num_json(g->value), "threshold",
+                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "metric",
+                                tctl_str(g->metric), "value", tctl_num_json(g->value), "threshold",
                                 tctl_num_json(g->threshold), "missing", tctl_num_json(g->missing),
                                 "op", tctl_str(g->op && *g->op ? g->op : ">="), "tier",
-                                tctl_str_or_null(g->tier)));
+                                tctl_str_or_null(g->tier), "gate", g->gate));
         }
         json_decref(next);
         next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);

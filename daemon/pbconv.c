@@ -159,6 +159,7 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
             g->missing = x->gaps[i].missing;
             g->op = rpc_strdup(call, cmp_op_str(x->gaps[i].op));
             g->tier = s_or_empty(call, x->gaps[i].tier);
+            g->gate = !x->gaps[i].tier;
             nt->gaps[i] = g;
         }
         le->next = nt;
