@@ -32,6 +32,9 @@ Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t
 Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v);
 /* The partner's tiers on every ladder it sits on; *n gets the count. */
 Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, size_t *n);
+/* The benefits p holds on every ladder it sits on (engine_partner_benefits);
+ * *n gets the count. */
+Tierd__Benefit **pbconv_benefits(rpc_call *call, const td_partner *p, size_t *n);
 Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p);
 Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x);
 /* An arena copy of an unpacked message's bytes decoded again: used for
