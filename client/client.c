@@ -451,3 +451,18 @@ int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorRespo
     r.connector = (char *)connector;
     return CALL(c, "GetCursor", &r, tierd__cursor_response, out, err);
 }
+
+int td_client_get_benefits(td_client *c, const char *const *ids, size_t n,
+                           Tierd__GetBenefitsResponse **out, td_error *err)
+{
+    Tierd__GetBenefitsRequest r = TIERD__GET_BENEFITS_REQUEST__INIT;
+    r.n_partners = n;
+    r.partners = (char **)ids;
+    return CALL(c, "GetBenefits", &r, tierd__get_benefits_response, out, err);
+}
+
+int td_client_list_benefit_holders(td_client *c, const Tierd__ListBenefitHoldersRequest *req,
+                                   Tierd__ListBenefitHoldersResponse **out, td_error *err)
+{
+    return CALL(c, "ListBenefitHolders", req, tierd__list_benefit_holders_response, out, err);
+}

@@ -463,12 +463,14 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
     uint64_t limit = 0;
     if (opt(a, "limit") && td_number_parse(opt(a, "limit"), 0, UINT32_MAX, &limit) != 0) {
         fprintf(stderr, "tierctl: --limit must be a whole number\n"
-                        "usage: tierctl partner list [--ladder L] [--tier T] [--limit N]\n");
+                        "usage: tierctl partner list [--ladder L] [--tier T] [--benefit B] "
+                        "[--limit N]\n");
         return TCTL_EXIT_USAGE;
     }
     Tierd__ListPartnersRequest req = TIERD__LIST_PARTNERS_REQUEST__INIT;
     req.ladder = (char *)(opt(a, "ladder") ? opt(a, "ladder") : "");
     req.tier = (char *)(opt(a, "tier") ? opt(a, "tier") : "");
+    req.benefit = (char *)(opt(a, "benefit") ? opt(a, "benefit") : "");
     char after[ID_MAX * 8] = "";
     json_t *all = json_array();
     uint64_t shown = 0;
@@ -818,6 +820,7 @@ static int cmd_clock_advance(tctl *t, cmd_args *a)
 }
 
 static int cmd_watch(tctl *t, cmd_args *a);
+static int cmd_benefits(tctl *t, cmd_args *a);
 
 static const command commands[] = {
     {NULL, "ping", {NULL}, 0, 0, cmd_ping, "ping"},
@@ -848,11 +851,11 @@ static const command commands[] = {
     {"partner", "show", {NULL}, 1, 1, cmd_partner_show, "partner show ID"},
     {"partner",
      "list",
-     {"ladder=", "tier=", "limit=", NULL},
+     {"ladder=", "tier=", "benefit=", "limit=", NULL},
      0,
      0,
      cmd_partner_list,
-     "partner list [--ladder L] [--tier T|unranked] [--limit N]"},
+     "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--limit N]"},
     {"partner", "delete", {NULL}, 1, 1, cmd_partner_delete, "partner delete ID"},
     {"event",
      "add",
@@ -909,6 +912,14 @@ static const command commands[] = {
     {NULL, "approve", {"ladder=", NULL}, 1, 1, cmd_approve, "approve ID --ladder L"},
     {NULL, "deny", {"ladder=", "reason=", NULL}, 1, 1, cmd_deny, "deny ID --ladder L [--reason R]"},
     {NULL, "stats", {NULL}, 0, 0, cmd_stats, "stats"},
+    {NULL,
+     "benefits",
+     {"ladder=", "holders=", "csv", NULL},
+     0,
+     1,
+     cmd_benefits,
+     "benefits ID [--ladder L] | benefits --holders NAME [--ladder L] [--csv]   (a partner's "
+     "benefits, or every partner holding one)"},
     {NULL,
      "watch",
      {"ladder=", "partner=", "since=", "pub-url=", "long-poll", NULL},
@@ -1070,6 +1081,105 @@ static int cmd_watch(tctl *t, cmd_args *a)
 
     return tctl_watch(t, opt(a, "ladder"), opt(a, "partner"), have_since, since, opt(a, "pub-url"),
                       long_poll);
+}
+
+/* `benefits --holders NAME`: every page of ListBenefitHolders, printed as
+ * it arrives (tab-separated or CSV), or gathered into one JSON document. */
+static int benefit_holders(tctl *t, const char *name, const char *ladder, bool csv)
+{
+    Tierd__ListBenefitHoldersRequest req = TIERD__LIST_BENEFIT_HOLDERS_REQUEST__INIT;
+    req.benefit = (char *)name;
+    req.ladder = (char *)(ladder ? ladder : "");
+    char after[ID_MAX * 8] = "";
+    json_t *all = t->json ? json_array() : NULL;
+    uint64_t rows = 0;
+    if (csv && !t->json)
+        printf("partner,ladder,tier,value,granted_by\n");
+    for (;;) {
+        req.after = after;
+        Tierd__ListBenefitHoldersResponse *r;
+        td_error err;
+        int rc = td_client_list_benefit_holders(t->cli, &req, &r, &err);
+        if (rc) {
+            json_decref(all);
+            return tctl_fail_rc(rc, &err);
+        }
+        for (size_t i = 0; i < r->n_holders; i++, rows++) {
+            const Tierd__BenefitHolder *h = r->holders[i];
+            if (t->json)
+                json_array_append_new(
+                    all, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "partner",
+                                   tctl_str(h->partner), "ladder", tctl_str(h->ladder), "tier",
+                                   tctl_str(h->tier), "value", tctl_str_or_null(h->value), "number",
+                                   h->has_number ? json_real(h->number) : json_null(), "granted_by",
+                                   tctl_str(h->granted_by)));
+            else if (csv)
+                tctl_csv_row(
+                    (const char *const[]){h->partner, h->ladder, h->tier, h->value, h->granted_by},
+                    5);
+            else
+                printf("%s\t%s\t%s\t%s\n", h->partner, h->ladder, h->tier,
+                       h->value && *h->value ? h->value : "-");
+        }
+        bool more = r->next && *r->next && r->n_holders > 0 && strlen(r->next) < sizeof after;
+        if (more)
+            strcpy(after, r->next);
+        tierd__list_benefit_holders_response__free_unpacked(r, NULL);
+        if (!more)
+            break;
+    }
+    if (t->json)
+        tctl_print_json(json_pack("{s:o, s:o, s:I}", "benefit", tctl_str(name), "holders", all,
+                                  "count", (json_int_t)rows));
+    return 0;
+}
+
+static int cmd_benefits(tctl *t, cmd_args *a)
+{
+    const command *c = find_command("benefits");
+    const char *holders = opt(a, "holders");
+    if (holders && a->npos)
+        return usage_error(c, "%s", "give a partner ID or --holders NAME, not both");
+    if (!holders && !a->npos)
+        return usage_error(c, "%s", "benefits needs a partner ID or --holders NAME");
+    if (holders)
+        return benefit_holders(t, holders, opt(a, "ladder"), opt(a, "csv") != NULL);
+    if (opt(a, "csv"))
+        return usage_error(c, "%s", "--csv goes with --holders");
+    const char *ladder = opt(a, "ladder");
+    Tierd__GetBenefitsResponse *r;
+    td_error err;
+    int rc = td_client_get_benefits(t->cli, &a->pos[0], 1, &r, &err);
+    if (rc)
+        return tctl_fail_rc(rc, &err);
+    const Tierd__PartnerBenefits *pb = r->n_partners ? r->partners[0] : NULL;
+    if (!pb || !pb->found) {
+        tierd__get_benefits_response__free_unpacked(r, NULL);
+        td_error_set(&err, TD_NOT_FOUND, "unknown partner '%s'", a->pos[0]);
+        return tctl_fail(&err);
+    }
+    json_t *list = t->json ? json_array() : NULL;
+    size_t shown = 0;
+    for (size_t i = 0; i < pb->n_benefits; i++) {
+        const Tierd__Benefit *b = pb->benefits[i];
+        if (ladder && strcmp(ladder, b->ladder) != 0)
+            continue;
+        shown++;
+        if (t->json) {
+            json_array_append_new(list, tctl_benefit_json(b));
+            continue;
+        }
+        char text[2 * TCTL_BENEFIT_MAX];
+        tctl_benefit_text(b, text, sizeof text);
+        printf("%s\t%s\t(%s)\n", b->ladder, text, b->tier);
+    }
+    if (t->json)
+        tctl_print_json(json_pack("{s:o, s:o}", "partner", tctl_str(a->pos[0]), "benefits", list));
+    else if (!shown)
+        printf("%s holds no benefits%s%s\n", a->pos[0], ladder ? " on ladder " : "",
+               ladder ? ladder : "");
+    tierd__get_benefits_response__free_unpacked(r, NULL);
+    return 0;
 }
 
 /* ---- main ----------------------------------------------------------------------------- */

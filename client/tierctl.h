@@ -31,6 +31,9 @@ typedef struct tctl {
 int tctl_fail(const td_error *err);
 /* The same for a negative td_code from a call. */
 int tctl_fail_rc(int rc, const td_error *err);
+/* One CSV record (RFC 4180) on stdout: a field holding a comma, quote or
+ * line break is quoted, its quotes doubled; NULL prints as empty. */
+void tctl_csv_row(const char *const *fields, size_t n);
 
 /* Prints the JSON document on stdout, one document per command, and frees it. */
 void tctl_print_json(json_t *doc);
@@ -57,6 +60,13 @@ const char *tctl_tier_name(const char *t); /* "unranked" for none */
 json_t *tctl_tier_state_json(const Tierd__TierState *s);
 void tctl_print_tier_state(const Tierd__TierState *s, const char *indent);
 json_t *tctl_partner_json(const Tierd__PartnerInfo *p);
+/* A benefit: name, value (null for a bare name), number (null unless the
+ * value is one), ladder, tier (the one granting it). */
+json_t *tctl_benefit_json(const Tierd__Benefit *b);
+json_t *tctl_benefits_json(Tierd__Benefit **bs, size_t n);
+#define TCTL_BENEFIT_MAX 260 /* a benefit's name or value, with room to spare */
+/* "name" or "name=value". */
+void tctl_benefit_text(const Tierd__Benefit *b, char *buf, size_t n);
 json_t *tctl_change_json(const Tierd__TierChange *c);
 void tctl_print_change(const Tierd__TierChange *c);
 json_t *tctl_changes_json(const Tierd__ChangesResponse *r);

@@ -32,6 +32,27 @@ int tctl_fail_rc(int rc, const td_error *err)
     return tctl_fail(&e);
 }
 
+void tctl_csv_row(const char *const *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *f = fields[i] ? fields[i] : "";
+        if (i)
+            putchar(',');
+        if (!f[strcspn(f, ",\"\r\n")]) {
+            fputs(f, stdout);
+            continue;
+        }
+        putchar('"');
+        for (; *f; f++) {
+            if (*f == '"')
+                putchar('"');
+            putchar(*f);
+        }
+        putchar('"');
+    }
+    putchar('\n');
+}
+
 void tctl_print_json(json_t *doc)
 {
     if (!doc) {

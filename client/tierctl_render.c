@@ -88,6 +88,30 @@ void tctl_print_tier_state(const Tierd__TierState *s, const char *indent)
     }
 }
 
+json_t *tctl_benefit_json(const Tierd__Benefit *b)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", tctl_str(b->name), "value",
+                     tctl_str_or_null(b->value), "number",
+                     b->has_number ? json_real(b->number) : json_null(), "ladder",
+                     tctl_str(b->ladder), "tier", tctl_str(b->tier));
+}
+
+json_t *tctl_benefits_json(Tierd__Benefit **bs, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, tctl_benefit_json(bs[i]));
+    return a;
+}
+
+void tctl_benefit_text(const Tierd__Benefit *b, char *buf, size_t n)
+{
+    if (b->value && *b->value)
+        snprintf(buf, n, "%s=%s", b->name, b->value);
+    else
+        snprintf(buf, n, "%s", b->name ? b->name : "");
+}
+
 json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
 {
     const Tierd__Partner *pp = p->partner;
@@ -98,10 +122,11 @@ json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
     for (size_t i = 0; i < p->n_tiers; i++)
         json_object_set_new(tiers, p->tiers[i]->ladder ? p->tiers[i]->ladder : "",
                             tctl_tier_state_json(p->tiers[i]));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "partner", tctl_str(pp ? pp->id : ""),
-                     "name", tctl_str_or_null(pp ? pp->name : NULL), "types", types, "tiers", tiers,
-                     "created", tctl_time_json(p->created), "updated", tctl_time_json(p->updated),
-                     "events", (json_int_t)p->events);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "partner",
+                     tctl_str(pp ? pp->id : ""), "name", tctl_str_or_null(pp ? pp->name : NULL),
+                     "types", types, "tiers", tiers, "created", tctl_time_json(p->created),
+                     "updated", tctl_time_json(p->updated), "events", (json_int_t)p->events,
+                     "benefits", tctl_benefits_json(p->benefits, p->n_benefits));
 }
 
 static json_t *criterion_json(const Tierd__Criterion *c)
@@ -134,6 +159,12 @@ json_t *tctl_change_json(const Tierd__TierChange *c)
         json_object_set_new(o, "lost", criteria_json(c->lost, c->n_lost));
     if (o && c->promotion_tier && *c->promotion_tier)
         json_object_set_new(o, "promotion_tier", tctl_str(c->promotion_tier));
+    if (o && c->n_benefits_gained)
+        json_object_set_new(o, "benefits_gained",
+                            tctl_benefits_json(c->benefits_gained, c->n_benefits_gained));
+    if (o && c->n_benefits_lost)
+        json_object_set_new(o, "benefits_lost",
+                            tctl_benefits_json(c->benefits_lost, c->n_benefits_lost));
     return o;
 }
 
@@ -164,6 +195,20 @@ static bool print_dropped_promotion(const Tierd__TierChange *c, const char *at)
     return true;
 }
 
+/* "label a, b=5" on one line; nothing for none. */
+static void print_benefit_list(const char *label, Tierd__Benefit **bs, size_t n)
+{
+    if (!n)
+        return;
+    printf("%s", label);
+    for (size_t i = 0; i < n; i++) {
+        char text[2 * TCTL_BENEFIT_MAX];
+        tctl_benefit_text(bs[i], text, sizeof text);
+        printf("%s %s", i ? "," : "", text);
+    }
+    printf("\n");
+}
+
 void tctl_print_change(const Tierd__TierChange *c)
 {
     char at[64];
@@ -192,6 +237,8 @@ void tctl_print_change(const Tierd__TierChange *c)
         printf("    lost %s: %s %s %s not met (%s)\n", tctl_tier_name(c->from_tier), k->metric,
                k->op, th, v);
     }
+    print_benefit_list("    benefits gained:", c->benefits_gained, c->n_benefits_gained);
+    print_benefit_list("    benefits lost:", c->benefits_lost, c->n_benefits_lost);
 }
 
 json_t *tctl_changes_json(const Tierd__ChangesResponse *r)

@@ -55,6 +55,12 @@ int handle_approve(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage
 int handle_deny(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                 td_error *err);
 
+/* ---- benefits (handlers_benefits.c) ---- */
+int handle_get_benefits(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                        td_error *err);
+int handle_list_benefit_holders(rpc_call *call, const ProtobufCMessage *req,
+                                ProtobufCMessage **resp, td_error *err);
+
 /* ---- connector cursors (handlers_cursor.c) ---- */
 
 /* GetCursor: the connector's committed cursor ("" when none). */

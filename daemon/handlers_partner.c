@@ -134,7 +134,10 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     td_partner **found = rpc_alloc(call, limit * sizeof *found);
     bool more = false;
     td_error lerr = {0};
-    size_t n = engine_partner_list(e, after, ladder, tier, found, limit, &more, &lerr);
+    const char *benefit = r->benefit && *r->benefit ? r->benefit : NULL;
+    size_t n = benefit ? engine_partner_list_benefit(e, after, ladder, tier, benefit, found, limit,
+                                                     &more, &lerr)
+                       : engine_partner_list(e, after, ladder, tier, found, limit, &more, &lerr);
     if (lerr.code != TD_OK)
         return td_error_set(err, lerr.code == TD_NOT_FOUND ? TD_INVALID_ARGUMENT : lerr.code, "%s",
                             lerr.message);

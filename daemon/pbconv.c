@@ -86,6 +86,34 @@ Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_ris
     return out;
 }
 
+Tierd__Benefit **pbconv_benefits(rpc_call *call, const td_partner *p, size_t *n)
+{
+    const engine *e = call->d->engine;
+    const program *prog = engine_program(e);
+    size_t total = 0, k;
+    for (size_t l = 0; prog && l < prog->n_ladders; l++) {
+        engine_partner_benefits(e, p, l, &k);
+        total += k;
+    }
+    Tierd__Benefit **out = rpc_alloc(call, (total ? total : 1) * sizeof *out);
+    *n = 0;
+    for (size_t l = 0; prog && l < prog->n_ladders; l++) {
+        const benefit_grant *g = engine_partner_benefits(e, p, l, &k);
+        for (size_t i = 0; i < k; i++) {
+            Tierd__Benefit *b = rpc_alloc(call, sizeof *b);
+            tierd__benefit__init(b);
+            b->name = s_or_empty(call, g[i].def->name);
+            b->value = s_or_empty(call, g[i].def->value);
+            b->number = g[i].def->number;
+            b->has_number = g[i].def->has_number;
+            b->ladder = s_or_empty(call, prog->ladders[l].name);
+            b->tier = s_or_empty(call, g[i].tier);
+            out[(*n)++] = b;
+        }
+    }
+    return out;
+}
+
 Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk)
 {
     td_partner_info info;
@@ -105,6 +133,7 @@ Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, boo
     out->created = info.created;
     out->updated = info.updated;
     out->events = info.events;
+    out->benefits = pbconv_benefits(call, p, &out->n_benefits);
     return out;
 }
 

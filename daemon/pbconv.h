@@ -34,6 +34,9 @@ Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v);
  * at_risk, each says when it lapses and would be demoted (a walk over the
  * partner's window edges: for a few partners, not for list pages). */
 Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_risk, size_t *n);
+/* The benefits p holds on every ladder it sits on (engine_partner_benefits);
+ * *n gets the count. */
+Tierd__Benefit **pbconv_benefits(rpc_call *call, const td_partner *p, size_t *n);
 /* at_risk as for pbconv_tiers. */
 Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk);
 Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x);

@@ -72,6 +72,8 @@ static const rpc_method rpc_methods[] = {
      * an advance commits before it answers. */
     {"Clock", TD_ROLE_READ, true, &tierd__clock_request__descriptor, &tierd__clock_response__descriptor, handle_clock},
     {"GetCursor", TD_ROLE_READ, false, &tierd__cursor_request__descriptor, &tierd__cursor_response__descriptor, handle_get_cursor},
+    {"GetBenefits", TD_ROLE_READ, false, &tierd__get_benefits_request__descriptor, &tierd__get_benefits_response__descriptor, handle_get_benefits},
+    {"ListBenefitHolders", TD_ROLE_READ, false, &tierd__list_benefit_holders_request__descriptor, &tierd__list_benefit_holders_response__descriptor, handle_list_benefit_holders},
 };
 /* clang-format on */
 

@@ -422,6 +422,7 @@ void state_change_sink(void *ud, const td_change *c)
     size_t nc = c->n_criteria + c->n_lost;
     Tierd__Criterion *crit = calloc(nc ? nc : 1, sizeof *crit);
     Tierd__Criterion **critp = calloc(nc ? nc : 1, sizeof *critp);
+    Tierd__Benefit *ben = NULL, **benp = NULL;
     uint8_t *buf = NULL;
     char *topic = NULL;
     if (!crit || !critp)
@@ -437,6 +438,25 @@ void state_change_sink(void *ud, const td_change *c)
         crit[i].missing = k->missing;
         crit[i].tier = nz(k->tier);
         critp[i] = &crit[i];
+    }
+    size_t nb = c->n_gained + c->n_benefits_lost;
+    if (nb) {
+        ben = calloc(nb, sizeof *ben);
+        benp = calloc(nb, sizeof *benp);
+        if (!ben || !benp)
+            goto oom;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        const benefit_grant *g =
+            i < c->n_gained ? &c->gained[i] : &c->benefits_lost[i - c->n_gained];
+        tierd__benefit__init(&ben[i]);
+        ben[i].name = nz(g->def->name);
+        ben[i].value = nz(g->def->value);
+        ben[i].number = g->def->number;
+        ben[i].has_number = g->def->has_number;
+        ben[i].ladder = nz(c->ladder);
+        ben[i].tier = nz(g->tier);
+        benp[i] = &ben[i];
     }
     Tierd__TierChange tc = TIERD__TIER_CHANGE__INIT;
     tc.sequence = seq;
@@ -455,6 +475,10 @@ void state_change_sink(void *ud, const td_change *c)
     tc.promotion_tier = nz(c->promotion_tier);
     tc.actor = nz(c->actor);
     tc.reason = nz(c->reason);
+    tc.n_benefits_gained = c->n_gained;
+    tc.benefits_gained = benp;
+    tc.n_benefits_lost = c->n_benefits_lost;
+    tc.benefits_lost = benp ? benp + c->n_gained : NULL;
     size_t len = tierd__tier_change__get_packed_size(&tc);
     buf = malloc(len ? len : 1);
     if (!buf)
@@ -462,8 +486,12 @@ void state_change_sink(void *ud, const td_change *c)
     tierd__tier_change__pack(&tc, buf);
     free(crit);
     free(critp);
+    free(ben);
+    free(benp);
     crit = NULL;
     critp = NULL;
+    ben = NULL;
+    benp = NULL;
     if (store_put_change(d->store, seq, c->partner, buf, len, &err) != 0) {
         free(buf);
         state_fail(d, &err);
@@ -480,6 +508,8 @@ void state_change_sink(void *ud, const td_change *c)
 oom:
     free(crit);
     free(critp);
+    free(ben);
+    free(benp);
     free(buf);
     free(topic);
     td_error_set(&err, TD_RESOURCE_EXHAUSTED, "out of memory recording a change of partner '%s'",

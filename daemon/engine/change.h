@@ -22,5 +22,12 @@ void change_report(const program *prog, const td_partner *p, const char *ladder,
                    const ladder_def *ld, const char *from, int crit_tier, const char *to,
                    td_time now, td_cause cause, const td_event *ev, const double *values,
                    const char *actor, const char *reason, td_change_fn fn, void *ud);
+/* A move made by a new version taking effect (cause PROGRAM_VERSION, no
+ * criteria): from tier `from` of old_ld, in the version left, to `to` of
+ * ld, in the version in force (ld NULL: p leaves the ladder). Benefits
+ * lost are old_ld's, so they say what p held then. */
+void change_report_version(const program *prog, const td_partner *p, const ladder_def *old_ld,
+                           const ladder_def *ld, const char *from, const char *to, td_time now,
+                           td_change_fn fn, void *ud);
 
 #endif

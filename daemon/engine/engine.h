@@ -89,6 +89,14 @@ typedef struct td_change {
     const td_criterion *lost;
     size_t n_lost;
     const char *promotion_tier; /* DENIAL, WITHDRAWN: the promotion dropped */
+    /* Benefits (docs/program.md, "Benefits"): what holding `to` grants
+     * that holding `from` did not, and the other way round, each under the
+     * version the tier was held in. A benefit whose value changes is in
+     * both lists. */
+    const benefit_grant *gained;
+    size_t n_gained;
+    const benefit_grant *benefits_lost;
+    size_t n_benefits_lost;
 } td_change;
 
 typedef void (*td_change_fn)(void *ud, const td_change *c);
@@ -187,6 +195,36 @@ size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *
  * whether further matches exist. */
 size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
                            td_partner **out, size_t cap, bool *more, td_error *err);
+
+/* ---- benefits (benefits.c; docs/program.md, "Benefits") ---- */
+/* What p holds on ladder index l: the grants of the tier it holds there
+ * (override included); NULL and 0 when off the ladder or unranked.
+ * Borrowed from the program in force. */
+const benefit_grant *engine_partner_benefits(const engine *e, const td_partner *p, size_t l,
+                                             size_t *n);
+/* One partner holding a benefit on one ladder. */
+typedef struct td_holder {
+    const td_partner *partner;
+    size_t ladder; /* index in the program in force */
+    int tier;      /* the tier held there */
+    const benefit_grant *grant;
+} td_holder;
+/* Who holds `benefit`, in partner id order strictly after `after` (NULL:
+ * from the start), one row per ladder each holds it on (only `ladder`
+ * when non-NULL), in program ladder order. A page ends at the first
+ * partner boundary at or after cap rows, so out must hold cap +
+ * TD_MAX_LADDERS - 1 entries; *more tells whether others follow. Fails
+ * (count 0, err) with TD_FAILED_PRECONDITION without a program,
+ * TD_NOT_FOUND for an unknown ladder or a benefit no tier (of that
+ * ladder) grants, TD_INVALID_ARGUMENT for a name that is no text. One walk
+ * of the id-sorted view from `after`. */
+size_t engine_benefit_holders(engine *e, const char *benefit, const char *ladder, const char *after,
+                              td_holder *out, size_t cap, bool *more, td_error *err);
+/* engine_partner_list, keeping only partners that hold `benefit` (on
+ * `ladder` when given); same errors as engine_benefit_holders. */
+size_t engine_partner_list_benefit(engine *e, const char *after, const char *ladder,
+                                   const char *tier, const char *benefit, td_partner **out,
+                                   size_t cap, bool *more, td_error *err);
 
 /* ---- events (ingest.c; evaluation and due times evaluate.c) ---- */
 /* Validates ev (known partner, known event metric, finite value within

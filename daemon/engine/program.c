@@ -904,9 +904,159 @@ static void tier_def_free(tier_def *t)
     free(t->name);
     free(t->when_src);
     expr_free(t->when);
-    for (size_t b = 0; b < t->n_benefits; b++)
+    for (size_t b = 0; b < t->n_benefits; b++) {
         free(t->benefits[b]);
+        free(t->parsed[b].name);
+        free(t->parsed[b].value);
+    }
     free(t->benefits);
+    free(t->parsed);
+    free(t->grants);
+}
+
+/* docs/program.md, "Benefits": a value written as a decimal number is
+ * also a number; anything else (5k, 50%, gold, 0x10) is text only. */
+static bool benefit_number(const char *s, double *out)
+{
+    const char *q = s + (*s == '-');
+    size_t digits = strspn(q, "0123456789");
+    if (!digits)
+        return false;
+    q += digits;
+    if (*q == '.') {
+        size_t frac = strspn(q + 1, "0123456789");
+        if (!frac)
+            return false;
+        q += 1 + frac;
+    }
+    if (*q == 'e' || *q == 'E') {
+        q += 1 + (q[1] == '+' || q[1] == '-');
+        size_t exp = strspn(q, "0123456789");
+        if (!exp)
+            return false;
+        q += exp;
+    }
+    return !*q && parse_double(s, out);
+}
+
+/* s (n bytes) without the spaces at either end, copied. */
+static char *dup_trimmed(loader *ld, const char *s, size_t n)
+{
+    while (n && *s == ' ')
+        s++, n--;
+    while (n && s[n - 1] == ' ')
+        n--;
+    char *d = malloc(n + 1);
+    if (!d) {
+        ld->oom = true;
+        return NULL;
+    }
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+/* Splits benefit text s (item n) into b; false (reported, b freed) when a
+ * side of its '=' is empty. */
+static bool split_benefit(loader *ld, const yaml_node_t *n, const char *s, benefit_def *b)
+{
+    const char *eq = strchr(s, '=');
+    b->name = dup_trimmed(ld, s, eq ? (size_t)(eq - s) : strlen(s));
+    b->value = eq ? dup_trimmed(ld, eq + 1, strlen(eq + 1)) : NULL;
+    bool ok = b->name && (!eq || b->value);
+    if (ok && !*b->name) {
+        problem(ld, n, "benefit '%.*s' has no name before '='", echo_len(s), s);
+        ok = false;
+    } else if (ok && eq && !*b->value) {
+        problem(ld, n,
+                "benefit '%.*s' has no value after '=' (write '%s' alone for a benefit "
+                "without one)",
+                echo_len(s), s, b->name);
+        ok = false;
+    }
+    if (ok && b->value)
+        b->has_number = benefit_number(b->value, &b->number);
+    if (!ok) {
+        free(b->name);
+        free(b->value);
+        *b = (benefit_def){0};
+    }
+    return ok;
+}
+
+/* A tier's `benefits` (what: "tier 2 of ladder 'l'"): labels, each split
+ * into name and value; a name twice in one tier is refused. */
+static void read_benefits(loader *ld, tier_def *t, yaml_node_t *list, const char *what)
+{
+    if (!expect_sequence(ld, list, "benefits"))
+        return;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0)
+        return;
+    if (n > PROGRAM_MAX_LIST_ITEMS) {
+        problem(ld, list, "benefits has %zu items, more than the limit of %d", n,
+                PROGRAM_MAX_LIST_ITEMS);
+        return;
+    }
+    t->benefits = calloc(n, sizeof *t->benefits);
+    t->parsed = calloc(n, sizeof *t->parsed);
+    if (!t->benefits || !t->parsed) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = node(ld, list->data.sequence.items.start[i]);
+        const char *s = it ? expect_text(ld, it, "benefits") : NULL;
+        benefit_def b = {0};
+        if (!s || !check_label(ld, it, s, "benefits") || !split_benefit(ld, it, s, &b))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < t->n_benefits && !seen; j++)
+            seen = !strcmp(t->parsed[j].name, b.name);
+        char *text = seen ? NULL : dup_text(ld, s);
+        if (seen)
+            problem(ld, it, "benefit '%s' appears twice in %s", b.name, what);
+        if (!text) {
+            free(b.name);
+            free(b.value);
+            continue;
+        }
+        t->benefits[t->n_benefits] = text;
+        t->parsed[t->n_benefits++] = b;
+    }
+}
+
+/* Whether a tier in (lo, hi] of l lists benefit `name`. */
+static bool listed_above(const ladder_def *l, size_t lo, size_t hi, const char *name)
+{
+    for (size_t u = lo + 1; u <= hi; u++)
+        for (size_t i = 0; i < l->tiers[u].n_benefits; i++)
+            if (!strcmp(l->tiers[u].parsed[i].name, name))
+                return true;
+    return false;
+}
+
+/* Cumulative benefits (docs/program.md, "Benefits"): each tier's grants. */
+static void compute_grants(loader *ld, ladder_def *l)
+{
+    for (size_t t = 0; t < l->n_tiers; t++) {
+        tier_def *td = &l->tiers[t];
+        size_t cap = 0;
+        for (size_t s = 0; s <= t; s++)
+            cap += l->tiers[s].n_benefits;
+        if (!cap)
+            continue;
+        td->grants = calloc(cap, sizeof *td->grants);
+        if (!td->grants) {
+            ld->oom = true;
+            return;
+        }
+        for (size_t s = 0; s <= t; s++)
+            for (size_t i = 0; i < l->tiers[s].n_benefits; i++)
+                if (!listed_above(l, s, t, l->tiers[s].parsed[i].name))
+                    td->grants[td->n_grants++] =
+                        (benefit_grant){&l->tiers[s].parsed[i], l->tiers[s].name};
+    }
 }
 
 /* Tier i of ladder l, kept (l->n_tiers grows) only when complete, so
@@ -943,7 +1093,7 @@ static void read_tier(loader *ld, ladder_def *l, yaml_node_t *item, size_t i, ti
     else
         t->when = read_expr(ld, c.when, "when", &t->when_src);
     if (c.benefits)
-        t->benefits = read_labels(ld, c.benefits, "benefits", &t->n_benefits, false);
+        read_benefits(ld, t, c.benefits, what);
     if (name)
         t->name = dup_text(ld, name);
     if (t->name && t->when) {
@@ -1021,6 +1171,7 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
         problem(ld, v, "ladder '%s' is missing 'tiers'", l->name);
     else
         read_tiers(ld, l, c.tiers, &names);
+    compute_grants(ld, l);
     yaml_node_t *approval = NULL;
     if (c.policy)
         read_policy(ld, l, c.policy, &approval);
@@ -1226,6 +1377,23 @@ int ladder_tier_index(const ladder_def *l, const char *name)
 const char *ladder_tier_name(const ladder_def *l, int t)
 {
     return t >= 0 ? l->tiers[t].name : NULL;
+}
+
+const benefit_grant *ladder_tier_grants(const ladder_def *l, int t, size_t *n)
+{
+    bool held = l && t >= 0 && (size_t)t < l->n_tiers;
+    *n = held ? l->tiers[t].n_grants : 0;
+    return held ? l->tiers[t].grants : NULL;
+}
+
+const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *name)
+{
+    size_t n;
+    const benefit_grant *g = ladder_tier_grants(l, t, &n);
+    for (size_t i = 0; name && i < n; i++)
+        if (!strcmp(g[i].def->name, name))
+            return &g[i];
+    return NULL;
 }
 
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types)

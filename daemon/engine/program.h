@@ -81,12 +81,34 @@ typedef struct ladder_policy {
     uint32_t approval_mask;            /* bit i: promotions into tier i need approval */
 } ladder_policy;
 
+/* One benefit a tier lists (docs/program.md, "Benefits"): `name`, or
+ * `name=value` split at the first '='. */
+typedef struct benefit_def {
+    char *name;
+    char *value;   /* the text after '=', spaces around it trimmed; NULL: a bare name */
+    double number; /* the value as a number, when has_number */
+    bool has_number;
+} benefit_def;
+
+/* A benefit the holder of a tier has: one the tier lists, or one inherited
+ * from a lower tier of the same ladder (benefits are cumulative). */
+typedef struct benefit_grant {
+    const benefit_def *def;
+    const char *tier; /* the tier whose list grants it */
+} benefit_grant;
+
 typedef struct tier_def {
     char *name;
     char *when_src; /* the expression as written */
     expr *when;
-    char **benefits;
+    char **benefits; /* as written, for explain */
     size_t n_benefits;
+    benefit_def *parsed; /* n_benefits, in the same order */
+    /* What holding this tier grants: the benefits of every tier up to and
+     * including this one, a higher tier's entry winning for a name, in
+     * ladder order (lowest tier first, then as written). */
+    benefit_grant *grants;
+    size_t n_grants;
 } tier_def;
 
 typedef struct ladder_def {
@@ -142,6 +164,10 @@ int program_ladder_index(const program *p, const char *name);
 int ladder_tier_index(const ladder_def *l, const char *name);
 /* Tier t's name, or NULL for t < 0 (unranked). */
 const char *ladder_tier_name(const ladder_def *l, int t);
+/* What holding tier t of l grants (its `grants`); NULL and 0 for t < 0. */
+const benefit_grant *ladder_tier_grants(const ladder_def *l, int t, size_t *n);
+/* The grant of benefit `name` that holding tier t of l gives, or NULL. */
+const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *name);
 /* Whether a partner with these types sits on ladder l. */
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types);
 /* The ladders of p (bit l for ladder l) a partner with these types sits

@@ -59,8 +59,7 @@ static void tiers_for_program(engine *e, const program *old, const program *np, 
         int l = program_ladder_index(np, old_ld->name);
         if (l < 0 || !(on & (1u << l))) {
             if (from)
-                change_report(e->prog, p, old_ld->name, NULL, from, -1, NULL, now,
-                              TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL, NULL, fn, ud);
+                change_report_version(e->prog, p, old_ld, NULL, from, NULL, now, fn, ud);
             continue;
         }
         const ladder_def *ld = &np->ladders[l];
@@ -89,8 +88,7 @@ static void tiers_for_program(engine *e, const program *old, const program *np, 
         int eff = ts_effective(ts);
         const char *to = eff >= 0 ? ld->tiers[eff].name : NULL;
         if (from && (!to || strcmp(from, to) != 0))
-            change_report(e->prog, p, ld->name, NULL, from, -1, to, now, TD_CAUSE_PROGRAM_VERSION,
-                          NULL, NULL, NULL, NULL, fn, ud);
+            change_report_version(e->prog, p, old_ld, ld, from, to, now, fn, ud);
     }
 }
 

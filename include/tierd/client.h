@@ -83,6 +83,10 @@ int td_client_deny(td_client *c, const Tierd__DecisionRequest *req, Tierd__TierS
                    td_error *err);
 int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorResponse **out,
                          td_error *err);
+int td_client_get_benefits(td_client *c, const char *const *ids, size_t n,
+                           Tierd__GetBenefitsResponse **out, td_error *err);
+int td_client_list_benefit_holders(td_client *c, const Tierd__ListBenefitHoldersRequest *req,
+                                   Tierd__ListBenefitHoldersResponse **out, td_error *err);
 
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);

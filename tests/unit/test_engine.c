@@ -377,8 +377,9 @@ START_TEST(test_program_apply_remaps_tiers_by_name_and_reports_version_changes)
     program *v3 = fx_partners_program("v3", 100000);
     ladder_def *r = &v3->ladders[0];
     memmove(&r->tiers[1], &r->tiers[0], r->n_tiers * sizeof *r->tiers);
-    r->tiers[0] = (tier_def){fx_strdup("Applicant"), fx_strdup("contract_signed >= 1"),
-                             fx_cmp(FX_CONTRACT, CMP_GE, 1), NULL, 0};
+    r->tiers[0] = (tier_def){.name = fx_strdup("Applicant"),
+                             .when_src = fx_strdup("contract_signed >= 1"),
+                             .when = fx_cmp(FX_CONTRACT, CMP_GE, 1)};
     r->n_tiers++;
     log.n = 0;
     ck_assert_int_eq(engine_program_apply(e, v3, T0 + 20, fx_record, &log), 0);

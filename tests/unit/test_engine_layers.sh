@@ -39,6 +39,7 @@ lifecycle.h lifecycle.c
 evaluate.h evaluate.c
 ingest.c
 membership.c
+benefits.c
 decision.c
 explain.c
 versions.c

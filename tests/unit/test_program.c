@@ -755,6 +755,95 @@ START_TEST(test_diags_grow_without_bound_and_free_cleanly)
 }
 END_TEST
 
+START_TEST(test_benefits_split_into_name_and_value_keeping_the_text)
+{
+    program *p = parse_ok(design_example);
+    const tier_def *selling = &p->ladders[0].tiers[1];
+    ck_assert_uint_eq(selling->n_benefits, 3);
+    ck_assert_str_eq(selling->benefits[2], "margin_points=5");
+    ck_assert_str_eq(selling->parsed[2].name, "margin_points");
+    ck_assert_str_eq(selling->parsed[2].value, "5");
+    ck_assert(selling->parsed[2].has_number);
+    ck_assert_double_eq(selling->parsed[2].number, 5);
+    ck_assert_str_eq(selling->parsed[0].name, "marketing_assets");
+    ck_assert_ptr_null(selling->parsed[0].value);
+    ck_assert(!selling->parsed[0].has_number);
+    program_free(p);
+    /* Numbers are decimal numbers as written; anything else stays text. */
+    p = parse_ok(HEAD METRICS LADDER_HEAD
+                 "      - { name: T1, when: a >= 1, benefits: [\"a = -2.5\", b=1e3, c=5k, d=50%, "
+                 "e=0x10, f=gold, g=inf, h=1.5.2, i=x=y, 'j='''] }\n");
+    const tier_def *t = &p->ladders[0].tiers[0];
+    ck_assert_uint_eq(t->n_benefits, 10);
+    ck_assert_str_eq(t->benefits[0], "a = -2.5");
+    ck_assert_str_eq(t->parsed[0].name, "a");
+    ck_assert_str_eq(t->parsed[0].value, "-2.5");
+    ck_assert(t->parsed[0].has_number);
+    ck_assert_double_eq(t->parsed[0].number, -2.5);
+    ck_assert(t->parsed[1].has_number);
+    ck_assert_double_eq(t->parsed[1].number, 1000);
+    for (size_t i = 2; i <= 7; i++)
+        ck_assert_msg(!t->parsed[i].has_number, "%s", t->benefits[i]);
+    ck_assert_str_eq(t->parsed[2].value, "5k");
+    ck_assert_str_eq(t->parsed[8].name, "i");
+    ck_assert_str_eq(t->parsed[8].value, "x=y");
+    ck_assert_str_eq(t->parsed[9].value, "'");
+    program_free(p);
+}
+END_TEST
+
+START_TEST(test_a_tier_grants_its_own_benefits_and_every_lower_tiers)
+{
+    program *p = parse_ok(design_example);
+    const ladder_def *l = &p->ladders[0];
+    size_t n;
+    const benefit_grant *g = ladder_tier_grants(l, 3, &n);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_str_eq(g[0].def->name, "portal");
+    ck_assert_str_eq(g[0].tier, "Registered");
+    ck_assert_str_eq(g[4].def->name, "margin_points");
+    ck_assert_str_eq(g[4].tier, "Selling");
+    ck_assert_str_eq(g[9].def->name, "roadmap_input");
+    ck_assert_str_eq(g[9].tier, "Strategic");
+    ck_assert_uint_eq(l->tiers[0].n_grants, 2);
+    ck_assert_ptr_null(ladder_tier_grants(l, -1, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_nonnull(ladder_tier_grant(l, 2, "mdf"));
+    ck_assert_ptr_null(ladder_tier_grant(l, 1, "mdf"));
+    program_free(p);
+    /* A higher tier's value for a name wins, in that tier's place. */
+    p = parse_ok(HEAD METRICS LADDER_HEAD
+                 "      - { name: T1, when: a >= 1, benefits: [margin=2, portal] }\n"
+                 "      - { name: T2, when: b >= 2, benefits: [margin=5, mdf] }\n");
+    g = ladder_tier_grants(&p->ladders[0], 1, &n);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(g[0].def->name, "portal");
+    ck_assert_str_eq(g[1].def->name, "margin");
+    ck_assert_str_eq(g[1].def->value, "5");
+    ck_assert_str_eq(g[1].tier, "T2");
+    ck_assert_str_eq(ladder_tier_grant(&p->ladders[0], 0, "margin")->def->value, "2");
+    program_free(p);
+}
+END_TEST
+
+START_TEST(test_bad_benefits_are_refused_where_written)
+{
+    const char *want[] = {
+        "f.yaml:10:54: benefit '=5' has no name before '='",
+        "f.yaml:10:58: benefit 'mdf=' has no value after '=' (write 'mdf' alone for a benefit "
+        "without one)",
+        "f.yaml:10:64: benefit 'portal' appears twice in tier 1 of ladder 'l'",
+        "f.yaml:11:51: benefit 'm' appears twice in tier 2 of ladder 'l'",
+    };
+    const char *yaml = HEAD METRICS LADDER_HEAD
+        "      - { name: T1, when: a >= 1, benefits: [portal, =5, mdf=, portal=1] }\n"
+        "      - { name: T2, when: b >= 2, benefits: [m=1, m = 2] }\n";
+    refused_n(yaml, strlen(yaml), want, 4);
+    refused(HEAD METRICS LADDER_HEAD "      - { name: T1, when: a >= 1, benefits: [\" = \"] }\n",
+            "f.yaml:10:46: benefit ' = ' has no name before '='");
+}
+END_TEST
+
 static Suite *program_suite(void)
 {
     Suite *s = suite_create("program");
@@ -790,6 +879,9 @@ static Suite *program_suite(void)
     tcase_add_test(tc, test_several_problems_are_all_reported_in_one_pass);
     tcase_add_test(tc, test_a_refused_file_leaves_out_untouched_and_diags_optional);
     tcase_add_test(tc, test_diags_grow_without_bound_and_free_cleanly);
+    tcase_add_test(tc, test_benefits_split_into_name_and_value_keeping_the_text);
+    tcase_add_test(tc, test_a_tier_grants_its_own_benefits_and_every_lower_tiers);
+    tcase_add_test(tc, test_bad_benefits_are_refused_where_written);
     suite_add_tcase(s, tc);
     return s;
 }
