@@ -452,6 +452,7 @@ void state_change_sink(void *ud, const td_change *c)
     tc.n_lost = c->n_lost;
     tc.lost = critp + c->n_criteria;
     tc.promotion_tier = nz(c->promotion_tier);
+    tc.dropped_demotion = c->dropped_demotion;
     tc.actor = nz(c->actor);
     tc.reason = nz(c->reason);
     size_t len = tierd__tier_change__get_packed_size(&tc);
