@@ -728,7 +728,8 @@ static int cmd_pending(tctl *t, cmd_args *a)
 
 static int decide(tctl *t, cmd_args *a, bool approve)
 {
-    int bad = need_ladder(a, approve ? "approve ID --ladder L" : "deny ID --ladder L [--reason R]");
+    int bad = need_ladder(a, approve ? "approve ID --ladder L [--reason R]"
+                                     : "deny ID --ladder L [--reason R]");
     if (bad)
         return bad;
     Tierd__DecisionRequest req = TIERD__DECISION_REQUEST__INIT;
@@ -916,7 +917,13 @@ static const command commands[] = {
      cmd_override_clear,
      "override clear ID --ladder L"},
     {NULL, "pending", {NULL}, 0, 0, cmd_pending, "pending"},
-    {NULL, "approve", {"ladder=", NULL}, 1, 1, cmd_approve, "approve ID --ladder L"},
+    {NULL,
+     "approve",
+     {"ladder=", "reason=", NULL},
+     1,
+     1,
+     cmd_approve,
+     "approve ID --ladder L [--reason R]"},
     {NULL, "deny", {"ladder=", "reason=", NULL}, 1, 1, cmd_deny, "deny ID --ladder L [--reason R]"},
     {NULL, "stats", {NULL}, 0, 0, cmd_stats, "stats"},
     {NULL,
