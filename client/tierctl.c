@@ -696,11 +696,14 @@ static int cmd_pending(tctl *t, cmd_args *a)
         json_t *arr = json_array();
         for (size_t i = 0; i < r->n_pending; i++) {
             const Tierd__PendingApproval *p = r->pending[i];
+            bool down = p->direction == TIERD__DIRECTION__DIRECTION_DEMOTION;
             json_array_append_new(
                 arr,
-                json_pack("{s:o, s:o, s:o, s:o, s:o}", "partner", tctl_str(p->partner), "ladder",
-                          tctl_str(p->ladder), "from", tctl_str_or_null(p->from_tier), "to",
-                          tctl_str_or_null(p->to_tier), "since", tctl_time_json(p->since)));
+                json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "partner", tctl_str(p->partner),
+                          "ladder", tctl_str(p->ladder), "from", tctl_str_or_null(p->from_tier),
+                          "to", tctl_str_or_null(p->to_tier), "since", tctl_time_json(p->since),
+                          "direction", down ? "demotion" : "promotion", "deadline",
+                          down ? tctl_time_json(p->deadline) : json_null()));
         }
         tctl_print_json(json_pack("{s:o}", "pending", arr));
     } else {
@@ -708,10 +711,17 @@ static int cmd_pending(tctl *t, cmd_args *a)
             printf("nothing waits for approval\n");
         for (size_t i = 0; i < r->n_pending; i++) {
             const Tierd__PendingApproval *p = r->pending[i];
-            char since[64];
+            bool down = p->direction == TIERD__DIRECTION__DIRECTION_DEMOTION;
+            char since[64], deadline[64];
             tctl_time_human(p->since, since, sizeof since);
-            printf("%s %s: %s -> %s (waiting since %s)\n", p->partner, p->ladder,
-                   tctl_tier_name(p->from_tier), tctl_tier_name(p->to_tier), since);
+            printf("%s %s: %s -> %s %s (waiting since %s", p->partner, p->ladder,
+                   tctl_tier_name(p->from_tier), tctl_tier_name(p->to_tier),
+                   down ? "demotion" : "promotion", since);
+            if (down) {
+                tctl_time_human(p->deadline, deadline, sizeof deadline);
+                printf("; goes through %s unless denied", deadline);
+            }
+            printf(")\n");
         }
     }
     tierd__list_pending_response__free_unpacked(r, NULL);
@@ -720,7 +730,8 @@ static int cmd_pending(tctl *t, cmd_args *a)
 
 static int decide(tctl *t, cmd_args *a, bool approve)
 {
-    int bad = need_ladder(a, approve ? "approve ID --ladder L" : "deny ID --ladder L [--reason R]");
+    int bad = need_ladder(a, approve ? "approve ID --ladder L [--reason R]"
+                                     : "deny ID --ladder L [--reason R]");
     if (bad)
         return bad;
     Tierd__DecisionRequest req = TIERD__DECISION_REQUEST__INIT;
@@ -909,7 +920,13 @@ static const command commands[] = {
      cmd_override_clear,
      "override clear ID --ladder L"},
     {NULL, "pending", {NULL}, 0, 0, cmd_pending, "pending"},
-    {NULL, "approve", {"ladder=", NULL}, 1, 1, cmd_approve, "approve ID --ladder L"},
+    {NULL,
+     "approve",
+     {"ladder=", "reason=", NULL},
+     1,
+     1,
+     cmd_approve,
+     "approve ID --ladder L [--reason R]"},
     {NULL, "deny", {"ladder=", "reason=", NULL}, 1, 1, cmd_deny, "deny ID --ladder L [--reason R]"},
     {NULL, "stats", {NULL}, 0, 0, cmd_stats, "stats"},
     {NULL,

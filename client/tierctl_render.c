@@ -42,7 +42,11 @@ json_t *tctl_tier_state_json(const Tierd__TierState *s)
                           tctl_time_json(s->since), "qualifying", tctl_str_or_null(s->qualifying));
     if (!o)
         return NULL;
-    if (s->pending && *s->pending)
+    if (s->pending_deadline)
+        json_object_set_new(o, "pending_demotion",
+                            json_pack("{s:o, s:o}", "to", tctl_str_or_null(s->pending), "deadline",
+                                      tctl_time_json(s->pending_deadline)));
+    else if (s->pending && *s->pending)
         json_object_set_new(o, "pending", tctl_str(s->pending));
     if (s->override_tier && *s->override_tier)
         json_object_set_new(o, "override",
@@ -69,8 +73,13 @@ void tctl_print_tier_state(const Tierd__TierState *s, const char *indent)
     if (strcmp(s->tier ? s->tier : "", s->qualifying ? s->qualifying : "") != 0)
         printf(", qualifies for %s", s->qualifying && *s->qualifying ? s->qualifying : "no tier");
     printf("\n");
-    if (s->pending && *s->pending)
+    if (s->pending_deadline) {
+        tctl_time_human(s->pending_deadline, until, sizeof until);
+        printf("%s  demotion to %s waiting for approval; goes through %s unless denied\n", indent,
+               tctl_tier_name(s->pending), until);
+    } else if (s->pending && *s->pending) {
         printf("%s  waiting for approval: %s\n", indent, s->pending);
+    }
     if (s->override_tier && *s->override_tier) {
         tctl_time_human(s->override_until, until, sizeof until);
         printf("%s  override: %s until %s\n", indent, s->override_tier, until);
@@ -165,6 +174,8 @@ json_t *tctl_change_json(const Tierd__TierChange *c)
     if (o && c->n_benefits_lost)
         json_object_set_new(o, "benefits_lost",
                             tctl_benefits_json(c->benefits_lost, c->n_benefits_lost));
+    if (o && c->dropped_demotion)
+        json_object_set_new(o, "dropped_demotion", json_true());
     return o;
 }
 
@@ -182,8 +193,11 @@ static bool print_dropped_promotion(const Tierd__TierChange *c, const char *at)
 {
     if (c->cause != TIERD__CAUSE__DENIAL && c->cause != TIERD__CAUSE__WITHDRAWN)
         return false;
-    printf("#%llu %s %s %s: promotion to %s %s", (unsigned long long)c->sequence, at, c->partner,
-           c->ladder, c->promotion_tier && *c->promotion_tier ? c->promotion_tier : "a higher tier",
+    const char *to = c->promotion_tier && *c->promotion_tier ? c->promotion_tier
+                     : c->dropped_demotion                   ? "unranked"
+                                                             : "a higher tier";
+    printf("#%llu %s %s %s: %s to %s %s", (unsigned long long)c->sequence, at, c->partner,
+           c->ladder, c->dropped_demotion ? "demotion" : "promotion", to,
            c->cause == TIERD__CAUSE__WITHDRAWN ? "withdrawn" : "denied");
     if (c->cause == TIERD__CAUSE__DENIAL && c->actor && *c->actor)
         printf(" by %s", c->actor);

@@ -18,7 +18,7 @@
 #include "state.h"
 
 #define LIFECYCLE_UNRANKED    "unranked"
-#define LIFECYCLE_PENDING_MAX 10000 /* pending promotions listed in one reply */
+#define LIFECYCLE_PENDING_MAX 10000 /* pending promotions and demotions listed in one reply */
 
 static const char *actor_of(const rpc_call *call)
 {
@@ -145,6 +145,9 @@ int handle_list_pending(rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
         a->from_tier = rpc_strdup(call, found[i].from);
         a->to_tier = rpc_strdup(call, found[i].to);
         a->since = found[i].since;
+        a->direction = found[i].demotion ? TIERD__DIRECTION__DIRECTION_DEMOTION
+                                         : TIERD__DIRECTION__DIRECTION_PROMOTION;
+        a->deadline = found[i].demotion ? found[i].deadline : 0;
         out->pending[i] = a;
     }
     *resp = &out->base;

@@ -61,6 +61,7 @@ Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v)
     t->override_tier = s_or_empty(call, v->override_tier);
     t->override_until = v->override_until;
     t->below_since = v->below_since;
+    t->pending_deadline = v->pending_demotion ? v->pending_deadline : 0;
     return t;
 }
 

@@ -473,6 +473,7 @@ void state_change_sink(void *ud, const td_change *c)
     tc.n_lost = c->n_lost;
     tc.lost = critp + c->n_criteria;
     tc.promotion_tier = nz(c->promotion_tier);
+    tc.dropped_demotion = c->dropped_demotion;
     tc.actor = nz(c->actor);
     tc.reason = nz(c->reason);
     tc.n_benefits_gained = c->n_gained;

@@ -435,7 +435,9 @@ static int load_meta(store *s, MDB_txn *txn, bool writable, td_error *err)
         /* Format 1 becomes 2 with nothing rewritten: its partner records
          * (no stamp) read as including no ingest log, and the log is new.
          * The record says 2 so that a 0.1 tierd refuses the store rather
-         * than read a stamped record as a damaged blob. */
+         * than read a stamped record as a damaged blob. Format 2 becomes 3
+         * the same way (its records decode as they are), so that a tierd of
+         * format 2 refuses a store holding demotion-review records. */
         if (format < STORE_FORMAT_VERSION && writable) {
             uint8_t v[4] = {0, 0, 0, STORE_FORMAT_VERSION};
             MDB_val nv = {sizeof v, v};

@@ -30,8 +30,10 @@
 #include "tierd/status.h"
 
 /* 2: partner records carry the ingest-log position they include, and the
- * ingest log exists (a format 1 store is taken as it is). */
-#define STORE_FORMAT_VERSION   2
+ * ingest log exists (a format 1 store is taken as it is). 3: partner
+ * records may be codec version 3 (demotion review), which a tierd of
+ * format 2 cannot read; format 1 and 2 stores are taken as they are. */
+#define STORE_FORMAT_VERSION   3
 #define STORE_DEFAULT_MAP_SIZE ((size_t)16 << 30) /* 16 GiB of address space, sparse */
 
 typedef struct store store;

@@ -13,14 +13,15 @@
  *   u32 n_tiers, per ladder the partner sits on:
  *     str ladder, str? tier, str? qualifying, str? pending, str? override,
  *     str? denied, str? override actor, str? override reason,
- *     i64 since, i64 override_until, i64 below_since, i64 pending_since
- * Version 1 (written before the lifecycle existed) lacks denied, actor,
- * reason and pending_since; it is still read, and any override fields in it
- * are ignored since nothing could have set them. An override is active when
- * override_until is set (override NULL then pins "unranked") and must carry
- * its actor and reason.
- * Streams and tiers are keyed by NAME, so bytes survive program changes and
- * restarts; streams are sorted so equal state encodes to equal bytes.
+ *     i64 since, i64 override_until, i64 below_since, i64 pending_since,
+ *     u8 pending_demotion, str? review_denied
+ * Version 2 lacks the last two (demotion review came after it): it is still
+ * read, with no demotion pending or denied. Version 1 (written before the lifecycle existed) lacks
+ * denied, actor, reason and pending_since; it is still read, and any override fields in it are
+ * ignored since nothing could have set them. An override is active when override_until is set
+ * (override NULL then pins "unranked") and must carry its actor and reason. Streams and tiers are
+ * keyed by NAME, so bytes survive program changes and restarts; streams are sorted so equal state
+ * encodes to equal bytes.
  *
  * Restore validates every length against the buffer, every string as text,
  * every number as finite and every ordering the engine relies on before it
@@ -38,13 +39,15 @@
 
 #define CODEC_MAGIC      "TDP"
 #define CODEC_MAGIC_LEN  3
-#define CODEC_VERSION    2
+#define CODEC_VERSION    3
+#define CODEC_VERSION_2  2 /* before demotion review: still read */
 #define CODEC_VERSION_1  1 /* before the lifecycle: still read */
 #define CODEC_NONE       UINT32_MAX
 #define BUCKET_BYTES     (8 + 4 * 8 + 4)
 #define KEY_MIN_BYTES    (4 + 8)
 #define TIER_MIN_BYTES_1 (5 * 4 + 3 * 8)
-#define TIER_MIN_BYTES   (8 * 4 + 4 * 8)
+#define TIER_MIN_BYTES_2 (8 * 4 + 4 * 8)
+#define TIER_MIN_BYTES   (TIER_MIN_BYTES_2 + 1 + 4)
 
 /* ---- writer ---- */
 
@@ -211,6 +214,9 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
         w_i64(&w, ts->override_until);
         w_i64(&w, ts->below_since);
         w_i64(&w, ts->pending_since);
+        uint8_t down = ts->pending_demotion;
+        w_bytes(&w, &down, 1);
+        w_str(&w, ladder_tier_name(ld, ts->review_denied));
     }
     if (w.oom) {
         free(w.b);
@@ -259,6 +265,13 @@ static uint64_t r_u64(rbuf *r, const char *what)
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | b[i];
     return v;
+}
+
+static uint8_t r_u8(rbuf *r, const char *what)
+{
+    uint8_t b = 0;
+    r_take(r, &b, 1, what);
+    return b;
 }
 
 static uint32_t r_u32(rbuf *r, const char *what)
@@ -388,7 +401,9 @@ static void r_stream(rbuf *r, rstream *rs)
 
 typedef struct rtier {
     char *ladder, *tier, *qualifying, *pending, *override_tier, *denied, *actor, *reason;
+    char *review_denied;
     td_time since, override_until, below_since, pending_since;
+    bool pending_demotion;
 } rtier;
 
 static void r_tier(rbuf *r, rtier *t, uint8_t version)
@@ -398,7 +413,7 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
     t->qualifying = r_str(r, TD_MAX_NAME, true, "qualifying tier");
     t->pending = r_str(r, TD_MAX_NAME, true, "pending tier");
     t->override_tier = r_str(r, TD_MAX_NAME, true, "override tier");
-    if (version >= CODEC_VERSION) {
+    if (version >= CODEC_VERSION_2) {
         t->denied = r_str(r, TD_MAX_NAME, true, "denied tier");
         t->actor = r_str(r, TD_MAX_ID, true, "override actor");
         t->reason = r_str(r, TD_MAX_REASON, true, "override reason");
@@ -406,13 +421,22 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
     t->since = r_time(r, "tier since");
     t->override_until = r_time(r, "override until");
     t->below_since = r_time(r, "below since");
-    if (version >= CODEC_VERSION) {
+    if (version >= CODEC_VERSION_2) {
         t->pending_since = r_time(r, "pending since");
         if (!r->bad && (t->override_until != TD_TIME_NONE) != (t->actor && t->reason))
             r->bad = "override without its actor and reason";
     } else {
         t->override_tier = NULL;
         t->override_until = TD_TIME_NONE;
+    }
+    if (version >= CODEC_VERSION) {
+        uint8_t down = r_u8(r, "pending demotion");
+        if (!r->bad && down > 1)
+            r->bad = "pending demotion flag is neither 0 nor 1";
+        t->pending_demotion = down == 1;
+        t->review_denied = r_str(r, TD_MAX_NAME, true, "review denied tier");
+        if (!r->bad && t->pending_demotion && t->pending_since == TD_TIME_NONE)
+            r->bad = "pending demotion without its since";
     }
 }
 
@@ -449,7 +473,7 @@ static int r_header(rbuf *r, uint8_t *version, td_error *err)
         memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
         return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
     *version = magic[CODEC_MAGIC_LEN];
-    if (*version != CODEC_VERSION && *version != CODEC_VERSION_1)
+    if (*version != CODEC_VERSION && *version != CODEC_VERSION_2 && *version != CODEC_VERSION_1)
         return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u", *version);
     return 0;
 }
@@ -487,7 +511,9 @@ static void r_record(rbuf *r, uint8_t version, record *rec)
             r->bad = "streams out of order";
     }
     uint32_t want_t = r_u32(r, "tier count");
-    uint64_t tier_min = version == CODEC_VERSION_1 ? TIER_MIN_BYTES_1 : TIER_MIN_BYTES;
+    uint64_t tier_min = version == CODEC_VERSION_1   ? TIER_MIN_BYTES_1
+                        : version == CODEC_VERSION_2 ? TIER_MIN_BYTES_2
+                                                     : TIER_MIN_BYTES;
     if (!r->bad && (want_t > TD_MAX_LADDERS || (uint64_t)want_t * tier_min > r->left))
         r->bad = "tier count exceeds the data";
     if (!r->bad && want_t) {
@@ -552,6 +578,8 @@ static bool map_tier_state(const ladder_def *ld, const rtier *t, tier_state *ts)
         .pending = map_tier(ld, t->pending),
         .override_tier = map_tier(ld, t->override_tier),
         .denied = map_tier(ld, t->denied),
+        .pending_demotion = t->pending_demotion,
+        .review_denied = map_tier(ld, t->review_denied),
     };
     if (t->override_tier && ts->override_tier < 0)
         ts->override_until = TD_TIME_NONE; /* the pinned tier is gone */

@@ -134,7 +134,7 @@ uint64_t engine_pending_count(const engine *e)
         if (!p->tiers)
             continue;
         for (size_t l = 0; l < prog->n_ladders; l++)
-            if ((p->ladders & (1u << l)) && p->tiers[l].pending >= 0)
+            if ((p->ladders & (1u << l)) && ts_has_pending(&p->tiers[l]))
                 n++;
     }
     return n;
@@ -156,15 +156,20 @@ size_t engine_pending_list(engine *e, const char *after_partner, const char *aft
             continue;
         for (size_t l = 0; l < prog->n_ladders; l++) {
             const tier_state *ts = &p->tiers[l];
-            if (!(p->ladders & (1u << l)) || ts->pending < 0 || (cmp == 0 && (int)l <= after_l))
+            if (!(p->ladders & (1u << l)) || !ts_has_pending(ts) || (cmp == 0 && (int)l <= after_l))
                 continue;
             if (n == cap) {
                 *more = true;
                 return n;
             }
             const ladder_def *ld = &prog->ladders[l];
-            out[n++] = (td_pending){p->id, ld->name, ladder_tier_name(ld, ts_effective(ts)),
-                                    ld->tiers[ts->pending].name, ts->pending_since};
+            out[n++] = (td_pending){p->id,
+                                    ld->name,
+                                    ladder_tier_name(ld, ts_effective(ts)),
+                                    ladder_tier_name(ld, ts->pending),
+                                    ts->pending_since,
+                                    ts->pending_demotion,
+                                    lifecycle_review_deadline(ld, ts)};
         }
     }
     return n;
@@ -178,10 +183,44 @@ static int check_pending(engine *e, td_partner *p, const char *ladder, const cha
     if (rc || (rc = check_text("actor", actor, TD_MAX_ID, true, err)) ||
         (rc = check_text("reason", reason, TD_MAX_REASON, false, err)))
         return rc;
-    if (p->tiers[*l].pending < 0)
+    if (!ts_has_pending(&p->tiers[*l]))
         return td_error_set(err, TD_FAILED_PRECONDITION,
-                            "partner '%s' has no promotion waiting for approval on ladder %s",
+                            "partner '%s' has no promotion or demotion waiting for approval on "
+                            "ladder %s",
                             p->id, ladder);
+    return 0;
+}
+
+/* A demotion carried out because a person said so: to where the lifecycle
+ * would take it now, with a new grace from now when still below. */
+static int approve_demotion(engine *e, td_partner *p, size_t l, const char *actor,
+                            const char *reason, td_time now, td_change_fn fn, void *ud,
+                            td_error *err)
+{
+    const ladder_def *ld = &e->prog->ladders[l];
+    tier_state *ts = &p->tiers[l];
+    double values[TD_MAX_METRICS];
+    ladder_values(e, p, l, now, values);
+    int q = criteria_qualify(ld, values);
+    int from = ts->tier;
+    if (q >= from)
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "partner '%s' is no longer below %s on ladder %s", p->id,
+                            ld->tiers[from].name, ld->name);
+    int to = lifecycle_demotion_target(ld, from, q);
+    ts->tier = (int8_t)to;
+    ts->since = now;
+    ts->below_since = q < to ? now : TD_TIME_NONE;
+    ts->pending = -1;
+    ts->pending_demotion = false;
+    ts->pending_since = TD_TIME_NONE;
+    e->queue_generation++;
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    /* Under a pin the decision is on record but the tier seen does not move. */
+    int eff = ts_effective(ts);
+    lifecycle_report(&c, ts_overridden(ts) ? eff : from, eff, to >= 0 ? to : from,
+                     TD_CAUSE_APPROVAL, actor, reason);
+    evaluate_ladders(e, p, 1u << l, now, 0, NULL, fn, ud);
     return 0;
 }
 
@@ -192,6 +231,8 @@ int engine_approve(engine *e, td_partner *p, const char *ladder, const char *act
     int rc = check_pending(e, p, ladder, actor, reason, &l, err);
     if (rc)
         return rc;
+    if (p->tiers[l].pending_demotion)
+        return approve_demotion(e, p, l, actor, reason, now, fn, ud, err);
     const ladder_def *ld = &e->prog->ladders[l];
     tier_state *ts = &p->tiers[l];
     double values[TD_MAX_METRICS];
@@ -226,14 +267,22 @@ int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor,
         return rc;
     tier_state *ts = &p->tiers[l];
     int was = ts->pending;
-    ts->denied = (int8_t)was;
+    bool demotion = ts->pending_demotion;
+    if (demotion)
+        ts->review_denied = ts->tier;
+    else
+        ts->denied = (int8_t)was;
     ts->pending = -1;
+    ts->pending_demotion = false;
     ts->pending_since = TD_TIME_NONE;
     e->queue_generation++;
     double values[TD_MAX_METRICS];
     ladder_values(e, p, l, now, values);
     lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
     int eff = ts_effective(ts);
-    lifecycle_report(&c, eff, eff, was, TD_CAUSE_DENIAL, actor, reason);
+    if (demotion)
+        lifecycle_report_dropped_demotion(&c, was, TD_CAUSE_DENIAL, actor, reason);
+    else
+        lifecycle_report(&c, eff, eff, was, TD_CAUSE_DENIAL, actor, reason);
     return 0;
 }

@@ -88,7 +88,7 @@ typedef struct td_change {
      * not, at that moment; the unmet ones say why it was lost. */
     const td_criterion *lost;
     size_t n_lost;
-    const char *promotion_tier; /* DENIAL, WITHDRAWN: the promotion dropped */
+    const char *promotion_tier; /* DENIAL, WITHDRAWN: the tier whose move was dropped */
     /* Benefits (docs/program.md, "Benefits"): what holding `to` grants
      * that holding `from` did not, and the other way round, each under the
      * version the tier was held in. A benefit whose value changes is in
@@ -97,6 +97,9 @@ typedef struct td_change {
     size_t n_gained;
     const benefit_grant *benefits_lost;
     size_t n_benefits_lost;
+    /* DENIAL, WITHDRAWN: the move dropped was a demotion under review
+     * (promotion_tier its target, NULL for unranked), not a promotion. */
+    bool dropped_demotion;
 } td_change;
 
 typedef void (*td_change_fn)(void *ud, const td_change *c);
@@ -118,7 +121,7 @@ typedef struct td_tier_view {
     const char *tier; /* the tier held: the override's while one is active */
     td_time since;    /* when the lifecycle tier was taken */
     const char *qualifying;
-    const char *pending;        /* awaiting approval, or NULL */
+    const char *pending;        /* awaiting approval, or NULL (also a demotion to unranked) */
     const char *override_tier;  /* active override, or NULL (also for a pinned "unranked") */
     td_time override_until;     /* TD_TIME_NONE: no override */
     td_time below_since;        /* grace started, or TD_TIME_NONE */
@@ -127,6 +130,11 @@ typedef struct td_tier_view {
     const char *override_actor; /* who set the active override, or NULL */
     const char *override_reason;
     td_time pending_since;
+    /* A demotion under review waits (pending is its target, NULL for
+     * unranked) and goes through by itself at pending_deadline; NONE for
+     * a promotion or when nothing waits. */
+    bool pending_demotion;
+    td_time pending_deadline;
 } td_tier_view;
 
 typedef struct td_partner_info {
@@ -264,34 +272,39 @@ int engine_override_clear(engine *e, td_partner *p, const char *ladder, const ch
                           const char *reason, td_time now, td_change_fn fn, void *ud,
                           td_error *err);
 
-/* A promotion waiting for a person. Strings borrowed from the engine until
- * the next change to it. */
+/* A promotion, or a demotion under review, waiting for a person. Strings
+ * borrowed from the engine until the next change to it. */
 typedef struct td_pending {
     const char *partner;
     const char *ladder;
     const char *from; /* the tier held (effective); NULL unranked */
-    const char *to;
+    const char *to;   /* NULL: a demotion to unranked */
     td_time since;
+    bool demotion;
+    td_time deadline; /* a demotion goes through by itself then; NONE for a promotion */
 } td_pending;
-/* How many promotions wait for approval, over every partner and ladder:
- * one pass over the partners, no sorting. */
+/* How many promotions and demotions wait for a person, over every partner
+ * and ladder: one pass over the partners, no sorting. */
 uint64_t engine_pending_count(const engine *e);
 /* A number that changes whenever engine_pending_count may have (it never
  * changes otherwise): a caller keeps its count until this moves. */
 uint64_t engine_pending_generation(const engine *e);
-/* Pending promotions in partner id order, then program ladder order, after
+/* Pending promotions and demotions in partner id order, then program ladder order, after
  * (after_partner, after_ladder) when after_partner is non-NULL. Fills out[]
  * up to cap; *more tells whether others follow. */
 size_t engine_pending_list(engine *e, const char *after_partner, const char *after_ladder,
                            td_pending *out, size_t cap, bool *more);
-/* Promotes p to its pending tier on ladder (cause APPROVAL, actor, reason),
- * then lets the lifecycle continue. TD_FAILED_PRECONDITION when nothing is
- * pending or p no longer qualifies for it at now. */
+/* Promotes p to its pending tier on ladder, or carries out its pending
+ * demotion (to lifecycle_demotion_target at now), cause APPROVAL with actor
+ * and reason, then lets the lifecycle continue. TD_FAILED_PRECONDITION when
+ * nothing is pending, p no longer qualifies for the promotion, or is no
+ * longer below the tier it would be demoted from. */
 int engine_approve(engine *e, td_partner *p, const char *ladder, const char *actor,
                    const char *reason, td_time now, td_change_fn fn, void *ud, td_error *err);
-/* Drops the pending promotion (cause DENIAL, from == to). The denial holds
- * while p keeps qualifying for that tier: it is queued again only after it
- * has dropped below it and qualified anew. */
+/* Drops the pending promotion or demotion (cause DENIAL, from == to). A
+ * denied promotion is queued again only after p has dropped below that
+ * tier and qualified anew; a denied demotion only after p has recovered
+ * its tier and fallen below it anew. */
 int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor, const char *reason,
                 td_time now, td_change_fn fn, void *ud, td_error *err);
 

@@ -42,8 +42,8 @@ void evaluate_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_ca
         tier_state *ts = &p->tiers[l];
         int q = criteria_qualify(&prog->ladders[l], values);
         /* The common case: nothing below, pending or pinned. */
-        if (q == ts->tier && ts->below_since == TD_TIME_NONE && ts->pending < 0 && ts->denied < 0 &&
-            !ts_overridden(ts)) {
+        if (q == ts->tier && ts->below_since == TD_TIME_NONE && !ts_has_pending(ts) &&
+            ts->denied < 0 && ts->review_denied < 0 && !ts_overridden(ts)) {
             if (ts->qualifying != q) {
                 ts->qualifying = (int8_t)q;
                 engine_touch(e, p);

@@ -23,6 +23,14 @@
  *   while a new version is being applied).
  * - Grandfathering: for policy.grandfather after a version takes effect, no
  *   partner whose tier was taken before that instant is demoted.
+ * - Demotion review: a demotion out of a tier in review_mask that falls due
+ *   (after all of the above) does not happen: it waits in the approval
+ *   queue (`pending`, with pending_demotion set) from that instant, its
+ *   target following the qualifying tier as it moves. A person approves
+ *   (decision.c) or denies it; a denial holds while the partner stays
+ *   below the tier. With no decision it goes through by itself at
+ *   pending_since + review_deadline, actor "system", cause as for any
+ *   demotion. Recovering first withdraws it (WITHDRAWN).
  * - Overrides pin the tier everyone sees until they expire or are cleared;
  *   the lifecycle tier keeps evolving underneath, silently, and when the pin
  *   ends the partner lands on it (OVERRIDE_EXPIRED / OVERRIDE_CLEARED, from
@@ -43,6 +51,8 @@
 
 #define LC_WITHDRAWN_REASON "no longer qualifies"
 #define LC_EXPIRED_REASON   "override expired"
+#define LC_RECOVERED_REASON "no longer below its tier"
+#define LC_DEADLINE_REASON  "review deadline passed"
 
 void lifecycle_report(const lc_ctx *c, int from, int to, int crit, td_cause cause,
                       const char *actor, const char *reason)
@@ -52,6 +62,31 @@ void lifecycle_report(const lc_ctx *c, int from, int to, int crit, td_cause caus
     change_report(c->e->prog, c->p, ld->name, ld, ladder_tier_name(ld, from), crit,
                   ladder_tier_name(ld, to), c->now, cause, c->ev, c->values, actor, reason, c->fn,
                   c->ud);
+}
+
+/* Carries a report of a dropped demotion to the caller's fn, marked so. */
+typedef struct lc_fwd {
+    td_change_fn fn;
+    void *ud;
+} lc_fwd;
+
+static void lc_mark_demotion(void *ud, const td_change *ch)
+{
+    const lc_fwd *f = ud;
+    td_change d = *ch;
+    d.dropped_demotion = true;
+    f->fn(f->ud, &d);
+}
+
+void lifecycle_report_dropped_demotion(const lc_ctx *c, int target, td_cause cause,
+                                       const char *actor, const char *reason)
+{
+    const ladder_def *ld = &c->e->prog->ladders[c->l];
+    const char *held = ladder_tier_name(ld, ts_effective(&c->p->tiers[c->l]));
+    lc_fwd f = {c->fn, c->ud};
+    engine_touch(c->e, c->p);
+    change_report(c->e->prog, c->p, ld->name, ld, held, target, held, c->now, cause, c->ev,
+                  c->values, actor, reason, c->fn ? lc_mark_demotion : NULL, &f);
 }
 
 static void lc_move(const lc_ctx *c, tier_state *ts, int to, td_cause cause, const char *actor,
@@ -100,7 +135,8 @@ static td_time review_point(const ladder_policy *pol, td_time t)
     return t;
 }
 
-td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts)
+/* When the demotion falls due: grace, review point, grandfathering. */
+static td_time demotion_due(const engine *e, const ladder_def *ld, const tier_state *ts)
 {
     if (ts->below_since == TD_TIME_NONE)
         return TD_TIME_NONE;
@@ -114,11 +150,91 @@ td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tie
     return review_point(pol, t);
 }
 
+bool lifecycle_under_review(const ladder_def *ld, int tier)
+{
+    return tier >= 0 && (ld->policy.review_mask & (1u << tier));
+}
+
+td_time lifecycle_review_deadline(const ladder_def *ld, const tier_state *ts)
+{
+    return ts->pending_demotion ? ts->pending_since + ld->policy.review_deadline : TD_TIME_NONE;
+}
+
+td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts)
+{
+    if (ts->pending_demotion)
+        return lifecycle_review_deadline(ld, ts);
+    td_time due = demotion_due(e, ld, ts);
+    if (due == TD_TIME_NONE || !lifecycle_under_review(ld, ts->tier))
+        return due;
+    return ts->review_denied == ts->tier ? TD_TIME_NONE : due + ld->policy.review_deadline;
+}
+
 int lifecycle_demotion_target(const ladder_def *ld, int cur, int q)
 {
     int drop = ld->policy.max_drop > 0 ? ld->policy.max_drop : 1;
     int to = cur - drop;
     return to > q ? to : q;
+}
+
+static td_cause demotion_cause(const ladder_def *ld)
+{
+    return ld->policy.review == REVIEW_IMMEDIATE ? TD_CAUSE_DEMOTION : TD_CAUSE_REVIEW;
+}
+
+static void drop_pending_demotion(engine *e, tier_state *ts)
+{
+    ts->pending = -1;
+    ts->pending_demotion = false;
+    ts->pending_since = TD_TIME_NONE;
+    e->queue_generation++;
+}
+
+/* Before anything moves: a pending demotion the partner recovered from is
+ * withdrawn on record; one whose tier is no longer under review (a new
+ * version) leaves the queue, and the demotion follows the plain rule. A
+ * denial ends once the partner is back up or holds another tier. */
+static void review_settle(const lc_ctx *c, const ladder_def *ld, tier_state *ts, int q)
+{
+    if (ts->review_denied >= 0 && (q >= ts->review_denied || ts->tier != ts->review_denied))
+        ts->review_denied = -1;
+    if (!ts->pending_demotion)
+        return;
+    bool recovered = q >= ts->tier;
+    if (!recovered && lifecycle_under_review(ld, ts->tier))
+        return;
+    int was = ts->pending;
+    drop_pending_demotion(c->e, ts);
+    if (recovered)
+        lifecycle_report_dropped_demotion(c, was, TD_CAUSE_WITHDRAWN, TD_ACTOR_SYSTEM,
+                                          LC_RECOVERED_REASON);
+}
+
+/* Below a tier under review: the demotion joins the queue when it falls
+ * due, and goes through by itself once its deadline has passed. */
+static void review_step(const lc_ctx *c, const ladder_def *ld, tier_state *ts, int q)
+{
+    int cur = ts->tier;
+    if (ts->review_denied == cur)
+        return; /* the denial holds while the partner stays below */
+    if (!ts->pending_demotion) {
+        td_time due = demotion_due(c->e, ld, ts);
+        if (due == TD_TIME_NONE || c->now < due)
+            return;
+        /* From when a person can see it, which is the due instant itself
+         * whenever the daemon ran then: a reviewer always gets the whole
+         * review_deadline. */
+        ts->pending_demotion = true;
+        ts->pending_since = c->now;
+        c->e->queue_generation++;
+    }
+    int to = lifecycle_demotion_target(ld, cur, q);
+    ts->pending = (int8_t)to;
+    if (c->now < lifecycle_review_deadline(ld, ts))
+        return;
+    drop_pending_demotion(c->e, ts);
+    lc_move(c, ts, to, demotion_cause(ld), TD_ACTOR_SYSTEM, LC_DEADLINE_REASON);
+    ts->below_since = q < to ? c->now : TD_TIME_NONE;
 }
 
 /* The first tier in (cur, q] a promotion may not enter without a person. */
@@ -140,7 +256,8 @@ void lifecycle_step(const lc_ctx *c, int q)
                                LC_EXPIRED_REASON);
     if (ts->denied >= 0 && q < ts->denied)
         ts->denied = -1;
-    if (ts->pending >= 0 && (q < ts->pending || ts->pending <= ts->tier)) {
+    review_settle(c, ld, ts, q);
+    if (!ts->pending_demotion && ts->pending >= 0 && (q < ts->pending || ts->pending <= ts->tier)) {
         int was = ts->pending;
         ts->pending = -1;
         ts->pending_since = TD_TIME_NONE;
@@ -172,13 +289,27 @@ void lifecycle_step(const lc_ctx *c, int q)
     }
     if (ts->below_since == TD_TIME_NONE)
         ts->below_since = c->now;
-    td_time due = lifecycle_demotion_time(c->e, ld, ts);
+    if (lifecycle_under_review(ld, cur)) {
+        review_step(c, ld, ts, q);
+        return;
+    }
+    td_time due = demotion_due(c->e, ld, ts);
     if (due == TD_TIME_NONE || c->now < due)
         return;
     int to = lifecycle_demotion_target(ld, cur, q);
-    lc_move(c, ts, to, ld->policy.review == REVIEW_IMMEDIATE ? TD_CAUSE_DEMOTION : TD_CAUSE_REVIEW,
-            NULL, NULL);
+    lc_move(c, ts, to, demotion_cause(ld), NULL, NULL);
     ts->below_since = q < to ? c->now : TD_TIME_NONE;
+}
+
+/* The next instant the lifecycle acts on a partner below its tier: the
+ * demotion, or under review its entry into the queue and then its deadline. */
+static td_time demotion_next(const engine *e, const ladder_def *ld, const tier_state *ts)
+{
+    if (ts->pending_demotion)
+        return lifecycle_review_deadline(ld, ts);
+    if (lifecycle_under_review(ld, ts->tier) && ts->review_denied == ts->tier)
+        return TD_TIME_NONE;
+    return demotion_due(e, ld, ts);
 }
 
 static void due_min(td_time *due, td_time t, td_time now)
@@ -201,7 +332,7 @@ td_time lifecycle_next_due(const engine *e, const td_partner *p, td_time now)
         const tier_state *ts = &p->tiers[l];
         if (ts_overridden(ts))
             due_min(&due, ts->override_until, now);
-        due_min(&due, lifecycle_demotion_time(e, &prog->ladders[l], ts), now);
+        due_min(&due, demotion_next(e, &prog->ladders[l], ts), now);
     }
     return due;
 }

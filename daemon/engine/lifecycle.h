@@ -32,9 +32,16 @@ typedef struct lc_ctx {
 /* Moves ts on ladder l given qualifying tier q at c->now: override expiry,
  * approval queue, promotion, grace and review-gated demotion. */
 void lifecycle_step(const lc_ctx *c, int q);
-/* The instant the lifecycle would demote ts (grace end, review point,
- * grandfather end, one drop per review), or TD_TIME_NONE when not below. */
+/* The instant the lifecycle would demote ts if no one decides (grace end,
+ * review point, grandfather end, one drop per review; for a tier under
+ * demotion review the deadline after that, or the pending one's), or
+ * TD_TIME_NONE when not below or while a denied demotion holds. */
 td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts);
+/* Whether demotions out of `tier` (-1: none) wait for a person. */
+bool lifecycle_under_review(const ladder_def *ld, int tier);
+/* When ts's pending demotion goes through by itself; TD_TIME_NONE when
+ * no demotion is pending. */
+td_time lifecycle_review_deadline(const ladder_def *ld, const tier_state *ts);
 /* The tier a demotion at that instant would land on with qualifying q. */
 int lifecycle_demotion_target(const ladder_def *ld, int cur, int q);
 /* The earliest lifecycle instant > now for p (override ends, demotions). */
@@ -43,6 +50,10 @@ td_time lifecycle_next_due(const engine *e, const td_partner *p, td_time now);
  * `to` (indices, -1 unranked) with tier crit's criteria. */
 void lifecycle_report(const lc_ctx *c, int from, int to, int crit, td_cause cause,
                       const char *actor, const char *reason);
+/* Reports that c's pending demotion to `target` (-1 unranked) was dropped
+ * (DENIAL, WITHDRAWN), marked as a demotion; the tier held stays. */
+void lifecycle_report_dropped_demotion(const lc_ctx *c, int target, td_cause cause,
+                                       const char *actor, const char *reason);
 /* Ends ts's pin and reports where the partner lands (cause
  * OVERRIDE_EXPIRED or OVERRIDE_CLEARED). */
 void lifecycle_override_end(const lc_ctx *c, tier_state *ts, td_cause cause, const char *actor,

@@ -15,6 +15,7 @@
 
 #include "change.h"
 #include "evaluate.h"
+#include "lifecycle.h"
 #include "text.h"
 
 static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time now, td_cause cause,
@@ -198,6 +199,8 @@ size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *
             .override_actor = ts->override_note,
             .override_reason = tier_note_reason(ts->override_note),
             .pending_since = ts->pending_since,
+            .pending_demotion = ts->pending_demotion,
+            .pending_deadline = lifecycle_review_deadline(ld, ts),
         };
     }
     return n;

@@ -16,8 +16,12 @@
 
 void tier_state_init(tier_state *ts)
 {
-    *ts = (tier_state){
-        .tier = -1, .qualifying = -1, .pending = -1, .override_tier = -1, .denied = -1};
+    *ts = (tier_state){.tier = -1,
+                       .qualifying = -1,
+                       .pending = -1,
+                       .override_tier = -1,
+                       .denied = -1,
+                       .review_denied = -1};
 }
 
 void tier_state_reset(tier_state *ts)

@@ -33,6 +33,11 @@ typedef struct tier_state {
     int8_t pending;       /* tier awaiting approval, -1 none */
     int8_t override_tier; /* -1 with override_until set: pinned unranked */
     int8_t denied;        /* promotion refused; re-queued only after qualifying drops below it */
+    /* Demotion review: `pending` is then the demotion's target (-1 for
+     * unranked), not a promotion. review_denied is the tier whose demotion
+     * a person refused, kept while the partner stays below it (-1 none). */
+    bool pending_demotion;
+    int8_t review_denied;
 } tier_state;
 
 static inline bool ts_overridden(const tier_state *ts)
@@ -47,7 +52,14 @@ static inline bool ts_same(const tier_state *a, const tier_state *b)
            a->below_since == b->below_since && a->pending_since == b->pending_since &&
            a->override_note == b->override_note && a->tier == b->tier &&
            a->qualifying == b->qualifying && a->pending == b->pending &&
-           a->override_tier == b->override_tier && a->denied == b->denied;
+           a->override_tier == b->override_tier && a->denied == b->denied &&
+           a->pending_demotion == b->pending_demotion && a->review_denied == b->review_denied;
+}
+
+/* A promotion or a demotion waits for a person. */
+static inline bool ts_has_pending(const tier_state *ts)
+{
+    return ts->pending >= 0 || ts->pending_demotion;
 }
 
 /* The tier the partner holds as far as anyone outside the engine sees. */

@@ -740,7 +740,8 @@ typedef struct ladder_ctx {
 } ladder_ctx;
 
 typedef struct policy_ctx {
-    yaml_node_t *review, *grace, *max_drop, *approval, *grandfather;
+    yaml_node_t *review, *grace, *max_drop, *approval, *grandfather, *review_demotions,
+        *review_deadline;
 } policy_ctx;
 
 typedef struct tier_ctx {
@@ -829,13 +830,43 @@ static void read_review(loader *ld, yaml_node_t *v, ladder_policy *pol, const ch
             echo_len(s), s, ladder);
 }
 
-static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, yaml_node_t **approval)
+/* Policy keys that name tiers, checked once every tier name is known. */
+typedef struct policy_tiers {
+    yaml_node_t *approval, *review_demotions;
+} policy_tiers;
+
+/* review_deadline: a demotion under review must get some time, and a
+ * deadline with nothing under review would be a silent no-op. */
+static void read_review_deadline(loader *ld, ladder_def *l, const policy_ctx *c)
+{
+    if (!c->review_deadline)
+        return;
+    if (!c->review_demotions) {
+        problem(ld, c->review_deadline,
+                "review_deadline of ladder '%s' needs review_demotions (true or a list of tiers)",
+                l->name);
+        return;
+    }
+    int64_t d = -1;
+    read_duration(ld, c->review_deadline, "review_deadline", &d);
+    if (d == 0)
+        problem(ld, c->review_deadline,
+                "review_deadline of ladder '%s' must be a positive duration (a demotion under "
+                "review goes through when it passes)",
+                l->name);
+    else if (d > 0)
+        l->policy.review_deadline = d;
+}
+
+static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, policy_tiers *named)
 {
     static const key_slot keys[] = {KEY_SLOT(policy_ctx, "review", review),
                                     KEY_SLOT(policy_ctx, "grace", grace),
                                     KEY_SLOT(policy_ctx, "max_drop", max_drop),
                                     KEY_SLOT(policy_ctx, "approval", approval),
                                     KEY_SLOT(policy_ctx, "grandfather", grandfather),
+                                    KEY_SLOT(policy_ctx, "review_demotions", review_demotions),
+                                    KEY_SLOT(policy_ctx, "review_deadline", review_deadline),
                                     {NULL, 0}};
     char what[TD_MAX_NAME + 32];
     snprintf(what, sizeof what, "policy of ladder '%s'", l->name);
@@ -861,7 +892,9 @@ static void read_policy(loader *ld, ladder_def *l, yaml_node_t *v, yaml_node_t *
                 l->policy.max_drop = v2;
         }
     }
-    *approval = c.approval;
+    read_review_deadline(ld, l, &c);
+    named->approval = c.approval;
+    named->review_demotions = c.review_demotions;
 }
 
 /* Every tier name written in a ladder, complete tier or not (pointers into
@@ -896,6 +929,42 @@ static void read_approval(loader *ld, ladder_def *l, yaml_node_t *list, const ti
                     echo_len(s), s, l->name);
         else if (t >= 0)
             l->policy.approval_mask |= 1u << t;
+    }
+}
+
+/* review_demotions: true (every tier), false (none) or a list of the tiers
+ * whose demotions wait for a person. */
+static void read_review_demotions(loader *ld, ladder_def *l, yaml_node_t *v,
+                                  const tier_names *names)
+{
+    if (v->type == YAML_SCALAR_NODE && !is_null(v)) {
+        const char *s = scalar(v);
+        if (!strcmp(s, "true"))
+            l->policy.review_mask = l->n_tiers ? (uint32_t)((1ull << l->n_tiers) - 1) : 0;
+        else if (strcmp(s, "false") != 0)
+            problem(ld, v,
+                    "review_demotions of ladder '%s' must be true, false or a list of tiers, not "
+                    "'%.*s'",
+                    l->name, echo_len(s), s);
+        return;
+    }
+    if (v->type != YAML_SEQUENCE_NODE) {
+        problem(ld, v, "review_demotions of ladder '%s' must be true, false or a list of tiers",
+                l->name);
+        return;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *n = node(ld, *it);
+        const char *s = n ? expect_text(ld, n, "review_demotions tier") : NULL;
+        if (!s)
+            continue;
+        int t = ladder_tier_index(l, s);
+        if (t < 0 && !tier_named(names, s))
+            problem(ld, n, "review_demotions names tier '%.*s', which ladder '%s' does not have",
+                    echo_len(s), s, l->name);
+        else if (t >= 0)
+            l->policy.review_mask |= 1u << t;
     }
 }
 
@@ -1149,7 +1218,8 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
         KEY_SLOT(ladder_ctx, "tiers", tiers),           {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "ladder '%s'", l->name);
-    l->policy = (ladder_policy){.review = REVIEW_IMMEDIATE, .max_drop = 1};
+    l->policy = (ladder_policy){
+        .review = REVIEW_IMMEDIATE, .max_drop = 1, .review_deadline = TD_REVIEW_DEADLINE_DEFAULT};
     ladder_ctx c = {0};
     tier_names names = {.n = 0};
     if (!each_pair(ld, v, what, keys, &c))
@@ -1172,11 +1242,13 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
     else
         read_tiers(ld, l, c.tiers, &names);
     compute_grants(ld, l);
-    yaml_node_t *approval = NULL;
+    policy_tiers named = {NULL, NULL};
     if (c.policy)
-        read_policy(ld, l, c.policy, &approval);
-    if (approval)
-        read_approval(ld, l, approval, &names);
+        read_policy(ld, l, c.policy, &named);
+    if (named.approval)
+        read_approval(ld, l, named.approval, &names);
+    if (named.review_demotions)
+        read_review_demotions(ld, l, named.review_demotions, &names);
 }
 
 static void read_ladders(loader *ld, yaml_node_t *map)

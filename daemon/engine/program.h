@@ -32,6 +32,9 @@
 #define TD_MAX_SCORE_TERMS   32
 #define TD_MAX_WINDOW_DAYS   3660 /* ten years of rolling window */
 
+/* policy review_deadline when absent */
+#define TD_REVIEW_DEADLINE_DEFAULT (14 * TD_SECONDS_PER_DAY)
+
 typedef enum metric_agg {
     AGG_SUM,
     AGG_COUNT,
@@ -79,6 +82,10 @@ typedef struct ladder_policy {
     int max_drop;                      /* tiers lost per demotion at most; default 1 */
     int64_t grandfather;               /* seconds; 0 = none */
     uint32_t approval_mask;            /* bit i: promotions into tier i need approval */
+    /* Demotion review: bit i, a demotion out of tier i waits for a person,
+     * at most review_deadline seconds (> 0) before it goes through. */
+    uint32_t review_mask;
+    int64_t review_deadline;
 } ladder_policy;
 
 /* One benefit a tier lists (docs/program.md, "Benefits"): `name`, or

@@ -73,6 +73,7 @@ static void tiers_for_program(engine *e, const program *old, const program *np, 
         ts->qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
         ts->pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
         ts->denied = (int8_t)tier_by_name(old_ld, ots->denied, ld);
+        ts->review_denied = (int8_t)tier_by_name(old_ld, ots->review_denied, ld);
         ts->override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
         if (ts_overridden(ots) && ots->override_tier >= 0 && ts->override_tier < 0) {
             /* The pinned tier is gone: the pin cannot hold. */
@@ -182,17 +183,21 @@ static void impact_partner(engine *shadow, const engine *e, const eng_prog *cp, 
             continue;
         tier_state *ts = &nt[l];
         int from = ts_effective(ts), pending_before = ts->pending;
+        bool promotion_before = !ts->pending_demotion;
         c.l = l;
         lifecycle_step(&c, criteria_qualify(&np->ladders[l], values));
         int to = ts_effective(ts);
-        bool queued = ts->pending >= 0 && ts->pending != pending_before;
+        /* Demotion review: a queued demotion is counted as demoted later, at its deadline. */
+        bool queued = ts->pending >= 0 && !ts->pending_demotion &&
+                      (ts->pending != pending_before || !promotion_before);
         out->queued += queued;
+        td_time due = TD_TIME_NONE;
         if (to > from) {
             out->promoted++;
         } else if (to < from) {
             out->demoted++;
-        } else if (!ts_overridden(ts) && ts->below_since != TD_TIME_NONE) {
-            td_time due = lifecycle_demotion_time(shadow, &np->ladders[l], ts);
+        } else if (!ts_overridden(ts) && ts->below_since != TD_TIME_NONE &&
+                   (due = lifecycle_demotion_time(shadow, &np->ladders[l], ts)) != TD_TIME_NONE) {
             out->demoted_later++;
             if (out->first_demotion == TD_TIME_NONE || due < out->first_demotion)
                 out->first_demotion = due;

@@ -324,7 +324,7 @@ START_TEST(test_unknown_keys_are_refused_at_every_level)
             "cumulative, policy, tiers)");
     refused(HEAD METRICS LADDER_HEAD TIERS "    policy: { grase: 90d }\n",
             "f.yaml:12:15: unknown key 'grase' in policy of ladder 'l' (expected review, grace, "
-            "max_drop, approval, grandfather)");
+            "max_drop, approval, grandfather, review_demotions, review_deadline)");
     refused(HEAD METRICS LADDER_HEAD "      - { name: T1, when: a >= 1, perks: [x] }\n",
             "f.yaml:10:35: unknown key 'perks' in tier 1 of ladder 'l' (expected name, when, "
             "benefits)");
