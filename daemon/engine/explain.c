@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "criteria.h"
+#include "explain.h"
 #include "lifecycle.h"
 
 #define AT_RISK_MAX_STEPS 400
@@ -105,6 +106,22 @@ static int gaps_collect(const program *prog, const expr *x, bool neg, const doub
     }
     free(a.c);
     free(b.c);
+    return rc;
+}
+
+int explain_gaps(const program *prog, const ladder_def *ld, int next, const double *values,
+                 td_criterion **out, size_t *n)
+{
+    gapset g = {0};
+    int rc = gaps_collect(prog, ld->tiers[next].when, false, values, &g);
+    if (rc == 0 && next > 0 && ld->gate)
+        rc = gaps_collect(prog, ld->gate, false, values, &g);
+    if (rc != 0) {
+        free(g.c);
+        g = (gapset){0};
+    }
+    *out = g.c;
+    *n = g.n;
     return rc;
 }
 
@@ -238,13 +255,8 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
     }
     int next = eff + 1;
     if (rc == 0 && (size_t)next < ld->n_tiers) {
-        gapset g = {0};
         out->next_tier = ld->tiers[next].name;
-        rc = gaps_collect(prog, ld->tiers[next].when, false, values, &g);
-        if (rc == 0 && next > 0 && ld->gate)
-            rc = gaps_collect(prog, ld->gate, false, values, &g);
-        out->gaps = g.c;
-        out->n_gaps = g.n;
+        rc = explain_gaps(prog, ld, next, values, &out->gaps, &out->n_gaps);
     }
     if (rc != 0) {
         engine_explanation_free(out);

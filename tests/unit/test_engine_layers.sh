@@ -40,8 +40,10 @@ evaluate.h evaluate.c
 ingest.c
 membership.c
 decision.c
-explain.c
+explain.h explain.c
+forecast.h forecast.c
 versions.c
+whatif.h whatif.c
 '
 
 # common/'s files the engine may not use (see above).
