@@ -99,6 +99,7 @@ typedef struct ladder_def {
     tier_def *tiers; /* lowest first */
     size_t n_tiers;
     uint64_t metric_mask; /* bit m: the ladder reads metric m (gate, tiers, scores' inputs) */
+    bool cumulative;      /* a tier needs every lower tier's `when` too (calibrate reads it) */
 } ladder_def;
 
 typedef struct program {
