@@ -398,14 +398,24 @@ static int digits_in(const char *s)
 }
 
 /* v as the shortest plain decimal the expression parser reads back as the
- * same double, or failing that the closest one with at most
- * NUMBER_MAX_DIGITS digits; returns the value the text stands for. */
-static double number_text(double v, char *buf, size_t n)
+ * same double; failing that (more than NUMBER_MAX_DIGITS digits) the
+ * closest one on the side `down` says (at or below v, else at or above),
+ * so a rounded threshold lets in no partner the exact one keeps out, or
+ * the other way round. Returns the value the text stands for. */
+static double number_text(double v, bool down, char *buf, size_t n)
 {
     char best[NUMBER_BUF] = "0";
-    for (int prec = 0; prec <= NUMBER_MAX_FRAC; prec++) {
+    double scale = 1;
+    for (int prec = 0; prec <= NUMBER_MAX_FRAC; prec++, scale *= 10) {
+        double r = down ? floor(v * scale) : ceil(v * scale);
         char b[NUMBER_BUF];
-        snprintf(b, sizeof b, "%.*f", prec, v);
+        for (int step = 0; step < 3; step++) {
+            snprintf(b, sizeof b, "%.*f", prec, r / scale);
+            double got = lexed_value(b);
+            if (down ? got <= v : got >= v)
+                break;
+            r += down ? -1 : 1; /* v * scale rounded the wrong way */
+        }
         if (digits_in(b) > NUMBER_MAX_DIGITS)
             break;
         snprintf(best, sizeof best, "%s", b);
@@ -702,7 +712,7 @@ static int calib_solve(const calib_plan *pl, const calib_row *rows, size_t n, bo
             x = bound;
         }
         char text[NUMBER_BUF];
-        ct->threshold = number_text(x, text, sizeof text);
+        ct->threshold = number_text(x, op == CMP_GE, text, sizeof text);
         ct->op = op;
         ct->appended = !node;
         ct->target = target[t];
@@ -801,7 +811,7 @@ static candidate *candidate_build(const program *prog, const calib_plan *pl, td_
         const tier_def *td = &ld->tiers[t];
         td_calib_tier *ct = &out->tiers[t];
         char num[NUMBER_BUF];
-        number_text(ct->threshold, num, sizeof num);
+        number_text(ct->threshold, true, num, sizeof num);
         bool oom = false;
         expr *w = expr_clone(td->when, pl->node[t], ct->threshold, &oom);
         if (!pl->node[t] && !oom) {
