@@ -451,3 +451,21 @@ int td_client_get_cursor(td_client *c, const char *connector, Tierd__CursorRespo
     r.connector = (char *)connector;
     return CALL(c, "GetCursor", &r, tierd__cursor_response, out, err);
 }
+
+int td_client_simulate(td_client *c, const Tierd__SimulateRequest *req,
+                       Tierd__SimulateResponse **out, td_error *err)
+{
+    return CALL(c, "Simulate", req, tierd__simulate_response, out, err);
+}
+
+int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditResponse **out,
+                    td_error *err)
+{
+    return CALL(c, "Audit", req, tierd__audit_response, out, err);
+}
+
+int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
+                        Tierd__CalibrateResponse **out, td_error *err)
+{
+    return CALL(c, "Calibrate", req, tierd__calibrate_response, out, err);
+}

@@ -72,6 +72,10 @@ static const rpc_method rpc_methods[] = {
      * an advance commits before it answers. */
     {"Clock", TD_ROLE_READ, true, &tierd__clock_request__descriptor, &tierd__clock_response__descriptor, handle_clock},
     {"GetCursor", TD_ROLE_READ, false, &tierd__cursor_request__descriptor, &tierd__cursor_response__descriptor, handle_get_cursor},
+    /* What-if: read only, whatever the candidate says (docs/rpc.md). */
+    {"Simulate", TD_ROLE_READ, false, &tierd__simulate_request__descriptor, &tierd__simulate_response__descriptor, handle_simulate},
+    {"Audit", TD_ROLE_READ, false, &tierd__audit_request__descriptor, &tierd__audit_response__descriptor, handle_audit},
+    {"Calibrate", TD_ROLE_READ, false, &tierd__calibrate_request__descriptor, &tierd__calibrate_response__descriptor, handle_calibrate},
 };
 /* clang-format on */
 

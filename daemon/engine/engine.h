@@ -164,7 +164,7 @@ int engine_program_impact(const engine *e, const program *p, td_time at, td_impa
 
 /* What putting a version in force does to one partner on one ladder: the
  * classification behind td_impact and a what-if simulation (whatif.h).
- * Same numbers as `enum Outcome` and `enum DueReason` in proto/tierd.proto. */
+ * Same numbers as `enum ForecastOutcome` and `enum DueReason` in proto/tierd.proto. */
 typedef enum td_outcome {
     TD_OUTCOME_UNCHANGED = 0,
     TD_OUTCOME_PROMOTED = 1,      /* moves up at once */
