@@ -278,14 +278,20 @@ static void kinds_text(const Tierd__AuditRow *r, char *buf, size_t n)
         used += (size_t)snprintf(buf + used, n - used, "%s%s", k ? ";" : "", r->kinds[k]);
 }
 
-static void gaps_text(const Tierd__AuditRow *r, char *buf, size_t n)
+/* The gaps as "metric op threshold (missing m)"; human: with separators. */
+static void gaps_text(const Tierd__AuditRow *r, bool human, char *buf, size_t n)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (size_t g = 0; g < r->n_gaps && used < n; g++) {
         char th[NUM_BUF], miss[NUM_BUF];
-        tctl_num_human(r->gaps[g]->threshold, th, sizeof th);
-        tctl_num_human(r->gaps[g]->missing, miss, sizeof miss);
+        if (human) {
+            tctl_num_human(r->gaps[g]->threshold, th, sizeof th);
+            tctl_num_human(r->gaps[g]->missing, miss, sizeof miss);
+        } else {
+            snprintf(th, sizeof th, "%.15g", r->gaps[g]->threshold);
+            snprintf(miss, sizeof miss, "%.15g", r->gaps[g]->missing);
+        }
         used += (size_t)snprintf(buf + used, n - used, "%s%s %s %s (missing %s)", g ? "; " : "",
                                  r->gaps[g]->metric, r->gaps[g]->op, th, miss);
     }
@@ -396,7 +402,7 @@ int tctl_audit(tctl *t, const char *near, const char *ladder, tctl_format fmt, b
             const Tierd__AuditRow *row = r->rows[i];
             char kinds[256], gaps[1024];
             kinds_text(row, kinds, sizeof kinds);
-            gaps_text(row, gaps, sizeof gaps);
+            gaps_text(row, fmt == TCTL_FORMAT_TEXT, gaps, sizeof gaps);
             if (fmt == TCTL_FORMAT_JSON) {
                 json_array_append_new(rows, audit_row_json(row));
             } else if (fmt == TCTL_FORMAT_CSV) {
@@ -409,14 +415,13 @@ int tctl_audit(tctl *t, const char *near, const char *ladder, tctl_format fmt, b
                 csv_field(kinds, false);
                 csv_field(gaps, true);
             } else {
-                printf("  %-20s %-14s holds %s, qualifies %s%s%s  [%s]%s%s%s\n", row->partner,
+                printf("  %-20s %-14s holds %s, qualifies %s%s%s  [%s]\n", row->partner,
                        row->ladder, tctl_tier_name(row->held), tctl_tier_name(row->qualifying),
                        row->overridden ? ", pinned " : "",
                        row->overridden ? tctl_tier_name(row->override_tier) : "",
-                       *kinds ? kinds : "in line", *gaps ? "  to " : "",
-                       *gaps ? row->next_tier : "", *gaps ? ": " : "");
+                       *kinds ? kinds : "in line");
                 if (*gaps)
-                    printf("      %s\n", gaps);
+                    printf("      for %s: %s\n", row->next_tier, gaps);
             }
         }
         free(after);
