@@ -466,3 +466,21 @@ int td_client_list_benefit_holders(td_client *c, const Tierd__ListBenefitHolders
 {
     return CALL(c, "ListBenefitHolders", req, tierd__list_benefit_holders_response, out, err);
 }
+
+int td_client_simulate(td_client *c, const Tierd__SimulateRequest *req,
+                       Tierd__SimulateResponse **out, td_error *err)
+{
+    return CALL(c, "Simulate", req, tierd__simulate_response, out, err);
+}
+
+int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditResponse **out,
+                    td_error *err)
+{
+    return CALL(c, "Audit", req, tierd__audit_response, out, err);
+}
+
+int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
+                        Tierd__CalibrateResponse **out, td_error *err)
+{
+    return CALL(c, "Calibrate", req, tierd__calibrate_response, out, err);
+}

@@ -212,7 +212,7 @@ static int cmd_status(tctl *t, cmd_args *a)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len, int *exit_code)
+char *tctl_read_program(const char *path, size_t *len, int *exit_code)
 {
     char *buf = NULL;
     td_error err;
@@ -278,7 +278,7 @@ static int cmd_program_load(tctl *t, cmd_args *a)
 {
     int code = 0;
     size_t len;
-    char *yaml = read_file(a->pos[0], &len, &code);
+    char *yaml = tctl_read_program(a->pos[0], &len, &code);
     if (!yaml)
         return code;
     Tierd__PutProgramRequest req = TIERD__PUT_PROGRAM_REQUEST__INIT;
@@ -832,6 +832,9 @@ static int cmd_clock_advance(tctl *t, cmd_args *a)
 
 static int cmd_watch(tctl *t, cmd_args *a);
 static int cmd_benefits(tctl *t, cmd_args *a);
+static int cmd_simulate(tctl *t, cmd_args *a);
+static int cmd_audit(tctl *t, cmd_args *a);
+static int cmd_calibrate(tctl *t, cmd_args *a);
 
 static const command commands[] = {
     {NULL, "ping", {NULL}, 0, 0, cmd_ping, "ping"},
@@ -945,6 +948,28 @@ static const command commands[] = {
      cmd_watch,
      "watch [--ladder L] [--partner P] [--since N] [--pub-url URL | --long-poll]   (--json: one "
      "object per line; without a PUB endpoint in reach, e.g. TCP with a token, it long-polls)"},
+    {NULL,
+     "simulate",
+     {"at=", "partner=", "all", "json", "csv", NULL},
+     1,
+     1,
+     cmd_simulate,
+     "simulate FILE [--at T] [--partner P] [--all] [--json|--csv]   (what loading FILE would "
+     "do; changes nothing)"},
+    {NULL,
+     "audit",
+     {"near=", "ladder=", "all", "json", "csv", NULL},
+     0,
+     0,
+     cmd_audit,
+     "audit [--near 10%] [--ladder L] [--all] [--json|--csv]"},
+    {NULL,
+     "calibrate",
+     {"ladder=", "target=", "metric=", "json", NULL},
+     0,
+     0,
+     cmd_calibrate,
+     "calibrate --ladder L --target TIER=SHARE%,... [--metric M] [--json]"},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",
@@ -1200,6 +1225,53 @@ static int cmd_benefits(tctl *t, cmd_args *a)
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
+
+/* --json (global or the command's) or --csv, not both; -1 after a usage
+ * error. */
+static int whatif_format(const tctl *t, const cmd_args *a, const command *c, tctl_format *fmt)
+{
+    bool json = t->json || opt(a, "json"), csv = opt(a, "csv") != NULL;
+    if (json && csv) {
+        usage_error(c, "%s", "--json and --csv exclude each other");
+        return -1;
+    }
+    *fmt = json ? TCTL_FORMAT_JSON : csv ? TCTL_FORMAT_CSV : TCTL_FORMAT_TEXT;
+    return 0;
+}
+
+static const command *command_named(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!commands[i].group && strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_simulate(tctl *t, cmd_args *a)
+{
+    tctl_format fmt;
+    if (whatif_format(t, a, command_named("simulate"), &fmt) != 0)
+        return TCTL_EXIT_USAGE;
+    return tctl_simulate(t, a->pos[0], opt(a, "at"), opt(a, "partner"), fmt, opt(a, "all"));
+}
+
+static int cmd_audit(tctl *t, cmd_args *a)
+{
+    const command *c = command_named("audit");
+    tctl_format fmt;
+    if (whatif_format(t, a, c, &fmt) != 0)
+        return TCTL_EXIT_USAGE;
+    return tctl_audit(t, opt(a, "near"), opt(a, "ladder"), fmt, opt(a, "all"), c->usage);
+}
+
+static int cmd_calibrate(tctl *t, cmd_args *a)
+{
+    const command *c = command_named("calibrate");
+    tctl_format fmt;
+    if (whatif_format(t, a, c, &fmt) != 0)
+        return TCTL_EXIT_USAGE;
+    return tctl_calibrate(t, opt(a, "ladder"), opt(a, "target"), opt(a, "metric"), fmt, c->usage);
+}
 
 static void print_usage(FILE *f)
 {

@@ -90,4 +90,19 @@ int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since
 int tctl_import_events(tctl *t, const char *file, int in_flight);
 int tctl_import_partners(tctl *t, const char *file, int in_flight);
 
+/* A program file's text ("-" = standard input), malloc'd; NULL after
+ * printing why, with *exit_code set. */
+char *tctl_read_program(const char *path, size_t *len, int *exit_code);
+
+/* What-if commands (tierctl_whatif.c); each returns the exit status. CSV
+ * lists every partner and ladder; the others the rows with something to
+ * say unless all. usage is the command's usage line for usage errors. */
+typedef enum tctl_format { TCTL_FORMAT_TEXT, TCTL_FORMAT_JSON, TCTL_FORMAT_CSV } tctl_format;
+int tctl_simulate(tctl *t, const char *file, const char *at, const char *partner, tctl_format fmt,
+                  bool all);
+int tctl_audit(tctl *t, const char *near, const char *ladder, tctl_format fmt, bool all,
+               const char *usage);
+int tctl_calibrate(tctl *t, const char *ladder, const char *target, const char *metric,
+                   tctl_format fmt, const char *usage);
+
 #endif

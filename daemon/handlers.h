@@ -12,6 +12,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "engine/program.h"
 #include "rpc.h"
 #include "store.h"
 #include "tierd/status.h"
@@ -24,6 +25,19 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
                        td_error *err);
 int handle_get_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                        td_error *err);
+/* A program from a request's text (handlers_program.c): at most
+ * TD_MAX_PROGRAM_BYTES, a sane filename ("" for the default), and on a
+ * parse failure TD_INVALID_ARGUMENT whose message lists the file:line:column
+ * diagnostics one a line. */
+int program_from_request(const char *yaml, const char *filename, program **out, td_error *err);
+
+/* ---- what-if (handlers_whatif.c): Simulate, Audit, Calibrate; read only ---- */
+int handle_simulate(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    td_error *err);
+int handle_audit(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                 td_error *err);
+int handle_calibrate(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                     td_error *err);
 int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                            td_error *err);
 int handle_get_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

@@ -1,4 +1,5 @@
-/* Program handlers: PutProgram (load, dry run) and GetProgram.
+/* Program handlers: PutProgram (load, dry run) and GetProgram, and the one
+ * path from a request's program text to a program (Simulate takes it too).
  *
  * Owns the rules for a new version: the text must parse whole (every
  * diagnostic goes back to the caller), a label already stored with other
@@ -42,6 +43,31 @@ static int refuse_with_diags(td_error *err, const td_diags *diags, const char *f
         snprintf(err->message + used, sizeof err->message - used, "\n… and %zu more",
                  diags->n - shown);
     return -TD_INVALID_ARGUMENT;
+}
+
+int program_from_request(const char *yaml, const char *filename, program **out, td_error *err)
+{
+    yaml = yaml ? yaml : "";
+    size_t len = strlen(yaml);
+    if (len > TD_MAX_PROGRAM_BYTES)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "program of %zu bytes exceeds %u", len,
+                            TD_MAX_PROGRAM_BYTES);
+    filename = filename && *filename ? filename : PROGRAM_DEFAULT_FILENAME;
+    if (!td_text_ok(filename, PROGRAM_MAX_FILENAME))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "filename must be at most %d bytes of UTF-8 text without control "
+                            "characters",
+                            PROGRAM_MAX_FILENAME);
+    td_diags diags = {0};
+    td_error perr = {0};
+    if (program_parse(yaml, len, filename, out, &diags, &perr) != 0) {
+        int rc = diags.n ? refuse_with_diags(err, &diags, filename)
+                         : td_error_set(err, TD_INVALID_ARGUMENT, "%s", perr.message);
+        td_diags_free(&diags);
+        return rc;
+    }
+    td_diags_free(&diags);
+    return 0;
 }
 
 typedef struct version_walk {
@@ -148,26 +174,10 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
 {
     const Tierd__PutProgramRequest *r = (const Tierd__PutProgramRequest *)req;
     const char *yaml = r->yaml ? r->yaml : "";
-    size_t len = strlen(yaml);
-    if (len > TD_MAX_PROGRAM_BYTES)
-        return td_error_set(err, TD_INVALID_ARGUMENT, "program of %zu bytes exceeds %u", len,
-                            TD_MAX_PROGRAM_BYTES);
-    const char *filename = r->filename && *r->filename ? r->filename : PROGRAM_DEFAULT_FILENAME;
-    if (!td_text_ok(filename, PROGRAM_MAX_FILENAME))
-        return td_error_set(err, TD_INVALID_ARGUMENT,
-                            "filename must be at most %d bytes of UTF-8 text without control "
-                            "characters",
-                            PROGRAM_MAX_FILENAME);
     program *p = NULL;
-    td_diags diags = {0};
-    td_error perr = {0};
-    if (program_parse(yaml, len, filename, &p, &diags, &perr) != 0) {
-        int rc = diags.n ? refuse_with_diags(err, &diags, filename)
-                         : td_error_set(err, TD_INVALID_ARGUMENT, "%s", perr.message);
-        td_diags_free(&diags);
-        return rc;
-    }
-    td_diags_free(&diags);
+    int prc = program_from_request(yaml, r->filename, &p, err);
+    if (prc)
+        return prc;
     Tierd__PutProgramResponse *out = put_response(call, p);
     if (r->dry_run) {
         int rc = put_impact(call, p, out, err);

@@ -74,6 +74,10 @@ static const rpc_method rpc_methods[] = {
     {"GetCursor", TD_ROLE_READ, false, &tierd__cursor_request__descriptor, &tierd__cursor_response__descriptor, handle_get_cursor},
     {"GetBenefits", TD_ROLE_READ, false, &tierd__get_benefits_request__descriptor, &tierd__get_benefits_response__descriptor, handle_get_benefits},
     {"ListBenefitHolders", TD_ROLE_READ, false, &tierd__list_benefit_holders_request__descriptor, &tierd__list_benefit_holders_response__descriptor, handle_list_benefit_holders},
+    /* What-if: read only, whatever the candidate says (docs/rpc.md). */
+    {"Simulate", TD_ROLE_READ, false, &tierd__simulate_request__descriptor, &tierd__simulate_response__descriptor, handle_simulate},
+    {"Audit", TD_ROLE_READ, false, &tierd__audit_request__descriptor, &tierd__audit_response__descriptor, handle_audit},
+    {"Calibrate", TD_ROLE_READ, false, &tierd__calibrate_request__descriptor, &tierd__calibrate_response__descriptor, handle_calibrate},
 };
 /* clang-format on */
 

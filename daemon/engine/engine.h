@@ -177,8 +177,47 @@ typedef struct td_impact {
     td_time last_demotion;
     uint64_t unchanged; /* none of the above */
 } td_impact;
-/* 0, or -TD_RESOURCE_EXHAUSTED with *out zeroed but for `at`. */
+/* 0, or -TD_RESOURCE_EXHAUSTED with *out zeroed but for `at`. The sums of
+ * the per-ladder forecasts below, over every partner. */
 int engine_program_impact(const engine *e, const program *p, td_time at, td_impact *out);
+
+/* What putting a version in force does to one partner on one ladder: the
+ * classification behind td_impact and a what-if simulation (whatif.h).
+ * Same numbers as `enum ForecastOutcome` and `enum DueReason` in proto/tierd.proto. */
+typedef enum td_outcome {
+    TD_OUTCOME_UNCHANGED = 0,
+    TD_OUTCOME_PROMOTED = 1,      /* moves up at once */
+    TD_OUTCOME_QUEUED = 2,        /* no move now; a promotion waits for a person */
+    TD_OUTCOME_DEMOTED = 3,       /* moves down at once, or leaves the ladder holding a tier */
+    TD_OUTCOME_DEMOTED_LATER = 4, /* below its tier: demoted at demotion_at unless it recovers */
+} td_outcome;
+/* What decides the instant of a demotion that waits. */
+typedef enum td_due_reason {
+    TD_DUE_NONE = 0,
+    TD_DUE_GRACE_END = 1,
+    TD_DUE_REVIEW_POINT = 2,
+    TD_DUE_GRANDFATHER_END = 3,
+    TD_DUE_NEXT_DROP = 4,       /* one drop per review point: the next one follows */
+    TD_DUE_REVIEW_DEADLINE = 5, /* demotion review: it goes through then unless decided */
+} td_due_reason;
+typedef struct td_forecast {
+    const char *partner;
+    const char *ladder;
+    int ladder_index;   /* in the version assessed; -1: a ladder of the one in force it leaves */
+    const char *before; /* tier held now (the effective tier); NULL unranked */
+    const char *after;  /* tier held right after the version is put in force */
+    const char *qualifying;                          /* under the version assessed */
+    const char *pending;                             /* awaiting approval after it, or NULL */
+    int before_index, after_index, qualifying_index; /* -1 unranked */
+    td_outcome outcome;
+    bool queued; /* a promotion newly waits for approval (also with PROMOTED) */
+    /* Still below its tier afterwards (and not pinned): when the lifecycle
+     * demotes it with no new events and qualifying as at the instant
+     * assessed, to which tier, and why then. TD_TIME_NONE otherwise. */
+    td_time demotion_at;
+    const char *demotion_to;
+    td_due_reason due_reason;
+} td_forecast;
 
 /* ---- partners (membership.c; find and count engine.c, info partner.c) ---- */
 /* Creates or updates a partner (name may be NULL to keep it; types NULL

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "criteria.h"
+#include "explain.h"
 #include "lifecycle.h"
 
 #define AT_RISK_MAX_STEPS 400
@@ -120,20 +121,21 @@ static int gaps_of(const program *prog, const expr *when, const char *tier, cons
     return 0;
 }
 
-/* What tier t still needs: on a cumulative ladder the unmet criteria of
- * every lower tier first (held tiers can lapse under grace or a pin), then
- * the gate, then t's own. */
-static int gaps_for_tier(const program *prog, const ladder_def *ld, int t, const double *values,
-                         td_criterion **out, size_t *n)
+int explain_gaps(const program *prog, const ladder_def *ld, int next, const double *values,
+                 td_criterion **out, size_t *n)
 {
     gapset g = {0};
     int rc = 0;
-    for (int u = 0; rc == 0 && ld->cumulative && u < t; u++)
+    for (int u = 0; rc == 0 && ld->cumulative && u < next; u++)
         rc = gaps_of(prog, ld->tiers[u].when, ld->tiers[u].name, values, &g);
-    if (rc == 0 && t > 0 && ld->gate)
+    if (rc == 0 && next > 0 && ld->gate)
         rc = gaps_of(prog, ld->gate, NULL, values, &g);
     if (rc == 0)
-        rc = gaps_of(prog, ld->tiers[t].when, ld->tiers[t].name, values, &g);
+        rc = gaps_of(prog, ld->tiers[next].when, ld->tiers[next].name, values, &g);
+    if (rc != 0) {
+        free(g.c);
+        g = (gapset){0};
+    }
     *out = g.c;
     *n = g.n;
     return rc;
@@ -290,7 +292,7 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
     int next = eff + 1;
     if (rc == 0 && (size_t)next < ld->n_tiers) {
         out->next_tier = ld->tiers[next].name;
-        rc = gaps_for_tier(prog, ld, next, values, &out->gaps, &out->n_gaps);
+        rc = explain_gaps(prog, ld, next, values, &out->gaps, &out->n_gaps);
     }
     if (rc != 0) {
         engine_explanation_free(out);

@@ -23,6 +23,7 @@
 #include "change.h"
 #include "criteria.h"
 #include "evaluate.h"
+#include "forecast.h"
 #include "lifecycle.h"
 
 #define LC_SPAN_MAX      48 /* "12345 days" and the like */
@@ -31,66 +32,6 @@
 const program *engine_program(const engine *e)
 {
     return e->prog;
-}
-
-static int tier_by_name(const ladder_def *from, int t, const ladder_def *to)
-{
-    return t >= 0 && to ? ladder_tier_index(to, from->tiers[t].name) : -1;
-}
-
-/* Fills nt (np->n_ladders entries, initialised) with p's standing under np,
- * matched by ladder and tier name from `old`, the version it leaves (e->prog
- * is already np, so reports carry np's version); `on` is the
- * set of np's ladders p sits on. Ladders p leaves while holding a tier, and
- * tiers that change name-matching, are reported with cause PROGRAM_VERSION.
- * take_notes moves override notes into nt (applying); otherwise nt gets
- * none and p is not changed at all (an impact assessment). */
-static void tiers_for_program(engine *e, const program *old, const program *np, td_partner *p,
-                              uint32_t on, tier_state *nt, bool take_notes, td_time now,
-                              td_change_fn fn, void *ud)
-{
-    for (size_t ol = 0; old && p->tiers && ol < old->n_ladders; ol++) {
-        if (!(p->ladders & (1u << ol)))
-            continue;
-        const ladder_def *old_ld = &old->ladders[ol];
-        tier_state *ots = &p->tiers[ol];
-        int oeff = ts_effective(ots);
-        const char *from = oeff >= 0 ? old_ld->tiers[oeff].name : NULL;
-        int l = program_ladder_index(np, old_ld->name);
-        if (l < 0 || !(on & (1u << l))) {
-            if (from)
-                change_report_version(e->prog, p, old_ld, NULL, from, NULL, now, fn, ud);
-            continue;
-        }
-        const ladder_def *ld = &np->ladders[l];
-        tier_state *ts = &nt[l];
-        *ts = *ots;
-        if (take_notes)
-            ots->override_note = NULL; /* moved */
-        else
-            ts->override_note = NULL; /* p's own; an assessment never frees it */
-        ts->tier = (int8_t)tier_by_name(old_ld, ots->tier, ld);
-        ts->qualifying = (int8_t)tier_by_name(old_ld, ots->qualifying, ld);
-        ts->pending = (int8_t)tier_by_name(old_ld, ots->pending, ld);
-        ts->denied = (int8_t)tier_by_name(old_ld, ots->denied, ld);
-        ts->review_denied = (int8_t)tier_by_name(old_ld, ots->review_denied, ld);
-        ts->override_tier = (int8_t)tier_by_name(old_ld, ots->override_tier, ld);
-        if (ts_overridden(ots) && ots->override_tier >= 0 && ts->override_tier < 0) {
-            /* The pinned tier is gone: the pin cannot hold. */
-            free(ts->override_note);
-            ts->override_note = NULL;
-            ts->override_until = TD_TIME_NONE;
-        }
-        if (ots->tier >= 0 && ts->tier < 0) {
-            ts->since = now;
-            ts->below_since = TD_TIME_NONE;
-        }
-        /* A tier that vanished is left here; the lifecycle moves on from unranked. */
-        int eff = ts_effective(ts);
-        const char *to = eff >= 0 ? ld->tiers[eff].name : NULL;
-        if (from && (!to || strcmp(from, to) != 0))
-            change_report_version(e->prog, p, old_ld, ld, from, to, now, fn, ud);
-    }
 }
 
 /* Puts p under the version just put in force (e->prog), leaving `old`:
@@ -115,7 +56,7 @@ static void apply_to_partner(engine *e, const program *old, td_partner *p, td_ti
     eng_prog_values(&e->cp, p, UINT64_MAX, now, values);
     for (size_t l = 0; l < np->n_ladders; l++)
         tier_state_init(&nt[l]);
-    tiers_for_program(e, old, np, p, on, nt, true, now, fn, ud);
+    forecast_remap(e, old, np, p, on, nt, true, now, fn, ud);
     partner_set_tiers(p, nt, np->n_ladders);
     p->ladders = on;
     lc_ctx c = {e, p, 0, values, now, TD_CAUSE_PROGRAM_VERSION, NULL, fn, ud};
@@ -149,93 +90,20 @@ int engine_program_apply(engine *e, program *np, td_time now, td_change_fn fn, v
     return 0;
 }
 
-/* One partner under np at `at`, without changing it: its tiers are remapped
- * into nt and the lifecycle steps on a copy, in `shadow`, an engine that
- * has np in force from `at` and whose own lists are scratch. */
-static void impact_partner(engine *shadow, const engine *e, const eng_prog *cp, const program *np,
-                           const td_partner *pt, tier_state *nt, td_time at, td_impact *out)
-{
-    uint32_t on = program_ladders_for_types(np, pt->types, pt->n_types);
-    for (size_t l = 0; l < np->n_ladders; l++)
-        tier_state_init(&nt[l]);
-    /* Ladders it leaves while holding a tier: a demotion at once. */
-    for (size_t ol = 0; e->prog && pt->tiers && ol < e->prog->n_ladders; ol++) {
-        int l = program_ladder_index(np, e->prog->ladders[ol].name);
-        if ((pt->ladders & (1u << ol)) && ts_effective(&pt->tiers[ol]) >= 0 &&
-            (l < 0 || !(on & (1u << l))))
-            out->demoted++;
-    }
-    if (!on)
-        return;
-    /* Without fn nothing is reported, and without take_notes pt is left as
-     * it is: the cast only fits the applying path's signature. */
-    tiers_for_program(shadow, e->prog, np, (td_partner *)pt, on, nt, false, at, NULL, NULL);
-    td_partner tmp = *pt;
-    tmp.tiers = nt;
-    tmp.n_tiers = (uint8_t)np->n_ladders;
-    tmp.ladders = on;
-    tmp.touched = false;
-    double values[TD_MAX_METRICS];
-    eng_prog_values(cp, pt, UINT64_MAX, at, values);
-    lc_ctx c = {shadow, &tmp, 0, values, at, TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL};
-    for (size_t l = 0; l < np->n_ladders; l++) {
-        if (!(on & (1u << l)))
-            continue;
-        tier_state *ts = &nt[l];
-        int from = ts_effective(ts), pending_before = ts->pending;
-        bool promotion_before = !ts->pending_demotion;
-        c.l = l;
-        lifecycle_step(&c, criteria_qualify(&np->ladders[l], values));
-        int to = ts_effective(ts);
-        /* Demotion review: a queued demotion is counted as demoted later, at its deadline. */
-        bool queued = ts->pending >= 0 && !ts->pending_demotion &&
-                      (ts->pending != pending_before || !promotion_before);
-        out->queued += queued;
-        td_time due = TD_TIME_NONE;
-        if (to > from) {
-            out->promoted++;
-        } else if (to < from) {
-            out->demoted++;
-        } else if (!ts_overridden(ts) && ts->below_since != TD_TIME_NONE &&
-                   (due = lifecycle_demotion_time(shadow, &np->ladders[l], ts)) != TD_TIME_NONE) {
-            out->demoted_later++;
-            if (out->first_demotion == TD_TIME_NONE || due < out->first_demotion)
-                out->first_demotion = due;
-            if (out->last_demotion == TD_TIME_NONE || due > out->last_demotion)
-                out->last_demotion = due;
-        } else if (!queued) {
-            out->unchanged++;
-        }
-    }
-    shadow->n_touched = 0; /* tmp is gone after this call */
-}
-
 int engine_program_impact(const engine *e, const program *np, td_time at, td_impact *out)
 {
     *out = (td_impact){.first_demotion = TD_TIME_NONE, .last_demotion = TD_TIME_NONE, .at = at};
-    eng_prog cp;
-    if (eng_prog_compile(&e->events, np, &cp) != 0)
+    forecast f;
+    if (forecast_begin(e, np, at, &f) != 0)
         return -TD_RESOURCE_EXHAUSTED;
-    tier_state *nt = malloc((np->n_ladders ? np->n_ladders : 1) * sizeof *nt);
-    if (!nt) {
-        eng_prog_free(&cp);
-        return -TD_RESOURCE_EXHAUSTED;
-    }
-    /* The lifecycle runs exactly as engine_program_apply runs it, so what is
-     * counted is what will happen: approvals queue, grace and review points
-     * and the new version's grandfather period (from `at`) hold. */
-    engine shadow = *e;
-    shadow.prog = (program *)np;
-    shadow.cp = cp;
-    shadow.version_effective = at;
-    shadow.touched = NULL;
-    shadow.n_touched = shadow.cap_touched = 0;
+    td_forecast rows[FORECAST_MAX_ROWS];
     const td_partner *p;
-    PMAP_FOREACH(&e->map, p)
-        impact_partner(&shadow, e, &cp, np, p, nt, at, out);
-    free(shadow.touched);
-    free(nt);
-    eng_prog_free(&cp);
+    PMAP_FOREACH(&e->map, p) {
+        size_t n = forecast_partner(&f, p, rows);
+        for (size_t i = 0; i < n; i++)
+            forecast_sum(out, &rows[i]);
+    }
+    forecast_end(&f);
     return 0;
 }
 

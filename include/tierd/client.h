@@ -87,6 +87,14 @@ int td_client_get_benefits(td_client *c, const char *const *ids, size_t n,
                            Tierd__GetBenefitsResponse **out, td_error *err);
 int td_client_list_benefit_holders(td_client *c, const Tierd__ListBenefitHoldersRequest *req,
                                    Tierd__ListBenefitHoldersResponse **out, td_error *err);
+/* What-if (docs/rpc.md, "What-if"): read only. A page of rows at a time;
+ * pass the response's `next` as page.after for the next one. */
+int td_client_simulate(td_client *c, const Tierd__SimulateRequest *req,
+                       Tierd__SimulateResponse **out, td_error *err);
+int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditResponse **out,
+                    td_error *err);
+int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
+                        Tierd__CalibrateResponse **out, td_error *err);
 
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);

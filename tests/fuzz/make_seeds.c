@@ -174,6 +174,26 @@ static void rpc_seeds(void)
     pp.yaml = (char *)tiny_program;
     pp.filename = "tiny.yaml";
     pp.dry_run = true;
+    Tierd__WhatIfPage wp = TIERD__WHAT_IF_PAGE__INIT;
+    wp.limit = 10;
+    Tierd__SimulateRequest sim = TIERD__SIMULATE_REQUEST__INIT;
+    sim.yaml = (char *)tiny_program;
+    sim.filename = "tiny.yaml";
+    sim.page = &wp;
+    Tierd__AuditRequest au = TIERD__AUDIT_REQUEST__INIT;
+    au.near = 0.1;
+    au.near_set = true;
+    au.page = &wp;
+    Tierd__CalibrateTarget ct[2] = {TIERD__CALIBRATE_TARGET__INIT, TIERD__CALIBRATE_TARGET__INIT};
+    ct[0].tier = "Registered";
+    ct[0].percent = 60;
+    ct[1].tier = "Selling";
+    ct[1].percent = 40;
+    Tierd__CalibrateTarget *ctp[] = {&ct[0], &ct[1]};
+    Tierd__CalibrateRequest ca = TIERD__CALIBRATE_REQUEST__INIT;
+    ca.ladder = "reseller";
+    ca.targets = ctp;
+    ca.n_targets = 2;
 
     static const struct {
         const char *method;
@@ -207,6 +227,8 @@ static void rpc_seeds(void)
         {"ClearOverride", FUZZ_AUTH_ADMIN, &co.base},  {"Approve", FUZZ_AUTH_ADMIN, &dr.base},
         {"Deny", FUZZ_AUTH_ADMIN, &dr.base},           {"Clock", FUZZ_AUTH_ADMIN, &ck.base},
         {"GetCursor", FUZZ_AUTH_READ, &cr.base},       {"PutProgram", FUZZ_AUTH_ADMIN, &pp.base},
+        {"Simulate", FUZZ_AUTH_READ, &sim.base},       {"Audit", FUZZ_AUTH_READ, &au.base},
+        {"Calibrate", FUZZ_AUTH_READ, &ca.base},
     };
     for (size_t i = 0; i < sizeof with / sizeof with[0]; i++) {
         begin();

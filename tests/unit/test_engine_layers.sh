@@ -41,8 +41,10 @@ ingest.c
 membership.c
 benefits.c
 decision.c
-explain.c
+explain.h explain.c
+forecast.h forecast.c
 versions.c
+whatif.h whatif.c
 '
 
 # common/'s files the engine may not use (see above).
