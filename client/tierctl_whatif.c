@@ -292,8 +292,11 @@ static void gaps_text(const Tierd__AuditRow *r, bool human, char *buf, size_t n)
             snprintf(th, sizeof th, "%.15g", r->gaps[g]->threshold);
             snprintf(miss, sizeof miss, "%.15g", r->gaps[g]->missing);
         }
-        used += (size_t)snprintf(buf + used, n - used, "%s%s %s %s (missing %s)", g ? "; " : "",
-                                 r->gaps[g]->metric, r->gaps[g]->op, th, miss);
+        /* A metric with no value yet has no distance (NaN on the wire). */
+        bool none = isnan(r->gaps[g]->missing);
+        used += (size_t)snprintf(buf + used, n - used, "%s%s %s %s (%s%s)", g ? "; " : "",
+                                 r->gaps[g]->metric, r->gaps[g]->op, th,
+                                 none ? "no value yet" : "missing ", none ? "" : miss);
     }
 }
 
@@ -595,11 +598,12 @@ int tctl_calibrate(tctl *t, const char *ladder, const char *target, const char *
         for (size_t i = 0; i < r->n_tiers; i++) {
             const Tierd__CalibratedTier *c = r->tiers[i];
             json_array_append_new(
-                tiers, json_pack("{s:o, s:f, s:o, s:o, s:b, s:I, s:I, s:o, s:o}", "tier",
+                tiers, json_pack("{s:o, s:f, s:o, s:o, s:b, s:b, s:I, s:I, s:o, s:o}", "tier",
                                  tctl_str(c->tier), "percent", c->percent, "op", tctl_str(c->op),
-                                 "threshold", tctl_num_json(c->threshold), "appended", c->appended,
-                                 "target", (json_int_t)c->target, "reached", (json_int_t)c->reached,
-                                 "note", tctl_str_or_null(c->note), "when", tctl_str(c->when)));
+                                 "threshold", c->kept ? json_null() : tctl_num_json(c->threshold),
+                                 "appended", c->appended, "kept", c->kept, "target",
+                                 (json_int_t)c->target, "reached", (json_int_t)c->reached, "note",
+                                 tctl_str_or_null(c->note), "when", tctl_str(c->when)));
         }
         Tierd__TierCounts *b[] = {r->before}, *a[] = {r->after}, *q[] = {r->qualifying};
         tctl_print_json(json_pack(
@@ -620,8 +624,11 @@ int tctl_calibrate(tctl *t, const char *ladder, const char *target, const char *
             const Tierd__CalibratedTier *c = r->tiers[i];
             char th[NUM_BUF], cond[NUM_BUF * 2], reached[NUM_BUF], want[NUM_BUF];
             tctl_num_human(c->threshold, th, sizeof th);
-            snprintf(cond, sizeof cond, "%s %s %s%s", r->metric, c->op, th,
-                     c->appended ? " (added)" : "");
+            if (c->kept)
+                snprintf(cond, sizeof cond, "(when unchanged)");
+            else
+                snprintf(cond, sizeof cond, "%s %s %s%s", r->metric, c->op, th,
+                         c->appended ? " (added)" : "");
             tctl_num_human((double)c->reached, reached, sizeof reached);
             tctl_num_human((double)c->target, want, sizeof want);
             printf("  %-20s %7.2f%% %-28s %12s %12s\n", c->tier, c->percent, cond, reached, want);

@@ -283,6 +283,7 @@ int handle_calibrate(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessa
         o->op = rpc_strdup(call, cmp_op_str(ct->op));
         o->threshold = ct->threshold;
         o->appended = ct->appended;
+        o->kept = ct->kept;
         o->percent = ct->percent;
         o->target = ct->target;
         o->reached = ct->reached;

@@ -660,6 +660,26 @@ static double pick_threshold(const double *cand, size_t nc, int64_t need, cmp_op
 
 /* ---- calibrate: the proposal ---- */
 
+/* Tier t has no comparison on the metric and its target takes every
+ * partner that meets the rest: leave its `when` alone (ct->kept) and let
+ * everyone meeting it in, also those with no value for the metric. */
+static void calib_keep(const calib_row *rows, size_t n, size_t t, bool cumulative, double floor,
+                       bool *in, td_calib_tier *ct)
+{
+    ct->kept = true;
+    ct->threshold = floor; /* only bounds the next tier's */
+    ct->reached = 0;
+    for (size_t i = 0; i < n; i++) {
+        const calib_row *r = &rows[i];
+        bool at = (t == 0 || r->gate) && (((r->b >> t) & 1u) || ((r->a >> t) & 1u));
+        in[i] = cumulative ? in[i] && at : in[i] || at;
+        ct->reached += in[i];
+    }
+    if (ct->reached < ct->target)
+        snprintf(ct->note, sizeof ct->note, "only %llu can reach it: %llu short",
+                 (unsigned long long)ct->reached, (unsigned long long)(ct->target - ct->reached));
+}
+
 /* The thresholds, tier by tier: up the ladder when it is cumulative (a tier
  * needs every lower one, so a tier's candidates are the partners still in
  * at the tier below), down it otherwise (a partner at a higher tier is at
@@ -698,6 +718,12 @@ static int calib_solve(const calib_plan *pl, const calib_row *rows, size_t n, bo
         qsort(cand, nc, sizeof *cand, cmp_desc);
         bool has_bound = cumulative ? t > 0 : t + 1 < T;
         double bound = has_bound ? out->tiers[cumulative ? t - 1 : t + 1].threshold : 0;
+        ct->op = op;
+        ct->target = target[t];
+        if (!node && (int64_t)target[t] - (int64_t)fixed >= (int64_t)nc) {
+            calib_keep(rows, n, t, cumulative, nc ? cand[nc - 1] : bound, in, ct);
+            continue;
+        }
         double x = pick_threshold(cand, nc, (int64_t)target[t] - (int64_t)fixed, op,
                                   has_bound ? bound
                                   : node    ? node->threshold
@@ -713,9 +739,7 @@ static int calib_solve(const calib_plan *pl, const calib_row *rows, size_t n, bo
         }
         char text[NUMBER_BUF];
         ct->threshold = number_text(x, op == CMP_GE, text, sizeof text);
-        ct->op = op;
         ct->appended = !node;
-        ct->target = target[t];
         ct->reached = fixed;
         for (size_t c = 0; c < nc; c++)
             ct->reached += cmp_holds(op, cand[c], ct->threshold);
@@ -814,6 +838,16 @@ static candidate *candidate_build(const program *prog, const calib_plan *pl, td_
         number_text(ct->threshold, true, num, sizeof num);
         bool oom = false;
         expr *w = expr_clone(td->when, pl->node[t], ct->threshold, &oom);
+        if (ct->kept) {
+            c->tiers[t].when = w;
+            c->tiers[t].when_src = td->when_src ? strdup(td->when_src) : NULL;
+            ct->when = td->when_src ? strdup(td->when_src) : NULL;
+            if (oom || (td->when_src && (!c->tiers[t].when_src || !ct->when))) {
+                candidate_free(c);
+                return NULL;
+            }
+            continue;
+        }
         if (!pl->node[t] && !oom) {
             expr *cmpx = calloc(1, sizeof *cmpx);
             expr *and = w ? calloc(1, sizeof *and) : NULL;

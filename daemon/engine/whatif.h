@@ -120,9 +120,13 @@ typedef struct td_calib_target {
 
 typedef struct td_calib_tier {
     const char *tier;
-    cmp_op op;                /* the comparison calibrated: >= or > */
-    double threshold;         /* as the fragment prints it */
-    bool appended;            /* the tier had none: `and METRIC >= X` was added */
+    cmp_op op;        /* the comparison calibrated: >= or > */
+    double threshold; /* as the fragment prints it */
+    bool appended;    /* the tier had none: `and METRIC >= X` was added */
+    /* The tier had none and its target wants every partner meeting the
+     * rest: its `when` is left as it is, as a comparison would only shut
+     * out partners with no value for the metric. threshold means nothing. */
+    bool kept;
     double percent;           /* target share at this tier */
     uint64_t target;          /* partners wanted at this tier or above */
     uint64_t reached;         /* at this tier or above with the thresholds proposed */

@@ -409,8 +409,13 @@ static void check_calibration(int lacking)
     ck_assert_msg(engine_calibrate(e, "resale", NULL, t, 4, T0, &c, &err) == 0, "%s", err.message);
     ck_assert_str_eq(c.metric, "arr");
     ck_assert_uint_eq(c.partners, GENERATED);
-    ck_assert(c.tiers[0].appended);
-    ck_assert_ptr_nonnull(strstr(c.tiers[0].when, "certs >= 0 and arr >= "));
+    /* Registered has no comparison on arr and its target (all partners
+     * at it or above: shares add up to 100%) wants everyone meeting the
+     * rest: its `when` stays, rather than shutting out partners with no
+     * arr at all. */
+    ck_assert(c.tiers[0].kept);
+    ck_assert(!c.tiers[0].appended);
+    ck_assert_str_eq(c.tiers[0].when, "certs >= 0");
     ck_assert_ptr_nonnull(strstr(c.tiers[3].when, "arr >= "));
     ck_assert_ptr_nonnull(strstr(c.fragment, "name: \"Specialist\""));
     ck_assert_ptr_nonnull(strstr(c.fragment, "benefits: [\"portal\"]"));
@@ -460,6 +465,26 @@ static void check_calibration(int lacking)
 START_TEST(test_calibrate_proposal_simulated_gives_the_target_within_one_partner_per_tier)
 {
     check_calibration(0);
+}
+END_TEST
+
+/* A partner with no value for the metric still meets a tier that had no
+ * comparison on it: calibrate must not add one that shuts it out. */
+START_TEST(test_calibrate_keeps_partners_with_no_value_on_a_tier_without_the_metric)
+{
+    engine *e = calib_engine(0);
+    add_partner(e, "no-arr", "reseller", T0);
+    event(e, "no-arr", "certs", 1, T0);
+    td_calib_target t[] = {
+        {"Registered", 50}, {"Selling", 30}, {"Specialist", 15}, {"Strategic", 5}};
+    td_calibration c;
+    td_error err;
+    ck_assert_msg(engine_calibrate(e, "resale", "arr", t, 4, T0, &c, &err) == 0, "%s", err.message);
+    ck_assert(c.tiers[0].kept);
+    ck_assert_uint_eq(c.tiers[0].reached, GENERATED + 1);
+    ck_assert_uint_eq(c.sim.qualifying[0].counts[0], 0); /* nobody unranked */
+    engine_calibration_free(&c);
+    engine_free(e);
 }
 END_TEST
 
@@ -568,6 +593,7 @@ static Suite *whatif_suite(void)
     tcase_add_test(tc,
                    test_calibrate_proposal_simulated_gives_the_target_within_one_partner_per_tier);
     tcase_add_test(tc, test_calibrate_counts_only_partners_meeting_a_tiers_other_criteria);
+    tcase_add_test(tc, test_calibrate_keeps_partners_with_no_value_on_a_tier_without_the_metric);
     tcase_add_test(tc, test_calibrate_says_when_the_data_cannot_give_the_target);
     tcase_add_test(tc, test_calibrate_refuses_bad_targets_naming_them);
     tcase_add_test(tc, test_calibrate_asks_for_a_metric_when_none_leads);
