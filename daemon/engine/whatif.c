@@ -743,6 +743,10 @@ static int calib_solve(const calib_plan *pl, const calib_row *rows, size_t n, bo
         ct->reached = fixed;
         for (size_t c = 0; c < nc; c++)
             ct->reached += cmp_holds(op, cand[c], ct->threshold);
+        if (!ct->note[0] && ct->reached > ct->target)
+            snprintf(ct->note, sizeof ct->note,
+                     "%llu over the target: partners tie at the threshold",
+                     (unsigned long long)(ct->reached - ct->target));
         for (size_t i = 0; i < n; i++) {
             const calib_row *r = &rows[i];
             bool at =
