@@ -26,6 +26,17 @@ APPROVAL_PARTNER=p-0068
 # Long enough for p-0066's old deals to expire, its 90-day grace to run out
 # and the next quarterly review (2027-04-01) to pass.
 DEMO_ADVANCE=140d
+# The re-tier: version 2027.2 (examples/programs/partners-2027.2.yaml) is
+# calibrated on this data, simulated, and loaded 92 days before it takes
+# effect (2027-02-15; its notice is 90 days). Demotions it causes wait for
+# grace, the 2027-07-01 quarterly review and, out of Specialist and
+# Strategic, a person's review (30-day deadline).
+RETIER_PROGRAM=examples/programs/partners-2027.2.yaml
+RETIER_TARGET=Registered=40%,Selling=30%,Specialist=20%,Strategic=10%
+# From 2027-04-04 to just after the 2027-07-01 review, then past the
+# review deadline of 2027-07-31.
+RETIER_ADVANCE_REVIEW=89d
+RETIER_ADVANCE_DEADLINE=30d
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -146,6 +157,22 @@ section "tierctl approve $APPROVAL_PARTNER --ladder reseller"
 ctl approve "$APPROVAL_PARTNER" --ladder reseller
 ctl history "$APPROVAL_PARTNER"
 
+section "re-tier 1/4: every partner against the program in force (tierctl audit)"
+echo "(held above or below the tier it qualifies for, near misses within 10%, failing the gate)"
+ctl audit | sed -n 1,16p
+
+section "re-tier 2/4: reseller thresholds from the data (tierctl calibrate)"
+ctl calibrate --ladder reseller --metric arr --target "$RETIER_TARGET"
+
+section "re-tier 3/4: what 2027.2 would really do (tierctl simulate $RETIER_PROGRAM)"
+echo "(the calibrated ARR thresholds, rounded; demotions out of Specialist and"
+echo " Strategic reviewed by a person; effective 2027-02-15, 90 days' notice)"
+ctl simulate "$RETIER_PROGRAM" | sed -n 1,24p
+
+section "re-tier 4/4: load it with notice (tierctl program load $RETIER_PROGRAM)"
+ctl program load "$RETIER_PROGRAM"
+ctl program show | grep -F 'version 2027.2'
+
 section "time passes: tierctl clock advance $DEMO_ADVANCE, with tierctl watch on the change feed"
 # The watcher subscribes to the PUB socket and fills any gap from
 # ListChanges, so it prints every change of the advance exactly once.
@@ -162,8 +189,8 @@ kill -TERM "$watch_pid" 2>/dev/null || true
 wait "$watch_pid" 2>/dev/null || true
 watch_pid=
 echo "-- tierctl watch --ladder reseller printed $(wc -l <"$watch_out") changes," \
-    "$(grep -c 'denial by system' "$watch_out" || true) of them withdrawn approvals; the tier moves:"
-grep -v 'denial by system' "$watch_out" | head -n 12 || true
+    "$(grep -c 'withdrawn' "$watch_out" || true) of them withdrawn approvals; the tier moves:"
+grep -v 'withdrawn' "$watch_out" | head -n 12 || true
 rm -f "$watch_out"
 watch_out=
 
@@ -171,6 +198,30 @@ section "tierctl history $AT_RISK_PARTNER (demoted at a review, no event needed)
 ctl history "$AT_RISK_PARTNER"
 
 section "tier distribution after $DEMO_ADVANCE"
+ctl stats
+
+section "2027.2's demotions land on their dates: tierctl clock advance $RETIER_ADVANCE_REVIEW (past the 2027-07-01 review)"
+ctl clock advance "$RETIER_ADVANCE_REVIEW"
+echo "-- tierctl pending: demotions out of Specialist and Strategic wait for a person"
+ctl pending | grep -F demotion | sed -n 1,6p || true
+# The first three demotions in the queue: one approved, one denied, one
+# left for its deadline.
+mapfile -t review < <(ctl pending | awk '/demotion/ { print $1 }' | head -n 3)
+if [ "${#review[@]}" -eq 3 ]; then
+    echo "-- tierctl approve ${review[0]} --ladder reseller"
+    ctl approve "${review[0]}" --ladder reseller --reason "no pipeline this half; agreed with the partner"
+    echo "-- tierctl deny ${review[1]} --ladder reseller"
+    ctl deny "${review[1]}" --ladder reseller --reason "big renewal signs next month"
+fi
+
+section "tierctl clock advance $RETIER_ADVANCE_DEADLINE: the review deadline passes, the rest go through"
+ctl clock advance "$RETIER_ADVANCE_DEADLINE"
+if [ "${#review[@]}" -eq 3 ]; then
+    for p in "${review[@]}"; do
+        echo "-- tierctl history $p --ladder reseller --limit 1"
+        ctl history "$p" --ladder reseller --limit 1
+    done
+fi
 ctl stats
 
 section "stop tierd (SIGTERM)"

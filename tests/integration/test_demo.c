@@ -9,12 +9,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "harness.h"
 
 #define DEMO_WAIT_MS  120000
 #define DEMO_MAX_LEFT 16
+#define DEMO_OUT_MAX  (1 << 20)
 
 /* Starts the demo with its output in work/demo.out. */
 static pid_t start_demo(const harness *h)
@@ -66,6 +68,39 @@ START_TEST(test_demo_run_to_the_end_leaves_no_process_behind)
 }
 END_TEST
 
+/* The re-tier the README promises, end to end: audit, calibrate, simulate,
+ * a load with notice, demotions waiting for a person at the review point,
+ * one approved, one denied, the rest through at the deadline. */
+static const char *const RETIER_STORY[] = {
+    "audit at 2026-11-15 against the program in force",
+    "calibrating ladder reseller on arr over 183 partners (cumulative ladder)",
+    "simulating acme-partners version 2027.2 at 2027-02-15",
+    "loaded acme-partners version 2027.2, effective 2027-02-15 (scheduled)",
+    "Specialist -> Selling demotion (waiting since 2027-07-01; goes through 2027-07-31 unless "
+    "denied)",
+    "(approval by ipc): no pipeline this half",
+    "demotion to Selling denied by ipc: big renewal signs next month",
+    "(review by system): review deadline passed",
+};
+
+START_TEST(test_demo_shows_a_re_tier_end_to_end)
+{
+    harness h;
+    harness_init(&h);
+    int status = wait_demo(start_demo(&h));
+    char path[HARNESS_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/demo.out", h.work);
+    ck_assert_msg(status == 0, "the demo failed with %d (output in %s)", status, path);
+    char *out = tu_read_file(path, DEMO_OUT_MAX);
+    ck_assert_ptr_nonnull(out);
+    for (size_t i = 0; i < sizeof RETIER_STORY / sizeof *RETIER_STORY; i++)
+        ck_assert_msg(strstr(out, RETIER_STORY[i]) != NULL, "the demo never printed \"%s\" (%s)",
+                      RETIER_STORY[i], path);
+    free(out);
+    harness_cleanup(&h);
+}
+END_TEST
+
 START_TEST(test_demo_stopped_while_it_watches_leaves_no_process_behind)
 {
     harness h;
@@ -91,6 +126,7 @@ static Suite *demo_suite(void)
     tcase_set_timeout(tc, 2 * DEMO_WAIT_MS / 1000);
     tcase_add_test(tc, test_demo_run_to_the_end_leaves_no_process_behind);
     tcase_add_test(tc, test_demo_stopped_while_it_watches_leaves_no_process_behind);
+    tcase_add_test(tc, test_demo_shows_a_re_tier_end_to_end);
     suite_add_tcase(s, tc);
     return s;
 }

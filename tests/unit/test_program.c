@@ -175,28 +175,31 @@ START_TEST(test_design_example_builds_the_reseller_ladder)
 }
 END_TEST
 
-START_TEST(test_shipped_example_program_parses_cleanly)
+START_TEST(test_shipped_example_programs_parse_cleanly)
 {
+    static const char *const files[] = {"partners.yaml", "partners-2027.2.yaml"};
     const char *root = getenv("TIERD_SOURCE_ROOT");
     ck_assert_msg(root != NULL, "TIERD_SOURCE_ROOT is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/examples/programs/partners.yaml", root);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *buf = malloc(TD_MAX_PROGRAM_BYTES + 1);
-    size_t n = fread(buf, 1, TD_MAX_PROGRAM_BYTES + 1, f);
-    fclose(f);
-    program *p = NULL;
-    td_diags d = {0};
-    td_error err = {0};
-    int rc = program_parse(buf, n, path, &p, &d, &err);
-    ck_assert_msg(rc == 0, "%s; first: %s", err.message, d.n ? d.items[0] : "");
-    ck_assert_uint_ge(p->n_ladders, 1);
-    for (size_t i = 0; i < p->n_ladders; i++)
-        ck_assert_uint_ge(p->ladders[i].n_tiers, 1);
-    program_free(p);
-    td_diags_free(&d);
-    free(buf);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/examples/programs/%s", root, files[i]);
+        FILE *f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "cannot open %s", path);
+        char *buf = malloc(TD_MAX_PROGRAM_BYTES + 1);
+        size_t n = fread(buf, 1, TD_MAX_PROGRAM_BYTES + 1, f);
+        fclose(f);
+        program *p = NULL;
+        td_diags d = {0};
+        td_error err = {0};
+        int rc = program_parse(buf, n, path, &p, &d, &err);
+        ck_assert_msg(rc == 0, "%s; first: %s", err.message, d.n ? d.items[0] : "");
+        ck_assert_uint_ge(p->n_ladders, 1);
+        for (size_t l = 0; l < p->n_ladders; l++)
+            ck_assert_uint_ge(p->ladders[l].n_tiers, 1);
+        program_free(p);
+        td_diags_free(&d);
+        free(buf);
+    }
 }
 END_TEST
 
@@ -849,7 +852,7 @@ static Suite *program_suite(void)
     Suite *s = suite_create("program");
     TCase *tc = tcase_create("program");
     tcase_add_test(tc, test_design_example_builds_the_reseller_ladder);
-    tcase_add_test(tc, test_shipped_example_program_parses_cleanly);
+    tcase_add_test(tc, test_shipped_example_programs_parse_cleanly);
     tcase_add_test(tc, test_defaults_fill_what_the_file_leaves_out);
     tcase_add_test(tc, test_plain_versions_are_kept_as_written);
     tcase_add_test(tc, test_retention_horizon_counts_quarters_and_years_generously);
