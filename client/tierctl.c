@@ -339,16 +339,18 @@ static int cmd_program_show(tctl *t, cmd_args *a)
                 json_array_append_new(types, tctl_str(l->partner_types[k]));
             for (size_t k = 0; k < l->n_tiers; k++)
                 json_array_append_new(tiers, tctl_str(l->tiers[k]));
-            json_array_append_new(ladders, json_pack("{s:o, s:o, s:o}", "ladder", tctl_str(l->name),
-                                                     "partner_types", types, "tiers", tiers));
+            json_array_append_new(ladders, json_pack("{s:o, s:o, s:o, s:b}", "ladder",
+                                                     tctl_str(l->name), "partner_types", types,
+                                                     "tiers", tiers, "cumulative", l->cumulative));
         }
         for (size_t i = 0; i < r->n_versions; i++) {
             const Tierd__ProgramVersion *v = r->versions[i];
-            json_array_append_new(
-                versions,
-                json_pack("{s:o, s:o, s:o, s:b, s:o}", "version", tctl_str(v->version), "loaded",
-                          tctl_time_json(v->loaded), "effective", tctl_time_json(v->effective),
-                          "in_force", v->in_force, "actor", tctl_str_or_null(v->actor)));
+            json_array_append_new(versions, json_pack("{s:o, s:o, s:o, s:b, s:b, s:o}", "version",
+                                                      tctl_str(v->version), "loaded",
+                                                      tctl_time_json(v->loaded), "effective",
+                                                      tctl_time_json(v->effective), "in_force",
+                                                      v->in_force, "scheduled", v->scheduled,
+                                                      "actor", tctl_str_or_null(v->actor)));
         }
         tctl_print_json(json_pack("{s:o, s:o, s:o, s:o, s:o}", "program",
                                   tctl_str_or_null(r->program), "version",
@@ -364,7 +366,7 @@ static int cmd_program_show(tctl *t, cmd_args *a)
             printf("):");
             for (size_t k = 0; k < l->n_tiers; k++)
                 printf("%s %s", k ? " <" : "", l->tiers[k]);
-            printf("\n");
+            printf("%s\n", l->cumulative ? "" : "  (not cumulative)");
         }
         for (size_t i = 0; i < r->n_versions; i++) {
             const Tierd__ProgramVersion *v = r->versions[i];
@@ -373,7 +375,9 @@ static int cmd_program_show(tctl *t, cmd_args *a)
             tctl_time_human(v->effective, eff, sizeof eff);
             printf("  version %s: loaded %s%s%s, effective %s%s\n", v->version, loaded,
                    v->actor && *v->actor ? " by " : "", v->actor ? v->actor : "", eff,
-                   v->in_force ? " (in force)" : "");
+                   v->in_force    ? " (in force)"
+                   : v->scheduled ? " (scheduled)"
+                                  : "");
         }
     }
     tierd__get_program_response__free_unpacked(r, NULL);

@@ -99,6 +99,13 @@ static int collect_version(void *ud, uint64_t index, const uint8_t *pb, size_t l
     out->loaded = pv->loaded;
     out->effective = pv->effective;
     out->in_force = index == w->in_force;
+    /* The one version waiting: loaded after the one in force, with the
+     * label and instant the engine keeps for it. */
+    const engine *e = w->call->d->engine;
+    const program *sched = engine_program_scheduled(e);
+    out->scheduled = sched && index > w->in_force && pv->version &&
+                     strcmp(sched->version, pv->version) == 0 &&
+                     pv->effective == engine_next_program_due(e);
     out->yaml = rpc_strdup(w->call, pv->yaml);
     out->actor = rpc_strdup(w->call, pv->actor);
     tierd__program_version__free_unpacked(pv, NULL);

@@ -102,6 +102,12 @@ START_TEST(test_the_same_partner_climbs_on_one_ladder_and_jumps_on_the_other)
     ck_assert_msg(strstr(text, "T3: deals >= 5  (needs T1 first)") != NULL, "%s", text);
     free(text);
 
+    text = harness_tierctl_expect(&h, 0, (const char *const[]){"program", "show", NULL});
+    ck_assert_msg(strstr(text, "ladder any (reseller): T1 < T2 < T3  (not cumulative)") != NULL,
+                  "%s", text);
+    ck_assert_msg(strstr(text, "ladder climb (reseller): T1 < T2 < T3\n") != NULL, "%s", text);
+    free(text);
+
     /* With the contract it climbs to T3 on both. */
     event(&h, "a", "contract", "1", "c1");
     p = ctl_json(&h, (const char *const[]){"--json", "partner", "show", "a", NULL});

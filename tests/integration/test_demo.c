@@ -76,6 +76,7 @@ static const char *const RETIER_STORY[] = {
     "calibrating ladder reseller on arr over 183 partners (cumulative ladder)",
     "simulating acme-partners version 2027.2 at 2027-02-15",
     "loaded acme-partners version 2027.2, effective 2027-02-15 (scheduled)",
+    "version 2027.2: loaded 2026-11-15 by ipc, effective 2027-02-15 (scheduled)",
     "Specialist -> Selling demotion (waiting since 2027-07-01; goes through 2027-07-31 unless "
     "denied)",
     "(approval by ipc): no pipeline this half",
