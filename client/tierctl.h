@@ -57,6 +57,9 @@ json_t *tctl_str(const char *s);
 
 /* Renderers (tierctl_render.c): JSON for scripts, text for people. */
 const char *tctl_tier_name(const char *t); /* "unranked" for none */
+/* What sets a demotion's date (enum DueReason): "grace_end", "review_point",
+ * "grandfather_end", "next_drop", "review_deadline"; "" for none. */
+const char *tctl_due_name(int reason);
 json_t *tctl_tier_state_json(const Tierd__TierState *s);
 void tctl_print_tier_state(const Tierd__TierState *s, const char *indent);
 json_t *tctl_partner_json(const Tierd__PartnerInfo *p);

@@ -36,6 +36,33 @@ static const char *cause_name(Tierd__Cause c)
     return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";
 }
 
+const char *tctl_due_name(int reason)
+{
+    static const char *const names[] = {
+        [TIERD__DUE_REASON__DUE_NONE] = "",
+        [TIERD__DUE_REASON__DUE_GRACE_END] = "grace_end",
+        [TIERD__DUE_REASON__DUE_REVIEW_POINT] = "review_point",
+        [TIERD__DUE_REASON__DUE_GRANDFATHER_END] = "grandfather_end",
+        [TIERD__DUE_REASON__DUE_NEXT_DROP] = "next_drop",
+        [TIERD__DUE_REASON__DUE_REVIEW_DEADLINE] = "review_deadline",
+    };
+    return reason >= 0 && (size_t)reason < sizeof names / sizeof *names && names[reason]
+               ? names[reason]
+               : "unknown";
+}
+
+/* " (review point)" for a person; "" without a reason. */
+static void due_words(int reason, char *buf, size_t n)
+{
+    const char *name = tctl_due_name(reason);
+    size_t used = (size_t)snprintf(buf, n, "%s%s", *name ? " (" : "", name);
+    for (size_t i = 0; i < used && i < n; i++)
+        if (buf[i] == '_')
+            buf[i] = ' ';
+    if (*name)
+        snprintf(buf + used, n > used ? n - used : 0, ")");
+}
+
 json_t *tctl_tier_state_json(const Tierd__TierState *s)
 {
     json_t *o = json_pack("{s:o, s:o, s:o}", "tier", tctl_str_or_null(s->tier), "since",
@@ -59,6 +86,8 @@ json_t *tctl_tier_state_json(const Tierd__TierState *s)
     if (s->demotion_at) {
         json_object_set_new(o, "demotion_at", tctl_time_json(s->demotion_at));
         json_object_set_new(o, "demotion_tier", tctl_str_or_null(s->demotion_tier));
+        json_object_set_new(o, "demotion_reason",
+                            tctl_str_or_null(tctl_due_name(s->demotion_reason)));
     }
     return o;
 }
@@ -92,8 +121,10 @@ void tctl_print_tier_state(const Tierd__TierState *s, const char *indent)
         char lapses[64];
         tctl_time_human(s->lapses_at, lapses, sizeof lapses);
         tctl_time_human(s->demotion_at, until, sizeof until);
-        printf("%s  at risk: lapses %s, falls to %s on %s if nothing new arrives\n", indent, lapses,
-               tctl_tier_name(s->demotion_tier), until);
+        char why[64];
+        due_words(s->demotion_reason, why, sizeof why);
+        printf("%s  at risk: lapses %s, falls to %s on %s%s if nothing new arrives\n", indent,
+               lapses, tctl_tier_name(s->demotion_tier), until, why);
     }
 }
 
@@ -345,10 +376,11 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
     }
     if (l->at_risk && l->at_risk->date) {
         json_decref(risk);
-        risk = json_pack("{s:o, s:o, s:o, s:o}", "date", tctl_time_json(l->at_risk->date), "tier",
-                         tctl_str_or_null(l->at_risk->tier), "lapses_at",
+        risk = json_pack("{s:o, s:o, s:o, s:o, s:o}", "date", tctl_time_json(l->at_risk->date),
+                         "tier", tctl_str_or_null(l->at_risk->tier), "lapses_at",
                          tctl_time_json(l->at_risk->lapses_at), "demotion_at",
-                         tctl_time_json(l->at_risk->date));
+                         tctl_time_json(l->at_risk->date), "reason",
+                         tctl_str_or_null(tctl_due_name(l->at_risk->reason)));
     }
     json_t *tiers = json_array();
     for (size_t i = 0; i < l->n_tiers; i++) {
@@ -407,8 +439,10 @@ void tctl_print_explain(const Tierd__LadderExplanation *l)
     if (l->at_risk && l->at_risk->date) {
         char d[64];
         tctl_time_human(l->at_risk->date, d, sizeof d);
-        printf("  at risk: falls to %s on %s if nothing new arrives\n",
-               tctl_tier_name(l->at_risk->tier), d);
+        char why[64];
+        due_words(l->at_risk->reason, why, sizeof why);
+        printf("  at risk: falls to %s on %s%s if nothing new arrives\n",
+               tctl_tier_name(l->at_risk->tier), d, why);
         if (l->at_risk->lapses_at) {
             tctl_time_human(l->at_risk->lapses_at, d, sizeof d);
             printf("    (its criteria %s on %s; grace and the review point set the date)\n",

@@ -27,18 +27,11 @@
 
 static const char *const outcome_names[] = {"unchanged", "promoted", "queued", "demoted",
                                             "demoted_later"};
-static const char *const due_names[] = {
-    "", "grace_end", "review_point", "grandfather_end", "next_drop", "review_deadline"};
 
 static const char *outcome_name(int o)
 {
     return o >= 0 && (size_t)o < sizeof outcome_names / sizeof *outcome_names ? outcome_names[o]
                                                                               : "unknown";
-}
-
-static const char *due_name(int d)
-{
-    return d >= 0 && (size_t)d < sizeof due_names / sizeof *due_names ? due_names[d] : "unknown";
 }
 
 /* One CSV field, quoted when it holds a comma, quote or line break. */
@@ -153,7 +146,7 @@ static json_t *sim_row_json(const Tierd__SimulationRow *r)
                      "pending", tctl_str_or_null(r->pending), "queued", r->queued, "demotion_at",
                      r->demotion_at ? tctl_time_json(r->demotion_at) : json_null(), "demotion_to",
                      r->demotion_at ? tctl_str_or_null(r->demotion_to) : json_null(), "due_reason",
-                     r->demotion_at ? json_string(due_name(r->due_reason)) : json_null());
+                     r->demotion_at ? json_string(tctl_due_name(r->due_reason)) : json_null());
 }
 
 static void sim_row_csv(const Tierd__SimulationRow *r)
@@ -168,7 +161,7 @@ static void sim_row_csv(const Tierd__SimulationRow *r)
     csv_field(r->queued ? "true" : "false", false);
     csv_time(r->demotion_at, false);
     csv_field(r->demotion_at ? tctl_tier_name(r->demotion_to) : "", false);
-    csv_field(r->demotion_at ? due_name(r->due_reason) : "", true);
+    csv_field(r->demotion_at ? tctl_due_name(r->due_reason) : "", true);
 }
 
 static void sim_row_print(const Tierd__SimulationRow *r)
@@ -177,7 +170,7 @@ static void sim_row_print(const Tierd__SimulationRow *r)
     if (r->demotion_at) {
         tctl_time_human(r->demotion_at, when, sizeof when);
         snprintf(detail, sizeof detail, "  demoted on %s to %s (%s)", when,
-                 tctl_tier_name(r->demotion_to), due_name(r->due_reason));
+                 tctl_tier_name(r->demotion_to), tctl_due_name(r->due_reason));
     }
     printf("  %-20s %-14s %-14s %s -> %s (qualifies %s)%s%s%s\n", r->partner, r->ladder,
            outcome_name(r->outcome), tctl_tier_name(r->before), tctl_tier_name(r->after),

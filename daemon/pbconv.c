@@ -82,6 +82,7 @@ Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_ris
         if (r.demotion_at != TD_TIME_NONE) {
             out[i]->demotion_at = r.demotion_at;
             out[i]->demotion_tier = s_or_empty(call, r.demotion_tier);
+            out[i]->demotion_reason = (Tierd__DueReason)r.reason;
         }
     }
     return out;
@@ -200,6 +201,7 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
         r->date = x->at_risk_date;
         r->demotion_at = x->at_risk_date;
         r->lapses_at = x->at_risk_falls;
+        r->reason = (Tierd__DueReason)x->at_risk_reason;
         r->tier = s_or_empty(call, x->at_risk_tier);
         le->at_risk = r;
     }

@@ -414,6 +414,7 @@ typedef struct td_explanation {
      * tier. */
     td_time at_risk_date;
     const char *at_risk_tier;
+    td_due_reason at_risk_reason;
     td_time at_risk_falls;
     const char *pending;
     const char *override_tier;
@@ -429,6 +430,7 @@ typedef struct td_at_risk {
     td_time lapses_at;
     td_time demotion_at;
     const char *demotion_tier;
+    td_due_reason reason; /* the rule that sets demotion_at */
 } td_at_risk;
 /* p's at-risk dates on ladder index l at now; -TD_NOT_FOUND when p is not
  * on it or no program is loaded. */

@@ -198,7 +198,8 @@ static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_s
             continue;
         tier_state future = *ts;
         future.below_since = below != TD_TIME_NONE && below <= t ? below : t;
-        td_time due = lifecycle_demotion_time(e, ld, &future);
+        td_due_reason why;
+        td_time due = lifecycle_demotion_when(e, ld, &future, &why);
         if (due == TD_TIME_NONE)
             return;
         if (due < t)
@@ -208,6 +209,7 @@ static void at_risk(const engine *e, const td_partner *p, size_t l, const tier_s
         out->lapses_at = future.below_since;
         out->demotion_at = due;
         out->demotion_tier = ladder_tier_name(ld, to);
+        out->reason = why;
         return;
     }
 }
@@ -303,5 +305,6 @@ int engine_explain(const engine *e, const td_partner *p, size_t ladder, td_time 
     out->at_risk_falls = r.lapses_at;
     out->at_risk_date = r.demotion_at;
     out->at_risk_tier = r.demotion_tier;
+    out->at_risk_reason = r.reason;
     return 0;
 }

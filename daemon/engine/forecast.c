@@ -103,28 +103,6 @@ void forecast_end(forecast *f)
     memset(f, 0, sizeof *f);
 }
 
-/* Which rule set the instant lifecycle_demotion_time gave: the same steps
- * in the same order, the last one that moved it named. */
-static td_due_reason due_reason(const engine *sh, const ladder_def *ld, const tier_state *ts,
-                                td_time due)
-{
-    const ladder_policy *pol = &ld->policy;
-    if (ts->pending_demotion || lifecycle_under_review(ld, ts->tier))
-        return TD_DUE_REVIEW_DEADLINE;
-    td_due_reason why = TD_DUE_GRACE_END;
-    td_time t = ts->below_since + (pol->grace > 0 ? pol->grace : 0);
-    if (t <= ts->since) {
-        t = ts->since + 1;
-        why = TD_DUE_NEXT_DROP;
-    }
-    if (pol->grandfather > 0 && sh->version_effective != TD_TIME_NONE &&
-        ts->since < sh->version_effective && t < sh->version_effective + pol->grandfather) {
-        t = sh->version_effective + pol->grandfather;
-        why = TD_DUE_GRANDFATHER_END;
-    }
-    return due > t ? TD_DUE_REVIEW_POINT : why;
-}
-
 static td_forecast row_init(const td_partner *p, const char *ladder)
 {
     return (td_forecast){.partner = p->id,
@@ -200,12 +178,13 @@ size_t forecast_partner(forecast *f, const td_partner *pt, td_forecast *rows)
         r->queued = ts->pending >= 0 && !ts->pending_demotion &&
                     (ts->pending != pending_before || !promotion_before);
         td_time due = TD_TIME_NONE;
+        td_due_reason why = TD_DUE_NONE;
         bool below = !ts_overridden(ts) && ts->below_since != TD_TIME_NONE &&
-                     (due = lifecycle_demotion_time(&f->shadow, ld, ts)) != TD_TIME_NONE;
+                     (due = lifecycle_demotion_when(&f->shadow, ld, ts, &why)) != TD_TIME_NONE;
         if (below) {
             r->demotion_at = due;
             r->demotion_to = ladder_tier_name(ld, lifecycle_demotion_target(ld, ts->tier, q));
-            r->due_reason = due_reason(&f->shadow, ld, ts, r->demotion_at);
+            r->due_reason = why;
         }
         /* The outcome compares the tier as remapped by name with the one
          * after the step: a tier the version drops counts from unranked. */

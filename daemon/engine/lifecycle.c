@@ -135,19 +135,38 @@ static td_time review_point(const ladder_policy *pol, td_time t)
     return t;
 }
 
-/* When the demotion falls due: grace, review point, grandfathering. */
+/* When the demotion falls due: grace, review point, grandfathering; *why
+ * (may be NULL) names the rule that set the instant last. */
+static td_time demotion_due_why(const engine *e, const ladder_def *ld, const tier_state *ts,
+                                td_due_reason *why)
+{
+    td_due_reason w = TD_DUE_NONE;
+    td_time due = TD_TIME_NONE;
+    if (ts->below_since != TD_TIME_NONE) {
+        const ladder_policy *pol = &ld->policy;
+        td_time t = ts->below_since + (pol->grace > 0 ? pol->grace : 0);
+        w = TD_DUE_GRACE_END;
+        if (t <= ts->since) {
+            t = ts->since + 1; /* one drop per review point */
+            w = TD_DUE_NEXT_DROP;
+        }
+        if (pol->grandfather > 0 && e->version_effective != TD_TIME_NONE &&
+            ts->since < e->version_effective && t < e->version_effective + pol->grandfather) {
+            t = e->version_effective + pol->grandfather;
+            w = TD_DUE_GRANDFATHER_END;
+        }
+        due = review_point(pol, t);
+        if (due > t)
+            w = TD_DUE_REVIEW_POINT;
+    }
+    if (why)
+        *why = w;
+    return due;
+}
+
 static td_time demotion_due(const engine *e, const ladder_def *ld, const tier_state *ts)
 {
-    if (ts->below_since == TD_TIME_NONE)
-        return TD_TIME_NONE;
-    const ladder_policy *pol = &ld->policy;
-    td_time t = ts->below_since + (pol->grace > 0 ? pol->grace : 0);
-    if (t <= ts->since)
-        t = ts->since + 1; /* one drop per review point */
-    if (pol->grandfather > 0 && e->version_effective != TD_TIME_NONE &&
-        ts->since < e->version_effective && t < e->version_effective + pol->grandfather)
-        t = e->version_effective + pol->grandfather;
-    return review_point(pol, t);
+    return demotion_due_why(e, ld, ts, NULL);
 }
 
 bool lifecycle_under_review(const ladder_def *ld, int tier)
@@ -160,14 +179,28 @@ td_time lifecycle_review_deadline(const ladder_def *ld, const tier_state *ts)
     return ts->pending_demotion ? ts->pending_since + ld->policy.review_deadline : TD_TIME_NONE;
 }
 
-td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts)
+td_time lifecycle_demotion_when(const engine *e, const ladder_def *ld, const tier_state *ts,
+                                td_due_reason *why)
 {
-    if (ts->pending_demotion)
+    if (ts->pending_demotion) {
+        *why = TD_DUE_REVIEW_DEADLINE;
         return lifecycle_review_deadline(ld, ts);
-    td_time due = demotion_due(e, ld, ts);
+    }
+    td_time due = demotion_due_why(e, ld, ts, why);
     if (due == TD_TIME_NONE || !lifecycle_under_review(ld, ts->tier))
         return due;
-    return ts->review_denied == ts->tier ? TD_TIME_NONE : due + ld->policy.review_deadline;
+    if (ts->review_denied == ts->tier) {
+        *why = TD_DUE_NONE;
+        return TD_TIME_NONE;
+    }
+    *why = TD_DUE_REVIEW_DEADLINE;
+    return due + ld->policy.review_deadline;
+}
+
+td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts)
+{
+    td_due_reason why;
+    return lifecycle_demotion_when(e, ld, ts, &why);
 }
 
 int lifecycle_demotion_target(const ladder_def *ld, int cur, int q)

@@ -37,6 +37,11 @@ void lifecycle_step(const lc_ctx *c, int q);
  * demotion review the deadline after that, or the pending one's), or
  * TD_TIME_NONE when not below or while a denied demotion holds. */
 td_time lifecycle_demotion_time(const engine *e, const ladder_def *ld, const tier_state *ts);
+/* lifecycle_demotion_time and the rule that sets that instant last (grace
+ * end, review point, grandfather end, the next drop, a review deadline);
+ * TD_DUE_NONE with TD_TIME_NONE. */
+td_time lifecycle_demotion_when(const engine *e, const ladder_def *ld, const tier_state *ts,
+                                td_due_reason *why);
 /* Whether demotions out of `tier` (-1: none) wait for a person. */
 bool lifecycle_under_review(const ladder_def *ld, int tier);
 /* When ts's pending demotion goes through by itself; TD_TIME_NONE when

@@ -133,6 +133,13 @@ START_TEST(test_get_partner_dates_the_lapse_and_the_demotion_across_a_restart)
     ck_assert_str_eq(json_string_value(json_object_get(climb, "demotion_at")),
                      "2026-12-25T00:00:00Z");
     ck_assert_str_eq(json_string_value(json_object_get(climb, "demotion_tier")), "T2");
+    ck_assert_str_eq(json_string_value(json_object_get(climb, "demotion_reason")), "grace_end");
+    char *text = harness_tierctl_expect(
+        &h, 0, (const char *const[]){"explain", "a", "--ladder", "climb", NULL});
+    ck_assert_msg(strstr(text, "at risk: falls to T2 on 2026-12-25 (grace end) if nothing new "
+                               "arrives") != NULL,
+                  "%s", text);
+    free(text);
     /* The non-cumulative ladder does not lose T3 with the contract. */
     json_t *any = json_object_get(json_object_get(p, "tiers"), "any");
     ck_assert_ptr_null(json_object_get(any, "demotion_at"));
