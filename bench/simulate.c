@@ -9,6 +9,12 @@
  *   audit      every partner against the program in force, summary and
  *              first page, near = 10%;
  *   calibrate  one ladder, 50/30/15/5, including its own simulation.
+ * Then, with no target set, the benefit queries services make:
+ *   holders    who holds `mdf` (granted on all 3 ladders), every page of
+ *              engine_benefit_holders at ListBenefitHolders' default page
+ *              size, as a service walking `next` to the end does;
+ *   batch      a GetBenefits-style batch of 10,000 random ids: each found
+ *              and its grants read on every ladder, as the handler does.
  * Prints one figure per line. Usage: bench_simulate [N]. */
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +32,9 @@
 #define PAGE_ROWS        1000
 #define YAML_MAX         4096
 #define ID_LEN           32
+#define HOLDERS_PAGE     10000 /* ListBenefitHolders' default limit */
+#define BATCH_IDS        10000 /* GetBenefits' largest batch (TD_MAX_BATCH) */
+#define NO_TARGET        0.0
 
 static const char *const program_yaml =
     "program: bench\n"
@@ -43,23 +52,24 @@ static const char *const program_yaml =
     "    gate: sellers >= 1\n"
     "    policy: { review: quarterly, grace: 90d, approval: [Strategic] }\n"
     "    tiers:\n"
-    "      - { name: Registered, when: certs >= 1 }\n"
-    "      - { name: Selling, when: arr >= %s and sellers >= 3 }\n"
-    "      - { name: Specialist, when: arr >= %s and certs >= 2 }\n"
-    "      - { name: Strategic, when: arr >= %s }\n"
+    "      - { name: Registered, when: certs >= 1, benefits: [portal] }\n"
+    "      - { name: Selling, when: arr >= %s and sellers >= 3, benefits: [margin_points=5] }\n"
+    "      - { name: Specialist, when: arr >= %s and certs >= 2,"
+    " benefits: [mdf, deal_reg_priority=2] }\n"
+    "      - { name: Strategic, when: arr >= %s, benefits: [exec_sponsor] }\n"
     "  services:\n"
     "    partner_types: [services]\n"
     "    policy: { grace: 30d }\n"
     "    tiers:\n"
     "      - { name: Trained, when: implementations >= 1 }\n"
-    "      - { name: Delivering, when: implementations >= %s and csat >= 0.8 }\n"
+    "      - { name: Delivering, when: implementations >= %s and csat >= 0.8, benefits: [mdf] }\n"
     "      - { name: Certified, when: implementations >= %s }\n"
     "  technology:\n"
     "    partner_types: [technology]\n"
     "    tiers:\n"
     "      - { name: Listed, when: mutual >= 1 }\n"
     "      - { name: Validated, when: mutual >= %s }\n"
-    "      - { name: CoSell, when: mutual >= %s and csat >= 0.7 }\n";
+    "      - { name: CoSell, when: mutual >= %s and csat >= 0.7, benefits: [mdf] }\n";
 
 static program *make_program(const char *version, const char *const *th)
 {
@@ -116,10 +126,87 @@ static void ingest(engine *e, const char *partner, const char *metric, double va
     }
 }
 
-static void report(const char *what, double s, const char *detail)
+/* One figure: against target_s, or NO_TARGET for a figure only measured. */
+static void report(const char *what, double s, double target_s, const char *detail)
 {
-    printf("%-28s %.3f s   (target < %.0f s%s%s)\n", what, s, TARGET_S, detail ? "; " : "",
-           detail ? detail : "");
+    char target[64] = "no target";
+    if (target_s > NO_TARGET)
+        snprintf(target, sizeof target, "target < %.0f s", target_s);
+    printf("%-28s %.3f s   (%s%s%s)\n", what, s, target, detail ? "; " : "", detail ? detail : "");
+}
+
+/* Every page of "who holds mdf", as a service walking `next` to the end. */
+static int bench_holders(engine *e)
+{
+    td_holder *page = malloc((HOLDERS_PAGE + TD_MAX_LADDERS - 1) * sizeof *page);
+    if (!page) {
+        fprintf(stderr, "bench_simulate: out of memory\n");
+        return -1;
+    }
+    char after[ID_LEN] = "";
+    size_t rows = 0, pages = 0;
+    bool more = true;
+    td_error err = {0};
+    double t0 = seconds();
+    while (more) {
+        size_t k = engine_benefit_holders(e, "mdf", NULL, pages ? after : NULL, page, HOLDERS_PAGE,
+                                          &more, &err);
+        if (k == 0 && err.code != TD_OK) {
+            fprintf(stderr, "bench_simulate: holders: %s\n", err.message);
+            free(page);
+            return -1;
+        }
+        td_partner_info info;
+        if (k)
+            engine_partner_info(page[k - 1].partner, &info);
+        snprintf(after, sizeof after, "%s", k ? info.id : "");
+        rows += k;
+        pages++;
+    }
+    double t = seconds() - t0;
+    free(page);
+    char detail[128];
+    snprintf(detail, sizeof detail, "%zu rows in %zu page%s of %d", rows, pages,
+             pages == 1 ? "" : "s", HOLDERS_PAGE);
+    report("benefit holders (all pages)", t, NO_TARGET, detail);
+    return 0;
+}
+
+/* A GetBenefits batch: each id found and its grants read on every ladder. */
+static int bench_batch(engine *e, size_t n)
+{
+    char(*ids)[ID_LEN] = malloc(BATCH_IDS * sizeof *ids);
+    if (!ids) {
+        fprintf(stderr, "bench_simulate: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < BATCH_IDS; i++)
+        snprintf(ids[i], ID_LEN, "p%08zu", (size_t)(rng() % n));
+    const program *prog = engine_program(e);
+    size_t found = 0, grants = 0;
+    double t0 = seconds();
+    for (size_t i = 0; i < BATCH_IDS; i++) {
+        const td_partner *p = engine_partner_find(e, ids[i]);
+        if (!p)
+            continue;
+        found++;
+        for (size_t l = 0; l < prog->n_ladders; l++) {
+            size_t k;
+            engine_partner_benefits(e, p, l, &k);
+            grants += k;
+        }
+    }
+    double t = seconds() - t0;
+    free(ids);
+    char detail[128];
+    snprintf(detail, sizeof detail, "%zu ids found, %zu grants", found, grants);
+    report("benefits batch (10,000 ids)", t, NO_TARGET, detail);
+    return 0;
+}
+
+static int bench_benefits(engine *e, size_t n)
+{
+    return bench_holders(e) != 0 || bench_batch(e, n) != 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -176,7 +263,7 @@ int main(int argc, char **argv)
              (unsigned long long)sim.sums.promoted, (unsigned long long)sim.sums.queued,
              (unsigned long long)sim.sums.demoted, (unsigned long long)sim.sums.demoted_later,
              (unsigned long long)sim.sums.unchanged);
-    report("simulate (summary + page)", t_sim, detail);
+    report("simulate (summary + page)", t_sim, TARGET_S, detail);
     engine_simulation_free(&sim);
 
     td_audit a;
@@ -193,7 +280,7 @@ int main(int argc, char **argv)
              (unsigned long long)a.total.kinds[TD_AUDIT_HELD_BELOW],
              (unsigned long long)a.total.kinds[TD_AUDIT_NEAR_MISS],
              (unsigned long long)a.total.kinds[TD_AUDIT_GATE_FAILING]);
-    report("audit (summary + page)", t_audit, detail);
+    report("audit (summary + page)", t_audit, TARGET_S, detail);
     engine_audit_free(&a);
 
     td_calib_target targets[] = {
@@ -209,8 +296,11 @@ int main(int argc, char **argv)
     for (size_t t = 0; t < c.n_tiers && used < sizeof detail; t++)
         used += (size_t)snprintf(detail + used, sizeof detail - used, "%s%s %s %.0f", t ? ", " : "",
                                  c.tiers[t].tier, cmp_op_str(c.tiers[t].op), c.tiers[t].threshold);
-    report("calibrate (with simulate)", t_cal, detail);
+    report("calibrate (with simulate)", t_cal, TARGET_S, detail);
     engine_calibration_free(&c);
+
+    if (bench_benefits(e, n) != 0)
+        return 1;
 
     program_free(cand);
     engine_free(e);

@@ -174,6 +174,14 @@ static void rpc_seeds(void)
     pp.yaml = (char *)tiny_program;
     pp.filename = "tiny.yaml";
     pp.dry_run = true;
+    Tierd__GetBenefitsRequest gb = TIERD__GET_BENEFITS_REQUEST__INIT;
+    gb.partners = ids;
+    gb.n_partners = 3;
+    Tierd__ListBenefitHoldersRequest lb = TIERD__LIST_BENEFIT_HOLDERS_REQUEST__INIT;
+    lb.benefit = "mdf";
+    lb.ladder = "reseller";
+    lb.after = "p-1";
+    lb.limit = 2;
     Tierd__WhatIfPage wp = TIERD__WHAT_IF_PAGE__INIT;
     wp.limit = 10;
     Tierd__SimulateRequest sim = TIERD__SIMULATE_REQUEST__INIT;
@@ -219,16 +227,27 @@ static void rpc_seeds(void)
         fuzz_auth auth;
         const ProtobufCMessage *msg;
     } with[] = {
-        {"GetPartner", FUZZ_AUTH_READ, &pr.base},      {"ListPartners", FUZZ_AUTH_READ, &lp.base},
-        {"UpsertPartners", FUZZ_AUTH_WRITE, &up.base}, {"DeletePartner", FUZZ_AUTH_WRITE, &pr.base},
-        {"Ingest", FUZZ_AUTH_WRITE, &in.base},         {"GetTiers", FUZZ_AUTH_READ, &gt.base},
-        {"Explain", FUZZ_AUTH_READ, &ex.base},         {"History", FUZZ_AUTH_READ, &hi.base},
-        {"ListChanges", FUZZ_AUTH_READ, &lc.base},     {"SetOverride", FUZZ_AUTH_ADMIN, &so.base},
-        {"ClearOverride", FUZZ_AUTH_ADMIN, &co.base},  {"Approve", FUZZ_AUTH_ADMIN, &dr.base},
-        {"Deny", FUZZ_AUTH_ADMIN, &dr.base},           {"Clock", FUZZ_AUTH_ADMIN, &ck.base},
-        {"GetCursor", FUZZ_AUTH_READ, &cr.base},       {"PutProgram", FUZZ_AUTH_ADMIN, &pp.base},
-        {"Simulate", FUZZ_AUTH_READ, &sim.base},       {"Audit", FUZZ_AUTH_READ, &au.base},
+        {"GetPartner", FUZZ_AUTH_READ, &pr.base},
+        {"ListPartners", FUZZ_AUTH_READ, &lp.base},
+        {"UpsertPartners", FUZZ_AUTH_WRITE, &up.base},
+        {"DeletePartner", FUZZ_AUTH_WRITE, &pr.base},
+        {"Ingest", FUZZ_AUTH_WRITE, &in.base},
+        {"GetTiers", FUZZ_AUTH_READ, &gt.base},
+        {"Explain", FUZZ_AUTH_READ, &ex.base},
+        {"History", FUZZ_AUTH_READ, &hi.base},
+        {"ListChanges", FUZZ_AUTH_READ, &lc.base},
+        {"SetOverride", FUZZ_AUTH_ADMIN, &so.base},
+        {"ClearOverride", FUZZ_AUTH_ADMIN, &co.base},
+        {"Approve", FUZZ_AUTH_ADMIN, &dr.base},
+        {"Deny", FUZZ_AUTH_ADMIN, &dr.base},
+        {"Clock", FUZZ_AUTH_ADMIN, &ck.base},
+        {"GetCursor", FUZZ_AUTH_READ, &cr.base},
+        {"PutProgram", FUZZ_AUTH_ADMIN, &pp.base},
+        {"Simulate", FUZZ_AUTH_READ, &sim.base},
+        {"Audit", FUZZ_AUTH_READ, &au.base},
         {"Calibrate", FUZZ_AUTH_READ, &ca.base},
+        {"GetBenefits", FUZZ_AUTH_READ, &gb.base},
+        {"ListBenefitHolders", FUZZ_AUTH_READ, &lb.base},
     };
     for (size_t i = 0; i < sizeof with / sizeof with[0]; i++) {
         begin();
