@@ -63,20 +63,6 @@ static int benefit_masks(const engine *e, const char *benefit, const char *ladde
     return 0;
 }
 
-/* Where the id-sorted view continues after `after` (NULL: its start). */
-static size_t sorted_after(const engine *e, const char *after)
-{
-    size_t lo = 0, hi = e->n_sorted;
-    while (after && lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(e->sorted[mid]->id, after) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Whether p holds the benefit on ladder l under masks. */
 static bool holds_on(const td_partner *p, const uint32_t *masks, size_t l)
 {
@@ -99,7 +85,7 @@ size_t engine_benefit_holders(engine *e, const char *benefit, const char *ladder
     }
     const program *prog = e->prog;
     size_t n = 0;
-    for (size_t i = sorted_after(e, after); i < e->n_sorted; i++) {
+    for (size_t i = engine_sorted_after(e, after); i < e->n_sorted; i++) {
         const td_partner *p = e->sorted[i];
         for (size_t l = 0; l < prog->n_ladders; l++) {
             if (!holds_on(p, masks, l))
@@ -140,7 +126,7 @@ size_t engine_partner_list_benefit(engine *e, const char *after, const char *lad
         return 0;
     }
     size_t n = 0;
-    for (size_t i = sorted_after(e, after); i < e->n_sorted; i++) {
+    for (size_t i = engine_sorted_after(e, after); i < e->n_sorted; i++) {
         td_partner *p = e->sorted[i];
         bool holds = false;
         for (size_t k = 0; k < e->prog->n_ladders && !holds; k++)

@@ -173,3 +173,16 @@ int engine_sorted_rebuild(engine *e)
     e->dirty = false;
     return 0;
 }
+
+size_t engine_sorted_after(const engine *e, const char *after)
+{
+    size_t lo = 0, hi = e->n_sorted;
+    while (after && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(e->sorted[mid]->id, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -58,6 +58,9 @@ int engine_partner_insert(engine *e, td_partner *p);
 void engine_partner_remove(engine *e, td_partner *p);
 /* The id-sorted partner array (e->sorted), rebuilt when stale; -1 on OOM. */
 int engine_sorted_rebuild(engine *e);
+/* The first index of the current sorted view whose id sorts after `after`
+ * (NULL: 0): where a page that continues after `after` starts. */
+size_t engine_sorted_after(const engine *e, const char *after);
 /* The engine's copy of a partner type name; NULL on OOM. */
 char *engine_type_intern(engine *e, const char *name);
 

@@ -151,16 +151,8 @@ size_t engine_partner_list(engine *e, const char *after, const char *ladder, con
         td_error_set(err, TD_RESOURCE_EXHAUSTED, "listing partners: out of memory");
         return 0;
     }
-    size_t lo = 0, hi = e->n_sorted;
-    while (after && lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(e->sorted[mid]->id, after) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
     size_t n = 0;
-    for (size_t i = lo; i < e->n_sorted; i++) {
+    for (size_t i = engine_sorted_after(e, after); i < e->n_sorted; i++) {
         td_partner *p = e->sorted[i];
         if (l >= 0 && (!(p->ladders & (1u << l)) || !p->tiers))
             continue;

@@ -40,20 +40,6 @@
 
 /* ---- paging ---- */
 
-/* The first index of the sorted view whose id sorts after `after`. */
-static size_t sorted_after(const engine *e, const char *after)
-{
-    size_t lo = 0, hi = e->n_sorted;
-    while (after && lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(e->sorted[mid]->id, after) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Grows *rows to hold need entries of size elem; -1 out of memory. */
 static int rows_room(void **rows, size_t *cap, size_t need, size_t elem)
 {
@@ -150,7 +136,7 @@ int engine_simulate(engine *e, const program *np, td_time at, const td_page *pg,
     if (pg->limit && one) {
         rc = sim_rows_add(&f, one, pg, out, &cap);
     } else if (pg->limit) {
-        for (size_t i = sorted_after(e, pg->after); rc == 0 && i < e->n_sorted; i++) {
+        for (size_t i = engine_sorted_after(e, pg->after); rc == 0 && i < e->n_sorted; i++) {
             if (out->n_rows >= pg->limit) {
                 out->next = e->sorted[i - 1]->id;
                 break;
@@ -306,7 +292,8 @@ int engine_audit(engine *e, const char *ladder, double near, td_time now, const 
                     break;
             }
         }
-        for (size_t i = sorted_after(e, pg->after); rc == 0 && pg->limit && i < e->n_sorted; i++) {
+        for (size_t i = engine_sorted_after(e, pg->after); rc == 0 && pg->limit && i < e->n_sorted;
+             i++) {
             if (out->n_rows >= pg->limit) {
                 out->next = e->sorted[i - 1]->id;
                 break;
