@@ -1,7 +1,8 @@
 /* Test helpers for the engine suites: build a `program` by hand (allocated
  * the way program_parse allocates, so program_free and the engine own it
- * normally), record reported changes, and make events. Header-only so each
- * suite stays a single file in the registry. */
+ * normally) or parse one from YAML, record reported changes, add partners,
+ * make events and read tiers back. Header-only so each suite stays a single
+ * file in the registry. */
 #ifndef TD_ENGINE_FIXTURE_H
 #define TD_ENGINE_FIXTURE_H
 
@@ -13,9 +14,12 @@
 
 #include "engine/engine.h"
 
-#define FX_DAY          ((td_time)TD_SECONDS_PER_DAY)
-#define FX_MAX_CHANGES  64
+#define FX_DAY ((td_time)TD_SECONDS_PER_DAY)
+#ifndef FX_MAX_CHANGES
+#define FX_MAX_CHANGES 64 /* a suite that logs more defines it before the include */
+#endif
 #define FX_MAX_CRITERIA 16
+#define FX_TEXT_MAX     160 /* a recorded reason or list of lost criteria */
 
 static inline void *fx_alloc(size_t n)
 {
@@ -27,6 +31,27 @@ static inline void *fx_alloc(size_t n)
 static inline char *fx_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* The program `yaml` describes; fails the test when it is refused. */
+static inline program *fx_parse(const char *yaml)
+{
+    program *p = NULL;
+    td_diags diags = {0};
+    td_error err = {0};
+    int rc = program_parse(yaml, strlen(yaml), "test.yaml", &p, &diags, &err);
+    ck_assert_msg(rc == 0, "program refused: %s %s", err.message, diags.n ? diags.items[0] : "");
+    td_diags_free(&diags);
+    return p;
+}
+
+/* A new engine with p in force from now (the engine owns p). */
+static inline engine *fx_engine(program *p, td_time now)
+{
+    engine *e = engine_new();
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(engine_program_apply(e, p, now, NULL, NULL), 0);
+    return e;
 }
 
 static inline program *fx_program(const char *version)
@@ -161,8 +186,13 @@ static inline program *fx_partners_program(const char *version, double selling_a
 
 /* ---- change recorder ---- */
 
+/* Strings the change reports as NULL are recorded as "-". */
 typedef struct fx_change {
-    char partner[64], ladder[64], from[64], to[64], event_id[128];
+    char partner[64], ladder[64], from[64], to[64], event_id[128], actor[64];
+    char reason[FX_TEXT_MAX];
+    char promotion[64];     /* promotion_tier: the dropped move's target */
+    char lost[FX_TEXT_MAX]; /* "metric op threshold = value (met|unmet); ..." */
+    bool demotion;          /* dropped_demotion */
     td_cause cause;
     td_time at;
     size_t n_criteria;
@@ -194,6 +224,16 @@ static inline void fx_record(void *ud, const td_change *c)
     fx_copy(r->from, c->from, sizeof r->from);
     fx_copy(r->to, c->to, sizeof r->to);
     fx_copy(r->event_id, c->event_id, sizeof r->event_id);
+    fx_copy(r->actor, c->actor, sizeof r->actor);
+    fx_copy(r->reason, c->reason, sizeof r->reason);
+    fx_copy(r->promotion, c->promotion_tier, sizeof r->promotion);
+    size_t o = 0;
+    for (size_t i = 0; i < c->n_lost && o < sizeof r->lost; i++)
+        o +=
+            (size_t)snprintf(r->lost + o, sizeof r->lost - o, "%s%s %s %g = %g (%s)", i ? "; " : "",
+                             c->lost[i].metric, cmp_op_str(c->lost[i].op), c->lost[i].threshold,
+                             c->lost[i].value, c->lost[i].met ? "met" : "unmet");
+    r->demotion = c->dropped_demotion;
     r->cause = c->cause;
     r->at = c->at;
     r->n_criteria = c->n_criteria;
@@ -205,33 +245,92 @@ static inline void fx_record(void *ud, const td_change *c)
     }
 }
 
+static inline void fx_check_change(const fx_change *r, const char *from, const char *to,
+                                   td_cause cause, td_time at)
+{
+    ck_assert_str_eq(r->from, from);
+    ck_assert_str_eq(r->to, to);
+    ck_assert_int_eq(r->cause, cause);
+    ck_assert_int_eq(r->at, at);
+}
+
 /* ---- partners and events ---- */
 
-static inline void fx_partner(engine *e, const char *id, const char *type, td_time now, fx_log *log)
+/* Upserts partner `id` of one `type` at now, reporting changes to fn(ud)
+ * (fn may be NULL); fails the test when refused. Returns the partner. */
+static inline td_partner *fx_partner_to(engine *e, const char *id, const char *type, td_time now,
+                                        td_change_fn fn, void *ud)
 {
     const char *types[] = {type};
     td_error err;
-    ck_assert_int_eq(
-        engine_partner_upsert(e, id, NULL, types, 1, now, log ? fx_record : NULL, log, &err), 0);
+    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, now, fn, ud, &err), 0);
+    return engine_partner_find(e, id);
 }
 
-static inline int fx_event_key(engine *e, const char *partner, const char *metric, double value,
-                               td_time at, const char *key, td_time now, fx_log *log)
+static inline td_partner *fx_partner(engine *e, const char *id, const char *type, td_time now,
+                                     fx_log *log)
+{
+    return fx_partner_to(e, id, type, now, log ? fx_record : NULL, log);
+}
+
+/* Ingests one event from source "test" under a fresh id ("e1", "e2", ...,
+ * counting across the suite), reporting changes to fn(ud) (fn may be
+ * NULL); fails the test when refused. */
+static inline void fx_ingest_to(engine *e, const char *partner, const char *metric, double value,
+                                td_time at, const char *key, td_time now, td_change_fn fn, void *ud)
 {
     static unsigned seq;
     char id[32];
     snprintf(id, sizeof id, "e%u", ++seq);
     td_event ev = {"test", id, partner, metric, value, at, key};
     td_error err;
-    int rc = engine_ingest(e, &ev, now, log ? fx_record : NULL, log, &err);
+    int rc = engine_ingest(e, &ev, now, fn, ud, &err);
     ck_assert_msg(rc == 0, "ingest refused: %s", err.message);
-    return rc;
+}
+
+static inline int fx_event_key(engine *e, const char *partner, const char *metric, double value,
+                               td_time at, const char *key, td_time now, fx_log *log)
+{
+    fx_ingest_to(e, partner, metric, value, at, key, now, log ? fx_record : NULL, log);
+    return 0;
 }
 
 static inline void fx_event(engine *e, const char *partner, const char *metric, double value,
                             td_time at, td_time now)
 {
     fx_event_key(e, partner, metric, value, at, NULL, now, NULL);
+}
+
+/* An event ingested at its own time (now = at). */
+static inline void fx_event_at(engine *e, const char *partner, const char *metric, double value,
+                               td_time at, fx_log *log)
+{
+    fx_event_key(e, partner, metric, value, at, NULL, at, log);
+}
+
+/* The partner `id` names; fails the test when there is none. */
+static inline td_partner *fx_find(engine *e, const char *id)
+{
+    td_partner *p = engine_partner_find(e, id);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* engine_pending_list's first page, every partner and ladder. */
+static inline size_t fx_pending(engine *e, td_pending *out, size_t cap)
+{
+    bool more;
+    return engine_pending_list(e, NULL, NULL, out, cap, &more);
+}
+
+/* explain of partner `id` on ladder index `ladder` at (and as of) at; fails the test when refused.
+ */
+static inline void fx_explain(engine *e, const char *id, size_t ladder, td_time at,
+                              td_explanation *x)
+{
+    td_error err;
+    int rc = engine_explain(e, engine_partner_find(e, id), ladder, at, at, x, &err);
+    ck_assert_msg(rc == 0, "explain: %s", err.message);
 }
 
 static inline const char *fx_id(const td_partner *p)
@@ -241,17 +340,48 @@ static inline const char *fx_id(const td_partner *p)
     return info.id;
 }
 
-/* Current tier name on ladder index l ("-" when unranked / not on it). */
-static inline const char *fx_tier_of(engine *e, const char *partner, const char *ladder)
+/* s, or "-" for NULL (unranked, no actor). */
+static inline const char *fx_name(const char *s)
+{
+    return s ? s : "-";
+}
+
+/* p's view on the ladder named `ladder` into *out; false when p is not on it. */
+static inline bool fx_find_view(engine *e, const td_partner *p, const char *ladder,
+                                td_tier_view *out)
 {
     td_tier_view v[TD_MAX_LADDERS];
-    td_partner *p = engine_partner_find(e, partner);
-    ck_assert_ptr_nonnull(p);
     size_t n = engine_partner_tiers(e, p, v, TD_MAX_LADDERS);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].ladder, ladder) == 0)
-            return v[i].tier ? v[i].tier : "-";
-    return "(off)";
+        if (strcmp(v[i].ladder, ladder) == 0) {
+            *out = v[i];
+            return true;
+        }
+    return false;
+}
+
+/* p's view on the ladder named `ladder`; fails the test when p is not on it. */
+static inline td_tier_view fx_view(engine *e, const td_partner *p, const char *ladder)
+{
+    td_tier_view v = {0};
+    ck_assert_msg(fx_find_view(e, p, ladder, &v), "partner not on ladder %s", ladder);
+    return v;
+}
+
+/* The tier p holds on `ladder` ("-" when unranked); fails the test when p is not on it. */
+static inline const char *fx_held(engine *e, const td_partner *p, const char *ladder)
+{
+    return fx_name(fx_view(e, p, ladder).tier);
+}
+
+/* The tier partner `id` holds on `ladder` ("-" when unranked, "(off)" when
+ * not on it). */
+static inline const char *fx_tier_of(engine *e, const char *partner, const char *ladder)
+{
+    td_tier_view v;
+    if (!fx_find_view(e, fx_find(e, partner), ladder, &v))
+        return "(off)";
+    return fx_name(v.tier);
 }
 
 #endif

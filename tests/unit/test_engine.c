@@ -12,10 +12,7 @@
 
 static engine *setup_engine(void)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(engine_program_apply(e, fx_partners_program("v1", 50000), T0, NULL, NULL), 0);
-    return e;
+    return fx_engine(fx_partners_program("v1", 50000), T0);
 }
 
 /* Registered: contract + one certification. */

@@ -12,8 +12,7 @@
 
 static engine *reseller_engine(void)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, fx_partners_program("v1", 50000), T0, NULL, NULL), 0);
+    engine *e = fx_engine(fx_partners_program("v1", 50000), T0);
     fx_partner(e, "p1", "reseller", T0, NULL);
     fx_event(e, "p1", "contract_signed", 1, T0, T0);
     fx_event_key(e, "p1", "certification", 1, T0, "sales-101", T0, NULL);
@@ -21,19 +20,12 @@ static engine *reseller_engine(void)
     return e;
 }
 
-static void explain(engine *e, const char *id, size_t ladder, td_time at, td_explanation *x)
-{
-    td_error err;
-    int rc = engine_explain(e, engine_partner_find(e, id), ladder, at, at, x, &err);
-    ck_assert_msg(rc == 0, "explain: %s", err.message);
-}
-
 START_TEST(test_explain_lists_every_tier_and_the_gaps_to_the_next)
 {
     engine *e = reseller_engine();
     fx_event(e, "p1", "deal_closed", 20000, T0 + 5, T0 + 5);
     td_explanation x;
-    explain(e, "p1", 0, T0 + 10, &x);
+    fx_explain(e, "p1", 0, T0 + 10, &x);
     ck_assert_str_eq(x.partner, "p1");
     ck_assert_str_eq(x.ladder, "reseller");
     ck_assert_str_eq(x.tier, "Registered");
@@ -71,8 +63,7 @@ static engine *ab_engine(expr *top)
     fx_tier(p, l, "Base", fx_cmp(a, CMP_GE, 1));
     fx_tier(p, l, "Top", top);
     (void)b;
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, p, T0, NULL, NULL), 0);
+    engine *e = fx_engine(p, T0);
     fx_partner(e, "p1", "t", T0, NULL);
     return e;
 }
@@ -84,7 +75,7 @@ START_TEST(test_gaps_come_from_the_or_branch_closest_to_being_met)
         fx_or(fx_and(fx_cmp(0, CMP_GE, 100), fx_cmp(1, CMP_GE, 100)), fx_cmp(0, CMP_GE, 1000)));
     fx_event(e, "p1", "a", 90, T0, T0);
     td_explanation x;
-    explain(e, "p1", 0, T0, &x);
+    fx_explain(e, "p1", 0, T0, &x);
     /* branch 1: 10/100 + 100/100 = 1.1; branch 2: 910/1000 = 0.91 */
     ck_assert_uint_eq(x.n_gaps, 1);
     ck_assert_str_eq(x.gaps[0].metric, "a");
@@ -93,7 +84,7 @@ START_TEST(test_gaps_come_from_the_or_branch_closest_to_being_met)
     engine_explanation_free(&x);
 
     fx_event(e, "p1", "b", 95, T0, T0);
-    explain(e, "p1", 0, T0, &x);
+    fx_explain(e, "p1", 0, T0, &x);
     /* branch 1 is now 0.1 + 0.05 away */
     ck_assert_uint_eq(x.n_gaps, 2);
     ck_assert_str_eq(x.gaps[0].metric, "a");
@@ -112,7 +103,7 @@ START_TEST(test_not_is_pushed_into_the_comparisons_before_gaps)
     fx_event(e, "p1", "a", 40, T0, T0);
     fx_event(e, "p1", "b", 8, T0, T0);
     td_explanation x;
-    explain(e, "p1", 0, T0, &x);
+    fx_explain(e, "p1", 0, T0, &x);
     ck_assert_str_eq(x.tier, "Base");
     ck_assert_uint_eq(x.n_gaps, 2);
     ck_assert_str_eq(x.gaps[0].metric, "a");
@@ -131,7 +122,7 @@ START_TEST(test_a_metric_with_no_value_has_no_distance_yet)
     engine *e = ab_engine(fx_cmp(2, CMP_GE, 0.8));
     fx_event(e, "p1", "a", 1, T0, T0);
     td_explanation x;
-    explain(e, "p1", 0, T0, &x);
+    fx_explain(e, "p1", 0, T0, &x);
     ck_assert_uint_eq(x.n_gaps, 1);
     ck_assert_str_eq(x.gaps[0].metric, "c");
     ck_assert(isnan(x.gaps[0].value));
@@ -151,7 +142,7 @@ START_TEST(test_at_risk_is_when_deals_leave_the_window)
     fx_event(e, "p1", "deal_closed", 30000, T0 + 50 * FX_DAY, T0 + 50 * FX_DAY);
     ck_assert_str_eq(fx_tier_of(e, "p1", "reseller"), "Selling");
     td_explanation x;
-    explain(e, "p1", 0, T0 + 60 * FX_DAY, &x);
+    fx_explain(e, "p1", 0, T0 + 60 * FX_DAY, &x);
     ck_assert_int_eq(x.at_risk_date, T0 + 100 + 365 * FX_DAY);
     ck_assert_str_eq(x.at_risk_tier, "Registered");
     engine_explanation_free(&x);
@@ -159,7 +150,7 @@ START_TEST(test_at_risk_is_when_deals_leave_the_window)
     /* At the top with nothing windowed, nothing is at risk. */
     engine *f = ab_engine(fx_cmp(0, CMP_GE, 5));
     fx_event(f, "p1", "a", 9, T0, T0);
-    explain(f, "p1", 0, T0, &x);
+    fx_explain(f, "p1", 0, T0, &x);
     ck_assert_str_eq(x.tier, "Top");
     ck_assert_ptr_null(x.next_tier);
     ck_assert_uint_eq(x.n_gaps, 0);
@@ -176,7 +167,7 @@ START_TEST(test_explain_at_an_earlier_instant_uses_the_values_then)
     fx_event(e, "p1", "active_sellers", 3, T0, T0);
     fx_event(e, "p1", "deal_closed", 60000, T0 + 100, T0 + 100);
     td_explanation x;
-    explain(e, "p1", 0, T0 + 50, &x);
+    fx_explain(e, "p1", 0, T0 + 50, &x);
     ck_assert_int_eq(x.at, T0 + 50);
     ck_assert_str_eq(x.tier, "Selling"); /* current standing */
     ck_assert_str_eq(x.qualifying, "Registered");
