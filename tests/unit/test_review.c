@@ -12,63 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine_fixture.h"
 #include "testutil.h"
 
 #define DAY      ((td_time)TD_SECONDS_PER_DAY)
-#define MAX_LOG  32
 #define YAML_MAX 4096
-#define TEXT_MAX 160
 
 static const td_time T0 = 1767225600; /* 2026-01-01 */
 
-typedef struct rec {
-    char from[TEXT_MAX], to[TEXT_MAX], actor[TEXT_MAX], reason[TEXT_MAX], dropped[TEXT_MAX];
-    td_cause cause;
-    td_time at;
-    bool demotion;
-} rec;
-
-typedef struct rlog {
-    rec c[MAX_LOG];
-    size_t n;
-} rlog;
-
-static void copy(char *dst, const char *src)
-{
-    snprintf(dst, TEXT_MAX, "%s", src ? src : "-");
-}
-
-static void record(void *ud, const td_change *c)
-{
-    rlog *log = ud;
-    ck_assert_uint_lt(log->n, MAX_LOG);
-    rec *r = &log->c[log->n++];
-    copy(r->from, c->from);
-    copy(r->to, c->to);
-    copy(r->actor, c->actor);
-    copy(r->reason, c->reason);
-    copy(r->dropped, c->promotion_tier);
-    r->cause = c->cause;
-    r->at = c->at;
-    r->demotion = c->dropped_demotion;
-}
-
-static void check_rec(const rec *r, const char *from, const char *to, td_cause cause, td_time at)
-{
-    ck_assert_str_eq(r->from, from);
-    ck_assert_str_eq(r->to, to);
-    ck_assert_int_eq(r->cause, cause);
-    ck_assert_int_eq(r->at, at);
-}
-
 /* Both ladders carry `policy` (YAML lines at policy depth, "" for none);
  * a list of tiers names main's, so "recent" then reviews every tier. */
-static int parse(const char *policy, program **out, td_diags *diags)
+static void write_yaml(char *yaml, size_t cap, const char *policy)
 {
     const char *pr = strchr(policy, '[') ? "      review_demotions: true\n" : policy;
-    char yaml[YAML_MAX];
-    snprintf(yaml, sizeof yaml,
+    snprintf(yaml, cap,
              "program: rv\n"
              "version: \"v1\"\n"
              "metrics:\n"
@@ -89,78 +46,27 @@ static int parse(const char *policy, program **out, td_diags *diags)
              "      - { name: R1, when: deals >= 1 }\n"
              "      - { name: R2, when: deals >= 2 }\n",
              *policy ? "    policy:\n" : "", policy, *pr ? "    policy:\n" : "", pr);
-    td_error err = {0};
-    return program_parse(yaml, strlen(yaml), "rv.yaml", out, diags, &err);
 }
 
 static program *make_program(const char *policy)
 {
-    program *p = NULL;
-    td_diags diags = {0};
-    int rc = parse(policy, &p, &diags);
-    ck_assert_msg(rc == 0, "program refused: %s", diags.n ? diags.items[0] : "");
-    td_diags_free(&diags);
-    return p;
+    char yaml[YAML_MAX];
+    write_yaml(yaml, sizeof yaml, policy);
+    return fx_parse(yaml);
 }
 
 static engine *make_engine(const char *policy)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(engine_program_apply(e, make_program(policy), T0, NULL, NULL), 0);
-    return e;
-}
-
-static td_partner *add_partner(engine *e, const char *id, const char *type)
-{
-    const char *types[] = {type};
-    td_error err;
-    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, T0, NULL, NULL, &err), 0);
-    return engine_partner_find(e, id);
-}
-
-static void event(engine *e, const char *partner, const char *metric, double value, td_time at,
-                  rlog *log)
-{
-    static unsigned seq;
-    char id[32];
-    snprintf(id, sizeof id, "r%u", ++seq);
-    td_event ev = {"test", id, partner, metric, value, at, NULL};
-    td_error err;
-    ck_assert_msg(engine_ingest(e, &ev, at, log ? record : NULL, log, &err) == 0, "%s",
-                  err.message);
-}
-
-static td_tier_view view(engine *e, td_partner *p, const char *ladder)
-{
-    td_tier_view v[TD_MAX_LADDERS];
-    size_t n = engine_partner_tiers(e, p, v, TD_MAX_LADDERS);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].ladder, ladder) == 0)
-            return v[i];
-    ck_abort_msg("partner not on ladder %s", ladder);
-    return v[0];
-}
-
-static const char *tier(engine *e, td_partner *p)
-{
-    const char *t = view(e, p, "main").tier;
-    return t ? t : "-";
-}
-
-static size_t pending(engine *e, td_pending *out, size_t cap)
-{
-    bool more;
-    return engine_pending_list(e, NULL, NULL, out, cap, &more);
+    return fx_engine(make_program(policy), T0);
 }
 
 /* A partner holding T3 on main that falls to T2 at T0 + DAY. */
-static td_partner *fallen(engine *e, rlog *log)
+static td_partner *fallen(engine *e, fx_log *log)
 {
-    td_partner *p = add_partner(e, "p", "reseller");
-    event(e, "p", "level", 3, T0, NULL);
-    ck_assert_str_eq(tier(e, p), "T3");
-    event(e, "p", "level", 2, T0 + DAY, log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
+    fx_event_at(e, "p", "level", 2, T0 + DAY, log);
     return p;
 }
 
@@ -187,9 +93,13 @@ END_TEST
 
 static void refused(const char *policy, const char *want)
 {
+    char yaml[YAML_MAX];
+    write_yaml(yaml, sizeof yaml, policy);
     program *p = NULL;
     td_diags diags = {0};
-    ck_assert_int_eq(parse(policy, &p, &diags), -TD_INVALID_ARGUMENT);
+    td_error err = {0};
+    ck_assert_int_eq(program_parse(yaml, strlen(yaml), "rv.yaml", &p, &diags, &err),
+                     -TD_INVALID_ARGUMENT);
     ck_assert_ptr_null(p);
     bool found = false;
     for (size_t i = 0; i < diags.n; i++)
@@ -224,15 +134,15 @@ END_TEST
 START_TEST(test_a_demotion_under_review_waits_in_the_queue_with_its_deadline)
 {
     engine *e = make_engine("      review_demotions: true\n      review_deadline: 10d\n");
-    rlog log = {0};
+    fx_log log = {0};
     uint64_t g = engine_pending_generation(e);
     td_partner *p = fallen(e, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(tier(e, p), "T3");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
     ck_assert_uint_ne(engine_pending_generation(e), g);
     ck_assert_uint_eq(engine_pending_count(e), 1);
     td_pending pd[4];
-    ck_assert_uint_eq(pending(e, pd, 4), 1);
+    ck_assert_uint_eq(fx_pending(e, pd, 4), 1);
     ck_assert_str_eq(pd[0].partner, "p");
     ck_assert_str_eq(pd[0].ladder, "main");
     ck_assert_str_eq(pd[0].from, "T3");
@@ -240,7 +150,7 @@ START_TEST(test_a_demotion_under_review_waits_in_the_queue_with_its_deadline)
     ck_assert(pd[0].demotion);
     ck_assert_int_eq(pd[0].since, T0 + DAY);
     ck_assert_int_eq(pd[0].deadline, T0 + 11 * DAY);
-    td_tier_view v = view(e, p, "main");
+    td_tier_view v = fx_view(e, p, "main");
     ck_assert_str_eq(v.pending, "T2");
     ck_assert(v.pending_demotion);
     ck_assert_int_eq(v.pending_deadline, T0 + 11 * DAY);
@@ -268,23 +178,24 @@ END_TEST
 START_TEST(test_approving_a_demotion_demotes_now_and_records_who_decided)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
     td_error err;
-    ck_assert_int_eq(
-        engine_approve(e, p, "main", "alice", "talked to them", T0 + 3 * DAY, record, &log, &err),
-        0);
+    ck_assert_int_eq(engine_approve(e, p, "main", "alice", "talked to them", T0 + 3 * DAY,
+                                    fx_record, &log, &err),
+                     0);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_APPROVAL, T0 + 3 * DAY);
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_APPROVAL, T0 + 3 * DAY);
     ck_assert_str_eq(log.c[0].actor, "alice");
     ck_assert_str_eq(log.c[0].reason, "talked to them");
-    ck_assert_str_eq(tier(e, p), "T2");
-    ck_assert_int_eq(view(e, p, "main").since, T0 + 3 * DAY);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T2");
+    ck_assert_int_eq(fx_view(e, p, "main").since, T0 + 3 * DAY);
     ck_assert_uint_eq(engine_pending_count(e), 0);
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + 3 * DAY), TD_TIME_NONE);
     /* Nothing waits any more. */
-    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + 3 * DAY, record, &log, &err),
-                     -TD_FAILED_PRECONDITION);
+    ck_assert_int_eq(
+        engine_approve(e, p, "main", "alice", NULL, T0 + 3 * DAY, fx_record, &log, &err),
+        -TD_FAILED_PRECONDITION);
     engine_free(e);
 }
 END_TEST
@@ -292,33 +203,34 @@ END_TEST
 START_TEST(test_denying_a_demotion_keeps_the_tier_until_the_partner_recovers_and_falls_anew)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
     td_error err;
     ck_assert_int_eq(
-        engine_deny(e, p, "main", "bob", "big deal closing", T0 + 2 * DAY, record, &log, &err), 0);
+        engine_deny(e, p, "main", "bob", "big deal closing", T0 + 2 * DAY, fx_record, &log, &err),
+        0);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T3", TD_CAUSE_DENIAL, T0 + 2 * DAY);
+    fx_check_change(&log.c[0], "T3", "T3", TD_CAUSE_DENIAL, T0 + 2 * DAY);
     ck_assert_str_eq(log.c[0].actor, "bob");
     ck_assert_str_eq(log.c[0].reason, "big deal closing");
-    ck_assert_str_eq(log.c[0].dropped, "T2");
+    ck_assert_str_eq(log.c[0].promotion, "T2");
     ck_assert(log.c[0].demotion);
-    ck_assert_str_eq(tier(e, p), "T3");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
     ck_assert_uint_eq(engine_pending_count(e), 0);
     /* The denial holds while the partner stays below: nothing is due,
      * nothing is queued, even far past the deadline. */
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + 2 * DAY), TD_TIME_NONE);
-    event(e, "p", "level", 1, T0 + 3 * DAY, &log);
-    engine_evaluate(e, p, T0 + 100 * DAY, record, &log);
+    fx_event_at(e, "p", "level", 1, T0 + 3 * DAY, &log);
+    engine_evaluate(e, p, T0 + 100 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    ck_assert_str_eq(tier(e, p), "T3");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
     ck_assert_uint_eq(engine_pending_count(e), 0);
     /* Recovering ends it; falling anew queues the demotion again. */
-    event(e, "p", "level", 3, T0 + 101 * DAY, &log);
-    event(e, "p", "level", 2, T0 + 102 * DAY, &log);
+    fx_event_at(e, "p", "level", 3, T0 + 101 * DAY, &log);
+    fx_event_at(e, "p", "level", 2, T0 + 102 * DAY, &log);
     ck_assert_uint_eq(log.n, 1);
     ck_assert_uint_eq(engine_pending_count(e), 1);
-    ck_assert_int_eq(view(e, p, "main").pending_since, T0 + 102 * DAY);
+    ck_assert_int_eq(fx_view(e, p, "main").pending_since, T0 + 102 * DAY);
     engine_free(e);
 }
 END_TEST
@@ -326,19 +238,19 @@ END_TEST
 START_TEST(test_with_no_decision_the_demotion_goes_through_at_its_deadline)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
     td_time deadline = T0 + DAY + 14 * DAY;
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + DAY), deadline);
-    engine_evaluate(e, p, deadline - 1, record, &log);
+    engine_evaluate(e, p, deadline - 1, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(tier(e, p), "T3");
-    engine_evaluate(e, NULL, deadline, record, &log);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
+    engine_evaluate(e, NULL, deadline, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, deadline);
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, deadline);
     ck_assert_str_eq(log.c[0].actor, TD_ACTOR_SYSTEM);
     ck_assert_str_eq(log.c[0].reason, "review deadline passed");
-    ck_assert_str_eq(tier(e, p), "T2");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T2");
     ck_assert_uint_eq(engine_pending_count(e), 0);
     ck_assert_int_eq(engine_partner_next_due(e, p, deadline), TD_TIME_NONE);
     engine_free(e);
@@ -348,14 +260,14 @@ END_TEST
 START_TEST(test_recovering_before_a_decision_withdraws_the_pending_demotion)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
-    event(e, "p", "level", 3, T0 + 2 * DAY, &log);
+    fx_event_at(e, "p", "level", 3, T0 + 2 * DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T3", TD_CAUSE_WITHDRAWN, T0 + 2 * DAY);
+    fx_check_change(&log.c[0], "T3", "T3", TD_CAUSE_WITHDRAWN, T0 + 2 * DAY);
     ck_assert_str_eq(log.c[0].actor, TD_ACTOR_SYSTEM);
     ck_assert_str_eq(log.c[0].reason, "no longer below its tier");
-    ck_assert_str_eq(log.c[0].dropped, "T2");
+    ck_assert_str_eq(log.c[0].promotion, "T2");
     ck_assert(log.c[0].demotion);
     ck_assert_uint_eq(engine_pending_count(e), 0);
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + 2 * DAY), TD_TIME_NONE);
@@ -366,18 +278,18 @@ END_TEST
 START_TEST(test_only_the_listed_tiers_are_under_review)
 {
     engine *e = make_engine("      review_demotions: [T3]\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
     ck_assert_uint_eq(log.n, 0);
     ck_assert_uint_eq(engine_pending_count(e), 1);
     td_error err;
-    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + 2 * DAY, record, &log, &err),
-                     0);
-    ck_assert_str_eq(tier(e, p), "T2");
+    ck_assert_int_eq(
+        engine_approve(e, p, "main", "alice", NULL, T0 + 2 * DAY, fx_record, &log, &err), 0);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T2");
     /* Out of T2, which is not listed, the demotion happens at once. */
-    event(e, "p", "level", 1, T0 + 3 * DAY, &log);
+    fx_event_at(e, "p", "level", 1, T0 + 3 * DAY, &log);
     ck_assert_uint_eq(log.n, 2);
-    check_rec(&log.c[1], "T2", "T1", TD_CAUSE_DEMOTION, T0 + 3 * DAY);
+    fx_check_change(&log.c[1], "T2", "T1", TD_CAUSE_DEMOTION, T0 + 3 * DAY);
     ck_assert_str_eq(log.c[1].actor, "-");
     ck_assert_uint_eq(engine_pending_count(e), 0);
     engine_free(e);
@@ -387,25 +299,25 @@ END_TEST
 START_TEST(test_a_demotion_to_unranked_waits_and_time_alone_queues_it)
 {
     engine *e = make_engine("      review_demotions: true\n      review_deadline: 2d\n");
-    td_partner *p = add_partner(e, "w", "windowed");
-    rlog log = {0};
-    event(e, "w", "deal", 1, T0, NULL);
-    ck_assert_str_eq(view(e, p, "recent").tier, "R1");
+    td_partner *p = fx_partner(e, "w", "windowed", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "w", "deal", 1, T0, NULL);
+    ck_assert_str_eq(fx_view(e, p, "recent").tier, "R1");
     /* The deal leaves its window at T0 + 30d: the drop to unranked is queued then. */
     td_time out = engine_partner_next_due(e, p, T0);
     ck_assert_int_eq(out, T0 + 30 * DAY);
-    engine_evaluate(e, p, out, record, &log);
+    engine_evaluate(e, p, out, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
     td_pending pd[2];
-    ck_assert_uint_eq(pending(e, pd, 2), 1);
+    ck_assert_uint_eq(fx_pending(e, pd, 2), 1);
     ck_assert(pd[0].demotion);
     ck_assert_str_eq(pd[0].from, "R1");
     ck_assert_ptr_null(pd[0].to);
     ck_assert_int_eq(pd[0].deadline, out + 2 * DAY);
     ck_assert_int_eq(engine_partner_next_due(e, p, out), out + 2 * DAY);
-    engine_evaluate(e, p, out + 2 * DAY, record, &log);
+    engine_evaluate(e, p, out + 2 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "R1", "-", TD_CAUSE_DEMOTION, out + 2 * DAY);
+    fx_check_change(&log.c[0], "R1", "-", TD_CAUSE_DEMOTION, out + 2 * DAY);
     engine_free(e);
 }
 END_TEST
@@ -413,21 +325,21 @@ END_TEST
 START_TEST(test_approval_is_refused_once_the_partner_is_back_up)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    td_partner *p = add_partner(e, "w", "windowed");
-    rlog log = {0};
-    event(e, "w", "deal", 2, T0, NULL);
-    event(e, "w", "deal", 1, T0 + 20 * DAY, NULL);
+    td_partner *p = fx_partner(e, "w", "windowed", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "w", "deal", 2, T0, NULL);
+    fx_event_at(e, "w", "deal", 1, T0 + 20 * DAY, NULL);
     /* The first deals leave the window: below R2, queued. */
-    engine_evaluate(e, p, T0 + 30 * DAY, record, &log);
+    engine_evaluate(e, p, T0 + 30 * DAY, fx_record, &log);
     ck_assert_uint_eq(engine_pending_count(e), 1);
-    event(e, "w", "deal", 1, T0 + 31 * DAY, &log); /* back to 2 deals: withdrawn */
+    fx_event_at(e, "w", "deal", 1, T0 + 31 * DAY, &log); /* back to 2 deals: withdrawn */
     ck_assert_uint_eq(log.n, 1);
     ck_assert_int_eq(log.c[0].cause, TD_CAUSE_WITHDRAWN);
     td_error err;
     ck_assert_int_eq(
-        engine_approve(e, p, "recent", "alice", NULL, T0 + 31 * DAY, record, &log, &err),
+        engine_approve(e, p, "recent", "alice", NULL, T0 + 31 * DAY, fx_record, &log, &err),
         -TD_FAILED_PRECONDITION);
-    ck_assert_str_eq(view(e, p, "recent").tier, "R2");
+    ck_assert_str_eq(fx_view(e, p, "recent").tier, "R2");
     engine_free(e);
 }
 END_TEST
@@ -435,19 +347,19 @@ END_TEST
 START_TEST(test_overrides_keep_pinning_while_a_demotion_waits_underneath)
 {
     engine *e = make_engine("      review_demotions: true\n");
-    rlog log = {0};
+    fx_log log = {0};
     td_partner *p = fallen(e, &log);
     td_error err;
     ck_assert_int_eq(engine_override_set(e, p, "main", "T3", T0 + 50 * DAY, "carol", "hold",
-                                         T0 + 2 * DAY, record, &log, &err),
+                                         T0 + 2 * DAY, fx_record, &log, &err),
                      0);
     /* The deadline passes under the pin: the tier seen stays pinned. */
-    engine_evaluate(e, p, T0 + 15 * DAY, record, &log);
-    ck_assert_str_eq(tier(e, p), "T3");
-    ck_assert_str_eq(view(e, p, "main").lifecycle_tier, "T2");
-    engine_evaluate(e, p, T0 + 50 * DAY, record, &log);
-    ck_assert_str_eq(tier(e, p), "T2");
-    check_rec(&log.c[log.n - 1], "T3", "T2", TD_CAUSE_OVERRIDE_EXPIRED, T0 + 50 * DAY);
+    engine_evaluate(e, p, T0 + 15 * DAY, fx_record, &log);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
+    ck_assert_str_eq(fx_view(e, p, "main").lifecycle_tier, "T2");
+    engine_evaluate(e, p, T0 + 50 * DAY, fx_record, &log);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T2");
+    fx_check_change(&log.c[log.n - 1], "T3", "T2", TD_CAUSE_OVERRIDE_EXPIRED, T0 + 50 * DAY);
     engine_free(e);
 }
 END_TEST
@@ -464,7 +376,7 @@ static void roundtrip(engine *e, td_partner *p, const char *policy)
     td_error err;
     ck_assert_msg(engine_partner_restore(f, buf, len, &err) == 0, "%s", err.message);
     td_partner *q = engine_partner_find(f, "p");
-    td_tier_view a = view(e, p, "main"), b = view(f, q, "main");
+    td_tier_view a = fx_view(e, p, "main"), b = fx_view(f, q, "main");
     ck_assert_int_eq(a.pending_demotion, b.pending_demotion);
     ck_assert_int_eq(a.pending_since, b.pending_since);
     ck_assert_int_eq(a.pending_deadline, b.pending_deadline);
@@ -496,10 +408,10 @@ START_TEST(test_pending_and_denied_demotions_survive_the_codec)
     engine *f = make_engine(policy);
     ck_assert_int_eq(engine_partner_restore(f, buf, len, &err), 0);
     td_partner *q = engine_partner_find(f, "p");
-    rlog log = {0};
-    engine_evaluate(f, q, T0 + 100 * DAY, record, &log);
+    fx_log log = {0};
+    engine_evaluate(f, q, T0 + 100 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(tier(f, q), "T3");
+    ck_assert_str_eq(fx_held(f, q, "main"), "T3");
     free(buf);
     engine_free(f);
     engine_free(e);
@@ -509,8 +421,8 @@ END_TEST
 START_TEST(test_version_2_records_still_decode_with_nothing_under_review)
 {
     engine *e = make_engine("");
-    td_partner *p = add_partner(e, "p", "reseller");
-    event(e, "p", "level", 2, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 2, T0, NULL);
     uint8_t *buf;
     size_t len;
     ck_assert_int_eq(engine_partner_encode(e, p, &buf, &len), 0);
@@ -522,8 +434,8 @@ START_TEST(test_version_2_records_still_decode_with_nothing_under_review)
     td_error err;
     ck_assert_msg(engine_partner_restore(f, buf, len - 5, &err) == 0, "%s", err.message);
     td_partner *q = engine_partner_find(f, "p");
-    ck_assert_str_eq(tier(f, q), "T2");
-    ck_assert(!view(f, q, "main").pending_demotion);
+    ck_assert_str_eq(fx_held(f, q, "main"), "T2");
+    ck_assert(!fx_view(f, q, "main").pending_demotion);
     /* And version 3 refuses the same short record. */
     buf[3] = 3;
     ck_assert_int_eq(engine_partner_restore(f, buf, len - 5, &err), -TD_DATA_LOSS);
