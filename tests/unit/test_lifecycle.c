@@ -12,52 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine_fixture.h"
 #include "testutil.h"
 
 #define DAY      ((td_time)TD_SECONDS_PER_DAY)
-#define MAX_LOG  64
 #define YAML_MAX 4096
 #define TEXT_MAX 160
-
-typedef struct rec {
-    char ladder[TEXT_MAX], from[TEXT_MAX], to[TEXT_MAX], actor[TEXT_MAX], reason[TEXT_MAX];
-    char promotion[TEXT_MAX];
-    char lost[TEXT_MAX]; /* "metric op threshold = value (met|unmet); ..." */
-    td_cause cause;
-    td_time at;
-} rec;
-
-typedef struct rlog {
-    rec c[MAX_LOG];
-    size_t n;
-} rlog;
-
-static void copy(char *dst, const char *src)
-{
-    snprintf(dst, TEXT_MAX, "%s", src ? src : "-");
-}
-
-static void record(void *ud, const td_change *c)
-{
-    rlog *log = ud;
-    ck_assert_uint_lt(log->n, MAX_LOG);
-    rec *r = &log->c[log->n++];
-    copy(r->ladder, c->ladder);
-    copy(r->from, c->from);
-    copy(r->to, c->to);
-    copy(r->actor, c->actor);
-    copy(r->reason, c->reason);
-    copy(r->promotion, c->promotion_tier);
-    size_t o = 0;
-    r->lost[0] = '\0';
-    for (size_t i = 0; i < c->n_lost && o < TEXT_MAX; i++)
-        o += (size_t)snprintf(r->lost + o, TEXT_MAX - o, "%s%s %s %g = %g (%s)", i ? "; " : "",
-                              c->lost[i].metric, cmp_op_str(c->lost[i].op), c->lost[i].threshold,
-                              c->lost[i].value, c->lost[i].met ? "met" : "unmet");
-    r->cause = c->cause;
-    r->at = c->at;
-}
 
 static td_time date(int y, unsigned m, unsigned d)
 {
@@ -96,73 +56,18 @@ static program *make_program(const char *version, const char *pm, const char *pr
              "      - { name: R3, when: deals >= 3 }\n",
              version, extra_top ? extra_top : "", *pm ? "    policy:\n" : "", pm, top,
              *pr ? "    policy:\n" : "", pr);
-    program *p = NULL;
-    td_diags diags = {0};
-    td_error err = {0};
-    int rc = program_parse(yaml, strlen(yaml), "lc.yaml", &p, &diags, &err);
-    ck_assert_msg(rc == 0, "program refused: %s %s", err.message, diags.n ? diags.items[0] : "");
-    td_diags_free(&diags);
-    return p;
+    return fx_parse(yaml);
 }
 
 static engine *make_engine_split(const char *pm, const char *pr, td_time now)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(engine_program_apply(e, make_program("v1", pm, pr, 4, NULL), now, NULL, NULL),
-                     0);
-    return e;
+    return fx_engine(make_program("v1", pm, pr, 4, NULL), now);
 }
 
 /* Both ladders under one policy. */
 static engine *make_engine(const char *policy, td_time now)
 {
     return make_engine_split(policy, policy, now);
-}
-
-static td_partner *add_partner(engine *e, const char *id, const char *type, td_time now)
-{
-    const char *types[] = {type};
-    td_error err;
-    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, now, NULL, NULL, &err), 0);
-    return engine_partner_find(e, id);
-}
-
-static void event(engine *e, const char *partner, const char *metric, double value, td_time at,
-                  rlog *log)
-{
-    static unsigned seq;
-    char id[32];
-    snprintf(id, sizeof id, "e%u", ++seq);
-    td_event ev = {"test", id, partner, metric, value, at, NULL};
-    td_error err;
-    ck_assert_msg(engine_ingest(e, &ev, at, log ? record : NULL, log, &err) == 0, "%s",
-                  err.message);
-}
-
-static td_tier_view view(engine *e, td_partner *p, const char *ladder)
-{
-    td_tier_view v[TD_MAX_LADDERS];
-    size_t n = engine_partner_tiers(e, p, v, TD_MAX_LADDERS);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].ladder, ladder) == 0)
-            return v[i];
-    ck_abort_msg("partner not on ladder %s", ladder);
-    return v[0];
-}
-
-static const char *tier(engine *e, td_partner *p)
-{
-    const char *t = view(e, p, "main").tier;
-    return t ? t : "-";
-}
-
-static void check_rec(const rec *r, const char *from, const char *to, td_cause cause, td_time at)
-{
-    ck_assert_str_eq(r->from, from);
-    ck_assert_str_eq(r->to, to);
-    ck_assert_int_eq(r->cause, cause);
-    ck_assert_int_eq(r->at, at);
 }
 
 static const td_time T0 = 1767225600; /* 2026-01-01 */
@@ -172,15 +77,15 @@ static const td_time T0 = 1767225600; /* 2026-01-01 */
 START_TEST(test_demotion_waits_for_grace)
 {
     engine *e = make_engine("      grace: 30d\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
-    ck_assert_str_eq(tier(e, p), "T3");
-    event(e, "p", "level", 2, T0 + 10 * DAY, &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
+    fx_event_at(e, "p", "level", 2, T0 + 10 * DAY, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(tier(e, p), "T3");
-    ck_assert_int_eq(view(e, p, "main").below_since, T0 + 10 * DAY);
-    ck_assert_str_eq(view(e, p, "main").qualifying, "T2");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
+    ck_assert_int_eq(fx_view(e, p, "main").below_since, T0 + 10 * DAY);
+    ck_assert_str_eq(fx_view(e, p, "main").qualifying, "T2");
     td_time due = engine_partner_next_due(e, p, T0 + 10 * DAY);
     ck_assert_int_eq(due, T0 + 40 * DAY);
     /* Already below: explain dates the demotion from when grace began, and
@@ -192,12 +97,12 @@ START_TEST(test_demotion_waits_for_grace)
     ck_assert_int_eq(x.at_risk_date, T0 + 40 * DAY);
     ck_assert_str_eq(x.at_risk_tier, "T2");
     engine_explanation_free(&x);
-    engine_evaluate(e, p, due - 1, record, &log);
+    engine_evaluate(e, p, due - 1, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    engine_evaluate(e, NULL, due, record, &log);
+    engine_evaluate(e, NULL, due, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, due);
-    ck_assert_int_eq(view(e, p, "main").below_since, TD_TIME_NONE);
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, due);
+    ck_assert_int_eq(fx_view(e, p, "main").below_since, TD_TIME_NONE);
     ck_assert_int_eq(engine_partner_next_due(e, p, due), TD_TIME_NONE);
     engine_free(e);
 }
@@ -206,20 +111,20 @@ END_TEST
 START_TEST(test_demotion_records_why_the_tier_left_was_lost)
 {
     engine *e = make_engine("      grace: 30d\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 4, T0, NULL);
-    event(e, "p", "level", 2, T0 + 10 * DAY, NULL);
-    engine_evaluate(e, p, T0 + 40 * DAY, record, &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_event_at(e, "p", "level", 2, T0 + 10 * DAY, NULL);
+    engine_evaluate(e, p, T0 + 40 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T4", "T3", TD_CAUSE_DEMOTION, T0 + 40 * DAY);
+    fx_check_change(&log.c[0], "T4", "T3", TD_CAUSE_DEMOTION, T0 + 40 * DAY);
     /* T4 was lost because lvl >= 4 failed with 2; landing on T3 (one drop
      * at a time) says nothing about that by itself. The ladder is
      * cumulative, so what T4 inherits from the tiers below is listed too. */
     ck_assert_str_eq(log.c[0].lost, "lvl >= 1 = 2 (met); lvl >= 2 = 2 (met); lvl >= 3 = 2 (unmet); "
                                     "lvl >= 4 = 2 (unmet)");
     /* A promotion loses nothing. */
-    event(e, "p", "level", 4, T0 + 41 * DAY, &log);
+    fx_event_at(e, "p", "level", 4, T0 + 41 * DAY, &log);
     ck_assert_uint_eq(log.n, 2);
     ck_assert_str_eq(log.c[1].lost, "");
     engine_free(e);
@@ -229,8 +134,8 @@ END_TEST
 START_TEST(test_explain_ahead_counts_grace_from_the_fall_not_from_at)
 {
     engine *e = make_engine("      grace: 30d\n", T0);
-    td_partner *p = add_partner(e, "p", "windowed", T0);
-    event(e, "p", "deal", 1, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "windowed", T0, NULL);
+    fx_event_at(e, "p", "deal", 1, T0, NULL);
     td_time now = T0 + DAY;
     td_explanation x;
     td_error err;
@@ -251,19 +156,19 @@ END_TEST
 START_TEST(test_recovery_during_grace_keeps_the_tier_and_clears_grace)
 {
     engine *e = make_engine("      grace: 30d\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
-    event(e, "p", "level", 1, T0 + 10 * DAY, &log);
-    ck_assert_int_eq(view(e, p, "main").below_since, T0 + 10 * DAY);
-    event(e, "p", "level", 3, T0 + 20 * DAY, &log);
-    ck_assert_int_eq(view(e, p, "main").below_since, TD_TIME_NONE);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    fx_event_at(e, "p", "level", 1, T0 + 10 * DAY, &log);
+    ck_assert_int_eq(fx_view(e, p, "main").below_since, T0 + 10 * DAY);
+    fx_event_at(e, "p", "level", 3, T0 + 20 * DAY, &log);
+    ck_assert_int_eq(fx_view(e, p, "main").below_since, TD_TIME_NONE);
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + 20 * DAY), TD_TIME_NONE);
-    engine_evaluate(e, p, T0 + 40 * DAY, record, &log);
+    engine_evaluate(e, p, T0 + 40 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(tier(e, p), "T3");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T3");
     /* A second fall starts a fresh grace, not the old one. */
-    event(e, "p", "level", 2, T0 + 50 * DAY, &log);
+    fx_event_at(e, "p", "level", 2, T0 + 50 * DAY, &log);
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + 50 * DAY), T0 + 80 * DAY);
     engine_free(e);
 }
@@ -274,25 +179,25 @@ END_TEST
 START_TEST(test_quarterly_review_demotes_at_the_first_quarter_start_after_grace)
 {
     engine *e = make_engine("      review: quarterly\n      grace: 10d\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
     /* Below on 25 March: grace ends 4 April, so the review is 1 July. */
     td_time fall = date(2026, 3, 25);
-    event(e, "p", "level", 2, fall, &log);
+    fx_event_at(e, "p", "level", 2, fall, &log);
     td_time review = date(2026, 7, 1);
     ck_assert_int_eq(engine_partner_next_due(e, p, fall), review);
-    engine_evaluate(e, p, date(2026, 4, 4), record, &log);
-    engine_evaluate(e, p, review - 1, record, &log);
+    engine_evaluate(e, p, date(2026, 4, 4), fx_record, &log);
+    engine_evaluate(e, p, review - 1, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    engine_evaluate(e, p, review, record, &log);
+    engine_evaluate(e, p, review, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_REVIEW, review);
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_REVIEW, review);
 
     /* Grace ending exactly on a quarter start demotes on that instant. */
-    td_partner *q = add_partner(e, "q", "reseller", T0);
-    event(e, "q", "level", 3, T0, NULL);
-    event(e, "q", "level", 2, date(2026, 9, 21), NULL);
+    td_partner *q = fx_partner(e, "q", "reseller", T0, NULL);
+    fx_event_at(e, "q", "level", 3, T0, NULL);
+    fx_event_at(e, "q", "level", 2, date(2026, 9, 21), NULL);
     ck_assert_int_eq(engine_partner_next_due(e, q, date(2026, 9, 21)), date(2026, 10, 1));
     engine_free(e);
 }
@@ -301,18 +206,18 @@ END_TEST
 START_TEST(test_annual_review_on_29_february_falls_on_1_march_in_common_years)
 {
     engine *e = make_engine("      review: annual@02-29\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
-    event(e, "p", "level", 2, date(2026, 5, 1), &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    fx_event_at(e, "p", "level", 2, date(2026, 5, 1), &log);
     ck_assert_int_eq(engine_partner_next_due(e, p, date(2026, 5, 1)), date(2027, 3, 1));
-    engine_evaluate(e, p, date(2027, 2, 28), record, &log);
+    engine_evaluate(e, p, date(2027, 2, 28), fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    engine_evaluate(e, p, date(2027, 3, 1), record, &log);
+    engine_evaluate(e, p, date(2027, 3, 1), fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_REVIEW, date(2027, 3, 1));
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_REVIEW, date(2027, 3, 1));
     /* In a leap year the anchor is the day itself. */
-    event(e, "p", "level", 1, date(2027, 5, 1), &log);
+    fx_event_at(e, "p", "level", 1, date(2027, 5, 1), &log);
     ck_assert_int_eq(engine_partner_next_due(e, p, date(2027, 5, 1)), date(2028, 2, 29));
     engine_free(e);
 }
@@ -321,16 +226,16 @@ END_TEST
 START_TEST(test_annual_review_waits_for_the_anchor_after_grace)
 {
     engine *e = make_engine("      review: annual@01-01\n      grace: 90d\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    event(e, "p", "level", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 3, T0, NULL);
     /* Below on 1 November: grace runs to 30 January, past this year's
      * anchor, so the demotion waits for the next one. */
-    event(e, "p", "level", 2, date(2026, 11, 1), NULL);
+    fx_event_at(e, "p", "level", 2, date(2026, 11, 1), NULL);
     ck_assert_int_eq(engine_partner_next_due(e, p, date(2026, 11, 1)), date(2028, 1, 1));
     /* Below on 1 September: grace ends 30 November, anchor 1 January. */
-    td_partner *q = add_partner(e, "q", "reseller", T0);
-    event(e, "q", "level", 3, T0, NULL);
-    event(e, "q", "level", 2, date(2026, 9, 1), NULL);
+    td_partner *q = fx_partner(e, "q", "reseller", T0, NULL);
+    fx_event_at(e, "q", "level", 3, T0, NULL);
+    fx_event_at(e, "q", "level", 2, date(2026, 9, 1), NULL);
     ck_assert_int_eq(engine_partner_next_due(e, q, date(2026, 9, 1)), date(2027, 1, 1));
     engine_free(e);
 }
@@ -341,23 +246,23 @@ END_TEST
 START_TEST(test_max_drop_loses_one_tier_per_review)
 {
     engine *e = make_engine("      review: quarterly\n      max_drop: 1\n", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 4, T0, NULL);
-    event(e, "p", "level", 1, date(2026, 2, 1), &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_event_at(e, "p", "level", 1, date(2026, 2, 1), &log);
     const char *expect[] = {"T3", "T2", "T1"};
     td_time reviews[] = {date(2026, 4, 1), date(2026, 7, 1), date(2026, 10, 1)};
     td_time now = date(2026, 2, 1);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(engine_partner_next_due(e, p, now), reviews[i]);
         now = reviews[i];
-        engine_evaluate(e, p, now, record, &log);
+        engine_evaluate(e, p, now, fx_record, &log);
         ck_assert_uint_eq(log.n, (size_t)i + 1);
         ck_assert_str_eq(log.c[i].to, expect[i]);
         ck_assert_int_eq(log.c[i].cause, TD_CAUSE_REVIEW);
     }
     ck_assert_int_eq(engine_partner_next_due(e, p, now), TD_TIME_NONE);
-    engine_evaluate(e, p, date(2027, 1, 1), record, &log);
+    engine_evaluate(e, p, date(2027, 1, 1), fx_record, &log);
     ck_assert_uint_eq(log.n, 3);
     engine_free(e);
 }
@@ -366,22 +271,22 @@ END_TEST
 START_TEST(test_demotion_never_goes_below_the_qualifying_tier)
 {
     engine *e = make_engine("      max_drop: 3\n", T0);
-    add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 4, T0, NULL);
-    event(e, "p", "level", 2, T0 + DAY, &log);
+    fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_event_at(e, "p", "level", 2, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T4", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
+    fx_check_change(&log.c[0], "T4", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
     /* max_drop 2 from T4 to unranked: T2 now, unranked at the next review. */
     engine *f = make_engine("      max_drop: 2\n", T0);
-    td_partner *q = add_partner(f, "q", "reseller", T0);
-    event(f, "q", "level", 4, T0, NULL);
+    td_partner *q = fx_partner(f, "q", "reseller", T0, NULL);
+    fx_event_at(f, "q", "level", 4, T0, NULL);
     log.n = 0;
-    event(f, "q", "level", 0, T0 + DAY, &log);
+    fx_event_at(f, "q", "level", 0, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T4", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
-    engine_evaluate(f, q, T0 + DAY + 1, record, &log);
-    check_rec(&log.c[1], "T2", "-", TD_CAUSE_DEMOTION, T0 + DAY + 1);
+    fx_check_change(&log.c[0], "T4", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
+    engine_evaluate(f, q, T0 + DAY + 1, fx_record, &log);
+    fx_check_change(&log.c[1], "T2", "-", TD_CAUSE_DEMOTION, T0 + DAY + 1);
     engine_free(e);
     engine_free(f);
 }
@@ -390,18 +295,18 @@ END_TEST
 START_TEST(test_default_policy_drops_one_tier_per_evaluation)
 {
     engine *e = make_engine("", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
-    event(e, "p", "level", 1, T0 + DAY, &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    fx_event_at(e, "p", "level", 1, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
+    fx_check_change(&log.c[0], "T3", "T2", TD_CAUSE_DEMOTION, T0 + DAY);
     /* Still below: the next drop is due a second later, not in the same
      * evaluation. */
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + DAY), T0 + DAY + 1);
-    engine_evaluate(e, p, T0 + DAY + 1, record, &log);
+    engine_evaluate(e, p, T0 + DAY + 1, fx_record, &log);
     ck_assert_uint_eq(log.n, 2);
-    check_rec(&log.c[1], "T2", "T1", TD_CAUSE_DEMOTION, T0 + DAY + 1);
+    fx_check_change(&log.c[1], "T2", "T1", TD_CAUSE_DEMOTION, T0 + DAY + 1);
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + DAY + 1), TD_TIME_NONE);
     engine_free(e);
 }
@@ -409,24 +314,18 @@ END_TEST
 
 /* ---- approvals ---- */
 
-static size_t pending(engine *e, td_pending *out, size_t cap)
-{
-    bool more;
-    return engine_pending_list(e, NULL, NULL, out, cap, &more);
-}
-
 START_TEST(test_promotion_into_an_approval_tier_waits_then_approval_promotes_with_actor)
 {
     engine *e = make_engine_split("      approval: [T3]\n", "", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 4, T0, &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 4, T0, &log);
     /* Up freely to just below T3; T3 waits; T4 above it waits for T3. */
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "-", "T2", TD_CAUSE_PROMOTION, T0);
-    ck_assert_str_eq(view(e, p, "main").pending, "T3");
+    fx_check_change(&log.c[0], "-", "T2", TD_CAUSE_PROMOTION, T0);
+    ck_assert_str_eq(fx_view(e, p, "main").pending, "T3");
     td_pending pd[4];
-    ck_assert_uint_eq(pending(e, pd, 4), 1);
+    ck_assert_uint_eq(fx_pending(e, pd, 4), 1);
     ck_assert_str_eq(pd[0].partner, "p");
     ck_assert_str_eq(pd[0].ladder, "main");
     ck_assert_str_eq(pd[0].from, "T2");
@@ -439,19 +338,20 @@ START_TEST(test_promotion_into_an_approval_tier_waits_then_approval_promotes_wit
 
     td_error err;
     ck_assert_int_eq(
-        engine_approve(e, p, "main", "alice", "strong quarter", T0 + DAY, record, &log, &err), 0);
+        engine_approve(e, p, "main", "alice", "strong quarter", T0 + DAY, fx_record, &log, &err),
+        0);
     ck_assert_uint_eq(log.n, 3);
-    check_rec(&log.c[1], "T2", "T3", TD_CAUSE_APPROVAL, T0 + DAY);
+    fx_check_change(&log.c[1], "T2", "T3", TD_CAUSE_APPROVAL, T0 + DAY);
     ck_assert_str_eq(log.c[1].actor, "alice");
     ck_assert_str_eq(log.c[1].reason, "strong quarter");
-    check_rec(&log.c[2], "T3", "T4", TD_CAUSE_PROMOTION, T0 + DAY);
-    ck_assert_uint_eq(pending(e, pd, 4), 0);
+    fx_check_change(&log.c[2], "T3", "T4", TD_CAUSE_PROMOTION, T0 + DAY);
+    ck_assert_uint_eq(fx_pending(e, pd, 4), 0);
     /* Nothing pending any more. */
-    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + DAY, record, &log, &err),
+    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + DAY, fx_record, &log, &err),
                      -TD_FAILED_PRECONDITION);
-    ck_assert_int_eq(engine_deny(e, p, "main", "alice", NULL, T0 + DAY, record, &log, &err),
+    ck_assert_int_eq(engine_deny(e, p, "main", "alice", NULL, T0 + DAY, fx_record, &log, &err),
                      -TD_FAILED_PRECONDITION);
-    ck_assert_int_eq(engine_approve(e, p, "nope", "alice", NULL, T0 + DAY, record, &log, &err),
+    ck_assert_int_eq(engine_approve(e, p, "nope", "alice", NULL, T0 + DAY, fx_record, &log, &err),
                      -TD_NOT_FOUND);
     engine_free(e);
 }
@@ -463,28 +363,29 @@ END_TEST
 START_TEST(test_the_queue_generation_moves_with_the_approval_queue_and_only_then)
 {
     engine *e = make_engine_split("      approval: [T3]\n", "", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
     uint64_t g = engine_pending_generation(e);
-    event(e, "p", "level", 2, T0, &log); /* promoted, nothing queued */
+    fx_event_at(e, "p", "level", 2, T0, &log); /* promoted, nothing queued */
     ck_assert_uint_eq(engine_pending_generation(e), g);
-    event(e, "p", "level", 4, T0 + 1, &log); /* T3 waits for approval */
+    fx_event_at(e, "p", "level", 4, T0 + 1, &log); /* T3 waits for approval */
     ck_assert_uint_ne(engine_pending_generation(e), g);
     ck_assert_uint_eq(engine_pending_count(e), 1);
     g = engine_pending_generation(e);
-    event(e, "p", "level", 5, T0 + 2, &log); /* still waiting for T3 */
+    fx_event_at(e, "p", "level", 5, T0 + 2, &log); /* still waiting for T3 */
     ck_assert_uint_eq(engine_pending_generation(e), g);
     td_error err;
-    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + DAY, record, &log, &err), 0);
+    ck_assert_int_eq(engine_approve(e, p, "main", "alice", NULL, T0 + DAY, fx_record, &log, &err),
+                     0);
     ck_assert_uint_ne(engine_pending_generation(e), g);
     ck_assert_uint_eq(engine_pending_count(e), 0);
 
-    td_partner *q = add_partner(e, "q", "reseller", T0);
+    td_partner *q = fx_partner(e, "q", "reseller", T0, NULL);
     (void)q;
-    event(e, "q", "level", 4, T0 + DAY, &log);
+    fx_event_at(e, "q", "level", 4, T0 + DAY, &log);
     ck_assert_uint_eq(engine_pending_count(e), 1);
     g = engine_pending_generation(e);
-    ck_assert_int_eq(engine_partner_delete(e, "q", T0 + DAY, record, &log, &err), 0);
+    ck_assert_int_eq(engine_partner_delete(e, "q", T0 + DAY, fx_record, &log, &err), 0);
     ck_assert_uint_ne(engine_pending_generation(e), g);
     ck_assert_uint_eq(engine_pending_count(e), 0);
     engine_free(e);
@@ -494,27 +395,27 @@ END_TEST
 START_TEST(test_denial_is_recorded_and_stands_while_the_partner_keeps_qualifying)
 {
     engine *e = make_engine_split("      approval: [T3]\n", "", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
     td_error err;
     ck_assert_int_eq(
-        engine_deny(e, p, "main", "bob", "no practice yet", T0 + DAY, record, &log, &err), 0);
+        engine_deny(e, p, "main", "bob", "no practice yet", T0 + DAY, fx_record, &log, &err), 0);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T2", "T2", TD_CAUSE_DENIAL, T0 + DAY);
+    fx_check_change(&log.c[0], "T2", "T2", TD_CAUSE_DENIAL, T0 + DAY);
     ck_assert_str_eq(log.c[0].promotion, "T3");
     ck_assert_str_eq(log.c[0].actor, "bob");
     ck_assert_str_eq(log.c[0].reason, "no practice yet");
-    ck_assert_ptr_null(view(e, p, "main").pending);
+    ck_assert_ptr_null(fx_view(e, p, "main").pending);
     /* Still qualifying: not queued again. */
-    event(e, "p", "level", 4, T0 + 2 * DAY, &log);
-    ck_assert_ptr_null(view(e, p, "main").pending);
+    fx_event_at(e, "p", "level", 4, T0 + 2 * DAY, &log);
+    ck_assert_ptr_null(fx_view(e, p, "main").pending);
     ck_assert_uint_eq(log.n, 1);
     /* Dropping below and qualifying anew re-queues it. */
-    event(e, "p", "level", 2, T0 + 3 * DAY, &log);
-    event(e, "p", "level", 3, T0 + 4 * DAY, &log);
-    ck_assert_str_eq(view(e, p, "main").pending, "T3");
-    ck_assert_int_eq(view(e, p, "main").pending_since, T0 + 4 * DAY);
+    fx_event_at(e, "p", "level", 2, T0 + 3 * DAY, &log);
+    fx_event_at(e, "p", "level", 3, T0 + 4 * DAY, &log);
+    ck_assert_str_eq(fx_view(e, p, "main").pending, "T3");
+    ck_assert_int_eq(fx_view(e, p, "main").pending_since, T0 + 4 * DAY);
     engine_free(e);
 }
 END_TEST
@@ -522,18 +423,18 @@ END_TEST
 START_TEST(test_pending_promotion_is_withdrawn_when_no_longer_qualifying)
 {
     engine *e = make_engine_split("      approval: [T3]\n", "", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
-    ck_assert_str_eq(view(e, p, "main").pending, "T3");
-    event(e, "p", "level", 2, T0 + DAY, &log);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    ck_assert_str_eq(fx_view(e, p, "main").pending, "T3");
+    fx_event_at(e, "p", "level", 2, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
     /* Not a denial by anyone: the promotion to T3 is withdrawn, and says so. */
-    check_rec(&log.c[0], "T2", "T2", TD_CAUSE_WITHDRAWN, T0 + DAY);
+    fx_check_change(&log.c[0], "T2", "T2", TD_CAUSE_WITHDRAWN, T0 + DAY);
     ck_assert_str_eq(log.c[0].promotion, "T3");
     ck_assert_str_eq(log.c[0].actor, TD_ACTOR_SYSTEM);
     ck_assert_str_eq(log.c[0].reason, "no longer qualifies");
-    ck_assert_ptr_null(view(e, p, "main").pending);
+    ck_assert_ptr_null(fx_view(e, p, "main").pending);
     engine_free(e);
 }
 END_TEST
@@ -541,19 +442,19 @@ END_TEST
 START_TEST(test_approval_is_refused_once_the_partner_no_longer_qualifies)
 {
     engine *e = make_engine_split("", "      approval: [R2]\n", T0);
-    td_partner *p = add_partner(e, "w", "windowed", T0);
-    rlog log = {0};
-    event(e, "w", "deal", 2, T0, NULL);
-    ck_assert_str_eq(view(e, p, "recent").tier, "R1");
-    ck_assert_str_eq(view(e, p, "recent").pending, "R2");
+    td_partner *p = fx_partner(e, "w", "windowed", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "w", "deal", 2, T0, NULL);
+    ck_assert_str_eq(fx_view(e, p, "recent").tier, "R1");
+    ck_assert_str_eq(fx_view(e, p, "recent").pending, "R2");
     /* The deals leave the window before anyone looks. */
     td_error err;
     ck_assert_int_eq(
-        engine_approve(e, p, "recent", "alice", NULL, T0 + 31 * DAY, record, &log, &err),
+        engine_approve(e, p, "recent", "alice", NULL, T0 + 31 * DAY, fx_record, &log, &err),
         -TD_FAILED_PRECONDITION);
     ck_assert_ptr_nonnull(strstr(err.message, "no longer qualifies for R2"));
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(view(e, p, "recent").tier, "R1");
+    ck_assert_str_eq(fx_view(e, p, "recent").tier, "R1");
     engine_free(e);
 }
 END_TEST
@@ -563,19 +464,19 @@ END_TEST
 START_TEST(test_override_wins_until_it_expires_and_the_lifecycle_tier_takes_over)
 {
     engine *e = make_engine("", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 3, T0, NULL);
     td_error err;
     td_time until = T0 + 10 * DAY;
     ck_assert_int_eq(engine_override_set(e, p, "main", "T1", until, "carol", "audit hold", T0 + 1,
-                                         record, &log, &err),
+                                         fx_record, &log, &err),
                      0);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T3", "T1", TD_CAUSE_OVERRIDE, T0 + 1);
+    fx_check_change(&log.c[0], "T3", "T1", TD_CAUSE_OVERRIDE, T0 + 1);
     ck_assert_str_eq(log.c[0].actor, "carol");
     ck_assert_str_eq(log.c[0].reason, "audit hold");
-    td_tier_view v = view(e, p, "main");
+    td_tier_view v = fx_view(e, p, "main");
     ck_assert_str_eq(v.tier, "T1");
     ck_assert_str_eq(v.lifecycle_tier, "T3");
     ck_assert(v.overridden);
@@ -583,17 +484,17 @@ START_TEST(test_override_wins_until_it_expires_and_the_lifecycle_tier_takes_over
     ck_assert_str_eq(v.override_reason, "audit hold");
     ck_assert_int_eq(v.override_until, until);
     /* The lifecycle tier moves underneath without a record. */
-    event(e, "p", "level", 4, T0 + DAY, &log);
+    fx_event_at(e, "p", "level", 4, T0 + DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    ck_assert_str_eq(tier(e, p), "T1");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T1");
     ck_assert_int_eq(engine_partner_next_due(e, p, T0 + DAY), until);
-    engine_evaluate(e, p, until, record, &log);
+    engine_evaluate(e, p, until, fx_record, &log);
     ck_assert_uint_eq(log.n, 2);
-    check_rec(&log.c[1], "T1", "T4", TD_CAUSE_OVERRIDE_EXPIRED, until);
-    ck_assert_str_eq(tier(e, p), "T4");
-    ck_assert(!view(e, p, "main").overridden);
+    fx_check_change(&log.c[1], "T1", "T4", TD_CAUSE_OVERRIDE_EXPIRED, until);
+    ck_assert_str_eq(fx_held(e, p, "main"), "T4");
+    ck_assert(!fx_view(e, p, "main").overridden);
     /* T4 is held from the expiry on, not from a moment under the pin. */
-    ck_assert_int_eq(view(e, p, "main").since, until);
+    ck_assert_int_eq(fx_view(e, p, "main").since, until);
     engine_free(e);
 }
 END_TEST
@@ -601,29 +502,29 @@ END_TEST
 START_TEST(test_clearing_an_override_returns_to_the_lifecycle_tier)
 {
     engine *e = make_engine("", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    rlog log = {0};
-    event(e, "p", "level", 2, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "p", "level", 2, T0, NULL);
     td_error err;
     /* Pinned to unranked. */
     ck_assert_int_eq(engine_override_set(e, p, "main", NULL, T0 + 5 * DAY, "carol", "fraud check",
-                                         T0 + 1, record, &log, &err),
+                                         T0 + 1, fx_record, &log, &err),
                      0);
-    check_rec(&log.c[0], "T2", "-", TD_CAUSE_OVERRIDE, T0 + 1);
-    ck_assert_str_eq(tier(e, p), "-");
+    fx_check_change(&log.c[0], "T2", "-", TD_CAUSE_OVERRIDE, T0 + 1);
+    ck_assert_str_eq(fx_held(e, p, "main"), "-");
     uint64_t counts[TD_MAX_TIERS + 1] = {0};
     uint64_t all[2 * (TD_MAX_TIERS + 1)];
     engine_stats(e, all);
     memcpy(counts, all, sizeof counts);
     ck_assert_uint_eq(counts[0], 1); /* the stats see the pin */
     ck_assert_int_eq(
-        engine_override_clear(e, p, "main", "dave", "cleared", T0 + DAY, record, &log, &err), 0);
+        engine_override_clear(e, p, "main", "dave", "cleared", T0 + DAY, fx_record, &log, &err), 0);
     ck_assert_uint_eq(log.n, 2);
-    check_rec(&log.c[1], "-", "T2", TD_CAUSE_OVERRIDE_CLEARED, T0 + DAY);
+    fx_check_change(&log.c[1], "-", "T2", TD_CAUSE_OVERRIDE_CLEARED, T0 + DAY);
     ck_assert_str_eq(log.c[1].actor, "dave");
-    ck_assert_str_eq(tier(e, p), "T2");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T2");
     ck_assert_int_eq(
-        engine_override_clear(e, p, "main", "dave", NULL, T0 + DAY, record, &log, &err),
+        engine_override_clear(e, p, "main", "dave", NULL, T0 + DAY, fx_record, &log, &err),
         -TD_FAILED_PRECONDITION);
     engine_free(e);
 }
@@ -632,8 +533,8 @@ END_TEST
 START_TEST(test_override_refuses_bad_tiers_times_and_text)
 {
     engine *e = make_engine("", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    td_partner *w = add_partner(e, "w", "windowed", T0);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    td_partner *w = fx_partner(e, "w", "windowed", T0, NULL);
     td_error err;
     ck_assert_int_eq(
         engine_override_set(e, p, "main", "T9", T0 + DAY, "c", "r", T0, NULL, NULL, &err),
@@ -662,7 +563,7 @@ START_TEST(test_override_refuses_bad_tiers_times_and_text)
         engine_override_set(e, p, "main", "T1", T0 + DAY, "c", long_reason, T0, NULL, NULL, &err),
         -TD_INVALID_ARGUMENT);
     free(long_reason);
-    ck_assert(!view(e, p, "main").overridden);
+    ck_assert(!fx_view(e, p, "main").overridden);
     engine_free(e);
 }
 END_TEST
@@ -673,30 +574,31 @@ START_TEST(test_grandfathering_suppresses_demotions_until_its_end)
 {
     const char *policy = "      grandfather: 30d\n";
     engine *e = make_engine(policy, T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    event(e, "p", "level", 4, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 4, T0, NULL);
     /* v2 raises T4 to 5 levels: p would fall to T3, but not for 30 days. */
     td_time t1 = T0 + 10 * DAY;
-    rlog log = {0};
+    fx_log log = {0};
     ck_assert_int_eq(
-        engine_program_apply(e, make_program("v2", policy, policy, 5, NULL), t1, record, &log), 0);
+        engine_program_apply(e, make_program("v2", policy, policy, 5, NULL), t1, fx_record, &log),
+        0);
     ck_assert_uint_eq(log.n, 0);
     ck_assert_int_eq(engine_program_effective(e), t1);
-    ck_assert_str_eq(tier(e, p), "T4");
+    ck_assert_str_eq(fx_held(e, p, "main"), "T4");
     ck_assert_int_eq(engine_partner_next_due(e, p, t1), t1 + 30 * DAY);
-    engine_evaluate(e, p, t1 + 30 * DAY - 1, record, &log);
+    engine_evaluate(e, p, t1 + 30 * DAY - 1, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    engine_evaluate(e, p, t1 + 30 * DAY, record, &log);
+    engine_evaluate(e, p, t1 + 30 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T4", "T3", TD_CAUSE_DEMOTION, t1 + 30 * DAY);
+    fx_check_change(&log.c[0], "T4", "T3", TD_CAUSE_DEMOTION, t1 + 30 * DAY);
 
     /* A tier taken after the version took effect is not grandfathered. */
-    td_partner *q = add_partner(e, "q", "reseller", t1 + DAY);
-    event(e, "q", "level", 3, t1 + DAY, NULL);
+    td_partner *q = fx_partner(e, "q", "reseller", t1 + DAY, NULL);
+    fx_event_at(e, "q", "level", 3, t1 + DAY, NULL);
     log.n = 0;
-    event(e, "q", "level", 2, t1 + 2 * DAY, &log);
+    fx_event_at(e, "q", "level", 2, t1 + 2 * DAY, &log);
     ck_assert_uint_eq(log.n, 1);
-    ck_assert_str_eq(tier(e, q), "T2");
+    ck_assert_str_eq(fx_held(e, q, "main"), "T2");
     engine_free(e);
 }
 END_TEST
@@ -704,13 +606,13 @@ END_TEST
 START_TEST(test_a_version_applied_without_grandfathering_demotes_as_a_program_version)
 {
     engine *e = make_engine("", T0);
-    add_partner(e, "p", "reseller", T0);
-    event(e, "p", "level", 4, T0, NULL);
-    rlog log = {0};
+    fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_log log = {0};
     ck_assert_int_eq(
-        engine_program_apply(e, make_program("v2", "", "", 5, NULL), T0 + DAY, record, &log), 0);
+        engine_program_apply(e, make_program("v2", "", "", 5, NULL), T0 + DAY, fx_record, &log), 0);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T4", "T3", TD_CAUSE_PROGRAM_VERSION, T0 + DAY);
+    fx_check_change(&log.c[0], "T4", "T3", TD_CAUSE_PROGRAM_VERSION, T0 + DAY);
     engine_free(e);
 }
 END_TEST
@@ -724,12 +626,12 @@ static void count_touched(void *ud, const char *id)
 START_TEST(test_impact_counts_queued_approvals_not_promotions)
 {
     engine *e = make_engine_split("      approval: [T4]\n", "", T0);
-    td_partner *q = add_partner(e, "q", "reseller", T0);
-    add_partner(e, "u", "reseller", T0);
+    td_partner *q = fx_partner(e, "q", "reseller", T0, NULL);
+    fx_partner(e, "u", "reseller", T0, NULL);
     /* v1: T4 needs 4 levels; q has 3 and holds T3. */
-    event(e, "q", "level", 3, T0, NULL);
-    event(e, "u", "level", 1, T0, NULL);
-    ck_assert_str_eq(tier(e, q), "T3");
+    fx_event_at(e, "q", "level", 3, T0, NULL);
+    fx_event_at(e, "u", "level", 1, T0, NULL);
+    ck_assert_str_eq(fx_held(e, q, "main"), "T3");
     /* v2 lowers T4 to 3 levels: q qualifies, but T4 needs a person. */
     program *v2 = make_program("v2", "      approval: [T4]\n", "", 3, NULL);
     size_t touched = 0;
@@ -745,8 +647,8 @@ START_TEST(test_impact_counts_queued_approvals_not_promotions)
     /* Assessing changed nothing, not even the list of partners to write. */
     ck_assert_int_eq(engine_touched_take(e, count_touched, &touched), 0);
     ck_assert_uint_eq(touched, 0);
-    ck_assert_str_eq(tier(e, q), "T3");
-    ck_assert_ptr_null(view(e, q, "main").pending);
+    ck_assert_str_eq(fx_held(e, q, "main"), "T3");
+    ck_assert_ptr_null(fx_view(e, q, "main").pending);
     /* Without the approval rule the same version promotes at once. */
     program *v3 = make_program("v3", "", "", 3, NULL);
     ck_assert_int_eq(engine_program_impact(e, v3, T0 + DAY, &im), 0);
@@ -754,10 +656,10 @@ START_TEST(test_impact_counts_queued_approvals_not_promotions)
     ck_assert_uint_eq(im.queued, 0);
     program_free(v3);
     /* And what it said is what applying does. */
-    rlog log = {0};
-    ck_assert_int_eq(engine_program_apply(e, v2, T0 + DAY, record, &log), 0);
+    fx_log log = {0};
+    ck_assert_int_eq(engine_program_apply(e, v2, T0 + DAY, fx_record, &log), 0);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_str_eq(view(e, q, "main").pending, "T4");
+    ck_assert_str_eq(fx_view(e, q, "main").pending, "T4");
     engine_free(e);
 }
 END_TEST
@@ -765,10 +667,10 @@ END_TEST
 START_TEST(test_impact_dates_demotions_held_back_by_grace_and_grandfathering)
 {
     engine *e = make_engine("      grace: 30d\n", T0);
-    add_partner(e, "d", "reseller", T0);
-    add_partner(e, "k", "reseller", T0);
-    event(e, "d", "level", 4, T0, NULL);
-    event(e, "k", "level", 2, T0, NULL);
+    fx_partner(e, "d", "reseller", T0, NULL);
+    fx_partner(e, "k", "reseller", T0, NULL);
+    fx_event_at(e, "d", "level", 4, T0, NULL);
+    fx_event_at(e, "k", "level", 2, T0, NULL);
     td_time at = T0 + 10 * DAY;
     td_impact im;
     /* T4 now needs 5 levels: d falls below, but grace holds it 30 days. */
@@ -801,10 +703,10 @@ END_TEST
 START_TEST(test_notice_check_refuses_a_demoting_version_that_arrives_late)
 {
     engine *e = make_engine("", T0);
-    add_partner(e, "p", "reseller", T0);
-    add_partner(e, "q", "reseller", T0);
-    event(e, "p", "level", 4, T0, NULL);
-    event(e, "q", "level", 4, T0, NULL);
+    fx_partner(e, "p", "reseller", T0, NULL);
+    fx_partner(e, "q", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_event_at(e, "q", "level", 4, T0, NULL);
     char top[TEXT_MAX];
     char label[TD_TIME_STRLEN];
     td_time_format(T0 + 30 * DAY, label, sizeof label);
@@ -855,20 +757,20 @@ END_TEST
 START_TEST(test_window_expiry_demotes_after_grace_with_no_events)
 {
     engine *e = make_engine("      grace: 10d\n", T0);
-    td_partner *p = add_partner(e, "w", "windowed", T0);
-    rlog log = {0};
-    event(e, "w", "deal", 3, T0, NULL);
-    ck_assert_str_eq(view(e, p, "recent").tier, "R3");
+    td_partner *p = fx_partner(e, "w", "windowed", T0, NULL);
+    fx_log log = {0};
+    fx_event_at(e, "w", "deal", 3, T0, NULL);
+    ck_assert_str_eq(fx_view(e, p, "recent").tier, "R3");
     td_time edge = engine_partner_next_due(e, p, T0);
     ck_assert_int_eq(edge, T0 + 30 * DAY);
-    engine_evaluate(e, NULL, edge, record, &log);
+    engine_evaluate(e, NULL, edge, fx_record, &log);
     ck_assert_uint_eq(log.n, 0);
-    ck_assert_int_eq(view(e, p, "recent").below_since, edge);
+    ck_assert_int_eq(fx_view(e, p, "recent").below_since, edge);
     td_time due = engine_partner_next_due(e, p, edge);
     ck_assert_int_eq(due, edge + 10 * DAY);
-    engine_evaluate(e, NULL, due, record, &log);
+    engine_evaluate(e, NULL, due, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "R3", "R2", TD_CAUSE_DEMOTION, due);
+    fx_check_change(&log.c[0], "R3", "R2", TD_CAUSE_DEMOTION, due);
     /* Still unranked by its facts: a new grace for the next drop. */
     ck_assert_int_eq(engine_partner_next_due(e, p, due), due + 10 * DAY);
     engine_free(e);
@@ -878,8 +780,8 @@ END_TEST
 START_TEST(test_at_risk_dates_the_demotion_after_grace_and_review)
 {
     engine *e = make_engine("      review: quarterly\n      grace: 10d\n      max_drop: 1\n", T0);
-    td_partner *p = add_partner(e, "w", "windowed", T0);
-    event(e, "w", "deal", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "w", "windowed", T0, NULL);
+    fx_event_at(e, "w", "deal", 3, T0, NULL);
     td_explanation x;
     td_error err;
     ck_assert_int_eq(engine_explain(e, p, 1, T0, T0, &x, &err), 0);
@@ -908,11 +810,11 @@ START_TEST(test_codec_keeps_below_since_pending_and_override_across_restore)
 {
     const char *pm = "      grace: 30d\n", *pr = "      grace: 30d\n      approval: [R3]\n";
     engine *e = make_engine_split(pm, pr, T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    add_partner(e, "w", "windowed", T0);
-    event(e, "p", "level", 3, T0, NULL);
-    event(e, "p", "level", 2, T0 + DAY, NULL);
-    event(e, "w", "deal", 3, T0, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_partner(e, "w", "windowed", T0, NULL);
+    fx_event_at(e, "p", "level", 3, T0, NULL);
+    fx_event_at(e, "p", "level", 2, T0 + DAY, NULL);
+    fx_event_at(e, "w", "deal", 3, T0, NULL);
     td_error err;
     ck_assert_int_eq(engine_override_set(e, p, "main", "T1", T0 + 9 * DAY, "ops", "hold ü",
                                          T0 + DAY, NULL, NULL, &err),
@@ -926,22 +828,22 @@ START_TEST(test_codec_keeps_below_since_pending_and_override_across_restore)
         ck_assert_msg(engine_partner_restore(f, buf, len, &err) == 0, "%s", err.message);
         free(buf);
     }
-    td_tier_view a = view(f, engine_partner_find(f, "p"), "main");
+    td_tier_view a = fx_view(f, engine_partner_find(f, "p"), "main");
     ck_assert_str_eq(a.tier, "T1");
     ck_assert_str_eq(a.lifecycle_tier, "T3");
     ck_assert_int_eq(a.below_since, T0 + DAY);
     ck_assert_int_eq(a.override_until, T0 + 9 * DAY);
     ck_assert_str_eq(a.override_actor, "ops");
     ck_assert_str_eq(a.override_reason, "hold ü");
-    td_tier_view b = view(f, engine_partner_find(f, "w"), "recent");
+    td_tier_view b = fx_view(f, engine_partner_find(f, "w"), "recent");
     ck_assert_str_eq(b.tier, "R2");
     ck_assert_str_eq(b.pending, "R3");
     ck_assert_int_eq(b.pending_since, T0);
     /* The restored state goes on as the original would. */
-    rlog log = {0};
-    engine_evaluate(f, NULL, T0 + 9 * DAY, record, &log);
+    fx_log log = {0};
+    engine_evaluate(f, NULL, T0 + 9 * DAY, fx_record, &log);
     ck_assert_uint_eq(log.n, 1);
-    check_rec(&log.c[0], "T1", "T3", TD_CAUSE_OVERRIDE_EXPIRED, T0 + 9 * DAY);
+    fx_check_change(&log.c[0], "T1", "T3", TD_CAUSE_OVERRIDE_EXPIRED, T0 + 9 * DAY);
     engine_free(e);
     engine_free(f);
 }
@@ -1010,7 +912,7 @@ START_TEST(test_codec_still_reads_version_1_records)
     put_u64(&w, 0);
     td_error err;
     ck_assert_msg(engine_partner_restore(e, w.b, w.n, &err) == 0, "%s", err.message);
-    td_tier_view v = view(e, engine_partner_find(e, "old"), "main");
+    td_tier_view v = fx_view(e, engine_partner_find(e, "old"), "main");
     ck_assert_str_eq(v.tier, "T2");
     ck_assert(!v.overridden);
     ck_assert_int_eq(v.since, T0);
@@ -1031,9 +933,9 @@ START_TEST(test_bit_flipped_lifecycle_records_never_crash)
 {
     const char *pm = "      grace: 30d\n      approval: [T4]\n";
     engine *e = make_engine_split(pm, "", T0);
-    td_partner *p = add_partner(e, "p", "reseller", T0);
-    event(e, "p", "level", 4, T0, NULL);
-    event(e, "p", "level", 2, T0 + DAY, NULL);
+    td_partner *p = fx_partner(e, "p", "reseller", T0, NULL);
+    fx_event_at(e, "p", "level", 4, T0, NULL);
+    fx_event_at(e, "p", "level", 2, T0 + DAY, NULL);
     td_error err;
     ck_assert_int_eq(engine_override_set(e, p, "main", NULL, T0 + 9 * DAY, "ops", "hold", T0 + DAY,
                                          NULL, NULL, &err),
