@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine_fixture.h"
 #include "testutil.h"
 
 #define T0  ((td_time)1767225600) /* 2026-01-01 */
@@ -35,43 +35,18 @@ static engine *make_engine(const char *cumulative_line, const char *policy)
              "      - { name: T3, when: deals >= 5 }\n"
              "      - { name: T4, when: deals >= 10 }\n",
              cumulative_line, policy);
-    program *p = NULL;
-    td_diags d = {0};
-    td_error err = {0};
-    int rc = program_parse(yaml, strlen(yaml), "c.yaml", &p, &d, &err);
-    ck_assert_msg(rc == 0, "%s %s", err.message, d.n ? d.items[0] : "");
-    td_diags_free(&d);
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, p, T0, NULL, NULL), 0);
-    const char *types[] = {"reseller"};
-    ck_assert_int_eq(engine_partner_upsert(e, "p", NULL, types, 1, T0, NULL, NULL, &err), 0);
+    engine *e = fx_engine(fx_parse(yaml), T0);
+    fx_partner(e, "p", "reseller", T0, NULL);
     return e;
 }
 
-static void event(engine *e, const char *metric, double value, td_time at)
-{
-    static unsigned seq;
-    char id[32];
-    snprintf(id, sizeof id, "e%u", ++seq);
-    td_event ev = {"test", id, "p", metric, value, at, NULL};
-    td_error err;
-    ck_assert_msg(engine_ingest(e, &ev, at, NULL, NULL, &err) == 0, "%s", err.message);
-}
-
+/* The tier partner p holds on main once evaluated at now. */
 static const char *held(engine *e, td_time now)
 {
-    td_partner *p = engine_partner_find(e, "p");
+    td_partner *p = fx_find(e, "p");
     engine_evaluate(e, p, now, NULL, NULL);
-    td_tier_view v;
-    ck_assert_uint_eq(engine_partner_tiers(e, p, &v, 1), 1);
-    return v.tier ? v.tier : "unranked";
-}
-
-static void explain(engine *e, td_time now, td_explanation *x)
-{
-    td_error err;
-    int rc = engine_explain(e, engine_partner_find(e, "p"), 0, now, now, x, &err);
-    ck_assert_msg(rc == 0, "%s", err.message);
+    const char *t = fx_view(e, p, "main").tier;
+    return t ? t : "unranked";
 }
 
 START_TEST(test_a_partner_climbs_only_through_every_lower_tier)
@@ -79,13 +54,13 @@ START_TEST(test_a_partner_climbs_only_through_every_lower_tier)
     /* Deals but no contract: the old rule put it on T3 without T1. */
     engine *cum = make_engine("", "grace: 0");
     engine *old = make_engine("    cumulative: false\n", "grace: 0");
-    event(cum, "deals", 6, T0);
-    event(old, "deals", 6, T0);
+    fx_event_at(cum, "p", "deals", 6, T0, NULL);
+    fx_event_at(old, "p", "deals", 6, T0, NULL);
     ck_assert_str_eq(held(cum, T0), "unranked");
     ck_assert_str_eq(held(old, T0), "T3");
     /* With the contract it climbs to the same tier either way. */
-    event(cum, "contract", 1, T0 + 1);
-    event(old, "contract", 1, T0 + 1);
+    fx_event_at(cum, "p", "contract", 1, T0 + 1, NULL);
+    fx_event_at(old, "p", "contract", 1, T0 + 1, NULL);
     ck_assert_str_eq(held(cum, T0 + 1), "T3");
     ck_assert_str_eq(held(old, T0 + 1), "T3");
     ck_assert(engine_program(cum)->ladders[0].cumulative);
@@ -98,9 +73,9 @@ END_TEST
 START_TEST(test_explain_keeps_inherited_criteria_under_their_own_tier)
 {
     engine *e = make_engine("", "grace: 0");
-    event(e, "deals", 6, T0);
+    fx_event_at(e, "p", "deals", 6, T0, NULL);
     td_explanation x;
-    explain(e, T0, &x);
+    fx_explain(e, "p", 0, T0, &x);
     ck_assert(x.cumulative);
     ck_assert_ptr_null(x.tier);
     ck_assert_ptr_null(x.qualifying);
@@ -127,12 +102,12 @@ START_TEST(test_gaps_to_the_next_tier_include_inherited_criteria_that_fail)
 {
     /* T3 held; the contract leaves its window on day 30, grace keeps T3. */
     engine *e = make_engine("", "grace: 90d");
-    event(e, "contract", 1, T0);
-    event(e, "deals", 6, T0);
+    fx_event_at(e, "p", "contract", 1, T0, NULL);
+    fx_event_at(e, "p", "deals", 6, T0, NULL);
     ck_assert_str_eq(held(e, T0), "T3");
     ck_assert_str_eq(held(e, T0 + 31 * DAY), "T3");
     td_explanation x;
-    explain(e, T0 + 31 * DAY, &x);
+    fx_explain(e, "p", 0, T0 + 31 * DAY, &x);
     ck_assert_ptr_null(x.qualifying);
     ck_assert_str_eq(x.next_tier, "T4");
     ck_assert_uint_eq(x.n_gaps, 2);
@@ -144,9 +119,9 @@ START_TEST(test_gaps_to_the_next_tier_include_inherited_criteria_that_fail)
     engine_explanation_free(&x);
     /* The old rule sees no lapse: T3's own `when` still holds. */
     engine *old = make_engine("    cumulative: false\n", "grace: 90d");
-    event(old, "contract", 1, T0);
-    event(old, "deals", 6, T0);
-    explain(old, T0 + 31 * DAY, &x);
+    fx_event_at(old, "p", "contract", 1, T0, NULL);
+    fx_event_at(old, "p", "deals", 6, T0, NULL);
+    fx_explain(old, "p", 0, T0 + 31 * DAY, &x);
     ck_assert_str_eq(x.qualifying, "T3");
     ck_assert_uint_eq(x.n_gaps, 1);
     ck_assert_str_eq(x.gaps[0].tier, "T4");
@@ -160,8 +135,8 @@ START_TEST(test_an_inherited_lapse_dates_the_demotion_and_says_why)
 {
     /* The contract (T1's) lapses on day 30; grace 10d; one tier per drop. */
     engine *e = make_engine("", "grace: 10d");
-    event(e, "contract", 1, T0);
-    event(e, "deals", 6, T0);
+    fx_event_at(e, "p", "contract", 1, T0, NULL);
+    fx_event_at(e, "p", "deals", 6, T0, NULL);
     td_partner *p = engine_partner_find(e, "p");
     td_at_risk r;
     ck_assert_int_eq(engine_partner_at_risk(e, p, 0, T0, &r), 0);
@@ -198,8 +173,8 @@ static void keep_lost(void *ud, const td_change *c)
 START_TEST(test_a_move_down_lists_what_the_tier_left_inherited)
 {
     engine *e = make_engine("", "grace: 0");
-    event(e, "contract", 1, T0);
-    event(e, "deals", 6, T0);
+    fx_event_at(e, "p", "contract", 1, T0, NULL);
+    fx_event_at(e, "p", "deals", 6, T0, NULL);
     td_partner *p = engine_partner_find(e, "p");
     engine_evaluate(e, p, T0 + 30 * DAY, keep_lost, NULL);
     ck_assert_str_eq(lost_text, "T1:contract unmet; T2:deals met; T3:deals met");
