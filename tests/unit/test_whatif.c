@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine_fixture.h"
 #include "engine/whatif.h"
 #include "testutil.h"
 
@@ -25,17 +25,6 @@
 #define TEXT_MAX  64
 
 static const td_time T0 = 1767225600; /* 2026-01-01 */
-
-static program *parse(const char *yaml)
-{
-    program *p = NULL;
-    td_diags diags = {0};
-    td_error err = {0};
-    int rc = program_parse(yaml, strlen(yaml), "w.yaml", &p, &diags, &err);
-    ck_assert_msg(rc == 0, "program refused: %s %s", err.message, diags.n ? diags.items[0] : "");
-    td_diags_free(&diags);
-    return p;
-}
 
 /* Ladder main: T1..T4 on lvl (T2 also needs certs); `policy` lines at
  * policy depth; thresholds t2..t4 for T2..T4. */
@@ -59,54 +48,20 @@ static program *lc_program(const char *version, const char *policy, int t2, int 
              "      - { name: T3, when: lvl >= %d }\n"
              "      - { name: T4, when: lvl >= %d }\n",
              version, *policy ? "    policy:\n" : "", policy, t2, t3, t4);
-    return parse(yaml);
-}
-
-static void add_partner(engine *e, const char *id, const char *type, td_time now)
-{
-    const char *types[] = {type};
-    td_error err;
-    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, now, NULL, NULL, &err), 0);
-}
-
-static void event(engine *e, const char *partner, const char *metric, double value, td_time at)
-{
-    static unsigned seq;
-    char id[ID_MAX];
-    snprintf(id, sizeof id, "e%u", ++seq);
-    td_event ev = {"test", id, partner, metric, value, at, NULL};
-    td_error err;
-    ck_assert_msg(engine_ingest(e, &ev, at, NULL, NULL, &err) == 0, "%s", err.message);
-}
-
-static const char *held(engine *e, const char *id, const char *ladder)
-{
-    td_tier_view v[TD_MAX_LADDERS];
-    size_t n = engine_partner_tiers(e, engine_partner_find(e, id), v, TD_MAX_LADDERS);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].ladder, ladder) == 0)
-            return v[i].tier ? v[i].tier : "-";
-    return "-";
-}
-
-static const char *name(const char *s)
-{
-    return s ? s : "-";
+    return fx_parse(yaml);
 }
 
 /* Partners p00..p11 on main at levels 0..4 (two at each, the last two at 4
  * with one pinned), certs 1. */
 static engine *lc_engine(const char *policy)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(engine_program_apply(e, lc_program("v1", policy, 2, 3, 4), T0, NULL, NULL), 0);
+    engine *e = fx_engine(lc_program("v1", policy, 2, 3, 4), T0);
     for (int i = 0; i < PARTNERS; i++) {
         char id[ID_MAX];
         snprintf(id, sizeof id, "p%02d", i);
-        add_partner(e, id, "reseller", T0);
-        event(e, id, "certs", 1, T0);
-        event(e, id, "level", i / 2 < 4 ? i / 2 : 4, T0);
+        fx_partner(e, id, "reseller", T0, NULL);
+        fx_event_at(e, id, "certs", 1, T0, NULL);
+        fx_event_at(e, id, "level", i / 2 < 4 ? i / 2 : 4, T0, NULL);
     }
     return e;
 }
@@ -140,20 +95,20 @@ static void check_simulation_against_reality(const char *policy_v1, const char *
     } want[PARTNERS];
     for (size_t i = 0; i < sim.n_rows; i++) {
         snprintf(want[i].partner, TEXT_MAX, "%s", sim.rows[i].partner);
-        snprintf(want[i].before, TEXT_MAX, "%s", name(sim.rows[i].before));
-        snprintf(want[i].after, TEXT_MAX, "%s", name(sim.rows[i].after));
-        snprintf(want[i].to, TEXT_MAX, "%s", name(sim.rows[i].demotion_to));
+        snprintf(want[i].before, TEXT_MAX, "%s", fx_name(sim.rows[i].before));
+        snprintf(want[i].after, TEXT_MAX, "%s", fx_name(sim.rows[i].after));
+        snprintf(want[i].to, TEXT_MAX, "%s", fx_name(sim.rows[i].demotion_to));
         want[i].outcome = sim.rows[i].outcome;
         want[i].due = sim.rows[i].outcome == TD_OUTCOME_DEMOTED_LATER ? sim.rows[i].demotion_at
                                                                       : TD_TIME_NONE;
-        ck_assert_str_eq(want[i].before, held(e, want[i].partner, "main"));
+        ck_assert_str_eq(want[i].before, fx_tier_of(e, want[i].partner, "main"));
     }
     engine_simulation_free(&sim);
     ck_assert_int_eq(engine_program_apply(e, v2, at, NULL, NULL), 0);
     for (size_t i = 0; i < PARTNERS; i++)
-        ck_assert_msg(strcmp(want[i].after, held(e, want[i].partner, "main")) == 0,
+        ck_assert_msg(strcmp(want[i].after, fx_tier_of(e, want[i].partner, "main")) == 0,
                       "%s: simulated %s, holds %s", want[i].partner, want[i].after,
-                      held(e, want[i].partner, "main"));
+                      fx_tier_of(e, want[i].partner, "main"));
     /* Time runs forward: the demotions in the order of their dates. */
     size_t later = 0;
     for (;;) {
@@ -167,12 +122,12 @@ static void check_simulation_against_reality(const char *policy_v1, const char *
         engine_evaluate(e, NULL, due - 1, NULL, NULL);
         for (size_t i = 0; i < PARTNERS; i++)
             if (want[i].due == due)
-                ck_assert_str_eq(held(e, want[i].partner, "main"), want[i].before);
+                ck_assert_str_eq(fx_tier_of(e, want[i].partner, "main"), want[i].before);
         engine_evaluate(e, NULL, due, NULL, NULL);
         for (size_t i = 0; i < PARTNERS; i++) {
             if (want[i].due != due)
                 continue;
-            ck_assert_str_eq(held(e, want[i].partner, "main"), want[i].to);
+            ck_assert_str_eq(fx_tier_of(e, want[i].partner, "main"), want[i].to);
             want[i].due = TD_TIME_NONE;
             later++;
         }
@@ -277,38 +232,35 @@ END_TEST
 
 START_TEST(test_audit_finds_each_kind_of_partner_out_of_line)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e,
-                                          parse("program: w\nversion: \"1\"\n"
-                                                "metrics:\n"
-                                                "  arr: { agg: latest, event: arr }\n"
-                                                "  sellers: { agg: latest, event: sellers }\n"
-                                                "ladders:\n"
-                                                "  main:\n"
-                                                "    partner_types: [reseller]\n"
-                                                "    gate: sellers >= 1\n"
-                                                "    policy: { grace: 90d, approval: [Gold] }\n"
-                                                "    tiers:\n"
-                                                "      - { name: Base, when: arr >= 0 }\n"
-                                                "      - { name: Silver, when: arr >= 100 }\n"
-                                                "      - { name: Gold, when: arr >= 1000 and "
-                                                "sellers >= 10 }\n"),
-                                          T0, NULL, NULL),
-                     0);
+    engine *e = fx_engine(fx_parse("program: w\nversion: \"1\"\n"
+                                   "metrics:\n"
+                                   "  arr: { agg: latest, event: arr }\n"
+                                   "  sellers: { agg: latest, event: sellers }\n"
+                                   "ladders:\n"
+                                   "  main:\n"
+                                   "    partner_types: [reseller]\n"
+                                   "    gate: sellers >= 1\n"
+                                   "    policy: { grace: 90d, approval: [Gold] }\n"
+                                   "    tiers:\n"
+                                   "      - { name: Base, when: arr >= 0 }\n"
+                                   "      - { name: Silver, when: arr >= 100 }\n"
+                                   "      - { name: Gold, when: arr >= 1000 and "
+                                   "sellers >= 10 }\n"),
+                          T0);
     const char *ids[] = {"above", "below", "pinned", "near", "far", "gateless"};
     for (size_t i = 0; i < 6; i++)
-        add_partner(e, ids[i], "reseller", T0);
+        fx_partner(e, ids[i], "reseller", T0, NULL);
     for (size_t i = 0; i < 6; i++)
-        event(e, ids[i], "sellers", 5, T0);
-    event(e, "above", "arr", 500, T0); /* Silver, then drops to Base within grace */
-    event(e, "above", "arr", 50, T0 + DAY);
-    event(e, "below", "arr", 2000, T0); /* Gold waits for approval: holds Silver */
-    event(e, "below", "sellers", 10, T0 + 1);
-    event(e, "pinned", "arr", 50, T0);
-    event(e, "near", "arr", 95, T0); /* 5% short of Silver */
-    event(e, "far", "arr", 50, T0);
-    event(e, "gateless", "sellers", 0, T0 + 1);
-    event(e, "gateless", "arr", 500, T0);
+        fx_event_at(e, ids[i], "sellers", 5, T0, NULL);
+    fx_event_at(e, "above", "arr", 500, T0, NULL); /* Silver, then drops to Base within grace */
+    fx_event_at(e, "above", "arr", 50, T0 + DAY, NULL);
+    fx_event_at(e, "below", "arr", 2000, T0, NULL); /* Gold waits for approval: holds Silver */
+    fx_event_at(e, "below", "sellers", 10, T0 + 1, NULL);
+    fx_event_at(e, "pinned", "arr", 50, T0, NULL);
+    fx_event_at(e, "near", "arr", 95, T0, NULL); /* 5% short of Silver */
+    fx_event_at(e, "far", "arr", 50, T0, NULL);
+    fx_event_at(e, "gateless", "sellers", 0, T0 + 1, NULL);
+    fx_event_at(e, "gateless", "arr", 500, T0, NULL);
     td_error err;
     ck_assert_int_eq(engine_override_set(e, engine_partner_find(e, "pinned"), "main", "Silver",
                                          T0 + 100 * DAY, "ops", "deal", T0 + DAY, NULL, NULL, &err),
@@ -383,18 +335,17 @@ static const char *const calib_yaml =
  * (the gate). */
 static engine *calib_engine(int lacking)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, parse(calib_yaml), T0, NULL, NULL), 0);
+    engine *e = fx_engine(fx_parse(calib_yaml), T0);
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < GENERATED; i++) {
         char id[ID_MAX];
         snprintf(id, sizeof id, "g%04d", i);
-        add_partner(e, id, "reseller", T0);
+        fx_partner(e, id, "reseller", T0, NULL);
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         double u = (double)(x % 1000000 + 1) / 1000001.0;
-        event(e, id, "arr", 1000.0 / pow(u, 1.2) + i * 0.001, T0);
-        event(e, id, "sellers", i % 50 == 7 ? 0 : 3 + i % 5, T0);
-        event(e, id, "certs", i % 10 < lacking ? 0 : 2, T0);
+        fx_event_at(e, id, "arr", 1000.0 / pow(u, 1.2) + i * 0.001, T0, NULL);
+        fx_event_at(e, id, "sellers", i % 50 == 7 ? 0 : 3 + i % 5, T0, NULL);
+        fx_event_at(e, id, "certs", i % 10 < lacking ? 0 : 2, T0, NULL);
     }
     return e;
 }
@@ -450,7 +401,7 @@ static void check_calibration(int lacking)
              "    gate: sellers >= 1\n"
              "%s",
              c.fragment);
-    program *pasted = parse(yaml);
+    program *pasted = fx_parse(yaml);
     td_simulation sim;
     td_page pg = {.summary = true};
     ck_assert_int_eq(engine_simulate(e, pasted, T0, &pg, &sim, &err), 0);
@@ -473,8 +424,8 @@ END_TEST
 START_TEST(test_calibrate_keeps_partners_with_no_value_on_a_tier_without_the_metric)
 {
     engine *e = calib_engine(0);
-    add_partner(e, "no-arr", "reseller", T0);
-    event(e, "no-arr", "certs", 1, T0);
+    fx_partner(e, "no-arr", "reseller", T0, NULL);
+    fx_event_at(e, "no-arr", "certs", 1, T0, NULL);
     td_calib_target t[] = {
         {"Registered", 50}, {"Selling", 30}, {"Specialist", 15}, {"Strategic", 5}};
     td_calibration c;
@@ -555,20 +506,17 @@ END_TEST
 
 START_TEST(test_calibrate_asks_for_a_metric_when_none_leads)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e,
-                                          parse("program: c\nversion: \"1\"\n"
-                                                "metrics:\n"
-                                                "  a: { agg: latest, event: a }\n"
-                                                "  b: { agg: latest, event: b }\n"
-                                                "ladders:\n"
-                                                "  l:\n"
-                                                "    partner_types: [x]\n"
-                                                "    tiers:\n"
-                                                "      - { name: One, when: a >= 1 }\n"
-                                                "      - { name: Two, when: b >= 1 }\n"),
-                                          T0, NULL, NULL),
-                     0);
+    engine *e = fx_engine(fx_parse("program: c\nversion: \"1\"\n"
+                                   "metrics:\n"
+                                   "  a: { agg: latest, event: a }\n"
+                                   "  b: { agg: latest, event: b }\n"
+                                   "ladders:\n"
+                                   "  l:\n"
+                                   "    partner_types: [x]\n"
+                                   "    tiers:\n"
+                                   "      - { name: One, when: a >= 1 }\n"
+                                   "      - { name: Two, when: b >= 1 }\n"),
+                          T0);
     td_calib_target t[] = {{"One", 50}, {"Two", 50}};
     td_calibration c;
     td_error err;
