@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#define FX_MAX_CHANGES 256 /* run_clock logs every move of every partner */
+
 #include "engine/whatif.h"
+#include "engine_fixture.h"
 #include "testutil.h"
 
 #define DAY        ((td_time)TD_SECONDS_PER_DAY)
@@ -26,7 +28,6 @@
 #define ID_MAX     32
 #define TEXT_MAX   64
 #define ROWS_MAX   64
-#define LOG_MAX    256
 #define STEPS_MAX  10000
 #define HORIZON    (400 * DAY)
 #define GENERATED  2000
@@ -35,17 +36,6 @@
 #define N_PARTNERS (sizeof partners / sizeof *partners)
 
 static const td_time T0 = 1767225600; /* 2026-01-01 */
-
-static program *parse(const char *yaml)
-{
-    program *p = NULL;
-    td_diags diags = {0};
-    td_error err = {0};
-    int rc = program_parse(yaml, strlen(yaml), "l.yaml", &p, &diags, &err);
-    ck_assert_msg(rc == 0, "program refused: %s %s", err.message, diags.n ? diags.items[0] : "");
-    td_diags_free(&diags);
-    return p;
-}
 
 /* Thresholds that differ between the version in force and the candidate. */
 typedef struct thresholds {
@@ -83,36 +73,7 @@ static program *ladder_program(const char *version, bool cumulative, const char 
              "      - { name: Strategic, when: arr >= %g }\n",
              version, cumulative ? "" : "    cumulative: false\n", *policy ? "    policy:\n" : "",
              policy, th.selling_csat, th.specialist_arr, th.strategic_arr);
-    return parse(yaml);
-}
-
-static void add_partner(engine *e, const char *id, td_time now)
-{
-    const char *types[] = {"reseller"};
-    td_error err;
-    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, now, NULL, NULL, &err), 0);
-}
-
-static void event(engine *e, const char *partner, const char *metric, double value, td_time at)
-{
-    static unsigned seq;
-    char id[ID_MAX];
-    snprintf(id, sizeof id, "e%u", ++seq);
-    td_event ev = {"test", id, partner, metric, value, at, NULL};
-    td_error err;
-    ck_assert_msg(engine_ingest(e, &ev, at, NULL, NULL, &err) == 0, "%s", err.message);
-}
-
-static td_tier_view view(engine *e, const char *id)
-{
-    td_tier_view v;
-    ck_assert_uint_eq(engine_partner_tiers(e, engine_partner_find(e, id), &v, 1), 1);
-    return v;
-}
-
-static const char *name(const char *s)
-{
-    return s ? s : UNRANKED;
+    return fx_parse(yaml);
 }
 
 /* ---- the partners every simulation runs over ---- */
@@ -139,52 +100,24 @@ static const partner_values partners[] = {
 
 static engine *ladder_engine(bool v1_cumulative, const char *v1_policy)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(
-        engine_program_apply(e, ladder_program("v1", v1_cumulative, v1_policy, V1), T0, NULL, NULL),
-        0);
+    engine *e = fx_engine(ladder_program("v1", v1_cumulative, v1_policy, V1), T0);
     for (size_t i = 0; i < N_PARTNERS; i++) {
         const partner_values *pv = &partners[i];
-        add_partner(e, pv->id, T0);
-        event(e, pv->id, "contract", pv->contract, T0);
-        event(e, pv->id, "arr", pv->arr, T0);
-        event(e, pv->id, "csat", pv->csat, T0);
-        event(e, pv->id, "certs", pv->certs, T0);
+        fx_partner(e, pv->id, "reseller", T0, NULL);
+        fx_event_at(e, pv->id, "contract", pv->contract, T0, NULL);
+        fx_event_at(e, pv->id, "arr", pv->arr, T0, NULL);
+        fx_event_at(e, pv->id, "csat", pv->csat, T0, NULL);
+        fx_event_at(e, pv->id, "certs", pv->certs, T0, NULL);
     }
     return e;
 }
 
 /* ---- the clock as the daemon runs it ---- */
 
-typedef struct logged {
-    char partner[TEXT_MAX], from[TEXT_MAX], to[TEXT_MAX], actor[TEXT_MAX];
-    td_time at;
-    td_cause cause;
-} logged;
-
-typedef struct change_log {
-    logged c[LOG_MAX];
-    size_t n;
-} change_log;
-
-static void record(void *ud, const td_change *c)
-{
-    change_log *log = ud;
-    ck_assert_uint_lt(log->n, LOG_MAX);
-    logged *r = &log->c[log->n++];
-    snprintf(r->partner, sizeof r->partner, "%s", c->partner);
-    snprintf(r->from, sizeof r->from, "%s", name(c->from));
-    snprintf(r->to, sizeof r->to, "%s", name(c->to));
-    snprintf(r->actor, sizeof r->actor, "%s", name(c->actor));
-    r->at = c->at;
-    r->cause = c->cause;
-}
-
 /* Runs time from `now` to `until` with no events and no decisions: each
  * partner is evaluated at the instant its next due time names, as the
  * daemon's timers do, and nothing else is. */
-static void run_clock(engine *e, td_time now, td_time until, change_log *log)
+static void run_clock(engine *e, td_time now, td_time until, fx_log *log)
 {
     for (int step = 0; step < STEPS_MAX; step++) {
         td_time next = TD_TIME_NONE;
@@ -198,7 +131,7 @@ static void run_clock(engine *e, td_time now, td_time until, change_log *log)
         for (size_t i = 0; i < N_PARTNERS; i++) {
             td_partner *p = engine_partner_find(e, partners[i].id);
             if (engine_partner_next_due(e, p, now) == next)
-                engine_evaluate(e, p, next, record, log);
+                engine_evaluate(e, p, next, fx_record, log);
         }
         now = next;
     }
@@ -206,7 +139,7 @@ static void run_clock(engine *e, td_time now, td_time until, change_log *log)
 }
 
 /* The first move of `partner` to another tier in the log, or NULL. */
-static const logged *first_move(const change_log *log, const char *partner)
+static const fx_change *first_move(const fx_log *log, const char *partner)
 {
     for (size_t i = 0; i < log->n; i++)
         if (strcmp(log->c[i].partner, partner) == 0 && strcmp(log->c[i].from, log->c[i].to) != 0)
@@ -261,33 +194,33 @@ static void check_against_loading(engine *e, program *v2, td_time at, said *want
         ck_assert_ptr_nonnull(r);
         said *w = &want[i];
         snprintf(w->partner, TEXT_MAX, "%s", r->partner);
-        snprintf(w->before, TEXT_MAX, "%s", name(r->before));
-        snprintf(w->after, TEXT_MAX, "%s", name(r->after));
-        snprintf(w->qualifying, TEXT_MAX, "%s", name(r->qualifying));
-        snprintf(w->pending, TEXT_MAX, "%s", name(r->pending));
-        snprintf(w->to, TEXT_MAX, "%s", name(r->demotion_to));
+        snprintf(w->before, TEXT_MAX, "%s", fx_name(r->before));
+        snprintf(w->after, TEXT_MAX, "%s", fx_name(r->after));
+        snprintf(w->qualifying, TEXT_MAX, "%s", fx_name(r->qualifying));
+        snprintf(w->pending, TEXT_MAX, "%s", fx_name(r->pending));
+        snprintf(w->to, TEXT_MAX, "%s", fx_name(r->demotion_to));
         w->outcome = r->outcome;
         w->due = r->demotion_at;
         w->why = r->due_reason;
-        ck_assert_str_eq(w->before, name(view(e, w->partner).tier));
+        ck_assert_str_eq(w->before, fx_held(e, fx_find(e, w->partner), LADDER));
     }
     engine_simulation_free(&sim);
     ck_assert_int_eq(engine_program_apply(e, v2, at, NULL, NULL), 0);
     td_time last = at;
     for (size_t i = 0; i < N_PARTNERS; i++) {
-        td_tier_view v = view(e, want[i].partner);
-        ck_assert_msg(strcmp(want[i].after, name(v.tier)) == 0, "%s: simulated %s, holds %s",
-                      want[i].partner, want[i].after, name(v.tier));
-        ck_assert_str_eq(want[i].qualifying, name(v.qualifying));
-        ck_assert_str_eq(want[i].pending, name(v.pending));
+        td_tier_view v = fx_view(e, fx_find(e, want[i].partner), LADDER);
+        ck_assert_msg(strcmp(want[i].after, fx_name(v.tier)) == 0, "%s: simulated %s, holds %s",
+                      want[i].partner, want[i].after, fx_name(v.tier));
+        ck_assert_str_eq(want[i].qualifying, fx_name(v.qualifying));
+        ck_assert_str_eq(want[i].pending, fx_name(v.pending));
         if (want[i].due != TD_TIME_NONE && want[i].due > last)
             last = want[i].due;
     }
-    change_log *log = calloc(1, sizeof *log);
+    fx_log *log = calloc(1, sizeof *log);
     ck_assert_ptr_nonnull(log);
     run_clock(e, at, last + HORIZON, log);
     for (size_t i = 0; i < N_PARTNERS; i++) {
-        const logged *m = first_move(log, want[i].partner);
+        const fx_change *m = first_move(log, want[i].partner);
         if (want[i].due == TD_TIME_NONE) {
             ck_assert_msg(!m, "%s: no demotion said, moved %s -> %s at %lld", want[i].partner,
                           m ? m->from : "", m ? m->to : "", m ? (long long)m->at : 0LL);
@@ -436,25 +369,25 @@ START_TEST(test_simulate_under_review_dates_the_demotion_at_its_deadline_as_load
         /* Loaded for real, with nobody deciding. */
         ck_assert_int_eq(engine_program_apply(e, v2, at, NULL, NULL), 0);
         td_partner *p = engine_partner_find(e, "lowcsat");
-        change_log *log = calloc(1, sizeof *log);
+        fx_log *log = calloc(1, sizeof *log);
         ck_assert_ptr_nonnull(log);
         run_clock(e, at, cases[c].due, log);
-        td_tier_view v = view(e, "lowcsat");
+        td_tier_view v = fx_view(e, fx_find(e, "lowcsat"), LADDER);
         ck_assert(v.pending_demotion);
         ck_assert_int_eq(v.pending_deadline, demotion_at);
-        ck_assert_str_eq(name(v.pending), "Specialist");
+        ck_assert_str_eq(fx_name(v.pending), "Specialist");
         run_clock(e, cases[c].due, demotion_at - 1, log);
-        ck_assert_str_eq(view(e, "lowcsat").tier, "Strategic");
+        ck_assert_str_eq(fx_view(e, fx_find(e, "lowcsat"), LADDER).tier, "Strategic");
         ck_assert_ptr_null(first_move(log, "lowcsat"));
         ck_assert_int_eq(engine_partner_next_due(e, p, demotion_at - 1), demotion_at);
         run_clock(e, demotion_at - 1, demotion_at, log);
-        const logged *m = first_move(log, "lowcsat");
+        const fx_change *m = first_move(log, "lowcsat");
         ck_assert_ptr_nonnull(m);
         ck_assert_int_eq(m->at, demotion_at);
         ck_assert_str_eq(m->from, "Strategic");
         ck_assert_str_eq(m->to, "Specialist");
         ck_assert_str_eq(m->actor, TD_ACTOR_SYSTEM);
-        ck_assert_str_eq(view(e, "lowcsat").tier, "Specialist");
+        ck_assert_str_eq(fx_view(e, fx_find(e, "lowcsat"), LADDER).tier, "Specialist");
         free(log);
         engine_free(e);
     }
@@ -509,13 +442,12 @@ static program *calib_program(const char *version, const char *tiers)
     char yaml[YAML_MAX];
     int n = snprintf(yaml, sizeof yaml, calib_head, version);
     snprintf(yaml + n, sizeof yaml - (size_t)n, "%s", tiers);
-    return parse(yaml);
+    return fx_parse(yaml);
 }
 
 START_TEST(test_calibrate_on_a_cumulative_ladder_loaded_gives_the_target_within_one_partner)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, calib_program("1", calib_tiers), T0, NULL, NULL), 0);
+    engine *e = fx_engine(calib_program("1", calib_tiers), T0);
     ck_assert(engine_program(e)->ladders[0].cumulative);
     /* Distinct heavy-tailed arr; one in ten lacks a contract, about three
      * in ten too few sellers, four in ten certs, drawn independently. */
@@ -523,13 +455,13 @@ START_TEST(test_calibrate_on_a_cumulative_ladder_loaded_gives_the_target_within_
     for (int i = 0; i < GENERATED; i++) {
         char id[ID_MAX];
         snprintf(id, sizeof id, "g%04d", i);
-        add_partner(e, id, T0);
+        fx_partner(e, id, "reseller", T0, NULL);
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         double u = (double)(x % 1000000 + 1) / 1000001.0;
-        event(e, id, "arr", 1000.0 / pow(u, 1.2) + i * 0.001, T0);
-        event(e, id, "contract", i % 10 == 3 ? 0 : 1, T0);
-        event(e, id, "sellers", (double)((x >> 20) % 10), T0);
-        event(e, id, "certs", (x >> 40) % 10 < 4 ? 0 : 2, T0);
+        fx_event_at(e, id, "arr", 1000.0 / pow(u, 1.2) + i * 0.001, T0, NULL);
+        fx_event_at(e, id, "contract", i % 10 == 3 ? 0 : 1, T0, NULL);
+        fx_event_at(e, id, "sellers", (double)((x >> 20) % 10), T0, NULL);
+        fx_event_at(e, id, "certs", (x >> 40) % 10 < 4 ? 0 : 2, T0, NULL);
     }
     td_calib_target t[] = {{TD_CALIB_UNRANKED, 20},
                            {"Registered", 30},
@@ -554,9 +486,9 @@ START_TEST(test_calibrate_on_a_cumulative_ladder_loaded_gives_the_target_within_
     for (int i = 0; i < GENERATED; i++) {
         char id[ID_MAX];
         snprintf(id, sizeof id, "g%04d", i);
-        td_tier_view v = view(e, id);
-        ck_assert_str_eq(name(v.tier), name(v.qualifying)); /* every move happened at once */
-        held[ladder_tier_index(ld, name(v.tier)) + 1]++;
+        td_tier_view v = fx_view(e, fx_find(e, id), LADDER);
+        ck_assert_str_eq(fx_name(v.tier), fx_name(v.qualifying)); /* every move happened at once */
+        held[ladder_tier_index(ld, fx_name(v.tier)) + 1]++;
     }
     for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
         double want = GENERATED * t[k].percent / 100;
@@ -575,12 +507,7 @@ END_TEST
  * it stops qualifying. */
 static engine *audit_engine(bool cumulative)
 {
-    engine *e = engine_new();
-    ck_assert_ptr_nonnull(e);
-    ck_assert_int_eq(engine_program_apply(e,
-                                          ladder_program("a", cumulative, "      grace: 90d\n", V1),
-                                          T0, NULL, NULL),
-                     0);
+    engine *e = fx_engine(ladder_program("a", cumulative, "      grace: 90d\n", V1), T0);
     /* slipped and far held Specialist, then their csat fell: Selling's
      * criterion, which Specialist inherits. near is 5% short of
      * Specialist's own arr; ownonly meets Strategic's own `when` but is 2.5%
@@ -591,15 +518,15 @@ static engine *audit_engine(bool cumulative)
     };
     for (size_t i = 0; i < sizeof at_first / sizeof *at_first; i++) {
         const partner_values *pv = &at_first[i];
-        add_partner(e, pv->id, T0);
-        event(e, pv->id, "contract", pv->contract, T0);
-        event(e, pv->id, "arr", pv->arr, T0);
-        event(e, pv->id, "csat", pv->csat, T0);
-        event(e, pv->id, "certs", pv->certs, T0);
+        fx_partner(e, pv->id, "reseller", T0, NULL);
+        fx_event_at(e, pv->id, "contract", pv->contract, T0, NULL);
+        fx_event_at(e, pv->id, "arr", pv->arr, T0, NULL);
+        fx_event_at(e, pv->id, "csat", pv->csat, T0, NULL);
+        fx_event_at(e, pv->id, "certs", pv->certs, T0, NULL);
     }
-    event(e, "slipped", "csat", 77, T0 + DAY);
-    event(e, "far", "csat", 50, T0 + DAY);
-    event(e, "nocontract", "contract", 0, T0 + DAY);
+    fx_event_at(e, "slipped", "csat", 77, T0 + DAY, NULL);
+    fx_event_at(e, "far", "csat", 50, T0 + DAY, NULL);
+    fx_event_at(e, "nocontract", "contract", 0, T0 + DAY, NULL);
     return e;
 }
 
@@ -615,7 +542,7 @@ static const td_audit_row *audit_row(const td_audit *a, const char *partner)
 START_TEST(test_audit_on_a_cumulative_ladder_measures_inherited_criteria)
 {
     engine *e = audit_engine(true);
-    ck_assert_str_eq(view(e, "slipped").tier, "Specialist"); /* in grace */
+    ck_assert_str_eq(fx_view(e, fx_find(e, "slipped"), LADDER).tier, "Specialist"); /* in grace */
     td_audit a;
     td_error err;
     td_page pg = {.limit = ROWS_MAX, .all_rows = true, .summary = true};
