@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine_fixture.h"
 #include "testutil.h"
 
 #define T0 ((td_time)1800000000)
@@ -48,68 +48,33 @@ static void record(void *ud, const td_change *c)
     list(t, 256, "-", c->benefits_lost, c->n_benefits_lost);
 }
 
-static program *parse(const char *yaml)
+/* One event of metric a at T0, its changes into s. */
+static void event(engine *e, const char *partner, double v, seen *s)
 {
-    program *p = NULL;
-    td_error err = {0};
-    ck_assert_int_eq(program_parse(yaml, strlen(yaml), "f.yaml", &p, NULL, &err), 0);
-    return p;
-}
-
-static void partner(engine *e, const char *id, seen *s)
-{
-    const char *types[] = {"reseller"};
-    td_error err = {0};
-    ck_assert_int_eq(engine_partner_upsert(e, id, NULL, types, 1, T0, record, s, &err), 0);
-}
-
-static void event(engine *e, const char *id, const char *pid, double v, seen *s)
-{
-    td_event ev = {"t", id, pid, "a", v, T0, NULL};
-    td_error err = {0};
-    ck_assert_int_eq(engine_ingest(e, &ev, T0, record, s, &err), 0);
+    fx_ingest_to(e, partner, "a", v, T0, NULL, T0, record, s);
 }
 
 /* p1 at T2, p2 at T1, p3 unranked, p4 at T2, p5 at T1. */
 static engine *five_partners(seen *s)
 {
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, parse(v1_yaml), T0, NULL, NULL), 0);
+    engine *e = fx_engine(fx_parse(v1_yaml), T0);
     const char *ids[] = {"p1", "p2", "p3", "p4", "p5"};
     const double a[] = {10, 1, 0, 20, 5};
     for (size_t i = 0; i < 5; i++) {
-        partner(e, ids[i], s);
-        if (a[i] > 0) {
-            char id[16];
-            snprintf(id, sizeof id, "e%zu", i);
-            event(e, id, ids[i], a[i], s);
-        }
+        fx_partner_to(e, ids[i], "reseller", T0, record, s);
+        if (a[i] > 0)
+            event(e, ids[i], a[i], s);
     }
     return e;
-}
-
-static const char *id_of(const td_partner *p)
-{
-    td_partner_info info;
-    engine_partner_info(p, &info);
-    return info.id;
-}
-
-static const td_partner *find(engine *e, const char *id)
-{
-    td_partner *p = engine_partner_find(e, id);
-    ck_assert_ptr_nonnull(p);
-    return p;
 }
 
 START_TEST(test_changes_carry_the_benefits_gained_and_lost)
 {
     seen s = {0};
-    engine *e = engine_new();
-    ck_assert_int_eq(engine_program_apply(e, parse(v1_yaml), T0, NULL, NULL), 0);
-    partner(e, "p1", &s);
-    event(e, "e1", "p1", 1, &s);
-    event(e, "e2", "p1", 9, &s);
+    engine *e = fx_engine(fx_parse(v1_yaml), T0);
+    fx_partner_to(e, "p1", "reseller", T0, record, &s);
+    event(e, "p1", 1, &s);
+    event(e, "p1", 9, &s);
     ck_assert_uint_eq(s.n, 2);
     ck_assert_str_eq(s.text[0], "->T1 +portal@T1 +margin=2@T1");
     /* margin's value changes: the new one is gained, the old one lost. */
@@ -126,7 +91,7 @@ START_TEST(test_a_new_version_reports_the_benefits_held_under_the_old_one)
     seen s = {0};
     engine *e = five_partners(&s);
     s.n = 0;
-    ck_assert_int_eq(engine_program_apply(e, parse(v2_yaml), T0 + 10, record, &s), 0);
+    ck_assert_int_eq(engine_program_apply(e, fx_parse(v2_yaml), T0 + 10, record, &s), 0);
     /* p1 and p4 lose T2, which v2 no longer has: what they lose is what
      * v1 granted (mdf included), then v2 places them on T1. */
     bool saw = false;
@@ -143,21 +108,21 @@ START_TEST(test_a_partner_holds_the_grants_of_its_effective_tier)
     seen s = {0};
     engine *e = five_partners(&s);
     size_t n;
-    const benefit_grant *g = engine_partner_benefits(e, find(e, "p1"), 0, &n);
+    const benefit_grant *g = engine_partner_benefits(e, fx_find(e, "p1"), 0, &n);
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(g[0].def->name, "portal");
     ck_assert_str_eq(g[0].tier, "T1");
     ck_assert_str_eq(g[1].def->name, "mdf");
     ck_assert_str_eq(g[2].def->value, "5");
-    ck_assert_ptr_null(engine_partner_benefits(e, find(e, "p3"), 0, &n));
+    ck_assert_ptr_null(engine_partner_benefits(e, fx_find(e, "p3"), 0, &n));
     ck_assert_uint_eq(n, 0);
-    ck_assert_ptr_null(engine_partner_benefits(e, find(e, "p1"), 1, &n));
+    ck_assert_ptr_null(engine_partner_benefits(e, fx_find(e, "p1"), 1, &n));
     /* An override pins the tier everyone sees, benefits included. */
     td_error err = {0};
     ck_assert_int_eq(engine_override_set(e, engine_partner_find(e, "p2"), "reseller", "T2",
                                          T0 + 1000, "ann", "pilot", T0, record, &s, &err),
                      0);
-    engine_partner_benefits(e, find(e, "p2"), 0, &n);
+    engine_partner_benefits(e, fx_find(e, "p2"), 0, &n);
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(s.text[s.n - 1], "T1>T2 +mdf@T2 +margin=5@T2 -margin=2@T1");
     engine_free(e);
@@ -174,11 +139,11 @@ START_TEST(test_holders_page_in_id_order_and_list_filters_by_benefit)
     size_t n = engine_benefit_holders(e, "mdf", NULL, NULL, out, 1, &more, &err);
     ck_assert_uint_eq(n, 1);
     ck_assert(more);
-    ck_assert_str_eq(id_of(out[0].partner), "p1");
+    ck_assert_str_eq(fx_id(out[0].partner), "p1");
     ck_assert_str_eq(out[0].grant->tier, "T2");
     n = engine_benefit_holders(e, "mdf", "reseller", "p1", out, 1, &more, &err);
     ck_assert_uint_eq(n, 1);
-    ck_assert_str_eq(id_of(out[0].partner), "p4");
+    ck_assert_str_eq(fx_id(out[0].partner), "p4");
     n = engine_benefit_holders(e, "mdf", NULL, "p4", out, 1, &more, &err);
     ck_assert_uint_eq(n, 0);
     ck_assert(!more);
@@ -186,7 +151,7 @@ START_TEST(test_holders_page_in_id_order_and_list_filters_by_benefit)
     td_holder all[8 + TD_MAX_LADDERS];
     n = engine_benefit_holders(e, "margin", NULL, NULL, all, 8, &more, &err);
     ck_assert_uint_eq(n, 4);
-    ck_assert_str_eq(id_of(all[1].partner), "p2");
+    ck_assert_str_eq(fx_id(all[1].partner), "p2");
     ck_assert_str_eq(all[1].grant->def->value, "2");
     ck_assert_str_eq(all[2].grant->def->value, "5");
     ck_assert_int_eq(engine_benefit_holders(e, "nope", NULL, NULL, out, 1, &more, &err), 0);
@@ -200,12 +165,12 @@ START_TEST(test_holders_page_in_id_order_and_list_filters_by_benefit)
     err = (td_error){0};
     n = engine_partner_list_benefit(e, NULL, NULL, NULL, "mdf", found, 8, &more, &err);
     ck_assert_uint_eq(n, 2);
-    ck_assert_str_eq(id_of(found[0]), "p1");
-    ck_assert_str_eq(id_of(found[1]), "p4");
+    ck_assert_str_eq(fx_id(found[0]), "p1");
+    ck_assert_str_eq(fx_id(found[1]), "p4");
     n = engine_partner_list_benefit(e, NULL, "reseller", "T1", "portal", found, 8, &more, &err);
     ck_assert_uint_eq(n, 2);
-    ck_assert_str_eq(id_of(found[0]), "p2");
-    ck_assert_str_eq(id_of(found[1]), "p5");
+    ck_assert_str_eq(fx_id(found[0]), "p2");
+    ck_assert_str_eq(fx_id(found[1]), "p5");
     engine_free(e);
 }
 END_TEST
