@@ -627,6 +627,41 @@ START_TEST(test_oversize_batch_is_refused_whole)
 }
 END_TEST
 
+/* GetTiers and GetBenefits share Ingest's batch check: more than 10000 ids
+ * are refused whole, naming the count; 10000 are answered. */
+START_TEST(test_tier_and_benefit_reads_refuse_more_than_10000_ids_whole)
+{
+    size_t n = 10001;
+    const char **ids = calloc(n, sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = "p-1";
+    Tierd__GetTiersResponse *gt = NULL;
+    Tierd__GetBenefitsResponse *gb = NULL;
+    td_error err;
+    ck_assert_int_eq(td_client_get_tiers(cli, ids, n, &gt, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "batch of 10001 partners exceeds 10000"), "%s", err.message);
+    ck_assert_int_eq(td_client_get_benefits(cli, ids, n, &gb, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "batch of 10001 partners exceeds 10000"), "%s", err.message);
+    ck_assert_msg(td_client_get_tiers(cli, ids, n - 1, &gt, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(gt->n_partners, n - 1);
+    tierd__get_tiers_response__free_unpacked(gt, NULL);
+    ck_assert_msg(td_client_get_benefits(cli, ids, n - 1, &gb, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(gb->n_partners, n - 1);
+    tierd__get_benefits_response__free_unpacked(gb, NULL);
+    free(ids);
+}
+END_TEST
+
+START_TEST(test_get_benefits_refuses_before_a_program_is_loaded)
+{
+    const char *ids[] = {"p-1"};
+    Tierd__GetBenefitsResponse *gb = NULL;
+    td_error err;
+    ck_assert_int_eq(td_client_get_benefits(cli, ids, 1, &gb, &err), -TD_FAILED_PRECONDITION);
+    ck_assert_ptr_nonnull(strstr(err.message, "tierctl program load"));
+}
+END_TEST
+
 START_TEST(test_hostile_strings_and_numbers_are_refused_with_reasons)
 {
     td_error err;
@@ -770,6 +805,7 @@ static Suite *data_suite(void)
     tcase_set_timeout(bare, 60);
     tcase_add_test(bare, test_methods_needing_a_program_refuse_before_one_is_loaded);
     tcase_add_test(bare, test_example_partners_program_loads);
+    tcase_add_test(bare, test_get_benefits_refuses_before_a_program_is_loaded);
     suite_add_tcase(s, bare);
     TCase *tc = tcase_create("loaded");
     tcase_add_checked_fixture(tc, setup_loaded, daemon_stop);
@@ -786,6 +822,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_delete_partner_removes_it_and_a_second_delete_is_not_found);
     tcase_add_test(tc, test_stats_count_partners_per_tier_and_events);
     tcase_add_test(tc, test_oversize_batch_is_refused_whole);
+    tcase_add_test(tc, test_tier_and_benefit_reads_refuse_more_than_10000_ids_whole);
     tcase_add_test(tc, test_hostile_strings_and_numbers_are_refused_with_reasons);
     tcase_add_test(tc, test_changes_are_published_after_commit_with_topic_and_sequence);
     suite_add_tcase(s, tc);
