@@ -73,12 +73,10 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
 {
     const Tierd__IngestRequest *r = (const Tierd__IngestRequest *)req;
     tierd *d = call->d;
-    if (!engine_program(d->engine))
-        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
-    if (r->n_events > TD_MAX_BATCH)
-        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu events exceeds %d", r->n_events,
-                            TD_MAX_BATCH);
-    int rc = state_begin(d, err);
+    int rc = pbconv_check_batch(d->engine, r->n_events, "events", err);
+    if (rc)
+        return rc;
+    rc = state_begin(d, err);
     if (rc)
         return rc;
     /* What earlier requests of the turn changed is written with the turn;

@@ -180,11 +180,9 @@ int handle_get_tiers(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessa
 {
     const Tierd__GetTiersRequest *r = (const Tierd__GetTiersRequest *)req;
     engine *e = call->d->engine;
-    if (!engine_program(e))
-        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
-    if (r->n_partners > TD_MAX_BATCH)
-        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu partners exceeds %d",
-                            r->n_partners, TD_MAX_BATCH);
+    int rc = pbconv_check_batch(e, r->n_partners, "partners", err);
+    if (rc)
+        return rc;
     Tierd__GetTiersResponse *out = rpc_alloc(call, sizeof *out);
     tierd__get_tiers_response__init(out);
     out->n_partners = r->n_partners;

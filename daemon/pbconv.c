@@ -4,7 +4,8 @@
  * explanations, criteria) to the protobuf-c messages handlers return, with
  * every allocation in the call's arena. It promises never to hand protobuf-c
  * a NULL string (NULL becomes ""), so packing cannot crash. It does not look
- * anything up: callers pass what the engine gave them. */
+ * anything up: callers pass what the engine gave them. It also holds the
+ * checks every batch request makes first (pbconv_check_batch). */
 #include "pbconv.h"
 
 #define PBCONV_MAX_TIER_VIEWS TD_MAX_LADDERS
@@ -24,6 +25,16 @@ const char *pbconv_quote(const char *s, size_t max)
         break;
     }
     return "(text with a control character)";
+}
+
+int pbconv_check_batch(const engine *e, size_t n, const char *items, td_error *err)
+{
+    if (!engine_program(e))
+        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+    if (n > TD_MAX_BATCH)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "batch of %zu %s exceeds %d", n, items,
+                            TD_MAX_BATCH);
+    return 0;
 }
 
 static char *s_or_empty(rpc_call *call, const char *s)

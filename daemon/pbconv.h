@@ -27,6 +27,11 @@
 
 /* s when td_text_ok(s, max), else a placeholder naming the problem. */
 const char *pbconv_quote(const char *s, size_t max);
+/* Checks a batch request before any item is read: a program must be loaded
+ * (TD_FAILED_PRECONDITION) and it carries at most TD_MAX_BATCH items
+ * (TD_INVALID_ARGUMENT, "batch of N <items> exceeds ..."). 0, or a negative
+ * code with err set. */
+int pbconv_check_batch(const engine *e, size_t n, const char *items, td_error *err);
 
 Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t n);
 Tierd__TierState *pbconv_tier_state(rpc_call *call, const td_tier_view *v);
