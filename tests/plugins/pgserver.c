@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PGSERVER_CMD_MAX         4096
@@ -36,6 +38,30 @@ static int run(pgserver *s, const char *cmd, char *err, size_t errn)
         snprintf(err, errn, "command failed (%d): %.96s; see %.96s/setup.log", rc, cmd, s->dir);
         return -1;
     }
+    return 0;
+}
+
+/* A shell that polls the starter once a second and, once it is gone,
+ * stops the server and removes its directory. */
+static int start_watcher(pgserver *s)
+{
+    char script[PGSERVER_CMD_MAX * 2];
+    int n = snprintf(script, sizeof script,
+                     "while kill -0 %ld 2>/dev/null; do sleep 1; done; "
+                     "%s'%s/pg_ctl' -D '%s/data' -m immediate -w stop >/dev/null 2>&1; "
+                     "rm -rf '%s'",
+                     (long)getpid(), s->as_postgres ? "runuser -u " PGSERVER_RUN_USER " -- " : "",
+                     s->bindir, s->dir, s->dir);
+    if (n < 0 || (size_t)n >= sizeof script)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    s->watcher = (int)pid;
     return 0;
 }
 
@@ -99,6 +125,8 @@ int pgserver_start(pgserver *s, char *err, size_t errn)
         return -1;
     s->started = true;
     snprintf(s->conninfo, sizeof s->conninfo, "host=%s dbname=postgres user=postgres", s->dir);
+    if (start_watcher(s) != 0)
+        fprintf(stderr, "pgserver: no watcher for %s: it outlives a crashed test\n", s->dir);
     return 0;
 }
 
@@ -106,6 +134,11 @@ void pgserver_stop(pgserver *s)
 {
     char err[256];
     char cmd[PGSERVER_CMD_MAX];
+    if (s->watcher > 0) {
+        kill((pid_t)s->watcher, SIGKILL);
+        waitpid((pid_t)s->watcher, NULL, 0);
+        s->watcher = 0;
+    }
     if (s->started) {
         snprintf(cmd, sizeof cmd, "'%s/pg_ctl' -D '%s/data' -m immediate -w stop", s->bindir,
                  s->dir);

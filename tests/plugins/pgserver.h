@@ -17,10 +17,14 @@ typedef struct pgserver {
     char conninfo[PGSERVER_PATH_MAX * 2]; /* for libpq: host=DIR dbname=postgres user=postgres */
     bool as_postgres;                     /* commands run through runuser */
     bool started;
+    int watcher; /* pid of the process that stops the server if its starter dies; 0 none */
 } pgserver;
 
 /* Starts a server; on failure writes why (including a missing PostgreSQL
- * installation) into err and returns -1. */
+ * installation) into err and returns -1. pg_ctl detaches the server, so a
+ * small watcher stops it and removes its directory within a second if the
+ * calling process dies first (a failed assertion ends a test without its
+ * teardown). */
 int pgserver_start(pgserver *s, char *err, size_t errn);
 /* Stops it immediately and removes the directory. */
 void pgserver_stop(pgserver *s);
