@@ -1309,11 +1309,11 @@ static void read_partner_filter(loader *ld, ladder_def *l, yaml_node_t *map)
 static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
 {
     static const key_slot keys[] = {KEY_SLOT(ladder_ctx, "partner_types", types),
+                                    KEY_SLOT(ladder_ctx, "partner_filter", filter),
                                     KEY_SLOT(ladder_ctx, "gate", gate),
                                     KEY_SLOT(ladder_ctx, "cumulative", cumulative),
                                     KEY_SLOT(ladder_ctx, "policy", policy),
                                     KEY_SLOT(ladder_ctx, "tiers", tiers),
-                                    KEY_SLOT(ladder_ctx, "partner_filter", filter),
                                     {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "ladder '%s'", l->name);
