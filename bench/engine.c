@@ -239,8 +239,12 @@ static int heavy_partner(void)
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : DEFAULT_PARTNERS;
-    if (n == 0) {
-        fprintf(stderr, "usage: bench_engine [partners]\n");
+    /* "attrs": every partner carries 4 attributes (region, segment, size
+     * band, partner manager) drawn from 5 x 3 x 4 x 200 values, to measure
+     * what attributes cost per partner. */
+    bool with_attrs = argc > 2 && strcmp(argv[2], "attrs") == 0;
+    if (n == 0 || (argc > 2 && !with_attrs)) {
+        fprintf(stderr, "usage: bench_engine [partners [attrs]]\n");
         return 2;
     }
     engine *e = engine_new();
@@ -260,12 +264,28 @@ int main(int argc, char **argv)
     td_error err;
     uint64_t changes = 0;
 
+    static const char *const regions[] = {"EMEA", "NA", "APAC", "LATAM", "ANZ"};
+    static const char *const segments[] = {"smb", "mid", "enterprise"};
+    static const char *const bands[] = {"1-10", "11-50", "51-250", "250+"};
+    char manager[32];
     double rss0 = resident_bytes();
-    for (size_t i = 0; i < n; i++)
-        if (engine_partner_upsert(e, ids[i], NULL, types, 3, START, NULL, NULL, &err) != 0) {
+    for (size_t i = 0; i < n; i++) {
+        snprintf(manager, sizeof manager, "manager-%03zu", (i * 7919) % 200);
+        td_attr attrs[] = {{"region", regions[i % 5]},
+                           {"segment", segments[(i / 5) % 3]},
+                           {"size_band", bands[(i / 15) % 4]},
+                           {"partner_manager", manager}};
+        td_partner_put in = {.id = ids[i],
+                             .types = types,
+                             .n_types = 3,
+                             .attrs = attrs,
+                             .n_attrs = 4,
+                             .set_attrs = with_attrs};
+        if (engine_partner_put(e, &in, START, NULL, NULL, &err) != 0) {
             fprintf(stderr, "upsert: %s\n", err.message);
             return 1;
         }
+    }
     double rss1 = resident_bytes();
 
     size_t n_events = n * EVENTS_PER_PARTNER;

@@ -484,3 +484,9 @@ int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
 {
     return CALL(c, "Calibrate", req, tierd__calibrate_response, out, err);
 }
+
+int td_client_stats_by(td_client *c, const Tierd__StatsByRequest *req, Tierd__StatsByResponse **out,
+                       td_error *err)
+{
+    return CALL(c, "StatsBy", req, tierd__stats_by_response, out, err);
+}

@@ -33,11 +33,18 @@
 #define EVENT_SOURCE       "tierctl"
 #define TD_TIME_STRLEN_CLI 64
 
+#define MAX_REPEATS 64 /* values of repeatable options ("attr=*") in one command line */
+
 typedef struct cmd_args {
     const char *pos[MAX_POS];
     int npos;
-    const char *const *names; /* option specs: "ladder=" takes a value, "dry-run" does not */
+    /* option specs: "ladder=" takes a value, "dry-run" does not, "attr=*"
+     * takes a value and may be given again (every value kept, in order) */
+    const char *const *names;
     const char *val[MAX_OPTS];
+    const char *rep[MAX_REPEATS]; /* repeatable options' values, in order */
+    int rep_opt[MAX_REPEATS];     /* which option (index in names) each is */
+    int nrep;
 } cmd_args;
 
 typedef struct command {
@@ -57,6 +64,20 @@ static const char *opt(const cmd_args *a, const char *name)
             return a->val[i];
     }
     return NULL;
+}
+
+/* Every value of repeatable option `name`, in order, into out (at most
+ * MAX_REPEATS); returns how many. */
+static size_t opt_all(const cmd_args *a, const char *name, const char **out)
+{
+    size_t n = 0;
+    for (int r = 0; r < a->nrep; r++) {
+        const char *spec = a->names[a->rep_opt[r]];
+        size_t len = strcspn(spec, "=");
+        if (strlen(name) == len && strncmp(spec, name, len) == 0)
+            out[n++] = a->rep[r];
+    }
+    return n;
 }
 
 static int usage_error(const command *c, const char *fmt, const char *what)
@@ -101,6 +122,12 @@ static int parse_args(const command *c, int argc, char **argv, cmd_args *a)
                     a->val[k] = argv[++i];
                 else
                     return usage_error(c, "option '%s' needs a value", s);
+                if (c->opts[k][len + 1] == '*') {
+                    if (a->nrep == MAX_REPEATS)
+                        return usage_error(c, "option '%s' given too many times", s);
+                    a->rep_opt[a->nrep] = k;
+                    a->rep[a->nrep++] = a->val[k];
+                }
             } else {
                 if (eq)
                     return usage_error(c, "option '%s' takes no value", s);
@@ -450,6 +477,8 @@ static int cmd_partner_show(tctl *t, cmd_args *a)
         for (size_t i = 0; pp && i < pp->n_types; i++)
             printf("%s%s", i ? ", " : "", pp->types[i]);
         printf(")\n");
+        for (size_t i = 0; pp && i < pp->n_attrs; i++)
+            printf("  %s=%s\n", pp->attrs[i]->key, pp->attrs[i]->value);
         if (p->n_tiers == 0)
             printf("  on no ladder\n");
         for (size_t i = 0; i < p->n_tiers; i++)
@@ -475,6 +504,9 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
     req.ladder = (char *)(opt(a, "ladder") ? opt(a, "ladder") : "");
     req.tier = (char *)(opt(a, "tier") ? opt(a, "tier") : "");
     req.benefit = (char *)(opt(a, "benefit") ? opt(a, "benefit") : "");
+    const char *where[MAX_REPEATS];
+    req.n_where = opt_all(a, "where", where);
+    req.where = (char **)where;
     char after[ID_MAX * 8] = "";
     json_t *all = json_array();
     uint64_t shown = 0;
@@ -761,25 +793,74 @@ static int cmd_deny(tctl *t, cmd_args *a)
     return decide(t, a, false);
 }
 
+static json_t *ladder_counts_json(Tierd__LadderStats **ls, size_t n)
+{
+    json_t *ladders = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *counts = json_object();
+        for (size_t k = 0; k < ls[i]->n_tiers; k++) {
+            const Tierd__TierCount *c = ls[i]->tiers[k];
+            json_object_set_new(counts, c->tier && *c->tier ? c->tier : "unranked",
+                                json_integer((json_int_t)c->count));
+        }
+        json_object_set_new(ladders, ls[i]->ladder, counts);
+    }
+    return ladders;
+}
+
+/* stats --by ATTR: per value ("(none)" for partners without it), per
+ * ladder, the count per tier. */
+static int stats_by(tctl *t, const char *attr)
+{
+    Tierd__StatsByRequest req = TIERD__STATS_BY_REQUEST__INIT;
+    req.attr = (char *)attr;
+    Tierd__StatsByResponse *r;
+    td_error err;
+    int rc = td_client_stats_by(t->cli, &req, &r, &err);
+    if (rc)
+        return tctl_fail_rc(rc, &err);
+    if (t->json) {
+        json_t *values = json_array();
+        for (size_t v = 0; v < r->n_values; v++) {
+            const Tierd__AttrValueStats *vs = r->values[v];
+            json_array_append_new(values,
+                                  json_pack("{s:o, s:I, s:o}", "value",
+                                            vs->none ? json_null() : tctl_str(vs->value),
+                                            "partners", (json_int_t)vs->partners, "ladders",
+                                            ladder_counts_json(vs->ladders, vs->n_ladders)));
+        }
+        tctl_print_json(json_pack("{s:o, s:o}", "by", tctl_str(r->attr), "values", values));
+    } else {
+        char n[TCTL_NUM_STRLEN];
+        for (size_t v = 0; v < r->n_values; v++) {
+            const Tierd__AttrValueStats *vs = r->values[v];
+            tctl_num_human((double)vs->partners, n, sizeof n);
+            printf("%s=%s: %s partners\n", r->attr, vs->none ? "(none)" : vs->value, n);
+            for (size_t i = 0; i < vs->n_ladders; i++) {
+                printf("  %s\n", vs->ladders[i]->ladder);
+                for (size_t k = 0; k < vs->ladders[i]->n_tiers; k++) {
+                    const Tierd__TierCount *c = vs->ladders[i]->tiers[k];
+                    tctl_num_human((double)c->count, n, sizeof n);
+                    printf("    %-20s %12s\n", tctl_tier_name(c->tier), n);
+                }
+            }
+        }
+    }
+    tierd__stats_by_response__free_unpacked(r, NULL);
+    return 0;
+}
+
 static int cmd_stats(tctl *t, cmd_args *a)
 {
-    (void)a;
+    if (opt(a, "by"))
+        return stats_by(t, opt(a, "by"));
     Tierd__StatsResponse *r;
     td_error err;
     int rc = td_client_stats(t->cli, &r, &err);
     if (rc)
         return tctl_fail_rc(rc, &err);
     if (t->json) {
-        json_t *ladders = json_object();
-        for (size_t i = 0; i < r->n_ladders; i++) {
-            json_t *counts = json_object();
-            for (size_t k = 0; k < r->ladders[i]->n_tiers; k++) {
-                const Tierd__TierCount *c = r->ladders[i]->tiers[k];
-                json_object_set_new(counts, c->tier && *c->tier ? c->tier : "unranked",
-                                    json_integer((json_int_t)c->count));
-            }
-            json_object_set_new(ladders, r->ladders[i]->ladder, counts);
-        }
+        json_t *ladders = ladder_counts_json(r->ladders, r->n_ladders);
         tctl_print_json(json_pack("{s:I, s:o, s:I}", "partners", (json_int_t)r->partners, "ladders",
                                   ladders, "events", (json_int_t)r->events));
     } else {
@@ -853,11 +934,13 @@ static const command commands[] = {
     {"program", "show", {"yaml", NULL}, 0, 0, cmd_program_show, "program show [--yaml]"},
     {"partner",
      "put",
-     {"type=", "name=", NULL},
+     {"type=", "name=", "attr=*", "replace-attrs", NULL},
      1,
      1,
      cmd_partner_put,
-     "partner put ID --type T[,T] [--name N]"},
+     "partner put ID --type T[,T] [--name N] [--attr KEY=VALUE ...] [--replace-attrs]   "
+     "(--attr merges into the partner's attributes, KEY= removes one; --replace-attrs: the "
+     "--attr given become the whole set)"},
     {"partner",
      "import",
      {"in-flight=", NULL},
@@ -869,11 +952,12 @@ static const command commands[] = {
     {"partner", "show", {NULL}, 1, 1, cmd_partner_show, "partner show ID"},
     {"partner",
      "list",
-     {"ladder=", "tier=", "benefit=", "limit=", NULL},
+     {"ladder=", "tier=", "benefit=", "where=*", "limit=", NULL},
      0,
      0,
      cmd_partner_list,
-     "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--limit N]"},
+     "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--where KEY=VALUE ...] "
+     "[--limit N]"},
     {"partner", "delete", {NULL}, 1, 1, cmd_partner_delete, "partner delete ID"},
     {"event",
      "add",
@@ -935,7 +1019,13 @@ static const command commands[] = {
      cmd_approve,
      "approve ID --ladder L [--reason R]"},
     {NULL, "deny", {"ladder=", "reason=", NULL}, 1, 1, cmd_deny, "deny ID --ladder L [--reason R]"},
-    {NULL, "stats", {NULL}, 0, 0, cmd_stats, "stats"},
+    {NULL,
+     "stats",
+     {"by=", NULL},
+     0,
+     0,
+     cmd_stats,
+     "stats [--by ATTR]   (--by: the counts per value of a partner attribute)"},
     {NULL,
      "benefits",
      {"ladder=", "holders=", "csv", NULL},
@@ -995,6 +1085,72 @@ static const command *find_command(const char *name)
     return NULL;
 }
 
+/* The attributes partner put sends: the partner's own (read first, unless
+ * --replace-attrs or it is new) with every --attr KEY=VALUE laid over them,
+ * KEY= removing KEY. Strings point into `held` (freed by the caller), argv
+ * or keys. Returns how many, or -1 (with the exit code in *code) after
+ * printing why. */
+static int put_attrs(tctl *t, const command *c, cmd_args *a, Tierd__PartnerInfo **held,
+                     Tierd__Partner__AttrsEntry *ents, Tierd__Partner__AttrsEntry **ptrs,
+                     char *keys, size_t keys_cap, int *code)
+{
+    const char *given[MAX_REPEATS];
+    size_t ng = opt_all(a, "attr", given);
+    size_t n = 0;
+    *held = NULL;
+    *code = TCTL_EXIT_USAGE;
+    if (!opt(a, "replace-attrs")) {
+        td_error err;
+        int rc = td_client_get_partner(t->cli, a->pos[0], held, &err);
+        if (rc && err.code != TD_NOT_FOUND) {
+            *code = tctl_fail_rc(rc, &err);
+            return -1;
+        }
+        const Tierd__Partner *pp = rc ? NULL : (*held)->partner;
+        for (size_t i = 0; pp && i < pp->n_attrs && n < MAX_REPEATS; i++, n++)
+            ents[n] = (Tierd__Partner__AttrsEntry){.key = pp->attrs[i]->key,
+                                                   .value = pp->attrs[i]->value};
+    }
+    size_t used = 0;
+    for (size_t g = 0; g < ng; g++) {
+        const char *eq = strchr(given[g], '=');
+        size_t klen = eq ? (size_t)(eq - given[g]) : 0;
+        if (!eq || !klen || used + klen + 1 > keys_cap) {
+            usage_error(c, "--attr '%s' must be KEY=VALUE", given[g]);
+            return -1;
+        }
+        char *key = memcpy(keys + used, given[g], klen);
+        key[klen] = '\0';
+        used += klen + 1;
+        size_t i = 0;
+        while (i < n && strcmp(ents[i].key, key) != 0)
+            i++;
+        if (!eq[1]) { /* KEY=: drop it */
+            if (i < n) {
+                memmove(&ents[i], &ents[i + 1], (n - i - 1) * sizeof *ents);
+                n--;
+            }
+            continue;
+        }
+        if (i == n) {
+            if (n == MAX_REPEATS) {
+                usage_error(c, "%s", "too many attributes");
+                return -1;
+            }
+            n++;
+        }
+        ents[i] = (Tierd__Partner__AttrsEntry){.key = key, .value = (char *)eq + 1};
+    }
+    for (size_t i = 0; i < n; i++) {
+        Tierd__Partner__AttrsEntry e = ents[i];
+        tierd__partner__attrs_entry__init(&ents[i]);
+        ents[i].key = e.key;
+        ents[i].value = e.value;
+        ptrs[i] = &ents[i];
+    }
+    return (int)n;
+}
+
 static int cmd_partner_put(tctl *t, cmd_args *a)
 {
     const command *c = find_command("partner");
@@ -1013,6 +1169,22 @@ static int cmd_partner_put(tctl *t, cmd_args *a)
     p.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
     p.n_types = nt;
     p.types = types;
+    Tierd__PartnerInfo *held = NULL;
+    Tierd__Partner__AttrsEntry ents[MAX_REPEATS];
+    Tierd__Partner__AttrsEntry *ptrs[MAX_REPEATS];
+    char keys[MAX_REPEATS * 65];
+    if (opt(a, "attr") || opt(a, "replace-attrs")) {
+        int code;
+        int na = put_attrs(t, c, a, &held, ents, ptrs, keys, sizeof keys, &code);
+        if (na < 0) {
+            if (held)
+                tierd__partner_info__free_unpacked(held, NULL);
+            return code;
+        }
+        p.has_attrs = true;
+        p.n_attrs = (size_t)na;
+        p.attrs = ptrs;
+    }
     Tierd__Partner *pp = &p;
     Tierd__UpsertPartnersRequest req = TIERD__UPSERT_PARTNERS_REQUEST__INIT;
     req.n_partners = 1;
@@ -1020,6 +1192,8 @@ static int cmd_partner_put(tctl *t, cmd_args *a)
     Tierd__UpsertPartnersResponse *r;
     td_error err;
     int rc = td_client_upsert_partners(t->cli, &req, &r, &err);
+    if (held)
+        tierd__partner_info__free_unpacked(held, NULL);
     if (rc)
         return tctl_fail_rc(rc, &err);
     int code = 0;

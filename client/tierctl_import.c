@@ -45,6 +45,7 @@ typedef struct import_batch {
     Tierd__Partner partners[IMPORT_BATCH];
     Tierd__Partner *partner_ptrs[IMPORT_BATCH];
     char **types[IMPORT_BATCH];
+    void *attrs[IMPORT_BATCH]; /* each partner's attribute entries, one block */
     /* outcomes; lines refused while the batch filled count here too, so that
      * every rejection is reported in file order */
     unsigned long accepted, duplicate, rejected;
@@ -124,7 +125,7 @@ static const char *unknown_field(json_t *obj, const char *const *allowed)
 static const char *const event_fields[] = {"id",    "source", "partner", "metric",
                                            "value", "at",     "key",     NULL};
 static const char *const event_strings[] = {"id", "source", "partner", "metric", "at", "key", NULL};
-static const char *const partner_fields[] = {"partner", "name", "types", NULL};
+static const char *const partner_fields[] = {"partner", "name", "types", "attrs", NULL};
 static const char *const partner_strings[] = {"partner", "name", NULL};
 
 static int parse_event(import_batch *r, json_t *obj, char *reason)
@@ -208,8 +209,28 @@ static int parse_partner(import_batch *r, json_t *obj, char *reason)
             }
         }
     }
+    json_t *attrs = json_object_get(obj, "attrs");
+    if (attrs && !json_is_object(attrs)) {
+        snprintf(reason, IMPORT_REASON_MAX, "\"attrs\" must be an object of strings");
+        return -1;
+    }
+    size_t na = attrs ? json_object_size(attrs) : 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(attrs, key, val)
+    {
+        if (!json_is_string(val)) {
+            snprintf(reason, IMPORT_REASON_MAX, "\"attrs\".%.64s must be a string", key);
+            return -1;
+        }
+    }
     char **tv = calloc(nt ? nt : 1, sizeof *tv);
-    if (!tv) {
+    /* Entries and the pointers to them in one block, freed with the batch. */
+    void *am = calloc(1, (na ? na : 1) * (sizeof(Tierd__Partner__AttrsEntry) +
+                                          sizeof(Tierd__Partner__AttrsEntry *)));
+    if (!tv || !am) {
+        free(tv);
+        free(am);
         snprintf(reason, IMPORT_REASON_MAX, "out of memory");
         return -1;
     }
@@ -222,6 +243,23 @@ static int parse_partner(import_batch *r, json_t *obj, char *reason)
     p->n_types = nt;
     p->types = tv;
     r->types[r->n] = tv;
+    r->attrs[r->n] = am;
+    if (attrs) {
+        Tierd__Partner__AttrsEntry **ptrs = am;
+        Tierd__Partner__AttrsEntry *ents = (Tierd__Partner__AttrsEntry *)(ptrs + (na ? na : 1));
+        size_t i = 0;
+        json_object_foreach(attrs, key, val)
+        {
+            tierd__partner__attrs_entry__init(&ents[i]);
+            ents[i].key = (char *)key;
+            ents[i].value = (char *)json_string_value(val);
+            ptrs[i] = &ents[i];
+            i++;
+        }
+        p->has_attrs = true;
+        p->n_attrs = na;
+        p->attrs = ptrs;
+    }
     r->partner_ptrs[r->n] = p;
     return 0;
 }
@@ -232,6 +270,8 @@ static void clear_batch(import_batch *b)
         json_decref(b->docs[i]);
         free(b->types[i]);
         b->types[i] = NULL;
+        free(b->attrs[i]);
+        b->attrs[i] = NULL;
     }
     b->n = 0;
     b->bytes = 0;

@@ -158,15 +158,19 @@ json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
     json_t *types = json_array();
     for (size_t i = 0; pp && i < pp->n_types; i++)
         json_array_append_new(types, tctl_str(pp->types[i]));
+    json_t *attrs = json_object();
+    for (size_t i = 0; pp && i < pp->n_attrs; i++)
+        json_object_set_new(attrs, pp->attrs[i]->key, tctl_str(pp->attrs[i]->value));
     json_t *tiers = json_object();
     for (size_t i = 0; i < p->n_tiers; i++)
         json_object_set_new(tiers, p->tiers[i]->ladder ? p->tiers[i]->ladder : "",
                             tctl_tier_state_json(p->tiers[i]));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "partner",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "partner",
                      tctl_str(pp ? pp->id : ""), "name", tctl_str_or_null(pp ? pp->name : NULL),
-                     "types", types, "tiers", tiers, "created", tctl_time_json(p->created),
-                     "updated", tctl_time_json(p->updated), "events", (json_int_t)p->events,
-                     "benefits", tctl_benefits_json(p->benefits, p->n_benefits));
+                     "types", types, "attrs", attrs, "tiers", tiers, "created",
+                     tctl_time_json(p->created), "updated", tctl_time_json(p->updated), "events",
+                     (json_int_t)p->events, "benefits",
+                     tctl_benefits_json(p->benefits, p->n_benefits));
 }
 
 static json_t *criterion_json(const Tierd__Criterion *c)

@@ -58,6 +58,8 @@ int handle_list_changes(rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
                         td_error *err);
 int handle_stats(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                  td_error *err);
+int handle_stats_by(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    td_error *err);
 int handle_set_override(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                         td_error *err);
 int handle_clear_override(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

@@ -1,5 +1,5 @@
 /* Partner handlers: UpsertPartners, GetPartner, ListPartners, DeletePartner,
- * GetTiers and Stats.
+ * GetTiers, Stats and StatsBy.
  *
  * Owns turning these requests into engine calls and engine views into
  * replies. Writes go through the state glue (state_begin, the change sink,
@@ -62,10 +62,22 @@ int handle_upsert_partners(rpc_call *call, const ProtobufCMessage *req, Protobuf
         if (p->n_types > PARTNER_TYPES_MAX)
             prc = td_error_set(&perr, TD_INVALID_ARGUMENT, "%zu types exceed %d", p->n_types,
                                PARTNER_TYPES_MAX);
-        else
-            prc = engine_partner_upsert(
-                d->engine, p->id ? p->id : "", p->name && *p->name ? p->name : NULL,
-                (const char *const *)p->types, p->n_types, call->now, state_change_sink, d, &perr);
+        else if (p->n_attrs > TD_MAX_ATTRS)
+            prc = td_error_set(&perr, TD_INVALID_ARGUMENT, "%zu attributes, at most %d", p->n_attrs,
+                               TD_MAX_ATTRS);
+        else {
+            td_attr attrs[TD_MAX_ATTRS];
+            for (size_t a = 0; a < p->n_attrs; a++)
+                attrs[a] = (td_attr){p->attrs[a]->key, p->attrs[a]->value};
+            td_partner_put put = {.id = p->id ? p->id : "",
+                                  .name = p->name && *p->name ? p->name : NULL,
+                                  .types = (const char *const *)p->types,
+                                  .n_types = p->n_types,
+                                  .attrs = attrs,
+                                  .n_attrs = p->n_attrs,
+                                  .set_attrs = p->has_attrs};
+            prc = engine_partner_put(d->engine, &put, call->now, state_change_sink, d, &perr);
+        }
         if (prc) {
             res->outcome = TIERD__OUTCOME__REJECTED;
             char reason[TD_REASON_MAX];
@@ -103,9 +115,32 @@ int handle_get_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
     return 0;
 }
 
+/* ListPartnersRequest.where ("key=value", split at the first '=') into
+ * where[]; the engine checks the keys and values. Pointers into a copy
+ * in the call's arena. */
+static int parse_where_into(rpc_call *call, const Tierd__ListPartnersRequest *r, td_attr *where,
+                            td_error *err)
+{
+    if (r->n_where > TD_MAX_ATTRS)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "where: %zu conditions, at most %d",
+                            r->n_where, TD_MAX_ATTRS);
+    for (size_t i = 0; i < r->n_where; i++) {
+        const char *w = r->where[i] ? r->where[i] : "";
+        const char *eq = strchr(w, '=');
+        if (!eq)
+            return td_error_set(err, TD_INVALID_ARGUMENT, "where %zu ('%s'): not key=value", i + 1,
+                                pbconv_quote(w, TD_MAX_ATTR_KEY + TD_MAX_ATTR_VALUE + 1));
+        char *key = rpc_strdup(call, w);
+        key[eq - w] = '\0';
+        where[i] = (td_attr){key, key + (eq - w) + 1};
+    }
+    return 0;
+}
+
 int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                          td_error *err)
 {
+    int rc;
     const Tierd__ListPartnersRequest *r = (const Tierd__ListPartnersRequest *)req;
     engine *e = call->d->engine;
     const char *ladder = r->ladder && *r->ladder ? r->ladder : NULL;
@@ -131,13 +166,21 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     size_t limit = r->limit == 0                  ? TD_LIST_DEFAULT_LIMIT
                    : r->limit > TD_LIST_MAX_LIMIT ? TD_LIST_MAX_LIMIT
                                                   : r->limit;
+    td_attr where[TD_MAX_ATTRS];
+    rc = parse_where_into(call, r, where, err);
+    if (rc)
+        return rc;
     td_partner **found = rpc_alloc(call, limit * sizeof *found);
     bool more = false;
     td_error lerr = {0};
     const char *benefit = r->benefit && *r->benefit ? r->benefit : NULL;
+    if (benefit && r->n_where)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "a benefit filter and a where filter cannot be combined");
     size_t n = benefit ? engine_partner_list_benefit(e, after, ladder, tier, benefit, found, limit,
                                                      &more, &lerr)
-                       : engine_partner_list(e, after, ladder, tier, found, limit, &more, &lerr);
+                       : engine_partner_list_where(e, after, ladder, tier, where, r->n_where, found,
+                                                   limit, &more, &lerr);
     if (lerr.code != TD_OK)
         return td_error_set(err, lerr.code == TD_NOT_FOUND ? TD_INVALID_ARGUMENT : lerr.code, "%s",
                             lerr.message);
@@ -237,6 +280,57 @@ int handle_stats(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *
         }
         out->ladders[l] = ls;
     }
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_stats_by(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    td_error *err)
+{
+    const Tierd__StatsByRequest *r = (const Tierd__StatsByRequest *)req;
+    engine *e = call->d->engine;
+    const program *prog = engine_program(e);
+    if (!prog)
+        return td_error_set(err, TD_FAILED_PRECONDITION, TD_NO_PROGRAM_MESSAGE);
+    td_stats_by by;
+    int rc = engine_stats_by(e, r->attr ? r->attr : "", &by, err);
+    if (rc)
+        return rc;
+    size_t width = TD_MAX_TIERS + 1;
+    Tierd__StatsByResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__stats_by_response__init(out);
+    out->attr = rpc_strdup(call, r->attr);
+    out->n_values = by.n_rows;
+    out->values = rpc_alloc(call, (by.n_rows ? by.n_rows : 1) * sizeof *out->values);
+    for (size_t v = 0; v < by.n_rows; v++) {
+        const td_stats_row *row = &by.rows[v];
+        Tierd__AttrValueStats *as = rpc_alloc(call, sizeof *as);
+        tierd__attr_value_stats__init(as);
+        as->value = rpc_strdup(call, row->value ? row->value : "");
+        as->none = !row->value;
+        as->partners = row->partners;
+        as->n_ladders = prog->n_ladders;
+        as->ladders =
+            rpc_alloc(call, (prog->n_ladders ? prog->n_ladders : 1) * sizeof *as->ladders);
+        for (size_t l = 0; l < prog->n_ladders; l++) {
+            const ladder_def *ld = &prog->ladders[l];
+            Tierd__LadderStats *ls = rpc_alloc(call, sizeof *ls);
+            tierd__ladder_stats__init(ls);
+            ls->ladder = rpc_strdup(call, ld->name);
+            ls->n_tiers = ld->n_tiers + 1;
+            ls->tiers = rpc_alloc(call, ls->n_tiers * sizeof *ls->tiers);
+            for (size_t t = 0; t <= ld->n_tiers; t++) {
+                Tierd__TierCount *tc = rpc_alloc(call, sizeof *tc);
+                tierd__tier_count__init(tc);
+                tc->tier = rpc_strdup(call, t == 0 ? "unranked" : ld->tiers[t - 1].name);
+                tc->count = row->counts[l * width + t];
+                ls->tiers[t] = tc;
+            }
+            as->ladders[l] = ls;
+        }
+        out->values[v] = as;
+    }
+    engine_stats_by_free(&by);
     *resp = &out->base;
     return 0;
 }

@@ -139,6 +139,18 @@ Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, boo
     pp->types = rpc_alloc(call, (info.n_types ? info.n_types : 1) * sizeof *pp->types);
     for (size_t i = 0; i < info.n_types; i++)
         pp->types[i] = s_or_empty(call, info.types[i]);
+    td_attr attrs[TD_MAX_ATTRS];
+    size_t na = engine_partner_attrs(p, attrs, TD_MAX_ATTRS);
+    pp->has_attrs = true;
+    pp->n_attrs = na;
+    pp->attrs = rpc_alloc(call, (na ? na : 1) * sizeof *pp->attrs);
+    for (size_t i = 0; i < na; i++) {
+        Tierd__Partner__AttrsEntry *a = rpc_alloc(call, sizeof *a);
+        tierd__partner__attrs_entry__init(a);
+        a->key = s_or_empty(call, attrs[i].key);
+        a->value = s_or_empty(call, attrs[i].value);
+        pp->attrs[i] = a;
+    }
     Tierd__PartnerInfo *out = rpc_alloc(call, sizeof *out);
     tierd__partner_info__init(out);
     out->partner = pp;

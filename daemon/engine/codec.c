@@ -5,6 +5,7 @@
  * bits in a u64; a string is u32 length + bytes, length 0xFFFFFFFF = none):
  *   "TDP" u8 version
  *   str id, str? name, u32 n_types, str type...
+ *   u32 n_attrs, per attribute (sorted by key): str key, str value
  *   i64 created, i64 updated, u64 events
  *   u32 n_streams, per stream (sorted by event name):
  *     str event, u64 count, f64 sum min max latest, i64 latest_at,
@@ -15,7 +16,8 @@
  *     str? denied, str? override actor, str? override reason,
  *     i64 since, i64 override_until, i64 below_since, i64 pending_since,
  *     u8 pending_demotion, str? review_denied
- * Version 2 lacks the last two (demotion review came after it): it is still
+ * Version 3 lacks the attributes (they came in version 4): it is still
+ * read, with none. Version 2 lacks the last two (demotion review came after it): it is still
  * read, with no demotion pending or denied. Version 1 (written before the lifecycle existed) lacks
  * denied, actor, reason and pending_since; it is still read, and any override fields in it are
  * ignored since nothing could have set them. An override is active when override_until is set
@@ -39,7 +41,8 @@
 
 #define CODEC_MAGIC      "TDP"
 #define CODEC_MAGIC_LEN  3
-#define CODEC_VERSION    3
+#define CODEC_VERSION    4
+#define CODEC_VERSION_3  3 /* before partner attributes: still read */
 #define CODEC_VERSION_2  2 /* before demotion review: still read */
 #define CODEC_VERSION_1  1 /* before the lifecycle: still read */
 #define CODEC_NONE       UINT32_MAX
@@ -157,6 +160,10 @@ int engine_partner_encode(const engine *e, const td_partner *p, uint8_t **buf, s
     w_u32(&w, p->n_types);
     for (uint32_t i = 0; i < p->n_types; i++)
         w_str(&w, p->types[i]);
+    uint32_t na = p->attrs ? p->attrs->n : 0;
+    w_u32(&w, na);
+    for (uint32_t i = 0; i < 2 * na; i++)
+        w_str(&w, p->attrs->kv[i]);
     w_i64(&w, p->created);
     w_i64(&w, p->updated);
     w_u64(&w, p->events);
@@ -429,7 +436,7 @@ static void r_tier(rbuf *r, rtier *t, uint8_t version)
         t->override_tier = NULL;
         t->override_until = TD_TIME_NONE;
     }
-    if (version >= CODEC_VERSION) {
+    if (version >= CODEC_VERSION_3) {
         uint8_t down = r_u8(r, "pending demotion");
         if (!r->bad && down > 1)
             r->bad = "pending demotion flag is neither 0 nor 1";
@@ -447,6 +454,8 @@ struct td_partner_record {
     td_partner *p;
     char *types[TD_MAX_PARTNER_TYPES];
     uint32_t n_types;
+    td_attr attrs[TD_MAX_ATTRS];
+    uint32_t n_attrs;
     rstream *streams;
     uint32_t n_streams;
     rtier *tiers;
@@ -473,9 +482,27 @@ static int r_header(rbuf *r, uint8_t *version, td_error *err)
         memcmp(magic, CODEC_MAGIC, CODEC_MAGIC_LEN) != 0)
         return td_error_set(err, TD_DATA_LOSS, "partner record: bad magic");
     *version = magic[CODEC_MAGIC_LEN];
-    if (*version != CODEC_VERSION && *version != CODEC_VERSION_2 && *version != CODEC_VERSION_1)
+    if (*version < CODEC_VERSION_1 || *version > CODEC_VERSION)
         return td_error_set(err, TD_DATA_LOSS, "partner record: unknown version %u", *version);
     return 0;
+}
+
+/* The attributes, checked as an upsert checks them and sorted by key. */
+static void r_attrs(rbuf *r, record *rec)
+{
+    uint32_t want = r_u32(r, "attribute count");
+    if (!r->bad && want > TD_MAX_ATTRS)
+        r->bad = "too many attributes";
+    for (uint32_t i = 0; !r->bad && i < want; i++) {
+        rec->attrs[i].key = r_str(r, TD_MAX_ATTR_KEY, false, "attribute key");
+        rec->attrs[i].value = r_str(r, TD_MAX_ATTR_VALUE, false, "attribute value");
+        rec->n_attrs = i + 1;
+        if (!r->bad && i > 0 && strcmp(rec->attrs[i - 1].key, rec->attrs[i].key) >= 0)
+            r->bad = "attributes out of order";
+    }
+    td_error err = {0};
+    if (!r->bad && attrs_check(rec->attrs, rec->n_attrs, &err) != 0)
+        r->bad = "attribute breaks the rules";
 }
 
 /* Everything after the id, into rec; r->bad names the first problem. */
@@ -492,6 +519,8 @@ static void r_record(rbuf *r, uint8_t version, record *rec)
         rec->types[i] = r_str(r, TD_MAX_NAME, false, "partner type");
         rec->n_types = i + 1;
     }
+    if (version >= CODEC_VERSION)
+        r_attrs(r, rec);
     p->created = r_time(r, "created");
     p->updated = r_time(r, "updated");
     p->events = r_u64(r, "event count");
@@ -551,6 +580,14 @@ static int place_types(engine *e, td_partner *p, const record *rec)
     return 0;
 }
 
+/* The engine's interned set for the record's attributes; -1 on OOM. */
+static int place_attrs(engine *e, td_partner *p, const record *rec)
+{
+    bool oom = false;
+    partner_set_attrs(p, attrs_intern(&e->attrs, rec->attrs, rec->n_attrs, &oom));
+    return oom ? -1 : 0;
+}
+
 /* Each stream at its registry index (moved out of rec); -1 on OOM. */
 static int place_streams(engine *e, td_partner *p, record *rec)
 {
@@ -606,7 +643,7 @@ static int place_tiers(const program *prog, td_partner *p, const record *rec)
     for (size_t l = 0; l < prog->n_ladders; l++)
         tier_state_init(&tiers[l]);
     partner_set_tiers(p, tiers, prog->n_ladders);
-    p->ladders = program_ladders_for_types(prog, p->types, p->n_types);
+    p->ladders = partner_ladders(prog, p);
     for (uint32_t i = 0; i < rec->n_tiers; i++) {
         int l = program_ladder_index(prog, rec->tiers[i].ladder);
         if (l < 0 || !(p->ladders & (1u << l)))
@@ -625,8 +662,9 @@ static int place_tiers(const program *prog, td_partner *p, const record *rec)
 static int place_record(engine *e, record *rec)
 {
     td_partner *p = rec->p;
-    if (place_types(e, p, rec) != 0 || place_streams(e, p, rec) != 0 ||
-        (e->prog && place_tiers(e->prog, p, rec) != 0) || engine_partner_insert(e, p) != 0)
+    if (place_types(e, p, rec) != 0 || place_attrs(e, p, rec) != 0 ||
+        place_streams(e, p, rec) != 0 || (e->prog && place_tiers(e->prog, p, rec) != 0) ||
+        engine_partner_insert(e, p) != 0)
         return -1;
     rec->p = NULL;
     e->queue_generation++; /* it may replace a partner, and bring its queued tiers */

@@ -44,6 +44,7 @@ void engine_free(engine *e)
         program_free(e->scheduled);
     names_free(&e->events);
     names_free(&e->types);
+    attr_table_free(&e->attrs);
     free(e);
 }
 

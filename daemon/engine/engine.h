@@ -137,6 +137,12 @@ typedef struct td_tier_view {
     td_time pending_deadline;
 } td_tier_view;
 
+/* One partner attribute (docs/events.md, "Partners"). */
+typedef struct td_attr {
+    const char *key;
+    const char *value;
+} td_attr;
+
 typedef struct td_partner_info {
     const char *id;
     const char *name;
@@ -226,6 +232,31 @@ typedef struct td_forecast {
  * or oversize ids, non-UTF-8 text and too many types with TD_INVALID_ARGUMENT. */
 int engine_partner_upsert(engine *e, const char *id, const char *name, const char *const *types,
                           size_t n_types, td_time now, td_change_fn fn, void *ud, td_error *err);
+/* engine_partner_upsert with attributes. set_attrs: attrs (n_attrs, in
+ * any order) replace the partner's whole map (none clears it); false keeps
+ * it (a new partner has none). An attribute change moves the partner onto
+ * or off ladders with a partner_filter exactly as a type change does.
+ * Refuses attributes breaking attrs.h's rules (at most TD_MAX_ATTRS; keys
+ * 1..TD_MAX_ATTR_KEY bytes of [A-Za-z0-9_.-], once each; values
+ * 1..TD_MAX_ATTR_VALUE bytes of text) with TD_INVALID_ARGUMENT, changing
+ * nothing. */
+typedef struct td_partner_put {
+    const char *id;
+    const char *name;         /* NULL keeps it */
+    const char *const *types; /* NULL keeps them */
+    size_t n_types;
+    const td_attr *attrs;
+    size_t n_attrs;
+    bool set_attrs;
+} td_partner_put;
+int engine_partner_put(engine *e, const td_partner_put *in, td_time now, td_change_fn fn, void *ud,
+                       td_error *err);
+/* p's value of attribute key, or NULL when p has none (the per-attribute
+ * breakdowns' "(none)"). Borrowed until p's attributes change. */
+const char *engine_partner_attr(const td_partner *p, const char *key);
+/* p's attributes sorted by key into out (at most cap); returns how many
+ * p has. Strings borrowed until p's attributes change. */
+size_t engine_partner_attrs(const td_partner *p, td_attr *out, size_t cap);
 /* Removes a partner and its state; TD_NOT_FOUND when absent. */
 int engine_partner_delete(engine *e, const char *id, td_time now, td_change_fn fn, void *ud,
                           td_error *err);
@@ -242,6 +273,12 @@ size_t engine_partner_tiers(const engine *e, const td_partner *p, td_tier_view *
  * whether further matches exist. */
 size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
                            td_partner **out, size_t cap, bool *more, td_error *err);
+/* engine_partner_list keeping only partners whose attributes hold every
+ * one of where[0..n_where) (attribute key = value; a partner without the
+ * key fails it). One walk of the id-sorted view. */
+size_t engine_partner_list_where(engine *e, const char *after, const char *ladder, const char *tier,
+                                 const td_attr *where, size_t n_where, td_partner **out, size_t cap,
+                                 bool *more, td_error *err);
 
 /* ---- benefits (benefits.c; docs/program.md, "Benefits") ---- */
 /* What p holds on ladder index l: the grants of the tier it holds there
@@ -451,6 +488,28 @@ void engine_explanation_free(td_explanation *x);
 /* counts[l][t+1] for ladder l, tier t (index 0 = unranked). counts must hold
  * n_ladders * (TD_MAX_TIERS + 1) entries. */
 void engine_stats(const engine *e, uint64_t *counts);
+/* engine_stats broken down by the value of attribute `attr`: one row per
+ * distinct value (NULL value: partners without the attribute, shown as
+ * "(none)"), rows sorted by value with the NULL row first. Each row's
+ * counts are laid out as engine_stats's; partners counts every partner
+ * with that value, on a ladder or not. One pass over the partners and a
+ * sort of the distinct values. Free with engine_stats_by_free. */
+typedef struct td_stats_row {
+    const char *value; /* borrowed from the engine until the next change; NULL: none */
+    uint64_t partners;
+    uint64_t *counts; /* n_ladders * (TD_MAX_TIERS + 1) */
+} td_stats_row;
+typedef struct td_stats_by {
+    td_stats_row *rows;
+    size_t n_rows;
+    size_t n_ladders;
+} td_stats_by;
+/* 0; TD_FAILED_PRECONDITION without a program or for an attribute with
+ * more than TD_STATS_BY_MAX_VALUES distinct values; TD_INVALID_ARGUMENT
+ * for a key that breaks the key rule; TD_RESOURCE_EXHAUSTED. */
+#define TD_STATS_BY_MAX_VALUES 10000
+int engine_stats_by(const engine *e, const char *attr, td_stats_by *out, td_error *err);
+void engine_stats_by_free(td_stats_by *s);
 
 /* ---- persistence (changed partners engine.c, records codec.c) ---- */
 /* Every partner whose stored form (engine_partner_encode) changed since the

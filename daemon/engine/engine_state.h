@@ -27,6 +27,7 @@ struct engine {
     eng_prog cp;
     name_table events; /* registry of event names; indices never change */
     name_table types;  /* partner types, interned: thousands of partners share a few */
+    attr_table attrs;  /* partner attribute maps, interned and counted (attrs.h) */
     pmap map;
     /* The id-sorted view; inserts in id order (a restore walks the store
      * in id order) extend it, anything else marks it stale (dirty). */

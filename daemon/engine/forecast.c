@@ -118,7 +118,7 @@ size_t forecast_partner(forecast *f, const td_partner *pt, td_forecast *rows)
 {
     const program *np = f->np, *old = f->e->prog;
     size_t n = 0;
-    uint32_t on = program_ladders_for_types(np, pt->types, pt->n_types);
+    uint32_t on = partner_ladders(np, pt);
     /* Ladders it leaves while holding a tier: a demotion at once. */
     for (size_t ol = 0; old && pt->tiers && ol < old->n_ladders; ol++) {
         const ladder_def *old_ld = &old->ladders[ol];

@@ -16,6 +16,8 @@
 #include "change.h"
 #include "evaluate.h"
 #include "lifecycle.h"
+#include "grow.h"
+#include "hash.h"
 #include "text.h"
 
 static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time now, td_cause cause,
@@ -43,31 +45,56 @@ static void leave_ladders(engine *e, td_partner *p, uint32_t leaving, td_time no
 int engine_partner_upsert(engine *e, const char *id, const char *name, const char *const *types,
                           size_t n_types, td_time now, td_change_fn fn, void *ud, td_error *err)
 {
+    td_partner_put in = {.id = id, .name = name, .types = types, .n_types = n_types};
+    return engine_partner_put(e, &in, now, fn, ud, err);
+}
+
+static int put_check(const td_partner_put *in, td_error *err)
+{
+    const char *id = in->id;
     if (!td_text_ok(id, TD_MAX_ID))
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "partner id: must be 1..%d bytes of UTF-8 without control characters",
                             TD_MAX_ID);
-    if (name && !td_text_ok(name, TD_MAX_ID))
+    if (in->name && !td_text_ok(in->name, TD_MAX_ID))
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "partner '%s': name must be 1..%d bytes of UTF-8 without control "
                             "characters",
                             id, TD_MAX_ID);
-    if (n_types > TD_MAX_PARTNER_TYPES)
+    if (in->n_types > TD_MAX_PARTNER_TYPES)
         return td_error_set(err, TD_INVALID_ARGUMENT, "partner '%s': %zu types, at most %d", id,
-                            n_types, TD_MAX_PARTNER_TYPES);
-    for (size_t i = 0; types && i < n_types; i++)
-        if (!td_text_ok(types[i], TD_MAX_NAME))
+                            in->n_types, TD_MAX_PARTNER_TYPES);
+    for (size_t i = 0; in->types && i < in->n_types; i++)
+        if (!td_text_ok(in->types[i], TD_MAX_NAME))
             return td_error_set(err, TD_INVALID_ARGUMENT,
                                 "partner '%s': type %zu must be 1..%d bytes of UTF-8 without "
                                 "control characters",
                                 id, i + 1, TD_MAX_NAME);
+    td_error aerr = {0};
+    if (in->set_attrs && attrs_check(in->attrs, in->n_attrs, &aerr) != 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "partner '%s': %s", id, aerr.message);
+    return 0;
+}
+
+int engine_partner_put(engine *e, const td_partner_put *in, td_time now, td_change_fn fn, void *ud,
+                       td_error *err)
+{
+    int rc = put_check(in, err);
+    if (rc)
+        return rc;
+    const char *id = in->id;
+    const char *const *types = in->types;
+    size_t n_types = in->n_types;
 
     /* Copy everything first so an allocation failure changes nothing. */
-    char *nname = name ? strdup(name) : NULL;
+    char *nname = in->name ? strdup(in->name) : NULL;
     char **ntypes = types ? calloc(n_types ? n_types : 1, sizeof *ntypes) : NULL;
-    bool oom = (name && !nname) || (types && !ntypes);
+    bool oom = (in->name && !nname) || (types && !ntypes);
     for (size_t i = 0; !oom && types && i < n_types; i++)
         oom = !(ntypes[i] = engine_type_intern(e, types[i]));
+    attr_set *nattrs = NULL;
+    if (!oom && in->set_attrs)
+        nattrs = attrs_intern(&e->attrs, in->attrs, in->n_attrs, &oom);
     td_partner *p = engine_partner_find(e, id);
     bool fresh = !p;
     if (!oom && fresh) {
@@ -79,6 +106,7 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
         }
     }
     if (oom) {
+        attrs_release(nattrs);
         free(nname);
         free(ntypes);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "partner '%s': out of memory", id);
@@ -98,7 +126,9 @@ int engine_partner_upsert(engine *e, const char *id, const char *name, const cha
         p->types = ntypes;
         p->n_types = (uint32_t)n_types;
     }
-    uint32_t on = program_ladders_for_types(e->prog, p->types, p->n_types);
+    if (in->set_attrs)
+        partner_set_attrs(p, nattrs);
+    uint32_t on = partner_ladders(e->prog, p);
     leave_ladders(e, p, p->ladders & ~on, now, TD_CAUSE_DEMOTION, fn, ud);
     uint32_t joining = on & ~p->ladders;
     p->ladders = on;
@@ -121,7 +151,29 @@ int engine_partner_delete(engine *e, const char *id, td_time now, td_change_fn f
 size_t engine_partner_list(engine *e, const char *after, const char *ladder, const char *tier,
                            td_partner **out, size_t cap, bool *more, td_error *err)
 {
+    return engine_partner_list_where(e, after, ladder, tier, NULL, 0, out, cap, more, err);
+}
+
+static bool where_holds(const td_partner *p, const td_attr *where, size_t n_where)
+{
+    for (size_t i = 0; i < n_where; i++) {
+        const char *v = attrs_get(p->attrs, where[i].key);
+        if (!v || strcmp(v, where[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+size_t engine_partner_list_where(engine *e, const char *after, const char *ladder, const char *tier,
+                                 const td_attr *where, size_t n_where, td_partner **out, size_t cap,
+                                 bool *more, td_error *err)
+{
     *more = false;
+    td_error werr = {0};
+    if (n_where && attrs_check(where, n_where, &werr) != 0) {
+        td_error_set(err, TD_INVALID_ARGUMENT, "where: %s", werr.message);
+        return 0;
+    }
     int l = -1, t = -1;
     if (tier && !ladder) {
         td_error_set(err, TD_INVALID_ARGUMENT, "a tier filter needs a ladder");
@@ -157,6 +209,8 @@ size_t engine_partner_list(engine *e, const char *after, const char *ladder, con
         if (l >= 0 && (!(p->ladders & (1u << l)) || !p->tiers))
             continue;
         if (l >= 0 && tier && ts_effective(&p->tiers[l]) != t)
+            continue;
+        if (n_where && !where_holds(p, where, n_where))
             continue;
         if (n == cap) {
             *more = true;
@@ -212,4 +266,121 @@ void engine_stats(const engine *e, uint64_t *counts)
             if (p->ladders & (1u << l))
                 counts[l * (TD_MAX_TIERS + 1) + (size_t)(ts_effective(&p->tiers[l]) + 1)]++;
     }
+}
+
+/* Rows of a breakdown by value, found through an open-addressing hash of
+ * the value (slot 0 of rows is the partners without the attribute). */
+typedef struct by_rows {
+    td_stats_by *out;
+    size_t cap_rows;
+    int32_t *slots; /* row index + 1; 0 empty */
+    size_t n_slots;
+    size_t width;
+} by_rows;
+
+static bool by_grow_slots(by_rows *b)
+{
+    size_t n = b->n_slots ? b->n_slots * 2 : 64;
+    int32_t *s = calloc(n, sizeof *s);
+    if (!s)
+        return false;
+    for (size_t r = 1; r < b->out->n_rows; r++) {
+        size_t i = td_hash_fnv1a(b->out->rows[r].value) & (n - 1);
+        while (s[i])
+            i = (i + 1) & (n - 1);
+        s[i] = (int32_t)r + 1;
+    }
+    free(b->slots);
+    b->slots = s;
+    b->n_slots = n;
+    return true;
+}
+
+/* The row for value (NULL: row 0); NULL on OOM or past the row limit. */
+static td_stats_row *by_row(by_rows *b, const char *value)
+{
+    td_stats_by *o = b->out;
+    if (!value)
+        return &o->rows[0];
+    size_t i = td_hash_fnv1a(value) & (b->n_slots - 1);
+    for (; b->slots[i]; i = (i + 1) & (b->n_slots - 1))
+        if (!strcmp(o->rows[b->slots[i] - 1].value, value))
+            return &o->rows[b->slots[i] - 1];
+    if (o->n_rows > TD_STATS_BY_MAX_VALUES)
+        return NULL;
+    td_stats_row *rows = td_grow(o->rows, &b->cap_rows, o->n_rows + 1, sizeof *rows, 16);
+    if (!rows)
+        return NULL;
+    o->rows = rows;
+    uint64_t *counts = calloc(b->width ? b->width : 1, sizeof *counts);
+    if (!counts)
+        return NULL;
+    size_t r = o->n_rows++;
+    o->rows[r] = (td_stats_row){.value = value, .counts = counts};
+    b->slots[i] = (int32_t)r + 1;
+    if (2 * o->n_rows > b->n_slots && !by_grow_slots(b))
+        return NULL;
+    return &o->rows[r];
+}
+
+static int by_value(const void *a, const void *b)
+{
+    return strcmp(((const td_stats_row *)a)->value, ((const td_stats_row *)b)->value);
+}
+
+int engine_stats_by(const engine *e, const char *attr, td_stats_by *out, td_error *err)
+{
+    *out = (td_stats_by){0};
+    const program *prog = e->prog;
+    if (!prog)
+        return td_error_set(err, TD_FAILED_PRECONDITION, "no program loaded");
+    td_attr probe = {attr, "x"};
+    td_error kerr = {0};
+    if (attrs_check(&probe, 1, &kerr) != 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "by: %s", kerr.message);
+    by_rows b = {.out = out, .width = prog->n_ladders * (TD_MAX_TIERS + 1)};
+    out->n_ladders = prog->n_ladders;
+    /* Row 0: partners without the attribute; it has no slot. */
+    out->rows = td_grow(NULL, &b.cap_rows, 1, sizeof *out->rows, 16);
+    uint64_t *none = calloc(b.width ? b.width : 1, sizeof *none);
+    bool oom = !out->rows || !none || !by_grow_slots(&b);
+    if (out->rows && none)
+        out->rows[out->n_rows++] = (td_stats_row){.value = NULL, .counts = none};
+    else
+        free(none);
+    const td_partner *p;
+    PMAP_FOREACH(&e->map, p) {
+        if (oom)
+            break;
+        td_stats_row *row = by_row(&b, attrs_get(p->attrs, attr));
+        if (!row) {
+            oom = true;
+            break;
+        }
+        row->partners++;
+        for (size_t l = 0; p->tiers && l < prog->n_ladders; l++)
+            if (p->ladders & (1u << l))
+                row->counts[l * (TD_MAX_TIERS + 1) + (size_t)(ts_effective(&p->tiers[l]) + 1)]++;
+    }
+    bool too_many = out->n_rows > TD_STATS_BY_MAX_VALUES;
+    free(b.slots);
+    if (oom || too_many) {
+        engine_stats_by_free(out);
+        return too_many
+                   ? td_error_set(err, TD_FAILED_PRECONDITION,
+                                  "attribute '%s' has more than %d distinct values", attr,
+                                  TD_STATS_BY_MAX_VALUES)
+                   : td_error_set(err, TD_RESOURCE_EXHAUSTED, "stats by '%s': out of memory", attr);
+    }
+    if (out->n_rows > 2)
+        qsort(out->rows + 1, out->n_rows - 1, sizeof *out->rows, by_value);
+    return 0;
+}
+
+void engine_stats_by_free(td_stats_by *s)
+{
+    for (size_t r = 0; r < s->n_rows; r++)
+        free(s->rows[r].counts);
+    free(s->rows);
+    *s = (td_stats_by){0};
 }

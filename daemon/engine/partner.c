@@ -7,8 +7,11 @@
  * which ladders a partner sits on or what its tiers are (membership.c,
  * lifecycle.c) and does not know the partner map.
  *
+ * Also owns which ladders a partner's types and attributes put it on
+ * (partner_ladders), and reading its attributes.
+ *
  * Place in the engine's line (tests/unit/test_engine_layers.sh): above
- * metric; calls down into metric only. */
+ * metric and attrs; calls down into them and program only. */
 #include "partner.h"
 
 #include <stdlib.h>
@@ -93,6 +96,7 @@ void partner_destroy(td_partner *p)
     if (!(p->inline_parts & PARTNER_INLINE_STREAMS))
         free(p->streams);
     partner_set_tiers(p, NULL, 0);
+    attrs_release(p->attrs);
     free(p->types);
     free(p->name);
     free(p);
@@ -128,4 +132,34 @@ void engine_partner_info(const td_partner *p, td_partner_info *out)
     out->created = p->created;
     out->updated = p->updated;
     out->events = p->events;
+}
+
+void partner_set_attrs(td_partner *p, attr_set *s)
+{
+    attrs_release(p->attrs);
+    p->attrs = s;
+}
+
+uint32_t partner_ladders(const program *prog, const td_partner *p)
+{
+    uint32_t on = 0;
+    for (size_t l = 0; prog && l < prog->n_ladders; l++) {
+        const ladder_def *ld = &prog->ladders[l];
+        if (ladder_matches_types(ld, p->types, p->n_types) && attrs_pass_filter(p->attrs, ld))
+            on |= 1u << l;
+    }
+    return on;
+}
+
+const char *engine_partner_attr(const td_partner *p, const char *key)
+{
+    return key ? attrs_get(p->attrs, key) : NULL;
+}
+
+size_t engine_partner_attrs(const td_partner *p, td_attr *out, size_t cap)
+{
+    size_t n = p->attrs ? p->attrs->n : 0;
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = (td_attr){p->attrs->kv[2 * i], p->attrs->kv[2 * i + 1]};
+    return n;
 }

@@ -7,7 +7,8 @@
  * lines; the parts move to their own allocations only when they grow.
  *
  * Place in the engine's line (tests/unit/test_engine_layers.sh): above
- * metric (a partner holds streams); pmap and everything above use it. */
+ * metric (a partner holds streams) and attrs (it holds an attribute set);
+ * pmap and everything above use it. */
 #ifndef TD_PARTNER_H
 #define TD_PARTNER_H
 
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attrs.h"
 #include "engine.h"
 #include "metric.h"
 
@@ -82,6 +84,7 @@ struct td_partner {
     uint8_t n_tiers;      /* entries in tiers */
     bool touched;         /* in engine.touched: its stored form is out of date */
     tier_state *tiers;    /* one per ladder of the program in force */
+    attr_set *attrs;      /* interned, shared with every partner holding the same map; NULL: none */
 };
 
 enum { PARTNER_INLINE_TIERS = 1, PARTNER_INLINE_STREAMS = 2 };
@@ -95,6 +98,14 @@ int partner_grow_streams(td_partner *p, size_t n);
 /* Replaces p's tier array (taking ownership of tiers, n entries, which may
  * be NULL), freeing the old one and the override notes it still holds. */
 void partner_set_tiers(td_partner *p, tier_state *tiers, size_t n);
+
+/* Replaces p's attributes with s (a reference the caller hands over; NULL
+ * for none), releasing the old set. */
+void partner_set_attrs(td_partner *p, attr_set *s);
+/* The ladders of prog (bit l for ladder l) p sits on: its types match the
+ * ladder's partner_types and its attributes pass the ladder's
+ * partner_filter. 0 when prog is NULL. */
+uint32_t partner_ladders(const program *prog, const td_partner *p);
 
 void tier_state_init(tier_state *ts);
 /* Back to init, freeing the override note. */

@@ -27,6 +27,7 @@
 #include <yaml.h>
 
 #include "td_yaml.h"
+#include "text.h"
 
 /* Scores are percentages: weights must add up to this. */
 #define SCORE_TOTAL_WEIGHT     100.0
@@ -736,7 +737,7 @@ static expr *read_expr(loader *ld, yaml_node_t *v, const char *what, char **src_
 /* ---- ladders -------------------------------------------------------- */
 
 typedef struct ladder_ctx {
-    yaml_node_t *types, *gate, *cumulative, *policy, *tiers;
+    yaml_node_t *types, *filter, *gate, *cumulative, *policy, *tiers;
 } ladder_ctx;
 
 typedef struct policy_ctx {
@@ -1210,12 +1211,110 @@ static void compute_mask(const program *p, ladder_def *l)
     l->metric_mask = mask;
 }
 
+/* One partner_filter entry's values: a list of 1..PROGRAM_MAX_LIST_ITEMS
+ * attribute values, each given once. */
+static void read_filter_values(loader *ld, partner_filter *f, yaml_node_t *list)
+{
+    char what[TD_MAX_ATTR_KEY + 32];
+    snprintf(what, sizeof what, "partner_filter '%s'", f->attr);
+    size_t n = count_items(ld, list, what, what, "values", "more than the limit of",
+                           PROGRAM_MAX_LIST_ITEMS);
+    if (!n)
+        return;
+    f->values = calloc(n, sizeof *f->values);
+    if (!f->values) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = node(ld, list->data.sequence.items.start[i]);
+        const char *s = it ? expect_text(ld, it, what) : NULL;
+        if (!s)
+            continue;
+        if (!td_text_ok(s, TD_MAX_ATTR_VALUE)) {
+            problem(ld, it, "%s: value must be 1..%d bytes of UTF-8 without control characters",
+                    what, TD_MAX_ATTR_VALUE);
+            continue;
+        }
+        bool seen = false;
+        for (size_t j = 0; j < f->n_values; j++)
+            seen = seen || !strcmp(f->values[j], s);
+        if (seen) {
+            problem(ld, it, "'%.*s' appears twice in %s", echo_len(s), s, what);
+            continue;
+        }
+        f->values[f->n_values] = dup_text(ld, s);
+        if (f->values[f->n_values])
+            f->n_values++;
+    }
+}
+
+/* partner_filter: {ATTR: [VALUE, ...], ...}, at least one attribute. */
+static void read_partner_filter(loader *ld, ladder_def *l, yaml_node_t *map)
+{
+    if (!expect_mapping(ld, map, "partner_filter"))
+        return;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n == 0) {
+        problem(ld, map,
+                "ladder '%s' has an empty partner_filter (leave it out to take every partner "
+                "its types match)",
+                l->name);
+        return;
+    }
+    if (n > TD_MAX_ATTRS) {
+        problem(ld, map, "partner_filter names %zu attributes, more than the limit of %d", n,
+                TD_MAX_ATTRS);
+        return;
+    }
+    l->filters = calloc(n, sizeof *l->filters);
+    if (!l->filters) {
+        ld->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
+        yaml_node_t *k = node(ld, pr->key), *v = node(ld, pr->value);
+        if (!k || !v)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            problem(ld, k, "keys in partner_filter must be attribute names, found %s",
+                    kind_name(k));
+            continue;
+        }
+        const char *key = scalar(k);
+        if (!attr_key_ok(key)) {
+            problem(ld, k,
+                    "partner_filter key '%.*s' must be 1..%d bytes of letters, digits, '_', '.' "
+                    "and '-'",
+                    echo_len(key), key, TD_MAX_ATTR_KEY);
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < l->n_filters; j++)
+            dup = dup || !strcmp(l->filters[j].attr, key);
+        if (dup) {
+            problem(ld, k, "duplicate key '%s' in partner_filter", key);
+            continue;
+        }
+        partner_filter *f = &l->filters[l->n_filters];
+        f->attr = dup_text(ld, key);
+        if (!f->attr)
+            continue;
+        l->n_filters++;
+        read_filter_values(ld, f, v);
+    }
+}
+
 static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
 {
-    static const key_slot keys[] = {
-        KEY_SLOT(ladder_ctx, "partner_types", types),   KEY_SLOT(ladder_ctx, "gate", gate),
-        KEY_SLOT(ladder_ctx, "cumulative", cumulative), KEY_SLOT(ladder_ctx, "policy", policy),
-        KEY_SLOT(ladder_ctx, "tiers", tiers),           {NULL, 0}};
+    static const key_slot keys[] = {KEY_SLOT(ladder_ctx, "partner_types", types),
+                                    KEY_SLOT(ladder_ctx, "partner_filter", filter),
+                                    KEY_SLOT(ladder_ctx, "gate", gate),
+                                    KEY_SLOT(ladder_ctx, "cumulative", cumulative),
+                                    KEY_SLOT(ladder_ctx, "policy", policy),
+                                    KEY_SLOT(ladder_ctx, "tiers", tiers),
+                                    {NULL, 0}};
     char what[TD_MAX_NAME + 16];
     snprintf(what, sizeof what, "ladder '%s'", l->name);
     l->policy = (ladder_policy){
@@ -1232,6 +1331,8 @@ static void read_ladder(loader *ld, ladder_def *l, yaml_node_t *v)
             c.types->data.sequence.items.top == c.types->data.sequence.items.start)
             problem(ld, c.types, "ladder '%s' has empty partner_types", l->name);
     }
+    if (c.filter)
+        read_partner_filter(ld, l, c.filter);
     if (c.gate)
         l->gate = read_expr(ld, c.gate, "gate", &l->gate_src);
     l->cumulative = true;
@@ -1404,6 +1505,13 @@ void program_free(program *p)
         for (size_t t = 0; t < l->n_types; t++)
             free(l->partner_types[t]);
         free(l->partner_types);
+        for (size_t f = 0; f < l->n_filters; f++) {
+            for (size_t i = 0; i < l->filters[f].n_values; i++)
+                free(l->filters[f].values[i]);
+            free(l->filters[f].values);
+            free(l->filters[f].attr);
+        }
+        free(l->filters);
         free(l->gate_src);
         expr_free(l->gate);
         for (size_t t = 0; t < l->n_tiers; t++)
@@ -1468,6 +1576,20 @@ const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *n
     return NULL;
 }
 
+bool attr_key_ok(const char *k)
+{
+    size_t n = k ? strnlen(k, TD_MAX_ATTR_KEY + 1) : 0;
+    if (n == 0 || n > TD_MAX_ATTR_KEY)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types)
 {
     if (!l)
@@ -1477,13 +1599,4 @@ bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_type
             if (types[i] && !strcmp(types[i], l->partner_types[j]))
                 return true;
     return false;
-}
-
-uint32_t program_ladders_for_types(const program *p, char *const *types, size_t n_types)
-{
-    uint32_t on = 0;
-    for (size_t l = 0; p && l < p->n_ladders; l++)
-        if (ladder_matches_types(&p->ladders[l], types, n_types))
-            on |= 1u << l;
-    return on;
 }

@@ -31,6 +31,9 @@
 #define TD_MAX_PROGRAM_BYTES (1u << 20)
 #define TD_MAX_SCORE_TERMS   32
 #define TD_MAX_WINDOW_DAYS   3660 /* ten years of rolling window */
+#define TD_MAX_ATTRS         32   /* attributes on one partner */
+#define TD_MAX_ATTR_KEY      64   /* bytes in an attribute key: [A-Za-z0-9_.-] */
+#define TD_MAX_ATTR_VALUE    256  /* bytes in an attribute value (common/text.h's rule) */
 
 /* policy review_deadline when absent */
 #define TD_REVIEW_DEADLINE_DEFAULT (14 * TD_SECONDS_PER_DAY)
@@ -118,10 +121,20 @@ typedef struct tier_def {
     size_t n_grants;
 } tier_def;
 
+/* One entry of a ladder's partner_filter (docs/program.md): a partner
+ * sits on the ladder only when its value of `attr` is one of values. */
+typedef struct partner_filter {
+    char *attr;
+    char **values;
+    size_t n_values;
+} partner_filter;
+
 typedef struct ladder_def {
     char *name;
     char **partner_types;
     size_t n_types;
+    partner_filter *filters; /* all must hold; none: types alone decide */
+    size_t n_filters;
     char *gate_src; /* NULL when no gate */
     expr *gate;
     /* true (the default): a tier qualifies only when its own `when` and
@@ -175,10 +188,11 @@ const char *ladder_tier_name(const ladder_def *l, int t);
 const benefit_grant *ladder_tier_grants(const ladder_def *l, int t, size_t *n);
 /* The grant of benefit `name` that holding tier t of l gives, or NULL. */
 const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *name);
+/* Whether k is an attribute key: 1..TD_MAX_ATTR_KEY bytes of
+ * [A-Za-z0-9_.-]. The one key rule for partner attributes, `where`
+ * filters and partner_filter alike. */
+bool attr_key_ok(const char *k);
 /* Whether a partner with these types sits on ladder l. */
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types);
-/* The ladders of p (bit l for ladder l) a partner with these types sits
- * on; 0 when p is NULL. */
-uint32_t program_ladders_for_types(const program *p, char *const *types, size_t n_types);
 
 #endif

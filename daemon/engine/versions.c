@@ -51,7 +51,7 @@ static void apply_to_partner(engine *e, const program *old, td_partner *p, td_ti
         p->ladders = 0;
         return;
     }
-    uint32_t on = program_ladders_for_types(np, p->types, p->n_types);
+    uint32_t on = partner_ladders(np, p);
     double values[TD_MAX_METRICS];
     eng_prog_values(&e->cp, p, UINT64_MAX, now, values);
     for (size_t l = 0; l < np->n_ladders; l++)

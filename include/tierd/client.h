@@ -95,6 +95,9 @@ int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditRe
                     td_error *err);
 int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
                         Tierd__CalibrateResponse **out, td_error *err);
+/* Tier counts per ladder broken down by the value of one partner attribute. */
+int td_client_stats_by(td_client *c, const Tierd__StatsByRequest *req, Tierd__StatsByResponse **out,
+                       td_error *err);
 
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);

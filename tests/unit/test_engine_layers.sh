@@ -27,6 +27,7 @@ program.h program.c
 engine.h
 mtree.h mtree.c
 metric.h metric.c
+attrs.h attrs.c
 partner.h partner.c
 pmap.h pmap.c
 names.h names.c

@@ -920,7 +920,7 @@ START_TEST(test_codec_still_reads_version_1_records)
     uint8_t *buf;
     size_t len;
     ck_assert_int_eq(engine_partner_encode(e, engine_partner_find(e, "old"), &buf, &len), 0);
-    ck_assert_uint_eq(buf[3], 3);
+    ck_assert_uint_eq(buf[3], 4);
     free(buf);
     /* A version-2 override without its actor is damage. */
     w.b[3] = 2;

@@ -323,7 +323,7 @@ START_TEST(test_unknown_keys_are_refused_at_every_level)
             "score)");
     refused(HEAD METRICS
             "ladders:\n  l:\n    partner_types: [x]\n    gates: a >= 1\n    tiers:\n" TIERS,
-            "f.yaml:9:5: unknown key 'gates' in ladder 'l' (expected partner_types, gate, "
+            "f.yaml:9:5: unknown key 'gates' in ladder 'l' (expected partner_types, partner_filter, gate, "
             "cumulative, policy, tiers)");
     refused(HEAD METRICS LADDER_HEAD TIERS "    policy: { grase: 90d }\n",
             "f.yaml:12:15: unknown key 'grase' in policy of ladder 'l' (expected review, grace, "
