@@ -78,6 +78,8 @@ static const rpc_method rpc_methods[] = {
     {"Simulate", TD_ROLE_READ, false, &tierd__simulate_request__descriptor, &tierd__simulate_response__descriptor, handle_simulate},
     {"Audit", TD_ROLE_READ, false, &tierd__audit_request__descriptor, &tierd__audit_response__descriptor, handle_audit},
     {"Calibrate", TD_ROLE_READ, false, &tierd__calibrate_request__descriptor, &tierd__calibrate_response__descriptor, handle_calibrate},
+    /* KPI history: stored snapshots only (docs/kpi.md). */
+    {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
 };
 /* clang-format on */
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "expr.h"
+#include "td_period.h"
 #include "td_time.h"
 #include "tierd/status.h"
 
@@ -31,6 +32,8 @@
 #define TD_MAX_PROGRAM_BYTES (1u << 20)
 #define TD_MAX_SCORE_TERMS   32
 #define TD_MAX_WINDOW_DAYS   3660 /* ten years of rolling window */
+#define TD_MAX_KPI_BY        4    /* attributes kpi.by may name */
+#define TD_MAX_ATTR_KEY      64   /* bytes in an attribute key (issue 13 contract) */
 
 /* policy review_deadline when absent */
 #define TD_REVIEW_DEADLINE_DEFAULT (14 * TD_SECONDS_PER_DAY)
@@ -144,6 +147,11 @@ typedef struct program {
     ladder_def *ladders;
     size_t n_ladders;
     int64_t longest_window_days; /* retention horizon for windowed state */
+    /* KPI history (docs/program.md, "KPI history"): `time_zone` as seconds
+     * east of UTC and `kpi: {period, by}`. */
+    td_period kpi_period;
+    char **kpi_by; /* attribute keys the snapshots break down by */
+    size_t n_kpi_by;
 } program;
 
 /* A growing list of diagnostics, each "file:line:column: message". */

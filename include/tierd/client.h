@@ -96,6 +96,10 @@ int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditRe
 int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
                         Tierd__CalibrateResponse **out, td_error *err);
 
+/* KPI history (docs/kpi.md): the report over stored snapshots; read only. */
+int td_client_kpi(td_client *c, const Tierd__KpiRequest *req, Tierd__KpiResponse **out,
+                  td_error *err);
+
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);
 
