@@ -89,6 +89,13 @@ static void timers_arm(timers *t)
         due = program_due;
     else if (program_due != TD_TIME_NONE && program_due < due)
         due = program_due;
+    /* Snapshots alone do not keep the loop alive: boundaries never end,
+     * and the daemon's sockets hold the loop anyway (a test's loop runs
+     * until the partners are done). */
+    if (due == TD_TIME_NONE)
+        uv_unref((uv_handle_t *)&t->timer);
+    else
+        uv_ref((uv_handle_t *)&t->timer);
     if (kpi_due != TD_TIME_NONE && (due == TD_TIME_NONE || kpi_due < due))
         due = kpi_due;
     if (due == TD_TIME_NONE) {
