@@ -104,6 +104,12 @@ td_time kpi_snap_due(const kpi_snap *k)
     return td_period_next(p->kpi_period, base);
 }
 
+td_time kpi_snap_boundary(const kpi_snap *k, td_time now)
+{
+    const program *p = engine_program(k->d->engine);
+    return p ? td_period_start(p->kpi_period, now) : TD_TIME_NONE;
+}
+
 /* ---- sums while the snapshot is taken ---- */
 
 typedef struct kpi_acc {
@@ -513,7 +519,7 @@ int kpi_snap_take(kpi_snap *k, td_time now, td_error *err)
     td_time due = kpi_snap_due(k);
     if (!p || due == TD_TIME_NONE || now < due)
         return 0;
-    td_time at = td_period_start(p->kpi_period, now);
+    td_time at = kpi_snap_boundary(k, now);
     kpi_take t = {.d = d, .p = p};
     for (size_t l = 0; l < p->n_ladders; l++)
         t.ladders[l].l = &p->ladders[l];

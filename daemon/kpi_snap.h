@@ -34,6 +34,9 @@ int kpi_snap_reload(kpi_snap *k, td_time now, td_error *err);
 /* The boundary the next snapshot is due at, or TD_TIME_NONE without a
  * program. */
 td_time kpi_snap_due(const kpi_snap *k);
+/* The boundary a snapshot taken at `now` is for: the last one at or
+ * before now (TD_TIME_NONE without a program). */
+td_time kpi_snap_boundary(const kpi_snap *k, td_time now);
 /* Takes the snapshot due, in the open turn (the caller has called
  * state_begin), for the last boundary at or before `now` (>= the due
  * boundary). Boundaries skipped (the daemon was down over them) get no

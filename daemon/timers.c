@@ -201,15 +201,17 @@ static void timers_on_timer(uv_timer_t *h)
     td_time due;
     char idbuf[TD_MAX_ID + 1];
     /* A boundary passed: partners due before it first, then the snapshot,
-     * so it describes the state just before the boundary. */
+     * so it describes the state just before the boundary (the last one
+     * passed: after a pause over several, only that one is taken). */
     td_time kpi_due = t->kpi ? kpi_snap_due(t->kpi) : TD_TIME_NONE;
     bool kpi_now = kpi_due != TD_TIME_NONE && kpi_due <= now;
+    td_time kpi_at = kpi_now ? kpi_snap_boundary(t->kpi, now) : TD_TIME_NONE;
     while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now &&
-           !(kpi_now && due >= kpi_due)) {
+           !(kpi_now && due >= kpi_at)) {
         memcpy(idbuf, id, strlen(id) + 1);
         eval_one(t, NULL, idbuf, due, now);
     }
-    if (kpi_now && !slice_full(t) && !(timer_heap_peek(t->heap, &id, &due) && due < kpi_due) &&
+    if (kpi_now && !slice_full(t) && !(timer_heap_peek(t->heap, &id, &due) && due < kpi_at) &&
         kpi_snap_take(t->kpi, now, &err) != 0)
         log_warning("timers: taking a KPI snapshot failed: %s", err.message);
     if (slice_commit(t, now + TIMERS_RETRY_S, &err) != 0)
