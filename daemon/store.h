@@ -3,8 +3,8 @@
  * It owns what must survive a crash: partners (as the engine's encoded
  * blobs, which carry metric and tier state), every accepted event keyed by
  * source+id (idempotency, forever), the sequence-numbered change log with a
- * per-partner index, program versions, connector cursors and the format
- * version.
+ * per-partner index, program versions, connector cursors, KPI snapshots
+ * (docs/kpi.md) and the format version.
  *
  * Writes go into one write transaction that the daemon opens with
  * store_begin and closes with store_commit at the end of a loop turn, so
