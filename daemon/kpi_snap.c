@@ -214,7 +214,8 @@ static int count_partner(kpi_take *t, td_partner *p, td_time at, td_error *err)
     if (store_get_kpi_activity(d->store, info.id, &before, &was_active, &found, err) != 0)
         return -(int)err->code;
     bool active = info.events != before;
-    if ((found || info.events || active) && (info.events != before || active != was_active) &&
+    (void)found; /* a partner never recorded counts from 0 events, inactive */
+    if ((info.events != before || active != was_active) &&
         store_put_kpi_activity(d->store, info.id, info.events, active, err) != 0)
         return -(int)err->code;
 
