@@ -479,6 +479,12 @@ int td_client_audit(td_client *c, const Tierd__AuditRequest *req, Tierd__AuditRe
     return CALL(c, "Audit", req, tierd__audit_response, out, err);
 }
 
+int td_client_kpi(td_client *c, const Tierd__KpiRequest *req, Tierd__KpiResponse **out,
+                  td_error *err)
+{
+    return CALL(c, "Kpi", req, tierd__kpi_response, out, err);
+}
+
 int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
                         Tierd__CalibrateResponse **out, td_error *err)
 {

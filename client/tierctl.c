@@ -919,6 +919,7 @@ static int cmd_watch(tctl *t, cmd_args *a);
 static int cmd_benefits(tctl *t, cmd_args *a);
 static int cmd_simulate(tctl *t, cmd_args *a);
 static int cmd_audit(tctl *t, cmd_args *a);
+static int cmd_kpi(tctl *t, cmd_args *a);
 static int cmd_calibrate(tctl *t, cmd_args *a);
 
 static const command commands[] = {
@@ -1064,6 +1065,14 @@ static const command commands[] = {
      0,
      cmd_calibrate,
      "calibrate --ladder L --target TIER=SHARE%,... [--metric M] [--json]"},
+    {NULL,
+     "kpi",
+     {"from=", "to=", "ladder=", "by=", "json", "csv", NULL},
+     0,
+     0,
+     cmd_kpi,
+     "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]   (KPI history per "
+     "period, from stored snapshots)"},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",
@@ -1449,6 +1458,15 @@ static int cmd_calibrate(tctl *t, cmd_args *a)
     if (whatif_format(t, a, c, &fmt) != 0)
         return TCTL_EXIT_USAGE;
     return tctl_calibrate(t, opt(a, "ladder"), opt(a, "target"), opt(a, "metric"), fmt, c->usage);
+}
+
+static int cmd_kpi(tctl *t, cmd_args *a)
+{
+    const command *c = command_named("kpi");
+    tctl_format fmt;
+    if (whatif_format(t, a, c, &fmt) != 0)
+        return TCTL_EXIT_USAGE;
+    return tctl_kpi(t, opt(a, "from"), opt(a, "to"), opt(a, "ladder"), opt(a, "by"), fmt, c->usage);
 }
 
 static void print_usage(FILE *f)

@@ -57,6 +57,8 @@ json_t *tctl_str(const char *s);
 
 /* Renderers (tierctl_render.c): JSON for scripts, text for people. */
 const char *tctl_tier_name(const char *t); /* "unranked" for none */
+/* A change's cause (enum Cause) as JSON and CSV spell it: "promotion", ... */
+const char *tctl_cause_name(int cause);
 /* What sets a demotion's date (enum DueReason): "grace_end", "review_point",
  * "grandfather_end", "next_drop", "review_deadline"; "" for none. */
 const char *tctl_due_name(int reason);
@@ -105,6 +107,9 @@ int tctl_simulate(tctl *t, const char *file, const char *at, const char *partner
                   bool all);
 int tctl_audit(tctl *t, const char *near, const char *ladder, tctl_format fmt, bool all,
                const char *usage);
+/* tierctl kpi (tierctl_kpi.c): from/to are time strings or NULL. */
+int tctl_kpi(tctl *t, const char *from, const char *to, const char *ladder, const char *by,
+             tctl_format fmt, const char *usage);
 int tctl_calibrate(tctl *t, const char *ladder, const char *target, const char *metric,
                    tctl_format fmt, const char *usage);
 

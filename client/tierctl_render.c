@@ -36,6 +36,11 @@ static const char *cause_name(Tierd__Cause c)
     return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";
 }
 
+const char *tctl_cause_name(int cause)
+{
+    return cause_name((Tierd__Cause)cause);
+}
+
 const char *tctl_due_name(int reason)
 {
     static const char *const names[] = {

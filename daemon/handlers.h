@@ -77,6 +77,9 @@ int handle_get_benefits(rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
 int handle_list_benefit_holders(rpc_call *call, const ProtobufCMessage *req,
                                 ProtobufCMessage **resp, td_error *err);
 
+/* ---- KPI history (handlers_kpi.c): Kpi, read only (docs/kpi.md) ---- */
+int handle_kpi(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp, td_error *err);
+
 /* ---- connector cursors (handlers_cursor.c) ---- */
 
 /* GetCursor: the connector's committed cursor ("" when none). */

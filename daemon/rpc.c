@@ -79,6 +79,8 @@ static const rpc_method rpc_methods[] = {
     {"Audit", TD_ROLE_READ, false, &tierd__audit_request__descriptor, &tierd__audit_response__descriptor, handle_audit},
     {"Calibrate", TD_ROLE_READ, false, &tierd__calibrate_request__descriptor, &tierd__calibrate_response__descriptor, handle_calibrate},
     {"StatsBy", TD_ROLE_READ, false, &tierd__stats_by_request__descriptor, &tierd__stats_by_response__descriptor, handle_stats_by},
+    /* KPI history: stored snapshots only (docs/kpi.md). */
+    {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
 };
 /* clang-format on */
 

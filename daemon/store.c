@@ -54,7 +54,7 @@
 
 #define STORE_DATA_FILE     "tierd.mdb"
 #define STORE_LOCK_FILE     "tierd.lock"
-#define STORE_MAX_DBS       8
+#define STORE_MAX_DBS       10
 #define STORE_MAX_KEY       511        /* LMDB's default maximum key size */
 #define STORE_MAX_VALUE     (1u << 30) /* far above any record; guards size_t -> LMDB */
 #define STORE_FILE_MODE     0600       /* every partner's facts: the daemon's user only */
@@ -78,6 +78,11 @@ struct store {
     char *dir;
     MDB_env *env;
     MDB_dbi meta, partners, events, changes, partner_changes, programs, cursors, ilog;
+    /* KPI history (issue 13): snapshots by boundary instant, and each
+     * partner's event count at the last snapshot. Absent from a read-only
+     * store written before they existed (has_kpi false): read as empty. */
+    MDB_dbi kpi, kpi_activity;
+    bool has_kpi;
 
     MDB_txn *wtxn; /* the open write transaction, if any */
     MDB_txn *rtxn; /* a reset read transaction kept for renewal */
@@ -386,9 +391,16 @@ static int open_dbs(store *s, MDB_txn *txn, unsigned flags, td_error *err)
         {"programs", &s->programs},
         {"cursors", &s->cursors},
         {"ilog", &s->ilog},
+        {"kpi", &s->kpi},
+        {"kpi_activity", &s->kpi_activity},
     };
+    s->has_kpi = true;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND && (dbs[i].dbi == &s->kpi || dbs[i].dbi == &s->kpi_activity)) {
+            s->has_kpi = false;
+            continue;
+        }
         if (rc == MDB_NOTFOUND)
             return td_error_set(err, TD_UNAVAILABLE,
                                 "state dir %s is read-only and holds no tierd store", s->dir);
@@ -1398,4 +1410,131 @@ int store_get_meta(store *s, const char *name, uint8_t **val, size_t *len, td_er
     if (rc == -TD_NOT_FOUND)
         td_error_set(err, TD_NOT_FOUND, "store: no meta value '%s'", name);
     return rc;
+}
+
+/* ---- KPI history ---- */
+
+int store_put_kpi(store *s, int64_t at, const uint8_t *pb, size_t len, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_value("KPI snapshot", pb, len, err);
+    if (rc)
+        return rc;
+    if (at <= 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: KPI snapshot at %lld", (long long)at);
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, (uint64_t)at);
+    return put(s, s->kpi, key, sizeof key, pb, len, 0, "writing a KPI snapshot", err);
+}
+
+struct kpi_walk {
+    store_kpi_fn fn;
+    void *ud;
+    int64_t to;
+    int rc;
+};
+
+static int visit_kpi(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct kpi_walk *w = ud;
+    if (k->mv_size != STORE_SEQ_BYTES)
+        return 0;
+    int64_t at = (int64_t)be64_get(k->mv_data);
+    if (w->to && at > w->to)
+        return 1;
+    w->rc = w->fn(w->ud, at, v->mv_data, v->mv_size);
+    return w->rc ? 1 : 0;
+}
+
+int store_each_kpi(store *s, int64_t from, int64_t to, store_kpi_fn fn, void *ud, td_error *err)
+{
+    if (!s->has_kpi)
+        return 0;
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, (uint64_t)(from > 0 ? from : 0));
+    MDB_val start = {sizeof key, key};
+    struct kpi_walk w = {fn, ud, to, 0};
+    int rc = walk(s, s->kpi, &start, MDB_SET_RANGE, MDB_NEXT, visit_kpi, &w,
+                  "reading KPI snapshots", err);
+    return rc ? rc : w.rc;
+}
+
+int store_each_kpi_before(store *s, int64_t before, size_t limit, store_kpi_fn fn, void *ud,
+                          td_error *err)
+{
+    if (!s->has_kpi)
+        return 0;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    int rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->kpi, &cur);
+    if (rc) {
+        read_end(s, txn);
+        return store_error(s, rc, "reading KPI snapshots", err);
+    }
+    uint8_t key[STORE_SEQ_BYTES];
+    be64_put(key, (uint64_t)(before > 0 ? before : 0));
+    MDB_val k = {sizeof key, key}, v;
+    /* The first key at or after `before`, then back; past the end, the last. */
+    rc = before > 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : MDB_NOTFOUND;
+    rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    int out = 0;
+    for (size_t n = 0; rc == 0 && (!limit || n < limit); n++) {
+        int64_t at = (int64_t)be64_get(k.mv_data);
+        if (before > 0 && at >= before)
+            break;
+        if ((out = fn(ud, at, v.mv_data, v.mv_size)) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        out = store_error(s, rc, "reading KPI snapshots", err);
+    mdb_cursor_close(cur);
+    read_end(s, txn);
+    return out;
+}
+
+#define STORE_ACTIVITY_BYTES (STORE_SEQ_BYTES + 1)
+
+int store_get_kpi_activity(store *s, const char *partner, uint64_t *events, bool *active,
+                           bool *found, td_error *err)
+{
+    *found = false;
+    *events = 0;
+    *active = false;
+    if (!s->has_kpi)
+        return 0;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    int rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_val key = {strlen(partner), (void *)partner}, val;
+    rc = mdb_get(txn, s->kpi_activity, &key, &val);
+    if (rc == 0 && val.mv_size == STORE_ACTIVITY_BYTES) {
+        *events = be64_get(val.mv_data);
+        *active = ((const uint8_t *)val.mv_data)[STORE_SEQ_BYTES] != 0;
+        *found = true;
+    }
+    read_end(s, txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return store_error(s, rc, "reading KPI activity", err);
+    return 0;
+}
+
+int store_put_kpi_activity(store *s, const char *partner, uint64_t events, bool active,
+                           td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("partner id", partner, 0, err);
+    if (rc)
+        return rc;
+    uint8_t v[STORE_ACTIVITY_BYTES];
+    be64_put(v, events);
+    v[STORE_SEQ_BYTES] = active ? 1 : 0;
+    return put(s, s->kpi_activity, partner, strlen(partner), v, sizeof v, 0, "writing KPI activity",
+               err);
 }

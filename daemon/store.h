@@ -3,8 +3,8 @@
  * It owns what must survive a crash: partners (as the engine's encoded
  * blobs, which carry metric and tier state), every accepted event keyed by
  * source+id (idempotency, forever), the sequence-numbered change log with a
- * per-partner index, program versions, connector cursors and the format
- * version.
+ * per-partner index, program versions, connector cursors, KPI snapshots
+ * (docs/kpi.md) and the format version.
  *
  * Writes go into one write transaction that the daemon opens with
  * store_begin and closes with store_commit at the end of a loop turn, so
@@ -150,6 +150,24 @@ int store_get_program(store *s, uint64_t index, uint8_t **pb, size_t *len, td_er
 int store_put_cursor(store *s, const char *connector, const char *cursor, td_error *err);
 /* *cursor is malloc'd; NULL when none was committed. */
 int store_get_cursor(store *s, const char *connector, char **cursor, td_error *err);
+
+/* ---- KPI history (docs/kpi.md): boundary instant -> encoded tierd.KpiSnapshot ---- */
+/* Writes (or replaces) the snapshot of boundary `at` (> 0) in the turn. */
+int store_put_kpi(store *s, int64_t at, const uint8_t *pb, size_t len, td_error *err);
+typedef int (*store_kpi_fn)(void *ud, int64_t at, const uint8_t *pb, size_t len);
+/* Snapshots with from <= at <= to (to 0: no end) in time order; fn
+ * returning non-zero stops and is returned. */
+int store_each_kpi(store *s, int64_t from, int64_t to, store_kpi_fn fn, void *ud, td_error *err);
+/* Snapshots with at < before (before 0: all), newest first, at most limit
+ * (0: no limit). */
+int store_each_kpi_before(store *s, int64_t before, size_t limit, store_kpi_fn fn, void *ud,
+                          td_error *err);
+/* A partner's event count at the last snapshot and whether it was active
+ * in the period that snapshot closed; *found false when never recorded. */
+int store_get_kpi_activity(store *s, const char *partner, uint64_t *events, bool *active,
+                           bool *found, td_error *err);
+int store_put_kpi_activity(store *s, const char *partner, uint64_t events, bool active,
+                           td_error *err);
 
 /* ---- small named values (clock, counters) ---- */
 int store_put_meta(store *s, const char *name, const uint8_t *val, size_t len, td_error *err);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kpi_snap.h"
 #include "log.h"
 #include "state.h"
 
@@ -46,6 +47,7 @@ struct timers {
     size_t n_slice;
     uint64_t slice_started; /* uv_hrtime() at the slice's first partner */
     timers_stats stats;
+    kpi_snap *kpi; /* KPI snapshots: one more kind of due instant */
 
     /* Start-up fill: a million partners' due times take seconds to
      * compute, so after a restart they are queued in slices while the
@@ -82,10 +84,20 @@ static void timers_arm(timers *t)
     const char *id;
     td_time due;
     td_time program_due = engine_next_program_due(t->d->engine);
+    td_time kpi_due = t->kpi ? kpi_snap_due(t->kpi) : TD_TIME_NONE;
     if (!timer_heap_peek(t->heap, &id, &due))
         due = program_due;
     else if (program_due != TD_TIME_NONE && program_due < due)
         due = program_due;
+    /* Snapshots alone do not keep the loop alive: boundaries never end,
+     * and the daemon's sockets hold the loop anyway (a test's loop runs
+     * until the partners are done). */
+    if (due == TD_TIME_NONE)
+        uv_unref((uv_handle_t *)&t->timer);
+    else
+        uv_ref((uv_handle_t *)&t->timer);
+    if (kpi_due != TD_TIME_NONE && (due == TD_TIME_NONE || kpi_due < due))
+        due = kpi_due;
     if (due == TD_TIME_NONE) {
         uv_timer_stop(&t->timer);
         return;
@@ -188,10 +200,20 @@ static void timers_on_timer(uv_timer_t *h)
     const char *id;
     td_time due;
     char idbuf[TD_MAX_ID + 1];
-    while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now) {
+    /* A boundary passed: partners due before it first, then the snapshot,
+     * so it describes the state just before the boundary (the last one
+     * passed: after a pause over several, only that one is taken). */
+    td_time kpi_due = t->kpi ? kpi_snap_due(t->kpi) : TD_TIME_NONE;
+    bool kpi_now = kpi_due != TD_TIME_NONE && kpi_due <= now;
+    td_time kpi_at = kpi_now ? kpi_snap_boundary(t->kpi, now) : TD_TIME_NONE;
+    while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now &&
+           !(kpi_now && due >= kpi_at)) {
         memcpy(idbuf, id, strlen(id) + 1);
         eval_one(t, NULL, idbuf, due, now);
     }
+    if (kpi_now && !slice_full(t) && !(timer_heap_peek(t->heap, &id, &due) && due < kpi_at) &&
+        kpi_snap_take(t->kpi, now, &err) != 0)
+        log_warning("timers: taking a KPI snapshot failed: %s", err.message);
     if (slice_commit(t, now + TIMERS_RETRY_S, &err) != 0)
         log_warning("timers: committing expired windows failed, retrying in %ds: %s",
                     TIMERS_RETRY_S, err.message);
@@ -294,6 +316,10 @@ static void timers_on_everyone(void *ud)
 {
     timers *t = ud;
     td_error err = {0};
+    /* A failed commit may have dropped a snapshot; a new program may
+     * change the period. */
+    if (t->kpi && kpi_snap_reload(t->kpi, tierd_now(t->d), &err) != 0)
+        log_error("timers: reading the last KPI snapshot failed: %s", err.message);
     if (timers_rebuild(t, &err) != 0)
         log_error("timers: rebuilding the queue failed: %s", err.message);
 }
@@ -305,6 +331,7 @@ static void timers_on_partner(void *ud, const char *partner_id)
 
 static void timers_free(timers *t)
 {
+    kpi_snap_free(t->kpi);
     timer_heap_free(t->heap);
     free(t->slice);
     free(t->fill_ids);
@@ -340,6 +367,10 @@ int timers_open(tierd *d, timers **out, td_error *err)
     if (!t->heap || !t->slice) {
         timers_free(t);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "timers: out of memory");
+    }
+    if (d->store && kpi_snap_open(d, tierd_now(d), &t->kpi, err) != 0) {
+        timers_free(t);
+        return -(int)err->code;
     }
     /* A fake clock moves only through timers_advance, so nothing is armed. */
     if (d->loop && !d->fake_clock) {
@@ -442,9 +473,21 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
         if (rc)
             break;
         bool have = timer_heap_peek(t->heap, &id, &due) && due <= to;
+        /* A KPI boundary takes its place in time order too, before
+         * anything due at the boundary itself (kpi_snap.h). */
+        td_time kpi_due = t->kpi ? kpi_snap_due(t->kpi) : TD_TIME_NONE;
+        td_time program_due = engine_next_program_due(d->engine);
+        if (kpi_due != TD_TIME_NONE && kpi_due <= to && (!have || kpi_due <= due) &&
+            (program_due == TD_TIME_NONE || kpi_due <= program_due)) {
+            if (kpi_snap_take(t->kpi, kpi_due < from ? from : kpi_due, err) != 0) {
+                rc = -1;
+                break;
+            }
+            rc = advance_slice(t, err);
+            continue;
+        }
         /* A scheduled version takes effect in its place in time order: the
          * partners due before it are judged under the old one. */
-        td_time program_due = engine_next_program_due(d->engine);
         if (program_due != TD_TIME_NONE && program_due <= to && (!have || program_due <= due)) {
             td_time at = program_due < from ? from : program_due;
             if (state_apply_scheduled(d, &at, err) < 0 ||

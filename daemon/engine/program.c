@@ -1383,10 +1383,88 @@ static void read_ladders(loader *ld, yaml_node_t *map)
     }
 }
 
+/* ---- KPI history: time_zone and kpi ---------------------------------- */
+
+static void read_time_zone(loader *ld, yaml_node_t *v)
+{
+    const char *s = expect_text(ld, v, "time_zone");
+    td_error err = {0};
+    if (s && td_zone_parse(s, &ld->p->kpi_period.offset, &err) != 0)
+        problem(ld, v, "time_zone: %s", err.message);
+}
+
+/* An attribute key kpi.by names: what a partner's attrs may hold
+ * (attr_key_ok, the one key rule). */
+static bool check_attr_key(loader *ld, const yaml_node_t *n, const char *s)
+{
+    bool ok = attr_key_ok(s);
+    if (!ok)
+        problem(ld, n,
+                "kpi.by: attribute '%.*s' must be 1 to %d bytes of letters, digits, '_', '.' and "
+                "'-'",
+                echo_len(s), s, TD_MAX_ATTR_KEY);
+    return ok;
+}
+
+static void read_kpi_by(loader *ld, yaml_node_t *list)
+{
+    /* `by: []` says "no breakdown" as plainly as leaving it out. */
+    if (list->type == YAML_SEQUENCE_NODE &&
+        list->data.sequence.items.top == list->data.sequence.items.start)
+        return;
+    size_t n = count_items(ld, list, "kpi.by", "kpi.by", "attributes", "more than the limit of",
+                           TD_MAX_KPI_BY);
+    if (!n)
+        return;
+    program *p = ld->p;
+    p->kpi_by = calloc(n, sizeof *p->kpi_by);
+    if (!p->kpi_by) {
+        ld->oom = true;
+        return;
+    }
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = node(ld, *it);
+        const char *s = v ? expect_text(ld, v, "an attribute in kpi.by") : NULL;
+        if (!s || !check_attr_key(ld, v, s))
+            continue;
+        bool dup = false;
+        for (size_t i = 0; i < p->n_kpi_by; i++)
+            dup = dup || !strcmp(p->kpi_by[i], s);
+        if (dup) {
+            problem(ld, v, "kpi.by names attribute '%s' twice", s);
+            continue;
+        }
+        if (!(p->kpi_by[p->n_kpi_by] = dup_text(ld, s)))
+            return;
+        p->n_kpi_by++;
+    }
+}
+
+typedef struct kpi_ctx {
+    yaml_node_t *period, *by;
+} kpi_ctx;
+
+static void read_kpi(loader *ld, yaml_node_t *map)
+{
+    static const key_slot keys[] = {
+        KEY_SLOT(kpi_ctx, "period", period), KEY_SLOT(kpi_ctx, "by", by), {NULL, 0}};
+    kpi_ctx c = {0};
+    if (!each_pair(ld, map, "kpi", keys, &c))
+        return;
+    const char *s;
+    td_error err = {0};
+    if (c.period && (s = expect_text(ld, c.period, "kpi.period")) &&
+        td_period_parse(s, &ld->p->kpi_period.kind, &err) != 0)
+        problem(ld, c.period, "kpi.period: %s", err.message);
+    if (c.by)
+        read_kpi_by(ld, c.by);
+}
+
 /* ---- the document --------------------------------------------------- */
 
 typedef struct top_ctx {
-    yaml_node_t *program, *version, *effective, *notice, *metrics, *ladders;
+    yaml_node_t *program, *version, *effective, *notice, *metrics, *ladders, *time_zone, *kpi;
 } top_ctx;
 
 static void read_program(loader *ld, yaml_node_t *root)
@@ -1397,6 +1475,8 @@ static void read_program(loader *ld, yaml_node_t *root)
                                     KEY_SLOT(top_ctx, "notice", notice),
                                     KEY_SLOT(top_ctx, "metrics", metrics),
                                     KEY_SLOT(top_ctx, "ladders", ladders),
+                                    KEY_SLOT(top_ctx, "time_zone", time_zone),
+                                    KEY_SLOT(top_ctx, "kpi", kpi),
                                     {NULL, 0}};
     top_ctx c = {0};
     if (root->type != YAML_MAPPING_NODE) {
@@ -1428,6 +1508,10 @@ static void read_program(loader *ld, yaml_node_t *root)
     }
     if (c.notice)
         read_duration(ld, c.notice, "notice", &p->notice);
+    if (c.time_zone)
+        read_time_zone(ld, c.time_zone);
+    if (c.kpi)
+        read_kpi(ld, c.kpi);
     if (!c.metrics)
         problem(ld, root, "missing 'metrics'");
     else
@@ -1519,6 +1603,9 @@ void program_free(program *p)
         free(l->tiers);
     }
     free(p->ladders);
+    for (size_t i = 0; i < p->n_kpi_by; i++)
+        free(p->kpi_by[i]);
+    free(p->kpi_by);
     free(p->name);
     free(p->version);
     free(p);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "expr.h"
+#include "td_period.h"
 #include "td_time.h"
 #include "tierd/status.h"
 
@@ -34,6 +35,7 @@
 #define TD_MAX_ATTRS         32   /* attributes on one partner */
 #define TD_MAX_ATTR_KEY      64   /* bytes in an attribute key: [A-Za-z0-9_.-] */
 #define TD_MAX_ATTR_VALUE    256  /* bytes in an attribute value (common/text.h's rule) */
+#define TD_MAX_KPI_BY        4    /* attributes kpi.by may name */
 
 /* policy review_deadline when absent */
 #define TD_REVIEW_DEADLINE_DEFAULT (14 * TD_SECONDS_PER_DAY)
@@ -157,6 +159,11 @@ typedef struct program {
     ladder_def *ladders;
     size_t n_ladders;
     int64_t longest_window_days; /* retention horizon for windowed state */
+    /* KPI history (docs/program.md, "KPI history"): `time_zone` as seconds
+     * east of UTC and `kpi: {period, by}`. */
+    td_period kpi_period;
+    char **kpi_by; /* attribute keys the snapshots break down by */
+    size_t n_kpi_by;
 } program;
 
 /* A growing list of diagnostics, each "file:line:column: message". */

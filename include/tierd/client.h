@@ -99,6 +99,10 @@ int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
 int td_client_stats_by(td_client *c, const Tierd__StatsByRequest *req, Tierd__StatsByResponse **out,
                        td_error *err);
 
+/* KPI history (docs/kpi.md): the report over stored snapshots; read only. */
+int td_client_kpi(td_client *c, const Tierd__KpiRequest *req, Tierd__KpiResponse **out,
+                  td_error *err);
+
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);
 

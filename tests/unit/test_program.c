@@ -317,7 +317,7 @@ START_TEST(test_unknown_keys_are_refused_at_every_level)
 {
     refused(HEAD "colour: red\n" METRICS LADDER_HEAD TIERS,
             "f.yaml:3:1: unknown key 'colour' in the program (expected program, version, "
-            "effective, notice, metrics, ladders)");
+            "effective, notice, metrics, ladders, time_zone, kpi)");
     refused(HEAD "metrics:\n  a: { agg: sum, windw: 30d }\n  b: { agg: sum }\n" LADDER_HEAD TIERS,
             "f.yaml:4:18: unknown key 'windw' in metric 'a' (expected agg, event, window, "
             "score)");
@@ -847,6 +847,60 @@ START_TEST(test_bad_benefits_are_refused_where_written)
 }
 END_TEST
 
+/* ---- KPI history: time_zone and kpi (docs/program.md) ---- */
+
+START_TEST(test_kpi_keys_default_to_daily_utc_without_breakdown)
+{
+    program *p = parse_ok(HEAD METRICS LADDER_HEAD TIERS);
+    ck_assert_int_eq(p->kpi_period.kind, TD_PERIOD_DAY);
+    ck_assert_int_eq(p->kpi_period.offset, 0);
+    ck_assert_uint_eq(p->n_kpi_by, 0);
+    program_free(p);
+}
+END_TEST
+
+START_TEST(test_kpi_keys_set_zone_period_and_attributes)
+{
+    program *p =
+        parse_ok(HEAD METRICS LADDER_HEAD TIERS
+                 "time_zone: \"-05:30\"\nkpi: {period: quarter, by: [region, size.band]}\n");
+    ck_assert_int_eq(p->kpi_period.kind, TD_PERIOD_QUARTER);
+    ck_assert_int_eq(p->kpi_period.offset, -(5 * 3600 + 30 * 60));
+    ck_assert_uint_eq(p->n_kpi_by, 2);
+    ck_assert_str_eq(p->kpi_by[0], "region");
+    ck_assert_str_eq(p->kpi_by[1], "size.band");
+    program_free(p);
+    p = parse_ok(HEAD METRICS LADDER_HEAD TIERS "kpi: {period: month, by: []}\n");
+    ck_assert_int_eq(p->kpi_period.kind, TD_PERIOD_MONTH);
+    ck_assert_uint_eq(p->n_kpi_by, 0);
+    program_free(p);
+}
+END_TEST
+
+START_TEST(test_bad_kpi_keys_are_refused_where_written)
+{
+    refused(HEAD METRICS LADDER_HEAD TIERS "time_zone: Europe/Paris\n",
+            FILE_NAME ":12:12: time_zone: time zone 'Europe/Paris': only UTC and fixed offsets "
+                      "such as +02:00 or -05:30 are supported (no IANA names such as Europe/Paris: "
+                      "their offsets change with daylight saving time)");
+    refused(HEAD METRICS LADDER_HEAD TIERS "time_zone: \"+15:00\"\n",
+            FILE_NAME ":12:12: time_zone: time zone '+15:00' is out of range (-14:00 to +14:00)");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: {period: 2d}\n",
+            FILE_NAME ":12:15: kpi.period: period '2d' is not one of 1d, 7d, 30d, month, quarter");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: {every: 1d}\n",
+            FILE_NAME ":12:7: unknown key 'every' in kpi (expected period, by)");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: {by: [region, region]}\n",
+            FILE_NAME ":12:20: kpi.by names attribute 'region' twice");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: {by: [\"re gion\"]}\n",
+            FILE_NAME ":12:12: kpi.by: attribute 're gion' must be 1 to 64 bytes of letters, "
+                      "digits, '_', '.' and '-'");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: {by: [a, b, c, d, e]}\n",
+            FILE_NAME ":12:11: kpi.by has 5 attributes, more than the limit of 4");
+    refused(HEAD METRICS LADDER_HEAD TIERS "kpi: daily\n",
+            FILE_NAME ":12:6: kpi must be a mapping, found a scalar");
+}
+END_TEST
+
 static Suite *program_suite(void)
 {
     Suite *s = suite_create("program");
@@ -885,6 +939,9 @@ static Suite *program_suite(void)
     tcase_add_test(tc, test_benefits_split_into_name_and_value_keeping_the_text);
     tcase_add_test(tc, test_a_tier_grants_its_own_benefits_and_every_lower_tiers);
     tcase_add_test(tc, test_bad_benefits_are_refused_where_written);
+    tcase_add_test(tc, test_kpi_keys_default_to_daily_utc_without_breakdown);
+    tcase_add_test(tc, test_kpi_keys_set_zone_period_and_attributes);
+    tcase_add_test(tc, test_bad_kpi_keys_are_refused_where_written);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_period.h"
 #include "td_time.h"
 #include "testutil.h"
 
@@ -289,6 +290,102 @@ START_TEST(test_anchors_no_year_has_give_no_time)
 }
 END_TEST
 
+/* ---- KPI periods (td_period.h) ---- */
+
+static td_time at(const char *s)
+{
+    td_time t;
+    td_error err = {0};
+    ck_assert_msg(td_time_parse(s, &t, &err) == 0, "%s: %s", s, err.message);
+    return t;
+}
+
+START_TEST(test_daily_periods_begin_at_midnight_in_the_zone)
+{
+    td_period utc = {TD_PERIOD_DAY, 0}, plus2 = {TD_PERIOD_DAY, 2 * 3600},
+              minus530 = {TD_PERIOD_DAY, -(5 * 3600 + 30 * 60)};
+    ck_assert_int_eq(td_period_start(utc, at("2026-03-10T15:00:00Z")), at("2026-03-10"));
+    ck_assert_int_eq(td_period_next(utc, at("2026-03-10T15:00:00Z")), at("2026-03-11"));
+    /* A boundary is the start of its own period, and the next is a day on. */
+    ck_assert_int_eq(td_period_start(utc, at("2026-03-10")), at("2026-03-10"));
+    ck_assert_int_eq(td_period_next(utc, at("2026-03-10")), at("2026-03-11"));
+    /* 23:30 UTC is already the next day at +02:00, midnight there is 22:00 UTC. */
+    ck_assert_int_eq(td_period_start(plus2, at("2026-03-10T23:30:00Z")),
+                     at("2026-03-10T22:00:00Z"));
+    ck_assert_int_eq(td_period_next(plus2, at("2026-03-10T21:59:59Z")), at("2026-03-10T22:00:00Z"));
+    ck_assert_int_eq(td_period_start(minus530, at("2026-03-10T03:00:00Z")),
+                     at("2026-03-09T05:30:00Z"));
+    ck_assert_int_eq(td_period_next(minus530, at("2026-03-10T03:00:00Z")),
+                     at("2026-03-10T05:30:00Z"));
+}
+END_TEST
+
+START_TEST(test_weeks_begin_on_monday_and_30d_periods_count_from_1970)
+{
+    td_period week = {TD_PERIOD_WEEK, 0}, d30 = {TD_PERIOD_30D, 3600};
+    /* 2026-03-12 is a Thursday; its week began Monday 2026-03-09. */
+    ck_assert_int_eq(td_period_start(week, at("2026-03-12T10:00:00Z")), at("2026-03-09"));
+    ck_assert_int_eq(td_period_next(week, at("2026-03-12T10:00:00Z")), at("2026-03-16"));
+    ck_assert_int_eq(td_period_start(week, at("2026-03-09")), at("2026-03-09"));
+    /* Local day 20520 (2026-03-08) starts a 30-day period: 20520 = 684 * 30. */
+    ck_assert_int_eq(td_period_start(d30, at("2026-03-20T00:00:00Z")),
+                     at("2026-03-08T00:00:00Z") - 3600);
+    ck_assert_int_eq(td_period_next(d30, at("2026-03-20T00:00:00Z")),
+                     at("2026-04-07T00:00:00Z") - 3600);
+}
+END_TEST
+
+START_TEST(test_months_and_quarters_begin_on_the_first_in_the_zone)
+{
+    td_period month = {TD_PERIOD_MONTH, 0}, quarter = {TD_PERIOD_QUARTER, 0},
+              qtokyo = {TD_PERIOD_QUARTER, 9 * 3600}, mny = {TD_PERIOD_MONTH, -5 * 3600};
+    ck_assert_int_eq(td_period_start(month, at("2026-02-28T23:59:59Z")), at("2026-02-01"));
+    ck_assert_int_eq(td_period_next(month, at("2026-02-28T23:59:59Z")), at("2026-03-01"));
+    ck_assert_int_eq(td_period_next(month, at("2026-12-15")), at("2027-01-01"));
+    ck_assert_int_eq(td_period_next(month, at("2028-01-31")), at("2028-02-01"));
+    ck_assert_int_eq(td_period_start(quarter, at("2026-06-30T12:00:00Z")), at("2026-04-01"));
+    ck_assert_int_eq(td_period_next(quarter, at("2026-06-30T12:00:00Z")), at("2026-07-01"));
+    ck_assert_int_eq(td_period_next(quarter, at("2026-11-02")), at("2027-01-01"));
+    /* 2026-03-31T16:00Z is already April 1st in Tokyo (+09:00). */
+    ck_assert_int_eq(td_period_start(qtokyo, at("2026-03-31T16:00:00Z")),
+                     at("2026-03-31T15:00:00Z"));
+    ck_assert_int_eq(td_period_start(qtokyo, at("2026-03-31T14:59:59Z")),
+                     at("2025-12-31T15:00:00Z"));
+    /* 2026-03-01T03:00Z is still February at -05:00. */
+    ck_assert_int_eq(td_period_start(mny, at("2026-03-01T03:00:00Z")), at("2026-02-01T05:00:00Z"));
+    ck_assert_int_eq(td_period_next(mny, at("2026-03-01T03:00:00Z")), at("2026-03-01T05:00:00Z"));
+}
+END_TEST
+
+START_TEST(test_zones_and_periods_parse_and_refuse_by_name)
+{
+    int32_t off = 1;
+    td_period_kind k;
+    td_error err = {0};
+    ck_assert_int_eq(td_zone_parse("UTC", &off, &err), 0);
+    ck_assert_int_eq(off, 0);
+    ck_assert_int_eq(td_zone_parse("+14:00", &off, &err), 0);
+    ck_assert_int_eq(off, 14 * 3600);
+    ck_assert_int_eq(td_zone_parse("-09:30", &off, &err), 0);
+    ck_assert_int_eq(off, -(9 * 3600 + 30 * 60));
+    char buf[TD_ZONE_STRLEN];
+    td_zone_format(off, buf, sizeof buf);
+    ck_assert_str_eq(buf, "-09:30");
+    td_zone_format(0, buf, sizeof buf);
+    ck_assert_str_eq(buf, "UTC");
+    ck_assert_int_eq(td_zone_parse("America/New_York", &off, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.message, "only UTC and fixed offsets"));
+    ck_assert_int_eq(td_zone_parse("+2:00", &off, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_int_eq(td_zone_parse("+02:60", &off, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_str_eq(err.message, "time zone '+02:60' is out of range (-14:00 to +14:00)");
+    ck_assert_int_eq(td_period_parse("quarter", &k, &err), 0);
+    ck_assert_int_eq(k, TD_PERIOD_QUARTER);
+    ck_assert_str_eq(td_period_name(k), "quarter");
+    ck_assert_int_eq(td_period_parse("daily", &k, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_str_eq(err.message, "period 'daily' is not one of 1d, 7d, 30d, month, quarter");
+}
+END_TEST
+
 static Suite *time_suite(void)
 {
     Suite *s = suite_create("time");
@@ -309,6 +406,10 @@ static Suite *time_suite(void)
     tcase_add_test(tc, test_anniversaries_fall_strictly_after_the_given_time);
     tcase_add_test(tc, test_leap_day_anchors_fall_on_1_march_in_common_years);
     tcase_add_test(tc, test_anchors_no_year_has_give_no_time);
+    tcase_add_test(tc, test_daily_periods_begin_at_midnight_in_the_zone);
+    tcase_add_test(tc, test_weeks_begin_on_monday_and_30d_periods_count_from_1970);
+    tcase_add_test(tc, test_months_and_quarters_begin_on_the_first_in_the_zone);
+    tcase_add_test(tc, test_zones_and_periods_parse_and_refuse_by_name);
     suite_add_tcase(s, tc);
     return s;
 }
