@@ -141,12 +141,31 @@ const char *replay_refusal(const tierd *d, const td_partner *p, td_time at, char
     return NULL;
 }
 
+/* Splits the turn's changed partners around a walk of the timer queue. The
+ * events applied so far are in the ingest log, so their partners' records
+ * may lag it (a restart replays them); what the walk moves (a window edge
+ * crossed, a grace begun, a review-point demotion) is in no log, so those
+ * partners are written with the turn. Left to the handler's final absorb,
+ * they would be taken for replayable, and a restart would rebuild them
+ * from their events alone, losing every time-driven move since. */
+static void absorb_before_walk(tierd *d)
+{
+    state_absorb(d, true);
+}
+
+static void absorb_after_walk(tierd *d)
+{
+    state_absorb(d, false);
+}
+
 int replay_advance_to(tierd *d, td_time at, td_error *err)
 {
     if (at <= d->replay_at)
         return 0;
     if (d->timers) {
+        absorb_before_walk(d);
         int rc = timers_walk(d->timers, d->replay_at, at, err);
+        absorb_after_walk(d);
         if (rc)
             return rc;
     }
@@ -160,7 +179,9 @@ int replay_finish(tierd *d, td_error *err)
         return 0;
     td_time now = tierd_now(d);
     if (d->timers && now > d->replay_at) {
+        absorb_before_walk(d);
         int rc = timers_advance(d->timers, d->replay_at, now, NULL, err);
+        absorb_after_walk(d);
         if (rc)
             return rc;
     }
