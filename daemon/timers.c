@@ -485,7 +485,12 @@ static int walk_due(timers *t, td_time from, td_time to, td_error *err)
 
 int timers_walk(timers *t, td_time from, td_time to, td_error *err)
 {
-    int rc = walk_due(t, from, to, err);
+    /* Right after a restart the fill may not have queued everyone yet; a
+     * walk over part of the queue would pass the others' due times by and
+     * judge them later, at the wrong instant. */
+    int rc = t->filling ? timers_rebuild_at(t, from, err) : 0;
+    if (!rc)
+        rc = walk_due(t, from, to, err);
     t->stats.pending = timer_heap_size(t->heap);
     if (rc) {
         state_fail(t->d, err);
