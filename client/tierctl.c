@@ -575,7 +575,19 @@ static int cmd_event_import(tctl *t, cmd_args *a)
     int n;
     if (in_flight_arg(a, &n))
         return TCTL_EXIT_USAGE;
-    return tctl_import_events(t, a->pos[0], n);
+    tctl_import_opts o = {.replay = opt(a, "replay") != NULL,
+                          .publish_past = opt(a, "publish-past") != NULL,
+                          .no_catch_up = opt(a, "no-catch-up") != NULL};
+    if ((o.publish_past || o.no_catch_up) && !o.replay) {
+        fprintf(stderr, "tierctl: --publish-past and --no-catch-up go with --replay\n");
+        return TCTL_EXIT_USAGE;
+    }
+    if (o.replay && opt(a, "in-flight")) {
+        fprintf(stderr,
+                "tierctl: --replay sends one batch at a time, in order; drop --in-flight\n");
+        return TCTL_EXIT_USAGE;
+    }
+    return tctl_import_events(t, a->pos[0], n, &o);
 }
 
 static int cmd_explain(tctl *t, cmd_args *a)
@@ -969,12 +981,13 @@ static const command commands[] = {
      "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]"},
     {"event",
      "import",
-     {"in-flight=", NULL},
+     {"in-flight=", "replay", "publish-past", "no-catch-up", NULL},
      1,
      1,
      cmd_event_import,
-     "event import FILE [--in-flight N]   (NDJSON, '-' = stdin; N batches at once, default 4, "
-     "1 keeps file order; exit 1 if any line was rejected)"},
+     "event import FILE [--in-flight N] [--replay [--publish-past] [--no-catch-up]]   (NDJSON, "
+     "'-' = stdin; N batches at once, default 4, 1 keeps file order; --replay: sorted by event "
+     "time, each change dated when it would have happened; exit 1 if any line was rejected)"},
     {NULL,
      "explain",
      {"ladder=", "at=", NULL},

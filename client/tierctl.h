@@ -92,7 +92,14 @@ int tctl_watch(tctl *t, const char *ladder, const char *partner, bool have_since
  * order); see tierctl_import.c. */
 #define TCTL_IMPORT_IN_FLIGHT     4
 #define TCTL_IMPORT_IN_FLIGHT_MAX 32
-int tctl_import_events(tctl *t, const char *file, int in_flight);
+/* `event import --replay` (docs/tierctl.md): sorted by event time, sent in
+ * order; publish_past and no_catch_up go to IngestRequest. */
+typedef struct tctl_import_opts {
+    bool replay;
+    bool publish_past;
+    bool no_catch_up; /* every batch says more follow: the replay stays open */
+} tctl_import_opts;
+int tctl_import_events(tctl *t, const char *file, int in_flight, const tctl_import_opts *opts);
 int tctl_import_partners(tctl *t, const char *file, int in_flight);
 
 /* A program file's text ("-" = standard input), malloc'd; NULL after

@@ -10,7 +10,9 @@
  * connection, so the daemon commits them together), and every rejection is
  * reported in file order; the file is streamed, never held whole in memory.
  * Batches in flight may be applied in any order among themselves: with
- * --in-flight 1 the file's order is kept exactly. It does not judge meaning
+ * --in-flight 1 the file's order is kept exactly. With --replay the file is
+ * read whole and sorted by event time (ties in file order), then sent one
+ * batch at a time, in order (docs/events.md, "Replay"). It does not judge meaning
  * (unknown partners, metrics, bad times): the daemon does. */
 #include "tierctl.h"
 
@@ -19,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "td_time.h"
 
 #define IMPORT_BATCH    1000
 #define IMPORT_MAX_LINE (1024 * 1024)
@@ -52,6 +56,7 @@ typedef struct import_batch {
     json_t *errors;
     int rc; /* 0, or the failure that stops the import */
     td_error err;
+    bool last; /* a replay's final batch: the daemon catches up after it */
 } import_batch;
 
 struct import_run;
@@ -78,6 +83,7 @@ typedef struct import_run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool quit;
+    const tctl_import_opts *opts;
 } import_run;
 
 static void add_error(import_batch *b, unsigned long line, const char *id, const char *reason)
@@ -278,6 +284,7 @@ static void clear_batch(import_batch *b)
     b->accepted = b->duplicate = b->rejected = 0;
     json_array_clear(b->errors);
     b->rc = 0;
+    b->last = false;
 }
 
 /* results index the items of a request that started at item `first`. */
@@ -316,6 +323,12 @@ static int send_items(import_run *r, td_client *cli, import_batch *b, size_t lo,
         Tierd__IngestRequest req = TIERD__INGEST_REQUEST__INIT;
         req.n_events = n;
         req.events = b->event_ptrs + lo;
+        if (r->opts && r->opts->replay) {
+            req.replay = true;
+            req.publish_past = r->opts->publish_past;
+            /* A batch split for size is the last only in its last part. */
+            req.replay_more = r->opts->no_catch_up || !b->last || hi != b->n;
+        }
         Tierd__IngestResponse *resp = NULL;
         rc = td_client_ingest(cli, &req, &resp, err);
         if (rc == 0) {
@@ -393,7 +406,7 @@ static void *slot_main(void *arg)
             break;
         pthread_mutex_unlock(&r->mu);
         td_error err = {0};
-        int rc = s->b.n ? send_range(r, s->cli, &s->b, 0, s->b.n, &err) : 0;
+        int rc = s->b.n || s->b.last ? send_range(r, s->cli, &s->b, 0, s->b.n, &err) : 0;
         pthread_mutex_lock(&r->mu);
         s->b.rc = rc;
         s->b.err = err;
@@ -544,6 +557,88 @@ static void take_line(import_run *run, import_batch *r, const char *line, size_t
     r->bytes += len;
 }
 
+/* ---- replay: the whole file in event-time order ---- */
+
+/* A line kept for sorting: its text, number and event time (0 when it has
+ * none that parses: such lines go first and the daemon names their fault). */
+typedef struct replay_line {
+    char *text;
+    size_t len;
+    unsigned long lineno;
+    td_time at;
+} replay_line;
+
+static int replay_by_time(const void *a, const void *b)
+{
+    const replay_line *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->lineno < y->lineno ? -1 : x->lineno > y->lineno;
+}
+
+static td_time line_time(const char *line, size_t len)
+{
+    json_t *doc = json_loadb(line, len, 0, NULL);
+    td_time at = TD_TIME_NONE;
+    const char *s = json_is_object(doc) ? get_str(doc, "at") : NULL;
+    td_error err = {0};
+    if (s && td_time_parse(s, &at, &err) != 0)
+        at = TD_TIME_NONE;
+    json_decref(doc);
+    return at;
+}
+
+/* Reads every non-blank line of f; NULL with *n 0 and a message on failure. */
+static replay_line *replay_read(FILE *f, const char *file, import_run *run, size_t *n)
+{
+    replay_line *v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        run->lines++;
+        if (blank(line, (size_t)len))
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap ? 2 * cap : 4096;
+            replay_line *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        char *copy = malloc((size_t)len + 1);
+        if (!copy)
+            goto oom;
+        memcpy(copy, line, (size_t)len + 1);
+        v[*n] = (replay_line){.text = copy,
+                              .len = (size_t)len,
+                              .lineno = run->lines,
+                              .at = len <= IMPORT_MAX_LINE ? line_time(line, (size_t)len) : 0};
+        (*n)++;
+    }
+    free(line);
+    if (ferror(f)) {
+        fprintf(stderr, "tierctl: reading %s failed at line %lu: %m\n", file, run->lines);
+        goto fail;
+    }
+    /* Stable by line number: events at the same instant keep file order. */
+    qsort(v, *n, sizeof *v, replay_by_time);
+    return v;
+oom:
+    free(line);
+    fprintf(stderr,
+            "tierctl: out of memory holding %s to sort it (--replay sorts the whole file)\n", file);
+fail:
+    for (size_t i = 0; i < *n; i++)
+        free(v[i].text);
+    free(v);
+    *n = 0;
+    return NULL;
+}
+
 static void print_summary(import_run *r)
 {
     if (r->t->json) {
@@ -580,8 +675,12 @@ static void print_summary(import_run *r)
         printf("%s lines: %s partners accepted, %s rejected\n", l, a, x);
 }
 
-static int import_file(tctl *t, const char *what, const char *file, int in_flight)
+static int import_file(tctl *t, const char *what, const char *file, int in_flight,
+                       const tctl_import_opts *opts)
 {
+    bool replay = opts && opts->replay;
+    if (replay)
+        in_flight = 1; /* a replay needs its batches in order */
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f) {
         fprintf(stderr, "tierctl: cannot open %s: %m\n", file);
@@ -599,7 +698,20 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     r->errors = json_array();
     r->progress = isatty(STDERR_FILENO);
     r->in_flight = in_flight;
+    r->opts = opts;
     bool shown = false;
+    replay_line *sorted = NULL;
+    size_t n_sorted = 0, next_sorted = 0;
+    if (replay) {
+        sorted = replay_read(f, file, r, &n_sorted);
+        if (!sorted && r->lines) {
+            if (f != stdin)
+                fclose(f);
+            json_decref(r->errors);
+            free(r);
+            return TCTL_EXIT_REFUSED;
+        }
+    }
 
     int exit_code = TCTL_EXIT_OK;
     td_error err = {0};
@@ -613,8 +725,22 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while (exit_code == 0 && (len = getline(&line, &cap, f)) >= 0) {
-        r->lines++;
+    unsigned long read_lines = r->lines;
+    for (;;) {
+        if (exit_code != 0)
+            break;
+        if (replay) {
+            if (next_sorted == n_sorted)
+                break;
+            replay_line *l = &sorted[next_sorted++];
+            line = l->text;
+            len = (ssize_t)l->len;
+            r->lines = l->lineno; /* take_line names the line by it */
+        } else {
+            if ((len = getline(&line, &cap, f)) < 0)
+                break;
+            r->lines++;
+        }
         if (blank(line, (size_t)len))
             continue;
         /* bytes as well as lines: a batch of long lines must still fit
@@ -645,13 +771,19 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
             }
         }
     }
-    if (exit_code == 0 && ferror(f)) {
+    if (replay) {
+        line = NULL;
+        r->lines = read_lines;
+    }
+    if (exit_code == 0 && !replay && ferror(f)) {
         fprintf(stderr, "tierctl: reading %s failed at line %lu: %m\n", file, r->lines);
         exit_code = TCTL_EXIT_REFUSED;
     }
     stopped_at = r->lines;
     /* The last batch, then every batch still in flight, oldest first. */
-    if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors))) {
+    if (cur && exit_code == 0 && replay)
+        cur->b.last = true; /* sent even when empty: it ends the replay */
+    if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors) || cur->b.last)) {
         slot_dispatch(r, cur);
         turn++;
     }
@@ -664,6 +796,23 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     }
     slots_close(r);
     free(line);
+    for (size_t i = 0; i < n_sorted; i++)
+        free(sorted[i].text);
+    free(sorted);
+    /* Sorted by time, the batches reported their lines out of file order. */
+    if (replay) {
+        size_t ne = json_array_size(r->errors);
+        json_t **errs = malloc((ne ? ne : 1) * sizeof *errs);
+        for (size_t i = 0; errs && i < ne; i++)
+            errs[i] = json_incref(json_array_get(r->errors, i));
+        if (errs) {
+            qsort(errs, ne, sizeof *errs, by_line);
+            json_array_clear(r->errors);
+            for (size_t i = 0; i < ne; i++)
+                json_array_append_new(r->errors, errs[i]);
+        }
+        free(errs);
+    }
     if (f != stdin)
         fclose(f);
     if (shown)
@@ -682,12 +831,12 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     return exit_code;
 }
 
-int tctl_import_events(tctl *t, const char *file, int in_flight)
+int tctl_import_events(tctl *t, const char *file, int in_flight, const tctl_import_opts *opts)
 {
-    return import_file(t, "event", file, in_flight);
+    return import_file(t, "event", file, in_flight, opts);
 }
 
 int tctl_import_partners(tctl *t, const char *file, int in_flight)
 {
-    return import_file(t, "partner", file, in_flight);
+    return import_file(t, "partner", file, in_flight, NULL);
 }

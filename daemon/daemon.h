@@ -31,8 +31,10 @@ typedef struct tierd {
     const char *state_dir;
     td_time started;
     bool fake_clock;
-    td_time fake_now;                           /* the frozen clock when fake_clock */
-    uint64_t pending_count;                     /* Status's approval-queue count ... */
+    td_time fake_now;       /* the frozen clock when fake_clock */
+    td_time replay_at;      /* an open replay (replay.h) has evaluated up to here; NONE: none */
+    td_time replay_started; /* when that replay began: earlier changes are not published */
+    uint64_t pending_count; /* Status's approval-queue count ... */
     const engine *pending_engine;               /* ... of this engine ... */
     uint64_t pending_generation;                /* ... at this engine_pending_generation */
     char program_source[TD_PROGRAM_SOURCE_MAX]; /* program_source()'s text ... */

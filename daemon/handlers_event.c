@@ -6,7 +6,11 @@
  * duplicate too), then the engine. An accepted event is stored under its
  * key in the same transaction as the partner it changed. A rejected event
  * touches nothing and carries its reason; the rest of the batch still
- * counts. Store errors are not the event's fault: they fail the whole turn. */
+ * counts. Store errors are not the event's fault: they fail the whole turn.
+ *
+ * A replayed batch (IngestRequest.replay) is taken in event-time order, each
+ * event applied at its own instant after the timer queue has walked up to
+ * it (replay.h); while a replay is open, live batches are refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 #include "event_view.h"
 #include "handlers.h"
 #include "pbconv.h"
+#include "replay.h"
 #include "state.h"
 
 #define TD_STR_(x) #x
@@ -68,6 +73,115 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
     return NULL;
 }
 
+/* Whether source+id was stored already (this turn's events included). */
+static int ingest_seen(rpc_call *call, const Tierd__Event *ev, Tierd__ItemResult *res,
+                       Tierd__IngestResponse *out, bool *seen, td_error *err)
+{
+    int rc = store_event_seen(call->d->store, ev->source, ev->id, seen, err);
+    if (rc) {
+        state_fail(call->d, err);
+        return rc;
+    }
+    if (*seen) {
+        res->outcome = TIERD__OUTCOME__DUPLICATE;
+        out->duplicate++;
+    }
+    return 0;
+}
+
+/* The engine's judgement and, when accepted, the record, both at `now`.
+ * Only a store error is returned (the turn is failed); a refusal is the
+ * event's outcome. */
+static int ingest_apply(rpc_call *call, const Tierd__Event *ev, td_time at, size_t i, td_time now,
+                        Tierd__ItemResult *res, Tierd__IngestResponse *out, td_error *err)
+{
+    tierd *d = call->d;
+    td_event te;
+    event_view(ev, at, &te);
+    char cause[2 * TD_MAX_ID + 2];
+    snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
+    state_set_cause_event(d, cause);
+    td_error eerr = {0};
+    int rc = engine_ingest(d->engine, &te, now, state_change_sink, d, &eerr);
+    state_set_cause_event(d, NULL);
+    if (rc) {
+        set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, engine_reason(&eerr, ev));
+        out->rejected++;
+        return 0;
+    }
+    rc = state_record_event(d, now, ev, err);
+    if (rc)
+        return rc;
+    res->outcome = TIERD__OUTCOME__ACCEPTED;
+    out->accepted++;
+    return 0;
+}
+
+/* An event of a replayed batch, with its time and place in the request. */
+typedef struct replay_item {
+    td_time at;
+    size_t index;
+} replay_item;
+
+/* Time order; ties keep the request's order (qsort is not stable). */
+static int by_time(const void *a, const void *b)
+{
+    const replay_item *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* A replayed batch (docs/events.md, "Replay"): events in time order, the
+ * timer queue walked up to each one's instant before it is applied at that
+ * instant; then, unless more batches follow, a catch-up to now. */
+static int ingest_replay(rpc_call *call, const Tierd__IngestRequest *r, Tierd__IngestResponse *out,
+                         td_error *err)
+{
+    tierd *d = call->d;
+    replay_item *items = rpc_alloc(call, (r->n_events ? r->n_events : 1) * sizeof *items);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Tierd__Event *ev = r->events[i];
+        Tierd__ItemResult *res = out->results[i];
+        td_time at = TD_TIME_NONE;
+        td_error eerr = {0};
+        const char *why = check_event(ev, &at, &eerr);
+        if (why) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, why);
+            out->rejected++;
+            continue;
+        }
+        items[n++] = (replay_item){.at = at, .index = i};
+    }
+    qsort(items, n, sizeof *items, by_time);
+    int rc = 0;
+    if (n || d->replay_at != TD_TIME_NONE)
+        rc = replay_open(d, n ? items[0].at : tierd_now(d), r->publish_past, err);
+    for (size_t k = 0; !rc && k < n; k++) {
+        size_t i = items[k].index;
+        td_time at = items[k].at;
+        const Tierd__Event *ev = r->events[i];
+        Tierd__ItemResult *res = out->results[i];
+        bool seen = false;
+        rc = ingest_seen(call, ev, res, out, &seen, err);
+        if (rc || seen)
+            continue;
+        char why[TD_REASON_MAX];
+        if (replay_refusal(d, engine_partner_find(d->engine, ev->partner), at, why, sizeof why)) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, why);
+            out->rejected++;
+            continue;
+        }
+        rc = replay_advance_to(d, at, err);
+        if (!rc)
+            rc = ingest_apply(call, ev, at, i, at, res, out, err);
+    }
+    if (!rc && !r->replay_more)
+        rc = replay_finish(d, err);
+    return rc;
+}
+
 int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   td_error *err)
 {
@@ -76,6 +190,16 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
     int rc = pbconv_check_batch(d->engine, r->n_events, "events", err);
     if (rc)
         return rc;
+    if (!r->replay && d->replay_at != TD_TIME_NONE) {
+        char at[TD_TIME_STRLEN];
+        td_time_format(d->replay_at, at, sizeof at);
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "a replayed import is open (it has reached %s): live events wait until "
+                            "it finishes, or they would be dated before the past it replays "
+                            "(finish it: tierctl event import --replay with the rest of the file, "
+                            "or an empty one)",
+                            at);
+    }
     rc = state_begin(d, err);
     if (rc)
         return rc;
@@ -99,7 +223,15 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         res->index = (uint32_t)i;
         res->id = rpc_strdup(call, td_text_ok(ev->id, TD_MAX_ID) ? ev->id : "");
         out->results[i] = res;
-
+    }
+    if (r->replay) {
+        rc = ingest_replay(call, r, out, err);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; !r->replay && i < r->n_events; i++) {
+        const Tierd__Event *ev = r->events[i];
+        Tierd__ItemResult *res = out->results[i];
         td_time at = TD_TIME_NONE;
         td_error eerr = {0};
         const char *why = check_event(ev, &at, &eerr);
@@ -109,33 +241,14 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             continue;
         }
         bool seen = false;
-        rc = store_event_seen(d->store, ev->source, ev->id, &seen, err);
-        if (rc) {
-            state_fail(d, err);
-            return rc;
-        }
-        if (seen) {
-            set_result(call, res, TIERD__OUTCOME__DUPLICATE, i, ev, NULL);
-            out->duplicate++;
-            continue;
-        }
-        td_event te;
-        event_view(ev, at, &te);
-        char cause[2 * TD_MAX_ID + 2];
-        snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
-        state_set_cause_event(d, cause);
-        rc = engine_ingest(d->engine, &te, call->now, state_change_sink, d, &eerr);
-        state_set_cause_event(d, NULL);
-        if (rc) {
-            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, engine_reason(&eerr, ev));
-            out->rejected++;
-            continue;
-        }
-        rc = state_record_event(d, call->now, ev, err);
+        rc = ingest_seen(call, ev, res, out, &seen, err);
         if (rc)
             return rc;
-        res->outcome = TIERD__OUTCOME__ACCEPTED;
-        out->accepted++;
+        if (seen)
+            continue;
+        rc = ingest_apply(call, ev, at, i, call->now, res, out, err);
+        if (rc)
+            return rc;
     }
     state_absorb(d, true);
     /* Status counts a connector's events from here, not from its word. */

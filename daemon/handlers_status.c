@@ -96,6 +96,11 @@ int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *
         if (call->role < TD_ROLE_ADMIN)
             return td_error_set(err, TD_PERMISSION_DENIED,
                                 "token lacks role admin for Clock advance");
+        if (d->replay_at != TD_TIME_NONE)
+            return td_error_set(err, TD_FAILED_PRECONDITION,
+                                "a replayed import is open: it moves time itself until it "
+                                "finishes (tierctl event import --replay, the rest or an empty "
+                                "file)");
         if (strnlen(r->advance, STATUS_DURATION_MAX + 1) > STATUS_DURATION_MAX)
             return td_error_set(err, TD_INVALID_ARGUMENT, "duration longer than %d characters",
                                 STATUS_DURATION_MAX);

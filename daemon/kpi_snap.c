@@ -29,7 +29,7 @@ struct kpi_snap {
     td_time last_at;   /* the last snapshot's boundary, TD_TIME_NONE: none */
     uint64_t last_seq; /* the change log it counted up to */
     td_time anchor;    /* with no snapshot: the first is the first boundary after this */
-    bool anchored;     /* a program was in force when the anchor was set */
+    bool anchored;     /* a program with `kpi` was in force when the anchor was set */
     td_time opened;    /* daemon time at start-up: a boundary before it passed while down */
 };
 
@@ -53,11 +53,13 @@ int kpi_snap_reload(kpi_snap *k, td_time now, td_error *err)
     int rc = store_each_kpi_before(k->d->store, 0, 1, on_last, k, err);
     if (rc < 0)
         return rc;
-    /* The first period starts when the first program does, not when the
-     * daemon did: re-anchored until one is in force. */
+    /* The first period starts when the first program asking for
+     * snapshots does, not when the daemon did: re-anchored until one with
+     * a `kpi` key is in force. */
+    const program *p = engine_program(k->d->engine);
     if (k->last_at == TD_TIME_NONE && !k->anchored) {
         k->anchor = now;
-        k->anchored = engine_program(k->d->engine) != NULL;
+        k->anchored = p && p->kpi;
     }
     return 0;
 }
@@ -86,7 +88,7 @@ void kpi_snap_free(kpi_snap *k)
 td_time kpi_snap_due(const kpi_snap *k)
 {
     const program *p = engine_program(k->d->engine);
-    if (!p)
+    if (!p || !p->kpi)
         return TD_TIME_NONE;
     td_time base = k->last_at != TD_TIME_NONE && k->last_at > k->anchor ? k->last_at : k->anchor;
     return td_period_next(p->kpi_period, base);

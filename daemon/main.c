@@ -28,6 +28,7 @@
 #include "td_file.h"
 #include "tierd.pb-c.h"
 #include "tierd/client.h"
+#include "replay.h"
 #include "timers.h"
 
 /* Under AddressSanitizer every allocation is freed at exit, so a leak
@@ -569,6 +570,9 @@ static int run(daemon_main *m)
         return fail(m, "opening the state", &err);
     log_info("state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
              (double)(uv_hrtime() - t_open) / NS_PER_S);
+
+    if (replay_restore(d, &err) != 0)
+        return fail(m, "resuming a replayed import", &err);
 
     const char *program = program_path(m);
     bool loaded = false;

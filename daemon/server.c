@@ -370,7 +370,7 @@ void server_publish(void *server_ud, const char *topic, const uint8_t *payload, 
      * it (a request, a timer, a reload): the moment to look at the waiters. */
     if (s->n_waiters && !s->closing)
         uv_timer_start(&s->wake, server_on_wake, 0, 0);
-    if (s->pub < 0)
+    if (s->pub < 0 || !topic) /* no topic: stored, not for the feed */
         return;
     size_t tlen = strlen(topic);
     uint8_t *msg = nn_allocmsg(tlen + 1 + len, 0);

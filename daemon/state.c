@@ -95,6 +95,7 @@ struct state {
 
     state_publish_fn publish;
     void *publish_ud;
+    td_time publish_floor; /* changes dated before it are not published */
     state_watch watch;
 
     /* the ids the start-up restore read, NUL-separated, in store order:
@@ -392,6 +393,11 @@ void state_set_watch(tierd *d, const state_watch *w)
     d->state->watch = w ? *w : (state_watch){0};
 }
 
+void state_set_publish_floor(tierd *d, td_time floor)
+{
+    d->state->publish_floor = floor;
+}
+
 void state_set_publisher(tierd *d, state_publish_fn fn, void *ud)
 {
     d->state->publish = fn;
@@ -496,6 +502,16 @@ void state_change_sink(void *ud, const td_change *c)
     if (store_put_change(d->store, seq, c->partner, buf, len, &err) != 0) {
         free(buf);
         state_fail(d, &err);
+        return;
+    }
+    /* A replay's past is history, not news: followers find it through
+     * ListChanges where the sequence numbers jump (docs/rpc.md). Queued
+     * without a topic, it still wakes ListChanges long-polls. */
+    if (st->publish_floor != TD_TIME_NONE && c->at < st->publish_floor) {
+        free(buf);
+        buf = NULL;
+        if (queue_push(st, NULL, NULL, 0) != 0)
+            goto oom;
         return;
     }
     size_t tlen = strlen(STATE_TOPIC_PREFIX) + strlen(tc.ladder) + 1 + strlen(tc.partner) + 1;

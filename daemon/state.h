@@ -74,6 +74,11 @@ void state_change_sink(void *ud, const td_change *c);
  * or NULL. */
 void state_set_cause_event(tierd *d, const char *event_id);
 
+/* Changes dated before `floor` are numbered and stored but not published
+ * (a replayed import's past, replay.h); TD_TIME_NONE publishes all. It
+ * holds until set again. */
+void state_set_publish_floor(tierd *d, td_time floor);
+
 /* Poisons the turn: a handler that hit a write error after touching the
  * engine calls it, and state_flush then rolls the whole turn back and
  * returns this error. The first error wins. */
@@ -112,7 +117,8 @@ typedef struct state_watch {
 void state_set_watch(tierd *d, const state_watch *w);
 
 /* Publishing hook the server installs: topic "change/<ladder>/<partner>",
- * payload an encoded tierd.TierChange. */
+ * payload an encoded tierd.TierChange; topic NULL (no payload) for a change
+ * committed but not to be published (state_set_publish_floor). */
 typedef void (*state_publish_fn)(void *ud, const char *topic, const uint8_t *payload, size_t len);
 void state_set_publisher(tierd *d, state_publish_fn fn, void *ud);
 

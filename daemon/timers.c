@@ -24,6 +24,7 @@
 
 #include "kpi_snap.h"
 #include "log.h"
+#include "replay.h"
 #include "state.h"
 
 #define NS_PER_MS 1e6
@@ -63,6 +64,14 @@ struct timers {
 static void timers_on_timer(uv_timer_t *h);
 static int timers_rebuild_at(timers *t, td_time now, td_error *err);
 
+/* The instant time-driven evaluation has reached: the clock, or while a
+ * replayed import is open (replay.h) the instant it has replayed up to, so
+ * due times are counted from where the replay stands, not from today. */
+static td_time timers_now(const timers *t)
+{
+    return t->d->replay_at != TD_TIME_NONE ? t->d->replay_at : tierd_now(t->d);
+}
+
 static double elapsed_ms(uint64_t since)
 {
     return (double)(uv_hrtime() - since) / NS_PER_MS;
@@ -81,6 +90,12 @@ static void timers_arm(timers *t)
     /* A partial queue would run partners out of time order. */
     if (!t->has_timer || t->filling)
         return;
+    /* An open replay moves time itself (timers_walk); the real timer would
+     * evaluate its past instants at today's date. */
+    if (t->d->replay_at != TD_TIME_NONE) {
+        uv_timer_stop(&t->timer);
+        return;
+    }
     const char *id;
     td_time due;
     td_time program_due = engine_next_program_due(t->d->engine);
@@ -229,6 +244,13 @@ static int queue_partner(timers *t, td_partner *p, td_time now)
     td_partner_info info;
     engine_partner_info(p, &info);
     td_time base = info.updated > 0 && info.updated < now ? info.updated : now;
+    /* A replay that stands before a partner's own state must not evaluate
+     * it at an instant it has already left behind. */
+    if (t->d->replay_at != TD_TIME_NONE) {
+        td_time asof = replay_partner_asof(t->d->engine, p);
+        if (asof > base)
+            base = asof;
+    }
     return timer_heap_set(t->heap, info.id, engine_partner_next_due(t->d->engine, p, base));
 }
 
@@ -250,7 +272,7 @@ static void timers_on_fill(uv_idle_t *h)
 {
     timers *t = h->data;
     uint64_t started = uv_hrtime();
-    td_time now = tierd_now(t->d);
+    td_time now = timers_now(t);
     for (size_t n = 1; t->fill_off < t->fill_len; n++) {
         const char *id = t->fill_ids + t->fill_off;
         t->fill_off += strlen(id) + 1;
@@ -304,7 +326,7 @@ int timers_rebuild(timers *t, td_error *err)
 {
     if (!t)
         return 0;
-    int rc = timers_rebuild_at(t, tierd_now(t->d), err);
+    int rc = timers_rebuild_at(t, timers_now(t), err);
     timers_arm(t);
     return rc;
 }
@@ -424,7 +446,7 @@ void timers_touch(timers *t, const char *partner_id)
         return;
     engine *e = t->d->engine;
     td_partner *p = engine_partner_find(e, partner_id);
-    td_time now = tierd_now(t->d);
+    td_time now = timers_now(t);
     td_time queued = timer_heap_due(t->heap, partner_id);
     if (!p)
         timer_heap_remove(t->heap, partner_id);
@@ -459,13 +481,10 @@ static int advance_slice(timers *t, td_error *err)
  * whatever no window edge predicts. Everything runs synchronously in the
  * Clock request (a fake clock is for tests and demos; the reply waits), but
  * commits every slice so one huge jump is never one huge transaction. */
-int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err)
+static int walk_due(timers *t, td_time from, td_time to, td_error *err)
 {
     tierd *d = t->d;
-    uint64_t before = t->stats.changes;
-    int rc = timers_rebuild_at(t, from, err);
-    if (!rc)
-        rc = state_begin(d, err);
+    int rc = state_begin(d, err);
     const char *id;
     td_time due;
     char idbuf[TD_MAX_ID + 1];
@@ -504,6 +523,33 @@ int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_er
         eval_one(t, NULL, idbuf, due, due < from ? from : due);
         rc = advance_slice(t, err);
     }
+    return rc;
+}
+
+int timers_walk(timers *t, td_time from, td_time to, td_error *err)
+{
+    /* Right after a restart the fill may not have queued everyone yet; a
+     * walk over part of the queue would pass the others' due times by and
+     * judge them later, at the wrong instant. */
+    int rc = t->filling ? timers_rebuild_at(t, from, err) : 0;
+    if (!rc)
+        rc = walk_due(t, from, to, err);
+    t->stats.pending = timer_heap_size(t->heap);
+    if (rc) {
+        state_fail(t->d, err);
+        return -(int)err->code;
+    }
+    return 0;
+}
+
+int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err)
+{
+    tierd *d = t->d;
+    uint64_t before = t->stats.changes;
+    int rc = timers_rebuild_at(t, from, err);
+    if (!rc)
+        rc = walk_due(t, from, to, err);
+    char idbuf[TD_MAX_ID + 1];
     /* Partners are not freed by evaluation or by a successful commit, so a
      * page's pointers (and the last id, the next page's start) stay valid. */
     const char *after = NULL;

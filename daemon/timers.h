@@ -73,6 +73,14 @@ int timers_rebuild(timers *t, td_error *err);
  * of tier changes. On a failed commit the turn is poisoned with the error (state_fail) and the
  * error is returned; slices committed before it stay committed. */
 int timers_advance(timers *t, td_time from, td_time to, uint64_t *changes, td_error *err);
+/* The walk timers_advance makes, alone: every due instant in the queue up to
+ * `to` (entries due before `from` at from) and a scheduled program version
+ * at its own instant, in time order, with no rebuild before (except to
+ * finish a start-up fill still under way) and no sweep at `to` after: a
+ * replayed import (replay.h) calls it before each event's instant, the
+ * queue being kept exact by the watch. Commits and fails as timers_advance
+ * does. */
+int timers_walk(timers *t, td_time from, td_time to, td_error *err);
 
 void timers_get_stats(const timers *t, timers_stats *out);
 

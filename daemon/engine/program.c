@@ -1510,8 +1510,10 @@ static void read_program(loader *ld, yaml_node_t *root)
         read_duration(ld, c.notice, "notice", &p->notice);
     if (c.time_zone)
         read_time_zone(ld, c.time_zone);
-    if (c.kpi)
+    if (c.kpi) {
+        ld->p->kpi = true;
         read_kpi(ld, c.kpi);
+    }
     if (!c.metrics)
         problem(ld, root, "missing 'metrics'");
     else

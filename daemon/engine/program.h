@@ -160,7 +160,9 @@ typedef struct program {
     size_t n_ladders;
     int64_t longest_window_days; /* retention horizon for windowed state */
     /* KPI history (docs/program.md, "KPI history"): `time_zone` as seconds
-     * east of UTC and `kpi: {period, by}`. */
+     * east of UTC and `kpi: {period, by}`. Snapshots are taken only when
+     * the program has a `kpi` key (kpi): each is a pass over every partner. */
+    bool kpi;
     td_period kpi_period;
     char **kpi_by; /* attribute keys the snapshots break down by */
     size_t n_kpi_by;

@@ -618,6 +618,38 @@ START_TEST(test_boundaries_missed_while_down_get_one_late_snapshot)
 }
 END_TEST
 
+/* Snapshots cost a pass over every partner: a program without `kpi:`
+ * takes none, and the same program with the key takes one a day. */
+START_TEST(test_a_program_without_kpi_takes_no_snapshots)
+{
+    harness_init(&h);
+    start("2025-01-01T12:00:00Z");
+    char path[PATH_MAX_K];
+    const char *kpi_line = "kpi: { period: 1d, by: [region] }\n";
+    const char *at = strstr(PROGRAM, kpi_line);
+    ck_assert_ptr_nonnull(at);
+    char without[4096];
+    snprintf(without, sizeof without, "%.*s%s", (int)(at - PROGRAM), PROGRAM,
+             at + strlen(kpi_line));
+    harness_write_file(&h, "plain.yaml", without, path, sizeof path);
+    HARNESS_TIERCTL_OK(&h, "program", "load", path);
+    put_partners();
+    advance("3d");
+    ck_assert_uint_eq(kpi_count(), 0);
+    char with[4096];
+    snprintf(with, sizeof with, "%s", PROGRAM);
+    char *version = strstr(with, "version: \"1\"");
+    ck_assert_ptr_nonnull(version);
+    version[strlen("version: \"")] = '2';
+    harness_write_file(&h, "kpi.yaml", with, path, sizeof path);
+    HARNESS_TIERCTL_OK(&h, "program", "load", path);
+    advance("3d");
+    ck_assert_uint_eq(kpi_count(), 3);
+    td_client_close(cli);
+    harness_finish(&h);
+}
+END_TEST
+
 static Suite *kpi_suite(void)
 {
     Suite *s = suite_create("kpi");
@@ -625,6 +657,7 @@ static Suite *kpi_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_a_simulated_year_of_kpis_matches_the_history);
     tcase_add_test(tc, test_boundaries_missed_while_down_get_one_late_snapshot);
+    tcase_add_test(tc, test_a_program_without_kpi_takes_no_snapshots);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -394,6 +394,63 @@ START_TEST(test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_
 }
 END_TEST
 
+/* A replay resumed right after a restart walks the queue while the
+ * start-up fill (more than TIMERS_FILL_MIN_PARTNERS restored, a loop, a
+ * real clock) has queued nobody yet: the walk must still find every due
+ * partner, at its own instant. */
+START_TEST(test_a_walk_during_the_start_up_fill_finds_every_due_partner)
+{
+    char id[ID_BUF];
+    td_error err;
+    ck_assert_int_eq(state_begin(&d, &err), 0);
+    const char *types[] = {"reseller"};
+    const char *metric[] = {"contract_signed", "active_sellers", "certification", "deal_closed"};
+    double value[] = {1, 3, 1, 60000};
+    td_time deal_at = FX_NOW - DEAL_AGE_DAYS * FX_DAY;
+    for (int i = 0; i < TIMERS_FILL_MIN_PARTNERS; i++) {
+        snprintf(id, sizeof id, "p-%05d", i);
+        ck_assert_int_eq(
+            engine_partner_upsert(d.engine, id, id, types, 1, FX_NOW, state_change_sink, &d, &err),
+            0);
+        state_partner_changed(&d, id);
+        for (size_t m = 0; m < sizeof metric / sizeof metric[0]; m++) {
+            char evid[ID_BUF * 2];
+            snprintf(evid, sizeof evid, "%s-%zu", id, m);
+            td_event ev = {"crm", evid, id, metric[m], value[m], deal_at, "cert-a"};
+            ck_assert_int_eq(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err), 0);
+        }
+    }
+    ck_assert_msg(state_flush(&d, &err) == 0, "%s", err.message);
+    /* the restart: the partners come back from the store */
+    state_close(&d);
+    store_options opt = {.no_sync = true};
+    ck_assert_msg(state_open_with(&d, dir, &opt, &err) == 0, "%s", err.message);
+    state_set_publisher(&d, record_publish, &pub);
+    ck_assert_int_eq(
+        engine_program_apply(d.engine, fx_partners_program("v1", 50000), FX_NOW, NULL, NULL), 0);
+    ck_assert_str_eq(tier_of("p-00000"), "Selling");
+
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    d.loop = &loop;
+    d.fake_clock = false;
+    timers *t;
+    ck_assert_int_eq(timers_open(&d, &t, &err), 0); /* the fill waits for the loop */
+    pub.n = 0;
+    td_time to = FX_NOW + ADVANCE_DAYS * FX_DAY;
+    ck_assert_msg(timers_walk(t, FX_NOW, to, &err) == 0, "%s", err.message);
+    ck_assert_msg(state_flush(&d, &err) == 0, "%s", err.message);
+    timers_stats st;
+    timers_get_stats(t, &st);
+    ck_assert_uint_eq(st.changes, TIMERS_FILL_MIN_PARTNERS);
+    ck_assert_int_ge(pub.at[0], deal_at + 364 * FX_DAY);
+    ck_assert_int_lt(pub.at[0], to);
+    ck_assert_str_eq(tier_of("p-00000"), "Registered");
+    ck_assert_str_eq(tier_of("p-09999"), "Registered");
+    close_timers_and_loop(t, &loop);
+}
+END_TEST
+
 static Suite *timers_suite(void)
 {
     Suite *s = suite_create("timers");
@@ -411,6 +468,7 @@ static Suite *timers_suite(void)
     tcase_add_test(dm, test_advance_finds_partners_changed_after_the_queue_was_built);
     tcase_add_test(dm, test_the_loop_timer_works_through_due_partners_in_slices);
     tcase_add_test(dm, test_a_window_that_expired_while_the_daemon_was_down_is_evaluated_at_start);
+    tcase_add_test(dm, test_a_walk_during_the_start_up_fill_finds_every_due_partner);
     suite_add_tcase(s, dm);
     return s;
 }
