@@ -128,7 +128,8 @@ static int ingest_correction(rpc_call *call, size_t i, const Tierd__Event *ev,
     store_event_meta was;
     uint8_t *old_pb = NULL;
     size_t old_len = 0;
-    int rc = store_get_event(d->store, ev->source, ev->id, &was, &old_pb, &old_len, err);
+    td_error gerr = {0};
+    int rc = store_get_event(d->store, ev->source, ev->id, &was, &old_pb, &old_len, &gerr);
     if (rc == -TD_NOT_FOUND) {
         snprintf(why, sizeof why, "no event with this source and id was accepted, nothing to %s",
                  ev->op);
@@ -137,6 +138,7 @@ static int ingest_correction(rpc_call *call, size_t i, const Tierd__Event *ev,
         return 0;
     }
     if (rc) {
+        *err = gerr;
         state_fail(d, err);
         return rc;
     }
