@@ -51,6 +51,7 @@ typedef struct import_batch {
     json_t *errors;
     int rc; /* 0, or the failure that stops the import */
     td_error err;
+    bool corrects; /* holds a retraction or amendment */
 } import_batch;
 
 struct import_run;
@@ -179,6 +180,7 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
     /* The daemon judges op and revision (an unknown op, a revision without
      * an amend): one place says why. */
     e->op = (char *)(op ? op : "");
+    r->corrects |= op && *op;
     e->revision = revision ? (uint64_t)json_integer_value(revision) : 0;
     if (retract && !e->partner)
         e->partner = "";
@@ -255,6 +257,7 @@ static void clear_batch(import_batch *b)
     b->accepted = b->duplicate = b->rejected = 0;
     json_array_clear(b->errors);
     b->rc = 0;
+    b->corrects = false;
 }
 
 /* results index the items of a request that started at item `first`. */
@@ -429,6 +432,18 @@ static void slot_dispatch(import_run *r, import_slot *s)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Sends s's batch. A correction must find the event it corrects, which an
+ * earlier line of the file may carry: every batch still in flight is
+ * applied first. */
+static int batch_send(import_run *r, import_slot *s, td_error *err)
+{
+    for (int i = 0; s->b.corrects && i < r->in_flight; i++)
+        if (&r->slots[i] != s && slot_settle(r, &r->slots[i], err) != 0)
+            return -1;
+    slot_dispatch(r, s);
+    return 0;
+}
+
 static int slots_open(import_run *r, td_error *err)
 {
     r->slots = calloc((size_t)r->in_flight, sizeof *r->slots);
@@ -598,7 +613,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
          * in one request */
         bool full = cur->b.n && cur->b.bytes + (size_t)len > IMPORT_BATCH_BYTES;
         if (full) {
-            slot_dispatch(r, cur);
+            if (batch_send(r, cur, &err)) {
+                exit_code = -1;
+                break;
+            }
             cur = &r->slots[++turn % (size_t)r->in_flight];
             if (slot_settle(r, cur, &err)) {
                 exit_code = -1;
@@ -607,7 +625,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
         }
         take_line(r, &cur->b, line, (size_t)len);
         if (cur->b.n == IMPORT_BATCH || cur->b.bytes >= IMPORT_BATCH_BYTES) {
-            slot_dispatch(r, cur);
+            if (batch_send(r, cur, &err)) {
+                exit_code = -1;
+                break;
+            }
             cur = &r->slots[++turn % (size_t)r->in_flight];
             if (slot_settle(r, cur, &err)) {
                 exit_code = -1;
@@ -629,8 +650,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     stopped_at = r->lines;
     /* The last batch, then every batch still in flight, oldest first. */
     if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors))) {
-        slot_dispatch(r, cur);
-        turn++;
+        if (batch_send(r, cur, &err))
+            exit_code = -1;
+        else
+            turn++;
     }
     for (size_t i = 0; r->slots && i < (size_t)r->in_flight; i++) {
         td_error serr = {0};

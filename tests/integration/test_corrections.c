@@ -332,6 +332,41 @@ START_TEST(test_bad_corrections_are_rejected_with_reasons_and_the_batch_goes_on)
 }
 END_TEST
 
+/* Events and their amendments in different batches of one import, with
+ * batches in flight at once: each amendment finds its event. */
+START_TEST(test_an_import_amends_events_of_earlier_batches_in_flight)
+{
+    tdaemon d;
+    setup(&d);
+    enum { N = 1500 };
+    size_t cap = 2 * N * 160, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N; i++)
+            len += (size_t)snprintf(
+                text + len, cap - len,
+                "{\"id\":\"b%d\",\"source\":\"crm\",\"partner\":\"p-1\","
+                "\"metric\":\"deal_closed\",\"value\":%d,\"at\":\"2026-05-01\"%s}\n",
+                i, pass ? 0 : 1, pass ? ",\"op\":\"amend\",\"revision\":1" : "");
+    char path[HARNESS_PATH_MAX];
+    harness_write_file(&d.h, "batches.ndjson", text, path, sizeof path);
+    free(text);
+    char *out = NULL, *err = NULL;
+    int rc = HARNESS_TIERCTL(&d.h, &out, &err, "event", "import", path, "--in-flight", "4");
+    ck_assert_msg(rc == 0, "import: %s / %s", out, err);
+    ck_assert_msg(strstr(out, "3,000 accepted") != NULL, "import: %s", out);
+    free(out);
+    free(err);
+    /* 1500 deals of 1 each, all amended to 0: the tier promoted on the way
+     * drops once the instant of its promotion has passed. */
+    advance(&d);
+    ASSERT_TIER(&d, "reseller", "");
+    stop(&d, SIGTERM);
+    harness_finish(&d.h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("corrections");
@@ -340,6 +375,7 @@ int main(void)
     tcase_add_test(tc, test_amend_and_retract_move_the_tier_at_once_with_cause_correction);
     tcase_add_test(tc, test_retractions_hold_across_restart_and_kill9);
     tcase_add_test(tc, test_bad_corrections_are_rejected_with_reasons_and_the_batch_goes_on);
+    tcase_add_test(tc, test_an_import_amends_events_of_earlier_batches_in_flight);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
