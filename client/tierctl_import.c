@@ -56,7 +56,8 @@ typedef struct import_batch {
     json_t *errors;
     int rc; /* 0, or the failure that stops the import */
     td_error err;
-    bool last; /* a replay's final batch: the daemon catches up after it */
+    bool last;     /* a replay's final batch: the daemon catches up after it */
+    bool corrects; /* holds a retraction or amendment */
 } import_batch;
 
 struct import_run;
@@ -128,9 +129,10 @@ static const char *unknown_field(json_t *obj, const char *const *allowed)
     return NULL;
 }
 
-static const char *const event_fields[] = {"id",    "source", "partner", "metric",
-                                           "value", "at",     "key",     NULL};
-static const char *const event_strings[] = {"id", "source", "partner", "metric", "at", "key", NULL};
+static const char *const event_fields[] = {"id", "source", "partner", "metric",   "value",
+                                           "at", "key",    "op",      "revision", NULL};
+static const char *const event_strings[] = {"id", "source", "partner", "metric",
+                                            "at", "key",    "op",      NULL};
 static const char *const partner_fields[] = {"partner", "name", "types", "attrs", NULL};
 static const char *const partner_strings[] = {"partner", "name", NULL};
 
@@ -151,8 +153,16 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
         snprintf(reason, IMPORT_REASON_MAX, "\"%s\" must be a string", bad);
         return -1;
     }
+    /* A retraction names the stored event by source and id alone. */
+    const char *op = get_str(obj, "op");
+    bool retract = op && strcmp(op, "retract") == 0;
+    json_t *revision = json_object_get(obj, "revision");
+    if (revision && (!json_is_integer(revision) || json_integer_value(revision) < 1)) {
+        snprintf(reason, IMPORT_REASON_MAX, "\"revision\" must be an integer of 1 or more");
+        return -1;
+    }
     const char *req[] = {"id", "partner", "metric"};
-    for (size_t i = 0; i < sizeof req / sizeof *req; i++) {
+    for (size_t i = 0; i < (retract ? 1 : sizeof req / sizeof *req); i++) {
         const char *s = get_str(obj, req[i]);
         if (!s || !*s) {
             snprintf(reason, IMPORT_REASON_MAX, "missing \"%s\"", req[i]);
@@ -174,6 +184,15 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
     e->key = (char *)(get_str(obj, "key") ? get_str(obj, "key") : "");
     e->has_value = value != NULL;
     e->value = value ? json_number_value(value) : 0;
+    /* The daemon judges op and revision (an unknown op, a revision without
+     * an amend): one place says why. */
+    e->op = (char *)(op ? op : "");
+    r->corrects |= op && *op;
+    e->revision = revision ? (uint64_t)json_integer_value(revision) : 0;
+    if (retract && !e->partner)
+        e->partner = "";
+    if (retract && !e->metric)
+        e->metric = "";
     r->event_ptrs[r->n] = e;
     return 0;
 }
@@ -285,6 +304,7 @@ static void clear_batch(import_batch *b)
     json_array_clear(b->errors);
     b->rc = 0;
     b->last = false;
+    b->corrects = false;
 }
 
 /* results index the items of a request that started at item `first`. */
@@ -463,6 +483,18 @@ static void slot_dispatch(import_run *r, import_slot *s)
     s->queued = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+}
+
+/* Sends s's batch. A correction must find the event it corrects, which an
+ * earlier line of the file may carry: every batch still in flight is
+ * applied first. */
+static int batch_send(import_run *r, import_slot *s, td_error *err)
+{
+    for (int i = 0; s->b.corrects && i < r->in_flight; i++)
+        if (&r->slots[i] != s && slot_settle(r, &r->slots[i], err) != 0)
+            return -1;
+    slot_dispatch(r, s);
+    return 0;
 }
 
 static int slots_open(import_run *r, td_error *err)
@@ -747,7 +779,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
          * in one request */
         bool full = cur->b.n && cur->b.bytes + (size_t)len > IMPORT_BATCH_BYTES;
         if (full) {
-            slot_dispatch(r, cur);
+            if (batch_send(r, cur, &err)) {
+                exit_code = -1;
+                break;
+            }
             cur = &r->slots[++turn % (size_t)r->in_flight];
             if (slot_settle(r, cur, &err)) {
                 exit_code = -1;
@@ -756,7 +791,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
         }
         take_line(r, &cur->b, line, (size_t)len);
         if (cur->b.n == IMPORT_BATCH || cur->b.bytes >= IMPORT_BATCH_BYTES) {
-            slot_dispatch(r, cur);
+            if (batch_send(r, cur, &err)) {
+                exit_code = -1;
+                break;
+            }
             cur = &r->slots[++turn % (size_t)r->in_flight];
             if (slot_settle(r, cur, &err)) {
                 exit_code = -1;
@@ -784,8 +822,10 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     if (cur && exit_code == 0 && replay)
         cur->b.last = true; /* sent even when empty: it ends the replay */
     if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors) || cur->b.last)) {
-        slot_dispatch(r, cur);
-        turn++;
+        if (batch_send(r, cur, &err))
+            exit_code = -1;
+        else
+            turn++;
     }
     for (size_t i = 0; r->slots && i < (size_t)r->in_flight; i++) {
         td_error serr = {0};

@@ -33,6 +33,21 @@ static td_time be64_get(const uint8_t *b)
     return (td_time)v;
 }
 
+/* The version in force is deemed in force from `first` (replay_open). */
+static int backfill_effective(tierd *d, td_time first, td_error *err)
+{
+    td_time eff = engine_program_effective(d->engine);
+    if (!engine_program(d->engine) || eff == TD_TIME_NONE || first >= eff)
+        return 0;
+    uint8_t buf[REPLAY_META_LEN];
+    be64_put(buf, (td_time)state_program_index(d));
+    be64_put(buf + 8, first);
+    int rc = state_put_meta(d, REPLAY_BACKFILL_META, buf, sizeof buf, err);
+    if (!rc)
+        engine_program_set_effective(d->engine, first);
+    return rc;
+}
+
 /* Written in the turn; a failure poisons it (state_put_meta). */
 static int replay_store(tierd *d, td_error *err)
 {
@@ -79,6 +94,13 @@ int replay_restore(tierd *d, td_error *err)
         d->replay_started = be64_get(val + 8);
     }
     free(val);
+    val = NULL;
+    if (store_get_meta(d->store, REPLAY_BACKFILL_META, &val, &len, &merr) == 0) {
+        if (len == REPLAY_META_LEN && engine_program(d->engine) &&
+            (uint64_t)be64_get(val) == state_program_index(d))
+            engine_program_set_effective(d->engine, be64_get(val + 8));
+        free(val);
+    }
     if (d->replay_at != TD_TIME_NONE) {
         char at[TD_TIME_STRLEN];
         td_time_format(d->replay_at, at, sizeof at);
@@ -95,6 +117,8 @@ int replay_open(tierd *d, td_time first, bool publish_past, td_error *err)
         d->replay_at = first;
         d->replay_started = tierd_now(d);
         int rc = replay_store(d, err);
+        if (!rc)
+            rc = backfill_effective(d, first, err);
         if (!rc && d->timers)
             rc = timers_rebuild(d->timers, err);
         if (rc) {

@@ -17,6 +17,9 @@
 #include "tierd/status.h"
 
 #define REPLAY_META "replay" /* meta record: replay_at, replay_started (BE i64) */
+/* Meta record: the program version index and the instant a replay deemed
+ * it in force from (BE u64, i64): see replay_open. */
+#define REPLAY_BACKFILL_META "replay_backfill"
 
 /* The latest instant p's state is dated at: its last event's (when it has
  * events), and on each ladder when its tier was taken, when it fell below
@@ -25,12 +28,17 @@
 td_time replay_partner_asof(const engine *e, const td_partner *p);
 
 /* At start, after state_open and before timers_open: an import the store
- * says is open resumes from its position. */
+ * says is open resumes from its position, and a version a replay deemed in
+ * force from an earlier instant keeps that instant. */
 int replay_restore(tierd *d, td_error *err);
 
 /* Opens the turn's replay at `first` (the batch's earliest event) unless
  * one is open: the position and start instant are stored and the timer
  * queue is rebuilt from there (the real timer stops until replay_finish).
+ * The version in force is deemed in force from `first` when it took
+ * effect later, as a daemon that had run all along would have had it:
+ * otherwise its grandfather period, counted from when it was loaded, would
+ * hold every replayed demotion (stored, so a restart keeps it).
  * Sets which changes get published: those dated at or after the replay's
  * start, or all with publish_past. */
 int replay_open(tierd *d, td_time first, bool publish_past, td_error *err);

@@ -41,7 +41,10 @@ static const char program_yaml[] =
     "ladders:\n"
     "  reseller:\n"
     "    partner_types: [reseller]\n"
-    "    policy: { review: quarterly, grace: 30d, approval: [Platinum] }\n"
+    /* grandfather: the replayed copy loads the program at year end; the
+     * replay deems it in force from the first event, as the live daemon
+     * (which loads it then) has it, or no demotion would land all year. */
+    "    policy: { review: quarterly, grace: 30d, approval: [Platinum], grandfather: 90d }\n"
     "    tiers:\n"
     "      - name: Silver\n"
     "        when: arr >= 20k\n"
