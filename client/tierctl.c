@@ -23,7 +23,7 @@
 #include "td_file.h"
 #include "td_number.h"
 
-#define MAX_OPTS           8
+#define MAX_OPTS           10
 #define MAX_POS            2
 #define MAX_TYPES          64
 #define MAX_PROGRAM_BYTES  (16 * 1024 * 1024)
@@ -877,11 +877,14 @@ static const command commands[] = {
     {"partner", "delete", {NULL}, 1, 1, cmd_partner_delete, "partner delete ID"},
     {"event",
      "add",
-     {"partner=", "metric=", "value=", "at=", "id=", "source=", "key=", NULL},
+     {"partner=", "metric=", "value=", "at=", "id=", "source=", "key=", "op=", "revision=", NULL},
      0,
      0,
      cmd_event_add,
-     "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]"},
+     "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]\n"
+     "  event add --op retract --id I [--source S]   (takes the event out of every metric)\n"
+     "  event add --op amend --revision N --id I --partner P --metric M [--value V] [--at T] "
+     "[--key K]"},
     {"event",
      "import",
      {"in-flight=", NULL},
@@ -1040,9 +1043,26 @@ static int cmd_partner_put(tctl *t, cmd_args *a)
 static int cmd_event_add(tctl *t, cmd_args *a)
 {
     const command *c = find_command("event");
-    if (!opt(a, "partner") || !*opt(a, "partner") || !opt(a, "metric") || !*opt(a, "metric"))
+    const char *op = opt(a, "op") ? opt(a, "op") : "";
+    bool retract = strcmp(op, "retract") == 0;
+    if (*op && !retract && strcmp(op, "amend") != 0)
+        return usage_error(c, "--op '%s' must be retract or amend", op);
+    if (*op && (!opt(a, "id") || !*opt(a, "id")))
+        return usage_error(c, "--op %s needs the --id (and --source) of the event to correct", op);
+    if (!retract &&
+        (!opt(a, "partner") || !*opt(a, "partner") || !opt(a, "metric") || !*opt(a, "metric")))
         return usage_error(c, "%s", "event add needs --partner and --metric");
     Tierd__Event e = TIERD__EVENT__INIT;
+    e.op = (char *)op;
+    if (opt(a, "revision")) {
+        char *end;
+        errno = 0;
+        const char *rv = opt(a, "revision");
+        unsigned long long n = strtoull(rv, &end, 10);
+        if (end == rv || *end || *rv == '-' || errno == ERANGE || n == 0)
+            return usage_error(c, "--revision '%s' must be a whole number of 1 or more", rv);
+        e.revision = n;
+    }
     if (opt(a, "value")) {
         char *end;
         errno = 0;
@@ -1070,6 +1090,8 @@ static int cmd_event_add(tctl *t, cmd_args *a)
     td_error err;
     if (opt(a, "at")) {
         e.at = (char *)opt(a, "at");
+    } else if (retract) {
+        e.at = ""; /* a retraction names the stored event; its time is the store's */
     } else {
         /* "now" is the daemon's clock, which may be a fake one in tests
          * and demos, never this machine's. */
@@ -1106,7 +1128,7 @@ static int cmd_event_add(tctl *t, cmd_args *a)
         tctl_print_json(json_pack("{s:o, s:o, s:s}", "id", tctl_str(id), "source",
                                   tctl_str(e.source), "outcome", oname));
     } else {
-        printf("%s event %s (source %s)\n", oname, id, e.source);
+        printf("%s %s%sevent %s (source %s)\n", oname, op, *op ? " of " : "", id, e.source);
     }
     tierd__ingest_response__free_unpacked(r, NULL);
     return code;

@@ -121,9 +121,10 @@ static const char *unknown_field(json_t *obj, const char *const *allowed)
     return NULL;
 }
 
-static const char *const event_fields[] = {"id",    "source", "partner", "metric",
-                                           "value", "at",     "key",     NULL};
-static const char *const event_strings[] = {"id", "source", "partner", "metric", "at", "key", NULL};
+static const char *const event_fields[] = {"id", "source", "partner", "metric",   "value",
+                                           "at", "key",    "op",      "revision", NULL};
+static const char *const event_strings[] = {"id", "source", "partner", "metric",
+                                            "at", "key",    "op",      NULL};
 static const char *const partner_fields[] = {"partner", "name", "types", NULL};
 static const char *const partner_strings[] = {"partner", "name", NULL};
 
@@ -144,8 +145,16 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
         snprintf(reason, IMPORT_REASON_MAX, "\"%s\" must be a string", bad);
         return -1;
     }
+    /* A retraction names the stored event by source and id alone. */
+    const char *op = get_str(obj, "op");
+    bool retract = op && strcmp(op, "retract") == 0;
+    json_t *revision = json_object_get(obj, "revision");
+    if (revision && (!json_is_integer(revision) || json_integer_value(revision) < 1)) {
+        snprintf(reason, IMPORT_REASON_MAX, "\"revision\" must be an integer of 1 or more");
+        return -1;
+    }
     const char *req[] = {"id", "partner", "metric"};
-    for (size_t i = 0; i < sizeof req / sizeof *req; i++) {
+    for (size_t i = 0; i < (retract ? 1 : sizeof req / sizeof *req); i++) {
         const char *s = get_str(obj, req[i]);
         if (!s || !*s) {
             snprintf(reason, IMPORT_REASON_MAX, "missing \"%s\"", req[i]);
@@ -167,6 +176,14 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
     e->key = (char *)(get_str(obj, "key") ? get_str(obj, "key") : "");
     e->has_value = value != NULL;
     e->value = value ? json_number_value(value) : 0;
+    /* The daemon judges op and revision (an unknown op, a revision without
+     * an amend): one place says why. */
+    e->op = (char *)(op ? op : "");
+    e->revision = revision ? (uint64_t)json_integer_value(revision) : 0;
+    if (retract && !e->partner)
+        e->partner = "";
+    if (retract && !e->metric)
+        e->metric = "";
     r->event_ptrs[r->n] = e;
     return 0;
 }

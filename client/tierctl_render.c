@@ -31,6 +31,7 @@ static const char *cause_name(Tierd__Cause c)
         [TIERD__CAUSE__DENIAL] = "denial",
         [TIERD__CAUSE__PARTNER_DELETED] = "partner_deleted",
         [TIERD__CAUSE__WITHDRAWN] = "withdrawn",
+        [TIERD__CAUSE__CORRECTION] = "correction",
     };
     unsigned i = (unsigned)c;
     return i < sizeof names / sizeof *names && names[i] ? names[i] : "unknown";

@@ -6,11 +6,18 @@
  * duplicate too), then the engine. An accepted event is stored under its
  * key in the same transaction as the partner it changed. A rejected event
  * touches nothing and carries its reason; the rest of the batch still
- * counts. Store errors are not the event's fault: they fail the whole turn. */
+ * counts. Store errors are not the event's fault: they fail the whole turn.
+ *
+ * A correction (op "retract" or "amend", docs/events.md) is judged against
+ * the event stored under its key: unknown, or with a partner or metric
+ * other than the stored one, it is rejected; a retraction of a retracted
+ * event, or an amendment whose revision is not above the stored one, is a
+ * duplicate (so an import can be sent again). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "corrections.h"
 #include "event_view.h"
 #include "handlers.h"
 #include "pbconv.h"
@@ -68,6 +75,176 @@ static const char *check_event(const Tierd__Event *ev, td_time *at, td_error *te
     return NULL;
 }
 
+#define OP_RETRACT "retract"
+#define OP_AMEND   "amend"
+
+/* The op and revision fields alone; the reason, or NULL. */
+static const char *check_op(const Tierd__Event *ev)
+{
+    const char *op = ev->op ? ev->op : "";
+    if (!*op)
+        return ev->revision ? "revision: only an amend (\"op\": \"amend\") carries one" : NULL;
+    if (strcmp(op, OP_RETRACT) == 0)
+        return ev->revision ? "revision: a retract carries none (only an amend does)" : NULL;
+    if (strcmp(op, OP_AMEND) == 0)
+        return ev->revision ? NULL : "revision: an amend needs a revision of 1 or more";
+    return "op: must be \"retract\" or \"amend\" (or absent for a new event)";
+}
+
+/* What a retraction must name; the rest may be absent. */
+static const char *check_key(const Tierd__Event *ev)
+{
+    if (!ev->source || !*ev->source)
+        return "source is required";
+    if (!ev->id || !*ev->id)
+        return "id is required";
+    if (!td_text_ok(ev->source, TD_MAX_ID) || !td_text_ok(ev->id, TD_MAX_ID))
+        return "source and id must be at most " TD_STR(TD_MAX_ID) " bytes of UTF-8 text without "
+                                                                  "control characters";
+    return NULL;
+}
+
+static bool differs(const char *given, const char *stored)
+{
+    return given && *given && strcmp(given, stored) != 0;
+}
+
+/* One correction. Returns 0 with res set (accepted, duplicate or rejected
+ * with its reason), or a store error that fails the turn. */
+static int ingest_correction(rpc_call *call, size_t i, const Tierd__Event *ev,
+                             Tierd__ItemResult *res, Tierd__IngestResponse *out, td_error *err)
+{
+    tierd *d = call->d;
+    bool amend = strcmp(ev->op, OP_AMEND) == 0;
+    char why[TD_REASON_MAX];
+    td_time at = TD_TIME_NONE;
+    td_error eerr = {0};
+    const char *bad = amend ? check_event(ev, &at, &eerr) : check_key(ev);
+    if (bad) {
+        set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, bad);
+        out->rejected++;
+        return 0;
+    }
+    store_event_meta was;
+    uint8_t *old_pb = NULL;
+    size_t old_len = 0;
+    int rc = store_get_event(d->store, ev->source, ev->id, &was, &old_pb, &old_len, err);
+    if (rc == -TD_NOT_FOUND) {
+        snprintf(why, sizeof why, "no event with this source and id was accepted, nothing to %s",
+                 ev->op);
+        set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, why);
+        out->rejected++;
+        return 0;
+    }
+    if (rc) {
+        state_fail(d, err);
+        return rc;
+    }
+    Tierd__Event *stored = NULL;
+    const char *reject = NULL;
+    bool duplicate = false;
+    td_time old_at = TD_TIME_NONE;
+    if (!was.kept)
+        reject = "accepted before tierd kept event history (0.1): it cannot be corrected";
+    else if (!amend && was.retracted)
+        duplicate = true;
+    else if (amend && ev->revision <= was.revision)
+        duplicate = true;
+    else if (amend && was.retracted)
+        reject = "it was retracted: an amendment cannot bring it back (send it under a new id)";
+    else if (!(stored = tierd__event__unpack(NULL, old_len, old_pb)) || !stored->partner ||
+             !stored->metric || !stored->at || td_time_parse(stored->at, &old_at, &eerr) != 0)
+        reject = "the stored event does not decode";
+    else if (differs(ev->partner, stored->partner)) {
+        snprintf(why, sizeof why, "partner: '%s' is not the stored event's partner '%s'",
+                 pbconv_quote(ev->partner, TD_MAX_ID), pbconv_quote(stored->partner, TD_MAX_ID));
+        reject = why;
+    } else if (differs(ev->metric, stored->metric)) {
+        snprintf(why, sizeof why, "metric: '%s' is not the stored event's metric '%s'",
+                 pbconv_quote(ev->metric, TD_MAX_ID), pbconv_quote(stored->metric, TD_MAX_ID));
+        reject = why;
+    }
+    if (!reject && !duplicate) {
+        bool exists = false;
+        rc = store_hist_exists(d->store, stored->partner, stored->metric, was.added, &exists, err);
+        if (rc) {
+            tierd__event__free_unpacked(stored, NULL);
+            free(old_pb);
+            state_fail(d, err);
+            return rc;
+        }
+        if (!exists)
+            reject = "its partner was deleted after it was accepted";
+    }
+    if (reject || duplicate) {
+        set_result(call, res, duplicate ? TIERD__OUTCOME__DUPLICATE : TIERD__OUTCOME__REJECTED, i,
+                   ev, reject);
+        if (duplicate)
+            out->duplicate++;
+        else
+            out->rejected++;
+        if (stored)
+            tierd__event__free_unpacked(stored, NULL);
+        free(old_pb);
+        return 0;
+    }
+    td_event old_te, new_te;
+    event_view(stored, old_at, &old_te);
+    old_te.source = ev->source;
+    old_te.id = ev->id;
+    if (amend)
+        event_view(ev, at, &new_te);
+    corr_history hist = {.s = d->store,
+                         .partner = stored->partner,
+                         .metric = stored->metric,
+                         .skip_added = was.added,
+                         .amended = amend ? &new_te : NULL};
+    char cause[2 * TD_MAX_ID + 2];
+    snprintf(cause, sizeof cause, "%s/%s", ev->source, ev->id);
+    state_set_cause_event(d, cause);
+    rc = engine_correct(d->engine, &old_te, amend ? &new_te : NULL, ev->revision,
+                        corrections_history, &hist, call->now, state_change_sink, d, &eerr);
+    state_set_cause_event(d, NULL);
+    if (rc == -TD_RESOURCE_EXHAUSTED ||
+        (rc && eerr.code != TD_INVALID_ARGUMENT && eerr.code != TD_NOT_FOUND &&
+         eerr.code != TD_FAILED_PRECONDITION)) {
+        /* Not the event's fault, and the partner may be half changed: the
+         * turn rolls back (the store has it as it was). */
+        td_error_set(err, eerr.code, "event %zu (%s/%s): %s", i, ev->source, ev->id, eerr.message);
+        state_fail(d, err);
+        tierd__event__free_unpacked(stored, NULL);
+        free(old_pb);
+        return -eerr.code;
+    }
+    if (rc) {
+        set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, engine_reason(&eerr, ev));
+        out->rejected++;
+        tierd__event__free_unpacked(stored, NULL);
+        free(old_pb);
+        return 0;
+    }
+    /* The log names the partner and event name even when a retraction
+     * did not: a restart replays it against that partner. */
+    Tierd__Event logged = *ev;
+    logged.partner = stored->partner;
+    logged.metric = stored->metric;
+    if (!amend) {
+        logged.at = stored->at;
+        logged.value = stored->value;
+        logged.has_value = stored->has_value;
+        logged.key = stored->key;
+    }
+    rc = state_record_correction(d, call->now, &logged, &was, &old_te, old_pb, old_len,
+                                 amend ? &new_te : NULL, err);
+    tierd__event__free_unpacked(stored, NULL);
+    free(old_pb);
+    if (rc)
+        return rc;
+    res->outcome = TIERD__OUTCOME__ACCEPTED;
+    out->accepted++;
+    return 0;
+}
+
 int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   td_error *err)
 {
@@ -100,6 +277,18 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
         res->id = rpc_strdup(call, td_text_ok(ev->id, TD_MAX_ID) ? ev->id : "");
         out->results[i] = res;
 
+        const char *op_why = check_op(ev);
+        if (op_why) {
+            set_result(call, res, TIERD__OUTCOME__REJECTED, i, ev, op_why);
+            out->rejected++;
+            continue;
+        }
+        if (ev->op && *ev->op) {
+            rc = ingest_correction(call, i, ev, res, out, err);
+            if (rc)
+                return rc;
+            continue;
+        }
         td_time at = TD_TIME_NONE;
         td_error eerr = {0};
         const char *why = check_event(ev, &at, &eerr);
@@ -131,7 +320,7 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             out->rejected++;
             continue;
         }
-        rc = state_record_event(d, call->now, ev, err);
+        rc = state_record_event(d, call->now, ev, &te, err);
         if (rc)
             return rc;
         res->outcome = TIERD__OUTCOME__ACCEPTED;

@@ -168,6 +168,13 @@ int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufC
     if (rc)
         return rc;
     state_partner_changed(d, r->id);
+    /* Its events can no longer be corrected: a partner of the same id
+     * created later never held them. */
+    rc = store_hist_drop_partner(d->store, r->id, err);
+    if (rc) {
+        state_fail(d, err);
+        return rc;
+    }
     Tierd__DeletePartnerResponse *out = rpc_alloc(call, sizeof *out);
     tierd__delete_partner_response__init(out);
     out->deleted = true;

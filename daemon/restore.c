@@ -19,6 +19,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "corrections.h"
 #include "event_view.h"
 #include "log.h"
 #include "tierd.pb-c.h"
@@ -383,10 +384,33 @@ static int restore_batch(void *ud, const store_partner_view *views, size_t n)
 /* ---- the ingest log ---- */
 
 typedef struct replay {
+    store *s;
     partner_walk *w;
     idset *deferred;
     uint64_t replayed;
 } replay;
+
+/* A logged correction, made again as it was made: the version it replaced
+ * is the one whose history says it stopped counting at pos, and a rebuild
+ * reads what counted right after pos. */
+static int replay_correction(store *s, engine *e, const Tierd__Event *ev, td_time at, uint64_t pos,
+                             td_time now, td_error *err)
+{
+    char buf[3 * TD_STORE_HIST_TEXT + 8];
+    td_event old;
+    int rc = corrections_replaced(s, ev->partner, ev->metric ? ev->metric : "", ev->source, ev->id,
+                                  pos, &old, buf, sizeof buf, err);
+    if (rc)
+        return rc;
+    bool amend = strcmp(ev->op, "amend") == 0;
+    td_event amended;
+    if (amend)
+        event_view(ev, at, &amended);
+    corr_history hist = {
+        .s = s, .partner = old.partner, .metric = old.metric, .at_position = true, .position = pos};
+    return engine_correct(e, &old, amend ? &amended : NULL, ev->revision, corrections_history,
+                          &hist, now, NULL, NULL, err);
+}
 
 /* Applies one logged event to its partner unless the partner's record
  * already includes it: the same engine call, at the same `now`, as when
@@ -407,7 +431,9 @@ static int replay_one(void *ud, uint64_t pos, int64_t now, const uint8_t *pb, si
         td_error eerr = {0};
         td_time at = TD_TIME_NONE;
         int applied = ev->at ? td_time_parse(ev->at, &at, &eerr) : -1;
-        if (applied == 0) {
+        if (applied == 0 && ev->op && *ev->op)
+            applied = replay_correction(r->s, w->e, ev, at, pos, now, &eerr);
+        else if (applied == 0) {
             event_view(ev, at, &te);
             applied = engine_ingest(w->e, &te, now, NULL, NULL, &eerr);
         }
@@ -457,7 +483,7 @@ int restore_from_store(store *s, const char *dir, td_time now, restored *out, td
      * keeping a million of them for an empty log costs a restart time. */
     partner_walk w = {
         .e = e, .dir = dir, .err = err, .stamps = store_ilog_count(s) > 0, .out = out};
-    replay r = {.w = &w, .deferred = &out->deferred};
+    replay r = {.s = s, .w = &w, .deferred = &out->deferred};
     bool pooled = pool_open(&w.pool, decode_threads()) == 0;
     int rc = pooled ? 0
                     : td_error_set(err, TD_RESOURCE_EXHAUSTED,

@@ -739,25 +739,94 @@ size_t state_lagging(const tierd *d)
     return st->deferred.n + (st->ckpt_active ? st->ckpt.n - st->ckpt_next : 0);
 }
 
-int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *err)
+/* Packs ev and appends it to the ingest log; *pb is `small` or malloc'd. */
+static int log_event(tierd *d, td_time now, const Tierd__Event *ev, uint8_t *small, size_t cap,
+                     uint8_t **pb, size_t *len, uint64_t *pos, td_error *err)
 {
-    state *st = d->state;
-    if (st->watch.partner)
-        st->watch.partner(st->watch.ud, ev->partner);
-    size_t len = tierd__event__get_packed_size(ev);
-    uint8_t small[STATE_EVENT_BUF];
-    uint8_t *pb = len <= sizeof small ? small : malloc(len);
-    if (!pb) {
+    *len = tierd__event__get_packed_size(ev);
+    *pb = *len <= cap ? small : malloc(*len);
+    if (!*pb) {
         td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory recording event %s/%s", ev->source,
                      ev->id);
         state_fail(d, err);
         return -TD_RESOURCE_EXHAUSTED;
     }
-    tierd__event__pack(ev, pb);
-    uint64_t pos;
-    int rc = store_put_event(d->store, ev->source, ev->id, pb, len, err);
+    tierd__event__pack(ev, *pb);
+    return store_ilog_append(d->store, now, *pb, *len, pos, err);
+}
+
+static store_hist_entry hist_entry(const td_event *te, uint64_t added)
+{
+    return (store_hist_entry){.partner = te->partner,
+                              .metric = te->metric,
+                              .source = te->source,
+                              .id = te->id,
+                              .key = te->key,
+                              .value = te->value,
+                              .at = te->at,
+                              .added = added};
+}
+
+int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, const td_event *te,
+                       td_error *err)
+{
+    state *st = d->state;
+    if (st->watch.partner)
+        st->watch.partner(st->watch.ud, ev->partner);
+    uint8_t small[STATE_EVENT_BUF];
+    uint8_t *pb = NULL;
+    size_t len = 0;
+    uint64_t pos = 0;
+    int rc = log_event(d, now, ev, small, sizeof small, &pb, &len, &pos, err);
+    if (rc == -TD_RESOURCE_EXHAUSTED && !pb)
+        return rc;
+    if (rc == 0) {
+        store_event_meta meta = {.added = pos};
+        rc = store_set_event(d->store, ev->source, ev->id, &meta, pb, len, err);
+    }
+    if (rc == 0) {
+        store_hist_entry h = hist_entry(te, pos);
+        rc = store_hist_add(d->store, &h, err);
+    }
+    if (pb != small)
+        free(pb);
+    if (rc)
+        return write_failed(d, rc, err);
+    st->deferred_events++;
+    return 0;
+}
+
+int state_record_correction(tierd *d, td_time now, const Tierd__Event *ev,
+                            const store_event_meta *was, const td_event *old, const uint8_t *old_pb,
+                            size_t old_len, const td_event *amended, td_error *err)
+{
+    state *st = d->state;
+    if (st->watch.partner)
+        st->watch.partner(st->watch.ud, old->partner);
+    uint8_t small[STATE_EVENT_BUF];
+    uint8_t *pb = NULL;
+    size_t len = 0;
+    uint64_t pos = 0;
+    int rc = log_event(d, now, ev, small, sizeof small, &pb, &len, &pos, err);
+    if (rc == -TD_RESOURCE_EXHAUSTED && !pb)
+        return rc;
     if (rc == 0)
-        rc = store_ilog_append(d->store, now, pb, len, &pos, err);
+        rc = store_hist_retire(d->store, old->partner, old->metric, was->added, pos, err);
+    if (rc == 0 && amended) {
+        store_hist_entry h = hist_entry(amended, pos);
+        rc = store_hist_add(d->store, &h, err);
+    }
+    if (rc == 0) {
+        store_event_meta meta = *was;
+        if (amended) {
+            meta.added = pos;
+            meta.revision = ev->revision;
+        } else {
+            meta.retracted = true;
+        }
+        rc = amended ? store_set_event(d->store, ev->source, ev->id, &meta, pb, len, err)
+                     : store_set_event(d->store, ev->source, ev->id, &meta, old_pb, old_len, err);
+    }
     if (pb != small)
         free(pb);
     if (rc)

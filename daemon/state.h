@@ -52,7 +52,17 @@ void state_partner_changed(tierd *d, const char *partner_id);
  * ingest log with the `now` it was applied at (what makes it durable until
  * a checkpoint), and its partner's change told to the watch. On failure the
  * turn is poisoned (state_fail). */
-int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, td_error *err);
+int state_record_event(tierd *d, td_time now, const Tierd__Event *ev, const td_event *te,
+                       td_error *err);
+/* A correction the engine just made (engine_correct): ev as logged (a
+ * retraction naming the stored partner and event name), in the ingest log
+ * like an event; `old` (as stored under `was`, encoded old_pb) stops
+ * counting in the history at that log position and `amended`, when given,
+ * counts from it; the event record then holds the new version and
+ * revision, or says retracted. On failure the turn is poisoned. */
+int state_record_correction(tierd *d, td_time now, const Tierd__Event *ev,
+                            const store_event_meta *was, const td_event *old, const uint8_t *old_pb,
+                            size_t old_len, const td_event *amended, td_error *err);
 /* A connector's cursor, and a meta record, written in the turn; on failure
  * the turn is poisoned. */
 int state_put_cursor(tierd *d, const char *connector, const char *cursor, td_error *err);

@@ -54,7 +54,7 @@
 
 #define STORE_DATA_FILE     "tierd.mdb"
 #define STORE_LOCK_FILE     "tierd.lock"
-#define STORE_MAX_DBS       8
+#define STORE_MAX_DBS       16
 #define STORE_MAX_KEY       511        /* LMDB's default maximum key size */
 #define STORE_MAX_VALUE     (1u << 30) /* far above any record; guards size_t -> LMDB */
 #define STORE_FILE_MODE     0600       /* every partner's facts: the daemon's user only */
@@ -78,6 +78,7 @@ struct store {
     char *dir;
     MDB_env *env;
     MDB_dbi meta, partners, events, changes, partner_changes, programs, cursors, ilog;
+    MDB_dbi event_history; /* corrections: partner, event name, position -> body */
 
     MDB_txn *wtxn; /* the open write transaction, if any */
     MDB_txn *rtxn; /* a reset read transaction kept for renewal */
@@ -386,6 +387,7 @@ static int open_dbs(store *s, MDB_txn *txn, unsigned flags, td_error *err)
         {"programs", &s->programs},
         {"cursors", &s->cursors},
         {"ilog", &s->ilog},
+        {"event_history", &s->event_history},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -1078,6 +1080,281 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
                             source, id);
     if (rc)
         return write_failed(s, rc, "writing an event", err);
+    return 0;
+}
+
+/* An event record from corrections on: magic, the ingest-log position of
+ * the version counted, its revision, a flag byte (1: retracted), then the
+ * encoded event. Older records are the encoded event alone (position 0,
+ * revision 0, counted); an encoded event never starts with the magic. */
+#define STORE_EVENT_MAGIC     "TDE1"
+#define STORE_EVENT_MAGIC_LEN 4
+#define STORE_EVENT_HEAD      (STORE_EVENT_MAGIC_LEN + 2 * STORE_SEQ_BYTES + 1)
+
+int store_get_event(store *s, const char *source, const char *id, store_event_meta *meta,
+                    uint8_t **pb, size_t *len, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t klen;
+    int rc = event_key(source, id, key, &klen, err);
+    if (rc)
+        return rc;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    rc = get_copy(s, s->events, key, klen, &v, &n, "reading an event", err);
+    if (rc)
+        return rc;
+    *meta = (store_event_meta){0};
+    if (n >= STORE_EVENT_HEAD && memcmp(v, STORE_EVENT_MAGIC, STORE_EVENT_MAGIC_LEN) == 0) {
+        meta->added = be64_get(v + STORE_EVENT_MAGIC_LEN);
+        meta->revision = be64_get(v + STORE_EVENT_MAGIC_LEN + STORE_SEQ_BYTES);
+        meta->retracted = v[STORE_EVENT_HEAD - 1] & 1;
+        meta->kept = true;
+        memmove(v, v + STORE_EVENT_HEAD, n - STORE_EVENT_HEAD);
+        n -= STORE_EVENT_HEAD;
+    }
+    *pb = v;
+    *len = n;
+    return 0;
+}
+
+int store_set_event(store *s, const char *source, const char *id, const store_event_meta *meta,
+                    const uint8_t *pb, size_t len, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t klen;
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = event_key(source, id, key, &klen, err);
+    if (rc == 0)
+        rc = check_value("event", pb, len, err);
+    if (rc)
+        return rc;
+    MDB_val k = {klen, key}, v = {STORE_EVENT_HEAD + len, NULL};
+    rc = mdb_put(s->wtxn, s->events, &k, &v, MDB_RESERVE);
+    if (rc)
+        return write_failed(s, rc, "writing an event", err);
+    uint8_t *out = v.mv_data;
+    memcpy(out, STORE_EVENT_MAGIC, STORE_EVENT_MAGIC_LEN);
+    be64_put(out + STORE_EVENT_MAGIC_LEN, meta->added);
+    be64_put(out + STORE_EVENT_MAGIC_LEN + STORE_SEQ_BYTES, meta->revision);
+    out[STORE_EVENT_HEAD - 1] = meta->retracted ? 1 : 0;
+    memcpy(out + STORE_EVENT_HEAD, pb, len);
+    return 0;
+}
+
+/* ---- event history: partner "\0" event "\0" be64(added) -> be64(retired),
+ * value (IEEE bits, be64), be64(at), source "\0" id "\0" key ---- */
+
+#define STORE_HIST_FIXED (3 * STORE_SEQ_BYTES)
+
+static int hist_prefix(const char *partner, const char *metric, uint8_t *buf, size_t *n,
+                       td_error *err)
+{
+    int rc = check_key("partner id", partner, 0, err);
+    if (rc == 0)
+        rc = check_key("event name", metric, 0, err);
+    size_t pl = strlen(partner), ml = strlen(metric);
+    if (rc == 0 && pl + ml + 2 + STORE_SEQ_BYTES > STORE_MAX_KEY)
+        rc = td_error_set(err, TD_INVALID_ARGUMENT,
+                          "store: partner id and event name together are %zu bytes", pl + ml);
+    if (rc)
+        return rc;
+    memcpy(buf, partner, pl + 1);
+    memcpy(buf + pl + 1, metric, ml + 1);
+    *n = pl + ml + 2;
+    return 0;
+}
+
+static uint64_t double_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+int store_hist_add(store *s, const store_hist_entry *h, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t kl;
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = hist_prefix(h->partner, h->metric, key, &kl, err);
+    if (rc)
+        return rc;
+    be64_put(key + kl, h->added);
+    kl += STORE_SEQ_BYTES;
+    size_t sl = strlen(h->source), il = strlen(h->id), yl = h->key ? strlen(h->key) : 0;
+    size_t vlen = STORE_HIST_FIXED + sl + 1 + il + 1 + yl;
+    MDB_val k = {kl, key}, v = {vlen, NULL};
+    rc = mdb_put(s->wtxn, s->event_history, &k, &v, MDB_RESERVE);
+    if (rc)
+        return write_failed(s, rc, "writing event history", err);
+    uint8_t *o = v.mv_data;
+    be64_put(o, h->retired);
+    be64_put(o + 8, double_bits(h->value));
+    be64_put(o + 16, (uint64_t)h->at);
+    memcpy(o + STORE_HIST_FIXED, h->source, sl + 1);
+    memcpy(o + STORE_HIST_FIXED + sl + 1, h->id, il + 1);
+    if (yl)
+        memcpy(o + STORE_HIST_FIXED + sl + il + 2, h->key, yl);
+    return 0;
+}
+
+int store_hist_retire(store *s, const char *partner, const char *metric, uint64_t added,
+                      uint64_t retired, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t kl;
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = hist_prefix(partner, metric, key, &kl, err);
+    if (rc)
+        return rc;
+    be64_put(key + kl, added);
+    kl += STORE_SEQ_BYTES;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(s->wtxn, s->event_history, &cur);
+    if (rc)
+        return write_failed(s, rc, "opening event history", err);
+    MDB_val k = {kl, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) {
+        mdb_cursor_close(cur);
+        return td_error_set(err, TD_NOT_FOUND, "store: no history for %s/%s at %llu", partner,
+                            metric, (unsigned long long)added);
+    }
+    if (rc == 0 && v.mv_size >= STORE_HIST_FIXED) {
+        /* Rewritten whole: LMDB values are read-only in place. */
+        uint8_t buf[STORE_HIST_FIXED + 3 * TD_STORE_HIST_TEXT + 2];
+        size_t n = v.mv_size <= sizeof buf ? v.mv_size : 0;
+        if (!n) {
+            mdb_cursor_close(cur);
+            return td_error_set(err, TD_DATA_LOSS, "store: history entry of %s is too long",
+                                partner);
+        }
+        memcpy(buf, v.mv_data, n);
+        be64_put(buf, retired);
+        MDB_val nv = {n, buf};
+        rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+    }
+    mdb_cursor_close(cur);
+    if (rc)
+        return write_failed(s, rc, "writing event history", err);
+    return 0;
+}
+
+static int hist_decode(const MDB_val *k, size_t plen, const MDB_val *v, store_hist_entry *h)
+{
+    if (k->mv_size != plen + STORE_SEQ_BYTES || v->mv_size < STORE_HIST_FIXED + 2)
+        return -1;
+    const uint8_t *o = v->mv_data, *end = o + v->mv_size;
+    h->added = be64_get((const uint8_t *)k->mv_data + plen);
+    h->retired = be64_get(o);
+    uint64_t bits = be64_get(o + 8);
+    memcpy(&h->value, &bits, sizeof bits);
+    h->at = (int64_t)be64_get(o + 16);
+    const uint8_t *src = o + STORE_HIST_FIXED;
+    const uint8_t *z1 = memchr(src, 0, (size_t)(end - src));
+    if (!z1)
+        return -1;
+    const uint8_t *z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
+    if (!z2)
+        return -1;
+    h->source = (const char *)src;
+    h->id = (const char *)z1 + 1;
+    h->key = (const char *)z2 + 1;
+    h->key_len = (size_t)(end - z2 - 1);
+    return 0;
+}
+
+int store_hist_each(store *s, const char *partner, const char *metric, store_hist_fn fn, void *ud,
+                    td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t kl;
+    int rc = hist_prefix(partner, metric, key, &kl, err);
+    if (rc)
+        return rc;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->event_history, &cur);
+    if (rc) {
+        read_end(s, txn);
+        return store_error(s, rc, "reading event history", err);
+    }
+    MDB_val k = {kl, key}, v;
+    int out = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > kl && memcmp(k.mv_data, key, kl) == 0) {
+        store_hist_entry h = {.partner = partner, .metric = metric};
+        if (hist_decode(&k, kl, &v, &h) != 0) {
+            out = td_error_set(err, TD_DATA_LOSS, "%s: event history of %s/%s is damaged", s->dir,
+                               partner, metric);
+            break;
+        }
+        out = fn(ud, &h);
+        if (out)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (!out && rc && rc != MDB_NOTFOUND)
+        out = store_error(s, rc, "reading event history", err);
+    mdb_cursor_close(cur);
+    read_end(s, txn);
+    return out;
+}
+
+int store_hist_exists(store *s, const char *partner, const char *metric, uint64_t added,
+                      bool *exists, td_error *err)
+{
+    uint8_t key[STORE_MAX_KEY];
+    size_t kl;
+    *exists = false;
+    int rc = hist_prefix(partner, metric, key, &kl, err);
+    if (rc)
+        return rc;
+    be64_put(key + kl, added);
+    kl += STORE_SEQ_BYTES;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_val k = {kl, key}, v;
+    rc = mdb_get(txn, s->event_history, &k, &v);
+    read_end(s, txn);
+    if (rc == 0)
+        *exists = true;
+    else if (rc != MDB_NOTFOUND)
+        return store_error(s, rc, "reading event history", err);
+    return 0;
+}
+
+int store_hist_drop_partner(store *s, const char *partner, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = check_key("partner id", partner, 0, err);
+    if (rc)
+        return rc;
+    size_t pl = strlen(partner) + 1;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(s->wtxn, s->event_history, &cur);
+    if (rc)
+        return write_failed(s, rc, "opening event history", err);
+    MDB_val k = {pl, (void *)partner}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > pl && memcmp(k.mv_data, partner, pl) == 0) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND && rc != EINVAL)
+        return write_failed(s, rc, "dropping event history", err);
     return 0;
 }
 

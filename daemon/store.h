@@ -122,6 +122,52 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
                     td_error *err);
 uint64_t store_event_count(store *s);
 
+/* ---- corrections: what an event counts for, kept to take it out again ----
+ * The event record holds the version counted (or, retracted, the last one
+ * counted) with its revision and the ingest-log position it was counted
+ * at; the history holds, per partner and event name in the order counted,
+ * every version with the position it stopped counting at (0: still
+ * counts), so the events that counted at any log position can be listed
+ * (a restart replays corrections at their position). */
+#define TD_STORE_HIST_TEXT 256 /* bytes of a source, id or key at most */
+typedef struct store_event_meta {
+    uint64_t added;    /* ingest-log position of the version counted */
+    uint64_t revision; /* 0: the original */
+    bool retracted;
+    bool kept; /* false: accepted before corrections were kept (no history) */
+} store_event_meta;
+/* *pb (malloc'd) the encoded event; TD_NOT_FOUND when never accepted. */
+int store_get_event(store *s, const char *source, const char *id, store_event_meta *meta,
+                    uint8_t **pb, size_t *len, td_error *err);
+/* Writes (or replaces) the record of (source, id). */
+int store_set_event(store *s, const char *source, const char *id, const store_event_meta *meta,
+                    const uint8_t *pb, size_t len, td_error *err);
+typedef struct store_hist_entry {
+    const char *partner, *metric, *source, *id;
+    const char *key; /* store_hist_add: NULL or text; read back: key_len bytes, not terminated */
+    size_t key_len;
+    double value;
+    int64_t at;
+    uint64_t added;   /* position it counts from */
+    uint64_t retired; /* position it stopped counting at; 0 = counts */
+} store_hist_entry;
+int store_hist_add(store *s, const store_hist_entry *h, td_error *err);
+/* Marks the version added at `added` as stopped counting at `retired`;
+ * TD_NOT_FOUND when there is none (its partner was deleted since). */
+int store_hist_retire(store *s, const char *partner, const char *metric, uint64_t added,
+                      uint64_t retired, td_error *err);
+/* Every version of partner's `metric` events in the order counted; fn
+ * returning non-zero stops and is returned. Strings live during the call. */
+typedef int (*store_hist_fn)(void *ud, const store_hist_entry *h);
+int store_hist_each(store *s, const char *partner, const char *metric, store_hist_fn fn, void *ud,
+                    td_error *err);
+/* Whether the version added at `added` is in the history (it is not once
+ * its partner was deleted). */
+int store_hist_exists(store *s, const char *partner, const char *metric, uint64_t added,
+                      bool *exists, td_error *err);
+/* Forgets a deleted partner's history. */
+int store_hist_drop_partner(store *s, const char *partner, td_error *err);
+
 /* ---- change log: sequence -> encoded tierd.TierChange ---- */
 /* Appends a change and returns its sequence number (1, 2, ...). The record
  * is `pb` with nothing rewritten; the caller puts the sequence into it. */

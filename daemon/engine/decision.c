@@ -93,7 +93,7 @@ int engine_override_set(engine *e, td_partner *p, const char *ladder, const char
     ts->override_until = until;
     double values[TD_MAX_METRICS];
     ladder_values(e, p, l, now, values);
-    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud, NULL};
     lifecycle_report(&c, from, t, t >= 0 ? t : from, TD_CAUSE_OVERRIDE, actor, reason);
     return 0;
 }
@@ -112,7 +112,7 @@ int engine_override_clear(engine *e, td_partner *p, const char *ladder, const ch
                             "partner '%s' has no active override on ladder %s", p->id, ladder);
     double values[TD_MAX_METRICS];
     ladder_values(e, p, l, now, values);
-    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud, NULL};
     lifecycle_override_end(&c, ts, TD_CAUSE_OVERRIDE_CLEARED, actor, reason);
     evaluate_ladders(e, p, 1u << l, now, 0, NULL, fn, ud);
     return 0;
@@ -215,7 +215,7 @@ static int approve_demotion(engine *e, td_partner *p, size_t l, const char *acto
     ts->pending_demotion = false;
     ts->pending_since = TD_TIME_NONE;
     e->queue_generation++;
-    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud, NULL};
     /* Under a pin the decision is on record but the tier seen does not move. */
     int eff = ts_effective(ts);
     lifecycle_report(&c, ts_overridden(ts) ? eff : from, eff, to >= 0 ? to : from,
@@ -250,7 +250,7 @@ int engine_approve(engine *e, td_partner *p, const char *ladder, const char *act
     ts->pending = -1;
     ts->pending_since = TD_TIME_NONE;
     e->queue_generation++;
-    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud, NULL};
     /* Under a pin the decision is on record but the tier seen does not move. */
     int eff = ts_effective(ts);
     lifecycle_report(&c, ts_overridden(ts) ? eff : from, eff, to, TD_CAUSE_APPROVAL, actor, reason);
@@ -278,7 +278,7 @@ int engine_deny(engine *e, td_partner *p, const char *ladder, const char *actor,
     e->queue_generation++;
     double values[TD_MAX_METRICS];
     ladder_values(e, p, l, now, values);
-    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud};
+    lc_ctx c = {e, p, l, values, now, 0, NULL, fn, ud, NULL};
     int eff = ts_effective(ts);
     if (demotion)
         lifecycle_report_dropped_demotion(&c, was, TD_CAUSE_DENIAL, actor, reason);

@@ -53,7 +53,8 @@ typedef enum td_cause {
     TD_CAUSE_OVERRIDE_EXPIRED = 8,
     TD_CAUSE_DENIAL = 9,
     TD_CAUSE_PARTNER_DELETED = 10,
-    TD_CAUSE_WITHDRAWN = 11, /* a pending promotion dropped: no longer qualifies */
+    TD_CAUSE_WITHDRAWN = 11,  /* a pending promotion dropped: no longer qualifies */
+    TD_CAUSE_CORRECTION = 12, /* a retraction or amendment moved the tier at once */
 } td_cause;
 
 /* One criterion (a comparison in a `when` or gate) evaluated at a moment. */
@@ -280,6 +281,32 @@ size_t engine_partner_list_benefit(engine *e, const char *after, const char *lad
  * rejection a negative code with the reason in err and no state touched. */
 int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, void *ud,
                   td_error *err);
+
+/* ---- corrections (correct.c; docs/events.md, "Corrections") ----
+ * Idempotency and revisions are the daemon's (its store keeps every
+ * accepted event); the engine takes an event's contribution out again. */
+/* The events of one partner and event name that still count once a
+ * correction is made, in the order they were accepted, an amended event's
+ * new version counting as accepted last and a retracted one absent: each(ud,
+ * ev) for every one. Returns 0, or a negative code with the reason in err. */
+typedef int (*td_event_each_fn)(void *ud, const td_event *ev);
+typedef int (*td_history_fn)(void *hud, td_event_each_fn each, void *ud, td_error *err);
+/* Takes `old` (an event accepted before, as stored) out of every metric it
+ * fed and, for an amendment, folds `amended` (revision > 0; same source,
+ * id, partner and event name; checked as engine_ingest checks an event) in
+ * its place, at once: every aggregate and window, lifetime included, as
+ * if old had never come. What the streams cannot take out exactly (an
+ * extreme, the latest value, a distinct key that may have come twice) is
+ * rebuilt from history(hud, ...), called only then. The partner's ladders
+ * are then re-evaluated; a tier move at once carries cause CORRECTION,
+ * reason "retracted" or "amended to revision N", and names the event.
+ * 0, or a negative code with the reason in err and nothing changed (but
+ * for TD_RESOURCE_EXHAUSTED, after which the caller restores the partner
+ * from its store). An event name the program in force no longer reads holds nothing to take
+ * out: a retraction of it changes only the partner's event count. */
+int engine_correct(engine *e, const td_event *old, const td_event *amended, uint64_t revision,
+                   td_history_fn history, void *hud, td_time now, td_change_fn fn, void *ud,
+                   td_error *err);
 
 /* Re-evaluates one partner (or all when p is NULL) at now. Used by timers
  * when windows expire. */

@@ -25,6 +25,12 @@
 void evaluate_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
                       const td_event *ev, td_change_fn fn, void *ud)
 {
+    evaluate_ladders_because(e, p, sel, now, cause, NULL, ev, fn, ud);
+}
+
+void evaluate_ladders_because(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
+                              const char *reason, const td_event *ev, td_change_fn fn, void *ud)
+{
     const program *prog = e->prog;
     sel &= p->ladders;
     if (!prog || !sel || !p->tiers)
@@ -35,7 +41,7 @@ void evaluate_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_ca
             mask |= e->cp.ladder_mask[l];
     double values[TD_MAX_METRICS];
     eng_prog_values(&e->cp, p, mask, now, values);
-    lc_ctx c = {e, p, 0, values, now, cause, ev, fn, ud};
+    lc_ctx c = {e, p, 0, values, now, cause, ev, fn, ud, reason};
     for (size_t l = 0; l < prog->n_ladders; l++) {
         if (!(sel & (1u << l)))
             continue;

@@ -14,6 +14,10 @@
  * carries it. ev, when set, is named in the reports. */
 void evaluate_ladders(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
                       const td_event *ev, td_change_fn fn, void *ud);
+/* The same with the reason every move under the forced cause carries
+ * (corrections: "retracted", "amended to revision N"). */
+void evaluate_ladders_because(engine *e, td_partner *p, uint32_t sel, td_time now, td_cause cause,
+                              const char *reason, const td_event *ev, td_change_fn fn, void *ud);
 /* Drops from p's streams what no window of the program in force reads at
  * now, marking p changed when anything went. */
 void evaluate_prune_partner(engine *e, td_partner *p, td_time now);

@@ -147,7 +147,8 @@ size_t forecast_partner(forecast *f, const td_partner *pt, td_forecast *rows)
     tmp.touched = false;
     double values[TD_MAX_METRICS];
     eng_prog_values(&f->cp, pt, UINT64_MAX, f->at, values);
-    lc_ctx c = {&f->shadow, &tmp, 0, values, f->at, TD_CAUSE_PROGRAM_VERSION, NULL, NULL, NULL};
+    lc_ctx c = {&f->shadow, &tmp, 0,    values, f->at, TD_CAUSE_PROGRAM_VERSION,
+                NULL,       NULL, NULL, NULL};
     for (size_t l = 0; l < np->n_ladders; l++) {
         if (!(on & (1u << l)))
             continue;

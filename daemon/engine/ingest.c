@@ -12,11 +12,11 @@
  * evaluate; calls down only. */
 #include <math.h>
 
-#include "evaluate.h"
+#include "ingest.h"
 #include "text.h"
 
-int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, void *ud,
-                  td_error *err)
+int ingest_check(engine *e, const td_event *ev, td_time now, td_partner **out, int *index,
+                 td_error *err)
 {
     if (!e->prog)
         return td_error_set(err, TD_FAILED_PRECONDITION, "no program loaded");
@@ -55,6 +55,19 @@ int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, v
                             "at: %s lies in the future (now is %s; at most %d s ahead is accepted)",
                             at, clock, TD_MAX_FUTURE_SKEW);
     }
+    *out = p;
+    *index = x;
+    return 0;
+}
+
+int engine_ingest(engine *e, const td_event *ev, td_time now, td_change_fn fn, void *ud,
+                  td_error *err)
+{
+    td_partner *p;
+    int x;
+    int rc = ingest_check(e, ev, now, &p, &x, err);
+    if (rc)
+        return rc;
     /* Every stream of the program at once: one allocation, not one per event kind. */
     if (partner_grow_streams(p, e->cp.n_ev) != 0 ||
         metric_stream_add(&p->streams[x], ev->at, ev->value, ev->key, e->cp.ev_flags[x]) != 0)

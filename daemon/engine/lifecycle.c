@@ -98,7 +98,7 @@ static void lc_move(const lc_ctx *c, tier_state *ts, int to, td_cause cause, con
     /* A pin hides the move; its end reports where the partner lands. */
     if (!ts_overridden(ts))
         lifecycle_report(c, from, to, to >= 0 ? to : from, c->cause ? c->cause : cause, actor,
-                         reason);
+                         reason ? reason : c->cause_reason);
 }
 
 static void override_drop(tier_state *ts)

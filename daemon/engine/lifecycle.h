@@ -27,6 +27,7 @@ typedef struct lc_ctx {
     const td_event *ev;
     td_change_fn fn;
     void *ud;
+    const char *cause_reason; /* with a forced cause: the reason its moves carry, or NULL */
 } lc_ctx;
 
 /* Moves ts on ladder l given qualifying tier q at c->now: override expiry,

@@ -504,6 +504,88 @@ int metric_stream_add(metric_stream *s, td_time at, double value, const char *ke
     return 0;
 }
 
+/* ---- taking an event out ---- */
+
+/* The bucket at `at`: its index in the small form, or its tree leaf. */
+static bool bucket_find(const metric_stream *s, td_time at, metric_bucket *out, uint32_t *index)
+{
+    if (buckets_tree(s)) {
+        const mtree_node *n = mtree_last_through(&s->w->b, at);
+        if (!n || n->at != at)
+            return false;
+        *out = (metric_bucket){n->at, n->sum, n->min, n->max, n->last, (uint32_t)n->count};
+        return true;
+    }
+    uint32_t i = bucket_after(s->b, s->nb, at);
+    if (i == 0 || s->b[i - 1].at != at)
+        return false;
+    *index = i - 1;
+    *out = s->b[i - 1];
+    return true;
+}
+
+/* Whether value leaves an aggregate of count events with extremes mn, mx
+ * exactly: not an extreme (another might share it, or not). */
+static bool inner_value(uint64_t count, double value, double mn, double mx)
+{
+    return count >= 2 && value > mn && value < mx;
+}
+
+int metric_stream_remove(metric_stream *s, td_time at, double value, const char *key, uint8_t flags,
+                         td_time horizon)
+{
+    if (s->count == 0)
+        return 1;
+    if (s->nk && (flags & EVF_KEYS) && key)
+        return 1; /* the same key may have come with another event */
+    bool last_one = s->count == 1;
+    if (!last_one && (!inner_value(s->count, value, s->min, s->max) || at >= s->latest_at))
+        return 1;
+    metric_bucket b = {0};
+    uint32_t bi = 0;
+    bool held = s->nb && bucket_find(s, at, &b, &bi);
+    if (held) {
+        if (b.count == 1 ? b.sum != value || b.last != value
+                         : !inner_value(b.count, value, b.min, b.max) || value == b.last)
+            return 1;
+    } else if (s->nb && (flags & EVF_BUCKETS) && at > horizon) {
+        return 1; /* its bucket should be here: the stream is not what the event left */
+    }
+    if (last_one) {
+        /* Nothing else was ever folded in: the stream empties. */
+        metric_stream_free(s);
+        return 0;
+    }
+    if (held && b.count == 1) {
+        if (buckets_tree(s)) {
+            mtree_remove(&s->w->b, at, 0);
+            s->nb = s->w->b.size;
+            if (!buckets_tree(s))
+                buckets_to_array(s);
+        } else {
+            memmove(&s->b[bi], &s->b[bi + 1], (s->nb - bi - 1) * sizeof *s->b);
+            if (--s->nb == 0) {
+                free(s->b);
+                s->b = NULL;
+            }
+        }
+        win_release_if_empty(s);
+    } else if (held) {
+        b.count--;
+        b.sum -= value;
+        if (buckets_tree(s)) {
+            mtree_node e = bucket_node(&b);
+            if (mtree_put(&s->w->b, &e) != 0) /* an existing key: no allocation */
+                return -1;
+        } else {
+            s->b[bi] = b;
+        }
+    }
+    s->count--;
+    s->sum -= value;
+    return 0;
+}
+
 static td_time oldest_bucket(const metric_stream *s)
 {
     if (buckets_tree(s)) {

@@ -80,6 +80,14 @@ enum {
 
 int metric_stream_add(metric_stream *s, td_time at, double value, const char *key, uint8_t flags);
 void metric_stream_prune(metric_stream *s, td_time horizon, uint8_t flags);
+/* Takes one event (at, value, key) that was folded in out again, when that
+ * can be done exactly from what the stream holds: 0 when done, 1 when not
+ * (an extreme, the latest, a second's last value or a distinct key might
+ * be the one going: the caller rebuilds the stream from its events), with
+ * nothing changed. Buckets at or before horizon were pruned: an event
+ * there leaves only the lifetime aggregate. -1 on OOM, nothing changed. */
+int metric_stream_remove(metric_stream *s, td_time at, double value, const char *key, uint8_t flags,
+                         td_time horizon);
 void metric_stream_free(metric_stream *s);
 /* Whether metric_stream_prune at horizon would drop anything. */
 bool metric_stream_needs_prune(const metric_stream *s, td_time horizon, uint8_t flags);

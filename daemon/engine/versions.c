@@ -59,7 +59,7 @@ static void apply_to_partner(engine *e, const program *old, td_partner *p, td_ti
     forecast_remap(e, old, np, p, on, nt, true, now, fn, ud);
     partner_set_tiers(p, nt, np->n_ladders);
     p->ladders = on;
-    lc_ctx c = {e, p, 0, values, now, TD_CAUSE_PROGRAM_VERSION, NULL, fn, ud};
+    lc_ctx c = {e, p, 0, values, now, TD_CAUSE_PROGRAM_VERSION, NULL, fn, ud, NULL};
     for (size_t l = 0; l < np->n_ladders; l++) {
         if (!(on & (1u << l)))
             continue;

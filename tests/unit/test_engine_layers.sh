@@ -37,7 +37,8 @@ criteria.h criteria.c
 change.h change.c
 lifecycle.h lifecycle.c
 evaluate.h evaluate.c
-ingest.c
+ingest.h ingest.c
+correct.c
 membership.c
 benefits.c
 decision.c

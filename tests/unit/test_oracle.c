@@ -9,6 +9,10 @@
  * random moments in between. Values are whole numbers, so sums are exact
  * whatever order they are added in, and any difference fails.
  *
+ * The same runs with corrections (engine_correct): now and then an event
+ * accepted before is retracted or amended (a new value, time and key),
+ * and the oracle drops it (the new version counting as accepted last).
+ *
  * Events are dated at or before the engine's "now" here: the engine keeps
  * a distinct key's latest time only, so a key seen again inside the allowed
  * clock skew ahead of now is counted from that later time. */
@@ -23,6 +27,7 @@
 
 #define ORACLE_TRIALS        40
 #define ORACLE_EVENTS        2500
+#define ORACLE_CORRECT_PCT   15 /* share of steps that correct an earlier event */
 #define ORACLE_PARTNERS      5
 #define ORACLE_EVENT_NAMES   3
 #define ORACLE_KEYS          40
@@ -40,6 +45,8 @@ typedef struct raw_event {
     double value;
     int key;
     unsigned seq; /* arrival order */
+    int id;       /* the event's id: x<id> (an amendment keeps its event's) */
+    bool gone;    /* retracted, or replaced by an amendment */
 } raw_event;
 
 typedef struct oracle {
@@ -103,7 +110,7 @@ static double brute(const oracle *o, size_t m, int partner, td_time t)
     bool key_seen[ORACLE_KEYS] = {false};
     for (size_t i = 0; i < o->n; i++) {
         const raw_event *e = &o->ev[i];
-        if (e->partner != partner || e->name != name)
+        if (e->gone || e->partner != partner || e->name != name)
             continue;
         if (windowed && (e->at <= lo || e->at > t))
             continue;
@@ -197,8 +204,71 @@ static void restart(engine *e)
     }
 }
 
-START_TEST(test_windowed_metrics_equal_a_brute_force_recomputation)
+/* engine_correct's history: the oracle's counted events of one partner
+ * and name, in arrival order. */
+typedef struct oracle_hist {
+    const oracle *o;
+    int partner, name;
+    char (*names)[8], (*keys)[8];
+} oracle_hist;
+
+static int oracle_history(void *hud, td_event_each_fn each, void *ud, td_error *err)
 {
+    (void)err;
+    const oracle_hist *h = hud;
+    const oracle *o = h->o;
+    /* o->ev is in arrival order: an amendment is appended when made. */
+    for (size_t i = 0; i < o->n; i++) {
+        const raw_event *r = &o->ev[i];
+        if (r->gone || r->partner != h->partner || r->name != h->name)
+            continue;
+        char pid[16], evid[16];
+        snprintf(pid, sizeof pid, "p%d", r->partner);
+        snprintf(evid, sizeof evid, "x%d", r->id);
+        td_event ev = {"oracle", evid, pid, h->names[r->name], r->value, r->at, h->keys[r->key]};
+        int rc = each(ud, &ev);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Retracts or amends a random counted event. */
+static void correct_one(engine *e, oracle *o, td_time now, char (*names)[8], char (*keys)[8])
+{
+    size_t i = (size_t)pick(o, (int)o->n);
+    while (o->ev[i].gone)
+        i = (i + 1) % o->n;
+    raw_event *old = &o->ev[i];
+    char pid[16], evid[16];
+    snprintf(pid, sizeof pid, "p%d", old->partner);
+    snprintf(evid, sizeof evid, "x%d", old->id);
+    td_event was = {"oracle", evid, pid, names[old->name], old->value, old->at, keys[old->key]};
+    bool amend = pick(o, 2) && o->n < ORACLE_EVENTS;
+    raw_event *r = NULL;
+    td_event now_ev;
+    if (amend) {
+        r = &o->ev[o->n];
+        *r = *old;
+        r->at = event_time(o, now);
+        r->value = (double)(pick(o, 1051) - 50);
+        r->key = pick(o, ORACLE_KEYS);
+        r->seq = o->ev[o->n - 1].seq + 1;
+        now_ev = (td_event){"oracle", evid, pid, names[r->name], r->value, r->at, keys[r->key]};
+    }
+    old->gone = true;
+    if (amend)
+        o->n++;
+    oracle_hist h = {o, old->partner, old->name, names, keys};
+    td_error err = {0};
+    ck_assert_msg(engine_correct(e, &was, amend ? &now_ev : NULL, amend ? 1 + o->n : 0,
+                                 oracle_history, &h, now, NULL, NULL, &err) == 0,
+                  "%s", err.message);
+}
+
+static void run_trial(int trial, bool corrections)
+{
+    int _i = trial;
     oracle *o = calloc(1, sizeof *o);
     ck_assert_ptr_nonnull(o);
     o->rng = 0xC0FFEEull + (uint64_t)_i;
@@ -232,13 +302,19 @@ START_TEST(test_windowed_metrics_equal_a_brute_force_recomputation)
         r->at = event_time(o, now);
         r->value = (double)(pick(o, 1051) - 50);
         r->key = pick(o, ORACLE_KEYS);
-        r->seq = (unsigned)i + 1;
+        r->seq = o->n ? o->ev[o->n - 1].seq + 1 : 1;
+        r->id = (int)i;
+        r->gone = false;
         char id[16], evid[16];
         snprintf(id, sizeof id, "p%d", r->partner);
         snprintf(evid, sizeof evid, "x%zu", i);
         td_event ev = {"oracle", evid, id, names[r->name], r->value, r->at, keys[r->key]};
         ck_assert_msg(engine_ingest(e, &ev, now, NULL, NULL, &err) == 0, "%s", err.message);
         o->n++;
+        if (corrections && o->n < ORACLE_EVENTS && pick(o, 100) < ORACLE_CORRECT_PCT)
+            correct_one(e, o, now, names, keys);
+        if (o->n >= ORACLE_EVENTS)
+            break;
         if (i % ORACLE_RESTART_EVERY == ORACLE_RESTART_EVERY - 1)
             restart(e);
         if (pick(o, 200) == 0)
@@ -256,6 +332,17 @@ START_TEST(test_windowed_metrics_equal_a_brute_force_recomputation)
     engine_free(e); /* frees o->prog too */
     free(o);
 }
+
+START_TEST(test_windowed_metrics_equal_a_brute_force_recomputation)
+{
+    run_trial(_i, false);
+}
+END_TEST
+
+START_TEST(test_metrics_after_random_retractions_and_amendments_equal_a_brute_force_recomputation)
+{
+    run_trial(_i, true);
+}
 END_TEST
 
 int main(void)
@@ -266,5 +353,11 @@ int main(void)
     tcase_add_loop_test(tc, test_windowed_metrics_equal_a_brute_force_recomputation, 0,
                         ORACLE_TRIALS);
     suite_add_tcase(s, tc);
+    TCase *tcc = tcase_create("corrections");
+    tcase_set_timeout(tcc, 120);
+    tcase_add_loop_test(
+        tcc, test_metrics_after_random_retractions_and_amendments_equal_a_brute_force_recomputation,
+        0, ORACLE_TRIALS);
+    suite_add_tcase(s, tcc);
     return tu_run_suite(s);
 }

@@ -383,7 +383,7 @@ static void ingest_logged(const char *id, const char *partner, const char *metri
     ck_assert_msg(engine_ingest(d.engine, &ev, FX_NOW, state_change_sink, &d, &err) == 0, "%s",
                   err.message);
     size_t told = n_partner_told;
-    ck_assert_int_eq(state_record_event(&d, FX_NOW, &pe, &err), 0);
+    ck_assert_int_eq(state_record_event(&d, FX_NOW, &pe, &ev, &err), 0);
     ck_assert_uint_eq(n_partner_told, told + (told < MAX_PUBLISHED));
     state_absorb(&d, true);
 }
