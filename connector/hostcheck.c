@@ -76,6 +76,59 @@ int hostcheck_event(const tierd_event *e, td_error *err)
     return 0;
 }
 
+const char *hostcheck_op_name(tierd_event_op op)
+{
+    switch (op) {
+    case TIERD_EVENT_NEW:
+        return "";
+    case TIERD_EVENT_RETRACT:
+        return "retract";
+    case TIERD_EVENT_AMEND:
+        return "amend";
+    }
+    return NULL;
+}
+
+/* A retraction names the stored event by (source, id); whatever else it
+ * carries is only checked against that event by the daemon, so it may be
+ * absent, but what is present must still be text. */
+static int check_retract(const tierd_event *e, td_error *err)
+{
+    int rc = hostcheck_string("event id", e->id, false, TIERD_PLUGIN_ID_MAX, err);
+    if (!rc)
+        rc = hostcheck_string("event source", e->source, true, TIERD_PLUGIN_ID_MAX, err);
+    if (!rc)
+        rc = hostcheck_string("event partner", e->partner, true, TIERD_PLUGIN_ID_MAX, err);
+    if (!rc)
+        rc = hostcheck_string("event metric", e->metric, true, TIERD_PLUGIN_ID_MAX, err);
+    if (!rc)
+        rc = hostcheck_string("event at", e->at, true, TIERD_PLUGIN_ID_MAX, err);
+    if (!rc)
+        rc = hostcheck_string("event key", e->key, true, TIERD_PLUGIN_ID_MAX, err);
+    return rc;
+}
+
+int hostcheck_event_op(const tierd_event *e, tierd_event_op op, uint64_t revision, td_error *err)
+{
+    if (!e)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "no event");
+    if (!hostcheck_op_name(op))
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event op %d is not new (0), retract (1) or amend (2)", (int)op);
+    /* Fields first, so the messages below quote an id known to be text. */
+    int rc = op == TIERD_EVENT_RETRACT ? check_retract(e, err) : hostcheck_event(e, err);
+    if (rc)
+        return rc;
+    if (op == TIERD_EVENT_AMEND && revision == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event %s: an amend needs a revision of 1 or more", e->id);
+    if (op != TIERD_EVENT_AMEND && revision != 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "event %s: a revision (%llu) belongs only to an amend", e->id,
+                            (unsigned long long)revision);
+    return 0;
+}
+
 int hostcheck_cursor(const char *cursor, td_error *err)
 {
     if (!cursor)

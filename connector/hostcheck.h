@@ -21,6 +21,15 @@ int hostcheck_string(const char *what, const char *s, bool optional, size_t max,
 
 int hostcheck_partner(const tierd_partner *p, td_error *err);
 int hostcheck_event(const tierd_event *e, td_error *err);
+/* An event emitted with op (tierd_host_api.emit_event_op): NEW as
+ * hostcheck_event with revision 0; RETRACT needs only the id (the other
+ * strings, when given, must pass the text rule) and revision 0; AMEND as
+ * hostcheck_event with revision >= 1. An unknown op is refused. */
+int hostcheck_event_op(const tierd_event *e, tierd_event_op op, uint64_t revision, td_error *err);
+/* The wire spelling of op (Event.op): "", "retract" or "amend"; NULL when
+ * op is none of them. */
+const char *hostcheck_op_name(tierd_event_op op);
+
 /* A cursor: NULL is fine (no move); otherwise a string as above. */
 int hostcheck_cursor(const char *cursor, td_error *err);
 

@@ -171,6 +171,7 @@ static void free_event(Tierd__Event *e)
     free(e->metric);
     free(e->at);
     free(e->key);
+    free(e->op);
 }
 
 static void clear_buffers(tierd_host *h)
@@ -307,9 +308,13 @@ static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *er
     return 0;
 }
 
-static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+/* Buffers e as op with revision (Event.op, Event.revision on the wire). A
+ * retraction may leave partner, metric and at out; they then go as "" and
+ * the daemon takes them from the stored event. */
+static int host_emit_event_op(tierd_host *h, const tierd_event *e, tierd_event_op op,
+                              uint64_t revision, td_error *err)
 {
-    int rc = hostcheck_event(e, err);
+    int rc = hostcheck_event_op(e, op, revision, err);
     if (rc) {
         if (e && e->origin)
             td_error_prefix(err, "%s", e->origin);
@@ -328,11 +333,18 @@ static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
     m->has_value = e->has_value;
     m->at = dup_or_empty(e->at);
     m->key = dup_or_empty(e->key);
+    m->op = dup_or_empty(hostcheck_op_name(op));
+    m->revision = revision;
     h->origins[h->n_events] = e->origin ? dup_or_empty(e->origin) : NULL;
     h->bytes += slen(e->id) + slen(m->source) + slen(e->partner) + slen(e->metric) + slen(e->at) +
-                slen(e->key) + sizeof(double);
+                slen(e->key) + slen(m->op) + sizeof(double) + sizeof(uint64_t);
     h->event_ptrs[h->n_events++] = m;
     return 0;
+}
+
+static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+{
+    return host_emit_event_op(h, e, TIERD_EVENT_NEW, 0, err);
 }
 
 static const tierd_host_api host_api = {
@@ -348,6 +360,7 @@ static const tierd_host_api host_api = {
     .commit = host_commit,
     .heartbeat = host_heartbeat,
     .stopping = host_stopping,
+    .emit_event_op = host_emit_event_op,
 };
 
 /* What a child the plugin forks must not inherit from the host: the stop

@@ -23,10 +23,17 @@
  * events are harmless as long as their (source, id) is stable, because the
  * daemon counts each pair once.
  *
+ * Corrections: emit_event_op (appended to ABI 1, see below) sends a
+ * retraction or an amendment of an event sent before, keyed by the same
+ * (source, id); an amendment's revision must be above the stored one, so a
+ * re-read repeats it as a harmless duplicate, like a re-sent event.
+ *
  * Versioning: `abi_version` must equal TIERD_PLUGIN_ABI_VERSION of the host;
  * any other value is refused with a message naming both versions. The ABI
  * grows only by appending members to tierd_host_api (its `size` member tells
- * a plugin which ones exist); any other change bumps the version.
+ * a plugin which ones exist: test with TIERD_HOST_API_HAS before calling an
+ * appended member); any other change bumps the version. Members appended so
+ * far: emit_event_op (corrections).
  *
  * Self-contained: this header includes only the C library and
  * tierd/status.h, never anything from the daemon. */
@@ -75,6 +82,14 @@ typedef struct tierd_event {
     const char *origin; /* NULL or where it came from ("x.csv:12"), for logs */
 } tierd_event;
 
+/* What an event emitted through emit_event_op does (docs/events.md,
+ * "Corrections"). */
+typedef enum tierd_event_op {
+    TIERD_EVENT_NEW = 0,     /* a new event, as emit_event */
+    TIERD_EVENT_RETRACT = 1, /* remove the event stored under (source, id) */
+    TIERD_EVENT_AMEND = 2,   /* replace it: same partner and metric, new value, at, key */
+} tierd_event_op;
+
 /* Opaque: the host's own state, passed back on every call. */
 typedef struct tierd_host tierd_host;
 
@@ -111,7 +126,25 @@ typedef struct tierd_host_api {
     void (*heartbeat)(tierd_host *h);
     /* True once the host was asked to stop. */
     bool (*stopping)(tierd_host *h);
+
+    /* ---- appended to ABI 1: present when TIERD_HOST_API_HAS(api, member) ---- */
+
+    /* Buffers e as op (returns as emit_event). NEW: e as for emit_event,
+     * revision 0. RETRACT: only e->id is required (source as for
+     * emit_event); partner, metric and at may be NULL, and when given the
+     * daemon checks them against the stored event; revision 0. AMEND: e is
+     * the whole new event and revision >= 1, above the one stored (the
+     * original is 0); at or below it the daemon counts a duplicate. */
+    int (*emit_event_op)(tierd_host *h, const tierd_event *e, tierd_event_op op, uint64_t revision,
+                         td_error *err);
 } tierd_host_api;
+
+/* Whether the host behind api has `member` (one appended after the first
+ * ABI 1 layout): its size covers the member. A plugin must check before
+ * calling an appended member, since an older host's table ends before it. */
+#define TIERD_HOST_API_HAS(api, member)                                                            \
+    ((api)->size >= offsetof(tierd_host_api, member) + sizeof((api)->member) &&                    \
+     (api)->member != NULL)
 
 typedef struct tierd_connector {
     uint32_t abi_version; /* TIERD_PLUGIN_ABI_VERSION the plugin was built for */

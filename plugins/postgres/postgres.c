@@ -19,6 +19,21 @@
  * partners (`kind: partners`) id, name, types (comma-separated or an
  * array). `at` is converted to RFC 3339 UTC by the query itself.
  *
+ * Corrections (events only; examples/connectors/README.md): with
+ * `revision_column` (an integer) or `updated_at_column` (a timestamp, its
+ * revision the microseconds since the epoch) a row whose revision is above
+ * 0 is sent as the event followed by an amend at that revision: the first
+ * is a duplicate when tierd already has the event and creates it when the
+ * row changed before it was first read; the amend is a duplicate when
+ * tierd already has that revision. With `deleted_column` (a boolean) a row
+ * where it holds is sent as a retraction. With `tombstones:` (a table of
+ * deleted rows: from, cursor_column, columns.id, optionally where and
+ * columns.source) every row there retracts its event; it is read after the
+ * rows, by a keyset of its own, and the cursor then holds both positions
+ * as {"rows":..., "tombstones":...}. Rows being read again only when the
+ * cursor column moves, a change must move it (a change counter a trigger
+ * bumps); a re-read after a crash repeats only duplicates.
+ *
  * The config is the operator's (the same trust as tierd.yaml): expressions
  * are pasted into SQL as written. Only the cursor travels as a parameter. */
 #include <errno.h>
@@ -31,11 +46,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "tierd/plugin.h"
 
-#define PG_VERSION_TEXT     "1.0"
+#define PG_VERSION_TEXT     "1.1"
 #define PG_DEFAULT_BATCH    5000
 #define PG_MAX_BATCH        100000
 #define PG_DEFAULT_INTERVAL 5000
@@ -60,6 +76,20 @@ enum pg_field {
     PF_TYPES,
     PF_COUNT
 };
+/* Columns the corrections add after the mapped ones, -1 when not asked. */
+typedef struct pg_correction_cols {
+    int revision; /* text of a uint64 */
+    int deleted;  /* "true" / "false" */
+} pg_correction_cols;
+
+/* The tombstone table's keyset query (`tombstones:`). */
+typedef struct pg_tombstones {
+    bool on;
+    const char *cursor_column;
+    int col_id, col_source, col_cursor;
+    char sql_first[PG_SQL_MAX];
+    char sql_next[PG_SQL_MAX];
+} pg_tombstones;
 static const char *const pg_field_names[PF_COUNT] = {
     "id", "partner", "metric", "value", "at", "key", "source", "name", "types",
 };
@@ -76,6 +106,14 @@ typedef struct pg {
     long interval_ms;
     int col[PF_COUNT]; /* result column per field, -1 = unmapped */
     int cursor_col;
+    const char *revision_expr; /* `revision_column` or the µs of `updated_at_column` */
+    bool revision_is_time;
+    const char *deleted_expr;
+    pg_correction_cols corr;
+    pg_tombstones tomb;
+    /* Where each keyset stands: the committed cursor split (cursor_split). */
+    char at_rows[TIERD_PLUGIN_CURSOR_MAX + 1];
+    char at_tomb[TIERD_PLUGIN_CURSOR_MAX + 1];
     char sql_first[PG_SQL_MAX]; /* without a cursor yet */
     char sql_next[PG_SQL_MAX];
     PGconn *conn;
@@ -158,6 +196,28 @@ static int build_sql(pg *p, td_error *err)
             rc = append(select, sizeof select, &len, err, "(%s)::text AS " PG_ALIAS "%d, ", expr,
                         p->col[k]);
     }
+    p->corr.revision = p->corr.deleted = -1;
+    if (!rc && p->revision_expr) {
+        p->corr.revision = ncols++;
+        if (p->revision_is_time)
+            /* Whole seconds and the microseconds apart: exact even where
+             * extract returns a double (before PostgreSQL 14). */
+            rc = append(select, sizeof select, &len, err,
+                        "coalesce(extract(epoch FROM date_trunc('second', (%s)::timestamptz))"
+                        "::bigint * 1000000 + extract(microseconds FROM (%s)::timestamptz)"
+                        "::bigint %% 1000000, 0)::text AS " PG_ALIAS "%d, ",
+                        p->revision_expr, p->revision_expr, p->corr.revision);
+        else
+            rc = append(select, sizeof select, &len, err,
+                        "coalesce((%s)::bigint, 0)::text AS " PG_ALIAS "%d, ", p->revision_expr,
+                        p->corr.revision);
+    }
+    if (!rc && p->deleted_expr) {
+        p->corr.deleted = ncols++;
+        rc = append(select, sizeof select, &len, err,
+                    "coalesce((%s)::boolean, false)::text AS " PG_ALIAS "%d, ", p->deleted_expr,
+                    p->corr.deleted);
+    }
     if (rc)
         return rc;
     p->cursor_col = ncols;
@@ -189,6 +249,117 @@ static int build_sql(pg *p, td_error *err)
                                 "postgres: events need `metric:` or columns.metric");
     }
     return 0;
+}
+
+/* Reads revision_column / updated_at_column, deleted_column and
+ * tombstones, refusing what cannot work: corrections of partners, both
+ * revision keys, a tombstone table without its keyset or id, a host
+ * without emit_event_op. */
+static int corrections_config(pg *p, td_error *err)
+{
+    const tierd_host_api *api = p->api;
+    tierd_host *h = p->host;
+    const char *rev = api->config_get(h, "revision_column");
+    const char *upd = api->config_get(h, "updated_at_column");
+    p->deleted_expr = api->config_get(h, "deleted_column");
+    const char *tomb_from = api->config_get(h, "tombstones.from");
+    bool any = rev || upd || p->deleted_expr || tomb_from;
+    if (!any)
+        return 0;
+    if (p->partners)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: revision_column, updated_at_column, deleted_column and "
+                            "tombstones are for events (kind partners has no corrections)");
+    if (rev && upd)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: give revision_column or updated_at_column, not both");
+    if (!TIERD_HOST_API_HAS(api, emit_event_op))
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "postgres: corrections (revision, deletion) need a tierd-connector "
+                            "that carries them; this one predates them");
+    p->revision_expr = rev ? rev : upd;
+    p->revision_is_time = upd != NULL;
+    if (tomb_from) {
+        p->tomb.on = true;
+        p->tomb.cursor_column = api->config_get(h, "tombstones.cursor_column");
+        if (!p->tomb.cursor_column || !api->config_get(h, "tombstones.columns.id"))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "postgres: tombstones needs cursor_column and columns.id next to "
+                                "from");
+    }
+    return 0;
+}
+
+/* The tombstone keyset query: id, source (when mapped), the cursor. */
+static int build_tomb_sql(pg *p, td_error *err)
+{
+    const tierd_host_api *api = p->api;
+    tierd_host *h = p->host;
+    pg_tombstones *t = &p->tomb;
+    const char *from = api->config_get(h, "tombstones.from");
+    const char *where = api->config_get(h, "tombstones.where");
+    const char *id = api->config_get(h, "tombstones.columns.id");
+    const char *source = api->config_get(h, "tombstones.columns.source");
+    char select[PG_SQL_MAX];
+    size_t len = 0;
+    int ncols = 0;
+    t->col_id = ncols++;
+    int rc = append(select, sizeof select, &len, err, "SELECT (%s)::text AS " PG_ALIAS "0, ", id);
+    t->col_source = -1;
+    if (!rc && source) {
+        t->col_source = ncols++;
+        rc = append(select, sizeof select, &len, err, "(%s)::text AS " PG_ALIAS "1, ", source);
+    }
+    t->col_cursor = ncols;
+    if (!rc)
+        rc = append(select, sizeof select, &len, err,
+                    "(%s)::text AS " PG_ALIAS "c FROM %s WHERE (%s)", t->cursor_column, from,
+                    where ? where : "true");
+    if (rc)
+        return rc;
+    int w = snprintf(t->sql_first, sizeof t->sql_first, "%s ORDER BY %s LIMIT %ld", select,
+                     t->cursor_column, p->batch);
+    int w2 = snprintf(t->sql_next, sizeof t->sql_next, "%s AND (%s) > $1 ORDER BY %s LIMIT %ld",
+                      select, t->cursor_column, t->cursor_column, p->batch);
+    if (w < 0 || w2 < 0 || (size_t)w >= sizeof t->sql_first || (size_t)w2 >= sizeof t->sql_next)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: the generated query is longer than %d bytes", PG_SQL_MAX);
+    return 0;
+}
+
+/* Splits the committed cursor into the two keyset positions. Without
+ * tombstones it is the rows' position as it always was; with them it is
+ * {"rows":..,"tombstones":..}, and a plain one (tombstones configured
+ * since) is the rows' position with the tombstones from the start. */
+static void cursor_split(pg *p, const char *cursor)
+{
+    p->at_rows[0] = p->at_tomb[0] = '\0';
+    if (!cursor || !*cursor)
+        return;
+    json_t *j = cursor[0] == '{' ? json_loads(cursor, 0, NULL) : NULL;
+    json_t *rows = json_object_get(j, "rows");
+    json_t *tomb = json_object_get(j, "tombstones");
+    if (json_is_string(rows) || json_is_string(tomb)) {
+        snprintf(p->at_rows, sizeof p->at_rows, "%s",
+                 json_is_string(rows) ? json_string_value(rows) : "");
+        snprintf(p->at_tomb, sizeof p->at_tomb, "%s",
+                 json_is_string(tomb) ? json_string_value(tomb) : "");
+    } else {
+        snprintf(p->at_rows, sizeof p->at_rows, "%s", cursor);
+    }
+    json_decref(j);
+}
+
+/* The cursor to commit for the current positions (malloc'd): the rows'
+ * position alone without tombstones, both as JSON with them. */
+static char *cursor_join(pg *p)
+{
+    if (!p->tomb.on)
+        return strdup(p->at_rows);
+    json_t *j = json_pack("{s:s, s:s}", "rows", p->at_rows, "tombstones", p->at_tomb);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    return text;
 }
 
 static int pg_init(const tierd_host_api *api, tierd_host *h, void **state, td_error *err)
@@ -230,8 +401,14 @@ static int pg_init(const tierd_host_api *api, tierd_host *h, void **state, td_er
                           PG_MAX_BATCH);
     if (!rc) {
         p->partners = kind && strcmp(kind, "partners") == 0;
-        rc = build_sql(p, err);
+        rc = corrections_config(p, err);
     }
+    if (!rc)
+        rc = build_sql(p, err);
+    if (!rc && p->tomb.on)
+        rc = build_tomb_sql(p, err);
+    if (!rc)
+        cursor_split(p, api->cursor(h));
     if (!rc && pipe2(p->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         rc = td_error_set(err, TD_INTERNAL, "postgres: pipe: %s", strerror(errno));
     if (rc) {
@@ -276,6 +453,40 @@ static void row_problem(pg *p, const char *cursor, const td_error *e)
 {
     p->api->log(p->host, TIERD_LOG_WARNING, "row %s=%s skipped: %s", p->cursor_column, cursor,
                 e->message);
+}
+
+/* Sends the event of a row as its correction columns say: a retraction
+ * when deleted, the event and an amend at its revision when that is above
+ * 0 (see the top of the file), else the event alone. */
+static int emit_corrected(pg *p, PGresult *res, int r, tierd_event *ev, const char *cursor,
+                          td_error *e)
+{
+    const char *deleted = field(res, r, p->corr.deleted);
+    if (deleted && strcmp(deleted, "true") == 0) {
+        tierd_event gone = {.id = ev->id, .source = ev->source, .origin = ev->origin};
+        return p->api->emit_event_op(p->host, &gone, TIERD_EVENT_RETRACT, 0, e);
+    }
+    const char *rev = field(res, r, p->corr.revision);
+    uint64_t revision = 0;
+    if (rev) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(rev, &end, 10);
+        if (rev[0] == '-' || end == rev || *end || errno == ERANGE) {
+            td_error_set(e, TD_INVALID_ARGUMENT,
+                         "revision \"%.64s\" is not a whole number of 0 "
+                         "or more",
+                         rev);
+            row_problem(p, cursor ? cursor : "", e);
+            td_error_clear(e);
+            return 0;
+        }
+        revision = v;
+    }
+    int rc = p->api->emit_event(p->host, ev, e);
+    if (rc || revision == 0)
+        return rc;
+    return p->api->emit_event_op(p->host, ev, TIERD_EVENT_AMEND, revision, e);
 }
 
 /* Emits one row; a malformed row is logged and skipped, a failed send is
@@ -339,7 +550,7 @@ static int emit_row(pg *p, PGresult *res, int r, td_error *err)
             }
             ev.has_value = true;
         }
-        rc = p->api->emit_event(p->host, &ev, &e);
+        rc = emit_corrected(p, res, r, &ev, cursor, &e);
     }
     if (rc && e.code == TD_INVALID_ARGUMENT) {
         row_problem(p, cursor ? cursor : "", &e);
@@ -350,46 +561,91 @@ static int emit_row(pg *p, PGresult *res, int r, td_error *err)
     return rc;
 }
 
-/* Reads pages until one comes back short. */
-static int poll_once(pg *p, td_error *err)
+/* A tombstone row: retracts its event. */
+static int emit_tombstone(pg *p, PGresult *res, int r, td_error *err)
 {
-    int rc = connect_db(p, err);
+    const char *cursor = field(res, r, p->tomb.col_cursor);
+    char origin[TIERD_PLUGIN_ID_MAX];
+    snprintf(origin, sizeof origin, "tombstone %s=%.128s", p->tomb.cursor_column,
+             cursor ? cursor : "");
+    tierd_event gone = {
+        .id = field(res, r, p->tomb.col_id),
+        .source = field(res, r, p->tomb.col_source),
+        .origin = origin,
+    };
+    if (!gone.source)
+        gone.source = p->source;
+    td_error e;
+    td_error_clear(&e);
+    int rc = p->api->emit_event_op(p->host, &gone, TIERD_EVENT_RETRACT, 0, &e);
+    if (rc && e.code == TD_INVALID_ARGUMENT) {
+        p->api->log(p->host, TIERD_LOG_WARNING, "%s skipped: %s", origin, e.message);
+        return 0;
+    }
     if (rc)
-        return rc;
+        *err = e;
+    return rc;
+}
+
+/* One keyset: the rows of the table, or the tombstones. */
+typedef struct pg_keyset {
+    const char *sql_first, *sql_next;
+    const char *cursor_column;
+    int cursor_col;
+    char *at; /* p->at_rows or p->at_tomb */
+    int (*emit)(pg *p, PGresult *res, int r, td_error *err);
+} pg_keyset;
+
+/* Reads pages of k until one comes back short, committing after each the
+ * position it reached (with the other keyset's unchanged). */
+static int poll_keyset(pg *p, const pg_keyset *k, td_error *err)
+{
     for (;;) {
         if (p->api->stopping(p->host))
             return 0;
-        const char *cursor = p->api->cursor(p->host);
         PGresult *res;
-        if (cursor && *cursor) {
-            const char *params[1] = {cursor};
-            res = PQexecParams(p->conn, p->sql_next, 1, NULL, params, NULL, NULL, 0);
+        if (k->at[0]) {
+            const char *params[1] = {k->at};
+            res = PQexecParams(p->conn, k->sql_next, 1, NULL, params, NULL, NULL, 0);
         } else {
-            res = PQexec(p->conn, p->sql_first);
+            res = PQexec(p->conn, k->sql_first);
         }
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             bool lost = PQstatus(p->conn) != CONNECTION_OK;
-            rc = td_error_set(err, lost ? TD_UNAVAILABLE : TD_FAILED_PRECONDITION,
-                              "postgres: query failed: %s", PQresultErrorMessage(res));
+            int rc = td_error_set(err, lost ? TD_UNAVAILABLE : TD_FAILED_PRECONDITION,
+                                  "postgres: query failed: %s", PQresultErrorMessage(res));
             PQclear(res);
             return rc;
         }
         int rows = PQntuples(res);
-        if (PQnfields(res) != p->cursor_col + 1) {
+        if (PQnfields(res) != k->cursor_col + 1) {
             PQclear(res);
             return td_error_set(err, TD_INTERNAL, "postgres: unexpected column count");
         }
+        int rc = 0;
         for (int r = 0; r < rows && !rc; r++)
-            rc = emit_row(p, res, r, err);
+            rc = k->emit(p, res, r, err);
         if (!rc && rows > 0) {
-            const char *last = field(res, rows - 1, p->cursor_col);
+            const char *last = field(res, rows - 1, k->cursor_col);
             if (!last) {
                 rc = td_error_set(err, TD_FAILED_PRECONDITION,
                                   "postgres: cursor_column %s is NULL in a row; it must never "
                                   "be",
-                                  p->cursor_column);
+                                  k->cursor_column);
+            } else if (strlen(last) > TIERD_PLUGIN_CURSOR_MAX) {
+                rc = td_error_set(err, TD_FAILED_PRECONDITION,
+                                  "postgres: cursor_column %s holds more than %d bytes",
+                                  k->cursor_column, TIERD_PLUGIN_CURSOR_MAX);
             } else {
-                rc = p->api->commit(p->host, last, err);
+                char before[TIERD_PLUGIN_CURSOR_MAX + 1];
+                snprintf(before, sizeof before, "%s", k->at);
+                snprintf(k->at, TIERD_PLUGIN_CURSOR_MAX + 1, "%s", last);
+                char *cursor = cursor_join(p);
+                rc = cursor ? p->api->commit(p->host, cursor, err)
+                            : td_error_set(err, TD_RESOURCE_EXHAUSTED, "postgres: out of memory");
+                free(cursor);
+                if (rc) /* not committed: the next poll starts where the last commit left */
+                    snprintf(k->at, TIERD_PLUGIN_CURSOR_MAX + 1, "%s", before);
             }
         }
         PQclear(res);
@@ -398,6 +654,22 @@ static int poll_once(pg *p, td_error *err)
         if (rows < p->batch)
             return 0;
     }
+}
+
+/* Reads the rows, then the tombstones. */
+static int poll_once(pg *p, td_error *err)
+{
+    int rc = connect_db(p, err);
+    if (rc)
+        return rc;
+    pg_keyset rows = {p->sql_first,  p->sql_next, p->cursor_column,
+                      p->cursor_col, p->at_rows,  emit_row};
+    rc = poll_keyset(p, &rows, err);
+    if (rc || !p->tomb.on)
+        return rc;
+    pg_keyset tomb = {p->tomb.sql_first,  p->tomb.sql_next, p->tomb.cursor_column,
+                      p->tomb.col_cursor, p->at_tomb,       emit_tombstone};
+    return poll_keyset(p, &tomb, err);
 }
 
 static int pg_run(void *state, td_error *err)

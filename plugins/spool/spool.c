@@ -37,7 +37,7 @@
 
 #include "tierd/plugin.h"
 
-#define SPOOL_VERSION             "1.0"
+#define SPOOL_VERSION             "1.1"
 #define SPOOL_LINE_MAX            (64 * 1024)
 #define SPOOL_FILE_MAX            (256u * 1024 * 1024)
 #define SPOOL_DEFAULT_SETTLE_MS   2000
@@ -51,6 +51,7 @@
 #define SPOOL_DIR_MAX             2048
 #define SPOOL_DEFAULT_XAPI_METRIC "certification"
 #define SPOOL_DIR_MODE            0750
+#define SPOOL_XAPI_VOIDED         "http://adlnet.gov/expapi/verbs/voided"
 
 typedef enum spool_format {
     FMT_AUTO,
@@ -70,10 +71,12 @@ enum csv_field {
     CF_KEY,
     CF_NAME,
     CF_TYPES,
+    CF_OP,
+    CF_REVISION,
     CF_COUNT
 };
 static const char *const csv_field_names[CF_COUNT] = {
-    "id", "source", "partner", "metric", "value", "at", "key", "name", "types",
+    "id", "source", "partner", "metric", "value", "at", "key", "name", "types", "op", "revision",
 };
 
 typedef struct spool {
@@ -188,8 +191,16 @@ static void emit_failed(file_ctx *f, size_t line, const td_error *err, int rc)
     f->send_err = *err;
 }
 
-static void emit_event(file_ctx *f, size_t line, const tierd_event *ev)
+static void emit_event_op(file_ctx *f, size_t line, const tierd_event *ev, tierd_event_op op,
+                          uint64_t revision)
 {
+    const tierd_host_api *api = f->s->api;
+    if (op != TIERD_EVENT_NEW && !TIERD_HOST_API_HAS(api, emit_event_op)) {
+        problem(f->probs, line,
+                "op \"%s\": this tierd-connector predates corrections and cannot send it",
+                op == TIERD_EVENT_RETRACT ? "retract" : "amend");
+        return;
+    }
     char origin[SPOOL_PATH_MAX];
     snprintf(origin, sizeof origin, "%s:%zu", f->name, line);
     tierd_event e = *ev;
@@ -198,9 +209,43 @@ static void emit_event(file_ctx *f, size_t line, const tierd_event *ev)
         e.source = f->s->source;
     td_error err;
     td_error_clear(&err);
-    int rc = f->s->api->emit_event(f->s->host, &e, &err);
+    int rc = op == TIERD_EVENT_NEW ? api->emit_event(f->s->host, &e, &err)
+                                   : api->emit_event_op(f->s->host, &e, op, revision, &err);
     if (rc)
         emit_failed(f, line, &err, rc);
+}
+
+static void emit_event(file_ctx *f, size_t line, const tierd_event *ev)
+{
+    emit_event_op(f, line, ev, TIERD_EVENT_NEW, 0);
+}
+
+/* "retract" or "amend" (the only ops a line may name; a new event names
+ * none); false for anything else. */
+static bool parse_op(const char *text, tierd_event_op *op)
+{
+    if (strcmp(text, "retract") == 0)
+        *op = TIERD_EVENT_RETRACT;
+    else if (strcmp(text, "amend") == 0)
+        *op = TIERD_EVENT_AMEND;
+    else
+        return false;
+    return true;
+}
+
+/* Whether op and revision go together: an amend needs one, nothing else
+ * takes one. Reports the problem when not. */
+static bool op_revision_ok(file_ctx *f, size_t line, tierd_event_op op, bool has_revision)
+{
+    if (op == TIERD_EVENT_AMEND && !has_revision) {
+        problem(f->probs, line, "op \"amend\" needs a revision (a whole number from 1)");
+        return false;
+    }
+    if (op != TIERD_EVENT_AMEND && has_revision) {
+        problem(f->probs, line, "revision belongs only to op \"amend\"");
+        return false;
+    }
+    return true;
 }
 
 static void emit_partner(file_ctx *f, size_t line, const tierd_partner *p)
@@ -234,11 +279,28 @@ static void ndjson_record(file_ctx *f, size_t line, json_t *o)
     bool bad = false;
     const char *metric = json_str(o, "metric", &bad);
     const char *partner = json_str(o, "partner", &bad);
+    const char *op_text = json_str(o, "op", &bad);
     if (bad) {
-        problem(f->probs, line, "metric and partner must be strings");
+        problem(f->probs, line, "metric, partner and op must be strings");
         return;
     }
-    if (!metric) {
+    tierd_event_op op = TIERD_EVENT_NEW;
+    if (op_text && !parse_op(op_text, &op)) {
+        problem(f->probs, line, "op \"%.64s\": expected retract or amend", op_text);
+        return;
+    }
+    json_t *rev = json_object_get(o, "revision");
+    uint64_t revision = 0;
+    if (rev && (!json_is_integer(rev) || json_integer_value(rev) < 1)) {
+        problem(f->probs, line, "revision must be a whole number from 1");
+        return;
+    }
+    if (rev)
+        revision = (uint64_t)json_integer_value(rev);
+    if (!op_revision_ok(f, line, op, rev != NULL))
+        return;
+    /* A retraction names only (source, id): no metric, yet an event. */
+    if (!metric && op == TIERD_EVENT_NEW) {
         if (!partner) {
             problem(f->probs, line,
                     "neither an event (no \"metric\") nor a partner (no "
@@ -290,7 +352,7 @@ static void ndjson_record(file_ctx *f, size_t line, json_t *o)
         e.value = json_number_value(v);
         e.has_value = true;
     }
-    emit_event(f, line, &e);
+    emit_event_op(f, line, &e, op, revision);
 }
 
 /* Reads lines, handing each complete one to fn; an overlong line is a
@@ -423,6 +485,20 @@ static const char *csv_get(char **fields, const csv_state *cs, enum csv_field k)
     return *v ? v : NULL;
 }
 
+/* Digits only, 1 to UINT64_MAX. */
+static bool parse_revision(const char *text, uint64_t *out)
+{
+    if (*text < '0' || *text > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end || errno == ERANGE || v == 0)
+        return false;
+    *out = v;
+    return true;
+}
+
 static void csv_line(file_ctx *f, size_t lineno, char *line, size_t len)
 {
     csv_state *cs = &f->csv;
@@ -500,7 +576,21 @@ static void csv_line(file_ctx *f, size_t lineno, char *line, size_t len)
         e.value = v;
         e.has_value = true;
     }
-    emit_event(f, lineno, &e);
+    tierd_event_op op = TIERD_EVENT_NEW;
+    const char *op_text = csv_get(fields, cs, CF_OP);
+    if (op_text && !parse_op(op_text, &op)) {
+        problem(f->probs, lineno, "op \"%.64s\": expected retract, amend or nothing", op_text);
+        return;
+    }
+    uint64_t revision = 0;
+    const char *rev = csv_get(fields, cs, CF_REVISION);
+    if (rev && !parse_revision(rev, &revision)) {
+        problem(f->probs, lineno, "revision \"%.64s\" is not a whole number from 1", rev);
+        return;
+    }
+    if (!op_revision_ok(f, lineno, op, rev != NULL))
+        return;
+    emit_event_op(f, lineno, &e, op, revision);
 }
 
 /* ---- xAPI ---------------------------------------------------------------------- */
@@ -538,6 +628,26 @@ static const char *actor_partner(spool *s, json_t *actor, char *why, size_t whyn
     return json_string_value(p);
 }
 
+/* A voiding statement (xAPI 1.0.3 §2.3.2): its object is a StatementRef
+ * naming the voided statement, whose event (keyed by the statement id, as
+ * xapi_statement sends it) is retracted. Which verb the voided statement
+ * had is not known here: voiding one that never became an event is
+ * refused by the daemon as an unknown event and logged by the host. */
+static void xapi_voiding(file_ctx *f, size_t where, json_t *st)
+{
+    json_t *obj = json_object_get(st, "object");
+    json_t *type = json_object_get(obj, "objectType");
+    json_t *ref = json_object_get(obj, "id");
+    if (!json_is_string(type) || strcmp(json_string_value(type), "StatementRef") != 0 ||
+        !json_is_string(ref)) {
+        problem(f->probs, where,
+                "a voiding statement needs an object of objectType StatementRef with an id");
+        return;
+    }
+    tierd_event e = {.id = json_string_value(ref)};
+    emit_event_op(f, where, &e, TIERD_EVENT_RETRACT, 0);
+}
+
 static void xapi_statement(file_ctx *f, size_t where, json_t *st)
 {
     spool *s = f->s;
@@ -548,6 +658,10 @@ static void xapi_statement(file_ctx *f, size_t where, json_t *st)
     json_t *verb = json_object_get(json_object_get(st, "verb"), "id");
     if (!json_is_string(verb)) {
         problem(f->probs, where, "statement has no verb.id");
+        return;
+    }
+    if (strcmp(json_string_value(verb), SPOOL_XAPI_VOIDED) == 0) {
+        xapi_voiding(f, where, st);
         return;
     }
     if (!verb_matches(s, json_string_value(verb)))

@@ -89,10 +89,11 @@ static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *er
     return 0;
 }
 
-static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+static int host_emit_event_op(tierd_host *h, const tierd_event *e, tierd_event_op op,
+                              uint64_t revision, td_error *err)
 {
     (void)h;
-    int rc = hostcheck_event(e, err);
+    int rc = hostcheck_event_op(e, op, revision, err);
     if (rc)
         return rc;
     Tierd__Event m = TIERD__EVENT__INIT;
@@ -104,6 +105,8 @@ static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
     m.has_value = e->has_value;
     m.at = (char *)nz(e->at);
     m.key = (char *)nz(e->key);
+    m.op = (char *)hostcheck_op_name(op);
+    m.revision = revision;
     size_t n = tierd__event__get_packed_size(&m);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf)
@@ -117,11 +120,18 @@ static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
     same_str("event metric", m.metric, back->metric);
     same_str("event at", m.at, back->at);
     same_str("event key", m.key, back->key);
+    same_str("event op", m.op, back->op);
+    FUZZ_CHECK(back->revision == m.revision, "revision changed in the round trip");
     FUZZ_CHECK(back->has_value == m.has_value && (!m.has_value || back->value == m.value),
                "value changed in the round trip");
     tierd__event__free_unpacked(back, NULL);
     free(buf);
     return 0;
+}
+
+static int host_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+{
+    return host_emit_event_op(h, e, TIERD_EVENT_NEW, 0, err);
 }
 
 static int host_commit(tierd_host *h, const char *cursor, td_error *err)
@@ -154,6 +164,7 @@ static const tierd_host_api harness_api = {
     .commit = host_commit,
     .heartbeat = host_heartbeat,
     .stopping = host_stopping,
+    .emit_event_op = host_emit_event_op,
 };
 
 /* ---- configurations ---- */

@@ -1,8 +1,11 @@
 /* The postgres connector against a real PostgreSQL server (started in a
  * temporary directory, Unix socket only), run in the in-memory plugin host:
  * CRM accounts and opportunities, Moodle-style course completions, MDF
- * requests and claims, paging, polling and resuming from a cursor. */
+ * requests and claims, paging, polling and resuming from a cursor; updated
+ * and deleted rows sent as amends and retractions (revision, updated_at,
+ * deletion flag, tombstone table). */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "pgserver.h"
 #include "testhost.h"
 #include "testutil.h"
+#include "tierd/plugin.h"
 
 #define WAIT_MS      10000
 #define DIR_MAX_TEST 512
@@ -312,6 +316,185 @@ START_TEST(test_config_without_cursor_column_is_refused)
 }
 END_TEST
 
+/* ---- corrections: updated and deleted rows ---------------------------------- */
+
+/* Deals whose every change moves change_seq (a trigger), with a revision,
+ * an updated_at, a deletion flag, and a tombstone table a delete fills. */
+static const char *corrections_schema =
+    "DROP TABLE IF EXISTS deals, deals_deleted; DROP SEQUENCE IF EXISTS deal_changes;"
+    "CREATE SEQUENCE deal_changes;"
+    "CREATE TABLE deals (id bigserial PRIMARY KEY, opp_id text NOT NULL, account_id text, "
+    "  amount numeric, closed_at timestamptz, rev bigint NOT NULL DEFAULT 0, "
+    "  updated_at timestamptz, deleted boolean NOT NULL DEFAULT false, "
+    "  change_seq bigint NOT NULL DEFAULT nextval('deal_changes'));"
+    "CREATE TABLE deals_deleted (seq bigserial PRIMARY KEY, opp_id text NOT NULL);"
+    "CREATE OR REPLACE FUNCTION deal_changed() RETURNS trigger AS $$ BEGIN "
+    "  NEW.change_seq := nextval('deal_changes'); RETURN NEW; END $$ LANGUAGE plpgsql;"
+    "CREATE TRIGGER deal_changed BEFORE UPDATE ON deals FOR EACH ROW "
+    "  EXECUTE FUNCTION deal_changed();"
+    "CREATE OR REPLACE FUNCTION deal_gone() RETURNS trigger AS $$ BEGIN "
+    "  INSERT INTO deals_deleted (opp_id) VALUES (OLD.opp_id); RETURN OLD; END $$ "
+    "  LANGUAGE plpgsql;"
+    "CREATE TRIGGER deal_gone AFTER DELETE ON deals FOR EACH ROW EXECUTE FUNCTION deal_gone();"
+    "INSERT INTO deals (opp_id, account_id, amount, closed_at) VALUES "
+    "  ('opp-1', 'p-001', 12000, '2026-05-01 00:00:00+00'),"
+    "  ('opp-2', 'p-002', 8000, '2026-05-02 00:00:00+00');";
+
+#define DEALS_CONFIG                                                                               \
+    "\"from\":\"deals\",\"cursor_column\":\"change_seq\",\"metric\":\"deal_closed\","              \
+    "\"source\":\"crm\",\"columns\":{\"id\":\"opp_id\",\"partner\":\"account_id\","                \
+    "\"value\":\"amount\",\"at\":\"closed_at\"}"
+
+/* Waits for n events and returns them (the caller decrefs). */
+static json_t *wait_events(testhost *t, size_t n)
+{
+    ck_assert_msg(testhost_wait_events(t, n, WAIT_MS), "fewer than %zu events", n);
+    json_t *e = testhost_events(t);
+    ck_assert_uint_eq(json_array_size(e), n);
+    return e;
+}
+
+START_TEST(test_updated_row_with_a_higher_revision_is_sent_as_an_amend)
+{
+    sql(corrections_schema);
+    th = start("crm-deals", DEALS_CONFIG ",\"revision_column\":\"rev\"", NULL);
+    json_t *e = wait_events(th, 2);
+    /* Revision 0 is the original: sent as a plain event, nothing more. */
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    ck_assert(testhost_num(e, 0, "revision") == 0);
+    json_decref(e);
+    sql("UPDATE deals SET amount = 30000, rev = 1 WHERE opp_id = 'opp-1';");
+    e = wait_events(th, 4);
+    /* The event again (a duplicate for tierd, or its creation when tierd
+     * never saw it), then the amend carrying the new value. */
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-1");
+    ck_assert_str_eq(testhost_str(e, 2, "op"), "");
+    ck_assert_str_eq(testhost_str(e, 3, "id"), "opp-1");
+    ck_assert_str_eq(testhost_str(e, 3, "op"), "amend");
+    ck_assert(testhost_num(e, 3, "revision") == 1);
+    ck_assert(testhost_num(e, 3, "value") == 30000);
+    ck_assert_str_eq(testhost_str(e, 3, "source"), "crm");
+    ck_assert_str_eq(testhost_str(e, 3, "partner"), "p-001");
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_updated_at_becomes_the_revision_in_microseconds_since_the_epoch)
+{
+    sql(corrections_schema);
+    th = start("crm-deals", DEALS_CONFIG ",\"updated_at_column\":\"updated_at\"", NULL);
+    json_t *e = wait_events(th, 2); /* updated_at NULL: originals */
+    ck_assert_str_eq(testhost_str(e, 1, "op"), "");
+    json_decref(e);
+    sql("UPDATE deals SET amount = 9000, updated_at = '2026-05-02 12:00:00.123456+02' "
+        "WHERE opp_id = 'opp-2';");
+    e = wait_events(th, 4);
+    ck_assert_str_eq(testhost_str(e, 3, "op"), "amend");
+    /* 10:00:00.123456 UTC on 2026-05-02, to the microsecond */
+    json_t *rev = json_object_get(json_array_get(e, 3), "revision");
+    ck_assert_int_eq(json_integer_value(rev), 1777716000123456LL);
+    ck_assert(testhost_num(e, 3, "value") == 9000);
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_row_flagged_deleted_is_sent_as_a_retraction)
+{
+    sql(corrections_schema);
+    th = start("crm-deals", DEALS_CONFIG ",\"deleted_column\":\"deleted\"", NULL);
+    json_decref(wait_events(th, 2));
+    sql("UPDATE deals SET deleted = true WHERE opp_id = 'opp-2';");
+    json_t *e = wait_events(th, 3);
+    ck_assert_str_eq(testhost_str(e, 2, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-2");
+    ck_assert_str_eq(testhost_str(e, 2, "source"), "crm");
+    /* (source, id) names the event; nothing else is sent to disagree with it */
+    ck_assert_ptr_null(testhost_str(e, 2, "partner"));
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_tombstone_rows_retract_and_both_positions_resume_after_a_restart)
+{
+    sql(corrections_schema);
+    const char *cfg = DEALS_CONFIG ",\"tombstones\":{\"from\":\"deals_deleted\","
+                                   "\"cursor_column\":\"seq\",\"columns\":{\"id\":\"opp_id\"}}";
+    th = start("crm-deals", cfg, NULL);
+    json_decref(wait_events(th, 2));
+    sql("DELETE FROM deals WHERE opp_id = 'opp-1';");
+    json_t *e = wait_events(th, 3);
+    ck_assert_str_eq(testhost_str(e, 2, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "opp-1");
+    ck_assert_str_eq(testhost_str(e, 2, "source"), "crm");
+    json_decref(e);
+    td_error err;
+    ck_assert_int_eq(testhost_stop(th, &err), 0);
+    char *cursor = testhost_cursor(th);
+    ck_assert_str_eq(cursor, "{\"rows\":\"2\",\"tombstones\":\"1\"}");
+    testhost_free(th);
+
+    /* After a restart from that cursor only what is new arrives. */
+    sql("INSERT INTO deals (opp_id, account_id, amount, closed_at) VALUES "
+        "('opp-3', 'p-001', 1, now()); DELETE FROM deals WHERE opp_id = 'opp-2';");
+    th = start("crm-deals", cfg, cursor);
+    free(cursor);
+    e = wait_events(th, 2);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "opp-3");
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    ck_assert_str_eq(testhost_str(e, 1, "id"), "opp-2");
+    ck_assert_str_eq(testhost_str(e, 1, "op"), "retract");
+    json_decref(e);
+    cursor = testhost_cursor(th);
+    ck_assert_str_eq(cursor, "{\"rows\":\"3\",\"tombstones\":\"2\"}");
+    free(cursor);
+}
+END_TEST
+
+/* A cursor committed before tombstones were configured is the rows'
+ * position: the rows are not read again, the tombstones from the start. */
+START_TEST(test_plain_cursor_keeps_its_rows_position_when_tombstones_are_added)
+{
+    sql(corrections_schema);
+    sql("DELETE FROM deals WHERE opp_id = 'opp-1';");
+    th = start("crm-deals",
+               DEALS_CONFIG ",\"tombstones\":{\"from\":\"deals_deleted\","
+                            "\"cursor_column\":\"seq\",\"columns\":{\"id\":\"opp_id\"}}",
+               "2");
+    json_t *e = wait_events(th, 1);
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "opp-1");
+    json_decref(e);
+}
+END_TEST
+
+static void refused(const char *config_tail, const char *want, size_t api_size)
+{
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg, "{\"conninfo\":\"host=/x\",%s}", config_tail);
+    testhost *t = testhost_new("x", cfg, NULL);
+    if (api_size)
+        testhost_set_api_size(t, api_size);
+    td_error err;
+    ck_assert_int_ne(testhost_start(t, plugdir, "postgres", &err), 0);
+    ck_assert_msg(strstr(err.message, want), "%s", err.message);
+    testhost_free(t);
+}
+
+START_TEST(test_correction_settings_that_cannot_work_are_refused_at_start)
+{
+    refused(DEALS_CONFIG ",\"revision_column\":\"rev\",\"updated_at_column\":\"updated_at\"",
+            "not both", 0);
+    refused("\"kind\":\"partners\",\"from\":\"a\",\"cursor_column\":\"id\",\"columns\":{\"id\":"
+            "\"id\"},\"deleted_column\":\"deleted\"",
+            "kind partners has no corrections", 0);
+    refused(DEALS_CONFIG ",\"tombstones\":{\"from\":\"deals_deleted\"}",
+            "tombstones needs cursor_column and columns.id", 0);
+    /* A host from before emit_event_op: refused, not sent as new events. */
+    refused(DEALS_CONFIG ",\"deleted_column\":\"deleted\"", "predates them",
+            offsetof(tierd_host_api, emit_event_op));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("connectors_postgres");
@@ -329,6 +512,12 @@ int main(void)
     tcase_add_test(tc, test_row_with_a_non_finite_amount_is_skipped_and_logged);
     tcase_add_test(tc, test_unreachable_database_is_reported_unavailable);
     tcase_add_test(tc, test_config_without_cursor_column_is_refused);
+    tcase_add_test(tc, test_updated_row_with_a_higher_revision_is_sent_as_an_amend);
+    tcase_add_test(tc, test_updated_at_becomes_the_revision_in_microseconds_since_the_epoch);
+    tcase_add_test(tc, test_row_flagged_deleted_is_sent_as_a_retraction);
+    tcase_add_test(tc, test_tombstone_rows_retract_and_both_positions_resume_after_a_restart);
+    tcase_add_test(tc, test_plain_cursor_keeps_its_rows_position_when_tombstones_are_added);
+    tcase_add_test(tc, test_correction_settings_that_cannot_work_are_refused_at_start);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -1,8 +1,10 @@
 /* The spool connector, run in the in-memory plugin host on a real
  * directory: each format, malformed lines, half-written and ignored files,
- * and a daemon that goes away mid-file. */
+ * a daemon that goes away mid-file, and corrections (op lines, CSV op
+ * columns, voided xAPI statements). */
 #include <check.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "testhost.h"
 #include "testutil.h"
+#include "tierd/plugin.h"
 
 #define PATH_MAX_TEST 4096
 #define DIR_MAX_TEST  512
@@ -401,6 +404,149 @@ START_TEST(test_unknown_extension_goes_to_failed)
 }
 END_TEST
 
+/* ---- corrections ---------------------------------------------------------- */
+
+START_TEST(test_ndjson_op_lines_become_retractions_and_amends)
+{
+    start(NULL);
+    drop("fix.ndjson", "{\"id\":\"d-1\",\"partner\":\"p-1\",\"metric\":\"deal_closed\",\"value\":5,"
+                       "\"at\":\"2026-05-01T00:00:00Z\"}\n"
+                       "{\"op\":\"amend\",\"revision\":2,\"id\":\"d-1\",\"partner\":\"p-1\","
+                       "\"metric\":\"deal_closed\",\"value\":7,\"at\":\"2026-05-01T00:00:00Z\"}\n"
+                       "{\"op\":\"retract\",\"id\":\"d-1\",\"source\":\"crm\"}\n");
+    ck_assert(wait_exists("done", "fix.ndjson"));
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 3);
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    ck_assert_str_eq(testhost_str(e, 1, "op"), "amend");
+    ck_assert(testhost_num(e, 1, "revision") == 2);
+    ck_assert(testhost_num(e, 1, "value") == 7);
+    /* A retraction with no metric is still an event, not a partner line. */
+    ck_assert_str_eq(testhost_str(e, 2, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "d-1");
+    ck_assert_str_eq(testhost_str(e, 2, "source"), "crm");
+    ck_assert_ptr_null(testhost_str(e, 2, "metric"));
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_ndjson_bad_op_lines_are_listed_by_line_and_the_rest_goes_on)
+{
+    start(NULL);
+    drop("bad.ndjson",
+         "{\"op\":\"delete\",\"id\":\"d-1\"}\n"
+         "{\"op\":\"amend\",\"id\":\"d-1\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-"
+         "01\"}\n"
+         "{\"op\":\"amend\",\"revision\":0,\"id\":\"d-1\",\"partner\":\"p\",\"metric\":\"m\","
+         "\"at\":\"2026-01-01\"}\n"
+         "{\"op\":\"retract\",\"revision\":3,\"id\":\"d-1\"}\n"
+         "{\"op\":\"retract\"}\n"
+         "{\"op\":\"retract\",\"id\":\"d-2\"}\n");
+    ck_assert(wait_failed("bad.ndjson"));
+    char *err = slurp("failed", "bad.ndjson.err");
+    ck_assert_msg(strstr(err, "bad.ndjson:1: op \"delete\": expected retract or amend"), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:2: op \"amend\" needs a revision"), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:3: revision must be a whole number from 1"), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:4: revision belongs only to op \"amend\""), "%s", err);
+    ck_assert_msg(strstr(err, "bad.ndjson:5: event id is missing"), "%s", err);
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 1);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "d-2");
+    json_decref(e);
+}
+END_TEST
+
+/* A tierd-connector from before corrections offers no emit_event_op: an
+ * op line is a bad line there, never sent as a new event. */
+START_TEST(test_op_lines_on_a_host_without_corrections_are_refused_not_sent_as_new)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",\"settle\":\"%s\",\"scan\":\"100ms\"}", spooldir,
+             SETTLE);
+    th = testhost_new("files", cfg, NULL);
+    testhost_set_api_size(th, offsetof(tierd_host_api, emit_event_op));
+    td_error err;
+    ck_assert_msg(testhost_start(th, plugdir, "spool", &err) == 0, "%s", err.message);
+    drop("old.ndjson",
+         "{\"op\":\"retract\",\"id\":\"d-1\"}\n"
+         "{\"id\":\"d-2\",\"partner\":\"p\",\"metric\":\"m\",\"at\":\"2026-01-01\"}\n");
+    ck_assert(wait_failed("old.ndjson"));
+    char *text = slurp("failed", "old.ndjson.err");
+    ck_assert_msg(strstr(text, "old.ndjson:1: op \"retract\": this tierd-connector predates "
+                               "corrections"),
+                  "%s", text);
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 1);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "d-2");
+    json_decref(e);
+}
+END_TEST
+
+START_TEST(test_csv_op_and_revision_columns_carry_corrections)
+{
+    start("\"csv\":{\"metric\":\"deal_closed\",\"columns\":{\"id\":\"Opp\",\"partner\":"
+          "\"Partner\",\"value\":\"Amount\",\"at\":\"Closed\",\"op\":\"Change\","
+          "\"revision\":\"Rev\"}}");
+    drop("deals.csv", "Opp,Partner,Amount,Closed,Change,Rev\n"
+                      "o-1,p-1,100,2026-05-01,,\n"
+                      "o-1,p-1,150,2026-05-01,amend,3\n"
+                      "o-2,,,,retract,\n"
+                      "o-3,p-1,1,2026-05-01,amend,\n"
+                      "o-4,p-1,1,2026-05-01,amend,-1\n"
+                      "o-5,p-1,1,2026-05-01,void,\n");
+    ck_assert(wait_failed("deals.csv"));
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 3);
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    ck_assert_str_eq(testhost_str(e, 1, "op"), "amend");
+    ck_assert(testhost_num(e, 1, "revision") == 3);
+    ck_assert(testhost_num(e, 1, "value") == 150);
+    ck_assert_str_eq(testhost_str(e, 2, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 2, "id"), "o-2");
+    json_decref(e);
+    char *err = slurp("failed", "deals.csv.err");
+    ck_assert_msg(strstr(err, "deals.csv:5: op \"amend\" needs a revision"), "%s", err);
+    ck_assert_msg(strstr(err, "deals.csv:6: revision \"-1\" is not a whole number from 1"), "%s",
+                  err);
+    ck_assert_msg(strstr(err, "deals.csv:7: op \"void\": expected retract, amend or nothing"), "%s",
+                  err);
+}
+END_TEST
+
+START_TEST(test_xapi_voided_statement_retracts_the_statement_it_names)
+{
+    start("\"xapi\":{\"actors\":{\"acme.example\":\"p-001\"}}");
+    char a[1024], text[4096];
+    snprintf(text, sizeof text,
+             "%s\n"
+             "{\"id\":\"v-1\",\"actor\":{\"mbox\":\"mailto:admin@lrs.example\"},"
+             "\"verb\":{\"id\":\"http://adlnet.gov/expapi/verbs/voided\"},"
+             "\"object\":{\"objectType\":\"StatementRef\",\"id\":\"s-1\"},"
+             "\"timestamp\":\"2026-03-02T10:00:00Z\"}\n"
+             "{\"id\":\"v-2\",\"actor\":{\"mbox\":\"mailto:admin@lrs.example\"},"
+             "\"verb\":{\"id\":\"http://adlnet.gov/expapi/verbs/voided\"},"
+             "\"object\":{\"id\":\"https://lms.example/course/x\"}}\n",
+             xapi_stmt(a, sizeof a, "s-1", "completed", "ann@acme.example",
+                       "https://lms.example/course/sales-101", NULL));
+    drop("lrs.xapi", text);
+    ck_assert(wait_failed("lrs.xapi"));
+    json_t *e = testhost_events(th);
+    ck_assert_uint_eq(json_array_size(e), 2);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "s-1");
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    /* The voiding statement's own actor needs no partner mapping: the
+     * retraction names only the voided statement, under the same source. */
+    ck_assert_str_eq(testhost_str(e, 1, "op"), "retract");
+    ck_assert_str_eq(testhost_str(e, 1, "id"), "s-1");
+    ck_assert_str_eq(testhost_str(e, 1, "source"), testhost_str(e, 0, "source"));
+    json_decref(e);
+    char *err = slurp("failed", "lrs.xapi.err");
+    ck_assert_msg(strstr(err, "lrs.xapi:3: a voiding statement needs an object of objectType "
+                              "StatementRef"),
+                  "%s", err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("connectors_spool");
@@ -419,6 +565,11 @@ int main(void)
     tcase_add_test(tc, test_part_tmp_and_dot_files_are_ignored_until_renamed);
     tcase_add_test(tc, test_file_stays_in_place_when_the_daemon_is_unavailable);
     tcase_add_test(tc, test_unknown_extension_goes_to_failed);
+    tcase_add_test(tc, test_ndjson_op_lines_become_retractions_and_amends);
+    tcase_add_test(tc, test_ndjson_bad_op_lines_are_listed_by_line_and_the_rest_goes_on);
+    tcase_add_test(tc, test_op_lines_on_a_host_without_corrections_are_refused_not_sent_as_new);
+    tcase_add_test(tc, test_csv_op_and_revision_columns_carry_corrections);
+    tcase_add_test(tc, test_xapi_voided_statement_retracts_the_statement_it_names);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -30,6 +30,7 @@ struct tierd_host {
 
 struct testhost {
     struct tierd_host h;
+    tierd_host_api api; /* th_api, its size possibly cut (testhost_set_api_size) */
     char *name;
     char *config_text;
     json_t *config;
@@ -122,9 +123,12 @@ static int th_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
     return 0;
 }
 
-static int th_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+/* Records e with "op" ("", "retract", "amend") and "revision"; a
+ * retraction's absent strings are recorded as null. */
+static int th_emit_event_op(tierd_host *h, const tierd_event *e, tierd_event_op op,
+                            uint64_t revision, td_error *err)
 {
-    int rc = hostcheck_event(e, err);
+    int rc = hostcheck_event_op(e, op, revision, err);
     if (rc)
         return rc;
     if (h->t->discard) {
@@ -133,15 +137,21 @@ static int th_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
         pthread_mutex_unlock(&h->t->lock);
         return 0;
     }
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:o, s:o}", "id", e->id, "source",
-                  e->source && *e->source ? e->source : h->t->name, "partner", e->partner, "metric",
-                  e->metric, "value", e->has_value ? e->value : 1.0, "has_value", e->has_value,
-                  "at", e->at, "key", str_or_null(e->key), "origin", str_or_null(e->origin));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:o, s:f, s:b, s:o, s:o, s:o, s:s, s:I}", "id", e->id, "source",
+        e->source && *e->source ? e->source : h->t->name, "partner", str_or_null(e->partner),
+        "metric", str_or_null(e->metric), "value", e->has_value ? e->value : 1.0, "has_value",
+        e->has_value, "at", str_or_null(e->at), "key", str_or_null(e->key), "origin",
+        str_or_null(e->origin), "op", hostcheck_op_name(op), "revision", (json_int_t)revision);
     pthread_mutex_lock(&h->t->lock);
     json_array_append_new(h->t->pending_events, o);
     pthread_mutex_unlock(&h->t->lock);
     return 0;
+}
+
+static int th_emit_event(tierd_host *h, const tierd_event *e, td_error *err)
+{
+    return th_emit_event_op(h, e, TIERD_EVENT_NEW, 0, err);
 }
 
 static int th_commit(tierd_host *h, const char *cursor, td_error *err)
@@ -193,6 +203,7 @@ static const tierd_host_api th_api = {
     .commit = th_commit,
     .heartbeat = th_heartbeat,
     .stopping = th_stopping,
+    .emit_event_op = th_emit_event_op,
 };
 
 testhost *testhost_new(const char *name, const char *config_json, const char *cursor)
@@ -201,6 +212,7 @@ testhost *testhost_new(const char *name, const char *config_json, const char *cu
     if (!t)
         return NULL;
     t->h.t = t;
+    t->api = th_api;
     t->name = strdup(name);
     t->config_text = config_json ? strdup(config_json) : NULL;
     t->cursor = cursor ? strdup(cursor) : NULL;
@@ -231,7 +243,7 @@ int testhost_start(testhost *t, const char *dir, const char *plugin, td_error *e
     rc = loader_open(dir, plugin, &t->lp, err);
     if (rc)
         return rc;
-    rc = t->lp.desc->init(&th_api, &t->h, &t->state, err);
+    rc = t->lp.desc->init(&t->api, &t->h, &t->state, err);
     if (rc)
         return rc;
     if (pthread_create(&t->thread, NULL, run_thread, t) != 0) {
@@ -354,6 +366,11 @@ void testhost_discard_events(testhost *t, bool discard)
     pthread_mutex_lock(&t->lock);
     t->discard = discard;
     pthread_mutex_unlock(&t->lock);
+}
+
+void testhost_set_api_size(testhost *t, size_t size)
+{
+    t->api.size = size < sizeof t->api ? size : sizeof t->api;
 }
 
 void testhost_fail_commits(testhost *t, bool fail)

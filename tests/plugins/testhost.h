@@ -32,7 +32,8 @@ bool testhost_wait_partners(testhost *t, size_t n, int timeout_ms);
 bool testhost_wait_exit(testhost *t, int timeout_ms);
 
 /* Copies (caller decrefs) of what was committed: arrays of objects with the
- * fields of tierd_event / tierd_partner. */
+ * fields of tierd_event / tierd_partner; events also carry "op" ("",
+ * "retract", "amend") and "revision". */
 json_t *testhost_events(testhost *t);
 json_t *testhost_partners(testhost *t);
 size_t testhost_commits(testhost *t);
@@ -48,6 +49,10 @@ char *testhost_log(testhost *t);
 /* Counts emitted events without keeping them (benchmarks): the event
  * array stays empty, testhost_wait_events still sees the count. */
 void testhost_discard_events(testhost *t, bool discard);
+
+/* Offers the plugin a host API table of only size bytes (before start),
+ * as a tierd-connector from before the members past size were appended. */
+void testhost_set_api_size(testhost *t, size_t size);
 
 /* Makes commit fail with TD_UNAVAILABLE from now on (a daemon that is gone). */
 void testhost_fail_commits(testhost *t, bool fail);

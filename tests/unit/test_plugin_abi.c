@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "hostcheck.h"
 #include "loader.h"
+#include "plugin_abi1_0.h"
 #include "testhost.h"
 #include "testutil.h"
 
@@ -24,8 +26,8 @@ static char plugdir[PATH_MAX_TEST];
 static void setup(void)
 {
     ck_assert_ptr_nonnull(testhost_tmpdir("td-abi", tmp, sizeof tmp));
-    const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO};
-    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 3, plugdir, sizeof plugdir), 0);
+    const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_ABI1_SO};
+    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 4, plugdir, sizeof plugdir), 0);
 }
 
 static void teardown(void)
@@ -299,6 +301,117 @@ START_TEST(test_plugin_that_fails_init_reports_why)
 }
 END_TEST
 
+/* ---- ABI 1 grows by appending: plugins built before corrections ------------ */
+
+START_TEST(test_plugin_built_before_corrections_still_loads_and_runs)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_msg(loader_open(plugdir, "abi1_plugin", &lp, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(lp.desc->name, "abi1");
+    loader_close(&lp);
+    testhost *t = testhost_new("old", NULL, NULL);
+    ck_assert_msg(testhost_start(t, plugdir, "abi1_plugin", &err) == 0, "%s", err.message);
+    ck_assert(testhost_wait_events(t, 1, 5000));
+    json_t *e = testhost_events(t);
+    ck_assert_str_eq(testhost_str(e, 0, "id"), "old-1");
+    ck_assert_str_eq(testhost_str(e, 0, "op"), "");
+    ck_assert(testhost_num(e, 0, "value") == 42);
+    json_decref(e);
+    ck_assert_uint_eq(testhost_commits(t), 1);
+    ck_assert_int_eq(testhost_stop(t, &err), 0);
+    testhost_free(t);
+}
+END_TEST
+
+/* What an old plugin reads through its own layout is where the current
+ * header puts it; the appended member lies past the old table's end. */
+START_TEST(test_first_abi1_layout_is_a_prefix_of_the_current_one)
+{
+#define SAME(field)                                                                                \
+    ck_assert_uint_eq(offsetof(abi1_0_host_api, field), offsetof(tierd_host_api, field))
+    SAME(abi_version);
+    SAME(size);
+    SAME(log);
+    SAME(name);
+    SAME(config_json);
+    SAME(config_get);
+    SAME(cursor);
+    SAME(emit_partner);
+    SAME(emit_event);
+    SAME(commit);
+    SAME(heartbeat);
+    SAME(stopping);
+#undef SAME
+    ck_assert_uint_le(sizeof(abi1_0_host_api), offsetof(tierd_host_api, emit_event_op));
+    ck_assert_uint_eq(sizeof(abi1_0_event), sizeof(tierd_event));
+    ck_assert_uint_eq(offsetof(abi1_0_event, origin), offsetof(tierd_event, origin));
+    ck_assert_uint_eq(sizeof(abi1_0_partner), sizeof(tierd_partner));
+    ck_assert_uint_eq(sizeof(abi1_0_connector), sizeof(tierd_connector));
+}
+END_TEST
+
+START_TEST(test_host_api_has_tells_an_appended_member_by_the_size)
+{
+    tierd_host_api api = {.size = sizeof api, .emit_event_op = NULL};
+    ck_assert(!TIERD_HOST_API_HAS(&api, emit_event_op)); /* not filled in */
+    api.emit_event_op =
+        (int (*)(tierd_host *, const tierd_event *, tierd_event_op, uint64_t, td_error *))1;
+    ck_assert(TIERD_HOST_API_HAS(&api, emit_event_op));
+    api.size = offsetof(tierd_host_api, emit_event_op); /* an older host's table */
+    ck_assert(!TIERD_HOST_API_HAS(&api, emit_event_op));
+}
+END_TEST
+
+START_TEST(test_retraction_needs_only_the_id)
+{
+    tierd_event e = {.id = "opp-1"};
+    td_error err;
+    ck_assert_msg(hostcheck_event_op(&e, TIERD_EVENT_RETRACT, 0, &err) == 0, "%s", err.message);
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_NEW, 0, &err), 0);
+    e.id = NULL;
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_RETRACT, 0, &err), 0);
+    ck_assert_msg(strstr(err.message, "event id is missing"), "%s", err.message);
+    e.id = "opp-1";
+    e.partner = "p-\x01"; /* what is given is still held to the text rule */
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_RETRACT, 0, &err), 0);
+    ck_assert_msg(strstr(err.message, "event partner contains a control character"), "%s",
+                  err.message);
+}
+END_TEST
+
+START_TEST(test_amend_needs_a_revision_and_nothing_else_takes_one)
+{
+    tierd_event e = good_event();
+    td_error err;
+    ck_assert_int_eq(hostcheck_event_op(&e, TIERD_EVENT_AMEND, 1, &err), 0);
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_AMEND, 0, &err), 0);
+    ck_assert_msg(strstr(err.message, "event opp-1: an amend needs a revision of 1 or more"), "%s",
+                  err.message);
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_RETRACT, 2, &err), 0);
+    ck_assert_msg(strstr(err.message, "a revision (2) belongs only to an amend"), "%s",
+                  err.message);
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_NEW, 2, &err), 0);
+    /* An amend is a whole event: the fields a new one needs, it needs. */
+    e.at = NULL;
+    ck_assert_int_ne(hostcheck_event_op(&e, TIERD_EVENT_AMEND, 1, &err), 0);
+    ck_assert_msg(strstr(err.message, "event at is missing"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_unknown_op_is_refused)
+{
+    tierd_event e = good_event();
+    td_error err;
+    ck_assert_int_ne(hostcheck_event_op(&e, (tierd_event_op)7, 0, &err), 0);
+    ck_assert_msg(strstr(err.message, "op 7 is not new (0), retract (1) or amend (2)"), "%s",
+                  err.message);
+    ck_assert_str_eq(hostcheck_op_name(TIERD_EVENT_RETRACT), "retract");
+    ck_assert_str_eq(hostcheck_op_name(TIERD_EVENT_AMEND), "amend");
+    ck_assert_str_eq(hostcheck_op_name(TIERD_EVENT_NEW), "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plugin_abi");
@@ -314,6 +427,9 @@ int main(void)
     tcase_add_test(tc, test_plugin_is_loaded_from_the_checked_descriptor);
     tcase_add_test(tc, test_plugin_that_is_not_a_regular_file_is_refused);
     tcase_add_test(tc, test_plugin_that_fails_init_reports_why);
+    tcase_add_test(tc, test_plugin_built_before_corrections_still_loads_and_runs);
+    tcase_add_test(tc, test_first_abi1_layout_is_a_prefix_of_the_current_one);
+    tcase_add_test(tc, test_host_api_has_tells_an_appended_member_by_the_size);
     suite_add_tcase(s, tc);
     TCase *hc = tcase_create("host checks");
     tcase_add_test(hc, test_well_formed_event_passes_host_checks);
@@ -326,6 +442,9 @@ int main(void)
     tcase_add_test(hc, test_event_with_c1_control_is_refused_like_the_engine);
     tcase_add_test(hc, test_config_lookup_walks_dotted_paths);
     tcase_add_test(hc, test_config_block_that_is_not_a_mapping_is_refused);
+    tcase_add_test(hc, test_retraction_needs_only_the_id);
+    tcase_add_test(hc, test_amend_needs_a_revision_and_nothing_else_takes_one);
+    tcase_add_test(hc, test_unknown_op_is_refused);
     suite_add_tcase(s, hc);
     return tu_run_suite(s);
 }
