@@ -90,7 +90,12 @@ td_time kpi_snap_due(const kpi_snap *k)
     const program *p = engine_program(k->d->engine);
     if (!p || !p->kpi)
         return TD_TIME_NONE;
-    td_time base = k->last_at != TD_TIME_NONE && k->last_at > k->anchor ? k->last_at : k->anchor;
+    /* A replayed import (replay.h) moves time from its first event: the
+     * periods it walks through are taken too, at their instants. */
+    td_time anchor = k->anchor;
+    if (k->d->replay_at != TD_TIME_NONE && k->d->replay_at < anchor)
+        anchor = k->d->replay_at;
+    td_time base = k->last_at != TD_TIME_NONE && k->last_at > anchor ? k->last_at : anchor;
     return td_period_next(p->kpi_period, base);
 }
 
@@ -531,7 +536,8 @@ int kpi_snap_take(kpi_snap *k, td_time now, td_error *err)
         s.period_start = k->last_at != TD_TIME_NONE && k->last_at < at
                              ? k->last_at
                              : td_period_start(p->kpi_period, at - 1);
-        s.late = at > due || at < k->opened;
+        /* A replay takes its past boundaries in time, at their instants. */
+        s.late = at > due || (at < k->opened && d->replay_at == TD_TIME_NONE);
         s.taken_at = now;
         s.last_sequence = upto;
         s.period = (char *)td_period_name(p->kpi_period.kind);

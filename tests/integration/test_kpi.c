@@ -650,6 +650,55 @@ START_TEST(test_a_program_without_kpi_takes_no_snapshots)
 }
 END_TEST
 
+/* A replayed import (tierctl event import --replay) walks time from its
+ * first event: the boundaries it passes get their snapshots, dated then,
+ * each counting what the partners held at that instant. */
+START_TEST(test_a_replayed_import_takes_the_snapshots_of_the_periods_it_replays)
+{
+    harness_init(&h);
+    start("2025-02-01T12:00:00Z");
+    char path[PATH_MAX_K];
+    harness_write_file(&h, "kpi.yaml", PROGRAM, path, sizeof path);
+    HARNESS_TIERCTL_OK(&h, "program", "load", path);
+    put_partners();
+    /* A deal a day for p00 from 2025-01-01 to 2025-01-10 (noon UTC). */
+    char events[4096];
+    size_t used = 0;
+    for (int day = 0; day < 10; day++)
+        used += (size_t)snprintf(events + used, sizeof events - used,
+                                 "{\"id\":\"r%d\",\"source\":\"crm\",\"partner\":\"p00\","
+                                 "\"metric\":\"deal\",\"at\":\"2025-01-%02dT12:00:00Z\"}\n",
+                                 day, day + 1);
+    harness_write_file(&h, "events.ndjson", events, path, sizeof path);
+    HARNESS_TIERCTL_OK(&h, "event", "import", path, "--replay");
+    /* Midnights at +01:00 from 2025-01-01 23:00 UTC to 2025-01-31 23:00
+     * UTC: 31 boundaries before now. */
+    ck_assert_uint_eq(kpi_count(), 31);
+    json_t *doc = TIERCTL_JSON("kpi", "--ladder", "resale");
+    json_t *rows = kpi_rows(doc);
+    ck_assert_uint_eq(json_array_size(rows), 31);
+    /* The third boundary (midnight at +01:00 on 4 January): p00 has had
+     * three deals in 30 days, so it holds gold there. */
+    json_t *third = json_array_get(rows, 2);
+    ck_assert_int_eq(jtime(third, "period_end"), (td_time)1735945200); /* 2025-01-03T23:00Z */
+    ck_assert(!json_is_true(json_object_get(third, "late")));
+    /* distribution: unranked, silver, gold, platinum */
+    const json_t *dist = json_object_get(third, "distribution");
+    ck_assert_int_eq(jint(json_array_get(dist, 2), "count"), 1);
+    ck_assert_int_eq(jint(json_array_get(dist, 0), "count"), PARTNERS - 1);
+    /* The first boundary: one deal, silver. */
+    dist = json_object_get(json_array_get(rows, 0), "distribution");
+    ck_assert_int_eq(jint(json_array_get(dist, 1), "count"), 1);
+    char *text =
+        harness_tierctl_expect(&h, 0, (const char *const[]){"kpi", "--ladder", "resale", NULL});
+    ck_assert_msg(strstr(text, "gold") != NULL, "%s", text);
+    free(text);
+    json_decref(doc);
+    td_client_close(cli);
+    harness_finish(&h);
+}
+END_TEST
+
 static Suite *kpi_suite(void)
 {
     Suite *s = suite_create("kpi");
@@ -658,6 +707,7 @@ static Suite *kpi_suite(void)
     tcase_add_test(tc, test_a_simulated_year_of_kpis_matches_the_history);
     tcase_add_test(tc, test_boundaries_missed_while_down_get_one_late_snapshot);
     tcase_add_test(tc, test_a_program_without_kpi_takes_no_snapshots);
+    tcase_add_test(tc, test_a_replayed_import_takes_the_snapshots_of_the_periods_it_replays);
     suite_add_tcase(s, tc);
     return s;
 }
