@@ -31,6 +31,10 @@ DEMO_ADVANCE=140d
 # effect (2027-02-15; its notice is 90 days). Demotions it causes wait for
 # grace, the 2027-07-01 quarterly review and, out of Specialist and
 # Strategic, a person's review (30-day deadline).
+# A deal of SHOW_PARTNER the CRM corrects: amended up past Specialist's
+# ARR threshold, then back (the demo's "correction" section).
+CORRECTED_DEAL=opp-006111
+CORRECTED_DEAL_AT=2026-10-22T10:58:37Z
 RETIER_PROGRAM=examples/programs/partners-2027.2.yaml
 RETIER_TARGET=Registered=40%,Selling=30%,Specialist=20%,Strategic=10%
 # From 2027-04-04 to just after the 2027-07-01 review, then past the
@@ -129,10 +133,11 @@ ctl status
 section "import partners (examples/data/partners.ndjson)"
 ctl partner import examples/data/partners.ndjson
 
-section "import events (examples/data/events.ndjson)"
-# One batch at a time: batches in flight may be applied in any order, and
-# the demo should print the same story every run.
-ctl event import examples/data/events.ndjson --in-flight 1
+section "import a year of events with their real dates (tierctl event import --replay)"
+# --replay sorts the file by event time and moves the clock with it, so
+# every promotion, grace period and review lands when it would have had
+# tierd run all year (it sends one batch at a time, in order).
+ctl event import examples/data/events.ndjson --replay
 
 section "import the same events again: source+id make them duplicates"
 ctl event import examples/data/events.ndjson
@@ -150,12 +155,28 @@ ctl explain "$SHOW_PARTNER"
 section "tierctl explain $AT_RISK_PARTNER --ladder reseller (activity about to expire)"
 ctl explain "$AT_RISK_PARTNER" --ladder reseller
 
+section "KPIs over the year just imported (tierctl kpi --ladder reseller)"
+ctl kpi --ladder reseller
+
 section "tierctl pending (promotions waiting for a person)"
 ctl pending
 
 section "tierctl approve $APPROVAL_PARTNER --ladder reseller"
 ctl approve "$APPROVAL_PARTNER" --ladder reseller
 ctl history "$APPROVAL_PARTNER"
+
+section "a deal is corrected: tierctl event add --op amend (crm/$CORRECTED_DEAL of $SHOW_PARTNER)"
+echo "-- the CRM amends the deal to 25,000 (revision 1): ARR passes Specialist's 250k"
+ctl event add --op amend --revision 1 --source crm --id "$CORRECTED_DEAL" \
+    --partner "$SHOW_PARTNER" --metric deal_closed --value 25000 --at "$CORRECTED_DEAL_AT"
+ctl history "$SHOW_PARTNER" --ladder reseller --limit 1
+echo "-- then back to 10,263 (revision 2): below Specialist again, grace starts"
+ctl event add --op amend --revision 2 --source crm --id "$CORRECTED_DEAL" \
+    --partner "$SHOW_PARTNER" --metric deal_closed --value 10263 --at "$CORRECTED_DEAL_AT"
+ctl partner show "$SHOW_PARTNER" | sed -n 1,4p
+echo "-- sending revision 1 again changes nothing (a duplicate)"
+ctl event add --op amend --revision 1 --source crm --id "$CORRECTED_DEAL" \
+    --partner "$SHOW_PARTNER" --metric deal_closed --value 25000 --at "$CORRECTED_DEAL_AT"
 
 section "re-tier 1/4: every partner against the program in force (tierctl audit)"
 echo "(held above or below the tier it qualifies for, near misses within 10%, failing the gate)"
@@ -197,6 +218,7 @@ watch_out=
 section "tierctl history $AT_RISK_PARTNER (demoted at a review, no event needed)"
 ctl history "$AT_RISK_PARTNER"
 
+
 section "tier distribution after $DEMO_ADVANCE"
 ctl stats
 
@@ -223,6 +245,12 @@ if [ "${#review[@]}" -eq 3 ]; then
     done
 fi
 ctl stats
+
+section "tierctl history $SHOW_PARTNER --ladder reseller (the corrected deal: up at once, back after grace and review)"
+ctl history "$SHOW_PARTNER" --ladder reseller --limit 4
+
+section "KPIs since the demo began (tierctl kpi --ladder reseller --from 2026-11-01)"
+ctl kpi --ladder reseller --from 2026-11-01T00:00:00Z
 
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"

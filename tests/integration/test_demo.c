@@ -84,7 +84,19 @@ static const char *const RETIER_STORY[] = {
     "(review by system): review deadline passed",
 };
 
-START_TEST(test_demo_shows_a_re_tier_end_to_end)
+/* Issue 13's: the year imported with its real dates, KPIs over it, a deal
+ * corrected up and back. */
+static const char *const FACTS_STORY[] = {
+    "7,428 lines: 7,428 accepted, 0 duplicate, 0 rejected",
+    "reseller: unranked -> Selling (promotion, event crm/ctr-006089)",
+    "KPI history: period month, time zone UTC, the first to 2026-11-15, 12 snapshots",
+    "p-0214 reseller: Selling -> Specialist (correction, event crm/opp-006111): amended to "
+    "revision 1",
+    "duplicate amend of event opp-006111 (source crm)",
+    "p-0214 reseller: Specialist -> Selling (review by system): review deadline passed",
+};
+
+START_TEST(test_demo_shows_a_re_tier_a_replayed_year_kpis_and_a_correction)
 {
     harness h;
     harness_init(&h);
@@ -97,6 +109,9 @@ START_TEST(test_demo_shows_a_re_tier_end_to_end)
     for (size_t i = 0; i < sizeof RETIER_STORY / sizeof *RETIER_STORY; i++)
         ck_assert_msg(strstr(out, RETIER_STORY[i]) != NULL, "the demo never printed \"%s\" (%s)",
                       RETIER_STORY[i], path);
+    for (size_t i = 0; i < sizeof FACTS_STORY / sizeof *FACTS_STORY; i++)
+        ck_assert_msg(strstr(out, FACTS_STORY[i]) != NULL, "the demo never printed \"%s\" (%s)",
+                      FACTS_STORY[i], path);
     free(out);
     harness_cleanup(&h);
 }
@@ -127,7 +142,7 @@ static Suite *demo_suite(void)
     tcase_set_timeout(tc, 2 * DEMO_WAIT_MS / 1000);
     tcase_add_test(tc, test_demo_run_to_the_end_leaves_no_process_behind);
     tcase_add_test(tc, test_demo_stopped_while_it_watches_leaves_no_process_behind);
-    tcase_add_test(tc, test_demo_shows_a_re_tier_end_to_end);
+    tcase_add_test(tc, test_demo_shows_a_re_tier_a_replayed_year_kpis_and_a_correction);
     suite_add_tcase(s, tc);
     return s;
 }
