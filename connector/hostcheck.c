@@ -9,7 +9,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "td_attrs.h"
 #include "text.h"
+
+/* plugin.h states tierd's limits to plugins without including common/. */
+_Static_assert(TIERD_PLUGIN_ATTRS_MAX == TD_MAX_ATTRS, "attribute count limit");
+_Static_assert(TIERD_PLUGIN_ATTR_KEY_MAX == TD_MAX_ATTR_KEY, "attribute key limit");
+_Static_assert(TIERD_PLUGIN_ATTR_VALUE_MAX == TD_MAX_ATTR_VALUE, "attribute value limit");
 
 #define CONFIG_PATH_MAX 256
 
@@ -51,6 +57,26 @@ int hostcheck_partner(const tierd_partner *p, td_error *err)
         }
     }
     return 0;
+}
+
+int hostcheck_partner_attrs(const tierd_partner *p, const tierd_attr *attrs, size_t n,
+                            td_error *err)
+{
+    int rc = hostcheck_partner(p, err);
+    if (rc)
+        return rc;
+    if (n && !attrs)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "partner %s: n attributes without attrs",
+                            p->id);
+    td_attr copy[TD_MAX_ATTRS];
+    size_t take = n < TD_MAX_ATTRS ? n : TD_MAX_ATTRS;
+    for (size_t i = 0; i < take; i++)
+        copy[i] = (td_attr){attrs[i].key, attrs[i].value};
+    /* attrs_check refuses n above the limit before reading any pair. */
+    rc = attrs_check(copy, n, err);
+    if (rc)
+        td_error_prefix(err, "partner %s", p->id);
+    return rc;
 }
 
 int hostcheck_event(const tierd_event *e, td_error *err)

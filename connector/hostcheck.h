@@ -20,6 +20,11 @@
 int hostcheck_string(const char *what, const char *s, bool optional, size_t max, td_error *err);
 
 int hostcheck_partner(const tierd_partner *p, td_error *err);
+/* A partner with its attribute map (tierd_host_api.emit_partner_attrs):
+ * hostcheck_partner, then the map held to tierd's one attribute rule
+ * (common/td_attrs.h), the message naming the partner. */
+int hostcheck_partner_attrs(const tierd_partner *p, const tierd_attr *attrs, size_t n,
+                            td_error *err);
 int hostcheck_event(const tierd_event *e, td_error *err);
 /* An event emitted with op (tierd_host_api.emit_event_op): NEW as
  * hostcheck_event with revision 0; RETRACT needs only the id (the other

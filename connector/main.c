@@ -161,6 +161,12 @@ static void free_partner(Tierd__Partner *p)
     for (size_t i = 0; i < p->n_types; i++)
         free(p->types[i]);
     free(p->types);
+    for (size_t i = 0; i < p->n_attrs; i++) {
+        free(p->attrs[i]->key);
+        free(p->attrs[i]->value);
+        free(p->attrs[i]);
+    }
+    free(p->attrs);
 }
 
 static void free_event(Tierd__Event *e)
@@ -283,12 +289,12 @@ static size_t slen(const char *s)
     return s ? strlen(s) : 0;
 }
 
-static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
+/* Buffers p (checked); with set_attrs its n attrs go as Partner.attrs
+ * with has_attrs, replacing the partner's map, else the map is kept. */
+static int buffer_partner(tierd_host *h, const tierd_partner *p, bool set_attrs,
+                          const tierd_attr *attrs, size_t n, td_error *err)
 {
-    int rc = hostcheck_partner(p, err);
-    if (rc)
-        return rc;
-    rc = flush_if_full(h, err);
+    int rc = flush_if_full(h, err);
     if (rc)
         return rc;
     Tierd__Partner *m = &h->partners[h->n_partners];
@@ -297,15 +303,47 @@ static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *er
     m->name = dup_or_empty(p->name);
     m->n_types = p->n_types;
     m->types = calloc(p->n_types ? p->n_types : 1, sizeof *m->types);
-    if (!m->types)
+    m->attrs = calloc(n ? n : 1, sizeof *m->attrs);
+    if (!m->types || !m->attrs) {
+        free(m->types);
+        free(m->attrs);
+        free(m->id);
+        free(m->name);
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory");
+    }
     h->bytes += slen(p->id) + slen(p->name);
     for (size_t i = 0; i < p->n_types; i++) {
         m->types[i] = dup_or_empty(p->types[i]);
         h->bytes += slen(p->types[i]);
     }
+    m->has_attrs = set_attrs;
+    for (size_t i = 0; set_attrs && i < n; i++) {
+        Tierd__Partner__AttrsEntry *a = malloc(sizeof *a);
+        if (!a) {
+            fputs("tierd-connector: out of memory\n", stderr);
+            exit(HOST_EXIT_RETRY);
+        }
+        tierd__partner__attrs_entry__init(a);
+        a->key = dup_or_empty(attrs[i].key);
+        a->value = dup_or_empty(attrs[i].value);
+        m->attrs[m->n_attrs++] = a;
+        h->bytes += slen(attrs[i].key) + slen(attrs[i].value);
+    }
     h->partner_ptrs[h->n_partners++] = m;
     return 0;
+}
+
+static int host_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
+{
+    int rc = hostcheck_partner(p, err);
+    return rc ? rc : buffer_partner(h, p, false, NULL, 0, err);
+}
+
+static int host_emit_partner_attrs(tierd_host *h, const tierd_partner *p, const tierd_attr *attrs,
+                                   size_t n, td_error *err)
+{
+    int rc = hostcheck_partner_attrs(p, attrs, n, err);
+    return rc ? rc : buffer_partner(h, p, true, attrs, n, err);
 }
 
 /* Buffers e as op with revision (Event.op, Event.revision on the wire). A
@@ -361,6 +399,7 @@ static const tierd_host_api host_api = {
     .heartbeat = host_heartbeat,
     .stopping = host_stopping,
     .emit_event_op = host_emit_event_op,
+    .emit_partner_attrs = host_emit_partner_attrs,
 };
 
 /* What a child the plugin forks must not inherit from the host: the stop

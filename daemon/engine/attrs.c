@@ -1,8 +1,9 @@
 /* Interned partner attribute maps (attrs.h).
  *
- * Owns checking an attribute map against the rules, keeping each distinct
- * map once (a chained hash keyed by the sorted map's contents) with a count
- * of its holders, and answering a key lookup and a ladder's partner_filter.
+ * Owns keeping each distinct map once (a chained hash keyed by the sorted
+ * map's contents) with a count of its holders, and answering a key lookup
+ * and a ladder's partner_filter; the rules a map must follow are
+ * common/td_attrs.c's.
  * Promises that a refused or failed intern changes nothing. Does not know
  * partners or the engine.
  *
@@ -10,53 +11,11 @@
  * metric; uses program.h's ladder_def and common/ only. */
 #include "attrs.h"
 #include "hash.h"
-#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define ATTR_TABLE_MIN_CAP 64
-
-static const char *text_fault_name(td_text_fault f)
-{
-    switch (f) {
-    case TD_TEXT_EMPTY:
-        return "is empty";
-    case TD_TEXT_TOO_LONG:
-        return "is too long";
-    case TD_TEXT_MALFORMED:
-        return "is not well-formed UTF-8";
-    case TD_TEXT_CONTROL:
-        return "holds a control character";
-    default:
-        return "is fine";
-    }
-}
-
-int attrs_check(const td_attr *attrs, size_t n, td_error *err)
-{
-    if (n > TD_MAX_ATTRS)
-        return td_error_set(err, TD_INVALID_ARGUMENT, "%zu attributes, at most %d", n,
-                            TD_MAX_ATTRS);
-    for (size_t i = 0; i < n; i++) {
-        const char *k = attrs[i].key;
-        if (!attr_key_ok(k))
-            return td_error_set(err, TD_INVALID_ARGUMENT,
-                                "attribute %zu: key must be 1..%d bytes of letters, digits, "
-                                "'_', '.' and '-'",
-                                i + 1, TD_MAX_ATTR_KEY);
-        td_text_fault f = td_text_check(attrs[i].value, TD_MAX_ATTR_VALUE, NULL);
-        if (f != TD_TEXT_OK)
-            return td_error_set(err, TD_INVALID_ARGUMENT,
-                                "attribute '%s': value %s (values are 1..%d bytes of UTF-8 "
-                                "without control characters)",
-                                k, text_fault_name(f), TD_MAX_ATTR_VALUE);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(attrs[j].key, k))
-                return td_error_set(err, TD_INVALID_ARGUMENT, "attribute '%s' given twice", k);
-    }
-    return 0;
-}
 
 static int by_key(const void *a, const void *b)
 {

@@ -38,11 +38,7 @@ struct attr_table {
     size_t cap, n;
 };
 
-/* Whether attrs (n of them) follow the rules: at most TD_MAX_ATTRS, keys
- * 1..TD_MAX_ATTR_KEY bytes of [A-Za-z0-9_.-] each given once, values
- * 1..TD_MAX_ATTR_VALUE bytes of text (common/text.h). 0, or
- * TD_INVALID_ARGUMENT with what broke which rule in err. */
-int attrs_check(const td_attr *attrs, size_t n, td_error *err);
+/* attrs_check, the rules a map must follow: common/td_attrs.h. */
 /* The interned set for attrs (checked by attrs_check; any order), with a
  * reference taken for the caller: NULL for none (n == 0) and on OOM
  * (*oom then true). */

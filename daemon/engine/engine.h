@@ -138,11 +138,7 @@ typedef struct td_tier_view {
     td_time pending_deadline;
 } td_tier_view;
 
-/* One partner attribute (docs/events.md, "Partners"). */
-typedef struct td_attr {
-    const char *key;
-    const char *value;
-} td_attr;
+/* td_attr, one partner attribute: common/td_attrs.h (through program.h). */
 
 typedef struct td_partner_info {
     const char *id;

@@ -1665,20 +1665,6 @@ const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *n
     return NULL;
 }
 
-bool attr_key_ok(const char *k)
-{
-    size_t n = k ? strnlen(k, TD_MAX_ATTR_KEY + 1) : 0;
-    if (n == 0 || n > TD_MAX_ATTR_KEY)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types)
 {
     if (!l)

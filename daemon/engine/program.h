@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "expr.h"
+#include "td_attrs.h"
 #include "td_period.h"
 #include "td_time.h"
 #include "tierd/status.h"
@@ -32,10 +33,8 @@
 #define TD_MAX_PROGRAM_BYTES (1u << 20)
 #define TD_MAX_SCORE_TERMS   32
 #define TD_MAX_WINDOW_DAYS   3660 /* ten years of rolling window */
-#define TD_MAX_ATTRS         32   /* attributes on one partner */
-#define TD_MAX_ATTR_KEY      64   /* bytes in an attribute key: [A-Za-z0-9_.-] */
-#define TD_MAX_ATTR_VALUE    256  /* bytes in an attribute value (common/text.h's rule) */
-#define TD_MAX_KPI_BY        4    /* attributes kpi.by may name */
+/* TD_MAX_ATTRS, TD_MAX_ATTR_KEY, TD_MAX_ATTR_VALUE: common/td_attrs.h */
+#define TD_MAX_KPI_BY 4 /* attributes kpi.by may name */
 
 /* policy review_deadline when absent */
 #define TD_REVIEW_DEADLINE_DEFAULT (14 * TD_SECONDS_PER_DAY)
@@ -197,10 +196,6 @@ const char *ladder_tier_name(const ladder_def *l, int t);
 const benefit_grant *ladder_tier_grants(const ladder_def *l, int t, size_t *n);
 /* The grant of benefit `name` that holding tier t of l gives, or NULL. */
 const benefit_grant *ladder_tier_grant(const ladder_def *l, int t, const char *name);
-/* Whether k is an attribute key: 1..TD_MAX_ATTR_KEY bytes of
- * [A-Za-z0-9_.-]. The one key rule for partner attributes, `where`
- * filters and partner_filter alike. */
-bool attr_key_ok(const char *k);
 /* Whether a partner with these types sits on ladder l. */
 bool ladder_matches_types(const ladder_def *l, char *const *types, size_t n_types);
 

@@ -28,12 +28,17 @@
  * (source, id); an amendment's revision must be above the stored one, so a
  * re-read repeats it as a harmless duplicate, like a re-sent event.
  *
+ * Partner attributes: emit_partner_attrs (appended to ABI 1) sends a
+ * partner with its whole attribute map (region, segment, ...), which
+ * replaces the one tierd holds; emit_partner leaves that map as it is.
+ *
  * Versioning: `abi_version` must equal TIERD_PLUGIN_ABI_VERSION of the host;
  * any other value is refused with a message naming both versions. The ABI
  * grows only by appending members to tierd_host_api (its `size` member tells
  * a plugin which ones exist: test with TIERD_HOST_API_HAS before calling an
  * appended member); any other change bumps the version. Members appended so
- * far: emit_event_op (corrections).
+ * far: emit_event_op (corrections), emit_partner_attrs (partner
+ * attributes).
  *
  * Self-contained: this header includes only the C library and
  * tierd/status.h, never anything from the daemon. */
@@ -52,6 +57,10 @@
 /* Limits the host enforces on what a plugin hands it. */
 #define TIERD_PLUGIN_ID_MAX     256  /* bytes in an id, partner, metric, source, key */
 #define TIERD_PLUGIN_CURSOR_MAX 1024 /* bytes in a cursor; no control characters */
+/* Partner attributes (docs/events.md, "Partners"), tierd's own limits. */
+#define TIERD_PLUGIN_ATTRS_MAX      32  /* attributes on one partner */
+#define TIERD_PLUGIN_ATTR_KEY_MAX   64  /* bytes in a key: letters, digits, '_', '.', '-' */
+#define TIERD_PLUGIN_ATTR_VALUE_MAX 256 /* bytes in a value; no control characters */
 
 typedef enum tierd_log_level {
     TIERD_LOG_ERROR = 3,
@@ -68,6 +77,13 @@ typedef struct tierd_partner {
     const char *const *types; /* n_types strings */
     size_t n_types;
 } tierd_partner;
+
+/* One partner attribute: key and value, both required. Copied by the host
+ * before emit_partner_attrs returns. */
+typedef struct tierd_attr {
+    const char *key;
+    const char *value;
+} tierd_attr;
 
 /* An event (docs/events.md). Strings are copied before emit_event returns. */
 typedef struct tierd_event {
@@ -137,6 +153,15 @@ typedef struct tierd_host_api {
      * original is 0); at or below it the daemon counts a duplicate. */
     int (*emit_event_op)(tierd_host *h, const tierd_event *e, tierd_event_op op, uint64_t revision,
                          td_error *err);
+
+    /* Buffers p (returns as emit_partner) with its attributes: the n pairs
+     * of attrs replace the partner's whole map in tierd, so an attribute
+     * left out is removed and n == 0 clears the map. Any pair breaking the
+     * limits above (more than TIERD_PLUGIN_ATTRS_MAX, a key not of
+     * [A-Za-z0-9_.-], an empty or non-text value, a key given twice) drops
+     * the whole partner with TD_INVALID_ARGUMENT naming it and the rule. */
+    int (*emit_partner_attrs)(tierd_host *h, const tierd_partner *p, const tierd_attr *attrs,
+                              size_t n, td_error *err);
 } tierd_host_api;
 
 /* Whether the host behind api has `member` (one appended after the first

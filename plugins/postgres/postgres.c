@@ -19,6 +19,11 @@
  * partners (`kind: partners`) id, name, types (comma-separated or an
  * array). `at` is converted to RFC 3339 UTC by the query itself.
  *
+ * Partner attributes (partners only): `attrs: {KEY: EXPR, ...}` selects
+ * one more column per attribute; each row's non-NULL ones are sent as the
+ * partner's whole map (emit_partner_attrs), so a NULL leaves that
+ * attribute out and a value changed in the source replaces tierd's.
+ *
  * Corrections (events only; examples/connectors/README.md): with
  * `revision_column` (an integer) or `updated_at_column` (a timestamp, its
  * revision the microseconds since the epoch) a row whose revision is above
@@ -49,9 +54,10 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "td_attrs.h"
 #include "tierd/plugin.h"
 
-#define PG_VERSION_TEXT     "1.1"
+#define PG_VERSION_TEXT     "1.2"
 #define PG_DEFAULT_BATCH    5000
 #define PG_MAX_BATCH        100000
 #define PG_DEFAULT_INTERVAL 5000
@@ -111,6 +117,11 @@ typedef struct pg {
     const char *deleted_expr;
     pg_correction_cols corr;
     pg_tombstones tomb;
+    json_t *config; /* the parsed config block, holding attr_keys' strings */
+    size_t n_attrs; /* `attrs:` entries (partners) */
+    const char *attr_keys[TD_MAX_ATTRS];
+    const char *attr_exprs[TD_MAX_ATTRS];
+    int attr_col; /* result column of the first, the others follow */
     /* Where each keyset stands: the committed cursor split (cursor_split). */
     char at_rows[TIERD_PLUGIN_CURSOR_MAX + 1];
     char at_tomb[TIERD_PLUGIN_CURSOR_MAX + 1];
@@ -212,6 +223,10 @@ static int build_sql(pg *p, td_error *err)
                         "coalesce((%s)::bigint, 0)::text AS " PG_ALIAS "%d, ", p->revision_expr,
                         p->corr.revision);
     }
+    p->attr_col = ncols;
+    for (size_t a = 0; a < p->n_attrs && !rc; a++)
+        rc = append(select, sizeof select, &len, err, "(%s)::text AS " PG_ALIAS "%d, ",
+                    p->attr_exprs[a], ncols++);
     if (!rc && p->deleted_expr) {
         p->corr.deleted = ncols++;
         rc = append(select, sizeof select, &len, err,
@@ -286,6 +301,50 @@ static int corrections_config(pg *p, td_error *err)
             return td_error_set(err, TD_INVALID_ARGUMENT,
                                 "postgres: tombstones needs cursor_column and columns.id next to "
                                 "from");
+    }
+    return 0;
+}
+
+/* `attrs:` ({KEY: EXPR, ...}): for partners only, keys by tierd's key rule
+ * (common/td_attrs.h), at most TD_MAX_ATTRS, and a host that carries
+ * attributes. */
+static int attrs_config(pg *p, td_error *err)
+{
+    json_error_t je;
+    p->config = json_loads(p->api->config_json(p->host), 0, &je);
+    if (!p->config)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "postgres: config: %s", je.text);
+    json_t *map = json_object_get(p->config, "attrs");
+    if (!map)
+        return 0;
+    if (!p->partners)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: attrs is for kind partners (events carry no attributes)");
+    if (!json_is_object(map) || json_object_size(map) == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: attrs must map attribute keys to SQL expressions");
+    if (json_object_size(map) > TD_MAX_ATTRS)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "postgres: attrs maps %zu attributes, at most %d",
+                            json_object_size(map), TD_MAX_ATTRS);
+    if (!TIERD_HOST_API_HAS(p->api, emit_partner_attrs))
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "postgres: attrs needs a tierd-connector that carries partner "
+                            "attributes; this one predates them");
+    const char *key;
+    json_t *expr;
+    json_object_foreach(map, key, expr)
+    {
+        if (!attr_key_ok(key))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "postgres: attrs: key '%.64s' must be 1..%d bytes of letters, "
+                                "digits, '_', '.' and '-'",
+                                key, TD_MAX_ATTR_KEY);
+        if (!json_is_string(expr) || !*json_string_value(expr))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "postgres: attrs.%s must be an SQL expression", key);
+        p->attr_keys[p->n_attrs] = key;
+        p->attr_exprs[p->n_attrs++] = json_string_value(expr);
     }
     return 0;
 }
@@ -404,6 +463,8 @@ static int pg_init(const tierd_host_api *api, tierd_host *h, void **state, td_er
         rc = corrections_config(p, err);
     }
     if (!rc)
+        rc = attrs_config(p, err);
+    if (!rc)
         rc = build_sql(p, err);
     if (!rc && p->tomb.on)
         rc = build_tomb_sql(p, err);
@@ -416,6 +477,7 @@ static int pg_init(const tierd_host_api *api, tierd_host *h, void **state, td_er
             close(p->stop_pipe[0]);
             close(p->stop_pipe[1]);
         }
+        json_decref(p->config);
         free(p);
         return rc;
     }
@@ -520,7 +582,18 @@ static int emit_row(pg *p, PGresult *res, int r, td_error *err)
             .types = tv,
             .n_types = nt,
         };
-        rc = p->api->emit_partner(p->host, &pt, &e);
+        if (p->n_attrs) {
+            tierd_attr av[TD_MAX_ATTRS];
+            size_t na = 0;
+            for (size_t a = 0; a < p->n_attrs; a++) {
+                const char *v = field(res, r, p->attr_col + (int)a);
+                if (v) /* NULL: the partner has no such attribute */
+                    av[na++] = (tierd_attr){p->attr_keys[a], v};
+            }
+            rc = p->api->emit_partner_attrs(p->host, &pt, av, na, &e);
+        } else {
+            rc = p->api->emit_partner(p->host, &pt, &e);
+        }
     } else {
         char origin[TIERD_PLUGIN_ID_MAX];
         snprintf(origin, sizeof origin, "row %s=%.128s", p->cursor_column, cursor ? cursor : "");
@@ -708,6 +781,7 @@ static void pg_fini(void *state)
         PQfinish(p->conn);
     close(p->stop_pipe[0]);
     close(p->stop_pipe[1]);
+    json_decref(p->config);
     free(p);
 }
 

@@ -22,7 +22,12 @@
  * It runs its own libuv loop inside the connector process: a uv_fs_event
  * on the directory wakes it early, a periodic scan catches whatever the
  * notification missed. It does not judge events (unknown partners, times):
- * the daemon does. */
+ * the daemon does.
+ *
+ * Partner attributes: an NDJSON partner line's "attrs" object, and in CSV
+ * partner files the columns `csv.columns.attrs` maps to attribute keys (an
+ * empty cell leaves that attribute out), go through emit_partner_attrs and
+ * replace the partner's map; a host without it gets such lines refused. */
 #include <errno.h>
 #include <dirent.h>
 #include <math.h>
@@ -35,6 +40,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "td_attrs.h"
 #include "tierd/plugin.h"
 
 #define SPOOL_VERSION             "1.1"
@@ -94,6 +100,7 @@ typedef struct spool {
     const char *csv_columns[CF_COUNT]; /* header names, NULL = unmapped */
     const char *csv_metric;            /* constant metric when unmapped */
     const char *csv_types;             /* constant types when unmapped */
+    json_t *csv_attrs;                 /* attribute key -> header name, NULL = none */
 
     /* xapi */
     const char *xapi_metric;
@@ -167,7 +174,8 @@ bad:
 /* ---- one file ---------------------------------------------------------------- */
 
 typedef struct csv_state {
-    int index[CF_COUNT]; /* column index per field, -1 = unmapped */
+    int index[CF_COUNT];                    /* column index per field, -1 = unmapped */
+    int attr_index[TIERD_PLUGIN_ATTRS_MAX]; /* per csv.columns.attrs entry, in its order */
     size_t columns;
     bool have_header;
 } csv_state;
@@ -257,6 +265,55 @@ static void emit_partner(file_ctx *f, size_t line, const tierd_partner *p)
         emit_failed(f, line, &err, rc);
 }
 
+/* p with its whole attribute map (n pairs), which the host checks. */
+static void emit_partner_attrs(file_ctx *f, size_t line, const tierd_partner *p,
+                               const tierd_attr *attrs, size_t n)
+{
+    const tierd_host_api *api = f->s->api;
+    if (!TIERD_HOST_API_HAS(api, emit_partner_attrs)) {
+        problem(f->probs, line,
+                "partner attributes: this tierd-connector predates them and cannot send them");
+        return;
+    }
+    td_error err;
+    td_error_clear(&err);
+    int rc = api->emit_partner_attrs(f->s->host, p, attrs, n, &err);
+    if (rc)
+        emit_failed(f, line, &err, rc);
+}
+
+/* An NDJSON partner's "attrs" object, every value a string: the pairs in
+ * *out (malloc'd, caller frees; NULL for none). False after reporting a
+ * value that is no string. */
+static bool ndjson_attrs(file_ctx *f, size_t line, json_t *obj, tierd_attr **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_is_object(obj)) {
+        problem(f->probs, line, "partner: attrs must be an object of strings");
+        return false;
+    }
+    size_t cap = json_object_size(obj);
+    tierd_attr *av = calloc(cap ? cap : 1, sizeof *av);
+    if (!av) {
+        problem(f->probs, line, "out of memory");
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        if (!json_is_string(v)) {
+            problem(f->probs, line, "partner: attribute '%.64s' must be a string", k);
+            free(av);
+            return false;
+        }
+        av[(*n)++] = (tierd_attr){k, json_string_value(v)};
+    }
+    *out = av;
+    return true;
+}
+
 static const char *json_str(json_t *o, const char *k, bool *bad)
 {
     json_t *v = json_object_get(o, k);
@@ -329,7 +386,16 @@ static void ndjson_record(file_ctx *f, size_t line, json_t *o)
             return;
         }
         tierd_partner p = {.id = partner, .name = name, .types = tv, .n_types = nt};
-        emit_partner(f, line, &p);
+        json_t *attrs = json_object_get(o, "attrs");
+        if (!attrs) {
+            emit_partner(f, line, &p);
+            return;
+        }
+        tierd_attr *av;
+        size_t na;
+        if (ndjson_attrs(f, line, attrs, &av, &na))
+            emit_partner_attrs(f, line, &p, av, na);
+        free(av);
         return;
     }
     tierd_event e = {0};
@@ -475,6 +541,40 @@ static void csv_header(file_ctx *f, size_t lineno, char **fields, size_t n)
             cs->have_header = false;
         }
     }
+    size_t a = 0;
+    const char *key;
+    json_t *col;
+    json_object_foreach(f->s->csv_attrs, key, col)
+    {
+        const char *want = json_string_value(col);
+        cs->attr_index[a] = -1;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(fields[i], want) == 0)
+                cs->attr_index[a] = (int)i;
+        if (cs->attr_index[a] < 0) {
+            problem(f->probs, lineno, "header has no column \"%s\" (mapped to attribute %s)", want,
+                    key);
+            cs->have_header = false;
+        }
+        a++;
+    }
+}
+
+/* The row's attributes by csv.columns.attrs, empty cells left out; the
+ * count. */
+static size_t csv_attrs(const spool *s, char **fields, const csv_state *cs, tierd_attr *out)
+{
+    size_t a = 0, n = 0;
+    const char *key;
+    json_t *col;
+    json_object_foreach(s->csv_attrs, key, col)
+    {
+        (void)col;
+        const char *v = fields[cs->attr_index[a++]];
+        if (*v)
+            out[n++] = (tierd_attr){key, v};
+    }
+    return n;
 }
 
 static const char *csv_get(char **fields, const csv_state *cs, enum csv_field k)
@@ -552,7 +652,12 @@ static void csv_line(file_ctx *f, size_t lineno, char *line, size_t len)
             .types = tv,
             .n_types = nt,
         };
-        emit_partner(f, lineno, &p);
+        if (!f->s->csv_attrs) {
+            emit_partner(f, lineno, &p);
+            return;
+        }
+        tierd_attr av[TIERD_PLUGIN_ATTRS_MAX];
+        emit_partner_attrs(f, lineno, &p, av, csv_attrs(f->s, fields, cs, av));
         return;
     }
     tierd_event e = {0};
@@ -942,6 +1047,46 @@ static int make_dir(spool *s, const char *sub, td_error *err)
     return 0;
 }
 
+/* csv.columns.attrs: {KEY: COLUMN, ...} for partner files, each key
+ * tierd's attribute key rule (common/td_attrs.h), each column a header
+ * name; a host without emit_partner_attrs cannot take it. */
+static int csv_attrs_config(spool *s, td_error *err)
+{
+    json_t *map =
+        json_object_get(json_object_get(json_object_get(s->config, "csv"), "columns"), "attrs");
+    if (!map)
+        return 0;
+    if (!json_is_object(map) || json_object_size(map) == 0)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "spool: csv.columns.attrs must map attribute keys to column names");
+    if (!s->csv_partners)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "spool: csv.columns.attrs is for partner files (csv.kind: partners)");
+    if (json_object_size(map) > TD_MAX_ATTRS)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "spool: csv.columns.attrs maps %zu attributes, at most %d",
+                            json_object_size(map), TD_MAX_ATTRS);
+    if (!TIERD_HOST_API_HAS(s->api, emit_partner_attrs))
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "spool: csv.columns.attrs needs a tierd-connector that carries "
+                            "partner attributes; this one predates them");
+    const char *key;
+    json_t *col;
+    json_object_foreach(map, key, col)
+    {
+        if (!attr_key_ok(key))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "spool: csv.columns.attrs: key '%.64s' must be 1..%d bytes of "
+                                "letters, digits, '_', '.' and '-'",
+                                key, TD_MAX_ATTR_KEY);
+        if (!json_is_string(col))
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "spool: csv.columns.attrs.%s must name a column", key);
+    }
+    s->csv_attrs = map;
+    return 0;
+}
+
 static int spool_config(spool *s, td_error *err)
 {
     const tierd_host_api *api = s->api;
@@ -1015,7 +1160,7 @@ static int spool_config(spool *s, td_error *err)
     s->xapi_metric = api->config_get(h, "xapi.metric");
     if (!s->xapi_metric)
         s->xapi_metric = SPOOL_DEFAULT_XAPI_METRIC;
-    return 0;
+    return csv_attrs_config(s, err);
 }
 
 static void spool_free(spool *s)

@@ -1,7 +1,8 @@
 /* The spool connector, run in the in-memory plugin host on a real
  * directory: each format, malformed lines, half-written and ignored files,
- * a daemon that goes away mid-file, and corrections (op lines, CSV op
- * columns, voided xAPI statements). */
+ * a daemon that goes away mid-file, corrections (op lines, CSV op
+ * columns, voided xAPI statements) and partner attributes (NDJSON attrs,
+ * CSV attribute columns). */
 #include <check.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -547,6 +548,118 @@ START_TEST(test_xapi_voided_statement_retracts_the_statement_it_names)
 }
 END_TEST
 
+/* ---- partner attributes --------------------------------------------------- */
+
+/* An NDJSON partner line's attrs go as the partner's whole map; a line
+ * without attrs keeps the stored map (recorded null); a value that is no
+ * string is a bad line and the rest goes on. */
+START_TEST(test_ndjson_partner_attrs_are_sent_as_the_whole_map)
+{
+    start(NULL);
+    drop("p.ndjson", "{\"partner\":\"p-1\",\"attrs\":{\"region\":\"EMEA\",\"segment\":\"smb\"}}\n"
+                     "{\"partner\":\"p-2\",\"attrs\":{\"region\":7}}\n"
+                     "{\"partner\":\"p-3\",\"attrs\":{}}\n"
+                     "{\"partner\":\"p-4\"}\n");
+    ck_assert(wait_failed("p.ndjson"));
+    char *text = slurp("failed", "p.ndjson.err");
+    ck_assert_msg(strstr(text, "p.ndjson:2: partner: attribute 'region' must be a string"), "%s",
+                  text);
+    json_t *p = testhost_partners(th);
+    ck_assert_uint_eq(json_array_size(p), 3);
+    json_t *a0 = json_object_get(json_array_get(p, 0), "attrs");
+    ck_assert_str_eq(json_string_value(json_object_get(a0, "region")), "EMEA");
+    ck_assert_str_eq(json_string_value(json_object_get(a0, "segment")), "smb");
+    json_t *a1 = json_object_get(json_array_get(p, 1), "attrs");
+    ck_assert(json_is_object(a1) && json_object_size(a1) == 0); /* {} clears */
+    ck_assert(json_is_null(json_object_get(json_array_get(p, 2), "attrs")));
+    json_decref(p);
+}
+END_TEST
+
+/* The host's rule refuses the partner with the reason in the .err file. */
+START_TEST(test_ndjson_partner_with_a_bad_attribute_is_listed_with_the_host_reason)
+{
+    start(NULL);
+    drop("p.ndjson", "{\"partner\":\"p-1\",\"attrs\":{\"region\":\"EM\\u0007EA\"}}\n"
+                     "{\"partner\":\"p-2\",\"attrs\":{\"region\":\"APAC\"}}\n");
+    ck_assert(wait_failed("p.ndjson"));
+    char *text = slurp("failed", "p.ndjson.err");
+    ck_assert_msg(strstr(text, "p.ndjson:1: partner p-1: attribute 'region': value holds a "
+                               "control character"),
+                  "%s", text);
+    json_t *p = testhost_partners(th);
+    ck_assert_uint_eq(json_array_size(p), 1);
+    ck_assert_str_eq(testhost_str(p, 0, "partner"), "p-2");
+    json_decref(p);
+}
+END_TEST
+
+/* CSV partner files map attribute columns by csv.columns.attrs; an empty
+ * cell leaves the attribute out. */
+START_TEST(test_csv_partner_attribute_columns_empty_cells_left_out)
+{
+    start("\"csv\":{\"kind\":\"partners\",\"columns\":{\"id\":\"Account\","
+          "\"attrs\":{\"region\":\"Region\",\"size\":\"Size\"}}}");
+    drop("p.csv", "Account,Region,Size\na-1,EMEA,large\na-2,,small\n");
+    ck_assert(wait_exists("done", "p.csv"));
+    json_t *p = testhost_partners(th);
+    ck_assert_uint_eq(json_array_size(p), 2);
+    json_t *a0 = json_object_get(json_array_get(p, 0), "attrs");
+    ck_assert_uint_eq(json_object_size(a0), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(a0, "size")), "large");
+    json_t *a1 = json_object_get(json_array_get(p, 1), "attrs");
+    ck_assert_uint_eq(json_object_size(a1), 1);
+    ck_assert_ptr_null(json_object_get(a1, "region"));
+    json_decref(p);
+}
+END_TEST
+
+START_TEST(test_csv_attribute_mapping_that_cannot_work_is_refused_at_start)
+{
+    static const char *bad[][2] = {
+        {"\"csv\":{\"kind\":\"partners\",\"columns\":{\"attrs\":{\"bad key\":\"R\"}}}",
+         "key 'bad key' must be 1..64 bytes"},
+        {"\"csv\":{\"columns\":{\"attrs\":{\"region\":\"R\"}}}", "is for partner files"},
+        {"\"csv\":{\"kind\":\"partners\",\"columns\":{\"attrs\":{\"region\":1}}}",
+         "csv.columns.attrs.region must name a column"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",%s}", spooldir, bad[i][0]);
+        testhost *t = testhost_new("files", cfg, NULL);
+        td_error err;
+        ck_assert_int_ne(testhost_start(t, plugdir, "spool", &err), 0);
+        ck_assert_msg(strstr(err.message, bad[i][1]), "%s", err.message);
+        testhost_free(t);
+    }
+}
+END_TEST
+
+/* A tierd-connector from before attributes offers no emit_partner_attrs: a
+ * partner line with attrs is a bad line there, never sent without them. */
+START_TEST(test_attrs_lines_on_a_host_without_attributes_are_refused_not_sent_bare)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "{\"dir\":\"%s\",\"settle\":\"%s\",\"scan\":\"100ms\"}", spooldir,
+             SETTLE);
+    th = testhost_new("files", cfg, NULL);
+    testhost_set_api_size(th, offsetof(tierd_host_api, emit_partner_attrs));
+    td_error err;
+    ck_assert_msg(testhost_start(th, plugdir, "spool", &err) == 0, "%s", err.message);
+    drop("old.ndjson", "{\"partner\":\"p-1\",\"attrs\":{\"region\":\"EMEA\"}}\n"
+                       "{\"partner\":\"p-2\"}\n");
+    ck_assert(wait_failed("old.ndjson"));
+    char *text = slurp("failed", "old.ndjson.err");
+    ck_assert_msg(strstr(text, "old.ndjson:1: partner attributes: this tierd-connector predates "
+                               "them"),
+                  "%s", text);
+    json_t *p = testhost_partners(th);
+    ck_assert_uint_eq(json_array_size(p), 1);
+    ck_assert_str_eq(testhost_str(p, 0, "partner"), "p-2");
+    json_decref(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("connectors_spool");
@@ -570,6 +683,11 @@ int main(void)
     tcase_add_test(tc, test_op_lines_on_a_host_without_corrections_are_refused_not_sent_as_new);
     tcase_add_test(tc, test_csv_op_and_revision_columns_carry_corrections);
     tcase_add_test(tc, test_xapi_voided_statement_retracts_the_statement_it_names);
+    tcase_add_test(tc, test_ndjson_partner_attrs_are_sent_as_the_whole_map);
+    tcase_add_test(tc, test_ndjson_partner_with_a_bad_attribute_is_listed_with_the_host_reason);
+    tcase_add_test(tc, test_csv_partner_attribute_columns_empty_cells_left_out);
+    tcase_add_test(tc, test_csv_attribute_mapping_that_cannot_work_is_refused_at_start);
+    tcase_add_test(tc, test_attrs_lines_on_a_host_without_attributes_are_refused_not_sent_bare);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

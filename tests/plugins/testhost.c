@@ -107,19 +107,38 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static int th_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
+/* Records p with "attrs": an object when the map is set (emit_partner_attrs),
+ * null when kept (emit_partner). */
+static void record_partner(tierd_host *h, const tierd_partner *p, json_t *attrs)
 {
-    int rc = hostcheck_partner(p, err);
-    if (rc)
-        return rc;
     json_t *types = json_array();
     for (size_t i = 0; i < p->n_types; i++)
         json_array_append_new(types, json_string(p->types[i]));
-    json_t *o = json_pack("{s:s, s:o, s:o}", "partner", p->id, "name", str_or_null(p->name),
-                          "types", types);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "partner", p->id, "name", str_or_null(p->name),
+                          "types", types, "attrs", attrs);
     pthread_mutex_lock(&h->t->lock);
     json_array_append_new(h->t->pending_partners, o);
     pthread_mutex_unlock(&h->t->lock);
+}
+
+static int th_emit_partner(tierd_host *h, const tierd_partner *p, td_error *err)
+{
+    int rc = hostcheck_partner(p, err);
+    if (!rc)
+        record_partner(h, p, json_null());
+    return rc;
+}
+
+static int th_emit_partner_attrs(tierd_host *h, const tierd_partner *p, const tierd_attr *attrs,
+                                 size_t n, td_error *err)
+{
+    int rc = hostcheck_partner_attrs(p, attrs, n, err);
+    if (rc)
+        return rc;
+    json_t *map = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(map, attrs[i].key, json_string(attrs[i].value));
+    record_partner(h, p, map);
     return 0;
 }
 
@@ -204,6 +223,7 @@ static const tierd_host_api th_api = {
     .heartbeat = th_heartbeat,
     .stopping = th_stopping,
     .emit_event_op = th_emit_event_op,
+    .emit_partner_attrs = th_emit_partner_attrs,
 };
 
 testhost *testhost_new(const char *name, const char *config_json, const char *cursor)

@@ -33,7 +33,8 @@ bool testhost_wait_exit(testhost *t, int timeout_ms);
 
 /* Copies (caller decrefs) of what was committed: arrays of objects with the
  * fields of tierd_event / tierd_partner; events also carry "op" ("",
- * "retract", "amend") and "revision". */
+ * "retract", "amend") and "revision", partners "attrs" (an object of the
+ * map sent by emit_partner_attrs, null after emit_partner). */
 json_t *testhost_events(testhost *t);
 json_t *testhost_partners(testhost *t);
 size_t testhost_commits(testhost *t);

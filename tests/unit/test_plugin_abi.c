@@ -412,6 +412,93 @@ START_TEST(test_unknown_op_is_refused)
 }
 END_TEST
 
+/* ---- partner attributes (emit_partner_attrs, appended to ABI 1) ---------- */
+
+START_TEST(test_partner_attrs_follow_tierds_one_rule_naming_the_partner)
+{
+    tierd_partner p = {.id = "p-1"};
+    td_error err;
+    tierd_attr good[] = {{"region", "EMEA"}, {"manager", "Zo\xc3\xab"}};
+    ck_assert_msg(hostcheck_partner_attrs(&p, good, 2, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(hostcheck_partner_attrs(&p, NULL, 0, &err), 0); /* clears the map */
+    static const struct {
+        tierd_attr a[2];
+        size_t n;
+        const char *why;
+    } bad[] = {
+        {{{"re gion", "x"}}, 1, "partner p-1: attribute 1: key must be 1..64 bytes"},
+        {{{"region", ""}}, 1, "partner p-1: attribute 'region': value is empty"},
+        {{{"region", "a\x01"}}, 1, "attribute 'region': value holds a control character"},
+        {{{"region", "\xc3\x28"}}, 1, "value is not well-formed UTF-8"},
+        {{{"region", "x"}, {"region", "y"}}, 2, "attribute 'region' given twice"},
+        {{{NULL, "x"}}, 1, "attribute 1: key must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(hostcheck_partner_attrs(&p, bad[i].a, bad[i].n, &err),
+                         -(int)TD_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.message, bad[i].why), "%zu: %s", i, err.message);
+    }
+    ck_assert_int_ne(hostcheck_partner_attrs(&p, NULL, 1, &err), 0);
+}
+END_TEST
+
+START_TEST(test_more_attributes_than_the_limit_are_refused_stating_it)
+{
+    tierd_attr many[TIERD_PLUGIN_ATTRS_MAX + 1];
+    char keys[TIERD_PLUGIN_ATTRS_MAX + 1][8];
+    for (size_t i = 0; i < TIERD_PLUGIN_ATTRS_MAX + 1; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%zu", i);
+        many[i] = (tierd_attr){keys[i], "v"};
+    }
+    tierd_partner p = {.id = "p-1"};
+    td_error err;
+    ck_assert_int_eq(hostcheck_partner_attrs(&p, many, TIERD_PLUGIN_ATTRS_MAX, &err), 0);
+    ck_assert_int_ne(hostcheck_partner_attrs(&p, many, TIERD_PLUGIN_ATTRS_MAX + 1, &err), 0);
+    ck_assert_msg(strstr(err.message, "partner p-1: 33 attributes, at most 32"), "%s", err.message);
+}
+END_TEST
+
+/* The map is checked after the partner itself, so a bad id is named as such. */
+START_TEST(test_partner_attrs_check_the_partner_first)
+{
+    tierd_partner p = {.id = NULL};
+    tierd_attr a[] = {{"region", "EMEA"}};
+    td_error err;
+    ck_assert_int_ne(hostcheck_partner_attrs(&p, a, 1, &err), 0);
+    ck_assert_msg(strstr(err.message, "partner id is missing"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(test_emit_partner_attrs_is_appended_after_emit_event_op)
+{
+    ck_assert_uint_gt(offsetof(tierd_host_api, emit_partner_attrs),
+                      offsetof(tierd_host_api, emit_event_op));
+    ck_assert_uint_le(sizeof(abi1_0_host_api), offsetof(tierd_host_api, emit_partner_attrs));
+    tierd_host_api api = {.size = offsetof(tierd_host_api, emit_partner_attrs)};
+    api.emit_partner_attrs =
+        (int (*)(tierd_host *, const tierd_partner *, const tierd_attr *, size_t, td_error *))1;
+    ck_assert(!TIERD_HOST_API_HAS(&api, emit_partner_attrs)); /* a host with corrections only */
+    api.size = sizeof api;
+    ck_assert(TIERD_HOST_API_HAS(&api, emit_partner_attrs));
+}
+END_TEST
+
+/* The ABI 1 plugin's partner (emit_partner) keeps the stored map. */
+START_TEST(test_plugin_built_before_attributes_sends_partners_that_keep_their_map)
+{
+    testhost *t = testhost_new("old", NULL, NULL);
+    td_error err;
+    ck_assert_msg(testhost_start(t, plugdir, "abi1_plugin", &err) == 0, "%s", err.message);
+    ck_assert(testhost_wait_partners(t, 1, 5000));
+    json_t *p = testhost_partners(t);
+    ck_assert_str_eq(testhost_str(p, 0, "partner"), "p-old");
+    ck_assert(json_is_null(json_object_get(json_array_get(p, 0), "attrs")));
+    json_decref(p);
+    ck_assert_int_eq(testhost_stop(t, &err), 0);
+    testhost_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plugin_abi");
@@ -430,6 +517,8 @@ int main(void)
     tcase_add_test(tc, test_plugin_built_before_corrections_still_loads_and_runs);
     tcase_add_test(tc, test_first_abi1_layout_is_a_prefix_of_the_current_one);
     tcase_add_test(tc, test_host_api_has_tells_an_appended_member_by_the_size);
+    tcase_add_test(tc, test_emit_partner_attrs_is_appended_after_emit_event_op);
+    tcase_add_test(tc, test_plugin_built_before_attributes_sends_partners_that_keep_their_map);
     suite_add_tcase(s, tc);
     TCase *hc = tcase_create("host checks");
     tcase_add_test(hc, test_well_formed_event_passes_host_checks);
@@ -445,6 +534,9 @@ int main(void)
     tcase_add_test(hc, test_retraction_needs_only_the_id);
     tcase_add_test(hc, test_amend_needs_a_revision_and_nothing_else_takes_one);
     tcase_add_test(hc, test_unknown_op_is_refused);
+    tcase_add_test(hc, test_partner_attrs_follow_tierds_one_rule_naming_the_partner);
+    tcase_add_test(hc, test_more_attributes_than_the_limit_are_refused_stating_it);
+    tcase_add_test(hc, test_partner_attrs_check_the_partner_first);
     suite_add_tcase(s, hc);
     return tu_run_suite(s);
 }
