@@ -295,6 +295,25 @@ static int put(store *s, MDB_dbi dbi, const void *k, size_t klen, const void *v,
     return 0;
 }
 
+/* Whether key is in dbi (*found), in its own read transaction. */
+static int key_exists(store *s, MDB_dbi dbi, const void *k, size_t klen, const char *what,
+                      bool *found, td_error *err)
+{
+    *found = false;
+    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
+    int rc = read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    MDB_val key = {klen, (void *)k}, val;
+    rc = mdb_get(txn, dbi, &key, &val);
+    read_end(s, txn);
+    if (rc == 0)
+        *found = true;
+    else if (rc != MDB_NOTFOUND)
+        return store_error(s, rc, what, err);
+    return 0;
+}
+
 /* Copies the value under key into a malloc'd buffer; TD_NOT_FOUND if absent. */
 static int get_copy(store *s, MDB_dbi dbi, const void *k, size_t klen, uint8_t **out, size_t *len,
                     const char *what, td_error *err)
@@ -1059,18 +1078,7 @@ int store_event_seen(store *s, const char *source, const char *id, bool *seen, t
     int rc = event_key(source, id, key, &klen, err);
     if (rc)
         return rc;
-    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
-    rc = read_begin(s, &txn, err);
-    if (rc)
-        return rc;
-    MDB_val k = {klen, key}, v;
-    rc = mdb_get(txn, s->events, &k, &v);
-    read_end(s, txn);
-    if (rc == 0)
-        *seen = true;
-    else if (rc != MDB_NOTFOUND)
-        return store_error(s, rc, "looking up an event", err);
-    return 0;
+    return key_exists(s, s->events, key, klen, "looking up an event", seen, err);
 }
 
 int store_put_event(store *s, const char *source, const char *id, const uint8_t *pb, size_t len,
@@ -1331,18 +1339,7 @@ int store_hist_exists(store *s, const char *partner, const char *metric, uint64_
         return rc;
     be64_put(key + kl, added);
     kl += STORE_SEQ_BYTES;
-    MDB_txn *txn = NULL; /* read_begin sets it; -O3 cannot always tell */
-    rc = read_begin(s, &txn, err);
-    if (rc)
-        return rc;
-    MDB_val k = {kl, key}, v;
-    rc = mdb_get(txn, s->event_history, &k, &v);
-    read_end(s, txn);
-    if (rc == 0)
-        *exists = true;
-    else if (rc != MDB_NOTFOUND)
-        return store_error(s, rc, "reading event history", err);
-    return 0;
+    return key_exists(s, s->event_history, key, kl, "reading event history", exists, err);
 }
 
 int store_hist_drop_partner(store *s, const char *partner, td_error *err)
