@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "replay.h"
 #include "pbconv.h"
 #include "state.h"
 
@@ -77,7 +78,10 @@ int handle_set_override(rpc_call *call, const ProtobufCMessage *req, ProtobufCMe
 {
     const Tierd__SetOverrideRequest *r = (const Tierd__SetOverrideRequest *)req;
     td_partner *p;
-    int rc = lc_find(call, r->partner, &p, err);
+    int rc = replay_refuse(call->d, "an override", err);
+    if (rc)
+        return rc;
+    rc = lc_find(call, r->partner, &p, err);
     if (rc || (rc = lc_ladder_arg(r->ladder, err)))
         return rc;
     if (!opt(r->tier))
@@ -111,7 +115,10 @@ int handle_clear_override(rpc_call *call, const ProtobufCMessage *req, ProtobufC
 {
     const Tierd__ClearOverrideRequest *r = (const Tierd__ClearOverrideRequest *)req;
     td_partner *p;
-    int rc = lc_find(call, r->partner, &p, err);
+    int rc = replay_refuse(call->d, "clearing an override", err);
+    if (rc)
+        return rc;
+    rc = lc_find(call, r->partner, &p, err);
     if (rc || (rc = lc_ladder_arg(r->ladder, err)) || (rc = state_begin(call->d, err)))
         return rc;
     rc = engine_override_clear(call->d->engine, p, r->ladder, actor_of(call), NULL, call->now,
@@ -163,7 +170,10 @@ static int decide(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
 {
     const Tierd__DecisionRequest *r = (const Tierd__DecisionRequest *)req;
     td_partner *p;
-    int rc = lc_find(call, r->partner, &p, err);
+    int rc = replay_refuse(call->d, fn == engine_approve ? "an approval" : "a denial", err);
+    if (rc)
+        return rc;
+    rc = lc_find(call, r->partner, &p, err);
     if (rc || (rc = lc_ladder_arg(r->ladder, err)) || (rc = state_begin(call->d, err)))
         return rc;
     rc = fn(call->d->engine, p, r->ladder, actor_of(call), opt(r->reason), call->now,

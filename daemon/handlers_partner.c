@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "replay.h"
 #include "pbconv.h"
 #include "state.h"
 
@@ -201,7 +202,10 @@ int handle_delete_partner(rpc_call *call, const ProtobufCMessage *req, ProtobufC
     const Tierd__PartnerRequest *r = (const Tierd__PartnerRequest *)req;
     tierd *d = call->d;
     td_partner *p;
-    int rc = find_partner(call, r->id, &p, err);
+    int rc = replay_refuse(d, "deleting a partner", err);
+    if (rc)
+        return rc;
+    rc = find_partner(call, r->id, &p, err);
     if (rc)
         return rc;
     rc = state_begin(d, err);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "replay.h"
 #include "pbconv.h"
 #include "state.h"
 
@@ -194,7 +195,9 @@ int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMes
         *resp = &out->base;
         return 0;
     }
-    int rc = check_label(call, p, yaml, err);
+    int rc = replay_refuse(call->d, "a program load", err);
+    if (rc == 0)
+        rc = check_label(call, p, yaml, err);
     if (rc < 0) {
         program_free(p);
         return rc;

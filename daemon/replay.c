@@ -130,6 +130,20 @@ int replay_open(tierd *d, td_time first, bool publish_past, td_error *err)
     return 0;
 }
 
+int replay_refuse(const tierd *d, const char *what, td_error *err)
+{
+    if (d->replay_at == TD_TIME_NONE)
+        return 0;
+    char at[TD_TIME_STRLEN];
+    td_time_format(d->replay_at, at, sizeof at);
+    return td_error_set(err, TD_FAILED_PRECONDITION,
+                        "a replayed import is open (it has reached %s): %s waits until it "
+                        "finishes, or it would act today in the middle of the past being "
+                        "replayed (finish it: tierctl event import --replay with the rest of the "
+                        "file, or an empty one)",
+                        at, what);
+}
+
 const char *replay_refusal(const tierd *d, const td_partner *p, td_time at, char *buf, size_t cap)
 {
     char when[TD_TIME_STRLEN], mark[TD_TIME_STRLEN];

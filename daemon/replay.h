@@ -43,6 +43,12 @@ int replay_restore(tierd *d, td_error *err);
  * start, or all with publish_past. */
 int replay_open(tierd *d, td_time first, bool publish_past, td_error *err);
 
+/* Refuses (FAILED_PRECONDITION, naming the replay position) what would act
+ * at the real time while a replay is open: a program load, overrides,
+ * approvals and denials, deleting a partner. `what` names it. 0 when no
+ * replay is open. */
+int replay_refuse(const tierd *d, const char *what, td_error *err);
+
 /* Why an event at `at` for p (NULL: unknown, the engine says so) cannot be
  * replayed now, in buf, or NULL when it can. */
 const char *replay_refusal(const tierd *d, const td_partner *p, td_time at, char *buf, size_t cap);

@@ -324,6 +324,49 @@ START_TEST(test_a_replay_split_by_a_restart_matches_the_live_daemon)
 }
 END_TEST
 
+/* What would act at the real time in the middle of the past being
+ * replayed waits for the replay to finish: a program load (a dry run
+ * changes nothing and goes on), overrides, approvals, denials, deletes. */
+START_TEST(test_an_open_replay_refuses_what_would_act_today)
+{
+    generate();
+    harness rep;
+    setup_daemon(&rep, END_AT);
+    char first[HARNESS_PATH_MAX], prog[HARNESS_PATH_MAX], empty[HARNESS_PATH_MAX];
+    write_events(&rep, "first.ndjson", 0, n_evs / 2, first);
+    HARNESS_TIERCTL_OK(&rep, "event", "import", first, "--replay", "--no-catch-up");
+    char v2[sizeof program_yaml + 8];
+    snprintf(v2, sizeof v2, "%s", program_yaml);
+    char *version = strstr(v2, "version: \"1\"");
+    ck_assert_ptr_nonnull(version);
+    version[strlen("version: \"")] = '2';
+    harness_write_file(&rep, "v2.yaml", v2, prog, sizeof prog);
+    const char *const refused[][12] = {
+        {"program", "load", prog, NULL},
+        {"override", "set", "p-0", "--ladder", "reseller", "--tier", "Gold", "--until",
+         "2027-06-01T00:00:00Z", "--reason", "test", NULL},
+        {"override", "clear", "p-0", "--ladder", "reseller", NULL},
+        {"approve", "p-0", "--ladder", "reseller", NULL},
+        {"deny", "p-0", "--ladder", "reseller", NULL},
+        {"partner", "delete", "p-1", NULL},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char *out = NULL, *err = NULL;
+        int rc = harness_tierctl(&rep, refused[i], &out, &err);
+        ck_assert_msg(rc == 1 && strstr(err, "a replayed import is open"), "%s %s: rc %d: %s",
+                      refused[i][0], refused[i][1], rc, err);
+        free(out);
+        free(err);
+    }
+    HARNESS_TIERCTL_OK(&rep, "program", "load", prog, "--dry-run");
+    harness_write_file(&rep, "empty.ndjson", "", empty, sizeof empty);
+    HARNESS_TIERCTL_OK(&rep, "event", "import", empty, "--replay");
+    HARNESS_TIERCTL_OK(&rep, "program", "load", prog);
+    HARNESS_TIERCTL_OK(&rep, "partner", "delete", "p-1");
+    harness_finish(&rep);
+}
+END_TEST
+
 START_TEST(test_replay_refuses_events_older_than_the_partners_history_with_the_reason)
 {
     generate();
@@ -430,6 +473,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_a_replayed_year_matches_a_daemon_fed_live_partner_by_partner);
     tcase_add_test(tc, test_a_replay_split_by_a_restart_matches_the_live_daemon);
     tcase_add_test(tc, test_replay_refuses_events_older_than_the_partners_history_with_the_reason);
+    tcase_add_test(tc, test_an_open_replay_refuses_what_would_act_today);
     tcase_add_test(tc, test_replay_publishes_no_change_dated_before_it_began);
     tcase_add_test(tc, test_replay_with_publish_past_publishes_the_past_changes);
     suite_add_tcase(s, tc);
