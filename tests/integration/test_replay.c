@@ -14,6 +14,7 @@
 #include <check.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pubsub.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +299,9 @@ START_TEST(test_a_replayed_year_matches_a_daemon_fed_live_partner_by_partner)
 }
 END_TEST
 
-START_TEST(test_a_replay_split_by_a_restart_matches_the_live_daemon)
+/* The same replay in two halves with tierd stopped between them: cleanly,
+ * or by kill -9 right after the first half was acknowledged. */
+static void replay_in_two_halves(bool kill9)
 {
     run_live();
     harness rep;
@@ -314,13 +317,27 @@ START_TEST(test_a_replay_split_by_a_restart_matches_the_live_daemon)
     ck_assert_ptr_nonnull(strstr(e, "replayed import is open"));
     free(o);
     free(e);
-    ck_assert_int_eq(harness_stop(&rep), 0);
+    if (kill9)
+        harness_kill(&rep, SIGKILL);
+    else
+        ck_assert_int_eq(harness_stop(&rep), 0);
     start(&rep, END_AT);
     ck_assert(harness_wait_log(&rep, "a replayed import is open at", 1, HARNESS_WAIT_MS));
     HARNESS_TIERCTL_OK(&rep, "event", "import", second, "--replay");
     assert_same_partners(&live, &rep);
     harness_finish(&rep);
     harness_finish(&live);
+}
+
+START_TEST(test_a_replay_split_by_a_restart_matches_the_live_daemon)
+{
+    replay_in_two_halves(false);
+}
+END_TEST
+
+START_TEST(test_a_replay_split_by_kill_9_matches_the_live_daemon)
+{
+    replay_in_two_halves(true);
 }
 END_TEST
 
@@ -472,6 +489,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_a_replayed_year_matches_a_daemon_fed_live_partner_by_partner);
     tcase_add_test(tc, test_a_replay_split_by_a_restart_matches_the_live_daemon);
+    tcase_add_test(tc, test_a_replay_split_by_kill_9_matches_the_live_daemon);
     tcase_add_test(tc, test_replay_refuses_events_older_than_the_partners_history_with_the_reason);
     tcase_add_test(tc, test_an_open_replay_refuses_what_would_act_today);
     tcase_add_test(tc, test_replay_publishes_no_change_dated_before_it_began);
