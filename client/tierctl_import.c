@@ -656,8 +656,10 @@ static replay_line *replay_read(FILE *f, const char *file, import_run *run, size
         fprintf(stderr, "tierctl: reading %s failed at line %lu: %m\n", file, run->lines);
         goto fail;
     }
-    /* Stable by line number: events at the same instant keep file order. */
-    qsort(v, *n, sizeof *v, replay_by_time);
+    /* Stable by line number: events at the same instant keep file order.
+     * An empty file (it closes an open replay) has nothing to sort. */
+    if (*n)
+        qsort(v, *n, sizeof *v, replay_by_time);
     return v;
 oom:
     free(line);
