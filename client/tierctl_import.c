@@ -620,9 +620,11 @@ static td_time line_time(const char *line, size_t len)
     return at;
 }
 
-/* Reads every non-blank line of f; NULL with *n 0 and a message on failure. */
-static replay_line *replay_read(FILE *f, const char *file, import_run *run, size_t *n)
+/* Reads every non-blank line of f into *out (NULL when there are none);
+ * -1 with *n 0 and a message on failure. */
+static int replay_read(FILE *f, const char *file, import_run *run, replay_line **out, size_t *n)
 {
+    *out = NULL;
     replay_line *v = NULL;
     size_t cap = 0;
     *n = 0;
@@ -660,7 +662,8 @@ static replay_line *replay_read(FILE *f, const char *file, import_run *run, size
      * An empty file (it closes an open replay) has nothing to sort. */
     if (*n)
         qsort(v, *n, sizeof *v, replay_by_time);
-    return v;
+    *out = v;
+    return 0;
 oom:
     free(line);
     fprintf(stderr,
@@ -670,7 +673,7 @@ fail:
         free(v[i].text);
     free(v);
     *n = 0;
-    return NULL;
+    return -1;
 }
 
 static void print_summary(import_run *r)
@@ -737,8 +740,7 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     replay_line *sorted = NULL;
     size_t n_sorted = 0, next_sorted = 0;
     if (replay) {
-        sorted = replay_read(f, file, r, &n_sorted);
-        if (!sorted && r->lines) {
+        if (replay_read(f, file, r, &sorted, &n_sorted) != 0) {
             if (f != stdin)
                 fclose(f);
             json_decref(r->errors);

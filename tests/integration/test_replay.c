@@ -376,7 +376,8 @@ START_TEST(test_an_open_replay_refuses_what_would_act_today)
         free(err);
     }
     HARNESS_TIERCTL_OK(&rep, "program", "load", prog, "--dry-run");
-    harness_write_file(&rep, "empty.ndjson", "", empty, sizeof empty);
+    /* Blank lines only: nothing to replay, and the replay closes. */
+    harness_write_file(&rep, "empty.ndjson", "\n\n", empty, sizeof empty);
     HARNESS_TIERCTL_OK(&rep, "event", "import", empty, "--replay");
     HARNESS_TIERCTL_OK(&rep, "program", "load", prog);
     HARNESS_TIERCTL_OK(&rep, "partner", "delete", "p-1");
