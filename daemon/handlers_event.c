@@ -38,7 +38,8 @@ static void set_result(rpc_call *call, Tierd__ItemResult *res, Tierd__Outcome ou
     res->outcome = outcome;
     if (!why)
         return;
-    char reason[TD_REASON_MAX];
+    /* Room for the index, source and id around a `why` of TD_REASON_MAX. */
+    char reason[TD_REASON_MAX + 2 * TD_MAX_ID + 64];
     snprintf(reason, sizeof reason, "event %zu (%s/%s): %s", index,
              pbconv_quote(ev->source, TD_MAX_ID), pbconv_quote(ev->id, TD_MAX_ID), why);
     res->reason = rpc_strdup(call, reason);
