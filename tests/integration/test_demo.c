@@ -77,8 +77,8 @@ static const char *const RETIER_STORY[] = {
     "simulating acme-partners version 2027.2 at 2027-02-15",
     "loaded acme-partners version 2027.2, effective 2027-02-15 (scheduled)",
     "version 2027.2: loaded 2026-11-15 by ipc, effective 2027-02-15 (scheduled)",
-    "Specialist -> Selling demotion (waiting since 2027-07-01; goes through 2027-07-31 unless "
-    "denied)",
+    ("Specialist -> Selling demotion (waiting since 2027-07-01; goes through 2027-07-31 unless "
+     "denied)"),
     "(approval by ipc): no pipeline this half",
     "demotion to Selling denied by ipc: big renewal signs next month",
     "(review by system): review deadline passed",
@@ -90,8 +90,8 @@ static const char *const FACTS_STORY[] = {
     "7,428 lines: 7,428 accepted, 0 duplicate, 0 rejected",
     "reseller: unranked -> Selling (promotion, event crm/ctr-006089)",
     "KPI history: period month, time zone UTC, the first to 2026-11-15, 12 snapshots",
-    "p-0214 reseller: Selling -> Specialist (correction, event crm/opp-006111): amended to "
-    "revision 1",
+    ("p-0214 reseller: Selling -> Specialist (correction, event crm/opp-006111): amended to "
+     "revision 1"),
     "duplicate amend of event opp-006111 (source crm)",
     "p-0214 reseller: Specialist -> Selling (review by system): review deadline passed",
 };

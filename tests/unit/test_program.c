@@ -323,7 +323,8 @@ START_TEST(test_unknown_keys_are_refused_at_every_level)
             "score)");
     refused(HEAD METRICS
             "ladders:\n  l:\n    partner_types: [x]\n    gates: a >= 1\n    tiers:\n" TIERS,
-            "f.yaml:9:5: unknown key 'gates' in ladder 'l' (expected partner_types, partner_filter, gate, "
+            "f.yaml:9:5: unknown key 'gates' in ladder 'l' (expected partner_types, "
+            "partner_filter, gate, "
             "cumulative, policy, tiers)");
     refused(HEAD METRICS LADDER_HEAD TIERS "    policy: { grase: 90d }\n",
             "f.yaml:12:15: unknown key 'grase' in policy of ladder 'l' (expected review, grace, "
@@ -833,8 +834,8 @@ START_TEST(test_bad_benefits_are_refused_where_written)
 {
     const char *want[] = {
         "f.yaml:10:54: benefit '=5' has no name before '='",
-        "f.yaml:10:58: benefit 'mdf=' has no value after '=' (write 'mdf' alone for a benefit "
-        "without one)",
+        ("f.yaml:10:58: benefit 'mdf=' has no value after '=' (write 'mdf' alone for a benefit "
+         "without one)"),
         "f.yaml:10:64: benefit 'portal' appears twice in tier 1 of ladder 'l'",
         "f.yaml:11:51: benefit 'm' appears twice in tier 2 of ladder 'l'",
     };
