@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nanomsg/nn.h>
+
 #include "tierd/client.h"
 
 const char *const bench_event_names[BENCH_N_EVENT_NAMES] = {
@@ -83,13 +85,7 @@ uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, siz
 int bench_daemon_start(bench_daemon *b, const char *name, const char *bin, const char *program)
 {
     memset(b, 0, sizeof *b);
-    int n = snprintf(b->dir, sizeof b->dir, "/tmp/bench-%s-______", name);
-    if (n < 0 || (size_t)n >= sizeof b->dir)
-        return -1;
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    char *tail = strrchr(b->dir, '-') + 1;
-    memset(tail, 'X', strlen(tail));
-    if (!mkdtemp(b->dir)) {
+    if (bench_mkdtemp(NULL, name, b->dir, sizeof b->dir) != 0) {
         fprintf(stderr, "bench_%s: mkdtemp: %s\n", name, strerror(errno));
         b->dir[0] = 0;
         return -1;
@@ -151,4 +147,56 @@ int bench_upsert_partners(td_client *c, const char *id_fmt, unsigned long long c
         tierd__upsert_partners_response__free_unpacked(resp, NULL);
     }
     return 0;
+}
+
+int bench_mkdtemp(const char *root, const char *name, char *dir, size_t n)
+{
+    int len = snprintf(dir, n, "%s/bench-%s-", root && *root ? root : "/tmp", name);
+    if (len < 0 || (size_t)len + BENCH_MKDTEMP_TAIL >= n) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
+    memset(dir + len, 'X', BENCH_MKDTEMP_TAIL);
+    dir[len + BENCH_MKDTEMP_TAIL] = '\0';
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+/* The first item's reason, for a message. */
+static const char *first_reason(const Tierd__IngestResponse *ir)
+{
+    for (size_t i = 0; i < ir->n_results; i++)
+        if (ir->results[i]->reason && *ir->results[i]->reason)
+            return ir->results[i]->reason;
+    return "";
+}
+
+long bench_ingest_round_trip(const char *who, int sock, const uint8_t *req, size_t len,
+                             size_t expect)
+{
+    if (nn_send(sock, req, len, 0) < 0)
+        return -1;
+    void *buf = NULL;
+    int n = nn_recv(sock, &buf, NN_MSG, 0);
+    if (n < 0)
+        return -1;
+    long accepted = -1;
+    Tierd__Reply *r = tierd__reply__unpack(NULL, (size_t)n, buf);
+    if (r && r->status == TIERD__STATUS__OK) {
+        Tierd__IngestResponse *ir =
+            tierd__ingest_response__unpack(NULL, r->payload.len, r->payload.data);
+        if (ir && ir->accepted == expect)
+            accepted = (long)ir->accepted;
+        else if (ir)
+            fprintf(stderr, "%s: %u accepted, %u duplicate, %u rejected of %zu %s\n", who,
+                    ir->accepted, ir->duplicate, ir->rejected, expect, first_reason(ir));
+        if (ir)
+            tierd__ingest_response__free_unpacked(ir, NULL);
+    } else if (r) {
+        fprintf(stderr, "%s: status %d: %s\n", who, r->status, r->message);
+    }
+    if (r)
+        tierd__reply__free_unpacked(r, NULL);
+    nn_freemsg(buf);
+    return accepted;
 }

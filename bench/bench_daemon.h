@@ -68,4 +68,15 @@ int bench_upsert_partners(td_client *c, const char *id_fmt, unsigned long long c
 /* A packed Envelope for method with payload (NULL = empty); malloc'd. */
 uint8_t *bench_envelope(const char *method, const ProtobufCMessage *payload, size_t *len);
 
+/* Makes a fresh directory ROOT/bench-NAME-<unique> (ROOT NULL or empty:
+ * /tmp) into dir; 0, or -1 with errno set (ENAMETOOLONG when it does not
+ * fit in n). */
+int bench_mkdtemp(const char *root, const char *name, char *dir, size_t n);
+
+/* Sends one packed Ingest envelope on a REQ socket and waits for its
+ * reply: the events accepted, or -1 (with why on stderr, naming `who`)
+ * when the reply is not OK or fewer than `expect` were accepted. */
+long bench_ingest_round_trip(const char *who, int sock, const uint8_t *req, size_t len,
+                             size_t expect);
+
 #endif

@@ -84,41 +84,6 @@ static uint8_t *envelope(unsigned long first, size_t count, time_t base, enum ph
     return buf;
 }
 
-/* Accepted events of one request, or -1 when not OK or not all accepted. */
-static long round_trip(int sock, const uint8_t *req, size_t len, size_t expect)
-{
-    if (nn_send(sock, req, len, 0) < 0)
-        return -1;
-    void *buf = NULL;
-    int n = nn_recv(sock, &buf, NN_MSG, 0);
-    if (n < 0)
-        return -1;
-    long accepted = -1;
-    Tierd__Reply *r = tierd__reply__unpack(NULL, (size_t)n, buf);
-    if (r && r->status == TIERD__STATUS__OK) {
-        Tierd__IngestResponse *ir =
-            tierd__ingest_response__unpack(NULL, r->payload.len, r->payload.data);
-        if (ir && ir->accepted == expect)
-            accepted = (long)ir->accepted;
-        else if (ir) {
-            const char *why = "";
-            for (size_t i = 0; i < ir->n_results && !*why; i++)
-                if (ir->results[i]->reason && *ir->results[i]->reason)
-                    why = ir->results[i]->reason;
-            fprintf(stderr, "bench_corrections: %u accepted, %u duplicate, %u rejected of %zu %s\n",
-                    ir->accepted, ir->duplicate, ir->rejected, expect, why);
-        }
-        if (ir)
-            tierd__ingest_response__free_unpacked(ir, NULL);
-    } else if (r) {
-        fprintf(stderr, "bench_corrections: status %d: %s\n", r->status, r->message);
-    }
-    if (r)
-        tierd__reply__free_unpacked(r, NULL);
-    nn_freemsg(buf);
-    return accepted;
-}
-
 /* One phase over events [0, upto); returns events per second. */
 static double run_phase(const char *url, time_t base, enum phase ph, unsigned long upto,
                         unsigned long *events, double *secs)
@@ -140,7 +105,8 @@ static double run_phase(const char *url, time_t base, enum phase ph, unsigned lo
     unsigned long done = 0;
     double t0 = bench_now_s(), t = t0;
     for (size_t b = 0; sock >= 0 && b < nbatches && t - t0 < BENCH_PHASE_SECONDS; b++) {
-        long got = round_trip(sock, reqs[b], lens[b], BENCH_BATCH);
+        long got =
+            bench_ingest_round_trip("bench_corrections", sock, reqs[b], lens[b], BENCH_BATCH);
         if (got < 0)
             break;
         done += (unsigned long)got;

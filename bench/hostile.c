@@ -175,12 +175,8 @@ int main(int argc, char **argv)
     const char *bin = argc > 1 ? argv[1] : getenv("TIERD_BIN");
     if (!bin)
         bin = BENCH_TIERD_BIN;
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
     char dir[BENCH_DIR_MAX];
-    int n = snprintf(dir, sizeof dir, "/tmp/bench-hostile-");
-    memset(dir + n, 'X', BENCH_MKDTEMP_TAIL);
-    dir[n + BENCH_MKDTEMP_TAIL] = '\0';
-    if (!mkdtemp(dir)) {
+    if (bench_mkdtemp(NULL, "hostile", dir, sizeof dir) != 0) {
         perror("mkdtemp");
         return 1;
     }

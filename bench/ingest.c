@@ -104,39 +104,6 @@ static uint8_t *ingest_envelope(unsigned stream, unsigned long first, size_t cou
     return buf;
 }
 
-/* Sends one packed request, waits for its reply; returns the number of
- * accepted events, or -1 when the reply is not OK or not all accepted. */
-static long round_trip(int sock, const uint8_t *req, size_t len, size_t expect)
-{
-    if (nn_send(sock, req, len, 0) < 0)
-        return -1;
-    void *buf = NULL;
-    int n = nn_recv(sock, &buf, NN_MSG, 0);
-    if (n < 0)
-        return -1;
-    long accepted = -1;
-    Tierd__Reply *r = tierd__reply__unpack(NULL, (size_t)n, buf);
-    if (r && r->status == TIERD__STATUS__OK) {
-        Tierd__IngestResponse *ir =
-            tierd__ingest_response__unpack(NULL, r->payload.len, r->payload.data);
-        if (ir && ir->accepted == expect)
-            accepted = (long)ir->accepted;
-        else if (ir)
-            fprintf(stderr, "bench_ingest: %u accepted, %u duplicate, %u rejected of %zu%s%s\n",
-                    ir->accepted, ir->duplicate, ir->rejected, expect,
-                    ir->n_results && ir->results[0]->reason ? ": " : "",
-                    ir->n_results && ir->results[0]->reason ? ir->results[0]->reason : "");
-        if (ir)
-            tierd__ingest_response__free_unpacked(ir, NULL);
-    } else if (r) {
-        fprintf(stderr, "bench_ingest: status %d: %s\n", r->status, r->message);
-    }
-    if (r)
-        tierd__reply__free_unpacked(r, NULL);
-    nn_freemsg(buf);
-    return accepted;
-}
-
 static int open_req(const char *url)
 {
     int s = nn_socket(AF_SP, NN_REQ);
@@ -163,7 +130,7 @@ static double run_batched(const char *url, time_t base, unsigned long *events, d
     unsigned long done = 0;
     double t0 = bench_now_s(), t = t0;
     for (size_t b = 0; sock >= 0 && b < nbatches && t - t0 < BENCH_BATCHED_SECONDS; b++) {
-        long got = round_trip(sock, reqs[b], lens[b], BENCH_BATCH);
+        long got = bench_ingest_round_trip("bench_ingest", sock, reqs[b], lens[b], BENCH_BATCH);
         if (got < 0)
             break;
         done += (unsigned long)got;
@@ -203,7 +170,7 @@ static void *single_client(void *arg)
     for (unsigned long n = 0; !atomic_load(&l->stop); n++) {
         size_t len = 0;
         uint8_t *req = ingest_envelope(stream, n, 1, l->base, &len);
-        long got = round_trip(sock, req, len, 1);
+        long got = bench_ingest_round_trip("bench_ingest", sock, req, len, 1);
         free(req);
         if (got < 0) {
             atomic_fetch_add(&l->failed, 1);

@@ -1039,17 +1039,9 @@ int main(int argc, char **argv)
         fail("reaper", strerror(errno));
         return 1;
     }
-    const char *root = getenv("TMPDIR");
-    /* mkdtemp's template: a run of 'X' it replaces with a unique name. */
-    int n = snprintf(tmp_dir, sizeof tmp_dir, "%s/bench-peer-", root && *root ? root : "/tmp");
-    if (n < 0 || (size_t)n + BENCH_MKDTEMP_TAIL >= sizeof tmp_dir) {
-        fail("TMPDIR", "too long for a temporary dir name");
-        return 1;
-    }
-    memset(tmp_dir + n, 'X', BENCH_MKDTEMP_TAIL);
-    tmp_dir[n + BENCH_MKDTEMP_TAIL] = '\0';
-    if (!mkdtemp(tmp_dir)) {
-        fail("mkdtemp", strerror(errno));
+    if (bench_mkdtemp(getenv("TMPDIR"), "peer", tmp_dir, sizeof tmp_dir) != 0) {
+        fail("mkdtemp",
+             errno == ENAMETOOLONG ? "TMPDIR too long for a temporary dir name" : strerror(errno));
         return 1; /* the reaper stops PostgreSQL */
     }
     bench_reaper_note_dir(tmp_dir);

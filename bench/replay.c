@@ -218,8 +218,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_replay [PARTNERS [EVENTS]]\n");
         return 2;
     }
-    char dir[] = "/tmp/bench-replay-file-XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[BENCH_DIR_MAX];
+    if (bench_mkdtemp(NULL, "replay-file", dir, sizeof dir) != 0) {
         fprintf(stderr, "bench_replay: mkdtemp: %s\n", strerror(errno));
         return 1;
     }
