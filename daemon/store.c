@@ -1081,16 +1081,25 @@ int store_event_seen(store *s, const char *source, const char *id, bool *seen, t
     return key_exists(s, s->events, key, klen, "looking up an event", seen, err);
 }
 
+/* What writing an event record needs first: an open write, its key, a
+ * value within bounds. */
+static int event_write_key(store *s, const char *source, const char *id, const uint8_t *pb,
+                           size_t len, uint8_t *key, size_t *klen, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = event_key(source, id, key, klen, err);
+    if (rc == 0)
+        rc = check_value("event", pb, len, err);
+    return rc;
+}
+
 int store_put_event(store *s, const char *source, const char *id, const uint8_t *pb, size_t len,
                     td_error *err)
 {
     uint8_t key[STORE_MAX_KEY];
     size_t klen;
-    int rc = write_ready(s, err);
-    if (rc == 0)
-        rc = event_key(source, id, key, &klen, err);
-    if (rc == 0)
-        rc = check_value("event", pb, len, err);
+    int rc = event_write_key(s, source, id, pb, len, key, &klen, err);
     if (rc)
         return rc;
     MDB_val k = {klen, key}, v = {len, (void *)pb};
@@ -1143,11 +1152,7 @@ int store_set_event(store *s, const char *source, const char *id, const store_ev
 {
     uint8_t key[STORE_MAX_KEY];
     size_t klen;
-    int rc = write_ready(s, err);
-    if (rc == 0)
-        rc = event_key(source, id, key, &klen, err);
-    if (rc == 0)
-        rc = check_value("event", pb, len, err);
+    int rc = event_write_key(s, source, id, pb, len, key, &klen, err);
     if (rc)
         return rc;
     MDB_val k = {klen, key}, v = {STORE_EVENT_HEAD + len, NULL};
