@@ -485,6 +485,12 @@ int td_client_kpi(td_client *c, const Tierd__KpiRequest *req, Tierd__KpiResponse
     return CALL(c, "Kpi", req, tierd__kpi_response, out, err);
 }
 
+int td_client_metrics(td_client *c, Tierd__MetricsResponse **out, td_error *err)
+{
+    Tierd__Empty e = TIERD__EMPTY__INIT;
+    return CALL(c, "Metrics", &e, tierd__metrics_response, out, err);
+}
+
 int td_client_calibrate(td_client *c, const Tierd__CalibrateRequest *req,
                         Tierd__CalibrateResponse **out, td_error *err)
 {

@@ -894,6 +894,21 @@ static int cmd_stats(tctl *t, cmd_args *a)
     return 0;
 }
 
+/* The Prometheus text as tierd renders it, whatever --json says: it is
+ * already a machine format. */
+static int cmd_metrics(tctl *t, cmd_args *a)
+{
+    (void)a;
+    Tierd__MetricsResponse *r;
+    td_error err;
+    int rc = td_client_metrics(t->cli, &r, &err);
+    if (rc)
+        return tctl_fail_rc(rc, &err);
+    fputs(r->text, stdout);
+    tierd__metrics_response__free_unpacked(r, NULL);
+    return 0;
+}
+
 static int clock_answer(tctl *t, const char *advance)
 {
     Tierd__ClockResponse *r;
@@ -1089,6 +1104,7 @@ static const command commands[] = {
      cmd_kpi,
      "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]   (KPI history per "
      "period, from stored snapshots)"},
+    {NULL, "metrics", {NULL}, 0, 0, cmd_metrics, "metrics   (Prometheus text, docs/metrics.md)"},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",

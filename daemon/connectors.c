@@ -74,6 +74,7 @@ static const char *const conn_state_names[] = {
     [CONN_FAILED] = "failed",
     [CONN_STOPPED] = "stopped",
 };
+const char *const connector_state_names[] = {"running", "restarting", "failed", "stopped", NULL};
 
 typedef struct conn {
     connectors *owner;
@@ -721,6 +722,17 @@ void connectors_stop(connectors *c)
     } else {
         close_handle(c, (uv_handle_t *)&c->kill_timer);
     }
+}
+
+bool connectors_at(const connectors *c, size_t i, connector_view *out)
+{
+    if (!c || i >= c->n)
+        return false;
+    const conn *k = &c->conns[i];
+    out->name = k->conf.name;
+    out->state = conn_state_names[k->state];
+    out->restarts = k->restarts;
+    return true;
 }
 
 void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *resp)

@@ -102,4 +102,16 @@ void connectors_stop(connectors *c);
  * leaves resp untouched. */
 void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *resp);
 
+/* One connector as the metrics show it; the strings live as long as c. */
+typedef struct connector_view {
+    const char *name;
+    const char *state; /* one of connector_state_names */
+    uint32_t restarts;
+} connector_view;
+/* The i-th configured connector (0, 1, ...); false past the last or for
+ * NULL c. */
+bool connectors_at(const connectors *c, size_t i, connector_view *out);
+/* Every state a connector can be in ("running", ...), NULL-terminated. */
+extern const char *const connector_state_names[];
+
 #endif

@@ -19,6 +19,10 @@
 
 int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   td_error *err);
+/* The approval queue's length (ListPending's count), recounted only when
+ * the engine says it may have moved: cheap enough for every Status and
+ * every metrics scrape. */
+uint64_t status_pending_count(tierd *d);
 int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                  td_error *err);
 int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

@@ -24,6 +24,7 @@
 
 #include "event_view.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "pbconv.h"
 #include "corrections.h"
 #include "replay.h"
@@ -298,6 +299,13 @@ static int ingest_apply(rpc_call *call, const Tierd__Event *ev, td_time at, size
     return 0;
 }
 
+static metrics_outcome metrics_outcome_of(Tierd__Outcome o)
+{
+    return o == TIERD__OUTCOME__ACCEPTED    ? METRICS_ACCEPTED
+           : o == TIERD__OUTCOME__DUPLICATE ? METRICS_DUPLICATE
+                                            : METRICS_REJECTED;
+}
+
 /* An event of a replayed batch, with its time and place in the request. */
 typedef struct replay_item {
     td_time at;
@@ -447,6 +455,9 @@ int handle_ingest(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
             return rc;
     }
     state_absorb(d, true);
+    for (size_t i = 0; i < r->n_events; i++)
+        metrics_event(d->metrics, r->events[i]->source,
+                      metrics_outcome_of(out->results[i]->outcome));
     /* Status counts a connector's events from here, not from its word. */
     rc = cursor_count_accepted(call, r->connector, out->accepted, err);
     if (rc)

@@ -34,7 +34,7 @@ static char **status_urls(rpc_call *call, const char *const *urls, size_t n)
  * and Status is the call monitors poll, also under a bulk import, so the
  * count is redone only when the engine says the queue may have moved (or
  * the engine was rebuilt). */
-static uint64_t status_pending_count(tierd *d)
+uint64_t status_pending_count(tierd *d)
 {
     if (!d->engine)
         return 0;

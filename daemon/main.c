@@ -20,6 +20,7 @@
 #include "connectors.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "program_source.h"
 #include "rpc.h"
@@ -561,6 +562,7 @@ static int run(daemon_main *m)
         d->fake_clock = true;
     }
     d->started = tierd_now(d);
+    d->metrics = metrics_new();
 
     if (pick_state_dir(m, &err) != 0)
         return fail(m, "state dir", &err);
@@ -635,6 +637,7 @@ static void shut_down(daemon_main *m)
     if (uv_loop_close(&m->loop) != 0)
         log_warning("the loop still held handles at exit");
     config_free(m->d.config);
+    metrics_free(m->d.metrics);
 }
 
 int main(int argc, char **argv)

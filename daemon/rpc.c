@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "state.h"
 #include "tierd.pb-c.h"
 
@@ -81,6 +82,8 @@ static const rpc_method rpc_methods[] = {
     {"StatsBy", TD_ROLE_READ, false, &tierd__stats_by_request__descriptor, &tierd__stats_by_response__descriptor, handle_stats_by},
     /* KPI history: stored snapshots only (docs/kpi.md). */
     {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
+    /* Prometheus text (docs/metrics.md). */
+    {"Metrics", TD_ROLE_READ, false, &tierd__empty__descriptor, &tierd__metrics_response__descriptor, handle_metrics},
 };
 /* clang-format on */
 
@@ -92,6 +95,16 @@ const rpc_method *rpc_method_find(const char *name)
         if (strcmp(rpc_methods[i].name, name) == 0)
             return &rpc_methods[i];
     return NULL;
+}
+
+size_t rpc_method_count(void)
+{
+    return sizeof rpc_methods / sizeof rpc_methods[0];
+}
+
+const rpc_method *rpc_method_at(size_t i)
+{
+    return i < rpc_method_count() ? &rpc_methods[i] : NULL;
 }
 
 /* ---- arena ---------------------------------------------------------------- */
@@ -462,6 +475,7 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
                  rpc_arena *scratch, rpc_result *out)
 {
     memset(out, 0, sizeof *out);
+    out->method = -1;
     td_error err = {0};
     rpc_envelope env;
     if (rpc_envelope_read(buf, len, &env, &err) != 0) {
@@ -472,6 +486,8 @@ void rpc_execute(tierd *d, const rpc_token *tokens, size_t n_tokens, const uint8
     const char *actor = NULL;
     td_role role = TD_ROLE_NONE;
     const rpc_method *m = rpc_method_lookup(&env.method, &err);
+    if (m)
+        out->method = (int)(m - rpc_methods);
     if (m && rpc_authenticate_bytes(tokens, n_tokens, env.token.data, env.token.len, &actor, &role,
                                     &err) == 0) {
         if (role < m->role)
@@ -491,6 +507,7 @@ void rpc_execute_wait(tierd *d, const rpc_wait *w, uint64_t request_id, rpc_aren
     out->request_id = request_id;
     td_error err = {0};
     const rpc_method *m = rpc_method_find("ListChanges");
+    out->method = (int)(m - rpc_methods);
     Tierd__ListChangesRequest req = TIERD__LIST_CHANGES_REQUEST__INIT;
     req.since = w->since;
     req.limit = w->limit;

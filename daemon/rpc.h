@@ -66,6 +66,10 @@ typedef struct rpc_method {
 
 /* The row for name, or NULL for an unknown method. */
 const rpc_method *rpc_method_find(const char *name);
+/* The table's rows by index, 0 .. rpc_method_count() - 1 (NULL past it):
+ * what per-method counters are indexed by (rpc_result.method). */
+size_t rpc_method_count(void);
+const rpc_method *rpc_method_at(size_t i);
 
 /* Arena allocation for responses; never returns NULL (aborts on OOM, as the
  * daemon cannot answer without memory anyway). */
@@ -121,6 +125,7 @@ int rpc_envelope_read(const uint8_t *buf, size_t len, rpc_envelope *out, td_erro
  * for the turn's commit. payload is malloc'd (NULL when empty). */
 typedef struct rpc_result {
     uint64_t request_id;
+    int method; /* rpc_method_at index; -1 when refused before the method was known */
     td_code status;
     char message[TD_ERROR_MAX];
     uint8_t *payload;

@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "state.h"
 #include "store.h"
@@ -65,7 +66,8 @@
 #define SERVER_MAX_WAITERS 1024
 
 typedef struct server_pending {
-    void *control; /* the backtrace header chunk, handed back on send */
+    void *control;  /* the backtrace header chunk, handed back on send */
+    uint64_t taken; /* uv_hrtime() when the request was taken, for its latency */
     rpc_result result;
 } server_pending;
 
@@ -73,6 +75,7 @@ typedef struct server_pending {
 typedef struct server_waiter {
     void *control;
     uint64_t request_id;
+    uint64_t taken;    /* as server_pending's */
     uint64_t deadline; /* uv_now() milliseconds */
     rpc_wait wait;
 } server_waiter;
@@ -169,6 +172,7 @@ static int server_take(server *s, bool *mutated, size_t *biggest)
     struct nn_msghdr hdr = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = NN_MSG};
     int n = nn_recvmsg(s->rep, &hdr, NN_DONTWAIT);
+    uint64_t taken = uv_hrtime();
     if (n < 0) {
         int e = nn_errno();
         if (e == EAGAIN || e == EINTR)
@@ -184,7 +188,7 @@ static int server_take(server *s, bool *mutated, size_t *biggest)
     }
     if ((size_t)n > *biggest)
         *biggest = (size_t)n;
-    server_pending p = {.control = control};
+    server_pending p = {.control = control, .taken = taken, .result.method = -1};
     if ((size_t)n > s->max_request) {
         /* Reading the Envelope in place allocates nothing; its request id
          * lets the client match the refusal to its request. */
@@ -236,6 +240,7 @@ static void server_send(server *s, server_pending *p)
                     nn_strerror(nn_errno()));
         nn_freemsg(msg);
     }
+    metrics_rpc_reply(s->d->metrics, p->result.method, p->result.status, uv_hrtime() - p->taken);
 }
 
 /* ---- long-polls ------------------------------------------------------------- */
@@ -269,7 +274,7 @@ static void server_serve_waiters(server *s, bool all)
             s->waiters[keep++] = *w;
             continue;
         }
-        server_pending p = {.control = w->control};
+        server_pending p = {.control = w->control, .taken = w->taken};
         rpc_execute_wait(s->d, &w->wait, w->request_id, s->scratch, &p.result);
         server_send(s, &p);
     }
@@ -307,6 +312,7 @@ static bool server_park(server *s, server_pending *p)
               (unsigned long long)r->request_id, r->wait.ms, (unsigned long long)r->wait.since);
     s->waiters[s->n_waiters++] = (server_waiter){.control = p->control,
                                                  .request_id = r->request_id,
+                                                 .taken = p->taken,
                                                  .deadline = uv_now(s->d->loop) + r->wait.ms,
                                                  .wait = r->wait};
     rpc_result_clear(&p->result);

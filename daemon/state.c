@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "idset.h"
+#include "metrics.h"
 #include "restore.h"
 #include "state.h"
 #include "tierd.pb-c.h"
@@ -504,6 +505,7 @@ void state_change_sink(void *ud, const td_change *c)
         state_fail(d, &err);
         return;
     }
+    metrics_change(d->metrics, c->cause);
     /* A replay's past is history, not news: followers find it through
      * ListChanges where the sequence numbers jump (docs/rpc.md). Queued
      * without a topic, it still wakes ListChanges long-polls. */
@@ -851,6 +853,19 @@ int state_record_correction(tierd *d, td_time now, const Tierd__Event *ev,
     return 0;
 }
 
+/* store_commit, timed and its bytes counted when it writes anything. */
+static int commit_measured(tierd *d, td_error *err)
+{
+    if (!store_in_txn(d->store))
+        return store_commit(d->store, err);
+    uint64_t bytes = store_txn_bytes(d->store);
+    uint64_t started = uv_hrtime();
+    int rc = store_commit(d->store, err);
+    if (rc == 0)
+        metrics_commit(d->metrics, uv_hrtime() - started, bytes);
+    return rc;
+}
+
 int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
@@ -866,8 +881,7 @@ int state_flush(tierd *d, td_error *err)
         if (begin)
             checkpoint_begin(st, store_ilog_position(d->store));
         if (write_partners(d, &st->dirty, 0, st->dirty.n, &werr) != 0 ||
-            checkpoint_slice(d, &next, &trim_upto, &werr) != 0 ||
-            store_commit(d->store, &werr) != 0) {
+            checkpoint_slice(d, &next, &trim_upto, &werr) != 0 || commit_measured(d, &werr) != 0) {
             state_fail(d, &werr);
             if (begin) { /* the freeze never happened */
                 idset_free(&st->deferred);
@@ -885,12 +899,14 @@ int state_flush(tierd *d, td_error *err)
         if (rollback(d, &rerr) != 0)
             log_error("%s", rerr.message);
         engine_touched_take(d->engine, NULL, NULL); /* restored from the store */
+        metrics_turn_end(d->metrics, false);
         turn_reset(st);
         tell_everyone(st);
         return td_error_set(err, why.code, "%s", why.message);
     }
     for (size_t i = 0; i < st->n_queue && st->publish; i++)
         st->publish(st->publish_ud, st->queue[i].topic, st->queue[i].buf, st->queue[i].len);
+    metrics_turn_end(d->metrics, true);
     turn_reset(st);
     return 0;
 }

@@ -85,9 +85,10 @@ struct store {
     bool has_kpi;
     MDB_dbi event_history; /* corrections: partner, event name, position -> body */
 
-    MDB_txn *wtxn; /* the open write transaction, if any */
-    MDB_txn *rtxn; /* a reset read transaction kept for renewal */
-    int rdepth;    /* nested reads sharing the renewed rtxn */
+    MDB_txn *wtxn;      /* the open write transaction, if any */
+    uint64_t txn_bytes; /* key and value bytes it has put */
+    MDB_txn *rtxn;      /* a reset read transaction kept for renewal */
+    int rdepth;         /* nested reads sharing the renewed rtxn */
     bool read_only;
     bool no_sync;
     int lock_fd;
@@ -285,11 +286,21 @@ static int write_failed(store *s, int rc, const char *what, td_error *err)
     return td_error_set(err, s->fail_err.code, "%s", s->fail_err.message);
 }
 
+/* Every write of the open transaction goes through here, so the bytes a
+ * commit writes are known (store_txn_bytes). */
+static int wput(store *s, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
+{
+    int rc = mdb_put(s->wtxn, dbi, k, v, flags);
+    if (rc == 0)
+        s->txn_bytes += k->mv_size + v->mv_size;
+    return rc;
+}
+
 static int put(store *s, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen,
                unsigned flags, const char *what, td_error *err)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-    int rc = mdb_put(s->wtxn, dbi, &key, &val, flags);
+    int rc = wput(s, dbi, &key, &val, flags);
     if (rc)
         return write_failed(s, rc, what, err);
     return 0;
@@ -702,12 +713,35 @@ int store_begin(store *s, td_error *err)
     }
     s->seq_txn = s->seq_committed;
     s->ilog_txn = s->ilog_committed;
+    s->txn_bytes = 0;
     return 0;
 }
 
 bool store_in_txn(const store *s)
 {
     return s->wtxn != NULL;
+}
+
+uint64_t store_txn_bytes(const store *s)
+{
+    return s->wtxn ? s->txn_bytes : 0;
+}
+
+int store_get_usage(store *s, store_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_envinfo info;
+    MDB_stat st;
+    if (!s->env || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return -1;
+    out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    out->map_bytes = info.me_mapsize;
+    char path[PATH_MAX];
+    struct stat fs;
+    if (snprintf(path, sizeof path, "%s/%s", s->dir, STORE_DATA_FILE) < (int)sizeof path &&
+        stat(path, &fs) == 0)
+        out->file_bytes = (uint64_t)fs.st_size;
+    return 0;
 }
 
 int store_commit(store *s, td_error *err)
@@ -779,7 +813,7 @@ int store_put_partner(store *s, const char *id, const uint8_t *blob, size_t len,
         return rc;
     /* Reserved in place: a heavy partner's record is not copied twice. */
     MDB_val key = {strlen(id), (void *)id}, val = {STORE_PARTNER_HEAD + len, NULL};
-    rc = mdb_put(s->wtxn, s->partners, &key, &val, MDB_RESERVE);
+    rc = wput(s, s->partners, &key, &val, MDB_RESERVE);
     if (rc)
         return write_failed(s, rc, "writing a partner", err);
     uint8_t *out = val.mv_data;
@@ -968,7 +1002,7 @@ int store_ilog_append(store *s, int64_t now, const uint8_t *pb, size_t len, uint
     be64_put(key, s->ilog_txn + 1);
     MDB_val k = {sizeof key, key}, v = {STORE_SEQ_BYTES + len, NULL};
     /* Positions only grow, so this is an append at the tree's right edge. */
-    rc = mdb_put(s->wtxn, s->ilog, &k, &v, MDB_RESERVE | MDB_APPEND);
+    rc = wput(s, s->ilog, &k, &v, MDB_RESERVE | MDB_APPEND);
     if (rc)
         return write_failed(s, rc, "writing the ingest log", err);
     be64_put(v.mv_data, (uint64_t)now);
@@ -1103,7 +1137,7 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
     if (rc)
         return rc;
     MDB_val k = {klen, key}, v = {len, (void *)pb};
-    rc = mdb_put(s->wtxn, s->events, &k, &v, MDB_NOOVERWRITE);
+    rc = wput(s, s->events, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return td_error_set(err, TD_ALREADY_EXISTS, "store: event %s/%s was already accepted",
                             source, id);
@@ -1156,7 +1190,7 @@ int store_set_event(store *s, const char *source, const char *id, const store_ev
     if (rc)
         return rc;
     MDB_val k = {klen, key}, v = {STORE_EVENT_HEAD + len, NULL};
-    rc = mdb_put(s->wtxn, s->events, &k, &v, MDB_RESERVE);
+    rc = wput(s, s->events, &k, &v, MDB_RESERVE);
     if (rc)
         return write_failed(s, rc, "writing an event", err);
     uint8_t *out = v.mv_data;
@@ -1212,7 +1246,7 @@ int store_hist_add(store *s, const store_hist_entry *h, td_error *err)
     size_t sl = strlen(h->source), il = strlen(h->id), yl = h->key ? strlen(h->key) : 0;
     size_t vlen = STORE_HIST_FIXED + sl + 1 + il + 1 + yl;
     MDB_val k = {kl, key}, v = {vlen, NULL};
-    rc = mdb_put(s->wtxn, s->event_history, &k, &v, MDB_RESERVE);
+    rc = wput(s, s->event_history, &k, &v, MDB_RESERVE);
     if (rc)
         return write_failed(s, rc, "writing event history", err);
     uint8_t *o = v.mv_data;

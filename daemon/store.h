@@ -58,6 +58,17 @@ int store_begin(store *s, td_error *err); /* no-op when one is open */
 bool store_in_txn(const store *s);
 int store_commit(store *s, td_error *err); /* no-op when none is open */
 void store_abort(store *s);
+/* Key and value bytes the open transaction has put so far (0 when none is
+ * open): what its commit writes, before LMDB's pages around them. */
+uint64_t store_txn_bytes(const store *s);
+
+/* How big the store is: its data file, the part of the map in use (pages
+ * up to the last one used) and the map size. -1 when the environment is
+ * closed (after a failure, until the next write reopens it). */
+typedef struct store_usage {
+    uint64_t file_bytes, used_bytes, map_bytes;
+} store_usage;
+int store_get_usage(store *s, store_usage *out);
 
 /* ---- partners: id -> engine blob ---- */
 /* Writes the blob stamped with store_ilog_position: the record includes

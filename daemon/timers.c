@@ -21,9 +21,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kpi_snap.h"
 #include "log.h"
+#include "metrics.h"
 #include "replay.h"
 #include "state.h"
 
@@ -221,9 +223,15 @@ static void timers_on_timer(uv_timer_t *h)
     td_time kpi_due = t->kpi ? kpi_snap_due(t->kpi) : TD_TIME_NONE;
     bool kpi_now = kpi_due != TD_TIME_NONE && kpi_due <= now;
     td_time kpi_at = kpi_now ? kpi_snap_boundary(t->kpi, now) : TD_TIME_NONE;
+    /* The lag is measured against the wall clock to the nanosecond: due
+     * instants are whole seconds, and lateness under a second is news. */
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
     while (!slice_full(t) && timer_heap_peek(t->heap, &id, &due) && due <= now &&
            !(kpi_now && due >= kpi_at)) {
         memcpy(idbuf, id, strlen(id) + 1);
+        metrics_timer_lag(d->metrics, (double)(wall.tv_sec - due) +
+                                          (double)wall.tv_nsec / NS_PER_MS / MS_PER_S);
         eval_one(t, NULL, idbuf, due, now);
     }
     if (kpi_now && !slice_full(t) && !(timer_heap_peek(t->heap, &id, &due) && due < kpi_at) &&

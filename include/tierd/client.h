@@ -103,6 +103,9 @@ int td_client_stats_by(td_client *c, const Tierd__StatsByRequest *req, Tierd__St
 int td_client_kpi(td_client *c, const Tierd__KpiRequest *req, Tierd__KpiResponse **out,
                   td_error *err);
 
+/* The daemon's metrics as Prometheus text (docs/metrics.md); read only. */
+int td_client_metrics(td_client *c, Tierd__MetricsResponse **out, td_error *err);
+
 /* The URL the client is connected to (after defaults were applied). */
 const char *td_client_url(const td_client *c);
 
