@@ -26,6 +26,7 @@ PACKAGES=(
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
+    prometheus                    # promtool: test_metrics checks the Metrics text with it
 )
 
 usage() {
