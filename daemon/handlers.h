@@ -23,6 +23,9 @@ int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
  * the engine says it may have moved: cheap enough for every Status and
  * every metrics scrape. */
 uint64_t status_pending_count(tierd *d);
+/* Metrics (handlers_metrics.c): Prometheus text, docs/metrics.md. */
+int handle_metrics(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                   td_error *err);
 int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                  td_error *err);
 int handle_put_program(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,

@@ -562,7 +562,7 @@ static int run(daemon_main *m)
         d->fake_clock = true;
     }
     d->started = tierd_now(d);
-    d->metrics = metrics_new();
+    d->metrics = metrics_new(rpc_method_count());
 
     if (pick_state_dir(m, &err) != 0)
         return fail(m, "state dir", &err);

@@ -5,9 +5,8 @@
  *
  * Counting is cheap on purpose: the arrays are sized at metrics_new and
  * indexed by method, status code, cause and bucket; an event source is
- * found through a fixed open-addressing table. Rendering allocates
- * freely: it runs once per scrape. The gauges are read at render time
- * from the engine, the store and the connectors, so they never go stale.
+ * found through a fixed open-addressing table. The gauges come from the
+ * Metrics handler, read at scrape time, so they never go stale.
  *
  * Label values are escaped as the format says (backslash, double quote,
  * newline); the values themselves are the program's ladder and tier
@@ -20,11 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "connectors.h"
-#include "daemon.h"
-#include "handlers.h"
+#include "engine/engine.h"
 #include "hash.h"
-#include "store.h"
 #include "text.h"
 #include "tierd.pb-c.h"
 
@@ -100,11 +96,11 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / NS_PER_S;
 }
 
-metrics *metrics_new(void)
+metrics *metrics_new(size_t n_methods)
 {
     metrics *m = metrics_calloc(1, sizeof *m);
     m->started = wall_seconds();
-    m->n_methods = rpc_method_count();
+    m->n_methods = n_methods;
     m->requests = metrics_calloc((m->n_methods + 1) * METRICS_CODES, sizeof *m->requests);
     m->rpc = metrics_calloc(m->n_methods + 1, sizeof *m->rpc);
     const ProtobufCEnumDescriptor *cd = &tierd__cause__descriptor;
@@ -312,43 +308,41 @@ static void histo_render(FILE *f, const char *name, const char *k, const char *v
     sample_u64(f, line, k, v, NULL, NULL, h->count);
 }
 
-static const char *method_name(const metrics *m, size_t row)
+static const char *method_name(const metrics *m, const metrics_gauges *g, size_t row)
 {
-    return row < m->n_methods ? rpc_method_at(row)->name : METRICS_METHOD_UNKNOWN;
+    return row < m->n_methods && g->method_name ? g->method_name(row) : METRICS_METHOD_UNKNOWN;
 }
 
-static void render_process(FILE *f, const metrics *m)
+static void render_process(FILE *f, const metrics *m, const metrics_gauges *g)
 {
     char format[16];
     snprintf(format, sizeof format, "%d", STORE_FORMAT_VERSION);
     family(f, "tierd_build_info", "gauge",
            "Always 1; the labels say which tierd this is and its store format.");
-    sample_u64(f, "tierd_build_info", "version", TIERD_VERSION, "store_format", format, 1);
+    sample_u64(f, "tierd_build_info", "version", g->version ? g->version : "", "store_format",
+               format, 1);
+    if (!m)
+        return;
     family(f, "tierd_start_time_seconds", "gauge",
            "When tierd started, in seconds since the Unix epoch (the wall clock).");
     fprintf(f, "tierd_start_time_seconds %.3f\n", m->started);
 }
 
-static void render_partners(FILE *f, tierd *d)
+static void render_partners(FILE *f, const metrics_gauges *g)
 {
     family(f, "tierd_partners", "gauge",
            "Partners on each tier of each ladder of the program in force, unranked included.");
-    const program *p = d->engine ? engine_program(d->engine) : NULL;
-    if (p && p->n_ladders) {
-        size_t width = TD_MAX_TIERS + 1;
-        uint64_t *counts = metrics_calloc(p->n_ladders * width, sizeof *counts);
-        engine_stats(d->engine, counts);
-        for (size_t l = 0; l < p->n_ladders; l++) {
-            const ladder_def *ld = &p->ladders[l];
-            for (size_t t = 0; t <= ld->n_tiers; t++)
-                sample_u64(f, "tierd_partners", "ladder", ld->name, "tier",
-                           t == 0 ? "unranked" : ld->tiers[t - 1].name, counts[l * width + t]);
-        }
-        free(counts);
+    const program *p = g->program;
+    size_t width = TD_MAX_TIERS + 1;
+    for (size_t l = 0; p && g->tier_counts && l < p->n_ladders; l++) {
+        const ladder_def *ld = &p->ladders[l];
+        for (size_t t = 0; t <= ld->n_tiers; t++)
+            sample_u64(f, "tierd_partners", "ladder", ld->name, "tier",
+                       t == 0 ? "unranked" : ld->tiers[t - 1].name, g->tier_counts[l * width + t]);
     }
     family(f, "tierd_pending_approvals", "gauge",
            "Tier moves waiting for a person's approval or review (tierctl pending).");
-    fprintf(f, "tierd_pending_approvals %llu\n", (unsigned long long)status_pending_count(d));
+    fprintf(f, "tierd_pending_approvals %llu\n", (unsigned long long)g->pending);
 }
 
 static void render_counts(FILE *f, const metrics *m)
@@ -370,99 +364,79 @@ static void render_counts(FILE *f, const metrics *m)
     }
 }
 
-static void render_rpc(FILE *f, const metrics *m)
+static void render_rpc(FILE *f, const metrics *m, const metrics_gauges *g)
 {
     family(f, "tierd_rpc_requests_total", "counter",
            "RPC replies sent since tierd started, by method and status code.");
     for (size_t r = 0; r <= m->n_methods; r++)
         for (size_t c = 0; c < METRICS_CODES; c++)
             if (m->requests[r * METRICS_CODES + c])
-                sample_u64(f, "tierd_rpc_requests_total", "method", method_name(m, r), "code",
+                sample_u64(f, "tierd_rpc_requests_total", "method", method_name(m, g, r), "code",
                            td_code_name((td_code)c), m->requests[r * METRICS_CODES + c]);
     family(f, "tierd_rpc_duration_seconds", "histogram",
            "Time from taking an RPC request to sending its reply, by method (a ListChanges "
            "long-poll includes its wait).");
     for (size_t r = 0; r <= m->n_methods; r++)
         if (m->rpc[r].count)
-            histo_render(f, "tierd_rpc_duration_seconds", "method", method_name(m, r), &m->rpc[r],
-                         rpc_bounds, N_BOUNDS(rpc_bounds));
+            histo_render(f, "tierd_rpc_duration_seconds", "method", method_name(m, g, r),
+                         &m->rpc[r], rpc_bounds, N_BOUNDS(rpc_bounds));
 }
 
-static void render_store(FILE *f, const metrics *m, tierd *d)
+static void render_store(FILE *f, const metrics *m, const metrics_gauges *g)
 {
-    family(f, "tierd_store_commit_duration_seconds", "histogram",
-           "Time a store commit (one write transaction, one fsync) took.");
-    histo_render(f, "tierd_store_commit_duration_seconds", NULL, NULL, &m->commit, commit_bounds,
-                 N_BOUNDS(commit_bounds));
-    family(f, "tierd_store_committed_bytes_total", "counter",
-           "Key and value bytes written by committed store transactions since tierd started.");
-    fprintf(f, "tierd_store_committed_bytes_total %llu\n", (unsigned long long)m->committed_bytes);
-    store_usage u = {0};
-    if (!d->store || store_get_usage(d->store, &u) != 0)
+    if (m) {
+        family(f, "tierd_store_commit_duration_seconds", "histogram",
+               "Time a store commit (one write transaction, one fsync) took.");
+        histo_render(f, "tierd_store_commit_duration_seconds", NULL, NULL, &m->commit,
+                     commit_bounds, N_BOUNDS(commit_bounds));
+        family(f, "tierd_store_committed_bytes_total", "counter",
+               "Key and value bytes written by committed store transactions since tierd "
+               "started.");
+        fprintf(f, "tierd_store_committed_bytes_total %llu\n",
+                (unsigned long long)m->committed_bytes);
+    }
+    const store_usage *u = g->store;
+    if (!u)
         return;
     family(f, "tierd_store_file_size_bytes", "gauge", "Size of the store's LMDB data file.");
-    fprintf(f, "tierd_store_file_size_bytes %llu\n", (unsigned long long)u.file_bytes);
+    fprintf(f, "tierd_store_file_size_bytes %llu\n", (unsigned long long)u->file_bytes);
     family(f, "tierd_store_used_bytes", "gauge",
            "Bytes of the LMDB map in use (pages up to the last one used).");
-    fprintf(f, "tierd_store_used_bytes %llu\n", (unsigned long long)u.used_bytes);
+    fprintf(f, "tierd_store_used_bytes %llu\n", (unsigned long long)u->used_bytes);
     family(f, "tierd_store_map_size_bytes", "gauge",
            "The LMDB map size: how far the store may grow before it is resized.");
-    fprintf(f, "tierd_store_map_size_bytes %llu\n", (unsigned long long)u.map_bytes);
+    fprintf(f, "tierd_store_map_size_bytes %llu\n", (unsigned long long)u->map_bytes);
 }
 
-static void render_connectors(FILE *f, tierd *d)
+static void render_connectors(FILE *f, const metrics_gauges *g)
 {
     family(f, "tierd_connector_state", "gauge",
            "1 for the state each configured connector is in, 0 for the others.");
-    connector_view v;
-    for (size_t i = 0; connectors_at(d->connectors, i, &v); i++)
-        for (const char *const *s = connector_state_names; *s; s++)
-            sample_u64(f, "tierd_connector_state", "connector", v.name, "state", *s,
-                       strcmp(*s, v.state) == 0);
+    for (size_t i = 0; i < g->n_connectors; i++)
+        for (const char *const *s = g->connector_states; s && *s; s++)
+            sample_u64(f, "tierd_connector_state", "connector", g->connectors[i].name, "state", *s,
+                       strcmp(*s, g->connectors[i].state) == 0);
     family(f, "tierd_connector_restarts_total", "counter",
            "Times tierd restarted each connector's process since tierd started.");
-    for (size_t i = 0; connectors_at(d->connectors, i, &v); i++)
-        sample_u64(f, "tierd_connector_restarts_total", "connector", v.name, NULL, NULL,
-                   v.restarts);
+    for (size_t i = 0; i < g->n_connectors; i++)
+        sample_u64(f, "tierd_connector_restarts_total", "connector", g->connectors[i].name, NULL,
+                   NULL, g->connectors[i].restarts);
 }
 
-static void render(FILE *f, tierd *d)
+void metrics_render(const metrics *m, const metrics_gauges *g, FILE *f)
 {
-    const metrics *m = d->metrics;
-    if (m)
-        render_process(f, m);
-    render_partners(f, d);
+    render_process(f, m, g);
+    render_partners(f, g);
     if (m) {
         render_counts(f, m);
-        render_rpc(f, m);
-        render_store(f, m, d);
+        render_rpc(f, m, g);
+    }
+    render_store(f, m, g);
+    if (m) {
         family(f, "tierd_timer_lag_seconds", "histogram",
                "How long after its due instant the real-clock timer evaluated a due partner.");
         histo_render(f, "tierd_timer_lag_seconds", NULL, NULL, &m->lag, lag_bounds,
                      N_BOUNDS(lag_bounds));
     }
-    render_connectors(f, d);
-}
-
-int handle_metrics(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
-                   td_error *err)
-{
-    (void)req;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory rendering the metrics");
-    render(f, call->d);
-    if (fclose(f) != 0 || !buf) {
-        free(buf);
-        return td_error_set(err, TD_RESOURCE_EXHAUSTED, "out of memory rendering the metrics");
-    }
-    Tierd__MetricsResponse *out = rpc_alloc(call, sizeof *out);
-    tierd__metrics_response__init(out);
-    out->text = rpc_alloc(call, len + 1);
-    memcpy(out->text, buf, len + 1);
-    free(buf);
-    *resp = &out->base;
-    return 0;
+    render_connectors(f, g);
 }

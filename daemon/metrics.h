@@ -10,9 +10,11 @@
  * (metrics_turn_end): a turn that rolls back counts nothing.
  *
  * Gauges (partners per tier, pending approvals, store size, connector
- * state) are read when the text is rendered, not kept. Every function
- * takes a NULL registry and then does nothing, so code run without one
- * (unit tests driving the RPC path) needs no special case. */
+ * state) are not kept: the Metrics handler (handlers_metrics.c) reads
+ * them at scrape time and hands them to metrics_render, so this file
+ * depends on no other part of the daemon. Every counting function takes
+ * a NULL registry and then does nothing, so code run without one (unit
+ * tests driving the RPC path or the state) needs no special case. */
 #ifndef TD_METRICS_H
 #define TD_METRICS_H
 
@@ -20,9 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <protobuf-c/protobuf-c.h>
+#include <stdio.h>
 
-#include "rpc.h"
+#include "connectors.h"
+#include "engine/program.h"
+#include "store.h"
 #include "tierd/status.h"
 
 /* Distinct event sources counted one by one; past this many, further
@@ -43,10 +47,11 @@ typedef enum metrics_outcome {
     METRICS_REJECTED = 2,
 } metrics_outcome;
 
-/* A registry with every counter at zero and the start time taken now
- * (the wall clock, whatever --fake-clock says). Aborts when out of memory,
- * as the daemon cannot start without it. */
-metrics *metrics_new(void);
+/* A registry with every counter at zero for n_methods RPC methods
+ * (rpc_method_count) and the start time taken now (the wall clock,
+ * whatever --fake-clock says). Aborts when out of memory, as the daemon
+ * cannot start without it. */
+metrics *metrics_new(size_t n_methods);
 void metrics_free(metrics *m);
 
 /* One reply sent: method is an index into rpc_method_at (-1: none was
@@ -69,9 +74,21 @@ void metrics_commit(metrics *m, uint64_t elapsed_ns, uint64_t bytes);
  * its due instant. */
 void metrics_timer_lag(metrics *m, double lag_s);
 
-/* The Metrics method: the registry and the gauges of call->d in the
- * Prometheus text exposition format 0.0.4. */
-int handle_metrics(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
-                   td_error *err);
+/* What is read at scrape time rather than counted. */
+typedef struct metrics_gauges {
+    const char *version;
+    const char *(*method_name)(size_t i); /* for i < n_methods */
+    const program *program;               /* NULL: no partner gauges */
+    const uint64_t *tier_counts;          /* engine_stats's layout for program */
+    uint64_t pending;
+    const store_usage *store; /* NULL: not known */
+    const connector_view *connectors;
+    size_t n_connectors;
+    const char *const *connector_states; /* connector_state_names */
+} metrics_gauges;
+
+/* The registry (NULL: the gauges alone) and g in the Prometheus text
+ * exposition format 0.0.4, written to f. */
+void metrics_render(const metrics *m, const metrics_gauges *g, FILE *f);
 
 #endif

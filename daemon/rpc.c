@@ -21,7 +21,6 @@
 
 #include "daemon.h"
 #include "handlers.h"
-#include "metrics.h"
 #include "state.h"
 #include "tierd.pb-c.h"
 
