@@ -43,6 +43,10 @@ static const double commit_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0
 static const double lag_bounds[] = {0.01, 0.1, 0.5, 1,   2,    5,     10,
                                     30,   60,  300, 900, 3600, 21600, 86400};
 #define N_BOUNDS(a) (sizeof(a) / sizeof(a)[0])
+_Static_assert(N_BOUNDS(rpc_bounds) <= METRICS_HISTO_MAX, "rpc_bounds: raise METRICS_HISTO_MAX");
+_Static_assert(N_BOUNDS(commit_bounds) <= METRICS_HISTO_MAX,
+               "commit_bounds: raise METRICS_HISTO_MAX");
+_Static_assert(N_BOUNDS(lag_bounds) <= METRICS_HISTO_MAX, "lag_bounds: raise METRICS_HISTO_MAX");
 
 static const char *const outcome_names[METRICS_OUTCOMES] = {
     [METRICS_ACCEPTED] = "accepted",
