@@ -606,7 +606,8 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
             code = TCTL_EXIT_REFUSED;
             break;
         }
-        size_t *ns = realloc(skip, lp.n * sizeof *ns), *nu = ns ? realloc(upto, lp.n * sizeof *nu) : NULL;
+        size_t *ns = realloc(skip, lp.n * sizeof *ns),
+               *nu = ns ? realloc(upto, lp.n * sizeof *nu) : NULL;
         if (ns)
             skip = ns;
         if (nu)
@@ -642,9 +643,10 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
         json_t *doc = json_pack("{s:o, s:I}", "partners", all, "count", (json_int_t)shown);
         all = NULL;
         if (limit && doc)
-            json_object_set_new(doc, "remaining", more && (!counted || !remaining)
-                                                      ? json_null()
-                                                      : json_integer((json_int_t)remaining));
+            json_object_set_new(doc, "remaining",
+                                more && (!counted || !remaining)
+                                    ? json_null()
+                                    : json_integer((json_int_t)remaining));
         tctl_print_json(doc);
     } else if (code == 0) {
         if (shown)
@@ -1151,10 +1153,11 @@ static const command commands[] = {
      .opts = {"partner=", "metric=", "value=", "at=", "id=", "source=", "key=", "op=", "revision=",
               NULL},
      .run = cmd_event_add,
-     .usage = "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]\n"
-              "  event add --op retract --id I [--source S]\n"
-              "  event add --op amend --revision N --id I --partner P --metric M [--value V] "
-              "[--at T] [--key K]",
+     .usage =
+         "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]\n"
+         "  event add --op retract --id I [--source S]\n"
+         "  event add --op amend --revision N --id I --partner P --metric M [--value V] "
+         "[--at T] [--key K]",
      .summary = "send one event (or retract or amend a stored one)",
      .details = "--value defaults to 1, --at to tierd's clock, --id to a generated one (printed, "
                 "so the event can be repeated idempotently).\n"
@@ -1447,11 +1450,24 @@ static int cmd_partner_put(tctl *t, cmd_args *a)
         const char *why = r->n_results ? r->results[0]->reason : "rejected";
         td_error_set(&err, TD_INVALID_ARGUMENT, "partner '%s': %s", a->pos[0], why);
         code = tctl_fail(&err);
-    } else if (t->json) {
-        tctl_print_json(
-            json_pack("{s:o, s:s}", "partner", tctl_str(a->pos[0]), "outcome", "accepted"));
     } else {
-        printf("saved partner %s\n", a->pos[0]);
+        /* Saved all the same: its types may be meant for a ladder to come. */
+        char warning[TD_ERROR_MAX];
+        Tierd__GetProgramResponse *prog = tctl_program_for_warnings(t);
+        bool no_ladder = tctl_no_ladder(prog, types, nt, warning, sizeof warning);
+        if (prog)
+            tierd__get_program_response__free_unpacked(prog, NULL);
+        if (t->json) {
+            json_t *doc =
+                json_pack("{s:o, s:s}", "partner", tctl_str(a->pos[0]), "outcome", "accepted");
+            if (doc && no_ladder)
+                json_object_set_new(doc, "warning", tctl_str(warning));
+            tctl_print_json(doc);
+        } else {
+            printf("saved partner %s\n", a->pos[0]);
+        }
+        if (no_ladder)
+            fprintf(stderr, "tierctl: warning: partner %s is %s\n", a->pos[0], warning);
     }
     tierd__upsert_partners_response__free_unpacked(r, NULL);
     return code;

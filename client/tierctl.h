@@ -122,6 +122,15 @@ typedef struct tctl_import_opts {
 int tctl_import_events(tctl *t, const char *file, int in_flight, const tctl_import_opts *opts);
 int tctl_import_partners(tctl *t, const char *file, int in_flight);
 
+/* Partners on no ladder (tierctl_render.c). The program in force, for
+ * tctl_no_ladder; NULL when there is none or it cannot be read (a warning
+ * is a courtesy, never a failure). */
+Tierd__GetProgramResponse *tctl_program_for_warnings(tctl *t);
+/* When no ladder of prog takes any of types: true, with "on no ladder
+ * (types: x; ladders take: a, b)" in buf. */
+bool tctl_no_ladder(const Tierd__GetProgramResponse *prog, char *const *types, size_t n_types,
+                    char *buf, size_t len);
+
 /* A program file's text ("-" = standard input), malloc'd; NULL after
  * printing why, with *exit_code set. */
 char *tctl_read_program(const char *path, size_t *len, int *exit_code);

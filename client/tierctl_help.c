@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WORD_MAX      64 /* longer words get no suggestion */
-#define SHORT_MAX     40 /* "partner import FILE" in the overview */
-#define SHORT_WIDTH   24 /* the overview's first column, at least */
-#define OPT_SPEC_MAX  64
-#define GLOBAL_USAGE  "tierctl [--url URL] [--token T] [--json] [--timeout MS]"
+#define WORD_MAX     64 /* longer words get no suggestion */
+#define SHORT_MAX    40 /* "partner import FILE" in the overview */
+#define SHORT_WIDTH  24 /* the overview's first column, at least */
+#define OPT_SPEC_MAX 64
+#define GLOBAL_USAGE "tierctl [--url URL] [--token T] [--json] [--timeout MS]"
 
 static size_t min3(size_t a, size_t b, size_t c)
 {
@@ -58,7 +58,8 @@ const char *tctl_closest(const char *word, const char *const *cands, size_t n)
             best = cands[i];
         }
         /* "part" for partner: a beginning only one name has */
-        if (len >= 2 && strncmp(cands[i], word, len) == 0 && (!prefix_of || strcmp(prefix_of, cands[i]) != 0)) {
+        if (len >= 2 && strncmp(cands[i], word, len) == 0 &&
+            (!prefix_of || strcmp(prefix_of, cands[i]) != 0)) {
             prefix_of = cands[i];
             prefixes++;
         }
@@ -113,8 +114,8 @@ const char *tctl_closest_option(const command *c, const char *word, char *buf, s
 
 int tctl_unknown_command(const command *cmds, size_t n, const char *group, const char *word)
 {
-    const char *best = group ? tctl_closest_sub(cmds, n, group, word)
-                             : tctl_closest_command(cmds, n, word);
+    const char *best =
+        group ? tctl_closest_sub(cmds, n, group, word) : tctl_closest_command(cmds, n, word);
     fprintf(stderr, "tierctl: unknown %s%scommand '%s'", group ? group : "", group ? " " : "",
             word);
     if (best)

@@ -12,14 +12,14 @@
 #include "td_time.h"
 
 /* Integers print exactly only up to 2^53; past that %g is more honest. */
-#define NUM_MAX_EXACT 9007199254740992.0
-#define NUM_DIGITS    10
+#define NUM_MAX_EXACT    9007199254740992.0
+#define NUM_DIGITS       10
 #define NUM_SIG_DIGITS   4  /* a fraction for people: 0.9322, 93.22 */
 #define NUM_MIN_DECIMALS 2  /* ... and never fewer decimals than 12,345.68 has */
 #define NUM_MAX_DECIMALS 12 /* smaller fractions print as 1.234e-13 */
 #define NUM_TEXT_MAX     64
 #define PERCENT          100.0
-#define TIME_DATE_LEN 10 /* YYYY-MM-DD */
+#define TIME_DATE_LEN    10 /* YYYY-MM-DD */
 /* 15 significant digits round-trip every decimal a person wrote (0.86, not
  * 0.85999999999999999) */
 #define NUM_JSON_DIGITS 15

@@ -390,8 +390,7 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
                                 tctl_str(g->metric), "value", tctl_num_json(g->value), "threshold",
                                 tctl_num_json(g->threshold), "missing", tctl_num_json(g->missing),
                                 "op", tctl_str(g->op && *g->op ? g->op : ">="), "tier",
-                                tctl_str_or_null(g->tier), "gate", g->gate, "percent",
-                                g->percent));
+                                tctl_str_or_null(g->tier), "gate", g->gate, "percent", g->percent));
         }
         json_decref(next);
         next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
@@ -471,4 +470,54 @@ void tctl_print_explain(const Tierd__LadderExplanation *l)
                    l->at_risk->lapses_at <= l->at ? "lapsed" : "lapse", d);
         }
     }
+}
+
+Tierd__GetProgramResponse *tctl_program_for_warnings(tctl *t)
+{
+    Tierd__GetProgramResponse *r = NULL;
+    td_error err;
+    if (td_client_get_program(t->cli, &r, &err) != 0)
+        return NULL;
+    return r;
+}
+
+/* Appends s to buf (at *used) unless it is already among seen[0..*n). */
+static void add_type_once(const char *s, const char **seen, size_t *n, size_t cap, char *buf,
+                          size_t len, size_t *used)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(seen[i], s) == 0)
+            return;
+    if (*n < cap)
+        seen[(*n)++] = s;
+    if (*used < len)
+        *used += (size_t)snprintf(buf + *used, len - *used, "%s%s", *n > 1 ? ", " : "", s);
+}
+
+#define NO_LADDER_TYPES 64
+
+bool tctl_no_ladder(const Tierd__GetProgramResponse *prog, char *const *types, size_t n_types,
+                    char *buf, size_t len)
+{
+    if (!prog || !prog->n_ladders)
+        return false;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        for (size_t k = 0; k < prog->ladders[l]->n_partner_types; k++)
+            for (size_t i = 0; i < n_types; i++)
+                if (strcmp(types[i], prog->ladders[l]->partner_types[k]) == 0)
+                    return false;
+    size_t used = (size_t)snprintf(buf, len, "on no ladder (%s", n_types ? "types: " : "no types");
+    for (size_t i = 0; i < n_types && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", types[i]);
+    if (used < len)
+        used += (size_t)snprintf(buf + used, len - used, "; ladders take: ");
+    const char *seen[NO_LADDER_TYPES];
+    size_t n_seen = 0;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        for (size_t k = 0; k < prog->ladders[l]->n_partner_types; k++)
+            add_type_once(prog->ladders[l]->partner_types[k], seen, &n_seen, NO_LADDER_TYPES, buf,
+                          len, &used);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+    return true;
 }
