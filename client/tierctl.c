@@ -1914,7 +1914,7 @@ int main(int argc, char **argv)
     int rc = global_options(argc, argv, &t, &i, &version);
     if (rc != TCTL_GO_ON)
         return rc;
-    if (version && i == argc)
+    if (version)
         return cmd_version(&t, NULL);
     const command *c = pick_command(argc, argv, &i, &rc);
     if (!c)
