@@ -6,7 +6,8 @@
  * streams one document per line). What several commands print alike (a tier
  * state, a partner, a change, an explanation) is drawn by tierctl_render.c,
  * times, numbers and errors by tierctl_out.c; imports are tierctl_import.c's
- * and watch is tierctl_watch.c's. Promises the exit statuses of
+ * and watch is tierctl_watch.c's; help and "did you mean" are drawn from
+ * the command table by tierctl_help.c. Promises the exit statuses of
  * docs/tierctl.md: 0 ok, 1 refused request (message on stderr), 2 usage
  * error (with a usage line), 3 daemon unreachable. It keeps no state of its
  * own and decides nothing about tiers; the daemon does. */
