@@ -6,11 +6,13 @@
  * streams one document per line). What several commands print alike (a tier
  * state, a partner, a change, an explanation) is drawn by tierctl_render.c,
  * times, numbers and errors by tierctl_out.c; imports are tierctl_import.c's
- * and watch is tierctl_watch.c's. Promises the exit statuses of
+ * and watch is tierctl_watch.c's; help and "did you mean" are drawn from
+ * the command table by tierctl_help.c. Promises the exit statuses of
  * docs/tierctl.md: 0 ok, 1 refused request (message on stderr), 2 usage
  * error (with a usage line), 3 daemon unreachable. It keeps no state of its
  * own and decides nothing about tiers; the daemon does. */
 #include "tierctl.h"
+#include "tierctl_cmd.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,8 +25,6 @@
 #include "td_file.h"
 #include "td_number.h"
 
-#define MAX_OPTS           10
-#define MAX_POS            2
 #define MAX_TYPES          64
 #define MAX_PROGRAM_BYTES  (16 * 1024 * 1024)
 #define LIST_PAGE          1000
@@ -33,28 +33,7 @@
 #define EVENT_SOURCE       "tierctl"
 #define TD_TIME_STRLEN_CLI 64
 
-#define MAX_REPEATS 64 /* values of repeatable options ("attr=*") in one command line */
-
-typedef struct cmd_args {
-    const char *pos[MAX_POS];
-    int npos;
-    /* option specs: "ladder=" takes a value, "dry-run" does not, "attr=*"
-     * takes a value and may be given again (every value kept, in order) */
-    const char *const *names;
-    const char *val[MAX_OPTS];
-    const char *rep[MAX_REPEATS]; /* repeatable options' values, in order */
-    int rep_opt[MAX_REPEATS];     /* which option (index in names) each is */
-    int nrep;
-} cmd_args;
-
-typedef struct command {
-    const char *group; /* "partner" in `partner show`; NULL for one-word commands */
-    const char *name;
-    const char *const opts[MAX_OPTS + 1];
-    int min_pos, max_pos;
-    int (*run)(tctl *t, cmd_args *a);
-    const char *usage;
-} command;
+static const command *find_command(const char *name);
 
 static const char *opt(const cmd_args *a, const char *name)
 {
@@ -112,8 +91,15 @@ static int parse_args(const command *c, int argc, char **argv, cmd_args *a)
                 if (olen == len && strncmp(c->opts[k], name, len) == 0)
                     break;
             }
-            if (!c->opts[k])
+            if (!c->opts[k]) {
+                char near[MAX_OPTS * 8];
+                if (tctl_closest_option(c, s, near, sizeof near)) {
+                    fprintf(stderr, "tierctl: unknown option '%s'; did you mean '%s'?\n", s, near);
+                    fprintf(stderr, "usage: tierctl %s\n", c->usage);
+                    return TCTL_EXIT_USAGE;
+                }
                 return usage_error(c, "unknown option '%s'", s);
+            }
             bool takes = c->opts[k][len] == '=';
             if (takes) {
                 if (eq)
@@ -491,15 +477,102 @@ static int cmd_partner_show(tctl *t, cmd_args *a)
     return 0;
 }
 
+/* The pages partner list fetched, kept to the end so that its columns
+ * can be as wide as the rows shown need. */
+typedef struct list_pages {
+    Tierd__ListPartnersResponse **pages;
+    size_t n, cap;
+} list_pages;
+
+static int list_pages_keep(list_pages *lp, Tierd__ListPartnersResponse *r)
+{
+    if (lp->n == lp->cap) {
+        size_t cap = lp->cap ? 2 * lp->cap : 16;
+        Tierd__ListPartnersResponse **p = realloc(lp->pages, cap * sizeof *p);
+        if (!p)
+            return -1;
+        lp->pages = p;
+        lp->cap = cap;
+    }
+    lp->pages[lp->n++] = r;
+    return 0;
+}
+
+static void list_pages_free(list_pages *lp)
+{
+    for (size_t i = 0; i < lp->n; i++)
+        tierd__list_partners_response__free_unpacked(lp->pages[i], NULL);
+    free(lp->pages);
+}
+
+/* Columns: partner, name (when any row has one), then one per ladder in
+ * the order rows first name them; "-" for a partner not on a ladder. The
+ * rows shown are [skip[i], shown[i]) of each page. */
+static void print_partner_columns(const list_pages *lp, const size_t *skip, const size_t *upto)
+{
+    const char *ladders[TCTL_MAX_COLUMNS];
+    size_t nl = 0;
+    bool names = false;
+    tctl_table tb;
+    if (tctl_table_init(&tb) != 0)
+        return;
+    for (size_t pg = 0; pg < lp->n; pg++)
+        for (size_t i = skip[pg]; i < upto[pg]; i++) {
+            const Tierd__PartnerInfo *p = lp->pages[pg]->partners[i];
+            names |= p->partner && p->partner->name && *p->partner->name;
+            for (size_t k = 0; k < p->n_tiers; k++) {
+                size_t l = 0;
+                while (l < nl && strcmp(ladders[l], p->tiers[k]->ladder) != 0)
+                    l++;
+                if (l == nl && nl + 2 < TCTL_MAX_COLUMNS)
+                    ladders[nl++] = p->tiers[k]->ladder;
+            }
+        }
+    const char *cells[TCTL_MAX_COLUMNS];
+    size_t nc = 0;
+    cells[nc++] = "partner";
+    if (names)
+        cells[nc++] = "name";
+    for (size_t l = 0; l < nl; l++)
+        cells[nc++] = ladders[l];
+    tctl_table_add(&tb, cells, nc);
+    for (size_t pg = 0; pg < lp->n; pg++)
+        for (size_t i = skip[pg]; i < upto[pg]; i++) {
+            const Tierd__PartnerInfo *p = lp->pages[pg]->partners[i];
+            const Tierd__Partner *pp = p->partner;
+            nc = 0;
+            cells[nc++] = pp ? pp->id : "?";
+            if (names)
+                cells[nc++] = pp && pp->name && *pp->name ? pp->name : "-";
+            for (size_t l = 0; l < nl; l++) {
+                const char *tier = "-";
+                for (size_t k = 0; k < p->n_tiers; k++)
+                    if (strcmp(p->tiers[k]->ladder, ladders[l]) == 0)
+                        tier = tctl_tier_name(p->tiers[k]->tier);
+                cells[nc++] = tier;
+            }
+            tctl_table_add(&tb, cells, nc);
+        }
+    tctl_table_print(&tb, stdout);
+    tctl_table_free(&tb);
+}
+
+/* partner list: every page (or --limit N rows, the --page P-th of them),
+ * in columns for a person, one document for --json. With --limit the last
+ * request asks tierd to count the partners left out, and a person is told
+ * how many there are. */
 static int cmd_partner_list(tctl *t, cmd_args *a)
 {
-    uint64_t limit = 0;
-    if (opt(a, "limit") && td_number_parse(opt(a, "limit"), 0, UINT32_MAX, &limit) != 0) {
-        fprintf(stderr, "tierctl: --limit must be a whole number\n"
-                        "usage: tierctl partner list [--ladder L] [--tier T] [--benefit B] "
-                        "[--limit N]\n");
-        return TCTL_EXIT_USAGE;
-    }
+    const command *c = find_command("partner");
+    while (strcmp(c->name, "list") != 0)
+        c++;
+    uint64_t limit = 0, page = 1;
+    if (opt(a, "limit") && td_number_parse(opt(a, "limit"), 0, UINT32_MAX, &limit) != 0)
+        return usage_error(c, "--limit '%s' must be a whole number", opt(a, "limit"));
+    if (opt(a, "page") && td_number_parse(opt(a, "page"), 1, UINT32_MAX, &page) != 0)
+        return usage_error(c, "--page '%s' must be a whole number from 1", opt(a, "page"));
+    if (opt(a, "page") && !limit)
+        return usage_error(c, "%s", "--page needs --limit N (the rows on a page)");
     Tierd__ListPartnersRequest req = TIERD__LIST_PARTNERS_REQUEST__INIT;
     req.ladder = (char *)(opt(a, "ladder") ? opt(a, "ladder") : "");
     req.tier = (char *)(opt(a, "tier") ? opt(a, "tier") : "");
@@ -508,49 +581,91 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
     req.n_where = opt_all(a, "where", where);
     req.where = (char **)where;
     char after[ID_MAX * 8] = "";
-    json_t *all = json_array();
-    uint64_t shown = 0;
+    json_t *all = t->json ? json_array() : NULL;
+    list_pages lp = {0};
+    size_t *skip = NULL, *upto = NULL;
+    uint64_t to_skip = (page - 1) * limit, shown = 0, remaining = 0;
+    bool more = false, counted = false;
     td_error err;
+    int code = 0;
     for (;;) {
         req.after = after;
-        uint64_t want = limit ? limit - shown : LIST_PAGE;
+        uint64_t want = limit ? to_skip + limit - shown : LIST_PAGE;
         req.limit = (uint32_t)(want < LIST_PAGE ? want : LIST_PAGE);
+        /* Counting walks every partner after the page: only when this
+         * request may be the last one shown. */
+        req.count_remaining = limit && want <= LIST_PAGE;
         Tierd__ListPartnersResponse *r;
         int rc = td_client_list_partners(t->cli, &req, &r, &err);
         if (rc) {
-            json_decref(all);
-            return tctl_fail_rc(rc, &err);
-        }
-        for (size_t i = 0; i < r->n_partners && (!limit || shown < limit); i++, shown++) {
-            const Tierd__PartnerInfo *p = r->partners[i];
-            if (t->json) {
-                json_array_append_new(all, tctl_partner_json(p));
-                continue;
-            }
-            const Tierd__Partner *pp = p->partner;
-            printf("%s", pp ? pp->id : "?");
-            if (pp && pp->name && *pp->name)
-                printf("\t%s", pp->name);
-            for (size_t k = 0; k < p->n_tiers; k++)
-                printf("\t%s=%s", p->tiers[k]->ladder, tctl_tier_name(p->tiers[k]->tier));
-            printf("\n");
-        }
-        bool more = r->next && *r->next && r->n_partners > 0 && (!limit || shown < limit);
-        if (more && strlen(r->next) >= sizeof after) {
-            fprintf(stderr, "tierctl: INTERNAL: paging id too long\n");
-            more = false;
-        }
-        if (more)
-            strcpy(after, r->next);
-        tierd__list_partners_response__free_unpacked(r, NULL);
-        if (!more)
+            code = tctl_fail_rc(rc, &err);
             break;
+        }
+        if (list_pages_keep(&lp, r) != 0) {
+            tierd__list_partners_response__free_unpacked(r, NULL);
+            fprintf(stderr, "tierctl: out of memory\n");
+            code = TCTL_EXIT_REFUSED;
+            break;
+        }
+        size_t *ns = realloc(skip, lp.n * sizeof *ns),
+               *nu = ns ? realloc(upto, lp.n * sizeof *nu) : NULL;
+        if (ns)
+            skip = ns;
+        if (nu)
+            upto = nu;
+        if (!ns || !nu) {
+            fprintf(stderr, "tierctl: out of memory\n");
+            code = TCTL_EXIT_REFUSED;
+            break;
+        }
+        size_t i = 0;
+        for (; i < r->n_partners && to_skip; i++)
+            to_skip--;
+        skip[lp.n - 1] = i;
+        for (; i < r->n_partners && (!limit || shown < limit); i++, shown++)
+            if (t->json)
+                json_array_append_new(all, tctl_partner_json(r->partners[i]));
+        upto[lp.n - 1] = i;
+        more = r->next && *r->next && r->n_partners > 0;
+        counted = req.count_remaining;
+        remaining = r->remaining + (r->n_partners - i);
+        bool go_on = more && (!limit || shown < limit);
+        if (go_on && strlen(r->next) >= sizeof after) {
+            fprintf(stderr, "tierctl: INTERNAL: paging id too long\n");
+            go_on = false;
+        }
+        if (!go_on)
+            break;
+        strcpy(after, r->next);
     }
-    if (t->json)
-        tctl_print_json(json_pack("{s:o, s:I}", "partners", all, "count", (json_int_t)shown));
-    else
-        json_decref(all);
-    return 0;
+    if (!more)
+        remaining = 0;
+    if (code == 0 && t->json) {
+        json_t *doc = json_pack("{s:o, s:I}", "partners", all, "count", (json_int_t)shown);
+        all = NULL;
+        if (limit && doc)
+            json_object_set_new(doc, "remaining",
+                                more && (!counted || !remaining)
+                                    ? json_null()
+                                    : json_integer((json_int_t)remaining));
+        tctl_print_json(doc);
+    } else if (code == 0) {
+        if (shown)
+            print_partner_columns(&lp, skip, upto);
+        else
+            printf("no partners%s\n", page > 1 ? " on this page" : "");
+        char n[TCTL_NUM_STRLEN];
+        tctl_num_human((double)remaining, n, sizeof n);
+        if (more && counted && remaining)
+            printf("%s more; use --limit or --page\n", n);
+        else if (more)
+            printf("more partners; use --limit or --page\n");
+    }
+    json_decref(all);
+    free(skip);
+    free(upto);
+    list_pages_free(&lp);
+    return code;
 }
 
 static int cmd_partner_delete(tctl *t, cmd_args *a)
@@ -948,171 +1063,285 @@ static int cmd_simulate(tctl *t, cmd_args *a);
 static int cmd_audit(tctl *t, cmd_args *a);
 static int cmd_kpi(tctl *t, cmd_args *a);
 static int cmd_calibrate(tctl *t, cmd_args *a);
+static int cmd_help(tctl *t, cmd_args *a);
+static int cmd_version(tctl *t, cmd_args *a);
 
+/* The command table: one row per command, or per subcommand of a group
+ * (a group's rows stay together). Everything a person sees about a command
+ * comes from its row: `tierctl --help` (summary), `tierctl help CMD [SUB]`
+ * and `CMD --help` (usage, details, examples), usage errors and "did you
+ * mean". To add a command, add ONE row here: group (or NULL) and name, its
+ * options ("ladder=" takes a value, "all" is a flag, "attr=*" repeats),
+ * how many positional arguments it takes, its handler (in a file of its
+ * own, declared in tierctl.h), usage (the synopsis after "tierctl "),
+ * summary (one line, lower case, no full stop), examples (command lines
+ * after "tierctl ", one a line) and, if needed, details; then a line in
+ * docs/tierctl.md. */
 static const command commands[] = {
-    {NULL, "ping", {NULL}, 0, 0, cmd_ping, "ping"},
-    {NULL, "status", {NULL}, 0, 0, cmd_status, "status"},
-    {"program",
-     "load",
-     {"dry-run", "force", NULL},
-     1,
-     1,
-     cmd_program_load,
-     "program load FILE [--dry-run] [--force]"},
-    {"program", "show", {"yaml", NULL}, 0, 0, cmd_program_show, "program show [--yaml]"},
-    {"partner",
-     "put",
-     {"type=", "name=", "attr=*", "replace-attrs", NULL},
-     1,
-     1,
-     cmd_partner_put,
-     "partner put ID --type T[,T] [--name N] [--attr KEY=VALUE ...] [--replace-attrs]   "
-     "(--attr merges into the partner's attributes, KEY= removes one; --replace-attrs: the "
-     "--attr given become the whole set)"},
-    {"partner",
-     "import",
-     {"in-flight=", NULL},
-     1,
-     1,
-     cmd_partner_import,
-     "partner import FILE [--in-flight N]   (NDJSON, '-' = stdin; N batches at once, default "
-     "4, 1 keeps file order; exit 1 if any line was rejected)"},
-    {"partner", "show", {NULL}, 1, 1, cmd_partner_show, "partner show ID"},
-    {"partner",
-     "list",
-     {"ladder=", "tier=", "benefit=", "where=*", "limit=", NULL},
-     0,
-     0,
-     cmd_partner_list,
-     "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--where KEY=VALUE ...] "
-     "[--limit N]"},
-    {"partner", "delete", {NULL}, 1, 1, cmd_partner_delete, "partner delete ID"},
-    {"event",
-     "add",
-     {"partner=", "metric=", "value=", "at=", "id=", "source=", "key=", "op=", "revision=", NULL},
-     0,
-     0,
-     cmd_event_add,
-     "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]\n"
-     "  event add --op retract --id I [--source S]   (takes the event out of every metric)\n"
-     "  event add --op amend --revision N --id I --partner P --metric M [--value V] [--at T] "
-     "[--key K]"},
-    {"event",
-     "import",
-     {"in-flight=", "replay", "publish-past", "no-catch-up", NULL},
-     1,
-     1,
-     cmd_event_import,
-     "event import FILE [--in-flight N] [--replay [--publish-past] [--no-catch-up]]   (NDJSON, "
-     "'-' = stdin; N batches at once, default 4, 1 keeps file order; --replay: sorted by event "
-     "time, each change dated when it would have happened; exit 1 if any line was rejected)"},
-    {NULL,
-     "explain",
-     {"ladder=", "at=", NULL},
-     1,
-     1,
-     cmd_explain,
-     "explain ID [--ladder L] [--at T]   (--json: one object per ladder; an array when the "
-     "partner is on several ladders and no --ladder is given)"},
-    {NULL,
-     "history",
-     {"ladder=", "limit=", NULL},
-     1,
-     1,
-     cmd_history,
-     "history ID [--ladder L] [--limit N]"},
-    {NULL,
-     "changes",
-     {"since=", "limit=", NULL},
-     0,
-     0,
-     cmd_changes,
-     "changes [--since N] [--limit N]"},
-    {"override",
-     "set",
-     {"ladder=", "tier=", "until=", "reason=", NULL},
-     1,
-     1,
-     cmd_override_set,
-     "override set ID --ladder L --tier T --until T --reason R"},
-    {"override",
-     "clear",
-     {"ladder=", NULL},
-     1,
-     1,
-     cmd_override_clear,
-     "override clear ID --ladder L"},
-    {NULL, "pending", {NULL}, 0, 0, cmd_pending, "pending"},
-    {NULL,
-     "approve",
-     {"ladder=", "reason=", NULL},
-     1,
-     1,
-     cmd_approve,
-     "approve ID --ladder L [--reason R]"},
-    {NULL, "deny", {"ladder=", "reason=", NULL}, 1, 1, cmd_deny, "deny ID --ladder L [--reason R]"},
-    {NULL,
-     "stats",
-     {"by=", NULL},
-     0,
-     0,
-     cmd_stats,
-     "stats [--by ATTR]   (--by: the counts per value of a partner attribute)"},
-    {NULL,
-     "benefits",
-     {"ladder=", "holders=", "csv", NULL},
-     0,
-     1,
-     cmd_benefits,
-     "benefits ID [--ladder L] | benefits --holders NAME [--ladder L] [--csv]   (a partner's "
-     "benefits, or every partner holding one)"},
-    {NULL,
-     "watch",
-     {"ladder=", "partner=", "since=", "pub-url=", "long-poll", NULL},
-     0,
-     0,
-     cmd_watch,
-     "watch [--ladder L] [--partner P] [--since N] [--pub-url URL | --long-poll]   (--json: one "
-     "object per line; without a PUB endpoint in reach, e.g. TCP with a token, it long-polls)"},
-    {NULL,
-     "simulate",
-     {"at=", "partner=", "all", "json", "csv", NULL},
-     1,
-     1,
-     cmd_simulate,
-     "simulate FILE [--at T] [--partner P] [--all] [--json|--csv]   (what loading FILE would "
-     "do; changes nothing)"},
-    {NULL,
-     "audit",
-     {"near=", "ladder=", "all", "json", "csv", NULL},
-     0,
-     0,
-     cmd_audit,
-     "audit [--near 10%] [--ladder L] [--all] [--json|--csv]"},
-    {NULL,
-     "calibrate",
-     {"ladder=", "target=", "metric=", "json", NULL},
-     0,
-     0,
-     cmd_calibrate,
-     "calibrate --ladder L --target TIER=SHARE%,... [--metric M] [--json]"},
-    {NULL,
-     "kpi",
-     {"from=", "to=", "ladder=", "by=", "json", "csv", NULL},
-     0,
-     0,
-     cmd_kpi,
-     "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]   (KPI history per "
-     "period, from stored snapshots)"},
-    {NULL, "metrics", {NULL}, 0, 0, cmd_metrics, "metrics   (Prometheus text, docs/metrics.md)"},
-    {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
-    {"clock",
-     "advance",
-     {NULL},
-     1,
-     1,
-     cmd_clock_advance,
-     "clock advance DURATION   (only when tierd runs with --fake-clock)"},
+    {.name = "ping",
+     .run = cmd_ping,
+     .usage = "ping",
+     .summary = "check that tierd answers, and how fast",
+     .examples = "ping\n--url tcp://10.0.0.5:7470 --token \"$TOKEN\" ping"},
+    {.name = "status",
+     .run = cmd_status,
+     .usage = "status",
+     .summary = "tierd's version, clock, program, counts, endpoints and connectors",
+     .examples = "status\n--json status"},
+    {.group = "program",
+     .name = "load",
+     .opts = {"dry-run", "force", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_program_load,
+     .usage = "program load FILE [--dry-run] [--force]",
+     .summary = "load a program file (or check it with --dry-run)",
+     .details = "Every problem is printed as file:line:column: message.\n"
+                "Prints what the version does at its effective instant: promoted, queued, "
+                "demoted now or later, unchanged.\n"
+                "--force loads a version that breaks its notice period.",
+     .examples = "program load program.yaml --dry-run\nprogram load program.yaml"},
+    {.group = "program",
+     .name = "show",
+     .opts = {"yaml", NULL},
+     .run = cmd_program_show,
+     .usage = "program show [--yaml]",
+     .summary = "the program in force: ladders, tiers and stored versions",
+     .details = "--yaml prints the text of the version in force.",
+     .examples = "program show\nprogram show --yaml > program.yaml"},
+    {.group = "partner",
+     .name = "put",
+     .opts = {"type=", "name=", "attr=*", "replace-attrs", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_partner_put,
+     .usage = "partner put ID --type T[,T] [--name N] [--attr KEY=VALUE ...] [--replace-attrs]",
+     .summary = "create or update one partner",
+     .details = "--attr merges into the partner's attributes (KEY= removes one); with "
+                "--replace-attrs the --attr given become the whole set.\n"
+                "A partner whose types no ladder takes is saved with a warning.",
+     .examples = "partner put acme --type reseller --name \"Acme Ltd\"\n"
+                 "partner put acme --type reseller,services --attr region=emea"},
+    {.group = "partner",
+     .name = "import",
+     .opts = {"in-flight=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_partner_import,
+     .usage = "partner import FILE [--in-flight N]",
+     .summary = "create or update partners from an NDJSON file ('-': standard input)",
+     .details = "N batches at once (default 4; 1 keeps file order).\n"
+                "Rejected lines are listed by file line number, in file order; exit 1 if any.\n"
+                "Partners on no ladder are accepted with a warning.",
+     .examples = "partner import partners.ndjson\nexport-crm | tierctl partner import -"},
+    {.group = "partner",
+     .name = "show",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_partner_show,
+     .usage = "partner show ID",
+     .summary = "one partner: types, attributes and its tier on each ladder",
+     .examples = "partner show acme\n--json partner show acme"},
+    {.group = "partner",
+     .name = "list",
+     .opts = {"ladder=", "tier=", "benefit=", "where=*", "limit=", "page=", NULL},
+     .run = cmd_partner_list,
+     .usage = "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--where KEY=VALUE ...] "
+              "[--limit N [--page P]]",
+     .summary = "partners and their tiers, in columns",
+     .details = "--limit N shows N rows and says how many more there are; --page P (from 1) "
+                "shows the P-th page of N rows.\n"
+                "--tier needs --ladder; --where (repeatable, all must hold) cannot go with "
+                "--benefit.",
+     .examples = "partner list --limit 20\n"
+                 "partner list --ladder reseller --tier Gold\n"
+                 "partner list --where region=emea --limit 50 --page 2"},
+    {.group = "partner",
+     .name = "delete",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_partner_delete,
+     .usage = "partner delete ID",
+     .summary = "delete a partner and its events",
+     .examples = "partner delete acme"},
+    {.group = "event",
+     .name = "add",
+     .opts = {"partner=", "metric=", "value=", "at=", "id=", "source=", "key=", "op=", "revision=",
+              NULL},
+     .run = cmd_event_add,
+     .usage =
+         "event add --partner P --metric M [--value V] [--at T] [--id I] [--source S] [--key K]\n"
+         "  event add --op retract --id I [--source S]\n"
+         "  event add --op amend --revision N --id I --partner P --metric M [--value V] "
+         "[--at T] [--key K]",
+     .summary = "send one event (or retract or amend a stored one)",
+     .details = "--value defaults to 1, --at to tierd's clock, --id to a generated one (printed, "
+                "so the event can be repeated idempotently).\n"
+                "--op retract takes the event out of every metric it fed; --op amend replaces "
+                "it with revision N.",
+     .examples = "event add --partner acme --metric deal_closed --value 12000\n"
+                 "event add --partner acme --metric csat --value 0.93 --at 2026-05-01\n"
+                 "event add --op retract --id crm-4711 --source crm"},
+    {.group = "event",
+     .name = "import",
+     .opts = {"in-flight=", "replay", "publish-past", "no-catch-up", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_event_import,
+     .usage = "event import FILE [--in-flight N]\n"
+              "  event import FILE --replay [--publish-past] [--no-catch-up]",
+     .summary = "send events from an NDJSON file ('-': standard input)",
+     .details = "N batches at once (default 4; 1 keeps file order).\n"
+                "--replay sorts the file by event time and dates each change when it would "
+                "have happened (docs/events.md, \"Replay\").\n"
+                "Rejected lines are listed by file line number, in file order; exit 1 if any.",
+     .examples = "event import events.ndjson\n"
+                 "event import history-2025.ndjson --replay\n"
+                 "zcat events.ndjson.gz | tierctl event import -"},
+    {.name = "explain",
+     .opts = {"ladder=", "at=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_explain,
+     .usage = "explain ID [--ladder L] [--at T]",
+     .summary = "why a partner holds its tier, and what the next one needs",
+     .details = "--json: one object per ladder; an array when the partner is on several ladders "
+                "and no --ladder is given.",
+     .examples = "explain acme\nexplain acme --ladder reseller --at 2026-06-30"},
+    {.name = "history",
+     .opts = {"ladder=", "limit=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_history,
+     .usage = "history ID [--ladder L] [--limit N]",
+     .summary = "a partner's tier changes, newest first",
+     .examples = "history acme\nhistory acme --ladder reseller --limit 10"},
+    {.name = "changes",
+     .opts = {"since=", "limit=", NULL},
+     .run = cmd_changes,
+     .usage = "changes [--since N] [--limit N]",
+     .summary = "every tier change after a sequence number, in order",
+     .examples = "changes --since 1200\n--json changes --since 0 --limit 10000"},
+    {.group = "override",
+     .name = "set",
+     .opts = {"ladder=", "tier=", "until=", "reason=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_override_set,
+     .usage = "override set ID --ladder L --tier T --until T --reason R",
+     .summary = "pin a partner's tier (or unranked) until a date",
+     .details = "An unknown tier is refused with the ladder's tiers listed.",
+     .examples = "override set acme --ladder reseller --tier Gold --until 2026-12-31 "
+                 "--reason \"strategic account\""},
+    {.group = "override",
+     .name = "clear",
+     .opts = {"ladder=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_override_clear,
+     .usage = "override clear ID --ladder L",
+     .summary = "end a pin; the tier follows the criteria again",
+     .examples = "override clear acme --ladder reseller"},
+    {.name = "pending",
+     .run = cmd_pending,
+     .usage = "pending",
+     .summary = "promotions waiting for approval and demotions waiting for review",
+     .examples = "pending\n--json pending"},
+    {.name = "approve",
+     .opts = {"ladder=", "reason=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_approve,
+     .usage = "approve ID --ladder L [--reason R]",
+     .summary = "let a waiting promotion or demotion go through",
+     .examples = "approve acme --ladder reseller --reason \"checked by sales\""},
+    {.name = "deny",
+     .opts = {"ladder=", "reason=", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_deny,
+     .usage = "deny ID --ladder L [--reason R]",
+     .summary = "refuse a waiting promotion or demotion",
+     .examples = "deny acme --ladder reseller --reason \"contract ends\""},
+    {.name = "stats",
+     .opts = {"by=", NULL},
+     .run = cmd_stats,
+     .usage = "stats [--by ATTR]",
+     .summary = "partners on each tier of each ladder (--by: per attribute value)",
+     .examples = "stats\nstats --by region"},
+    {.name = "benefits",
+     .opts = {"ladder=", "holders=", "csv", NULL},
+     .max_pos = 1,
+     .run = cmd_benefits,
+     .usage = "benefits ID [--ladder L]\n  benefits --holders NAME [--ladder L] [--csv]",
+     .summary = "a partner's benefits, or every partner holding one",
+     .examples = "benefits acme\nbenefits --holders discount --csv > holders.csv"},
+    {.name = "watch",
+     .opts = {"ladder=", "partner=", "since=", "pub-url=", "long-poll", NULL},
+     .run = cmd_watch,
+     .usage = "watch [--ladder L] [--partner P] [--since N] [--pub-url URL | --long-poll]",
+     .summary = "print tier changes as they happen, until interrupted",
+     .details = "--json: one object per line. Without a PUB endpoint in reach (e.g. TCP with a "
+                "token) it long-polls.",
+     .examples = "watch\nwatch --ladder reseller --since 1200\n--json watch | jq .partner"},
+    {.name = "simulate",
+     .opts = {"at=", "partner=", "all", "json", "csv", NULL},
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_simulate,
+     .usage = "simulate FILE [--at T] [--partner P] [--all] [--json|--csv]",
+     .summary = "what loading a program file would do, changing nothing",
+     .examples = "simulate program-v2.yaml\nsimulate program-v2.yaml --at 2026-07-01 --csv"},
+    {.name = "audit",
+     .opts = {"near=", "ladder=", "all", "json", "csv", NULL},
+     .run = cmd_audit,
+     .usage = "audit [--near 10%] [--ladder L] [--all] [--json|--csv]",
+     .summary = "partners held off their qualifying tier, near misses, stale overrides",
+     .examples = "audit\naudit --near 5% --ladder reseller --csv"},
+    {.name = "calibrate",
+     .opts = {"ladder=", "target=", "metric=", "json", NULL},
+     .run = cmd_calibrate,
+     .usage = "calibrate --ladder L --target TIER=SHARE%,... [--metric M] [--json]",
+     .summary = "propose thresholds that put partners into target shares",
+     .examples = "calibrate --ladder reseller --target Registered=50%,Silver=30%,Gold=20%"},
+    {.name = "kpi",
+     .opts = {"from=", "to=", "ladder=", "by=", "json", "csv", NULL},
+     .run = cmd_kpi,
+     .usage = "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]",
+     .summary = "program KPIs per period, from stored snapshots",
+     .examples = "kpi --from 2026-01-01\nkpi --ladder reseller --by region --csv"},
+    {.name = "metrics",
+     .run = cmd_metrics,
+     .usage = "metrics",
+     .summary = "tierd's metrics in the Prometheus text format (docs/metrics.md)",
+     .examples = "metrics\nmetrics | grep '^tierd_partners'"},
+    {.group = "clock",
+     .name = "show",
+     .run = cmd_clock_show,
+     .usage = "clock show",
+     .summary = "tierd's clock (and whether it is a fake one)",
+     .examples = "clock show"},
+    {.group = "clock",
+     .name = "advance",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_clock_advance,
+     .usage = "clock advance DURATION",
+     .summary = "move a fake clock and run the timers that fall due (tierd --fake-clock)",
+     .examples = "clock advance 30d\nclock advance 12h"},
+    {.name = "help",
+     .max_pos = 2,
+     .run = cmd_help,
+     .usage = "help [COMMAND [SUB]]",
+     .summary = "this list, or a command's usage and examples",
+     .examples = "help\nhelp partner\nhelp partner list\npartner list --help",
+     .offline = true},
+    {.name = "version",
+     .run = cmd_version,
+     .usage = "version",
+     .summary = "tierctl's version, and tierd's when it answers",
+     .examples = "version\n--version\n--json version",
+     .offline = true},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof *commands)
@@ -1242,11 +1471,24 @@ static int cmd_partner_put(tctl *t, cmd_args *a)
         const char *why = r->n_results ? r->results[0]->reason : "rejected";
         td_error_set(&err, TD_INVALID_ARGUMENT, "partner '%s': %s", a->pos[0], why);
         code = tctl_fail(&err);
-    } else if (t->json) {
-        tctl_print_json(
-            json_pack("{s:o, s:s}", "partner", tctl_str(a->pos[0]), "outcome", "accepted"));
     } else {
-        printf("saved partner %s\n", a->pos[0]);
+        /* Saved all the same: its types may be meant for a ladder to come. */
+        char warning[TD_ERROR_MAX];
+        Tierd__GetProgramResponse *prog = tctl_program_for_warnings(t);
+        bool no_ladder = tctl_no_ladder(prog, types, nt, warning, sizeof warning);
+        if (prog)
+            tierd__get_program_response__free_unpacked(prog, NULL);
+        if (t->json) {
+            json_t *doc =
+                json_pack("{s:o, s:s}", "partner", tctl_str(a->pos[0]), "outcome", "accepted");
+            if (doc && no_ladder)
+                json_object_set_new(doc, "warning", tctl_str(warning));
+            tctl_print_json(doc);
+        } else {
+            printf("saved partner %s\n", a->pos[0]);
+        }
+        if (no_ladder)
+            fprintf(stderr, "tierctl: warning: partner %s is %s\n", a->pos[0], warning);
     }
     tierd__upsert_partners_response__free_unpacked(r, NULL);
     return code;
@@ -1520,16 +1762,45 @@ static int cmd_kpi(tctl *t, cmd_args *a)
     return tctl_kpi(t, opt(a, "from"), opt(a, "to"), opt(a, "ladder"), opt(a, "by"), fmt, c->usage);
 }
 
-static void print_usage(FILE *f)
+/* `tierctl help [COMMAND [SUB]]`. */
+static int cmd_help(tctl *t, cmd_args *a)
 {
-    fprintf(f, "usage: tierctl [--url URL] [--token T] [--json] [--timeout MS] COMMAND ...\n\n"
-               "commands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %s\n", commands[i].usage);
-    fprintf(f,
-            "\nURL defaults to $%s, else ipc://%s/%s; the token to $%s.\n"
-            "exit status: 0 ok, 1 refused request, 2 usage error, 3 daemon unreachable.\n",
-            TD_CLIENT_URL_ENV, TD_DEFAULT_STATE_DIR, TD_RPC_SOCKET_NAME, TD_CLIENT_TOKEN_ENV);
+    (void)t;
+    return tctl_help_topic(commands, N_COMMANDS, a->npos, (char **)a->pos);
+}
+
+/* How long `version` waits for tierd's own version: it is a courtesy, not
+ * the answer. */
+#define VERSION_DAEMON_TIMEOUT_MS 500
+
+/* tierctl's version, and tierd's when it answers within a short wait (or
+ * --timeout); never fails for an absent daemon. */
+static int cmd_version(tctl *t, cmd_args *a)
+{
+    (void)a;
+    int wait = t->timeout_ms && t->timeout_ms < VERSION_DAEMON_TIMEOUT_MS
+                   ? t->timeout_ms
+                   : VERSION_DAEMON_TIMEOUT_MS;
+    td_client *cli = NULL;
+    td_error err;
+    Tierd__StatusResponse *s = NULL;
+    if (td_client_open(t->url, t->token, wait, &cli, &err) == 0 &&
+        td_client_status(cli, &s, &err) != 0)
+        s = NULL;
+    if (t->json) {
+        tctl_print_json(json_pack("{s:s, s:o, s:o}", "tierctl", TIERCTL_VERSION, "tierd",
+                                  s ? tctl_str(s->version) : json_null(), "url",
+                                  cli ? tctl_str(td_client_url(cli)) : json_null()));
+    } else {
+        printf("tierctl %s\n", TIERCTL_VERSION);
+        if (s)
+            printf("tierd %s at %s\n", s->version, td_client_url(cli));
+    }
+    if (s)
+        tierd__status_response__free_unpacked(s, NULL);
+    if (cli)
+        td_client_close(cli);
+    return TCTL_EXIT_OK;
 }
 
 /* What the global options' loop tells main: go on to the command, or end
@@ -1537,9 +1808,9 @@ static void print_usage(FILE *f)
 #define TCTL_GO_ON (-1)
 
 /* The options before the command (--url, --token, --timeout, --json,
- * --help), from argv[*i] on; *i ends at the command. TCTL_GO_ON or an exit
- * status. */
-static int global_options(int argc, char **argv, tctl *t, int *i)
+ * --help, --version), from argv[*i] on; *i ends at the command.
+ * TCTL_GO_ON or an exit status. */
+static int global_options(int argc, char **argv, tctl *t, int *i, bool *version)
 {
     for (; *i < argc && argv[*i][0] == '-' && argv[*i][1] == '-'; (*i)++) {
         const char *arg = argv[*i];
@@ -1555,16 +1826,24 @@ static int global_options(int argc, char **argv, tctl *t, int *i)
             t->json = true;
             continue;
         } else if (IS("help")) {
-            print_usage(stdout);
+            tctl_help_overview(stdout, commands, N_COMMANDS);
             return TCTL_EXIT_OK;
+        } else if (IS("version")) {
+            *version = true;
+            continue;
         } else if (!IS("url") && !IS("token") && !IS("timeout")) {
-            fprintf(stderr, "tierctl: unknown option '%s'\n", arg);
-            print_usage(stderr);
+            static const char *const globals[] = {"--url",  "--token",   "--json",
+                                                  "--help", "--timeout", "--version"};
+            const char *near = tctl_closest(arg, globals, sizeof globals / sizeof *globals);
+            fprintf(stderr, "tierctl: unknown option '%s'", arg);
+            if (near)
+                fprintf(stderr, "; did you mean '%s'?", near);
+            fprintf(stderr, "\ntierctl --help lists the options and commands\n");
             return TCTL_EXIT_USAGE;
         }
         if (!val) {
             fprintf(stderr, "tierctl: option '%s' needs a value\n", arg);
-            print_usage(stderr);
+            tctl_help_overview(stderr, commands, N_COMMANDS);
             return TCTL_EXIT_USAGE;
         }
         if (IS("url")) {
@@ -1592,18 +1871,24 @@ static bool same_group(const command *c, const command *g)
     return c < commands + N_COMMANDS && c->group && strcmp(c->group, g->group) == 0;
 }
 
-/* The command argv[*i] names (with its subcommand, for a group); *i ends
- * at its first argument. NULL after a usage error. */
-static const command *pick_command(int argc, char **argv, int *i)
+static bool is_help_word(const char *s)
 {
+    return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+}
+
+/* The command argv[*i] names (with its subcommand, for a group); *i ends
+ * at its first argument. NULL with *code set after a usage error or after
+ * printing a group's help. */
+static const command *pick_command(int argc, char **argv, int *i, int *code)
+{
+    *code = TCTL_EXIT_USAGE;
     if (*i >= argc) {
-        print_usage(stderr);
+        tctl_help_overview(stderr, commands, N_COMMANDS);
         return NULL;
     }
     const command *g = find_command(argv[*i]);
     if (!g) {
-        fprintf(stderr, "tierctl: unknown command '%s'\n", argv[*i]);
-        print_usage(stderr);
+        tctl_unknown_command(commands, N_COMMANDS, NULL, argv[*i]);
         return NULL;
     }
     (*i)++;
@@ -1615,6 +1900,15 @@ static const command *pick_command(int argc, char **argv, int *i)
             (*i)++;
             return c;
         }
+    if (is_help_word(sub) || strcmp(sub, "help") == 0) {
+        tctl_help_group(stdout, commands, N_COMMANDS, g->group);
+        *code = TCTL_EXIT_OK;
+        return NULL;
+    }
+    if (*sub && *sub != '-') {
+        tctl_unknown_command(commands, N_COMMANDS, g->group, sub);
+        return NULL;
+    }
     fprintf(stderr, "tierctl: %s needs one of:", g->group);
     for (const command *c = g; same_group(c, g); c++)
         fprintf(stderr, " %s", c->name);
@@ -1624,19 +1918,37 @@ static const command *pick_command(int argc, char **argv, int *i)
     return NULL;
 }
 
+/* `CMD ... --help` anywhere before "--" asks for the command's help. */
+static bool asks_help(int argc, char **argv)
+{
+    for (int k = 0; k < argc && strcmp(argv[k], "--") != 0; k++)
+        if (is_help_word(argv[k]))
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     tctl t = {0};
     int i = 1;
-    int rc = global_options(argc, argv, &t, &i);
+    bool version = false;
+    int rc = global_options(argc, argv, &t, &i, &version);
     if (rc != TCTL_GO_ON)
         return rc;
-    const command *c = pick_command(argc, argv, &i);
+    if (version)
+        return cmd_version(&t, NULL);
+    const command *c = pick_command(argc, argv, &i, &rc);
     if (!c)
-        return TCTL_EXIT_USAGE;
+        return rc;
+    if (asks_help(argc - i, argv + i)) {
+        tctl_help_command(stdout, c);
+        return TCTL_EXIT_OK;
+    }
     cmd_args a;
     if ((rc = parse_args(c, argc - i, argv + i, &a)))
         return rc;
+    if (c->offline)
+        return c->run(&t, &a);
     td_error err;
     if (td_client_open(t.url, t.token, t.timeout_ms, &t.cli, &err) != 0) {
         fprintf(stderr, "tierctl: %s\n", err.message);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -46,8 +47,27 @@ json_t *tctl_time_json(int64_t t);
  * for none. */
 void tctl_time_human(int64_t t, char *buf, size_t n);
 void tctl_time_rfc3339(int64_t t, char *buf, size_t n);
-/* Numbers for people: integers with thousands separators, others as %g. */
+/* Numbers for people: thousands separators; a fraction rounded to 4
+ * significant digits, at least 2 decimals (0.9322, 12,345.68); --json keeps
+ * full precision. */
 void tctl_num_human(double v, char *buf, size_t n);
+/* Numbers written as percentages (a threshold `80%`): 0.9322 -> "93.22%". */
+void tctl_percent_human(double share, char *buf, size_t n);
+
+/* Text in aligned columns for people: rows of cells (copied), each column
+ * as wide as its widest cell (in characters, not bytes), two spaces apart,
+ * the last column unpadded. */
+#define TCTL_MAX_COLUMNS 32
+typedef struct tctl_table {
+    char **cells; /* row-major, TCTL_MAX_COLUMNS a row; NULL past a row's end */
+    size_t rows, cap;
+} tctl_table;
+int tctl_table_init(tctl_table *tb);
+/* Adds a row of n cells (at most TCTL_MAX_COLUMNS); -1 out of memory. */
+int tctl_table_add(tctl_table *tb, const char *const *cells, size_t n);
+void tctl_table_print(const tctl_table *tb, FILE *f);
+void tctl_table_free(tctl_table *tb);
+
 /* JSON string, or null for NULL/"" (unranked tiers, absent names). */
 json_t *tctl_str_or_null(const char *s);
 /* Integral values as JSON integers, others as reals, non-finite as null. */
@@ -101,6 +121,15 @@ typedef struct tctl_import_opts {
 } tctl_import_opts;
 int tctl_import_events(tctl *t, const char *file, int in_flight, const tctl_import_opts *opts);
 int tctl_import_partners(tctl *t, const char *file, int in_flight);
+
+/* Partners on no ladder (tierctl_render.c). The program in force, for
+ * tctl_no_ladder; NULL when there is none or it cannot be read (a warning
+ * is a courtesy, never a failure). */
+Tierd__GetProgramResponse *tctl_program_for_warnings(tctl *t);
+/* When no ladder of prog takes any of types: true, with "on no ladder
+ * (types: x; ladders take: a, b)" in buf. */
+bool tctl_no_ladder(const Tierd__GetProgramResponse *prog, char *const *types, size_t n_types,
+                    char *buf, size_t len);
 
 /* A program file's text ("-" = standard input), malloc'd; NULL after
  * printing why, with *exit_code set. */

@@ -54,7 +54,8 @@ typedef struct import_batch {
      * every rejection is reported in file order */
     unsigned long accepted, duplicate, rejected;
     json_t *errors;
-    int rc; /* 0, or the failure that stops the import */
+    json_t *warnings; /* accepted lines worth a word: a partner on no ladder */
+    int rc;           /* 0, or the failure that stops the import */
     td_error err;
     bool last;     /* a replay's final batch: the daemon catches up after it */
     bool corrects; /* holds a retraction or amendment */
@@ -78,6 +79,10 @@ typedef struct import_run {
     const char *what; /* "event" or "partner" */
     unsigned long lines, accepted, duplicate, rejected;
     json_t *errors;
+    json_t *warnings;
+    /* partner import: the program in force, to warn about partners on no
+     * ladder; NULL without one (read only, shared by the sending threads) */
+    Tierd__GetProgramResponse *program;
     bool progress;
     int in_flight;
     import_slot *slots;
@@ -302,35 +307,73 @@ static void clear_batch(import_batch *b)
     b->bytes = 0;
     b->accepted = b->duplicate = b->rejected = 0;
     json_array_clear(b->errors);
+    json_array_clear(b->warnings);
     b->rc = 0;
     b->last = false;
     b->corrects = false;
 }
 
+static bool is_events(const import_run *r)
+{
+    return strcmp(r->what, "event") == 0;
+}
+
+/* The daemon names an item by its place in the batch ("event 3 (crm/e7):
+ * why", "partner 3 (p-1): why"); the file line says where it is, so the
+ * reason is kept without that prefix. */
+static const char *without_batch_index(const char *reason, uint32_t index)
+{
+    static const char *const kinds[] = {"event ", "partner "};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        size_t kl = strlen(kinds[k]);
+        if (strncmp(reason, kinds[k], kl) != 0)
+            continue;
+        char *end;
+        unsigned long n = strtoul(reason + kl, &end, 10);
+        if (end == reason + kl || n != index || strncmp(end, " (", 2) != 0)
+            continue;
+        const char *close = strstr(end, "): ");
+        if (close && close[3])
+            return close + 3;
+    }
+    return reason;
+}
+
+/* A partner accepted on no ladder: a warning for its line. */
+static void warn_no_ladder(import_run *r, import_batch *b, size_t item)
+{
+    char why[IMPORT_REASON_MAX];
+    const Tierd__Partner *p = &b->partners[item];
+    if (!r->program || !tctl_no_ladder(r->program, p->types, p->n_types, why, sizeof why))
+        return;
+    json_array_append_new(b->warnings,
+                          json_pack("{s:I, s:o, s:o}", "line", (json_int_t)b->line_of[item], "id",
+                                    tctl_str(p->id), "warning", tctl_str(why)));
+}
+
 /* results index the items of a request that started at item `first`. */
-static void count_results(import_batch *b, size_t first, size_t n_sent, Tierd__ItemResult **results,
-                          size_t n_results)
+static void count_results(import_run *r, import_batch *b, size_t first, size_t n_sent,
+                          Tierd__ItemResult **results, size_t n_results)
 {
     for (size_t i = 0; i < n_results; i++) {
         const Tierd__ItemResult *res = results[i];
         switch (res->outcome) {
         case TIERD__OUTCOME__ACCEPTED:
             b->accepted++;
+            if (!is_events(r) && res->index < n_sent)
+                warn_no_ladder(r, b, first + res->index);
             break;
         case TIERD__OUTCOME__DUPLICATE:
             b->duplicate++;
             break;
         default: {
             unsigned long line = res->index < n_sent ? b->line_of[first + res->index] : 0;
-            add_error(b, line, res->id, res->reason && *res->reason ? res->reason : "rejected");
+            add_error(b, line, res->id,
+                      res->reason && *res->reason ? without_batch_index(res->reason, res->index)
+                                                  : "rejected");
         }
         }
     }
-}
-
-static bool is_events(const import_run *r)
-{
-    return strcmp(r->what, "event") == 0;
 }
 
 /* One Ingest or UpsertPartners call for items [lo, hi). */
@@ -353,7 +396,7 @@ static int send_items(import_run *r, td_client *cli, import_batch *b, size_t lo,
         rc = td_client_ingest(cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(b, lo, n, resp->results, resp->n_results);
+                count_results(r, b, lo, n, resp->results, resp->n_results);
             else {
                 b->accepted += resp->accepted;
                 b->duplicate += resp->duplicate;
@@ -369,7 +412,7 @@ static int send_items(import_run *r, td_client *cli, import_batch *b, size_t lo,
         rc = td_client_upsert_partners(cli, &req, &resp, err);
         if (rc == 0) {
             if (resp->n_results)
-                count_results(b, lo, n, resp->results, resp->n_results);
+                count_results(r, b, lo, n, resp->results, resp->n_results);
             else {
                 b->accepted += resp->accepted;
                 b->rejected += resp->rejected;
@@ -469,6 +512,8 @@ static int slot_settle(import_run *r, import_slot *s, td_error *err)
     for (size_t i = 0; i < n; i++)
         json_array_append(r->errors, errs ? errs[i] : json_array_get(b->errors, i));
     free(errs);
+    /* warnings come in answer order, which is the batch's: file order */
+    json_array_extend(r->warnings, b->warnings);
     int rc = b->rc;
     if (rc)
         *err = b->err;
@@ -488,10 +533,12 @@ static void slot_dispatch(import_run *r, import_slot *s)
 /* Sends s's batch. A correction must find the event it corrects, which an
  * earlier line of the file may carry: every batch still in flight is
  * applied first. */
-static int batch_send(import_run *r, import_slot *s, td_error *err)
+static int batch_send(import_run *r, size_t turn, td_error *err)
 {
-    for (int i = 0; s->b.corrects && i < r->in_flight; i++)
-        if (&r->slots[i] != s && slot_settle(r, &r->slots[i], err) != 0)
+    import_slot *s = &r->slots[turn % (size_t)r->in_flight];
+    /* Oldest first, so that outcomes still merge in file order. */
+    for (size_t k = 1; s->b.corrects && k < (size_t)r->in_flight; k++)
+        if (slot_settle(r, &r->slots[(turn + k) % (size_t)r->in_flight], err) != 0)
             return -1;
     slot_dispatch(r, s);
     return 0;
@@ -508,6 +555,7 @@ static int slots_open(import_run *r, td_error *err)
         import_slot *s = &r->slots[i];
         s->run = r;
         s->b.errors = json_array();
+        s->b.warnings = json_array();
         int rc =
             td_client_open(td_client_url(r->t->cli), r->t->token, r->t->timeout_ms, &s->cli, err);
         if (rc)
@@ -535,6 +583,7 @@ static void slots_close(import_run *r)
             td_client_close(s->cli);
         clear_batch(&s->b);
         json_decref(s->b.errors);
+        json_decref(s->b.warnings);
     }
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
@@ -679,12 +728,22 @@ fail:
 static void print_summary(import_run *r)
 {
     if (r->t->json) {
-        tctl_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O}", "lines", (json_int_t)r->lines,
+        tctl_print_json(json_pack("{s:I, s:I, s:I, s:I, s:O, s:O}", "lines", (json_int_t)r->lines,
                                   "accepted", (json_int_t)r->accepted, "duplicate",
                                   (json_int_t)r->duplicate, "rejected", (json_int_t)r->rejected,
-                                  "errors", r->errors));
+                                  "errors", r->errors, "warnings", r->warnings));
         return;
     }
+    size_t nw = json_array_size(r->warnings);
+    for (size_t i = 0; i < nw && i < IMPORT_SHOW_ERRORS; i++) {
+        json_t *w = json_array_get(r->warnings, i);
+        fprintf(stderr, "tierctl: warning: line %ld (%s): %s\n",
+                (long)json_integer_value(json_object_get(w, "line")), get_str(w, "id"),
+                get_str(w, "warning"));
+    }
+    if (nw > IMPORT_SHOW_ERRORS)
+        fprintf(stderr, "tierctl: ... and %zu more warnings (--json lists them all)\n",
+                nw - IMPORT_SHOW_ERRORS);
     size_t n = json_array_size(r->errors);
     for (size_t i = 0; i < n && i < IMPORT_SHOW_ERRORS; i++) {
         json_t *e = json_array_get(r->errors, i);
@@ -733,6 +792,9 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     r->t = t;
     r->what = what;
     r->errors = json_array();
+    r->warnings = json_array();
+    if (strcmp(what, "partner") == 0)
+        r->program = tctl_program_for_warnings(t);
     r->progress = isatty(STDERR_FILENO);
     r->in_flight = in_flight;
     r->opts = opts;
@@ -744,6 +806,7 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
             if (f != stdin)
                 fclose(f);
             json_decref(r->errors);
+            json_decref(r->warnings);
             free(r);
             return TCTL_EXIT_REFUSED;
         }
@@ -783,7 +846,7 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
          * in one request */
         bool full = cur->b.n && cur->b.bytes + (size_t)len > IMPORT_BATCH_BYTES;
         if (full) {
-            if (batch_send(r, cur, &err)) {
+            if (batch_send(r, turn, &err)) {
                 exit_code = -1;
                 break;
             }
@@ -795,7 +858,7 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
         }
         take_line(r, &cur->b, line, (size_t)len);
         if (cur->b.n == IMPORT_BATCH || cur->b.bytes >= IMPORT_BATCH_BYTES) {
-            if (batch_send(r, cur, &err)) {
+            if (batch_send(r, turn, &err)) {
                 exit_code = -1;
                 break;
             }
@@ -826,7 +889,7 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
     if (cur && exit_code == 0 && replay)
         cur->b.last = true; /* sent even when empty: it ends the replay */
     if (cur && exit_code == 0 && (cur->b.n || json_array_size(cur->b.errors) || cur->b.last)) {
-        if (batch_send(r, cur, &err))
+        if (batch_send(r, turn, &err))
             exit_code = -1;
         else
             turn++;
@@ -871,6 +934,9 @@ static int import_file(tctl *t, const char *what, const char *file, int in_fligh
             exit_code = TCTL_EXIT_REFUSED;
     }
     json_decref(r->errors);
+    json_decref(r->warnings);
+    if (r->program)
+        tierd__get_program_response__free_unpacked(r->program, NULL);
     free(r);
     return exit_code;
 }

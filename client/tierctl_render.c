@@ -181,10 +181,11 @@ json_t *tctl_partner_json(const Tierd__PartnerInfo *p)
 
 static json_t *criterion_json(const Tierd__Criterion *c)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "metric", tctl_str(c->metric), "op",
-                     tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
+    return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:b}", "metric", tctl_str(c->metric),
+                     "op", tctl_str(c->op), "value", tctl_num_json(c->value), "threshold",
                      tctl_num_json(c->threshold), "met", c->met, "missing",
-                     tctl_num_json(c->missing), "tier", tctl_str_or_null(c->tier));
+                     tctl_num_json(c->missing), "tier", tctl_str_or_null(c->tier), "percent",
+                     c->percent);
 }
 
 static json_t *criteria_json(Tierd__Criterion **cs, size_t n)
@@ -220,13 +221,23 @@ json_t *tctl_change_json(const Tierd__TierChange *c)
     return o;
 }
 
+/* A threshold, value or distance as the program wrote its threshold: 80%
+ * for a percentage, 250,000 otherwise. */
+static void as_written(double v, bool percent, char *buf, size_t n)
+{
+    if (percent)
+        tctl_percent_human(v, buf, n);
+    else
+        tctl_num_human(v, buf, n);
+}
+
 /* "value" of a criterion for a person: a metric with none says so. */
 static void criterion_value(const Tierd__Criterion *c, char *buf, size_t n)
 {
     if (isnan(c->value))
         snprintf(buf, n, "no value yet");
     else
-        tctl_num_human(c->value, buf, n);
+        as_written(c->value, c->percent, buf, n);
 }
 
 /* A denial or withdrawal leaves the tier where it was: say what was dropped. */
@@ -287,7 +298,7 @@ void tctl_print_change(const Tierd__TierChange *c)
         if (k->met)
             continue;
         char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN];
-        tctl_num_human(k->threshold, th, sizeof th);
+        as_written(k->threshold, k->percent, th, sizeof th);
         criterion_value(k, v, sizeof v);
         printf("    lost %s: %s %s %s not met (%s)\n", tctl_tier_name(c->from_tier), k->metric,
                k->op, th, v);
@@ -338,9 +349,9 @@ static void print_gaps(const Tierd__NextTier *n)
     for (size_t i = 0; i < n->n_gaps; i++) {
         const Tierd__Gap *g = n->gaps[i];
         char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN], from[TCTL_NUM_STRLEN * 3];
-        tctl_num_human(g->threshold, th, sizeof th);
-        tctl_num_human(g->value, v, sizeof v);
-        tctl_num_human(g->missing, m, sizeof m);
+        as_written(g->threshold, g->percent, th, sizeof th);
+        as_written(g->value, g->percent, v, sizeof v);
+        as_written(g->missing, g->percent, m, sizeof m);
         gap_origin(n, g, from, sizeof from);
         if (isnan(g->value))
             printf("  %s needs %s %s %s%s: no value yet\n", n->tier, g->metric,
@@ -356,9 +367,9 @@ static void print_criteria(Tierd__Criterion **cs, size_t n, const char *indent)
     for (size_t i = 0; i < n; i++) {
         const Tierd__Criterion *c = cs[i];
         char th[TCTL_NUM_STRLEN], v[TCTL_NUM_STRLEN], m[TCTL_NUM_STRLEN];
-        tctl_num_human(c->threshold, th, sizeof th);
+        as_written(c->threshold, c->percent, th, sizeof th);
         criterion_value(c, v, sizeof v);
-        tctl_num_human(c->missing, m, sizeof m);
+        as_written(c->missing, c->percent, m, sizeof m);
         printf("%s%s %s %s %s: %s", indent, c->met ? CHECK_MARK : CROSS_MARK, c->metric, c->op, th,
                v);
         if (!c->met && c->missing != 0 && !isnan(c->missing))
@@ -375,11 +386,11 @@ json_t *tctl_explain_json(const char *partner, const Tierd__LadderExplanation *l
         for (size_t i = 0; i < l->next->n_gaps; i++) {
             const Tierd__Gap *g = l->next->gaps[i];
             json_array_append_new(
-                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "metric",
+                gaps, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "metric",
                                 tctl_str(g->metric), "value", tctl_num_json(g->value), "threshold",
                                 tctl_num_json(g->threshold), "missing", tctl_num_json(g->missing),
                                 "op", tctl_str(g->op && *g->op ? g->op : ">="), "tier",
-                                tctl_str_or_null(g->tier), "gate", g->gate));
+                                tctl_str_or_null(g->tier), "gate", g->gate, "percent", g->percent));
         }
         json_decref(next);
         next = json_pack("{s:o, s:o}", "tier", tctl_str(l->next->tier), "gaps", gaps);
@@ -459,4 +470,54 @@ void tctl_print_explain(const Tierd__LadderExplanation *l)
                    l->at_risk->lapses_at <= l->at ? "lapsed" : "lapse", d);
         }
     }
+}
+
+Tierd__GetProgramResponse *tctl_program_for_warnings(tctl *t)
+{
+    Tierd__GetProgramResponse *r = NULL;
+    td_error err;
+    if (td_client_get_program(t->cli, &r, &err) != 0)
+        return NULL;
+    return r;
+}
+
+/* Appends s to buf (at *used) unless it is already among seen[0..*n). */
+static void add_type_once(const char *s, const char **seen, size_t *n, size_t cap, char *buf,
+                          size_t len, size_t *used)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(seen[i], s) == 0)
+            return;
+    if (*n < cap)
+        seen[(*n)++] = s;
+    if (*used < len)
+        *used += (size_t)snprintf(buf + *used, len - *used, "%s%s", *n > 1 ? ", " : "", s);
+}
+
+#define NO_LADDER_TYPES 64
+
+bool tctl_no_ladder(const Tierd__GetProgramResponse *prog, char *const *types, size_t n_types,
+                    char *buf, size_t len)
+{
+    if (!prog || !prog->n_ladders)
+        return false;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        for (size_t k = 0; k < prog->ladders[l]->n_partner_types; k++)
+            for (size_t i = 0; i < n_types; i++)
+                if (strcmp(types[i], prog->ladders[l]->partner_types[k]) == 0)
+                    return false;
+    size_t used = (size_t)snprintf(buf, len, "on no ladder (%s", n_types ? "types: " : "no types");
+    for (size_t i = 0; i < n_types && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", types[i]);
+    if (used < len)
+        used += (size_t)snprintf(buf + used, len - used, "; ladders take: ");
+    const char *seen[NO_LADDER_TYPES];
+    size_t n_seen = 0;
+    for (size_t l = 0; l < prog->n_ladders; l++)
+        for (size_t k = 0; k < prog->ladders[l]->n_partner_types; k++)
+            add_type_once(prog->ladders[l]->partner_types[k], seen, &n_seen, NO_LADDER_TYPES, buf,
+                          len, &used);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+    return true;
 }

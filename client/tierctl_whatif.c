@@ -278,7 +278,10 @@ static void gaps_text(const Tierd__AuditRow *r, bool human, char *buf, size_t n)
     buf[0] = '\0';
     for (size_t g = 0; g < r->n_gaps && used < n; g++) {
         char th[NUM_BUF], miss[NUM_BUF];
-        if (human) {
+        if (human && r->gaps[g]->percent) {
+            tctl_percent_human(r->gaps[g]->threshold, th, sizeof th);
+            tctl_percent_human(r->gaps[g]->missing, miss, sizeof miss);
+        } else if (human) {
             tctl_num_human(r->gaps[g]->threshold, th, sizeof th);
             tctl_num_human(r->gaps[g]->missing, miss, sizeof miss);
         } else {

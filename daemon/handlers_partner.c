@@ -138,6 +138,33 @@ static int parse_where_into(rpc_call *call, const Tierd__ListPartnersRequest *r,
     return 0;
 }
 
+/* ListPartnersRequest.count_remaining: the partners matching the same
+ * filters after `after`, walked a page at a time (one walk of the id-sorted
+ * view; a person asked how many rows a --limit left out). */
+static uint64_t count_matching_after(engine *e, const char *after, const char *ladder,
+                                     const char *tier, const char *benefit, const td_attr *where,
+                                     size_t n_where, td_partner **buf, size_t cap)
+{
+    uint64_t count = 0;
+    char last[TD_MAX_ID + 1];
+    for (bool more = true; more && after;) {
+        td_error lerr = {0};
+        more = false;
+        size_t n = benefit ? engine_partner_list_benefit(e, after, ladder, tier, benefit, buf, cap,
+                                                         &more, &lerr)
+                           : engine_partner_list_where(e, after, ladder, tier, where, n_where, buf,
+                                                       cap, &more, &lerr);
+        count += n;
+        if (!n || lerr.code != TD_OK)
+            break;
+        td_partner_info info;
+        engine_partner_info(buf[n - 1], &info);
+        snprintf(last, sizeof last, "%s", info.id);
+        after = last;
+    }
+    return count;
+}
+
 int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                          td_error *err)
 {
@@ -158,9 +185,13 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
             return td_error_set(err, TD_INVALID_ARGUMENT, "no ladder named '%s'",
                                 pbconv_quote(ladder, TD_MAX_NAME));
         if (tier && strcmp(tier, "unranked") != 0 &&
-            (!td_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0))
-            return td_error_set(err, TD_INVALID_ARGUMENT, "ladder '%s' has no tier '%s'", ladder,
-                                pbconv_quote(tier, TD_MAX_NAME));
+            (!td_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0)) {
+            char names[TD_ERROR_MAX / 2];
+            ladder_tier_names(&prog->ladders[l], names, sizeof names);
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "ladder '%s' has no tier '%s'; its tiers: %s (or unranked)", ladder,
+                                pbconv_quote(tier, TD_MAX_NAME), names);
+        }
     }
     if (after && strnlen(after, TD_MAX_ID + 1) > TD_MAX_ID)
         return td_error_set(err, TD_INVALID_ARGUMENT, "after: longer than %d bytes", TD_MAX_ID);
@@ -192,6 +223,10 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     for (size_t i = 0; i < n; i++)
         out->partners[i] = pbconv_partner_info(call, found[i], false);
     out->next = rpc_strdup(call, more && n ? out->partners[n - 1]->partner->id : "");
+    if (r->count_remaining && more && n)
+        out->remaining = count_matching_after(
+            e, out->next, ladder, tier, benefit, where, r->n_where,
+            rpc_alloc(call, TD_LIST_MAX_LIMIT * sizeof *found), TD_LIST_MAX_LIMIT);
     *resp = &out->base;
     return 0;
 }

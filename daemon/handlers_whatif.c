@@ -209,6 +209,7 @@ static Tierd__AuditRow *audit_row(rpc_call *call, const td_audit_row *a)
         g->value = a->gaps[i].value;
         g->threshold = a->gaps[i].threshold;
         g->missing = a->gaps[i].missing;
+        g->percent = a->gaps[i].percent;
         r->gaps[i] = g;
     }
     return r;

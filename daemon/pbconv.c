@@ -55,6 +55,7 @@ Tierd__Criterion **pbconv_criteria(rpc_call *call, const td_criterion *c, size_t
         k->met = c[i].met;
         k->missing = c[i].missing;
         k->tier = s_or_empty(call, c[i].tier);
+        k->percent = c[i].percent;
         out[i] = k;
     }
     return out;
@@ -214,6 +215,7 @@ Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanatio
             g->op = rpc_strdup(call, cmp_op_str(x->gaps[i].op));
             g->tier = s_or_empty(call, x->gaps[i].tier);
             g->gate = !x->gaps[i].tier;
+            g->percent = x->gaps[i].percent;
             nt->gaps[i] = g;
         }
         le->next = nt;

@@ -444,6 +444,7 @@ void state_change_sink(void *ud, const td_change *c)
         crit[i].met = k->met;
         crit[i].missing = k->missing;
         crit[i].tier = nz(k->tier);
+        crit[i].percent = k->percent;
         critp[i] = &crit[i];
     }
     size_t nb = c->n_gained + c->n_benefits_lost;

@@ -93,9 +93,10 @@ int criteria_add(const program *prog, const expr *x, const double *values, td_cr
         return 0;
     if (x->kind == EXPR_CMP) {
         double v = values[x->metric];
-        return criteria_push(arr, n, cap,
-                             criteria_make(prog, x->metric, x->op, v, x->threshold,
-                                           cmp_holds(x->op, v, x->threshold)));
+        td_criterion c = criteria_make(prog, x->metric, x->op, v, x->threshold,
+                                       cmp_holds(x->op, v, x->threshold));
+        c.percent = x->percent;
+        return criteria_push(arr, n, cap, c);
     }
     if (criteria_add(prog, x->a, values, arr, n, cap) != 0)
         return -1;

@@ -70,9 +70,13 @@ int engine_override_set(engine *e, td_partner *p, const char *ladder, const char
     int t = -1;
     if (tier) {
         t = td_text_ok(tier, TD_MAX_NAME) ? ladder_tier_index(ld, tier) : -1;
-        if (t < 0)
-            return td_error_set(err, TD_NOT_FOUND, "ladder '%s' has no tier '%s'", ld->name,
-                                td_text_ok(tier, TD_MAX_NAME) ? tier : "(invalid)");
+        if (t < 0) {
+            char names[TD_ERROR_MAX / 2];
+            ladder_tier_names(ld, names, sizeof names);
+            return td_error_set(
+                err, TD_NOT_FOUND, "ladder '%s' has no tier '%s'; its tiers: %s (or unranked)",
+                ld->name, td_text_ok(tier, TD_MAX_NAME) ? tier : "(invalid)", names);
+        }
     }
     if (until <= now || until > TD_TIME_MAX)
         return td_error_set(err, TD_INVALID_ARGUMENT,

@@ -65,6 +65,7 @@ typedef struct td_criterion {
     double threshold;
     bool met;
     double missing; /* distance to met; 0 when met, NaN with no value */
+    bool percent;   /* the threshold was written as a percentage (80%) */
     /* The tier whose `when` holds the comparison (a lower one's, on a
      * cumulative ladder, when it is inherited); NULL for the gate. */
     const char *tier;

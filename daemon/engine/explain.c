@@ -79,8 +79,9 @@ static int gaps_collect(const program *prog, const expr *x, bool neg, const doub
         if (met)
             return 0;
         cmp_op op = neg ? cmp_negate(x->op) : x->op;
-        return criteria_push(&out->c, &out->n, &out->cap,
-                             criteria_make(prog, x->metric, op, v, x->threshold, false));
+        td_criterion c = criteria_make(prog, x->metric, op, v, x->threshold, false);
+        c.percent = x->percent;
+        return criteria_push(&out->c, &out->n, &out->cap, c);
     }
     case EXPR_NOT:
         return gaps_collect(prog, x->a, !neg, values, out);

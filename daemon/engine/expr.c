@@ -57,6 +57,7 @@ typedef struct token {
     tok_kind kind;
     size_t start, len;
     cmp_op op;     /* TOK_OP */
+    bool percent;  /* TOK_NUMBER written with '%' */
     double number; /* TOK_NUMBER */
 } token;
 
@@ -199,6 +200,7 @@ static void lex_number(parser *p)
         }
     }
     int scale = -frac;
+    p->tok.percent = i < p->len && s[i] == '%';
     if (i < p->len && (s[i] == 'k' || s[i] == 'M' || s[i] == '%')) {
         scale += s[i] == 'k' ? 3 : s[i] == 'M' ? 6 : -2;
         i++;
@@ -345,6 +347,7 @@ static expr *parse_comparison(parser *p)
     e->metric = metric;
     e->op = op;
     e->threshold = p->tok.number;
+    e->percent = p->tok.percent;
     next(p);
     return e;
 }

@@ -30,6 +30,7 @@ typedef struct expr {
     int metric;         /* CMP: index into the program's metrics */
     cmp_op op;
     double threshold; /* CMP: the number, suffixes applied */
+    bool percent;     /* CMP: written with '%' (80%): shown back as a percentage */
     int column;       /* 1-based source column: the metric (CMP) or keyword */
 } expr;
 

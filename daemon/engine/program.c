@@ -1643,6 +1643,21 @@ int ladder_tier_index(const ladder_def *l, const char *name)
     return -1;
 }
 
+void ladder_tier_names(const ladder_def *l, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; l && i < l->n_tiers; i++) {
+        int w = snprintf(buf + used, n - used, "%s%s", i ? ", " : "",
+                         l->tiers[i].name ? l->tiers[i].name : "");
+        if (w < 0 || (size_t)w >= n - used) {
+            snprintf(buf + (n > 4 ? n - 4 : 0), 4, "...");
+            return;
+        }
+        used += (size_t)w;
+    }
+}
+
 const char *ladder_tier_name(const ladder_def *l, int t)
 {
     return t >= 0 ? l->tiers[t].name : NULL;

@@ -190,6 +190,9 @@ void program_free(program *p);
 int program_metric_index(const program *p, const char *name);
 int program_ladder_index(const program *p, const char *name);
 int ladder_tier_index(const ladder_def *l, const char *name);
+/* "A, B, C": l's tier names lowest first, cut short with "..." when buf
+ * (n >= 4) is too small; for messages naming the valid tiers. */
+void ladder_tier_names(const ladder_def *l, char *buf, size_t n);
 /* Tier t's name, or NULL for t < 0 (unranked). */
 const char *ladder_tier_name(const ladder_def *l, int t);
 /* What holding tier t of l grants (its `grants`); NULL and 0 for t < 0. */

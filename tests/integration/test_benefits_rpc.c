@@ -155,7 +155,9 @@ START_TEST(test_benefits_are_served_and_history_keeps_what_was_gained_then)
     free(out);
     out = harness_tierctl_expect(
         &h, 0, (const char *const[]){"partner", "list", "--benefit", "mdf", NULL});
-    ck_assert_str_eq(out, "p-1\treseller=Specialist\np-4\treseller=Specialist\n");
+    ck_assert_str_eq(out, "partner  reseller\n"
+                          "p-1      Specialist\n"
+                          "p-4      Specialist\n");
     free(out);
     free(harness_tierctl_expect(&h, 1, (const char *const[]){"benefits", "nobody", NULL}));
     free(harness_tierctl_expect(&h, 2, (const char *const[]){"benefits", NULL}));

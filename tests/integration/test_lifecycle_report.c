@@ -208,7 +208,7 @@ START_TEST(test_a_metric_with_no_value_says_so)
     ck_assert(json_is_null(json_object_get(g, "missing")));
     json_decref(x);
     char *text = ctl(&h, 0, (const char *const[]){"explain", "a", NULL});
-    ck_assert_msg(strstr(text, "T4 needs csat >= 0.8: no value yet") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "T4 needs csat >= 80%: no value yet") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "nan") == NULL, "%s", text);
     free(text);
     harness_finish(&h);

@@ -654,8 +654,11 @@ START_TEST(test_partner_import_refuses_event_lines_and_reports_daemon_rejections
     ck_assert_ptr_nonnull(strstr(err_out, "line 3 (p-2): a partner needs at least one type"));
     ck_assert_ptr_nonnull(strstr(err_out, "line 4: \"types\" must be an array"));
     ck_assert_ptr_nonnull(strstr(err_out, "line 5: invalid JSON"));
-    ck_assert_int_eq(f->calls, 1);
-    ck_assert_int_eq((int)f->batch_sizes[0], 2);
+    /* GetProgram first: a partner on no ladder gets a warning */
+    ck_assert_int_eq(f->calls, 2);
+    ck_assert_str_eq(f->methods[0], "GetProgram");
+    ck_assert_str_eq(f->methods[1], "UpsertPartners");
+    ck_assert_int_eq((int)f->batch_sizes[1], 2);
     fake_stop(f);
 }
 END_TEST
