@@ -934,6 +934,28 @@ static int cmd_audit(tctl *t, cmd_args *a);
 static int cmd_kpi(tctl *t, cmd_args *a);
 static int cmd_calibrate(tctl *t, cmd_args *a);
 
+static int cmd_backup(tctl *t, cmd_args *a)
+{
+    return tctl_backup(t, a->pos[0]);
+}
+
+#define EXPORT_USAGE "export partners|events|changes [--since N|T] [--output FILE]"
+
+static int cmd_export_partners(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "partners", NULL, opt(a, "output"), EXPORT_USAGE);
+}
+
+static int cmd_export_events(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "events", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+}
+
+static int cmd_export_changes(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "changes", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+}
+
 static const command commands[] = {
     {NULL, "ping", {NULL}, 0, 0, cmd_ping, "ping"},
     {NULL, "status", {NULL}, 0, 0, cmd_status, "status"},
@@ -1089,6 +1111,17 @@ static const command commands[] = {
      cmd_kpi,
      "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]   (KPI history per "
      "period, from stored snapshots)"},
+    {NULL,
+     "backup",
+     {NULL},
+     1,
+     1,
+     cmd_backup,
+     "backup FILE   (a consistent compacted copy of tierd's store, taken while it runs; admin; "
+     "restore with tierd --restore)"},
+    {"export", "partners", {"output=", NULL}, 0, 0, cmd_export_partners, EXPORT_USAGE},
+    {"export", "events", {"since=", "output=", NULL}, 0, 0, cmd_export_events, EXPORT_USAGE},
+    {"export", "changes", {"since=", "output=", NULL}, 0, 0, cmd_export_changes, EXPORT_USAGE},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",

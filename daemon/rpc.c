@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "backup.h"
 #include "handlers.h"
 #include "state.h"
 #include "tierd.pb-c.h"
@@ -81,6 +82,9 @@ static const rpc_method rpc_methods[] = {
     {"StatsBy", TD_ROLE_READ, false, &tierd__stats_by_request__descriptor, &tierd__stats_by_response__descriptor, handle_stats_by},
     /* KPI history: stored snapshots only (docs/kpi.md). */
     {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
+    /* Backup is admin: the copy holds every partner's facts. Neither mutates. */
+    {"Backup", TD_ROLE_ADMIN, false, &tierd__backup_request__descriptor, &tierd__backup_response__descriptor, handle_backup},
+    {"Export", TD_ROLE_READ, false, &tierd__export_request__descriptor, &tierd__export_response__descriptor, handle_export},
 };
 /* clang-format on */
 
