@@ -34,6 +34,7 @@
 #define BACKUP_SHA256_LEN 32
 #define BACKUP_ID_MAX     32
 #define BACKUP_HASH_BUF   (1u << 20)
+#define BACKUP_NS_PER_MS  1000000u
 
 struct backup {
     tierd *d;
@@ -144,9 +145,14 @@ static void backup_after(uv_work_t *w, int status)
         return; /* kept (with its error) until asked, so the caller learns why */
     }
     b->ready = true;
-    log_info("backup %s ready: %llu bytes, last change %llu, %llu events, in %.2f s", b->id,
-             (unsigned long long)b->info.size, (unsigned long long)b->info.last_sequence,
-             (unsigned long long)b->info.events, (double)(uv_hrtime() - b->started_ns) / 1e9);
+    uint64_t ms = (uv_hrtime() - b->started_ns) / BACKUP_NS_PER_MS;
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_STR("backup", b->id), TD_LOG_NUM("bytes", b->info.size),
+                                TD_LOG_NUM("last_sequence", b->info.last_sequence),
+                                TD_LOG_NUM("events", b->info.events), TD_LOG_NUM("ms", ms)},
+               5, "backup %s ready: %llu bytes, last change %llu, %llu events, in %.2f s", b->id,
+               (unsigned long long)b->info.size, (unsigned long long)b->info.last_sequence,
+               (unsigned long long)b->info.events, (double)ms / 1e3);
 }
 
 static int backup_start(rpc_call *call, backup **out, td_error *err)
@@ -187,7 +193,9 @@ static int backup_start(rpc_call *call, backup **out, td_error *err)
         return td_error_set(err, TD_UNAVAILABLE, "backup: cannot start the copying thread");
     }
     d->backup = b;
-    log_info("backup %s started by %s", b->id, call->actor);
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_STR("backup", b->id), TD_LOG_STR("actor", call->actor)}, 2,
+               "backup %s started by %s", b->id, call->actor);
     *out = b;
     return 0;
 }

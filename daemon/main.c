@@ -47,6 +47,7 @@
 #endif
 
 #define NS_PER_S          1e9
+#define NS_PER_MS         1000000u
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
@@ -483,6 +484,10 @@ static void reload_config(daemon_main *m)
                  log_level_name(fresh->log_level));
         log_set_level(fresh->log_level);
     }
+    if (!m->f.log_format && fresh->log_format != log_get_format()) {
+        log_info("log_format: %s (applied)", fresh->log_format == TD_LOG_JSON ? "json" : "text");
+        log_set_format(fresh->log_format);
+    }
     if (fresh->max_request_bytes != old->max_request_bytes) {
         log_info("max_request_bytes: %zu -> %zu (applied)", old->max_request_bytes,
                  fresh->max_request_bytes);
@@ -607,8 +612,12 @@ static int run(daemon_main *m)
     uint64_t t_open = uv_hrtime();
     if (state_open(d, m->state_dir, &err) != 0)
         return fail(m, "opening the state", &err);
-    log_info("state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
-             (double)(uv_hrtime() - t_open) / NS_PER_S);
+    uint64_t open_ns = uv_hrtime() - t_open;
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_NUM("partners", engine_partner_count(d->engine)),
+                                TD_LOG_NUM("ms", open_ns / NS_PER_MS)},
+               2, "state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
+               (double)open_ns / NS_PER_S);
 
     if (replay_restore(d, &err) != 0)
         return fail(m, "resuming a replayed import", &err);
@@ -639,7 +648,11 @@ static int run(daemon_main *m)
         return fail(m, "signals", &err);
     }
 
-    log_info("tierd %s serving %s (state %s)", TIERD_VERSION, m->listen[0], m->state_dir);
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_STR("version", TIERD_VERSION),
+                                TD_LOG_STR("listen", m->listen[0]),
+                                TD_LOG_STR("state_dir", m->state_dir)},
+               3, "tierd %s serving %s (state %s)", TIERD_VERSION, m->listen[0], m->state_dir);
     notify_ready("serving");
     uv_run(&m->loop, UV_RUN_DEFAULT);
     return 0;
@@ -660,9 +673,15 @@ static int run_restore(daemon_main *m)
         log_error("restore refused: %s", err.message);
         return EXIT_START_FAILED;
     }
-    log_info("restored %s into %s: store format %u, %llu partners, %llu events, last change %llu",
-             m->f.restore, dir, (unsigned)info.format, (unsigned long long)info.partners,
-             (unsigned long long)info.events, (unsigned long long)info.last_sequence);
+    log_fields(
+        TD_LOG_INFO,
+        (td_log_field[]){TD_LOG_STR("file", m->f.restore), TD_LOG_STR("state_dir", dir),
+                         TD_LOG_NUM("format", info.format), TD_LOG_NUM("partners", info.partners),
+                         TD_LOG_NUM("events", info.events),
+                         TD_LOG_NUM("last_sequence", info.last_sequence)},
+        6, "restored %s into %s: store format %u, %llu partners, %llu events, last change %llu",
+        m->f.restore, dir, (unsigned)info.format, (unsigned long long)info.partners,
+        (unsigned long long)info.events, (unsigned long long)info.last_sequence);
     return 0;
 }
 
@@ -705,6 +724,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    td_log_format format;
+    if (m.f.log_format && log_format_parse(m.f.log_format, &format))
+        log_set_format(format); /* before the config, so its errors come out as asked */
     if (uv_loop_init(&m.loop) != 0) {
         fprintf(stderr, "tierd: cannot create the event loop\n");
         return EXIT_START_FAILED;
