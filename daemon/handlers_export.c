@@ -44,10 +44,11 @@ static void set_next(rpc_call *call, Tierd__ExportResponse *out, const void *key
 static int export_partners(rpc_call *call, const Tierd__ExportRequest *r, size_t limit,
                            Tierd__ExportResponse *out, td_error *err)
 {
-    char after[TD_MAX_ID + 1];
-    if (r->after.len > TD_MAX_ID || memchr(r->after.data, 0, r->after.len))
+    char after[TD_MAX_ID + 1] = "";
+    if (r->after.len > TD_MAX_ID || (r->after.len && memchr(r->after.data, 0, r->after.len)))
         return td_error_set(err, TD_INVALID_ARGUMENT, "after: not a partner id");
-    memcpy(after, r->after.data, r->after.len);
+    if (r->after.len)
+        memcpy(after, r->after.data, r->after.len);
     after[r->after.len] = 0;
     td_partner **found = rpc_alloc(call, limit * sizeof *found);
     bool more = false;
