@@ -16,6 +16,7 @@
  * only marked and the after-work callback finishes it. */
 #include "backup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -155,9 +156,30 @@ static void backup_after(uv_work_t *w, int status)
                (unsigned long long)b->info.events, (double)ms / 1e3);
 }
 
+/* Removes copies a tierd that died while handing one out left behind: with
+ * no backup active, every backup-* file in the state dir (which this
+ * process holds the lock of) is such a leftover. */
+static void remove_leftovers(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        if (strncmp(e->d_name, BACKUP_FILE_PREFIX, strlen(BACKUP_FILE_PREFIX)) != 0)
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
+            unlink(path) == 0)
+            log_info("removed %s, a backup copy left by an earlier run", path);
+    }
+    closedir(dp);
+}
+
 static int backup_start(rpc_call *call, backup **out, td_error *err)
 {
     tierd *d = call->d;
+    remove_leftovers(d->state_dir);
     int rc = store_copy_ready(d->store, err);
     if (rc)
         return rc;

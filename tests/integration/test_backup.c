@@ -491,6 +491,12 @@ START_TEST(test_backup_and_restore_refuse_what_they_must_and_say_why)
     free(err);
     HARNESS_TIERCTL_OK(&h, "export", "partners");
 
+    /* A copy an earlier run left behind goes with the next backup. */
+    char leftover[HARNESS_PATH_MAX + 32];
+    snprintf(leftover, sizeof leftover, "%s/backup-OLD123", h.state);
+    FILE *lf = fopen(leftover, "w");
+    ck_assert_ptr_nonnull(lf);
+    fclose(lf);
     h.token = TOKEN_ADMIN;
     snprintf(file, sizeof file, "%s/good.mdb", h.work);
     json_decref(backup_json(&h, file));
@@ -545,7 +551,7 @@ START_TEST(test_backup_and_restore_refuse_what_they_must_and_say_why)
     rc = RUN_TIERD(&dst, &err, "--restore", file, "--state-dir", dst.state, "--force");
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
-    /* The copy does not stay in the source's state dir. */
+    /* Neither the copy nor the leftover stays in the source's state dir. */
     char *ls = NULL;
     {
         char cmd[HARNESS_PATH_MAX + 64];
