@@ -19,16 +19,16 @@
 #define BENCH_BATCH    1000
 #define BENCH_CMD_MAX  4096
 
-static int ingest(td_client *c, unsigned long long events)
+static int ingest(td_client *c, unsigned long long first, unsigned long long events)
 {
     Tierd__Event *evs = calloc(BENCH_BATCH, sizeof *evs);
     Tierd__Event **ptrs = calloc(BENCH_BATCH, sizeof *ptrs);
     event_text *txt = calloc(BENCH_BATCH, sizeof *txt);
     if (!evs || !ptrs || !txt)
         return -1;
-    for (unsigned long long from = 0; from < events; from += BENCH_BATCH) {
+    for (unsigned long long from = first; from < first + events; from += BENCH_BATCH) {
         size_t n = 0;
-        for (; n < BENCH_BATCH && from + n < events; n++) {
+        for (; n < BENCH_BATCH && from + n < first + events; n++) {
             unsigned long long k = from + n;
             tierd__event__init(&evs[n]);
             snprintf(txt[n].id, sizeof txt[n].id, "ev-%010llu", k);
@@ -88,13 +88,12 @@ int main(int argc, char **argv)
         return 1;
     }
     double t0 = bench_now_s();
-    if (ingest(c, events) != 0) {
+    if (ingest(c, 0, events) != 0) {
         bench_daemon_stop(&b);
         return 1;
     }
     printf("ingested %llu events over %llu partners in %.1f s\n", events, BENCH_PARTNERS,
            bench_now_s() - t0);
-    td_client_close(c);
 
     char file[BENCH_DIR_MAX + 32], out[BENCH_DIR_MAX + 32], restored[BENCH_DIR_MAX + 32];
     char cmd[BENCH_CMD_MAX];
@@ -114,13 +113,35 @@ int main(int argc, char **argv)
     printf("backup: %.2f s, %.1f MB (live store file %.1f MB)\n", t_backup, st.st_size / 1e6,
            live.st_size / 1e6);
 
+    /* Ingest with and without a backup being made beside it. */
+    unsigned long long extra = events / 10;
+    t0 = bench_now_s();
+    if (ingest(c, events, extra) != 0)
+        return 1;
+    double alone = bench_now_s() - t0;
+    char file2[BENCH_DIR_MAX + 32];
+    snprintf(file2, sizeof file2, "%s/backup2.mdb", b.dir);
+    snprintf(cmd, sizeof cmd, "%s --url %s --timeout 60000 backup %s > /dev/null",
+             BENCH_TIERCTL_BIN, b.url, file2);
+    FILE *bg = popen(cmd, "r");
+    t0 = bench_now_s();
+    if (!bg || ingest(c, events + extra, extra) != 0)
+        return 1;
+    double beside = bench_now_s() - t0;
+    pclose(bg);
+    printf("ingest of %llu more events: %.0f events/s alone, %.0f events/s while a backup is "
+           "made\n",
+           extra, extra / alone, extra / beside);
+    td_client_close(c);
+
     snprintf(cmd, sizeof cmd, "%s --restore %s --state-dir %s", BENCH_TIERD_BIN, file, restored);
     printf("restore: %.2f s\n", run(cmd));
 
     snprintf(cmd, sizeof cmd, "%s --url %s --timeout 60000 export events > %s", BENCH_TIERCTL_BIN,
              b.url, out);
     double t_export = run(cmd);
-    printf("export events: %.2f s, %.0f lines/s\n", t_export, events / t_export);
+    double lines = (double)(events + 2 * extra);
+    printf("export events: %.2f s, %.0f lines/s\n", t_export, lines / t_export);
     snprintf(cmd, sizeof cmd, "%s --url %s --timeout 60000 export changes > /dev/null",
              BENCH_TIERCTL_BIN, b.url);
     printf("export changes: %.2f s\n", run(cmd));
