@@ -1066,6 +1066,28 @@ static int cmd_calibrate(tctl *t, cmd_args *a);
 static int cmd_help(tctl *t, cmd_args *a);
 static int cmd_version(tctl *t, cmd_args *a);
 
+static int cmd_backup(tctl *t, cmd_args *a)
+{
+    return tctl_backup(t, a->pos[0]);
+}
+
+#define EXPORT_USAGE "export partners|events|changes [--since N|T] [--output FILE]"
+
+static int cmd_export_partners(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "partners", NULL, opt(a, "output"), EXPORT_USAGE);
+}
+
+static int cmd_export_events(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "events", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+}
+
+static int cmd_export_changes(tctl *t, cmd_args *a)
+{
+    return tctl_export(t, "changes", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+}
+
 /* The command table: one row per command, or per subcommand of a group
  * (a group's rows stay together). Everything a person sees about a command
  * comes from its row: `tierctl --help` (summary), `tierctl help CMD [SUB]`
@@ -1315,6 +1337,36 @@ static const command commands[] = {
      .usage = "metrics",
      .summary = "tierd's metrics in the Prometheus text format (docs/metrics.md)",
      .examples = "metrics\nmetrics | grep '^tierd_partners'"},
+    {.name = "backup",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cmd_backup,
+     .usage = "backup FILE",
+     .summary = "a consistent compacted copy of tierd's store, taken while it runs (admin)",
+     .details = "FILE is written atomically and checked against tierd's SHA-256.\n"
+                "Restore with: tierd --restore FILE --state-dir DIR [--force].",
+     .examples = "backup /backups/tierd-2026-11-27.mdb\n--json backup tierd.mdb"},
+    {.group = "export",
+     .name = "partners",
+     .opts = {"output=", NULL},
+     .run = cmd_export_partners,
+     .usage = EXPORT_USAGE,
+     .summary = "every partner as NDJSON that `partner import` reads back",
+     .examples = "export partners > partners.ndjson\nexport partners --output partners.ndjson"},
+    {.group = "export",
+     .name = "events",
+     .opts = {"since=", "output=", NULL},
+     .run = cmd_export_events,
+     .usage = EXPORT_USAGE,
+     .summary = "every event (with its corrections) as NDJSON that `event import` reads back",
+     .examples = "export events --output events.ndjson\nexport events --since 2026-01-01"},
+    {.group = "export",
+     .name = "changes",
+     .opts = {"since=", "output=", NULL},
+     .run = cmd_export_changes,
+     .usage = EXPORT_USAGE,
+     .summary = "tier changes as NDJSON, in sequence order",
+     .examples = "export changes --since 1200"},
     {.group = "clock",
      .name = "show",
      .run = cmd_clock_show,

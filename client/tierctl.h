@@ -149,4 +149,13 @@ int tctl_kpi(tctl *t, const char *from, const char *to, const char *ladder, cons
 int tctl_calibrate(tctl *t, const char *ladder, const char *target, const char *metric,
                    tctl_format fmt, const char *usage);
 
+/* tierctl backup FILE (tierctl_backup.c): the Backup RPC into FILE,
+ * written atomically and checked against tierd's size and SHA-256. */
+int tctl_backup(tctl *t, const char *file);
+/* tierctl export KIND (tierctl_export.c): NDJSON on stdout, or into output
+ * (written atomically); since is a sequence or time for changes, a time
+ * for events, NULL for all. */
+int tctl_export(tctl *t, const char *kind, const char *since, const char *output,
+                const char *usage);
+
 #endif

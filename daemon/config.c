@@ -284,13 +284,22 @@ static int config_key(td_yaml *r, const char *key, yaml_node_t *k, yaml_node_t *
         c->log_level_set = true;
         return rc;
     }
+    if (strcmp(key, "log_format") == 0) {
+        const char *s = NULL;
+        int rc = config_scalar(r, v, key, &s);
+        if (rc == 0 && !log_format_parse(s, &c->log_format))
+            return config_problem(r, v, "log_format must be text or json");
+        return rc;
+    }
     if (strcmp(key, "plugin_dir") == 0 || strcmp(key, "connectors") == 0)
         return 0; /* connectors_conf_parse reads these */
-    return config_problem(r, k,
-                          "unknown key '%.64s' (state_dir, listen, publish, publish_public, "
-                          "allow_remote, tokens, program, log_level, max_request_bytes, watchdog, "
-                          "plugin_dir, connectors)",
-                          key);
+    return config_problem(
+        r, k,
+        "unknown key '%.64s' (state_dir, listen, publish, publish_public, "
+        "allow_remote, tokens, program, log_level, log_format, max_request_bytes, "
+        "watchdog, "
+        "plugin_dir, connectors)",
+        key);
 }
 
 td_config *config_new_default(void)

@@ -43,6 +43,7 @@ typedef struct td_config {
     char *program; /* NULL: none */
     td_log_level log_level;
     bool log_level_set;
+    td_log_format log_format; /* text (default) or json */
     size_t max_request_bytes;
     bool watchdog; /* send WATCHDOG=1 when systemd asks for it */
     td_connectors_conf connectors;

@@ -17,6 +17,7 @@
 typedef struct td_config td_config;
 typedef struct server server;
 typedef struct state state;
+typedef struct backup backup;
 
 typedef struct tierd {
     uv_loop_t *loop;
@@ -29,6 +30,7 @@ typedef struct tierd {
     struct connectors *connectors; /* supervised connector children, or NULL */
     struct timers *timers;         /* window-edge re-evaluation, or NULL */
     struct metrics *metrics;       /* counters for the Metrics method (metrics.h), or NULL */
+    backup *backup;                /* the backup being made or handed out (backup.h), or NULL */
     const char *state_dir;
     td_time started;
     bool fake_clock;

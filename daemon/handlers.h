@@ -87,6 +87,10 @@ int handle_list_benefit_holders(rpc_call *call, const ProtobufCMessage *req,
 /* ---- KPI history (handlers_kpi.c): Kpi, read only (docs/kpi.md) ---- */
 int handle_kpi(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp, td_error *err);
 
+/* ---- export (handlers_export.c): Export, read only ---- */
+int handle_export(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                  td_error *err);
+
 /* ---- connector cursors (handlers_cursor.c) ---- */
 
 /* GetCursor: the connector's committed cursor ("" when none). */

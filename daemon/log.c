@@ -11,16 +11,22 @@
  * \xNN per byte. A message that held several lines (program diagnostics)
  * therefore reads as one line with \n between its parts.
  *
+ * The json format builds each line with jansson (escaping is jansson's),
+ * from the message and field values already escaped as above, so a line
+ * is valid UTF-8 JSON whatever they held.
+ *
  * The threshold is process state rather than a tierd field because log
  * lines come from places (config parsing, start-up) that run before the
  * daemon context exists. */
 #include "log.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "text.h"
 
@@ -40,6 +46,35 @@ static const struct {
 };
 
 static td_log_level log_threshold = TD_LOG_DEFAULT_LEVEL;
+static td_log_format log_format = TD_LOG_TEXT;
+
+#define LOG_TIME_MAX           40
+#define LOG_MS_PER_S           1000
+#define LOG_NS_PER_MS          1000000L
+#define LOG_NUM_MAX            32
+#define LOG_FIELD_ESCAPE       (TD_LOG_FIELD_VALUE_MAX * LOG_ESCAPE_MAX + 1)
+#define TD_LOG_FIELD_VALUE_MAX 512 /* bytes of a field value kept */
+
+void log_set_format(td_log_format format)
+{
+    log_format = format;
+}
+
+td_log_format log_get_format(void)
+{
+    return log_format;
+}
+
+bool log_format_parse(const char *s, td_log_format *out)
+{
+    if (s && strcmp(s, "text") == 0)
+        *out = TD_LOG_TEXT;
+    else if (s && strcmp(s, "json") == 0)
+        *out = TD_LOG_JSON;
+    else
+        return false;
+    return true;
+}
 
 void log_set_level(td_log_level level)
 {
@@ -104,20 +139,95 @@ static void log_escape(const char *s, char *out)
     out[o] = 0;
 }
 
-void log_msg(td_log_level level, const char *fmt, ...)
+/* "2026-11-27T18:31:54.123Z": the wall clock, whatever the daemon's. */
+static void log_time(char *buf, size_t n)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + len, n - len, ".%03ldZ", ts.tv_nsec / LOG_NS_PER_MS);
+}
+
+/* Writes one line: the escaped message and fields in the format chosen. */
+static void log_write(td_log_level level, const char *safe, const td_log_field *fields, size_t n)
+{
+    const char *prefix_fmt = getenv("JOURNAL_STREAM") != NULL ? "<%d>" : NULL;
+    char prefix[8] = "";
+    if (prefix_fmt)
+        snprintf(prefix, sizeof prefix, prefix_fmt, log_levels[level].priority);
+    if (n > TD_LOG_FIELDS_MAX)
+        n = TD_LOG_FIELDS_MAX;
+    if (log_format == TD_LOG_JSON) {
+        char when[LOG_TIME_MAX];
+        log_time(when, sizeof when);
+        json_t *f = json_object();
+        for (size_t i = 0; f && i < n; i++) {
+            char value[LOG_FIELD_ESCAPE], cut[TD_LOG_FIELD_VALUE_MAX + 1];
+            if (fields[i].str) {
+                snprintf(cut, sizeof cut, "%s", fields[i].str);
+                log_escape(cut, value);
+                json_object_set_new(f, fields[i].key, json_string(value));
+            } else {
+                json_object_set_new(f, fields[i].key, json_integer(fields[i].num));
+            }
+        }
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o*}", "time", when, "level",
+                              log_levels[level].name, "message", safe, "fields", f);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (line)
+            fprintf(stderr, "%s%s\n", prefix, line);
+        else /* out of memory: the line still goes out, as text */
+            fprintf(stderr, "%stierd: %s: %s\n", prefix, log_levels[level].name, safe);
+        free(line);
+        json_decref(o);
+        return;
+    }
+    char tail[LOG_ESCAPED_MAX] = "";
+    size_t t = 0;
+    for (size_t i = 0; i < n && t < sizeof tail; i++) {
+        char value[LOG_FIELD_ESCAPE], cut[TD_LOG_FIELD_VALUE_MAX + 1], num[LOG_NUM_MAX];
+        if (fields[i].str) {
+            snprintf(cut, sizeof cut, "%s", fields[i].str);
+            log_escape(cut, value);
+        } else {
+            snprintf(num, sizeof num, "%lld", fields[i].num);
+            snprintf(value, sizeof value, "%s", num);
+        }
+        int w = snprintf(tail + t, sizeof tail - t, " %s=%s", fields[i].key, value);
+        t += w > 0 ? (size_t)w : 0;
+    }
+    if (prefix_fmt)
+        fprintf(stderr, "%s%s%s\n", prefix, safe, tail);
+    else
+        fprintf(stderr, "tierd: %s: %s%s\n", log_levels[level].name, safe, tail);
+}
+
+static void log_vfields(td_log_level level, const td_log_field *fields, size_t n, const char *fmt,
+                        va_list ap)
 {
     if (level > log_threshold || level > TD_LOG_DEBUG)
         return;
     char line[LOG_LINE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     char safe[LOG_ESCAPED_MAX];
     log_escape(line, safe);
-    /* journald reads the "<N>" prefix as the line's priority. */
-    if (getenv("JOURNAL_STREAM") != NULL)
-        fprintf(stderr, "<%d>%s\n", log_levels[level].priority, safe);
-    else
-        fprintf(stderr, "tierd: %s: %s\n", log_levels[level].name, safe);
+    log_write(level, safe, fields, n);
+}
+
+void log_fields(td_log_level level, const td_log_field *fields, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vfields(level, fields, n, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg(td_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vfields(level, NULL, 0, fmt, ap);
+    va_end(ap);
 }

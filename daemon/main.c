@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "config.h"
 #include "connectors.h"
 #include "daemon.h"
@@ -47,6 +48,7 @@
 #endif
 
 #define NS_PER_S          1e9
+#define NS_PER_MS         1000000u
 #define EXIT_START_FAILED 1
 #define EXIT_USAGE        2
 #define STATE_DIR_MODE    0750
@@ -64,6 +66,9 @@ typedef struct flags {
     const char *program;
     const char *fake_clock;
     const char *log_level;
+    const char *log_format;
+    const char *restore; /* --restore FILE: put a backup in place and exit */
+    bool force;          /* --restore over a state dir holding a store */
 } flags;
 
 /* Everything main owns for the life of the process. */
@@ -89,7 +94,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: tierd [-c tierd.yaml] [--state-dir DIR] [--listen URL]... [--publish URL]...\n"
             "             [--program FILE] [--fake-clock TIME] [--foreground]\n"
-            "             [--log-level error|warning|info|debug] [--version] [--help]\n");
+            "             [--log-level error|warning|info|debug] [--log-format text|json]\n"
+            "             [--version] [--help]\n"
+            "       tierd --restore FILE [--state-dir DIR] [--force]\n");
 }
 
 /* ---- flags ----------------------------------------------------------------- */
@@ -104,6 +111,9 @@ static int parse_flags(int argc, char **argv, flags *f)
         OPT_FAKE_CLOCK,
         OPT_FOREGROUND,
         OPT_LOG_LEVEL,
+        OPT_LOG_FORMAT,
+        OPT_RESTORE,
+        OPT_FORCE,
         OPT_VERSION,
         OPT_HELP
     };
@@ -116,6 +126,9 @@ static int parse_flags(int argc, char **argv, flags *f)
         {"fake-clock", required_argument, NULL, OPT_FAKE_CLOCK},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"restore", required_argument, NULL, OPT_RESTORE},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -153,6 +166,15 @@ static int parse_flags(int argc, char **argv, flags *f)
         case OPT_LOG_LEVEL:
             f->log_level = optarg;
             break;
+        case OPT_LOG_FORMAT:
+            f->log_format = optarg;
+            break;
+        case OPT_RESTORE:
+            f->restore = optarg;
+            break;
+        case OPT_FORCE:
+            f->force = true;
+            break;
         case OPT_VERSION:
             printf("tierd %s\n", TIERD_VERSION);
             exit(0);
@@ -172,6 +194,15 @@ static int parse_flags(int argc, char **argv, flags *f)
     td_log_level level;
     if (f->log_level && !log_level_parse(f->log_level, &level)) {
         fprintf(stderr, "tierd: --log-level must be error, warning, info or debug\n");
+        return -1;
+    }
+    td_log_format format;
+    if (f->log_format && !log_format_parse(f->log_format, &format)) {
+        fprintf(stderr, "tierd: --log-format must be text or json\n");
+        return -1;
+    }
+    if (f->force && !f->restore) {
+        fprintf(stderr, "tierd: --force goes with --restore\n");
         return -1;
     }
     return 0;
@@ -381,6 +412,7 @@ static void stop(daemon_main *m, const char *why)
     m->d.connectors = NULL;
     timers_close(m->d.timers);
     m->d.timers = NULL;
+    backup_close(&m->d);
     uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_hup, on_handle_closed);
@@ -452,6 +484,10 @@ static void reload_config(daemon_main *m)
         log_info("log_level: %s -> %s (applied)", log_level_name(log_get_level()),
                  log_level_name(fresh->log_level));
         log_set_level(fresh->log_level);
+    }
+    if (!m->f.log_format && fresh->log_format != log_get_format()) {
+        log_info("log_format: %s (applied)", fresh->log_format == TD_LOG_JSON ? "json" : "text");
+        log_set_format(fresh->log_format);
     }
     if (fresh->max_request_bytes != old->max_request_bytes) {
         log_info("max_request_bytes: %zu -> %zu (applied)", old->max_request_bytes,
@@ -539,6 +575,8 @@ static int fail(daemon_main *m, const char *what, const td_error *err)
     return EXIT_START_FAILED;
 }
 
+static int run_restore(daemon_main *m);
+
 static int run(daemon_main *m)
 {
     td_error err = {0};
@@ -555,6 +593,12 @@ static int run(daemon_main *m)
     if (m->f.log_level)
         log_level_parse(m->f.log_level, &level);
     log_set_level(level);
+    td_log_format format = d->config->log_format;
+    if (m->f.log_format)
+        log_format_parse(m->f.log_format, &format);
+    log_set_format(format);
+    if (m->f.restore)
+        return run_restore(m);
 
     if (m->f.fake_clock) {
         if (td_time_parse(m->f.fake_clock, &d->fake_now, &err) != 0)
@@ -570,8 +614,12 @@ static int run(daemon_main *m)
     uint64_t t_open = uv_hrtime();
     if (state_open(d, m->state_dir, &err) != 0)
         return fail(m, "opening the state", &err);
-    log_info("state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
-             (double)(uv_hrtime() - t_open) / NS_PER_S);
+    uint64_t open_ns = uv_hrtime() - t_open;
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_NUM("partners", engine_partner_count(d->engine)),
+                                TD_LOG_NUM("ms", open_ns / NS_PER_MS)},
+               2, "state restored: %zu partners in %.2f s", engine_partner_count(d->engine),
+               (double)open_ns / NS_PER_S);
 
     if (replay_restore(d, &err) != 0)
         return fail(m, "resuming a replayed import", &err);
@@ -602,9 +650,40 @@ static int run(daemon_main *m)
         return fail(m, "signals", &err);
     }
 
-    log_info("tierd %s serving %s (state %s)", TIERD_VERSION, m->listen[0], m->state_dir);
+    log_fields(TD_LOG_INFO,
+               (td_log_field[]){TD_LOG_STR("version", TIERD_VERSION),
+                                TD_LOG_STR("listen", m->listen[0]),
+                                TD_LOG_STR("state_dir", m->state_dir)},
+               3, "tierd %s serving %s (state %s)", TIERD_VERSION, m->listen[0], m->state_dir);
     notify_ready("serving");
     uv_run(&m->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+/* tierd --restore FILE: checks FILE, puts it in place as the state dir's
+ * store (store_install_copy) and exits; the daemon does not start. */
+static int run_restore(daemon_main *m)
+{
+    td_error err = {0};
+    const char *dir = m->f.state_dir ? m->f.state_dir : m->d.config->state_dir;
+    if (!dir)
+        dir = getenv(TD_STATE_DIR_ENV);
+    if (!dir || !*dir)
+        dir = TD_DEFAULT_STATE_DIR;
+    store_file_info info;
+    if (store_install_copy(m->f.restore, dir, m->f.force, &info, &err) != 0) {
+        log_error("restore refused: %s", err.message);
+        return EXIT_START_FAILED;
+    }
+    log_fields(
+        TD_LOG_INFO,
+        (td_log_field[]){TD_LOG_STR("file", m->f.restore), TD_LOG_STR("state_dir", dir),
+                         TD_LOG_NUM("format", info.format), TD_LOG_NUM("partners", info.partners),
+                         TD_LOG_NUM("events", info.events),
+                         TD_LOG_NUM("last_sequence", info.last_sequence)},
+        6, "restored %s into %s: store format %u, %llu partners, %llu events, last change %llu",
+        m->f.restore, dir, (unsigned)info.format, (unsigned long long)info.partners,
+        (unsigned long long)info.events, (unsigned long long)info.last_sequence);
     return 0;
 }
 
@@ -617,6 +696,7 @@ static void shut_down(daemon_main *m)
         server_close(m->d.server);
         connectors_stop(m->d.connectors);
         timers_close(m->d.timers);
+        backup_close(&m->d);
         if (m->sig_term.data)
             uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
         if (m->sig_int.data)
@@ -647,6 +727,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    td_log_format format;
+    if (m.f.log_format && log_format_parse(m.f.log_format, &format))
+        log_set_format(format); /* before the config, so its errors come out as asked */
     if (uv_loop_init(&m.loop) != 0) {
         fprintf(stderr, "tierd: cannot create the event loop\n");
         return EXIT_START_FAILED;
@@ -654,7 +737,7 @@ int main(int argc, char **argv)
     m.d.loop = &m.loop;
     int status = run(&m);
     shut_down(&m);
-    if (status == 0)
+    if (status == 0 && !m.f.restore)
         log_info("stopped");
     return status;
 }

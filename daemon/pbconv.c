@@ -128,7 +128,7 @@ Tierd__Benefit **pbconv_benefits(rpc_call *call, const td_partner *p, size_t *n)
     return out;
 }
 
-Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk)
+Tierd__Partner *pbconv_partner(rpc_call *call, const td_partner *p)
 {
     td_partner_info info;
     engine_partner_info(p, &info);
@@ -152,6 +152,14 @@ Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, boo
         a->value = s_or_empty(call, attrs[i].value);
         pp->attrs[i] = a;
     }
+    return pp;
+}
+
+Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk)
+{
+    td_partner_info info;
+    engine_partner_info(p, &info);
+    Tierd__Partner *pp = pbconv_partner(call, p);
     Tierd__PartnerInfo *out = rpc_alloc(call, sizeof *out);
     tierd__partner_info__init(out);
     out->partner = pp;
@@ -249,4 +257,10 @@ Tierd__TierChange *pbconv_tier_change(rpc_call *call, const uint8_t *pb, size_t 
 {
     ProtobufCAllocator a = {.alloc = arena_alloc, .free = arena_free, .allocator_data = call};
     return tierd__tier_change__unpack(&a, len, pb);
+}
+
+Tierd__Event *pbconv_event(rpc_call *call, const uint8_t *pb, size_t len)
+{
+    ProtobufCAllocator a = {.alloc = arena_alloc, .free = arena_free, .allocator_data = call};
+    return tierd__event__unpack(&a, len, pb);
 }

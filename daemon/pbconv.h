@@ -42,11 +42,15 @@ Tierd__TierState **pbconv_tiers(rpc_call *call, const td_partner *p, bool at_ris
 /* The benefits p holds on every ladder it sits on (engine_partner_benefits);
  * *n gets the count. */
 Tierd__Benefit **pbconv_benefits(rpc_call *call, const td_partner *p, size_t *n);
+/* The partner as imports and upserts carry it: id, name, types, attrs. */
+Tierd__Partner *pbconv_partner(rpc_call *call, const td_partner *p);
 /* at_risk as for pbconv_tiers. */
 Tierd__PartnerInfo *pbconv_partner_info(rpc_call *call, const td_partner *p, bool at_risk);
 Tierd__LadderExplanation *pbconv_explanation(rpc_call *call, const td_explanation *x);
 /* An arena copy of an unpacked message's bytes decoded again: used for
  * records read from the store (History, ListChanges). NULL on damage. */
 Tierd__TierChange *pbconv_tier_change(rpc_call *call, const uint8_t *pb, size_t len);
+/* The same for an event record's encoded tierd.Event (Export). */
+Tierd__Event *pbconv_event(rpc_call *call, const uint8_t *pb, size_t len);
 
 #endif

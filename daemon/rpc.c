@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "backup.h"
 #include "handlers.h"
 #include "state.h"
 #include "tierd.pb-c.h"
@@ -83,6 +84,9 @@ static const rpc_method rpc_methods[] = {
     {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
     /* Prometheus text (docs/metrics.md). */
     {"Metrics", TD_ROLE_READ, false, &tierd__empty__descriptor, &tierd__metrics_response__descriptor, handle_metrics},
+    /* Backup is admin: the copy holds every partner's facts. Neither mutates. */
+    {"Backup", TD_ROLE_ADMIN, false, &tierd__backup_request__descriptor, &tierd__backup_response__descriptor, handle_backup},
+    {"Export", TD_ROLE_READ, false, &tierd__export_request__descriptor, &tierd__export_response__descriptor, handle_export},
 };
 /* clang-format on */
 

@@ -101,6 +101,10 @@ struct store {
 
     size_t map_size, map_max;
     bool grow_wanted;
+    /* Another thread reads the environment (a backup copy): the map may
+     * neither move (grow) nor be closed (reopen) until it is done. Set and
+     * read on the loop's thread only. */
+    bool map_held;
 };
 
 /* ---- helpers ---- */
@@ -653,7 +657,7 @@ void store_close(store *s)
  * between turns: when the map is mostly used or the last turn hit its end. */
 static void maybe_grow(store *s)
 {
-    if (s->map_size >= s->map_max)
+    if (s->map_size >= s->map_max || s->map_held)
         return;
     MDB_envinfo info;
     MDB_stat st;
@@ -677,6 +681,11 @@ static void maybe_grow(store *s)
  * writes back once space returns, with no restart of the daemon. */
 static int reopen_env(store *s, td_error *err)
 {
+    if (s->map_held)
+        return td_error_set(err, TD_UNAVAILABLE,
+                            "state dir %s: the store cannot be reopened while a backup is being "
+                            "copied; try again when it is done",
+                            s->dir);
     drop_rtxn(s);
     if (s->env)
         mdb_env_close(s->env);
@@ -1154,6 +1163,23 @@ int store_put_event(store *s, const char *source, const char *id, const uint8_t 
 #define STORE_EVENT_MAGIC_LEN 4
 #define STORE_EVENT_HEAD      (STORE_EVENT_MAGIC_LEN + 2 * STORE_SEQ_BYTES + 1)
 
+/* Splits a stored event record into its meta and encoded event. */
+static void event_record(const uint8_t *v, size_t n, store_event_meta *meta, const uint8_t **pb,
+                         size_t *len)
+{
+    *meta = (store_event_meta){0};
+    *pb = v;
+    *len = n;
+    if (n >= STORE_EVENT_HEAD && memcmp(v, STORE_EVENT_MAGIC, STORE_EVENT_MAGIC_LEN) == 0) {
+        meta->added = be64_get(v + STORE_EVENT_MAGIC_LEN);
+        meta->revision = be64_get(v + STORE_EVENT_MAGIC_LEN + STORE_SEQ_BYTES);
+        meta->retracted = v[STORE_EVENT_HEAD - 1] & 1;
+        meta->kept = true;
+        *pb = v + STORE_EVENT_HEAD;
+        *len = n - STORE_EVENT_HEAD;
+    }
+}
+
 int store_get_event(store *s, const char *source, const char *id, store_event_meta *meta,
                     uint8_t **pb, size_t *len, td_error *err)
 {
@@ -1167,17 +1193,12 @@ int store_get_event(store *s, const char *source, const char *id, store_event_me
     rc = get_copy(s, s->events, key, klen, &v, &n, "reading an event", err);
     if (rc)
         return rc;
-    *meta = (store_event_meta){0};
-    if (n >= STORE_EVENT_HEAD && memcmp(v, STORE_EVENT_MAGIC, STORE_EVENT_MAGIC_LEN) == 0) {
-        meta->added = be64_get(v + STORE_EVENT_MAGIC_LEN);
-        meta->revision = be64_get(v + STORE_EVENT_MAGIC_LEN + STORE_SEQ_BYTES);
-        meta->retracted = v[STORE_EVENT_HEAD - 1] & 1;
-        meta->kept = true;
-        memmove(v, v + STORE_EVENT_HEAD, n - STORE_EVENT_HEAD);
-        n -= STORE_EVENT_HEAD;
-    }
+    const uint8_t *body;
+    size_t blen;
+    event_record(v, n, meta, &body, &blen);
+    memmove(v, body, blen);
     *pb = v;
-    *len = n;
+    *len = blen;
     return 0;
 }
 
@@ -1850,4 +1871,297 @@ int store_put_kpi_activity(store *s, const char *partner, uint64_t events, bool 
     v[STORE_SEQ_BYTES] = active ? 1 : 0;
     return put(s, s->kpi_activity, partner, strlen(partner), v, sizeof v, 0, "writing KPI activity",
                err);
+}
+
+/* ---- events in key order (export) ---- */
+
+struct event_walk {
+    const void *after;
+    size_t after_len;
+    store_event_fn fn;
+    void *ud;
+    int rc;
+};
+
+static int visit_event(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct event_walk *w = ud;
+    if (w->after_len && k->mv_size == w->after_len &&
+        memcmp(k->mv_data, w->after, w->after_len) == 0)
+        return 0;
+    /* source "\0" id: each copied out so the callback gets C strings. */
+    char source[STORE_MAX_KEY + 1], id[STORE_MAX_KEY + 1];
+    const char *key = k->mv_data;
+    size_t slen = strnlen(key, k->mv_size);
+    if (slen == k->mv_size || k->mv_size > STORE_MAX_KEY) {
+        w->rc = -TD_DATA_LOSS;
+        return 1;
+    }
+    memcpy(source, key, slen);
+    source[slen] = 0;
+    memcpy(id, key + slen + 1, k->mv_size - slen - 1);
+    id[k->mv_size - slen - 1] = 0;
+    store_event_meta meta;
+    const uint8_t *pb;
+    size_t len;
+    event_record(v->mv_data, v->mv_size, &meta, &pb, &len);
+    w->rc = w->fn(w->ud, k->mv_data, k->mv_size, source, id, &meta, pb, len);
+    return w->rc ? 1 : 0;
+}
+
+int store_each_event(store *s, const void *after, size_t after_len, store_event_fn fn, void *ud,
+                     td_error *err)
+{
+    struct event_walk w = {after, after_len, fn, ud, 0};
+    MDB_val start = {after_len, (void *)after};
+    int rc = walk(s, s->events, after_len ? &start : NULL, after_len ? MDB_SET_RANGE : MDB_FIRST,
+                  MDB_NEXT, visit_event, &w, "reading events", err);
+    if (rc == 0 && w.rc == -TD_DATA_LOSS)
+        return td_error_set(err, TD_DATA_LOSS, "state dir %s: an event key is damaged", s->dir);
+    return rc ? rc : (w.rc > 0 ? 0 : w.rc);
+}
+
+/* ---- copies: backup and restore ---- */
+
+void store_hold_map(store *s, bool hold)
+{
+    s->map_held = hold;
+}
+
+int store_copy_ready(const store *s, td_error *err)
+{
+    if (!s->env)
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s: the store is not open", s->dir);
+    return 0;
+}
+
+int store_copy_compact(store *s, int fd, td_error *err)
+{
+    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    if (rc)
+        return store_error(s, rc, "copying the store", err);
+    return 0;
+}
+
+/* The tierd databases a copy must hold; the others may be absent in an
+ * older format. */
+static const char *const store_required_dbs[] = {"meta", "partners", "events", "changes"};
+
+static uint64_t meta_u64(MDB_txn *txn, MDB_dbi meta, const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    if (mdb_get(txn, meta, &k, &v) != 0 || v.mv_size != STORE_SEQ_BYTES)
+        return 0;
+    return be64_get(v.mv_data);
+}
+
+/* Reads every record of every database in the file, so a damaged tree
+ * shows before the copy is put in place. */
+static int inspect_walk(MDB_txn *txn, const char *path, store_file_info *info, td_error *err)
+{
+    MDB_dbi main_db;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+    MDB_cursor *names = NULL;
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, main_db, &names);
+    MDB_val k, v;
+    while (rc == 0 && (rc = mdb_cursor_get(names, &k, &v, MDB_NEXT)) == 0) {
+        char name[STORE_MAX_KEY + 1];
+        if (k.mv_size > STORE_MAX_KEY || memchr(k.mv_data, 0, k.mv_size))
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        MDB_dbi dbi;
+        if (mdb_dbi_open(txn, name, 0, &dbi) != 0)
+            continue; /* a plain key in the main database, not a named one */
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+            break;
+        MDB_val rk, rv;
+        uint64_t n = 0;
+        int r;
+        while ((r = mdb_cursor_get(c, &rk, &rv, MDB_NEXT)) == 0)
+            n++;
+        mdb_cursor_close(c);
+        if (r != MDB_NOTFOUND) {
+            rc = r;
+            break;
+        }
+        if (strcmp(name, "events") == 0)
+            info->events = n;
+        else if (strcmp(name, "partners") == 0)
+            info->partners = n;
+    }
+    if (names)
+        mdb_cursor_close(names);
+    if (rc && rc != MDB_NOTFOUND)
+        return td_error_set(err, TD_DATA_LOSS, "%s is damaged: %s", path, mdb_strerror(rc));
+    return 0;
+}
+
+static int inspect_txn(MDB_txn *txn, const char *path, store_file_info *info, td_error *err)
+{
+    MDB_dbi dbis[sizeof store_required_dbs / sizeof *store_required_dbs];
+    for (size_t i = 0; i < sizeof dbis / sizeof *dbis; i++) {
+        int rc = mdb_dbi_open(txn, store_required_dbs[i], 0, &dbis[i]);
+        if (rc == MDB_NOTFOUND)
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "%s is an LMDB file but not a tierd store (no '%s' database)", path,
+                                store_required_dbs[i]);
+        if (rc)
+            return td_error_set(err, TD_DATA_LOSS, "%s is damaged: opening '%s': %s", path,
+                                store_required_dbs[i], mdb_strerror(rc));
+    }
+    MDB_val k = {strlen(STORE_META_FORMAT), STORE_META_FORMAT}, v;
+    int rc = mdb_get(txn, dbis[0], &k, &v);
+    if (rc || v.mv_size != 4)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "%s is an LMDB file but not a tierd store (no format record)", path);
+    const uint8_t *p = v.mv_data;
+    info->format = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (info->format == 0 || info->format > STORE_FORMAT_VERSION)
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "%s is a tierd store of format %" PRIu32
+                            "; this tierd reads format 1 to %d",
+                            path, info->format, STORE_FORMAT_VERSION);
+    info->last_sequence = meta_u64(txn, dbis[0], STORE_META_SEQUENCE);
+    return inspect_walk(txn, path, info, err);
+}
+
+int store_file_inspect(const char *path, store_file_info *info, td_error *err)
+{
+    *info = (store_file_info){0};
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return td_error_set(err, errno == ENOENT ? TD_NOT_FOUND : TD_UNAVAILABLE, "%s: %s", path,
+                            strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return td_error_set(err, TD_INVALID_ARGUMENT, "%s is not a regular file", path);
+    info->size = (uint64_t)st.st_size;
+    MDB_env *env = NULL;
+    int rc = mdb_env_create(&env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(env, STORE_MAX_DBS);
+    if (rc == 0)
+        rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, STORE_FILE_MODE);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == EINVAL) {
+        mdb_env_close(env);
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "%s is not a tierd store: not an LMDB file of a version this tierd "
+                            "reads (%s)",
+                            path, mdb_strerror(rc));
+    }
+    if (rc) {
+        mdb_env_close(env);
+        return td_error_set(err, TD_UNAVAILABLE, "%s: %s", path, mdb_strerror(rc));
+    }
+    /* Reading a page past the end of a cut-short file through the map
+     * would kill us with SIGBUS: check the size the meta page promises
+     * before reading any tree. */
+    MDB_envinfo ei;
+    MDB_stat ms;
+    mdb_env_info(env, &ei);
+    mdb_env_stat(env, &ms);
+    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+    if (info->size < need) {
+        mdb_env_close(env);
+        return td_error_set(err, TD_DATA_LOSS,
+                            "%s is truncated: %" PRIu64 " bytes, its pages need %" PRIu64, path,
+                            info->size, need);
+    }
+    MDB_txn *txn = NULL;
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        mdb_env_close(env);
+        return td_error_set(err, TD_DATA_LOSS, "%s is damaged: %s", path, mdb_strerror(rc));
+    }
+    rc = inspect_txn(txn, path, info, err);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
+/* Copies src into a new file at dst (0600), fsynced. */
+static int copy_file(const char *src, const char *dst, td_error *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return td_error_set(err, TD_UNAVAILABLE, "%s: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return td_error_set(err, TD_UNAVAILABLE, "%s: %s", dst, strerror(e));
+    }
+    static char buf[1 << 16];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < n && rc == 0;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno != EINTR)
+                rc = td_error_set(err, errno == ENOSPC ? TD_RESOURCE_EXHAUSTED : TD_UNAVAILABLE,
+                                  "writing %s: %s", dst, strerror(errno));
+            off += w > 0 ? w : 0;
+        }
+        if (rc)
+            break;
+    }
+    if (rc == 0 && n < 0)
+        rc = td_error_set(err, TD_UNAVAILABLE, "reading %s: %s", src, strerror(errno));
+    if (rc == 0 && fsync(out) != 0)
+        rc = td_error_set(err, TD_UNAVAILABLE, "syncing %s: %s", dst, strerror(errno));
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = td_error_set(err, TD_UNAVAILABLE, "closing %s: %s", dst, strerror(errno));
+    if (rc)
+        unlink(dst);
+    return rc;
+}
+
+int store_install_copy(const char *file, const char *dir, bool force, store_file_info *info,
+                       td_error *err)
+{
+    int rc = store_file_inspect(file, info, err);
+    if (rc)
+        return rc;
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return td_error_set(err, TD_UNAVAILABLE, "cannot create state dir %s: %s", dir,
+                            strerror(errno));
+    /* The daemon's own lock: a tierd running on dir (or starting while we
+     * work) is refused, and so are we. */
+    store lk = {.dir = (char *)dir, .lock_fd = -1};
+    if ((rc = lock_dir(&lk, err)) != 0)
+        return rc;
+    if (lk.read_only) {
+        if (lk.lock_fd >= 0)
+            close(lk.lock_fd);
+        return td_error_set(err, TD_UNAVAILABLE, "state dir %s is read-only", dir);
+    }
+    char data[PATH_MAX], tmp[PATH_MAX + 16], rlock[PATH_MAX + 16];
+    snprintf(data, sizeof data, "%s/%s", dir, STORE_DATA_FILE);
+    snprintf(tmp, sizeof tmp, "%s.restore", data);
+    snprintf(rlock, sizeof rlock, "%s-lock", data);
+    struct stat st;
+    if (!force && stat(data, &st) == 0)
+        rc = td_error_set(err, TD_ALREADY_EXISTS,
+                          "state dir %s already holds a store (%s); --force replaces it", dir,
+                          STORE_DATA_FILE);
+    if (rc == 0)
+        rc = copy_file(file, tmp, err);
+    if (rc == 0 && rename(tmp, data) != 0) {
+        rc = td_error_set(err, TD_UNAVAILABLE, "renaming %s to %s: %s", tmp, data, strerror(errno));
+        unlink(tmp);
+    }
+    if (rc == 0) {
+        /* The old reader table belongs to the old data file. */
+        unlink(rlock);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    close(lk.lock_fd);
+    return rc;
 }

@@ -230,4 +230,48 @@ int store_put_kpi_activity(store *s, const char *partner, uint64_t events, bool 
 int store_put_meta(store *s, const char *name, const uint8_t *val, size_t len, td_error *err);
 int store_get_meta(store *s, const char *name, uint8_t **val, size_t *len, td_error *err);
 
+/* ---- events in key order (export) ----
+ * key/key_len: the record's key, to resume after; source and id as C
+ * strings; meta and the encoded event of the version counted. The
+ * pointers live only during the call. fn returning 1 stops quietly, other
+ * non-zero stops and is returned. */
+typedef int (*store_event_fn)(void *ud, const void *key, size_t key_len, const char *source,
+                              const char *id, const store_event_meta *meta, const uint8_t *pb,
+                              size_t len);
+/* Event records with keys after `after` (after_len 0: from the first). */
+int store_each_event(store *s, const void *after, size_t after_len, store_event_fn fn, void *ud,
+                     td_error *err);
+
+/* ---- copies: backup and restore (docs/tierd.md, "Backup and restore") ---- */
+/* While held (set on the loop's thread), the map neither grows nor is
+ * reopened, so another thread may read the environment (store_copy_compact).
+ * A write that needs a bigger map fails TD_RESOURCE_EXHAUSTED meanwhile. */
+void store_hold_map(store *s, bool hold);
+/* 0 when there is an environment to copy (call on the loop's thread). */
+int store_copy_ready(const store *s, td_error *err);
+/* Writes a compacted copy of the last committed state to fd; blocks (run
+ * it off the loop with the map held). Safe beside the loop's reads and
+ * writes. */
+int store_copy_compact(store *s, int fd, td_error *err);
+/* What a store file holds. */
+typedef struct store_file_info {
+    uint64_t size;
+    uint32_t format;
+    uint64_t last_sequence; /* the last tier change */
+    uint64_t events, partners;
+} store_file_info;
+/* Checks that path is a whole tierd store this tierd reads (an LMDB file,
+ * not cut short, with tierd's databases and a format it knows, every
+ * record readable) and fills *info. Errors name the file and what is
+ * wrong: not LMDB / not tierd -> TD_INVALID_ARGUMENT, truncated or damaged
+ * -> TD_DATA_LOSS, a newer format -> TD_FAILED_PRECONDITION. */
+int store_file_inspect(const char *path, store_file_info *info, td_error *err);
+/* Puts the store file `file` in place as dir's store: checks it
+ * (store_file_inspect), takes dir's lock (TD_UNAVAILABLE naming the PID
+ * when a tierd runs there), refuses a dir already holding a store unless
+ * force (TD_ALREADY_EXISTS), then copies it beside the store, fsyncs and
+ * renames it over, so dir holds the old store or the new one, never half. */
+int store_install_copy(const char *file, const char *dir, bool force, store_file_info *info,
+                       td_error *err);
+
 #endif

@@ -19,6 +19,7 @@ PACKAGES=(
     liblmdb-dev                   # the durable store
     libyaml-dev                   # tierd.yaml and program files
     libjansson-dev                # NDJSON import, JSON output, connectors
+    libssl-dev                    # libcrypto: SHA-256 of backups (tierctl backup)
     libsystemd-dev                # sd_notify readiness and watchdog
     check                         # unit and integration test suites
     libpq-dev                     # PostgreSQL connector

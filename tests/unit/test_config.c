@@ -62,6 +62,7 @@ START_TEST(test_every_documented_key_is_read)
                            "  - {name: ops, token: abcdefghijklmnopqrstuvwxyz, role: admin}\n"
                            "program: /etc/tierd/program.yaml\n"
                            "log_level: debug\n"
+                           "log_format: json\n"
                            "max_request_bytes: 65536\n"
                            "watchdog: no\n");
     ck_assert_str_eq(c->state_dir, "/var/lib/x");
@@ -74,6 +75,7 @@ START_TEST(test_every_documented_key_is_read)
     ck_assert_int_eq(c->tokens[0].role, TD_ROLE_ADMIN);
     ck_assert_str_eq(c->program, "/etc/tierd/program.yaml");
     ck_assert_int_eq(c->log_level, TD_LOG_DEBUG);
+    ck_assert_int_eq(c->log_format, TD_LOG_JSON);
     ck_assert_uint_eq(c->max_request_bytes, 65536);
     ck_assert(!c->watchdog);
     config_free(c);
@@ -85,6 +87,7 @@ START_TEST(test_an_empty_file_takes_the_defaults)
     td_config *c = load_ok("");
     ck_assert_uint_eq(c->max_request_bytes, TD_MAX_REQUEST_BYTES);
     ck_assert_int_eq(c->log_level, TD_LOG_DEFAULT_LEVEL);
+    ck_assert_int_eq(c->log_format, TD_LOG_TEXT);
     ck_assert_uint_eq(c->n_tokens, 0);
     ck_assert(c->watchdog);
     config_free(c);
@@ -100,6 +103,7 @@ END_TEST
 START_TEST(test_bad_values_are_refused_with_their_position)
 {
     load_refused("log_level: loud\n", 1, 12, "log_level must be");
+    load_refused("log_format: xml\n", 1, 13, "log_format must be text or json");
     load_refused("allow_remote: maybe\n", 1, 15, "true or false");
     load_refused("max_request_bytes: -5\n", 1, 20, "whole number");
     load_refused("max_request_bytes: 1e9\n", 1, 20, "whole number");

@@ -4,6 +4,8 @@
  * suite captures the daemon's stderr in a temporary file and reads back
  * exactly what log_msg wrote. */
 #include <check.h>
+#include <jansson.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,93 @@ START_TEST(test_an_overlong_message_is_cut_without_splitting_an_escape)
 }
 END_TEST
 
+/* ---- log_format: json ---- */
+
+/* The one JSON object the capture holds (one line), or fails. */
+static json_t *captured_json(void)
+{
+    ck_assert_uint_eq(count_lines(captured), 1);
+    json_error_t e;
+    json_t *o = json_loads(captured, 0, &e);
+    ck_assert_msg(o != NULL, "not JSON (%s): %s", e.text, captured);
+    ck_assert(json_is_object(o));
+    return o;
+}
+
+START_TEST(test_a_json_line_has_time_level_message_and_fields)
+{
+    log_set_format(TD_LOG_JSON);
+    CAPTURE(log_fields(TD_LOG_WARNING,
+                       (td_log_field[]){TD_LOG_STR("partner", "p-1"), TD_LOG_NUM("events", 42)}, 2,
+                       "partner %s got %d events", "p-1", 42));
+    log_set_format(TD_LOG_TEXT);
+    json_t *o = captured_json();
+    ck_assert_str_eq(json_string_value(json_object_get(o, "level")), "warning");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "message")), "partner p-1 got 42 events");
+    json_t *f = json_object_get(o, "fields");
+    ck_assert_str_eq(json_string_value(json_object_get(f, "partner")), "p-1");
+    ck_assert_int_eq(json_integer_value(json_object_get(f, "events")), 42);
+    /* RFC 3339, UTC, milliseconds. */
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    const char *t = json_string_value(json_object_get(o, "time"));
+    ck_assert_ptr_nonnull(t);
+    ck_assert_msg(regexec(&re, t, 0, NULL, 0) == 0, "time %s", t);
+    regfree(&re);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(test_a_json_line_stays_one_valid_object_whatever_the_message_holds)
+{
+    log_set_format(TD_LOG_JSON);
+    CAPTURE(log_fields(TD_LOG_INFO, (td_log_field[]){TD_LOG_STR("id", "a\"b\n{\xff")}, 1,
+                       "quote \" newline \n brace } bad \xc3\x28 esc \x1b[31m"));
+    log_set_format(TD_LOG_TEXT);
+    json_t *o = captured_json();
+    const char *m = json_string_value(json_object_get(o, "message"));
+    ck_assert_ptr_nonnull(strstr(m, "quote \" newline \\n brace }"));
+    ck_assert_ptr_nonnull(strstr(m, "\\x1b[31m"));
+    const char *id = json_string_value(json_object_get(json_object_get(o, "fields"), "id"));
+    ck_assert_str_eq(id, "a\"b\\n{\\xff");
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(test_a_json_line_without_fields_has_an_empty_fields_object)
+{
+    log_set_format(TD_LOG_JSON);
+    CAPTURE(log_info("plain"));
+    log_set_format(TD_LOG_TEXT);
+    json_t *o = captured_json();
+    ck_assert(json_is_object(json_object_get(o, "fields")));
+    ck_assert_uint_eq(json_object_size(json_object_get(o, "fields")), 0);
+    json_decref(o);
+}
+END_TEST
+
+START_TEST(test_text_lines_carry_fields_after_the_message)
+{
+    CAPTURE(log_fields(TD_LOG_INFO, (td_log_field[]){TD_LOG_STR("k", "v\nw"), TD_LOG_NUM("n", 7)},
+                       2, "msg"));
+    ck_assert_str_eq(captured, "tierd: info: msg k=v\\nw n=7\n");
+}
+END_TEST
+
+START_TEST(test_log_format_parses_text_and_json_only)
+{
+    td_log_format f;
+    ck_assert(log_format_parse("json", &f) && f == TD_LOG_JSON);
+    ck_assert(log_format_parse("text", &f) && f == TD_LOG_TEXT);
+    ck_assert(!log_format_parse("JSON", &f));
+    ck_assert(!log_format_parse("", &f));
+    ck_assert(!log_format_parse(NULL, &f));
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
     Suite *s = suite_create("log");
@@ -142,6 +231,13 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_a_journald_line_keeps_its_priority_and_stays_one_line);
     tcase_add_test(tc, test_an_overlong_message_is_cut_without_splitting_an_escape);
     suite_add_tcase(s, tc);
+    TCase *tj = tcase_create("format");
+    tcase_add_test(tj, test_a_json_line_has_time_level_message_and_fields);
+    tcase_add_test(tj, test_a_json_line_stays_one_valid_object_whatever_the_message_holds);
+    tcase_add_test(tj, test_a_json_line_without_fields_has_an_empty_fields_object);
+    tcase_add_test(tj, test_text_lines_carry_fields_after_the_message);
+    tcase_add_test(tj, test_log_format_parses_text_and_json_only);
+    suite_add_tcase(s, tj);
     return s;
 }
 

@@ -5,6 +5,7 @@
  * killed with SIGKILL loses no acknowledged commit. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -986,6 +987,138 @@ START_TEST(test_kill_9_loses_no_acknowledged_commit_and_keeps_no_half_turn)
 }
 END_TEST
 
+/* ---- copies: backup and restore ---- */
+
+/* A compacted copy of a store with two partners and three events, at
+ * dir/copy.mdb. */
+static void make_copy(char *copy, size_t n)
+{
+    make_dir();
+    store *s = open_ok(&fast);
+    begin_ok(s);
+    put_partner_ok(s, "p1", "blob-1");
+    put_partner_ok(s, "p2", "blob-2");
+    put_event_ok(s, "crm", "e1");
+    put_event_ok(s, "crm", "e2");
+    put_event_ok(s, "lms", "e3");
+    put_change_ok(s, "p1", "change-1");
+    commit_ok(s);
+    snprintf(copy, n, "%s/copy.mdb", dir);
+    int fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    td_error err = {0};
+    store_hold_map(s, true);
+    ck_assert_msg(store_copy_compact(s, fd, &err) == 0, "%s", err.message);
+    store_hold_map(s, false);
+    close(fd);
+    store_close(s);
+}
+
+START_TEST(test_a_compacted_copy_inspects_with_the_counts_it_holds)
+{
+    char copy[TEST_PATH_MAX + 16];
+    make_copy(copy, sizeof copy);
+    store_file_info info;
+    td_error err = {0};
+    ck_assert_msg(store_file_inspect(copy, &info, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(info.format, STORE_FORMAT_VERSION);
+    ck_assert_uint_eq(info.partners, 2);
+    ck_assert_uint_eq(info.events, 3);
+    ck_assert_uint_eq(info.last_sequence, 1);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_inspect_refuses_lmdb_without_tierd_and_a_newer_format)
+{
+    make_dir();
+    /* An LMDB file with none of tierd's databases. */
+    char path[TEST_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/other.mdb", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    MDB_val k = {3, "key"}, v = {5, "value"};
+    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    store_file_info info;
+    td_error err = {0};
+    ck_assert_int_eq(store_file_inspect(path, &info, &err), -TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "not a tierd store"), "%s", err.message);
+
+    /* A store of a newer format. */
+    store_close(open_ok(&fast));
+    uint8_t fmt[4] = {0, 0, 0, STORE_FORMAT_VERSION + 1};
+    write_raw_format(fmt, sizeof fmt);
+    snprintf(path, sizeof path, "%s/tierd.mdb", dir);
+    ck_assert_int_eq(store_file_inspect(path, &info, &err), -TD_FAILED_PRECONDITION);
+    ck_assert_msg(strstr(err.message, "this tierd reads format 1 to"), "%s", err.message);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_install_puts_the_copy_in_place_and_refuses_a_dir_holding_a_store_without_force)
+{
+    char copy[TEST_PATH_MAX + 16], target[TEST_PATH_MAX + 16];
+    make_copy(copy, sizeof copy);
+    snprintf(target, sizeof target, "%s/restored", dir);
+    store_file_info info;
+    td_error err = {0};
+    ck_assert_msg(store_install_copy(copy, target, false, &info, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(store_install_copy(copy, target, false, &info, &err), -TD_ALREADY_EXISTS);
+    ck_assert_msg(strstr(err.message, "--force"), "%s", err.message);
+    ck_assert_msg(store_install_copy(copy, target, true, &info, &err) == 0, "%s", err.message);
+    /* The restored dir opens as a store holding the copy's records. */
+    store *s = NULL;
+    ck_assert_msg(store_open(target, &fast, &s, &err) == 0, "%s", err.message);
+    ck_assert(partner_is(s, "p2", "blob-2"));
+    ck_assert(event_seen(s, "lms", "e3"));
+    ck_assert_uint_eq(store_last_sequence(s), 1);
+    /* Its lock is held now: a restore into it is refused. */
+    ck_assert_int_eq(store_install_copy(copy, target, true, &info, &err), -TD_UNAVAILABLE);
+    ck_assert_msg(strstr(err.message, "in use by pid"), "%s", err.message);
+    store_close(s);
+    remove_dir();
+}
+END_TEST
+
+static int collect_event(void *ud, const void *key, size_t key_len, const char *source,
+                         const char *id, const store_event_meta *meta, const uint8_t *pb,
+                         size_t len)
+{
+    (void)key, (void)key_len, (void)meta, (void)pb, (void)len;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s/%s", source, id);
+    collect_add(ud, buf, strlen(buf));
+    return 0;
+}
+
+START_TEST(test_events_walk_in_key_order_and_resume_after_a_key)
+{
+    make_dir();
+    store *s = open_ok(&fast);
+    begin_ok(s);
+    put_event_ok(s, "crm", "b");
+    put_event_ok(s, "crm", "a");
+    put_event_ok(s, "lms", "c");
+    commit_ok(s);
+    collect c = {0};
+    td_error err = {0};
+    ck_assert_int_eq(store_each_event(s, NULL, 0, collect_event, &c, &err), 0);
+    ck_assert_str_eq(c.text, "crm/a,crm/b,lms/c");
+    collect d = {0};
+    ck_assert_int_eq(store_each_event(s, "crm\0b", 5, collect_event, &d, &err), 0);
+    ck_assert_str_eq(d.text, "lms/c");
+    store_close(s);
+    remove_dir();
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1035,6 +1168,15 @@ static Suite *store_suite(void)
     tcase_add_test(modes, test_store_files_are_created_0600_whatever_the_umask);
     tcase_add_test(modes, test_store_files_left_readable_by_an_older_tierd_are_narrowed_to_0600);
     suite_add_tcase(s, modes);
+
+    TCase *copies = tcase_create("copies");
+    tcase_add_test(copies, test_a_compacted_copy_inspects_with_the_counts_it_holds);
+    tcase_add_test(copies, test_inspect_refuses_lmdb_without_tierd_and_a_newer_format);
+    tcase_add_test(
+        copies,
+        test_install_puts_the_copy_in_place_and_refuses_a_dir_holding_a_store_without_force);
+    tcase_add_test(copies, test_events_walk_in_key_order_and_resume_after_a_key);
+    suite_add_tcase(s, copies);
 
     TCase *ro_case = tcase_create("read-only filesystem");
     tcase_add_unchecked_fixture(ro_case, disk_setup, disk_teardown);
