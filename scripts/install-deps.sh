@@ -26,6 +26,9 @@ PACKAGES=(
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
+    scdoc man-db                  # man pages: rendered from docs/man, checked with man -l
+    bash-completion               # where tierctl's completion installs; its test runs bash
+    debhelper dpkg-dev fakeroot lintian  # the .deb (scripts/deb.sh): build and check
 )
 
 usage() {
