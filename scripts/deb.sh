@@ -78,6 +78,8 @@ step "dpkg-buildpackage"
 (cd "$src" && DEB_BUILD_OPTIONS="parallel=${DEB_JOBS:-2}" dpkg-buildpackage -us -uc -b)
 rm -rf "$out"
 mkdir -p "$out"
+packages=(tierd tierctl libtierd-client0 libtierd-client-dev tierd-plugin-postgres)
+# (debug symbols come as PKG-dbgsym packages; kept, never installed here)
 cp "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out/"
 ls -l "$out"
 
@@ -95,8 +97,12 @@ echo "lintian: $(grep -c '^E:' "$lintian_log" || true) errors, $(grep -c '^W:' "
 }
 
 step "install with apt (dpkg underneath, dependencies from the archive)"
-apt_get install "$out"/*.deb
-for pkg in tierd tierctl libtierd-client0 libtierd-client-dev tierd-plugin-postgres; do
+debs=()
+for pkg in "${packages[@]}"; do
+    debs+=("$(ls "$out/${pkg}_"*.deb)")
+done
+apt_get install "${debs[@]}"
+for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Package} ${Version} ${Status}\n' "$pkg"
 done
 
@@ -126,6 +132,7 @@ else
     # No systemd here (a container): the unit's command line, as the tierd
     # user, on a temporary state dir with a fake clock for the example data.
     state="$work/state"
+    chmod 0711 "$work" # mktemp's 0700 would keep the tierd user out
     install -d -m 0750 -o tierd -g tierd "$state"
     setpriv --reuid=tierd --regid=tierd --init-groups \
         /usr/bin/tierd -c /etc/tierd/tierd.yaml --state-dir "$state" \
@@ -139,7 +146,11 @@ for _ in $(seq 100); do
     tierctl status >/dev/null 2>&1 && break
     sleep 0.1
 done
-tierctl status
+tierctl status || {
+    [ -z "$tierd_pid" ] || cat "$work/tierd.log" >&2
+    [ -n "$tierd_pid" ] || journalctl -u tierd --no-pager -n 50 >&2 || true
+    exit 1
+}
 echo "tierd started by $started_by"
 
 step "tierctl against the example program"
@@ -152,7 +163,10 @@ tierctl explain p-0214 --ladder reseller
 step "the example client against the installed library (pkg-config, no source tree)"
 cc -std=c11 -Wall -Wextra -Werror -o "$work/tierd-status" "$examples/client/tierd-status.c" \
     $(pkg-config --cflags --libs tierd-client)
-ldd "$work/tierd-status" | grep -q 'libtierd-client.so.0 => /usr/lib/'
+ldd "$work/tierd-status" | grep -E 'libtierd-client.so.0 => /(usr/)?lib/' || {
+    echo "deb.sh: the example does not load the packaged libtierd-client.so.0" >&2
+    exit 1
+}
 "$work/tierd-status" --url "$url" p-0214
 
 if [ -n "$tierd_pid" ]; then
@@ -165,6 +179,6 @@ fi
 
 if [ "$keep" -eq 0 ]; then
     step "purge the packages"
-    apt_get purge tierd tierctl libtierd-client0 libtierd-client-dev tierd-plugin-postgres
+    apt_get purge "${packages[@]}"
 fi
 step "deb.sh: ok"
