@@ -183,7 +183,8 @@ static bool resolve_exe(connectors *c, const char *configured, td_error *err)
                 return true;
         }
     }
-    static const char *const fixed[] = {"/usr/libexec/" CONNECTOR_EXE_NAME,
+    static const char *const fixed[] = {TD_LIBEXECDIR "/" CONNECTOR_EXE_NAME,
+                                        "/usr/libexec/" CONNECTOR_EXE_NAME,
                                         "/usr/local/libexec/" CONNECTOR_EXE_NAME};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         snprintf(c->exe, sizeof c->exe, "%s", fixed[i]);

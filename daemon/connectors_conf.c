@@ -228,8 +228,9 @@ int connectors_conf_parse(td_yaml *y, td_connectors_conf *out)
                 parse_connector(&p, td_yaml_node(y, *it), out);
         }
     }
+    /* Without plugin_dir, plugins load from where this build installs them. */
     if (list && out->n && !out->plugin_dir)
-        problem(&p, list, "connectors need plugin_dir: the only directory plugins load from");
+        out->plugin_dir = td_xstrdup(TD_DEFAULT_PLUGIN_DIR);
     json_decref(p.seen);
     if (y->problems == before)
         return 0;

@@ -64,7 +64,7 @@ bash scripts/install-deps.sh
 echo "== configure $build/"
 # Shared modules (the plugins) link against the sanitizer runtimes of the
 # process that loads them, so undefined symbols are allowed there.
-options=(-Dfuzz=true -Dtests=disabled -Db_lundef=false)
+options=(-Dfuzz=true -Dtests=disabled -Db_lundef=false -Dwerror=true)
 if [ -f "$build/meson-private/coredata.dat" ]; then
     meson setup --reconfigure "$build" "${options[@]}" >/dev/null
 else

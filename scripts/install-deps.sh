@@ -28,6 +28,9 @@ PACKAGES=(
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
     prometheus                    # promtool: test_metrics checks the Metrics text with it
+    scdoc man-db                  # man pages: rendered from docs/man, checked with man -l
+    bash-completion               # where tierctl's completion installs; its test runs bash
+    debhelper dpkg-dev fakeroot lintian  # the .deb (scripts/deb.sh): build and check
 )
 
 usage() {

@@ -4,25 +4,31 @@
 #   bash scripts/test.sh                 build/ , debugoptimized (meson.build's default)
 #   bash scripts/test.sh --sanitize      build-san/ , ASan + UBSan, leaks checked
 #   bash scripts/test.sh --release       build-release/ , -O3 as `meson setup --buildtype=release`
+#   bash scripts/test.sh --clang         build-clang/ , CC=clang (clang's warnings differ from gcc's)
 #   bash scripts/test.sh [--sanitize] -- ARGS   ARGS go to `meson test`
 #                                        (e.g. -- --suite unit, -- test_engine)
+#
+# Every build here passes -Dwerror=true: the project's own builds treat
+# warnings as errors, while a packager's build (meson.build's defaults) does not.
 #
 # Exits non-zero when anything fails: dependencies, configure, build or any
 # test. The last lines repeat meson's summary so a CI log ends with it.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--sanitize | --release] [-- MESON_TEST_ARGS...]" >&2
+    echo "usage: $0 [--sanitize | --release | --clang] [-- MESON_TEST_ARGS...]" >&2
     exit 2
 }
 
 sanitize=0
 release=0
+clang=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --sanitize) sanitize=1 ;;
     --release) release=1 ;;
+    --clang) clang=1 ;;
     --)
         shift
         extra=("$@")
@@ -36,7 +42,7 @@ done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-[ "$sanitize" -eq 1 ] && [ "$release" -eq 1 ] && usage
+[ $((sanitize + release + clang)) -gt 1 ] && usage
 
 bash scripts/install-deps.sh
 
@@ -54,11 +60,18 @@ elif [ "$release" -eq 1 ]; then
     build="build-release"
     options=(--buildtype=release -Dtests=enabled)
     test_options=()
+elif [ "$clang" -eq 1 ]; then
+    build="build-clang"
+    options=(-Dtests=enabled)
+    test_options=()
+    export CC=clang
 else
     build="build"
     options=(-Dtests=enabled)
     test_options=()
 fi
+
+options+=(-Dwerror=true)
 
 echo "== configure $build/"
 if [ -f "$build/meson-private/coredata.dat" ]; then

@@ -132,14 +132,17 @@ START_TEST(test_every_problem_is_reported_with_file_line_and_column)
 }
 END_TEST
 
-START_TEST(test_connectors_without_plugin_dir_are_refused)
+START_TEST(test_connectors_without_plugin_dir_load_from_the_installed_plugin_dir)
 {
     td_connectors_conf conf;
     collected probs;
     td_error err;
     int rc = parse("connectors:\n  - name: a\n    plugin: spool\n", &conf, &probs, &err);
-    ck_assert_int_ne(rc, 0);
-    ck_assert(has_problem(&probs, "tierd.yaml:2:3: connectors need plugin_dir"));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(conf.plugin_dir, TD_DEFAULT_PLUGIN_DIR);
+    /* the build's libdir, not a fixed /usr/lib */
+    ck_assert(strstr(TD_DEFAULT_PLUGIN_DIR, "/tierd/plugins") != NULL);
+    connectors_conf_free(&conf);
 }
 END_TEST
 
@@ -200,7 +203,7 @@ int main(void)
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_connector_entries_are_read_with_their_config_as_json_strings);
     tcase_add_test(tc, test_every_problem_is_reported_with_file_line_and_column);
-    tcase_add_test(tc, test_connectors_without_plugin_dir_are_refused);
+    tcase_add_test(tc, test_connectors_without_plugin_dir_load_from_the_installed_plugin_dir);
     tcase_add_test(tc, test_relative_plugin_dir_is_refused);
     tcase_add_test(tc, test_config_without_connectors_is_fine);
     tcase_add_test(tc, test_example_connector_configs_parse);
