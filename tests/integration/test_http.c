@@ -716,6 +716,144 @@ START_TEST(test_metrics_carry_request_counts_and_latency)
 }
 END_TEST
 
+/* ---- docs/openapi.yaml against the server ----------------------------------------- */
+
+#define API_MAX_OPS   64
+#define API_MAX_CODES 16
+
+typedef struct api_op {
+    char method[8]; /* upper case */
+    char path[128];
+    int codes[API_MAX_CODES];
+    size_t n_codes;
+} api_op;
+
+static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key)
+{
+    if (!m || m->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+            return yaml_document_get_node(d, p->value);
+    }
+    return NULL;
+}
+
+/* Every operation of docs/openapi.yaml with its documented status codes. */
+static size_t load_openapi(api_op *ops)
+{
+    char path[HARNESS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/docs/openapi.yaml", getenv("TIERD_SOURCE_ROOT"));
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    yaml_parser_t p;
+    yaml_document_t d;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    ck_assert_msg(yaml_parser_load(&p, &d), "%s does not parse", path);
+    yaml_node_t *paths = map_get(&d, yaml_document_get_root_node(&d), "paths");
+    ck_assert_ptr_nonnull(paths);
+    size_t n = 0;
+    for (yaml_node_pair_t *pp = paths->data.mapping.pairs.start; pp < paths->data.mapping.pairs.top;
+         pp++) {
+        const char *route = (char *)yaml_document_get_node(&d, pp->key)->data.scalar.value;
+        yaml_node_t *item = yaml_document_get_node(&d, pp->value);
+        for (yaml_node_pair_t *mp = item->data.mapping.pairs.start;
+             mp < item->data.mapping.pairs.top; mp++) {
+            const char *m = (char *)yaml_document_get_node(&d, mp->key)->data.scalar.value;
+            ck_assert_uint_lt(n, API_MAX_OPS);
+            api_op *op = &ops[n++];
+            memset(op, 0, sizeof *op);
+            for (size_t i = 0; m[i] && i + 1 < sizeof op->method; i++)
+                op->method[i] = (char)(m[i] - ('a' <= m[i] && m[i] <= 'z' ? 32 : 0));
+            snprintf(op->path, sizeof op->path, "%s", route);
+            yaml_node_t *codes = map_get(&d, yaml_document_get_node(&d, mp->value), "responses");
+            ck_assert_msg(codes != NULL, "%s %s documents no responses", op->method, route);
+            for (yaml_node_pair_t *cp = codes->data.mapping.pairs.start;
+                 cp < codes->data.mapping.pairs.top && op->n_codes < API_MAX_CODES; cp++)
+                op->codes[op->n_codes++] =
+                    atoi((char *)yaml_document_get_node(&d, cp->key)->data.scalar.value);
+        }
+    }
+    yaml_document_delete(&d);
+    yaml_parser_delete(&p);
+    fclose(f);
+    return n;
+}
+
+static bool documented(const api_op *op, long status)
+{
+    for (size_t i = 0; i < op->n_codes; i++)
+        if (op->codes[i] == status)
+            return true;
+    return false;
+}
+
+START_TEST(test_openapi_documents_every_route_and_its_answers)
+{
+    api_op ops[API_MAX_OPS];
+    size_t n = load_openapi(ops);
+    ck_assert_uint_gt(n, 10);
+
+    /* every route the server has is documented */
+    web w;
+    web_init(&w, NULL, true);
+    char out[HARNESS_PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/routes.txt", w.h.work);
+    const char *argv[] = {bin("TIERD_HTTP_BIN"), "--print-routes", NULL};
+    pid_t pid = tu_spawn(argv, NULL, out, NULL);
+    int st;
+    ck_assert(tu_wait_exit(pid, HTTP_WAIT, &st));
+    ck_assert_int_eq(st, 0);
+    char *routes = tu_read_file(out, 1 << 16);
+    size_t served = 0;
+    for (char *line = strtok(routes, "\n"); line; line = strtok(NULL, "\n"), served++) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++) {
+            size_t ml = strlen(ops[i].method);
+            found = strncmp(line, ops[i].method, ml) == 0 && line[ml] == ' ' &&
+                    strcmp(line + ml + 1, ops[i].path) == 0;
+        }
+        ck_assert_msg(found, "the server serves %s, which docs/openapi.yaml does not document",
+                      line);
+    }
+    free(routes);
+    ck_assert_uint_eq(served, n);
+
+    /* every documented route answers, with a documented status */
+    char prog[HARNESS_PATH_MAX];
+    snprintf(prog, sizeof prog, "%s/examples/programs/partners.yaml", getenv("TIERD_SOURCE_ROOT"));
+    char *program = tu_read_file(prog, 1 << 20);
+    for (size_t i = 0; i < n; i++) {
+        char path[256];
+        const char *id = strstr(ops[i].path, "{id}");
+        if (id)
+            snprintf(path, sizeof path, "%.*s%s%s", (int)(id - ops[i].path), ops[i].path, OWN_ID,
+                     id + 4);
+        else
+            snprintf(path, sizeof path, "%s", ops[i].path);
+        const char *body = NULL;
+        if (strcmp(ops[i].method, "PUT") == 0) {
+            strncat(path, "?dry_run=true", sizeof path - strlen(path) - 1);
+            body = program;
+        } else if (strcmp(ops[i].method, "POST") == 0) {
+            body = strstr(path, "/pending/") ? "{\"ladder\":\"reseller\"}" : "[]";
+        }
+        resp r = body ? send_text(&w, ops[i].method, path, ADMIN, body) : get(&w, path, ADMIN);
+        ck_assert_msg(documented(&ops[i], r.status), "%s %s answered %ld, not documented: %.200s",
+                      ops[i].method, path, r.status, r.body);
+        resp_free(&r);
+        r = body ? send_text(&w, ops[i].method, path, NULL, body) : get(&w, path, NULL);
+        ck_assert_msg(documented(&ops[i], r.status), "%s %s without a token: %ld, not documented",
+                      ops[i].method, path, r.status);
+        resp_free(&r);
+    }
+    free(program);
+    web_finish(&w);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -734,6 +872,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_tierd_down_answers_503_json);
     tcase_add_test(tc, test_long_poll_returns_when_a_change_commits);
     tcase_add_test(tc, test_metrics_carry_request_counts_and_latency);
+    tcase_add_test(tc, test_openapi_documents_every_route_and_its_answers);
     suite_add_tcase(s, tc);
     return s;
 }
