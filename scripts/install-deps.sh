@@ -26,6 +26,8 @@ PACKAGES=(
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
+    libmicrohttpd-dev             # tierd-http's HTTP server
+    libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, webhooks
 )
 
 usage() {

@@ -854,6 +854,41 @@ START_TEST(test_openapi_documents_every_route_and_its_answers)
 }
 END_TEST
 
+/* A bad config stops tierd-http at start with file:line:column. */
+static void expect_config_refused(const web *w, const char *text, const char *where,
+                                  const char *what)
+{
+    char cfg[HARNESS_PATH_MAX + 16], err[HARNESS_PATH_MAX + 16];
+    snprintf(cfg, sizeof cfg, "%s/bad.yaml", w->h.work);
+    snprintf(err, sizeof err, "%s/bad.err", w->h.work);
+    ck_assert_int_eq(tu_write_file(cfg, text), 0);
+    const char *argv[] = {bin("TIERD_HTTP_BIN"), "-c", cfg, NULL};
+    pid_t pid = tu_spawn(argv, NULL, NULL, err);
+    int st;
+    ck_assert(tu_wait_exit(pid, HTTP_WAIT, &st));
+    char *msg = tu_read_file(err, 1 << 16);
+    ck_assert_msg(st == 1, "exit %d: %s", st, msg);
+    ck_assert_msg(strstr(msg, where) && strstr(msg, what), "want %s ... %s, got: %s", where, what,
+                  msg);
+    free(msg);
+}
+
+START_TEST(test_bad_config_is_refused_naming_line_and_column)
+{
+    web w;
+    memset(&w, 0, sizeof w);
+    harness_init(&w.h);
+    expect_config_refused(&w, "listen: 10.1.2.3:7480\n", "bad.yaml:1:9", "allow_remote");
+    expect_config_refused(&w, "tokens:\n  - {name: a, token: short, role: read}\n",
+                          "bad.yaml:2:", "at least 16");
+    expect_config_refused(&w, "tokens:\n  - {name: a, token: 0123456789abcdefgh, role: partner}\n",
+                          "bad.yaml:2:", "partner: ID");
+    expect_config_refused(&w, "limits:\n  burst: many\n", "bad.yaml:2:10", "burst");
+    expect_config_refused(&w, "colour: blue\n", "bad.yaml:1:1", "unknown key 'colour'");
+    harness_cleanup(&w.h);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -873,6 +908,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_long_poll_returns_when_a_change_commits);
     tcase_add_test(tc, test_metrics_carry_request_counts_and_latency);
     tcase_add_test(tc, test_openapi_documents_every_route_and_its_answers);
+    tcase_add_test(tc, test_bad_config_is_refused_naming_line_and_column);
     suite_add_tcase(s, tc);
     return s;
 }
