@@ -28,6 +28,7 @@ PACKAGES=(
     procps                        # ps and pgrep, for the tests and for operators
     libmicrohttpd-dev             # tierd-http's HTTP server
     libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, webhooks
+    curl                          # the demo fetches tierd-http's /metrics
 )
 
 usage() {
