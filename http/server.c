@@ -140,6 +140,7 @@ static void add_security_headers(struct MHD_Response *resp, bool api)
 }
 
 static void kick(http_server *s);
+static void run_mhd(http_server *s);
 
 /* Queues now, or after resuming when the connection waits suspended. */
 static void respond(http_req *r, unsigned status, struct MHD_Response *resp)
@@ -154,7 +155,9 @@ static void respond(http_req *r, unsigned status, struct MHD_Response *resp)
         r->pending_status = status;
         r->suspended = false;
         MHD_resume_connection(r->conn);
-        kick(r->srv);
+        /* at once rather than on the next loop turn: tierd's answers come
+         * from a uv_poll callback, never from inside MHD_run */
+        run_mhd(r->srv);
         return;
     }
     MHD_queue_response(r->conn, status, resp);
@@ -917,7 +920,7 @@ int http_server_start(uv_loop_t *loop, http_config *cfg, upstream *up, const htt
         s->loopback = (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
     else
         s->loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&addr)->sin6_addr);
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
