@@ -889,6 +889,51 @@ START_TEST(test_bad_config_is_refused_naming_line_and_column)
 }
 END_TEST
 
+START_TEST(test_sighup_reloads_the_tokens)
+{
+    web w;
+    web_init(&w, NULL, false);
+    resp r = get(&w, "/v1/whoami", "fresh-token-0123456789");
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "listen: 127.0.0.1:0\ntierd:\n  url: %s\nstatic_dir: %s\n"
+             "tokens:\n  - {name: fresh, token: fresh-token-0123456789, role: read}\n",
+             harness_url(&w.h), w.www);
+    ck_assert_int_eq(tu_write_file(w.cfg, text), 0);
+    kill(w.pid, SIGHUP);
+    tu_deadline d = tu_deadline_in(HTTP_WAIT);
+    for (;;) {
+        r = get(&w, "/v1/whoami", "fresh-token-0123456789");
+        long st = r.status;
+        resp_free(&r);
+        if (st == 200)
+            break;
+        ck_assert_msg(tu_poll(&d), "the new token was not taken after SIGHUP");
+    }
+    r = get(&w, "/v1/whoami", READER);
+    expect_error(&r, 401, "UNAUTHENTICATED");
+    resp_free(&r);
+    /* a config that no longer reads keeps the tokens in use */
+    ck_assert_int_eq(tu_write_file(w.cfg, "tokens: [oops\n"), 0);
+    kill(w.pid, SIGHUP);
+    d = tu_deadline_in(HTTP_WAIT);
+    for (;;) {
+        char *log = tu_read_file(w.log, 1 << 20);
+        bool said = strstr(log, "keeping the tokens in use") != NULL;
+        free(log);
+        if (said)
+            break;
+        ck_assert_msg(tu_poll(&d), "no word about the bad config after SIGHUP");
+    }
+    r = get(&w, "/v1/whoami", "fresh-token-0123456789");
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    web_finish(&w);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -909,6 +954,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_metrics_carry_request_counts_and_latency);
     tcase_add_test(tc, test_openapi_documents_every_route_and_its_answers);
     tcase_add_test(tc, test_bad_config_is_refused_naming_line_and_column);
+    tcase_add_test(tc, test_sighup_reloads_the_tokens);
     suite_add_tcase(s, tc);
     return s;
 }
