@@ -56,7 +56,7 @@ int td_item_event(json_t *obj, const char *default_source, Tierd__Event *e, char
 {
     if (!json_object_get(obj, "metric") &&
         (json_object_get(obj, "types") || json_object_get(obj, "name"))) {
-        snprintf(reason, n, "a partner, not an event");
+        snprintf(reason, n, "a partner line, not an event");
         return -1;
     }
     const char *bad = unknown_field(obj, event_fields);
@@ -114,7 +114,7 @@ int td_item_partner(json_t *obj, Tierd__Partner *p, char ***types_out, void **at
                     char *reason, size_t n)
 {
     if (json_object_get(obj, "metric")) {
-        snprintf(reason, n, "an event, not a partner");
+        snprintf(reason, n, "an event line, not a partner");
         return -1;
     }
     const char *bad = unknown_field(obj, partner_fields);

@@ -107,8 +107,11 @@ static const char *get_str(json_t *obj, const char *key)
 static int parse_event(import_batch *r, json_t *obj, char *reason)
 {
     Tierd__Event *e = &r->events[r->n];
-    if (td_item_event(obj, IMPORT_SOURCE, e, reason, IMPORT_REASON_MAX) != 0)
+    if (td_item_event(obj, IMPORT_SOURCE, e, reason, IMPORT_REASON_MAX) != 0) {
+        if (strncmp(reason, "a partner line", strlen("a partner line")) == 0)
+            strncat(reason, " (use partner import)", IMPORT_REASON_MAX - strlen(reason) - 1);
         return -1;
+    }
     r->corrects |= *e->op != 0;
     r->event_ptrs[r->n] = e;
     return 0;
@@ -117,8 +120,11 @@ static int parse_event(import_batch *r, json_t *obj, char *reason)
 static int parse_partner(import_batch *r, json_t *obj, char *reason)
 {
     Tierd__Partner *p = &r->partners[r->n];
-    if (td_item_partner(obj, p, &r->types[r->n], &r->attrs[r->n], reason, IMPORT_REASON_MAX) != 0)
+    if (td_item_partner(obj, p, &r->types[r->n], &r->attrs[r->n], reason, IMPORT_REASON_MAX) != 0) {
+        if (strncmp(reason, "an event line", strlen("an event line")) == 0)
+            strncat(reason, " (use event import)", IMPORT_REASON_MAX - strlen(reason) - 1);
         return -1;
+    }
     r->partner_ptrs[r->n] = p;
     return 0;
 }
