@@ -87,7 +87,10 @@ static resp call(const web *w, const char *method, const char *path, const char 
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         h = curl_slist_append(h, auth);
     }
-    h = curl_slist_append(h, "Expect:");
+    /* Expect: 100-continue only for big bodies, as curl does by default:
+     * an early 413 then reaches the client before it sends the body */
+    if (body_len <= SMALL_BODY)
+        h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
