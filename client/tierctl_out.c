@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_json.h"
 #include "td_time.h"
 
 /* Integers print exactly only up to 2^53; past that %g is more honest. */
-#define NUM_MAX_EXACT    9007199254740992.0
+#define NUM_MAX_EXACT    9007199254740992.0 /* as in td_json.c */
 #define NUM_DIGITS       10
 #define NUM_SIG_DIGITS   4  /* a fraction for people: 0.9322, 93.22 */
 #define NUM_MIN_DECIMALS 2  /* ... and never fewer decimals than 12,345.68 has */
@@ -97,11 +98,7 @@ void tctl_time_human(int64_t t, char *buf, size_t n)
 
 json_t *tctl_time_json(int64_t t)
 {
-    if (t == 0)
-        return json_null();
-    char buf[64];
-    tctl_time_rfc3339(t, buf, sizeof buf);
-    return json_string(buf);
+    return td_json_time(t);
 }
 
 /* Groups "1234567.5" as "1,234,567.5" into out (room for 48 bytes). */
@@ -225,34 +222,18 @@ void tctl_table_free(tctl_table *tb)
     memset(tb, 0, sizeof *tb);
 }
 
+/* The JSON spellings are shared with tierd-http (client/td_json.c). */
 json_t *tctl_num_json(double v)
 {
-    if (isfinite(v) && fabs(v) < NUM_MAX_EXACT && v == trunc(v))
-        return json_integer((json_int_t)v);
-    /* JSON has no NaN or infinity; null says "no number" honestly */
-    return isfinite(v) ? json_real(v) : json_null();
+    return td_json_num(v);
 }
 
 json_t *tctl_str(const char *s)
 {
-    if (!s)
-        s = "";
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    /* Not UTF-8: show what can be shown rather than lose the whole answer. */
-    size_t len = strlen(s);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return json_string("");
-    for (size_t i = 0; i <= len; i++)
-        copy[i] = ((unsigned char)s[i] >= 0x80) ? '?' : s[i];
-    j = json_string(copy);
-    free(copy);
-    return j;
+    return td_json_str(s);
 }
 
 json_t *tctl_str_or_null(const char *s)
 {
-    return s && *s ? tctl_str(s) : json_null();
+    return td_json_str_or_null(s);
 }

@@ -31,6 +31,9 @@ PACKAGES=(
     scdoc man-db                  # man pages: rendered from docs/man, checked with man -l
     bash-completion               # where tierctl's completion installs; its test runs bash
     debhelper dpkg-dev fakeroot lintian  # the .deb (scripts/deb.sh): build and check
+    libmicrohttpd-dev             # tierd-http's HTTP server
+    libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, webhooks
+    curl                          # the demo fetches tierd-http's /metrics
 )
 
 usage() {
