@@ -26,6 +26,8 @@ PACKAGES=(
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
+    libcurl4-openssl-dev          # the browser tests' WebDriver calls (tests/browser)
+    chromium chromium-driver      # headless browser for the pages' tests (tests/browser)
 )
 
 usage() {
