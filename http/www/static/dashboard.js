@@ -18,7 +18,10 @@
   var LIST_PAGES = 3;
   var SCAN_MAX = 400;
   var SCAN_PARALLEL = 4;
-  var AT_RISK_SHOWN = 25;
+  var AT_RISK_SHOWN = 50;
+  var AT_RISK_FOLDED = 10;
+  /* Waiting decisions shown before "Show all". */
+  var PENDING_SHOWN = 10;
 
   var who = null;
 
@@ -53,6 +56,20 @@
               [el('h2', { id: id + '-h', text: title })].concat(body));
   }
 
+  /* Hides the rows after the first n behind a "Show all" button (null when
+   * there are no more than n). */
+  function showMore(rows, n) {
+    if (rows.length <= n) return null;
+    rows.slice(n).forEach(function (r) { r.hidden = true; });
+    var more = el('button', { type: 'button', class: 'secondary', text: 'Show all ' + rows.length });
+    more.addEventListener('click', function () {
+      rows.forEach(function (r) { r.hidden = false; });
+      more.parentNode.remove();
+      rows[n].querySelector('a, td').focus();
+    });
+    return el('p', {}, [more]);
+  }
+
   function partnerLink(id) {
     return el('a', { href: 'partner?partner=' + encodeURIComponent(id), text: id });
   }
@@ -63,7 +80,7 @@
     var tiers = ls.tiers || [];
     var total = tiers.reduce(function (s, t) { return s + (T.num(t.count) || 0); }, 0);
     var max = tiers.reduce(function (m, t) { return Math.max(m, T.num(t.count) || 0); }, 0) || 1;
-    var rowH = 28, labelW = 150, barW = 190, w = labelW + barW + 60;
+    var rowH = 28, labelW = 150, barW = 170, w = labelW + barW + 90;
     var h = tiers.length * rowH + 6;
     var titleId = 'chart-' + idx + '-t';
     var s = svg('svg', { viewBox: '0 0 ' + w + ' ' + h, role: 'img', 'aria-labelledby': titleId,
@@ -103,7 +120,7 @@
     return section('distribution', 'Tier distribution', [
       el('p', { class: 'muted', text: T.fmtNum(stats.partners || 0) + ' partners, ' +
                                       T.fmtNum(stats.events || 0) + ' events.' }),
-      el('div', { class: 'grid' }, cards)
+      el('div', { class: 'grid charts' }, cards)
     ]);
   }
 
@@ -181,6 +198,7 @@
     body.push(el('p', { id: 'decision-done', class: 'ok-msg', 'aria-live': 'polite' }));
     if (items.length)
       body.push(table({ text: 'Decisions waiting', hidden: true }, heads, rows, true));
+    body.push(showMore(rows, PENDING_SHOWN));
     return section('pending', 'Waiting for a decision', body);
   }
 
@@ -263,7 +281,8 @@
       rows.length ? table({ text: 'Partners at risk, soonest first', hidden: true },
                           [th('Partner'), th('Ladder'), th('Tier'), th('Criteria lapse'),
                            th('Falls to'), th('On')], rows, true)
-                  : el('p', { text: 'No partner is at risk.' })
+                  : el('p', { text: 'No partner is at risk.' }),
+      showMore(rows, AT_RISK_FOLDED)
     ]);
   }
 
@@ -305,7 +324,7 @@
       function item(name, value) {
         return el('div', {}, [el('dt', { text: name }), el('dd', { text: value })]);
       }
-      return el('div', { class: 'card', 'data-ladder': l }, [
+      return el('div', { class: 'card kpis-card', 'data-ladder': l }, [
         el('h3', { text: l }),
         el('p', { class: 'muted', text: 'Period ' + T.fmtDate(r.period_start) + ' to ' + T.fmtDate(r.period_end) }),
         el('dl', { class: 'kpis' }, [

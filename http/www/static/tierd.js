@@ -263,8 +263,8 @@ var Tierd = (function () {
     showError(null);
     var whoEl = document.getElementById('who');
     if (whoEl)
-      whoEl.textContent = 'Signed in as ' + (who.name || 'token') + ' (' + who.role +
-                          (who.partner ? ', partner ' + who.partner : '') + ')';
+      whoEl.textContent = 'Signed in as ' + (who.name || 'token') + ' (' +
+                          (who.partner ? 'partner ' + who.partner : who.role) + ')';
     try {
       await start(who);
       status('');
