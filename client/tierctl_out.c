@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_json.h"
 #include "td_time.h"
 
 /* Integers print exactly only up to 2^53; past that %g is more honest. */
-#define NUM_MAX_EXACT 9007199254740992.0
+#define NUM_MAX_EXACT 9007199254740992.0 /* as in td_json.c */
 #define NUM_DIGITS    10
 #define TIME_DATE_LEN 10 /* YYYY-MM-DD */
 /* 15 significant digits round-trip every decimal a person wrote (0.86, not
@@ -91,11 +92,7 @@ void tctl_time_human(int64_t t, char *buf, size_t n)
 
 json_t *tctl_time_json(int64_t t)
 {
-    if (t == 0)
-        return json_null();
-    char buf[64];
-    tctl_time_rfc3339(t, buf, sizeof buf);
-    return json_string(buf);
+    return td_json_time(t);
 }
 
 void tctl_num_human(double v, char *buf, size_t n)
@@ -119,34 +116,18 @@ void tctl_num_human(double v, char *buf, size_t n)
     snprintf(buf, n, "%s", out);
 }
 
+/* The JSON spellings are shared with tierd-http (client/td_json.c). */
 json_t *tctl_num_json(double v)
 {
-    if (isfinite(v) && fabs(v) < NUM_MAX_EXACT && v == trunc(v))
-        return json_integer((json_int_t)v);
-    /* JSON has no NaN or infinity; null says "no number" honestly */
-    return isfinite(v) ? json_real(v) : json_null();
+    return td_json_num(v);
 }
 
 json_t *tctl_str(const char *s)
 {
-    if (!s)
-        s = "";
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    /* Not UTF-8: show what can be shown rather than lose the whole answer. */
-    size_t len = strlen(s);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return json_string("");
-    for (size_t i = 0; i <= len; i++)
-        copy[i] = ((unsigned char)s[i] >= 0x80) ? '?' : s[i];
-    j = json_string(copy);
-    free(copy);
-    return j;
+    return td_json_str(s);
 }
 
 json_t *tctl_str_or_null(const char *s)
 {
-    return s && *s ? tctl_str(s) : json_null();
+    return td_json_str_or_null(s);
 }

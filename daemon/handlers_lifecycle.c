@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "handlers.h"
 #include "replay.h"
 #include "pbconv.h"
@@ -165,19 +166,44 @@ typedef int (*decision_fn)(engine *e, td_partner *p, const char *ladder, const c
                            const char *reason, td_time now, td_change_fn fn, void *ud,
                            td_error *err);
 
+/* DecisionRequest.on_behalf_of: a caller that decides for a person
+ * (tierd-http) names them; they are the actor recorded. Held to a token
+ * name's limits so a history line stays one short line. */
+static int decision_actor(const rpc_call *call, const char *named, const char **actor,
+                          td_error *err)
+{
+    *actor = actor_of(call);
+    if (!named || !*named)
+        return 0;
+    size_t n = strlen(named);
+    if (n > TD_MAX_TOKEN_NAME)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "on_behalf_of is longer than %d bytes",
+                            TD_MAX_TOKEN_NAME);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)named[i] < 0x20 || named[i] == 0x7f)
+            return td_error_set(err, TD_INVALID_ARGUMENT,
+                                "on_behalf_of holds a control character at byte %zu", i);
+    *actor = named;
+    return 0;
+}
+
 static int decide(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   decision_fn fn, td_error *err)
 {
     const Tierd__DecisionRequest *r = (const Tierd__DecisionRequest *)req;
     td_partner *p;
-    int rc = replay_refuse(call->d, fn == engine_approve ? "an approval" : "a denial", err);
+    const char *actor = NULL;
+    int rc = decision_actor(call, r->on_behalf_of, &actor, err);
+    if (rc)
+        return rc;
+    rc = replay_refuse(call->d, fn == engine_approve ? "an approval" : "a denial", err);
     if (rc)
         return rc;
     rc = lc_find(call, r->partner, &p, err);
     if (rc || (rc = lc_ladder_arg(r->ladder, err)) || (rc = state_begin(call->d, err)))
         return rc;
-    rc = fn(call->d->engine, p, r->ladder, actor_of(call), opt(r->reason), call->now,
-            state_change_sink, call->d, err);
+    rc = fn(call->d->engine, p, r->ladder, actor, opt(r->reason), call->now, state_change_sink,
+            call->d, err);
     if (rc)
         return rc;
     lc_touched(call, p);
