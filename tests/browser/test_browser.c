@@ -414,6 +414,11 @@ START_TEST(test_an_approve_click_moves_the_partner)
         &browser, "return !!document.querySelector('#at-risk table, #at-risk p:not(.muted)');",
         PAGE_WAIT_MS));
     shot("dashboard.png", WINDOW_W);
+    json_t *found = wd_exec(&browser, "return document.querySelectorAll(arguments[0]).length;",
+                            json_pack("[s]", button));
+    ck_assert_msg(json_integer_value(found) == 1, "%lld buttons match %s",
+                  (long long)json_integer_value(found), button);
+    json_decref(found);
     wd_click(&browser, button);
     ck_assert_msg(wd_wait_true(&browser,
                                "var d = document.getElementById('decision-done');"

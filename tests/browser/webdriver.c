@@ -21,7 +21,7 @@
 #define WD_MAX_KILL       256
 #define WD_STOP_MS        5000
 #define WD_PORT_TRIES     5
-#define WD_ELEMENT_KEY    "element-6066-11e4-a52e-4a5ab3b3f8a7"
+#define WD_ELEMENT_KEY    "element-6066-11e4-a52e-4f735466cecf"
 #define WD_DEFAULT_BIN    "chromium"
 #define WD_DEFAULT_DRIVER "chromedriver"
 
