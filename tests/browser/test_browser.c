@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -253,12 +254,21 @@ static void wait_state(const char *root, const char *state)
     }
 }
 
+/* A screenshot into the artifacts dir: the whole page at desktop width,
+ * the first screen at phone width (a phone page is many screens long). */
 static void shot(const char *name, int width)
 {
     char path[HARNESS_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", artifacts, name);
-    ck_assert_msg(wd_screenshot_full(&browser, path, width, width < 600 ? PHONE_H : WINDOW_H) == 0,
-                  "screenshot %s not written", path);
+    int rc;
+    if (width < WINDOW_W) {
+        wd_resize(&browser, width, PHONE_H);
+        json_decref(wd_exec(&browser, "window.scrollTo(0, 0); return true;", NULL));
+        rc = wd_screenshot(&browser, path);
+    } else {
+        rc = wd_screenshot_full(&browser, path, width, WINDOW_H);
+    }
+    ck_assert_msg(rc == 0, "screenshot %s not written", path);
     wd_resize(&browser, WINDOW_W, WINDOW_H);
 }
 
@@ -365,8 +375,89 @@ START_TEST(test_a_partner_token_cannot_see_another_partner)
     free(body);
     status = http_get("/v1/partners/" OTHER_PARTNER "/explain", PARTNER_TOKEN, NULL);
     ck_assert_int_eq(status, 404);
-    /* Its own partner stays in reach. */
+    /* Its own partner stays in reach; lists are not for it. */
     ck_assert_int_eq(http_get("/v1/partners/" SHOW_PARTNER, PARTNER_TOKEN, NULL), 200);
+    ck_assert_int_eq(http_get("/v1/partners", PARTNER_TOKEN, NULL), 403);
+
+    /* The dashboard tells it so instead of showing anything. */
+    open_page("dashboard", NULL, PARTNER_TOKEN);
+    wait_state("dashboard", "forbidden");
+    json_t *tables = wd_exec(&browser, "return document.querySelectorAll('table').length;", NULL);
+    ck_assert_int_eq(json_integer_value(tables), 0);
+    json_decref(tables);
+}
+END_TEST
+
+static void rfc3339(int64_t t, char *out, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A read token looks at any partner with ?partner=ID; the at-risk warning
+ * carries GetPartner's dates: when the criteria lapse, when and to what
+ * the partner is demoted. */
+START_TEST(test_a_read_token_sees_any_partner_with_its_at_risk_dates)
+{
+    td_client *c = rpc();
+    Tierd__PartnerInfo *p = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_client_get_partner(c, OTHER_PARTNER, &p, &err) == 0, "%s", err.message);
+    const Tierd__TierState *st = NULL;
+    for (size_t i = 0; i < p->n_tiers; i++)
+        if (strcmp(p->tiers[i]->ladder, "reseller") == 0)
+            st = p->tiers[i];
+    ck_assert_msg(st && st->demotion_at && st->lapses_at,
+                  OTHER_PARTNER " is not at risk on reseller (the example data changed?)");
+    char lapses[32], demotion[32];
+    rfc3339(st->lapses_at, lapses, sizeof lapses);
+    rfc3339(st->demotion_at, demotion, sizeof demotion);
+    char to[64];
+    snprintf(to, sizeof to, "%s", st->demotion_tier[0] ? st->demotion_tier : "unranked");
+    tierd__partner_info__free_unpacked(p, NULL);
+    td_client_close(c);
+
+    open_page("partner", "?partner=" OTHER_PARTNER, READ_TOKEN);
+    wait_state("partner", "ready");
+    json_t *box = wd_exec(&browser,
+                          "var b = document.querySelector("
+                          "'section.ladder[data-ladder=reseller] .at-risk');"
+                          "return b ? [b.dataset.lapsesAt, b.dataset.demotionAt, b.dataset.to,"
+                          " b.classList.contains('urgent'), b.textContent] : null;",
+                          NULL);
+    ck_assert_msg(json_is_array(box), "no at-risk warning for " OTHER_PARTNER);
+    ck_assert_str_eq(json_string_value(json_array_get(box, 0)), lapses);
+    ck_assert_str_eq(json_string_value(json_array_get(box, 1)), demotion);
+    ck_assert_str_eq(json_string_value(json_array_get(box, 2)), to);
+    ck_assert_msg(json_is_true(json_array_get(box, 3)),
+                  "criteria lapsing within weeks are not shown as urgent");
+    const char *text = json_string_value(json_array_get(box, 4));
+    /* The page shows the dates as dates (YYYY-MM-DD, UTC). */
+    char lapses_day[11], demotion_day[11];
+    snprintf(lapses_day, sizeof lapses_day, "%.10s", lapses);
+    snprintf(demotion_day, sizeof demotion_day, "%.10s", demotion);
+    ck_assert_msg(strstr(text, to) && strstr(text, lapses_day) && strstr(text, demotion_day),
+                  "the warning does not say when (%s, %s) and to what (%s): %s", lapses_day,
+                  demotion_day, to, text);
+    json_decref(box);
+    shot("partner-at-risk.png", WINDOW_W);
+}
+END_TEST
+
+/* Without a token the page asks for one; what is typed signs in. */
+START_TEST(test_the_sign_in_form_takes_a_token)
+{
+    open_page("dashboard", NULL, NULL);
+    ck_assert(
+        wd_wait_true(&browser, "return !document.getElementById('signin').hidden;", PAGE_WAIT_MS));
+    wd_type(&browser, "#token", READ_TOKEN);
+    wd_click(&browser, "#signin button[type=submit]");
+    wait_state("dashboard", "ready");
+    char *who = wd_exec_str(&browser, "return document.getElementById('who').textContent;");
+    ck_assert_msg(strstr(who, "viewer"), "the page does not say who signed in: %s", who);
+    free(who);
 }
 END_TEST
 
@@ -504,6 +595,8 @@ static Suite *browser_suite(void)
     tcase_add_test(tc, test_partner_page_shows_the_real_tier_and_gaps_of_explain);
     tcase_add_test(tc, test_a_partner_token_cannot_see_another_partner);
     tcase_add_test(tc, test_a_read_token_sees_approvals_but_no_buttons);
+    tcase_add_test(tc, test_a_read_token_sees_any_partner_with_its_at_risk_dates);
+    tcase_add_test(tc, test_the_sign_in_form_takes_a_token);
     tcase_add_test(tc, test_an_approve_click_moves_the_partner);
     suite_add_tcase(s, tc);
     return s;

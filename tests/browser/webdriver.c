@@ -392,6 +392,18 @@ void wd_click(wd *w, const char *css)
     json_decref(session_call(w, "POST", what, json_object()));
 }
 
+void wd_type(wd *w, const char *css, const char *text)
+{
+    json_t *el = session_call(w, "POST", "/element",
+                              json_pack("{s:s, s:s}", "using", "css selector", "value", css));
+    const char *id = json_string_value(json_object_get(el, WD_ELEMENT_KEY));
+    ck_assert_msg(id != NULL, "no element %s", css);
+    char what[WD_PATH_MAX];
+    snprintf(what, sizeof what, "/element/%s/value", id);
+    json_decref(el);
+    json_decref(session_call(w, "POST", what, json_pack("{s:s}", "text", text)));
+}
+
 void wd_resize(wd *w, int width, int height)
 {
     json_decref(session_call(w, "POST", "/window/rect",
@@ -449,11 +461,16 @@ int wd_screenshot(wd *w, const char *path)
 int wd_screenshot_full(wd *w, const char *path, int width, int min_height)
 {
     wd_resize(w, width, min_height);
-    json_t *v = wd_exec(w, "return Math.ceil(document.documentElement.scrollHeight);", NULL);
-    int h = json_is_integer(v) ? (int)json_integer_value(v) : min_height;
+    /* The page's height, and how much taller the window is than its
+     * viewport (so the window can be sized to show the page whole). */
+    json_t *v = wd_exec(w,
+                        "return [Math.ceil(document.documentElement.scrollHeight),"
+                        " window.outerHeight - window.innerHeight];",
+                        NULL);
+    int h = (int)json_integer_value(json_array_get(v, 0));
+    int extra = (int)json_integer_value(json_array_get(v, 1));
     json_decref(v);
-    /* The window is taller than the viewport by the (headless: no) chrome. */
-    if (h > min_height)
-        wd_resize(w, width, h);
+    if (h + extra > min_height)
+        wd_resize(w, width, h + (extra > 0 ? extra : 0));
     return wd_screenshot(w, path);
 }

@@ -70,6 +70,9 @@ bool wd_wait_true(wd *w, const char *script, long timeout_ms);
 /* Clicks the first element matching the CSS selector (WebDriver's click:
  * scrolled into view, the real pointer path). Fails the test when none. */
 void wd_click(wd *w, const char *css);
+/* Types text into the first element matching css, as keys. Fails the
+ * test when none. */
+void wd_type(wd *w, const char *css, const char *text);
 /* Sets the window size (CSS pixels). */
 void wd_resize(wd *w, int width, int height);
 /* Writes a PNG of the viewport to path; 0, or -1 when it could not. */

@@ -11,6 +11,11 @@
   var HISTORY_LIMIT = 15;
   /* An at-risk date this close (days) is shown as urgent. */
   var URGENT_DAYS = 90;
+  /* Whose activity the page talks about: the partner's own (a partner
+   * token) or a partner's (staff looking at it). */
+  var voice = { your: 'Your', you: 'you' };
+
+  function staff() { return voice.you !== 'you'; }
 
   function opWords(op) {
     return { '>=': 'at least', '>': 'more than', '<=': 'at most', '<': 'less than',
@@ -62,21 +67,24 @@
     return (a - b) / 86400000;
   }
 
+  /* The at-risk warning: when the criteria of the tier held lapse and when
+   * (and to what) the lifecycle demotes, if nothing new arrives. Urgent
+   * when either date is near or the criteria have lapsed already. */
   function atRiskBox(lx, state) {
     var r = lx.at_risk;
     if (!r || !(r.demotion_at || r.date)) return null;
     var when = r.demotion_at || r.date;
-    var urgent = daysUntil(when, lx.at) <= URGENT_DAYS;
+    var lapsed = !!r.lapses_at && daysUntil(r.lapses_at, lx.at) <= 0;
+    var urgent = lapsed || daysUntil(when, lx.at) <= URGENT_DAYS ||
+                 (!!r.lapses_at && daysUntil(r.lapses_at, lx.at) <= URGENT_DAYS);
     var to = T.tierName(r.tier);
     var p = [];
-    if (r.lapses_at) {
-      var past = new Date(r.lapses_at) <= new Date(lx.at || Date.now());
-      p.push(el('p', {}, [past ? 'Your activity fell below ' : 'Your activity falls below ',
-                          el('strong', { text: lx.tier }), past ? ' on ' : ' on ',
-                          T.time(r.lapses_at), past ? ' (grace period running).' :
-                          ' as counted events leave their window.']));
-    }
-    p.push(el('p', {}, ['Unless new activity arrives, you move to ', el('strong', { text: to }),
+    if (r.lapses_at)
+      p.push(el('p', {}, [voice.your + (lapsed ? ' activity fell below what ' : ' activity falls below what '),
+                          el('strong', { text: lx.tier }), ' needs on ', T.time(r.lapses_at),
+                          lapsed ? ': the grace period is running.'
+                                 : ', as counted events leave their window.']));
+    p.push(el('p', {}, ['Unless new activity arrives, ' + voice.you + ' move' + (voice.you === 'you' ? '' : 's') + ' to ', el('strong', { text: to }),
                         ' on ', T.time(when),
                         r.reason ? ' (' + T.words(r.reason, 'DUE_') + ').' : '.']));
     if (state && state.pending_deadline)
@@ -85,8 +93,7 @@
     return el('div', { class: 'at-risk' + (urgent ? ' urgent' : ''), role: 'note',
                        'data-demotion-at': when, 'data-lapses-at': r.lapses_at || '',
                        'data-to': to }, [
-      el('h3', { text: urgent ? 'At risk: ' + lx.tier + ' until ' + T.fmtDate(when)
-                              : 'Keeping ' + lx.tier }),
+      el('h3', { text: urgent ? 'At risk: ' + lx.tier : 'Keeping ' + lx.tier })
     ].concat(p));
   }
 
@@ -106,10 +113,10 @@
       lines.push(el('p', { class: 'note', text: 'Set by an override' +
         (state && state.override_until ? ' until ' + T.fmtDate(state.override_until) : '') + '.' }));
     if (lx.pending)
-      lines.push(el('p', { class: 'note pending', text: 'Your move to ' + lx.pending +
+      lines.push(el('p', { class: 'note pending', text: voice.your + ' move to ' + lx.pending +
                            ' is waiting for approval by the program team.' }));
     if ((lx.qualifying || '') !== tier && !lx.pending)
-      lines.push(el('p', { class: 'note', text: 'Your activity today qualifies for ' +
+      lines.push(el('p', { class: 'note', text: voice.your + ' activity today qualifies for ' +
                            T.tierName(lx.qualifying) + '.' }));
 
     var risk = atRiskBox(lx, state);
@@ -152,8 +159,8 @@
     var nextT = next ? findTier(lx, next.tier) : null;
     var benPart = el('section', { class: 'benefits', 'aria-labelledby': hid + '-ben' }, [
       el('h3', { id: hid + '-ben', text: 'Benefits' }),
-      el('h4', { text: 'You hold' }), benefitList(mine, 'held'),
-      nextT ? el('h4', { text: 'With ' + nextT.tier + ' you also get' }) : null,
+      el('h4', { text: staff() ? 'Held' : 'You hold' }), benefitList(mine, 'held'),
+      nextT ? el('h4', { text: staff() ? nextT.tier + ' adds' : 'With ' + nextT.tier + ' you also get' }) : null,
       nextT ? benefitList(nextT.benefits || [], 'next') : null
     ]);
 
@@ -209,6 +216,7 @@
   async function show(who) {
     var root = T.clear(document.getElementById('partner'));
     var staff = who.role !== 'partner';
+    if (staff) voice = { your: 'The partner\'s', you: 'the partner' };
     document.body.classList.toggle('staff', staff);
     var params = new URLSearchParams(location.search);
     var id = params.get('partner') || who.partner;
