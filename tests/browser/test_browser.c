@@ -252,6 +252,21 @@ static void wait_state(const char *root, const char *state)
                                           " document.body.innerText.slice(0, 600);");
         ck_abort_msg("#%s never reached state %s; the page says: %s", root, state, err);
     }
+    /* Under tierd-http's CSP (default-src 'self') nothing was blocked, and
+     * nothing came from another host. */
+    json_t *v = wd_exec(&browser,
+                        "var d = document.documentElement.dataset;"
+                        "var foreign = performance.getEntriesByType('resource').filter("
+                        "  function (r) { return new URL(r.name).origin !== location.origin; });"
+                        "return [Number(d.cspViolations || 0), d.cspLast || '', foreign.length];",
+                        NULL);
+    ck_assert_msg(json_integer_value(json_array_get(v, 0)) == 0, "CSP blocked %lld thing(s): %s",
+                  (long long)json_integer_value(json_array_get(v, 0)),
+                  json_string_value(json_array_get(v, 1)));
+    ck_assert_msg(json_integer_value(json_array_get(v, 2)) == 0,
+                  "the page loaded %lld resource(s) from other hosts",
+                  (long long)json_integer_value(json_array_get(v, 2)));
+    json_decref(v);
 }
 
 /* A screenshot into the artifacts dir: the whole page at desktop width,

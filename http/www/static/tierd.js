@@ -8,6 +8,14 @@
 var Tierd = (function () {
   var TOKEN_KEY = 'tierd.token';
 
+  /* Counted on the root element, so a test (or a person in the console)
+   * sees that nothing was blocked under tierd-http's CSP. */
+  document.addEventListener('securitypolicyviolation', function (e) {
+    var root = document.documentElement;
+    root.dataset.cspViolations = String(Number(root.dataset.cspViolations || 0) + 1);
+    root.dataset.cspLast = e.violatedDirective + ' ' + e.blockedURI;
+  });
+
   /* The token from the address bar's fragment (#token=...), which is then
    * removed from the address bar and the history entry, or the one stored
    * for this tab. */
