@@ -391,14 +391,34 @@
       return st;
     }
 
+    function loadSlow(now) {
+      T.api('kpi').then(function (k) { fill('kpis', kpis(k)); },
+                        function (e) { failed('kpis', 'KPIs', e); });
+      fill('at-risk', section('at-risk', 'Partners at risk',
+                              [el('p', { class: 'muted', text: 'Checking partners…' })]));
+      return atRisk(now).then(function (r) { fill('at-risk', atRiskSection(r)); },
+                              function (e) { failed('at-risk', 'Partners at risk', e); });
+    }
+
     var st = await reload();
     root.dataset.state = 'ready';
-    T.api('kpi').then(function (k) { fill('kpis', kpis(k)); },
-                      function (e) { failed('kpis', 'KPIs', e); });
-    fill('at-risk', section('at-risk', 'Partners at risk',
-                            [el('p', { class: 'muted', text: 'Checking partners…' })]));
-    atRisk(st.now).then(function (r) { fill('at-risk', atRiskSection(r)); },
-                        function (e) { failed('at-risk', 'Partners at risk', e); });
+    var again = el('button', { type: 'button', class: 'secondary', id: 'refresh', text: 'Refresh' });
+    again.addEventListener('click', async function () {
+      again.disabled = true;
+      T.status('Refreshing…');
+      try {
+        var now = await reload();
+        await loadSlow(now.now);
+        T.showError(null);
+        T.status('Refreshed.');
+      } catch (e) {
+        T.showError(T.describe(e));
+        T.status('');
+      }
+      again.disabled = false;
+    });
+    root.insertBefore(el('p', { class: 'refresh' }, [again]), root.firstChild);
+    loadSlow(st.now);
   }
 
   document.addEventListener('DOMContentLoaded', function () { T.boot(show); });
