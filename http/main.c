@@ -49,8 +49,9 @@ typedef struct app {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tierd-http [-c tierd-http.yaml] [--listen HOST:PORT] [--tierd-url URL]\n"
-               "                  [--static-dir DIR] [--foreground] [--version]\n");
+    fprintf(f,
+            "usage: tierd-http [-c tierd-http.yaml] [--listen HOST:PORT] [--tierd-url URL]\n"
+            "                  [--static-dir DIR] [--foreground] [--version] [--print-routes]\n");
 }
 
 static void on_stop(uv_signal_t *s, int signum)
@@ -100,7 +101,15 @@ int main(int argc, char **argv)
 {
     app a = {0};
     const char *listen = NULL, *url = NULL, *static_dir = NULL;
-    enum { OPT_LISTEN = 256, OPT_URL, OPT_STATIC, OPT_FOREGROUND, OPT_VERSION, OPT_HELP };
+    enum {
+        OPT_LISTEN = 256,
+        OPT_URL,
+        OPT_STATIC,
+        OPT_FOREGROUND,
+        OPT_VERSION,
+        OPT_HELP,
+        OPT_ROUTES
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -109,6 +118,7 @@ int main(int argc, char **argv)
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
+        {"print-routes", no_argument, NULL, OPT_ROUTES},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -133,6 +143,11 @@ int main(int argc, char **argv)
             return 0;
         case OPT_HELP:
             usage(stdout);
+            return 0;
+        case OPT_ROUTES:
+            /* what the suite checks docs/openapi.yaml against */
+            for (size_t i = 0; i < http_n_routes; i++)
+                printf("%s %s\n", http_routes[i].method, http_routes[i].pattern);
             return 0;
         default:
             usage(stderr);

@@ -78,6 +78,7 @@ struct http_server {
     conn_info conns; /* list head */
     unsigned port;
     bool loopback, stopping;
+    int closing;     /* handles not yet closed */
     bucket *buckets; /* one per cfg->tokens */
     series series[MAX_SERIES];
     size_t n_series;
@@ -139,6 +140,7 @@ static void add_security_headers(struct MHD_Response *resp, bool api)
 }
 
 static void kick(http_server *s);
+static void run_mhd(http_server *s);
 
 /* Queues now, or after resuming when the connection waits suspended. */
 static void respond(http_req *r, unsigned status, struct MHD_Response *resp)
@@ -153,7 +155,9 @@ static void respond(http_req *r, unsigned status, struct MHD_Response *resp)
         r->pending_status = status;
         r->suspended = false;
         MHD_resume_connection(r->conn);
-        kick(r->srv);
+        /* at once rather than on the next loop turn: tierd's answers come
+         * from a uv_poll callback, never from inside MHD_run */
+        run_mhd(r->srv);
         return;
     }
     MHD_queue_response(r->conn, status, resp);
@@ -735,11 +739,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_size) {
         size_t n = *upload_size;
-        if (r->body_len + n > s->cfg->max_body_bytes) {
-            r->early = true;
+        /* MHD takes no answer in the middle of a body: the rest is dropped
+         * as it comes (request_timeout bounds how long) and the 413 goes
+         * out at its end */
+        if (r->too_large || r->body_len + n > s->cfg->max_body_bytes) {
+            r->too_large = true;
             *upload_size = 0;
-            http_reply_error(r, TD_RESOURCE_EXHAUSTED, MHD_HTTP_CONTENT_TOO_LARGE,
-                             "the body exceeds max_body_bytes %zu", s->cfg->max_body_bytes);
             return MHD_YES;
         }
         char *b = realloc(r->body, r->body_len + n + 1);
@@ -755,6 +760,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->dispatched = true;
     if (r->ci)
         r->ci->handling = true;
+    if (r->too_large) {
+        http_reply_error(r, TD_RESOURCE_EXHAUSTED, MHD_HTTP_CONTENT_TOO_LARGE,
+                         "the body exceeds max_body_bytes %zu", s->cfg->max_body_bytes);
+        return MHD_YES;
+    }
     if (!r->route->body && r->body_len) {
         http_reply_error(r, TD_INVALID_ARGUMENT, 0, "%s %s takes no body", r->method,
                          r->route->pattern);
@@ -823,6 +833,19 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 /* ---- MHD on the loop ----------------------------------------------------------- */
 
 static void on_timer(uv_timer_t *t);
+
+/* MHD's own decoding, except that a %00 becomes a byte every path check
+ * refuses instead of a NUL that would silently end the path early. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls;
+    (void)conn;
+    size_t n = MHD_http_unescape(uri);
+    for (size_t i = 0; i < n; i++)
+        if (uri[i] == 0)
+            uri[i] = 0x01;
+    return n;
+}
 
 static void run_mhd(http_server *s)
 {
@@ -897,16 +920,16 @@ int http_server_start(uv_loop_t *loop, http_config *cfg, upstream *up, const htt
         s->loopback = (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
     else
         s->loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&addr)->sin6_addr);
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
                               (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                               (size_t)cfg->max_header_bytes, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned int)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                              MHD_OPTION_END);
+                              (unsigned int)cfg->max_connections, MHD_OPTION_UNESCAPE_CALLBACK,
+                              unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->mhd) {
         int e = errno;
         free(s->static_dir);
@@ -962,7 +985,8 @@ void http_server_reload_tokens(http_server *s, http_config *fresh)
 static void on_server_closed(uv_handle_t *h)
 {
     http_server *s = h->data;
-    if (h != (uv_handle_t *)&s->sweep)
+    /* libuv runs close callbacks in no promised order: the last one frees */
+    if (--s->closing > 0)
         return;
     free(s->static_dir);
     free(s->buckets);
@@ -982,6 +1006,7 @@ void http_server_stop(http_server *s)
     uv_poll_stop(&s->poll);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    s->closing = 3;
     uv_close((uv_handle_t *)&s->poll, on_server_closed);
     uv_close((uv_handle_t *)&s->timer, on_server_closed);
     uv_close((uv_handle_t *)&s->sweep, on_server_closed);

@@ -57,7 +57,7 @@ struct http_req {
     unsigned pending_status;
     unsigned status;
     double started;
-    bool first_done, dispatched, suspended, early;
+    bool dispatched, suspended, early, too_large;
     const char *label;
 };
 

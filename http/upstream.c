@@ -23,6 +23,7 @@ typedef struct up_sock {
     uv_poll_t poll;
     uv_timer_t timer;
     bool busy, long_poll;
+    int closed_handles;
     uint64_t id;
     upstream_cb cb;
     void *ud;
@@ -242,7 +243,8 @@ static void on_closed(uv_handle_t *h)
 {
     up_sock *s = h->data;
     upstream *u = s->u;
-    if (h == (uv_handle_t *)&s->timer) {
+    /* the socket's second handle to close frees it, in whichever order */
+    if (++s->closed_handles == 2) {
         nn_close(s->sock);
         free(s);
     }
@@ -267,7 +269,6 @@ void upstream_close(upstream *u)
         return;
     }
     u->closing = 2 * u->n;
-    /* the poll closes first: the timer's close frees the socket */
     for (unsigned i = 0; i < u->n; i++) {
         uv_close((uv_handle_t *)&u->socks[i]->poll, on_closed);
         uv_close((uv_handle_t *)&u->socks[i]->timer, on_closed);

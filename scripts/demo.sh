@@ -52,6 +52,7 @@ section() {
 if [ -n "${TIERD_BIN:-}" ] && [ -n "${TIERCTL_BIN:-}" ]; then
     tierd=$TIERD_BIN
     tierctl=$TIERCTL_BIN
+    tierd_http=${TIERD_HTTP_BIN:-} # part A: tierd-http
 else
     section "dependencies"
     bash scripts/install-deps.sh
@@ -63,9 +64,10 @@ else
         meson setup build >/dev/null
     fi
     # Only what the demo runs: the test suites are scripts/test.sh's business.
-    ninja -C build daemon/tierd client/tierctl
+    ninja -C build daemon/tierd client/tierctl http/tierd-http
     tierd=build/daemon/tierd
     tierctl=build/client/tierctl
+    tierd_http=build/http/tierd-http # part A: tierd-http
 fi
 state=${DEMO_STATE:-"$root/demo-state"}
 url="ipc://$state/rpc.sock"
@@ -73,6 +75,9 @@ log=$(mktemp)
 pid=
 watch_pid=
 watch_out=
+http_pid=  # part A: tierd-http
+http_conf=
+http_log=
 
 ctl() {
     "$tierctl" --url "$url" "$@"
@@ -82,6 +87,12 @@ ctl() {
 # script ends: at the end, on an error, or on SIGINT/SIGTERM.
 cleanup() {
     local status=$?
+    # part A: tierd-http first, while tierd still answers
+    if [ -n "$http_pid" ] && kill -0 "$http_pid" 2>/dev/null; then
+        kill -TERM "$http_pid" 2>/dev/null || true
+        wait "$http_pid" 2>/dev/null || true
+    fi
+    rm -f ${http_conf:+"$http_conf"} ${http_log:+"$http_log"}
     if [ -n "$watch_pid" ] && kill -0 "$watch_pid" 2>/dev/null; then
         kill -TERM "$watch_pid" 2>/dev/null || true
         wait "$watch_pid" 2>/dev/null || true
@@ -251,6 +262,51 @@ ctl history "$SHOW_PARTNER" --ladder reseller --limit 4
 
 section "KPIs since the demo began (tierctl kpi --ladder reseller --from 2026-11-01)"
 ctl kpi --ladder reseller --from 2026-11-01T00:00:00Z
+
+# ---- tierd-http (part A) ----
+section "tierd-http: the HTTP/JSON API, the pages and /metrics (docs/http.md)"
+if [ -n "$tierd_http" ] && [ -x "$tierd_http" ]; then
+    http_conf="$state-http.yaml"
+    http_log=$(mktemp)
+    # demo tokens only: a real config takes random ones (examples/tierd-http.yaml)
+    cat >"$http_conf" <<HTTPCONF
+listen: ${DEMO_HTTP_LISTEN:-127.0.0.1:7480}
+tierd:
+  url: $url
+tokens:
+  - {name: demo-admin, token: demo-admin-token-0001, role: admin}
+  - {name: demo-dashboard, token: demo-read-token-00001, role: read}
+  - {name: $SHOW_PARTNER, token: demo-partner-token-001, role: partner, partner: $SHOW_PARTNER}
+static_dir: $root/http/www
+metrics_open: true
+HTTPCONF
+    "$tierd_http" -c "$http_conf" 2>"$http_log" &
+    http_pid=$!
+    base=
+    deadline=$((SECONDS + START_TIMEOUT_S))
+    until base=$(grep -o 'http://[0-9.]*:[0-9]*' "$http_log" | head -1) && [ -n "$base" ]; do
+        if ! kill -0 "$http_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            echo "demo.sh: tierd-http did not start" >&2
+            cat "$http_log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "tierd-http pid $http_pid on $base"
+    echo "partner page:  $base/partner#token=demo-partner-token-001"
+    echo "dashboard:     $base/dashboard#token=demo-read-token-00001"
+    echo "-- curl -H 'Authorization: Bearer demo-partner-token-001' $base/v1/partners/$SHOW_PARTNER (first bytes)"
+    curl -sS -H "Authorization: Bearer demo-partner-token-001" "$base/v1/partners/$SHOW_PARTNER" | head -c 300 || true
+    echo
+    echo "-- curl $base/metrics | head -12"
+    curl -sS "$base/metrics" | head -12 || true
+    kill -TERM "$http_pid"
+    wait "$http_pid" || { echo "demo.sh: tierd-http did not stop cleanly" >&2; exit 1; }
+    http_pid=
+else
+    echo "(tierd-http not built: skipped)"
+fi
+# ---- end tierd-http (part A) ----
 
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"

@@ -26,7 +26,9 @@ PACKAGES=(
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
     procps                        # ps and pgrep, for the tests and for operators
-    libcurl4-openssl-dev          # the browser tests' WebDriver calls (tests/browser)
+    libmicrohttpd-dev             # tierd-http's HTTP server
+    libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, the browser tests' WebDriver calls, webhooks
+    curl                          # the demo fetches tierd-http's /metrics
     chromium chromium-driver      # headless browser for the pages' tests (tests/browser)
 )
 
