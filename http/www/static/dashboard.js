@@ -241,8 +241,13 @@
       return ab - bb;
     });
     var scan = ranked.slice(0, SCAN_MAX);
+    var failed = 0, lastError = null;
     var infos = await inParallel(scan, SCAN_PARALLEL, function (p) {
-      return T.api('partners/' + encodeURIComponent(p.partner.id)).catch(function () { return null; });
+      return T.api('partners/' + encodeURIComponent(p.partner.id)).catch(function (e) {
+        failed++;
+        lastError = e;
+        return null;
+      });
     });
     var nowMs = new Date(now).getTime(), horizon = nowMs + AT_RISK_DAYS * 86400000;
     var rows = [];
@@ -257,7 +262,8 @@
       });
     });
     rows.sort(function (a, b) { return a.key - b.key || (a.id < b.id ? -1 : 1); });
-    return { rows: rows, scanned: scan.length, ranked: ranked.length, complete: listed.complete };
+    return { rows: rows, scanned: scan.length - failed, ranked: ranked.length, complete: listed.complete,
+             failed: failed, lastError: lastError };
   }
 
   function atRiskSection(r) {
@@ -278,6 +284,8 @@
                (r.complete ? '' : ' listed so far') + '.';
     return section('at-risk', 'Partners at risk', [
       el('p', { class: 'muted', text: note }),
+      r.failed ? el('p', { class: 'error', text: r.failed + ' partner(s) could not be checked. ' +
+                                                 T.describe(r.lastError) }) : null,
       rows.length ? table({ text: 'Partners at risk, soonest first', hidden: true },
                           [th('Partner'), th('Ladder'), th('Tier'), th('Criteria lapse'),
                            th('Falls to'), th('On')], rows, true)

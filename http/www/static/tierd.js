@@ -51,6 +51,17 @@ var Tierd = (function () {
   }
   ApiError.prototype = Object.create(Error.prototype);
 
+  /* Waits ms milliseconds. */
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+
+  /* A 429 (the token's request rate) is retried this many times, after the
+   * Retry-After the server gives (capped): a page that asks for many
+   * partners at once slows down instead of failing. */
+  var RATE_RETRIES = 5;
+  var RATE_WAIT_MAX_MS = 5000;
+
   /* Calls a /v1 route (path without the leading /v1/) with the token and
    * resolves with the parsed JSON; rejects with an ApiError. */
   async function api(path, opts) {
@@ -65,10 +76,15 @@ var Tierd = (function () {
       init.body = JSON.stringify(opts.body);
     }
     var res;
-    try {
-      res = await fetch('/v1/' + path, init);
-    } catch (e) {
-      throw new ApiError(0, 'UNAVAILABLE', 'tierd-http did not answer (' + e.message + ')');
+    for (var attempt = 0; ; attempt++) {
+      try {
+        res = await fetch('/v1/' + path, init);
+      } catch (e) {
+        throw new ApiError(0, 'UNAVAILABLE', 'tierd-http did not answer (' + e.message + ')');
+      }
+      if (res.status !== 429 || attempt >= RATE_RETRIES) break;
+      var after = Number(res.headers.get('Retry-After'));
+      await sleep(Math.min(RATE_WAIT_MAX_MS, (isFinite(after) && after > 0 ? after : 1) * 1000));
     }
     var text = await res.text();
     var body = null;
