@@ -9,6 +9,7 @@
 (function () {
   var T = Tierd, el = T.el, SVG = 'http://www.w3.org/2000/svg';
   var CHANGES_SHOWN = 20;
+  var CHANGES_FOLDED = 10;
   /* At risk: a tier whose criteria lapse within this many days (or have
    * lapsed: grace running). */
   var AT_RISK_DAYS = 90;
@@ -316,7 +317,8 @@
       rows.length ? table({ text: 'The latest tier changes, newest first', hidden: true },
                           [th('When'), th('Partner'), th('Ladder'), th('Change'), th('Cause'), th('By')],
                           rows, true)
-                  : el('p', { class: 'muted', text: 'No tier changes yet.' })
+                  : el('p', { class: 'muted', text: 'No tier changes yet.' }),
+      showMore(rows, CHANGES_FOLDED)
     ]);
   }
 
@@ -342,13 +344,13 @@
           item('Top-tier share', T.pct(r.top_share || 0)),
           item('Retention', r.has_retention ? T.pct(r.retention) : '–'),
           item('Near misses', T.fmtNum(r.near_miss || 0)),
-          item('Median days to next tier', r.next_tier_moves ? T.fmtNum(r.median_days_to_next_tier) : '–')
+          item('Median days to next tier', r.next_tier_moves ? (T.num(r.median_days_to_next_tier) || 0).toFixed(1) : '–')
         ])
       ]);
     });
     return section('kpis', 'KPIs (latest period)', [
       el('p', { class: 'muted', text: 'Period: ' + (resp.period || '?') + ', from the snapshots tierd keeps.' }),
-      el('div', { class: 'grid' }, cards)
+      el('div', { class: 'grid charts' }, cards)
     ]);
   }
 
