@@ -196,14 +196,16 @@
       var note = [c.actor ? 'by ' + c.actor : '', c.reason || '',
                   c.event_id ? 'event ' + c.event_id : ''].filter(Boolean).join('; ');
       return el('tr', { 'data-sequence': c.sequence }, [
-        el('td', {}, [T.time(c.at)]), el('td', { text: c.ladder }),
-        el('td', { text: changeWords(c) }), el('td', { text: T.words(c.cause) }),
-        el('td', { text: note })
+        el('td', { 'data-label': 'Date' }, [T.time(c.at)]),
+        el('td', { 'data-label': 'Ladder', text: c.ladder }),
+        el('td', { 'data-label': 'Change', text: changeWords(c) }),
+        el('td', { 'data-label': 'Cause', text: T.words(c.cause) }),
+        el('td', { 'data-label': 'Note', text: note })
       ]);
     });
     return el('section', { class: 'card history', 'aria-labelledby': 'history-h' }, [
       el('h2', { id: 'history-h', text: 'Recent history' }),
-      rows.length ? el('div', { class: 'table-wrap' }, [el('table', {}, [
+      rows.length ? el('div', { class: 'table-wrap' }, [el('table', { class: 'stack' }, [
         el('caption', { class: 'sr-only', text: 'Tier changes, newest first' }),
         el('thead', {}, [el('tr', {}, ['Date', 'Ladder', 'Change', 'Cause', 'Note'].map(function (h) {
           return el('th', { scope: 'col', text: h });
