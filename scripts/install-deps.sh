@@ -32,8 +32,9 @@ PACKAGES=(
     bash-completion               # where tierctl's completion installs; its test runs bash
     debhelper dpkg-dev fakeroot lintian  # the .deb (scripts/deb.sh): build and check
     libmicrohttpd-dev             # tierd-http's HTTP server
-    libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, webhooks
+    libcurl4-openssl-dev          # HTTP client: tierd-http's tests and bench, the browser tests' WebDriver calls, webhooks
     curl                          # the demo fetches tierd-http's /metrics
+    chromium chromium-driver      # headless browser for the pages' tests (tests/browser)
 )
 
 usage() {
