@@ -81,6 +81,8 @@ static const rpc_method rpc_methods[] = {
     {"StatsBy", TD_ROLE_READ, false, &tierd__stats_by_request__descriptor, &tierd__stats_by_response__descriptor, handle_stats_by},
     /* KPI history: stored snapshots only (docs/kpi.md). */
     {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
+    /* Sink connectors acknowledge what they applied (handlers_cursor.c). */
+    {"SinkAck", TD_ROLE_WRITE, true, &tierd__sink_ack_request__descriptor, &tierd__sink_ack_response__descriptor, handle_sink_ack},
 };
 /* clang-format on */
 
