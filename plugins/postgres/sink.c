@@ -357,7 +357,11 @@ static int sink_open(const tierd_host_api *api, tierd_host *h, void **state, td_
     s->conn = PQconnectdb(s->conninfo);
     if (PQstatus(s->conn) != CONNECTION_OK)
         rc = pg_fail(s, TD_UNAVAILABLE, err, "cannot connect");
-    else
+    /* An acknowledged batch is never offered again, so COMMIT must not
+     * return before the server has it in its WAL, whatever the server's
+     * default (synchronous_commit = off would lose it in a crash). */
+    else if (!(rc = exec(s, "SET synchronous_commit TO on", PGRES_COMMAND_OK, TD_UNAVAILABLE, err,
+                         "setting synchronous_commit")))
         rc = check_table(s, create && strcmp(create, "true") == 0, err);
     if (rc) {
         PQfinish(s->conn);
