@@ -1,17 +1,20 @@
 /* The sink delivery loop (see sinkrun.h for the promises).
  *
- * One turn: ListChanges after the acknowledged sequence (a long-poll, so an
- * idle sink costs one request per SINKRUN_POLL_MS and sees a change as soon
- * as it commits), then GetTiers and GetBenefits for the batch's partners,
- * read after the changes so the standing handed out is never older than
- * the change it rides with, then receive, then SinkAck. Nothing is acked
- * that receive did not accept, and nothing goes to receive out of order:
- * a failure anywhere ends the process (HOST_EXIT_RETRY) and the supervisor
- * restarts it from the stored ack, which is what makes delivery
- * at-least-once without any state here. */
+ * A batch: ListChanges after the last change fetched (a long-poll when
+ * nothing is out, so an idle sink costs one request per SINKRUN_POLL_MS and
+ * sees a change as soon as it commits), then GetTiers and GetBenefits for
+ * the batch's partners, read after the changes so the standing handed out
+ * is never older than the change it rides with. receive runs on a delivery
+ * thread while the main thread fetches the next batch; once it returns 0
+ * the main thread acknowledges it (SinkAck) and hands over the next. So
+ * receive calls come one at a time, in sequence order, and nothing is
+ * acked that receive did not take. A failure anywhere ends the process
+ * (HOST_EXIT_RETRY) and the supervisor restarts it from the stored ack,
+ * which is what makes delivery at-least-once without any state here. */
 #include "sinkrun.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,36 +219,79 @@ static int ack(const sinkrun_io *io, uint64_t seq, size_t n, td_error *err)
     return 0;
 }
 
-/* One batch after *since: delivered and acknowledged (advancing *since),
- * or nothing new. */
-static int turn(const sinkrun_io *io, void *state, uint64_t *since, td_error *err)
+/* Fetches the batch after since into b (nothing new: b->changes holds
+ * none), waiting up to wait_ms for one. */
+static int fetch(const sinkrun_io *io, uint64_t since, uint32_t wait_ms, batch *b, td_error *err)
 {
-    batch b = {0};
-    int rc = td_client_list_changes_wait(io->client, *since, SINKRUN_BATCH, SINKRUN_POLL_MS,
-                                         &b.changes, err);
+    int rc =
+        td_client_list_changes_wait(io->client, since, SINKRUN_BATCH, wait_ms, &b->changes, err);
     if (rc) {
         td_error_prefix(err, "ListChanges");
         return rc;
     }
     io->api->heartbeat(io->host);
-    size_t n = b.changes->n_changes;
-    if (n == 0) {
-        batch_free(&b);
-        return 0;
-    }
-    rc = build_items(io, &b, err);
-    uint64_t last = n ? b.changes->changes[n - 1]->sequence : *since;
+    return b->changes->n_changes ? build_items(io, b, err) : 0;
+}
+
+static uint64_t batch_last(const batch *b)
+{
+    return b->changes->changes[b->changes->n_changes - 1]->sequence;
+}
+
+/* A batch being received on the delivery thread while the next is
+ * fetched: the plugin's write overlaps the daemon's reads, one receive at
+ * a time and in order. */
+typedef struct delivery {
+    const sinkrun_io *io;
+    void *state;
+    batch b;
     char cursor[24];
-    snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)last);
-    if (!rc && (rc = io->sink->receive(state, b.ptrs, n, cursor, err)))
-        td_error_prefix(err, "sink receive (changes %llu to %llu)",
-                        (unsigned long long)b.changes->changes[0]->sequence,
-                        (unsigned long long)last);
-    if (!rc && !(rc = ack(io, last, n, err))) {
-        *since = last;
-        io->acked(io->host, n, cursor);
+    pthread_t thread;
+    bool running;
+    int rc;
+    td_error err;
+} delivery;
+
+static void *deliver_thread(void *arg)
+{
+    delivery *d = arg;
+    size_t n = d->b.changes->n_changes;
+    d->rc = d->io->sink->receive(d->state, d->b.ptrs, n, d->cursor, &d->err);
+    if (d->rc)
+        td_error_prefix(&d->err, "sink receive (changes %llu to %s)",
+                        (unsigned long long)d->b.changes->changes[0]->sequence, d->cursor);
+    return NULL;
+}
+
+static int deliver_start(delivery *d, batch *b, td_error *err)
+{
+    d->b = *b;
+    memset(b, 0, sizeof *b);
+    snprintf(d->cursor, sizeof d->cursor, "%llu", (unsigned long long)batch_last(&d->b));
+    d->rc = 0;
+    td_error_clear(&d->err);
+    if (pthread_create(&d->thread, NULL, deliver_thread, d) != 0) {
+        batch_free(&d->b);
+        return td_error_set(err, TD_INTERNAL, "sink: cannot start the delivery thread");
     }
-    batch_free(&b);
+    d->running = true;
+    return 0;
+}
+
+/* Waits for the batch being received; acknowledges it when receive took
+ * it. */
+static int deliver_finish(delivery *d, td_error *err)
+{
+    if (!d->running)
+        return 0;
+    pthread_join(d->thread, NULL);
+    d->running = false;
+    int rc = d->rc;
+    if (rc)
+        *err = d->err;
+    else if (!(rc = ack(d->io, batch_last(&d->b), d->b.changes->n_changes, err)))
+        d->io->acked(d->io->host, d->b.changes->n_changes, d->cursor);
+    batch_free(&d->b);
     return rc;
 }
 
@@ -260,16 +306,32 @@ int sinkrun(const sinkrun_io *io, bool *fatal, td_error *err)
                             "before?); give the sink connector a new name to start it afresh",
                             io->cursor, io->name);
     }
-    void *state = NULL;
-    int rc = io->sink->open(io->api, io->host, &state, err);
+    delivery d = {.io = io};
+    int rc = io->sink->open(io->api, io->host, &d.state, err);
     if (rc) {
         *fatal = err->code != TD_UNAVAILABLE;
         td_error_prefix(err, "sink open");
         return rc;
     }
     io->ready(io->host, io->cursor);
-    while (!rc && !io->api->stopping(io->host))
-        rc = turn(io, state, &since, err);
-    io->sink->close(state);
+    /* since: the last change fetched, delivered or being delivered. While
+     * a batch is out the fetch does not wait, so an idle sink acks at once. */
+    while (!rc && !io->api->stopping(io->host)) {
+        batch next = {0};
+        rc = fetch(io, since, d.running ? 0 : SINKRUN_POLL_MS, &next, err);
+        if (!rc)
+            rc = deliver_finish(&d, err);
+        if (!rc && next.changes && next.changes->n_changes) {
+            since = batch_last(&next);
+            rc = deliver_start(&d, &next, err);
+        }
+        batch_free(&next);
+    }
+    td_error ignored;
+    if (rc)
+        deliver_finish(&d, &ignored);
+    else
+        rc = deliver_finish(&d, err);
+    io->sink->close(d.state);
     return rc;
 }

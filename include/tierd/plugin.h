@@ -231,7 +231,9 @@ typedef struct tierd_sink {
      * TD_UNAVAILABLE error is retried (the host restarts with back-off),
      * any other is fatal until the config is reloaded. */
     int (*open)(const tierd_host_api *api, tierd_host *h, void **state, td_error *err);
-    /* Applies changes[0..n), in sequence order, durably. 0 acknowledges
+    /* Applies changes[0..n), in sequence order, durably. Called on a
+     * delivery thread of the host (not the one open ran on), one call at a
+     * time, while the host fetches the next batch. 0 acknowledges
      * the batch: the host then stores `cursor` (the last sequence, in
      * decimal) and never offers these changes again unless the
      * acknowledgement is lost. A negative td_code leaves it unacknowledged:

@@ -10,9 +10,10 @@
  * right even when the first change the table sees is not the partner's
  * first, or an override or a new program version moved the benefits.
  *
- * Each batch is one transaction: COPY into a temporary table, then
+ * Each batch is one transaction: one row per (partner, ladder), its latest
+ * change's, COPYed into a temporary table, then
  *
- *   INSERT ... SELECT DISTINCT ON (partner, ladder) ... ORDER BY sequence DESC
+ *   INSERT ... SELECT ... FROM the temporary table
  *   ON CONFLICT (partner, ladder) DO UPDATE ... WHERE row.sequence <= new.sequence
  *
  * so a batch delivered twice (after a crash, before its ack) rewrites the
@@ -54,6 +55,8 @@ typedef struct pgsink {
     PGconn *conn;
     buf rows;
     buf tmp;
+    const tierd_tier_change **sorted; /* receive's changes, one per row first */
+    size_t cap_sorted;
 } pgsink;
 
 static void buf_reserve(buf *b, size_t more)
@@ -390,20 +393,48 @@ static int copy_in(pgsink *s, td_error *err)
     return rc;
 }
 
+/* Partner, then ladder, then the later change first. */
+static int cmp_change(const void *a, const void *b)
+{
+    const tierd_tier_change *x = *(const tierd_tier_change *const *)a;
+    const tierd_tier_change *y = *(const tierd_tier_change *const *)b;
+    int c = strcmp(x->partner, y->partner);
+    if (!c)
+        c = strcmp(x->ladder, y->ladder);
+    if (!c)
+        c = x->sequence < y->sequence ? 1 : x->sequence > y->sequence ? -1 : 0;
+    return c;
+}
+
 static int sink_receive(void *state, const tierd_tier_change *const *changes, size_t n,
                         const char *cursor, td_error *err)
 {
     (void)cursor;
     pgsink *s = state;
+    /* One row per (partner, ladder): its latest change's, which carries
+     * the same standing as the earlier ones and the highest sequence. */
+    if (n > s->cap_sorted) {
+        free(s->sorted);
+        s->sorted = malloc(n * sizeof *s->sorted);
+        if (!s->sorted) {
+            s->cap_sorted = 0;
+            return td_error_set(err, TD_RESOURCE_EXHAUSTED, "postgres sink: out of memory");
+        }
+        s->cap_sorted = n;
+    }
+    memcpy(s->sorted, changes, n * sizeof *changes);
+    qsort(s->sorted, n, sizeof *s->sorted, cmp_change);
     s->rows.n = 0;
     for (size_t i = 0; i < n; i++)
-        copy_row(s, changes[i]);
+        if (i == 0 || strcmp(s->sorted[i]->partner, s->sorted[i - 1]->partner) != 0 ||
+            strcmp(s->sorted[i]->ladder, s->sorted[i - 1]->ladder) != 0)
+            copy_row(s, s->sorted[i]);
     char sql[SINK_SQL_MAX];
     const char *upd = s->has_updated_at ? ", updated_at = now()" : "";
     snprintf(sql, sizeof sql,
              "INSERT INTO %s AS cur (partner, ladder, tier, since, benefits, sequence) "
-             "SELECT DISTINCT ON (partner, ladder) partner, ladder, tier, since, benefits, "
-             "sequence FROM " SINK_TEMP " WHERE found ORDER BY partner, ladder, sequence DESC "
+             "SELECT partner, ladder, tier, since, benefits, sequence FROM " SINK_TEMP
+             " WHERE found "
              "ON CONFLICT (partner, ladder) DO UPDATE SET tier = EXCLUDED.tier, since = "
              "EXCLUDED.since, benefits = EXCLUDED.benefits, sequence = EXCLUDED.sequence%s "
              "WHERE cur.sequence <= EXCLUDED.sequence;"
@@ -432,6 +463,7 @@ static void sink_close(void *state)
     PQfinish(s->conn);
     free(s->rows.p);
     free(s->tmp.p);
+    free(s->sorted);
     free(s);
 }
 
