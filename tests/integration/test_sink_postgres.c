@@ -263,6 +263,11 @@ START_TEST(test_changes_land_in_the_table_matching_the_daemons_tiers_and_benefit
     ck_assert_int_eq(cs->sink_oldest_unacked, 0);
     tierd__status_response__free_unpacked(st, NULL);
     ck_assert_uint_eq(table_matches_daemon(0, 200), 200);
+    char *out = harness_tierctl_expect(&h, 0, (const char *const[]){"status", NULL});
+    ck_assert_msg(strstr(out, "connector: " CONNECTOR " (sink) running,") &&
+                      strstr(out, ", lag 0 changes,"),
+                  "%s", out);
+    free(out);
 
     PGconn *c = PQconnectdb(pg.conninfo);
     PGresult *r = PQexec(c, "SELECT tier, benefits->>'mdf', benefits->'margin', since FROM "
