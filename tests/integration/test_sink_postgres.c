@@ -375,6 +375,39 @@ START_TEST(test_tierd_restart_and_host_kill_mid_batch_lose_nothing)
 }
 END_TEST
 
+static int sink_ack(const char *connector, uint64_t sequence, td_error *err)
+{
+    Tierd__SinkAckRequest req = TIERD__SINK_ACK_REQUEST__INIT;
+    req.connector = (char *)connector;
+    req.sequence = sequence;
+    Tierd__SinkAckResponse *r = NULL;
+    int rc = td_client_call(cli, "SinkAck", &req.base, &tierd__sink_ack_response__descriptor,
+                            (ProtobufCMessage **)&r, err);
+    if (r)
+        tierd__sink_ack_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+START_TEST(test_sink_ack_refuses_other_connectors_the_future_and_going_back)
+{
+    partners(0, 20);
+    deals(0, 20);
+    Tierd__StatusResponse *st;
+    wait_caught_up(&st);
+    tierd__status_response__free_unpacked(st, NULL);
+    uint64_t last = last_sequence();
+    td_error err;
+    ck_assert_int_eq(sink_ack("crm-deals", 1, &err), -(int)TD_NOT_FOUND);
+    ck_assert_msg(strstr(err.message, "not a configured sink"), "%s", err.message);
+    ck_assert_int_eq(sink_ack(CONNECTOR, last + 5, &err), -(int)TD_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err.message, "but the last change is"), "%s", err.message);
+    ck_assert_int_eq(sink_ack(CONNECTOR, 1, &err), -(int)TD_FAILED_PRECONDITION);
+    ck_assert_msg(strstr(err.message, "below the"), "%s", err.message);
+    /* The same ack again is what a re-delivered batch sends: fine. */
+    ck_assert_msg(sink_ack(CONNECTOR, last, &err) == 0, "%s", err.message);
+}
+END_TEST
+
 static bool retrying(const Tierd__ConnectorStatus *cs)
 {
     return cs->restarts >= 1 && strstr(cs->last_error, "postgres sink") != NULL;
@@ -465,6 +498,7 @@ int main(void)
     tcase_add_test(tc, test_changes_land_in_the_table_matching_the_daemons_tiers_and_benefits);
     tcase_add_test(tc, test_tierd_restart_and_host_kill_mid_batch_lose_nothing);
     tcase_add_test(tc, test_postgres_down_then_up_is_retried_until_the_table_catches_up);
+    tcase_add_test(tc, test_sink_ack_refuses_other_connectors_the_future_and_going_back);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("refused");
     tcase_add_checked_fixture(bad, bare_setup, teardown);
