@@ -497,11 +497,18 @@ END_TEST
     "    config: { conninfo: \"%s\", table: crm_missing }\n"                                       \
     "  - name: old-plugin\n"                                                                       \
     "    plugin: abi1_plugin\n"                                                                    \
-    "    direction: sink\n"
+    "    direction: sink\n"                                                                        \
+    "  - name: old-source\n"                                                                       \
+    "    plugin: abi1_plugin\n"
 
 static bool failed(const Tierd__ConnectorStatus *cs)
 {
     return strcmp(cs->state, "failed") == 0;
+}
+
+static bool sent_one(const Tierd__ConnectorStatus *cs)
+{
+    return strcmp(cs->state, "running") == 0 && cs->events_sent == 1;
 }
 
 static void expect_failed(const char *name, const char *want)
@@ -529,6 +536,12 @@ START_TEST(test_tables_and_plugins_the_sink_cannot_use_fail_with_a_clear_error)
     expect_failed("no-tier-column", "table crm_thin has no column tier (text)");
     expect_failed("no-table", "table crm_missing does not exist");
     expect_failed("old-plugin", "has no sink direction");
+    /* The same ABI 1 plugin as a source runs in the real host as before. */
+    Tierd__StatusResponse *st;
+    Tierd__ConnectorStatus *cs = harness_wait_connector(&h, "old-source", sent_one, &st, WAIT_MS);
+    ck_assert_str_eq(cs->direction, "source");
+    ck_assert_str_eq(cs->cursor, "1");
+    tierd__status_response__free_unpacked(st, NULL);
 }
 END_TEST
 
