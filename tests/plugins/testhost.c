@@ -267,6 +267,8 @@ int testhost_start(testhost *t, const char *dir, const char *plugin, td_error *e
     if (!t->lp.is_source)
         return td_error_set(err, TD_FAILED_PRECONDITION, "testhost: plugin %s is only a sink",
                             plugin);
+    /* As tierd-connector does: the table carries the plugin's own version. */
+    t->api.abi_version = t->lp.abi;
     rc = t->lp.desc->init(&t->api, &t->h, &t->state, err);
     if (rc)
         return rc;
