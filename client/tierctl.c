@@ -171,13 +171,16 @@ static int cmd_status(tctl *t, cmd_args *a)
             json_array_append_new(publish, tctl_str(s->publish[i]));
         for (size_t i = 0; i < s->n_connectors; i++) {
             const Tierd__ConnectorStatus *c = s->connectors[i];
-            json_array_append_new(conns, json_pack("{s:o, s:o, s:o, s:I, s:o, s:I, s:o}", "name",
-                                                   tctl_str(c->name), "state", tctl_str(c->state),
-                                                   "last_error", tctl_str_or_null(c->last_error),
-                                                   "events_sent", (json_int_t)c->events_sent,
-                                                   "cursor", tctl_str_or_null(c->cursor),
-                                                   "restarts", (json_int_t)c->restarts,
-                                                   "next_start", tctl_time_json(c->next_start)));
+            json_t *o = json_pack(
+                "{s:o, s:o, s:o, s:I, s:o, s:I, s:o}", "name", tctl_str(c->name), "state",
+                tctl_str(c->state), "last_error", tctl_str_or_null(c->last_error), "events_sent",
+                (json_int_t)c->events_sent, "cursor", tctl_str_or_null(c->cursor), "restarts",
+                (json_int_t)c->restarts, "next_start", tctl_time_json(c->next_start));
+            /* Sinks (part E): direction, lag and the oldest change not acknowledged. */
+            json_object_set_new(o, "direction", tctl_str_or_null(c->direction));
+            json_object_set_new(o, "sink_lag", json_integer((json_int_t)c->sink_lag));
+            json_object_set_new(o, "sink_oldest_unacked", tctl_time_json(c->sink_oldest_unacked));
+            json_array_append_new(conns, o);
         }
         tctl_print_json(
             json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
@@ -215,10 +218,18 @@ static int cmd_status(tctl *t, cmd_args *a)
             printf("publish:   %s\n", s->publish[i]);
         for (size_t i = 0; i < s->n_connectors; i++) {
             const Tierd__ConnectorStatus *c = s->connectors[i];
-            printf("connector: %s %s, %llu events committed since start, %u restarts%s%s\n",
-                   c->name, c->state, (unsigned long long)c->events_sent, c->restarts,
-                   c->last_error && *c->last_error ? "; last error: " : "",
-                   c->last_error ? c->last_error : "");
+            if (c->direction && strcmp(c->direction, "sink") == 0)
+                printf("connector: %s (sink) %s, %llu changes acknowledged since start, at change "
+                       "%s, lag %llu changes, %u restarts%s%s\n",
+                       c->name, c->state, (unsigned long long)c->events_sent,
+                       c->cursor && *c->cursor ? c->cursor : "0", (unsigned long long)c->sink_lag,
+                       c->restarts, c->last_error && *c->last_error ? "; last error: " : "",
+                       c->last_error ? c->last_error : "");
+            else
+                printf("connector: %s %s, %llu events committed since start, %u restarts%s%s\n",
+                       c->name, c->state, (unsigned long long)c->events_sent, c->restarts,
+                       c->last_error && *c->last_error ? "; last error: " : "",
+                       c->last_error ? c->last_error : "");
         }
     }
     tierd__status_response__free_unpacked(s, NULL);

@@ -11,7 +11,8 @@
  * starting with one of the HOST_LINE_ words:
  *   ready <cursor>                      plugin initialised, resuming from cursor
  *   hb                                  alive
- *   sent <events> <partners> <cursor>   a commit went through
+ *   sent <events> <partners> <cursor>   a commit went through (a sink: an
+ *                                       acknowledged batch, <events> its changes)
  *   error <message>                     why the process is about to exit
  * and ends with one of the HOST_EXIT_ statuses. The daemon restarts a child
  * that exits with anything but HOST_EXIT_FATAL.
@@ -37,6 +38,12 @@
 #define HOST_OPT_URL        "url"
 #define HOST_OPT_STATUS_FD  "status-fd"
 #define HOST_OPT_TIMEOUT_MS "timeout-ms"
+#define HOST_OPT_DIRECTION  "direction" /* HOST_DIRECTION_SOURCE (default) or _SINK */
+
+/* A connector's direction: the `direction:` key in tierd.yaml, the
+ * --direction flag and ConnectorStatus.direction spell it the same. */
+#define HOST_DIRECTION_SOURCE "source"
+#define HOST_DIRECTION_SINK   "sink"
 
 /* The descriptor the daemon hands a child for its status lines. */
 #define HOST_STATUS_FD 3

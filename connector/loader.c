@@ -4,8 +4,8 @@
  * inside the configured plugin directory, never through a symbolic link,
  * only when the directory and the file are not writable by group or others
  * and belong to root or to the user we run as (otherwise anyone with that
- * write access could run code as tierd), and only plugins built for our ABI
- * version. The checks are made on open descriptors and the plugin is mapped
+ * write access could run code as tierd), and only plugins built for an ABI
+ * version we load (1 or 2). The checks are made on open descriptors and the plugin is mapped
  * through the checked descriptor, so nothing can be swapped in between. It
  * does not run the plugin; connector/main.c does. */
 #include "loader.h"
@@ -138,19 +138,40 @@ int loader_open(const char *dir, const char *plugin, loader_plugin *out, td_erro
                           out->path, TIERD_CONNECTOR_ENTRY_SYMBOL);
         goto fail;
     }
-    if (d->abi_version != TIERD_PLUGIN_ABI_VERSION) {
+    if (d->abi_version < TIERD_PLUGIN_ABI_VERSION_MIN ||
+        d->abi_version > TIERD_PLUGIN_ABI_VERSION) {
         rc = td_error_set(err, TD_FAILED_PRECONDITION,
                           "plugin %s was built for connector ABI version %u, but this "
-                          "tierd-connector speaks ABI version %u; rebuild the plugin against "
-                          "this tierd's tierd/plugin.h",
-                          out->path, (unsigned)d->abi_version, (unsigned)TIERD_PLUGIN_ABI_VERSION);
+                          "tierd-connector speaks ABI version %u (and loads versions %u to %u); "
+                          "rebuild the plugin against this tierd's tierd/plugin.h",
+                          out->path, (unsigned)d->abi_version, (unsigned)TIERD_PLUGIN_ABI_VERSION,
+                          (unsigned)TIERD_PLUGIN_ABI_VERSION_MIN,
+                          (unsigned)TIERD_PLUGIN_ABI_VERSION);
         goto fail;
     }
-    if (!d->name || !d->version || !d->init || !d->run || !d->stop || !d->fini) {
+    /* An ABI 1 descriptor ends before `sink`: reading it would read past
+     * the plugin's object. */
+    const tierd_sink *sink = d->abi_version >= 2 ? d->sink : NULL;
+    bool any_source = d->init || d->run || d->stop || d->fini;
+    bool source = d->init && d->run && d->stop && d->fini;
+    if (!d->name || !d->version || (any_source && !source) || (d->abi_version < 2 && !source)) {
         rc = td_error_set(err, TD_FAILED_PRECONDITION,
                           "plugin %s: descriptor lacks a name, version or callback", out->path);
         goto fail;
     }
+    if (sink && (!sink->open || !sink->receive || !sink->close)) {
+        rc = td_error_set(err, TD_FAILED_PRECONDITION,
+                          "plugin %s: its sink lacks open, receive or close", out->path);
+        goto fail;
+    }
+    if (!source && !sink) {
+        rc = td_error_set(err, TD_FAILED_PRECONDITION,
+                          "plugin %s: descriptor offers neither a source nor a sink", out->path);
+        goto fail;
+    }
+    out->abi = d->abi_version;
+    out->is_source = source;
+    out->sink = sink;
     out->desc = d;
     return 0;
 fail:

@@ -5,6 +5,7 @@
 #ifndef TD_CONNECTOR_LOADER_H
 #define TD_CONNECTOR_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tierd/plugin.h"
@@ -17,6 +18,9 @@
 typedef struct loader_plugin {
     void *handle; /* from dlopen */
     const tierd_connector *desc;
+    uint32_t abi;                      /* desc->abi_version */
+    bool is_source;                    /* has init, run, stop and fini */
+    const tierd_sink *sink;            /* its sink direction; NULL for none (always for ABI 1) */
     char path[LOADER_PATH_MAX];        /* plugin_dir/name.so, for messages */
     char loaded_from[LOADER_PATH_MAX]; /* what dlopen was given */
 } loader_plugin;
@@ -31,8 +35,10 @@ int loader_resolve(const char *dir, const char *plugin, char *path, size_t n, td
 /* loader_resolve's checks made on an open file, then dlopen of that very
  * file (through /proc/self/fd/N, so /proc must be mounted), find
  * TIERD_CONNECTOR_ENTRY_SYMBOL and check the plugin's descriptor: its ABI
- * version must be ours (the message names both) and every callback must be
- * present. */
+ * version must be one we load (TIERD_PLUGIN_ABI_VERSION_MIN to
+ * TIERD_PLUGIN_ABI_VERSION; the message names both) and it must offer a
+ * direction whole: all four source callbacks, or (ABI 2) a sink with open,
+ * receive and close, or both. An ABI 1 plugin is a source. */
 int loader_open(const char *dir, const char *plugin, loader_plugin *out, td_error *err);
 void loader_close(loader_plugin *p);
 

@@ -6,7 +6,9 @@
  * what the plugin emits as ordinary UpsertPartners / Ingest requests through
  * libtierd-client, the cursor riding in the same request as its batch so
  * the daemon commits both in one transaction. A crash here loses nothing the
- * daemon committed; the plugin resumes from the cursor.
+ * daemon committed; the plugin resumes from the cursor. With --direction
+ * sink it runs the plugin's sink instead (connector/sinkrun.c): changes go
+ * the other way and the cursor is the acknowledged change sequence.
  *
  * It reports to its supervisor on the status descriptor (--status-fd), one
  * tab-separated line per write, one fact each (common/host_protocol.h names
@@ -39,6 +41,7 @@
 #include "host_protocol.h"
 #include "hostcheck.h"
 #include "loader.h"
+#include "sinkrun.h"
 #include "td_number.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
@@ -475,6 +478,8 @@ static void usage(void)
           " DIR --" HOST_OPT_PLUGIN " PLUGIN\n"
           "                       [--" HOST_OPT_URL " URL] [--" HOST_OPT_STATUS_FD
           " FD] [--" HOST_OPT_TIMEOUT_MS " MS]\n"
+          "                       [--" HOST_OPT_DIRECTION " " HOST_DIRECTION_SOURCE
+          "|" HOST_DIRECTION_SINK "]\n"
           "The config block is read as JSON from $" HOST_CONFIG_ENV
           ", the token from $" TD_CLIENT_TOKEN_ENV ".\n",
           stderr);
@@ -490,6 +495,7 @@ static int fail(tierd_host *h, int code, const td_error *err)
 /* The command line, checked. */
 typedef struct host_args {
     const char *name, *dir, *plugin, *url;
+    bool sink;     /* --direction sink */
     int status_fd; /* -1: none */
     int timeout_ms;
 } host_args;
@@ -517,6 +523,7 @@ static int parse_args(int argc, char **argv, host_args *a)
         {HOST_OPT_URL, required_argument, NULL, 'u'},
         {HOST_OPT_STATUS_FD, required_argument, NULL, 's'},
         {HOST_OPT_TIMEOUT_MS, required_argument, NULL, 't'},
+        {HOST_OPT_DIRECTION, required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -536,7 +543,15 @@ static int parse_args(int argc, char **argv, host_args *a)
             ok = number_arg(HOST_OPT_STATUS_FD, optarg, 0, INT_MAX, &a->status_fd);
         else if (c == 't')
             ok = number_arg(HOST_OPT_TIMEOUT_MS, optarg, 1, HOST_TIMEOUT_MS_MAX, &a->timeout_ms);
-        else
+        else if (c == 'D' && strcmp(optarg, HOST_DIRECTION_SINK) == 0)
+            a->sink = true;
+        else if (c == 'D' && strcmp(optarg, HOST_DIRECTION_SOURCE) == 0)
+            a->sink = false;
+        else if (c == 'D') {
+            fprintf(stderr, "tierd-connector: --%s: '%s' is neither %s nor %s\n",
+                    HOST_OPT_DIRECTION, optarg, HOST_DIRECTION_SOURCE, HOST_DIRECTION_SINK);
+            ok = false;
+        } else
             ok = false;
     }
     if (!ok || !a->name || !a->dir || !a->plugin || optind != argc) {
@@ -624,11 +639,69 @@ static int connect_daemon(tierd_host *h, const host_args *a, td_error *err)
     return 0;
 }
 
+/* The table handed to a plugin: ours, stamped with the plugin's own ABI
+ * version, so an ABI 1 plugin that checks it sees the 1 it knows (the
+ * layout only grew by appending). */
+static tierd_host_api plugin_api;
+
+static void sink_ready(tierd_host *h, const char *cursor)
+{
+    status_line(h, HOST_LINE_READY HOST_LINE_SEP "%s", cursor ? cursor : "");
+}
+
+static void sink_acked(tierd_host *h, size_t n, const char *cursor)
+{
+    free(h->cursor);
+    h->cursor = dup_or_empty(cursor);
+    status_line(h, HOST_LINE_SENT HOST_LINE_SEP "%zu" HOST_LINE_SEP "0" HOST_LINE_SEP "%s", n,
+                cursor);
+}
+
+/* The sink direction until stopped; the exit status. */
+static int run_sink(tierd_host *h, const loader_plugin *lp, td_error *err)
+{
+    host_log(h, TIERD_LOG_INFO, "plugin %s %s receiving changes after %s", lp->desc->name,
+             lp->desc->version, h->cursor ? h->cursor : "the first");
+    sinkrun_io io = {.client = h->client,
+                     .name = h->name,
+                     .api = &plugin_api,
+                     .host = h,
+                     .sink = lp->sink,
+                     .cursor = h->cursor,
+                     .ready = sink_ready,
+                     .acked = sink_acked};
+    bool fatal = false;
+    if (sinkrun(&io, &fatal, err)) {
+        td_error_prefix(err, "plugin %s", lp->desc->name);
+        return fail(h, fatal ? HOST_EXIT_FATAL : HOST_EXIT_RETRY, err);
+    }
+    return HOST_EXIT_STOPPED;
+}
+
+/* The direction asked for must be one the plugin has. 0 or an exit status
+ * (already reported). */
+static int check_direction(tierd_host *h, const host_args *a, const loader_plugin *lp,
+                           td_error *err)
+{
+    if (a->sink && !lp->sink)
+        td_error_set(err, TD_FAILED_PRECONDITION,
+                     "plugin %s (ABI %u) has no sink direction; remove `direction: sink` or use "
+                     "a sink plugin",
+                     lp->path, (unsigned)lp->abi);
+    else if (!a->sink && !lp->is_source)
+        td_error_set(err, TD_FAILED_PRECONDITION,
+                     "plugin %s is only a sink; add `direction: sink` to connector %s", lp->path,
+                     a->name);
+    else
+        return 0;
+    return fail(h, HOST_EXIT_FATAL, err);
+}
+
 /* init, run until stopped, fini; the exit status. */
 static int run_plugin(tierd_host *h, stop_waiter *w, const tierd_connector *desc, td_error *err)
 {
     void *state = NULL;
-    if (desc->init(&host_api, h, &state, err)) {
+    if (desc->init(&plugin_api, h, &state, err)) {
         td_error_prefix(err, "plugin %s init", desc->name);
         return fail(h, err->code == TD_UNAVAILABLE ? HOST_EXIT_RETRY : HOST_EXIT_FATAL, err);
     }
@@ -685,12 +758,16 @@ int main(int argc, char **argv)
     loader_plugin lp;
     if (loader_open(a.dir, a.plugin, &lp, &err))
         return fail(h, HOST_EXIT_FATAL, &err);
+    if ((code = check_direction(h, &a, &lp, &err)))
+        return code;
+    plugin_api = host_api;
+    plugin_api.abi_version = lp.abi;
     static stop_waiter waiter;
     if ((code = start_stop_thread(h, &waiter, lp.desc, &err)) ||
         (code = connect_daemon(h, &a, &err)))
         return code;
 
-    code = run_plugin(h, &waiter, lp.desc, &err);
+    code = a.sink ? run_sink(h, &lp, &err) : run_plugin(h, &waiter, lp.desc, &err);
     clear_buffers(h);
     td_client_close(h->client);
     json_decref(h->config);

@@ -44,7 +44,9 @@
 #include "config.h"
 #include "handlers.h"
 #include "host_protocol.h"
+#include "store.h"
 #include "td_alloc.h"
+#include "td_number.h"
 #include "tierd/client.h"
 #include "tierd/plugin.h"
 
@@ -450,6 +452,10 @@ static void child_args(const connectors *c, const conn *k, char *timeout, char *
     args[a++] = k->conf.plugin;
     args[a++] = "--" HOST_OPT_STATUS_FD;
     args[a++] = CONNECTOR_STR(HOST_STATUS_FD);
+    if (k->conf.sink) {
+        args[a++] = "--" HOST_OPT_DIRECTION;
+        args[a++] = HOST_DIRECTION_SINK;
+    }
     if (c->rpc_url) {
         args[a++] = "--" HOST_OPT_URL;
         args[a++] = c->rpc_url;
@@ -663,6 +669,7 @@ int connectors_start(tierd *d, const td_connectors_conf *conf, connectors **out,
         k->conf.plugin = td_xstrdup(conf->items[i].plugin);
         k->conf.config_json =
             td_xstrdup(conf->items[i].config_json ? conf->items[i].config_json : "{}");
+        k->conf.sink = conf->items[i].sink;
         k->conf.hang_timeout_ms = conf->items[i].hang_timeout_ms > 0
                                       ? conf->items[i].hang_timeout_ms
                                       : CONNECTOR_DEFAULT_HANG_TIMEOUT_MS;
@@ -736,6 +743,45 @@ bool connectors_at(const connectors *c, size_t i, connector_view *out)
     return true;
 }
 
+bool connectors_is_sink(const connectors *c, const char *name)
+{
+    if (!c || !name)
+        return false;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->conns[i].conf.sink && strcmp(c->conns[i].conf.name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Takes the `at` of the change walked (the walk is limited to one). */
+static int first_change_at(void *ud, uint64_t seq, const uint8_t *pb, size_t len)
+{
+    (void)seq;
+    Tierd__TierChange *ch = tierd__tier_change__unpack(NULL, len, pb);
+    if (ch) {
+        *(int64_t *)ud = ch->at;
+        tierd__tier_change__free_unpacked(ch, NULL);
+    }
+    return 0;
+}
+
+/* A sink's lag: the changes committed after its acknowledged sequence
+ * (the cursor) and the `at` of the first of them. */
+static void sink_lag(store *st, const char *cursor, Tierd__ConnectorStatus *s)
+{
+    uint64_t acked = 0;
+    if (*cursor && td_number_parse(cursor, 0, UINT64_MAX, &acked) != 0)
+        return;
+    uint64_t last = store_last_sequence(st);
+    s->sink_lag = last > acked ? last - acked : 0;
+    if (!s->sink_lag)
+        return;
+    td_error ignored;
+    int64_t at = 0;
+    store_each_change_since(st, acked, 1, first_change_at, &at, &ignored);
+    s->sink_oldest_unacked = at;
+}
+
 void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *resp)
 {
     if (!c || !c->n)
@@ -756,6 +802,9 @@ void connectors_status(connectors *c, rpc_call *call, Tierd__StatusResponse *res
         s->cursor = rpc_strdup(call, k->cursor);
         s->restarts = k->restarts;
         s->next_start = k->state == CONN_RESTARTING ? k->next_start : 0;
+        s->direction = k->conf.sink ? HOST_DIRECTION_SINK : HOST_DIRECTION_SOURCE;
+        if (k->conf.sink)
+            sink_lag(call->d->store, k->cursor, s);
         list[base + i] = s;
     }
     resp->connectors = list;

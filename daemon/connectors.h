@@ -28,7 +28,14 @@
  * mutating handlers call cursor_commit_with_batch so the cursor lands in the
  * same store transaction as the batch, and GetCursor (handle_get_cursor,
  * handlers_cursor.c)
- * tells a starting child where to resume. */
+ * tells a starting child where to resume.
+ *
+ * Sinks (`direction: sink`): the child follows ListChanges from the
+ * connector's cursor, hands the changes to its plugin and acknowledges
+ * each applied batch with SinkAck (handlers_cursor.c), which stores the
+ * batch's last sequence as the cursor. Supervision is the same; Status
+ * adds the direction, the lag (changes committed after the ack) and the
+ * `at` of the first change not yet acknowledged. */
 #ifndef TD_CONNECTORS_H
 #define TD_CONNECTORS_H
 
@@ -57,6 +64,7 @@ typedef struct td_connector_conf {
     char *plugin;            /* file name inside plugin_dir, ".so" optional */
     char *config_json;       /* the `config:` block as JSON; scalars are strings */
     int64_t hang_timeout_ms; /* no heartbeat for this long -> killed */
+    bool sink;               /* `direction: sink`: it receives changes instead of sending */
 } td_connector_conf;
 
 typedef struct td_connectors_conf {
@@ -113,5 +121,8 @@ typedef struct connector_view {
 bool connectors_at(const connectors *c, size_t i, connector_view *out);
 /* Every state a connector can be in ("running", ...), NULL-terminated. */
 extern const char *const connector_state_names[];
+/* Whether name is a configured connector with `direction: sink`. NULL c:
+ * false. */
+bool connectors_is_sink(const connectors *c, const char *name);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_protocol.h"
 #include "td_alloc.h"
 
 #define YAML_JSON_DEPTH_MAX 32
@@ -153,9 +154,18 @@ static void parse_connector(conf_parser *p, yaml_node_t *n, td_connectors_conf *
                 problem(p, v, "hang_timeout: too long");
             else
                 c.hang_timeout_ms = secs * 1000;
+        } else if (strcmp(key, "direction") == 0) {
+            const char *val = td_yaml_scalar(v);
+            if (val && strcmp(val, HOST_DIRECTION_SINK) == 0)
+                c.sink = true;
+            else if (val && strcmp(val, HOST_DIRECTION_SOURCE) == 0)
+                c.sink = false;
+            else
+                problem(p, v, "direction: expected %s (the default) or %s, not \"%s\"",
+                        HOST_DIRECTION_SOURCE, HOST_DIRECTION_SINK, val ? val : "");
         } else {
             problem(p, k,
-                    "unknown connector key \"%s\" (expected name, plugin, config, "
+                    "unknown connector key \"%s\" (expected name, plugin, direction, config, "
                     "hang_timeout)",
                     key);
         }

@@ -97,6 +97,14 @@ int handle_export(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
 int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                       td_error *err);
 
+/* SinkAck (write, mutating): a sink connector's host stores the last
+ * change sequence its plugin applied as the connector's cursor, with the
+ * count of changes delivered. Refused for a connector not configured as a
+ * sink, a sequence past the last committed change, or one below the ack
+ * already stored (the same one again is fine: at-least-once). */
+int handle_sink_ack(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    td_error *err);
+
 /* For the UpsertPartners and Ingest handlers: when connector is non-empty,
  * checks it and the cursor and writes the cursor in the turn's transaction
  * (state_put_cursor), so it commits or rolls back with the

@@ -1,6 +1,7 @@
 /* Connector cursors and counts over RPC.
  *
- * Owns GetCursor, the rule that a connector's cursor moves only in the
+ * Owns GetCursor, SinkAck (a sink's acknowledged sequence is its cursor),
+ * the rule that a connector's cursor moves only in the
  * transaction that stores its batch (cursor_commit_with_batch, called by
  * the UpsertPartners and Ingest handlers), and the count of events each
  * connector got committed, kept in the store beside the cursor so Status
@@ -16,6 +17,7 @@
 #include "pbconv.h"
 #include "state.h"
 #include "store.h"
+#include "td_number.h"
 #include "tierd/plugin.h"
 
 /* A store meta value per connector: its committed event count, 8 bytes
@@ -84,6 +86,57 @@ int handle_get_cursor(rpc_call *call, const ProtobufCMessage *req, ProtobufCMess
     tierd__cursor_response__init(out);
     out->cursor = rpc_strdup(call, cursor);
     free(cursor);
+    *resp = &out->base;
+    return 0;
+}
+
+int handle_sink_ack(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                    td_error *err)
+{
+    const Tierd__SinkAckRequest *r = (const Tierd__SinkAckRequest *)req;
+    const char *name = r->connector ? r->connector : "";
+    int rc = check_connector(name, err);
+    if (rc)
+        return rc;
+    if (!connectors_is_sink(call->d->connectors, name))
+        return td_error_set(err, TD_NOT_FOUND,
+                            "connector %s: not a configured sink (direction: sink in tierd.yaml)",
+                            name);
+    uint64_t last = store_last_sequence(call->d->store);
+    if (r->sequence > last)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "connector %s: acknowledges change %llu, but the last change is %llu",
+                            name, (unsigned long long)r->sequence, (unsigned long long)last);
+    td_error serr;
+    td_error_clear(&serr);
+    char *cursor = NULL;
+    rc = store_get_cursor(call->d->store, name, &cursor, &serr);
+    if (rc) {
+        *err = serr;
+        return rc;
+    }
+    uint64_t stored = 0;
+    bool had = cursor && *cursor;
+    bool numeric = !had || td_number_parse(cursor, 0, UINT64_MAX, &stored) == 0;
+    free(cursor);
+    /* A second host (or a stale one) must not move the ack backwards:
+     * that would re-deliver what the sink already has at best. */
+    if (numeric && r->sequence < stored)
+        return td_error_set(err, TD_FAILED_PRECONDITION,
+                            "connector %s: acknowledges change %llu, below the %llu already "
+                            "acknowledged",
+                            name, (unsigned long long)r->sequence, (unsigned long long)stored);
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)r->sequence);
+    rc = state_put_cursor(call->d, name, text, err);
+    if (!rc)
+        rc = cursor_count_accepted(call, name, r->delivered, err);
+    if (rc)
+        return rc;
+    Tierd__SinkAckResponse *out = rpc_alloc(call, sizeof *out);
+    tierd__sink_ack_response__init(out);
+    out->sequence = r->sequence;
+    out->last_sequence = last;
     *resp = &out->base;
     return 0;
 }

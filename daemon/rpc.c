@@ -87,6 +87,8 @@ static const rpc_method rpc_methods[] = {
     /* Backup is admin: the copy holds every partner's facts. Neither mutates. */
     {"Backup", TD_ROLE_ADMIN, false, &tierd__backup_request__descriptor, &tierd__backup_response__descriptor, handle_backup},
     {"Export", TD_ROLE_READ, false, &tierd__export_request__descriptor, &tierd__export_response__descriptor, handle_export},
+    /* Sink connectors acknowledge what they applied (handlers_cursor.c). */
+    {"SinkAck", TD_ROLE_WRITE, true, &tierd__sink_ack_request__descriptor, &tierd__sink_ack_response__descriptor, handle_sink_ack},
 };
 /* clang-format on */
 

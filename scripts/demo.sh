@@ -308,6 +308,26 @@ else
 fi
 # ---- end tierd-http (part A) ----
 
+# ---- postgres sink (part E) ----
+# Write-back into a CRM table: scripts/demo-sink.sh runs its own tierd (a
+# sink connector needs its tierd.yaml at start) and a throwaway PostgreSQL,
+# both stopped when it ends; it adds some ten seconds. It uses this demo's
+# binaries and the connector host and postgres plugin beside them.
+bindir=$(dirname "$tierd")
+sink_connector=${TIERD_CONNECTOR_BIN:-$bindir/../connector/tierd-connector}
+sink_plugin=${POSTGRES_SO:-$bindir/../plugins/postgres/postgres.so}
+if [ -z "${TIERD_BIN:-}" ]; then
+    ninja -C build connector/tierd-connector plugins/postgres/postgres.so >/dev/null
+fi
+if [ -x "$sink_connector" ] && [ -f "$sink_plugin" ] && ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+    section "write-back: the postgres sink fills a CRM table (scripts/demo-sink.sh)"
+    TIERD_BIN=$tierd TIERCTL_BIN=$tierctl TIERD_CONNECTOR_BIN=$sink_connector \
+        POSTGRES_SO=$sink_plugin bash scripts/demo-sink.sh
+else
+    echo "(write-back demo skipped: no tierd-connector, postgres.so or PostgreSQL here)"
+fi
+# ---- end postgres sink (part E) ----
+
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"
 for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do

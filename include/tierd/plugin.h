@@ -32,8 +32,19 @@
  * partner with its whole attribute map (region, segment, ...), which
  * replaces the one tierd holds; emit_partner leaves that map as it is.
  *
- * Versioning: `abi_version` must equal TIERD_PLUGIN_ABI_VERSION of the host;
- * any other value is refused with a message naming both versions. The ABI
+ * Sinks (ABI 2): a plugin may instead (or also) declare a sink direction,
+ * a tierd_sink in its descriptor. A connector configured with `direction:
+ * sink` runs it: the host follows the daemon's changes (ListChanges from
+ * the acknowledged cursor), hands them to receive() in sequence order, a
+ * batch at a time, and once receive returns 0 stores the batch's cursor in
+ * the daemon (SinkAck) as the connector's cursor. After a crash or restart
+ * delivery resumes after the last acknowledged batch, so a batch may come
+ * twice but none is skipped: a sink must be idempotent (an upsert keyed by
+ * partner and ladder, guarded by the sequence, is).
+ *
+ * Versioning: `abi_version` must be 1 or 2 (TIERD_PLUGIN_ABI_VERSION); any
+ * other value is refused with a message naming both versions. An ABI 1
+ * descriptor ends before `sink`, so an ABI 1 plugin is a source. The ABI
  * grows only by appending members to tierd_host_api (its `size` member tells
  * a plugin which ones exist: test with TIERD_HOST_API_HAS before calling an
  * appended member); any other change bumps the version. Members appended so
@@ -51,7 +62,8 @@
 
 #include "tierd/status.h"
 
-#define TIERD_PLUGIN_ABI_VERSION     1
+#define TIERD_PLUGIN_ABI_VERSION     2
+#define TIERD_PLUGIN_ABI_VERSION_MIN 1 /* the oldest the host still loads */
 #define TIERD_CONNECTOR_ENTRY_SYMBOL "tierd_connector_entry"
 
 /* Limits the host enforces on what a plugin hands it. */
@@ -110,7 +122,7 @@ typedef enum tierd_event_op {
 typedef struct tierd_host tierd_host;
 
 typedef struct tierd_host_api {
-    uint32_t abi_version; /* TIERD_PLUGIN_ABI_VERSION */
+    uint32_t abi_version; /* the plugin's own version (1 for an ABI 1 plugin) */
     size_t size;          /* sizeof(tierd_host_api) of the host */
 
     /* Logs to the daemon's log, prefixed with the connector name. */
@@ -171,17 +183,82 @@ typedef struct tierd_host_api {
     ((api)->size >= offsetof(tierd_host_api, member) + sizeof((api)->member) &&                    \
      (api)->member != NULL)
 
+/* ---- ABI 2: the sink direction ---- */
+
+/* One benefit (docs/program.md, "Benefits"). */
+typedef struct tierd_benefit {
+    const char *name;
+    const char *value; /* as written after '='; "" for a bare name */
+    double number;     /* value as a number, when has_number */
+    bool has_number;
+    const char *tier; /* the tier whose list grants it */
+} tierd_benefit;
+
+/* One tier change as a sink receives it: the change itself (tierd.TierChange,
+ * docs/rpc.md) and the partner's standing on that ladder as the host read it
+ * (GetTiers, GetBenefits) after fetching the batch: never older than the
+ * change, possibly newer, so a row written from it converges on the
+ * daemon's state. Strings are never NULL ("" = none or unranked) and live
+ * until receive returns. Members are only ever appended, behind `size`. */
+typedef struct tierd_tier_change {
+    size_t size; /* sizeof(tierd_tier_change) of the host */
+    uint64_t sequence;
+    const char *partner;
+    const char *ladder;
+    const char *from_tier;
+    const char *to_tier;
+    int64_t at;        /* seconds since the epoch, on the daemon's clock */
+    const char *cause; /* "promotion", "demotion", "override", ... (lower-case Cause) */
+    const char *program_version;
+    const char *event_id;
+    const char *actor;
+    const char *reason;
+    const tierd_benefit *benefits_gained;
+    size_t n_benefits_gained;
+    const tierd_benefit *benefits_lost;
+    size_t n_benefits_lost;
+    /* Standing now. found false: the partner is gone (deleted). */
+    bool found;
+    const char *tier;              /* held now, an active override's included; "" = unranked */
+    int64_t since;                 /* when the tier under any override was taken; 0 = never */
+    const char *pending;           /* awaiting approval, "" none */
+    const tierd_benefit *benefits; /* held now on this ladder */
+    size_t n_benefits;
+} tierd_tier_change;
+
+typedef struct tierd_sink {
+    /* As init: read config, open connections, check the destination. A
+     * TD_UNAVAILABLE error is retried (the host restarts with back-off),
+     * any other is fatal until the config is reloaded. */
+    int (*open)(const tierd_host_api *api, tierd_host *h, void **state, td_error *err);
+    /* Applies changes[0..n), in sequence order, durably. Called on a
+     * delivery thread of the host (not the one open ran on), one call at a
+     * time, while the host fetches the next batch. 0 acknowledges
+     * the batch: the host then stores `cursor` (the last sequence, in
+     * decimal) and never offers these changes again unless the
+     * acknowledgement is lost. A negative td_code leaves it unacknowledged:
+     * the host exits and is restarted with back-off, and the batch comes
+     * again. */
+    int (*receive)(void *state, const tierd_tier_change *const *changes, size_t n,
+                   const char *cursor, td_error *err);
+    void (*close)(void *state);
+} tierd_sink;
+
 typedef struct tierd_connector {
     uint32_t abi_version; /* TIERD_PLUGIN_ABI_VERSION the plugin was built for */
     const char *name;     /* plugin name, e.g. "postgres" */
     const char *version;  /* plugin version, free text */
 
+    /* The source direction; all four NULL in a plugin that is only a sink. */
     int (*init)(const tierd_host_api *api, tierd_host *h, void **state, td_error *err);
     /* Returns 0 after stop, or a negative td_code on a fatal error. */
     int (*run)(void *state, td_error *err);
     /* Thread-safe and non-blocking: asks run to return. */
     void (*stop)(void *state);
     void (*fini)(void *state);
+
+    /* ---- ABI 2 (absent from an ABI 1 descriptor: never read there) ---- */
+    const tierd_sink *sink; /* NULL: no sink direction */
 } tierd_connector;
 
 typedef const tierd_connector *(*tierd_connector_entry_fn)(void);

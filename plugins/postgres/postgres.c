@@ -1,4 +1,5 @@
-/* postgres: a connector that reads partners or events from PostgreSQL.
+/* postgres: a connector that reads partners or events from PostgreSQL
+ * (and, as a sink, writes tiers back: sink.c).
  *
  * Every `interval` it runs one incremental keyset query, page after page:
  *
@@ -54,6 +55,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "sink.h"
 #include "td_attrs.h"
 #include "tierd/plugin.h"
 
@@ -793,6 +795,7 @@ static const tierd_connector pg_connector = {
     .run = pg_run,
     .stop = pg_stop,
     .fini = pg_fini,
+    .sink = &postgres_sink,
 };
 
 const tierd_connector *tierd_connector_entry(void)

@@ -168,6 +168,36 @@ START_TEST(test_config_without_connectors_is_fine)
 }
 END_TEST
 
+START_TEST(test_direction_sink_is_read_and_anything_else_refused_with_its_place)
+{
+    td_connectors_conf conf;
+    collected probs;
+    td_error err;
+    int rc = parse("plugin_dir: /usr/lib/tierd/plugins\n"
+                   "connectors:\n"
+                   "  - { name: crm-tiers, plugin: postgres, direction: sink }\n"
+                   "  - { name: crm-deals, plugin: postgres, direction: source }\n"
+                   "  - { name: crm-accounts, plugin: postgres }\n",
+                   &conf, &probs, &err);
+    dump(&probs);
+    ck_assert_msg(rc == 0, "%s", err.message);
+    ck_assert(conf.items[0].sink);
+    ck_assert(!conf.items[1].sink);
+    ck_assert(!conf.items[2].sink);
+    connectors_conf_free(&conf);
+    rc = parse("plugin_dir: /p\n"
+               "connectors:\n"
+               "  - name: both-ways\n"
+               "    plugin: postgres\n"
+               "    direction: both\n",
+               &conf, &probs, &err);
+    ck_assert_int_ne(rc, 0);
+    dump(&probs);
+    ck_assert(has_problem(
+        &probs, "tierd.yaml:5:16: direction: expected source (the default) or sink, not \"both\""));
+}
+END_TEST
+
 START_TEST(test_example_connector_configs_parse)
 {
     const char *root = getenv("TIERD_SOURCE_ROOT");
@@ -207,6 +237,7 @@ int main(void)
     tcase_add_test(tc, test_relative_plugin_dir_is_refused);
     tcase_add_test(tc, test_config_without_connectors_is_fine);
     tcase_add_test(tc, test_example_connector_configs_parse);
+    tcase_add_test(tc, test_direction_sink_is_read_and_anything_else_refused_with_its_place);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

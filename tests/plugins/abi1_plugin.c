@@ -1,5 +1,6 @@
 /* A plugin built against the first ABI 1 layout (plugin_abi1_0.h), as
- * every plugin built before corrections was: it must still load and run.
+ * every plugin built before corrections was: it must still load and run,
+ * even though it insists that the host's table says ABI 1.
  * It sends one partner and one event, commits cursor "1" and waits to be
  * stopped. */
 #include <stdlib.h>
@@ -14,6 +15,10 @@ typedef struct abi1 {
 
 static int abi1_init(const abi1_0_host_api *api, abi1_0_host *h, void **state, td_error *err)
 {
+    /* A strict plugin of its time: it knows one version and checks it. */
+    if (api->abi_version != ABI1_0_VERSION)
+        return td_error_set(err, TD_FAILED_PRECONDITION, "abi1: the host says ABI %u, not %u",
+                            (unsigned)api->abi_version, (unsigned)ABI1_0_VERSION);
     abi1 *a = calloc(1, sizeof *a);
     if (!a)
         return td_error_set(err, TD_RESOURCE_EXHAUSTED, "abi1: out of memory");

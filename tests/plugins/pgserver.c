@@ -65,6 +65,35 @@ static int start_watcher(pgserver *s)
     return 0;
 }
 
+/* pg_ctl start on the data directory already made. */
+static int pg_ctl_start(pgserver *s, char *err, size_t errn)
+{
+    char cmd[PGSERVER_CMD_MAX];
+    snprintf(cmd, sizeof cmd,
+             "'%s/pg_ctl' -D '%s/data' -l '%s/server.log' -w -t 60 -o \"-c listen_addresses='' "
+             "-k '%s' -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start",
+             s->bindir, s->dir, s->dir, s->dir);
+    return run(s, cmd, err, errn);
+}
+
+int pgserver_halt(pgserver *s, char *err, size_t errn)
+{
+    char cmd[PGSERVER_CMD_MAX];
+    snprintf(cmd, sizeof cmd, "'%s/pg_ctl' -D '%s/data' -m immediate -w stop", s->bindir, s->dir);
+    if (run(s, cmd, err, errn))
+        return -1;
+    s->started = false;
+    return 0;
+}
+
+int pgserver_resume(pgserver *s, char *err, size_t errn)
+{
+    if (pg_ctl_start(s, err, errn))
+        return -1;
+    s->started = true;
+    return 0;
+}
+
 int pgserver_start(pgserver *s, char *err, size_t errn)
 {
     memset(s, 0, sizeof *s);
@@ -117,11 +146,7 @@ int pgserver_start(pgserver *s, char *err, size_t errn)
              s->bindir, s->dir);
     if (run(s, cmd, err, errn))
         return -1;
-    snprintf(cmd, sizeof cmd,
-             "'%s/pg_ctl' -D '%s/data' -l '%s/server.log' -w -t 60 -o \"-c listen_addresses='' "
-             "-k '%s' -c fsync=off -c synchronous_commit=off -c full_page_writes=off\" start",
-             s->bindir, s->dir, s->dir, s->dir);
-    if (run(s, cmd, err, errn))
+    if (pg_ctl_start(s, err, errn))
         return -1;
     s->started = true;
     snprintf(s->conninfo, sizeof s->conninfo, "host=%s dbname=postgres user=postgres", s->dir);

@@ -28,6 +28,11 @@ typedef struct pgserver {
 int pgserver_start(pgserver *s, char *err, size_t errn);
 /* Stops it immediately and removes the directory. */
 void pgserver_stop(pgserver *s);
+/* Stops the server at once (as a crash would) but keeps its directory, and
+ * starts it again there: a database that goes away and comes back. -1 with
+ * why in err. */
+int pgserver_halt(pgserver *s, char *err, size_t errn);
+int pgserver_resume(pgserver *s, char *err, size_t errn);
 /* Runs SQL (several statements allowed); -1 with the server's message. */
 int pgserver_exec(pgserver *s, const char *sql, char *err, size_t errn);
 

@@ -263,6 +263,12 @@ int testhost_start(testhost *t, const char *dir, const char *plugin, td_error *e
     rc = loader_open(dir, plugin, &t->lp, err);
     if (rc)
         return rc;
+    /* Only sources run here; sinks need a daemon (test_sink_postgres). */
+    if (!t->lp.is_source)
+        return td_error_set(err, TD_FAILED_PRECONDITION, "testhost: plugin %s is only a sink",
+                            plugin);
+    /* As tierd-connector does: the table carries the plugin's own version. */
+    t->api.abi_version = t->lp.abi;
     rc = t->lp.desc->init(&t->api, &t->h, &t->state, err);
     if (rc)
         return rc;

@@ -26,8 +26,8 @@ static char plugdir[PATH_MAX_TEST];
 static void setup(void)
 {
     ck_assert_ptr_nonnull(testhost_tmpdir("td-abi", tmp, sizeof tmp));
-    const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_ABI1_SO};
-    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 4, plugdir, sizeof plugdir), 0);
+    const char *sos[] = {TD_SPOOL_SO, TD_WRONG_ABI_SO, TD_CRASH_SO, TD_ABI1_SO, TD_ABI3_SO};
+    ck_assert_int_eq(testhost_plugin_dir(tmp, sos, 5, plugdir, sizeof plugdir), 0);
 }
 
 static void teardown(void)
@@ -347,7 +347,37 @@ START_TEST(test_first_abi1_layout_is_a_prefix_of_the_current_one)
     ck_assert_uint_eq(sizeof(abi1_0_event), sizeof(tierd_event));
     ck_assert_uint_eq(offsetof(abi1_0_event, origin), offsetof(tierd_event, origin));
     ck_assert_uint_eq(sizeof(abi1_0_partner), sizeof(tierd_partner));
-    ck_assert_uint_eq(sizeof(abi1_0_connector), sizeof(tierd_connector));
+    /* ABI 2 appended `sink` to the descriptor: an ABI 1 one ends before it. */
+    ck_assert_uint_eq(offsetof(abi1_0_connector, fini), offsetof(tierd_connector, fini));
+    ck_assert_uint_le(sizeof(abi1_0_connector), offsetof(tierd_connector, sink));
+}
+END_TEST
+
+/* ---- ABI 2: the sink direction ------------------------------------------------ */
+
+START_TEST(test_abi1_plugin_loads_as_a_source_without_a_sink)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_msg(loader_open(plugdir, "abi1_plugin", &lp, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(lp.abi, 1);
+    ck_assert(lp.is_source);
+    ck_assert_ptr_null(lp.sink);
+    loader_close(&lp);
+    ck_assert_uint_eq(TIERD_PLUGIN_ABI_VERSION, 2);
+    ck_assert_uint_eq(TIERD_PLUGIN_ABI_VERSION_MIN, 1);
+}
+END_TEST
+
+START_TEST(test_abi3_plugin_is_refused_naming_3_and_the_hosts_2)
+{
+    loader_plugin lp;
+    td_error err;
+    ck_assert_int_ne(loader_open(plugdir, "abi3_plugin", &lp, &err), 0);
+    ck_assert_int_eq(err.code, TD_FAILED_PRECONDITION);
+    ck_assert_msg(strstr(err.message, "built for connector ABI version 3"), "%s", err.message);
+    ck_assert_msg(strstr(err.message, "speaks ABI version 2"), "%s", err.message);
+    ck_assert_ptr_null(lp.handle);
 }
 END_TEST
 
@@ -516,6 +546,8 @@ int main(void)
     tcase_add_test(tc, test_plugin_that_fails_init_reports_why);
     tcase_add_test(tc, test_plugin_built_before_corrections_still_loads_and_runs);
     tcase_add_test(tc, test_first_abi1_layout_is_a_prefix_of_the_current_one);
+    tcase_add_test(tc, test_abi1_plugin_loads_as_a_source_without_a_sink);
+    tcase_add_test(tc, test_abi3_plugin_is_refused_naming_3_and_the_hosts_2);
     tcase_add_test(tc, test_host_api_has_tells_an_appended_member_by_the_size);
     tcase_add_test(tc, test_emit_partner_attrs_is_appended_after_emit_event_op);
     tcase_add_test(tc, test_plugin_built_before_attributes_sends_partners_that_keep_their_map);
