@@ -28,6 +28,7 @@ typedef struct tierd {
     server *server;                /* nanomsg sockets */
     struct connectors *connectors; /* supervised connector children, or NULL */
     struct timers *timers;         /* window-edge re-evaluation, or NULL */
+    struct webhooks *webhooks;     /* outbox and sender (webhooks.h), or NULL */
     const char *state_dir;
     td_time started;
     bool fake_clock;

@@ -80,6 +80,12 @@ int handle_list_benefit_holders(rpc_call *call, const ProtobufCMessage *req,
 /* ---- KPI history (handlers_kpi.c): Kpi, read only (docs/kpi.md) ---- */
 int handle_kpi(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp, td_error *err);
 
+/* ---- webhooks (handlers_webhooks.c; docs/webhooks.md) ---- */
+int handle_list_deliveries(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           td_error *err);
+int handle_resend_deliveries(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                             td_error *err);
+
 /* ---- connector cursors (handlers_cursor.c) ---- */
 
 /* GetCursor: the connector's committed cursor ("" when none). */

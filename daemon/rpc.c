@@ -81,6 +81,9 @@ static const rpc_method rpc_methods[] = {
     {"StatsBy", TD_ROLE_READ, false, &tierd__stats_by_request__descriptor, &tierd__stats_by_response__descriptor, handle_stats_by},
     /* KPI history: stored snapshots only (docs/kpi.md). */
     {"Kpi", TD_ROLE_READ, false, &tierd__kpi_request__descriptor, &tierd__kpi_response__descriptor, handle_kpi},
+    /* Webhooks: the outbox and dead letters (docs/webhooks.md). */
+    {"ListDeliveries", TD_ROLE_READ, false, &tierd__list_deliveries_request__descriptor, &tierd__list_deliveries_response__descriptor, handle_list_deliveries},
+    {"ResendDeliveries", TD_ROLE_ADMIN, true, &tierd__resend_deliveries_request__descriptor, &tierd__resend_deliveries_response__descriptor, handle_resend_deliveries},
 };
 /* clang-format on */
 
