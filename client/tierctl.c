@@ -193,16 +193,20 @@ static int cmd_status(tctl *t, cmd_args *a)
                                                    "restarts", (json_int_t)c->restarts,
                                                    "next_start", tctl_time_json(c->next_start)));
         }
-        tctl_print_json(
-            json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
-                      "version", tctl_str(s->version), "now", tctl_time_json(s->now), "fake_clock",
-                      s->fake_clock, "program", tctl_str_or_null(s->program), "program_version",
-                      tctl_str_or_null(s->program_version), "program_source",
-                      tctl_str_or_null(s->program_source), "partners", (json_int_t)s->partners,
-                      "events", (json_int_t)s->events, "last_sequence",
-                      (json_int_t)s->last_sequence, "pending", (json_int_t)s->pending, "started",
-                      tctl_time_json(s->started), "state_dir", tctl_str_or_null(s->state_dir),
-                      "listen", listen, "publish", publish, "connectors", conns));
+        json_t *wh =
+            json_pack("{s:I, s:I, s:I, s:I}", "endpoints", (json_int_t)s->webhook_endpoints,
+                      "queued", (json_int_t)s->webhook_queued, "dead", (json_int_t)s->webhook_dead,
+                      "delivered", (json_int_t)s->webhook_delivered);
+        tctl_print_json(json_pack(
+            "{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "version", tctl_str(s->version), "now", tctl_time_json(s->now), "fake_clock",
+            s->fake_clock, "program", tctl_str_or_null(s->program), "program_version",
+            tctl_str_or_null(s->program_version), "program_source",
+            tctl_str_or_null(s->program_source), "partners", (json_int_t)s->partners, "events",
+            (json_int_t)s->events, "last_sequence", (json_int_t)s->last_sequence, "pending",
+            (json_int_t)s->pending, "started", tctl_time_json(s->started), "state_dir",
+            tctl_str_or_null(s->state_dir), "listen", listen, "publish", publish, "connectors",
+            conns, "webhooks", wh));
     } else {
         char now[64], started[64], n1[TCTL_NUM_STRLEN], n2[TCTL_NUM_STRLEN];
         tctl_time_rfc3339(s->now, now, sizeof now);
@@ -227,6 +231,11 @@ static int cmd_status(tctl *t, cmd_args *a)
             printf("listen:    %s\n", s->listen[i]);
         for (size_t i = 0; i < s->n_publish; i++)
             printf("publish:   %s\n", s->publish[i]);
+        if (s->webhook_endpoints || s->webhook_queued || s->webhook_dead)
+            printf("webhooks:  %llu endpoints, %llu queued, %llu dead, %llu delivered since "
+                   "start\n",
+                   (unsigned long long)s->webhook_endpoints, (unsigned long long)s->webhook_queued,
+                   (unsigned long long)s->webhook_dead, (unsigned long long)s->webhook_delivered);
         for (size_t i = 0; i < s->n_connectors; i++) {
             const Tierd__ConnectorStatus *c = s->connectors[i];
             printf("connector: %s %s, %llu events committed since start, %u restarts%s%s\n",
@@ -933,6 +942,7 @@ static int cmd_simulate(tctl *t, cmd_args *a);
 static int cmd_audit(tctl *t, cmd_args *a);
 static int cmd_kpi(tctl *t, cmd_args *a);
 static int cmd_calibrate(tctl *t, cmd_args *a);
+static int cmd_webhook(tctl *t, cmd_args *a);
 
 static const command commands[] = {
     {NULL, "ping", {NULL}, 0, 0, cmd_ping, "ping"},
@@ -1089,6 +1099,14 @@ static const command commands[] = {
      cmd_kpi,
      "kpi [--from T] [--to T] [--ladder L] [--by ATTR] [--json|--csv]   (KPI history per "
      "period, from stored snapshots)"},
+    {NULL,
+     "webhook",
+     {"dead", "all-dead", "endpoint=", "limit=", NULL},
+     1,
+     2,
+     cmd_webhook,
+     "webhook deliveries [--dead] [--endpoint E] [--limit N] | webhook resend ID|--all-dead   "
+     "(the webhook outbox or dead letters; resend needs admin)"},
     {"clock", "show", {NULL}, 0, 0, cmd_clock_show, "clock show"},
     {"clock",
      "advance",
@@ -1493,6 +1511,12 @@ static int cmd_calibrate(tctl *t, cmd_args *a)
     if (whatif_format(t, a, c, &fmt) != 0)
         return TCTL_EXIT_USAGE;
     return tctl_calibrate(t, opt(a, "ladder"), opt(a, "target"), opt(a, "metric"), fmt, c->usage);
+}
+
+static int cmd_webhook(tctl *t, cmd_args *a)
+{
+    return tctl_webhook(t, a->pos, a->npos, opt(a, "dead") != NULL, opt(a, "all-dead") != NULL,
+                        opt(a, "endpoint"), opt(a, "limit"), command_named("webhook")->usage);
 }
 
 static int cmd_kpi(tctl *t, cmd_args *a)

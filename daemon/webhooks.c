@@ -217,10 +217,19 @@ static const char *dir_name(unsigned dir)
     return dir == WEBHOOK_DIR_UP ? "up" : dir == WEBHOOK_DIR_DOWN ? "down" : "none";
 }
 
-static const char *enum_name(const ProtobufCEnumDescriptor *desc, int v)
+/* An enum value as the payload spells it: lowercase, without the enum's
+ * prefix ("promotion", "grace_end"), as tierctl --json does. */
+static void enum_name(const ProtobufCEnumDescriptor *desc, int v, const char *prefix, char *out,
+                      size_t n)
 {
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(desc, v);
-    return ev ? ev->name : "";
+    const char *s = ev ? ev->name : "";
+    if (prefix && strncmp(s, prefix, strlen(prefix)) == 0)
+        s += strlen(prefix);
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    out[i] = 0;
 }
 
 static json_t *benefit_names(Tierd__Benefit **b, size_t n)
@@ -246,7 +255,9 @@ static void on_change(void *ud, const Tierd__TierChange *tc)
     json_object_set_new(o, "from", tc->from_tier[0] ? json_string(tc->from_tier) : json_null());
     json_object_set_new(o, "to", tc->to_tier[0] ? json_string(tc->to_tier) : json_null());
     set_str(o, "direction", dir_name(dir));
-    set_str(o, "cause", enum_name(&tierd__cause__descriptor, tc->cause));
+    char cause[64];
+    enum_name(&tierd__cause__descriptor, tc->cause, NULL, cause, sizeof cause);
+    set_str(o, "cause", cause);
     set_time(o, "at", tc->at);
     set_str(o, "reason", tc->reason);
     set_str(o, "actor", tc->actor);
@@ -413,7 +424,9 @@ static int check_ladder(webhooks *w, const td_partner *p, const char *id, const 
                             r.demotion_tier ? json_string(r.demotion_tier) : json_null());
         set_time(o, "date", r.demotion_at);
         set_time(o, "lapses_at", r.lapses_at);
-        set_str(o, "due_reason", enum_name(&tierd__due_reason__descriptor, (int)r.reason));
+        char why[64];
+        enum_name(&tierd__due_reason__descriptor, (int)r.reason, "DUE_", why, sizeof why);
+        set_str(o, "due_reason", why);
         set_time(o, "previous_date", n.risk);
         json_object_set_new(o, "needs", needs(w, p, (size_t)l, v->tier, now));
         rc = enqueue_all(w, WEBHOOK_KIND_AT_RISK, id, v->ladder, WEBHOOK_DIR_DOWN, o, err);
