@@ -3,13 +3,18 @@
  *
  *   webhook-receiver --port 8787 --secret S [--tolerance SECONDS]
  *
+ * It listens on 127.0.0.1 only; --port 0 picks a free port. The address
+ * goes to stderr ("listening on http://127.0.0.1:PORT/").
  * Every notice prints one line on stdout:
  *   verified DELIVERY-ID BODY        signature good, timestamp fresh: 200
  *   REFUSED DELIVERY-ID WHY          anything else: 401
  * A receiver should also drop a delivery id it has already handled (tierd
  * sends a delivery again, with the same id, when it crashed between the
  * send and the acknowledgement); this one prints "duplicate" for those. */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -143,27 +148,35 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
 
 int main(int argc, char **argv)
 {
-    unsigned port = 0;
+    int port = -1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0)
-            port = (unsigned)atoi(argv[i + 1]);
+            port = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--secret") == 0)
             secret = argv[i + 1];
         else if (strcmp(argv[i], "--tolerance") == 0)
             tolerance = atol(argv[i + 1]);
     }
-    if (!port || !secret) {
+    if (port < 0 || port > 65535 || !secret) {
         fprintf(stderr, "usage: webhook-receiver --port N --secret S [--tolerance SECONDS]\n");
         return 2;
     }
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, on_request,
-                         NULL, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "webhook-receiver: cannot listen on port %u\n", port);
+        fprintf(stderr, "webhook-receiver: cannot listen on port %d\n", port);
         return 1;
     }
-    fprintf(stderr, "webhook-receiver: listening on http://127.0.0.1:%u/\n", port);
+    /* The port the kernel picked for --port 0, from the listening socket. */
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_in bound = {0};
+    socklen_t blen = sizeof bound;
+    if (info && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        port = ntohs(bound.sin_port);
+    fprintf(stderr, "webhook-receiver: listening on http://127.0.0.1:%d/\n", port);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
