@@ -182,16 +182,20 @@ static int cmd_status(tctl *t, cmd_args *a)
             json_object_set_new(o, "sink_oldest_unacked", tctl_time_json(c->sink_oldest_unacked));
             json_array_append_new(conns, o);
         }
-        tctl_print_json(
-            json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
-                      "version", tctl_str(s->version), "now", tctl_time_json(s->now), "fake_clock",
-                      s->fake_clock, "program", tctl_str_or_null(s->program), "program_version",
-                      tctl_str_or_null(s->program_version), "program_source",
-                      tctl_str_or_null(s->program_source), "partners", (json_int_t)s->partners,
-                      "events", (json_int_t)s->events, "last_sequence",
-                      (json_int_t)s->last_sequence, "pending", (json_int_t)s->pending, "started",
-                      tctl_time_json(s->started), "state_dir", tctl_str_or_null(s->state_dir),
-                      "listen", listen, "publish", publish, "connectors", conns));
+        json_t *wh =
+            json_pack("{s:I, s:I, s:I, s:I}", "endpoints", (json_int_t)s->webhook_endpoints,
+                      "queued", (json_int_t)s->webhook_queued, "dead", (json_int_t)s->webhook_dead,
+                      "delivered", (json_int_t)s->webhook_delivered);
+        tctl_print_json(json_pack(
+            "{s:o, s:o, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "version", tctl_str(s->version), "now", tctl_time_json(s->now), "fake_clock",
+            s->fake_clock, "program", tctl_str_or_null(s->program), "program_version",
+            tctl_str_or_null(s->program_version), "program_source",
+            tctl_str_or_null(s->program_source), "partners", (json_int_t)s->partners, "events",
+            (json_int_t)s->events, "last_sequence", (json_int_t)s->last_sequence, "pending",
+            (json_int_t)s->pending, "started", tctl_time_json(s->started), "state_dir",
+            tctl_str_or_null(s->state_dir), "listen", listen, "publish", publish, "connectors",
+            conns, "webhooks", wh));
     } else {
         char now[64], started[64], n1[TCTL_NUM_STRLEN], n2[TCTL_NUM_STRLEN];
         tctl_time_rfc3339(s->now, now, sizeof now);
@@ -216,6 +220,11 @@ static int cmd_status(tctl *t, cmd_args *a)
             printf("listen:    %s\n", s->listen[i]);
         for (size_t i = 0; i < s->n_publish; i++)
             printf("publish:   %s\n", s->publish[i]);
+        if (s->webhook_endpoints || s->webhook_queued || s->webhook_dead)
+            printf("webhooks:  %llu endpoints, %llu queued, %llu dead, %llu delivered since "
+                   "start\n",
+                   (unsigned long long)s->webhook_endpoints, (unsigned long long)s->webhook_queued,
+                   (unsigned long long)s->webhook_dead, (unsigned long long)s->webhook_delivered);
         for (size_t i = 0; i < s->n_connectors; i++) {
             const Tierd__ConnectorStatus *c = s->connectors[i];
             if (c->direction && strcmp(c->direction, "sink") == 0)
@@ -1076,6 +1085,8 @@ static int cmd_kpi(tctl *t, cmd_args *a);
 static int cmd_calibrate(tctl *t, cmd_args *a);
 static int cmd_help(tctl *t, cmd_args *a);
 static int cmd_version(tctl *t, cmd_args *a);
+static int cmd_webhook_deliveries(tctl *t, cmd_args *a);
+static int cmd_webhook_resend(tctl *t, cmd_args *a);
 
 static int cmd_backup(tctl *t, cmd_args *a)
 {
@@ -1378,6 +1389,23 @@ static const command commands[] = {
      .usage = EXPORT_USAGE,
      .summary = "tier changes as NDJSON, in sequence order",
      .examples = "export changes --since 1200"},
+    {.group = "webhook",
+     .name = "deliveries",
+     .opts = {"dead", "endpoint=", "limit=", NULL},
+     .run = cmd_webhook_deliveries,
+     .usage = "webhook deliveries [--dead] [--endpoint E] [--limit N]",
+     .summary = "webhook deliveries waiting in the outbox (--dead: the dead letters)",
+     .details = "A delivery goes dead after its endpoint's max_attempts failures; "
+                "docs/webhooks.md.",
+     .examples = "webhook deliveries\nwebhook deliveries --dead --endpoint crm"},
+    {.group = "webhook",
+     .name = "resend",
+     .opts = {"all-dead", NULL},
+     .max_pos = 1,
+     .run = cmd_webhook_resend,
+     .usage = "webhook resend ID | webhook resend --all-dead",
+     .summary = "send dead webhook deliveries again (admin)",
+     .examples = "webhook resend crm:1042\nwebhook resend --all-dead"},
     {.group = "clock",
      .name = "show",
      .run = cmd_clock_show,
@@ -1814,6 +1842,23 @@ static int cmd_calibrate(tctl *t, cmd_args *a)
     if (whatif_format(t, a, c, &fmt) != 0)
         return TCTL_EXIT_USAGE;
     return tctl_calibrate(t, opt(a, "ladder"), opt(a, "target"), opt(a, "metric"), fmt, c->usage);
+}
+
+#define WEBHOOK_USAGE                                                                              \
+    "webhook deliveries [--dead] [--endpoint E] [--limit N] | webhook resend ID|--all-dead"
+
+static int cmd_webhook_deliveries(tctl *t, cmd_args *a)
+{
+    const char *pos[] = {"deliveries"};
+    return tctl_webhook(t, pos, 1, opt(a, "dead") != NULL, false, opt(a, "endpoint"),
+                        opt(a, "limit"), WEBHOOK_USAGE);
+}
+
+static int cmd_webhook_resend(tctl *t, cmd_args *a)
+{
+    const char *pos[] = {"resend", a->npos ? a->pos[0] : NULL};
+    return tctl_webhook(t, pos, 1 + a->npos, false, opt(a, "all-dead") != NULL, NULL, NULL,
+                        WEBHOOK_USAGE);
 }
 
 static int cmd_kpi(tctl *t, cmd_args *a)

@@ -143,6 +143,10 @@ int tctl_simulate(tctl *t, const char *file, const char *at, const char *partner
                   bool all);
 int tctl_audit(tctl *t, const char *near, const char *ladder, tctl_format fmt, bool all,
                const char *usage);
+/* tierctl webhook deliveries|resend (tierctl_webhook.c): pos are the
+ * words after `webhook`. */
+int tctl_webhook(tctl *t, const char *const *pos, int npos, bool dead, bool all_dead,
+                 const char *endpoint, const char *limit, const char *usage);
 /* tierctl kpi (tierctl_kpi.c): from/to are time strings or NULL. */
 int tctl_kpi(tctl *t, const char *from, const char *to, const char *ladder, const char *by,
              tctl_format fmt, const char *usage);

@@ -293,12 +293,13 @@ static int config_key(td_yaml *r, const char *key, yaml_node_t *k, yaml_node_t *
     }
     if (strcmp(key, "plugin_dir") == 0 || strcmp(key, "connectors") == 0)
         return 0; /* connectors_conf_parse reads these */
+    if (webhooks_conf_owns(key))
+        return webhooks_conf_key(r, key, v, &c->webhooks);
     return config_problem(
         r, k,
         "unknown key '%.64s' (state_dir, listen, publish, publish_public, "
-        "allow_remote, tokens, program, log_level, log_format, max_request_bytes, "
-        "watchdog, "
-        "plugin_dir, connectors)",
+        "allow_remote, tokens, program, log_level, log_format, max_request_bytes, watchdog, "
+        "plugin_dir, connectors, webhooks, at_risk_lead, webhook_*)",
         key);
 }
 
@@ -310,6 +311,7 @@ td_config *config_new_default(void)
     c->log_level = TD_LOG_DEFAULT_LEVEL;
     c->max_request_bytes = TD_MAX_REQUEST_BYTES;
     c->watchdog = true;
+    webhooks_conf_defaults(&c->webhooks);
     return c;
 }
 
@@ -333,6 +335,7 @@ void config_free(td_config *c)
     }
     free(c->tokens);
     connectors_conf_free(&c->connectors);
+    webhooks_conf_free(&c->webhooks);
     free(c);
 }
 

@@ -2,7 +2,8 @@
  *
  * Keys: state_dir, listen [URL], publish [URL], publish_public, allow_remote, tokens
  * [{name, token, role}], program, log_level, max_request_bytes, watchdog,
- * plugin_dir and connectors (parsed by connectors_conf_parse). An unknown
+ * plugin_dir and connectors (parsed by connectors_conf_parse), webhooks,
+ * at_risk_lead and webhook_* (webhooks_conf_key). An unknown
  * key, a wrong type or a bad value is refused with "file:line:column:
  * message"; a config is applied whole or not at all. */
 #ifndef TD_CONFIG_H
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "tierd/status.h"
+#include "webhooks_conf.h"
 
 #define TD_MAX_REQUEST_BYTES (16u * 1024u * 1024u)
 #define TD_MIN_REQUEST_BYTES 1024u
@@ -47,6 +49,7 @@ typedef struct td_config {
     size_t max_request_bytes;
     bool watchdog; /* send WATCHDOG=1 when systemd asks for it */
     td_connectors_conf connectors;
+    td_webhooks_conf webhooks;
 } td_config;
 
 /* A config with every default and no file. */

@@ -31,6 +31,7 @@ typedef struct tierd {
     struct timers *timers;         /* window-edge re-evaluation, or NULL */
     struct metrics *metrics;       /* counters for the Metrics method (metrics.h), or NULL */
     backup *backup;                /* the backup being made or handed out (backup.h), or NULL */
+    struct webhooks *webhooks;     /* outbox and sender (webhooks.h), or NULL */
     const char *state_dir;
     td_time started;
     bool fake_clock;

@@ -90,6 +90,11 @@ int handle_kpi(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **r
 /* ---- export (handlers_export.c): Export, read only ---- */
 int handle_export(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
                   td_error *err);
+/* ---- webhooks (handlers_webhooks.c; docs/webhooks.md) ---- */
+int handle_list_deliveries(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                           td_error *err);
+int handle_resend_deliveries(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **resp,
+                             td_error *err);
 
 /* ---- connector cursors (handlers_cursor.c) ---- */
 

@@ -18,6 +18,7 @@
 #include "state.h"
 #include "timers.h"
 #include "tierd.pb-c.h"
+#include "webhooks.h"
 
 #define STATUS_DURATION_MAX 64
 
@@ -79,6 +80,12 @@ int handle_status(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage 
     }
     connectors_status(d->connectors, call, out);
     out->pending = status_pending_count(d);
+    webhooks_stats ws;
+    webhooks_get_stats(d, &ws);
+    out->webhook_queued = ws.queued;
+    out->webhook_dead = ws.dead;
+    out->webhook_endpoints = ws.endpoints;
+    out->webhook_delivered = ws.delivered;
     *resp = &out->base;
     return 0;
 }
@@ -131,6 +138,10 @@ int handle_clock(rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage *
             engine_evaluate(d->engine, NULL, d->fake_now, state_change_sink, d);
             out->changes = (d->store ? store_last_sequence(d->store) : 0) - before;
         }
+        /* Time alone brings demotion dates within the at-risk lead. */
+        rc = webhooks_check_all(d->webhooks, err);
+        if (rc)
+            return rc;
     }
     out->now = tierd_now(d);
     out->fake = d->fake_clock;

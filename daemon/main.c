@@ -32,6 +32,7 @@
 #include "tierd/client.h"
 #include "replay.h"
 #include "timers.h"
+#include "webhooks.h"
 
 /* Under AddressSanitizer every allocation is freed at exit, so a leak
  * shows; otherwise exit leaves the engine's memory to the kernel (see
@@ -413,6 +414,8 @@ static void stop(daemon_main *m, const char *why)
     timers_close(m->d.timers);
     m->d.timers = NULL;
     backup_close(&m->d);
+    webhooks_close(m->d.webhooks);
+    m->d.webhooks = NULL;
     uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_hup, on_handle_closed);
@@ -503,6 +506,8 @@ static void reload_config(daemon_main *m)
         log_warning("state_dir changed in the config: it applies at the next restart");
     if (fresh->connectors.n != old->connectors.n)
         log_warning("connectors changed in the config: they apply at the next restart");
+    if (fresh->webhooks.n || m->d.webhooks)
+        log_warning("webhook settings are read at start: changes apply at the next restart");
     /* The connector children were started with the old settings; keep
      * those so Status and restarts stay consistent. */
     td_connectors_conf keep = old->connectors;
@@ -623,6 +628,9 @@ static int run(daemon_main *m)
 
     if (replay_restore(d, &err) != 0)
         return fail(m, "resuming a replayed import", &err);
+    /* Before the program loads: the changes it makes are told too. */
+    if (webhooks_open(d, &d->webhooks, &err) != 0)
+        return fail(m, "starting webhooks", &err);
 
     const char *program = program_path(m);
     bool loaded = false;
@@ -697,6 +705,8 @@ static void shut_down(daemon_main *m)
         connectors_stop(m->d.connectors);
         timers_close(m->d.timers);
         backup_close(&m->d);
+        webhooks_close(m->d.webhooks);
+        m->d.webhooks = NULL;
         if (m->sig_term.data)
             uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
         if (m->sig_int.data)

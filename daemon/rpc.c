@@ -89,6 +89,9 @@ static const rpc_method rpc_methods[] = {
     {"Export", TD_ROLE_READ, false, &tierd__export_request__descriptor, &tierd__export_response__descriptor, handle_export},
     /* Sink connectors acknowledge what they applied (handlers_cursor.c). */
     {"SinkAck", TD_ROLE_WRITE, true, &tierd__sink_ack_request__descriptor, &tierd__sink_ack_response__descriptor, handle_sink_ack},
+    /* Webhooks: the outbox and dead letters (docs/webhooks.md). */
+    {"ListDeliveries", TD_ROLE_READ, false, &tierd__list_deliveries_request__descriptor, &tierd__list_deliveries_response__descriptor, handle_list_deliveries},
+    {"ResendDeliveries", TD_ROLE_ADMIN, true, &tierd__resend_deliveries_request__descriptor, &tierd__resend_deliveries_response__descriptor, handle_resend_deliveries},
 };
 /* clang-format on */
 

@@ -96,6 +96,8 @@ struct state {
 
     state_publish_fn publish;
     void *publish_ud;
+    state_outbox outbox;
+    idset turn_ids;        /* with an outbox: partners this turn deferred (dirty has the rest) */
     td_time publish_floor; /* changes dated before it are not published */
     state_watch watch;
 
@@ -235,6 +237,7 @@ void state_close(tierd *d)
     idset_free(&st->dirty);
     idset_free(&st->deferred);
     idset_free(&st->ckpt);
+    idset_free(&st->turn_ids);
     free(st->restored_ids);
     queue_clear(st);
     free(st->queue);
@@ -399,6 +402,11 @@ void state_set_publish_floor(tierd *d, td_time floor)
     d->state->publish_floor = floor;
 }
 
+void state_set_outbox(tierd *d, const state_outbox *o)
+{
+    d->state->outbox = o ? *o : (state_outbox){0};
+}
+
 void state_set_publisher(tierd *d, state_publish_fn fn, void *ud)
 {
     d->state->publish = fn;
@@ -493,6 +501,9 @@ void state_change_sink(void *ud, const td_change *c)
     if (!buf)
         goto oom;
     tierd__tier_change__pack(&tc, buf);
+    /* A replay's past is history, not news (below): no webhooks for it. */
+    if (st->outbox.change && !(st->publish_floor != TD_TIME_NONE && c->at < st->publish_floor))
+        st->outbox.change(st->outbox.ud, &tc);
     free(crit);
     free(critp);
     free(ben);
@@ -623,6 +634,7 @@ static int rollback(tierd *d, td_error *err)
 static void turn_reset(state *st)
 {
     idset_clear(&st->dirty);
+    idset_clear(&st->turn_ids);
     st->turn_deferred = false;
     queue_clear(st);
     st->failed = false;
@@ -639,9 +651,42 @@ static void collect_touched(void *ud, const char *partner_id)
     dirty_add(ud, partner_id);
 }
 
+/* Out of memory here would lose a notice silently, so it poisons the turn. */
+static void dirty_add_turn(state *st, const char *id)
+{
+    if (idset_add(&st->turn_ids, id) != 0 && !st->failed) {
+        st->failed = true;
+        td_error_set(&st->fail_err, TD_RESOURCE_EXHAUSTED,
+                     "out of memory remembering partner '%s' for webhooks", id);
+    }
+}
+
+/* The outbox's look at every partner the turn touched, in its transaction. */
+static int outbox_turn(tierd *d, td_error *err)
+{
+    state *st = d->state;
+    if (!st->outbox.partner || st->failed)
+        return 0;
+    if ((st->dirty.n || st->turn_ids.n) && state_begin(d, err) != 0)
+        return -1;
+    for (size_t i = 0; i < st->dirty.n; i++)
+        if (st->outbox.partner(st->outbox.ud, st->dirty.ids[i], err) != 0)
+            return -1;
+    for (size_t i = 0; i < st->turn_ids.n; i++)
+        if (!idset_has(&st->dirty, st->turn_ids.ids[i]) &&
+            st->outbox.partner(st->outbox.ud, st->turn_ids.ids[i], err) != 0)
+            return -1;
+    if (store_in_txn(d->store) && st->outbox.before_commit &&
+        st->outbox.before_commit(st->outbox.ud, err) != 0)
+        return -1;
+    return 0;
+}
+
 static void collect_deferred(void *ud, const char *partner_id)
 {
     state *st = ud;
+    if (st->outbox.partner)
+        dirty_add_turn(st, partner_id);
     if (idset_add(&st->deferred, partner_id) != 0) {
         /* Not remembered as lagging: write it with this turn instead. */
         dirty_add(st, partner_id);
@@ -871,6 +916,9 @@ int state_flush(tierd *d, td_error *err)
 {
     state *st = d->state;
     state_absorb(d, false);
+    td_error oerr = {0};
+    if (outbox_turn(d, &oerr) != 0)
+        state_fail(d, &oerr);
     bool begin = checkpoint_due(d);
     bool checkpointing = begin || st->ckpt_active || st->trim_upto;
     if (!st->failed && (st->dirty.n || checkpointing) && !store_in_txn(d->store))
@@ -901,6 +949,8 @@ int state_flush(tierd *d, td_error *err)
             log_error("%s", rerr.message);
         engine_touched_take(d->engine, NULL, NULL); /* restored from the store */
         metrics_turn_end(d->metrics, false);
+        if (st->outbox.rolled_back)
+            st->outbox.rolled_back(st->outbox.ud);
         turn_reset(st);
         tell_everyone(st);
         return td_error_set(err, why.code, "%s", why.message);
@@ -908,6 +958,8 @@ int state_flush(tierd *d, td_error *err)
     for (size_t i = 0; i < st->n_queue && st->publish; i++)
         st->publish(st->publish_ud, st->queue[i].topic, st->queue[i].buf, st->queue[i].len);
     metrics_turn_end(d->metrics, true);
+    if (st->outbox.committed)
+        st->outbox.committed(st->outbox.ud);
     turn_reset(st);
     return 0;
 }

@@ -126,6 +126,22 @@ typedef struct state_watch {
 } state_watch;
 void state_set_watch(tierd *d, const state_watch *w);
 
+/* The webhook outbox (webhooks.h) hears of a turn's work inside its
+ * transaction, so what it enqueues commits or rolls back with the turn:
+ * `change` for each tier change stored (not for a replayed import's past),
+ * `partner` for each partner the turn touched and `before_commit` once, both
+ * right before the commit (an error poisons the turn), then `committed` or
+ * `rolled_back`. NULL stops the telling. */
+typedef struct state_outbox {
+    void (*change)(void *ud, const Tierd__TierChange *tc);
+    int (*partner)(void *ud, const char *partner_id, td_error *err);
+    int (*before_commit)(void *ud, td_error *err);
+    void (*committed)(void *ud);
+    void (*rolled_back)(void *ud);
+    void *ud;
+} state_outbox;
+void state_set_outbox(tierd *d, const state_outbox *o);
+
 /* Publishing hook the server installs: topic "change/<ladder>/<partner>",
  * payload an encoded tierd.TierChange; topic NULL (no payload) for a change
  * committed but not to be published (state_set_publish_floor). */

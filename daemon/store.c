@@ -84,6 +84,10 @@ struct store {
     MDB_dbi kpi, kpi_activity;
     bool has_kpi;
     MDB_dbi event_history; /* corrections: partner, event name, position -> body */
+    /* Webhooks (webhooks.h): outbox, dead letters, notices sent. Absent
+     * from a read-only store written before they existed: read as empty. */
+    MDB_dbi wh[STORE_WH_TABLES];
+    bool has_wh;
 
     MDB_txn *wtxn;      /* the open write transaction, if any */
     uint64_t txn_bytes; /* key and value bytes it has put */
@@ -429,12 +433,20 @@ static int open_dbs(store *s, MDB_txn *txn, unsigned flags, td_error *err)
         {"kpi", &s->kpi},
         {"kpi_activity", &s->kpi_activity},
         {"event_history", &s->event_history},
+        {"wh_outbox", &s->wh[STORE_WH_OUTBOX]},
+        {"wh_dead", &s->wh[STORE_WH_DEAD]},
+        {"wh_notice", &s->wh[STORE_WH_NOTICE]},
     };
     s->has_kpi = true;
+    s->has_wh = true;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
         if (rc == MDB_NOTFOUND && (dbs[i].dbi == &s->kpi || dbs[i].dbi == &s->kpi_activity)) {
             s->has_kpi = false;
+            continue;
+        }
+        if (rc == MDB_NOTFOUND && dbs[i].dbi >= &s->wh[0] && dbs[i].dbi < &s->wh[STORE_WH_TABLES]) {
+            s->has_wh = false;
             continue;
         }
         if (rc == MDB_NOTFOUND)
@@ -1883,6 +1895,63 @@ struct event_walk {
     int rc;
 };
 
+/* ---- webhooks ---- */
+
+static int wh_ready(store_wh_table t, const void *key, size_t klen, td_error *err)
+{
+    if ((unsigned)t >= STORE_WH_TABLES)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: no webhook table %d", (int)t);
+    if (!key || klen == 0 || klen > STORE_MAX_KEY)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: webhook key of %zu bytes", klen);
+    return 0;
+}
+
+int store_wh_put(store *s, store_wh_table t, const void *key, size_t klen, const uint8_t *val,
+                 size_t len, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = wh_ready(t, key, klen, err);
+    if (rc == 0)
+        rc = check_value("webhook record", val, len, err);
+    if (rc)
+        return rc;
+    return put(s, s->wh[t], key, klen, val, len, 0, "writing a webhook record", err);
+}
+
+int store_wh_del(store *s, store_wh_table t, const void *key, size_t klen, td_error *err)
+{
+    int rc = write_ready(s, err);
+    if (rc == 0)
+        rc = wh_ready(t, key, klen, err);
+    if (rc)
+        return rc;
+    MDB_val k = {klen, (void *)key};
+    rc = mdb_del(s->wtxn, s->wh[t], &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return td_error_set(err, TD_NOT_FOUND, "store: no such webhook record");
+    if (rc)
+        return write_failed(s, rc, "deleting a webhook record", err);
+    return 0;
+}
+
+int store_wh_get(store *s, store_wh_table t, const void *key, size_t klen, uint8_t **val,
+                 size_t *len, td_error *err)
+{
+    int rc = wh_ready(t, key, klen, err);
+    if (rc)
+        return rc;
+    if (!s->has_wh)
+        return td_error_set(err, TD_NOT_FOUND, "store: no webhook record");
+    return get_copy(s, s->wh[t], key, klen, val, len, "webhook record", err);
+}
+
+struct wh_walk {
+    store_wh_fn fn;
+    void *ud;
+    int rc;
+};
+
 static int visit_event(void *ud, const MDB_val *k, const MDB_val *v)
 {
     struct event_walk *w = ud;
@@ -2164,4 +2233,32 @@ int store_install_copy(const char *file, const char *dir, bool force, store_file
     }
     close(lk.lock_fd);
     return rc;
+}
+
+static int visit_wh(void *ud, const MDB_val *k, const MDB_val *v)
+{
+    struct wh_walk *w = ud;
+    w->rc = w->fn(w->ud, k->mv_data, k->mv_size, v->mv_data, v->mv_size);
+    return w->rc ? 1 : 0;
+}
+
+int store_wh_each(store *s, store_wh_table t, const void *from, size_t from_len, store_wh_fn fn,
+                  void *ud, td_error *err)
+{
+    if ((unsigned)t >= STORE_WH_TABLES)
+        return td_error_set(err, TD_INVALID_ARGUMENT, "store: no webhook table %d", (int)t);
+    if (!s->has_wh)
+        return 0;
+    MDB_val start = {from_len, (void *)from};
+    struct wh_walk w = {fn, ud, 0};
+    int rc = walk(s, s->wh[t], from_len ? &start : NULL, from_len ? MDB_SET_RANGE : MDB_FIRST,
+                  MDB_NEXT, visit_wh, &w, "reading webhook records", err);
+    return rc ? rc : w.rc;
+}
+
+uint64_t store_wh_count(store *s, store_wh_table t)
+{
+    if ((unsigned)t >= STORE_WH_TABLES || !s->has_wh)
+        return 0;
+    return table_count(s, s->wh[t]);
 }

@@ -226,6 +226,31 @@ int store_get_kpi_activity(store *s, const char *partner, uint64_t *events, bool
 int store_put_kpi_activity(store *s, const char *partner, uint64_t events, bool active,
                            td_error *err);
 
+/* ---- webhooks (webhooks.h): three tables of opaque records ----
+ * OUTBOX: deliveries not yet acknowledged, DEAD: dead letters, both keyed
+ * endpoint "\0" be64 seq; NOTICE: per partner and ladder, what was last
+ * told (approval waiting, at-risk date). Written in the turn's transaction,
+ * so a delivery is stored with the change it reports. */
+typedef enum store_wh_table {
+    STORE_WH_OUTBOX = 0,
+    STORE_WH_DEAD = 1,
+    STORE_WH_NOTICE = 2,
+} store_wh_table;
+#define STORE_WH_TABLES 3
+int store_wh_put(store *s, store_wh_table t, const void *key, size_t klen, const uint8_t *val,
+                 size_t len, td_error *err);
+/* TD_NOT_FOUND when the key is not there (the turn stays good). */
+int store_wh_del(store *s, store_wh_table t, const void *key, size_t klen, td_error *err);
+/* *val malloc'd; TD_NOT_FOUND when absent. */
+int store_wh_get(store *s, store_wh_table t, const void *key, size_t klen, uint8_t **val,
+                 size_t *len, td_error *err);
+/* Records with key >= from (from_len 0: all) in key order; fn returning
+ * non-zero stops and is returned. Pointers live during the call. */
+typedef int (*store_wh_fn)(void *ud, const void *key, size_t klen, const uint8_t *val, size_t len);
+int store_wh_each(store *s, store_wh_table t, const void *from, size_t from_len, store_wh_fn fn,
+                  void *ud, td_error *err);
+uint64_t store_wh_count(store *s, store_wh_table t);
+
 /* ---- small named values (clock, counters) ---- */
 int store_put_meta(store *s, const char *name, const uint8_t *val, size_t len, td_error *err);
 int store_get_meta(store *s, const char *name, uint8_t **val, size_t *len, td_error *err);

@@ -328,6 +328,104 @@ else
 fi
 # ---- end postgres sink (part E) ----
 
+# ---- webhooks (part D) ----
+# A second tierd, on a state dir of its own, tells a webhook receiver
+# (examples/webhook-receiver: it checks each HMAC-SHA256 signature and
+# prints the notice) of a tier change, an at-risk partner and its recovery
+# while the clock advances. docs/webhooks.md has the payloads.
+wh_state="$state.webhooks"
+wh_url="ipc://$wh_state/rpc.sock"
+wh_recv_bin=${WEBHOOK_RECEIVER_BIN:-"$(dirname "$tierd")/../examples/webhook-receiver/webhook-receiver"}
+if [ -z "${TIERD_BIN:-}" ] && [ ! -x "$wh_recv_bin" ]; then
+    ninja -C build examples/webhook-receiver/webhook-receiver >/dev/null || true
+fi
+wh_pid=
+wh_recv_pid=
+wh_dir=
+# Stops the webhook demo's tierd and receiver, keeping the exit status for
+# the cleanup that follows it.
+wh_stop() {
+    local status=$?
+    for p in $wh_pid $wh_recv_pid; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
+    wh_pid=
+    wh_recv_pid=
+    [ -n "$wh_dir" ] && rm -rf "$wh_dir"
+    return "$status"
+}
+trap 'wh_stop; cleanup' EXIT
+whctl() {
+    "$tierctl" --url "$wh_url" "$@"
+}
+if [ -x "$wh_recv_bin" ]; then
+    section "webhooks: signed tier-change and at-risk notices to a receiver on 127.0.0.1"
+    rm -rf "$wh_state"
+    mkdir -p "$wh_state"
+    wh_dir=$(mktemp -d)
+    wh_secret="demo-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    "$wh_recv_bin" --port 0 --secret "$wh_secret" >"$wh_dir/received" 2>"$wh_dir/receiver.err" &
+    wh_recv_pid=$!
+    wh_port=
+    for _ in $(seq 1 50); do
+        wh_port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$wh_dir/receiver.err")
+        [ -n "$wh_port" ] && break
+        sleep 0.1
+    done
+    [ -n "$wh_port" ] || { echo "demo.sh: the webhook receiver did not start" >&2; exit 1; }
+    cat >"$wh_dir/tierd.yaml" <<YAML
+webhooks:
+  - name: crm
+    url: http://127.0.0.1:$wh_port/tierd
+    secret: "$wh_secret"
+at_risk_lead: 30d
+YAML
+    cat >"$wh_dir/program.yaml" <<'YAML'
+program: webhook-demo
+version: "1"
+metrics:
+  arr: { agg: sum, event: deal_closed, window: 90d }
+ladders:
+  reseller:
+    partner_types: [reseller]
+    policy: { grace: 30d }
+    tiers:
+      - { name: Silver, when: arr >= 100 }
+      - { name: Gold, when: arr >= 1000 }
+YAML
+    "$tierd" -c "$wh_dir/tierd.yaml" --state-dir "$wh_state" --fake-clock 2026-01-01T00:00:00Z \
+        --program "$wh_dir/program.yaml" >>"$log" 2>&1 &
+    wh_pid=$!
+    for _ in $(seq 1 $((START_TIMEOUT_S * 5))); do
+        whctl status >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    echo "receiver on http://127.0.0.1:$wh_port/tierd; tierd.yaml: webhooks: [{name: crm, url, secret}]"
+    whctl partner put acme --type reseller
+    echo "-- a 1,500 deal on 2026-01-01 (Gold needs 1,000 over 90 days, then 30 days' grace)"
+    whctl event add --partner acme --metric deal_closed --value 1500 \
+        --at 2026-01-01T00:00:00Z --id deal-1 --source crm
+    echo "-- tierctl clock advance 80d: the deal leaves the window on 04-01, Gold goes on 05-01"
+    whctl clock advance 80d
+    echo "-- tierctl clock advance 20d: 05-01 is within at_risk_lead (30d)"
+    whctl clock advance 20d
+    echo "-- a 2,000 deal: the risk is over"
+    whctl event add --partner acme --metric deal_closed --value 2000 \
+        --at 2026-04-11T00:00:00Z --id deal-2 --source crm
+    for _ in $(seq 1 50); do
+        [ "$(grep -c '^verified' "$wh_dir/received" || true)" -ge 3 ] && break
+        sleep 0.1
+    done
+    echo "-- the receiver printed (each signature checked against the secret):"
+    cut -c1-240 "$wh_dir/received"
+    whctl status | grep '^webhooks:'
+    wh_stop
+fi
+# ---- end webhooks (part D) ----
+
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"
 for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do

@@ -23,6 +23,9 @@ PACKAGES=(
     libsystemd-dev                # sd_notify readiness and watchdog
     check                         # unit and integration test suites
     libpq-dev                     # PostgreSQL connector
+    libcurl4-openssl-dev          # webhooks: HTTP POSTs on the loop (multi-socket API)
+    libssl-dev                    # webhooks: HMAC-SHA256 signatures (libcrypto)
+    libmicrohttpd-dev             # a real HTTP receiver inside the webhook tests
     postgresql                    # a real server for the connector tests
     clang-format                  # style check in CI
     clang libfuzzer-14-dev        # fuzz targets (scripts/fuzz.sh): clang, libFuzzer
