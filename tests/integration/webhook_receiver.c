@@ -236,6 +236,12 @@ void wr_set_mode(wr *w, wr_mode mode, int status, long stall_ms, int first)
         pthread_mutex_unlock(&(w)->mu);                                                            \
     } while (0)
 
+unsigned wr_open_connections(wr *w)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
 size_t wr_count(wr *w)
 {
     size_t n;

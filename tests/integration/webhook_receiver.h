@@ -38,6 +38,9 @@ void wr_stop(wr *w);
  * then WR_OK again. */
 void wr_set_mode(wr *w, wr_mode mode, int status, long stall_ms, int first);
 size_t wr_count(wr *w);
+/* Connections the receiver holds open now (a request in progress among
+ * them): 0 once a killed sender's sockets are all closed and answered. */
+unsigned wr_open_connections(wr *w);
 /* Requests answered 2xx (also those we counted as such, as WR_HUGE). */
 size_t wr_count_ok(wr *w);
 /* Requests for any path other than the configured one (redirect targets). */
