@@ -10,6 +10,8 @@
 #
 # For tests: TIERD_BIN and TIERCTL_BIN name binaries already built (then
 # nothing is installed or built) and DEMO_STATE another state directory.
+# DEMO_SERVE=1 keeps tierd and tierd-http running at the end, serving the
+# partner page and the dashboard until Ctrl-C.
 set -euo pipefail
 
 DEMO_CLOCK=2026-11-15T00:00:00Z
@@ -300,9 +302,11 @@ HTTPCONF
     echo
     echo "-- curl $base/metrics | head -12"
     curl -sS "$base/metrics" | head -12 || true
-    kill -TERM "$http_pid"
-    wait "$http_pid" || { echo "demo.sh: tierd-http did not stop cleanly" >&2; exit 1; }
-    http_pid=
+    if [ "${DEMO_SERVE:-}" != 1 ]; then
+        kill -TERM "$http_pid"
+        wait "$http_pid" || { echo "demo.sh: tierd-http did not stop cleanly" >&2; exit 1; }
+        http_pid=
+    fi
 else
     echo "(tierd-http not built: skipped)"
 fi
@@ -425,6 +429,14 @@ YAML
     wh_stop
 fi
 # ---- end webhooks (part D) ----
+
+# DEMO_SERVE=1 keeps tierd and tierd-http running, so the pages printed
+# above can be opened in a browser; Ctrl-C stops both.
+if [ "${DEMO_SERVE:-}" = 1 ] && [ -n "${http_pid:-}" ]; then
+    section "serving (DEMO_SERVE=1): open the URLs above; Ctrl-C stops tierd-http and tierd"
+    wait "$http_pid" || true
+    http_pid=
+fi
 
 section "stop tierd (SIGTERM)"
 kill -TERM "$pid"
