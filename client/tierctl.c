@@ -1093,21 +1093,25 @@ static int cmd_backup(tctl *t, cmd_args *a)
     return tctl_backup(t, a->pos[0]);
 }
 
-#define EXPORT_USAGE "export partners|events|changes [--since N|T] [--output FILE]"
+/* One usage per row: `help export partners` and the completion test read
+ * a row's options from it, and partners takes no --since. */
+#define EXPORT_PARTNERS_USAGE "export partners [--output FILE]"
+#define EXPORT_EVENTS_USAGE   "export events [--since T] [--output FILE]"
+#define EXPORT_CHANGES_USAGE  "export changes [--since N|T] [--output FILE]"
 
 static int cmd_export_partners(tctl *t, cmd_args *a)
 {
-    return tctl_export(t, "partners", NULL, opt(a, "output"), EXPORT_USAGE);
+    return tctl_export(t, "partners", NULL, opt(a, "output"), EXPORT_PARTNERS_USAGE);
 }
 
 static int cmd_export_events(tctl *t, cmd_args *a)
 {
-    return tctl_export(t, "events", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+    return tctl_export(t, "events", opt(a, "since"), opt(a, "output"), EXPORT_EVENTS_USAGE);
 }
 
 static int cmd_export_changes(tctl *t, cmd_args *a)
 {
-    return tctl_export(t, "changes", opt(a, "since"), opt(a, "output"), EXPORT_USAGE);
+    return tctl_export(t, "changes", opt(a, "since"), opt(a, "output"), EXPORT_CHANGES_USAGE);
 }
 
 /* The command table: one row per command, or per subcommand of a group
@@ -1372,21 +1376,21 @@ static const command commands[] = {
      .name = "partners",
      .opts = {"output=", NULL},
      .run = cmd_export_partners,
-     .usage = EXPORT_USAGE,
+     .usage = EXPORT_PARTNERS_USAGE,
      .summary = "every partner as NDJSON that `partner import` reads back",
      .examples = "export partners > partners.ndjson\nexport partners --output partners.ndjson"},
     {.group = "export",
      .name = "events",
      .opts = {"since=", "output=", NULL},
      .run = cmd_export_events,
-     .usage = EXPORT_USAGE,
+     .usage = EXPORT_EVENTS_USAGE,
      .summary = "every event (with its corrections) as NDJSON that `event import` reads back",
      .examples = "export events --output events.ndjson\nexport events --since 2026-01-01"},
     {.group = "export",
      .name = "changes",
      .opts = {"since=", "output=", NULL},
      .run = cmd_export_changes,
-     .usage = EXPORT_USAGE,
+     .usage = EXPORT_CHANGES_USAGE,
      .summary = "tier changes as NDJSON, in sequence order",
      .examples = "export changes --since 1200"},
     {.group = "webhook",

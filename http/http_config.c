@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "td_alloc.h"
 #include "td_file.h"
@@ -125,6 +126,19 @@ static int seconds(td_yaml *r, yaml_node_t *n, const char *key, unsigned *out)
     return 0;
 }
 
+/* A secret still holding the example's placeholder is refused: the file
+ * installed as a conffile must not start serving until an operator edits
+ * it. */
+static int not_placeholder(td_yaml *r, yaml_node_t *n, const char *key, const char *secret)
+{
+    if (strncasecmp(secret, HTTP_PLACEHOLDER_TOKEN, strlen(HTTP_PLACEHOLDER_TOKEN)) != 0)
+        return 0;
+    return problem(r, n,
+                   "%s '%.64s' is the example's placeholder; replace it with a random secret "
+                   "(head -c 24 /dev/urandom | base64)",
+                   key, secret);
+}
+
 static int token(td_yaml *r, yaml_node_t *n, http_token *t)
 {
     if (!n || n->type != YAML_MAPPING_NODE)
@@ -143,6 +157,8 @@ static int token(td_yaml *r, yaml_node_t *n, http_token *t)
             rc = string(r, v, "token", HTTP_MAX_TOKEN_BYTES, &t->secret);
             if (rc == 0 && strlen(t->secret) < HTTP_MIN_TOKEN_BYTES)
                 rc = problem(r, v, "token must be at least %d characters", HTTP_MIN_TOKEN_BYTES);
+            if (rc == 0)
+                rc = not_placeholder(r, v, "token", t->secret);
         } else if (strcmp(key, "role") == 0) {
             const char *s = NULL;
             rc = scalar(r, v, "role", &s);
@@ -219,6 +235,8 @@ static int tierd_section(td_yaml *r, yaml_node_t *n, http_config *c)
             rc = string(r, v, "tierd.url", HTTP_MAX_PATH, &c->tierd_url);
         } else if (strcmp(key, "token") == 0) {
             rc = string(r, v, "tierd.token", HTTP_MAX_TOKEN_BYTES, &c->tierd_token);
+            if (rc == 0)
+                rc = not_placeholder(r, v, "tierd.token", c->tierd_token);
         } else if (strcmp(key, "timeout") == 0) {
             rc = seconds(r, v, "tierd.timeout", &s);
             c->upstream_timeout_ms = s * MS_PER_S;

@@ -20,6 +20,9 @@
 #define HTTP_MAX_PATH         4096
 #define HTTP_MAX_CONFIG_BYTES (1024 * 1024)
 #define HTTP_MAX_PARTNER_ID   256
+/* examples/tierd-http.yaml's tokens start with this (any case): refused,
+ * so the installed example never serves with secrets everybody knows. */
+#define HTTP_PLACEHOLDER_TOKEN "CHANGE-ME"
 
 typedef enum http_role {
     HTTP_ROLE_PARTNER = 0, /* one partner's own routes only */

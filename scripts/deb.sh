@@ -8,7 +8,7 @@
 #   bash scripts/deb.sh --build    build and lintian only
 #
 # The packages land in build-deb/ (tierd, tierctl, libtierd-client0,
-# libtierd-client-dev, tierd-plugin-postgres). Runs as root (or through
+# libtierd-client-dev, tierd-plugin-postgres, tierd-http). Runs as root (or through
 # sudo): it installs build dependencies and the packages with apt.
 # Exits non-zero when the build fails, lintian reports an error, or the
 # installed programs do not work. Lintian's warnings are printed, not fatal.
@@ -48,7 +48,9 @@ bash scripts/install-deps.sh
 out="$root/build-deb"
 work=$(mktemp -d "${TMPDIR:-/tmp}/tierd-deb-XXXXXX")
 tierd_pid=""
+http_pid=""
 cleanup() {
+    [ -z "$http_pid" ] || kill "$http_pid" 2>/dev/null || true
     [ -z "$tierd_pid" ] || kill "$tierd_pid" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -78,7 +80,7 @@ step "dpkg-buildpackage"
 (cd "$src" && DEB_BUILD_OPTIONS="parallel=${DEB_JOBS:-2}" dpkg-buildpackage -us -uc -b)
 rm -rf "$out"
 mkdir -p "$out"
-packages=(tierd tierctl libtierd-client0 libtierd-client-dev tierd-plugin-postgres)
+packages=(tierd tierctl libtierd-client0 libtierd-client-dev tierd-plugin-postgres tierd-http)
 # (debug symbols come as PKG-dbgsym packages; kept, never installed here)
 cp "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out/"
 ls -l "$out"
@@ -113,13 +115,32 @@ getent passwd tierd >/dev/null
 [ "$(stat -c '%a %U %G' /etc/tierd/tierd.yaml)" = "640 root tierd" ]
 for page in /usr/share/man/man8/tierd.8.gz /usr/share/man/man1/tierctl.1.gz \
     /usr/share/man/man5/tierd.yaml.5.gz /usr/share/man/man5/tierd-program.5.gz \
-    /usr/share/man/man7/tierd-plugin.7.gz; do
+    /usr/share/man/man7/tierd-plugin.7.gz /usr/share/man/man8/tierd-http.8.gz; do
     MANWIDTH=80 man -l --warnings "$page" >/dev/null
 done
 test -f /usr/share/bash-completion/completions/tierctl
 test -f /usr/lib/x86_64-linux-gnu/tierd/plugins/postgres.so -o \
     -n "$(find /usr/lib -path '*/tierd/plugins/postgres.so')"
 /usr/bin/tierd --version
+/usr/bin/tierd-http --version
+test -f /usr/share/tierd/www/index.html
+test -f /usr/share/tierd/openapi.yaml
+# the example config is tierd-http's conffile, and its placeholder tokens
+# keep tierd-http from serving until an operator replaces them
+dpkg-query -W -f='${Conffiles}\n' tierd-http | grep -q ' /etc/tierd/tierd-http.yaml '
+if /usr/bin/tierd-http -c /etc/tierd/tierd-http.yaml --listen 127.0.0.1:0 >"$work/http-example.log" 2>&1; then
+    echo "deb.sh: tierd-http served with the example's CHANGE-ME tokens" >&2
+    exit 1
+fi
+grep -q "CHANGE-ME.*placeholder" "$work/http-example.log" || {
+    echo "deb.sh: tierd-http refused the example config without naming its placeholder tokens:" >&2
+    cat "$work/http-example.log" >&2
+    exit 1
+}
+! systemctl is-enabled tierd-http >/dev/null 2>&1 || {
+    echo "deb.sh: the package enabled tierd-http before its tokens are set" >&2
+    exit 1
+}
 
 examples=/usr/share/tierd/examples
 step "run the installed tierd"
@@ -159,6 +180,37 @@ tierctl partner import "$examples/data/partners.ndjson"
 tierctl event import "$examples/data/events.ndjson"
 tierctl stats
 tierctl explain p-0214 --ladder reseller
+
+step "the installed tierd-http against it"
+http_token=$(head -c 24 /dev/urandom | base64)
+cat >"$work/tierd-http.yaml" <<EOF
+listen: 127.0.0.1:0
+tierd:
+  url: $url
+tokens:
+  - {name: deb, token: "$http_token", role: read}
+EOF
+/usr/bin/tierd-http -c "$work/tierd-http.yaml" >"$work/tierd-http.log" 2>&1 &
+http_pid=$!
+port=""
+for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/tierd-http.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || {
+    cat "$work/tierd-http.log" >&2
+    exit 1
+}
+curl -fsS -o "$work/partner.json" -H "Authorization: Bearer $http_token" \
+    "http://127.0.0.1:$port/v1/partners/p-0214"
+grep -q '"p-0214"' "$work/partner.json"
+curl -fsS -o "$work/partner.html" "http://127.0.0.1:$port/partner"
+grep -qi '<html' "$work/partner.html"
+kill -TERM "$http_pid"
+wait "$http_pid"
+http_pid=""
+echo "tierd-http answered on port $port"
 
 step "the example client against the installed library (pkg-config, no source tree)"
 cc -std=c11 -Wall -Wextra -Werror -o "$work/tierd-status" "$examples/client/tierd-status.c" \

@@ -4,8 +4,11 @@
 # when it answers; nothing when it does not.
 #
 # To add a command: one line in _tierctl_spec ("CMD" or "CMD SUB" -> its
-# flags); a command with subcommands also lists them under "CMD". Flags
-# that take a value go in _tierctl_valued.
+# flags, "@FILE" when it takes a file name); a command with subcommands
+# also lists them under "CMD" as "@SUB SUB...". Flags that take a value go
+# in _tierctl_valued. Every command also gets --help. tests/integration/
+# test_completion.c fails when a command or flag in `tierctl --help` or
+# `tierctl help CMD` is missing here.
 
 declare -gA _tierctl_spec=(
     [ping]=""
@@ -17,7 +20,7 @@ declare -gA _tierctl_spec=(
     [partner put]="--type --name --attr --replace-attrs"
     [partner import]="--in-flight @FILE"
     [partner show]=""
-    [partner list]="--ladder --tier --benefit --where --limit"
+    [partner list]="--ladder --tier --benefit --where --limit --page"
     [partner delete]=""
     [event]="@add import"
     [event add]="--partner --metric --value --at --id --source --key --op --revision"
@@ -41,12 +44,29 @@ declare -gA _tierctl_spec=(
     [audit]="--near --ladder --all --json --csv"
     [calibrate]="--ladder --target --metric --json"
     [kpi]="--from --to --ladder --by --json --csv"
-    # ---- commands of other parts (webhook, backup, export, metrics, help) go here ----
+    [metrics]=""
+    [backup]="@FILE"
+    [export]="@partners events changes"
+    [export partners]="--output"
+    [export events]="--since --output"
+    [export changes]="--since --output"
+    [help]=""
+    [version]=""
+    # ---- commands of other parts (webhook) go here ----
 )
-_tierctl_globals="--url --token --json --timeout --help"
+_tierctl_globals="--url --token --json --timeout --version --help"
 _tierctl_valued=" --url --token --timeout --type --name --attr --in-flight --ladder --tier
- --benefit --where --limit --partner --metric --value --at --id --source --key --op --revision
- --since --until --reason --holders --by --pub-url --near --target --from --to "
+ --benefit --where --limit --page --partner --metric --value --at --id --source --key --op
+ --revision --since --until --reason --holders --by --pub-url --near --target --from --to
+ --output "
+
+# True when the spec of command $1 lists subcommands ("@SUB ..."), not a
+# file argument ("@FILE").
+_tierctl_has_subs()
+{
+    local spec=${_tierctl_spec[$1]-}
+    [[ $spec == @* && $spec != @FILE* ]]
+}
 
 # The program's names, one "KIND<TAB>LADDER<TAB>NAME" a line (KIND: ladder,
 # tier or type), from the daemon reached with the line's --url/--token.
@@ -122,6 +142,7 @@ _tierctl()
     # bash splits "--ladder=x" into "--ladder" "=" "x" (COMP_WORDBREAKS);
     # both spellings are read. Values are completed after "--flag ".
     local cmd="" sub="" ladder="" i w skip=0
+    local -a topic=() # `help`'s arguments
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
         if ((skip)); then
@@ -140,7 +161,9 @@ _tierctl()
         *)
             if [ -z "$cmd" ]; then
                 cmd=$w
-            elif [ -z "$sub" ] && [[ ${_tierctl_spec[$cmd]-} == @* ]]; then
+            elif [ "$cmd" = help ]; then
+                topic+=("$w")
+            elif [ -z "$sub" ] && _tierctl_has_subs "$cmd"; then
                 sub=$w
             fi
             ;;
@@ -171,6 +194,11 @@ _tierctl()
         _tierctl_reply "$cur" "" $'retract\namend'
         return
         ;;
+    --output)
+        compopt -o filenames 2>/dev/null
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return
+        ;;
     esac
     if [[ $_tierctl_valued == *" $prev "* ]]; then
         COMPREPLY=()
@@ -188,15 +216,27 @@ _tierctl()
         fi
         return
     fi
+    # `help [COMMAND [SUB]]`: command names, then the group's subcommands.
+    if [ "$cmd" = help ] && [[ $cur != -* ]]; then
+        if ((${#topic[@]} == 0)); then
+            _tierctl_reply "$cur" "" "$(printf '%s\n' "${!_tierctl_spec[@]}" | grep -v ' ' | sort)"
+        elif ((${#topic[@]} == 1)) && _tierctl_has_subs "${topic[0]}"; then
+            spec=${_tierctl_spec[${topic[0]}]#@}
+            _tierctl_reply "$cur" "" "${spec// /$'\n'}"
+        else
+            COMPREPLY=()
+        fi
+        return
+    fi
     spec=${_tierctl_spec[$key]-}
-    if [[ $spec == @* ]]; then
+    if [ -z "$sub" ] && _tierctl_has_subs "$cmd"; then
         # A subcommand is still missing.
         spec=${spec#@}
         _tierctl_reply "$cur" "" "${spec// /$'\n'}"
         return
     fi
     if [[ $cur == -* ]]; then
-        local flags=${spec//@FILE/}
+        local flags="${spec//@FILE/} --help"
         _tierctl_reply "$cur" "" "$(printf '%s\n' $flags)"
     elif [[ $spec == *@FILE* ]]; then
         compopt -o filenames 2>/dev/null

@@ -5,13 +5,16 @@
  * partner-type names asked from the daemon, and nothing (quickly) when no
  * daemon answers. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "tierctl_help.h"
 
 #define MAX_WORDS      32
+#define MISSING_MAX    4096
 #define OUT_MAX        (64 * 1024)
 #define BASH_WAIT_MS   10000
 #define UNREACHABLE_MS 3000 /* tierctl's --timeout 500 and a little */
@@ -87,7 +90,10 @@ END_TEST
 
 START_TEST(test_flags_follow_the_command)
 {
-    ASSERT_EQ(COMPLETE("partner", "list", "--"), "--ladder\n--tier\n--benefit\n--where\n--limit\n");
+    ASSERT_EQ(COMPLETE("partner", "list", "--"),
+              "--ladder\n--tier\n--benefit\n--where\n--limit\n--page\n--help\n");
+    ASSERT_EQ(COMPLETE("export", "events", "--"), "--since\n--output\n--help\n");
+    ASSERT_EQ(COMPLETE("--v"), "--version\n");
     ASSERT_EQ(COMPLETE("event", "import", "x.ndjson", "--r"), "--replay\n");
     ASSERT_EQ(COMPLETE("event", "add", "--op", ""), "retract\namend\n");
     /* after a flag that takes a value, the value is free text */
@@ -132,6 +138,77 @@ START_TEST(test_file_arguments_complete_file_names)
     char want[HARNESS_PATH_MAX * 2 + 2];
     snprintf(want, sizeof want, "%s\n", path);
     ASSERT_EQ(COMPLETE("program", "load", prefix), want);
+    ASSERT_EQ(COMPLETE("backup", prefix), want);
+    ASSERT_EQ(COMPLETE("export", "partners", "--output", prefix), want);
+}
+END_TEST
+
+START_TEST(test_help_completes_commands_then_subcommands)
+{
+    ASSERT_EQ(COMPLETE("help", "ex"), "explain\nexport\n");
+    ASSERT_EQ(COMPLETE("help", "export", ""), "partners\nevents\nchanges\n");
+    ASSERT_EQ(COMPLETE("help", "metrics", ""), "\n");
+    ASSERT_EQ(COMPLETE("help", "export", "events", ""), "\n");
+}
+END_TEST
+
+/* True when list (one candidate a line) holds word as a whole line. */
+static bool offers(const char *list, const char *word)
+{
+    size_t len = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)) != NULL; p++)
+        if ((p == list || p[-1] == '\n') && p[len] == '\n')
+            return true;
+    return false;
+}
+
+static void note_missing(char *missing, const char *what, const char *name, const char *word)
+{
+    size_t used = strlen(missing);
+    snprintf(missing + used, MISSING_MAX - used, "  %s%s%s: %s\n", what, name ? " " : "",
+             name ? name : "", word);
+}
+
+/* Everything tierctl's own help lists is offered: each command and
+ * subcommand, each flag of each command (in its usage), each global
+ * option. A row added to tierctl's table without its completion line
+ * fails here, naming what is missing. */
+START_TEST(test_every_command_and_flag_in_tierctl_help_completes)
+{
+    static th_help th;
+    th_read(&th, h.work);
+    char missing[MISSING_MAX] = "";
+    char *top = COMPLETE("");
+    for (int i = 0; i < th.n; i++) {
+        const th_command *c = &th.cmds[i];
+        char name[2 * TH_WORD_MAX];
+        th_name(c, name, sizeof name);
+        if (!offers(top, c->words[0]))
+            note_missing(missing, "command", NULL, c->words[0]);
+        if (c->nwords > 1) {
+            char *subs = COMPLETE(c->words[0], "");
+            if (!offers(subs, c->words[1]))
+                note_missing(missing, "subcommand", c->words[0], c->words[1]);
+            free(subs);
+        }
+        char *flags =
+            c->nwords > 1 ? COMPLETE(c->words[0], c->words[1], "--") : COMPLETE(c->words[0], "--");
+        for (int f = 0; f < c->nflags; f++)
+            if (!offers(flags, c->flags[f]))
+                note_missing(missing, "flag of", name, c->flags[f]);
+        if (!offers(flags, "--help"))
+            note_missing(missing, "flag of", name, "--help");
+        free(flags);
+    }
+    free(top);
+    char *globals = COMPLETE("--");
+    for (int g = 0; g < th.nglobals; g++)
+        if (!offers(globals, th.globals[g]))
+            note_missing(missing, "global option", NULL, th.globals[g]);
+    free(globals);
+    ck_assert_msg(th.n >= 30, "only %d commands read from tierctl --help", th.n);
+    ck_assert_msg(missing[0] == '\0',
+                  "tierctl's help lists what the completion does not offer:\n%s", missing);
 }
 END_TEST
 
@@ -146,6 +223,8 @@ int main(void)
     tcase_add_test(tc, test_ladders_and_tiers_are_asked_from_the_daemon);
     tcase_add_test(tc, test_no_daemon_means_no_names_and_no_wait);
     tcase_add_test(tc, test_file_arguments_complete_file_names);
+    tcase_add_test(tc, test_help_completes_commands_then_subcommands);
+    tcase_add_test(tc, test_every_command_and_flag_in_tierctl_help_completes);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -890,7 +890,36 @@ START_TEST(test_bad_config_is_refused_naming_line_and_column)
                           "bad.yaml:2:", "partner: ID");
     expect_config_refused(&w, "limits:\n  burst: many\n", "bad.yaml:2:10", "burst");
     expect_config_refused(&w, "colour: blue\n", "bad.yaml:1:1", "unknown key 'colour'");
+    expect_config_refused(&w, "tokens:\n  - {name: a, token: change-me-0123456789, role: read}\n",
+                          "bad.yaml:2:", "placeholder");
+    expect_config_refused(&w, "tierd:\n  token: CHANGE-ME-upstream-0001\n", "bad.yaml:2:10",
+                          "tierd.token 'CHANGE-ME-upstream-0001' is the example's placeholder");
     harness_cleanup(&w.h);
+}
+END_TEST
+
+/* The example the package installs as /etc/tierd/tierd-http.yaml does not
+ * serve until its placeholder tokens are replaced; the message says which
+ * line and what to do. */
+START_TEST(test_example_config_with_placeholder_tokens_is_refused)
+{
+    char example[HARNESS_PATH_MAX], err[HARNESS_PATH_MAX + 16];
+    snprintf(example, sizeof example, "%s/examples/tierd-http.yaml", bin("TIERD_SOURCE_ROOT"));
+    harness h;
+    harness_init(&h);
+    snprintf(err, sizeof err, "%s/example.err", h.work);
+    const char *argv[] = {bin("TIERD_HTTP_BIN"), "-c", example, NULL};
+    pid_t pid = tu_spawn(argv, NULL, NULL, err);
+    int st;
+    ck_assert(tu_wait_exit(pid, HTTP_WAIT, &st));
+    char *msg = tu_read_file(err, 1 << 16);
+    ck_assert_msg(st == 1, "exit %d: %s", st, msg);
+    ck_assert_msg(strstr(msg, "tierd-http.yaml:") &&
+                      strstr(msg, "token 'CHANGE-ME-read-token-0001' is the example's "
+                                  "placeholder; replace it with a random secret"),
+                  "got: %s", msg);
+    free(msg);
+    harness_cleanup(&h);
 }
 END_TEST
 
@@ -1038,6 +1067,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_metrics_carry_request_counts_and_latency);
     tcase_add_test(tc, test_openapi_documents_every_route_and_its_answers);
     tcase_add_test(tc, test_bad_config_is_refused_naming_line_and_column);
+    tcase_add_test(tc, test_example_config_with_placeholder_tokens_is_refused);
     tcase_add_test(tc, test_sighup_reloads_the_tokens);
     tcase_add_test(tc, test_connection_limit_turns_away_the_extra_connection);
     tcase_add_test(tc, test_busy_upstream_pool_answers_503);
