@@ -17,7 +17,7 @@ declare -gA _tierctl_spec=(
     [partner put]="--type --name --attr --replace-attrs"
     [partner import]="--in-flight @FILE"
     [partner show]=""
-    [partner list]="--ladder --tier --benefit --where --limit"
+    [partner list]="--ladder --tier --benefit --where --at-risk --limit"
     [partner delete]=""
     [event]="@add import"
     [event add]="--partner --metric --value --at --id --source --key --op --revision"
@@ -45,7 +45,7 @@ declare -gA _tierctl_spec=(
 )
 _tierctl_globals="--url --token --json --timeout --help"
 _tierctl_valued=" --url --token --timeout --type --name --attr --in-flight --ladder --tier
- --benefit --where --limit --partner --metric --value --at --id --source --key --op --revision
+ --benefit --where --at-risk --limit --partner --metric --value --at --id --source --key --op --revision
  --since --until --reason --holders --by --pub-url --near --target --from --to "
 
 # The program's names, one "KIND<TAB>LADDER<TAB>NAME" a line (KIND: ladder,

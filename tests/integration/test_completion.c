@@ -87,7 +87,8 @@ END_TEST
 
 START_TEST(test_flags_follow_the_command)
 {
-    ASSERT_EQ(COMPLETE("partner", "list", "--"), "--ladder\n--tier\n--benefit\n--where\n--limit\n");
+    ASSERT_EQ(COMPLETE("partner", "list", "--"),
+              "--ladder\n--tier\n--benefit\n--where\n--at-risk\n--limit\n");
     ASSERT_EQ(COMPLETE("event", "import", "x.ndjson", "--r"), "--replay\n");
     ASSERT_EQ(COMPLETE("event", "add", "--op", ""), "retract\namend\n");
     /* after a flag that takes a value, the value is free text */
