@@ -24,6 +24,7 @@
 
 #include "td_file.h"
 #include "td_number.h"
+#include "td_time.h"
 
 #define MAX_TYPES          64
 #define MAX_PROGRAM_BYTES  (16 * 1024 * 1024)
@@ -577,6 +578,26 @@ static void print_partner_columns(const list_pages *lp, const size_t *skip, cons
     tctl_table_free(&tb);
 }
 
+/* --at-risk DURATION: the instant that far past tierd's clock (a fake one
+ * too), for ListPartnersRequest.at_risk_before. */
+static int at_risk_before(tctl *t, const command *c, const char *within, int64_t *out)
+{
+    td_error err = {0};
+    int64_t seconds = 0;
+    if (td_duration_parse(within, &seconds, &err) != 0) {
+        char why[TD_ERROR_MAX + 64];
+        snprintf(why, sizeof why, "'%.32s': %s", within, err.message);
+        return usage_error(c, "--at-risk %s", why);
+    }
+    Tierd__ClockResponse *r;
+    int rc = td_client_clock(t->cli, NULL, &r, &err);
+    if (rc)
+        return tctl_fail_rc(rc, &err);
+    *out = r->now > TD_TIME_MAX - seconds ? TD_TIME_MAX : r->now + seconds;
+    tierd__clock_response__free_unpacked(r, NULL);
+    return 0;
+}
+
 /* partner list: every page (or --limit N rows, the --page P-th of them),
  * in columns for a person, one document for --json. With --limit the last
  * request asks tierd to count the partners left out, and a person is told
@@ -600,6 +621,11 @@ static int cmd_partner_list(tctl *t, cmd_args *a)
     const char *where[MAX_REPEATS];
     req.n_where = opt_all(a, "where", where);
     req.where = (char **)where;
+    if (opt(a, "at-risk")) {
+        int rc = at_risk_before(t, c, opt(a, "at-risk"), &req.at_risk_before);
+        if (rc)
+            return rc;
+    }
     char after[ID_MAX * 8] = "";
     json_t *all = t->json ? json_array() : NULL;
     list_pages lp = {0};
@@ -1192,18 +1218,21 @@ static const command commands[] = {
      .examples = "partner show acme\n--json partner show acme"},
     {.group = "partner",
      .name = "list",
-     .opts = {"ladder=", "tier=", "benefit=", "where=*", "limit=", "page=", NULL},
+     .opts = {"ladder=", "tier=", "benefit=", "where=*", "at-risk=", "limit=", "page=", NULL},
      .run = cmd_partner_list,
      .usage = "partner list [--ladder L] [--tier T|unranked] [--benefit B] [--where KEY=VALUE ...] "
-              "[--limit N [--page P]]",
+              "[--at-risk DURATION] [--limit N [--page P]]",
      .summary = "partners and their tiers, in columns",
      .details = "--limit N shows N rows and says how many more there are; --page P (from 1) "
                 "shows the P-th page of N rows.\n"
                 "--tier needs --ladder; --where (repeatable, all must hold) cannot go with "
-                "--benefit.",
+                "--benefit.\n"
+                "--at-risk 90d keeps partners whose criteria lapse or who are demoted (if nothing "
+                "new arrives) within 90 days of tierd's clock, on --ladder when given.",
      .examples = "partner list --limit 20\n"
                  "partner list --ladder reseller --tier Gold\n"
-                 "partner list --where region=emea --limit 50 --page 2"},
+                 "partner list --where region=emea --limit 50 --page 2\n"
+                 "partner list --at-risk 90d"},
     {.group = "partner",
      .name = "delete",
      .min_pos = 1,

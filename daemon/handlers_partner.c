@@ -138,28 +138,101 @@ static int parse_where_into(rpc_call *call, const Tierd__ListPartnersRequest *r,
     return 0;
 }
 
+/* The filters of one ListPartners request. */
+typedef struct list_filter {
+    const char *ladder, *tier, *benefit;
+    const td_attr *where;
+    size_t n_where;
+    td_time at_risk_before; /* TD_TIME_NONE: no at-risk filter */
+    int at_risk_ladder;     /* the ladder index it looks at; -1: every ladder */
+    td_time now;
+} list_filter;
+
+/* The engine's walk for every filter but at_risk_before. */
+static size_t engine_list(engine *e, const char *after, const list_filter *f, td_partner **out,
+                          size_t cap, bool *more, td_error *err)
+{
+    return f->benefit ? engine_partner_list_benefit(e, after, f->ladder, f->tier, f->benefit, out,
+                                                    cap, more, err)
+                      : engine_partner_list_where(e, after, f->ladder, f->tier, f->where,
+                                                  f->n_where, out, cap, more, err);
+}
+
+/* at_risk_before: on some ladder (f's ladder when given), GetPartner's
+ * lapses_at or demotion_at is set and earlier than the instant. */
+static bool at_risk_holds(const engine *e, const td_partner *p, const list_filter *f)
+{
+    const program *prog = engine_program(e);
+    for (size_t l = 0; prog && l < prog->n_ladders; l++) {
+        td_at_risk r;
+        if ((f->at_risk_ladder >= 0 && (size_t)f->at_risk_ladder != l) ||
+            engine_partner_at_risk(e, p, l, f->now, &r) != 0)
+            continue;
+        if ((r.lapses_at != TD_TIME_NONE && r.lapses_at < f->at_risk_before) ||
+            (r.demotion_at != TD_TIME_NONE && r.demotion_at < f->at_risk_before))
+            return true;
+    }
+    return false;
+}
+
+static void copy_id(const td_partner *p, char *buf, size_t n)
+{
+    td_partner_info info;
+    engine_partner_info(p, &info);
+    snprintf(buf, n, "%s", info.id);
+}
+
+/* Up to cap partners matching f after `after`, and *more when another
+ * follows. The at-risk filter is not the engine's: the engine's pages
+ * (chunk[], chunk_cap) are walked and filtered until cap are found and one
+ * more, or the end. */
+static size_t list_matching(engine *e, const char *after, const list_filter *f, td_partner **out,
+                            size_t cap, td_partner **chunk, size_t chunk_cap, bool *more,
+                            td_error *err)
+{
+    if (f->at_risk_before == TD_TIME_NONE)
+        return engine_list(e, after, f, out, cap, more, err);
+    char last[TD_MAX_ID + 1];
+    size_t n = 0;
+    *more = false;
+    for (;;) {
+        bool chunk_more = false;
+        size_t k = engine_list(e, after, f, chunk, chunk_cap, &chunk_more, err);
+        if (err->code != TD_OK)
+            return 0;
+        for (size_t i = 0; i < k; i++) {
+            if (!at_risk_holds(e, chunk[i], f))
+                continue;
+            if (n == cap) {
+                *more = true;
+                return n;
+            }
+            out[n++] = chunk[i];
+        }
+        if (!chunk_more || !k)
+            return n;
+        copy_id(chunk[k - 1], last, sizeof last);
+        after = last;
+    }
+}
+
 /* ListPartnersRequest.count_remaining: the partners matching the same
  * filters after `after`, walked a page at a time (one walk of the id-sorted
  * view; a person asked how many rows a --limit left out). */
-static uint64_t count_matching_after(engine *e, const char *after, const char *ladder,
-                                     const char *tier, const char *benefit, const td_attr *where,
-                                     size_t n_where, td_partner **buf, size_t cap)
+static uint64_t count_matching_after(engine *e, const char *after, const list_filter *f,
+                                     td_partner **buf, size_t cap)
 {
     uint64_t count = 0;
     char last[TD_MAX_ID + 1];
     for (bool more = true; more && after;) {
         td_error lerr = {0};
         more = false;
-        size_t n = benefit ? engine_partner_list_benefit(e, after, ladder, tier, benefit, buf, cap,
-                                                         &more, &lerr)
-                           : engine_partner_list_where(e, after, ladder, tier, where, n_where, buf,
-                                                       cap, &more, &lerr);
-        count += n;
+        size_t n = engine_list(e, after, f, buf, cap, &more, &lerr);
         if (!n || lerr.code != TD_OK)
             break;
-        td_partner_info info;
-        engine_partner_info(buf[n - 1], &info);
-        snprintf(last, sizeof last, "%s", info.id);
+        for (size_t i = 0; i < n; i++)
+            count += f->at_risk_before == TD_TIME_NONE || at_risk_holds(e, buf[i], f);
+        copy_id(buf[n - 1], last, sizeof last);
         after = last;
     }
     return count;
@@ -174,6 +247,7 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     const char *ladder = r->ladder && *r->ladder ? r->ladder : NULL;
     const char *tier = r->tier && *r->tier ? r->tier : NULL;
     const char *after = r->after && *r->after ? r->after : NULL;
+    int ladder_index = -1;
     if (tier && !ladder)
         return td_error_set(err, TD_INVALID_ARGUMENT, "a tier filter needs a ladder filter");
     if (ladder) {
@@ -184,6 +258,7 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
         if (l < 0)
             return td_error_set(err, TD_INVALID_ARGUMENT, "no ladder named '%s'",
                                 pbconv_quote(ladder, TD_MAX_NAME));
+        ladder_index = l;
         if (tier && strcmp(tier, "unranked") != 0 &&
             (!td_text_ok(tier, TD_MAX_NAME) || ladder_tier_index(&prog->ladders[l], tier) < 0)) {
             char names[TD_ERROR_MAX / 2];
@@ -195,6 +270,10 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     }
     if (after && strnlen(after, TD_MAX_ID + 1) > TD_MAX_ID)
         return td_error_set(err, TD_INVALID_ARGUMENT, "after: longer than %d bytes", TD_MAX_ID);
+    if (r->at_risk_before < 0 || r->at_risk_before > TD_TIME_MAX)
+        return td_error_set(err, TD_INVALID_ARGUMENT,
+                            "at_risk_before: %lld is not a time (Unix seconds from 1970 to 9999)",
+                            (long long)r->at_risk_before);
     size_t limit = r->limit == 0                  ? TD_LIST_DEFAULT_LIMIT
                    : r->limit > TD_LIST_MAX_LIMIT ? TD_LIST_MAX_LIMIT
                                                   : r->limit;
@@ -202,17 +281,25 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     rc = parse_where_into(call, r, where, err);
     if (rc)
         return rc;
-    td_partner **found = rpc_alloc(call, limit * sizeof *found);
-    bool more = false;
-    td_error lerr = {0};
     const char *benefit = r->benefit && *r->benefit ? r->benefit : NULL;
     if (benefit && r->n_where)
         return td_error_set(err, TD_INVALID_ARGUMENT,
                             "a benefit filter and a where filter cannot be combined");
-    size_t n = benefit ? engine_partner_list_benefit(e, after, ladder, tier, benefit, found, limit,
-                                                     &more, &lerr)
-                       : engine_partner_list_where(e, after, ladder, tier, where, r->n_where, found,
-                                                   limit, &more, &lerr);
+    list_filter f = {.ladder = ladder,
+                     .tier = tier,
+                     .benefit = benefit,
+                     .where = where,
+                     .n_where = r->n_where,
+                     .at_risk_before = r->at_risk_before,
+                     .at_risk_ladder = ladder_index,
+                     .now = call->now};
+    td_partner **found = rpc_alloc(call, limit * sizeof *found);
+    td_partner **chunk = r->at_risk_before || r->count_remaining
+                             ? rpc_alloc(call, TD_LIST_MAX_LIMIT * sizeof *chunk)
+                             : NULL;
+    bool more = false;
+    td_error lerr = {0};
+    size_t n = list_matching(e, after, &f, found, limit, chunk, TD_LIST_MAX_LIMIT, &more, &lerr);
     if (lerr.code != TD_OK)
         return td_error_set(err, lerr.code == TD_NOT_FOUND ? TD_INVALID_ARGUMENT : lerr.code, "%s",
                             lerr.message);
@@ -221,12 +308,10 @@ int handle_list_partners(rpc_call *call, const ProtobufCMessage *req, ProtobufCM
     out->n_partners = n;
     out->partners = rpc_alloc(call, (n ? n : 1) * sizeof *out->partners);
     for (size_t i = 0; i < n; i++)
-        out->partners[i] = pbconv_partner_info(call, found[i], false);
+        out->partners[i] = pbconv_partner_info(call, found[i], r->at_risk_before != 0);
     out->next = rpc_strdup(call, more && n ? out->partners[n - 1]->partner->id : "");
     if (r->count_remaining && more && n)
-        out->remaining = count_matching_after(
-            e, out->next, ladder, tier, benefit, where, r->n_where,
-            rpc_alloc(call, TD_LIST_MAX_LIMIT * sizeof *found), TD_LIST_MAX_LIMIT);
+        out->remaining = count_matching_after(e, out->next, &f, chunk, TD_LIST_MAX_LIMIT);
     *resp = &out->base;
     return 0;
 }

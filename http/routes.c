@@ -135,7 +135,9 @@ static void status(http_req *r)
     http_call(r, "Status", NULL, &tierd__status_response__descriptor, 0, status_done);
 }
 
-static void list_partners(http_req *r)
+/* ListPartners with the query's filters; at_risk_before as given (0:
+ * none); a bad limit is answered 400. */
+static void call_list_partners(http_req *r, int64_t at_risk_before)
 {
     Tierd__ListPartnersRequest q = TIERD__LIST_PARTNERS_REQUEST__INIT;
     const char *where[MAX_WHERE];
@@ -147,7 +149,53 @@ static void list_partners(http_req *r)
         return;
     q.n_where = http_args(r, "where", where, MAX_WHERE);
     q.where = (char **)where;
+    q.at_risk_before = at_risk_before;
     http_call(r, "ListPartners", &q.base, &tierd__list_partners_response__descriptor, 0, reply_pb);
+}
+
+/* at_risk_within: a duration (td_duration_parse: "90d", "12h"); false
+ * after replying 400 naming it. */
+static bool arg_duration(http_req *r, const char *name, int64_t *out)
+{
+    const char *s = http_arg(r, name);
+    if (!s || !*s)
+        return true;
+    td_error e = {0};
+    if (td_duration_parse(s, out, &e) != 0) {
+        http_reply_error(r, TD_INVALID_ARGUMENT, 0, "query argument '%s': %s", name, e.message);
+        return false;
+    }
+    return true;
+}
+
+/* at_risk_within counts from tierd's clock (a fake one too), not
+ * tierd-http's: Clock first, then the list. */
+static void at_risk_clock_done(http_req *r, const ProtobufCMessage *m)
+{
+    const Tierd__ClockResponse *c = (const Tierd__ClockResponse *)m;
+    int64_t within = 0;
+    arg_duration(r, "at_risk_within", &within); /* checked before the call */
+    int64_t before = c->now > TD_TIME_MAX - within ? TD_TIME_MAX : c->now + within;
+    call_list_partners(r, before);
+}
+
+static void list_partners(http_req *r)
+{
+    int64_t within = 0, before = 0;
+    if (!arg_duration(r, "at_risk_within", &within) || !arg_time(r, "at_risk_before", &before))
+        return;
+    if (within && before) {
+        http_reply_error(r, TD_INVALID_ARGUMENT, 0,
+                         "give query argument 'at_risk_within' or 'at_risk_before', not both");
+        return;
+    }
+    if (!within) {
+        call_list_partners(r, before);
+        return;
+    }
+    Tierd__ClockRequest q = TIERD__CLOCK_REQUEST__INIT;
+    q.advance = "";
+    http_call(r, "Clock", &q.base, &tierd__clock_response__descriptor, 0, at_risk_clock_done);
 }
 
 static void get_partner(http_req *r)

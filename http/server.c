@@ -284,8 +284,12 @@ static void start_call(http_req *r, const char *method, const ProtobufCMessage *
         http_reply_error(r, err.code, status, "%s", err.message);
         return;
     }
-    MHD_suspend_connection(r->conn);
-    r->suspended = true;
+    /* a done callback may call tierd again (the connection is still
+     * suspended then) */
+    if (!r->suspended) {
+        MHD_suspend_connection(r->conn);
+        r->suspended = true;
+    }
 }
 
 void http_call(http_req *r, const char *method, const ProtobufCMessage *req,

@@ -20,7 +20,7 @@ declare -gA _tierctl_spec=(
     [partner put]="--type --name --attr --replace-attrs"
     [partner import]="--in-flight @FILE"
     [partner show]=""
-    [partner list]="--ladder --tier --benefit --where --limit --page"
+    [partner list]="--ladder --tier --benefit --where --at-risk --limit --page"
     [partner delete]=""
     [event]="@add import"
     [event add]="--partner --metric --value --at --id --source --key --op --revision"
@@ -56,7 +56,7 @@ declare -gA _tierctl_spec=(
 )
 _tierctl_globals="--url --token --json --timeout --version --help"
 _tierctl_valued=" --url --token --timeout --type --name --attr --in-flight --ladder --tier
- --benefit --where --limit --page --partner --metric --value --at --id --source --key --op
+ --benefit --where --at-risk --limit --page --partner --metric --value --at --id --source --key --op
  --revision --since --until --reason --holders --by --pub-url --near --target --from --to
  --output "
 

@@ -8,8 +8,13 @@
  *   address bar;
  * - a partner token cannot see another partner: the page says not found
  *   and the API answers 404;
+ * - a criterion whose threshold was written with % shows as one (csat >=
+ *   80%, its value 93.22%), the progress bar as before;
  * - a read token sees waiting approvals but no Approve or Deny buttons;
- * - an Approve click on the dashboard moves the partner (checked over RPC).
+ * - the dashboard lists a partner at risk (tierd finds them) and an
+ *   Approve click on it moves the partner (checked over RPC);
+ * - a change made over RPC shows in the dashboard's recent changes without
+ *   a reload (its long-poll on /v1/changes).
  *
  * Screenshots go to TIERD_ARTIFACTS (meson: BUILD/artifacts/browser).
  * Without chromium or chromedriver the suite is skipped (exit 77) with a
@@ -39,6 +44,10 @@
 #define APPROVAL_PARTNER "p-0068" /* qualifies for Strategic, which waits for approval */
 #define APPROVAL_LADDER  "reseller"
 #define APPROVAL_TIER    "Strategic"
+#define PERCENT_LADDER   "services" /* csat >= 80% in its tiers' rules */
+#define PERCENT_METRIC   "csat"
+#define LIVE_PARTNER     "p-0068" /* an override set over RPC while the dashboard watches */
+#define LIVE_TIER        "Selling"
 #define ADMIN_TOKEN      "admin-token-for-browser-tests"
 #define READ_TOKEN       "read-token-for-browser-tests"
 #define PARTNER_TOKEN    "partner-token-p-0214-browser"
@@ -140,8 +149,8 @@ static void start_http(void)
              "listen: 127.0.0.1:%d\n"
              "tierd:\n  url: %s\n"
              "static_dir: %s/http/www\n"
-             /* tierd-http's default request rate per token: the dashboard's
-              * at-risk scan (a GetPartner per ranked partner) must live with it. */
+             /* tierd-http's default request rate per token: the pages must
+              * live with it. */
              "tokens:\n"
              "  - {name: boss, token: %s, role: admin}\n"
              "  - {name: viewer, token: %s, role: read}\n"
@@ -308,6 +317,70 @@ static const char *READ_LADDER =
     "    return { metric: g.dataset.metric, threshold: Number(g.dataset.threshold),"
     "             text: g.textContent, bar: !!g.querySelector('progress') }; }) : [] };";
 
+/* A share (0.9322) as the page writes a percentage: "93.22%" (at most two
+ * decimals, no trailing zeros). */
+static void percent_text(double share, char *out, size_t n)
+{
+    snprintf(out, n, "%.2f", share * 100);
+    char *dot = strchr(out, '.');
+    if (dot) {
+        char *end = out + strlen(out) - 1;
+        while (end > dot && *end == '0')
+            *end-- = '\0';
+        if (end == dot)
+            *end = '\0';
+    }
+    strncat(out, "%", n - strlen(out) - 1);
+}
+
+/* The held tier's csat criterion on the services ladder, written `csat >=
+ * 80%` in the program: the page says "csat >= 80%" and the value as a
+ * percentage, never the shares, and its bar is as full as value/threshold. */
+static void check_percent_criterion(const Tierd__ExplainResponse *ex)
+{
+    const Tierd__Criterion *want = NULL;
+    for (size_t i = 0; i < ex->n_ladders && !want; i++) {
+        const Tierd__LadderExplanation *lx = ex->ladders[i];
+        if (strcmp(lx->ladder, PERCENT_LADDER) != 0)
+            continue;
+        for (size_t t = 0; t < lx->n_tiers && !want; t++)
+            if (strcmp(lx->tiers[t]->tier, lx->tier) == 0)
+                for (size_t k = 0; k < lx->tiers[t]->n_criteria && !want; k++)
+                    if (strcmp(lx->tiers[t]->criteria[k]->metric, PERCENT_METRIC) == 0)
+                        want = lx->tiers[t]->criteria[k];
+    }
+    ck_assert_msg(want, SHOW_PARTNER "'s tier on " PERCENT_LADDER " has no " PERCENT_METRIC
+                                     " criterion (the example data changed?)");
+    ck_assert_msg(want->percent, "Explain does not mark " PERCENT_METRIC " as a percentage");
+    char threshold[32], value[32], rule[64];
+    percent_text(want->threshold, threshold, sizeof threshold);
+    percent_text(want->value, value, sizeof value);
+    snprintf(rule, sizeof rule, PERCENT_METRIC " %s %s", want->op, threshold);
+    json_t *seen = wd_exec(&browser,
+                           "var li = document.querySelector('section.ladder[data-ladder=\"' +"
+                           " arguments[0] + '\"] section.held li[data-metric=\"' + arguments[1] +"
+                           " '\"]');"
+                           "if (!li) return null;"
+                           "var bar = li.querySelector('progress');"
+                           "return [li.querySelector('code').textContent,"
+                           " li.querySelector('.crit-value').textContent,"
+                           " li.dataset.percent || '', bar ? Number(bar.value) : -1];",
+                           json_pack("[ss]", PERCENT_LADDER, PERCENT_METRIC));
+    ck_assert_msg(json_is_array(seen), "no " PERCENT_METRIC " criterion on the page");
+    const char *code = json_string_value(json_array_get(seen, 0));
+    const char *detail = json_string_value(json_array_get(seen, 1));
+    ck_assert_msg(strcmp(code, rule) == 0, "the page names the rule '%s', not '%s'", code, rule);
+    ck_assert_msg(strstr(detail, value) && strstr(detail, threshold),
+                  "the page says '%s', not %s against %s", detail, value, threshold);
+    char share[32];
+    snprintf(share, sizeof share, " %g", want->threshold);
+    ck_assert_msg(!strstr(detail, share), "the page still shows the share %s: %s", share, detail);
+    ck_assert_str_eq(json_string_value(json_array_get(seen, 2)), "true");
+    double full = want->met ? 1 : fmin(1, want->value / want->threshold);
+    ck_assert_int_eq((int)json_integer_value(json_array_get(seen, 3)), (int)lround(full * 100));
+    json_decref(seen);
+}
+
 START_TEST(test_partner_page_shows_the_real_tier_and_gaps_of_explain)
 {
     td_client *c = rpc();
@@ -359,6 +432,7 @@ START_TEST(test_partner_page_shows_the_real_tier_and_gaps_of_explain)
         }
         json_decref(seen);
     }
+    check_percent_criterion(ex);
     tierd__explain_response__free_unpacked(ex, NULL);
     td_client_close(c);
     shot("partner.png", WINDOW_W);
@@ -516,15 +590,15 @@ START_TEST(test_an_approve_click_moves_the_partner)
     wait_state("dashboard", "ready");
     const char *button = "button[data-action=approve][data-partner=\"" APPROVAL_PARTNER
                          "\"][data-ladder=\"" APPROVAL_LADDER "\"]";
-    /* Let the at-risk scan finish first, so the screenshot has it. */
+    /* Let the at-risk list arrive first, so the screenshot has it. */
     ck_assert(wd_wait_true(
         &browser, "return !!document.querySelector('#at-risk table, #at-risk p:not(.muted)');",
         PAGE_WAIT_MS));
-    /* Every ranked partner was checked, under the default request rate,
-     * and the one the example data puts at risk is listed. */
-    char *risk = wd_exec_str(&browser, "var e = document.querySelector('#at-risk .error');"
+    /* tierd listed them (no error), and the one the example data puts
+     * at risk is among them. */
+    char *risk = wd_exec_str(&browser, "var e = document.querySelector('#at-risk-failed .error');"
                                        "return e ? e.textContent : '';");
-    ck_assert_msg(risk[0] == '\0', "the at-risk scan failed: %s", risk);
+    ck_assert_msg(risk[0] == '\0', "the at-risk list failed: %s", risk);
     free(risk);
     json_t *listed = wd_exec(&browser,
                              "return !!document.querySelector("
@@ -532,6 +606,20 @@ START_TEST(test_an_approve_click_moves_the_partner)
                              NULL);
     ck_assert_msg(json_is_true(listed), OTHER_PARTNER " is not among the partners at risk");
     json_decref(listed);
+    /* ... from a few listing requests, not a request per partner */
+    json_t *asked = wd_exec(
+        &browser,
+        "var n = performance.getEntriesByType('resource').map("
+        "  function (r) { return new URL(r.name).pathname + new URL(r.name).search; });"
+        "return [n.filter(function (u) { return u.indexOf('at_risk_within=') >= 0; }).length,"
+        " n.filter(function (u) { return /^\\/v1\\/partners\\/[^/?]+$/.test(u); }).length];",
+        NULL);
+    ck_assert_msg(json_integer_value(json_array_get(asked, 0)) >= 1,
+                  "the dashboard did not ask /v1/partners?at_risk_within=");
+    ck_assert_msg(json_integer_value(json_array_get(asked, 1)) == 0,
+                  "the dashboard asked for %lld partners one by one",
+                  (long long)json_integer_value(json_array_get(asked, 1)));
+    json_decref(asked);
     shot("dashboard.png", WINDOW_W);
     json_t *found = wd_exec(&browser, "return document.querySelectorAll(arguments[0]).length;",
                             json_pack("[s]", button));
@@ -563,6 +651,54 @@ START_TEST(test_an_approve_click_moves_the_partner)
     ck_assert_msg(json_is_true(fits), "the dashboard scrolls sideways at %d px", PHONE_W);
     json_decref(fits);
     shot("dashboard-phone.png", PHONE_W);
+}
+END_TEST
+
+/* The dashboard follows tierd: an override set over RPC after the page
+ * loaded appears at the top of Recent changes, in the same page (a marker
+ * set on the window before survives: no reload). */
+START_TEST(test_the_dashboard_shows_a_change_made_over_rpc_without_a_reload)
+{
+    open_page("dashboard", NULL, READ_TOKEN);
+    wait_state("dashboard", "ready");
+    ck_assert_msg(wd_wait_true(&browser,
+                               "return document.getElementById('dashboard').dataset.live === 'on';",
+                               PAGE_WAIT_MS),
+                  "the dashboard never started its live updates");
+    const char *row = "#changes tr[data-partner=\"" LIVE_PARTNER "\"][data-cause=OVERRIDE]";
+    json_t *before = wd_exec(&browser,
+                             "window.tierdLiveMarker = 42;"
+                             "return document.querySelectorAll(arguments[0]).length;",
+                             json_pack("[s]", row));
+    ck_assert_int_eq(json_integer_value(before), 0);
+    json_decref(before);
+
+    td_client *c = rpc();
+    Tierd__SetOverrideRequest req = TIERD__SET_OVERRIDE_REQUEST__INIT;
+    req.partner = (char *)LIVE_PARTNER;
+    req.ladder = (char *)APPROVAL_LADDER;
+    req.tier = (char *)LIVE_TIER;
+    req.until = (char *)"2027-01-31T00:00:00Z";
+    req.reason = (char *)"browser test: live dashboard";
+    Tierd__TierState *st = NULL;
+    td_error err = {0};
+    ck_assert_msg(td_client_set_override(c, &req, &st, &err) == 0, "SetOverride: %s", err.message);
+    tierd__tier_state__free_unpacked(st, NULL);
+    td_client_close(c);
+
+    char script[512];
+    snprintf(script, sizeof script,
+             "var r = document.querySelector('#changes tbody tr');"
+             "return !!r && r.matches('%s') && r.classList.contains('fresh');",
+             row);
+    bool shown = wd_wait_true(&browser, script, PAGE_WAIT_MS);
+    char *said = wd_exec_str(&browser, "var s = document.getElementById('changes');"
+                                       "return s ? s.innerText.slice(0, 400) : '(no section)';");
+    ck_assert_msg(shown, "the override never appeared on top of Recent changes: %s", said);
+    free(said);
+    json_t *same = wd_exec(&browser, "return window.tierdLiveMarker === 42;", NULL);
+    ck_assert_msg(json_is_true(same), "the dashboard reloaded to show the change");
+    json_decref(same);
 }
 END_TEST
 
@@ -626,6 +762,7 @@ static Suite *browser_suite(void)
     tcase_add_test(tc, test_a_read_token_sees_any_partner_with_its_at_risk_dates);
     tcase_add_test(tc, test_the_sign_in_form_takes_a_token);
     tcase_add_test(tc, test_an_approve_click_moves_the_partner);
+    tcase_add_test(tc, test_the_dashboard_shows_a_change_made_over_rpc_without_a_reload);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -91,7 +91,7 @@ END_TEST
 START_TEST(test_flags_follow_the_command)
 {
     ASSERT_EQ(COMPLETE("partner", "list", "--"),
-              "--ladder\n--tier\n--benefit\n--where\n--limit\n--page\n--help\n");
+              "--ladder\n--tier\n--benefit\n--where\n--at-risk\n--limit\n--page\n--help\n");
     ASSERT_EQ(COMPLETE("export", "events", "--"), "--since\n--output\n--help\n");
     ASSERT_EQ(COMPLETE("--v"), "--version\n");
     ASSERT_EQ(COMPLETE("event", "import", "x.ndjson", "--r"), "--replay\n");

@@ -721,16 +721,78 @@ START_TEST(test_metrics_carry_request_counts_and_latency)
 }
 END_TEST
 
+/* at_risk_within counts from tierd's (fake) clock: the same partners as
+ * at_risk_before at that clock plus 90 days, p-0066 among them (the
+ * example data puts it at risk), each with a tier whose lapses_at or
+ * demotion_at falls before then. */
+START_TEST(test_partners_at_risk_within_counts_from_tierds_clock)
+{
+    web w;
+    web_init(&w, NULL, true);
+    resp r = get(&w, "/v1/partners?at_risk_within=90d&limit=1000", READER);
+    ck_assert_msg(r.status == 200, "%ld %.300s", r.status, r.body);
+    json_t *within = json_of(&r);
+    resp_free(&r);
+    r = get(&w, "/v1/partners?at_risk_before=2027-02-13T00:00:00Z&limit=1000", READER);
+    ck_assert_msg(r.status == 200, "%ld %.300s", r.status, r.body);
+    json_t *before = json_of(&r);
+    resp_free(&r);
+    json_t *list = json_object_get(within, "partners");
+    ck_assert_uint_gt(json_array_size(list), 0);
+    ck_assert_uint_lt(json_array_size(list), 300);
+    ck_assert_uint_eq(json_array_size(list), json_array_size(json_object_get(before, "partners")));
+    bool listed = false;
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+    {
+        const char *id = json_string_value(json_object_get(json_object_get(p, "partner"), "id"));
+        listed |= strcmp(id, "p-0066") == 0;
+        bool soon = false;
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(p, "tiers"), k, t)
+        {
+            /* RFC 3339 strings of one shape order as the times do */
+            const char *lapses = json_string_value(json_object_get(t, "lapses_at"));
+            const char *demotion = json_string_value(json_object_get(t, "demotion_at"));
+            soon |= (lapses && strcmp(lapses, "2027-02-13T00:00:00Z") < 0) ||
+                    (demotion && strcmp(demotion, "2027-02-13T00:00:00Z") < 0);
+        }
+        ck_assert_msg(soon, "%s is listed but not at risk within 90 days", id);
+    }
+    ck_assert_msg(listed, "p-0066 is not among the partners at risk");
+    json_decref(within);
+    json_decref(before);
+
+    r = get(&w, "/v1/partners?at_risk_within=soon", READER);
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    ck_assert_msg(strstr(r.body, "at_risk_within"), "%s", r.body);
+    resp_free(&r);
+    r = get(&w, "/v1/partners?at_risk_within=90d&at_risk_before=2027-01-01", READER);
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    resp_free(&r);
+    r = get(&w, "/v1/partners?at_risk_before=tomorrow", READER);
+    expect_error(&r, 400, "INVALID_ARGUMENT");
+    ck_assert_msg(strstr(r.body, "at_risk_before"), "%s", r.body);
+    resp_free(&r);
+    web_finish(&w);
+}
+END_TEST
+
 /* ---- docs/openapi.yaml against the server ----------------------------------------- */
 
-#define API_MAX_OPS   64
-#define API_MAX_CODES 16
+#define API_MAX_OPS    64
+#define API_MAX_CODES  16
+#define API_MAX_PARAMS 16
 
 typedef struct api_op {
     char method[8]; /* upper case */
     char path[128];
     int codes[API_MAX_CODES];
     size_t n_codes;
+    char examples[API_MAX_PARAMS][192]; /* "name=example" of query parameters with one */
+    size_t n_examples;
 } api_op;
 
 static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key)
@@ -773,6 +835,17 @@ static size_t load_openapi(api_op *ops)
             for (size_t i = 0; m[i] && i + 1 < sizeof op->method; i++)
                 op->method[i] = (char)(m[i] - ('a' <= m[i] && m[i] <= 'z' ? 32 : 0));
             snprintf(op->path, sizeof op->path, "%s", route);
+            yaml_node_t *params = map_get(&d, yaml_document_get_node(&d, mp->value), "parameters");
+            for (yaml_node_item_t *it = params ? params->data.sequence.items.start : NULL;
+                 it && it < params->data.sequence.items.top && op->n_examples < API_MAX_PARAMS;
+                 it++) {
+                yaml_node_t *prm = yaml_document_get_node(&d, *it);
+                yaml_node_t *name = map_get(&d, prm, "name"), *in = map_get(&d, prm, "in");
+                yaml_node_t *ex = map_get(&d, prm, "example");
+                if (name && in && ex && strcmp((char *)in->data.scalar.value, "query") == 0)
+                    snprintf(op->examples[op->n_examples++], sizeof op->examples[0], "%s=%s",
+                             (char *)name->data.scalar.value, (char *)ex->data.scalar.value);
+            }
             yaml_node_t *codes = map_get(&d, yaml_document_get_node(&d, mp->value), "responses");
             ck_assert_msg(codes != NULL, "%s %s documents no responses", op->method, route);
             for (yaml_node_pair_t *cp = codes->data.mapping.pairs.start;
@@ -849,6 +922,15 @@ START_TEST(test_openapi_documents_every_route_and_its_answers)
         ck_assert_msg(documented(&ops[i], r.status), "%s %s answered %ld, not documented: %.200s",
                       ops[i].method, path, r.status, r.body);
         resp_free(&r);
+        /* a query parameter documented with an example is taken as such */
+        for (size_t e = 0; e < ops[i].n_examples && !body; e++) {
+            char with[512];
+            snprintf(with, sizeof with, "%s?%s", path, ops[i].examples[e]);
+            r = get(&w, with, ADMIN);
+            ck_assert_msg(r.status == 200, "%s %s answered %ld: %.200s", ops[i].method, with,
+                          r.status, r.body);
+            resp_free(&r);
+        }
         r = body ? send_text(&w, ops[i].method, path, NULL, body) : get(&w, path, NULL);
         ck_assert_msg(documented(&ops[i], r.status), "%s %s without a token: %ld, not documented",
                       ops[i].method, path, r.status);
@@ -1065,6 +1147,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_tierd_down_answers_503_json);
     tcase_add_test(tc, test_long_poll_returns_when_a_change_commits);
     tcase_add_test(tc, test_metrics_carry_request_counts_and_latency);
+    tcase_add_test(tc, test_partners_at_risk_within_counts_from_tierds_clock);
     tcase_add_test(tc, test_openapi_documents_every_route_and_its_answers);
     tcase_add_test(tc, test_bad_config_is_refused_naming_line_and_column);
     tcase_add_test(tc, test_example_config_with_placeholder_tokens_is_refused);

@@ -2,27 +2,32 @@
  * of each ladder as a chart (SVG, with the numbers in a table), approvals
  * waiting (Approve and Deny for admin tokens only), partners at risk,
  * recent changes and the latest KPIs. Reads /v1/status, /v1/stats,
- * /v1/pending, /v1/partners, /v1/partners/{id}, /v1/changes, /v1/kpi;
- * decides with POST /v1/pending/{id}/approve|deny. */
+ * /v1/pending, /v1/partners?at_risk_within=, /v1/changes, /v1/kpi;
+ * decides with POST /v1/pending/{id}/approve|deny. Recent changes and the
+ * distribution follow tierd live: a long-poll on /v1/changes while the
+ * page is visible. */
 'use strict';
 
 (function () {
   var T = Tierd, el = T.el, SVG = 'http://www.w3.org/2000/svg';
   var CHANGES_SHOWN = 20;
   var CHANGES_FOLDED = 10;
-  /* At risk: a tier whose criteria lapse within this many days (or have
-   * lapsed: grace running). */
+  /* At risk: a tier whose criteria lapse, or that is demoted, within this
+   * many days of tierd's clock (or has lapsed: grace running). tierd finds
+   * them (ListPartners at_risk_before); the page reads at most
+   * AT_RISK_PAGES pages of AT_RISK_PAGE partners. */
   var AT_RISK_DAYS = 90;
-  /* Bounds on the at-risk scan: partners listed (pages of 1000) and
-   * partners looked at one by one (GetPartner has the dates), a few at a
-   * time. */
-  var LIST_PAGES = 3;
-  var SCAN_MAX = 400;
-  var SCAN_PARALLEL = 4;
+  var AT_RISK_PAGE = 500;
+  var AT_RISK_PAGES = 4;
   var AT_RISK_SHOWN = 50;
   var AT_RISK_FOLDED = 10;
   /* Waiting decisions shown before "Show all". */
   var PENDING_SHOWN = 10;
+  /* Live updates: how long one long-poll waits in tierd-http (at most 30 s
+   * there), and the pause after a failed one, doubling up to the max. */
+  var LIVE_WAIT = '25s';
+  var LIVE_BACKOFF_MS = 1000;
+  var LIVE_BACKOFF_MAX_MS = 60000;
 
   var who = null;
 
@@ -205,66 +210,31 @@
 
   /* ---- at risk --------------------------------------------------------- */
 
-  async function listPartners() {
-    var all = [], after = '';
-    for (var page = 0; page < LIST_PAGES; page++) {
-      var r = await T.api('partners?limit=1000' + (after ? '&after=' + encodeURIComponent(after) : ''));
-      all = all.concat(r.partners || []);
-      after = r.next || '';
-      if (!after) return { partners: all, complete: true };
-    }
-    return { partners: all, complete: false };
-  }
-
-  async function inParallel(items, n, fn) {
-    var out = new Array(items.length), next = 0;
-    async function worker() {
-      while (next < items.length) {
-        var i = next++;
-        out[i] = await fn(items[i]);
-      }
-    }
-    var ws = [];
-    for (var k = 0; k < Math.min(n, items.length); k++) ws.push(worker());
-    await Promise.all(ws);
-    return out;
-  }
-
+  /* The partners tierd lists at risk within AT_RISK_DAYS of its clock (a
+   * few pages at most), then one row per tier at risk before the same
+   * instant, soonest first. */
   async function atRisk(now) {
-    var listed = await listPartners();
-    var ranked = listed.partners.filter(function (p) {
-      return (p.tiers || []).some(function (s) { return s.tier && !s.override_tier; });
-    });
-    /* Already below their tier (grace running) first: the list says so. */
-    ranked.sort(function (a, b) {
-      var ab = (a.tiers || []).some(function (s) { return s.below_since; }) ? 0 : 1;
-      var bb = (b.tiers || []).some(function (s) { return s.below_since; }) ? 0 : 1;
-      return ab - bb;
-    });
-    var scan = ranked.slice(0, SCAN_MAX);
-    var failed = 0, lastError = null;
-    var infos = await inParallel(scan, SCAN_PARALLEL, function (p) {
-      return T.api('partners/' + encodeURIComponent(p.partner.id)).catch(function (e) {
-        failed++;
-        lastError = e;
-        return null;
-      });
-    });
-    var nowMs = new Date(now).getTime(), horizon = nowMs + AT_RISK_DAYS * 86400000;
+    var listed = [], after = '', complete = false;
+    for (var page = 0; page < AT_RISK_PAGES; page++) {
+      var r = await T.api('partners?at_risk_within=' + AT_RISK_DAYS + 'd&limit=' + AT_RISK_PAGE +
+                          (after ? '&after=' + encodeURIComponent(after) : ''));
+      listed = listed.concat(r.partners || []);
+      after = r.next || '';
+      if (!after) { complete = true; break; }
+    }
+    var horizon = new Date(now).getTime() + AT_RISK_DAYS * 86400000;
+    function ms(t) { return t ? new Date(t).getTime() : null; }
     var rows = [];
-    infos.forEach(function (info) {
-      if (!info) return;
+    listed.forEach(function (info) {
       (info.tiers || []).forEach(function (s) {
-        if (!s.tier || !s.demotion_at) return;
-        var lapse = s.lapses_at ? new Date(s.lapses_at).getTime() : null;
-        if (!s.below_since && (lapse === null || lapse > horizon)) return;
+        var lapse = ms(s.lapses_at), fall = ms(s.demotion_at);
+        if (!((lapse !== null && lapse < horizon) || (fall !== null && fall < horizon))) return;
         rows.push({ id: info.partner.id, name: info.partner.name, s: s,
-                    key: lapse !== null ? lapse : new Date(s.demotion_at).getTime() });
+                    key: lapse !== null ? lapse : fall });
       });
     });
     rows.sort(function (a, b) { return a.key - b.key || (a.id < b.id ? -1 : 1); });
-    return { rows: rows, scanned: scan.length - failed, ranked: ranked.length, complete: listed.complete,
-             failed: failed, lastError: lastError };
+    return { rows: rows, partners: listed.length, complete: complete };
   }
 
   function atRiskSection(r) {
@@ -274,19 +244,18 @@
         td('Partner', [partnerLink(x.id), x.name ? el('span', { class: 'muted', text: ' ' + x.name }) : null]),
         td('Ladder', x.s.ladder), td('Tier', x.s.tier),
         td('Criteria lapse', x.s.lapses_at ? T.time(x.s.lapses_at) : '–'),
-        td('Falls to', T.tierName(x.s.demotion_tier)),
-        td('On', T.time(x.s.demotion_at))
+        td('Falls to', x.s.demotion_at ? T.tierName(x.s.demotion_tier) : '–'),
+        td('On', x.s.demotion_at ? T.time(x.s.demotion_at) : '–')
       ]);
     });
-    var note = 'Tiers whose criteria lapse within ' + AT_RISK_DAYS +
-               ' days (or already have, grace running) unless new activity arrives; ' +
-               r.rows.length + ' found' + (r.rows.length > shown.length ? ', the first ' + shown.length + ' shown' : '') +
-               '. Checked ' + r.scanned + ' of ' + r.ranked + ' ranked partners' +
-               (r.complete ? '' : ' listed so far') + '.';
+    var note = 'Tiers whose criteria lapse, or that fall, within ' + AT_RISK_DAYS +
+               ' days (or have lapsed already, grace running) unless new activity arrives: ' +
+               r.rows.length + ' tier' + (r.rows.length === 1 ? '' : 's') + ' of ' + r.partners +
+               ' partner' + (r.partners === 1 ? '' : 's') +
+               (r.complete ? '' : ' (the first ' + r.partners + ' tierd listed)') +
+               (r.rows.length > shown.length ? ', the first ' + shown.length + ' shown' : '') + '.';
     return section('at-risk', 'Partners at risk', [
       el('p', { class: 'muted', text: note }),
-      r.failed ? el('p', { class: 'error', text: r.failed + ' partner(s) could not be checked. ' +
-                                                 T.describe(r.lastError) }) : null,
       rows.length ? table({ text: 'Partners at risk, soonest first', hidden: true },
                           [th('Partner'), th('Ladder'), th('Tier'), th('Criteria lapse'),
                            th('Falls to'), th('On')], rows, true)
@@ -304,16 +273,29 @@
     return T.tierName(c.from_tier) + ' → ' + T.tierName(c.to_tier);
   }
 
-  function changes(resp) {
-    var list = (resp.changes || []).slice().reverse();
-    var rows = list.map(function (c) {
-      return el('tr', { 'data-sequence': c.sequence }, [
+  /* Live updates' state, said under Recent changes. */
+  var liveText = '';
+
+  function setLiveText(text) {
+    liveText = text;
+    var n = document.getElementById('live-note');
+    if (n) n.textContent = text;
+  }
+
+  /* list: the recent changes, oldest first; fresh: the sequences that came
+   * live (marked until the next render). */
+  function changes(list, fresh) {
+    var rows = list.slice().reverse().map(function (c) {
+      var isNew = !!fresh[T.num(c.sequence)];
+      return el('tr', { 'data-sequence': c.sequence, 'data-partner': c.partner,
+                        'data-cause': c.cause, class: isNew ? 'fresh' : null }, [
         td('When', T.time(c.at, true)), td('Partner', partnerLink(c.partner)),
         td('Ladder', c.ladder), td('Change', changeWords(c)), td('Cause', T.words(c.cause)),
         td('By', c.actor || '')
       ]);
     });
     return section('changes', 'Recent changes', [
+      el('p', { id: 'live-note', class: 'muted', text: liveText }),
       rows.length ? table({ text: 'The latest tier changes, newest first', hidden: true },
                           [th('When'), th('Partner'), th('Ladder'), th('Change'), th('Cause'), th('By')],
                           rows, true)
@@ -378,6 +360,37 @@
       fill(k, section(k + '-failed', title, [el('p', { class: 'error', text: T.describe(e) })]));
     }
 
+    /* The recent changes shown, oldest first, at most CHANGES_SHOWN. */
+    var recent = [];
+    function takeChanges(list, replace) {
+      if (replace) recent = [];
+      var last = recent.length ? T.num(recent[recent.length - 1].sequence) : -1;
+      var fresh = {};
+      list.forEach(function (c) {
+        var q = T.num(c.sequence);
+        if (q === null || q <= last) return;
+        recent.push(c);
+        last = q;
+        if (!replace) fresh[q] = true;
+      });
+      recent = recent.slice(-CHANGES_SHOWN);
+      fill('changes', changes(recent, fresh));
+    }
+
+    /* The distribution again, keeping open what the reader opened. */
+    function refreshStats() {
+      var open = {};
+      slots.distribution.querySelectorAll('figure[data-ladder] details[open]').forEach(function (d) {
+        open[d.closest('figure').dataset.ladder] = true;
+      });
+      return T.api('stats').then(function (s) {
+        fill('distribution', distribution(s));
+        slots.distribution.querySelectorAll('figure[data-ladder]').forEach(function (f) {
+          if (open[f.dataset.ladder]) f.querySelector('details').open = true;
+        });
+      }, function (e) { failed('distribution', 'Tier distribution', e); });
+    }
+
     async function reload() {
       var st = await T.api('status');
       fill('overview', el('p', { class: 'meta' }, [
@@ -390,22 +403,68 @@
       var last = T.num(st.last_sequence) || 0;
       var since = Math.max(0, last - CHANGES_SHOWN);
       await Promise.all([
-        T.api('stats').then(function (s) { fill('distribution', distribution(s)); },
-                            function (e) { failed('distribution', 'Tier distribution', e); }),
+        refreshStats(),
         T.api('pending').then(function (p) { fill('pending', pending(p, reload)); },
                               function (e) { failed('pending', 'Waiting for a decision', e); }),
         T.api('changes?since=' + since + '&limit=' + CHANGES_SHOWN).then(
-          function (c) { fill('changes', changes(c)); },
+          function (c) { takeChanges(c.changes || [], true); },
           function (e) { failed('changes', 'Recent changes', e); })
       ]);
       return st;
+    }
+
+    /* Long-polls /v1/changes from sequence `since` while the page is
+     * visible: new changes go to the top of Recent changes and the
+     * distribution is read again. A hidden page lets its poll go and
+     * starts again when shown; a failed poll is tried again after a pause
+     * that doubles up to a minute. */
+    function startLive(since) {
+      var running = false, ctl = null, backoff = 0;
+      var ON = 'Live: changes appear here as tierd makes them.';
+      function state(s, text) { root.dataset.live = s; setLiveText(text); }
+      async function loop() {
+        if (running || document.hidden) return;
+        running = true;
+        state('on', ON);
+        while (!document.hidden) {
+          ctl = new AbortController();
+          try {
+            var c = await T.api('changes?since=' + since + '&limit=' + CHANGES_SHOWN + '&wait=' +
+                                LIVE_WAIT, { signal: ctl.signal });
+            backoff = 0;
+            if (root.dataset.live !== 'on') state('on', ON);
+            var list = c.changes || [];
+            if (!list.length) continue;
+            since = T.num(list[list.length - 1].sequence);
+            /* a burst (a clock jump, an import): only the newest are shown */
+            var newest = T.num(c.last_sequence);
+            if (newest !== null && newest - CHANGES_SHOWN > since) since = newest - CHANGES_SHOWN;
+            takeChanges(list, false);
+            refreshStats();
+          } catch (e) {
+            if (e.code === 'CANCELLED' || e.name === 'AbortError') break;
+            backoff = Math.min(LIVE_BACKOFF_MAX_MS, backoff ? backoff * 2 : LIVE_BACKOFF_MS);
+            state('retrying', 'Live updates paused: ' + T.describe(e) + '. Trying again in ' +
+                              Math.round(backoff / 1000) + ' s.');
+            await T.sleep(backoff);
+          }
+        }
+        running = false;
+        ctl = null;
+        if (document.hidden) state('paused', 'Live updates paused while this page is hidden.');
+        else loop();
+      }
+      document.addEventListener('visibilitychange', function () {
+        if (document.hidden) { if (ctl) ctl.abort(); } else loop();
+      });
+      loop();
     }
 
     function loadSlow(now) {
       T.api('kpi').then(function (k) { fill('kpis', kpis(k)); },
                         function (e) { failed('kpis', 'KPIs', e); });
       fill('at-risk', section('at-risk', 'Partners at risk',
-                              [el('p', { class: 'muted', text: 'Checking partners…' })]));
+                              [el('p', { class: 'muted', text: 'Asking tierd…' })]));
       return atRisk(now).then(function (r) { fill('at-risk', atRiskSection(r)); },
                               function (e) { failed('at-risk', 'Partners at risk', e); });
     }
@@ -429,6 +488,7 @@
     });
     root.insertBefore(el('p', { class: 'refresh' }, [again]), root.firstChild);
     loadSlow(st.now);
+    startLive(T.num(st.last_sequence) || 0);
   }
 
   document.addEventListener('DOMContentLoaded', function () { T.boot(show); });

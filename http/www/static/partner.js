@@ -32,22 +32,31 @@
               names.map(function (n) { return el('li', { text: n }); }));
   }
 
+  /* A criterion's number as the program wrote its threshold: a share
+   * (0.9322) as a percentage (93.22%) when it was written with %. */
+  function critNum(n, percent) {
+    return percent && n !== null ? T.fmtNum(n * 100) + '%' : T.fmtNum(n);
+  }
+
   /* One criterion (or gap) as a list item: name, value against threshold,
    * a progress bar, met or how far. Data attributes carry the raw numbers
-   * for tests and scripts. */
+   * (shares when data-percent is set) for tests and scripts. */
   function criterionItem(c, cls, origin) {
     var v = T.num(c.value), th = T.num(c.threshold), miss = T.num(c.missing);
-    var met = !!c.met;
-    var label = c.metric + ' ' + c.op + ' ' + T.fmtNum(th);
+    var met = !!c.met, pc = !!c.percent;
+    var label = c.metric + ' ' + c.op + ' ' + critNum(th, pc);
     var detail = v === null ? 'no value yet'
-                            : T.fmtNum(v) + ' of ' + opWords(c.op) + ' ' + T.fmtNum(th);
-    var state = met ? 'met' : (miss !== null && miss > 0 ? T.fmtNum(miss) + ' to go' : 'not met');
+                            : critNum(v, pc) + ' of ' + opWords(c.op) + ' ' + critNum(th, pc);
+    var state = met ? 'met'
+                    : (miss !== null && miss > 0 ? critNum(miss, pc) + (pc ? ' points' : '') + ' to go'
+                                                 : 'not met');
     return el('li', { class: cls + (met ? ' met' : ' unmet'), 'data-metric': c.metric,
                       'data-op': c.op, 'data-value': v === null ? '' : v,
                       'data-threshold': th === null ? '' : th,
-                      'data-missing': miss === null ? '' : miss }, [
+                      'data-missing': miss === null ? '' : miss,
+                      'data-percent': pc ? 'true' : null }, [
       el('span', { class: 'crit-name' }, [
-        el('code', { text: c.metric }),
+        el('code', { text: label }),
         origin ? el('span', { class: 'origin', text: ' ' + origin }) : null
       ]),
       el('span', { class: 'crit-value', text: detail }),

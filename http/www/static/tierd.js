@@ -63,7 +63,8 @@ var Tierd = (function () {
   var RATE_WAIT_MAX_MS = 5000;
 
   /* Calls a /v1 route (path without the leading /v1/) with the token and
-   * resolves with the parsed JSON; rejects with an ApiError. */
+   * resolves with the parsed JSON; rejects with an ApiError (code
+   * CANCELLED when opts.signal aborted it). */
   async function api(path, opts) {
     opts = opts || {};
     var headers = { 'Accept': 'application/json' };
@@ -71,6 +72,7 @@ var Tierd = (function () {
     if (t) headers['Authorization'] = 'Bearer ' + t;
     var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store',
                  credentials: 'omit' };
+    if (opts.signal) init.signal = opts.signal; /* an AbortController's: a long-poll let go */
     if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(opts.body);
@@ -80,6 +82,7 @@ var Tierd = (function () {
       try {
         res = await fetch('/v1/' + path, init);
       } catch (e) {
+        if (e && e.name === 'AbortError') throw new ApiError(0, 'CANCELLED', 'cancelled by the page');
         throw new ApiError(0, 'UNAVAILABLE', 'tierd-http did not answer (' + e.message + ')');
       }
       if (res.status !== 429 || attempt >= RATE_RETRIES) break;
@@ -298,7 +301,7 @@ var Tierd = (function () {
     }
   }
 
-  return { token: token, setToken: setToken, signOut: signOut, api: api, ApiError: ApiError,
+  return { token: token, setToken: setToken, signOut: signOut, api: api, ApiError: ApiError, sleep: sleep,
            describe: describe, el: el, clear: clear, num: num, fmtNum: fmtNum, pct: pct,
            fmtDate: fmtDate, fmtTime: fmtTime, time: time, tierName: tierName, words: words,
            progressShare: progressShare, progress: progress, showError: showError,
