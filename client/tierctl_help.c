@@ -9,11 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WORD_MAX     64 /* longer words get no suggestion */
-#define SHORT_MAX    40 /* "partner import FILE" in the overview */
-#define SHORT_WIDTH  24 /* the overview's first column, at least */
-#define OPT_SPEC_MAX 64
-#define GLOBAL_USAGE "tierctl [--url URL] [--token T] [--json] [--timeout MS]"
+#define WORD_MAX       64 /* longer words get no suggestion */
+#define SHORT_MAX      40 /* "partner import FILE" in the overview */
+#define SHORT_WIDTH    24 /* the overview's first column, at least */
+#define OPT_SPEC_MAX   64
+#define GLOBAL_OPTIONS "[--url URL] [--token T] [--json] [--timeout MS]"
+#define GLOBAL_USAGE   "tierctl " GLOBAL_OPTIONS
 
 static size_t min3(size_t a, size_t b, size_t c)
 {
@@ -216,8 +217,7 @@ void tctl_help_command(FILE *f, const command *c)
         lines(f, "  tierctl ", c->examples);
     }
     if (!c->offline)
-        fprintf(f, "\nglobal options before the command: %s (tierctl --help)\n",
-                GLOBAL_USAGE + strlen("tierctl "));
+        fprintf(f, "\nglobal options before the command: %s (tierctl --help)\n", GLOBAL_OPTIONS);
 }
 
 void tctl_help_group(FILE *f, const command *cmds, size_t n, const char *group)
