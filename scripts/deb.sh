@@ -113,9 +113,12 @@ grep -q '^ExecStart=/usr/bin/tierd ' /lib/systemd/system/tierd.service
 getent passwd tierd >/dev/null
 [ "$(stat -c '%a %U %G' /etc/tierd)" = "750 root tierd" ]
 [ "$(stat -c '%a %U %G' /etc/tierd/tierd.yaml)" = "640 root tierd" ]
+[ "$(stat -c '%a %U %G' /etc/tierd/tierd-http.yaml)" = "640 root tierd" ]
+test -f /usr/share/man/man8/tierd-connector.8.gz
 for page in /usr/share/man/man8/tierd.8.gz /usr/share/man/man1/tierctl.1.gz \
     /usr/share/man/man5/tierd.yaml.5.gz /usr/share/man/man5/tierd-program.5.gz \
-    /usr/share/man/man7/tierd-plugin.7.gz /usr/share/man/man8/tierd-http.8.gz; do
+    /usr/share/man/man7/tierd-plugin.7.gz /usr/share/man/man8/tierd-http.8.gz \
+    /usr/share/man/man8/tierd-connector.8.gz; do
     MANWIDTH=80 man -l --warnings "$page" >/dev/null
 done
 test -f /usr/share/bash-completion/completions/tierctl

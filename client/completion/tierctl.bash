@@ -52,13 +52,15 @@ declare -gA _tierctl_spec=(
     [export changes]="--since --output"
     [help]=""
     [version]=""
-    # ---- commands of other parts (webhook) go here ----
+    [webhook]="@deliveries resend"
+    [webhook deliveries]="--dead --endpoint --limit"
+    [webhook resend]="--all-dead"
 )
 _tierctl_globals="--url --token --json --timeout --version --help"
 _tierctl_valued=" --url --token --timeout --type --name --attr --in-flight --ladder --tier
  --benefit --where --at-risk --limit --page --partner --metric --value --at --id --source --key --op
  --revision --since --until --reason --holders --by --pub-url --near --target --from --to
- --output "
+ --output --endpoint "
 
 # True when the spec of command $1 lists subcommands ("@SUB ..."), not a
 # file argument ("@FILE").
