@@ -279,8 +279,14 @@ static int duration_refuse(td_error *err, const char *s, const char *why)
 }
 
 #define DURATION_SHAPE "expected a positive whole number followed by s, m, h, d or w (e.g. 90d)"
+#define WAIT_SHAPE                                                                                 \
+    "expected a whole number followed by ms, s, m, h, d or w (e.g. 500ms), or whole seconds"
 
-int td_duration_parse(const char *s, int64_t *seconds, td_error *err)
+#define MS_PER_SECOND 1000
+
+/* The one duration reader: digits, then a unit (ms only for waits), into
+ * milliseconds. A wait also takes zero and bare whole seconds ("5"). */
+static int duration_ms(const char *s, bool wait, int64_t *out, td_error *err)
 {
     if (!s || !*s)
         return duration_refuse(err, s, DURATION_SHAPE);
@@ -295,35 +301,48 @@ int td_duration_parse(const char *s, int64_t *seconds, td_error *err)
             n = n * 10 + digit;
         p++;
     }
-    if (p == s || p[0] == '\0' || p[1] != '\0')
-        return duration_refuse(err, s, DURATION_SHAPE);
+    if (p == s)
+        return duration_refuse(err, s, wait ? WAIT_SHAPE : DURATION_SHAPE);
     int64_t unit;
-    switch (*p) {
-    case 's':
+    if (wait && strcmp(p, "ms") == 0)
         unit = 1;
-        break;
-    case 'm':
-        unit = SECONDS_PER_MINUTE;
-        break;
-    case 'h':
-        unit = SECONDS_PER_HOUR;
-        break;
-    case 'd':
-        unit = TD_SECONDS_PER_DAY;
-        break;
-    case 'w':
-        unit = SECONDS_PER_WEEK;
-        break;
-    default:
-        return duration_refuse(err, s, DURATION_SHAPE);
-    }
-    if (n == 0)
+    else if (wait && *p == '\0')
+        unit = MS_PER_SECOND;
+    else if (p[0] == '\0' || p[1] != '\0')
+        return duration_refuse(err, s, wait ? WAIT_SHAPE : DURATION_SHAPE);
+    else if (*p == 's')
+        unit = MS_PER_SECOND;
+    else if (*p == 'm')
+        unit = SECONDS_PER_MINUTE * MS_PER_SECOND;
+    else if (*p == 'h')
+        unit = SECONDS_PER_HOUR * MS_PER_SECOND;
+    else if (*p == 'd')
+        unit = (int64_t)TD_SECONDS_PER_DAY * MS_PER_SECOND;
+    else if (*p == 'w')
+        unit = (int64_t)SECONDS_PER_WEEK * MS_PER_SECOND;
+    else
+        return duration_refuse(err, s, wait ? WAIT_SHAPE : DURATION_SHAPE);
+    if (n == 0 && !wait)
         return duration_refuse(err, s, "a duration must be greater than zero");
     /* Capped at the span of representable times so that now + duration can
      * never overflow in callers. */
-    if (overflow || n > TD_TIME_MAX / unit)
+    if (overflow || n > TD_TIME_MAX * MS_PER_SECOND / unit)
         return duration_refuse(err, s, "longer than any time tierd can represent");
-    if (seconds)
-        *seconds = n * unit;
+    if (out)
+        *out = n * unit;
     return 0;
+}
+
+int td_duration_parse(const char *s, int64_t *seconds, td_error *err)
+{
+    int64_t ms = 0;
+    int rc = duration_ms(s, false, &ms, err);
+    if (rc == 0 && seconds)
+        *seconds = ms / MS_PER_SECOND;
+    return rc;
+}
+
+int td_wait_parse_ms(const char *s, int64_t *ms, td_error *err)
+{
+    return duration_ms(s, true, ms, err);
 }

@@ -34,6 +34,9 @@ int td_time_parse(const char *s, td_time *out, td_error *err);
  * overflowing values, and any longer than TD_TIME_MAX seconds (so adding one
  * to a valid time cannot overflow). */
 int td_duration_parse(const char *s, int64_t *seconds, td_error *err);
+/* Parses a wait in milliseconds: as td_duration_parse, plus "ms" ("500ms"),
+ * zero ("0s": no wait) and bare whole seconds ("5"). The caller caps it. */
+int td_wait_parse_ms(const char *s, int64_t *ms, td_error *err);
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" (or "-" for TD_TIME_NONE); returns the
  * length. buf must hold TD_TIME_STRLEN bytes. */

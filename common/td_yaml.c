@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
+#include "td_alloc.h"
 #include "text.h"
 
 #define TD_YAML_MESSAGE_MAX 512
@@ -53,6 +55,65 @@ yaml_node_t *td_yaml_node(const td_yaml *y, int id)
 const char *td_yaml_scalar(const yaml_node_t *n)
 {
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+#define refuse(y, at, ...) (td_yaml_problem((y), (at), __VA_ARGS__), -(int)TD_INVALID_ARGUMENT)
+
+int td_yaml_read_scalar(td_yaml *y, const yaml_node_t *n, const char *key, const char **out)
+{
+    *out = td_yaml_scalar(n);
+    if (!*out)
+        return refuse(y, n, "%s must be a single value", key);
+    return 0;
+}
+
+int td_yaml_read_string(td_yaml *y, const yaml_node_t *n, const char *key, size_t max, char **out)
+{
+    const char *s = NULL;
+    int rc = td_yaml_read_scalar(y, n, key, &s);
+    if (rc)
+        return rc;
+    size_t len = strlen(s);
+    if (len == 0 || len > max)
+        return refuse(y, n, "%s must be 1 to %zu characters", key, max);
+    free(*out);
+    *out = td_xstrdup(s);
+    return 0;
+}
+
+int td_yaml_read_bool(td_yaml *y, const yaml_node_t *n, const char *key, bool *out)
+{
+    const char *s = NULL;
+    int rc = td_yaml_read_scalar(y, n, key, &s);
+    if (rc)
+        return rc;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
+        *out = false;
+    else
+        return refuse(y, n, "%s must be true or false, not '%.64s'", key, s);
+    return 0;
+}
+
+int td_yaml_read_count(td_yaml *y, const yaml_node_t *n, const char *key, unsigned long long lo,
+                       unsigned long long hi, bool name_value, unsigned long long *out)
+{
+    const char *s = NULL;
+    int rc = td_yaml_read_scalar(y, n, key, &s);
+    if (rc)
+        return rc;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
+        if (name_value)
+            return refuse(y, n, "%s must be a whole number from %llu to %llu, not '%.64s'", key, lo,
+                          hi, s);
+        return refuse(y, n, "%s must be a whole number from %llu to %llu", key, lo, hi);
+    }
+    *out = v;
+    return 0;
 }
 
 static const char *kind(const td_yaml *y)

@@ -15,7 +15,12 @@
  * reader does no I/O and keeps nothing between files: the engine parses
  * program text with it.
  *
- * In common/, the pure part: uses libyaml, text.h and td_error only. */
+ * The td_yaml_read_* helpers check one setting's value the same way in
+ * every config reader (same words, same place); each reports the problem
+ * and returns -TD_INVALID_ARGUMENT, or 0 with *out set.
+ *
+ * In common/, the pure part: uses libyaml, text.h, td_alloc and td_error
+ * only. */
 #ifndef TD_YAML_H
 #define TD_YAML_H
 
@@ -61,5 +66,18 @@ void td_yaml_problem_at(td_yaml *y, size_t line, size_t column, const char *fmt,
 yaml_node_t *td_yaml_node(const td_yaml *y, int id);
 /* A scalar node's text, or NULL for any other node (or none). */
 const char *td_yaml_scalar(const yaml_node_t *n);
+
+/* n's text, or "KEY must be a single value". */
+int td_yaml_read_scalar(td_yaml *y, const yaml_node_t *n, const char *key, const char **out);
+/* A copy of 1 to max characters, freeing the old *out; else "KEY must be
+ * 1 to MAX characters". */
+int td_yaml_read_string(td_yaml *y, const yaml_node_t *n, const char *key, size_t max, char **out);
+/* true/yes or false/no; else "KEY must be true or false, not 'TEXT'". */
+int td_yaml_read_bool(td_yaml *y, const yaml_node_t *n, const char *key, bool *out);
+/* A whole number lo..hi (decimal, no minus); else "KEY must be a whole
+ * number from LO to HI", followed by ", not 'TEXT'" when name_value (the
+ * readers that said so before keep saying so). */
+int td_yaml_read_count(td_yaml *y, const yaml_node_t *n, const char *key, unsigned long long lo,
+                       unsigned long long hi, bool name_value, unsigned long long *out);
 
 #endif

@@ -27,43 +27,6 @@
 #define config_problem(r, at, ...)                                                                 \
     (td_yaml_problem((r), (at), __VA_ARGS__), -(int)TD_INVALID_ARGUMENT)
 
-static int config_scalar(td_yaml *r, yaml_node_t *n, const char *key, const char **out)
-{
-    if (!n || n->type != YAML_SCALAR_NODE)
-        return config_problem(r, n, "%s must be a single value", key);
-    *out = (const char *)n->data.scalar.value;
-    return 0;
-}
-
-static int config_string(td_yaml *r, yaml_node_t *n, const char *key, size_t max, char **out)
-{
-    const char *s = NULL;
-    int rc = config_scalar(r, n, key, &s);
-    if (rc)
-        return rc;
-    size_t len = strlen(s);
-    if (len == 0 || len > max)
-        return config_problem(r, n, "%s must be 1 to %zu characters", key, max);
-    free(*out);
-    *out = td_xstrdup(s);
-    return 0;
-}
-
-static int config_bool(td_yaml *r, yaml_node_t *n, const char *key, bool *out)
-{
-    const char *s = NULL;
-    int rc = config_scalar(r, n, key, &s);
-    if (rc)
-        return rc;
-    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
-        *out = true;
-    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
-        *out = false;
-    else
-        return config_problem(r, n, "%s must be true or false, not '%.64s'", key, s);
-    return 0;
-}
-
 int config_check_endpoint(const char *url, bool allow_remote, td_error *err)
 {
     if (strlen(url) > TD_MAX_URL)
@@ -154,7 +117,7 @@ static int config_urls(td_yaml *r, yaml_node_t *n, const char *key, char ***list
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++, i++) {
         yaml_node_t *item = td_yaml_node(r, *it);
-        int rc = config_string(r, item, key, TD_MAX_URL, &urls[i]);
+        int rc = td_yaml_read_string(r, item, key, TD_MAX_URL, &urls[i]);
         td_error e = {0};
         /* allow_remote may come later in the file; loopback is checked by
          * main once the whole config is known. */
@@ -184,19 +147,19 @@ static int config_token(td_yaml *r, yaml_node_t *n, rpc_token *t)
         yaml_node_t *k = td_yaml_node(r, p->key);
         yaml_node_t *v = td_yaml_node(r, p->value);
         const char *key = NULL;
-        int rc = config_scalar(r, k, "a token key", &key);
+        int rc = td_yaml_read_scalar(r, k, "a token key", &key);
         if (rc)
             return rc;
         if (strcmp(key, "name") == 0) {
-            rc = config_string(r, v, "name", TD_MAX_TOKEN_NAME, &t->name);
+            rc = td_yaml_read_string(r, v, "name", TD_MAX_TOKEN_NAME, &t->name);
         } else if (strcmp(key, "token") == 0) {
-            rc = config_string(r, v, "token", TD_MAX_TOKEN_BYTES, &t->secret);
+            rc = td_yaml_read_string(r, v, "token", TD_MAX_TOKEN_BYTES, &t->secret);
             if (rc == 0 && strlen(t->secret) < TD_MIN_TOKEN_BYTES)
                 rc = config_problem(r, v, "token must be at least %d characters",
                                     TD_MIN_TOKEN_BYTES);
         } else if (strcmp(key, "role") == 0) {
             const char *s = NULL;
-            rc = config_scalar(r, v, "role", &s);
+            rc = td_yaml_read_scalar(r, v, "role", &s);
             if (rc == 0 && !rpc_role_parse(s, &t->role))
                 rc = config_problem(r, v, "role must be read, write or admin, not '%.64s'", s);
             have_role = true;
@@ -241,17 +204,11 @@ static int config_tokens(td_yaml *r, yaml_node_t *n, td_config *c)
 
 static int config_size(td_yaml *r, yaml_node_t *n, size_t *out)
 {
-    const char *s = NULL;
-    int rc = config_scalar(r, n, "max_request_bytes", &s);
+    unsigned long long v = 0;
+    int rc = td_yaml_read_count(r, n, "max_request_bytes", TD_MIN_REQUEST_BYTES,
+                                TD_MAX_REQUEST_BYTES * 4ull, false, &v);
     if (rc)
         return rc;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < TD_MIN_REQUEST_BYTES ||
-        v > TD_MAX_REQUEST_BYTES * 4ull)
-        return config_problem(r, n, "max_request_bytes must be a whole number from %u to %llu",
-                              TD_MIN_REQUEST_BYTES, TD_MAX_REQUEST_BYTES * 4ull);
     *out = (size_t)v;
     return 0;
 }
@@ -259,26 +216,26 @@ static int config_size(td_yaml *r, yaml_node_t *n, size_t *out)
 static int config_key(td_yaml *r, const char *key, yaml_node_t *k, yaml_node_t *v, td_config *c)
 {
     if (strcmp(key, "state_dir") == 0)
-        return config_string(r, v, key, PATH_MAX_CONFIG, &c->state_dir);
+        return td_yaml_read_string(r, v, key, PATH_MAX_CONFIG, &c->state_dir);
     if (strcmp(key, "program") == 0)
-        return config_string(r, v, key, PATH_MAX_CONFIG, &c->program);
+        return td_yaml_read_string(r, v, key, PATH_MAX_CONFIG, &c->program);
     if (strcmp(key, "listen") == 0)
         return config_urls(r, v, key, &c->listen, &c->n_listen);
     if (strcmp(key, "publish") == 0)
         return config_urls(r, v, key, &c->publish, &c->n_publish);
     if (strcmp(key, "allow_remote") == 0)
-        return config_bool(r, v, key, &c->allow_remote);
+        return td_yaml_read_bool(r, v, key, &c->allow_remote);
     if (strcmp(key, "publish_public") == 0)
-        return config_bool(r, v, key, &c->publish_public);
+        return td_yaml_read_bool(r, v, key, &c->publish_public);
     if (strcmp(key, "watchdog") == 0)
-        return config_bool(r, v, key, &c->watchdog);
+        return td_yaml_read_bool(r, v, key, &c->watchdog);
     if (strcmp(key, "tokens") == 0)
         return config_tokens(r, v, c);
     if (strcmp(key, "max_request_bytes") == 0)
         return config_size(r, v, &c->max_request_bytes);
     if (strcmp(key, "log_level") == 0) {
         const char *s = NULL;
-        int rc = config_scalar(r, v, key, &s);
+        int rc = td_yaml_read_scalar(r, v, key, &s);
         if (rc == 0 && !log_level_parse(s, &c->log_level))
             return config_problem(r, v, "log_level must be error, warning, info or debug");
         c->log_level_set = true;
@@ -286,7 +243,7 @@ static int config_key(td_yaml *r, const char *key, yaml_node_t *k, yaml_node_t *
     }
     if (strcmp(key, "log_format") == 0) {
         const char *s = NULL;
-        int rc = config_scalar(r, v, key, &s);
+        int rc = td_yaml_read_scalar(r, v, key, &s);
         if (rc == 0 && !log_format_parse(s, &c->log_format))
             return config_problem(r, v, "log_format must be text or json");
         return rc;
@@ -379,7 +336,7 @@ static int config_read(td_yaml *r, td_config *c)
         yaml_node_t *k = td_yaml_node(r, p->key);
         yaml_node_t *v = td_yaml_node(r, p->value);
         const char *key = NULL;
-        rc = config_scalar(r, k, "a setting name", &key);
+        rc = td_yaml_read_scalar(r, k, "a setting name", &key);
         if (rc == 0)
             rc = config_key(r, key, k, v, c);
     }

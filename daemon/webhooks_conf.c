@@ -85,18 +85,10 @@ bool webhooks_endpoint_wants(const td_webhook_endpoint *e, unsigned kind, const 
     return false;
 }
 
-static int scalar(td_yaml *y, yaml_node_t *n, const char *key, const char **out)
-{
-    *out = td_yaml_scalar(n);
-    if (!*out)
-        return problem(y, n, "%s must be a single value", key);
-    return 0;
-}
-
 static int duration(td_yaml *y, yaml_node_t *n, const char *key, int64_t max, int64_t *out)
 {
     const char *s;
-    int rc = scalar(y, n, key, &s);
+    int rc = td_yaml_read_scalar(y, n, key, &s);
     if (rc)
         return rc;
     td_error e = {0};
@@ -104,23 +96,6 @@ static int duration(td_yaml *y, yaml_node_t *n, const char *key, int64_t max, in
         return problem(y, n, "%s: %s", key, e.message);
     if (max && *out > max)
         return problem(y, n, "%s must be at most %lld seconds", key, (long long)max);
-    return 0;
-}
-
-static int whole(td_yaml *y, yaml_node_t *n, const char *key, uint64_t min, uint64_t max,
-                 uint64_t *out)
-{
-    const char *s;
-    int rc = scalar(y, n, key, &s);
-    if (rc)
-        return rc;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-        return problem(y, n, "%s must be a whole number from %llu to %llu", key,
-                       (unsigned long long)min, (unsigned long long)max);
-    *out = v;
     return 0;
 }
 
@@ -166,7 +141,7 @@ static int names_list(td_yaml *y, yaml_node_t *v, const char *key, const char *c
          it++) {
         yaml_node_t *item = td_yaml_node(y, *it);
         const char *s;
-        int rc = scalar(y, item, key, &s);
+        int rc = td_yaml_read_scalar(y, item, key, &s);
         if (rc)
             return rc;
         size_t i = 0;
@@ -199,7 +174,7 @@ static int ladders_list(td_yaml *y, yaml_node_t *v, td_webhook_endpoint *e)
          it++) {
         yaml_node_t *item = td_yaml_node(y, *it);
         const char *s;
-        int rc = scalar(y, item, "a ladder", &s);
+        int rc = td_yaml_read_scalar(y, item, "a ladder", &s);
         if (rc)
             return rc;
         if (!*s || strlen(s) > 256)
@@ -222,11 +197,11 @@ static int endpoint_read(td_yaml *y, yaml_node_t *n, td_webhook_endpoint *e)
         yaml_node_t *k = td_yaml_node(y, p->key);
         yaml_node_t *v = td_yaml_node(y, p->value);
         const char *key, *s;
-        int rc = scalar(y, k, "a webhook key", &key);
+        int rc = td_yaml_read_scalar(y, k, "a webhook key", &key);
         if (rc)
             return rc;
         if (strcmp(key, "name") == 0) {
-            rc = scalar(y, v, key, &s);
+            rc = td_yaml_read_scalar(y, v, key, &s);
             if (rc == 0 && !name_ok(s))
                 rc = problem(y, v, "webhook name '%.64s' must be 1 to %d of A-Z a-z 0-9 _ . -", s,
                              WEBHOOK_NAME_MAX);
@@ -235,7 +210,7 @@ static int endpoint_read(td_yaml *y, yaml_node_t *n, td_webhook_endpoint *e)
                 e->name = td_xstrdup(s);
             }
         } else if (strcmp(key, "url") == 0) {
-            rc = scalar(y, v, key, &s);
+            rc = td_yaml_read_scalar(y, v, key, &s);
             if (rc == 0)
                 rc = url_check(y, v, s);
             if (rc == 0) {
@@ -243,7 +218,7 @@ static int endpoint_read(td_yaml *y, yaml_node_t *n, td_webhook_endpoint *e)
                 e->url = td_xstrdup(s);
             }
         } else if (strcmp(key, "secret") == 0) {
-            rc = scalar(y, v, key, &s);
+            rc = td_yaml_read_scalar(y, v, key, &s);
             if (rc == 0 && strlen(s) < WEBHOOK_SECRET_MIN)
                 rc = problem(y, v, "secret is %zu bytes; a webhook secret needs at least %d",
                              strlen(s), WEBHOOK_SECRET_MIN);
@@ -262,8 +237,8 @@ static int endpoint_read(td_yaml *y, yaml_node_t *n, td_webhook_endpoint *e)
         } else if (strcmp(key, "timeout") == 0) {
             rc = duration(y, v, key, WEBHOOK_MAX_TIMEOUT_S, &e->timeout_s);
         } else if (strcmp(key, "max_attempts") == 0) {
-            uint64_t a = 0;
-            rc = whole(y, v, key, 1, WEBHOOK_MAX_ATTEMPTS, &a);
+            unsigned long long a = 0;
+            rc = td_yaml_read_count(y, v, key, 1, WEBHOOK_MAX_ATTEMPTS, false, &a);
             e->max_attempts = (uint32_t)a;
         } else {
             rc = problem(y, k,
@@ -304,7 +279,7 @@ static int endpoints_read(td_yaml *y, yaml_node_t *v, td_webhooks_conf *c)
 
 int webhooks_conf_key(td_yaml *y, const char *key, yaml_node_t *v, td_webhooks_conf *c)
 {
-    uint64_t n = 0;
+    unsigned long long n = 0;
     int rc;
     if (strcmp(key, "webhooks") == 0)
         return endpoints_read(y, v, c);
@@ -313,17 +288,17 @@ int webhooks_conf_key(td_yaml *y, const char *key, yaml_node_t *v, td_webhooks_c
     if (strcmp(key, "webhook_at_risk_check") == 0)
         return duration(y, v, key, 0, &c->at_risk_check_s);
     if (strcmp(key, "webhook_retry_base_ms") == 0) {
-        rc = whole(y, v, key, 1, 3600000, &n);
+        rc = td_yaml_read_count(y, v, key, 1, 3600000, false, &n);
         c->retry_base_ms = n;
         return rc;
     }
     if (strcmp(key, "webhook_retry_max_ms") == 0) {
-        rc = whole(y, v, key, 1, 86400000, &n);
+        rc = td_yaml_read_count(y, v, key, 1, 86400000, false, &n);
         c->retry_max_ms = n;
         return rc;
     }
     if (strcmp(key, "webhook_max_transfers") == 0) {
-        rc = whole(y, v, key, 1, WEBHOOK_MAX_TRANSFERS, &n);
+        rc = td_yaml_read_count(y, v, key, 1, WEBHOOK_MAX_TRANSFERS, false, &n);
         c->max_transfers = (uint32_t)n;
         return rc;
     }

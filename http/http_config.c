@@ -51,65 +51,11 @@ const char *http_role_name(http_role r)
     return "?";
 }
 
-static int scalar(td_yaml *r, yaml_node_t *n, const char *key, const char **out)
-{
-    if (!n || n->type != YAML_SCALAR_NODE)
-        return problem(r, n, "%s must be a single value", key);
-    *out = (const char *)n->data.scalar.value;
-    return 0;
-}
-
-static int string(td_yaml *r, yaml_node_t *n, const char *key, size_t max, char **out)
-{
-    const char *s = NULL;
-    int rc = scalar(r, n, key, &s);
-    if (rc)
-        return rc;
-    size_t len = strlen(s);
-    if (len == 0 || len > max)
-        return problem(r, n, "%s must be 1 to %zu characters", key, max);
-    free(*out);
-    *out = td_xstrdup(s);
-    return 0;
-}
-
-static int boolean(td_yaml *r, yaml_node_t *n, const char *key, bool *out)
-{
-    const char *s = NULL;
-    int rc = scalar(r, n, key, &s);
-    if (rc)
-        return rc;
-    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
-        *out = true;
-    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
-        *out = false;
-    else
-        return problem(r, n, "%s must be true or false, not '%.64s'", key, s);
-    return 0;
-}
-
-static int count(td_yaml *r, yaml_node_t *n, const char *key, unsigned long long lo,
-                 unsigned long long hi, unsigned long long *out)
-{
-    const char *s = NULL;
-    int rc = scalar(r, n, key, &s);
-    if (rc)
-        return rc;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
-        return problem(r, n, "%s must be a whole number from %llu to %llu, not '%.64s'", key, lo,
-                       hi, s);
-    *out = v;
-    return 0;
-}
-
 /* "30s", "2m" (td_duration_parse) or a bare number of seconds. */
 static int seconds(td_yaml *r, yaml_node_t *n, const char *key, unsigned *out)
 {
     const char *s = NULL;
-    int rc = scalar(r, n, key, &s);
+    int rc = td_yaml_read_scalar(r, n, key, &s);
     if (rc)
         return rc;
     int64_t v = 0;
@@ -148,20 +94,20 @@ static int token(td_yaml *r, yaml_node_t *n, http_token *t)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = td_yaml_node(r, p->key), *v = td_yaml_node(r, p->value);
         const char *key = NULL;
-        int rc = scalar(r, k, "a token key", &key);
+        int rc = td_yaml_read_scalar(r, k, "a token key", &key);
         if (rc)
             return rc;
         if (strcmp(key, "name") == 0) {
-            rc = string(r, v, "name", HTTP_MAX_TOKEN_NAME, &t->name);
+            rc = td_yaml_read_string(r, v, "name", HTTP_MAX_TOKEN_NAME, &t->name);
         } else if (strcmp(key, "token") == 0) {
-            rc = string(r, v, "token", HTTP_MAX_TOKEN_BYTES, &t->secret);
+            rc = td_yaml_read_string(r, v, "token", HTTP_MAX_TOKEN_BYTES, &t->secret);
             if (rc == 0 && strlen(t->secret) < HTTP_MIN_TOKEN_BYTES)
                 rc = problem(r, v, "token must be at least %d characters", HTTP_MIN_TOKEN_BYTES);
             if (rc == 0)
                 rc = not_placeholder(r, v, "token", t->secret);
         } else if (strcmp(key, "role") == 0) {
             const char *s = NULL;
-            rc = scalar(r, v, "role", &s);
+            rc = td_yaml_read_scalar(r, v, "role", &s);
             role_at = v;
             have_role = true;
             if (rc == 0 && strcmp(s, "read") == 0)
@@ -175,7 +121,7 @@ static int token(td_yaml *r, yaml_node_t *n, http_token *t)
             else if (rc == 0)
                 rc = problem(r, v, "role must be read, write, admin or partner, not '%.64s'", s);
         } else if (strcmp(key, "partner") == 0) {
-            rc = string(r, v, "partner", HTTP_MAX_PARTNER_ID, &t->partner);
+            rc = td_yaml_read_string(r, v, "partner", HTTP_MAX_PARTNER_ID, &t->partner);
         } else {
             rc = problem(r, k, "unknown token key '%.64s' (name, token, role, partner)", key);
         }
@@ -226,22 +172,22 @@ static int tierd_section(td_yaml *r, yaml_node_t *n, http_config *c)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = td_yaml_node(r, p->key), *v = td_yaml_node(r, p->value);
         const char *key = NULL;
-        int rc = scalar(r, k, "a tierd key", &key);
+        int rc = td_yaml_read_scalar(r, k, "a tierd key", &key);
         unsigned long long u = 0;
         unsigned s = 0;
         if (rc)
             return rc;
         if (strcmp(key, "url") == 0) {
-            rc = string(r, v, "tierd.url", HTTP_MAX_PATH, &c->tierd_url);
+            rc = td_yaml_read_string(r, v, "tierd.url", HTTP_MAX_PATH, &c->tierd_url);
         } else if (strcmp(key, "token") == 0) {
-            rc = string(r, v, "tierd.token", HTTP_MAX_TOKEN_BYTES, &c->tierd_token);
+            rc = td_yaml_read_string(r, v, "tierd.token", HTTP_MAX_TOKEN_BYTES, &c->tierd_token);
             if (rc == 0)
                 rc = not_placeholder(r, v, "tierd.token", c->tierd_token);
         } else if (strcmp(key, "timeout") == 0) {
             rc = seconds(r, v, "tierd.timeout", &s);
             c->upstream_timeout_ms = s * MS_PER_S;
         } else if (strcmp(key, "sockets") == 0) {
-            rc = count(r, v, "tierd.sockets", 2, MAX_UPSTREAM_SOCKETS, &u);
+            rc = td_yaml_read_count(r, v, "tierd.sockets", 2, MAX_UPSTREAM_SOCKETS, true, &u);
             c->upstream_sockets = (unsigned)u;
         } else {
             rc = problem(r, k, "unknown tierd key '%.64s' (url, token, timeout, sockets)", key);
@@ -255,7 +201,7 @@ static int tierd_section(td_yaml *r, yaml_node_t *n, http_config *c)
 static int rate(td_yaml *r, yaml_node_t *n, double *out)
 {
     const char *s = NULL;
-    int rc = scalar(r, n, "requests_per_second", &s);
+    int rc = td_yaml_read_scalar(r, n, "requests_per_second", &s);
     if (rc)
         return rc;
     char *end = NULL;
@@ -274,27 +220,27 @@ static int limits(td_yaml *r, yaml_node_t *n, http_config *c)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = td_yaml_node(r, p->key), *v = td_yaml_node(r, p->value);
         const char *key = NULL;
-        int rc = scalar(r, k, "a limits key", &key);
+        int rc = td_yaml_read_scalar(r, k, "a limits key", &key);
         unsigned long long u = 0;
         if (rc)
             return rc;
         if (strcmp(key, "max_header_bytes") == 0) {
-            rc = count(r, v, key, MIN_HEADER_BYTES, MAX_HEADER_BYTES, &u);
+            rc = td_yaml_read_count(r, v, key, MIN_HEADER_BYTES, MAX_HEADER_BYTES, true, &u);
             c->max_header_bytes = (size_t)u;
         } else if (strcmp(key, "max_body_bytes") == 0) {
-            rc = count(r, v, key, 1, MAX_BODY_BYTES, &u);
+            rc = td_yaml_read_count(r, v, key, 1, MAX_BODY_BYTES, true, &u);
             c->max_body_bytes = (size_t)u;
         } else if (strcmp(key, "requests_per_second") == 0) {
             rc = rate(r, v, &c->rate_per_second);
         } else if (strcmp(key, "burst") == 0) {
-            rc = count(r, v, key, 1, MAX_COUNT, &u);
+            rc = td_yaml_read_count(r, v, key, 1, MAX_COUNT, true, &u);
             c->burst = (unsigned)u;
         } else if (strcmp(key, "idle_timeout") == 0) {
             rc = seconds(r, v, key, &c->idle_timeout_s);
         } else if (strcmp(key, "request_timeout") == 0) {
             rc = seconds(r, v, key, &c->request_timeout_s);
         } else if (strcmp(key, "max_connections") == 0) {
-            rc = count(r, v, key, 1, MAX_COUNT, &u);
+            rc = td_yaml_read_count(r, v, key, 1, MAX_COUNT, true, &u);
             c->max_connections = (unsigned)u;
         } else {
             rc = problem(r, k,
@@ -312,9 +258,9 @@ static int limits(td_yaml *r, yaml_node_t *n, http_config *c)
 static int key(td_yaml *r, const char *k, yaml_node_t *kn, yaml_node_t *v, http_config *c)
 {
     if (strcmp(k, "listen") == 0)
-        return string(r, v, k, HTTP_MAX_PATH, &c->listen);
+        return td_yaml_read_string(r, v, k, HTTP_MAX_PATH, &c->listen);
     if (strcmp(k, "allow_remote") == 0)
-        return boolean(r, v, k, &c->allow_remote);
+        return td_yaml_read_bool(r, v, k, &c->allow_remote);
     if (strcmp(k, "tierd") == 0)
         return tierd_section(r, v, c);
     if (strcmp(k, "tokens") == 0)
@@ -322,9 +268,9 @@ static int key(td_yaml *r, const char *k, yaml_node_t *kn, yaml_node_t *v, http_
     if (strcmp(k, "limits") == 0)
         return limits(r, v, c);
     if (strcmp(k, "static_dir") == 0)
-        return string(r, v, k, HTTP_MAX_PATH, &c->static_dir);
+        return td_yaml_read_string(r, v, k, HTTP_MAX_PATH, &c->static_dir);
     if (strcmp(k, "metrics_open") == 0)
-        return boolean(r, v, k, &c->metrics_open);
+        return td_yaml_read_bool(r, v, k, &c->metrics_open);
     return problem(r, kn,
                    "unknown key '%.64s' (listen, allow_remote, tierd, tokens, limits, static_dir, "
                    "metrics_open)",
@@ -429,7 +375,7 @@ static int read_doc(td_yaml *r, http_config *c)
          p++) {
         yaml_node_t *k = td_yaml_node(r, p->key), *v = td_yaml_node(r, p->value);
         const char *name = NULL;
-        int rc = scalar(r, k, "a setting name", &name);
+        int rc = td_yaml_read_scalar(r, k, "a setting name", &name);
         if (rc == 0)
             rc = key(r, name, k, v, c);
         if (rc)

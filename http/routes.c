@@ -19,7 +19,6 @@
 #define HTTP_SOURCE  "http"
 #define REASON_MAX   512
 #define MAX_WHERE    32
-#define MS_PER_S     1000
 #define LIMIT_MAX    UINT32_MAX
 #define PROGRAM_FILE "program.yaml"
 
@@ -255,24 +254,15 @@ static bool parse_wait(http_req *r, uint32_t *ms)
     const char *s = http_arg(r, "wait");
     if (!s || !*s)
         return true;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long scale = MS_PER_S;
-    if (end != s && strcmp(end, "ms") == 0)
-        scale = 1;
-    else if (end != s && (strcmp(end, "s") == 0 || !*end))
-        scale = MS_PER_S;
-    else
-        end = NULL;
-    if (!end || errno || s[0] == '-' || v > TD_CHANGES_MAX_WAIT_MS) {
+    int64_t v = 0;
+    td_error e = {0};
+    if (td_wait_parse_ms(s, &v, &e) != 0) {
         http_reply_error(r, TD_INVALID_ARGUMENT, 0,
                          "query argument 'wait' must be a duration up to 30s (\"30s\", "
                          "\"500ms\"), not '%.64s'",
                          s);
         return false;
     }
-    v *= scale;
     *ms = v > TD_CHANGES_MAX_WAIT_MS ? TD_CHANGES_MAX_WAIT_MS : (uint32_t)v;
     return true;
 }

@@ -109,7 +109,7 @@ struct MHD_Response *static_file_response(const char *dir, const char *path, uns
     }
     char rel[MAX_STATIC_PATH + 16];
     if (strcmp(path, "/") == 0)
-        snprintf(rel, sizeof rel, "index.html");
+        snprintf(rel, sizeof rel, "partner.html");
     else
         snprintf(rel, sizeof rel, "%s", path + 1);
     struct stat st;

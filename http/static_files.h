@@ -8,7 +8,7 @@
 
 struct MHD_Response;
 
-/* A response for url path ("/" -> index.html, "/partner" -> partner.html
+/* A response for url path ("/" -> partner.html, "/partner" -> partner.html
  * when that exists, "/static/app.js" -> DIR/static/app.js), or NULL with
  * *status (404, 400, 403) and why. */
 struct MHD_Response *static_file_response(const char *dir, const char *path, unsigned *status,

@@ -136,7 +136,7 @@ test -f /usr/lib/x86_64-linux-gnu/tierd/plugins/postgres.so -o \
     -n "$(find /usr/lib -path '*/tierd/plugins/postgres.so')"
 /usr/bin/tierd --version
 /usr/bin/tierd-http --version
-test -f /usr/share/tierd/www/index.html
+test -f /usr/share/tierd/www/partner.html
 test -f /usr/share/tierd/openapi.yaml
 # the example config is tierd-http's conffile, and its placeholder tokens
 # keep tierd-http from serving until an operator replaces them

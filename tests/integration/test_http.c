@@ -216,8 +216,6 @@ static void web_init(web *w, const char *extra, bool data)
     }
     snprintf(w->www, sizeof w->www, "%s/www", w->h.work);
     mkdir(w->www, 0755);
-    snprintf(path, sizeof path, "%s/index.html", w->www);
-    tu_write_file(path, "<!doctype html><title>tierd</title>\n");
     snprintf(path, sizeof path, "%s/partner.html", w->www);
     tu_write_file(path, "<!doctype html><title>partner</title>\n");
     snprintf(path, sizeof path, "%s/app.js", w->www);
@@ -529,6 +527,7 @@ START_TEST(test_static_files_stay_inside_the_static_dir)
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.headers, "Content-Type: text/html"));
     ck_assert(strstr(r.headers, "Content-Security-Policy: default-src 'self'"));
+    ck_assert_msg(strstr(r.body, "<title>partner"), "/ serves the partner page");
     resp_free(&r);
     r = get(&w, "/partner", NULL);
     ck_assert_int_eq(r.status, 200);

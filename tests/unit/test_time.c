@@ -193,6 +193,38 @@ START_TEST(test_bad_durations_are_refused_with_reasons)
 }
 END_TEST
 
+static int64_t wait_ok(const char *s)
+{
+    int64_t v = -1;
+    td_error err = {0};
+    ck_assert_msg(td_wait_parse_ms(s, &v, &err) == 0, "%s: %s", s, err.message);
+    return v;
+}
+
+START_TEST(test_waits_take_milliseconds_zero_and_bare_seconds)
+{
+    ck_assert_int_eq(wait_ok("500ms"), 500);
+    ck_assert_int_eq(wait_ok("30s"), 30000);
+    ck_assert_int_eq(wait_ok("5"), 5000);
+    ck_assert_int_eq(wait_ok("2m"), 120000);
+    ck_assert_int_eq(wait_ok("0"), 0);
+    ck_assert_int_eq(wait_ok("0s"), 0);
+    ck_assert_int_eq(wait_ok("0ms"), 0);
+    const char *bad[] = {
+        "", "ms", "-5s", "1.5s", "5 s", "5sm", "5mss", "forever", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = 777;
+        td_error err = {0};
+        ck_assert_msg(td_wait_parse_ms(bad[i], &v, &err) == -TD_INVALID_ARGUMENT, "%s", bad[i]);
+        ck_assert_int_eq(v, 777);
+    }
+    /* durations elsewhere still want a unit and more than zero */
+    int64_t v = 0;
+    td_error err = {0};
+    ck_assert_int_eq(td_duration_parse("500ms", &v, &err), -TD_INVALID_ARGUMENT);
+}
+END_TEST
+
 START_TEST(test_format_round_trips_through_parse)
 {
     char buf[TD_TIME_STRLEN];
@@ -399,6 +431,7 @@ static Suite *time_suite(void)
     tcase_add_test(tc, test_long_refused_input_is_echoed_cut_short);
     tcase_add_test(tc, test_durations_scale_by_their_unit);
     tcase_add_test(tc, test_bad_durations_are_refused_with_reasons);
+    tcase_add_test(tc, test_waits_take_milliseconds_zero_and_bare_seconds);
     tcase_add_test(tc, test_format_round_trips_through_parse);
     tcase_add_test(tc, test_civil_days_agree_both_ways_across_the_whole_range);
     tcase_add_test(tc, test_quarters_start_on_the_first_of_jan_apr_jul_oct);
