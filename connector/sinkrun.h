@@ -16,7 +16,7 @@
 #include "tierd/plugin.h"
 
 #define SINKRUN_BATCH   10000 /* changes per ListChanges (its most), GetTiers takes as many ids */
-#define SINKRUN_POLL_MS 1000 /* a long-poll's wait: also how soon a stop is seen */
+#define SINKRUN_POLL_MS 1000  /* a long-poll's wait: also how soon a stop is seen */
 
 typedef struct sinkrun_io {
     td_client *client;
