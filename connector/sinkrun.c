@@ -279,7 +279,11 @@ static int deliver_start(delivery *d, batch *b, td_error *err)
 }
 
 /* Waits for the batch being received; acknowledges it when receive took
- * it. */
+ * it. Once the host is told to stop, tierd has stopped answering (it
+ * closes its RPC socket before it signals connectors), so an ack would
+ * only wait out the client's timeout and get the host killed: the batch
+ * is left unacknowledged and delivered again after the restart, which the
+ * sink must take anyway (at-least-once). */
 static int deliver_finish(delivery *d, td_error *err)
 {
     if (!d->running)
@@ -287,9 +291,10 @@ static int deliver_finish(delivery *d, td_error *err)
     pthread_join(d->thread, NULL);
     d->running = false;
     int rc = d->rc;
+    bool stopping = d->io->api->stopping(d->io->host);
     if (rc)
         *err = d->err;
-    else if (!(rc = ack(d->io, batch_last(&d->b), d->b.changes->n_changes, err)))
+    else if (!stopping && !(rc = ack(d->io, batch_last(&d->b), d->b.changes->n_changes, err)))
         d->io->acked(d->io->host, d->b.changes->n_changes, d->cursor);
     batch_free(&d->b);
     return rc;
