@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "td_items.h"
+#include "td_number.h"
 #include "td_json.h"
 #include "td_time.h"
 #include "tierd.pb-c.h"
@@ -24,39 +25,33 @@
 
 /* ---- arguments --------------------------------------------------------------------- */
 
-/* An unsigned query argument; false after replying 400 naming it. */
-static bool arg_u32(http_req *r, const char *name, uint32_t *out)
+/* An unsigned query argument up to max (digits only, as td_number_parse
+ * reads them); false after replying 400 naming it. */
+static bool arg_uint(http_req *r, const char *name, uint64_t max, uint64_t *out)
 {
     const char *s = http_arg(r, name);
     if (!s || !*s)
         return true;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-' || v > LIMIT_MAX) {
+    if (td_number_parse(s, 0, max, out) != 0) {
         http_reply_error(r, TD_INVALID_ARGUMENT, 0,
                          "query argument '%s' must be a whole number, not '%.64s'", name, s);
         return false;
     }
+    return true;
+}
+
+static bool arg_u32(http_req *r, const char *name, uint32_t *out)
+{
+    uint64_t v = *out;
+    if (!arg_uint(r, name, LIMIT_MAX, &v))
+        return false;
     *out = (uint32_t)v;
     return true;
 }
 
 static bool arg_u64(http_req *r, const char *name, uint64_t *out)
 {
-    const char *s = http_arg(r, name);
-    if (!s || !*s)
-        return true;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-') {
-        http_reply_error(r, TD_INVALID_ARGUMENT, 0,
-                         "query argument '%s' must be a whole number, not '%.64s'", name, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    return arg_uint(r, name, UINT64_MAX, out);
 }
 
 static bool arg_bool(http_req *r, const char *name, protobuf_c_boolean *out)
